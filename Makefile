@@ -1,0 +1,30 @@
+# make demo: plan the paris-gb200 factory offline.   make test: the whole test suite.
+# Both set up their own virtual environment on a fresh machine (Python 3.11 and make are enough;
+# the lab tests also install Debian packages, see scripts/install-lab-deps.sh).
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/aifactory validate inventories/paris-gb200
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	cd playbooks && ../$(BIN)/ansible-lint --offline --profile production
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,123 @@
+"""The platform, Bedrock model and region catalogs: data files with a typed loader.
+
+`platforms.yaml` says what one rack of each platform is, `bedrock.yaml` which Bedrock models each
+region offers and where each geographic inference profile routes, `regions.yaml` which regions lie in
+which residency zone. Every figure in the data names its public source.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+_DATA = Path(__file__).parent
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Figure(_Frozen):
+    """A number with the public source it comes from."""
+
+    value: float
+    source: str
+    estimate: bool = False
+    fixed: bool = False
+
+
+class CoolingFigure(_Frozen):
+    value: Literal["air", "liquid"]
+    source: str
+
+
+class Nic(_Frozen):
+    role: str
+    count: int
+    model: str
+    gbps: int
+    source: str
+    estimate: bool = False
+
+
+class ExpectedHardware(_Frozen):
+    """What acceptance checks compare a node against."""
+
+    accelerators: int
+    accelerator_name_contains: str
+    fabric: Literal["imex", "fabric-manager", "efa"]
+    fabric_manager: bool
+    nvlink_domain_gpus: int
+    fabric_state: str
+    ib_ports: int
+    ib_rate_gbps: int
+    dcgm_diag_level: int
+
+
+class Platform(_Frozen):
+    name: str
+    title: str
+    vendor: Literal["nvidia", "aws"]
+    nodes_per_rack: Figure
+    switch_trays_per_rack: Figure
+    accelerators_per_node: Figure
+    accelerator: str
+    cpus_per_node: Figure
+    nics: tuple[Nic, ...]
+    rack_power_kw: Figure | None = None
+    node_power_kw: Figure | None = None
+    cooling: CoolingFigure
+    software_stack: Literal["nvidia", "neuron"]
+    nvlink_domain: Literal["rack", "node", "none"]
+    expected: ExpectedHardware
+
+    def rack_power(self, nodes_per_rack: int) -> float:
+        """Power of one rack in kW: the rack figure, or nodes x node power for server platforms."""
+        if self.rack_power_kw is not None:
+            return self.rack_power_kw.value
+        assert self.node_power_kw is not None, f"{self.name}: catalog needs rack_power_kw or node_power_kw"
+        return round(self.node_power_kw.value * nodes_per_rack, 2)
+
+
+class BedrockModel(_Frozen):
+    provider: str
+    regions: tuple[str, ...]
+
+
+class InferenceProfile(_Frozen):
+    model: str
+    source_regions: tuple[str, ...]
+    routes_to: tuple[str, ...]
+
+
+class BedrockCatalog(_Frozen):
+    as_of: str
+    source: str
+    models: dict[str, BedrockModel]
+    inference_profiles: dict[str, InferenceProfile]
+
+
+def _read(name: str) -> dict:
+    return yaml.safe_load((_DATA / name).read_text())
+
+
+@cache
+def platforms() -> dict[str, Platform]:
+    return {name: Platform(name=name, **body) for name, body in _read("platforms.yaml").items()}
+
+
+@cache
+def bedrock() -> BedrockCatalog:
+    return BedrockCatalog(**_read("bedrock.yaml"))
+
+
+@cache
+def residency_zones() -> dict[str, tuple[str, ...]]:
+    return {zone: tuple(regions) for zone, regions in _read("regions.yaml")["zones"].items()}
+
+
+GEOGRAPHIC_PREFIXES = ("us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.")

@@ -1,0 +1,1 @@
+"""Subcommands of the `aifactory` command, one module each."""

@@ -1,0 +1,338 @@
+"""The factory spec as typed data: one pydantic model per section of factory.yaml.
+
+Field names are the contract of the example sites; new fields always carry defaults. The model only
+checks shape and types; relations between values are checked by `aifactory.spec.validators`.
+What the spec implies (nodes and their addresses, accelerators, power, Bedrock routing) is derived
+here as read-only properties, so every consumer derives it the same way.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr
+
+from aifactory import catalog
+
+# The first addresses of every on-prem range are left to gateways, VIPs and services.
+RESERVED_LEADING_ADDRESSES = 10
+
+
+def _network(value: str) -> str:
+    try:
+        ipaddress.IPv4Network(value, strict=True)
+    except ValueError as err:
+        raise ValueError(f"not an IPv4 CIDR ({err})") from None
+    return value
+
+
+def _address(value: str) -> str:
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValueError("not an IPv4 address") from None
+    return value
+
+
+Cidr = Annotated[str, AfterValidator(_network)]
+IPv4 = Annotated[str, AfterValidator(_address)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ExternalKeyStore(Section):
+    """An XKS proxy the customer runs; its credentials come from Pulumi config secrets."""
+
+    proxy_uri_endpoint: str
+    proxy_uri_path: str = "/kms/xks/v1"
+    connectivity: Literal["public-endpoint", "vpc-endpoint-service"] = "vpc-endpoint-service"
+    vpc_endpoint_service_name: str | None = None
+
+
+class Sovereignty(Section):
+    region: str
+    allowed_regions: list[str] = Field(min_length=1)
+    residency: str
+    keys: Literal["customer-managed", "external-key-store"] = "customer-managed"
+    bedrock_invocation_logs: Literal["disabled", "in-region"] = "disabled"
+    external_key_store: ExternalKeyStore | None = None
+
+
+class Compute(Section):
+    platform: str
+    racks: int = Field(ge=1)
+    nodes_per_rack: int | None = Field(default=None, ge=1)
+    node_os: Literal["ubuntu-24.04", "ubuntu-22.04", "debian-12"] = "ubuntu-24.04"
+
+
+class Facility(Section):
+    power_budget_kw: float = Field(gt=0)
+    cooling: Literal["air", "liquid"]
+    rack_power_kw: float | None = Field(default=None, gt=0, description="measured rack power; overrides the catalog")
+
+
+class Network(Section):
+    domain: str
+    onprem_cidr: Cidr
+    bmc_cidr: Cidr
+    host_cidr: Cidr
+    storage_cidr: Cidr
+    fabric: Literal["infiniband-hdr", "infiniband-ndr", "infiniband-xdr", "ethernet-rocev2"]
+    mtu: int = Field(default=4092, ge=1280, le=9216)
+
+
+class DirectConnect(Section):
+    connection_id: str = Field(pattern=r"^dxcon-[0-9a-z]{8}$")
+    vlan: int = Field(ge=1, le=4094)
+    bandwidth: str = Field(pattern=r"^[0-9]+(Mbps|Gbps)$")
+
+
+class Vpn(Section):
+    peer_ip: IPv4
+
+
+class HybridLink(Section):
+    vpc_cidr: Cidr
+    availability_zones: int = Field(default=2, ge=1, le=6)
+    aws_asn: int
+    onprem_asn: int
+    direct_connect: list[DirectConnect] = []
+    vpn: list[Vpn] = []
+
+
+class Guardrail(Section):
+    blocked_topics: list[str] = []
+    pii: Literal["block", "anonymize", "off"] = "anonymize"
+
+
+class Bedrock(Section):
+    models: list[str] = []
+    guardrail: Guardrail = Guardrail()
+
+
+class SageMaker(Section):
+    domain: bool = False
+    model_groups: list[str] = []
+
+
+class AwsServices(Section):
+    bedrock: Bedrock = Bedrock()
+    sagemaker: SageMaker = SageMaker()
+
+
+class TrustAnchor(Section):
+    certificate_file: str
+
+
+class Identity(Section):
+    trust_anchor: TrustAnchor
+    operator_principals: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[\w+=,.@/-]+$")]] = []
+    ssm_hybrid_activation: bool = False
+
+
+class Scratch(Section):
+    mount: str = "/scratch"
+    filesystem: Literal["xfs", "ext4"] = "xfs"
+    devices: Literal["auto"] | list[str] = "auto"
+
+
+class SharedMount(Section):
+    name: str
+    type: Literal["nfs", "lustre"]
+    mount: str
+    source: str
+    options: str | None = None
+
+
+class Storage(Section):
+    scratch: Scratch = Scratch()
+    shared: list[SharedMount] = []
+
+
+class Mirrors(Section):
+    apt: str | None = None
+    nvidia: str | None = None
+    neuron: str | None = None
+    containers: str | None = None
+
+
+class NvidiaSoftware(Section):
+    driver_branch: str = Field(pattern=r"^[0-9]{3}$")
+    driver_version: str | None = Field(default=None, pattern=r"^[0-9]{3}\.[0-9]+(\.[0-9]+)?$")
+    doca_ofed: str | None = None
+
+
+class NeuronSoftware(Section):
+    release: str = Field(pattern=r"^[0-9]+\.[0-9]+$")
+
+
+class Software(Section):
+    mirrors: Mirrors = Mirrors()
+    air_gapped: bool | None = Field(default=None, description="default: true when any mirror is set")
+    nvidia: NvidiaSoftware | None = None
+    neuron: NeuronSoftware | None = None
+
+
+@dataclass(frozen=True)
+class Node:
+    """One compute node (a GB200 compute tray, an HGX server, a Trainium3 server)."""
+
+    name: str
+    rack: int
+    slot: int
+    address: str
+    bmc_address: str
+    storage_address: str
+
+    @property
+    def rack_group(self) -> str:
+        return rack_group(self.rack)
+
+
+@dataclass(frozen=True)
+class SwitchTray:
+    """An NVLink switch tray of an NVL72 rack: reached through its BMC only."""
+
+    name: str
+    rack: int
+    slot: int
+    bmc_address: str
+
+
+def rack_group(rack: int) -> str:
+    return f"rack{rack:02d}"
+
+
+class Factory(Section):
+    """A whole factory: the parsed factory.yaml plus what it implies."""
+
+    name: str
+    description: str = ""
+    sovereignty: Sovereignty
+    compute: Compute
+    facility: Facility
+    network: Network
+    hybrid_link: HybridLink
+    aws_services: AwsServices = AwsServices()
+    identity: Identity
+    storage: Storage = Storage()
+    software: Software
+
+    _site_dir: Path = PrivateAttr(default=Path("."))
+
+    # --- where it came from -------------------------------------------------------------------
+    @property
+    def site_dir(self) -> Path:
+        return self._site_dir
+
+    @property
+    def trust_anchor_path(self) -> Path:
+        return (self._site_dir / self.identity.trust_anchor.certificate_file).resolve()
+
+    # --- the platform ----------------------------------------------------------------------------
+    @property
+    def platform(self) -> catalog.Platform:
+        return catalog.platforms()[self.compute.platform]
+
+    @property
+    def nodes_per_rack(self) -> int:
+        if self.compute.nodes_per_rack is not None:
+            return self.compute.nodes_per_rack
+        return int(self.platform.nodes_per_rack.value)
+
+    @property
+    def switch_trays_per_rack(self) -> int:
+        return int(self.platform.switch_trays_per_rack.value)
+
+    @property
+    def node_count(self) -> int:
+        return self.compute.racks * self.nodes_per_rack
+
+    @property
+    def accelerator_count(self) -> int:
+        return self.node_count * int(self.platform.accelerators_per_node.value)
+
+    @property
+    def rack_power_kw(self) -> float:
+        if self.facility.rack_power_kw is not None:
+            return self.facility.rack_power_kw
+        return self.platform.rack_power(self.nodes_per_rack)
+
+    @property
+    def power_kw(self) -> float:
+        return round(self.compute.racks * self.rack_power_kw, 2)
+
+    @property
+    def air_gapped(self) -> bool:
+        if self.software.air_gapped is not None:
+            return self.software.air_gapped
+        return any(self.software.mirrors.model_dump().values())
+
+    # --- addressing ------------------------------------------------------------------------------
+    @cached_property
+    def nodes(self) -> tuple[Node, ...]:
+        """Every compute node, rack by rack; addresses follow the node's index in each range."""
+        host = ipaddress.IPv4Network(self.network.host_cidr)
+        bmc = ipaddress.IPv4Network(self.network.bmc_cidr)
+        storage = ipaddress.IPv4Network(self.network.storage_cidr)
+        width = max(2, len(str(self.compute.racks)))
+        nodes = []
+        for index in range(self.node_count):
+            rack, slot = divmod(index, self.nodes_per_rack)
+            offset = RESERVED_LEADING_ADDRESSES + index + 1
+            nodes.append(
+                Node(
+                    name=f"{self.name}-r{rack + 1:0{width}d}-n{slot + 1:02d}",
+                    rack=rack + 1,
+                    slot=slot + 1,
+                    address=str(host.network_address + offset),
+                    bmc_address=str(bmc.network_address + offset),
+                    storage_address=str(storage.network_address + offset),
+                )
+            )
+        return tuple(nodes)
+
+    @cached_property
+    def switch_trays(self) -> tuple[SwitchTray, ...]:
+        """NVLink switch trays, whose BMC addresses follow the compute nodes' in the BMC range."""
+        bmc = ipaddress.IPv4Network(self.network.bmc_cidr)
+        width = max(2, len(str(self.compute.racks)))
+        per_rack = self.switch_trays_per_rack
+        trays = []
+        for index in range(self.compute.racks * per_rack):
+            rack, slot = divmod(index, per_rack)
+            offset = RESERVED_LEADING_ADDRESSES + self.node_count + index + 1
+            trays.append(
+                SwitchTray(
+                    name=f"{self.name}-r{rack + 1:0{width}d}-sw{slot + 1:02d}",
+                    rack=rack + 1,
+                    slot=slot + 1,
+                    bmc_address=str(bmc.network_address + offset),
+                )
+            )
+        return tuple(trays)
+
+    # --- Bedrock ---------------------------------------------------------------------------------
+    @property
+    def bedrock_routing_regions(self) -> dict[str, tuple[str, ...]]:
+        """For each configured model id, the regions its requests may be served in."""
+        models = catalog.bedrock()
+        routes = {}
+        for model_id in self.aws_services.bedrock.models:
+            profile = models.inference_profiles.get(model_id)
+            routes[model_id] = profile.routes_to if profile else (self.sovereignty.region,)
+        return routes
+
+    @property
+    def bedrock_foundation_models(self) -> tuple[str, ...]:
+        """The foundation model ids behind the configured ids (inference profiles resolved)."""
+        profiles = catalog.bedrock().inference_profiles
+        return tuple(
+            dict.fromkeys(profiles[m].model if m in profiles else m for m in self.aws_services.bedrock.models)
+        )
