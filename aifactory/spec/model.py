@@ -64,8 +64,11 @@ class Sovereignty(Section):
     external_key_store: ExternalKeyStore | None = None
 
 
+PlatformName = Literal[tuple(catalog.platforms())]  # type: ignore[valid-type]
+
+
 class Compute(Section):
-    platform: str
+    platform: PlatformName
     racks: int = Field(ge=1)
     nodes_per_rack: int | None = Field(default=None, ge=1)
     node_os: Literal["ubuntu-24.04", "ubuntu-22.04", "debian-12"] = "ubuntu-24.04"

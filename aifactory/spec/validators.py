@@ -246,7 +246,10 @@ def bedrock_models_offered(f: Factory) -> Iterator[Problem]:
 @validator()
 def bedrock_routing_allowed(f: Factory) -> Iterator[Problem]:
     allowed = set(f.sovereignty.allowed_regions)
+    profiles = catalog.bedrock().inference_profiles
     for i, (model_id, regions) in enumerate(f.bedrock_routing_regions.items()):
+        if model_id not in profiles:
+            continue  # an in-region model is served in sovereignty.region, checked by region_allowed
         outside = sorted(r for r in regions if r not in allowed)
         if outside:
             yield Problem(f"aws_services.bedrock.models.{i}", "inference profile routes to regions outside "
@@ -266,23 +269,6 @@ def external_key_store_configured(f: Factory) -> Iterator[Problem]:
 
 # --- platform, facility, software ------------------------------------------------------------------
 @validator()
-def platform_known(f: Factory) -> Iterator[Problem]:
-    if f.compute.platform not in catalog.platforms():
-        yield Problem("compute.platform", f"unknown platform; one of {', '.join(catalog.platforms())}",
-                      f.compute.platform)
-
-
-def _known_platform(check: Check) -> Check:
-    """Skip a check that needs the platform's catalog entry when the platform is unknown."""
-    def guarded(f: Factory) -> Iterator[Problem]:
-        if f.compute.platform in catalog.platforms():
-            yield from check(f)
-    guarded.__name__ = check.__name__
-    return guarded
-
-
-@validator()
-@_known_platform
 def nodes_per_rack_fits_platform(f: Factory) -> Iterator[Problem]:
     figure = f.platform.nodes_per_rack
     given = f.compute.nodes_per_rack
@@ -292,7 +278,6 @@ def nodes_per_rack_fits_platform(f: Factory) -> Iterator[Problem]:
 
 
 @validator()
-@_known_platform
 def power_within_budget(f: Factory) -> Iterator[Problem]:
     if f.power_kw > f.facility.power_budget_kw:
         yield Problem("facility.power_budget_kw", f"{f.compute.racks} racks x {f.rack_power_kw} kW = {f.power_kw} kW "
@@ -300,7 +285,6 @@ def power_within_budget(f: Factory) -> Iterator[Problem]:
 
 
 @validator()
-@_known_platform
 def cooling_fits_platform(f: Factory) -> Iterator[Problem]:
     if f.platform.cooling.value == "liquid" and f.facility.cooling == "air":
         yield Problem("facility.cooling", f"{f.platform.title} needs liquid cooling ({f.platform.cooling.source})",
@@ -308,7 +292,6 @@ def cooling_fits_platform(f: Factory) -> Iterator[Problem]:
 
 
 @validator()
-@_known_platform
 def software_stack_fits_platform(f: Factory) -> Iterator[Problem]:
     stack = f.platform.software_stack
     if stack == "nvidia":
@@ -324,7 +307,6 @@ def software_stack_fits_platform(f: Factory) -> Iterator[Problem]:
 
 
 @validator()
-@_known_platform
 def mirrors_when_air_gapped(f: Factory) -> Iterator[Problem]:
     if not f.air_gapped:
         return

@@ -1,0 +1,71 @@
+"""`aifactory validate` and `aifactory schema` as a user runs them: exit codes and readable output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO, SITES, site_dir
+
+
+def aifactory(*args, cwd=REPO):
+    return subprocess.run([sys.executable, "-m", "aifactory.cli", *args], cwd=cwd, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_validate_prints_the_derived_summary(site):
+    result = aifactory("validate", f"inventories/{site}")
+    assert result.returncode == 0, result.stderr
+    assert f"{site}: valid" in result.stdout
+    for label in ("racks", "accelerators", "power", "link", "home region"):
+        assert label in result.stdout
+
+
+def test_validate_json_summary():
+    result = aifactory("validate", "inventories/paris-gb200/factory.yaml", "--format", "json")
+    data = json.loads(result.stdout)
+    assert data["valid"] is True
+    assert (data["summary"]["nodes"], data["summary"]["accelerators"], data["summary"]["switch_trays"]) == (72, 288, 36)
+    assert data["summary"]["link"] == "Direct Connect x2 + Site-to-Site VPN x2"
+
+
+BAD_SPECS = {
+    "bad yaml": ("name: [unclosed\n", "not valid YAML at line"),
+    "not a mapping": ("- just\n- a list\n", "must be a mapping"),
+    "wrong type": (None, "compute.racks"),
+    "unknown field": (None, "compute.gpus: unknown field"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_SPECS)
+def test_bad_spec_exits_2_without_traceback(tmp_path, case):
+    text, expected = BAD_SPECS[case]
+    if text is None:
+        source = (site_dir("lab-b200") / "factory.yaml").read_text()
+        text = source.replace("racks: 1", "racks: one") if case == "wrong type" else source.replace(
+            "  racks: 1\n", "  racks: 1\n  gpus: 8\n")
+    spec = tmp_path / "factory.yaml"
+    spec.write_text(text)
+    result = aifactory("validate", str(spec))
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_missing_file_exits_2(tmp_path):
+    result = aifactory("validate", str(tmp_path / "nowhere"))
+    assert result.returncode == 2
+    assert "no such file" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_schema_is_json_schema_with_every_section():
+    result = aifactory("schema")
+    schema = json.loads(result.stdout)
+    assert {"sovereignty", "compute", "facility", "network", "hybrid_link", "identity", "software"} <= set(
+        schema["properties"])
+    assert set(schema["required"]) >= {"name", "sovereignty", "compute", "network"}
+    platform = schema["$defs"]["Compute"]["properties"]["platform"]
+    assert "nvidia-gb200-nvl72" in platform["enum"]
