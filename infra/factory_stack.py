@@ -1,0 +1,89 @@
+"""build(factory): every component of the AWS side, wired together; returns the stack outputs.
+
+All resources go through one explicit AWS provider pinned to the spec's home region, so the region
+comes from the spec alone (never from ambient `aws:region` config or AWS_REGION). The optional config
+`aifactory:accountId` pins the provider to that account (`allowed_account_ids`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from aifactory import catalog
+from aifactory.spec import Factory
+from infra import policies
+from infra.account import current_account
+from infra.bedrock import Bedrock
+from infra.hub_network import HubNetwork
+from infra.hybrid_link import HybridLink
+from infra.identity import Identity
+from infra.keys import Keys
+from infra.private_services import PrivateServices
+from infra.region_pinning import RegionPinning
+from infra.sagemaker import SageMaker
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def spec_path(configured: str) -> Path:
+    """`aifactory:spec` is a factory.yaml or site directory, relative to the project root (Pulumi.yaml's)."""
+    path = Path(configured)
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def inference_profiles(factory: Factory) -> list[str]:
+    profiles = catalog.bedrock().inference_profiles
+    return [model for model in factory.aws_services.bedrock.models if model in profiles]
+
+
+def build(factory: Factory) -> dict[str, Any]:
+    """Declare the factory's AWS resources; return the outputs the playbooks consume, by name."""
+    name = factory.name
+    sovereignty = factory.sovereignty
+    region = sovereignty.region
+    account_id = pulumi.Config("aifactory").get("accountId")
+    provider = aws.Provider(f"{name}-home", region=region,
+                            allowed_account_ids=[account_id] if account_id else None)
+    opts = pulumi.ResourceOptions(providers=[provider])
+    account = current_account(provider)
+
+    pinning = RegionPinning(name, sovereignty.allowed_regions, opts=opts)
+    keys = Keys(name, sovereignty, account, opts=opts)
+    hub = HubNetwork(name, region, factory.hybrid_link, factory.network.onprem_cidr, keys.arns["logs"],
+                     pinning.boundary_arn, account, opts=opts)
+    link = HybridLink(name, factory.hybrid_link, factory.network.onprem_cidr, hub.vpc_id, hub.subnet_ids,
+                      hub.route_table_id, keys.arns["logs"], opts=opts)
+    bedrock = Bedrock(name, region, factory.aws_services.bedrock.guardrail, sovereignty.bedrock_invocation_logs,
+                      keys.arns["data"], account, opts=opts)
+    model_arns = account.apply(lambda a: policies.bedrock_model_arns(
+        a.partition, a.id, region, sovereignty.allowed_regions, factory.bedrock_foundation_models,
+        inference_profiles(factory)))
+    services = PrivateServices(name, region, hub.vpc_id, hub.vpc_cidr, factory.network.onprem_cidr, hub.subnet_ids,
+                               account, model_arns, bedrock.guardrail_arn, opts=opts)
+    if factory.aws_services.sagemaker.domain:
+        SageMaker(name, region, factory.aws_services.sagemaker, hub.vpc_id, hub.vpc_cidr, hub.subnet_ids,
+                  keys.arns["data"], services.endpoint_ids["s3"], pinning.boundary_arn, account, opts=opts)
+    identity = Identity(name, region, factory.identity, factory.trust_anchor_path, factory.node_count, model_arns,
+                        bedrock.guardrail_arn, pinning.boundary_arn, account, opts=opts)
+
+    return {
+        "region": region,
+        "vpc_id": hub.vpc_id,
+        "transit_gateway_id": link.transit_gateway_id,
+        "vpn_connection_ids": link.vpn_connection_ids,
+        "endpoint_dns": services.endpoint_dns,
+        "resolver_inbound_ips": hub.resolver_inbound_ips,
+        "trust_anchor_arn": identity.trust_anchor_arn,
+        "node_profile_arn": identity.node_profile_arn,
+        "node_role_arn": identity.node_role_arn,
+        "ssm_activation_id": identity.ssm_activation_id,
+        "ssm_activation_code": identity.ssm_activation_code,
+        "guardrail_id": bedrock.guardrail_id,
+        "guardrail_version": bedrock.guardrail_version,
+        "kms_key_arns": keys.arns,
+        "region_pinning_scp": pinning.scp_json,
+    }

@@ -1,0 +1,98 @@
+"""Identity: how on-prem nodes and operators get AWS credentials (SOV-03, SOV-06).
+
+Nodes authenticate with X.509 certificates issued by the customer's CA through IAM Roles Anywhere: the
+trust anchor holds the CA certificate; the node role trusts only that anchor and certificates whose CN
+starts with `<factory>-`. Operators assume one role per configured principal. Every role carries the
+region-pinning permission boundary. With `ssm_hybrid_activation`, an SSM activation registers the nodes
+as managed instances; its activation code is a secret output.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import policies
+from infra.account import Account
+from aifactory.spec.model import Identity as IdentitySpec
+
+SSM_MANAGED_INSTANCE_POLICY = "policy/AmazonSSMManagedInstanceCore"
+
+
+class Identity(pulumi.ComponentResource):
+    """Roles Anywhere trust anchor, node role + profile, operator roles, optional SSM activation."""
+
+    trust_anchor_arn: pulumi.Output[str]
+    node_role_arn: pulumi.Output[str]
+    node_profile_arn: pulumi.Output[str]
+    operator_role_arns: list[pulumi.Output[str]]
+    ssm_activation_id: pulumi.Output[str] | None
+    ssm_activation_code: pulumi.Output[str] | None
+
+    def __init__(
+        self, factory_name: str, region: str, spec: IdentitySpec, ca_certificate: Path, node_count: int,
+        model_arns: pulumi.Output[list[str]], guardrail_arn: pulumi.Input[str], boundary_arn: pulumi.Input[str],
+        account: pulumi.Output[Account], opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("aifactory:infra:Identity", f"{factory_name}-identity", None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        anchor = aws.rolesanywhere.TrustAnchor(
+            f"{factory_name}-trust-anchor", name=f"{factory_name}-ca", enabled=True,
+            source={"source_type": "CERTIFICATE_BUNDLE",
+                    "source_data": {"x509_certificate_data": ca_certificate.read_text()}},
+            opts=child)
+        node_role = aws.iam.Role(
+            f"{factory_name}-node", description=f"aifactory {factory_name}: on-prem nodes via Roles Anywhere",
+            assume_role_policy=anchor.arn.apply(lambda arn: policies.roles_anywhere_trust_policy(arn, factory_name)),
+            permissions_boundary=boundary_arn, max_session_duration=3600, opts=child)
+        aws.iam.RolePolicy(
+            f"{factory_name}-node", role=node_role.id,
+            policy=pulumi.Output.all(account, model_arns, guardrail_arn).apply(lambda v: policies.node_role_policy(
+                v[1], v[2], f"arn:{v[0].partition}:sagemaker:{region}:{v[0].id}:endpoint/{factory_name}-*")),
+            opts=child)
+        profile = aws.rolesanywhere.Profile(
+            f"{factory_name}-node-profile", name=f"{factory_name}-nodes", enabled=True, role_arns=[node_role.arn],
+            duration_seconds=3600, opts=child)
+
+        self.operator_role_arns = []
+        for index, principal in enumerate(spec.operator_principals, start=1):
+            role = aws.iam.Role(
+                f"{factory_name}-operator-{index}", description=f"aifactory {factory_name}: operators ({principal})",
+                assume_role_policy=policies.operator_trust_policy(principal),
+                permissions_boundary=boundary_arn, max_session_duration=3600, opts=child)
+            aws.iam.RolePolicy(f"{factory_name}-operator-{index}", role=role.id,
+                               policy=policies.operator_role_policy(), opts=child)
+            self.operator_role_arns.append(role.arn)
+
+        self.ssm_activation_id = self.ssm_activation_code = None
+        if spec.ssm_hybrid_activation:
+            self._ssm_activation(factory_name, region, node_count, boundary_arn, account)
+
+        self.trust_anchor_arn = anchor.arn
+        self.node_role_arn = node_role.arn
+        self.node_profile_arn = profile.arn
+        self.register_outputs({"trust_anchor_arn": self.trust_anchor_arn, "node_role_arn": self.node_role_arn,
+                               "node_profile_arn": self.node_profile_arn})
+
+    def _ssm_activation(self, factory_name: str, region: str, node_count: int, boundary_arn: pulumi.Input[str],
+                        account: pulumi.Output[Account]) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            f"{factory_name}-ssm", description=f"aifactory {factory_name}: SSM hybrid-activated nodes",
+            assume_role_policy=account.apply(lambda a: policies.service_trust_policy(
+                "ssm.amazonaws.com", a.id, f"arn:{a.partition}:ssm:{region}:{a.id}:*")),
+            permissions_boundary=boundary_arn, opts=child)
+        attachment = aws.iam.RolePolicyAttachment(
+            f"{factory_name}-ssm-core", role=role.name,
+            policy_arn=account.apply(lambda a: f"arn:{a.partition}:iam::aws:{SSM_MANAGED_INSTANCE_POLICY}"), opts=child)
+        # The SDK does not mark the activation code secret; the program does.
+        activation = aws.ssm.Activation(
+            f"{factory_name}-activation", name=f"{factory_name}-nodes", iam_role=role.name,
+            description=f"aifactory {factory_name}: registers the on-prem nodes", registration_limit=node_count,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment],
+                                        additional_secret_outputs=["activationCode"]))
+        self.ssm_activation_id = activation.id
+        self.ssm_activation_code = pulumi.Output.secret(activation.activation_code)

@@ -1,0 +1,347 @@
+"""IAM, endpoint, key and bucket policy documents of the factory, as pure functions.
+
+Every function returns a JSON string (what the AWS APIs take) and depends on plain values only, so the
+documents are unit-tested without Pulumi (tests/infra/test_policy_documents.py). The components call
+them inside `Output.apply` once ARNs and ids are known.
+
+Conventions: no `"Action": "*"`; a `"Principal": "*"` only ever appears with a condition that pins
+the caller to the factory's account (`aws:PrincipalAccount`) or in a Deny.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+
+VERSION = "2012-10-17"
+
+# Actions of global services, whose requests carry aws:RequestedRegion = us-east-1 (or none) wherever
+# they are made. Region pinning must exempt them or it blocks IAM, STS through the global endpoint,
+# Organizations and support. Source: AWS Control Tower's region deny control (LZA docs 07-07). Unlike
+# Control Tower, kms:* and directconnect:* are NOT exempted: the factory's keys and links are regional.
+GLOBAL_SERVICE_ACTIONS = (
+    "iam:*",
+    "sts:*",
+    "organizations:*",
+    "account:*",
+    "support:*",
+    "health:*",
+    "route53:*",
+    "route53domains:*",
+    "cloudfront:*",
+    "globalaccelerator:*",
+    "waf:*",
+    "shield:*",
+    "budgets:*",
+    "ce:*",
+    "pricing:*",
+    "trustedadvisor:*",
+    "networkmanager:*",
+)
+
+# The service namespaces a factory role may use at all (the ceiling of the permission boundary).
+FACTORY_SERVICE_ACTIONS = (
+    "bedrock:*",
+    "sagemaker:*",
+    "s3:*",
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:GenerateDataKey*",
+    "kms:ReEncrypt*",
+    "logs:*",
+    "cloudwatch:PutMetricData",
+    "ssm:*",
+    "ssmmessages:*",
+    "ec2messages:*",
+    "ecr:BatchGetImage",
+    "ecr:GetAuthorizationToken",
+    "ecr:GetDownloadUrlForLayer",
+    "ec2:CreateNetworkInterface",
+    "ec2:CreateNetworkInterfacePermission",
+    "ec2:DeleteNetworkInterface",
+    "ec2:DeleteNetworkInterfacePermission",
+    "ec2:Describe*",
+    "sts:AssumeRole",
+    "sts:GetCallerIdentity",
+    "sts:TagSession",
+)
+
+# What each interface endpoint may be used for (its endpoint policy's actions).
+ENDPOINT_ACTIONS = {
+    "bedrock": ("bedrock:Get*", "bedrock:List*"),
+    "bedrock-agent-runtime": ("bedrock:InvokeAgent", "bedrock:Retrieve", "bedrock:RetrieveAndGenerate", "bedrock:InvokeFlow"),
+    "sagemaker.api": ("sagemaker:*",),
+    "sagemaker.runtime": ("sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointAsync", "sagemaker:InvokeEndpointWithResponseStream"),
+    "sts": ("sts:AssumeRole", "sts:GetCallerIdentity", "sts:TagSession", "sts:SetSourceIdentity"),
+    "kms": ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"),
+    "logs": ("logs:*",),
+    "ssm": ("ssm:*",),
+    "ssmmessages": ("ssmmessages:*",),
+    "ec2messages": ("ec2messages:*",),
+    "s3": ("s3:*",),
+}
+
+BEDROCK_INVOKE_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
+
+KEY_ADMIN_ACTIONS = (
+    "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*", "kms:Revoke*",
+    "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource",
+    "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
+)
+KEY_USE_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey")
+
+
+def _document(*statements: dict) -> str:
+    return json.dumps({"Version": VERSION, "Statement": list(statements)}, indent=2, sort_keys=True)
+
+
+def _account_only(account_id: str) -> dict:
+    return {"StringEquals": {"aws:PrincipalAccount": account_id}}
+
+
+def factory_role_arn_pattern(partition: str, account_id: str, factory_name: str) -> str:
+    """Every IAM role the program creates is named `<factory>-<what>-<suffix>`."""
+    return f"arn:{partition}:iam::{account_id}:role/{factory_name}-*"
+
+
+# --- region pinning ---------------------------------------------------------------------------------
+def _deny_outside_regions(allowed_regions: Sequence[str]) -> dict:
+    """Deny everything but global services when the request targets a region outside the list.
+
+    Bedrock cross-region inference profiles are authorized against the DESTINATION region, so the list
+    must hold every region a configured profile routes to (the spec validator checks that).
+    """
+    return {
+        "Sid": "DenyOutsideAllowedRegions",
+        "Effect": "Deny",
+        "NotAction": list(GLOBAL_SERVICE_ACTIONS),
+        "Resource": "*",
+        "Condition": {"StringNotEquals": {"aws:RequestedRegion": list(allowed_regions)}},
+    }
+
+
+def region_pinning_boundary(allowed_regions: Sequence[str]) -> str:
+    """Permission boundary for every factory role: the factory's services only, allowed regions only."""
+    return _document(
+        {"Sid": "FactoryServicesOnly", "Effect": "Allow", "Action": list(FACTORY_SERVICE_ACTIONS), "Resource": "*"},
+        _deny_outside_regions(allowed_regions),
+    )
+
+
+def region_pinning_scp(allowed_regions: Sequence[str]) -> str:
+    """Service control policy for the factory's account (an output: the organization owner attaches it)."""
+    return _document(_deny_outside_regions(allowed_regions))
+
+
+# --- VPC endpoint policies --------------------------------------------------------------------------
+def endpoint_policy(service: str, account_id: str) -> str:
+    """Policy of a generic interface endpoint: its service's actions, by the factory's account only.
+
+    For S3 the buckets must belong to the account as well (no copying data out to foreign buckets).
+    """
+    condition = _account_only(account_id)
+    if service == "s3":
+        condition = {"StringEquals": {"aws:PrincipalAccount": account_id, "aws:ResourceAccount": account_id}}
+    return _document({
+        "Sid": "FactoryAccountOnly",
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": list(ENDPOINT_ACTIONS[service]),
+        "Resource": "*",
+        "Condition": condition,
+    })
+
+
+def bedrock_model_arns(
+    partition: str, account_id: str, home_region: str, allowed_regions: Sequence[str],
+    foundation_models: Iterable[str], inference_profiles: Iterable[str],
+) -> list[str]:
+    """Foundation-model ARNs in every allowed region, inference-profile ARNs in the home region."""
+    arns = [f"arn:{partition}:bedrock:{region}::foundation-model/{model}"
+            for model in foundation_models for region in allowed_regions]
+    arns += [f"arn:{partition}:bedrock:{home_region}:{account_id}:inference-profile/{profile}"
+             for profile in inference_profiles]
+    return arns
+
+
+def guardrail_condition(guardrail_arn: str) -> dict:
+    """Model invocation only with the factory's guardrail (any of its versions)."""
+    return {"StringLike": {"bedrock:GuardrailIdentifier": [guardrail_arn, f"{guardrail_arn}:*"]}}
+
+
+def bedrock_invoke_statements(model_arns: Sequence[str], guardrail_arn: str) -> list[dict]:
+    return [
+        {"Sid": "InvokeConfiguredModelsWithGuardrail", "Effect": "Allow", "Action": list(BEDROCK_INVOKE_ACTIONS),
+         "Resource": list(model_arns), "Condition": guardrail_condition(guardrail_arn)},
+        {"Sid": "ApplyFactoryGuardrail", "Effect": "Allow", "Action": ["bedrock:ApplyGuardrail"],
+         "Resource": [guardrail_arn]},
+    ]
+
+
+def bedrock_runtime_endpoint_policy(account_id: str, model_arns: Sequence[str], guardrail_arn: str) -> str:
+    """bedrock-runtime endpoint: the spec's models only, only with the factory's guardrail."""
+    statements = bedrock_invoke_statements(model_arns, guardrail_arn)
+    for statement in statements:
+        statement["Principal"] = "*"
+        statement.setdefault("Condition", {}).setdefault("StringEquals", {})["aws:PrincipalAccount"] = account_id
+    return _document(*statements)
+
+
+# --- KMS ------------------------------------------------------------------------------------------
+def kms_key_policy(
+    *, partition: str, account_id: str, region: str, factory_name: str, purpose: str,
+    bedrock_logging: bool = False,
+) -> str:
+    """Key policy: the account root administers; only factory roles (and named services) use the key.
+
+    `purpose` is "data" or "logs". The root gets administration actions only, not use, so an IAM policy
+    elsewhere in the account cannot grant use of the key.
+    """
+    root = f"arn:{partition}:iam::{account_id}:root"
+    statements = [
+        {"Sid": "AccountAdministersKey", "Effect": "Allow", "Principal": {"AWS": root},
+         "Action": list(KEY_ADMIN_ACTIONS), "Resource": "*"},
+        {"Sid": "FactoryRolesUseKey", "Effect": "Allow", "Principal": {"AWS": root},
+         "Action": list(KEY_USE_ACTIONS), "Resource": "*",
+         "Condition": {"ArnLike": {"aws:PrincipalArn": factory_role_arn_pattern(partition, account_id, factory_name)}}},
+        {"Sid": "GrantsForAwsResourcesOnly", "Effect": "Allow", "Principal": {"AWS": root},
+         "Action": ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"], "Resource": "*",
+         "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}},
+    ]
+    if purpose == "logs":
+        statements.append({
+            "Sid": "CloudWatchLogsUseKey", "Effect": "Allow",
+            "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+            "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            "Resource": "*",
+            "Condition": {"ArnLike": {
+                "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account_id}:log-group:*"}},
+        })
+    elif purpose != "data":
+        raise ValueError(f"unknown key purpose {purpose!r} (data or logs)")
+    if purpose == "data" and bedrock_logging:
+        statements.append({
+            "Sid": "BedrockWritesInvocationLogs", "Effect": "Allow", "Principal": {"Service": "bedrock.amazonaws.com"},
+            "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id},
+                          "ArnLike": {"aws:SourceArn": f"arn:{partition}:bedrock:{region}:{account_id}:*"}},
+        })
+    return _document(*statements)
+
+
+# --- S3 -------------------------------------------------------------------------------------------
+def _deny_insecure_transport(bucket_arn: str) -> dict:
+    return {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": [bucket_arn, f"{bucket_arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+
+
+def bucket_tls_only_policy(bucket_arn: str) -> str:
+    return _document(_deny_insecure_transport(bucket_arn))
+
+
+def artifact_bucket_policy(bucket_arn: str, s3_endpoint_id: str, factory_role_pattern: str) -> str:
+    """TLS only; objects reachable only through the factory's S3 endpoint or by the factory's roles.
+
+    AWS services acting for a caller (aws:ViaAWSService) are not cut off (secure-mlops pattern).
+    """
+    return _document(
+        _deny_insecure_transport(bucket_arn),
+        {"Sid": "ObjectsOnlyThroughFactory", "Effect": "Deny", "Principal": "*",
+         "Action": ["s3:GetObject*", "s3:PutObject*", "s3:DeleteObject*"], "Resource": [f"{bucket_arn}/*"],
+         "Condition": {"StringNotEquals": {"aws:SourceVpce": s3_endpoint_id},
+                       "ArnNotLike": {"aws:PrincipalArn": factory_role_pattern},
+                       "BoolIfExists": {"aws:ViaAWSService": "false"}}},
+    )
+
+
+def bedrock_logging_bucket_policy(bucket_arn: str, partition: str, account_id: str, region: str) -> str:
+    """TLS only, and Bedrock (of this account and region only) may write invocation logs."""
+    return _document(
+        _deny_insecure_transport(bucket_arn),
+        {"Sid": "BedrockWritesInvocationLogs", "Effect": "Allow", "Principal": {"Service": "bedrock.amazonaws.com"},
+         "Action": ["s3:PutObject"], "Resource": [f"{bucket_arn}/AWSLogs/{account_id}/BedrockModelInvocationLogs/*"],
+         "Condition": {"StringEquals": {"aws:SourceAccount": account_id},
+                       "ArnLike": {"aws:SourceArn": f"arn:{partition}:bedrock:{region}:{account_id}:*"}}},
+    )
+
+
+# --- trust policies -------------------------------------------------------------------------------
+def roles_anywhere_trust_policy(trust_anchor_arn: str, factory_name: str) -> str:
+    """Nodes assume the role with a certificate from the factory's CA whose CN is `<factory>-*`."""
+    return _document({
+        "Sid": "FactoryNodeCertificates", "Effect": "Allow", "Principal": {"Service": "rolesanywhere.amazonaws.com"},
+        "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
+        "Condition": {"ArnEquals": {"aws:SourceArn": trust_anchor_arn},
+                      "StringLike": {"aws:PrincipalTag/x509Subject/CN": f"{factory_name}-*"}},
+    })
+
+
+def operator_trust_policy(principal_arn: str) -> str:
+    """The operator principal may assume the role; an IAM user only with MFA.
+
+    A role principal (typically federated through the customer's IdP, where MFA is enforced) carries
+    no MFA context into AssumeRole, so MFA is required of IAM users only.
+    """
+    statement = {"Sid": "FactoryOperator", "Effect": "Allow", "Principal": {"AWS": principal_arn},
+                 "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"]}
+    if ":user/" in principal_arn:
+        statement["Condition"] = {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+    return _document(statement)
+
+
+def service_trust_policy(service: str, account_id: str, source_arn_pattern: str | None = None) -> str:
+    """An AWS service may assume the role on behalf of this account only (confused-deputy guard)."""
+    condition: dict = {"StringEquals": {"aws:SourceAccount": account_id}}
+    if source_arn_pattern:
+        condition["ArnLike"] = {"aws:SourceArn": source_arn_pattern}
+    return _document({"Sid": "ServiceForThisAccount", "Effect": "Allow", "Principal": {"Service": service},
+                      "Action": ["sts:AssumeRole"], "Condition": condition})
+
+
+# --- role permissions -----------------------------------------------------------------------------
+def node_role_policy(model_arns: Sequence[str], guardrail_arn: str, sagemaker_endpoint_pattern: str) -> str:
+    """What a node may do with its Roles Anywhere credentials: invoke models (with guardrail) and endpoints."""
+    return _document(
+        *bedrock_invoke_statements(model_arns, guardrail_arn),
+        {"Sid": "InvokeFactoryEndpoints", "Effect": "Allow",
+         "Action": ["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointWithResponseStream"],
+         "Resource": [sagemaker_endpoint_pattern]},
+    )
+
+
+def operator_role_policy() -> str:
+    """Operators look at the factory (describe, list, read logs); changes go through Pulumi."""
+    return _document({
+        "Sid": "ObserveFactory", "Effect": "Allow", "Resource": "*",
+        "Action": ["ec2:Describe*", "bedrock:Get*", "bedrock:List*", "sagemaker:Describe*", "sagemaker:List*",
+                   "logs:Describe*", "logs:FilterLogEvents", "logs:GetLogEvents", "ssm:Describe*", "ssm:List*"],
+    })
+
+
+def flow_logs_role_policy(log_group_arn: str) -> str:
+    return _document({
+        "Sid": "WriteFlowLogs", "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+        "Resource": [log_group_arn, f"{log_group_arn}:*"],
+    })
+
+
+def sagemaker_execution_policy(bucket_arn: str, data_key_arn: str, model_registry_arns: Sequence[str]) -> str:
+    """SageMaker jobs: the artifact bucket, the data key, VPC network interfaces, the factory's model groups."""
+    return _document(
+        {"Sid": "ArtifactBucket", "Effect": "Allow",
+         "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"],
+         "Resource": [bucket_arn, f"{bucket_arn}/*"]},
+        {"Sid": "DataKey", "Effect": "Allow", "Action": list(KEY_USE_ACTIONS), "Resource": [data_key_arn]},
+        {"Sid": "VpcNetworkInterfaces", "Effect": "Allow", "Resource": "*",
+         "Action": ["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
+                    "ec2:DeleteNetworkInterfacePermission", "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs",
+                    "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"]},
+        {"Sid": "FactoryModelRegistry", "Effect": "Allow",
+         "Action": ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage*", "sagemaker:ListModelPackages",
+                    "sagemaker:UpdateModelPackage"],
+         "Resource": list(model_registry_arns)},
+        {"Sid": "JobLogs", "Effect": "Allow", "Resource": "*",
+         "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "cloudwatch:PutMetricData"]},
+    )

@@ -1,0 +1,313 @@
+"""The real Pulumi program, run under the SDK's mock engine for each example site: wiring and secure defaults.
+
+Assertions read the inputs the mock engine recorded (camelCase, as the engine sees them).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pulumi.runtime import rpc
+
+from aifactory.spec import load_spec
+from aifactory.spec.validators import az_subnets
+from infra.private_services import SERVICES
+from tests.conftest import site_dir
+from tests.infra.mock_run import Run, run_program
+
+OUTPUTS = {"region", "vpc_id", "transit_gateway_id", "vpn_connection_ids", "endpoint_dns", "resolver_inbound_ips",
+           "trust_anchor_arn", "node_profile_arn", "node_role_arn", "ssm_activation_id", "ssm_activation_code",
+           "guardrail_id", "guardrail_version", "kms_key_arns", "region_pinning_scp"}
+# Written out here, not imported from infra, so that weakening the program's constant turns a test red.
+TUNNEL_CRYPTO = {
+    "ike_versions": ["ikev2"],
+    "phase1_encryption_algorithms": ["AES256", "AES256-GCM-16"],
+    "phase2_encryption_algorithms": ["AES256", "AES256-GCM-16"],
+    "phase1_integrity_algorithms": ["SHA2-256", "SHA2-384", "SHA2-512"],
+    "phase2_integrity_algorithms": ["SHA2-256", "SHA2-384", "SHA2-512"],
+    "phase1_dh_group_numbers": [19, 20, 21],
+    "phase2_dh_group_numbers": [19, 20, 21],
+}
+INTERNET_PATHS = {"aws:ec2/internetGateway:InternetGateway", "aws:ec2/natGateway:NatGateway",
+                  "aws:ec2/egressOnlyInternetGateway:EgressOnlyInternetGateway", "aws:ec2/eip:Eip",
+                  "aws:ec2/internetGatewayAttachment:InternetGatewayAttachment"}
+
+
+def camel(option: str) -> str:
+    head, *rest = option.split("_")
+    return head + "".join(word.capitalize() for word in rest)
+
+
+@pytest.fixture
+def spec(site):
+    return load_spec(site_dir(site))
+
+
+def test_exports_exactly_the_outputs_the_playbooks_use(run, spec):
+    assert set(run.outputs) == OUTPUTS
+    assert run.outputs["region"] == spec.sovereignty.region
+    assert json.loads(run.outputs["region_pinning_scp"])["Statement"][0]["Effect"] == "Deny"
+    assert set(run.outputs["endpoint_dns"]) == set(SERVICES)
+    assert set(run.outputs["kms_key_arns"]) == {"data", "logs"}
+
+
+def test_every_aws_resource_uses_the_home_region_provider_inside_a_component(run, spec):
+    (provider,) = run.of_type("pulumi:providers:aws")
+    assert provider.inputs["region"] == spec.sovereignty.region
+    aws_resources = [r for r in run.resources if r.typ.startswith("aws:")]
+    assert aws_resources
+    for resource in aws_resources:
+        assert f"pulumi:providers:aws::{spec.name}-home::" in resource.provider, resource.name
+        assert "aifactory:infra:" in resource.parent, resource.name
+        assert resource.name.startswith(f"{spec.name}-"), resource.name
+
+
+def test_no_internet_path(run, spec):
+    assert not INTERNET_PATHS & {r.typ for r in run.resources}
+    subnets = run.of_type("aws:ec2/subnet:Subnet")
+    assert [s.inputs["cidrBlock"] for s in subnets] == [
+        str(n) for n in az_subnets(spec.hybrid_link.vpc_cidr, spec.hybrid_link.availability_zones)]
+    assert all(s.inputs["mapPublicIpOnLaunch"] is False for s in subnets)
+    routes = run.of_type("aws:ec2/route:Route")
+    assert [(r.inputs["destinationCidrBlock"], "transitGatewayId" in r.inputs) for r in routes] == [
+        (spec.network.onprem_cidr, True)]
+
+
+def test_hub_vpc_dns_default_sg_and_flow_logs(run, spec):
+    vpc = run.one("aws:ec2/vpc:Vpc")
+    assert vpc.inputs["enableDnsSupport"] is True and vpc.inputs["enableDnsHostnames"] is True
+    default_sg = run.one("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+    assert default_sg.inputs["ingress"] == [] and default_sg.inputs["egress"] == []
+    flow = run.one("aws:ec2/flowLog:FlowLog")
+    assert flow.inputs["trafficType"] == "ALL" and flow.inputs["logDestinationType"] == "cloud-watch-logs"
+    logs_key = run.outputs["kms_key_arns"]["logs"]
+    groups = run.of_type("aws:cloudwatch/logGroup:LogGroup")
+    assert groups and all(g.inputs["kmsKeyId"] == logs_key and g.inputs["retentionInDays"] >= 365 for g in groups)
+
+
+def test_resolver_inbound_endpoint_answers_on_prem_only(run, spec):
+    endpoint = run.one("aws:route53/resolverEndpoint:ResolverEndpoint")
+    assert endpoint.inputs["direction"] == "INBOUND"
+    assert [a["ip"] for a in endpoint.inputs["ipAddresses"]] == run.outputs["resolver_inbound_ips"]
+    sg = run.named(f"{spec.name}-resolver-sg")
+    assert endpoint.inputs["securityGroupIds"] == [f"{sg.name}-id"]
+    assert sorted((r["protocol"], r["fromPort"], r["toPort"], tuple(r["cidrBlocks"])) for r in sg.inputs["ingress"]) == [
+        ("tcp", 53, 53, (spec.network.onprem_cidr,)), ("udp", 53, 53, (spec.network.onprem_cidr,))]
+
+
+def test_transit_gateway_segmented_and_every_attachment_routed(run, spec):
+    tgw = run.one("aws:ec2transitgateway/transitGateway:TransitGateway")
+    assert tgw.inputs["amazonSideAsn"] == spec.hybrid_link.aws_asn
+    for option in ("defaultRouteTableAssociation", "defaultRouteTablePropagation", "autoAcceptSharedAttachments"):
+        assert tgw.inputs[option] == "disable", option
+    attachment = run.one("aws:ec2transitgateway/vpcAttachment:VpcAttachment")
+    assert attachment.inputs["transitGatewayDefaultRouteTableAssociation"] is False
+    expected = 1 + len(spec.hybrid_link.vpn) + (1 if spec.hybrid_link.direct_connect else 0)
+    for typ in ("aws:ec2transitgateway/routeTableAssociation:RouteTableAssociation",
+                "aws:ec2transitgateway/routeTablePropagation:RouteTablePropagation"):
+        assert len(run.of_type(typ)) == expected, typ
+        assert {r.inputs["transitGatewayRouteTableId"] for r in run.of_type(typ)} == {f"{spec.name}-tgw-rt-id"}
+
+
+def test_direct_connect_transit_vifs_and_allowed_prefixes(run, spec):
+    vifs = run.of_type("aws:directconnect/transitVirtualInterface:TransitVirtualInterface")
+    assert [(v.inputs["connectionId"], v.inputs["vlan"]) for v in vifs] == [
+        (c.connection_id, c.vlan) for c in spec.hybrid_link.direct_connect]
+    for vif in vifs:
+        assert vif.inputs["bgpAsn"] == spec.hybrid_link.onprem_asn and vif.inputs["addressFamily"] == "ipv4"
+        assert vif.secret_outputs == ("bgpAuthKey",)
+    associations = run.of_type("aws:directconnect/gatewayAssociation:GatewayAssociation")
+    assert len(associations) == (1 if spec.hybrid_link.direct_connect else 0)
+    for association in associations:
+        assert association.inputs["allowedPrefixes"] == [spec.hybrid_link.vpc_cidr]
+        assert association.inputs["associatedGatewayId"] == f"{spec.name}-tgw-id"
+
+
+def test_vpn_bgp_strong_crypto_logged_keys_secret(run, spec):
+    gateways = run.of_type("aws:ec2/customerGateway:CustomerGateway")
+    assert [(g.inputs["ipAddress"], g.inputs["bgpAsn"], g.inputs["type"]) for g in gateways] == [
+        (p.peer_ip, str(spec.hybrid_link.onprem_asn), "ipsec.1") for p in spec.hybrid_link.vpn]
+    vpns = run.of_type("aws:ec2/vpnConnection:VpnConnection")
+    assert len(vpns) == len(spec.hybrid_link.vpn) and [f"{v.name}-id" for v in vpns] == run.outputs["vpn_connection_ids"]
+    for vpn in vpns:
+        assert vpn.inputs["staticRoutesOnly"] is False and vpn.inputs["transitGatewayId"] == f"{spec.name}-tgw-id"
+        assert vpn.inputs["presharedKeyStorage"] == "SecretsManager"
+        assert {"tunnel1PresharedKey", "tunnel2PresharedKey", "customerGatewayConfiguration"} <= set(vpn.secret_outputs)
+        for tunnel in (1, 2):
+            for option, value in TUNNEL_CRYPTO.items():
+                assert vpn.inputs[camel(f"tunnel{tunnel}_{option}")] == value, (tunnel, option)
+            log = vpn.inputs[f"tunnel{tunnel}LogOptions"]["cloudwatchLogOptions"]
+            assert log["logEnabled"] is True and log["bgpLogEnabled"] is True
+            assert log["logGroupArn"].endswith(f"{spec.name}-vpn-logs")
+            assert f"tunnel{tunnel}PresharedKey" not in vpn.inputs  # AWS generates it: never in Pulumi state
+
+
+def test_vpn_psk_from_config_secret(run_site):
+    run = run_site("lab-b200", lambda data: None, {"aifactory:vpnPsk1": "a-psk-from-config-1"})
+    (vpn,) = run.of_type("aws:ec2/vpnConnection:VpnConnection")
+    for tunnel in (1, 2):  # reaches the engine as a secret value, never as plain text
+        assert vpn.inputs[f"tunnel{tunnel}PresharedKey"] == {rpc._special_sig_key: rpc._special_secret_sig,
+                                                              "value": "a-psk-from-config-1"}
+
+
+def test_interface_endpoints_private_dns_explicit_sg_and_policy(run, spec):
+    endpoints = {e.inputs["serviceName"]: e for e in run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")}
+    assert set(endpoints) == {f"com.amazonaws.{spec.sovereignty.region}.{s}" for s in SERVICES}
+    sg = run.named(f"{spec.name}-endpoints-sg")
+    assert [(r["protocol"], r["fromPort"], r["toPort"], r["cidrBlocks"]) for r in sg.inputs["ingress"]] == [
+        ("tcp", 443, 443, [spec.network.onprem_cidr, spec.hybrid_link.vpc_cidr])]
+    assert sg.inputs["egress"] == []
+    for name, endpoint in endpoints.items():
+        assert endpoint.inputs["vpcEndpointType"] == "Interface", name
+        assert endpoint.inputs["privateDnsEnabled"] is True, name
+        assert endpoint.inputs["securityGroupIds"] == [f"{sg.name}-id"], name
+        assert json.loads(endpoint.inputs["policy"])["Statement"], name
+    s3 = endpoints[f"com.amazonaws.{spec.sovereignty.region}.s3"]
+    assert s3.inputs["dnsOptions"] == {"privateDnsOnlyForInboundResolverEndpoint": False}
+
+
+def test_bedrock_runtime_endpoint_allows_the_spec_models_with_the_guardrail(run, spec):
+    region = spec.sovereignty.region
+    endpoint = next(e for e in run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+                    if e.inputs["serviceName"] == f"com.amazonaws.{region}.bedrock-runtime")
+    invoke = json.loads(endpoint.inputs["policy"])["Statement"][0]
+    resources = set(invoke["Resource"])
+    for model in spec.bedrock_foundation_models:
+        assert {f"arn:aws:bedrock:{r}::foundation-model/{model}" for r in spec.sovereignty.allowed_regions} <= resources
+    profiles = {m for m in spec.aws_services.bedrock.models if m not in spec.bedrock_foundation_models}
+    assert {r.rsplit("/", 1)[1] for r in resources if ":inference-profile/" in r} == profiles
+    assert all(f"bedrock:{region}:" in r for r in resources if ":inference-profile/" in r)
+    guardrail = f"arn:aws:bedrock:{region}:123456789012:guardrail/{spec.name}-guardrail"
+    assert invoke["Condition"]["StringLike"]["bedrock:GuardrailIdentifier"] == [guardrail, f"{guardrail}:*"]
+
+
+def test_keys_customer_managed_and_rotated(run, spec):
+    keys = run.of_type("aws:kms/key:Key")
+    assert len(keys) == 2
+    for key in keys:
+        assert key.inputs["enableKeyRotation"] is True and key.inputs["deletionWindowInDays"] == 30
+        principals = [s.get("Principal") for s in json.loads(key.inputs["policy"])["Statement"]]
+        assert "*" not in principals and {"AWS": "*"} not in principals
+
+
+def test_permission_boundary_on_every_role(run, spec):
+    roles = run.of_type("aws:iam/role:Role")
+    expected = 1 + len(spec.identity.operator_principals) + spec.identity.ssm_hybrid_activation \
+        + spec.aws_services.sagemaker.domain + 1  # node, operators, ssm, sagemaker, flow logs
+    assert len(roles) == expected
+    boundary = f"arn:aws:iam:{spec.sovereignty.region}:123456789012:policy/{spec.name}-region-boundary"
+    assert {r.inputs.get("permissionsBoundary") for r in roles} == {boundary}
+
+
+def test_guardrail_with_cmk_pii_action_and_topics(run, spec):
+    guardrail = run.one("aws:bedrock/guardrail:Guardrail")
+    assert guardrail.inputs["kmsKeyArn"] == run.outputs["kms_key_arns"]["data"]
+    pii = guardrail.inputs["sensitiveInformationPolicyConfig"]["piiEntitiesConfigs"]
+    assert {p["action"] for p in pii} == {spec.aws_services.bedrock.guardrail.pii.upper()}
+    assert {"type": "PROMPT_ATTACK", "inputStrength": "HIGH", "outputStrength": "NONE"} in \
+        guardrail.inputs["contentPolicyConfig"]["filtersConfigs"]
+    assert guardrail.inputs["contentPolicyConfig"]["tierConfigs"] == [{"tierName": "CLASSIC"}]
+    topics = guardrail.inputs.get("topicPolicyConfig", {}).get("topicsConfigs", [])
+    assert [t["name"] for t in topics] == spec.aws_services.bedrock.guardrail.blocked_topics
+    version = run.one("aws:bedrock/guardrailVersion:GuardrailVersion")
+    assert version.inputs["guardrailArn"].endswith(f"guardrail/{spec.name}-guardrail")
+
+
+def test_invocation_logging_only_in_region_to_a_private_cmk_bucket(run, spec):
+    logging = run.of_type("aws:bedrockmodel/invocationLoggingConfiguration:InvocationLoggingConfiguration")
+    if spec.sovereignty.bedrock_invocation_logs == "disabled":
+        assert logging == []
+        return
+    (config,) = logging
+    bucket = config.inputs["loggingConfig"]["s3Config"]["bucketName"]
+    assert bucket == f"{spec.name}-bedrock-logs-id"
+    policy = json.loads(run.named(f"{spec.name}-bedrock-logs-policy").inputs["policy"])
+    assert policy["Statement"][1]["Principal"] == {"Service": "bedrock.amazonaws.com"}
+
+
+def test_buckets_private_encrypted_versioned(run, spec):
+    buckets = {b.name for b in run.of_type("aws:s3/bucket:Bucket")}
+    expected = {f"{spec.name}-artifacts"} if spec.aws_services.sagemaker.domain else set()
+    if spec.sovereignty.bedrock_invocation_logs == "in-region":
+        expected.add(f"{spec.name}-bedrock-logs")
+    assert buckets == expected
+    for bucket in buckets:
+        block = run.named(f"{bucket}-public-access-block").inputs
+        assert all(block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
+                                              "restrictPublicBuckets"))
+        (rule,) = run.named(f"{bucket}-sse").inputs["rules"]
+        assert rule["applyServerSideEncryptionByDefault"] == {
+            "sseAlgorithm": "aws:kms", "kmsMasterKeyId": run.outputs["kms_key_arns"]["data"]}
+        assert run.named(f"{bucket}-versioning").inputs["versioningConfiguration"] == {"status": "Enabled"}
+        tls = json.loads(run.named(f"{bucket}-policy").inputs["policy"])["Statement"][0]
+        assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_sagemaker_domain_vpc_only_with_cmk(run, spec):
+    domains = run.of_type("aws:sagemaker/domain:Domain")
+    groups = run.of_type("aws:sagemaker/modelPackageGroup:ModelPackageGroup")
+    if not spec.aws_services.sagemaker.domain:
+        assert domains == [] and groups == []
+        return
+    (domain,) = domains
+    assert domain.inputs["appNetworkAccessType"] == "VpcOnly"
+    assert domain.inputs["kmsKeyId"] == run.outputs["kms_key_arns"]["data"]
+    assert len(domain.inputs["subnetIds"]) == spec.hybrid_link.availability_zones
+    assert [g.inputs["modelPackageGroupName"] for g in groups] == [
+        f"{spec.name}-{g}" for g in spec.aws_services.sagemaker.model_groups]
+    artifacts = json.loads(run.named(f"{spec.name}-artifacts-policy").inputs["policy"])["Statement"]
+    assert artifacts[1]["Condition"]["StringNotEquals"] == {"aws:SourceVpce": f"{spec.name}-vpce-s3-id"}
+
+
+def test_roles_anywhere_trust_anchor_node_role_and_profile(run, spec):
+    anchor = run.one("aws:rolesanywhere/trustAnchor:TrustAnchor")
+    assert anchor.inputs["source"] == {"sourceType": "CERTIFICATE_BUNDLE",
+                                       "sourceData": {"x509CertificateData": spec.trust_anchor_path.read_text()}}
+    node = run.named(f"{spec.name}-node", "aws:iam/role:Role")
+    trust = json.loads(node.inputs["assumeRolePolicy"])["Statement"][0]
+    assert trust["Condition"]["ArnEquals"] == {"aws:SourceArn": run.outputs["trust_anchor_arn"]}
+    assert trust["Condition"]["StringLike"] == {"aws:PrincipalTag/x509Subject/CN": f"{spec.name}-*"}
+    profile = run.one("aws:rolesanywhere/profile:Profile")
+    assert profile.inputs["roleArns"] == [run.outputs["node_role_arn"]]
+    operators = [r for r in run.of_type("aws:iam/role:Role") if "-operator-" in r.name]
+    assert [json.loads(r.inputs["assumeRolePolicy"])["Statement"][0]["Principal"]["AWS"] for r in operators] == \
+        spec.identity.operator_principals
+
+
+def test_ssm_activation_code_is_a_secret_output(run, spec):
+    activations = run.of_type("aws:ssm/activation:Activation")
+    if not spec.identity.ssm_hybrid_activation:
+        assert activations == [] and run.outputs["ssm_activation_code"] is None
+        return
+    (activation,) = activations
+    assert activation.inputs["registrationLimit"] == spec.node_count
+    assert "activationCode" in activation.secret_outputs
+    assert "ssm_activation_code" in run.secret_outputs
+    assert run.secret_outputs == {"ssm_activation_code"}
+
+
+def test_external_key_store(run_site):
+    def xks(data):
+        data["sovereignty"]["keys"] = "external-key-store"
+        data["sovereignty"]["external_key_store"] = {"proxy_uri_endpoint": "https://xks.example.internal",
+                                                     "connectivity": "public-endpoint"}
+    run = run_site("lab-b200", xks, {"aifactory:xksAccessKeyId": "AKIDEXAMPLEXKS",
+                                     "aifactory:xksSecretAccessKey": "s" * 43,
+                                     "aifactory:xksKeyIdData": "ext-data", "aifactory:xksKeyIdLogs": "ext-logs"})
+    store = run.one("aws:kms/customKeyStore:CustomKeyStore")
+    credential = store.inputs["xksProxyAuthenticationCredential"]
+    assert credential == {rpc._special_sig_key: rpc._special_secret_sig,  # the whole block is secret
+                          "value": {"accessKeyId": "AKIDEXAMPLEXKS", "rawSecretAccessKey": "s" * 43}}
+    assert store.inputs["customKeyStoreType"] == "EXTERNAL_KEY_STORE"
+    assert store.inputs["xksProxyConnectivity"] == "PUBLIC_ENDPOINT"
+    keys = {k.name: k.inputs for k in run.of_type("aws:kms/key:Key")}
+    assert {k["xksKeyId"] for k in keys.values()} == {"ext-data", "ext-logs"}
+    assert all(k["customKeyStoreId"] == "lab-b200-xks-id" and k["enableKeyRotation"] is False for k in keys.values())
+
+
+def test_bad_spec_path_is_a_clean_error(tmp_path):
+    import pulumi
+
+    with pytest.raises(pulumi.RunError, match="no such file"):
+        run_program(tmp_path / "missing.yaml", "eu-west-3", "missing")
