@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test lint bench clean venv lab-deps
 
 venv: $(STAMP)
 
@@ -20,8 +20,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/aifactory validate inventories/paris-gb200
 
-test: $(STAMP)
+test: $(STAMP) lab-deps
 	$(BIN)/python -m pytest -q
+
+# The lab tests boot Debian 12 containers: they need root and a few Debian packages.
+lab-deps:
+	@if [ "$$(id -u)" -eq 0 ]; then sh scripts/install-lab-deps.sh; \
+	else echo "not root: lab tests will be skipped (they need root, see scripts/install-lab-deps.sh)"; fi
 
 lint: $(STAMP)
 	cd playbooks && ../$(BIN)/ansible-lint --offline --profile production

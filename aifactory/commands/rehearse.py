@@ -1,0 +1,39 @@
+"""`aifactory rehearse SPEC`: lab up, plan against moto, bringup twice, acceptance, lab down; one report."""
+
+from __future__ import annotations
+
+import sys
+
+from aifactory.lab import preflight
+from aifactory.lab.rehearsal import rehearse
+from aifactory.report import emit_json, table
+from aifactory.spec import load_spec
+
+
+def register(sub) -> None:
+    p = sub.add_parser("rehearse", help="dress-rehearse a whole deployment offline against the lab's stand-ins")
+    p.add_argument("spec", metavar="SPEC", help="factory.yaml or the site directory holding it")
+    p.add_argument("--limit", metavar="PATTERN", help="bring up only these hosts (Ansible --limit)")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=run_rehearse)
+
+
+def run_rehearse(args) -> int:
+    f = load_spec(args.spec)
+    problems = preflight.missing()
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    as_json = args.format == "json"
+    report = rehearse(f, args.spec, progress=(lambda line: print(line, file=sys.stderr, flush=True)) if as_json
+                      else (lambda line: print(line, flush=True)), limit=args.limit)
+    if as_json:
+        emit_json(report.as_dict())
+    else:
+        print(f"\nrehearsal of {f.name} (stand-ins: moto_server for AWS, sushy-emulator for BMCs, "
+              "systemd-nspawn containers for nodes)\n")
+        print(table(["stage", "outcome", "seconds", "detail"],
+                    [(s.name, s.outcome, f"{s.seconds:.1f}", s.detail) for s in report.stages]))
+        print(f"\n{f.name}: rehearsal {'passed' if report.passed else 'FAILED'}")
+    return 0 if report.passed else 1

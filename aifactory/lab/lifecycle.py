@@ -1,0 +1,194 @@
+"""`lab up`, `lab status`, `lab down`: start the stand-ins for one site, report on them, remove them.
+
+Every resource is written to the state file as it is created (state.py), and `down` removes exactly
+those, newest first, by id. `up` also writes `host-overrides.json` (for the inventory plugin's
+`host_overrides` option) and `lab.env` (the AWS endpoint for `aifactory plan --aws-endpoint`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from aifactory.lab import aws, base, cgroups, network, nodes, procs, redfish
+from aifactory.lab.state import LabState, site_dir
+from aifactory.spec import Factory
+
+Progress = Callable[[str], None]
+OVERRIDES_FILE = "host-overrides.json"
+ENV_FILE = "lab.env"
+# Facts every lab node gets: what the roles must not attempt on a container without accelerators.
+LAB_NODE_FACTS = {"aifactory_lab": True}
+
+
+class LabError(RuntimeError):
+    """The lab cannot be brought up or is in a state the command cannot use."""
+
+
+def up(f: Factory, progress: Progress = print, scratch_disks: int = 0, scratch_disk_mb: int = 64) -> LabState:
+    """Bring up every stand-in for `f`; on any failure remove what was made and raise."""
+    if LabState.load(f.name) is not None:
+        raise LabError(f"a lab for {f.name} is already up (state in {site_dir(f.name)}); run `aifactory lab down` first")
+    state = LabState(site=f.name)
+    state.save()
+    try:
+        _up(f, state, progress, scratch_disks, scratch_disk_mb)
+    except BaseException:
+        progress("lab up failed: removing what it made")
+        down(f.name, progress)
+        raise
+    return state
+
+
+def _up(f: Factory, state: LabState, progress: Progress, scratch_disks: int, scratch_disk_mb: int) -> None:
+    root = base.ensure_base(progress)
+    progress("AWS stand-in: starting moto_server on 127.0.0.1")
+    state.endpoints["aws"] = aws.start(state)
+    progress(f"AWS stand-in: moto_server at {state.endpoints['aws']}")
+    progress(f"BMC stand-in: starting sushy-emulator (fake driver) for {len(f.nodes)} systems")
+    state.endpoints["bmc"] = redfish.start(state, f.nodes, f.compute.platform)
+    progress(f"BMC stand-in: sushy-emulator at {state.endpoints['bmc']}")
+    state.save()
+
+    host_net = ipaddress.IPv4Network(f.network.host_cidr)
+    bridge = network.create_bridge(state, f.network.host_cidr)
+    progress(f"network: bridge {bridge} with {network.gateway(f.network.host_cidr)} (lab-only, no route out)")
+    hosts = {n.name: n.address for n in f.nodes}
+    nodes.lab_key(state)
+    booting = []
+    for index, n in enumerate(f.nodes, start=1):
+        ns = network.create_node_netns(state, bridge, n.name, index, n.address, host_net.prefixlen)
+        node_root = nodes.mount_overlay(state, root, n.name)
+        nodes.seed(state, node_root, n.name, hosts)
+        disks = [_attach_loop(state, n.name, i, scratch_disk_mb) for i in range(scratch_disks)]
+        progress(f"node stand-in {n.name}: booting Debian 12 systemd-nspawn container at {n.address}"
+                 + (f" with scratch disks {', '.join(disks)}" if disks else ""))
+        ident = nodes.boot(state, n.name, node_root, ns, disks)
+        state.nodes[n.name] = {"address": n.address, "netns": ns, "root": str(node_root), "disks": disks,
+                               "process": ident}
+        state.save()
+        booting.append((n, ident))
+    for n, ident in booting:
+        nodes.wait_ssh(state, n.name, n.address, ident)
+        progress(f"node stand-in {n.name}: up, ssh root@{n.address} answers")
+    write_overrides(f, state)
+    (state.dir / ENV_FILE).write_text(
+        f"AIFACTORY_AWS_ENDPOINT={state.endpoints['aws']}\nAIFACTORY_HOST_OVERRIDES={state.dir / OVERRIDES_FILE}\n")
+    progress(f"lab up: host overrides in {state.dir / OVERRIDES_FILE}; AWS endpoint {state.endpoints['aws']}")
+
+
+def _attach_loop(state: LabState, node: str, index: int, size_mb: int) -> str:
+    """An empty sparse file behind a loop device, passed into the node as a scratch disk."""
+    backing = nodes.node_dir(state, node) / f"disk{index}.img"
+    with backing.open("wb") as fh:
+        fh.truncate(size_mb * 1024 * 1024)
+    dev = subprocess.run(["losetup", "--find", "--show", str(backing)], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    state.record("loop", device=dev, backing=str(backing))
+    return dev
+
+
+def write_overrides(f: Factory, state: LabState) -> Path:
+    """Point every inventory host at its stand-in: nodes over SSH, BMC hosts at the emulator."""
+    key = nodes.lab_key(state)
+    common = " ".join(nodes.ssh_options(state)[:6])
+    overrides: dict[str, dict] = {}
+    for n in f.nodes:
+        overrides[n.name] = {"ansible_host": n.address, "ansible_user": "root",
+                             "ansible_ssh_private_key_file": str(key), "ansible_ssh_common_args": common,
+                             "ansible_python_interpreter": "/usr/bin/python3", **LAB_NODE_FACTS}
+        overrides[f"{n.name}-bmc"] = {"aifactory_bmc_endpoint": state.endpoints["bmc"],
+                                      "aifactory_bmc_system_id": redfish.system_uuid(f.name, n.name),
+                                      **LAB_NODE_FACTS}
+    path = state.dir / OVERRIDES_FILE
+    path.write_text(json.dumps(overrides, indent=2) + "\n")
+    return path
+
+
+def status(site: str) -> dict | None:
+    """Whether each stand-in of the site's lab is running; None when no lab is up for it."""
+    state = LabState.load(site)
+    if state is None:
+        return None
+    rows = []
+    for item in state.resources:
+        if item["kind"] == "process":
+            rows.append({"stand_in": item["role"], "id": f"pid {item['pid']}", "up": procs.alive(item)})
+        elif item["kind"] == "netns":
+            rows.append({"stand_in": "network namespace", "id": item["name"], "up": network.netns_exists(item["name"])})
+        elif item["kind"] == "link":
+            rows.append({"stand_in": "link", "id": item["name"], "up": network.link_exists(item["name"])})
+        elif item["kind"] == "mount":
+            rows.append({"stand_in": "node root (overlay)", "id": item["path"], "up": _mounted(item["path"])})
+        elif item["kind"] == "cgroup":
+            rows.append({"stand_in": "node cgroup", "id": item["path"], "up": cgroups.exists(item["path"])})
+        elif item["kind"] == "loop":
+            rows.append({"stand_in": "scratch disk (loop)", "id": item["device"], "up": _loop_attached(item)})
+    return {"site": site, "state_dir": str(state.dir), "endpoints": state.endpoints,
+            "host_overrides": str(state.dir / OVERRIDES_FILE), "resources": rows}
+
+
+def stop_node(site: str, node: str) -> None:
+    """Power a node's container off abruptly (the lab's way to fail a node mid-run)."""
+    state = _require(site)
+    procs.stop(state.nodes[node]["process"], grace_s=0)
+
+
+def start_node(site: str, node: str) -> None:
+    """Boot a stopped node again on its existing root and network, and wait for SSH."""
+    state = _require(site)
+    info = state.nodes[node]
+    if procs.alive(info["process"]):
+        return
+    old = next(r for r in state.resources if r["kind"] == "process" and r["pid"] == info["process"]["pid"])
+    state.forget(old)
+    ident = nodes.boot(state, node, Path(info["root"]), info["netns"], info["disks"])
+    info["process"] = ident
+    state.save()
+    nodes.wait_ssh(state, node, info["address"], ident)
+
+
+def _require(site: str) -> LabState:
+    state = LabState.load(site)
+    if state is None:
+        raise LabError(f"no lab is up for {site}")
+    return state
+
+
+def down(site: str, progress: Progress = print) -> bool:
+    """Remove everything the site's lab recorded, newest first; False when there was no lab."""
+    state = LabState.load(site)
+    if state is None:
+        return False
+    for item in reversed(list(state.resources)):
+        kind = item["kind"]
+        if kind == "process":
+            progress(f"stopping {item['role']} (pid {item['pid']})")
+            procs.stop(item)
+        elif kind == "mount":
+            subprocess.run(["umount", item["path"]], check=False, capture_output=True)
+        elif kind == "loop":
+            if _loop_attached(item):
+                subprocess.run(["losetup", "-d", item["device"]], check=False, capture_output=True)
+        elif kind == "cgroup":
+            cgroups.remove(item["path"])
+        elif kind == "link":
+            network.remove_link(item["name"])
+        elif kind == "netns":
+            network.remove_netns(item["name"])
+        state.forget(item)
+    state.path.unlink()
+    progress(f"lab down: {site} removed (namespaces, links, mounts, loop devices, processes)")
+    return True
+
+
+def _mounted(path: str) -> bool:
+    return any(line.split()[1] == path for line in Path("/proc/mounts").read_text().splitlines())
+
+
+def _loop_attached(item: dict) -> bool:
+    out = subprocess.run(["losetup", "-n", "-O", "BACK-FILE", item["device"]], capture_output=True, text=True)
+    return out.returncode == 0 and out.stdout.strip() == item["backing"]

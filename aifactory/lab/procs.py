@@ -1,0 +1,90 @@
+"""Background processes the lab owns: start detached, identify by pid + start time, stop by id."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_time(pid: int) -> int | None:
+    """The kernel's start time of `pid` (clock ticks since boot); None when no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def spawn(argv: list[str], log: Path, env: dict | None = None) -> dict:
+    """Start `argv` in its own session, output to `log`; return its identity for the state file."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=env)
+    return {"pid": proc.pid, "start_time": start_time(proc.pid), "argv0": argv[0], "log": str(log)}
+
+
+def alive(ident: dict) -> bool:
+    """True while the recorded process (same pid AND same start time) runs and is not a zombie."""
+    if start_time(ident["pid"]) != ident["start_time"]:
+        return False
+    try:
+        return Path(f"/proc/{ident['pid']}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def stop(ident: dict, grace_s: float = 30.0) -> None:
+    """SIGTERM the recorded process, SIGKILL its process group after `grace_s`; no-op if it ended."""
+    if not alive(ident):
+        _reaped(ident["pid"])
+        return
+    pgid = ident["pid"]  # spawn() made it a session (and group) leader
+    os.kill(ident["pid"], signal.SIGTERM)
+    if not wait_until(lambda: not alive(ident) or _reaped(ident["pid"]), grace_s):
+        os.killpg(pgid, signal.SIGKILL)
+        wait_until(lambda: not alive(ident) or _reaped(ident["pid"]), 10)
+
+
+def _reaped(pid: int) -> bool:
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == pid
+    except ChildProcessError:
+        return False
+
+
+def wait_until(ready: Callable[[], bool], timeout_s: float, every_s: float = 0.2) -> bool:
+    """Poll `ready` until it is true or `timeout_s` passes; return whether it became true."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if ready():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(every_s)
+
+
+LAB_TLS = ssl._create_unverified_context()  # only ever used for the lab's own stand-ins on 127.0.0.1
+
+
+def http_ok(url: str) -> bool:
+    """True when `url` (on 127.0.0.1) answers with a 2xx status; a lab's own self-signed TLS is accepted."""
+    try:
+        with urllib.request.urlopen(url, timeout=2, context=LAB_TLS) as resp:
+            return 200 <= resp.status < 300
+    except OSError:
+        return False

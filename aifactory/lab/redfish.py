@@ -1,0 +1,135 @@
+"""The BMC stand-in: sushy-emulator with its fake driver on 127.0.0.1, one Redfish system per node.
+
+sushy-tools advertises `/redfish/v1/UpdateService/FirmwareInventory` but serves no route for it, so
+this launcher adds one to sushy's own Flask app before starting it: the collection and its members
+come from a firmware-inventory fixture (tests/fixtures/redfish/). Everything else is sushy's code.
+
+Run as `python -m aifactory.lab.redfish --firmware FIXTURE.json <sushy-emulator arguments>`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import ipaddress
+import sys
+import uuid
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from aifactory.lab import procs
+from aifactory.lab.state import LabState
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures" / "redfish"
+INVENTORY_PATH = "/redfish/v1/UpdateService/FirmwareInventory"
+
+
+def system_uuid(site: str, node: str) -> str:
+    """A stable Redfish system id for a node (the fake driver lists systems by uuid)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{node}.{site}.aifactory-lab"))
+
+
+def firmware_fixture(platform: str) -> Path:
+    """The firmware inventory served for `platform`, or the generic one when it has none."""
+    own = FIXTURES / f"firmware-{platform}.json"
+    return own if own.exists() else FIXTURES / "firmware-generic.json"
+
+
+def write_tls(d: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1: Redfish is HTTPS (community.general speaks nothing else)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "aifactory lab BMC stand-in")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=7))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .sign(key, hashes.SHA256()))
+    crt, pem = d / "tls.crt", d / "tls.key"
+    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+    pem.chmod(0o600)
+    return crt, pem
+
+
+def write_config(state: LabState, nodes, port: int) -> Path:
+    """The emulator's config: fake driver, its own state dir, one powered-on system per node."""
+    systems = [{"uuid": system_uuid(state.site, n.name), "name": n.name, "power_state": "On",
+                "external_notifier": False, "nics": [{"mac": f"02:af:00:00:{i // 256:02x}:{i % 256:02x}",
+                                                      "ip": n.address}]}
+               for i, n in enumerate(nodes, start=1)]
+    d = state.dir / "bmc"
+    d.mkdir(parents=True, exist_ok=True)
+    crt, key = write_tls(d)
+    conf = d / "emulator.conf"
+    conf.write_text("\n".join([
+        f"SUSHY_EMULATOR_SSL_CERT = {str(crt)!r}",
+        f"SUSHY_EMULATOR_SSL_KEY = {str(key)!r}",
+        "SUSHY_EMULATOR_FAKE_DRIVER = True",
+        f"SUSHY_EMULATOR_STATE_DIR = {str(d / 'state')!r}",
+        "SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'",
+        f"SUSHY_EMULATOR_LISTEN_PORT = {port}",
+        f"SUSHY_EMULATOR_FAKE_SYSTEMS = {systems!r}",
+        "",
+    ]))
+    return conf
+
+
+def start(state: LabState, nodes, platform: str) -> str:
+    """Start the emulator for `nodes`; return its base URL once `/redfish/v1/Systems` answers."""
+    port = procs.free_port()
+    conf = write_config(state, nodes, port)
+    argv = [sys.executable, "-m", "aifactory.lab.redfish", "--firmware", str(firmware_fixture(platform)),
+            "--config", str(conf), "--fake", "-i", "127.0.0.1", "-p", str(port)]
+    ident = procs.spawn(argv, state.dir / "bmc" / "emulator.log")
+    state.record("process", role="BMCs (sushy-emulator)", **ident)
+    url = f"https://127.0.0.1:{port}"
+    if not procs.wait_until(lambda: procs.http_ok(f"{url}/redfish/v1/Systems") or not procs.alive(ident), 60):
+        raise RuntimeError(f"sushy-emulator did not answer on {url}; see {ident['log']}")
+    if not procs.alive(ident):
+        raise RuntimeError(f"sushy-emulator exited; see {ident['log']}")
+    return url
+
+
+def add_firmware_inventory(app, fixture: Path) -> None:
+    """Serve the fixture's firmware components under UpdateService/FirmwareInventory on `app`."""
+    import flask
+
+    members = json.loads(fixture.read_text())["Members"]
+    by_id = {m["Id"]: {"@odata.id": f"{INVENTORY_PATH}/{m['Id']}",
+                       "@odata.type": "#SoftwareInventory.v1_4_0.SoftwareInventory", **m} for m in members}
+
+    def collection():
+        return flask.jsonify({"@odata.id": INVENTORY_PATH,
+                              "@odata.type": "#SoftwareInventoryCollection.SoftwareInventoryCollection",
+                              "Name": "Firmware Inventory (aifactory lab fixture)",
+                              "Members@odata.count": len(by_id),
+                              "Members": [{"@odata.id": m["@odata.id"]} for m in by_id.values()]})
+
+    def member(item_id):
+        if item_id not in by_id:
+            return flask.jsonify({"error": {"message": f"no firmware component {item_id}"}}), 404
+        return flask.jsonify(by_id[item_id])
+
+    app.add_url_rule(INVENTORY_PATH, "aifactory_firmware_inventory", collection)
+    app.add_url_rule(f"{INVENTORY_PATH}/<item_id>", "aifactory_firmware_component", member)
+
+
+def main(argv: list[str]) -> int:
+    from sushy_tools.emulator import main as sushy
+
+    i = argv.index("--firmware")
+    fixture = Path(argv[i + 1])
+    add_firmware_inventory(sushy.app, fixture)
+    sys.argv = ["sushy-emulator", *argv[:i], *argv[i + 2:]]
+    return sushy.main()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,39 @@
+#!/bin/sh
+# Install the Debian packages that `aifactory lab` and the lab tests need (tests/lab/).
+# Idempotent: does nothing when every command is already present. Needs root (or sudo) and apt.
+set -eu
+
+# command -> Debian package that provides it
+NEEDED="
+debootstrap:debootstrap
+systemd-nspawn:systemd-container
+ip:iproute2
+ssh:openssh-client
+ssh-keygen:openssh-client
+mkfs.ext4:e2fsprogs
+losetup:mount
+mount:mount
+nsenter:util-linux
+mkfs.xfs:xfsprogs
+"
+
+missing=""
+for pair in $NEEDED; do
+    cmd=${pair%%:*}
+    pkg=${pair#*:}
+    if ! command -v "$cmd" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$cmd" ] && ! [ -x "/sbin/$cmd" ]; then
+        case " $missing " in *" $pkg "*) ;; *) missing="$missing $pkg" ;; esac
+    fi
+done
+
+if [ -z "$missing" ]; then
+    echo "lab dependencies: all present"
+    exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "lab dependencies: installing$missing"
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,55 @@
+"""Lab fixtures: a booted lab for the example site lab-b200, shared by the tests of one module.
+
+These tests need root and systemd-nspawn/debootstrap (scripts/install-lab-deps.sh installs them);
+elsewhere they skip and say why. The base root is built once and cached (aifactory/lab/base.py).
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from aifactory.lab import lifecycle, nodes, preflight
+from aifactory.lab.state import LabState
+from aifactory.spec import load_spec
+from tests.conftest import site_dir
+
+
+def pytest_collection_modifyitems(config, items):
+    problems = preflight.missing()
+    if not problems:
+        return
+    skip = pytest.mark.skip(reason="lab tests: " + "; ".join(problems))
+    for item in items:
+        if "lab" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def lab_dir(tmp_path_factory, monkeypatch_session):
+    d = tmp_path_factory.mktemp("lab-state")
+    monkeypatch_session.setenv("AIFACTORY_LAB_DIR", str(d))
+    return d
+
+
+@pytest.fixture(scope="session")
+def monkeypatch_session():
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def lab(lab_dir):
+    """lab-b200's lab, up for the module and removed after it; yields (Factory, LabState)."""
+    f = load_spec(site_dir("lab-b200"))
+    lifecycle.up(f, progress=lambda line: None, scratch_disks=2)
+    try:
+        yield f, LabState.load(f.name)
+    finally:
+        lifecycle.down(f.name, progress=lambda line: None)
+
+
+def node_ssh(state: LabState, address: str, command: str) -> subprocess.CompletedProcess:
+    return nodes.ssh(state, address, command, timeout=60)

@@ -1,0 +1,101 @@
+"""`aifactory lab up`: every stand-in of lab-b200 runs and answers like the part it stands in for."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import boto3
+import pytest
+
+from aifactory.lab import lifecycle, procs
+from aifactory.lab.state import LabState
+from tests.lab.conftest import node_ssh
+
+pytestmark = pytest.mark.lab
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10, context=procs.LAB_TLS) as resp:
+        return json.load(resp)
+
+
+def test_every_node_boots_and_answers_ssh_as_itself(lab):
+    f, state = lab
+    for n in f.nodes:
+        out = node_ssh(state, n.address, "hostname; systemctl is-system-running --wait; systemd-detect-virt; python3 -V")
+        assert out.returncode == 0, out.stderr
+        hostname, system_state, virt, python = out.stdout.split("\n")[:4]
+        assert (hostname, system_state, virt) == (n.name, "running", "systemd-nspawn")
+        assert python.startswith("Python 3.")
+
+
+def test_nodes_have_distinct_identities(lab):
+    f, state = lab
+    ids = {node_ssh(state, n.address, "cat /etc/machine-id").stdout.strip() for n in f.nodes}
+    assert len(ids) == len(f.nodes)
+
+
+def test_nodes_reach_each_other_but_have_no_route_out(lab):
+    f, state = lab
+    first, second = f.nodes[0], f.nodes[1]
+    routes = node_ssh(state, first.address, "ip -4 route").stdout
+    assert "default" not in routes
+    probe = f"timeout 3 bash -c '</dev/tcp/{second.address}/22' && echo open"
+    assert node_ssh(state, first.address, probe).stdout.strip() == "open"
+
+
+def test_bmc_stand_in_serves_one_system_per_node_and_firmware_inventory(lab):
+    f, state = lab
+    bmc = state.endpoints["bmc"]
+    overrides = json.loads((state.dir / lifecycle.OVERRIDES_FILE).read_text())
+    systems = {m["@odata.id"].rsplit("/", 1)[1] for m in get_json(f"{bmc}/redfish/v1/Systems")["Members"]}
+    assert systems == {overrides[f"{n.name}-bmc"]["aifactory_bmc_system_id"] for n in f.nodes}
+    one = get_json(f"{bmc}/redfish/v1/Systems/{overrides[f.nodes[0].name + '-bmc']['aifactory_bmc_system_id']}")
+    assert one["Name"] == f.nodes[0].name and one["PowerState"] == "On"
+    inventory = get_json(f"{bmc}/redfish/v1/UpdateService/FirmwareInventory")
+    bios = get_json(f"{bmc}/redfish/v1/UpdateService/FirmwareInventory/BIOS")
+    assert inventory["Members@odata.count"] == len(inventory["Members"]) > 0
+    assert bios["Id"] == "BIOS" and bios["Version"]
+
+
+def test_aws_stand_in_is_moto(lab):
+    _, state = lab
+    ec2 = boto3.client("ec2", endpoint_url=state.endpoints["aws"], region_name="eu-central-1",
+                       aws_access_key_id="lab", aws_secret_access_key="lab")
+    vpc = ec2.create_vpc(CidrBlock="10.177.0.0/24")["Vpc"]["VpcId"]
+    assert vpc in {v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]}
+
+
+def test_host_overrides_point_every_inventory_host_at_the_lab(lab):
+    f, state = lab
+    overrides = json.loads((state.dir / lifecycle.OVERRIDES_FILE).read_text())
+    assert set(overrides) == {n.name for n in f.nodes} | {f"{n.name}-bmc" for n in f.nodes}
+    node = overrides[f.nodes[0].name]
+    assert node["ansible_host"] == f.nodes[0].address and node["ansible_user"] == "root"
+    assert f"UserKnownHostsFile={state.dir}/ssh/known_hosts" in node["ansible_ssh_common_args"]
+    assert "StrictHostKeyChecking=yes" in node["ansible_ssh_common_args"]
+    assert overrides[f.nodes[0].name + "-bmc"]["aifactory_bmc_endpoint"] == state.endpoints["bmc"]
+
+
+def test_scratch_disk_is_a_usable_block_device_inside_the_node(lab):
+    f, state = lab
+    disk = state.nodes[f.nodes[0].name]["disks"][0]
+    out = node_ssh(state, f.nodes[0].address, f"test -b {disk} && blkid -p {disk}; echo rc=$?")
+    assert out.stdout.strip().endswith("rc=2")  # blkid: a block device that holds no filesystem yet
+
+
+def test_node_reboot_brings_it_back(lab):
+    f, state = lab
+    n = f.nodes[2]
+    boots = lambda: len(node_ssh(state, n.address, "journalctl --list-boots --no-pager -q").stdout.splitlines())  # noqa: E731
+    before = boots()
+    node_ssh(state, n.address, "systemctl --no-block reboot")
+    assert procs.wait_until(lambda: node_ssh(state, n.address, "true").returncode == 0 and boots() == before + 1, 120, 1)
+    assert procs.alive(LabState.load(f.name).nodes[n.name]["process"])
+
+
+def test_a_second_lab_for_the_same_site_is_refused(lab):
+    f, _ = lab
+    with pytest.raises(lifecycle.LabError, match="already up"):
+        lifecycle.up(f, progress=lambda line: None)

@@ -1,0 +1,63 @@
+"""`aifactory lab up` then `lab down` through the CLI leaves nothing behind: no namespace, link,
+mount, loop device, cgroup or process, and `lab status` tells up from down."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from aifactory.cli import main
+from aifactory.lab import procs
+from aifactory.lab.state import LabState
+from tests.conftest import site_dir
+
+pytestmark = pytest.mark.lab
+
+
+def leftovers(state: dict) -> list[str]:
+    """Every recorded resource that still exists on this machine."""
+    found = []
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+    mounts = Path("/proc/mounts").read_text()
+    loops = subprocess.run(["losetup", "-n", "-O", "NAME,BACK-FILE"], capture_output=True, text=True).stdout
+    for r in state["resources"]:
+        kind = r["kind"]
+        if kind == "netns" and r["name"] in netns:
+            found.append(f"netns {r['name']}")
+        elif kind == "link" and subprocess.run(["ip", "link", "show", r["name"]], capture_output=True).returncode == 0:
+            found.append(f"link {r['name']}")
+        elif kind == "mount" and f" {r['path']} " in mounts:
+            found.append(f"mount {r['path']}")
+        elif kind == "loop" and r["backing"] in loops:
+            found.append(f"loop {r['device']}")
+        elif kind == "process" and procs.alive(r):
+            found.append(f"process {r['pid']}")
+        elif kind == "cgroup" and any(Path(h, r["path"]).exists() for h in ("/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified")):
+            found.append(f"cgroup {r['path']}")
+    return found
+
+
+def test_up_status_down_leaves_nothing_behind(lab_dir, capsys):
+    site = site_dir("lab-b200")
+    assert main(["lab", "up", str(site), "--scratch-disks", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "AWS stand-in: moto_server at http://127.0.0.1:" in out
+    assert "BMC stand-in: sushy-emulator at https://127.0.0.1:" in out
+    assert out.count("node stand-in") == 6  # booting + up, per node
+    recorded = json.loads((Path(os.environ["AIFACTORY_LAB_DIR"]) / "lab-b200" / "state.json").read_text())
+    kinds = {r["kind"] for r in recorded["resources"]}
+    assert kinds == {"process", "netns", "link", "mount", "loop", "cgroup"}
+    assert len(leftovers(recorded)) == len(recorded["resources"])  # everything recorded exists
+
+    assert main(["lab", "status", str(site), "--format", "json"]) == 0
+    assert all(r["up"] for r in json.loads(capsys.readouterr().out)["resources"])
+
+    assert main(["lab", "down", str(site)]) == 0
+    assert leftovers(recorded) == []
+    assert LabState.load("lab-b200") is None
+    assert main(["lab", "status", str(site)]) == 1
+    assert "no lab is up for lab-b200" in capsys.readouterr().out
