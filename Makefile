@@ -1,4 +1,4 @@
-# make demo: plan the paris-gb200 factory offline.   make test: the whole test suite.
+# make demo: validate and plan the paris-gb200 factory offline.   make test: the whole test suite.
 # Both set up their own virtual environment on a fresh machine (Python 3.11 and make are enough;
 # the lab tests also install Debian packages, see scripts/install-lab-deps.sh).
 PYTHON ?= python3.11
@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/aifactory validate inventories/paris-gb200
+	$(BIN)/aifactory plan inventories/paris-gb200
 
 test: $(STAMP) lab-deps
 	$(BIN)/python -m pytest -q

@@ -46,8 +46,10 @@ def build(factory: Factory) -> dict[str, Any]:
     sovereignty = factory.sovereignty
     region = sovereignty.region
     account_id = pulumi.Config("aifactory").get("accountId")
+    # Every taggable resource carries the factory's name: `aifactory verify` finds them by it.
     provider = aws.Provider(f"{name}-home", region=region,
-                            allowed_account_ids=[account_id] if account_id else None)
+                            allowed_account_ids=[account_id] if account_id else None,
+                            default_tags=aws.ProviderDefaultTagsArgs(tags={"aifactory:factory": name}))
     opts = pulumi.ResourceOptions(providers=[provider])
     account = current_account(provider)
 

@@ -129,7 +129,7 @@ def test_vpn_bgp_strong_crypto_logged_keys_secret(run, spec):
     assert [(g.inputs["ipAddress"], g.inputs["bgpAsn"], g.inputs["type"]) for g in gateways] == [
         (p.peer_ip, str(spec.hybrid_link.onprem_asn), "ipsec.1") for p in spec.hybrid_link.vpn]
     vpns = run.of_type("aws:ec2/vpnConnection:VpnConnection")
-    assert len(vpns) == len(spec.hybrid_link.vpn) and [f"{v.name}-id" for v in vpns] == run.outputs["vpn_connection_ids"]
+    assert len(vpns) == len(spec.hybrid_link.vpn) and sorted(f"{v.name}-id" for v in vpns) == sorted(run.outputs["vpn_connection_ids"])
     for vpn in vpns:
         assert vpn.inputs["staticRoutesOnly"] is False and vpn.inputs["transitGatewayId"] == f"{spec.name}-tgw-id"
         assert vpn.inputs["presharedKeyStorage"] == "SecretsManager"

@@ -1,0 +1,46 @@
+"""`aifactory verify SPEC`: check the deployed AWS side with boto3 (real AWS, or moto with --aws-endpoint).
+
+Against real AWS the credentials come from the environment as usual; with --aws-endpoint (a
+moto_server, e.g. after `aifactory plan --aws-endpoint`) fake credentials are used.
+Exit 0 when every check passes, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import boto3
+import botocore.exceptions
+
+from aifactory.plan.moto_backend import FAKE_CREDENTIALS
+from aifactory.report import emit_json, table
+from aifactory.spec import load_spec
+from aifactory.verify import verify
+
+
+def register(sub) -> None:
+    p = sub.add_parser("verify", help="check the deployed AWS side (no internet path, endpoints, TGW, buckets, keys)")
+    p.add_argument("spec", metavar="SPEC", help="factory.yaml or the site directory holding it")
+    p.add_argument("--aws-endpoint", metavar="URL", help="a moto_server URL (fake credentials) instead of real AWS")
+    p.add_argument("--region", help="AWS region (default: the spec's sovereignty.region)")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=run_verify)
+
+
+def run_verify(args) -> int:
+    factory = load_spec(args.spec)
+    region = args.region or factory.sovereignty.region
+    session = boto3.session.Session(**FAKE_CREDENTIALS) if args.aws_endpoint else boto3.session.Session()
+    try:
+        checks = verify(factory, lambda service: session.client(service, region_name=region, endpoint_url=args.aws_endpoint))
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as err:
+        print(f"error: cannot verify {factory.name} in {region}: {err}", file=sys.stderr)
+        return 1
+    ok = all(c.ok for c in checks)
+    if args.format == "json":
+        emit_json({"factory": factory.name, "region": region, "ok": ok,
+                   "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks]})
+    else:
+        print(table(["check", "result", "detail"], [(c.name, "ok" if c.ok else "FAIL", c.detail) for c in checks]))
+        print(f"\n{factory.name}: {sum(c.ok for c in checks)}/{len(checks)} checks passed")
+    return 0 if ok else 1

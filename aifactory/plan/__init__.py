@@ -1,0 +1,112 @@
+"""`aifactory plan`: the Pulumi program run offline, checked by moto and by the sovereignty controls.
+
+`make_plan(spec, program)` loads the spec, runs the program under the mock engine (moto in-process,
+or a running moto_server with `aws_endpoint`), evaluates SOV-01..SOV-10, and returns a `Plan`
+whose `as_dict()` is the documented JSON shape (docs/plan-json.md), secrets masked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from aifactory.plan.engine import MOCK_ONLY, MOTO, REJECTED, PlanMocks, PlannedResource, run_program
+from aifactory.plan.evaluate import ControlResult, evaluate
+from aifactory.plan.moto_backend import Backend, client_factory
+from aifactory.spec import Factory, load_spec
+
+DEFAULT_PROGRAM = Path(__file__).resolve().parents[2] / "infra"
+JSON_VERSION = 1
+# AWS managed policies (AmazonSSMManagedInstanceCore, ...) exist in AWS, so they must in moto too.
+# A moto_server needs the same: MOTO_IAM_LOAD_MANAGED_POLICIES=true in its environment.
+MOTO_CONFIG = {"iam": {"load_aws_managed_policies": True}}
+MASK = "[secret]"
+# Property names that hold secrets whatever the program marked (pre-shared keys, activation codes,
+# BGP auth keys, XKS credentials, passwords, secret strings, CGW configurations with PSKs inside).
+SECRET_NAME = re.compile(r"(presharedkey|activationcode|bgpauthkey|authkey|rawsecretaccesskey|secretaccesskey|"
+                         r"password|secretstring|secretbinary|customergatewayconfiguration|privatekey)$", re.I)
+
+
+@dataclass
+class Plan:
+    factory: Factory
+    program: Path
+    backend: str  # "moto (in-process)" or "moto_server at URL"
+    resources: list[PlannedResource]
+    components: list[PlannedResource]
+    controls: list[ControlResult]
+    errors: list[str]
+
+    @property
+    def resource_errors(self) -> list[PlannedResource]:
+        return [r for r in self.resources if r.checked_by == REJECTED]
+
+    @property
+    def clean(self) -> bool:
+        return not self.errors and not self.resource_errors and all(c.passed for c in self.controls)
+
+    def as_dict(self) -> dict:
+        counts = Counter(r.checked_by for r in self.resources)
+        return {
+            "version": JSON_VERSION,
+            "factory": self.factory.name,
+            "region": self.factory.sovereignty.region,
+            "program": str(self.program),
+            "aws": self.backend,
+            "clean": self.clean,
+            "summary": {"resources": len(self.resources), "moto": counts[MOTO], "mock_only": counts[MOCK_ONLY],
+                        "rejected": counts[REJECTED],
+                        "controls_passed": sum(c.passed for c in self.controls), "controls_failed": sum(not c.passed for c in self.controls)},
+            "resources": [
+                {"name": r.name, "type": r.type, "component": r.component, "id": r.id, "checked_by": r.checked_by,
+                 "error": r.error, "inputs": masked(r.inputs, r.secret_paths)}
+                for r in self.resources
+            ],
+            "controls": [
+                {"id": c.id, "statement": c.statement, "passed": c.passed,
+                 "violations": [{"resource": v.resource, "type": v.type, "message": v.message} for v in c.violations]}
+                for c in self.controls
+            ],
+            "errors": self.errors + [f"{r.name} ({r.type}): {r.error}" for r in self.resource_errors],
+        }
+
+
+def masked(value, secret_paths: set[str], path: str = ""):
+    """A copy of `value` with every secret (marked by the program, or secret by name) replaced by MASK."""
+    if path in secret_paths or SECRET_NAME.search(path.rsplit(".", 1)[-1]):
+        return MASK if value not in (None, "", [], {}) else value
+    if isinstance(value, dict):
+        return {k: masked(v, secret_paths, f"{path}.{k}" if path else k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v, secret_paths, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def make_plan(spec: str | Path, program: Path | None = None, aws_endpoint: str | None = None, progress=_progress) -> Plan:
+    """Plan the factory described by `spec` with `program` (default: the project's infra/)."""
+    factory = load_spec(spec)
+    program = Path(program or DEFAULT_PROGRAM).resolve()
+    if not (program / "__main__.py").is_file():
+        raise FileNotFoundError(f"{program} is not a Pulumi program directory (no __main__.py)")
+    region = factory.sovereignty.region
+    spec_file = Path(spec).resolve()
+    config = {"aifactory:spec": str(spec_file), "aws:region": region}
+    if aws_endpoint:
+        moto_context, label = contextlib.nullcontext(), f"moto_server at {aws_endpoint}"
+    else:
+        from moto import mock_aws
+
+        moto_context, label = mock_aws(config=MOTO_CONFIG), "moto (in-process)"
+    with moto_context:  # boto3 sessions must be made inside it, or moto does not intercept them
+        mocks = PlanMocks(Backend(client_factory(aws_endpoint), region), region, progress)
+        run = run_program(program, config, mocks, stack=factory.name)
+    controls = evaluate(run.resources, {"sov-09-residency": {"residency": factory.sovereignty.residency}})
+    return Plan(factory, program, label, run.resources, run.components, controls, run.errors)

@@ -1,0 +1,390 @@
+"""The sovereignty controls SOV-01..SOV-10 as pulumi_policy policies: the one implementation.
+
+`policies/__main__.py` packs `POLICIES` into a PolicyPack for `pulumi preview --policy-pack policies/`,
+and `aifactory plan` evaluates the same objects offline on the planned resources (`evaluate`).
+Properties are read under the engine's names (camelCase), which is what pulumi_policy hands a
+policy. Checks that need several resources are stack validations; allowed regions and the residency
+zone are read from the plan itself (the region-pinning policy's `aws:RequestedRegion` values and the
+regions the resources live in), so the pack needs no configuration.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyResource,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from aifactory import catalog
+
+VPC = "aws:ec2/vpc:Vpc"
+SUBNET = "aws:ec2/subnet:Subnet"
+ROUTE = "aws:ec2/route:Route"
+ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
+DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
+SG = "aws:ec2/securityGroup:SecurityGroup"
+SG_INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+VPN = "aws:ec2/vpnConnection:VpnConnection"
+TGW = "aws:ec2transitgateway/transitGateway:TransitGateway"
+DX_ASSOCIATION = "aws:directconnect/gatewayAssociation:GatewayAssociation"
+DX_TVIF = "aws:directconnect/transitVirtualInterface:TransitVirtualInterface"
+KMS_KEY = "aws:kms/key:Key"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+ROLE = "aws:iam/role:Role"
+IAM_POLICY = "aws:iam/policy:Policy"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+ROLE_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+BUCKET_PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+BUCKET_SSE = ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+              "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2")
+SAGEMAKER_DOMAIN = "aws:sagemaker/domain:Domain"
+SECRET = "aws:secretsmanager/secret:Secret"
+GUARDRAIL = "aws:bedrock/guardrail:Guardrail"
+INVOCATION_LOGGING = "aws:bedrockmodel/invocationLoggingConfiguration:InvocationLoggingConfiguration"
+
+INTERNET_TYPES = {
+    "aws:ec2/internetGateway:InternetGateway": "an internet gateway",
+    "aws:ec2/internetGatewayAttachment:InternetGatewayAttachment": "an internet gateway attachment",
+    "aws:ec2/egressOnlyInternetGateway:EgressOnlyInternetGateway": "an egress-only internet gateway",
+    "aws:ec2/natGateway:NatGateway": "a NAT gateway",
+    "aws:ec2/eip:Eip": "a public (Elastic) IP",
+}
+STRONG_CIPHERS = {"AES256", "AES256-GCM-16"}
+STRONG_INTEGRITY = {"SHA2-256", "SHA2-384", "SHA2-512"}
+MIN_DH_GROUP = 19
+GUARDED_BEDROCK_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:Converse", "bedrock:ConverseStream")
+ADMIN_MANAGED_POLICIES = ("AdministratorAccess", "PowerUserAccess", "IAMFullAccess", "AmazonBedrockFullAccess", "AmazonSageMakerFullAccess")
+# Names of policy-document properties, per resource type (identity policies vs resource policies).
+IDENTITY_POLICY_PROPS = {IAM_POLICY: "policy", ROLE_POLICY: "policy"}
+RESOURCE_POLICY_PROPS = {BUCKET_POLICY: "policy", ENDPOINT: "policy", KMS_KEY: "policy"}
+
+
+# --- reading policy documents --------------------------------------------------------------------
+def as_list(value) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def statements(document) -> list[dict]:
+    """The statements of a policy document given as JSON text or a dict; [] when there is none."""
+    if not document:
+        return []
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except json.JSONDecodeError:
+            return []
+    return [s for s in as_list(document.get("Statement")) if isinstance(s, dict)]
+
+
+def principals(statement: dict) -> list[str]:
+    principal = statement.get("Principal")
+    if principal == "*":
+        return ["*"]
+    if isinstance(principal, dict):
+        return [p for values in principal.values() for p in as_list(values)]
+    return []
+
+
+def condition_keys(statement: dict) -> set[str]:
+    return {key.lower() for block in (statement.get("Condition") or {}).values() if isinstance(block, dict) for key in block}
+
+
+def condition_values(statement: dict, key: str) -> list[str]:
+    found = []
+    for block in (statement.get("Condition") or {}).values():
+        for k, v in (block or {}).items():
+            if k.lower() == key.lower():
+                found += as_list(v)
+    return found
+
+
+def is_allow(statement: dict) -> bool:
+    return statement.get("Effect") == "Allow"
+
+
+def inline_documents(props) -> list:
+    return [p.get("policy") for p in as_list(props.get("inlinePolicies")) if isinstance(p, dict)]
+
+
+def identity_documents(resource_type: str, props) -> list:
+    if resource_type in IDENTITY_POLICY_PROPS:
+        return [props.get(IDENTITY_POLICY_PROPS[resource_type])]
+    if resource_type == ROLE:
+        return inline_documents(props)
+    return []
+
+
+def pinned_regions(resources: Iterable[PolicyResource]) -> set[str]:
+    """Regions named by region-pinning Deny statements (`aws:RequestedRegion`) anywhere in the stack."""
+    regions = set()
+    for r in resources:
+        for doc in identity_documents(r.resource_type, r.props):
+            for s in statements(doc):
+                if s.get("Effect") == "Deny":
+                    regions |= set(condition_values(s, "aws:RequestedRegion"))
+    return regions
+
+
+# --- the controls --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Control:
+    id: str
+    statement: str
+    policy: ResourceValidationPolicy | StackValidationPolicy
+
+
+CONTROLS: list[Control] = []
+
+
+def control(control_id: str, statement: str, kind: str = "resource"):
+    """Register `fn(args, report)` as the check of a control (a resource or a stack validation)."""
+
+    def register(fn: Callable):
+        name = f"{control_id.lower()}-{fn.__name__.replace('_', '-')}"
+        cls = ResourceValidationPolicy if kind == "resource" else StackValidationPolicy
+        policy = cls(name=name, description=f"{control_id}: {statement}", validate=fn,
+                     enforcement_level=EnforcementLevel.MANDATORY)
+        CONTROLS.append(Control(control_id, statement, policy))
+        return fn
+
+    return register
+
+
+@control("SOV-01", "No internet path: no internet or NAT gateway, public IP, route to one, open ingress or default-SG rule")
+def no_internet_path(args: ResourceValidationArgs, report):
+    t, p = args.resource_type, args.props
+    if t in INTERNET_TYPES:
+        report(f"{INTERNET_TYPES[t]} gives the factory an internet path")
+    if t == SUBNET and p.get("mapPublicIpOnLaunch"):
+        report("subnet assigns public IPs on launch")
+    routes = [p] if t == ROUTE else as_list(p.get("routes")) if t == ROUTE_TABLE else []
+    for route in routes:
+        target = str(route.get("gatewayId") or "") + str(route.get("natGatewayId") or "") + str(route.get("egressOnlyGatewayId") or "")
+        if target.startswith(("igw-", "nat-", "eigw-")):
+            report(f"route to {target} leads to the internet")
+    if t == DEFAULT_SG and (p.get("ingress") or p.get("egress")):
+        report("the VPC's default security group must have no rules")
+    rules = [p] if t == SG_INGRESS else as_list(p.get("ingress")) if t == SG else []
+    for rule in rules:
+        if "0.0.0.0/0" in as_list(rule.get("cidrBlocks")) + as_list(rule.get("cidrIpv4")) or "::/0" in as_list(rule.get("ipv6CidrBlocks")) + as_list(rule.get("cidrIpv6")):
+            report("security group ingress is open to the whole internet")
+
+
+@control("SOV-02", "AWS services only through private interface endpoints with private DNS, an explicit security group and a restrictive policy")
+def private_endpoints(args: ResourceValidationArgs, report):
+    if args.resource_type != ENDPOINT:
+        return
+    p = args.props
+    service = str(p.get("serviceName") or "")
+    kind = p.get("vpcEndpointType") or "Gateway"
+    if kind == "Gateway" and not service.endswith((".s3", ".dynamodb")):
+        report(f"{service}: endpoint type defaults to Gateway; set vpcEndpointType Interface")
+    if kind == "Interface":
+        if not p.get("privateDnsEnabled"):
+            report(f"{service}: private DNS is off, so on-prem names resolve to public endpoints")
+        if not as_list(p.get("securityGroupIds")):
+            report(f"{service}: no security group, so the VPC default group applies")
+    if not p.get("policy"):
+        report(f"{service}: no endpoint policy (AWS then allows full access)")
+    for s in statements(p.get("policy")):
+        if is_allow(s) and "*" in principals(s) and not s.get("Condition") and "*" in as_list(s.get("Action")):
+            report(f"{service}: endpoint policy allows any action to any principal without a condition")
+
+
+@control("SOV-03", "Region pinning on every role: a permissions boundary that denies every region outside allowed_regions", kind="stack")
+def region_pinning(args: StackValidationArgs, report):
+    roles = [r for r in args.resources if r.resource_type == ROLE]
+    if roles and not pinned_regions(args.resources):
+        report("no policy in the stack denies aws:RequestedRegion outside the allowed regions")
+    for role in roles:
+        if not role.props.get("permissionsBoundary"):
+            report(f"role {role.name} has no permissions boundary (region pinning)", role.urn)
+
+
+@control("SOV-04", "Customer keys wherever data rests, with rotation on", kind="stack")
+def customer_keys(args: StackValidationArgs, report):
+    encrypted_buckets = set()
+    for r in args.resources:
+        t, p = r.resource_type, r.props
+        if t == KMS_KEY and not p.get("enableKeyRotation") and not p.get("customKeyStoreId"):
+            report(f"KMS key {r.name} does not rotate", r.urn)
+        if t in BUCKET_SSE:
+            defaults = [rule.get("applyServerSideEncryptionByDefault") or {} for rule in as_list(p.get("rules"))]
+            if any(str(d.get("sseAlgorithm", "")).startswith("aws:kms") and d.get("kmsMasterKeyId") for d in defaults):
+                encrypted_buckets.add(p.get("bucket"))
+            else:
+                report(f"{r.name}: bucket encryption does not use a customer KMS key", r.urn)
+        for kind, key in ((LOG_GROUP, "kmsKeyId"), (SAGEMAKER_DOMAIN, "kmsKeyId"), (SECRET, "kmsKeyId"), (GUARDRAIL, "kmsKeyArn")):
+            if t == kind and not p.get(key):
+                report(f"{r.name} ({t.rsplit(':', 1)[-1]}) is not encrypted with a customer key", r.urn)
+    for r in args.resources:
+        if r.resource_type in BUCKETS and not ({r.props.get("id"), r.props.get("bucket")} & encrypted_buckets):
+            report(f"bucket {r.name} has no SSE-KMS configuration with a customer key", r.urn)
+
+
+@control("SOV-05", "Buckets private and TLS-only: public access blocked, no public grants, a deny on insecure transport", kind="stack")
+def private_buckets(args: StackValidationArgs, report):
+    blocked, tls_only = set(), set()
+    for r in args.resources:
+        p = r.props
+        if r.resource_type == BUCKET_PAB:
+            flags = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+            if all(p.get(f) for f in flags):
+                blocked.add(p.get("bucket"))
+            else:
+                report(f"{r.name}: not every public-access block flag is on", r.urn)
+        if r.resource_type == BUCKET_POLICY:
+            for s in statements(p.get("policy")):
+                if s.get("Effect") == "Deny" and "false" in [str(v).lower() for v in condition_values(s, "aws:SecureTransport")]:
+                    tls_only.add(p.get("bucket"))
+                if is_allow(s) and "*" in principals(s) and not s.get("Condition"):
+                    report(f"{r.name}: bucket policy grants access to any principal", r.urn)
+    for r in args.resources:
+        if r.resource_type in BUCKETS:
+            names = {r.props.get("id"), r.props.get("bucket")}
+            if not names & blocked:
+                report(f"bucket {r.name} has no public-access block", r.urn)
+            if not names & tls_only:
+                report(f"bucket {r.name} has no policy denying insecure transport (aws:SecureTransport)", r.urn)
+            if r.props.get("acl") in ("public-read", "public-read-write", "authenticated-read"):
+                report(f"bucket {r.name} has a public ACL", r.urn)
+
+
+@control("SOV-06", "Least privilege: no wildcard actions or admin policies, no wildcard principals, Roles Anywhere trust scoped", kind="stack")
+def least_privilege(args: StackValidationArgs, report):
+    # A permissions boundary is a ceiling, not a grant: service wildcards there give nothing by themselves.
+    boundaries = {r.props.get("permissionsBoundary") for r in args.resources if r.resource_type == ROLE}
+    for r in args.resources:
+        t, p = r.resource_type, r.props
+        is_boundary = t == IAM_POLICY and ({p.get("arn"), p.get("id")} & boundaries)
+        for doc in identity_documents(t, p):
+            for s in statements(doc):
+                wild = [a for a in as_list(s.get("Action")) if a == "*" or (str(a).endswith(":*") and not is_boundary)]
+                if is_allow(s) and wild:
+                    report(f"{r.name}: policy allows wildcard action(s) {', '.join(wild)}", r.urn)
+                if is_allow(s) and s.get("NotAction") and not is_boundary:
+                    report(f"{r.name}: policy allows NotAction (everything but a list)", r.urn)
+        if t in RESOURCE_POLICY_PROPS and t != ENDPOINT:
+            for s in statements(p.get(RESOURCE_POLICY_PROPS[t])):
+                if is_allow(s) and "*" in principals(s) and not s.get("Condition"):
+                    report(f"{r.name}: resource policy allows any principal without a condition", r.urn)
+        if t == ROLE_ATTACHMENT and str(p.get("policyArn", "")).rsplit("/", 1)[-1] in ADMIN_MANAGED_POLICIES:
+            report(f"{r.name}: attaches the broad managed policy {p.get('policyArn')}", r.urn)
+        if t == ROLE:
+            for s in statements(p.get("assumeRolePolicy")):
+                if is_allow(s) and "*" in principals(s):
+                    report(f"{r.name}: trust policy lets any principal assume the role", r.urn)
+                if is_allow(s) and "rolesanywhere.amazonaws.com" in principals(s):
+                    keys = condition_keys(s)
+                    if not any(k.startswith(("aws:principaltag/x509subject/", "aws:principaltag/x509issuer/")) for k in keys) or "aws:sourcearn" not in keys:
+                        report(f"{r.name}: Roles Anywhere trust is not scoped by certificate subject and trust anchor (aws:SourceArn)", r.urn)
+
+
+@control("SOV-07", "Bedrock prompts and outputs stay: guardrail required, logging off or in-region to a CMK bucket, no routing outside allowed regions", kind="stack")
+def bedrock_stays(args: StackValidationArgs, report):
+    allowed = pinned_regions(args.resources)
+    sse_buckets = {r.props.get("bucket") for r in args.resources if r.resource_type in BUCKET_SSE}
+    profiles = catalog.bedrock().inference_profiles
+    for r in args.resources:
+        t, p = r.resource_type, r.props
+        for doc in identity_documents(t, p) + ([p.get("policy")] if t == ENDPOINT else []):
+            for s in statements(doc):
+                actions = as_list(s.get("Action"))
+                if t != ENDPOINT and is_allow(s) and any(a in GUARDED_BEDROCK_ACTIONS for a in actions) and "bedrock:guardrailidentifier" not in condition_keys(s):
+                    report(f"{r.name}: allows Bedrock inference without requiring the guardrail (bedrock:GuardrailIdentifier)", r.urn)
+                for arn in (str(a) for a in as_list(s.get("Resource")) if is_allow(s)):
+                    model = arn.rsplit("/", 1)[-1] if ":inference-profile/" in arn else None
+                    outside = set(profiles[model].routes_to) - allowed if model in profiles and allowed else set()
+                    if outside:
+                        report(f"{r.name}: inference profile {model} routes to {', '.join(sorted(outside))}, outside the allowed regions", r.urn)
+        if t == INVOCATION_LOGGING:
+            config = p.get("loggingConfig") or {}
+            region = p.get("region")
+            if region and allowed and region not in allowed:
+                report(f"{r.name}: invocation logs go to {region}, outside the allowed regions", r.urn)
+            bucket = (config.get("s3Config") or {}).get("bucketName")
+            if bucket and bucket not in sse_buckets:
+                report(f"{r.name}: invocation logs go to bucket {bucket}, which has no customer-key encryption", r.urn)
+
+
+@control("SOV-08", "Hybrid link hardened: IKEv2, AES-256, SHA-2, DH 19+, BGP; TGW segmented; DX prefixes explicit")
+def hardened_link(args: ResourceValidationArgs, report):
+    t, p = args.resource_type, args.props
+    if t == VPN:
+        if p.get("staticRoutesOnly"):
+            report("VPN uses static routes instead of BGP")
+        for tunnel in ("tunnel1", "tunnel2"):
+            if as_list(p.get(f"{tunnel}IkeVersions")) != ["ikev2"]:
+                report(f"{tunnel}: IKE versions must be exactly ikev2")
+            for phase in ("Phase1", "Phase2"):
+                ciphers = set(as_list(p.get(f"{tunnel}{phase}EncryptionAlgorithms")))
+                integrity = set(as_list(p.get(f"{tunnel}{phase}IntegrityAlgorithms")))
+                groups = [int(g) for g in as_list(p.get(f"{tunnel}{phase}DhGroupNumbers"))]
+                if not ciphers or not ciphers <= STRONG_CIPHERS:
+                    report(f"{tunnel} {phase.lower()}: encryption must be AES-256 only (given {sorted(ciphers) or 'AWS defaults'})")
+                if not integrity or not integrity <= STRONG_INTEGRITY:
+                    report(f"{tunnel} {phase.lower()}: integrity must be SHA-2 only (given {sorted(integrity) or 'AWS defaults'})")
+                if not groups or min(groups) < MIN_DH_GROUP:
+                    report(f"{tunnel} {phase.lower()}: DH groups must be {MIN_DH_GROUP} or higher (given {groups or 'AWS defaults'})")
+    if t == TGW:
+        for key in ("defaultRouteTableAssociation", "defaultRouteTablePropagation", "autoAcceptSharedAttachments"):
+            if p.get(key, "enable" if key != "autoAcceptSharedAttachments" else "disable") != "disable":
+                report(f"transit gateway {key} must be disable")
+    if t == DX_ASSOCIATION and not as_list(p.get("allowedPrefixes")):
+        report("Direct Connect gateway association has no explicit allowed prefixes")
+
+
+@control("SOV-09", "Residency: every region the factory uses lies in one residency zone", kind="stack")
+def residency(args: StackValidationArgs, report):
+    zones = catalog.residency_zones()
+    zone_of = {region: zone for zone, regions in zones.items() for region in regions}
+    used: dict[str, list[PolicyResource]] = {}
+    for r in args.resources:
+        regions = as_list(r.props.get("region")) if r.resource_type.startswith(("aws:", "pulumi:providers:aws")) else []
+        service = str(r.props.get("serviceName") or "")
+        if r.resource_type == ENDPOINT and service.startswith("com.amazonaws."):
+            regions.append(service.split(".")[2])
+        for region in regions:
+            used.setdefault(region, []).append(r)
+    for region in pinned_regions(args.resources):
+        used.setdefault(region, [])
+    wanted = args.get_config().get("residency")
+    home_zones = {zone_of.get(region) for region in used}
+    if wanted is None and len(home_zones) == 1:
+        return
+    for region, users in sorted(used.items()):
+        zone = zone_of.get(region)
+        if zone is None or (wanted and zone != wanted) or (not wanted and len(home_zones) > 1):
+            where = f"used by {', '.join(r.name for r in users[:3])}" if users else "allowed by region pinning"
+            report(f"region {region} (zone {zone or 'unknown'}) is outside the residency zone {wanted or 'shared by the others'} ({where})",
+                   users[0].urn if users else None)
+
+
+@control("SOV-10", "Audit kept: flow logs on every VPC (all traffic), VPN tunnel logging on", kind="stack")
+def audit_kept(args: StackValidationArgs, report):
+    logged = {r.props.get("vpcId") for r in args.resources if r.resource_type == FLOW_LOG and r.props.get("trafficType") == "ALL"}
+    for r in args.resources:
+        if r.resource_type == VPC and r.props.get("id") not in logged:
+            report(f"VPC {r.name} has no flow log of all traffic", r.urn)
+        if r.resource_type == VPN:
+            for tunnel in ("tunnel1", "tunnel2"):
+                options = (r.props.get(f"{tunnel}LogOptions") or {}).get("cloudwatchLogOptions") or {}
+                if not options.get("logEnabled"):
+                    report(f"VPN {r.name} {tunnel}: tunnel logging is off", r.urn)
+
+
+POLICIES = [c.policy for c in CONTROLS]

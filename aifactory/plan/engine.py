@@ -1,0 +1,256 @@
+"""Run a Pulumi program under the SDK's mock runtime, with moto standing in for AWS.
+
+`run_program` points the SDK at `PlanMocks`: every resource the program registers goes through
+`PlanMocks.new_resource` (called synchronously from the SDK's worker threads). Types moto can create
+are created there through boto3 with the program's real inputs, so ids and ARNs are moto's and an
+AWS refusal becomes a plan error naming the resource; other types get mock outputs and are marked
+"mock only". The result is a list of `PlannedResource`, in registration order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import runpy
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pulumi
+import pulumi.runtime
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
+from pulumi.runtime.stack import run_pulumi_func
+
+from aifactory.plan.moto_backend import ACCOUNT_ID, AwsRejected, Backend
+
+MOTO = "moto"
+MOCK_ONLY = "mock only"
+REJECTED = "rejected"
+
+PROJECT = "aifactory"
+
+
+@dataclass
+class PlannedResource:
+    """One resource of the plan: what the program asked for and what it got."""
+
+    urn: str
+    type: str
+    name: str
+    component: str
+    inputs: dict  # camelCase, as the engine sends them; secrets unwrapped
+    outputs: dict  # inputs plus the ids and ARNs it got
+    id: str | None
+    checked_by: str  # MOTO, MOCK_ONLY or REJECTED
+    secret_paths: set[str] = field(default_factory=set)
+    error: str | None = None
+    custom: bool = True
+
+
+@dataclass
+class ProgramRun:
+    resources: list[PlannedResource]
+    errors: list[str]  # program-level errors (exceptions, unanswered invokes)
+    components: list[PlannedResource]
+
+
+def unwrap_secrets(value: Any, path: str = "", found: set[str] | None = None) -> tuple[Any, set[str]]:
+    """The value as AWS wants it (secret wrappers removed, whole numbers as ints), and the secret paths."""
+    found = set() if found is None else found
+    if rpc.is_rpc_secret(value):
+        found.add(path)
+        return unwrap_secrets(rpc.unwrap_rpc_secret(value), path, found)[0], found
+    if isinstance(value, dict):
+        return {k: unwrap_secrets(v, f"{path}.{k}" if path else k, found)[0] for k, v in value.items()}, found
+    if isinstance(value, list):
+        return [unwrap_secrets(v, f"{path}[{i}]", found)[0] for i, v in enumerate(value)], found
+    if isinstance(value, float) and value.is_integer():  # the wire has only doubles; AWS wants ints
+        return int(value), found
+    return value, found
+
+
+def component_label(urn: str) -> str:
+    """The top-level component a resource belongs to, read from its URN's type chain."""
+    qualified = urn.split("::")[2] if urn.count("::") >= 3 else ""
+    chain = [t for t in qualified.split("$") if t != "pulumi:pulumi:Stack"]
+    if len(chain) < 2:
+        return "(stack)"
+    return chain[0].rsplit(":", 1)[-1]
+
+
+class PlanMonitor(MockMonitor):
+    """The SDK's mock monitor, also telling the mocks each registration's URN and secret outputs."""
+
+    def __init__(self, mocks: "PlanMocks"):
+        super().__init__(mocks)
+        self.plan_mocks = mocks
+
+    def RegisterResource(self, request):
+        if request.type != "pulumi:pulumi:Stack":
+            self.plan_mocks.current.urn = self.make_urn(request.parent, request.type, request.name)
+            self.plan_mocks.current.secret_outputs = set(request.additionalSecretOutputs)
+        return super().RegisterResource(request)
+
+
+class PlanMocks(pulumi.runtime.Mocks):
+    def __init__(self, backend: Backend, region: str, progress: Callable[[str], None]):
+        self.backend = backend
+        self.region = region
+        self.progress = progress
+        self.current = threading.local()
+        self.lock = threading.Lock()
+        self.resources: list[PlannedResource] = []
+        self.components: list[PlannedResource] = []
+        self.errors: list[str] = []
+
+    # --- resources -------------------------------------------------------------------------------
+    def new_resource(self, args: MockResourceArgs):
+        urn = getattr(self.current, "urn", f"urn:pulumi:plan::{PROJECT}::{args.typ}::{args.name}")
+        inputs, secret_paths = unwrap_secrets(dict(args.inputs))
+        secret_paths |= getattr(self.current, "secret_outputs", set())
+        with self.lock:
+            if not args.custom:
+                self.progress(f"planning {args.typ.rsplit(':', 1)[-1]} {args.name}")
+                self.components.append(PlannedResource(urn, args.typ, args.name, component_label(urn), inputs, inputs, None, MOCK_ONLY))
+                return None, dict(args.inputs)
+            if args.typ.startswith("pulumi:providers:"):
+                return f"{args.name}-provider-id", dict(args.inputs)
+            resource_id, computed, checked_by, error = self._create(args, inputs)
+            outputs = {**inputs, **computed, "id": resource_id}
+            self.resources.append(PlannedResource(urn, args.typ, args.name, component_label(urn), inputs, outputs,
+                                                  resource_id, checked_by, secret_paths, error))
+        return resource_id, {**dict(args.inputs), **computed}
+
+    def _create(self, args: MockResourceArgs, inputs: dict):
+        if args.resource_id:  # a `.get()` of an existing resource: nothing to create
+            return args.resource_id, mock_outputs(args.typ, args.name, self.region), MOCK_ONLY, None
+        if not self.backend.can_create(args.typ) or self._refers_to_unchecked(inputs):
+            # moto cannot create it, or it points at something moto never saw (no cascade of errors)
+            computed = mock_outputs(args.typ, args.name, inputs.get("region") or self.region)
+            return computed["id"], computed, MOCK_ONLY, None
+        try:
+            resource_id, computed = self.backend.create(args.typ, args.name, inputs)
+            return resource_id, computed, MOTO, None
+        except AwsRejected as err:
+            computed = mock_outputs(args.typ, args.name, inputs.get("region") or self.region)
+            return computed["id"], computed, REJECTED, str(err)
+        except (KeyError, TypeError, ValueError) as err:  # an input AWS requires is missing or malformed
+            computed = mock_outputs(args.typ, args.name, inputs.get("region") or self.region)
+            return computed["id"], computed, REJECTED, f"missing or malformed input: {err!r}"
+
+    def _refers_to_unchecked(self, value) -> bool:
+        """Whether an input holds an id moto never issued (of a mock-only or rejected resource)."""
+        if isinstance(value, str):
+            return MOCK_ID_MARK in value
+        if isinstance(value, dict):
+            return any(self._refers_to_unchecked(v) for v in value.values())
+        if isinstance(value, list):
+            return any(self._refers_to_unchecked(v) for v in value)
+        return False
+
+    # --- invokes ---------------------------------------------------------------------------------
+    def call(self, args: MockCallArgs):
+        answer = INVOKES.get(args.token)
+        if answer is None:
+            with self.lock:
+                self.errors.append(f"the offline plan has no answer for the invoke {args.token}")
+            return {}
+        return answer(self, dict(args.args))
+
+
+MOCK_ID_MARK = "mock-"  # in every id the mock makes up, never in one moto issues
+
+# Computed outputs other resources read from mock-only types (beyond id and arn).
+MOCK_EXTRA_OUTPUTS = {
+    "aws:directconnect/gatewayAssociation:GatewayAssociation": ("transitGatewayAttachmentId", "tgw-attach-"),
+    "aws:bedrock/guardrail:Guardrail": ("guardrailId", ""),
+    "aws:bedrock/guardrailVersion:GuardrailVersion": ("version", ""),
+    "aws:ssm/activation:Activation": ("activationCode", ""),
+}
+
+
+def mock_outputs(resource_type: str, name: str, region: str) -> dict:
+    """Outputs for a resource moto does not create: stable fake ids and an ARN of the right shape."""
+    module = resource_type.split(":")[1].split("/")[0]
+    digest = hashlib.sha1(f"{resource_type}/{name}".encode()).hexdigest()
+    outputs = {"id": f"{MOCK_ID_MARK}{digest[:12]}", "arn": f"arn:aws:{module}:{region}:{ACCOUNT_ID}:{name}/{digest[:8]}"}
+    if resource_type in MOCK_EXTRA_OUTPUTS:
+        key, prefix = MOCK_EXTRA_OUTPUTS[resource_type]
+        outputs[key] = "1" if key == "version" else f"{prefix}{MOCK_ID_MARK}{digest[12:24]}"
+    return outputs
+
+
+# --- invoke answers (data sources) ---------------------------------------------------------------
+def _get_region(mocks: PlanMocks, args: dict) -> dict:
+    region = args.get("region") or args.get("name") or mocks.region
+    return {"region": region, "name": region, "id": region, "endpoint": f"ec2.{region}.amazonaws.com"}
+
+
+def _get_caller_identity(mocks: PlanMocks, args: dict) -> dict:
+    ident = mocks.backend.clients("sts", mocks.region).get_caller_identity()
+    return {"accountId": ident["Account"], "arn": ident["Arn"], "userId": ident["UserId"], "id": ident["Account"]}
+
+
+def _get_partition(mocks: PlanMocks, args: dict) -> dict:
+    return {"partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws", "id": "aws"}
+
+
+def _get_availability_zones(mocks: PlanMocks, args: dict) -> dict:
+    zones = mocks.backend.clients("ec2", mocks.region).describe_availability_zones()["AvailabilityZones"]
+    return {"names": [z["ZoneName"] for z in zones], "zoneIds": [z["ZoneId"] for z in zones], "id": mocks.region,
+            "groupNames": [z.get("GroupName", mocks.region) for z in zones]}
+
+
+def _get_policy_document(mocks: PlanMocks, args: dict) -> dict:
+    """aws.iam.get_policy_document rendered the way the provider renders it."""
+    statements = []
+    for s in args.get("statements") or []:
+        st = {"Sid": s.get("sid"), "Effect": s.get("effect", "Allow")}
+        for key, out in (("actions", "Action"), ("notActions", "NotAction"), ("resources", "Resource"), ("notResources", "NotResource")):
+            if s.get(key):
+                st[out] = s[key] if len(s[key]) > 1 else s[key][0]
+        for key, out in (("principals", "Principal"), ("notPrincipals", "NotPrincipal")):
+            if s.get(key):
+                st[out] = {p["type"]: (p["identifiers"] if len(p["identifiers"]) > 1 else p["identifiers"][0]) for p in s[key]}
+        for c in s.get("conditions") or []:
+            st.setdefault("Condition", {}).setdefault(c["test"], {})[c["variable"]] = c["values"] if len(c["values"]) > 1 else c["values"][0]
+        statements.append({k: v for k, v in st.items() if v is not None})
+    doc = json.dumps({"Version": args.get("version", "2012-10-17"), "Statement": statements})
+    return {"json": doc, "minifiedJson": doc, "id": hashlib.sha1(doc.encode()).hexdigest()[:10]}
+
+
+INVOKES: dict[str, Callable[[PlanMocks, dict], dict]] = {
+    "aws:index/getRegion:getRegion": _get_region,
+    "aws:index/getCallerIdentity:getCallerIdentity": _get_caller_identity,
+    "aws:index/getPartition:getPartition": _get_partition,
+    "aws:index/getAvailabilityZones:getAvailabilityZones": _get_availability_zones,
+    "aws:iam/getPolicyDocument:getPolicyDocument": _get_policy_document,
+}
+
+
+# --- running a program ---------------------------------------------------------------------------
+def run_program(program_dir: Path, config: dict[str, str], mocks: PlanMocks, stack: str) -> ProgramRun:
+    """Run `program_dir/__main__.py` once under the mocks; every exception becomes a plan error."""
+    main = program_dir / "__main__.py"
+    loop = asyncio.new_event_loop()  # one loop per run: the SDK's tasks must not outlive it
+    asyncio.set_event_loop(loop)
+    pulumi.runtime.settings.ROOT.set(None)
+    pulumi.runtime.set_all_config(config)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=PlanMonitor(mocks))
+    sys.path.insert(0, str(program_dir))
+    errors: list[str] = []
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # the program's prints must not mix with the plan's output
+            loop.run_until_complete(run_pulumi_func(lambda: runpy.run_path(str(main), run_name="__main__")))
+    except Exception as err:  # the program's own failure, reported with its message
+        errors.append(f"the program failed: {type(err).__name__}: {err}")
+    finally:
+        sys.path.remove(str(program_dir))
+        loop.close()
+        asyncio.set_event_loop(None)
+    return ProgramRun(mocks.resources, mocks.errors + errors, mocks.components)

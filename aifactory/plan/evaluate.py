@@ -1,0 +1,74 @@
+"""Evaluate the sovereignty controls offline, on the resources of a plan.
+
+The planned resources are handed to the same pulumi_policy policy objects the policy pack serves to
+the Pulumi engine: resource validations see each resource's inputs, stack validations see every
+resource's outputs (inputs plus the ids moto gave them), as in `pulumi preview --policy-pack`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pulumi_policy import (
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+)
+from pulumi_policy.policy import _NotApplicableError
+
+from aifactory.plan.controls import CONTROLS
+from aifactory.plan.engine import PlannedResource
+
+
+@dataclass
+class Violation:
+    resource: str | None  # the resource's name; None for the stack as a whole
+    type: str | None
+    message: str
+
+
+@dataclass
+class ControlResult:
+    id: str
+    statement: str
+    violations: list[Violation] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.violations
+
+
+def _options() -> PolicyResourceOptions:
+    return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+
+
+def evaluate(resources: list[PlannedResource], config: dict | None = None) -> list[ControlResult]:
+    """Every control's result on these resources (custom resources only, like the engine)."""
+    by_urn = {r.urn: r for r in resources}
+    stack = [PolicyResource(r.type, r.outputs, r.urn, r.name, _options(), None, None, [], {}) for r in resources]
+    results = []
+    for control in CONTROLS:
+        result = ControlResult(control.id, control.statement)
+        policy_config = (config or {}).get(control.policy.name, {})
+
+        def report(message, urn=None, resource: PlannedResource | None = None):
+            target = resource or by_urn.get(urn)
+            result.violations.append(Violation(target.name if target else None, target.type if target else None, message))
+
+        try:
+            if isinstance(control.policy, ResourceValidationPolicy):
+                for r in resources:
+                    args = ResourceValidationArgs(r.type, r.inputs, r.urn, r.name, _options(), None, policy_config)
+                    try:
+                        control.policy.validate(args, lambda message, urn=None, r=r: report(message, resource=r))
+                    except _NotApplicableError:
+                        pass
+            else:
+                control.policy.validate(StackValidationArgs(stack, policy_config), report)
+        except _NotApplicableError:
+            pass
+        results.append(result)
+    return results

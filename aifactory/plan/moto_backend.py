@@ -1,0 +1,583 @@
+"""Create planned resources in moto through boto3, so AWS itself checks the program's inputs.
+
+Each handler takes the resource's inputs as the Pulumi engine sends them (camelCase) and returns the
+outputs the resource gets (ids and ARNs from moto). An AWS error is raised as `AwsRejected` with
+AWS's own message. Types without a handler here are not created in moto ("mock only").
+One boto3 call per resource (two where AWS needs a follow-up call): the cost stays linear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+# Offline credentials: never the user's own (an explicit key beats every other source in boto3).
+FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "aws_session_token": "testing"}
+ACCOUNT_ID = "123456789012"  # moto's default account
+
+
+class AwsRejected(Exception):
+    """AWS (here: moto) refused to create a resource; the message is AWS's."""
+
+
+def client_factory(endpoint_url: str | None, credentials: dict | None = None) -> Callable[[str, str], object]:
+    """`clients(service, region)`: cached boto3 clients, against moto's endpoint or in-process moto."""
+    session = boto3.session.Session(**(credentials if credentials is not None else FAKE_CREDENTIALS))
+    cache: dict[tuple[str, str], object] = {}
+    config = Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"})
+
+    def clients(service: str, region: str):
+        key = (service, region)
+        if key not in cache:
+            cache[key] = session.client(service, region_name=region, endpoint_url=endpoint_url, config=config)
+        return cache[key]
+
+    return clients
+
+
+def physical_name(inputs: dict, logical: str, key: str = "name") -> str:
+    """The name AWS gets: the program's explicit name, else Pulumi-style autonaming (stable suffix)."""
+    if inputs.get(key):
+        return inputs[key]
+    if inputs.get(f"{key}Prefix"):
+        return inputs[f"{key}Prefix"] + hashlib.sha1(logical.encode()).hexdigest()[:7]
+    return f"{logical}-{hashlib.sha1(logical.encode()).hexdigest()[:7]}"
+
+
+def _tags(inputs: dict, resource_type: str) -> list[dict]:
+    tags = inputs.get("tags") or {}
+    return [{"ResourceType": resource_type, "Tags": [{"Key": k, "Value": str(v)} for k, v in tags.items()]}] if tags else []
+
+
+def _doc(value) -> str:
+    """A policy document as AWS wants it: a JSON string."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _strip_none(d: dict) -> dict:
+    return {k: v for k, v in d.items() if v is not None and v != [] and v != {}}
+
+
+class Backend:
+    """The moto side of a plan: one method per creatable resource type."""
+
+    def __init__(self, clients: Callable[[str, str], object], region: str):
+        self.clients = clients
+        self.region = region
+
+    def can_create(self, resource_type: str) -> bool:
+        return resource_type in HANDLERS
+
+    def create(self, resource_type: str, logical: str, inputs: dict) -> tuple[str, dict]:
+        region = inputs.get("region") or self.region
+        try:
+            return HANDLERS[resource_type](self, logical, inputs, region)
+        except botocore.exceptions.ClientError as err:
+            error = err.response.get("Error", {})
+            raise AwsRejected(f"{error.get('Code', 'Error')}: {error.get('Message', err)}") from None
+        except botocore.exceptions.ParamValidationError as err:
+            raise AwsRejected(f"invalid parameters: {err}") from None
+        except NotImplementedError as err:
+            raise AwsRejected(f"moto does not implement this call ({err})") from None
+
+    def ec2(self, region):
+        return self.clients("ec2", region)
+
+    def arn(self, service: str, region: str, resource: str) -> str:
+        return f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{resource}"
+
+
+HANDLERS: dict[str, Callable[[Backend, str, dict, str], tuple[str, dict]]] = {}
+
+
+def handles(*types: str):
+    def register(fn):
+        for t in types:
+            HANDLERS[t] = fn
+        return fn
+
+    return register
+
+
+# --- VPC and its parts --------------------------------------------------------------------------
+@handles("aws:ec2/vpc:Vpc")
+def _vpc(b: Backend, logical, inputs, region):
+    ec2 = b.ec2(region)
+    vpc = ec2.create_vpc(CidrBlock=inputs["cidrBlock"], TagSpecifications=_tags(inputs, "vpc"))["Vpc"]
+    vpc_id = vpc["VpcId"]
+    for attr in ("enableDnsSupport", "enableDnsHostnames"):
+        if attr in inputs:
+            key = attr[0].upper() + attr[1:]
+            ec2.modify_vpc_attribute(VpcId=vpc_id, **{key: {"Value": bool(inputs[attr])}})
+    sg = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": ["default"]}])
+    rt = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "association.main", "Values": ["true"]}])
+    return vpc_id, {
+        "arn": b.arn("ec2", region, f"vpc/{vpc_id}"),
+        "ownerId": vpc.get("OwnerId", ACCOUNT_ID),
+        "defaultSecurityGroupId": sg["SecurityGroups"][0]["GroupId"] if sg["SecurityGroups"] else "",
+        "mainRouteTableId": rt["RouteTables"][0]["RouteTableId"] if rt["RouteTables"] else "",
+        "defaultRouteTableId": rt["RouteTables"][0]["RouteTableId"] if rt["RouteTables"] else "",
+        "dhcpOptionsId": vpc.get("DhcpOptionsId", ""),
+    }
+
+
+@handles("aws:ec2/subnet:Subnet")
+def _subnet(b: Backend, logical, inputs, region):
+    params = _strip_none({
+        "VpcId": inputs["vpcId"], "CidrBlock": inputs.get("cidrBlock"),
+        "AvailabilityZone": inputs.get("availabilityZone"), "AvailabilityZoneId": inputs.get("availabilityZoneId"),
+        "TagSpecifications": _tags(inputs, "subnet"),
+    })
+    subnet = b.ec2(region).create_subnet(**params)["Subnet"]
+    if inputs.get("mapPublicIpOnLaunch"):
+        b.ec2(region).modify_subnet_attribute(SubnetId=subnet["SubnetId"], MapPublicIpOnLaunch={"Value": True})
+    return subnet["SubnetId"], {
+        "arn": subnet.get("SubnetArn", b.arn("ec2", region, f"subnet/{subnet['SubnetId']}")),
+        "availabilityZone": subnet["AvailabilityZone"], "availabilityZoneId": subnet.get("AvailabilityZoneId", ""),
+    }
+
+
+@handles("aws:ec2/routeTable:RouteTable")
+def _route_table(b: Backend, logical, inputs, region):
+    ec2 = b.ec2(region)
+    rt = ec2.create_route_table(VpcId=inputs["vpcId"], TagSpecifications=_tags(inputs, "route-table"))["RouteTable"]
+    for route in inputs.get("routes") or []:
+        _create_route(ec2, rt["RouteTableId"], route)
+    return rt["RouteTableId"], {"arn": b.arn("ec2", region, f"route-table/{rt['RouteTableId']}")}
+
+
+_ROUTE_TARGETS = {
+    "gatewayId": "GatewayId", "natGatewayId": "NatGatewayId", "transitGatewayId": "TransitGatewayId",
+    "vpcEndpointId": "VpcEndpointId", "networkInterfaceId": "NetworkInterfaceId",
+    "egressOnlyGatewayId": "EgressOnlyInternetGatewayId", "vpcPeeringConnectionId": "VpcPeeringConnectionId",
+}
+
+
+def _create_route(ec2, route_table_id: str, route: dict) -> None:
+    params = {"RouteTableId": route_table_id}
+    if route.get("destinationCidrBlock") or route.get("cidrBlock"):
+        params["DestinationCidrBlock"] = route.get("destinationCidrBlock") or route.get("cidrBlock")
+    if route.get("destinationPrefixListId"):
+        params["DestinationPrefixListId"] = route["destinationPrefixListId"]
+    for key, param in _ROUTE_TARGETS.items():
+        if route.get(key):
+            params[param] = route[key]
+    ec2.create_route(**params)
+
+
+@handles("aws:ec2/route:Route")
+def _route(b: Backend, logical, inputs, region):
+    _create_route(b.ec2(region), inputs["routeTableId"], inputs)
+    dest = inputs.get("destinationCidrBlock") or inputs.get("destinationPrefixListId")
+    return f"r-{inputs['routeTableId']}{hashlib.sha1(str(dest).encode()).hexdigest()[:8]}", {"state": "active"}
+
+
+@handles("aws:ec2/routeTableAssociation:RouteTableAssociation")
+def _route_table_association(b: Backend, logical, inputs, region):
+    params = _strip_none({"RouteTableId": inputs["routeTableId"], "SubnetId": inputs.get("subnetId"), "GatewayId": inputs.get("gatewayId")})
+    return b.ec2(region).associate_route_table(**params)["AssociationId"], {}
+
+
+def _permissions(rule: dict) -> dict:
+    """One security-group rule (inline or standalone) as an EC2 IpPermission."""
+    perm = {"IpProtocol": str(rule.get("protocol") or rule.get("ipProtocol") or "-1")}
+    if perm["IpProtocol"] not in ("-1", "all"):
+        perm["FromPort"] = int(rule.get("fromPort", 0))
+        perm["ToPort"] = int(rule.get("toPort", 0))
+    else:
+        perm["IpProtocol"] = "-1"
+    cidrs = rule.get("cidrBlocks") or ([rule["cidrIpv4"]] if rule.get("cidrIpv4") else [])
+    if cidrs:
+        perm["IpRanges"] = [{"CidrIp": c} for c in cidrs]
+    groups = rule.get("securityGroups") or ([rule["referencedSecurityGroupId"]] if rule.get("referencedSecurityGroupId") else [])
+    if groups:
+        perm["UserIdGroupPairs"] = [{"GroupId": g} for g in groups]
+    if rule.get("prefixListId") or rule.get("prefixListIds"):
+        perm["PrefixListIds"] = [{"PrefixListId": p} for p in (rule.get("prefixListIds") or [rule["prefixListId"]])]
+    return perm
+
+
+@handles("aws:ec2/securityGroup:SecurityGroup")
+def _security_group(b: Backend, logical, inputs, region):
+    ec2 = b.ec2(region)
+    params = _strip_none({
+        "GroupName": physical_name(inputs, logical), "VpcId": inputs.get("vpcId"),
+        "Description": inputs.get("description") or "Managed by Pulumi",
+        "TagSpecifications": _tags(inputs, "security-group"),
+    })
+    group_id = ec2.create_security_group(**params)["GroupId"]
+    if inputs.get("ingress"):
+        ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[_permissions(r) for r in inputs["ingress"]])
+    if inputs.get("egress"):
+        ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=[_permissions(r) for r in inputs["egress"]])
+    return group_id, {"arn": b.arn("ec2", region, f"security-group/{group_id}"), "name": params["GroupName"], "ownerId": ACCOUNT_ID}
+
+
+def _security_group_rule(direction: str):
+    def create(b: Backend, logical, inputs, region):
+        ec2 = b.ec2(region)
+        call = ec2.authorize_security_group_ingress if direction == "ingress" else ec2.authorize_security_group_egress
+        result = call(GroupId=inputs["securityGroupId"], IpPermissions=[_permissions(inputs)])
+        rules = result.get("SecurityGroupRules") or [{}]
+        rule_id = rules[0].get("SecurityGroupRuleId") or f"sgr-{hashlib.sha1(logical.encode()).hexdigest()[:17]}"
+        return rule_id, {"arn": b.arn("ec2", region, f"security-group-rule/{rule_id}"), "securityGroupRuleId": rule_id}
+
+    return create
+
+
+handles("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")(_security_group_rule("ingress"))
+handles("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")(_security_group_rule("egress"))
+
+
+@handles("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+def _default_security_group(b: Backend, logical, inputs, region):
+    """Adopt the VPC's default group and leave it with exactly the rules the program lists."""
+    ec2 = b.ec2(region)
+    groups = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [inputs["vpcId"]]}, {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]
+    if not groups:
+        raise AwsRejected(f"VPC {inputs['vpcId']} has no default security group")
+    group = groups[0]
+    if group.get("IpPermissions"):
+        ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=group["IpPermissions"])
+    if group.get("IpPermissionsEgress"):
+        ec2.revoke_security_group_egress(GroupId=group["GroupId"], IpPermissions=group["IpPermissionsEgress"])
+    if inputs.get("ingress"):
+        ec2.authorize_security_group_ingress(GroupId=group["GroupId"], IpPermissions=[_permissions(r) for r in inputs["ingress"]])
+    if inputs.get("egress"):
+        ec2.authorize_security_group_egress(GroupId=group["GroupId"], IpPermissions=[_permissions(r) for r in inputs["egress"]])
+    return group["GroupId"], {"arn": b.arn("ec2", region, f"security-group/{group['GroupId']}"), "name": "default"}
+
+
+@handles("aws:ec2/internetGateway:InternetGateway")
+def _internet_gateway(b: Backend, logical, inputs, region):
+    ec2 = b.ec2(region)
+    igw = ec2.create_internet_gateway(TagSpecifications=_tags(inputs, "internet-gateway"))["InternetGateway"]
+    if inputs.get("vpcId"):
+        ec2.attach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=inputs["vpcId"])
+    return igw["InternetGatewayId"], {"arn": b.arn("ec2", region, f"internet-gateway/{igw['InternetGatewayId']}")}
+
+
+@handles("aws:ec2/natGateway:NatGateway")
+def _nat_gateway(b: Backend, logical, inputs, region):
+    params = _strip_none({"SubnetId": inputs["subnetId"], "AllocationId": inputs.get("allocationId"),
+                          "ConnectivityType": inputs.get("connectivityType")})
+    nat = b.ec2(region).create_nat_gateway(**params)["NatGateway"]
+    return nat["NatGatewayId"], {}
+
+
+@handles("aws:ec2/flowLog:FlowLog")
+def _flow_log(b: Backend, logical, inputs, region):
+    kinds = {"vpcId": "VPC", "subnetId": "Subnet", "eniId": "NetworkInterface",
+             "transitGatewayId": "TransitGateway", "transitGatewayAttachmentId": "TransitGatewayAttachment"}
+    key = next((k for k in kinds if inputs.get(k)), None)
+    if key is None:
+        raise AwsRejected("a flow log needs one of vpcId, subnetId, eniId, transitGatewayId, transitGatewayAttachmentId")
+    params = _strip_none({
+        "ResourceIds": [inputs[key]], "ResourceType": kinds[key], "TrafficType": inputs.get("trafficType"),
+        "LogDestinationType": inputs.get("logDestinationType"), "LogDestination": inputs.get("logDestination"),
+        "DeliverLogsPermissionArn": inputs.get("iamRoleArn"), "LogFormat": inputs.get("logFormat"),
+        "MaxAggregationInterval": inputs.get("maxAggregationInterval"), "TagSpecifications": _tags(inputs, "vpc-flow-log"),
+    })
+    result = b.ec2(region).create_flow_logs(**params)
+    if result.get("Unsuccessful"):
+        raise AwsRejected(result["Unsuccessful"][0]["Error"]["Message"])
+    flow_id = result["FlowLogIds"][0]
+    return flow_id, {"arn": b.arn("ec2", region, f"vpc-flow-log/{flow_id}")}
+
+
+@handles("aws:cloudwatch/logGroup:LogGroup")
+def _log_group(b: Backend, logical, inputs, region):
+    logs = b.clients("logs", region)
+    name = physical_name(inputs, logical)
+    logs.create_log_group(**_strip_none({"logGroupName": name, "kmsKeyId": inputs.get("kmsKeyId"), "tags": inputs.get("tags")}))
+    if inputs.get("retentionInDays"):
+        logs.put_retention_policy(logGroupName=name, retentionInDays=int(inputs["retentionInDays"]))
+    return name, {"arn": b.arn("logs", region, f"log-group:{name}"), "name": name}
+
+
+@handles("aws:route53/resolverEndpoint:ResolverEndpoint")
+def _resolver_endpoint(b: Backend, logical, inputs, region):
+    params = _strip_none({
+        "CreatorRequestId": logical, "Name": inputs.get("name"), "Direction": inputs["direction"],
+        "SecurityGroupIds": inputs["securityGroupIds"],
+        "IpAddresses": [_strip_none({"SubnetId": a["subnetId"], "Ip": a.get("ip")}) for a in inputs["ipAddresses"]],
+    })
+    ep = b.clients("route53resolver", region).create_resolver_endpoint(**params)["ResolverEndpoint"]
+    return ep["Id"], {"arn": ep["Arn"], "hostVpcId": ep.get("HostVPCId", "")}
+
+
+# --- hybrid link ---------------------------------------------------------------------------------
+@handles("aws:ec2/customerGateway:CustomerGateway")
+def _customer_gateway(b: Backend, logical, inputs, region):
+    params = _strip_none({"Type": inputs.get("type", "ipsec.1"), "BgpAsn": int(inputs["bgpAsn"]) if inputs.get("bgpAsn") else None,
+                          "PublicIp": inputs.get("ipAddress"), "DeviceName": inputs.get("deviceName"),
+                          "TagSpecifications": _tags(inputs, "customer-gateway")})
+    cgw = b.ec2(region).create_customer_gateway(**params)["CustomerGateway"]
+    return cgw["CustomerGatewayId"], {"arn": b.arn("ec2", region, f"customer-gateway/{cgw['CustomerGatewayId']}")}
+
+
+@handles("aws:ec2/vpnConnection:VpnConnection")
+def _vpn_connection(b: Backend, logical, inputs, region):
+    ec2 = b.ec2(region)
+    params = _strip_none({
+        "Type": inputs.get("type", "ipsec.1"), "CustomerGatewayId": inputs["customerGatewayId"],
+        "TransitGatewayId": inputs.get("transitGatewayId"), "VpnGatewayId": inputs.get("vpnGatewayId"),
+        "Options": _strip_none({"StaticRoutesOnly": inputs.get("staticRoutesOnly")}),
+        "TagSpecifications": _tags(inputs, "vpn-connection"),
+    })
+    vpn = ec2.create_vpn_connection(**params)["VpnConnection"]
+    vpn_id = vpn["VpnConnectionId"]
+    outputs = {"arn": b.arn("ec2", region, f"vpn-connection/{vpn_id}")}
+    if inputs.get("transitGatewayId"):
+        attachments = ec2.describe_transit_gateway_attachments(
+            Filters=[{"Name": "resource-id", "Values": [vpn_id]}])["TransitGatewayAttachments"]
+        outputs["transitGatewayAttachmentId"] = attachments[0]["TransitGatewayAttachmentId"] if attachments else ""
+    return vpn_id, outputs
+
+
+@handles("aws:ec2transitgateway/transitGateway:TransitGateway")
+def _transit_gateway(b: Backend, logical, inputs, region):
+    option_keys = {"amazonSideAsn": "AmazonSideAsn", "autoAcceptSharedAttachments": "AutoAcceptSharedAttachments",
+                   "defaultRouteTableAssociation": "DefaultRouteTableAssociation",
+                   "defaultRouteTablePropagation": "DefaultRouteTablePropagation", "dnsSupport": "DnsSupport",
+                   "vpnEcmpSupport": "VpnEcmpSupport", "multicastSupport": "MulticastSupport"}
+    options = {param: (int(inputs[key]) if key == "amazonSideAsn" else inputs[key]) for key, param in option_keys.items() if key in inputs}
+    tgw = b.ec2(region).create_transit_gateway(**_strip_none({
+        "Description": inputs.get("description"), "Options": options, "TagSpecifications": _tags(inputs, "transit-gateway")}))["TransitGateway"]
+    opts = tgw.get("Options", {})
+    return tgw["TransitGatewayId"], {
+        "arn": tgw.get("TransitGatewayArn", b.arn("ec2", region, f"transit-gateway/{tgw['TransitGatewayId']}")),
+        "ownerId": tgw.get("OwnerId", ACCOUNT_ID),
+        "associationDefaultRouteTableId": opts.get("AssociationDefaultRouteTableId", ""),
+        "propagationDefaultRouteTableId": opts.get("PropagationDefaultRouteTableId", ""),
+    }
+
+
+@handles("aws:ec2transitgateway/routeTable:RouteTable")
+def _tgw_route_table(b: Backend, logical, inputs, region):
+    rt = b.ec2(region).create_transit_gateway_route_table(
+        **_strip_none({"TransitGatewayId": inputs["transitGatewayId"], "TagSpecifications": _tags(inputs, "transit-gateway-route-table")}))
+    rt_id = rt["TransitGatewayRouteTable"]["TransitGatewayRouteTableId"]
+    return rt_id, {"arn": b.arn("ec2", region, f"transit-gateway-route-table/{rt_id}")}
+
+
+@handles("aws:ec2transitgateway/vpcAttachment:VpcAttachment")
+def _tgw_vpc_attachment(b: Backend, logical, inputs, region):
+    options = _strip_none({"DnsSupport": inputs.get("dnsSupport"), "ApplianceModeSupport": inputs.get("applianceModeSupport")})
+    att = b.ec2(region).create_transit_gateway_vpc_attachment(**_strip_none({
+        "TransitGatewayId": inputs["transitGatewayId"], "VpcId": inputs["vpcId"], "SubnetIds": inputs["subnetIds"],
+        "Options": options, "TagSpecifications": _tags(inputs, "transit-gateway-attachment")}))["TransitGatewayVpcAttachment"]
+    return att["TransitGatewayAttachmentId"], {"vpcOwnerId": ACCOUNT_ID}
+
+
+@handles("aws:ec2transitgateway/routeTableAssociation:RouteTableAssociation")
+def _tgw_association(b: Backend, logical, inputs, region):
+    b.ec2(region).associate_transit_gateway_route_table(
+        TransitGatewayRouteTableId=inputs["transitGatewayRouteTableId"], TransitGatewayAttachmentId=inputs["transitGatewayAttachmentId"])
+    return f"{inputs['transitGatewayRouteTableId']}_{inputs['transitGatewayAttachmentId']}", {}
+
+
+@handles("aws:ec2transitgateway/routeTablePropagation:RouteTablePropagation")
+def _tgw_propagation(b: Backend, logical, inputs, region):
+    b.ec2(region).enable_transit_gateway_route_table_propagation(
+        TransitGatewayRouteTableId=inputs["transitGatewayRouteTableId"], TransitGatewayAttachmentId=inputs["transitGatewayAttachmentId"])
+    return f"{inputs['transitGatewayRouteTableId']}_{inputs['transitGatewayAttachmentId']}", {}
+
+
+@handles("aws:ec2transitgateway/route:Route")
+def _tgw_route(b: Backend, logical, inputs, region):
+    b.ec2(region).create_transit_gateway_route(**_strip_none({
+        "DestinationCidrBlock": inputs["destinationCidrBlock"], "TransitGatewayRouteTableId": inputs["transitGatewayRouteTableId"],
+        "TransitGatewayAttachmentId": inputs.get("transitGatewayAttachmentId"), "Blackhole": inputs.get("blackhole")}))
+    return f"{inputs['transitGatewayRouteTableId']}_{inputs['destinationCidrBlock']}", {}
+
+
+# --- private services ----------------------------------------------------------------------------
+@handles("aws:ec2/vpcEndpoint:VpcEndpoint")
+def _vpc_endpoint(b: Backend, logical, inputs, region):
+    params = _strip_none({
+        "VpcId": inputs["vpcId"], "ServiceName": inputs.get("serviceName"),
+        "VpcEndpointType": inputs.get("vpcEndpointType") or "Gateway",  # the provider's default
+        "SubnetIds": inputs.get("subnetIds"), "SecurityGroupIds": inputs.get("securityGroupIds"),
+        "RouteTableIds": inputs.get("routeTableIds"), "PrivateDnsEnabled": inputs.get("privateDnsEnabled"),
+        "PolicyDocument": _doc(inputs["policy"]) if inputs.get("policy") else None,
+        "TagSpecifications": _tags(inputs, "vpc-endpoint"),
+    })
+    ep = b.ec2(region).create_vpc_endpoint(**params)["VpcEndpoint"]
+    return ep["VpcEndpointId"], {
+        "arn": b.arn("ec2", region, f"vpc-endpoint/{ep['VpcEndpointId']}"), "ownerId": ACCOUNT_ID, "state": ep.get("State", ""),
+        "dnsEntries": [{"dnsName": d.get("DnsName", ""), "hostedZoneId": d.get("HostedZoneId", "")} for d in ep.get("DnsEntries", [])],
+        "networkInterfaceIds": ep.get("NetworkInterfaceIds", []),
+        "vpcEndpointType": params["VpcEndpointType"],
+    }
+
+
+# --- keys, identity, storage ---------------------------------------------------------------------
+@handles("aws:kms/key:Key")
+def _kms_key(b: Backend, logical, inputs, region):
+    kms = b.clients("kms", region)
+    key = kms.create_key(**_strip_none({
+        "Description": inputs.get("description"), "KeyUsage": inputs.get("keyUsage"),
+        "KeySpec": inputs.get("customerMasterKeySpec"), "Policy": _doc(inputs["policy"]) if inputs.get("policy") else None,
+        "MultiRegion": inputs.get("multiRegion"),
+        "Tags": [{"TagKey": k, "TagValue": str(v)} for k, v in (inputs.get("tags") or {}).items()],
+    }))["KeyMetadata"]
+    if inputs.get("enableKeyRotation"):
+        kms.enable_key_rotation(KeyId=key["KeyId"])
+    return key["KeyId"], {"arn": key["Arn"], "keyId": key["KeyId"]}
+
+
+@handles("aws:kms/alias:Alias")
+def _kms_alias(b: Backend, logical, inputs, region):
+    name = physical_name(inputs, f"alias/{logical}")
+    b.clients("kms", region).create_alias(AliasName=name, TargetKeyId=inputs["targetKeyId"])
+    return name, {"arn": b.arn("kms", region, name), "name": name}
+
+
+@handles("aws:iam/role:Role")
+def _iam_role(b: Backend, logical, inputs, region):
+    iam = b.clients("iam", region)
+    name = physical_name(inputs, logical)
+    trust = _doc(inputs["assumeRolePolicy"])
+    role = iam.create_role(**_strip_none({
+        "RoleName": name, "AssumeRolePolicyDocument": trust, "Path": inputs.get("path"),
+        "Description": inputs.get("description"), "PermissionsBoundary": inputs.get("permissionsBoundary"),
+        "MaxSessionDuration": inputs.get("maxSessionDuration"),
+        "Tags": [{"Key": k, "Value": str(v)} for k, v in (inputs.get("tags") or {}).items()],
+    }))["Role"]
+    iam.update_assume_role_policy(RoleName=name, PolicyDocument=trust)  # moto checks trust policies only here
+    for inline in inputs.get("inlinePolicies") or []:
+        if inline.get("policy"):
+            iam.put_role_policy(RoleName=name, PolicyName=inline["name"], PolicyDocument=_doc(inline["policy"]))
+    return name, {"arn": role["Arn"], "name": name, "uniqueId": role["RoleId"]}
+
+
+@handles("aws:iam/policy:Policy")
+def _iam_policy(b: Backend, logical, inputs, region):
+    policy = b.clients("iam", region).create_policy(**_strip_none({
+        "PolicyName": physical_name(inputs, logical), "PolicyDocument": _doc(inputs["policy"]),
+        "Path": inputs.get("path"), "Description": inputs.get("description")}))["Policy"]
+    return policy["Arn"], {"arn": policy["Arn"], "name": policy["PolicyName"], "policyId": policy["PolicyId"]}
+
+
+@handles("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+def _iam_attachment(b: Backend, logical, inputs, region):
+    b.clients("iam", region).attach_role_policy(RoleName=inputs["role"], PolicyArn=inputs["policyArn"])
+    return f"{inputs['role']}-{hashlib.sha1(inputs['policyArn'].encode()).hexdigest()[:8]}", {}
+
+
+@handles("aws:iam/rolePolicy:RolePolicy")
+def _iam_role_policy(b: Backend, logical, inputs, region):
+    name = physical_name(inputs, logical)
+    b.clients("iam", region).put_role_policy(RoleName=inputs["role"], PolicyName=name, PolicyDocument=_doc(inputs["policy"]))
+    return f"{inputs['role']}:{name}", {"name": name}
+
+
+@handles("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+def _s3_bucket(b: Backend, logical, inputs, region):
+    name = physical_name(inputs, logical.lower(), key="bucket")
+    params = {"Bucket": name}
+    if region != "us-east-1":
+        params["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    b.clients("s3", region).create_bucket(**params)
+    return name, {"arn": f"arn:aws:s3:::{name}", "bucket": name, "bucketDomainName": f"{name}.s3.amazonaws.com",
+                  "bucketRegionalDomainName": f"{name}.s3.{region}.amazonaws.com", "region": region}
+
+
+@handles("aws:s3/bucketPolicy:BucketPolicy")
+def _s3_bucket_policy(b: Backend, logical, inputs, region):
+    b.clients("s3", region).put_bucket_policy(Bucket=inputs["bucket"], Policy=_doc(inputs["policy"]))
+    return inputs["bucket"], {}
+
+
+@handles("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+def _s3_public_access_block(b: Backend, logical, inputs, region):
+    flags = ("blockPublicAcls", "ignorePublicAcls", "blockPublicPolicy", "restrictPublicBuckets")
+    b.clients("s3", region).put_public_access_block(
+        Bucket=inputs["bucket"],
+        PublicAccessBlockConfiguration={k[0].upper() + k[1:]: bool(inputs.get(k, False)) for k in flags})
+    return inputs["bucket"], {}
+
+
+@handles("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+         "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2")
+def _s3_encryption(b: Backend, logical, inputs, region):
+    rules = []
+    for rule in inputs.get("rules") or []:
+        default = rule.get("applyServerSideEncryptionByDefault") or {}
+        rules.append(_strip_none({
+            "ApplyServerSideEncryptionByDefault": _strip_none({"SSEAlgorithm": default.get("sseAlgorithm"), "KMSMasterKeyID": default.get("kmsMasterKeyId")}),
+            "BucketKeyEnabled": rule.get("bucketKeyEnabled")}))
+    b.clients("s3", region).put_bucket_encryption(Bucket=inputs["bucket"], ServerSideEncryptionConfiguration={"Rules": rules})
+    return inputs["bucket"], {}
+
+
+@handles("aws:s3/bucketOwnershipControls:BucketOwnershipControls")
+def _s3_ownership(b: Backend, logical, inputs, region):
+    rule = inputs.get("rule") or {}
+    b.clients("s3", region).put_bucket_ownership_controls(
+        Bucket=inputs["bucket"], OwnershipControls={"Rules": [{"ObjectOwnership": rule.get("objectOwnership", "BucketOwnerEnforced")}]})
+    return inputs["bucket"], {}
+
+
+@handles("aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersioningV2:BucketVersioningV2")
+def _s3_versioning(b: Backend, logical, inputs, region):
+    config = inputs.get("versioningConfiguration") or {}
+    b.clients("s3", region).put_bucket_versioning(Bucket=inputs["bucket"], VersioningConfiguration={"Status": config.get("status", "Enabled")})
+    return inputs["bucket"], {}
+
+
+@handles("aws:secretsmanager/secret:Secret")
+def _secret(b: Backend, logical, inputs, region):
+    secret = b.clients("secretsmanager", region).create_secret(**_strip_none({
+        "Name": physical_name(inputs, logical), "KmsKeyId": inputs.get("kmsKeyId"), "Description": inputs.get("description")}))
+    return secret["ARN"], {"arn": secret["ARN"], "name": secret["Name"]}
+
+
+@handles("aws:secretsmanager/secretVersion:SecretVersion")
+def _secret_version(b: Backend, logical, inputs, region):
+    version = b.clients("secretsmanager", region).put_secret_value(**_strip_none({
+        "SecretId": inputs["secretId"], "SecretString": inputs.get("secretString")}))
+    return f"{inputs['secretId']}|{version['VersionId']}", {"arn": version["ARN"], "versionId": version["VersionId"]}
+
+
+# --- Bedrock and SageMaker -----------------------------------------------------------------------
+@handles("aws:bedrockmodel/invocationLoggingConfiguration:InvocationLoggingConfiguration")
+def _bedrock_logging(b: Backend, logical, inputs, region):
+    config = inputs.get("loggingConfig") or {}
+    params = {}
+    if config.get("s3Config"):
+        params["s3Config"] = _strip_none({"bucketName": config["s3Config"].get("bucketName"), "keyPrefix": config["s3Config"].get("keyPrefix")})
+    if config.get("cloudwatchConfig"):
+        cw = config["cloudwatchConfig"]
+        params["cloudWatchConfig"] = _strip_none({"logGroupName": cw.get("logGroupName"), "roleArn": cw.get("roleArn")})
+    for key in ("textDataDeliveryEnabled", "imageDataDeliveryEnabled", "embeddingDataDeliveryEnabled", "videoDataDeliveryEnabled"):
+        if key in config:
+            params[key] = bool(config[key])
+    b.clients("bedrock", region).put_model_invocation_logging_configuration(loggingConfig=params)
+    return region, {}
+
+
+@handles("aws:sagemaker/domain:Domain")
+def _sagemaker_domain(b: Backend, logical, inputs, region):
+    settings = inputs.get("defaultUserSettings") or {}
+    domain = b.clients("sagemaker", region).create_domain(**_strip_none({
+        "DomainName": inputs["domainName"], "AuthMode": inputs["authMode"],
+        "DefaultUserSettings": _strip_none({"ExecutionRole": settings.get("executionRole"), "SecurityGroups": settings.get("securityGroups")}),
+        "SubnetIds": inputs["subnetIds"], "VpcId": inputs["vpcId"], "AppNetworkAccessType": inputs.get("appNetworkAccessType"),
+        "KmsKeyId": inputs.get("kmsKeyId")}))
+    domain_id = domain["DomainArn"].rsplit("/", 1)[-1]
+    return domain_id, {"arn": domain["DomainArn"], "url": domain.get("Url", ""), "homeEfsFileSystemId": ""}
+
+
+@handles("aws:sagemaker/modelPackageGroup:ModelPackageGroup")
+def _model_package_group(b: Backend, logical, inputs, region):
+    group = b.clients("sagemaker", region).create_model_package_group(**_strip_none({
+        "ModelPackageGroupName": inputs["modelPackageGroupName"],
+        "ModelPackageGroupDescription": inputs.get("modelPackageGroupDescription")}))
+    return inputs["modelPackageGroupName"], {"arn": group["ModelPackageGroupArn"]}

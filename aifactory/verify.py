@@ -1,0 +1,150 @@
+"""Post-deployment verification: boto3 checks of the AWS side, against real AWS or against moto.
+
+The same checks run after `pulumi up` (real credentials from the environment) and after
+`aifactory plan --aws-endpoint URL` (moto_server). Resources are found the way an auditor would:
+the hub VPC by the tag `aifactory:factory=<name>` or else its Name tag `<name>-hub`; buckets and
+key aliases by the factory's name prefix. Every check is a few targeted describe calls.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import botocore.exceptions
+
+from aifactory.spec import Factory
+
+# The interface endpoints DESIGN.md requires in the hub (PrivateServices).
+ENDPOINT_SERVICES = ("bedrock", "bedrock-runtime", "bedrock-agent-runtime", "sagemaker.api", "sagemaker.runtime", "sts",
+                     "kms", "logs", "ssm", "ssmmessages", "ec2messages", "s3")
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+Clients = Callable[[str], object]  # service -> boto3 client in the factory's region
+
+
+def find_hub_vpc(ec2, factory: Factory) -> dict | None:
+    for filters in ([{"Name": "tag:aifactory:factory", "Values": [factory.name]}],
+                    [{"Name": "tag:Name", "Values": [f"{factory.name}-hub"]}]):
+        vpcs = ec2.describe_vpcs(Filters=filters)["Vpcs"]
+        if vpcs:
+            return vpcs[0]
+    return None
+
+
+def check_no_internet(ec2, vpc_id: str) -> list[Check]:
+    igws = ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}])["InternetGateways"]
+    nats = [n for n in ec2.describe_nat_gateways(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["NatGateways"]
+            if n.get("State") not in ("deleted", "deleting", "failed")]
+    return [
+        Check("hub has no internet gateway", not igws, ", ".join(g["InternetGatewayId"] for g in igws) or "none attached"),
+        Check("hub has no NAT gateway", not nats, ", ".join(n["NatGatewayId"] for n in nats) or "none"),
+    ]
+
+
+def check_endpoints(ec2, vpc_id: str, region: str) -> list[Check]:
+    found = {e["ServiceName"]: e for e in ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["VpcEndpoints"]}
+    checks = []
+    for service in ENDPOINT_SERVICES:
+        e = found.get(f"com.amazonaws.{region}.{service}")
+        if e is None:
+            checks.append(Check(f"endpoint {service}", False, "missing"))
+            continue
+        problems = []
+        if e.get("VpcEndpointType") != "Interface":
+            problems.append(f"type {e.get('VpcEndpointType')}")
+        if not e.get("PrivateDnsEnabled"):
+            problems.append("private DNS off")
+        if not _restrictive(e.get("PolicyDocument")):
+            problems.append("no restrictive policy")
+        checks.append(Check(f"endpoint {service}", not problems, "; ".join(problems) or f"{e['VpcEndpointId']}, private DNS, policy"))
+    return checks
+
+
+def _restrictive(document: str | None) -> bool:
+    """A policy other than AWS's default full-access one."""
+    if not document:
+        return False
+    statements = json.loads(document).get("Statement", [])
+    statements = statements if isinstance(statements, list) else [statements]
+    return not any(s.get("Effect") == "Allow" and s.get("Principal") in ("*", {"AWS": "*"}) and s.get("Action") == "*"
+                   and s.get("Resource") == "*" and not s.get("Condition") for s in statements)
+
+
+def check_transit_gateway(ec2, vpc_id: str) -> list[Check]:
+    attachments = [a for a in ec2.describe_transit_gateway_vpc_attachments(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["TransitGatewayVpcAttachments"]
+                   if a.get("State") not in ("deleted", "deleting")]
+    if not attachments:
+        return [Check("transit gateway attachment", False, "the hub VPC is not attached to a transit gateway")]
+    att = attachments[0]
+    tables = ec2.describe_transit_gateway_route_tables(
+        Filters=[{"Name": "transit-gateway-id", "Values": [att["TransitGatewayId"]]}])["TransitGatewayRouteTables"]
+    own = [t for t in tables if not t.get("DefaultAssociationRouteTable")]
+    associated = ""
+    for t in own:
+        found = ec2.get_transit_gateway_route_table_associations(TransitGatewayRouteTableId=t["TransitGatewayRouteTableId"])["Associations"]
+        if any(a["TransitGatewayAttachmentId"] == att["TransitGatewayAttachmentId"] for a in found):
+            associated = t["TransitGatewayRouteTableId"]
+    return [
+        Check("transit gateway attachment", True, f"{att['TransitGatewayAttachmentId']} on {att['TransitGatewayId']}"),
+        Check("transit gateway route table", bool(own), ", ".join(t["TransitGatewayRouteTableId"] for t in own) or "only the default table"),
+        Check("hub attachment associated", bool(associated), associated or "not associated with the factory's route table"),
+    ]
+
+
+def check_buckets(s3, factory: Factory) -> list[Check]:
+    checks = []
+    for bucket in (b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith(f"{factory.name}-")):
+        problems = []
+        try:
+            rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+            if not any(r["ApplyServerSideEncryptionByDefault"].get("SSEAlgorithm", "").startswith("aws:kms") for r in rules):
+                problems.append("not SSE-KMS")
+        except botocore.exceptions.ClientError:
+            problems.append("no encryption configuration")
+        try:
+            block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+            if not all(block.values()):
+                problems.append("public access not fully blocked")
+        except botocore.exceptions.ClientError:
+            problems.append("no public access block")
+        try:
+            if "aws:SecureTransport" not in s3.get_bucket_policy(Bucket=bucket)["Policy"]:
+                problems.append("policy does not require TLS")
+        except botocore.exceptions.ClientError:
+            problems.append("no bucket policy")
+        checks.append(Check(f"bucket {bucket}", not problems, "; ".join(problems) or "SSE-KMS, private, TLS-only"))
+    return checks
+
+
+def check_keys(kms, factory: Factory) -> list[Check]:
+    checks = []
+    for alias in kms.list_aliases()["Aliases"]:
+        if alias["AliasName"].startswith(f"alias/{factory.name}-") and alias.get("TargetKeyId"):
+            rotating = kms.get_key_rotation_status(KeyId=alias["TargetKeyId"])["KeyRotationEnabled"]
+            checks.append(Check(f"key {alias['AliasName']}", rotating, "rotation on" if rotating else "rotation off"))
+    return checks
+
+
+def verify(factory: Factory, clients: Clients) -> list[Check]:
+    """Every check of the factory's AWS side; the hub's checks need the hub VPC to be found."""
+    ec2 = clients("ec2")
+    vpc = find_hub_vpc(ec2, factory)
+    if vpc is None:
+        return [Check("hub VPC", False, f"no VPC tagged aifactory:factory={factory.name} or Name={factory.name}-hub")]
+    checks = [Check("hub VPC", True, vpc["VpcId"])]
+    checks += check_no_internet(ec2, vpc["VpcId"])
+    checks += check_endpoints(ec2, vpc["VpcId"], factory.sovereignty.region)
+    checks += check_transit_gateway(ec2, vpc["VpcId"])
+    checks += check_buckets(clients("s3"), factory)  # a factory without SageMaker or Bedrock logs has none
+    keys = check_keys(clients("kms"), factory)
+    checks += keys or [Check("factory keys", False, f"no key alias alias/{factory.name}-*")]
+    return checks

@@ -1,0 +1,104 @@
+"""A small factory hub that passes every control; PLAN_FAULT=<name> injects one fault (see FAULTS).
+
+Used by tests/plan: each fault must be reported as exactly one control violation or one AWS error,
+naming the resource.
+"""
+
+import json
+import os
+
+import pulumi
+import pulumi_aws as aws
+
+from aifactory.spec import load_spec
+
+factory = load_spec(pulumi.Config("aifactory").require("spec"))
+NAME, REGION = factory.name, factory.sovereignty.region
+FAULT = os.environ.get("PLAN_FAULT", "")
+SERVICES = ("bedrock", "bedrock-runtime", "bedrock-agent-runtime", "sagemaker.api", "sagemaker.runtime", "sts",
+            "kms", "logs", "ssm", "ssmmessages", "ec2messages", "s3")
+
+
+def doc(*statements):
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+key = aws.kms.Key("key", enable_key_rotation=FAULT != "key_no_rotation", deletion_window_in_days=30)
+aws.kms.Alias("key-alias", name=f"alias/{NAME}-data", target_key_id=key.key_id)
+
+vpc = aws.ec2.Vpc("hub", cidr_block="10.0.0.0/22", enable_dns_hostnames=True, enable_dns_support=True,
+                  tags={"Name": f"{NAME}-hub", "aifactory:factory": NAME})
+aws.ec2.DefaultSecurityGroup("default-sg", vpc_id=vpc.id, ingress=[], egress=[])
+subnet = aws.ec2.Subnet("private-a", vpc_id=vpc.id, cidr_block="10.9.0.0/24" if FAULT == "subnet_outside_vpc" else "10.0.0.0/24",
+                        availability_zone=f"{REGION}a")
+if FAULT == "overlapping_subnets":
+    aws.ec2.Subnet("private-overlap", vpc_id=vpc.id, cidr_block="10.0.0.128/25", availability_zone=f"{REGION}b")
+if FAULT == "internet_gateway":
+    aws.ec2.InternetGateway("hub-igw", vpc_id=vpc.id)
+
+logs = aws.cloudwatch.LogGroup("flow-logs", kms_key_id=key.arn, retention_in_days=365)
+boundary = aws.iam.Policy("region-boundary", policy=doc(
+    {"Effect": "Allow", "Action": ["bedrock:*", "s3:*", "kms:*"], "Resource": "*"},
+    {"Effect": "Deny", "NotAction": ["iam:*", "sts:*"], "Resource": "*",
+     "Condition": {"StringNotEquals": {"aws:RequestedRegion": [REGION]}}}))
+flow_role = aws.iam.Role("flow-role", assume_role_policy=doc({"Effect": "Allow", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+                                                              "Action": "sts:AssumeRole"}),
+                     permissions_boundary=boundary.arn)
+if FAULT != "no_flow_log":
+    aws.ec2.FlowLog("hub-flow-log", vpc_id=vpc.id, traffic_type="ALL", log_destination_type="cloud-watch-logs",
+                    log_destination=logs.arn, iam_role_arn=flow_role.arn, max_aggregation_interval=60)
+
+
+if FAULT == "malformed_policy":
+    aws.iam.Policy("broken-policy", policy=json.dumps({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject"}]}))
+if FAULT == "wildcard_admin":
+    aws.iam.Policy("admin-policy", policy=doc({"Effect": "Allow", "Action": "*", "Resource": "*"}))
+
+node_role = aws.iam.Role("node-role", permissions_boundary=None if FAULT == "role_no_boundary" else boundary.arn,
+                         assume_role_policy=doc({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}))
+guardrail = aws.bedrock.Guardrail("guardrail", blocked_input_messaging="blocked", blocked_outputs_messaging="blocked", kms_key_arn=key.arn)
+invoke_condition = {} if FAULT == "bedrock_no_guardrail" else {"Condition": {"StringEquals": {"bedrock:GuardrailIdentifier": "arn:aws:bedrock:guardrail/x:1"}}}
+aws.iam.RolePolicy("node-invoke", role=node_role.name, policy=doc(
+    {"Effect": "Allow", "Action": ["bedrock:InvokeModel"], "Resource": f"arn:aws:bedrock:{REGION}::foundation-model/x", **invoke_condition}))
+
+group = aws.ec2.SecurityGroup("endpoints-sg", vpc_id=vpc.id, description="HTTPS from on-prem",
+                              ingress=[{"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": ["10.40.0.0/16"]}])
+for service in SERVICES:
+    region = "us-east-1" if FAULT == "foreign_region_endpoint" and service == "sts" else REGION
+    policy = None if FAULT == "endpoint_no_policy" and service == "kms" else doc(
+        {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*", "Condition": {"StringEquals": {"aws:PrincipalAccount": "123456789012"}}})
+    aws.ec2.VpcEndpoint(f"vpce-{service.replace('.', '-')}", vpc_id=vpc.id, service_name=f"com.amazonaws.{region}.{service}",
+                        vpc_endpoint_type="Interface", subnet_ids=[subnet.id], security_group_ids=[group.id],
+                        private_dns_enabled=True, policy=policy)
+
+bucket = aws.s3.Bucket("artifacts", bucket=f"{NAME}-artifacts")
+if FAULT != "unencrypted_bucket":
+    aws.s3.BucketServerSideEncryptionConfiguration("artifacts-sse", bucket=bucket.id, rules=[
+        {"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms", "kms_master_key_id": key.arn}}])
+aws.s3.BucketPublicAccessBlock("artifacts-pab", bucket=bucket.id, block_public_acls=True, block_public_policy=True,
+                               ignore_public_acls=True, restrict_public_buckets=True)
+tls = {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": f"arn:aws:s3:::{NAME}-artifacts/*",
+       "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+other = {"Effect": "Deny", "Principal": "*", "Action": "s3:DeleteBucket", "Resource": f"arn:aws:s3:::{NAME}-artifacts"}
+aws.s3.BucketPolicy("artifacts-policy", bucket=bucket.id, policy=doc(other if FAULT == "bucket_no_tls" else tls))
+
+tgw = aws.ec2transitgateway.TransitGateway("tgw", amazon_side_asn=64512, auto_accept_shared_attachments="disable",
+                                           default_route_table_association="disable", default_route_table_propagation="disable")
+table = aws.ec2transitgateway.RouteTable("tgw-rt", transit_gateway_id=tgw.id)
+attachment = aws.ec2transitgateway.VpcAttachment("hub-attachment", transit_gateway_id=tgw.id, vpc_id=vpc.id, subnet_ids=[subnet.id],
+                                                 transit_gateway_default_route_table_association=False,
+                                                 transit_gateway_default_route_table_propagation=False)
+aws.ec2transitgateway.RouteTableAssociation("hub-assoc", transit_gateway_attachment_id=attachment.id, transit_gateway_route_table_id=table.id)
+
+cgw = aws.ec2.CustomerGateway("cgw", bgp_asn="65010", ip_address="198.51.100.10", type="ipsec.1")
+tunnel_logs = {"cloudwatch_log_options": {"log_enabled": True, "log_group_arn": logs.arn, "log_output_format": "json"}}
+tunnel = {}
+for t in ("tunnel1", "tunnel2"):
+    weak = FAULT == "weak_vpn" and t == "tunnel1"
+    tunnel.update({f"{t}_ike_versions": ["ikev2"], f"{t}_phase1_encryption_algorithms": ["AES128" if weak else "AES256-GCM-16"],
+                   f"{t}_phase2_encryption_algorithms": ["AES256-GCM-16"], f"{t}_phase1_integrity_algorithms": ["SHA2-256"],
+                   f"{t}_phase2_integrity_algorithms": ["SHA2-256"], f"{t}_phase1_dh_group_numbers": [20],
+                   f"{t}_phase2_dh_group_numbers": [20], f"{t}_log_options": tunnel_logs,
+                   f"{t}_preshared_key": pulumi.Output.secret(f"psk-{t}-do-not-print")})
+aws.ec2.VpnConnection("vpn", customer_gateway_id=cgw.id, transit_gateway_id=tgw.id, type="ipsec.1", static_routes_only=False, **tunnel)
+aws.ssm.Activation("activation", iam_role=node_role.name, registration_limit=3)

@@ -1,0 +1,62 @@
+"""Faulty programs: each fault is reported as exactly one control, or as AWS's error, naming the resource."""
+
+from __future__ import annotations
+
+import pytest
+
+from aifactory.plan.engine import MOTO, REJECTED
+from tests.plan.conftest import failed_controls
+
+
+def test_baseline_is_clean_and_created_in_moto(plan_with_fault):
+    plan = plan_with_fault("")
+    assert plan.errors == [] and plan.resource_errors == []
+    assert failed_controls(plan) == {}
+    vpc = next(r for r in plan.resources if r.name == "hub")
+    assert vpc.checked_by == MOTO and vpc.id.startswith("vpc-")
+    subnet = next(r for r in plan.resources if r.name == "private-a")
+    assert subnet.inputs["vpcId"] == vpc.id  # moto's ids flow into dependent resources
+
+
+# fault -> (control, resource named in the violation)
+CONTROL_FAULTS = {
+    "internet_gateway": ("SOV-01", "hub-igw"),
+    "endpoint_no_policy": ("SOV-02", "vpce-kms"),
+    "role_no_boundary": ("SOV-03", "node-role"),
+    "unencrypted_bucket": ("SOV-04", "artifacts"),
+    "key_no_rotation": ("SOV-04", "key"),
+    "bucket_no_tls": ("SOV-05", "artifacts"),
+    "wildcard_admin": ("SOV-06", "admin-policy"),
+    "bedrock_no_guardrail": ("SOV-07", "node-invoke"),
+    "weak_vpn": ("SOV-08", "vpn"),
+    "foreign_region_endpoint": ("SOV-09", "vpce-sts"),
+    "no_flow_log": ("SOV-10", "hub"),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(CONTROL_FAULTS))
+def test_fault_fails_exactly_its_control(plan_with_fault, fault):
+    control, resource = CONTROL_FAULTS[fault]
+    plan = plan_with_fault(fault)
+    failed = failed_controls(plan)
+    assert list(failed) == [control]
+    assert resource in {v.resource for v in failed[control]}
+    assert not plan.clean
+
+
+# fault -> (resource AWS rejects, words of AWS's message)
+AWS_FAULTS = {
+    "subnet_outside_vpc": ("private-a", "InvalidSubnet.Range"),
+    "overlapping_subnets": ("private-overlap", "InvalidSubnet.Conflict"),
+    "malformed_policy": ("broken-policy", "MalformedPolicyDocument"),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(AWS_FAULTS))
+def test_aws_rejects_fault_naming_the_resource(plan_with_fault, fault):
+    resource, message = AWS_FAULTS[fault]
+    plan = plan_with_fault(fault)
+    rejected = [r for r in plan.resource_errors if r.checked_by == REJECTED]
+    assert [r.name for r in rejected] == [resource]
+    assert message in rejected[0].error
+    assert not plan.clean
