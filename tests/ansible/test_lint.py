@@ -1,0 +1,19 @@
+"""ansible-lint, production profile, over the playbooks and roles (config: .ansible-lint)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_ansible_lint_production_profile_is_clean():
+    lint = Path(sys.executable).with_name("ansible-lint")
+    done = subprocess.run(
+        [str(lint), "--offline", "--profile", "production", "--nocolor", "playbooks/"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert "Profile 'production' was required, and it passed" in done.stdout + done.stderr

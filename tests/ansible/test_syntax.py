@@ -1,0 +1,63 @@
+"""Every playbook parses with each example site's inventory (the aifactory inventory plugin), and the
+validation play that site.yml runs first accepts the example sites and rejects a broken inventory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SITES
+
+REPO = Path(__file__).resolve().parents[2]
+PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
+STAGES = ("racks", "os", "drivers", "fabric", "storage", "awslink", "acceptance")
+
+
+def run_playbook(site: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(PLAYBOOK), "-i", f"inventories/{site}/aifactory.yml", *args],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1", **(env or {})},
+    )
+
+
+def test_site_imports_validation_then_every_stage_in_order():
+    text = (REPO / "playbooks" / "site.yml").read_text()
+    imports = [line.split(":", 1)[1].strip() for line in text.splitlines() if "import_playbook:" in line]
+    assert imports == ["validate.yml"] + [f"{stage}.yml" for stage in STAGES]
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_site_playbook_passes_syntax_check(site):
+    done = run_playbook(site, "--syntax-check", "playbooks/site.yml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Failed to load inventory plugin" not in done.stderr
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_validation_play_accepts_example_site(site):
+    done = run_playbook(site, "playbooks/validate.yml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "failed=0" in done.stdout
+
+
+def test_validation_play_rejects_node_outside_its_rack(tmp_path):
+    overrides = tmp_path / "overrides.json"
+    overrides.write_text(json.dumps({"lab-b200-r01-n02": {"aifactory_rack_group": "rack07"}}))
+    done = run_playbook("lab-b200", "playbooks/validate.yml", env={"AIFACTORY_HOST_OVERRIDES": str(overrides)})
+    assert done.returncode != 0
+    assert "lab-b200-r01-n02" in done.stdout
+
+
+def test_validation_play_rejects_air_gapped_site_without_mirror(tmp_path):
+    overrides = tmp_path / "overrides.json"
+    nodes = [f"lab-b200-r01-n0{i}" for i in (1, 2, 3)]
+    overrides.write_text(json.dumps({n: {"aifactory_air_gapped": True} for n in nodes}))
+    done = run_playbook("lab-b200", "playbooks/validate.yml", env={"AIFACTORY_HOST_OVERRIDES": str(overrides)})
+    assert done.returncode != 0
+    assert "air-gapped" in done.stdout
