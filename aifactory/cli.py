@@ -15,6 +15,11 @@ from aifactory.spec import SpecError
 # Modules that define subcommands: each has `register(subparsers)` and sets `func` on its parser.
 COMMAND_MODULES = [
     "aifactory.commands.validate",
+    "aifactory.commands.lab",
+    "aifactory.commands.rehearse",
+    "aifactory.commands.plan",
+    "aifactory.commands.verify",
+    "aifactory.commands.bringup",
 ]
 
 

@@ -1,0 +1,311 @@
+"""Bring-up: the stage playbooks of a site run through ansible-runner, with progress and a closing table.
+
+One run is one `ansible-playbook` process (site.yml, or the chosen stage playbooks in order) whose
+runner directory is kept under `.artifacts/bringup/<site>/<timestamp>/`. Secrets reach Ansible only
+through the process environment (`group_vars/all/secrets.yml` looks them up there), never through
+runner's env files; since runner still records the environment in `artifacts/<ident>/command`,
+every secret value is scrubbed from the whole run directory when the run ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TextIO
+
+from aifactory.spec import Factory
+
+REPO = Path(__file__).resolve().parent.parent
+PLAYBOOKS = REPO / "playbooks"
+ANSIBLE_CFG = REPO / "ansible.cfg"
+STAGES = ("racks", "os", "drivers", "fabric", "storage", "awslink", "acceptance")
+INVENTORY_SOURCE = "aifactory.yml"
+RUNNER_IDENT = "run"
+MASK = "********"
+# Environment variables whose values are secrets: BMC passwords, the SSM activation code, and the
+# usual credentials a shell may carry (runner writes the whole environment into its artifacts).
+SECRET_NAME = re.compile(r"PASSWORD|PASSPHRASE|SECRET|TOKEN|ACTIVATION_CODE|PRIVATE_KEY|ACCESS_KEY")
+MIN_SCRUB_LENGTH = 4  # shorter values would mangle the artifacts; they are reported instead
+STAT_KEYS = (("ok", "ok"), ("changed", "changed"), ("failed", "failures"), ("unreachable", "dark"),
+             ("skipped", "skipped"), ("rescued", "rescued"), ("ignored", "ignored"))
+RESULT_EVENTS = {"runner_on_ok", "runner_on_failed", "runner_on_unreachable", "runner_on_skipped"}
+
+
+class BringupError(Exception):
+    """The run cannot start: an unknown stage, a missing playbook."""
+
+
+@dataclass
+class BringupOptions:
+    stages: list[str] | None = None
+    playbook: Path | None = None
+    limit: str | None = None
+    check: bool = False
+    stack_outputs: Path | None = None
+    host_overrides: Path | None = None
+    extra_vars: dict = field(default_factory=dict)
+    forks: int | None = None
+    artifacts_root: Path = REPO / ".artifacts" / "bringup"
+
+
+@dataclass
+class BringupResult:
+    site: str
+    playbooks: list[str]
+    check: bool
+    status: str
+    rc: int
+    hosts: dict[str, dict[str, int]]
+    run_dir: Path
+    unscrubbable: list[str]
+
+    @property
+    def totals(self) -> dict[str, int]:
+        return {key: sum(h[key] for h in self.hosts.values()) for key, _ in STAT_KEYS}
+
+    @property
+    def exit_code(self) -> int:
+        """0 when the run ended well with no failed or unreachable host, 1 otherwise."""
+        totals = self.totals
+        ok = self.status == "successful" and self.rc == 0 and self.hosts
+        return 0 if ok and not totals["failed"] and not totals["unreachable"] else 1
+
+    def as_dict(self) -> dict:
+        return {"site": self.site, "playbooks": self.playbooks, "check": self.check, "status": self.status,
+                "rc": self.rc, "exit_code": self.exit_code, "artifacts": str(self.run_dir),
+                "hosts": self.hosts, "totals": self.totals, "unscrubbed_secrets": self.unscrubbable}
+
+
+def select_playbooks(options: BringupOptions) -> list[Path]:
+    """site.yml, the stage playbooks asked for (in stage order), or one given playbook."""
+    if options.playbook is not None:
+        books = [Path(options.playbook).resolve()]
+    elif options.stages:
+        unknown = [s for s in options.stages if s not in STAGES]
+        if unknown:
+            raise BringupError(f"unknown stage(s) {', '.join(unknown)}; stages are {', '.join(STAGES)}")
+        books = [PLAYBOOKS / f"{s}.yml" for s in STAGES if s in options.stages]
+    else:
+        books = [PLAYBOOKS / "site.yml"]
+    missing = [str(b) for b in books if not b.is_file()]
+    if missing:
+        raise BringupError(f"no such playbook: {', '.join(missing)}")
+    return books
+
+
+def secret_values(environ: dict[str, str]) -> tuple[list[str], list[str]]:
+    """(values to scrub, names of secrets too short to scrub safely)."""
+    values, short = [], []
+    for name, value in environ.items():
+        if value and SECRET_NAME.search(name):
+            if len(value) >= MIN_SCRUB_LENGTH:
+                values.append(value)
+            elif name.startswith("AIFACTORY_"):
+                short.append(name)
+    return sorted(set(values), key=len, reverse=True), short
+
+
+class Redactor:
+    """Replaces every secret value, raw or JSON-escaped, with a mask."""
+
+    def __init__(self, secrets: list[str]):
+        forms = set()
+        for secret in secrets:
+            forms |= {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+        self.forms = sorted(forms, key=len, reverse=True)
+
+    def text(self, value: str) -> str:
+        for form in self.forms:
+            value = value.replace(form, MASK)
+        return value
+
+    def scrub_tree(self, root: Path) -> int:
+        """Rewrite every file under root that holds a secret; return how many were rewritten."""
+        if not self.forms:
+            return 0
+        encoded = [(f.encode(), MASK.encode()) for f in self.forms]
+        rewritten = 0
+        for path in root.rglob("*"):
+            if not path.is_file() or path.is_symlink():
+                continue
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue
+            cleaned = data
+            for form, mask in encoded:
+                cleaned = cleaned.replace(form, mask)
+            if cleaned != data:
+                path.write_bytes(cleaned)
+                rewritten += 1
+        return rewritten
+
+
+class Progress:
+    """Live progress from runner events: a line per play, task and host result, or one status line on a TTY."""
+
+    def __init__(self, stream: TextIO, redactor: Redactor, tty: bool | None = None):
+        self.stream = stream
+        self.redact = redactor.text
+        self.tty = stream.isatty() if tty is None else tty
+        self.play = ""
+        self.task = ""
+        self.counts = dict.fromkeys(("ok", "changed", "failed", "unreachable", "skipped"), 0)
+        self.stats: dict | None = None
+
+    def __call__(self, event: dict) -> bool:
+        """ansible-runner event_handler: returns True so the event is also kept in job_events."""
+        name, data = event.get("event"), event.get("event_data") or {}
+        if name == "playbook_on_play_start":
+            self.play = data.get("play") or data.get("play_pattern") or ""
+            self._line(f"PLAY {self.play} [{data.get('play_pattern', '')}]")
+        elif name in ("playbook_on_task_start", "playbook_on_handler_task_start"):
+            self.task = data.get("task") or data.get("task_action") or ""
+            if not self.tty:
+                self._line(f"  TASK {self.task}")
+        elif name in RESULT_EVENTS:
+            self._result(name, data)
+        elif name == "playbook_on_no_hosts_matched":
+            self._line(f"  no hosts matched in play {self.play}")
+        elif name == "playbook_on_stats":
+            self.stats = data
+            self._status(final=True)
+        return True
+
+    def _result(self, name: str, data: dict) -> None:
+        host, res = data.get("host", "?"), data.get("res") or {}
+        if name == "runner_on_ok":
+            outcome = "changed" if res.get("changed") else "ok"
+        elif name == "runner_on_failed":
+            outcome = "ignored" if data.get("ignore_errors") else "failed"
+        else:
+            outcome = {"runner_on_unreachable": "unreachable", "runner_on_skipped": "skipped"}[name]
+        self.counts["ok" if outcome == "ignored" else outcome] += 1
+        if outcome in ("failed", "unreachable"):
+            message = str(res.get("msg") or res.get("stderr") or res.get("reason") or "")[:300]
+            self._line(f"    {outcome.upper()}: {host}: {self.task}: {message}")
+        elif not self.tty:
+            self._line(f"    {outcome}: {host}")
+        else:
+            self._status()
+
+    def _status(self, final: bool = False) -> None:
+        if not self.tty:
+            return
+        counts = " ".join(f"{k} {v}" for k, v in self.counts.items())
+        line = f"[{self.play}] {self.task} | {counts}"[:160]
+        self.stream.write("\r\033[2K" + self.redact(line) + ("\n" if final else ""))
+        self.stream.flush()
+
+    def _line(self, text: str) -> None:
+        if self.tty:
+            self.stream.write("\r\033[2K")
+        self.stream.write(self.redact(text) + "\n")
+        self.stream.flush()
+
+
+def new_run_dir(root: Path, site: str) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run_dir, n = root / site / stamp, 1
+    while run_dir.exists():
+        run_dir, n = root / site / f"{stamp}-{n}", n + 1
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def inventory_source(f: Factory, run_dir: Path) -> Path:
+    """The site's `aifactory.yml`, or one written into the run directory when the site has none."""
+    source = f.site_dir / INVENTORY_SOURCE
+    if source.is_file():
+        return source
+    generated = run_dir / INVENTORY_SOURCE
+    generated.write_text(f"plugin: aifactory\nspec: {json.dumps(str(f.site_dir / 'factory.yaml'))}\n")
+    return generated
+
+
+def runner_env(options: BringupOptions) -> dict[str, str]:
+    """Non-secret settings for ansible-playbook; secrets stay in the inherited process environment."""
+    env = {
+        "ANSIBLE_CONFIG": str(ANSIBLE_CFG),
+        "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "True",
+        # ansible-runner turns host key checking off unless told otherwise.
+        "ANSIBLE_HOST_KEY_CHECKING": os.environ.get("ANSIBLE_HOST_KEY_CHECKING", "True"),
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    }
+    if options.stack_outputs:
+        env["AIFACTORY_STACK_OUTPUTS"] = str(Path(options.stack_outputs).resolve())
+    if options.host_overrides:
+        env["AIFACTORY_HOST_OVERRIDES"] = str(Path(options.host_overrides).resolve())
+    return env
+
+
+def run_bringup(f: Factory, options: BringupOptions, progress_stream: TextIO = sys.stderr) -> BringupResult:
+    """Run the playbooks against the site's inventory; scrub secrets from the run directory."""
+    import ansible_runner  # imported here: ansible-runner is only needed when something runs
+
+    books = select_playbooks(options)
+    run_dir = new_run_dir(Path(options.artifacts_root), f.name)
+    secrets, unscrubbable = secret_values(dict(os.environ))
+    redactor = Redactor(secrets)
+    progress = Progress(progress_stream, redactor)
+    # ansible-playbook takes several playbooks; runner places `cmdline` before its own `playbook`.
+    cmdline = [*map(str, books[:-1]), *(["--check"] if options.check else [])]
+    try:
+        runner = ansible_runner.run(
+            private_data_dir=str(run_dir),
+            project_dir=str(REPO),
+            ident=RUNNER_IDENT,
+            playbook=str(books[-1]),
+            inventory=str(inventory_source(f, run_dir)),
+            limit=options.limit,
+            forks=options.forks,
+            extravars=options.extra_vars or None,
+            cmdline=" ".join(cmdline) or None,
+            envvars=runner_env(options),
+            suppress_env_files=True,
+            quiet=True,
+            event_handler=progress,
+        )
+    finally:
+        redactor.scrub_tree(run_dir)
+    return BringupResult(
+        site=f.name,
+        playbooks=[_display_path(b) for b in books],
+        check=options.check,
+        status=runner.status,
+        rc=runner.rc,
+        hosts=host_table(progress.stats),
+        run_dir=run_dir,
+        unscrubbable=unscrubbable,
+    )
+
+
+def host_table(stats: dict | None) -> dict[str, dict[str, int]]:
+    """Per-host counts from the `playbook_on_stats` event, in the closing table's columns."""
+    if not stats:
+        return {}
+    hosts = sorted({h for _, key in STAT_KEYS for h in (stats.get(key) or {})})
+    return {h: {col: int((stats.get(key) or {}).get(h, 0)) for col, key in STAT_KEYS} for h in hosts}
+
+
+def runner_output_tail(result: BringupResult, lines: int = 15) -> str:
+    """The end of ansible-playbook's own output (already scrubbed), for runs that ended early."""
+    stdout = result.run_dir / "artifacts" / RUNNER_IDENT / "stdout"
+    try:
+        text = stdout.read_text(errors="replace")
+    except OSError:
+        return ""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(path.relative_to(REPO))
+    except ValueError:
+        return str(path)

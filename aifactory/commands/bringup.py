@@ -1,0 +1,103 @@
+"""`aifactory bringup SPEC`: run the site's playbooks through ansible-runner, with progress."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from aifactory.bringup import STAGES, BringupError, BringupOptions, run_bringup, runner_output_tail
+from aifactory.inventory import InventoryInputError, build_inventory, load_host_overrides, load_stack_outputs
+from aifactory.report import emit_json, table
+from aifactory.spec import load_spec
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bringup", help="bring the site's nodes up with Ansible (site.yml or chosen stages)")
+    p.add_argument("spec", metavar="SPEC", help="factory.yaml or the site directory holding it")
+    p.add_argument("--stages", help=f"comma-separated stages to run, in order: {','.join(STAGES)}")
+    p.add_argument("--playbook", type=Path, help="run this playbook instead of site.yml or the stages")
+    p.add_argument("--limit", help="Ansible host pattern to limit the run to")
+    p.add_argument("--check", action="store_true", help="check mode: report what would change, change nothing")
+    p.add_argument("--stack-outputs", type=Path, metavar="FILE",
+                   help="JSON from `pulumi stack output --json --show-secrets` (secret outputs are ignored)")
+    p.add_argument("--host-overrides", type=Path, metavar="FILE", help="JSON {host: {var: value}} applied last")
+    p.add_argument("--extra-vars", "-e", action="append", default=[], metavar="JSON|@FILE",
+                   help="extra variables as a JSON object or @file.json (never secrets: they are kept in the artifacts)")
+    p.add_argument("--forks", type=int, help="parallel hosts (default: ansible.cfg)")
+    p.add_argument("--artifacts-dir", type=Path, help="where run directories go (default .artifacts/bringup)")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    f = load_spec(args.spec)  # a bad spec raises SpecError: the CLI prints it and exits 2
+    try:
+        options = _options(args)
+        # Read the inputs the inventory plugin will read, so that bad ones stop here with exit 2.
+        build_inventory(
+            f,
+            stack_outputs=load_stack_outputs(options.stack_outputs) if options.stack_outputs else None,
+            host_overrides=load_host_overrides(options.host_overrides) if options.host_overrides else None,
+        )
+        result = run_bringup(f, options)
+    except InventoryInputError as err:
+        print(f"error: {err.source}:", file=sys.stderr)
+        for problem in err.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    except BringupError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+    if args.format == "json":
+        emit_json(result.as_dict())
+        return result.exit_code
+    if result.hosts:
+        rows = [[host, *counts.values()] for host, counts in result.hosts.items()]
+        rows.append(["TOTAL", *result.totals.values()])
+        print(table(["host", *next(iter(result.hosts.values()))], rows))
+    else:
+        print(f"ansible-playbook ended ({result.status}, rc {result.rc}) before any host ran; its last output:",
+              file=sys.stderr)
+        print(runner_output_tail(result), file=sys.stderr)
+    for name in result.unscrubbable:
+        print(f"warning: {name} is too short to be scrubbed from output and artifacts", file=sys.stderr)
+    mode = " (check mode: nothing changed)" if result.check else ""
+    verdict = "ok" if result.exit_code == 0 else "FAILED"
+    print(f"\n{f.name}: {verdict}{mode}; {', '.join(result.playbooks)}")
+    print(f"artifacts: {result.run_dir}")
+    return result.exit_code
+
+
+def _options(args) -> BringupOptions:
+    options = BringupOptions(
+        stages=[s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else None,
+        playbook=args.playbook,
+        limit=args.limit,
+        check=args.check,
+        stack_outputs=args.stack_outputs,
+        host_overrides=args.host_overrides,
+        extra_vars=_extra_vars(args.extra_vars),
+        forks=args.forks,
+    )
+    if args.artifacts_dir:
+        options.artifacts_root = args.artifacts_dir
+    return options
+
+
+def _extra_vars(values: list[str]) -> dict:
+    merged: dict = {}
+    for value in values:
+        source = value
+        try:
+            text = Path(value[1:]).read_text() if value.startswith("@") else value
+            data = json.loads(text)
+        except OSError as err:
+            raise BringupError(f"--extra-vars {source}: cannot read: {err.strerror}") from None
+        except json.JSONDecodeError as err:
+            raise BringupError(f"--extra-vars {source}: not a JSON object ({err.msg})") from None
+        if not isinstance(data, dict):
+            raise BringupError(f"--extra-vars {source}: not a JSON object")
+        merged.update(data)
+    return merged

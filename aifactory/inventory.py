@@ -1,0 +1,199 @@
+"""The Ansible inventory of a factory, as plain data: groups, group vars and host vars.
+
+Built from the typed spec, plus optional Pulumi stack outputs and per-host overrides. The inventory
+plugin (`playbooks/inventory_plugins/aifactory.py`) only copies this into Ansible's inventory, so
+the layout below is the contract the playbooks rely on:
+
+- `nodes` (children `rack01`, `rack02`, ...): every compute node;
+- `gpu_nodes` or `trainium_nodes`, `platform_<platform>`: parents of `nodes`;
+- `bmcs` (children `switch_tray_bmcs`, `node_bmcs`): one host per BMC, driven from the controller;
+- `factory_<name>` (children `nodes`, `bmcs`): holds the vars every host shares, set once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aifactory.spec import Factory, Problem
+
+# Pulumi stack outputs copied into `aifactory_aws`: an allow-list, so that a secret output such as
+# `ssm_activation_code` can never reach inventory vars, whatever the stack exports.
+AWS_OUTPUT_KEYS = ("region", "endpoint_dns", "trust_anchor_arn", "node_profile_arn", "node_role_arn",
+                   "ssm_activation_id")
+
+
+class InventoryInputError(Exception):
+    """A stack-outputs or host-overrides file cannot be used; `problems` lists every reason."""
+
+    def __init__(self, source: str, problems: list[Problem]):
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(str(p) for p in problems))
+
+
+@dataclass
+class Group:
+    name: str
+    children: list[str] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)
+    vars: dict = field(default_factory=dict)
+
+
+@dataclass
+class Inventory:
+    """Groups in creation order (parents before children) and the vars of each host."""
+
+    groups: dict[str, Group] = field(default_factory=dict)
+    hostvars: dict[str, dict] = field(default_factory=dict)
+
+    def group(self, name: str, *, parent: str | None = None) -> Group:
+        group = self.groups.setdefault(name, Group(name))
+        if parent is not None:
+            self.groups[parent].children.append(name)
+        return group
+
+    def add_host(self, group: str, host: str, hostvars: dict) -> None:
+        self.groups[group].hosts.append(host)
+        self.hostvars[host] = hostvars
+
+    def to_ansible_list(self) -> dict:
+        """The shape `ansible-inventory --list --export` prints (group vars not merged into hosts)."""
+        data: dict = {"_meta": {"hostvars": self.hostvars}, "all": {"children": []}}
+        children = {c for g in self.groups.values() for c in g.children}
+        for g in self.groups.values():
+            entry = {k: v for k, v in (("children", g.children), ("hosts", g.hosts), ("vars", g.vars)) if v}
+            data[g.name] = entry
+            if g.name not in children:
+                data["all"]["children"].append(g.name)
+        return data
+
+
+def group_name(prefix: str, value: str) -> str:
+    """An Ansible-safe group name: `platform_nvidia_gb200_nvl72`."""
+    return f"{prefix}_{value.replace('-', '_').replace('.', '_')}"
+
+
+def factory_vars(f: Factory, aws: dict) -> dict:
+    """The vars every host of the factory shares."""
+    software = f.software
+    return {
+        "aifactory_factory_name": f.name,
+        "aifactory_domain": f.network.domain,
+        "aifactory_platform": f.compute.platform,
+        "aifactory_software_stack": f.platform.software_stack,
+        "aifactory_expected_hardware": f.platform.expected.model_dump(),
+        "aifactory_node_os": f.compute.node_os,
+        "aifactory_air_gapped": f.air_gapped,
+        "aifactory_mirrors": software.mirrors.model_dump(),
+        "aifactory_nvidia": software.nvidia.model_dump() if software.nvidia else None,
+        "aifactory_neuron": software.neuron.model_dump() if software.neuron else None,
+        "aifactory_fabric": f.network.fabric,
+        "aifactory_mtu": f.network.mtu,
+        "aifactory_storage": f.storage.model_dump(),
+        "aifactory_region": f.sovereignty.region,
+        "aifactory_trust_anchor_file": str(f.trust_anchor_path),
+        "aifactory_aws": aws,
+    }
+
+
+def build_inventory(f: Factory, stack_outputs: dict | None = None, host_overrides: dict | None = None,
+                    controller_python: str | None = None) -> Inventory:
+    """The whole inventory of a factory. Host overrides are applied last and name known hosts only.
+
+    `controller_python` is the Python running Ansible, which the BMC hosts' Redfish modules run in.
+    """
+    inv = Inventory()
+    factory = inv.group(group_name("factory", f.name))
+    factory.vars = factory_vars(f, aws_vars(stack_outputs or {}))
+
+    inv.group("nodes", parent=factory.name)
+    stack_group = "trainium_nodes" if f.platform.software_stack == "neuron" else "gpu_nodes"
+    for parent in (stack_group, group_name("platform", f.compute.platform)):
+        inv.group(parent, parent=factory.name)
+        inv.groups[parent].children.append("nodes")
+    # BMCs are driven from the controller (Redfish over HTTPS), never logged into.
+    bmcs = inv.group("bmcs", parent=factory.name)
+    bmcs.vars = {"ansible_connection": "local"}
+    if controller_python:
+        bmcs.vars["ansible_python_interpreter"] = controller_python
+    inv.group("switch_tray_bmcs", parent="bmcs").vars = {"aifactory_bmc_kind": "switch-tray"}
+    inv.group("node_bmcs", parent="bmcs").vars = {"aifactory_bmc_kind": "compute"}
+
+    for rack in range(1, f.compute.racks + 1):
+        inv.group(f"rack{rack:02d}", parent="nodes")
+    for tray in f.switch_trays:
+        inv.add_host("switch_tray_bmcs", f"{tray.name}-bmc", _bmc_vars(tray.rack, tray.bmc_address))
+    for node in f.nodes:
+        inv.add_host(node.rack_group, node.name, {
+            "ansible_host": node.address,
+            "aifactory_rack": node.rack,
+            "aifactory_rack_group": node.rack_group,
+            "aifactory_slot": node.slot,
+            "aifactory_bmc_address": node.bmc_address,
+            "aifactory_storage_address": node.storage_address,
+        })
+        inv.add_host("node_bmcs", f"{node.name}-bmc", _bmc_vars(node.rack, node.bmc_address))
+
+    if host_overrides:
+        unknown = sorted(set(host_overrides) - set(inv.hostvars))
+        if unknown:
+            raise InventoryInputError("host overrides", [
+                Problem(h, "no such host in this factory", None) for h in unknown])
+        for host, overrides in host_overrides.items():
+            inv.hostvars[host].update(overrides)
+    return inv
+
+
+def _bmc_vars(rack: int, address: str) -> dict:
+    return {
+        "aifactory_bmc_address": address,
+        "aifactory_bmc_endpoint": f"https://{address}",
+        "aifactory_rack": rack,
+        "aifactory_rack_group": f"rack{rack:02d}",
+    }
+
+
+def aws_vars(stack_outputs: dict) -> dict:
+    """The allow-listed, non-secret stack outputs; `{}` when there are none."""
+    return {key: stack_outputs[key] for key in AWS_OUTPUT_KEYS if key in stack_outputs}
+
+
+def load_stack_outputs(path: str | Path) -> dict:
+    """Read `pulumi stack output --json --show-secrets` output, keeping only what inventory may hold."""
+    data = _read_json_mapping(path, "stack outputs")
+    problems = []
+    dns = data.get("endpoint_dns")
+    if dns is not None and not (isinstance(dns, dict) and all(isinstance(v, str) for v in dns.values())):
+        problems.append(Problem("endpoint_dns", "must map each service to a DNS name", type(dns).__name__))
+    for key in set(AWS_OUTPUT_KEYS) - {"endpoint_dns"}:
+        if data.get(key) is not None and not isinstance(data[key], str):
+            problems.append(Problem(key, "must be a string", type(data[key]).__name__))
+    if problems:
+        raise InventoryInputError(str(path), problems)
+    return aws_vars(data)
+
+
+def load_host_overrides(path: str | Path) -> dict:
+    """Read a `{hostname: {var: value}}` JSON file."""
+    data = _read_json_mapping(path, "host overrides")
+    problems = [Problem(host, "must map variable names to values", type(v).__name__)
+                for host, v in data.items() if not isinstance(v, dict)]
+    if problems:
+        raise InventoryInputError(str(path), problems)
+    return data
+
+
+def _read_json_mapping(path: str | Path, what: str) -> dict:
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise InventoryInputError(str(path), [Problem("(file)", f"no such {what} file")]) from None
+    except OSError as err:
+        raise InventoryInputError(str(path), [Problem("(file)", f"cannot read: {err.strerror}")]) from None
+    except json.JSONDecodeError as err:
+        raise InventoryInputError(str(path), [Problem("(json)", f"not valid JSON at line {err.lineno}: {err.msg}")]) from None
+    if not isinstance(data, dict):
+        raise InventoryInputError(str(path), [Problem("(top level)", "must be a JSON object", type(data).__name__)])
+    return data

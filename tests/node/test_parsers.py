@@ -1,0 +1,234 @@
+"""Tool-output parsers and the acceptance evaluation, on fixtures in each tool's real output format."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aifactory.parsers import ParseError
+from aifactory.parsers.acceptance import evaluate
+from aifactory.parsers.dcgm import parse_dcgm_diag
+from aifactory.parsers.ibstat import parse_ibstat
+from aifactory.parsers.neuron_ls import parse_neuron_ls
+from aifactory.parsers.nvidia_smi import parse_nvidia_smi_xml
+from aifactory.parsers.nvlink import parse_nvlink_status
+from aifactory.spec import load_spec
+from tests.conftest import REPO, site_dir
+
+TOOLS = REPO / "tests" / "fixtures" / "tools"
+
+
+def fixture(name: str) -> str:
+    return (TOOLS / name).read_text()
+
+
+def gb200(kind: str) -> dict:
+    return {
+        "nvidia_smi": fixture(f"nvidia-smi-q-x.gb200-{kind}.xml"),
+        "nvlink": fixture(f"nvidia-smi-nvlink-s.gb200-{kind}.txt"),
+        "dcgm": fixture(f"dcgmi-diag-r2-j.gb200-{kind}.json"),
+        "ibstat": fixture(f"ibstat.gb200-{kind}.txt"),
+    }
+
+
+def expected(site: str, **extra) -> dict:
+    return load_spec(site_dir(site)).platform.expected.model_dump() | extra
+
+
+def by_name(result: dict) -> dict[str, dict]:
+    return {c["name"]: c for c in result["checks"]}
+
+
+# --- nvidia-smi -q -x ------------------------------------------------------------------------------
+
+def test_nvidia_smi_healthy_gb200():
+    smi = parse_nvidia_smi_xml(fixture("nvidia-smi-q-x.gb200-healthy.xml"))
+    assert smi["driver_version"] == "580.82.07"
+    assert [g["name"] for g in smi["gpus"]] == ["NVIDIA GB200"] * 4
+    first = smi["gpus"][0]
+    assert first["pci_bus_id"] == "00000008:01:00.0" and first["uuid"].startswith("GPU-")
+    assert (first["ecc_mode"], first["fabric_state"], first["fabric_status"]) == ("Enabled", "completed", "Success")
+    assert first["retired_pages_pending"] is None  # Blackwell remaps rows; retired pages read N/A
+    assert first["remapped_rows_pending"] is False and first["remapped_rows_failure"] is False
+    assert {(g["cluster_uuid"], g["clique_id"]) for g in smi["gpus"]} == {("8f3c2b1a-5d4e-4c7b-9a61-2e0f7d3c9b45", "32766")}
+
+
+def test_nvidia_smi_faulty_gb200():
+    gpus = parse_nvidia_smi_xml(fixture("nvidia-smi-q-x.gb200-faulty.xml"))["gpus"]
+    assert (gpus[1]["fabric_state"], gpus[1]["fabric_status"], gpus[1]["cluster_uuid"]) == ("in_progress", None, None)
+    assert (gpus[2]["ecc_mode"], gpus[2]["ecc_mode_pending"]) == ("Disabled", "Enabled")
+    assert gpus[3]["remapped_rows_pending"] is True
+
+
+@pytest.mark.parametrize("text", ["", "not xml at all", "<other_log></other_log>"])
+def test_nvidia_smi_rejects_what_it_did_not_write(text):
+    with pytest.raises(ParseError, match="nvidia-smi -q -x"):
+        parse_nvidia_smi_xml(text)
+
+
+# --- nvidia-smi nvlink -s --------------------------------------------------------------------------
+
+def test_nvlink_status_lists_every_link():
+    healthy = parse_nvlink_status(fixture("nvidia-smi-nvlink-s.gb200-healthy.txt"))
+    assert len(healthy) == 4 * 18 and all(link["active"] and link["speed_gbytes"] == 50.0 for link in healthy)
+    faulty = parse_nvlink_status(fixture("nvidia-smi-nvlink-s.gb200-faulty.txt"))
+    assert [(link["gpu"], link["link"]) for link in faulty if not link["active"]] == [(1, 4), (1, 5), (1, 11)]
+
+
+def test_nvlink_status_keeps_a_gpu_nvml_cannot_read():
+    text = ("GPU 0: NVIDIA B200 (UUID: GPU-aa)\n\t Link 0: 50 GB/s\n"
+            "GPU 1: NVIDIA B200 (UUID: GPU-bb)\nNVML: Unable to retrieve NVLink information as all links are inActive\n")
+    links = parse_nvlink_status(text)
+    assert [(link["gpu"], link["active"]) for link in links] == [(0, True), (1, False)]
+    with pytest.raises(ParseError, match="line 1"):
+        parse_nvlink_status("Link 0: 50 GB/s\n")
+
+
+# --- dcgmi diag -j ---------------------------------------------------------------------------------
+
+def test_dcgm_diag_healthy_and_faulty():
+    healthy = parse_dcgm_diag(fixture("dcgmi-diag-r2-j.gb200-healthy.json"))
+    assert healthy["passed"] is True and healthy["failures"] == []
+    assert {t["name"] for t in healthy["tests"]} >= {"software", "pcie", "memory", "targeted_stress"}
+    assert (healthy["dcgm_version"], healthy["driver_version"]) == ("4.4.1", "580.82.07")
+    faulty = parse_dcgm_diag(fixture("dcgmi-diag-r2-j.gb200-faulty.json"))
+    assert faulty["passed"] is False
+    assert faulty["failures"] == [
+        "memory on GPU 3: Pending page retirements or row remappings found on GPU 3. "
+        "Drain the GPU and reset it or reboot the node to resolve this issue."]
+
+
+def test_dcgm_diag_legacy_root_runtime_error_and_empty_run():
+    legacy = {"DCGM GPU Diagnostic": {"test_categories": [{"category": "Hardware", "tests": [
+        {"name": "GPU Memory", "results": [{"gpu_id": "0", "status": "Pass"}, {"gpu_id": "1", "status": "Fail",
+                                                                                 "warnings": ["ECC DBE"]}]}]}]}}
+    parsed = parse_dcgm_diag(json.dumps(legacy))
+    assert parsed["passed"] is False and parsed["failures"] == ["GPU Memory on GPU 1: ECC DBE"]
+    errored = parse_dcgm_diag(json.dumps({"DCGM Diagnostic": {"runtime_error": "nv-hostengine not running"}}))
+    assert errored["passed"] is False and "nv-hostengine" in errored["failures"][0]
+    assert parse_dcgm_diag(json.dumps({"DCGM Diagnostic": {"test_categories": []}}))["passed"] is False
+    with pytest.raises(ParseError, match="dcgmi diag -j"):
+        parse_dcgm_diag('{"something": "else"}')
+
+
+# --- ibstat ----------------------------------------------------------------------------------------
+
+def test_ibstat_ports():
+    ports = parse_ibstat(fixture("ibstat.gb200-healthy.txt"))
+    assert len(ports) == 6
+    assert ports[0] == {"ca": "mlx5_0", "ca_type": "MT4129", "firmware": "28.43.1014", "port": 1, "state": "Active",
+                        "physical_state": "LinkUp", "rate_gbps": 400, "link_layer": "InfiniBand",
+                        "port_guid": "0x7c8c0903009d6a10"}
+    assert [p["link_layer"] for p in ports].count("Ethernet") == 2
+    faulty = parse_ibstat(fixture("ibstat.gb200-faulty.txt"))
+    assert (faulty[1]["state"], faulty[1]["physical_state"], faulty[3]["rate_gbps"]) == ("Down", "Polling", 200)
+    with pytest.raises(ParseError, match="ibstat"):
+        parse_ibstat("ibstat: command not found\n")
+
+
+# --- neuron-ls -j ----------------------------------------------------------------------------------
+
+def test_neuron_ls():
+    healthy = parse_neuron_ls(fixture("neuron-ls-j.trn3-healthy.json"))
+    assert (healthy["devices"], healthy["cores"]) == (4, 32)
+    assert healthy["device_list"][0]["connected_to"] == [3, 1]
+    assert parse_neuron_ls(fixture("neuron-ls-j.trn3-faulty.json"))["devices"] == 3
+    with pytest.raises(ParseError, match="neuron-ls"):
+        parse_neuron_ls('{"neuron_device": 0}')
+
+
+# --- acceptance.evaluate ---------------------------------------------------------------------------
+
+def test_healthy_gb200_node_passes_every_check():
+    result = evaluate(expected("paris-gb200", driver_branch="580"), gb200("healthy"))
+    assert result["result"] == "pass", result
+    assert set(by_name(result)) == {"accelerator_count", "accelerator_model", "ecc_enabled", "memory_health",
+                                    "driver_version", "fabric_state", "nvlink_domain", "nvlink_links", "dcgm_diag",
+                                    "ib_ports"}
+
+
+def test_faulty_gb200_node_fails_with_reasons():
+    checks = by_name(evaluate(expected("paris-gb200", driver_branch="580"), gb200("faulty")))
+    failed = {name for name, c in checks.items() if c["status"] == "fail"}
+    assert failed == {"ecc_enabled", "memory_health", "fabric_state", "nvlink_domain", "nvlink_links", "dcgm_diag",
+                      "ib_ports"}
+    assert "GPU 2 (00000018:01:00.0): ECC Disabled" in checks["ecc_enabled"]["reason"]
+    assert "GPU 1 (00000009:01:00.0): fabric state in_progress" in checks["fabric_state"]["reason"]
+    assert "mlx5_1 port 1: Down/Polling" in checks["ib_ports"]["reason"]
+    assert "mlx5_3 port 1: Active/LinkUp at 200 Gb/s" in checks["ib_ports"]["reason"]
+    assert checks["accelerator_count"]["status"] == "pass"
+
+
+def test_driver_pin_is_checked_when_given():
+    smi = {"nvidia_smi": fixture("nvidia-smi-q-x.gb200-healthy.xml")}
+    assert by_name(evaluate(expected("paris-gb200", driver_branch="570"), smi))["driver_version"]["status"] == "fail"
+    assert by_name(evaluate(expected("paris-gb200", driver_version="580.82.07"), smi))["driver_version"]["status"] == "pass"
+    assert "driver_version" not in by_name(evaluate(expected("paris-gb200"), smi))
+
+
+def test_missing_or_unreadable_output_is_skipped_never_passed():
+    observations = gb200("healthy") | {"dcgm": None, "ibstat": "ibstat: command not found\n"}
+    del observations["nvlink"]
+    result = evaluate(expected("paris-gb200"), observations)
+    checks = by_name(result)
+    assert result["result"] == "incomplete"
+    assert checks["dcgm_diag"] == {"name": "dcgm_diag", "status": "skipped", "reason": "no `dcgmi diag -j` output collected"}
+    assert checks["nvlink_links"]["status"] == "skipped"
+    assert checks["ib_ports"]["status"] == "skipped" and "unreadable" in checks["ib_ports"]["reason"]
+    assert evaluate(expected("paris-gb200"), {})["counts"]["pass"] == 0
+
+
+def test_parsed_observations_are_accepted_too():
+    parsed = {"nvidia_smi": parse_nvidia_smi_xml(fixture("nvidia-smi-q-x.gb200-faulty.xml"))}
+    assert by_name(evaluate(expected("paris-gb200"), parsed))["ecc_enabled"]["status"] == "fail"
+
+
+def test_hgx_node_is_not_held_to_a_rack_wide_nvlink_domain():
+    result = evaluate(expected("lab-b200"), {"nvidia_smi": fixture("nvidia-smi-q-x.hgx-b200-healthy.xml")})
+    checks = by_name(result)
+    assert "nvlink_domain" not in checks
+    assert checks["accelerator_count"] == {"name": "accelerator_count", "status": "pass", "reason": "8 GPUs, expected 8"}
+    assert checks["fabric_state"]["status"] == "pass"
+
+
+def test_trainium_node_counts_neuron_devices():
+    trn = expected("ohio-trn3")
+    assert evaluate(trn, {"neuron_ls": fixture("neuron-ls-j.trn3-healthy.json")})["result"] == "pass"
+    failed = evaluate(trn, {"neuron_ls": fixture("neuron-ls-j.trn3-faulty.json")})
+    assert failed["result"] == "fail"
+    assert failed["checks"][0]["reason"] == "3 Neuron devices (24 cores), expected 4"
+
+
+# --- the filter plugin, loaded by Ansible through ansible.cfg -------------------------------------
+
+def test_filters_run_inside_ansible(tmp_path):
+    playbook = tmp_path / "filters.yml"
+    playbook.write_text(f"""
+- hosts: localhost
+  gather_facts: false
+  vars:
+    smi: "{{{{ lookup('ansible.builtin.file', '{TOOLS}/nvidia-smi-q-x.gb200-faulty.xml') }}}}"
+    ib: "{{{{ lookup('ansible.builtin.file', '{TOOLS}/ibstat.gb200-healthy.txt') }}}}"
+    observations: {{nvidia_smi: "{{{{ smi }}}}"}}
+    expected_hw: {{accelerators: 4, accelerator_name_contains: GB200, fabric: imex, fabric_state: completed,
+                  nvlink_domain_gpus: 72, ib_ports: 0, dcgm_diag_level: 0}}
+  tasks:
+    - ansible.builtin.assert:
+        that:
+          - (smi | aifactory_nvidia_smi_xml).gpus | map(attribute='fabric_state') | list
+            == ['completed', 'in_progress', 'completed', 'completed']
+          - (ib | aifactory_ibstat | selectattr('link_layer', 'equalto', 'InfiniBand') | list | length) == 4
+          - (observations | aifactory_acceptance_check(expected_hw)).result == 'fail'
+    - ansible.builtin.debug:
+        msg: "{{{{ 'garbage' | aifactory_dcgm_diag }}}}"
+""")
+    result = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", str(playbook)],
+                            cwd=REPO, capture_output=True, text=True,
+                            env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")})
+    assert "ok=1" in result.stdout and "failed=1" in result.stdout, result.stdout + result.stderr
+    assert "dcgmi diag -j: not JSON" in result.stdout + result.stderr
