@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from aifactory.lab import procs
@@ -12,7 +13,9 @@ def start(state: LabState) -> str:
     """Start moto's server; return its endpoint URL once it answers."""
     port = procs.free_port()
     argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    ident = procs.spawn(argv, state.dir / "aws" / "moto.log")
+    # AWS managed policies (AmazonSSMManagedInstanceCore, ...) exist in moto's IAM only when loaded.
+    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+    ident = procs.spawn(argv, state.dir / "aws" / "moto.log", env=env)
     state.record("process", role="AWS (moto_server)", **ident)
     url = f"http://127.0.0.1:{port}"
     if not procs.wait_until(lambda: procs.http_ok(f"{url}/moto-api/") or not procs.alive(ident), 60):

@@ -9,6 +9,8 @@ that systemd inside the container uses; `lab down` removes those directories onc
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 CGROUP_FS = Path("/sys/fs/cgroup")
@@ -51,3 +53,25 @@ def remove(rel: str) -> None:
 
 def exists(rel: str) -> bool:
     return any((h / rel).exists() for h in hierarchies())
+
+
+def populated(rel: str) -> bool:
+    """Whether any process is left in `rel` or below it."""
+    return any(f.read_text().strip() for h in hierarchies() if (h / rel).exists()
+               for f in (h / rel).rglob("cgroup.procs"))
+
+
+def kill(rel: str) -> None:
+    """SIGKILL every process in `rel` and below: the supervisor, nspawn and the container's own init,
+    which survives its nspawn parent. Uses cgroup.kill where the kernel has it."""
+    for h in hierarchies():
+        top = h / rel
+        if (top / "cgroup.kill").exists():
+            (top / "cgroup.kill").write_text("1\n")
+            continue
+        for procs_file in top.rglob("cgroup.procs") if top.exists() else ():
+            for pid in procs_file.read_text().split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass

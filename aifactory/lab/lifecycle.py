@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,8 +21,11 @@ from aifactory.spec import Factory
 Progress = Callable[[str], None]
 OVERRIDES_FILE = "host-overrides.json"
 ENV_FILE = "lab.env"
-# Facts every lab node gets: what the roles must not attempt on a container without accelerators.
+# Facts every lab host gets: what the roles must not attempt on a container without accelerators.
 LAB_NODE_FACTS = {"aifactory_lab": True}
+# Role settings for a lab node: it has no package network (so nothing is installed) and no NTP server.
+LAB_NODE_ROLE_VARS = {"os_baseline_install_packages": False, "shared_storage_install_packages": False,
+                      "os_baseline_ntp_servers": []}
 
 
 class LabError(RuntimeError):
@@ -92,20 +96,50 @@ def _attach_loop(state: LabState, node: str, index: int, size_mb: int) -> str:
 
 
 def write_overrides(f: Factory, state: LabState) -> Path:
-    """Point every inventory host at its stand-in: nodes over SSH, BMC hosts at the emulator."""
+    """Point every inventory host at its stand-in: nodes over SSH (root, no package installs, their
+    loop devices as the scratch devices), BMC hosts at the emulator."""
     key = nodes.lab_key(state)
     common = " ".join(nodes.ssh_options(state)[:6])
     overrides: dict[str, dict] = {}
     for n in f.nodes:
+        disks = state.nodes.get(n.name, {}).get("disks") or []
         overrides[n.name] = {"ansible_host": n.address, "ansible_user": "root",
                              "ansible_ssh_private_key_file": str(key), "ansible_ssh_common_args": common,
-                             "ansible_python_interpreter": "/usr/bin/python3", **LAB_NODE_FACTS}
+                             "ansible_python_interpreter": "/usr/bin/python3", **LAB_NODE_FACTS,
+                             **LAB_NODE_ROLE_VARS, **({"scratch_storage_devices": disks} if disks else {})}
+        # BMC hosts run their Redfish modules on the controller (ansible_connection: local), with
+        # this interpreter: the one that has the collections' Python dependencies.
         overrides[f"{n.name}-bmc"] = {"aifactory_bmc_endpoint": state.endpoints["bmc"],
                                       "aifactory_bmc_system_id": redfish.system_uuid(f.name, n.name),
-                                      **LAB_NODE_FACTS}
+                                      "ansible_python_interpreter": sys.executable, **LAB_NODE_FACTS}
     path = state.dir / OVERRIDES_FILE
     path.write_text(json.dumps(overrides, indent=2) + "\n")
     return path
+
+
+STAND_IN_NAMES = {"netns": "network namespace", "link": "link", "mount": "node root (overlay)",
+                  "cgroup": "node cgroup", "loop": "scratch disk (loop)"}
+
+
+def resource_id(item: dict) -> str:
+    return {"process": f"pid {item.get('pid')}", "netns": item.get("name"), "link": item.get("name"),
+            "mount": item.get("path"), "cgroup": item.get("path"), "loop": item.get("device")}[item["kind"]]
+
+
+def resource_present(item: dict) -> bool:
+    """Whether a recorded resource still exists on this machine (checked by its recorded id)."""
+    kind = item["kind"]
+    if kind == "process":
+        return procs.alive(item)
+    if kind == "netns":
+        return network.netns_exists(item["name"])
+    if kind == "link":
+        return network.link_exists(item["name"])
+    if kind == "mount":
+        return _mounted(item["path"])
+    if kind == "cgroup":
+        return cgroups.exists(item["path"])
+    return _loop_attached(item)
 
 
 def status(site: str) -> dict | None:
@@ -113,28 +147,21 @@ def status(site: str) -> dict | None:
     state = LabState.load(site)
     if state is None:
         return None
-    rows = []
-    for item in state.resources:
-        if item["kind"] == "process":
-            rows.append({"stand_in": item["role"], "id": f"pid {item['pid']}", "up": procs.alive(item)})
-        elif item["kind"] == "netns":
-            rows.append({"stand_in": "network namespace", "id": item["name"], "up": network.netns_exists(item["name"])})
-        elif item["kind"] == "link":
-            rows.append({"stand_in": "link", "id": item["name"], "up": network.link_exists(item["name"])})
-        elif item["kind"] == "mount":
-            rows.append({"stand_in": "node root (overlay)", "id": item["path"], "up": _mounted(item["path"])})
-        elif item["kind"] == "cgroup":
-            rows.append({"stand_in": "node cgroup", "id": item["path"], "up": cgroups.exists(item["path"])})
-        elif item["kind"] == "loop":
-            rows.append({"stand_in": "scratch disk (loop)", "id": item["device"], "up": _loop_attached(item)})
+    rows = [{"stand_in": item["role"] if item["kind"] == "process" else STAND_IN_NAMES[item["kind"]],
+             "id": resource_id(item), "up": resource_present(item)} for item in state.resources]
     return {"site": site, "state_dir": str(state.dir), "endpoints": state.endpoints,
             "host_overrides": str(state.dir / OVERRIDES_FILE), "resources": rows}
 
 
 def stop_node(site: str, node: str) -> None:
-    """Power a node's container off abruptly (the lab's way to fail a node mid-run)."""
+    """Power a node's container off abruptly (the lab's way to fail a node mid-run): SIGKILL every
+    process in the node's cgroup, its container's init included, and wait until none is left."""
     state = _require(site)
-    procs.stop(state.nodes[node]["process"], grace_s=0)
+    rel = cgroups.relative_path(site, node)
+    cgroups.kill(rel)
+    if not procs.wait_until(lambda: not cgroups.populated(rel), 30):
+        raise LabError(f"node {node} still has processes in cgroup {rel} after SIGKILL")
+    procs.stop(state.nodes[node]["process"], grace_s=0)  # reaps the supervisor when it is our child
 
 
 def start_node(site: str, node: str) -> None:
@@ -180,6 +207,8 @@ def down(site: str, progress: Progress = print) -> bool:
         elif kind == "netns":
             network.remove_netns(item["name"])
         state.forget(item)
+    for node in state.nodes:
+        nodes.remove_node_files(state, node)
     state.path.unlink()
     progress(f"lab down: {site} removed (namespaces, links, mounts, loop devices, processes)")
     return True

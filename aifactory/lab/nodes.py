@@ -7,6 +7,7 @@ the lab's authorized key. A supervisor (supervise.py) starts nspawn again when t
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import uuid
@@ -116,3 +117,16 @@ def wait_ssh(state: LabState, node: str, address: str, ident: dict) -> None:
             return False
     if not procs.wait_until(up, BOOT_TIMEOUT_S, every_s=0.5):
         raise NodeBootError(f"node {node} did not answer SSH at {address} in {BOOT_TIMEOUT_S}s; see {ident['log']}")
+
+
+def remove_node_files(state: LabState, node: str) -> None:
+    """Delete what a node wrote (its overlay's upper layer) and its scratch disk images, keeping its
+    console log; never while its root is still mounted. A later lab of the site starts from a clean node."""
+    d = node_dir(state, node)
+    root = d / "root"
+    if any(line.split()[1] == str(root) for line in Path("/proc/mounts").read_text().splitlines()):
+        return
+    for sub in ("upper", "work", "root"):
+        shutil.rmtree(d / sub, ignore_errors=True)
+    for image in d.glob("disk*.img"):
+        image.unlink()

@@ -1,16 +1,19 @@
 """`aifactory rehearse SPEC`: a whole deployment, offline, against the lab's stand-ins.
 
-Stages: lab up; `aifactory plan --aws-endpoint` against the lab's moto_server; `aifactory bringup`
-of the whole site with the inventory pointed at the lab (host overrides); a second bringup that must
-change nothing on any host; the acceptance results; lab down, always, also after a failure. Each
-stage gets its time and outcome. Plan and bringup run as `aifactory` subprocesses, exactly as a
-user would run them, with their JSON output read back.
+Stages: lab up (every node gets an empty loop-device scratch disk); `aifactory plan --aws-endpoint`
+against the lab's moto_server; `aifactory bringup` of the whole site with the inventory pointed at
+the lab (host overrides); a second bringup that must change nothing on any host; the acceptance
+results the acceptance role wrote per host; the steps the lab cannot run, reported as skipped from
+those results (never faked); lab down, always, also after a failure, checked to leave nothing.
+Each stage gets its time and outcome. Plan and bringup run as `aifactory` subprocesses, exactly as
+a user would run them, with their JSON output read back.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -25,8 +28,12 @@ from aifactory.spec import Factory, resolve_spec_path
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 # Credentials for the BMC stand-in (sushy-emulator runs without auth); never real ones.
 LAB_BMC_CREDENTIALS = {"AIFACTORY_BMC_USERNAME": "lab", "AIFACTORY_BMC_PASSWORD": "lab-stand-in"}
-NOT_IN_LAB = ("GPU driver, Fabric Manager, DCGM diag and kernel-module steps: lab nodes are containers "
-              "without accelerators; nspawn loads no kernel module and /proc/sys is read-only")
+# One empty disk per node, so that the storage stage really formats and mounts scratch.
+LAB_SCRATCH_DISKS = 1
+NOT_IN_LAB = ("lab nodes are containers without accelerators or RDMA devices; nspawn loads no kernel module")
+NO_STACK_OUTPUTS = "the offline plan deploys nothing, so there are no stack outputs"
+# Acceptance checks that depend on the AWS stack outputs (the node side of the AWS link).
+AWS_LINK_CHECKS = ("bedrock_endpoint",)
 
 
 @dataclass
@@ -61,8 +68,7 @@ def aifactory(*args: str, env: dict | None = None) -> subprocess.CompletedProces
 
 
 def bringup_result(result: subprocess.CompletedProcess) -> dict:
-    """`bringup --format json` output: `hosts` {host: {changed, failures, unreachable, ...}} and,
-    when the acceptance stage ran, `acceptance` {host: {passed, ...}}."""
+    """`bringup --format json` output: `hosts` {host: {ok, changed, failed, unreachable, ...}}, `artifacts`."""
     try:
         data = json.loads(result.stdout)
         data["hosts"].items()
@@ -72,19 +78,41 @@ def bringup_result(result: subprocess.CompletedProcess) -> dict:
         raise StageFailed(f"bringup exited {result.returncode} without a per-host recap: {' | '.join(tail)}") from None
 
 
+def failure_lines(progress: str, limit: int = 5) -> list[str]:
+    """The FAILED/UNREACHABLE lines of bringup's progress output (host, task, message)."""
+    lines = [ln.strip() for ln in progress.splitlines() if ln.strip().startswith(("FAILED:", "UNREACHABLE:"))]
+    return lines[:limit]
+
+
+def read_acceptance(results_dir: Path, hosts: list[str]) -> dict[str, dict | None]:
+    """The acceptance role's result per host (`<dir>/<host>.json`), None where it wrote none."""
+    out: dict[str, dict | None] = {}
+    for host in hosts:
+        path = results_dir / f"{host}.json"
+        out[host] = json.loads(path.read_text()) if path.is_file() else None
+    return out
+
+
+def skipped_checks(results: dict[str, dict | None], names: Callable[[str], bool]) -> dict[str, str]:
+    """{check: reason} for checks the acceptance role reported as skipped on some host."""
+    return {c["name"]: c.get("detail", "") for r in results.values() if r
+            for c in r.get("checks", []) if c["status"] == SKIPPED and names(c["name"])}
+
+
 def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, limit: str | None = None) -> Rehearsal:
+    """Run every stage in order, stop at the first failed one, and always remove the lab it brought up."""
     report = Rehearsal(f.name, [])
     spec_file = str(resolve_spec_path(spec).resolve())
-    inventory = str(Path(f.site_dir) / "aifactory.yml")
-    env: dict[str, str] = {}
-    last_bringup: dict = {}
+    node_names = [n.name for n in f.nodes]
+    env: dict[str, str] = dict(LAB_BMC_CREDENTIALS)
+    ctx: dict = {"bringup": {}, "acceptance": {}}
 
     def stage(name: str, work: Callable[[], tuple[str, str]]) -> None:
         progress(f"== {name}")
         start = time.monotonic()
         try:
             outcome, detail = work()
-        except (StageFailed, RuntimeError) as err:
+        except (StageFailed, RuntimeError, OSError, ValueError) as err:
             outcome, detail = FAILED, str(err)
         report.stages.append(Stage(name, outcome, round(time.monotonic() - start, 1), detail))
         progress(f"   {outcome}: {detail}")
@@ -92,49 +120,72 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
             raise StageFailed(detail)
 
     def lab_up():
-        state = lifecycle.up(f, lambda line: progress(f"   {line}"))
-        env["AIFACTORY_HOST_OVERRIDES"] = str(state.dir / lifecycle.OVERRIDES_FILE)
-        env.update(LAB_BMC_CREDENTIALS)
-        return PASSED, (f"{len(f.nodes)} nspawn nodes, sushy-emulator at {state.endpoints['bmc']}, "
+        state = lifecycle.up(f, lambda line: progress(f"   {line}"), scratch_disks=LAB_SCRATCH_DISKS)
+        ctx["state"] = state
+        ctx["results_dir"] = state.dir / "acceptance"
+        shutil.rmtree(ctx["results_dir"], ignore_errors=True)  # a previous lab's results are not this one's
+        return PASSED, (f"{len(f.nodes)} nspawn nodes with {LAB_SCRATCH_DISKS} empty scratch disk each, "
+                        f"sushy-emulator at {state.endpoints['bmc']}, "
                         f"moto_server at {state.endpoints['aws']} (stand-ins)")
 
     def plan():
-        state = LabState.load(f.name)
-        result = aifactory("plan", spec_file, "--aws-endpoint", state.endpoints["aws"], "--format", "json")
+        result = aifactory("plan", spec_file, "--aws-endpoint", ctx["state"].endpoints["aws"], "--format", "json")
         try:
             data = json.loads(result.stdout)
-        except json.JSONDecodeError:
+            s = data["summary"]
+        except (json.JSONDecodeError, KeyError, TypeError):
             raise StageFailed(f"plan exited {result.returncode}: {result.stderr.strip()[-300:]}") from None
-        if data.get("outputs"):
-            outputs = state.dir / "stack-outputs.json"
-            outputs.write_text(json.dumps(data["outputs"], indent=2))
-            env["AIFACTORY_STACK_OUTPUTS"] = str(outputs)
-        s = data["summary"]
-        detail = (f"{s['resources']} resources ({s['moto']} created in moto_server), "
+        detail = (f"{s['resources']} resources ({s['moto']} created in moto_server, {s['mock_only']} mock only), "
                   f"controls {s['controls_passed']} passed / {s['controls_failed']} failed")
-        return (PASSED if result.returncode == 0 and data["clean"] else FAILED), detail
+        if data.get("errors"):
+            detail += "; errors: " + " | ".join(data["errors"][:3])
+        # The offline plan deploys nothing, so it has no stack outputs: the inventory's aifactory_aws stays
+        # empty and the nodes' AWS link steps are skipped (reported below from the acceptance results).
+        return (PASSED if result.returncode == 0 and data.get("clean") else FAILED), detail
 
     def bringup(second: bool):
         def run():
-            args = ["bringup", inventory, "--format", "json"] + (["--limit", limit] if limit else [])
-            last_bringup.update(bringup_result(aifactory(*args, env=env)))
-            stats = last_bringup["hosts"]
-            bad = {h: s for h, s in stats.items() if s.get("failures") or s.get("unreachable")}
-            if bad:
-                return FAILED, "failed on " + ", ".join(f"{h} ({s})" for h, s in sorted(bad.items()))
-            changed = {h: s.get("changed", 0) for h, s in stats.items() if s.get("changed")}
+            args = ["bringup", spec_file, "--format", "json",
+                    "--host-overrides", str(ctx["state"].dir / lifecycle.OVERRIDES_FILE),
+                    "--extra-vars", json.dumps({"acceptance_results_dir": str(ctx["results_dir"])}),
+                    "--artifacts-dir", str(ctx["state"].dir / "bringup")]
+            result = aifactory(*args, *(["--limit", limit] if limit else []), env=env)
+            data = bringup_result(result)
+            ctx["bringup"] = data
+            stats = data["hosts"]
+            bad = sorted(h for h, s in stats.items() if s.get("failed") or s.get("unreachable"))
+            if bad or data.get("exit_code", result.returncode) != 0:
+                why = failure_lines(result.stderr) or [f"status {data.get('status')}, rc {data.get('rc')}"]
+                return FAILED, (f"failed on {', '.join(bad) or 'the run'}: {' | '.join(why)}; "
+                                f"artifacts {data.get('artifacts')}")
+            changed = {h: s["changed"] for h, s in stats.items() if s.get("changed")}
             if second and changed:
                 return FAILED, "not idempotent: changed " + ", ".join(f"{h}={n}" for h, n in sorted(changed.items()))
             return PASSED, f"{len(stats)} hosts ok, {sum(changed.values())} changes"
         return run
 
     def acceptance():
-        results = last_bringup.get("acceptance") or {}
-        if not results:
-            return FAILED, "bringup reported no acceptance results"
-        failed = sorted(h for h, r in results.items() if not r.get("passed"))
-        return (FAILED if failed else PASSED), (f"{len(results)} hosts; failed: {', '.join(failed)}" if failed
-                                                else f"{len(results)} hosts passed")
+        ran = [h for h in ctx["bringup"]["hosts"] if h in node_names]
+        results = ctx["acceptance"] = read_acceptance(ctx["results_dir"], ran)
+        missing = sorted(h for h, r in results.items() if r is None)
+        failed = sorted(h for h, r in results.items() if r and r.get("status") != "pass")
+        counts = {k: sum(c["status"] == k for r in results.values() if r for c in r["checks"])
+                  for k in ("pass", "fail", "skipped")}
+        detail = (f"{len(results)} hosts: {counts['pass']} checks passed, {counts['fail']} failed, "
+                  f"{counts['skipped']} skipped")
+        if missing or failed or not results:
+            return FAILED, detail + (f"; no result from {', '.join(missing)}" if missing else "") + \
+                (f"; failed on {', '.join(failed)}" if failed else "")
+        return PASSED, detail
+
+    def reported_skipped(names: Callable[[str], bool], why: str):
+        def run():
+            skipped = skipped_checks(ctx["acceptance"], names)
+            if not skipped:
+                return PASSED, "no check skipped"
+            reasons = sorted(set(skipped.values()))
+            return SKIPPED, f"{', '.join(sorted(skipped))}: {'; '.join(reasons)} ({why})"
+        return run
 
     try:
         stage("lab up", lab_up)
@@ -142,14 +193,29 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
         stage("bringup", bringup(second=False))
         stage("bringup again (must change nothing)", bringup(second=True))
         stage("acceptance", acceptance)
-        report.stages.append(Stage("GPU / kernel-module steps", SKIPPED, 0.0, NOT_IN_LAB))
+        stage("GPU / kernel-module steps", reported_skipped(lambda c: c not in AWS_LINK_CHECKS, NOT_IN_LAB))
+        stage("AWS link (node side)", reported_skipped(lambda c: c in AWS_LINK_CHECKS, NO_STACK_OUTPUTS))
     except StageFailed:
         pass
     finally:
-        start = time.monotonic()
-        progress("== lab down")
-        removed = lifecycle.down(f.name, lambda line: progress(f"   {line}"))
-        report.stages.append(Stage("lab down", PASSED, round(time.monotonic() - start, 1),
-                                   "removed every namespace, link, mount, loop device and process"
-                                   if removed else "no lab was up"))
+        if "state" in ctx:
+            lab_down(f.name, report, progress)
+        else:  # never remove a lab this rehearsal did not bring up (one already up); a failed up cleans itself
+            report.stages.append(Stage("lab down", SKIPPED, 0.0, "no lab of this rehearsal to remove"))
     return report
+
+
+def lab_down(site: str, report: Rehearsal, progress: Callable[[str], None]) -> None:
+    """Remove the lab and check that every resource it recorded is gone."""
+    start = time.monotonic()
+    progress("== lab down")
+    state = LabState.load(site)
+    recorded = list(state.resources) if state else []
+    removed = lifecycle.down(site, lambda line: progress(f"   {line}"))
+    left = [f"{r['kind']} {lifecycle.resource_id(r)}" for r in recorded if lifecycle.resource_present(r)]
+    outcome = FAILED if left else PASSED
+    detail = (f"left behind: {', '.join(left)}" if left else
+              f"removed {len(recorded)} namespaces, links, mounts, loop devices, cgroups and processes"
+              if removed else "no lab was up")
+    report.stages.append(Stage("lab down", outcome, round(time.monotonic() - start, 1), detail))
+    progress(f"   {outcome}: {detail}")

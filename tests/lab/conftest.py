@@ -41,10 +41,11 @@ def monkeypatch_session():
 
 
 @pytest.fixture(scope="module")
-def lab(lab_dir):
-    """lab-b200's lab, up for the module and removed after it; yields (Factory, LabState)."""
+def lab(lab_dir, request):
+    """lab-b200's lab, up for the module and removed after it; yields (Factory, LabState).
+    Each node gets the module's LAB_SCRATCH_DISKS empty loop devices (2 when it sets none)."""
     f = load_spec(site_dir("lab-b200"))
-    lifecycle.up(f, progress=lambda line: None, scratch_disks=2)
+    lifecycle.up(f, progress=lambda line: None, scratch_disks=getattr(request.module, "LAB_SCRATCH_DISKS", 2))
     try:
         yield f, LabState.load(f.name)
     finally:

@@ -9,6 +9,7 @@ import boto3
 import pytest
 
 from aifactory.lab import lifecycle, procs
+from aifactory.lab.rehearsal import rehearse
 from aifactory.lab.state import LabState
 from tests.lab.conftest import node_ssh
 
@@ -99,3 +100,13 @@ def test_a_second_lab_for_the_same_site_is_refused(lab):
     f, _ = lab
     with pytest.raises(lifecycle.LabError, match="already up"):
         lifecycle.up(f, progress=lambda line: None)
+
+
+def test_rehearse_refuses_a_site_whose_lab_is_up_and_leaves_that_lab_alone(lab):
+    f, state = lab
+    report = rehearse(f, str(f.site_dir), progress=lambda line: None)
+    outcomes = [(s.name, s.outcome) for s in report.stages]
+    assert outcomes == [("lab up", "failed"), ("lab down", "skipped")]
+    assert "already up" in report.stages[0].detail
+    assert LabState.load(f.name) is not None
+    assert all(procs.alive(n["process"]) for n in LabState.load(f.name).nodes.values())

@@ -58,6 +58,9 @@ def test_up_status_down_leaves_nothing_behind(lab_dir, capsys):
 
     assert main(["lab", "down", str(site)]) == 0
     assert leftovers(recorded) == []
+    nodes_dir = Path(os.environ["AIFACTORY_LAB_DIR"]) / "lab-b200" / "nodes"
+    # No node's upper layer or disk image is left; only the console logs.
+    assert [p for p in nodes_dir.rglob("*") if p.name != "console.log" and not p.is_dir()] == []
     assert LabState.load("lab-b200") is None
     assert main(["lab", "status", str(site)]) == 1
     assert "no lab is up for lab-b200" in capsys.readouterr().out
