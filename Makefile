@@ -32,5 +32,9 @@ lab-deps:
 lint: $(STAMP)
 	cd playbooks && ../$(BIN)/ansible-lint --offline --profile production
 
+# Benchmarks: regenerates bench/results.json and bench/RESULTS.md (bring-up part needs root).
+bench: $(STAMP) lab-deps
+	$(BIN)/python bench/run.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
+import yaml
+
 from aifactory.spec import Factory
 
 REPO = Path(__file__).resolve().parent.parent
@@ -96,6 +98,17 @@ def select_playbooks(options: BringupOptions) -> list[Path]:
     if missing:
         raise BringupError(f"no such playbook: {', '.join(missing)}")
     return books
+
+
+def entry_playbook(books: list[Path], run_dir: Path) -> Path:
+    """The one playbook the run starts from: ansible-runner passes a single playbook, so several
+    stages are imported, in order, by a playbook written into the run directory."""
+    if len(books) == 1:
+        return books[0]
+    plays = [{"name": f"Stage {b.stem}", "ansible.builtin.import_playbook": str(b)} for b in books]
+    path = run_dir / "stages.yml"
+    path.write_text(yaml.safe_dump(plays, sort_keys=False))
+    return path
 
 
 def secret_values(environ: dict[str, str]) -> tuple[list[str], list[str]]:
@@ -253,19 +266,20 @@ def run_bringup(f: Factory, options: BringupOptions, progress_stream: TextIO = s
     secrets, unscrubbable = secret_values(dict(os.environ))
     redactor = Redactor(secrets)
     progress = Progress(progress_stream, redactor)
-    # ansible-playbook takes several playbooks; runner places `cmdline` before its own `playbook`.
-    cmdline = [*map(str, books[:-1]), *(["--check"] if options.check else [])]
+    playbook = entry_playbook(books, run_dir)
+    # Acceptance results go next to the repo's playbooks whatever playbook the run starts from.
+    extra_vars = {"acceptance_results_dir": str(REPO / ".aifactory" / "acceptance" / f.name), **options.extra_vars}
     try:
         runner = ansible_runner.run(
             private_data_dir=str(run_dir),
             project_dir=str(REPO),
             ident=RUNNER_IDENT,
-            playbook=str(books[-1]),
+            playbook=str(playbook),
             inventory=str(inventory_source(f, run_dir)),
             limit=options.limit,
             forks=options.forks,
-            extravars=options.extra_vars or None,
-            cmdline=" ".join(cmdline) or None,
+            extravars=extra_vars,
+            cmdline="--check" if options.check else None,
             envvars=runner_env(options),
             suppress_env_files=True,
             quiet=True,

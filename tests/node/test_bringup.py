@@ -12,7 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from aifactory.bringup import MASK, BringupOptions, Progress, Redactor, secret_values, select_playbooks
+import yaml
+
+from aifactory.bringup import (MASK, BringupOptions, Progress, Redactor, entry_playbook, secret_values,
+                               select_playbooks)
 from tests.conftest import REPO
 
 PASSWORD = 'fake-bmc-pw-"quoted"\\7c1e'
@@ -143,3 +146,18 @@ def test_tty_progress_is_one_status_line_with_failures_spelled_out():
     assert f"FAILED: b: Power on: login {MASK} refused" in stream.getvalue()
     assert lines[-2].endswith("[Racks] Power on | ok 0 changed 1 failed 1 unreachable 0 skipped 0")
     assert progress.stats == events[-1]["event_data"]
+
+
+def test_several_stages_run_from_one_generated_playbook(tmp_path):
+    """ansible-runner passes one playbook: several stages are imported in order, and the result is a
+    playbook ansible-playbook accepts with the site's real inventory."""
+    books = select_playbooks(BringupOptions(stages=["storage", "os"]))
+    entry = entry_playbook(books, tmp_path)
+    plays = yaml.safe_load(entry.read_text())
+    assert [p["ansible.builtin.import_playbook"] for p in plays] == [str(REPO / "playbooks" / "os.yml"),
+                                                                     str(REPO / "playbooks" / "storage.yml")]
+    check = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "--syntax-check",
+                            "-i", str(REPO / "inventories" / "lab-b200" / "aifactory.yml"), str(entry)],
+                           cwd=REPO, capture_output=True, text=True, env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")})
+    assert check.returncode == 0, check.stderr
+    assert entry_playbook(books[:1], tmp_path) == books[0]

@@ -1,0 +1,82 @@
+"""One plan, run in its own process so the parent can read its wall time and peak RSS.
+
+    python bench/plan_child.py moto SITE [--program DIR]   # what `aifactory plan` does (make_plan)
+    python bench/plan_child.py bare SITE [--program DIR]   # the same program and engine, no moto
+
+"bare" is the Pulumi SDK's mock runtime alone: the engine's PlanMocks with every resource answered
+by mock outputs and the invokes answered statically, outside `mock_aws` (so neither moto's patching
+nor its managed-policy load run). Prints one JSON object: plan_seconds (in-process time of the plan
+itself, imports excluded), import_seconds, resources, by_checker, errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+START = time.perf_counter()
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from collections import Counter  # noqa: E402
+
+from aifactory.plan import DEFAULT_PROGRAM, make_plan  # noqa: E402
+from aifactory.plan.engine import INVOKES, PlanMocks, mock_outputs, run_program  # noqa: E402
+from aifactory.spec import load_spec  # noqa: E402
+
+# What moto answers for the two invokes that need an account (its default account and zones).
+STATIC_INVOKES = {
+    "aws:index/getCallerIdentity:getCallerIdentity": lambda m, a: {
+        "accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/bench", "userId": "BENCH", "id": "123456789012"},
+    "aws:index/getAvailabilityZones:getAvailabilityZones": lambda m, a: {
+        "names": [f"{m.region}{z}" for z in "abc"], "zoneIds": [f"zone-{z}" for z in "123"], "id": m.region,
+        "groupNames": [m.region] * 3},
+}
+
+
+class BareMocks(PlanMocks):
+    """PlanMocks without an AWS behind it: every resource gets mock outputs."""
+
+    def __init__(self, region: str):
+        super().__init__(backend=None, region=region, progress=lambda line: None)
+
+    def _create(self, args, inputs):
+        computed = mock_outputs(args.typ, args.name, inputs.get("region") or self.region)
+        return computed["id"], computed, "bare", None
+
+    def call(self, args):
+        answer = STATIC_INVOKES.get(args.token) or INVOKES.get(args.token)
+        return answer(self, dict(args.args)) if answer else {}
+
+
+def bare_plan(spec: Path, program: Path):
+    factory = load_spec(spec)
+    region = factory.sovereignty.region
+    config = {"aifactory:spec": str(Path(spec).resolve() / "factory.yaml"), "aws:region": region}
+    return run_program(Path(program).resolve(), config, BareMocks(region), stack=factory.name)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("mode", choices=["moto", "bare"])
+    p.add_argument("site", type=Path)
+    p.add_argument("--program", type=Path, default=DEFAULT_PROGRAM)
+    args = p.parse_args()
+    imported = time.perf_counter()
+    if args.mode == "moto":
+        plan = make_plan(args.site, args.program, progress=lambda line: None)
+        resources, errors = plan.resources, plan.errors + [r.error for r in plan.resource_errors]
+    else:
+        run = bare_plan(args.site, args.program)
+        resources, errors = run.resources, run.errors
+    done = time.perf_counter()
+    print(json.dumps({"import_seconds": imported - START, "plan_seconds": done - imported,
+                      "resources": len(resources), "by_checker": dict(Counter(r.checked_by for r in resources)),
+                      "errors": errors[:5]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

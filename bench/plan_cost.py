@@ -1,0 +1,86 @@
+"""Plan cost: `aifactory plan` (make_plan, moto) and the same program under bare Pulumi mocks.
+
+Each sample is `bench/plan_child.py` in its own process; moto and bare runs alternate, so the
+ratio of their medians is taken in the same run on the same machine state.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from bench.measure import REPO, run_child, spread
+from bench.specs import scaled_plan_site
+
+CHILD = REPO / "bench" / "plan_child.py"
+SCALED_PROGRAM = REPO / "bench" / "programs" / "scaled"
+RESOURCES_PER_COPY = 3  # the scaled program declares a VPC, a security group and a role per copy
+
+
+def _sample(mode: str, site: Path, program: Path | None, env: dict | None) -> dict:
+    cmd = [sys.executable, str(CHILD), mode, str(site)] + (["--program", str(program)] if program else [])
+    s = run_child(cmd, env)
+    if s.rc != 0:
+        raise RuntimeError(f"plan ({mode}) of {site} exited {s.rc}: {s.stderr.strip()[-600:]}")
+    out = json.loads(s.stdout)
+    if out["errors"]:
+        raise RuntimeError(f"plan ({mode}) of {site} had errors: {out['errors']}")
+    return {"wall_s": s.wall_s, "plan_s": out["plan_seconds"], "max_rss_mb": s.max_rss_mb,
+            "resources": out["resources"]}
+
+
+def _compare(site: Path, repeats: int, program: Path | None = None, env: dict | None = None) -> dict:
+    samples = {"moto": [], "bare": []}
+    for _ in range(repeats):
+        for mode in samples:
+            samples[mode].append(_sample(mode, site, program, env))
+    result = {}
+    for mode, runs in samples.items():
+        result[mode] = {key: spread([r[key] for r in runs]) for key in ("wall_s", "plan_s", "max_rss_mb")}
+        result[mode]["resources"] = runs[0]["resources"]
+    for key in ("wall_s", "plan_s"):
+        result[f"moto_over_bare_{key}"] = round(result["moto"][key]["median"] / result["bare"][key]["median"], 2)
+    return result
+
+
+def by_racks(racks: list[int], repeats_for, work: Path, progress) -> list[dict]:
+    """The project's infra/ on paris-gb200 scaled to each rack count."""
+    rows = []
+    for n in racks:
+        repeats = repeats_for(n)
+        factory = scaled_plan_site(n, work / f"plan-{n}r")
+        progress(f"plan: {n} racks ({factory.node_count} nodes), {repeats} x (moto, bare)")
+        rows.append({"racks": n, "nodes": factory.node_count, **_compare(factory.site_dir, repeats)})
+    return rows
+
+
+def by_resources(copies: list[int], repeats_for, work: Path, progress) -> list[dict]:
+    """bench/programs/scaled with K copies (3K resources), planned against the 1-rack site."""
+    site = scaled_plan_site(1, work / "plan-1r").site_dir
+    rows = []
+    for k in copies:
+        repeats = repeats_for(k)
+        progress(f"plan: scaled program, {k} copies ({k * RESOURCES_PER_COPY} resources), {repeats} x (moto, bare)")
+        rows.append({"copies": k, **_compare(site, repeats, SCALED_PROGRAM, {"AIFACTORY_BENCH_COPIES": str(k)})})
+    return rows
+
+
+def marginal_costs(rows: list[dict], mode: str) -> list[dict]:
+    """Seconds of plan per added resource between consecutive sizes: flat means linear."""
+    out = []
+    for small, big in zip(rows, rows[1:]):
+        added = big[mode]["resources"] - small[mode]["resources"]
+        seconds = big[mode]["plan_s"]["median"] - small[mode]["plan_s"]["median"]
+        out.append({"from": small[mode]["resources"], "to": big[mode]["resources"],
+                    "ms_per_resource": round(1000 * seconds / added, 2)})
+    return out
+
+
+def moto_breakdown(copies: int) -> dict:
+    """One run of bench/moto_probe.py: moto's first-use set-up per service, and per-call handler times
+    over the first and last 100 of `copies` copies (a diagnostic: n=1)."""
+    s = run_child([sys.executable, str(REPO / "bench" / "moto_probe.py"), str(copies)])
+    if s.rc != 0:
+        raise RuntimeError(f"moto_probe exited {s.rc}: {s.stderr.strip()[-600:]}")
+    return json.loads(s.stdout)

@@ -1,0 +1,102 @@
+"""`make bench`: measure plan, inventory and bring-up cost as the factory grows.
+
+    python bench/run.py                       # everything; writes bench/results.json and bench/RESULTS.md
+    python bench/run.py --only plan,inventory # no lab (bring-up is recorded as skipped, with the reason)
+    python bench/run.py --render              # rewrite RESULTS.md from results.json only
+
+Every figure is the median of --repeats runs (--large-repeats for the largest size of each sweep)
+with its min and max; ratios are of medians taken in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from a fresh clone
+
+from bench import bringup_cost, inventory_cost, plan_cost  # noqa: E402
+from bench.report import render  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+PARTS = ("plan", "inventory", "bringup")
+PACKAGES = ("pulumi", "pulumi-aws", "moto", "boto3", "ansible-core", "ansible-runner", "pydantic")
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem_kb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")))
+    import os
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem_kb / 2**20, 1), "kernel": platform.release(),
+            "python": platform.python_version(), "load_at_start": list(os.getloadavg())}
+
+
+def sizes(text: str) -> list[int]:
+    return [int(x) for x in text.split(",")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts: {','.join(PARTS)}")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--large-repeats", type=int, default=2, help="runs of the largest size of each sweep")
+    p.add_argument("--racks", type=sizes, default=[1, 16, 128, 1024])
+    p.add_argument("--copies", type=sizes, default=[10, 100, 1000], help="copies in the scaled program (3 resources each)")
+    p.add_argument("--lab-nodes", type=sizes, default=[1, 3, 8])
+    p.add_argument("--out", type=Path, default=HERE)
+    p.add_argument("--render", action="store_true", help="only rewrite RESULTS.md from results.json")
+    args = p.parse_args(argv)
+    if args.render:
+        (args.out / "RESULTS.md").write_text(render(json.loads((args.out / "results.json").read_text())))
+        return 0
+    only = set(args.only.split(","))
+    if only - set(PARTS):
+        p.error(f"unknown part(s) {', '.join(sorted(only - set(PARTS)))}; parts are {', '.join(PARTS)}")
+
+    def repeats_of(series: list[int]):
+        return lambda n: args.large_repeats if n == max(series) and len(series) > 1 else args.repeats
+
+    def progress(line: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
+
+    started = time.monotonic()
+    results = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
+               "versions": {name: version(name) for name in PACKAGES}, "repeats": args.repeats,
+               "large_repeats": args.large_repeats, "skipped": {}}
+    with tempfile.TemporaryDirectory(prefix="aifactory-bench-") as tmp:
+        work = Path(tmp)
+        if "plan" in only:
+            results["plan_by_racks"] = plan_cost.by_racks(args.racks, repeats_of(args.racks), work, progress)
+            rows = plan_cost.by_resources(args.copies, repeats_of(args.copies), work, progress)
+            results["plan_by_resources"] = {"rows": rows, "moto_marginal": plan_cost.marginal_costs(rows, "moto"),
+                                            "bare_marginal": plan_cost.marginal_costs(rows, "bare")}
+            progress(f"plan: where moto's time goes ({max(args.copies)} copies, one diagnostic run)")
+            results["moto_breakdown"] = plan_cost.moto_breakdown(max(args.copies))
+        if "inventory" in only:
+            results["inventory_by_racks"] = inventory_cost.by_racks(args.racks, repeats_of(args.racks), work, progress)
+        if "bringup" in only:
+            reason = bringup_cost.skip_reason()
+            if reason:
+                results["skipped"]["bringup"] = reason
+            else:
+                results["bringup_by_nodes"] = bringup_cost.by_nodes(args.lab_nodes, repeats_of(args.lab_nodes), work, progress)
+        else:
+            results["skipped"]["bringup"] = "not asked for (--only)"
+    results["bench_seconds"] = round(time.monotonic() - started)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (args.out / "RESULTS.md").write_text(render(results))
+    progress(f"wrote {args.out / 'results.json'} and {args.out / 'RESULTS.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
