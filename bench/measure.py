@@ -36,7 +36,8 @@ def _cpu_jiffies() -> tuple[int, int]:
 
 def run_child(cmd: list[str], env: dict[str, str] | None = None, timeout: float = 1800) -> Sample:
     """Run `cmd` from the repo root and read its own rusage with wait4 (not the process-wide maximum
-    that RUSAGE_CHILDREN keeps, which would mix this child with every earlier one)."""
+    that RUSAGE_CHILDREN keeps, which would mix this child with every earlier one). The reading is at
+    least the runner's own size when it forks, a floor far below the figures it measures."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         busy_before, total_before = _cpu_jiffies()
         start = time.perf_counter()
