@@ -15,11 +15,6 @@ def start(state: LabState) -> str:
     argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
     # AWS managed policies (AmazonSSMManagedInstanceCore, ...) exist in moto's IAM only when loaded.
     env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
-    ident = procs.spawn(argv, state.dir / "aws" / "moto.log", env=env)
-    state.record("process", role="AWS (moto_server)", **ident)
     url = f"http://127.0.0.1:{port}"
-    if not procs.wait_until(lambda: procs.http_ok(f"{url}/moto-api/") or not procs.alive(ident), 60):
-        raise RuntimeError(f"moto_server did not answer on {url}; see {ident['log']}")
-    if not procs.alive(ident):
-        raise RuntimeError(f"moto_server exited; see {ident['log']}")
+    procs.start_service(state, "AWS (moto_server)", argv, state.dir / "aws" / "moto.log", f"{url}/moto-api/", env=env)
     return url

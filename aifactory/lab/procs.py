@@ -38,6 +38,19 @@ def spawn(argv: list[str], log: Path, env: dict | None = None) -> dict:
     return {"pid": proc.pid, "start_time": start_time(proc.pid), "argv0": argv[0], "log": str(log)}
 
 
+def start_service(state, role: str, argv: list[str], log: Path, ready_url: str, env: dict | None = None) -> dict:
+    """Spawn a stand-in, record it in the lab's state, and wait until `ready_url` answers.
+
+    Raises RuntimeError naming the stand-in and its log when it exits or never answers."""
+    ident = spawn(argv, log, env=env)
+    state.record("process", role=role, **ident)
+    if not wait_until(lambda: http_ok(ready_url) or not alive(ident), 60):
+        raise RuntimeError(f"{role} did not answer on {ready_url}; see {log}")
+    if not alive(ident):
+        raise RuntimeError(f"{role} exited; see {log}")
+    return ident
+
+
 def alive(ident: dict) -> bool:
     """True while the recorded process (same pid AND same start time) runs and is not a zombie."""
     if start_time(ident["pid"]) != ident["start_time"]:

@@ -87,13 +87,9 @@ def start(state: LabState, nodes, platform: str) -> str:
     conf = write_config(state, nodes, port)
     argv = [sys.executable, "-m", "aifactory.lab.redfish", "--firmware", str(firmware_fixture(platform)),
             "--config", str(conf), "--fake", "-i", "127.0.0.1", "-p", str(port)]
-    ident = procs.spawn(argv, state.dir / "bmc" / "emulator.log")
-    state.record("process", role="BMCs (sushy-emulator)", **ident)
     url = f"https://127.0.0.1:{port}"
-    if not procs.wait_until(lambda: procs.http_ok(f"{url}/redfish/v1/Systems") or not procs.alive(ident), 60):
-        raise RuntimeError(f"sushy-emulator did not answer on {url}; see {ident['log']}")
-    if not procs.alive(ident):
-        raise RuntimeError(f"sushy-emulator exited; see {ident['log']}")
+    procs.start_service(state, "BMCs (sushy-emulator)", argv, state.dir / "bmc" / "emulator.log",
+                        f"{url}/redfish/v1/Systems")
     return url
 
 
