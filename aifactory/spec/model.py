@@ -278,20 +278,23 @@ class Factory(Section):
         return any(self.software.mirrors.model_dump().values())
 
     # --- addressing ------------------------------------------------------------------------------
+    def _rack_name(self, rack: int) -> str:
+        """`<factory>-r01`: rack numbers padded to the widest, so names sort in rack order."""
+        return f"{self.name}-r{rack:0{max(2, len(str(self.compute.racks)))}d}"
+
     @cached_property
     def nodes(self) -> tuple[Node, ...]:
         """Every compute node, rack by rack; addresses follow the node's index in each range."""
         host = ipaddress.IPv4Network(self.network.host_cidr)
         bmc = ipaddress.IPv4Network(self.network.bmc_cidr)
         storage = ipaddress.IPv4Network(self.network.storage_cidr)
-        width = max(2, len(str(self.compute.racks)))
         nodes = []
         for index in range(self.node_count):
             rack, slot = divmod(index, self.nodes_per_rack)
             offset = RESERVED_LEADING_ADDRESSES + index + 1
             nodes.append(
                 Node(
-                    name=f"{self.name}-r{rack + 1:0{width}d}-n{slot + 1:02d}",
+                    name=f"{self._rack_name(rack + 1)}-n{slot + 1:02d}",
                     rack=rack + 1,
                     slot=slot + 1,
                     address=str(host.network_address + offset),
@@ -305,7 +308,6 @@ class Factory(Section):
     def switch_trays(self) -> tuple[SwitchTray, ...]:
         """NVLink switch trays, whose BMC addresses follow the compute nodes' in the BMC range."""
         bmc = ipaddress.IPv4Network(self.network.bmc_cidr)
-        width = max(2, len(str(self.compute.racks)))
         per_rack = self.switch_trays_per_rack
         trays = []
         for index in range(self.compute.racks * per_rack):
@@ -313,7 +315,7 @@ class Factory(Section):
             offset = RESERVED_LEADING_ADDRESSES + self.node_count + index + 1
             trays.append(
                 SwitchTray(
-                    name=f"{self.name}-r{rack + 1:0{width}d}-sw{slot + 1:02d}",
+                    name=f"{self._rack_name(rack + 1)}-sw{slot + 1:02d}",
                     rack=rack + 1,
                     slot=slot + 1,
                     bmc_address=str(bmc.network_address + offset),
