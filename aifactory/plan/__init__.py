@@ -8,11 +8,13 @@ whose `as_dict()` is the documented JSON shape (docs/plan-json.md), secrets mask
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 from aifactory.plan.engine import MOCK_ONLY, MOTO, REJECTED, PlanMocks, PlannedResource, run_program
 from aifactory.plan.evaluate import ControlResult, evaluate
@@ -86,6 +88,25 @@ def masked(value, secret_paths: set[str], path: str = ""):
     return value
 
 
+@contextlib.contextmanager
+def in_process_moto():
+    """moto in this process for one plan, starting from an empty account.
+
+    Its data is dropped by the next start (moto's reset), not at the end: moto's end-of-mock reset
+    rebuilds every backend used only to throw it away (about a second for EC2 and IAM). EC2's
+    catalogue of public AMIs is not loaded: a plan creates no instances.
+    """
+    from moto import mock_aws
+
+    with mock.patch.dict(os.environ, {"MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}):
+        moto = mock_aws(config=MOTO_CONFIG)
+        moto.start(reset=True)
+        try:
+            yield
+        finally:
+            moto.stop(remove_data=False)
+
+
 def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -102,9 +123,7 @@ def make_plan(spec: str | Path, program: Path | None = None, aws_endpoint: str |
     if aws_endpoint:
         moto_context, label = contextlib.nullcontext(), f"moto_server at {aws_endpoint}"
     else:
-        from moto import mock_aws
-
-        moto_context, label = mock_aws(config=MOTO_CONFIG), "moto (in-process)"
+        moto_context, label = in_process_moto(), "moto (in-process)"
     with moto_context:  # boto3 sessions must be made inside it, or moto does not intercept them
         mocks = PlanMocks(Backend(client_factory(aws_endpoint), region), region, progress)
         run = run_program(program, config, mocks, stack=factory.name)

@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 import pulumi
 import pulumi.runtime
+from google.protobuf import struct_pb2
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
 from pulumi.runtime.stack import run_pulumi_func
@@ -94,7 +95,22 @@ class PlanMonitor(MockMonitor):
         if request.type != "pulumi:pulumi:Stack":
             self.plan_mocks.current.urn = self.make_urn(request.parent, request.type, request.name)
             self.plan_mocks.current.secret_outputs = set(request.additionalSecretOutputs)
+            self.plan_mocks.current.has_unknown_inputs = _holds_unknown(request.object)
         return super().RegisterResource(request)
+
+
+def _holds_unknown(value) -> bool:
+    """Whether a registration's inputs (a protobuf Struct) hold a value known only after apply."""
+    if isinstance(value, struct_pb2.Struct):
+        return any(_holds_unknown(v) for v in value.fields.values())
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value == rpc.UNKNOWN
+    if kind == "struct_value":
+        return _holds_unknown(value.struct_value)
+    if kind == "list_value":
+        return any(_holds_unknown(v) for v in value.list_value.values)
+    return False
 
 
 class PlanMocks(pulumi.runtime.Mocks):
@@ -129,8 +145,10 @@ class PlanMocks(pulumi.runtime.Mocks):
     def _create(self, args: MockResourceArgs, inputs: dict):
         if args.resource_id:  # a `.get()` of an existing resource: nothing to create
             return args.resource_id, mock_outputs(args.typ, args.name, self.region), MOCK_ONLY, None
-        if not self.backend.can_create(args.typ) or self._refers_to_unchecked(inputs):
-            # moto cannot create it, or it points at something moto never saw (no cascade of errors)
+        if (not self.backend.can_create(args.typ) or self._refers_to_unchecked(inputs)
+                or getattr(self.current, "has_unknown_inputs", False)):
+            # moto cannot create it, it points at something moto never saw (no cascade of errors),
+            # or an input is known only after apply (as in `pulumi preview`)
             computed = mock_outputs(args.typ, args.name, inputs.get("region") or self.region)
             return computed["id"], computed, MOCK_ONLY, None
         try:

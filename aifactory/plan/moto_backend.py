@@ -15,19 +15,24 @@ from collections.abc import Callable
 import boto3
 import botocore.exceptions
 from botocore.config import Config
+from pulumi.runtime.rpc import UNKNOWN
 
 # Offline credentials: never the user's own (an explicit key beats every other source in boto3).
 FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "aws_session_token": "testing"}
 ACCOUNT_ID = "123456789012"  # moto's default account
+KNOWN_AFTER_APPLY = UNKNOWN  # Pulumi's wire value for an output not known until the resource exists
 
 
 class AwsRejected(Exception):
     """AWS (here: moto) refused to create a resource; the message is AWS's."""
 
 
-def client_factory(endpoint_url: str | None, credentials: dict | None = None) -> Callable[[str, str], object]:
-    """`clients(service, region)`: cached boto3 clients, against moto's endpoint or in-process moto."""
-    session = boto3.session.Session(**(credentials if credentials is not None else FAKE_CREDENTIALS))
+def client_factory(endpoint_url: str | None) -> Callable[[str, str], object]:
+    """`clients(service, region)`: cached boto3 clients with fake credentials, against moto's endpoint
+    or in-process moto. Every request names moto's account, so moto need not look the access key up
+    (which builds an IAM backend, with all AWS managed policies, for every partition)."""
+    session = boto3.session.Session(**FAKE_CREDENTIALS)
+    session.events.register("before-sign", _name_moto_account)
     cache: dict[tuple[str, str], object] = {}
     config = Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"})
 
@@ -38,6 +43,10 @@ def client_factory(endpoint_url: str | None, credentials: dict | None = None) ->
         return cache[key]
 
     return clients
+
+
+def _name_moto_account(request, **_):
+    request.headers["x-moto-account-id"] = ACCOUNT_ID
 
 
 def physical_name(inputs: dict, logical: str, key: str = "name") -> str:
@@ -114,14 +123,12 @@ def _vpc(b: Backend, logical, inputs, region):
         if attr in inputs:
             key = attr[0].upper() + attr[1:]
             ec2.modify_vpc_attribute(VpcId=vpc_id, **{key: {"Value": bool(inputs[attr])}})
-    sg = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": ["default"]}])
-    rt = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "association.main", "Values": ["true"]}])
     return vpc_id, {
         "arn": b.arn("ec2", region, f"vpc/{vpc_id}"),
         "ownerId": vpc.get("OwnerId", ACCOUNT_ID),
-        "defaultSecurityGroupId": sg["SecurityGroups"][0]["GroupId"] if sg["SecurityGroups"] else "",
-        "mainRouteTableId": rt["RouteTables"][0]["RouteTableId"] if rt["RouteTables"] else "",
-        "defaultRouteTableId": rt["RouteTables"][0]["RouteTableId"] if rt["RouteTables"] else "",
+        # Known after apply, as in `pulumi preview`: looking them up costs moto a scan of every
+        # group and route table in the region per VPC, which made plan time quadratic in VPCs.
+        **{key: KNOWN_AFTER_APPLY for key in ("defaultSecurityGroupId", "mainRouteTableId", "defaultRouteTableId")},
         "dhcpOptionsId": vpc.get("DhcpOptionsId", ""),
     }
 
