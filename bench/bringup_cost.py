@@ -16,12 +16,11 @@ from pathlib import Path
 
 from aifactory.bringup import RESULT_EVENTS
 from aifactory.lab import preflight
-from bench.measure import REPO, run_child, spread
+from bench.measure import run_child, spread
 from bench.specs import lab_site
 
 AIFACTORY = [sys.executable, "-m", "aifactory.cli"]
-# Both stages in one ansible-playbook run (`--stages os,storage` cannot run today: see README.md).
-PLAYBOOK = REPO / "bench" / "playbooks" / "os-storage.yml"
+STAGES = "os,storage"  # one ansible-playbook run importing both stage playbooks
 SCRATCH_DISKS = 1  # the scratch role formats one device (several need a volume manager)
 # Ansible's own defaults for what the repo's ansible.cfg tunes, as environment settings (which beat
 # ansible.cfg: bringup pins ANSIBLE_CONFIG to the repo's file, so a second config file cannot be used).
@@ -56,7 +55,7 @@ def _host_tasks(run_dir: Path) -> int:
 
 
 def _bringup(site: Path, overrides: Path, artifacts: Path, env: dict) -> dict:
-    s = run_child([*AIFACTORY, "bringup", str(site), "--playbook", str(PLAYBOOK), "--host-overrides", str(overrides),
+    s = run_child([*AIFACTORY, "bringup", str(site), "--stages", STAGES, "--host-overrides", str(overrides),
                    "--artifacts-dir", str(artifacts), "--format", "json"], env)
     result = json.loads(s.stdout) if s.stdout.strip().startswith("{") else {}
     if s.rc != 0 or result.get("exit_code") != 0:

@@ -169,8 +169,8 @@ def _bringup(r: dict) -> tuple[list[str], list[str], dict | None]:
     out = ["## 3. Bring-up cost on lab nodes", ""]
     if "bringup_by_nodes" not in r:
         return out + [f"Skipped: {r['skipped'].get('bringup', 'not run')}.", ""], [], None
-    out += ["os + storage stages (`bench/playbooks/os-storage.yml` through `aifactory bringup --playbook`) on fresh"
-            " `aifactory lab up` nodes (Debian 12 systemd-nspawn stand-ins, one scratch loop device each), then the"
+    out += ["`aifactory bringup --stages os,storage` on fresh `aifactory lab up` nodes (Debian 12 systemd-nspawn"
+            " stand-ins, one scratch loop device each, APT only from the lab's mirror stand-in), then the"
             " same run again. tuned = the repo's ansible.cfg; defaults = ansible's defaults for what it tunes"
             " (forks 5, no pipelining, implicit full fact gathering, memory fact cache). Controller CPU is the"
             " bringup process tree's rusage; per host-task = CPU / runner_on_* result events.", ""]

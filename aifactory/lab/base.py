@@ -17,11 +17,12 @@ from pathlib import Path
 SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # What a booted node needs: systemd as init, sshd, and python3 for Ansible modules; plus the tools the
-# roles drive on a real node (filesystems, block devices, time sync, apt with its Python binding).
+# roles drive on a real node (filesystems, block devices, apt with its Python binding). What the roles
+# install themselves (time sync) is left out: nodes install it from the lab's mirror (mirror.py).
 PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-apt", "iproute2",
     "sudo", "ca-certificates", "e2fsprogs", "xfsprogs", "util-linux", "mount", "kmod", "pciutils",
-    "parted", "chrony", "procps", "less",
+    "parted", "procps", "less",
 )
 CACHE_ROOT = Path(os.environ.get("AIFACTORY_LAB_CACHE", "/var/cache/aifactory/lab"))
 

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from aifactory.lab import aws, base, cgroups, network, nodes, procs, redfish
+from aifactory.lab import aws, base, cgroups, mirror, network, nodes, procs, redfish
 from aifactory.lab.state import LabState, site_dir
 from aifactory.spec import Factory
 
@@ -23,9 +23,6 @@ OVERRIDES_FILE = "host-overrides.json"
 ENV_FILE = "lab.env"
 # Facts every lab host gets: what the roles must not attempt on a container without accelerators.
 LAB_NODE_FACTS = {"aifactory_lab": True}
-# Role settings for a lab node: it has no package network (so nothing is installed) and no NTP server.
-LAB_NODE_ROLE_VARS = {"os_baseline_install_packages": False, "shared_storage_install_packages": False,
-                      "os_baseline_ntp_servers": []}
 
 
 class LabError(RuntimeError):
@@ -49,6 +46,7 @@ def up(f: Factory, progress: Progress = print, scratch_disks: int = 0, scratch_d
 
 def _up(f: Factory, state: LabState, progress: Progress, scratch_disks: int, scratch_disk_mb: int) -> None:
     root = base.ensure_base(progress)
+    mirror_root = mirror.ensure(base.configured_mirror(), root, progress)
     progress("AWS stand-in: starting moto_server on 127.0.0.1")
     state.endpoints["aws"] = aws.start(state)
     progress(f"AWS stand-in: moto_server at {state.endpoints['aws']}")
@@ -60,6 +58,9 @@ def _up(f: Factory, state: LabState, progress: Progress, scratch_disks: int, scr
     host_net = ipaddress.IPv4Network(f.network.host_cidr)
     bridge = network.create_bridge(state, f.network.host_cidr)
     progress(f"network: bridge {bridge} with {network.gateway(f.network.host_cidr)} (lab-only, no route out)")
+    state.endpoints["apt"] = mirror.start(state, mirror_root, str(network.gateway(f.network.host_cidr).ip))
+    progress(f"APT mirror stand-in: {state.endpoints['apt']} (partial copy of Debian {base.SUITE}, signed indexes)")
+    state.save()
     hosts = {n.name: n.address for n in f.nodes}
     nodes.lab_key(state)
     booting = []
@@ -96,8 +97,8 @@ def _attach_loop(state: LabState, node: str, index: int, size_mb: int) -> str:
 
 
 def write_overrides(f: Factory, state: LabState) -> Path:
-    """Point every inventory host at its stand-in: nodes over SSH (root, no package installs, their
-    loop devices as the scratch devices), BMC hosts at the emulator."""
+    """Point every inventory host at its stand-in: nodes over SSH (root, packages from the lab's mirror,
+    their loop devices as the scratch devices), BMC hosts at the emulator."""
     key = nodes.lab_key(state)
     common = " ".join(nodes.ssh_options(state)[:6])
     overrides: dict[str, dict] = {}
@@ -106,7 +107,7 @@ def write_overrides(f: Factory, state: LabState) -> Path:
         overrides[n.name] = {"ansible_host": n.address, "ansible_user": "root",
                              "ansible_ssh_private_key_file": str(key), "ansible_ssh_common_args": common,
                              "ansible_python_interpreter": "/usr/bin/python3", **LAB_NODE_FACTS,
-                             **LAB_NODE_ROLE_VARS, **({"scratch_storage_devices": disks} if disks else {})}
+                             **node_role_vars(f, state), **({"scratch_storage_devices": disks} if disks else {})}
         # BMC hosts run their Redfish modules on the controller (ansible_connection: local), with
         # this interpreter: the one that has the collections' Python dependencies.
         overrides[f"{n.name}-bmc"] = {"aifactory_bmc_endpoint": state.endpoints["bmc"],
@@ -115,6 +116,16 @@ def write_overrides(f: Factory, state: LabState) -> Path:
     path = state.dir / OVERRIDES_FILE
     path.write_text(json.dumps(overrides, indent=2) + "\n")
     return path
+
+
+def node_role_vars(f: Factory, state: LabState) -> dict:
+    """Role settings for a lab node, as on an air-gapped site: APT only from the lab's mirror
+    stand-in; the gateway as NTP server (chrony is installed and configured, but nothing answers NTP
+    there and a container keeps the host's clock); no shared-storage client packages (this kernel has
+    no NFS, so the mounts are reported skipped)."""
+    return {"os_baseline_air_gapped": True, "os_baseline_apt_mirror": state.endpoints["apt"],
+            "os_baseline_ntp_servers": [str(network.gateway(f.network.host_cidr).ip)],
+            "shared_storage_install_packages": False}
 
 
 STAND_IN_NAMES = {"netns": "network namespace", "link": "link", "mount": "node root (overlay)",

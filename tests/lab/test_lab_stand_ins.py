@@ -8,7 +8,7 @@ import urllib.request
 import boto3
 import pytest
 
-from aifactory.lab import lifecycle, procs
+from aifactory.lab import lifecycle, mirror, procs
 from aifactory.lab.rehearsal import rehearse
 from aifactory.lab.state import LabState
 from tests.lab.conftest import node_ssh
@@ -110,3 +110,22 @@ def test_rehearse_refuses_a_site_whose_lab_is_up_and_leaves_that_lab_alone(lab):
     assert "already up" in report.stages[0].detail
     assert LabState.load(f.name) is not None
     assert all(procs.alive(n["process"]) for n in LabState.load(f.name).nodes.values())
+
+
+def test_apt_mirror_stand_in_is_verified_and_installs_what_nodes_lack(lab):
+    """A node updates from the mirror with Debian's signatures checked (no trusted=yes), and the
+    packages the roles install come from it; the node still has no route anywhere else."""
+    f, state = lab
+    node = f.nodes[0]
+    assert node_ssh(state, node.address, "dpkg -s chrony").returncode != 0  # the base lacks it
+    source = (f"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {state.endpoints['apt']} "
+              f"{mirror.SUITE} main")
+    out = node_ssh(state, node.address, f"echo '{source}' > /etc/apt/sources.list && apt-get update 2>&1"
+                                         " && apt-get install -y --no-install-recommends chrony 2>&1 && dpkg -s chrony")
+    assert out.returncode == 0, out.stdout[-2000:]
+    assert "Status: install ok installed" in out.stdout
+    assert "NO_PUBKEY" not in out.stdout and "not signed" not in out.stdout
+    tampered = node_ssh(state, node.address,
+                        f"echo 'deb [signed-by=/dev/null] {state.endpoints['apt']} {mirror.SUITE} main' > /etc/apt/sources.list"
+                        " && apt-get update --error-on=any 2>&1")
+    assert tampered.returncode != 0 and ("is not signed" in tampered.stdout or "NO_PUBKEY" in tampered.stdout), tampered.stdout

@@ -1,0 +1,188 @@
+"""The package-mirror stand-in: a partial copy of the Debian archive, served on the lab's gateway.
+
+An air-gapped site points APT at its own mirror (software.mirrors.apt), and a node's first converge
+installs what the roles need from it. The stand-in is a partial mirror of the archive the base root
+came from: Debian's own signed InRelease and the package and translation indexes for the suites and
+components the os_baseline role configures, plus only the .deb files a fresh lab node lacks for
+what the roles install (NODE_INSTALLS and their dependencies). Every file is checked against the
+SHA256 that the signed InRelease (or the index) lists, and nodes verify the mirror with
+debian-archive-keyring as they would the real archive: no `trusted=yes`.
+
+Built once per (upstream mirror, suite, architecture, package list) under the lab cache and served
+by Python's http.server on the lab bridge's gateway address, which only the lab's nodes can reach.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import lzma
+import re
+import shutil
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from aifactory.lab import procs
+from aifactory.lab.base import CACHE_ROOT, SUITE
+from aifactory.lab.state import LabState
+
+SUITES = (SUITE, f"{SUITE}-updates")  # what os_baseline's Debian vars write into the mirror source
+COMPONENTS = ("main", "contrib", "non-free", "non-free-firmware")
+# What the os and storage stages install on a fresh node (the base root deliberately lacks them).
+NODE_INSTALLS = ("chrony",)
+PATH = "debian"  # the mirror's URL is http://<gateway>:<port>/debian
+
+
+class MirrorBuildError(RuntimeError):
+    """The partial mirror could not be built; the message says which file or package."""
+
+
+def architecture() -> str:
+    return subprocess.run(["dpkg", "--print-architecture"], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def cache_key(upstream: str, arch: str, base_root: Path, installs: tuple[str, ...] = NODE_INSTALLS) -> str:
+    """Changes with the upstream, the architecture, the base root (what nodes already have) and the installs."""
+    text = "\n".join([*SUITES, upstream, arch, base_root.name, *sorted(installs)])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+# --- Debian control data (pure functions) -------------------------------------------------------
+def paragraphs(text: str) -> list[dict[str, str]]:
+    """Deb822 paragraphs (Packages, dpkg status) as dicts; continuation lines are kept joined."""
+    out = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        fields: dict[str, str] = {}
+        key = None
+        for line in block.splitlines():
+            if line[:1] in (" ", "\t") and key:
+                fields[key] += "\n" + line.strip()
+            elif ":" in line:
+                key, value = line.split(":", 1)
+                fields[key] = value.strip()
+        if fields:
+            out.append(fields)
+    return out
+
+
+def release_sha256(inrelease: str) -> dict[str, tuple[str, int]]:
+    """path -> (sha256, size) from a Release/InRelease file's SHA256 section."""
+    section = re.search(r"^SHA256:\n((?: .*\n?)+)", inrelease, re.M)
+    if not section:
+        raise MirrorBuildError("InRelease has no SHA256 section")
+    files = {}
+    for line in section.group(1).splitlines():
+        digest, size, path = line.split()
+        files[path] = (digest, int(size))
+    return files
+
+
+def _names(field: str) -> list[list[str]]:
+    """A Depends-style field as alternatives of bare package names: 'a (>= 1) | b:any, c' -> [[a, b], [c]]."""
+    groups = []
+    for group in filter(None, (g.strip() for g in field.split(","))):
+        groups.append([re.split(r"[\s(:\[]", alt.strip(), maxsplit=1)[0] for alt in group.split("|")])
+    return groups
+
+
+def installed(status_text: str) -> set[str]:
+    """Package names installed in a dpkg status file, and the virtual names they provide."""
+    names = set()
+    for p in paragraphs(status_text):
+        if p.get("Status", "").endswith(" installed"):
+            names.add(p["Package"])
+            names.update(n for group in _names(p.get("Provides", "")) for n in group)
+    return names
+
+
+def resolve(wanted: tuple[str, ...], available: dict[str, dict], present: set[str]) -> list[dict]:
+    """The packages (index paragraphs) to fetch so that `wanted` installs on a system with `present`:
+    `wanted` and, recursively, every dependency not already satisfied (first alternative that exists)."""
+    providers: dict[str, str] = {}
+    for name, p in available.items():
+        for group in _names(p.get("Provides", "")):
+            providers.setdefault(group[0], name)
+    chosen: dict[str, dict] = {}
+    queue = list(wanted)
+    while queue:
+        name = queue.pop(0)
+        real = name if name in available else providers.get(name)
+        if real is None:
+            raise MirrorBuildError(f"{name} is in no index of the mirror")
+        if real in chosen:
+            continue
+        chosen[real] = available[real]
+        for field in ("Pre-Depends", "Depends"):
+            for alternatives in _names(available[real].get(field, "")):
+                if any(a in present or a in chosen for a in alternatives):
+                    continue
+                queue.append(next((a for a in alternatives if a in available or a in providers), alternatives[0]))
+    return list(chosen.values())
+
+
+# --- building ------------------------------------------------------------------------------------
+def _fetch(url: str, dest: Path, sha256: str | None = None) -> bytes:
+    with urllib.request.urlopen(url, timeout=60) as response:
+        data = response.read()
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise MirrorBuildError(f"{url}: SHA256 does not match the signed index")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(data)
+    return data
+
+
+def _fetch_indexes(upstream: str, root: Path, arch: str) -> dict[str, dict]:
+    """Each suite's InRelease and its indexes (also under by-hash/, as apt asks for them); returns
+    the available packages, a later suite (-updates) overriding an earlier one."""
+    available: dict[str, dict] = {}
+    for suite in SUITES:
+        dists = root / "dists" / suite
+        inrelease = _fetch(f"{upstream}/dists/{suite}/InRelease", dists / "InRelease").decode()
+        listed = release_sha256(inrelease)
+        for component in COMPONENTS:
+            for index in (f"{component}/binary-{arch}/Packages.xz", f"{component}/i18n/Translation-en.xz"):
+                if index not in listed:
+                    continue
+                digest, _size = listed[index]
+                data = _fetch(f"{upstream}/dists/{suite}/{index}", dists / index, digest)
+                by_hash = dists / Path(index).parent / "by-hash" / "SHA256" / digest
+                by_hash.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(dists / index, by_hash)
+                if index.endswith("Packages.xz"):
+                    available.update({p["Package"]: p for p in paragraphs(lzma.decompress(data).decode())})
+    return available
+
+
+def ensure(upstream: str, base_root: Path, progress: Callable[[str], None] = print) -> Path:
+    """The cached partial mirror's root (the directory served), built first when absent."""
+    arch = architecture()
+    top = CACHE_ROOT / f"debian-12-mirror-{cache_key(upstream, arch, base_root)}"
+    if (top / ".aifactory-complete").exists():
+        progress(f"mirror stand-in: cached at {top}")
+        return top
+    building = top.with_name(top.name + ".building")
+    shutil.rmtree(building, ignore_errors=True)
+    root = building / PATH
+    progress(f"mirror stand-in: copying {', '.join(SUITES)} indexes from {upstream} (once)")
+    available = _fetch_indexes(upstream, root, arch)
+    present = installed((base_root / "var/lib/dpkg/status").read_text())
+    packages = resolve(NODE_INSTALLS, available, present)
+    progress(f"mirror stand-in: fetching {len(packages)} package(s) a fresh node lacks: "
+             + ", ".join(p["Package"] for p in packages))
+    for p in packages:
+        _fetch(f"{upstream}/{p['Filename']}", root / p["Filename"], p["SHA256"])
+    (building / ".aifactory-complete").write_text("\n".join(p["Package"] for p in packages) + "\n")
+    building.rename(top)
+    return top
+
+
+def start(state: LabState, served: Path, address: str) -> str:
+    """Serve the mirror on `address` (the lab bridge's gateway); return its URL once it answers."""
+    port = procs.free_port()
+    argv = [sys.executable, "-m", "http.server", str(port), "--bind", address, "--directory", str(served)]
+    url = f"http://{address}:{port}/{PATH}"
+    procs.start_service(state, "APT mirror (http.server)", argv, state.dir / "mirror" / "http.log",
+                        f"{url}/dists/{SUITE}/InRelease")
+    return url

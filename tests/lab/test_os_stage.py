@@ -1,0 +1,43 @@
+"""The os stage on lab nodes, air-gapped as on a real site: APT points only at the lab's mirror
+stand-in, what a fresh node lacks is installed from it (with Debian's signatures checked), and a
+second run changes nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from aifactory.cli import main
+from aifactory.lab import lifecycle
+from tests.conftest import site_dir
+from tests.lab.conftest import node_ssh
+
+pytestmark = pytest.mark.lab
+LAB_SCRATCH_DISKS = 0
+
+
+def bringup_os(state, tmp_path, capsys) -> dict:
+    rc = main(["bringup", str(site_dir("lab-b200")), "--stages", "os", "--limit", "nodes",
+               "--host-overrides", str(state.dir / lifecycle.OVERRIDES_FILE),
+               "--artifacts-dir", str(tmp_path), "--format", "json"])
+    result = json.loads(capsys.readouterr().out)
+    assert rc == 0, result["totals"]
+    return result
+
+
+def test_os_stage_installs_from_the_mirror_only_and_is_idempotent(lab, tmp_path, capsys):
+    f, state = lab
+    first = bringup_os(state, tmp_path, capsys)
+    assert first["totals"]["changed"] > 0
+    for n in f.nodes:
+        out = node_ssh(state, n.address, "dpkg-query -W -f '${Status}' chrony; echo; cat /etc/apt/sources.list;"
+                                         " cat /etc/apt/sources.list.d/*; apt-get update --error-on=any >/dev/null 2>&1; echo rc=$?")
+        status, *rest = out.stdout.splitlines()
+        assert status == "install ok installed"
+        sources = "\n".join(rest)
+        assert f"URIs: {state.endpoints['apt']}" in sources and "deb.debian.org" not in sources
+        assert "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" in sources
+        assert sources.endswith("rc=0")  # the mirror verifies under Debian's keyring
+    again = bringup_os(state, tmp_path, capsys)
+    assert again["totals"]["changed"] == 0
