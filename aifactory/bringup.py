@@ -282,6 +282,7 @@ def run_bringup(f: Factory, options: BringupOptions, progress_stream: TextIO = s
             cmdline="--check" if options.check else None,
             envvars=runner_env(options),
             suppress_env_files=True,
+            **fact_cache(dict(os.environ)),
             quiet=True,
             event_handler=progress,
         )
@@ -297,6 +298,27 @@ def run_bringup(f: Factory, options: BringupOptions, progress_stream: TextIO = s
         run_dir=run_dir,
         unscrubbable=unscrubbable,
     )
+
+
+def fact_cache(environ: dict[str, str]) -> dict[str, str]:
+    """ansible-runner's fact-cache settings for the cache ansible.cfg asks for: jsonfile under
+    .ansible/facts (or $ANSIBLE_CACHE_PLUGIN_CONNECTION), shared by every run, so a re-run gathers no
+    facts it has (ansible.cfg's `gathering = smart`). Left to itself, runner points Ansible at a new
+    cache inside each run directory. Another plugin named in $ANSIBLE_CACHE_PLUGIN is left to Ansible."""
+    plugin = environ.get("ANSIBLE_CACHE_PLUGIN", "jsonfile")
+    if plugin != "jsonfile":
+        return {"fact_cache_type": plugin}
+    where = Path(environ.get("ANSIBLE_CACHE_PLUGIN_CONNECTION") or REPO / ".ansible" / "facts")
+    return {"fact_cache_type": "jsonfile", "fact_cache": str(where.resolve())}
+
+
+def forget_facts(hosts: list[str], environ: dict[str, str]) -> None:
+    """Drop the cached facts of these hosts: they are new machines (a new lab, a re-imaged node)."""
+    where = fact_cache(environ).get("fact_cache")
+    if where:
+        for host in hosts:
+            for cached in Path(where).glob(f"*{host}"):
+                cached.unlink()
 
 
 def host_table(stats: dict | None) -> dict[str, dict[str, int]]:

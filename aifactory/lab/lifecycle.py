@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from aifactory import bringup
 from aifactory.lab import aws, base, cgroups, mirror, network, nodes, procs, redfish
 from aifactory.lab.state import LabState, site_dir
 from aifactory.spec import Factory
@@ -80,6 +82,7 @@ def _up(f: Factory, state: LabState, progress: Progress, scratch_disks: int, scr
         nodes.wait_ssh(state, n.name, n.address, ident)
         progress(f"node stand-in {n.name}: up, ssh root@{n.address} answers")
     write_overrides(f, state)
+    bringup.forget_facts([n.name for n in f.nodes], dict(os.environ))  # facts of a previous lab's nodes
     (state.dir / ENV_FILE).write_text(
         f"AIFACTORY_AWS_ENDPOINT={state.endpoints['aws']}\nAIFACTORY_HOST_OVERRIDES={state.dir / OVERRIDES_FILE}\n")
     progress(f"lab up: host overrides in {state.dir / OVERRIDES_FILE}; AWS endpoint {state.endpoints['aws']}")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from aifactory.bringup import (MASK, BringupOptions, Progress, Redactor, entry_playbook, secret_values,
-                               select_playbooks)
+from aifactory.bringup import (MASK, BringupOptions, Progress, Redactor, entry_playbook, fact_cache, forget_facts,
+                               secret_values, select_playbooks)
 from tests.conftest import REPO
 
 PASSWORD = 'fake-bmc-pw-"quoted"\\7c1e'
@@ -161,3 +161,18 @@ def test_several_stages_run_from_one_generated_playbook(tmp_path):
                            cwd=REPO, capture_output=True, text=True, env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")})
     assert check.returncode == 0, check.stderr
     assert entry_playbook(books[:1], tmp_path) == books[0]
+
+
+def test_fact_cache_is_shared_by_runs_unless_the_environment_says_otherwise(tmp_path):
+    """ansible-runner would point each run at a new cache in its run directory; bringup keeps the one
+    ansible.cfg names, so `gathering = smart` can skip hosts whose facts a previous run cached."""
+    assert fact_cache({}) == {"fact_cache_type": "jsonfile", "fact_cache": str(REPO / ".ansible" / "facts")}
+    assert fact_cache({"ANSIBLE_CACHE_PLUGIN_CONNECTION": str(tmp_path)})["fact_cache"] == str(tmp_path)
+    assert fact_cache({"ANSIBLE_CACHE_PLUGIN": "memory"}) == {"fact_cache_type": "memory"}
+
+
+def test_forget_facts_drops_only_the_named_hosts(tmp_path):
+    for host in ("r01-n01", "r01-n02", "r01-n10"):
+        (tmp_path / f"ansible_facts{host}").write_text("{}")
+    forget_facts(["r01-n01", "r01-n1"], {"ANSIBLE_CACHE_PLUGIN_CONNECTION": str(tmp_path)})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ansible_factsr01-n02", "ansible_factsr01-n10"]
