@@ -3,7 +3,8 @@ with the project's Ansible settings and with Ansible's defaults, in the same run
 
 Each cycle is `aifactory lab up` (fresh nodes) -> bringup -> bringup again -> `aifactory lab down`,
 every step an `aifactory` subprocess. Controller CPU is the bringup process's rusage (ansible-runner,
-ansible-playbook, its workers and ssh clients: all its descendants); host-tasks are the runner_on_*
+ansible-playbook, its workers and ssh clients: all its descendants); node CPU is what every process
+in the lab nodes' cgroups used during the run (sshd, the modules); host-tasks are the runner_on_*
 result events in the run's job_events.
 """
 
@@ -15,7 +16,8 @@ import sys
 from pathlib import Path
 
 from aifactory.bringup import RESULT_EVENTS
-from aifactory.lab import preflight
+from aifactory.lab import cgroups, preflight
+from aifactory.spec import Factory
 from bench.measure import run_child, spread
 from bench.specs import lab_site
 
@@ -54,20 +56,28 @@ def _host_tasks(run_dir: Path) -> int:
     return count
 
 
-def _bringup(site: Path, overrides: Path, artifacts: Path, env: dict) -> dict:
+def _nodes_cpu_s(f: Factory) -> float:
+    return sum(cgroups.cpu_seconds(cgroups.relative_path(f.name, n.name)) for n in f.nodes)
+
+
+def _bringup(f: Factory, site: Path, overrides: Path, artifacts: Path, env: dict) -> dict:
+    nodes_before = _nodes_cpu_s(f)
     s = run_child([*AIFACTORY, "bringup", str(site), "--stages", STAGES, "--host-overrides", str(overrides),
                    "--artifacts-dir", str(artifacts), "--format", "json"], env)
     result = json.loads(s.stdout) if s.stdout.strip().startswith("{") else {}
     if s.rc != 0 or result.get("exit_code") != 0:
         raise RuntimeError(f"bringup of {site} exited {s.rc}: {json.dumps(result.get('totals'))} {s.stderr.strip()[-600:]}")
+    nodes_cpu_s = _nodes_cpu_s(f) - nodes_before
     tasks = _host_tasks(Path(result["artifacts"]))
-    return {"wall_s": s.wall_s, "cpu_s": s.cpu_s, "machine_busy_cores": s.machine_busy_cores, "host_tasks": tasks, "changed": result["totals"]["changed"],
-            "cpu_ms_per_host_task": 1000 * s.cpu_s / tasks}
+    return {"wall_s": s.wall_s, "cpu_s": s.cpu_s, "nodes_cpu_s": nodes_cpu_s, "total_cpu_s": s.cpu_s + nodes_cpu_s,
+            "machine_busy_cores": s.machine_busy_cores, "host_tasks": tasks, "changed": result["totals"]["changed"],
+            "cpu_ms_per_host_task": 1000 * s.cpu_s / tasks, "node_cpu_ms_per_host_task": 1000 * nodes_cpu_s / tasks}
 
 
 def _cycle(nodes: int, settings: str, work: Path) -> tuple[dict, dict]:
     """Fresh lab nodes, the first converge, the re-run; the lab is always taken down."""
-    site = lab_site(nodes, work / f"lab-{nodes}").site_dir
+    factory = lab_site(nodes, work / f"lab-{nodes}")
+    site = factory.site_dir
     lab_dir = work / "lab-state"
     facts = work / "facts"
     shutil.rmtree(facts, ignore_errors=True)
@@ -75,15 +85,17 @@ def _cycle(nodes: int, settings: str, work: Path) -> tuple[dict, dict]:
     _aifactory("lab", "up", str(site), "--scratch-disks", str(SCRATCH_DISKS), env=env)
     try:
         overrides = lab_dir / f"bench-lab{nodes}" / "host-overrides.json"
-        first = _bringup(site, overrides, work / "artifacts", env)
-        again = _bringup(site, overrides, work / "artifacts", env)
+        first = _bringup(factory, site, overrides, work / "artifacts", env)
+        again = _bringup(factory, site, overrides, work / "artifacts", env)
     finally:
         _aifactory("lab", "down", str(site), env=env)
     return first, again
 
 
 def _summary(runs: list[dict]) -> dict:
-    out = {key: spread([r[key] for r in runs]) for key in ("wall_s", "cpu_s", "machine_busy_cores", "cpu_ms_per_host_task")}
+    out = {key: spread([r[key] for r in runs]) for key in (
+        "wall_s", "cpu_s", "nodes_cpu_s", "total_cpu_s", "machine_busy_cores", "cpu_ms_per_host_task",
+        "node_cpu_ms_per_host_task")}
     out["host_tasks"] = runs[0]["host_tasks"]
     out["changed"] = spread([r["changed"] for r in runs], 0)
     return out
@@ -106,7 +118,8 @@ def by_nodes(node_counts: list[int], repeats_for, work: Path, progress) -> list[
             row[settings] = {phase: _summary(samples) for phase, samples in pair.items()}
             row[settings]["rerun_over_first"] = round(
                 row[settings]["again"]["wall_s"]["median"] / row[settings]["first"]["wall_s"]["median"], 2)
-        row["defaults_over_tuned_first"] = round(
-            row["defaults"]["first"]["wall_s"]["median"] / row["tuned"]["first"]["wall_s"]["median"], 2)
+        for key in ("wall_s", "total_cpu_s"):
+            row[f"defaults_over_tuned_first_{key}"] = round(
+                row["defaults"]["first"][key]["median"] / row["tuned"]["first"][key]["median"], 2)
         rows.append(row)
     return rows

@@ -75,3 +75,13 @@ def kill(rel: str) -> None:
                     os.kill(int(pid), signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+
+
+def cpu_seconds(rel: str) -> float:
+    """CPU time used so far by every process that ran in `rel` and below (cgroup2 `cpu.stat`)."""
+    for h in hierarchies():
+        stat = h / rel / "cpu.stat"
+        if stat.exists():
+            fields = dict(line.split() for line in stat.read_text().splitlines())
+            return int(fields["usage_usec"]) / 1e6
+    raise FileNotFoundError(f"no cgroup2 cpu.stat for {rel}")

@@ -61,12 +61,14 @@ def test_marginal_cost_is_seconds_per_added_resource():
 
 def _results(defaults_first: float, tuned_first: float, tuned_again: float) -> dict:
     s = spread
-    side = lambda first, again: {  # noqa: E731
-        "first": {"wall_s": s([first]), "cpu_s": s([first / 2]), "machine_busy_cores": s([1.9]), "cpu_ms_per_host_task": s([80.0]), "host_tasks": 400,
-                  "changed": s([12], 0)},
-        "again": {"wall_s": s([again]), "cpu_s": s([again / 2]), "machine_busy_cores": s([1.9]), "cpu_ms_per_host_task": s([80.0]), "host_tasks": 400,
-                  "changed": s([0], 0)},
-        "rerun_over_first": round(again / first, 2)}
+
+    def run(wall: float, changed: int) -> dict:  # controller CPU half the wall time, nodes as much again
+        return {"wall_s": s([wall]), "cpu_s": s([wall / 2]), "nodes_cpu_s": s([wall / 2]), "total_cpu_s": s([wall]),
+                "machine_busy_cores": s([1.9]), "cpu_ms_per_host_task": s([80.0]), "node_cpu_ms_per_host_task": s([120.0]),
+                "host_tasks": 400, "changed": s([changed], 0)}
+
+    side = lambda first, again: {"first": run(first, 12), "again": run(again, 0),  # noqa: E731
+                                 "rerun_over_first": round(again / first, 2)}
     return {
         "date": "2026-11-22T00:00:00+00:00", "bench_seconds": 1,
         "machine": {"cpu": "Test CPU", "cores": 2, "memory_gb": 8.0, "kernel": "6.1", "python": "3.11.7",
@@ -79,9 +81,11 @@ def _results(defaults_first: float, tuned_first: float, tuned_again: float) -> d
         "inventory_by_racks": [{"racks": 1024, "hosts": 46080, "wall_s": s([55.0, 56.0]), "max_rss_mb": s([1700.0])}],
         "bringup_by_nodes": [{"nodes": 8, "tuned": side(tuned_first, tuned_again),
                               "defaults": side(defaults_first, defaults_first),
-                              "defaults_over_tuned_first": round(defaults_first / tuned_first, 2)}],
+                              "defaults_over_tuned_first_wall_s": round(defaults_first / tuned_first, 2),
+                              "defaults_over_tuned_first_total_cpu_s": round(defaults_first / tuned_first, 2)}],
         "moto_breakdown": {"copies": 1000, "setup_s": {"iam": 2.0, "ec2": 1.0},
-                           "per_call_ms": {"vpc_describes": {"first_ms": 10.0, "last_ms": 30.0}}},
+                           "per_call_ms": {"vpc": {"first_ms": 2.5, "last_ms": 3.7},
+                                           "vpc_describes_before": {"first_ms": 10.0, "last_ms": 30.0}}},
     }
 
 
@@ -90,10 +94,10 @@ def test_results_md_shows_figures_with_spread_and_target_verdicts():
     assert "6.50 s (6.00-7.00, n=3)" in md  # the median with its min and max and run count
     assert "| 1024 | 46080 | 55.50 s (55.00-56.00, n=2) | 1.2 |" in md
     assert "moto layer under 1.5x bare mocks (infra/): worst 4.06x -> MISSED" in md
-    assert "defaults/tuned = 2.5 -> met" in md
+    assert "defaults/tuned = 2.5 in wall time (2.5 in CPU, controller + nodes) -> met" in md
     assert "idempotent re-run under a third of the first run (8 nodes, tuned): 0.25 -> met" in md
     # the missed moto target is explained from the run's own set-up figures: 4.9 s gap, 3.0 s of set-up
-    assert "moto adds 4.9 s to a 1.6 s bare plan; 3.0 s of that is the first use of the 2 services timed above" in md
+    assert "moto adds 4.9 s to a 1.6 s bare plan. 3.0 s of it is moto's start in a fresh process" in md
     assert "| iam | 2.00 s |" in md
     # capacity: 80 ms x 50 host-tasks per node = 4 s per node -> 900 nodes per core-hour
     assert "~900 nodes an hour" in md
@@ -101,9 +105,10 @@ def test_results_md_shows_figures_with_spread_and_target_verdicts():
 
 def test_results_md_reports_missed_bringup_targets_and_skips():
     md = render(_results(defaults_first=21.0, tuned_first=20.0, tuned_again=19.0))
-    assert "defaults/tuned = 1.05 -> MISSED" in md and "0.95 -> MISSED" in md
-    assert "the whole 2-core machine was 1.9 cores busy" in md  # the explanation quotes the measured load
-    assert "changes only 12 of 400 host-tasks" in md
+    assert "defaults/tuned = 1.05 in wall time" in md and "0.95 -> MISSED" in md
+    assert "same 2 cores as the controller, which were 1.9 cores busy" in md  # quotes the measured load
+    assert "50% of the CPU is the nodes' own (120 ms per host-task" in md
+    assert "400 host-tasks at 120 ms of node CPU and 80 ms of controller CPU each" in md
     skipped = _results(50.0, 20.0, 5.0)
     del skipped["bringup_by_nodes"]
     skipped["skipped"]["bringup"] = "the lab needs root"
@@ -123,4 +128,4 @@ def test_linearity_verdict_and_its_explanation_come_from_the_marginal_costs():
     md = render(results)
     assert "no faster than linear (moto): marginal cost grew 1.8x from the first to the last step -> MISSED" in md
     assert "no faster than linear (bare): marginal cost grew 1.4x from the first to the last step -> met" in md
-    assert "took 10.0 -> 30.0 ms per VPC" in md  # the cause, quoted from the probe's figures
+    assert "the first and last 100 copies: vpc 2.5 -> 3.7 ms" in md  # quoted from the probe's figures

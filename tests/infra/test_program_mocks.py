@@ -66,8 +66,8 @@ def test_every_aws_resource_uses_the_home_region_provider_inside_a_component(run
 def test_no_internet_path(run, spec):
     assert not INTERNET_PATHS & {r.typ for r in run.resources}
     subnets = run.of_type("aws:ec2/subnet:Subnet")
-    assert [s.inputs["cidrBlock"] for s in subnets] == [
-        str(n) for n in az_subnets(spec.hybrid_link.vpc_cidr, spec.hybrid_link.availability_zones)]
+    assert sorted(s.inputs["cidrBlock"] for s in subnets) == sorted(
+        str(n) for n in az_subnets(spec.hybrid_link.vpc_cidr, spec.hybrid_link.availability_zones))
     assert all(s.inputs["mapPublicIpOnLaunch"] is False for s in subnets)
     routes = run.of_type("aws:ec2/route:Route")
     assert [(r.inputs["destinationCidrBlock"], "transitGatewayId" in r.inputs) for r in routes] == [
@@ -112,8 +112,9 @@ def test_transit_gateway_segmented_and_every_attachment_routed(run, spec):
 
 def test_direct_connect_transit_vifs_and_allowed_prefixes(run, spec):
     vifs = run.of_type("aws:directconnect/transitVirtualInterface:TransitVirtualInterface")
-    assert [(v.inputs["connectionId"], v.inputs["vlan"]) for v in vifs] == [
-        (c.connection_id, c.vlan) for c in spec.hybrid_link.direct_connect]
+    # sorted: the SDK registers resources from concurrent tasks, so their order is not the program's
+    assert sorted((v.inputs["connectionId"], v.inputs["vlan"]) for v in vifs) == sorted(
+        (c.connection_id, c.vlan) for c in spec.hybrid_link.direct_connect)
     for vif in vifs:
         assert vif.inputs["bgpAsn"] == spec.hybrid_link.onprem_asn and vif.inputs["addressFamily"] == "ipv4"
         assert vif.secret_outputs == ("bgpAuthKey",)
@@ -126,8 +127,8 @@ def test_direct_connect_transit_vifs_and_allowed_prefixes(run, spec):
 
 def test_vpn_bgp_strong_crypto_logged_keys_secret(run, spec):
     gateways = run.of_type("aws:ec2/customerGateway:CustomerGateway")
-    assert [(g.inputs["ipAddress"], g.inputs["bgpAsn"], g.inputs["type"]) for g in gateways] == [
-        (p.peer_ip, str(spec.hybrid_link.onprem_asn), "ipsec.1") for p in spec.hybrid_link.vpn]
+    assert sorted((g.inputs["ipAddress"], g.inputs["bgpAsn"], g.inputs["type"]) for g in gateways) == sorted(
+        (p.peer_ip, str(spec.hybrid_link.onprem_asn), "ipsec.1") for p in spec.hybrid_link.vpn)
     vpns = run.of_type("aws:ec2/vpnConnection:VpnConnection")
     assert len(vpns) == len(spec.hybrid_link.vpn) and sorted(f"{v.name}-id" for v in vpns) == sorted(run.outputs["vpn_connection_ids"])
     for vpn in vpns:
@@ -254,8 +255,8 @@ def test_sagemaker_domain_vpc_only_with_cmk(run, spec):
     assert domain.inputs["appNetworkAccessType"] == "VpcOnly"
     assert domain.inputs["kmsKeyId"] == run.outputs["kms_key_arns"]["data"]
     assert len(domain.inputs["subnetIds"]) == spec.hybrid_link.availability_zones
-    assert [g.inputs["modelPackageGroupName"] for g in groups] == [
-        f"{spec.name}-{g}" for g in spec.aws_services.sagemaker.model_groups]
+    assert sorted(g.inputs["modelPackageGroupName"] for g in groups) == sorted(
+        f"{spec.name}-{g}" for g in spec.aws_services.sagemaker.model_groups)
     artifacts = json.loads(run.named(f"{spec.name}-artifacts-policy").inputs["policy"])["Statement"]
     assert artifacts[1]["Condition"]["StringNotEquals"] == {"aws:SourceVpce": f"{spec.name}-vpce-s3-id"}
 

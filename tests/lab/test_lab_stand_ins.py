@@ -8,7 +8,7 @@ import urllib.request
 import boto3
 import pytest
 
-from aifactory.lab import lifecycle, mirror, procs
+from aifactory.lab import cgroups, lifecycle, mirror, procs
 from aifactory.lab.rehearsal import rehearse
 from aifactory.lab.state import LabState
 from tests.lab.conftest import node_ssh
@@ -29,6 +29,16 @@ def test_every_node_boots_and_answers_ssh_as_itself(lab):
         hostname, system_state, virt, python = out.stdout.split("\n")[:4]
         assert (hostname, system_state, virt) == (n.name, "running", "systemd-nspawn")
         assert python.startswith("Python 3.")
+
+
+def test_node_cpu_is_accounted_to_the_node_alone(lab):
+    """The bench reads node-side CPU from each node's cgroup: work on one node shows only there."""
+    f, state = lab
+    busy, idle = (cgroups.relative_path(f.name, n.name) for n in f.nodes[:2])
+    before = {rel: cgroups.cpu_seconds(rel) for rel in (busy, idle)}
+    node_ssh(state, f.nodes[0].address, "python3 -c 'sum(range(10**8))'")
+    used = {rel: cgroups.cpu_seconds(rel) - before[rel] for rel in (busy, idle)}
+    assert used[busy] > 0.3 and used[idle] < used[busy] / 3
 
 
 def test_nodes_have_distinct_identities(lab):
