@@ -3,9 +3,10 @@
     python bench/moto_probe.py COPIES
 
 Prints one JSON object:
-- setup_s: the first call into each moto service the infra program uses (moto builds a service's
-  backend on first use; IAM also loads the AWS managed policies the plan needs);
-- per_call_ms: mean time of the engine's create handler (aifactory.plan.moto_backend) for a VPC, a
+- setup_s: the first call into each moto service, as a plan's moto worker makes them while the
+  program loads (`Backend.warm_up` in `WARM_UP` order, botocore's model loader shared as in the
+  worker; moto builds a service's backend on first use; IAM also loads the AWS managed policies);
+- per_call_ms: mean time of the engine's create handler (aifactory.moto_standin.backend) for a VPC, a
   security group and a role, over the first and the last 100 of COPIES copies; and, for comparison,
   of the two filtered `describe_*` lookups per VPC that the VPC handler used to make (moto answers
   them by scanning every group and route table in the region, so they grow with the VPC count).
@@ -20,17 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aifactory.plan import in_process_moto  # noqa: E402
-from aifactory.plan.moto_backend import Backend, client_factory  # noqa: E402
+from aifactory.moto_standin.backend import WARM_UP, Backend, client_factory, in_process_moto  # noqa: E402
+from aifactory.moto_standin.worker import _share_botocore_loader  # noqa: E402
 
 REGION = "eu-west-3"
-FIRST_CALLS = {
-    "iam (with managed policies)": lambda c: c("iam", REGION).list_roles(),
-    "ec2": lambda c: c("ec2", REGION).describe_vpcs(),
-    "sagemaker": lambda c: c("sagemaker", REGION).list_model_package_groups(),
-    "kms": lambda c: c("kms", REGION).list_keys(),
-    "s3": lambda c: c("s3", REGION).list_buckets(),
-}
 ASSUME = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 
@@ -43,10 +37,12 @@ def timed(fn) -> float:
 
 def main() -> int:
     copies = int(sys.argv[1])
+    _share_botocore_loader()
     with in_process_moto():
         clients = client_factory(None)
-        setup = {name: round(timed(lambda: call(clients)), 3) for name, call in FIRST_CALLS.items()}
-        backend, ec2 = Backend(clients, REGION), clients("ec2", REGION)
+        backend = Backend(clients, REGION)
+        setup = {service: round(timed(lambda: backend.warm_up(service)), 3) for service in WARM_UP}
+        ec2 = clients("ec2", REGION)
         times: dict[str, list[float]] = {"vpc": [], "security_group": [], "role": [], "vpc_describes_before": []}
         for k in range(copies):
             vpc_id = []

@@ -1,4 +1,5 @@
-"""Plan cost: `aifactory plan` (make_plan, moto) and the same program under bare Pulumi mocks.
+"""Plan cost: `aifactory plan` (make_plan: moto in its worker process) and the same program under
+bare Pulumi mocks.
 
 Each sample is `bench/plan_child.py` in its own process; moto and bare runs alternate, so the
 ratio of their medians is taken in the same run on the same machine state.
@@ -26,7 +27,7 @@ def _sample(mode: str, site: Path, program: Path | None, env: dict | None) -> di
     out = json.loads(s.stdout)
     if out["errors"]:
         raise RuntimeError(f"plan ({mode}) of {site} had errors: {out['errors']}")
-    return {"wall_s": s.wall_s, "plan_s": out["plan_seconds"], "max_rss_mb": s.max_rss_mb,
+    return {"wall_s": s.wall_s, "plan_s": out["plan_seconds"], "cpu_s": s.cpu_s, "max_rss_mb": out["peak_rss_mb"],
             "resources": out["resources"]}
 
 
@@ -37,9 +38,9 @@ def _compare(site: Path, repeats: int, program: Path | None = None, env: dict | 
             samples[mode].append(_sample(mode, site, program, env))
     result = {}
     for mode, runs in samples.items():
-        result[mode] = {key: spread([r[key] for r in runs]) for key in ("wall_s", "plan_s", "max_rss_mb")}
+        result[mode] = {key: spread([r[key] for r in runs]) for key in ("wall_s", "plan_s", "cpu_s", "max_rss_mb")}
         result[mode]["resources"] = runs[0]["resources"]
-    for key in ("wall_s", "plan_s"):
+    for key in ("wall_s", "plan_s", "cpu_s"):  # cpu_s: the worker's CPU is in the moto side's
         result[f"moto_over_bare_{key}"] = round(result["moto"][key]["median"] / result["bare"][key]["median"], 2)
     return result
 

@@ -12,7 +12,7 @@ import sys
 import boto3
 import botocore.exceptions
 
-from aifactory.plan.moto_backend import FAKE_CREDENTIALS
+from aifactory.moto_standin.backend import FAKE_CREDENTIALS
 from aifactory.report import emit_json, table
 from aifactory.spec import load_spec
 from aifactory.verify import verify

@@ -1,31 +1,27 @@
 """`aifactory plan`: the Pulumi program run offline, checked by moto and by the sovereignty controls.
 
-`make_plan(spec, program)` loads the spec, runs the program under the mock engine (moto in-process,
-or a running moto_server with `aws_endpoint`), evaluates SOV-01..SOV-10, and returns a `Plan`
-whose `as_dict()` is the documented JSON shape (docs/plan-json.md), secrets masked.
+`make_plan(spec, program)` loads the spec, runs the program under the mock engine (moto in a worker
+process of its own, or a running moto_server with `aws_endpoint`), evaluates SOV-01..SOV-10, and
+returns a `Plan` whose `as_dict()` is the documented JSON shape (docs/plan-json.md), secrets masked.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from unittest import mock
 
+from aifactory.moto_standin.backend import Backend, client_factory
+from aifactory.moto_standin.worker import MotoWorker
 from aifactory.plan.engine import MOCK_ONLY, MOTO, REJECTED, PlanMocks, PlannedResource, run_program
 from aifactory.plan.evaluate import ControlResult, evaluate
-from aifactory.plan.moto_backend import Backend, client_factory
 from aifactory.spec import Factory, load_spec
 
 DEFAULT_PROGRAM = Path(__file__).resolve().parents[2] / "infra"
 JSON_VERSION = 1
-# AWS managed policies (AmazonSSMManagedInstanceCore, ...) exist in AWS, so they must in moto too.
-# A moto_server needs the same: MOTO_IAM_LOAD_MANAGED_POLICIES=true in its environment.
-MOTO_CONFIG = {"iam": {"load_aws_managed_policies": True}}
 MASK = "[secret]"
 # Property names that hold secrets whatever the program marked (pre-shared keys, activation codes,
 # BGP auth keys, XKS credentials, passwords, secret strings, CGW configurations with PSKs inside).
@@ -37,7 +33,7 @@ SECRET_NAME = re.compile(r"(presharedkey|activationcode|bgpauthkey|authkey|rawse
 class Plan:
     factory: Factory
     program: Path
-    backend: str  # "moto (in-process)" or "moto_server at URL"
+    backend: str  # "moto (worker process)" or "moto_server at URL"
     resources: list[PlannedResource]
     components: list[PlannedResource]
     controls: list[ControlResult]
@@ -88,25 +84,6 @@ def masked(value, secret_paths: set[str], path: str = ""):
     return value
 
 
-@contextlib.contextmanager
-def in_process_moto():
-    """moto in this process for one plan, starting from an empty account.
-
-    Its data is dropped by the next start (moto's reset), not at the end: moto's end-of-mock reset
-    rebuilds every backend used only to throw it away (about a second for EC2 and IAM). EC2's
-    catalogue of public AMIs is not loaded: a plan creates no instances.
-    """
-    from moto import mock_aws
-
-    with mock.patch.dict(os.environ, {"MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}):
-        moto = mock_aws(config=MOTO_CONFIG)
-        moto.start(reset=True)
-        try:
-            yield
-        finally:
-            moto.stop(remove_data=False)
-
-
 def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -121,11 +98,11 @@ def make_plan(spec: str | Path, program: Path | None = None, aws_endpoint: str |
     spec_file = Path(spec).resolve()
     config = {"aifactory:spec": str(spec_file), "aws:region": region}
     if aws_endpoint:
-        moto_context, label = contextlib.nullcontext(), f"moto_server at {aws_endpoint}"
+        aws = contextlib.nullcontext(Backend(client_factory(aws_endpoint), region))
+        label = f"moto_server at {aws_endpoint}"
     else:
-        moto_context, label = in_process_moto(), "moto (in-process)"
-    with moto_context:  # boto3 sessions must be made inside it, or moto does not intercept them
-        mocks = PlanMocks(Backend(client_factory(aws_endpoint), region), region, progress)
-        run = run_program(program, config, mocks, stack=factory.name)
+        aws, label = MotoWorker(region), MotoWorker.label  # starts now: moto sets up while the program loads
+    with aws as backend:
+        run = run_program(program, config, PlanMocks(backend, region, progress), stack=factory.name)
     controls = evaluate(run.resources, {"sov-09-residency": {"residency": factory.sovereignty.residency}})
     return Plan(factory, program, label, run.resources, run.components, controls, run.errors)

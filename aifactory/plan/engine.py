@@ -2,7 +2,7 @@
 
 `run_program` points the SDK at `PlanMocks`: every resource the program registers goes through
 `PlanMocks.new_resource` (called synchronously from the SDK's worker threads). Types moto can create
-are created there through boto3 with the program's real inputs, so ids and ARNs are moto's and an
+are created there in moto (`aifactory.moto_standin`) with the program's real inputs, so ids and ARNs are moto's and an
 AWS refusal becomes a plan error naming the resource; other types get mock outputs and are marked
 "mock only". The result is a list of `PlannedResource`, in registration order.
 """
@@ -27,7 +27,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
 from pulumi.runtime.stack import run_pulumi_func
 
-from aifactory.plan.moto_backend import ACCOUNT_ID, AwsRejected, Backend
+from aifactory.moto_standin.backend import ACCOUNT_ID, AwsRejected, Backend
 
 MOTO = "moto"
 MOCK_ONLY = "mock only"
@@ -210,7 +210,7 @@ def _get_region(mocks: PlanMocks, args: dict) -> dict:
 
 
 def _get_caller_identity(mocks: PlanMocks, args: dict) -> dict:
-    ident = mocks.backend.clients("sts", mocks.region).get_caller_identity()
+    ident = mocks.backend.caller_identity()
     return {"accountId": ident["Account"], "arn": ident["Arn"], "userId": ident["UserId"], "id": ident["Account"]}
 
 
@@ -219,7 +219,7 @@ def _get_partition(mocks: PlanMocks, args: dict) -> dict:
 
 
 def _get_availability_zones(mocks: PlanMocks, args: dict) -> dict:
-    zones = mocks.backend.clients("ec2", mocks.region).describe_availability_zones()["AvailabilityZones"]
+    zones = mocks.backend.availability_zones()
     return {"names": [z["ZoneName"] for z in zones], "zoneIds": [z["ZoneId"] for z in zones], "id": mocks.region,
             "groupNames": [z.get("GroupName", mocks.region) for z in zones]}
 

@@ -75,9 +75,10 @@ def _results(defaults_first: float, tuned_first: float, tuned_again: float) -> d
                     "load_at_start": [0.5, 0.4, 0.3]},
         "versions": {"moto": "5.2.5"}, "repeats": 3, "large_repeats": 2, "skipped": {},
         "plan_by_racks": [{"racks": 1, "nodes": 18, "moto": {"resources": 75, "plan_s": s([6.5, 6.0, 7.0]),
-                           "wall_s": s([7.0]), "max_rss_mb": s([480.0])},
-                           "bare": {"resources": 75, "plan_s": s([1.6]), "wall_s": s([2.0]), "max_rss_mb": s([190.0])},
-                           "moto_over_bare_plan_s": 4.06, "moto_over_bare_wall_s": 3.5}],
+                           "wall_s": s([7.0]), "cpu_s": s([9.0]), "max_rss_mb": s([480.0])},
+                           "bare": {"resources": 75, "plan_s": s([1.6]), "wall_s": s([2.0]), "cpu_s": s([2.0]),
+                                    "max_rss_mb": s([190.0])},
+                           "moto_over_bare_plan_s": 4.06, "moto_over_bare_wall_s": 3.5, "moto_over_bare_cpu_s": 4.5}],
         "inventory_by_racks": [{"racks": 1024, "hosts": 46080, "wall_s": s([55.0, 56.0]), "max_rss_mb": s([1700.0])}],
         "bringup_by_nodes": [{"nodes": 8, "tuned": side(tuned_first, tuned_again),
                               "defaults": side(defaults_first, defaults_first),
@@ -96,8 +97,10 @@ def test_results_md_shows_figures_with_spread_and_target_verdicts():
     assert "moto layer under 1.5x bare mocks (infra/): worst 4.06x -> MISSED" in md
     assert "defaults/tuned = 2.5 in wall time (2.5 in CPU, controller + nodes) -> met" in md
     assert "idempotent re-run under a third of the first run (8 nodes, tuned): 0.25 -> met" in md
-    # the missed moto target is explained from the run's own set-up figures: 4.9 s gap, 3.0 s of set-up
-    assert "moto adds 4.9 s to a 1.6 s bare plan. 3.0 s of it is moto's start in a fresh process" in md
+    # the missed moto target is explained from the run's own figures: 4.9 s gap, 3.0 s of set-up, CPU ratio
+    assert "moto adds 4.9 s to a 1.6 s bare plan. The worker sets up moto's services (3.0 s in one process" in md
+    assert "this run's CPU ratio is 4.5x" in md
+    assert "the moto side uses 4.5-4.5x the CPU of bare mocks" in md
     assert "| iam | 2.00 s |" in md
     # capacity: 80 ms x 50 host-tasks per node = 4 s per node -> 900 nodes per core-hour
     assert "~900 nodes an hour" in md

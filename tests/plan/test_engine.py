@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from aifactory.plan import in_process_moto, make_plan
+from aifactory.moto_standin.backend import ACCOUNT_ID, client_factory, in_process_moto
+from aifactory.plan import make_plan
 from aifactory.plan.engine import MOCK_ONLY, MOTO
-from aifactory.plan.moto_backend import ACCOUNT_ID, client_factory
 from tests.plan.conftest import LAB, PROGRAMS
 
 

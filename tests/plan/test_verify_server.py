@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from aifactory.plan import make_plan
-from aifactory.plan.moto_backend import FAKE_CREDENTIALS
+from aifactory.moto_standin.backend import FAKE_CREDENTIALS
 from aifactory.spec import load_spec
 from aifactory.verify import find_hub_vpc, verify
 from tests.conftest import site_dir

@@ -32,7 +32,9 @@ aws.ec2.DefaultSecurityGroup("default-sg", vpc_id=vpc.id, ingress=[], egress=[])
 subnet = aws.ec2.Subnet("private-a", vpc_id=vpc.id, cidr_block="10.9.0.0/24" if FAULT == "subnet_outside_vpc" else "10.0.0.0/24",
                         availability_zone=f"{REGION}a")
 if FAULT == "overlapping_subnets":
-    aws.ec2.Subnet("private-overlap", vpc_id=vpc.id, cidr_block="10.0.0.128/25", availability_zone=f"{REGION}b")
+    # created after private-a (depends_on), so that it is always the one AWS refuses
+    aws.ec2.Subnet("private-overlap", vpc_id=vpc.id, cidr_block="10.0.0.128/25", availability_zone=f"{REGION}b",
+                   opts=pulumi.ResourceOptions(depends_on=[subnet]))
 if FAULT == "internet_gateway":
     aws.ec2.InternetGateway("hub-igw", vpc_id=vpc.id)
 

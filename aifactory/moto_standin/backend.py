@@ -4,23 +4,31 @@ Each handler takes the resource's inputs as the Pulumi engine sends them (camelC
 outputs the resource gets (ids and ARNs from moto). An AWS error is raised as `AwsRejected` with
 AWS's own message. Types without a handler here are not created in moto ("mock only").
 One boto3 call per resource (two where AWS needs a follow-up call): the cost stays linear.
+It imports no Pulumi, so the moto worker process (`worker.py`) starts without it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 from collections.abc import Callable
+from unittest import mock
 
 import boto3
 import botocore.exceptions
 from botocore.config import Config
-from pulumi.runtime.rpc import UNKNOWN
 
 # Offline credentials: never the user's own (an explicit key beats every other source in boto3).
 FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "aws_session_token": "testing"}
 ACCOUNT_ID = "123456789012"  # moto's default account
-KNOWN_AFTER_APPLY = UNKNOWN  # Pulumi's wire value for an output not known until the resource exists
+# Pulumi's wire value for an output not known until the resource exists (pulumi.runtime.rpc.UNKNOWN,
+# spelled out so that this module needs no Pulumi; a test holds the two equal).
+KNOWN_AFTER_APPLY = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+# AWS managed policies (AmazonSSMManagedInstanceCore, ...) exist in AWS, so they must in moto too.
+# A moto_server needs the same: MOTO_IAM_LOAD_MANAGED_POLICIES=true in its environment.
+MOTO_CONFIG = {"iam": {"load_aws_managed_policies": True}}
 
 
 class AwsRejected(Exception):
@@ -47,6 +55,25 @@ def client_factory(endpoint_url: str | None) -> Callable[[str, str], object]:
 
 def _name_moto_account(request, **_):
     request.headers["x-moto-account-id"] = ACCOUNT_ID
+
+
+@contextlib.contextmanager
+def in_process_moto():
+    """moto in this process, starting from an empty account.
+
+    Its data is dropped by the next start (moto's reset), not at the end: moto's end-of-mock reset
+    rebuilds every backend used only to throw it away (about a second for EC2 and IAM). EC2's
+    catalogue of public AMIs is not loaded: a plan creates no instances.
+    """
+    from moto import mock_aws
+
+    with mock.patch.dict(os.environ, {"MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}):
+        moto = mock_aws(config=MOTO_CONFIG)
+        moto.start(reset=True)
+        try:
+            yield
+        finally:
+            moto.stop(remove_data=False)
 
 
 def physical_name(inputs: dict, logical: str, key: str = "name") -> str:
@@ -97,11 +124,39 @@ class Backend:
     def ec2(self, region):
         return self.clients("ec2", region)
 
+    def caller_identity(self) -> dict:
+        """What sts:GetCallerIdentity answers (the aws.getCallerIdentity invoke)."""
+        ident = self.clients("sts", self.region).get_caller_identity()
+        return {"Account": ident["Account"], "Arn": ident["Arn"], "UserId": ident["UserId"]}
+
+    def availability_zones(self) -> list[dict]:
+        """The region's zones as ec2:DescribeAvailabilityZones lists them (the aws.getAvailabilityZones invoke)."""
+        return self.clients("ec2", self.region).describe_availability_zones()["AvailabilityZones"]
+
+    def warm_up(self, service: str) -> None:
+        """One read-only call into `service`: moto builds its model of a service on first use."""
+        operation, params = WARM_UP[service]
+        getattr(self.clients(service, self.region), operation)(**params)
+
     def arn(self, service: str, region: str, resource: str) -> str:
         return f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{resource}"
 
 
 HANDLERS: dict[str, Callable[[Backend, str, dict, str], tuple[str, dict]]] = {}
+
+# One cheap read per service the handlers and invokes call, in the order infra/ first needs them.
+WARM_UP: dict[str, tuple[str, dict]] = {
+    "kms": ("list_keys", {}),
+    "logs": ("describe_log_groups", {}),
+    "ec2": ("describe_vpcs", {}),
+    "sts": ("get_caller_identity", {}),
+    "iam": ("list_roles", {}),
+    "s3": ("list_buckets", {}),
+    "secretsmanager": ("list_secrets", {}),
+    "route53resolver": ("list_resolver_endpoints", {}),
+    "bedrock": ("list_custom_models", {}),
+    "sagemaker": ("list_domains", {}),
+}
 
 
 def handles(*types: str):

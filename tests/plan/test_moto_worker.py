@@ -1,0 +1,64 @@
+"""The moto worker: one process per plan that answers like an in-process Backend, errors included."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from pathlib import Path
+
+import pytest
+from pulumi.runtime import rpc
+
+from aifactory.moto_standin import backend as backend_module
+from aifactory.moto_standin.backend import ACCOUNT_ID, KNOWN_AFTER_APPLY, WARM_UP, AwsRejected, Backend, client_factory, in_process_moto
+from aifactory.moto_standin.worker import MotoWorker, WorkerFailed
+from aifactory.plan import make_plan
+from tests.plan.conftest import LAB, PROGRAMS
+
+REGION = "eu-west-3"
+
+
+def test_worker_answers_as_moto_in_its_own_account():
+    with MotoWorker(REGION) as aws:
+        assert aws.caller_identity()["Account"] == ACCOUNT_ID
+        assert {z["ZoneName"] for z in aws.availability_zones()} >= {f"{REGION}a", f"{REGION}b"}
+        vpc_id, outputs = aws.create("aws:ec2/vpc:Vpc", "hub", {"cidrBlock": "10.20.0.0/16"})
+        assert vpc_id.startswith("vpc-") and outputs["arn"].endswith(f"vpc/{vpc_id}")
+        subnet_id, _ = aws.create("aws:ec2/subnet:Subnet", "a", {"vpcId": vpc_id, "cidrBlock": "10.20.1.0/24"})
+        assert subnet_id.startswith("subnet-")  # the VPC made by the previous call is there
+
+
+def test_handler_errors_come_back_as_themselves():
+    with MotoWorker(REGION) as aws:
+        with pytest.raises(AwsRejected, match="InvalidVpcID.NotFound"):
+            aws.create("aws:ec2/subnet:Subnet", "a", {"vpcId": "vpc-0000000000000000", "cidrBlock": "10.20.1.0/24"})
+        with pytest.raises(KeyError, match="cidrBlock"):
+            aws.create("aws:ec2/vpc:Vpc", "hub", {})
+        assert aws.caller_identity()["Account"] == ACCOUNT_ID  # still serving after both
+
+
+def test_a_dead_worker_is_an_error_not_a_hang():
+    with MotoWorker(REGION) as aws:
+        os.kill(aws.pid, signal.SIGKILL)
+        with pytest.raises(WorkerFailed, match="exited .*exit status -9"):
+            aws.caller_identity()
+
+
+def test_plans_name_the_worker_as_their_aws():
+    plan = make_plan(LAB, PROGRAMS / "baseline", progress=lambda line: None)
+    assert plan.backend == "moto (worker process)" and plan.clean
+
+
+def test_warm_up_covers_every_service_the_handlers_call():
+    source = Path(backend_module.__file__).read_text()
+    called = set(re.findall(r'clients\("([a-z0-9]+)"', source)) | {"ec2"}  # Backend.ec2() for EC2
+    assert called <= set(WARM_UP)
+    with in_process_moto():
+        backend = Backend(client_factory(None), REGION)
+        for service in WARM_UP:
+            backend.warm_up(service)  # each read exists in moto and needs no resource
+
+
+def test_known_after_apply_is_pulumis_unknown():
+    assert KNOWN_AFTER_APPLY == rpc.UNKNOWN
