@@ -18,6 +18,7 @@ from pathlib import Path
 from aifactory.bringup import RESULT_EVENTS
 from aifactory.lab import cgroups, preflight
 from aifactory.spec import Factory
+from bench import module_probe
 from bench.measure import run_child, spread
 from bench.specs import lab_site
 
@@ -123,3 +124,16 @@ def by_nodes(node_counts: list[int], repeats_for, work: Path, progress) -> list[
                 row["defaults"]["first"][key]["median"] / row["tuned"]["first"][key]["median"], 2)
         rows.append(row)
     return rows
+
+
+def module_floor(work: Path, progress) -> dict:
+    """bench/module_probe.py on a fresh one-node lab: what a single module run costs on a node."""
+    factory = lab_site(1, work / "lab-1")
+    lab_dir = work / "lab-state"
+    env = {"AIFACTORY_LAB_DIR": str(lab_dir)}
+    progress("bringup: what one module run costs on a lab node (one node, diagnostic)")
+    _aifactory("lab", "up", str(factory.site_dir), "--scratch-disks", "0", env=env)
+    try:
+        return module_probe.measure(lab_dir / factory.name / "host-overrides.json")
+    finally:
+        _aifactory("lab", "down", str(factory.site_dir), env=env)

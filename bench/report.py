@@ -136,6 +136,10 @@ def _bringup_notes(r: dict) -> list[str]:
     if not rows:
         return []
     x, cores, out = rows[-1], r["machine"]["cores"], []
+    probe = r.get("module_probe")
+    floor = (f" A module run alone costs a node {probe['module_with_sudo_ms']:.0f} ms here, {probe['module_utils_basic_import_ms']:.0f}"
+             " ms of it importing ansible.module_utils.basic, which Python compiles again on every run because"
+             " AnsiballZ ships it in a zip (table above)." if probe and probe.get("module_utils_basic_import_ms") else "")
     tuned, defaults, again = x["tuned"]["first"], x["defaults"]["first"], x["tuned"]["again"]
     wall_ratio, cpu_ratio = x["defaults_over_tuned_first_wall_s"], x["defaults_over_tuned_first_total_cpu_s"]
     node_share = tuned["nodes_cpu_s"]["median"] / tuned["total_cpu_s"]["median"]
@@ -145,8 +149,8 @@ def _bringup_notes(r: dict) -> list[str]:
             f" CPU-bound here: the {x['nodes']} nodes are containers on the same {cores} cores as the controller, which"
             f" were {tuned['machine_busy_cores']['median']:.1f} cores busy throughout, and {node_share:.0%} of the CPU is"
             f" the nodes' own ({tuned['node_cpu_ms_per_host_task']['median']:.0f} ms per host-task tuned,"
-            f" {defaults['node_cpu_ms_per_host_task']['median']:.0f} ms with defaults: Python starting each module),"
-            " which no controller setting changes. The settings save what they can: controller CPU per host-task"
+            f" {defaults['node_cpu_ms_per_host_task']['median']:.0f} ms with defaults), which no controller setting"
+            f" changes.{floor} The settings save what they can: controller CPU per host-task"
             f" {tuned['cpu_ms_per_host_task']['median']:.0f} ms against {defaults['cpu_ms_per_host_task']['median']:.0f} ms"
             " (pipelining: one SSH exec per task instead of mkdir / put / exec / rm; the fact subset), facts gathered"
             " once per host and cached instead of per play. Forks 50 against 5 cannot show on busy cores: a second"
@@ -160,7 +164,7 @@ def _bringup_notes(r: dict) -> list[str]:
         out.append(
             f"the re-run takes {ratio}x the first run although it repeats no work: {again['changed']['median']:.0f}"
             " changes, no fact gathering (cached by the first run), no APT cache loads (dpkg-query probes instead)."
-            f" What is left is Ansible's floor, a module run on the node for each check: {again['host_tasks']} host-tasks"
+            f" What is left is Ansible's floor, a module run on the node for each check:{floor} {again['host_tasks']} host-tasks"
             f" at {again['node_cpu_ms_per_host_task']['median']:.0f} ms of node CPU and"
             f" {again['cpu_ms_per_host_task']['median']:.0f} ms of controller CPU each on average, on the shared cores. The lab's"
             " first converge does a fresh node's work against a mirror on the same bridge (refreshing Debian's package"
@@ -168,8 +172,10 @@ def _bringup_notes(r: dict) -> list[str]:
             f" {tuned['nodes_cpu_s']['median']:.0f} node CPU-s against {again['nodes_cpu_s']['median']:.0f} on the re-run."
             " A real node's first converge also waits on downloads over the site's network, mkfs on terabytes of NVMe"
             " and reboots, while its re-run stays at this check cost. What would reach a third in the lab: fewer module"
-            " runs per node on a re-run (several file tasks as one module), traded against the standard modules a"
-            " reviewer knows; not done.")
+            " runs per node on a re-run (several file tasks as one module), traded against the standard module per"
+            " concern that lets a re-run find and report drift; or module code kept compiled on the node between"
+            " tasks, which ansible-core does not do (a persistent interpreter on the node, as the Mitogen plugins"
+            " keep, is outside this project's chosen packages). Not done.")
     return out
 
 
@@ -203,6 +209,19 @@ def _bringup(r: dict) -> tuple[list[str], list[str], dict | None]:
     out += table(["nodes", "settings", "first run", "re-run", "re-run/first", "host-tasks (first)", "changed (first)",
                   "controller CPU/host-task", "node CPU/host-task", "CPU, controller + nodes (first)",
                   "machine cores busy (first)"], rows) + [""]
+    probe = r.get("module_probe")
+    if probe:
+        out += [f"What one module run costs on a lab node (`bench/module_probe.py`: ansible.builtin.command running"
+                f" /bin/true, timed on the node, mean of {probe['runs']} runs each):", ""]
+        out += table(["piece", "ms"], [
+            ["a command over the open SSH connection (timed on the controller)", probe["ssh_exec_ms"]],
+            ["sudo (the playbooks become root)", probe["sudo_ms"]],
+            ["Python's start", probe["python_start_ms"]],
+            ["the module run (AnsiballZ payload)", probe["module_ms"]],
+            ["the module run under sudo", probe["module_with_sudo_ms"]],
+            ["of which importing ansible.module_utils.basic from the payload's zip (`python -X importtime`)",
+             probe["module_utils_basic_import_ms"]],
+        ]) + [""]
     largest = r["bringup_by_nodes"][-1]
     wall_ratio, cpu_ratio = largest["defaults_over_tuned_first_wall_s"], largest["defaults_over_tuned_first_total_cpu_s"]
     targets = [

@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                 results["skipped"]["bringup"] = reason
             else:
                 results["bringup_by_nodes"] = bringup_cost.by_nodes(args.lab_nodes, repeats_of(args.lab_nodes), work, progress)
+                results["module_probe"] = bringup_cost.module_floor(work, progress)
         else:
             results["skipped"]["bringup"] = "not asked for (--only)"
     results["bench_seconds"] = round(time.monotonic() - started)

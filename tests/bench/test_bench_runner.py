@@ -84,6 +84,8 @@ def _results(defaults_first: float, tuned_first: float, tuned_again: float) -> d
                               "defaults": side(defaults_first, defaults_first),
                               "defaults_over_tuned_first_wall_s": round(defaults_first / tuned_first, 2),
                               "defaults_over_tuned_first_total_cpu_s": round(defaults_first / tuned_first, 2)}],
+        "module_probe": {"runs": 10, "ssh_exec_ms": 15.0, "sudo_ms": 5.0, "python_start_ms": 12.0, "module_ms": 300.0,
+                         "module_with_sudo_ms": 340.0, "module_utils_basic_import_ms": 250.0},
         "moto_breakdown": {"copies": 1000, "setup_s": {"iam": 2.0, "ec2": 1.0},
                            "per_call_ms": {"vpc": {"first_ms": 2.5, "last_ms": 3.7},
                                            "vpc_describes_before": {"first_ms": 10.0, "last_ms": 30.0}}},
@@ -112,6 +114,9 @@ def test_results_md_reports_missed_bringup_targets_and_skips():
     assert "same 2 cores as the controller, which were 1.9 cores busy" in md  # quotes the measured load
     assert "50% of the CPU is the nodes' own (120 ms per host-task" in md
     assert "400 host-tasks at 120 ms of node CPU and 80 ms of controller CPU each" in md
+    # the node-side floor is quoted from the module probe
+    assert "A module run alone costs a node 340 ms here, 250 ms of it importing ansible.module_utils.basic" in md
+    assert "| of which importing ansible.module_utils.basic from the payload's zip (`python -X importtime`) | 250.0 |" in md
     skipped = _results(50.0, 20.0, 5.0)
     del skipped["bringup_by_nodes"]
     skipped["skipped"]["bringup"] = "the lab needs root"
