@@ -4,7 +4,7 @@
     python bench/plan_child.py bare SITE [--program DIR]   # the same program and engine, no moto
 
 "bare" is the Pulumi SDK's mock runtime alone: the engine's PlanMocks with every resource answered
-by mock outputs and the invokes answered statically, outside `mock_aws` (so neither moto's patching
+by mock outputs and the invokes answered statically, then the same controls evaluated, outside `mock_aws` (so neither moto's patching
 nor its managed-policy load run). Prints one JSON object: plan_seconds (in-process time of the plan
 itself, imports excluded; in moto mode it includes waiting for the moto worker process), import_seconds,
 peak_rss_mb, resources, by_checker, errors. The parent's rusage of this process includes the worker's CPU
@@ -26,8 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from collections import Counter  # noqa: E402
 
-from aifactory.plan import DEFAULT_PROGRAM, make_plan  # noqa: E402
+from aifactory.plan import DEFAULT_PROGRAM, control_config, make_plan  # noqa: E402
 from aifactory.plan.engine import INVOKES, PlanMocks, mock_outputs, run_program  # noqa: E402
+from aifactory.plan.evaluate import evaluate  # noqa: E402
 from aifactory.spec import load_spec  # noqa: E402
 
 # What moto answers for the two invokes that need an account (its default account and zones).
@@ -56,10 +57,13 @@ class BareMocks(PlanMocks):
 
 
 def bare_plan(spec: Path, program: Path):
+    """make_plan's steps with BareMocks: the program run, then the same controls on its resources."""
     factory = load_spec(spec)
     region = factory.sovereignty.region
     config = {"aifactory:spec": str(Path(spec).resolve() / "factory.yaml"), "aws:region": region}
-    return run_program(Path(program).resolve(), config, BareMocks(region), stack=factory.name)
+    run = run_program(Path(program).resolve(), config, BareMocks(region), stack=factory.name)
+    evaluate(run.resources, control_config(factory))
+    return run
 
 
 def main() -> int:

@@ -4,7 +4,8 @@
     python bench/run.py --only plan,inventory # no lab (bring-up is recorded as skipped, with the reason)
     python bench/run.py --render              # rewrite RESULTS.md from results.json only
 
-Every figure is the median of --repeats runs (--large-repeats for the largest size of each sweep)
+Every figure is the median of --repeats runs (--plan-repeats for plans, --large-repeats for the
+largest size of each sweep)
 with its min and max; ratios are of medians taken in the same run.
 """
 
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts: {','.join(PARTS)}")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--plan-repeats", type=int, default=5, help="runs of each plan size (plans are short and noisy)")
     p.add_argument("--large-repeats", type=int, default=2, help="runs of the largest size of each sweep")
     p.add_argument("--racks", type=sizes, default=[1, 16, 128, 1024])
     p.add_argument("--copies", type=sizes, default=[10, 100, 1000], help="copies in the scaled program (3 resources each)")
@@ -61,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     if only - set(PARTS):
         p.error(f"unknown part(s) {', '.join(sorted(only - set(PARTS)))}; parts are {', '.join(PARTS)}")
 
-    def repeats_of(series: list[int]):
-        return lambda n: args.large_repeats if n == max(series) and len(series) > 1 else args.repeats
+    def repeats_of(series: list[int], repeats: int | None = None):
+        return lambda n: args.large_repeats if n == max(series) and len(series) > 1 else (repeats or args.repeats)
 
     def progress(line: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
@@ -70,12 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     results = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
                "versions": {name: version(name) for name in PACKAGES}, "repeats": args.repeats,
-               "large_repeats": args.large_repeats, "skipped": {}}
+               "plan_repeats": args.plan_repeats, "large_repeats": args.large_repeats, "skipped": {}}
     with tempfile.TemporaryDirectory(prefix="aifactory-bench-") as tmp:
         work = Path(tmp)
         if "plan" in only:
-            results["plan_by_racks"] = plan_cost.by_racks(args.racks, repeats_of(args.racks), work, progress)
-            rows = plan_cost.by_resources(args.copies, repeats_of(args.copies), work, progress)
+            results["plan_by_racks"] = plan_cost.by_racks(args.racks, repeats_of(args.racks, args.plan_repeats), work, progress)
+            rows = plan_cost.by_resources(args.copies, repeats_of(args.copies, args.plan_repeats), work, progress)
             results["plan_by_resources"] = {"rows": rows, "moto_marginal": plan_cost.marginal_costs(rows, "moto"),
                                             "bare_marginal": plan_cost.marginal_costs(rows, "bare")}
             progress(f"plan: where moto's time goes ({max(args.copies)} copies, one diagnostic run)")

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Callable
 from unittest import mock
 
@@ -105,6 +106,7 @@ class Backend:
     def __init__(self, clients: Callable[[str, str], object], region: str):
         self.clients = clients
         self.region = region
+        self._lock = threading.Lock()  # one create at a time: moto's backends are not thread-safe
 
     def can_create(self, resource_type: str) -> bool:
         return resource_type in HANDLERS
@@ -112,7 +114,8 @@ class Backend:
     def create(self, resource_type: str, logical: str, inputs: dict) -> tuple[str, dict]:
         region = inputs.get("region") or self.region
         try:
-            return HANDLERS[resource_type](self, logical, inputs, region)
+            with self._lock:
+                return HANDLERS[resource_type](self, logical, inputs, region)
         except botocore.exceptions.ClientError as err:
             error = err.response.get("Error", {})
             raise AwsRejected(f"{error.get('Code', 'Error')}: {error.get('Message', err)}") from None

@@ -3,7 +3,8 @@
 `MotoWorker(region)` starts `python -m aifactory.moto_standin.worker REGION`: a fresh process with an
 empty moto account, holding the same `Backend` an in-process plan would. The plan engine calls it
 like a `Backend` (`can_create`, `create`, `caller_identity`, `availability_zones`); each call is one
-framed pickle over the child's stdin and stdout.
+framed pickle over the child's stdin, answered on its stdout. The SDK's threads send their requests
+without waiting for each other; the worker answers them one at a time, in order.
 
 Why a process: most of what moto costs a plan is its start (importing each service's model and
 building its backend, seconds for EC2), and the Pulumi program's own start costs as much again. In
@@ -15,6 +16,7 @@ the planning process. Each plan gets a new worker, so no plan sees another's res
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import pickle
 import select
@@ -24,8 +26,10 @@ import sys
 import tempfile
 import threading
 import traceback
+from concurrent.futures import Future
 from pathlib import Path
 
+from aifactory.batch_gc import fewer_collections
 from aifactory.moto_standin.backend import HANDLERS, WARM_UP, AwsRejected, Backend, client_factory, in_process_moto
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the directory holding the aifactory package
@@ -70,11 +74,16 @@ class MotoWorker:
 
     def __init__(self, region: str):
         self.region = region
-        self._lock = threading.Lock()  # one request in flight: the SDK calls from several threads
+        self._lock = threading.Lock()  # guards the request ids, the waiting calls and the pipe's writes
+        self._ids = itertools.count()
+        self._waiting: dict[int, Future] = {}
+        self._exited = False
         self._stderr = tempfile.TemporaryFile()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))}
         self._proc = subprocess.Popen([sys.executable, "-m", "aifactory.moto_standin.worker", region], bufsize=0,
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=env)
+        self._reader = threading.Thread(target=self._read_replies, name="moto-worker-replies", daemon=True)
+        self._reader.start()
 
     @property
     def pid(self) -> int:
@@ -93,17 +102,39 @@ class MotoWorker:
         return self._call("availability_zones")
 
     def _call(self, method: str, *args):
+        reply: Future = Future()
         with self._lock:
-            try:
-                write_frame(self._proc.stdin.fileno(), (method, args))
-                kind, value = read_frame(self._proc.stdout.fileno())
-            except (BrokenPipeError, EOFError):
-                raise WorkerFailed(f"the moto worker exited ({self._exit_reason()})") from None
+            request_id, sent = next(self._ids), not self._exited
+            if sent:
+                self._waiting[request_id] = reply
+                try:
+                    write_frame(self._proc.stdin.fileno(), (request_id, method, args))
+                except BrokenPipeError:
+                    del self._waiting[request_id]
+                    self._exited, sent = True, False
+        kind, value = reply.result() if sent else ("exited", None)  # the reader fails it if the worker exits
         if kind == "raise":
             raise value
         if kind == "crash":
             raise WorkerFailed(f"the moto worker failed in {method}: {value}")
+        if kind == "exited":
+            raise WorkerFailed(f"the moto worker exited ({self._exit_reason()})")
         return value
+
+    def _read_replies(self) -> None:
+        """Hand each reply to the call waiting for it; when the worker exits, fail those still waiting."""
+        try:
+            while True:
+                request_id, kind, value = read_frame(self._proc.stdout.fileno())
+                with self._lock:
+                    reply = self._waiting.pop(request_id)
+                reply.set_result((kind, value))
+        except Exception:  # EOF, a closed pipe or an unreadable reply: the worker is gone for this plan
+            with self._lock:
+                self._exited = True
+                waiting, self._waiting = list(self._waiting.values()), {}
+            for reply in waiting:
+                reply.set_result(("exited", None))
 
     def _exit_reason(self) -> str:
         try:
@@ -123,6 +154,7 @@ class MotoWorker:
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
+        self._reader.join(timeout=30)
         self._proc.stdout.close()
         self._stderr.close()
 
@@ -147,8 +179,7 @@ def _share_botocore_loader() -> None:
     botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
 
 
-def _answer(backend: Backend, request) -> tuple[str, object]:
-    method, args = request
+def _answer(backend: Backend, method: str, args: tuple) -> tuple[str, object]:
     if method not in METHODS:
         return "crash", f"unknown request {method!r}"
     try:
@@ -162,7 +193,7 @@ def _answer(backend: Backend, request) -> tuple[str, object]:
 def serve(region: str, requests: int, replies: int) -> None:
     """Answer requests until the parent closes `requests`; build services' backends while idle."""
     _share_botocore_loader()
-    with in_process_moto():
+    with in_process_moto(), fewer_collections():
         backend = Backend(client_factory(None), region)
         to_warm = list(WARM_UP)
         while True:
@@ -174,14 +205,14 @@ def serve(region: str, requests: int, replies: int) -> None:
                     print(f"moto worker: warming {service} failed: {err}", file=sys.stderr)
                 continue
             try:
-                request = read_frame(requests)
+                request_id, method, args = read_frame(requests)
             except EOFError:
                 return
-            answer = _answer(backend, request)
+            kind, value = _answer(backend, method, args)
             try:
-                write_frame(replies, answer)
+                write_frame(replies, (request_id, kind, value))
             except (pickle.PicklingError, TypeError, AttributeError):  # an exception that does not pickle
-                write_frame(replies, ("crash", repr(answer[1])))
+                write_frame(replies, (request_id, "crash", repr(value)))
 
 
 def main() -> None:

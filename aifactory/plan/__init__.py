@@ -84,6 +84,11 @@ def masked(value, secret_paths: set[str], path: str = ""):
     return value
 
 
+def control_config(factory: Factory) -> dict:
+    """The policy config the controls read from the spec (as `pulumi preview --policy-pack` gets it)."""
+    return {"sov-09-residency": {"residency": factory.sovereignty.residency}}
+
+
 def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -104,5 +109,5 @@ def make_plan(spec: str | Path, program: Path | None = None, aws_endpoint: str |
         aws, label = MotoWorker(region), MotoWorker.label  # starts now: moto sets up while the program loads
     with aws as backend:
         run = run_program(program, config, PlanMocks(backend, region, progress), stack=factory.name)
-    controls = evaluate(run.resources, {"sov-09-residency": {"residency": factory.sovereignty.residency}})
+    controls = evaluate(run.resources, control_config(factory))
     return Plan(factory, program, label, run.resources, run.components, controls, run.errors)

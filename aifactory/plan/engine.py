@@ -1,7 +1,7 @@
 """Run a Pulumi program under the SDK's mock runtime, with moto standing in for AWS.
 
 `run_program` points the SDK at `PlanMocks`: every resource the program registers goes through
-`PlanMocks.new_resource` (called synchronously from the SDK's worker threads). Types moto can create
+`PlanMocks.new_resource` (called from the SDK's worker threads, several at once). Types moto can create
 are created there in moto (`aifactory.moto_standin`) with the program's real inputs, so ids and ARNs are moto's and an
 AWS refusal becomes a plan error naming the resource; other types get mock outputs and are marked
 "mock only". The result is a list of `PlannedResource`, in registration order.
@@ -27,6 +27,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
 from pulumi.runtime.stack import run_pulumi_func
 
+from aifactory.batch_gc import fewer_collections
 from aifactory.moto_standin.backend import ACCOUNT_ID, AwsRejected, Backend
 
 MOTO = "moto"
@@ -129,15 +130,18 @@ class PlanMocks(pulumi.runtime.Mocks):
         urn = getattr(self.current, "urn", f"urn:pulumi:plan::{PROJECT}::{args.typ}::{args.name}")
         inputs, secret_paths = unwrap_secrets(dict(args.inputs))
         secret_paths |= getattr(self.current, "secret_outputs", set())
-        with self.lock:
-            if not args.custom:
-                self.progress(f"planning {args.typ.rsplit(':', 1)[-1]} {args.name}")
+        if not args.custom:
+            self.progress(f"planning {args.typ.rsplit(':', 1)[-1]} {args.name}")
+            with self.lock:
                 self.components.append(PlannedResource(urn, args.typ, args.name, component_label(urn), inputs, inputs, None, MOCK_ONLY))
-                return None, dict(args.inputs)
-            if args.typ.startswith("pulumi:providers:"):
-                return f"{args.name}-provider-id", dict(args.inputs)
-            resource_id, computed, checked_by, error = self._create(args, inputs)
-            outputs = {**inputs, **computed, "id": resource_id}
+            return None, dict(args.inputs)
+        if args.typ.startswith("pulumi:providers:"):
+            return f"{args.name}-provider-id", dict(args.inputs)
+        # Not under the lock: the SDK's threads wait on the backend side by side (the moto worker
+        # queues their requests, an in-process Backend takes them one at a time).
+        resource_id, computed, checked_by, error = self._create(args, inputs)
+        outputs = {**inputs, **computed, "id": resource_id}
+        with self.lock:
             self.resources.append(PlannedResource(urn, args.typ, args.name, component_label(urn), inputs, outputs,
                                                   resource_id, checked_by, secret_paths, error))
         return resource_id, {**dict(args.inputs), **computed}
@@ -263,7 +267,7 @@ def run_program(program_dir: Path, config: dict[str, str], mocks: PlanMocks, sta
     sys.path.insert(0, str(program_dir))
     errors: list[str] = []
     try:
-        with contextlib.redirect_stdout(sys.stderr):  # the program's prints must not mix with the plan's output
+        with contextlib.redirect_stdout(sys.stderr), fewer_collections():  # prints must not mix with the plan's output
             loop.run_until_complete(run_pulumi_func(lambda: runpy.run_path(str(main), run_name="__main__")))
     except Exception as err:  # the program's own failure, reported with its message
         errors.append(f"the program failed: {type(err).__name__}: {err}")

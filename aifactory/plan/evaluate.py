@@ -19,6 +19,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.policy import _NotApplicableError
 
+from aifactory.batch_gc import fewer_collections
 from aifactory.plan.controls import CONTROLS
 from aifactory.plan.engine import PlannedResource
 
@@ -47,6 +48,11 @@ def _options() -> PolicyResourceOptions:
 
 def evaluate(resources: list[PlannedResource], config: dict | None = None) -> list[ControlResult]:
     """Every control's result on these resources (custom resources only, like the engine)."""
+    with fewer_collections():  # right after a plan the heap is large: default collections walk it often
+        return _evaluate(resources, config)
+
+
+def _evaluate(resources: list[PlannedResource], config: dict | None) -> list[ControlResult]:
     by_urn = {r.urn: r for r in resources}
     stack = [PolicyResource(r.type, r.outputs, r.urn, r.name, _options(), None, None, [], {}) for r in resources]
     results = []

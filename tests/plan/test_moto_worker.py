@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import gc
+import json
 import os
 import re
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from pulumi.runtime import rpc
 
+from aifactory.batch_gc import BATCH_THRESHOLDS, fewer_collections
 from aifactory.moto_standin import backend as backend_module
 from aifactory.moto_standin.backend import ACCOUNT_ID, KNOWN_AFTER_APPLY, WARM_UP, AwsRejected, Backend, client_factory, in_process_moto
 from aifactory.moto_standin.worker import MotoWorker, WorkerFailed
@@ -38,6 +42,16 @@ def test_handler_errors_come_back_as_themselves():
         assert aws.caller_identity()["Account"] == ACCOUNT_ID  # still serving after both
 
 
+def test_calls_from_many_threads_each_get_their_own_answer():
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    names = [f"role-{i}" for i in range(24)]
+    with MotoWorker(REGION) as aws, ThreadPoolExecutor(8) as pool:  # requests in flight together
+        answers = list(pool.map(lambda n: aws.create("aws:iam/role:Role", n, {"name": n, "assumeRolePolicy": trust}), names))
+    assert [role_id for role_id, _ in answers] == names
+    assert all(out["arn"].endswith(f":role/{n}") for n, (_, out) in zip(names, answers))
+
+
 def test_a_dead_worker_is_an_error_not_a_hang():
     with MotoWorker(REGION) as aws:
         os.kill(aws.pid, signal.SIGKILL)
@@ -62,3 +76,12 @@ def test_warm_up_covers_every_service_the_handlers_call():
 
 def test_known_after_apply_is_pulumis_unknown():
     assert KNOWN_AFTER_APPLY == rpc.UNKNOWN
+
+
+def test_fewer_collections_is_undone_even_on_error():
+    before = gc.get_threshold()
+    with pytest.raises(RuntimeError):
+        with fewer_collections():
+            assert gc.get_threshold() == BATCH_THRESHOLDS
+            raise RuntimeError("the plan failed")
+    assert gc.get_threshold() == before
