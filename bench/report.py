@@ -31,7 +31,7 @@ def _header(r: dict) -> list[str]:
         f" load average at start {', '.join(f'{x:.2f}' for x in m['load_at_start'])}",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in r["versions"].items()),
         f"- method: every figure is the median of {r['repeats']} runs ({r.get('plan_repeats', r['repeats'])} for each"
-        f" plan size; {r['large_repeats']} for the largest size of each sweep), shown as `median (min-max, n=runs)`; each run is a fresh process whose wall time, CPU and"
+        f" plan size; {r['large_repeats']} for the largest size of the other sweeps), shown as `median (min-max, n=runs)`; each run is a fresh process whose wall time, CPU and"
         " peak RSS come from its own `wait4` rusage; ratios are of medians taken in this same run.", "",
     ]
 
