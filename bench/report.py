@@ -169,7 +169,7 @@ def _bringup_notes(r: dict) -> list[str]:
         out.append(
             f"the re-run takes {ratio}x the first run although it repeats no work: {again['changed']['median']:.0f}"
             " changes, no fact gathering (cached by the first run), no APT cache loads (dpkg-query probes instead)."
-            f" What is left is Ansible's floor, a module run on the node for each check:{floor} {again['host_tasks']} host-tasks"
+            f" What is left is Ansible's floor, a module run on the node for each check.{floor} The re-run ran {again['host_tasks']} host-tasks"
             f" at {again['node_cpu_ms_per_host_task']['median']:.0f} ms of node CPU and"
             f" {again['cpu_ms_per_host_task']['median']:.0f} ms of controller CPU each on average, on the shared cores. The lab's"
             " first converge does a fresh node's work against a mirror on the same bridge (refreshing Debian's package"
