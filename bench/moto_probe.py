@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aifactory.moto_standin.backend import WARM_UP, Backend, client_factory, in_process_moto  # noqa: E402
-from aifactory.moto_standin.worker import _share_botocore_loader  # noqa: E402
+from aifactory.moto_standin.worker import share_botocore_loader  # noqa: E402
 
 REGION = "eu-west-3"
 ASSUME = json.dumps({"Version": "2012-10-17", "Statement": [
@@ -37,7 +37,7 @@ def timed(fn) -> float:
 
 def main() -> int:
     copies = int(sys.argv[1])
-    _share_botocore_loader()
+    share_botocore_loader()
     with in_process_moto():
         clients = client_factory(None)
         backend = Backend(clients, REGION)

@@ -166,7 +166,7 @@ class MotoWorker:
 
 
 # --- the worker's side ---------------------------------------------------------------------------
-def _share_botocore_loader() -> None:
+def share_botocore_loader() -> None:
     """Let every botocore session in this process share one model loader and its cache.
 
     While it sets up EC2, moto makes several new boto3 sessions (to list regions), and each would
@@ -192,7 +192,7 @@ def _answer(backend: Backend, method: str, args: tuple) -> tuple[str, object]:
 
 def serve(region: str, requests: int, replies: int) -> None:
     """Answer requests until the parent closes `requests`; build services' backends while idle."""
-    _share_botocore_loader()
+    share_botocore_loader()
     with in_process_moto(), fewer_collections():
         backend = Backend(client_factory(None), region)
         to_warm = list(WARM_UP)
