@@ -35,6 +35,31 @@ class CoolingFigure(_Frozen):
     source: str
 
 
+class CpuArchitecture(_Frozen):
+    """The compute node's CPU architecture (as `uname -m` names it), with its source."""
+
+    value: Literal["aarch64", "x86_64"]
+    source: str
+    estimate: bool = False
+
+    @property
+    def debian(self) -> str:
+        """The Debian/Ubuntu architecture (`dpkg --print-architecture`, APT's `Architectures:`)."""
+        return {"aarch64": "arm64", "x86_64": "amd64"}[self.value]
+
+    @property
+    def cuda_repo(self) -> str:
+        """The directory of NVIDIA's CUDA repositories for it: Arm servers are `sbsa`
+        (developer.download.nvidia.com/compute/cuda/repos/<distro>/{sbsa,x86_64}/)."""
+        return {"aarch64": "sbsa", "x86_64": "x86_64"}[self.value]
+
+    @property
+    def doca_repo(self) -> str:
+        """The directory of NVIDIA's DOCA repositories for it (DOCA-Host installation guide, online
+        repository: linux.mellanox.com/public/repo/doca/<version>/<distro>/{arm64-sbsa,x86_64}/)."""
+        return {"aarch64": "arm64-sbsa", "x86_64": "x86_64"}[self.value]
+
+
 class Nic(_Frozen):
     role: str
     count: int
@@ -67,6 +92,7 @@ class Platform(_Frozen):
     accelerators_per_node: Figure
     accelerator: str
     cpus_per_node: Figure
+    cpu_architecture: CpuArchitecture
     nics: tuple[Nic, ...]
     rack_power_kw: Figure | None = None
     node_power_kw: Figure | None = None

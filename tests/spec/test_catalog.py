@@ -38,3 +38,15 @@ def test_residency_zones_do_not_overlap():
     regions = [r for rs in zones.values() for r in rs]
     assert len(regions) == len(set(regions))
     assert "eu-west-2" not in zones["EU"]  # London is UK, not EU
+
+
+def test_cpu_architecture_names_its_source_and_the_vendor_repository_directories():
+    p = catalog.platforms()
+    for platform in p.values():
+        assert platform.cpu_architecture.source.strip(), platform.name
+    grace = p["nvidia-gb200-nvl72"].cpu_architecture
+    assert (grace.value, grace.debian, grace.cuda_repo, grace.doca_repo) == ("aarch64", "arm64", "sbsa", "arm64-sbsa")
+    assert p["nvidia-gb300-nvl72"].cpu_architecture.value == "aarch64"
+    xeon = p["nvidia-hgx-b200"].cpu_architecture
+    assert (xeon.value, xeon.debian, xeon.cuda_repo, xeon.doca_repo) == ("x86_64", "amd64", "x86_64", "x86_64")
+    assert p["aws-trn3-ultraserver"].cpu_architecture.estimate is True
