@@ -88,6 +88,8 @@ class Platform(_Frozen):
     title: str
     vendor: Literal["nvidia", "aws"]
     nodes_per_rack: Figure
+    # Where nodes_per_rack is not fixed: the most a spec may set, which sizes each rack's address block.
+    max_nodes_per_rack: Figure | None = None
     switch_trays_per_rack: Figure
     accelerators_per_node: Figure
     accelerator: str
@@ -100,6 +102,11 @@ class Platform(_Frozen):
     software_stack: Literal["nvidia", "neuron"]
     nvlink_domain: Literal["rack", "node", "none"]
     expected: ExpectedHardware
+
+    @property
+    def node_slots_per_rack(self) -> int:
+        """The most nodes one rack of this platform holds: the node part of each rack's address block."""
+        return int((self.max_nodes_per_rack or self.nodes_per_rack).value)
 
     def rack_power(self, nodes_per_rack: int) -> float:
         """Power of one rack in kW: the rack figure, or nodes x node power for server platforms."""

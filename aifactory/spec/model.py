@@ -20,6 +20,8 @@ from aifactory import catalog
 
 # The first addresses of every on-prem range are left to gateways, VIPs and services.
 RESERVED_LEADING_ADDRESSES = 10
+# Rack numbers in host names: `r001`; a factory past rack 999 names rack 1000 `r1000`, renaming none.
+RACK_NAME_DIGITS = 3
 
 
 def _network(value: str) -> str:
@@ -277,50 +279,73 @@ class Factory(Section):
             return self.software.air_gapped
         return any(self.software.mirrors.model_dump().values())
 
-    # --- addressing ------------------------------------------------------------------------------
+    # --- addressing (docs/addressing.md) ---------------------------------------------------------
+    @property
+    def rack_block(self) -> dict[str, int]:
+        """Addresses each rack owns in each on-prem range, after the reserved leading ones.
+
+        Sized by the most nodes (and switch trays) a rack of the platform holds, never by the rack
+        count or `compute.nodes_per_rack`: adding racks or nodes moves no address. In the BMC range a
+        rack's switch trays follow its node slots, in a part of the block of their own.
+        """
+        nodes = self.platform.node_slots_per_rack
+        return {"bmc_cidr": nodes + self.switch_trays_per_rack, "host_cidr": nodes, "storage_cidr": nodes}
+
+    @property
+    def rack_capacity(self) -> dict[str, int]:
+        """How many racks each on-prem range holds: usable addresses (neither the reserved leading
+        ones nor the broadcast address) over the rack's block. Arithmetic only, no node is built."""
+        capacity = {}
+        for field, block in self.rack_block.items():
+            size = ipaddress.IPv4Network(getattr(self.network, field)).num_addresses
+            capacity[field] = max(size - RESERVED_LEADING_ADDRESSES - 1 - 1, 0) // block
+        return capacity
+
+    @property
+    def max_racks(self) -> int:
+        """The largest rack count the spec's ranges hold."""
+        return min(self.rack_capacity.values())
+
     def _rack_name(self, rack: int) -> str:
-        """`<factory>-r01`: rack numbers padded to the widest, so names sort in rack order."""
-        return f"{self.name}-r{rack:0{max(2, len(str(self.compute.racks)))}d}"
+        """`<factory>-r001`: three digits whatever the rack count, so no name changes as racks are added."""
+        return f"{self.name}-r{rack:0{RACK_NAME_DIGITS}d}"
+
+    def _rack_bases(self, rack: int) -> dict[str, ipaddress.IPv4Address]:
+        """The address just before the rack's block in each range (slot 1 is base + 1)."""
+        return {field: ipaddress.IPv4Network(getattr(self.network, field)).network_address
+                + RESERVED_LEADING_ADDRESSES + (rack - 1) * block for field, block in self.rack_block.items()}
 
     @cached_property
     def nodes(self) -> tuple[Node, ...]:
-        """Every compute node, rack by rack; addresses follow the node's index in each range."""
-        host = ipaddress.IPv4Network(self.network.host_cidr)
-        bmc = ipaddress.IPv4Network(self.network.bmc_cidr)
-        storage = ipaddress.IPv4Network(self.network.storage_cidr)
+        """Every compute node, rack by rack; slot n of rack r sits at position n of rack r's block."""
         nodes = []
-        for index in range(self.node_count):
-            rack, slot = divmod(index, self.nodes_per_rack)
-            offset = RESERVED_LEADING_ADDRESSES + index + 1
-            nodes.append(
-                Node(
-                    name=f"{self._rack_name(rack + 1)}-n{slot + 1:02d}",
-                    rack=rack + 1,
-                    slot=slot + 1,
-                    address=str(host.network_address + offset),
-                    bmc_address=str(bmc.network_address + offset),
-                    storage_address=str(storage.network_address + offset),
-                )
-            )
+        for rack in range(1, self.compute.racks + 1):
+            base = self._rack_bases(rack)
+            for slot in range(1, self.nodes_per_rack + 1):
+                nodes.append(Node(
+                    name=f"{self._rack_name(rack)}-n{slot:02d}",
+                    rack=rack,
+                    slot=slot,
+                    address=str(base["host_cidr"] + slot),
+                    bmc_address=str(base["bmc_cidr"] + slot),
+                    storage_address=str(base["storage_cidr"] + slot),
+                ))
         return tuple(nodes)
 
     @cached_property
     def switch_trays(self) -> tuple[SwitchTray, ...]:
-        """NVLink switch trays, whose BMC addresses follow the compute nodes' in the BMC range."""
-        bmc = ipaddress.IPv4Network(self.network.bmc_cidr)
-        per_rack = self.switch_trays_per_rack
+        """NVLink switch trays, whose BMCs sit in each rack's BMC block after every node slot."""
+        node_slots = self.platform.node_slots_per_rack
         trays = []
-        for index in range(self.compute.racks * per_rack):
-            rack, slot = divmod(index, per_rack)
-            offset = RESERVED_LEADING_ADDRESSES + self.node_count + index + 1
-            trays.append(
-                SwitchTray(
-                    name=f"{self._rack_name(rack + 1)}-sw{slot + 1:02d}",
-                    rack=rack + 1,
-                    slot=slot + 1,
-                    bmc_address=str(bmc.network_address + offset),
-                )
-            )
+        for rack in range(1, self.compute.racks + 1):
+            base = self._rack_bases(rack)["bmc_cidr"] + node_slots
+            for slot in range(1, self.switch_trays_per_rack + 1):
+                trays.append(SwitchTray(
+                    name=f"{self._rack_name(rack)}-sw{slot:02d}",
+                    rack=rack,
+                    slot=slot,
+                    bmc_address=str(base + slot),
+                ))
         return tuple(trays)
 
     # --- Bedrock ---------------------------------------------------------------------------------

@@ -118,19 +118,34 @@ def ranges_do_not_overlap(f: Factory) -> Iterator[Problem]:
                           "AWS could not route back to on-prem", f.hybrid_link.vpc_cidr)
 
 
+def _prefix_for(addresses: int) -> str:
+    bits = (addresses - 1).bit_length()
+    return f"a /{32 - bits} or wider" if bits <= 32 else "more than any IPv4 range holds"
+
+
 @validator()
-def ranges_big_enough(f: Factory) -> Iterator[Problem]:
-    needs = {
-        "bmc_cidr": f.node_count + len(f.switch_trays),
-        "host_cidr": f.node_count,
-        "storage_cidr": f.node_count,
-    }
-    for field, count in needs.items():
-        cidr = getattr(f.network, field)
-        usable = _net(cidr).num_addresses - RESERVED_LEADING_ADDRESSES - 2
-        if usable < count:
-            yield Problem(f"network.{field}", f"too small: {count} addresses needed after the first "
-                          f"{RESERVED_LEADING_ADDRESSES} reserved, {max(usable, 0)} available", cidr)
+def ranges_hold_the_racks(f: Factory) -> Iterator[Problem]:
+    """Each range holds every rack's fixed block (docs/addressing.md). Arithmetic on the rack count:
+    a spec of 10**30 racks is refused without building a node."""
+    for field, capacity in f.rack_capacity.items():
+        if f.compute.racks > capacity:
+            block = f.rack_block[field]
+            needed = RESERVED_LEADING_ADDRESSES + f.compute.racks * block + 2
+            yield Problem(f"network.{field}", f"holds at most {capacity} racks of {f.platform.title} ({block} "
+                          f"addresses per rack after the first {RESERVED_LEADING_ADDRESSES}); {f.compute.racks} "
+                          f"racks need {_prefix_for(needed)}: widen the range or remove racks", getattr(f.network, field))
+
+
+@validator(level="warning")
+def ranges_hold_the_power_budget(f: Factory) -> Iterator[Problem]:
+    """The racks the power budget allows should fit the ranges, so growing never needs new ranges."""
+    allowed = math.floor(f.facility.power_budget_kw / f.rack_power_kw)
+    capacity = f.rack_capacity
+    field = min(capacity, key=capacity.get)
+    if f.compute.racks <= capacity[field] < allowed:
+        yield Problem(f"network.{field}", f"holds {capacity[field]} racks but facility.power_budget_kw allows {allowed}; "
+                      "widen it (same first address: no address moves) before growing past that",
+                      getattr(f.network, field))
 
 
 def az_subnets(vpc_cidr: str, zones: int) -> list[ipaddress.IPv4Network]:
@@ -275,6 +290,46 @@ def nodes_per_rack_fits_platform(f: Factory) -> Iterator[Problem]:
     if given is not None and figure.fixed and given != figure.value:
         yield Problem("compute.nodes_per_rack", f"{f.platform.title} racks always hold {int(figure.value)} "
                       "nodes; leave the field out", given)
+    elif given is not None and given > f.platform.node_slots_per_rack:
+        yield Problem("compute.nodes_per_rack", f"at most {f.platform.node_slots_per_rack} for {f.platform.title}: "
+                      "each rack's address block holds that many nodes (docs/addressing.md)", given)
+
+
+# What runs each NVLink/EFA fabric of the catalog's expected-hardware profile.
+FABRIC_STACKS = {"imex": "nvidia", "fabric-manager": "nvidia", "efa": "neuron"}
+
+
+@validator()
+def platform_fabric_consistent(f: Factory) -> Iterator[Problem]:
+    """The platform's expected-hardware profile agrees with its software stack and rack shape."""
+    p, expected = f.platform, f.platform.expected
+    per_node = int(p.accelerators_per_node.value)
+    fix = f"(catalog entry {p.name}: fix aifactory/catalog/platforms.yaml)"
+    if FABRIC_STACKS[expected.fabric] != p.software_stack:
+        yield Problem("compute.platform", f"expected fabric {expected.fabric} needs the {FABRIC_STACKS[expected.fabric]} "
+                      f"stack, the platform runs {p.software_stack} {fix}", p.name)
+    if expected.accelerators != per_node:
+        yield Problem("compute.platform", f"expected {expected.accelerators} accelerators per node, the platform has "
+                      f"{per_node} {fix}", p.name)
+    if expected.fabric == "fabric-manager" and expected.nvlink_domain_gpus != per_node:
+        yield Problem("compute.platform", f"Fabric Manager's NVLink domain is one node ({per_node} GPUs), the profile "
+                      f"expects {expected.nvlink_domain_gpus} {fix}", p.name)
+    if expected.fabric == "imex":
+        if f.switch_trays_per_rack == 0:
+            yield Problem("compute.platform", f"IMEX spans a rack through its NVLink switch trays; the platform has "
+                          f"none {fix}", p.name)
+        rack_gpus = f.nodes_per_rack * per_node
+        if expected.nvlink_domain_gpus != rack_gpus:
+            path = "compute.nodes_per_rack" if f.compute.nodes_per_rack is not None else "compute.platform"
+            yield Problem(path, f"an IMEX domain is the rack: {f.nodes_per_rack} nodes x {per_node} GPUs = {rack_gpus}, "
+                          f"the profile expects {expected.nvlink_domain_gpus}", f.compute.nodes_per_rack or p.name)
+
+
+@validator()
+def fabric_fits_platform(f: Factory) -> Iterator[Problem]:
+    if f.platform.expected.fabric == "efa" and f.network.fabric.startswith("infiniband"):
+        yield Problem("network.fabric", f"{f.platform.title} servers connect over EFA, which runs on Ethernet, not "
+                      "InfiniBand: use ethernet-rocev2", f.network.fabric)
 
 
 @validator()
@@ -304,6 +359,14 @@ def software_stack_fits_platform(f: Factory) -> Iterator[Problem]:
             yield Problem("software.nvidia", f"the NVIDIA stack does not run on {f.platform.title}", "nvidia")
         if f.software.neuron is None:
             yield Problem("software.neuron", f"required for {f.platform.title} (release at least)", None)
+
+
+@validator()
+def driver_version_on_branch(f: Factory) -> Iterator[Problem]:
+    nvidia = f.software.nvidia
+    if nvidia and nvidia.driver_version and nvidia.driver_version.split(".")[0] != nvidia.driver_branch:
+        yield Problem("software.nvidia.driver_version", f"is not on software.nvidia.driver_branch {nvidia.driver_branch}: "
+                      f"pin a {nvidia.driver_branch}.x version, or change the branch", nvidia.driver_version)
 
 
 @validator()

@@ -20,7 +20,7 @@ def test_every_figure_names_its_source():
     for platform in catalog.platforms().values():
         figures = [platform.nodes_per_rack, platform.switch_trays_per_rack, platform.accelerators_per_node,
                    platform.cpus_per_node, platform.cooling, *platform.nics]
-        figures += [f for f in (platform.rack_power_kw, platform.node_power_kw) if f]
+        figures += [f for f in (platform.rack_power_kw, platform.node_power_kw, platform.max_nodes_per_rack) if f]
         assert all(f.source.strip() for f in figures), platform.name
         assert platform.rack_power(platform.nodes_per_rack.value) > 0
 
@@ -50,3 +50,12 @@ def test_cpu_architecture_names_its_source_and_the_vendor_repository_directories
     xeon = p["nvidia-hgx-b200"].cpu_architecture
     assert (xeon.value, xeon.debian, xeon.cuda_repo, xeon.doca_repo) == ("x86_64", "amd64", "x86_64", "x86_64")
     assert p["aws-trn3-ultraserver"].cpu_architecture.estimate is True
+
+
+def test_a_rack_whose_node_count_varies_has_a_bound_for_its_address_block():
+    for platform in catalog.platforms().values():
+        if platform.nodes_per_rack.fixed:
+            assert platform.max_nodes_per_rack is None and platform.node_slots_per_rack == platform.nodes_per_rack.value
+        else:
+            assert platform.node_slots_per_rack == platform.max_nodes_per_rack.value >= platform.nodes_per_rack.value
+    assert catalog.platforms()["nvidia-hgx-b200"].node_slots_per_rack == 16

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -53,6 +55,32 @@ def test_bad_spec_exits_2_without_traceback(tmp_path, case):
     assert result.returncode == 2
     assert expected in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+# Rules that playbooks/validate.yml once checked at bring-up: each exits 2 here, naming the field.
+MOVED_RULES = {
+    "driver off its branch": ("lab-b200", '    driver_branch: "580"\n', '    driver_branch: "580"\n    driver_version: "570.86.15"\n',
+                              "software.nvidia.driver_version: is not on software.nvidia.driver_branch 580"),
+    "air-gapped without the stack's mirror": ("ohio-trn3", "    neuron: http://mirror.cmh2.factory.internal/neuron\n", "",
+                                               "software.mirrors.neuron: required on an air-gapped site"),
+    "trainium on infiniband": ("ohio-trn3", "fabric: ethernet-rocev2", "fabric: infiniband-ndr",
+                               "network.fabric: AWS Trainium3 UltraServer (Gen2) servers connect over EFA"),
+}
+
+
+@pytest.mark.parametrize("case", MOVED_RULES)
+def test_console_script_refuses_moved_rule_naming_the_field(tmp_path, case):
+    site, old, new, expected = MOVED_RULES[case]
+    shutil.copytree(site_dir(site), tmp_path / site, ignore=shutil.ignore_patterns("group_vars"))
+    spec = tmp_path / site / "factory.yaml"
+    text = spec.read_text()
+    assert old in text
+    spec.write_text(text.replace(old, new))
+    result = subprocess.run([str(Path(sys.executable).with_name("aifactory")), "validate", str(spec)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_missing_file_exits_2(tmp_path):

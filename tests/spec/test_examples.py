@@ -23,10 +23,10 @@ def test_paris_derives_racks_nodes_power_and_addresses():
     assert len(f.switch_trays) == 36
     assert f.power_kw == 4 * f.rack_power_kw <= f.facility.power_budget_kw
     first, last = f.nodes[0], f.nodes[-1]
-    assert (first.name, first.rack, first.slot) == ("paris-gb200-r01-n01", 1, 1)
-    assert (last.name, last.rack, last.slot) == ("paris-gb200-r04-n18", 4, 18)
+    assert (first.name, first.rack, first.slot) == ("paris-gb200-r001-n01", 1, 1)
+    assert (last.name, last.rack, last.slot) == ("paris-gb200-r004-n18", 4, 18)
     assert first.address == "10.40.8.11" and first.bmc_address == "10.40.0.11"
-    # Every address is unique and inside its range; switch-tray BMCs follow the nodes' BMCs.
+    # Every address is unique and inside its range; a rack's switch-tray BMCs follow its node BMCs' block.
     for field, cidr in (("address", f.network.host_cidr), ("bmc_address", f.network.bmc_cidr),
                         ("storage_address", f.network.storage_cidr)):
         values = [getattr(n, field) for n in f.nodes]
@@ -34,7 +34,8 @@ def test_paris_derives_racks_nodes_power_and_addresses():
         assert all(ipaddress.IPv4Address(v) in ipaddress.IPv4Network(cidr) for v in values)
     bmcs = [n.bmc_address for n in f.nodes] + [t.bmc_address for t in f.switch_trays]
     assert len(set(bmcs)) == 108
-    assert f.switch_trays[0].bmc_address == "10.40.0.83"
+    assert (f.switch_trays[0].bmc_address, f.switch_trays[9].bmc_address) == ("10.40.0.29", "10.40.0.56")
+    assert f.nodes[18].bmc_address == "10.40.0.38"  # rack 2's block starts after rack 1's 18 nodes and 9 trays
     assert f.air_gapped is True
 
 
@@ -49,7 +50,7 @@ def test_ohio_inference_profile_routing_and_trainium_counts():
 
 def test_lab_uses_spec_nodes_per_rack_and_node_power():
     f = load_spec(site_dir("lab-b200"))
-    assert [n.name for n in f.nodes] == ["lab-b200-r01-n01", "lab-b200-r01-n02", "lab-b200-r01-n03"]
+    assert [n.name for n in f.nodes] == ["lab-b200-r001-n01", "lab-b200-r001-n02", "lab-b200-r001-n03"]
     assert [n.address for n in f.nodes] == ["10.77.1.11", "10.77.1.12", "10.77.1.13"]
     assert f.power_kw == pytest.approx(3 * 14.3)
     assert f.air_gapped is False

@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from aifactory.spec import SpecError, load_spec
+from aifactory import catalog
+from aifactory.spec import Factory, SpecError, load_spec
 
 
 def put(path: str, value):
@@ -70,6 +71,8 @@ CASES = [
     ("host range too small", "paris-gb200", put("network.host_cidr", "10.40.8.0/26"), {"network.host_cidr"}),
     ("bmc range too small for trays", "paris-gb200", both(put("compute.racks", 1), put("network.bmc_cidr", "10.40.0.0/27")),
      {"network.bmc_cidr"}),
+    ("more racks than the bmc range holds", "paris-gb200",
+     both(put("compute.racks", 38), put("facility.power_budget_kw", 6000)), {"network.bmc_cidr"}),
     ("vpc too large", "paris-gb200", put("hybrid_link.vpc_cidr", "10.0.0.0/15"), {"hybrid_link.vpc_cidr"}),
     ("vpc too small for AZ subnets", "lab-b200", put("hybrid_link.vpc_cidr", "10.177.0.0/28"), {"hybrid_link.vpc_cidr"}),
     # ASNs
@@ -106,11 +109,19 @@ CASES = [
     ("power over budget", "paris-gb200", put("facility.power_budget_kw", 500), {"facility.power_budget_kw"}),
     ("liquid platform on air", "paris-gb200", put("facility.cooling", "air"), {"facility.cooling"}),
     ("nodes per rack on a fixed rack", "paris-gb200", put("compute.nodes_per_rack", 16), {"compute.nodes_per_rack"}),
+    ("nodes per rack past the address block", "lab-b200",
+     both(put("compute.nodes_per_rack", 17), put("facility.power_budget_kw", 1000)), {"compute.nodes_per_rack"}),
+    ("trainium on infiniband", "ohio-trn3", put("network.fabric", "infiniband-ndr"), {"network.fabric"}),
     ("unknown platform", "lab-b200", put("compute.platform", "nvidia-dgx-h100"), {"compute.platform"}),
     ("neuron on nvidia", "paris-gb200", put("software.neuron", {"release": "2.32"}), {"software.neuron"}),
     ("nvidia on trainium", "ohio-trn3", put("software.nvidia", {"driver_branch": "580"}), {"software.nvidia"}),
     ("nvidia stack missing", "lab-b200", drop("software.nvidia"), {"software.nvidia"}),
     ("air-gapped without apt mirror", "paris-gb200", drop("software.mirrors.apt"), {"software.mirrors.apt"}),
+    ("air-gapped without the stack's mirror", "ohio-trn3", drop("software.mirrors.neuron"), {"software.mirrors.neuron"}),
+    ("driver version off its branch", "lab-b200", put("software.nvidia.driver_version", "570.86.15"),
+     {"software.nvidia.driver_version"}),
+    ("driver branch not pinned", "lab-b200", put("software.nvidia.driver_branch", "latest"), {"software.nvidia.driver_branch"}),
+    ("neuron release not pinned", "ohio-trn3", put("software.neuron.release", "2"), {"software.neuron.release"}),
     # storage and identity
     ("relative mount point", "paris-gb200", put("storage.scratch.mount", "scratch"), {"storage.scratch.mount"}),
     ("duplicate mount point", "paris-gb200", put("storage.shared.1.mount", "/datasets/"), {"storage.shared.1.mount"}),
@@ -205,3 +216,73 @@ def test_no_mirrors_is_a_warning_not_an_error(write_site):
     load_spec(write_site("lab-b200"), warnings=warnings)
     assert [w.path for w in warnings] == ["software.mirrors"]
     assert all(w.level == "warning" for w in warnings)
+
+
+def test_driver_version_on_its_branch_is_accepted(write_site):
+    assert load_spec(write_site("lab-b200", put("software.nvidia.driver_version", "580.95.05"))).software.nvidia
+
+
+def test_driver_drift_message_says_what_to_change(write_site):
+    [problem] = problems_of(write_site("paris-gb200", put("software.nvidia.driver_version", "570.86.15")))
+    assert str(problem) == ("software.nvidia.driver_version: is not on software.nvidia.driver_branch 580: pin a 580.x "
+                            "version, or change the branch (given: 570.86.15)")
+    assert problem.validator == "driver_version_on_branch"
+
+
+def test_hgx_racks_take_up_to_the_address_blocks_nodes(write_site):
+    site = write_site("lab-b200", both(put("compute.nodes_per_rack", 16), put("facility.power_budget_kw", 1000)))
+    assert load_spec(site).node_count == 16
+
+
+def test_racks_past_every_range_are_refused_before_any_node_is_built(write_site, monkeypatch):
+    def never(self):
+        pytest.fail("a node list was built")
+
+    monkeypatch.setattr(Factory, "nodes", property(never))
+    monkeypatch.setattr(Factory, "switch_trays", property(never))
+    problems = problems_of(write_site("paris-gb200", put("compute.racks", 10**30)))
+    assert {p.path for p in problems} == {"network.bmc_cidr", "network.host_cidr", "network.storage_cidr",
+                                          "facility.power_budget_kw"}
+    bmc = next(p for p in problems if p.path == "network.bmc_cidr")
+    assert bmc.message.startswith("holds at most 37 racks of NVIDIA GB200 NVL72 (27 addresses per rack")
+    assert "more than any IPv4 range holds" in bmc.message
+
+
+def test_range_message_names_the_prefix_that_would_hold_the_racks(write_site):
+    [problem] = problems_of(write_site("paris-gb200", both(put("compute.racks", 38), put("facility.power_budget_kw", 6000))))
+    assert "38 racks need a /21 or wider" in problem.message  # 10 + 38 x 27 + 2 = 1038 addresses
+
+
+def test_ranges_smaller_than_the_power_budget_allows_is_a_warning(write_site):
+    warnings = []
+    load_spec(write_site("paris-gb200", put("facility.power_budget_kw", 6000)), warnings=warnings)
+    assert [(w.path, w.level) for w in warnings] == [("network.bmc_cidr", "warning")]
+    assert "facility.power_budget_kw allows 44" in warnings[0].message
+
+
+def _with_platform(monkeypatch, name, **changes):
+    """The catalog with one platform changed (as a broken catalog edit would)."""
+    platforms = dict(catalog.platforms())
+    platform = platforms[name]
+    expected = changes.pop("expected", {})
+    platforms[name] = platform.model_copy(update={**changes, "expected": platform.expected.model_copy(update=expected)})
+    monkeypatch.setattr(catalog, "platforms", lambda: platforms)
+
+
+@pytest.mark.parametrize("site,platform,changes,message", [
+    ("paris-gb200", "nvidia-gb200-nvl72",
+     {"switch_trays_per_rack": catalog.Figure(value=0, source="test")}, "IMEX spans a rack through its NVLink switch trays"),
+    ("paris-gb200", "nvidia-gb200-nvl72", {"expected": {"nvlink_domain_gpus": 36}},
+     "an IMEX domain is the rack: 18 nodes x 4 GPUs = 72, the profile expects 36"),
+    ("lab-b200", "nvidia-hgx-b200", {"expected": {"nvlink_domain_gpus": 16}},
+     "Fabric Manager's NVLink domain is one node (8 GPUs), the profile expects 16"),
+    ("ohio-trn3", "aws-trn3-ultraserver", {"expected": {"fabric": "fabric-manager"}},
+     "expected fabric fabric-manager needs the nvidia stack, the platform runs neuron"),
+    ("lab-b200", "nvidia-hgx-b200", {"expected": {"accelerators": 4}},
+     "expected 4 accelerators per node, the platform has 8"),
+])
+def test_platform_profile_agrees_with_stack_and_rack(write_site, monkeypatch, site, platform, changes, message):
+    _with_platform(monkeypatch, platform, **changes)
+    problems = problems_of(write_site(site))
+    assert {p.path for p in problems} == {"compute.platform"}, [str(p) for p in problems]
+    assert any(message in p.message for p in problems), [str(p) for p in problems]
