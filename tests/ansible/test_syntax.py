@@ -48,15 +48,15 @@ def test_validation_play_accepts_example_site(site):
 
 def test_validation_play_rejects_node_outside_its_rack(tmp_path):
     overrides = tmp_path / "overrides.json"
-    overrides.write_text(json.dumps({"lab-b200-r01-n02": {"aifactory_rack_group": "rack07"}}))
+    overrides.write_text(json.dumps({"lab-b200-r001-n02": {"aifactory_rack_group": "rack07"}}))
     done = run_playbook("lab-b200", "playbooks/validate.yml", env={"AIFACTORY_HOST_OVERRIDES": str(overrides)})
     assert done.returncode != 0
-    assert "lab-b200-r01-n02" in done.stdout
+    assert "lab-b200-r001-n02" in done.stdout
 
 
 def test_validation_play_rejects_air_gapped_site_without_mirror(tmp_path):
     overrides = tmp_path / "overrides.json"
-    nodes = [f"lab-b200-r01-n0{i}" for i in (1, 2, 3)]
+    nodes = [f"lab-b200-r001-n0{i}" for i in (1, 2, 3)]
     overrides.write_text(json.dumps({n: {"aifactory_air_gapped": True} for n in nodes}))
     done = run_playbook("lab-b200", "playbooks/validate.yml", env={"AIFACTORY_HOST_OVERRIDES": str(overrides)})
     assert done.returncode != 0

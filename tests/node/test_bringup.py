@@ -58,7 +58,7 @@ def test_check_mode_run_closing_table_and_artifacts(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines() if line.startswith("lab-b200-")}
     # ok, changed, failed, unreachable, skipped, rescued, ignored: 3 ok (one of them the would-be copy), 1 changed, 1 skipped
-    assert rows == {f"lab-b200-r01-n0{i}-bmc": ["3", "1", "0", "0", "1", "0", "0"] for i in (1, 2, 3)}
+    assert rows == {f"lab-b200-r001-n0{i}-bmc": ["3", "1", "0", "0", "1", "0", "0"] for i in (1, 2, 3)}
     assert not list(tmp_path.glob("lab-b200-*")), "check mode wrote the marker files"
     assert "PLAY Probe the BMCs [bmcs]" in result.stderr and "TASK Write a marker file" in result.stderr
     run_dir = Path(result.stdout.split("artifacts: ")[1].strip())
@@ -86,14 +86,14 @@ def test_secrets_never_reach_output_or_artifacts(tmp_path):
 
 def test_a_failed_host_exits_1_and_json_summary(tmp_path):
     result = bringup(tmp_path, "--check", "--limit", "node_bmcs", "--format", "json",
-                     "-e", '{"fail_on": "lab-b200-r01-n02-bmc"}')
+                     "-e", '{"fail_on": "lab-b200-r001-n02-bmc"}')
     assert result.returncode == 1, result.stderr
     summary = json.loads(result.stdout)
     assert (summary["status"], summary["exit_code"], summary["check"]) == ("failed", 1, True)
-    assert summary["hosts"]["lab-b200-r01-n02-bmc"]["failed"] == 1
-    assert summary["hosts"]["lab-b200-r01-n01-bmc"]["failed"] == 0
+    assert summary["hosts"]["lab-b200-r001-n02-bmc"]["failed"] == 1
+    assert summary["hosts"]["lab-b200-r001-n01-bmc"]["failed"] == 0
     assert summary["totals"]["failed"] == 1 and len(summary["hosts"]) == 3
-    assert "FAILED: lab-b200-r01-n02-bmc: Fail on one host: broken on purpose" in result.stderr
+    assert "FAILED: lab-b200-r001-n02-bmc: Fail on one host: broken on purpose" in result.stderr
 
 
 def test_bad_inputs_exit_2_before_anything_runs(tmp_path):

@@ -69,7 +69,7 @@ def test_gb200_groups_and_hosts():
     assert set(groups["factory_paris_gb200"].children) >= {"nodes", "bmcs"}
     assert groups["bmcs"].children == ["switch_tray_bmcs", "node_bmcs"]
     assert (len(groups["switch_tray_bmcs"].hosts), len(groups["node_bmcs"].hosts)) == (36, 72)
-    assert groups["switch_tray_bmcs"].hosts[0] == "paris-gb200-r01-sw01-bmc"
+    assert groups["switch_tray_bmcs"].hosts[0] == "paris-gb200-r001-sw01-bmc"
     assert groups["bmcs"].vars["ansible_connection"] == "local"
 
 
@@ -113,10 +113,10 @@ def test_stack_outputs_keep_only_non_secret_keys(tmp_path):
 
 def test_host_overrides_apply_last_and_name_known_hosts(tmp_path):
     f = load_spec(site_dir("lab-b200"))
-    inv = build_inventory(f, host_overrides={"lab-b200-r01-n01": {"ansible_host": "127.0.0.1", "ansible_port": 2201}})
-    assert inv.hostvars["lab-b200-r01-n01"]["ansible_host"] == "127.0.0.1"
-    with pytest.raises(InventoryInputError, match="lab-b200-r09-n01: no such host"):
-        build_inventory(f, host_overrides={"lab-b200-r09-n01": {"ansible_port": 22}})
+    inv = build_inventory(f, host_overrides={"lab-b200-r001-n01": {"ansible_host": "127.0.0.1", "ansible_port": 2201}})
+    assert inv.hostvars["lab-b200-r001-n01"]["ansible_host"] == "127.0.0.1"
+    with pytest.raises(InventoryInputError, match="lab-b200-r009-n01: no such host"):
+        build_inventory(f, host_overrides={"lab-b200-r009-n01": {"ansible_port": 22}})
 
 
 @pytest.mark.parametrize("text, message", [
@@ -139,7 +139,7 @@ def test_ansible_inventory_lists_the_paris_factory(tmp_path):
     outputs = tmp_path / "outputs.json"
     outputs.write_text(json.dumps(STACK_OUTPUTS))
     overrides = tmp_path / "overrides.json"
-    overrides.write_text(json.dumps({"paris-gb200-r01-n01-bmc": {"aifactory_bmc_endpoint": "https://127.0.0.1:8001"}}))
+    overrides.write_text(json.dumps({"paris-gb200-r001-n01-bmc": {"aifactory_bmc_endpoint": "https://127.0.0.1:8001"}}))
     result = ansible_inventory(site_dir("paris-gb200") / "aifactory.yml", "--list",
                                env={"AIFACTORY_STACK_OUTPUTS": str(outputs), "AIFACTORY_HOST_OVERRIDES": str(overrides)})
     assert result.returncode == 0, result.stderr
@@ -148,12 +148,12 @@ def test_ansible_inventory_lists_the_paris_factory(tmp_path):
     nodes = [h for r in data["nodes"]["children"] for h in data[r]["hosts"]]
     assert len(nodes) == 72
     hostvars = plain(data["_meta"]["hostvars"])
-    assert hostvars["paris-gb200-r04-n18"]["ansible_host"] == "10.40.8.82"
-    assert hostvars["paris-gb200-r04-n18"]["aifactory_aws"]["trust_anchor_arn"] == STACK_OUTPUTS["trust_anchor_arn"]
-    bmc = hostvars["paris-gb200-r01-n01-bmc"]
+    assert hostvars["paris-gb200-r004-n18"]["ansible_host"] == "10.40.8.82"
+    assert hostvars["paris-gb200-r004-n18"]["aifactory_aws"]["trust_anchor_arn"] == STACK_OUTPUTS["trust_anchor_arn"]
+    bmc = hostvars["paris-gb200-r001-n01-bmc"]
     assert (bmc["ansible_connection"], bmc["aifactory_bmc_kind"]) == ("local", "compute")
     assert bmc["aifactory_bmc_endpoint"] == "https://127.0.0.1:8001"
-    assert hostvars["paris-gb200-r01-sw01-bmc"]["aifactory_bmc_kind"] == "switch-tray"
+    assert hostvars["paris-gb200-r001-sw01-bmc"]["aifactory_bmc_kind"] == "switch-tray"
     assert SECRET_CODE not in result.stdout
 
 
