@@ -1,10 +1,12 @@
 """Bring-up: the stage playbooks of a site run through ansible-runner, with progress and a closing table.
 
-One run is one `ansible-playbook` process (site.yml, or the chosen stage playbooks in order) whose
-runner directory is kept under `.artifacts/bringup/<site>/<timestamp>/`. Secrets reach Ansible only
-through the process environment (`group_vars/all/secrets.yml` looks them up there), never through
-runner's env files; since runner still records the environment in `artifacts/<ident>/command`,
-every secret value is scrubbed from the whole run directory when the run ends.
+One run is one `ansible-playbook` process (site.yml, or a given playbook) whose runner directory is
+kept under `.artifacts/bringup/<site>/<timestamp>/`. Stages are site.yml's tags: `--stages drivers,os`
+runs site.yml with `--tags os,drivers`, so the plays keep site.yml's order and the validation (tagged
+`always`) runs first. Secrets reach Ansible only through the process environment
+(`group_vars/all/secrets.yml` looks them up there), never through runner's env files; since runner
+still records the environment in `artifacts/<ident>/command`, every secret value is scrubbed from
+the whole run directory when the run ends.
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
-
-import yaml
 
 from aifactory.spec import Factory
 
@@ -42,6 +42,15 @@ class BringupError(Exception):
     """The run cannot start: an unknown stage, a missing playbook."""
 
 
+def stage_order(names: list[str]) -> list[str]:
+    """The named stages in stage order; no name, an empty or an unknown one is an error naming the stages."""
+    bad = [repr(name) for name in names if name not in STAGES]
+    if bad or not names:
+        raise BringupError(f"unknown or empty stage name(s) {', '.join(bad) or 'none given'}; "
+                           f"the stages are {', '.join(STAGES)}")
+    return [stage for stage in STAGES if stage in names]
+
+
 @dataclass
 class BringupOptions:
     stages: list[str] | None = None
@@ -58,7 +67,8 @@ class BringupOptions:
 @dataclass
 class BringupResult:
     site: str
-    playbooks: list[str]
+    playbook: str
+    stages: list[str] | None
     check: bool
     status: str
     rc: int
@@ -78,37 +88,20 @@ class BringupResult:
         return 0 if ok and not totals["failed"] and not totals["unreachable"] else 1
 
     def as_dict(self) -> dict:
-        return {"site": self.site, "playbooks": self.playbooks, "check": self.check, "status": self.status,
-                "rc": self.rc, "exit_code": self.exit_code, "artifacts": str(self.run_dir),
+        return {"site": self.site, "playbook": self.playbook, "stages": self.stages, "check": self.check,
+                "status": self.status, "rc": self.rc, "exit_code": self.exit_code, "artifacts": str(self.run_dir),
                 "hosts": self.hosts, "totals": self.totals, "unscrubbed_secrets": self.unscrubbable}
 
 
-def select_playbooks(options: BringupOptions) -> list[Path]:
-    """site.yml, the stage playbooks asked for (in stage order), or one given playbook."""
-    if options.playbook is not None:
-        books = [Path(options.playbook).resolve()]
-    elif options.stages:
-        unknown = [s for s in options.stages if s not in STAGES]
-        if unknown:
-            raise BringupError(f"unknown stage(s) {', '.join(unknown)}; stages are {', '.join(STAGES)}")
-        books = [PLAYBOOKS / f"{s}.yml" for s in STAGES if s in options.stages]
-    else:
-        books = [PLAYBOOKS / "site.yml"]
-    missing = [str(b) for b in books if not b.is_file()]
-    if missing:
-        raise BringupError(f"no such playbook: {', '.join(missing)}")
-    return books
-
-
-def entry_playbook(books: list[Path], run_dir: Path) -> Path:
-    """The one playbook the run starts from: ansible-runner passes a single playbook, so several
-    stages are imported, in order, by a playbook written into the run directory."""
-    if len(books) == 1:
-        return books[0]
-    plays = [{"name": f"Stage {b.stem}", "ansible.builtin.import_playbook": str(b)} for b in books]
-    path = run_dir / "stages.yml"
-    path.write_text(yaml.safe_dump(plays, sort_keys=False))
-    return path
+def select_playbook(options: BringupOptions) -> tuple[Path, str | None]:
+    """The playbook to run (site.yml or the one given) and the tags for ansible-playbook's `--tags`:
+    the chosen stages in stage order, or None for every stage."""
+    book = Path(options.playbook).resolve() if options.playbook is not None else PLAYBOOKS / "site.yml"
+    if not book.is_file():
+        raise BringupError(f"no such playbook: {book}")
+    if options.stages is None:
+        return book, None
+    return book, ",".join(stage_order(options.stages))
 
 
 def secret_values(environ: dict[str, str]) -> tuple[list[str], list[str]]:
@@ -261,12 +254,11 @@ def run_bringup(f: Factory, options: BringupOptions, progress_stream: TextIO = s
     """Run the playbooks against the site's inventory; scrub secrets from the run directory."""
     import ansible_runner  # imported here: ansible-runner is only needed when something runs
 
-    books = select_playbooks(options)
+    playbook, tags = select_playbook(options)
     run_dir = new_run_dir(Path(options.artifacts_root), f.name)
     secrets, unscrubbable = secret_values(dict(os.environ))
     redactor = Redactor(secrets)
     progress = Progress(progress_stream, redactor)
-    playbook = entry_playbook(books, run_dir)
     # Acceptance results go next to the repo's playbooks whatever playbook the run starts from.
     extra_vars = {"acceptance_results_dir": str(REPO / ".aifactory" / "acceptance" / f.name), **options.extra_vars}
     try:
@@ -275,6 +267,7 @@ def run_bringup(f: Factory, options: BringupOptions, progress_stream: TextIO = s
             project_dir=str(REPO),
             ident=RUNNER_IDENT,
             playbook=str(playbook),
+            tags=tags,
             inventory=str(inventory_source(f, run_dir)),
             limit=options.limit,
             forks=options.forks,
@@ -290,7 +283,8 @@ def run_bringup(f: Factory, options: BringupOptions, progress_stream: TextIO = s
         redactor.scrub_tree(run_dir)
     return BringupResult(
         site=f.name,
-        playbooks=[_display_path(b) for b in books],
+        playbook=_display_path(playbook),
+        stages=tags.split(",") if tags else None,
         check=options.check,
         status=runner.status,
         rc=runner.rc,

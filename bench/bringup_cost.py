@@ -23,7 +23,7 @@ from bench.measure import run_child, spread
 from bench.specs import lab_site
 
 AIFACTORY = [sys.executable, "-m", "aifactory.cli"]
-STAGES = "os,storage"  # one ansible-playbook run importing both stage playbooks
+STAGES = "os,storage"  # one ansible-playbook run of site.yml with --tags os,storage
 SCRATCH_DISKS = 1  # the scratch role formats one device (several need a volume manager)
 # Ansible's own defaults for what the repo's ansible.cfg tunes, as environment settings (which beat
 # ansible.cfg: bringup pins ANSIBLE_CONFIG to the repo's file, so a second config file cannot be used).

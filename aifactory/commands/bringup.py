@@ -15,8 +15,9 @@ from aifactory.spec import load_spec
 def register(sub) -> None:
     p = sub.add_parser("bringup", help="bring the site's nodes up with Ansible (site.yml or chosen stages)")
     p.add_argument("spec", metavar="SPEC", help="factory.yaml or the site directory holding it")
-    p.add_argument("--stages", help=f"comma-separated stages to run, in order: {','.join(STAGES)}")
-    p.add_argument("--playbook", type=Path, help="run this playbook instead of site.yml or the stages")
+    p.add_argument("--stages", help=f"comma-separated stages to run, as site.yml's tags (they run in this order): "
+                                    f"{','.join(STAGES)}")
+    p.add_argument("--playbook", type=Path, help="run this playbook instead of site.yml (--stages become its --tags)")
     p.add_argument("--limit", help="Ansible host pattern to limit the run to")
     p.add_argument("--check", action="store_true", help="check mode: report what would change, change nothing")
     p.add_argument("--stack-outputs", type=Path, metavar="FILE",
@@ -65,14 +66,15 @@ def run(args) -> int:
         print(f"warning: {name} is too short to be scrubbed from output and artifacts", file=sys.stderr)
     mode = " (check mode: nothing changed)" if result.check else ""
     verdict = "ok" if result.exit_code == 0 else "FAILED"
-    print(f"\n{f.name}: {verdict}{mode}; {', '.join(result.playbooks)}")
+    tags = f" --tags {','.join(result.stages)}" if result.stages else ""
+    print(f"\n{f.name}: {verdict}{mode}; {result.playbook}{tags}")
     print(f"artifacts: {result.run_dir}")
     return result.exit_code
 
 
 def _options(args) -> BringupOptions:
     options = BringupOptions(
-        stages=[s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else None,
+        stages=[s.strip() for s in args.stages.split(",")] if args.stages is not None else None,
         playbook=args.playbook,
         limit=args.limit,
         check=args.check,

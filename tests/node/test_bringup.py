@@ -11,11 +11,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
-import yaml
+import ansible_runner
 
-from aifactory.bringup import (MASK, BringupOptions, Progress, Redactor, entry_playbook, fact_cache, forget_facts,
-                               secret_values, select_playbooks)
+from aifactory.bringup import (MASK, STAGES, BringupOptions, Progress, Redactor, fact_cache, forget_facts,
+                               run_bringup, secret_values)
+from aifactory.spec import load_spec
 from tests.conftest import REPO
 
 PASSWORD = 'fake-bmc-pw-"quoted"\\7c1e'
@@ -26,11 +28,11 @@ PROBE = """
   tasks:
     - name: The BMC password reached the play
       ansible.builtin.assert:
-        that: aifactory_bmc_password | length > 0
+        that: bmc_password | length > 0
       no_log: true
     - name: A careless task that prints the password
       ansible.builtin.debug:
-        msg: "password is {{ aifactory_bmc_password }}"
+        msg: "password is {{ bmc_password }}"
     - name: Write a marker file
       ansible.builtin.copy:
         dest: "{{ marker_dir }}/{{ inventory_hostname }}"
@@ -101,7 +103,9 @@ def test_bad_inputs_exit_2_before_anything_runs(tmp_path):
     bad_spec.write_text("name: [unclosed\n")
     runs = {
         "spec": [str(bad_spec)],
-        "stage": ["inventories/lab-b200", "--stages", "os,firmware"],
+        "unknown stage": ["inventories/lab-b200", "--stages", "os,firmware"],
+        "no stage": ["inventories/lab-b200", "--stages", ""],
+        "empty stage": ["inventories/lab-b200", "--stages", "os,,drivers"],
         "overrides": ["inventories/lab-b200", "--host-overrides", str(tmp_path / "missing.json")],
         "extra vars": ["inventories/lab-b200", "-e", "[1]"],
     }
@@ -111,13 +115,39 @@ def test_bad_inputs_exit_2_before_anything_runs(tmp_path):
                                 cwd=REPO, capture_output=True, text=True)
         assert result.returncode == 2, (case, result.stderr)
         assert "Traceback" not in result.stderr
+        if "stage" in case:
+            assert f"the stages are {', '.join(STAGES)}" in result.stderr, (case, result.stderr)
     assert not (tmp_path / "artifacts").exists()
 
 
-def test_stages_run_in_stage_order():
-    books = select_playbooks(BringupOptions(stages=["acceptance", "racks"]))
-    assert [b.name for b in books] == ["racks.yml", "acceptance.yml"]
-    assert select_playbooks(BringupOptions())[0] == REPO / "playbooks" / "site.yml"
+def fake_runner(monkeypatch) -> list[dict]:
+    """Replace ansible_runner.run; return the list its calls' keyword arguments are appended to."""
+    calls: list[dict] = []
+
+    def run(**kwargs):
+        calls.append(kwargs)
+        return SimpleNamespace(status="successful", rc=0)
+
+    monkeypatch.setattr(ansible_runner, "run", run)
+    return calls
+
+
+def test_stages_are_site_yml_tags_in_stage_order(tmp_path, monkeypatch):
+    calls = fake_runner(monkeypatch)
+    f = load_spec(REPO / "inventories" / "lab-b200")
+    site = REPO / "playbooks" / "site.yml"
+    result = run_bringup(f, BringupOptions(stages=["acceptance", "os", "racks"], artifacts_root=tmp_path),
+                         progress_stream=io.StringIO())
+    assert (calls[-1]["playbook"], calls[-1]["tags"]) == (str(site), "racks,os,acceptance")
+    assert (result.playbook, result.stages) == ("playbooks/site.yml", ["racks", "os", "acceptance"])
+    assert sorted(p.name for p in result.run_dir.iterdir() if p.suffix == ".yml") == []  # no generated playbook
+    run_bringup(f, BringupOptions(artifacts_root=tmp_path), progress_stream=io.StringIO())
+    assert (calls[-1]["playbook"], calls[-1]["tags"]) == (str(site), None)
+    own = tmp_path / "own.yml"
+    own.write_text("[]\n")
+    run_bringup(f, BringupOptions(stages=["drivers"], playbook=own, artifacts_root=tmp_path),
+                progress_stream=io.StringIO())
+    assert (calls[-1]["playbook"], calls[-1]["tags"]) == (str(own), "drivers")
 
 
 def test_secret_values_and_scrubbing(tmp_path):
@@ -148,19 +178,37 @@ def test_tty_progress_is_one_status_line_with_failures_spelled_out():
     assert progress.stats == events[-1]["event_data"]
 
 
-def test_several_stages_run_from_one_generated_playbook(tmp_path):
-    """ansible-runner passes one playbook: several stages are imported in order, and the result is a
-    playbook ansible-playbook accepts with the site's real inventory."""
-    books = select_playbooks(BringupOptions(stages=["storage", "os"]))
-    entry = entry_playbook(books, tmp_path)
-    plays = yaml.safe_load(entry.read_text())
-    assert [p["ansible.builtin.import_playbook"] for p in plays] == [str(REPO / "playbooks" / "os.yml"),
-                                                                     str(REPO / "playbooks" / "storage.yml")]
-    check = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "--syntax-check",
-                            "-i", str(REPO / "inventories" / "lab-b200" / "aifactory.yml"), str(entry)],
-                           cwd=REPO, capture_output=True, text=True, env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")})
-    assert check.returncode == 0, check.stderr
-    assert entry_playbook(books[:1], tmp_path) == books[0]
+def listed_tasks(*args: str) -> list[tuple[str, str, set[str]]]:
+    """`ansible-playbook --list-tasks` of site.yml with the lab site's inventory: (play, task, tags) in order."""
+    done = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "--list-tasks", *args,
+                           "-i", str(REPO / "inventories" / "lab-b200" / "aifactory.yml"), "playbooks/site.yml"],
+                          cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"})
+    assert done.returncode == 0, done.stderr
+    play, tasks = "", []
+    for line in done.stdout.splitlines():
+        text, _, tags = line.strip().partition("\tTAGS: ")
+        if text.startswith("play #"):
+            play = text.split(": ", 1)[1]
+        elif tags and text != "tasks:":
+            tasks.append((play, text, set(tags.strip("[]").split(", "))))
+    return tasks
+
+
+def test_tags_run_the_validation_and_the_chosen_stages_in_site_order():
+    """What `bringup --stages drivers,os` asks of ansible-playbook: the validation first, then the os
+    tasks, then the drivers tasks; of the other stages only what Ansible itself tags `always` (each
+    role's argument check, which reads variables and changes nothing)."""
+    tasks = listed_tasks("--tags", "drivers,os")
+    validation = [task for play, task, tags in tasks if play == "Validate the inventory before touching anything"]
+    assert validation and tasks[:len(validation)] == [(tasks[0][0], t, {"always"}) for t in validation]
+    work = [tags - {"always"} for _, _, tags in tasks if "always" not in tags]
+    assert work and list(dict.fromkeys(tag for tags in work for tag in tags)) == ["os", "drivers"]
+    checks = [task for _, task, tags in tasks[len(validation):] if "always" in tags]
+    assert checks and all(" : Validating arguments against arg spec " in task for task in checks)
+    # Without tags every stage's tasks are listed, in site.yml's order.
+    every = [tags - {"always"} for _, _, tags in listed_tasks()[len(validation):]]
+    assert list(dict.fromkeys(tag for tags in every for tag in tags)) == list(STAGES)
 
 
 def test_fact_cache_is_shared_by_runs_unless_the_environment_says_otherwise(tmp_path):
