@@ -147,7 +147,8 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
         def run():
             args = ["bringup", spec_file, "--format", "json",
                     "--host-overrides", str(ctx["state"].dir / lifecycle.OVERRIDES_FILE),
-                    "--extra-vars", json.dumps({"acceptance_results_dir": str(ctx["results_dir"])}),
+                    "--extra-vars", json.dumps({"acceptance_results_dir": str(ctx["results_dir"]),
+                                                "aifactory_awslink_without_outputs": True}),
                     "--artifacts-dir", str(ctx["state"].dir / "bringup")]
             result = aifactory(*args, *(["--limit", limit] if limit else []), env=env)
             data = bringup_result(result)
