@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean venv lab-deps
+.PHONY: demo test lint role-docs bench clean venv lab-deps
 
 venv: $(STAMP)
 
@@ -31,6 +31,10 @@ lab-deps:
 
 lint: $(STAMP)
 	cd playbooks && ../$(BIN)/ansible-lint --offline --profile production
+
+# Each role README's variable table, rewritten from the role's meta/argument_specs.yml (the one source).
+role-docs: $(STAMP)
+	$(BIN)/python -m aifactory.role_docs
 
 # Benchmarks: regenerates bench/results.json and bench/RESULTS.md (bring-up part needs root).
 bench: $(STAMP) lab-deps
