@@ -1,14 +1,16 @@
 """Jinja filters that read node tool output on the controller, wrapping `aifactory.parsers`.
 
-    {{ smi.stdout | aifactory_nvidia_smi_xml }}        nvidia-smi -q -x
-    {{ nvlink.stdout | aifactory_nvlink_status }}      nvidia-smi nvlink -s
-    {{ diag.stdout | aifactory_dcgm_diag }}            dcgmi diag -r N -j
-    {{ ib.stdout | aifactory_ibstat }}                 ibstat
-    {{ neuron.stdout | aifactory_neuron_ls }}          neuron-ls -j
-    {{ observations | aifactory_acceptance_check(aifactory_expected_hardware) }}
+    {{ smi.stdout | aifactory_nvidia_smi_xml }}                   nvidia-smi -q -x
+    {{ nvlink.stdout | aifactory_nvlink_status }}                 nvidia-smi nvlink -s
+    {{ diag.stdout | aifactory_dcgm_diag }}                       dcgmi diag -r N -j
+    {{ ib.stdout | aifactory_ibstat }}                            ibstat
+    {{ neuron.stdout | aifactory_neuron_ls }}                     neuron-ls -j
+    {{ ib.stdout | aifactory_fabric_ports(kind, min_rate_gbps) }} compute-fabric ports: {status, reason}
+    {{ collected | aifactory_acceptance_observations }}           the node's observations document
+    {{ observations | aifactory_acceptance_check(expected) }}     the verdict (aifactory.parsers.acceptance)
+    {{ results_by_host | aifactory_acceptance_summary(racks) }}   the summary of each rack
 
-`observations` maps nvidia_smi / nvlink / dcgm / ibstat / neuron_ls to raw output or parsed data;
-a tool that was not run is left out and its checks come back skipped.
+The acceptance role collects and calls these; every comparison lives in `aifactory.parsers`.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ except ImportError:  # running from a checkout: the repository root is two level
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from aifactory.parsers import ParseError
-from aifactory.parsers.acceptance import evaluate
+from aifactory.parsers.acceptance import evaluate, observations, summarize
 from aifactory.parsers.dcgm import parse_dcgm_diag
-from aifactory.parsers.ibstat import parse_ibstat
+from aifactory.parsers.ibstat import check_fabric_ports, fabric_link_layer, parse_ibstat
 from aifactory.parsers.neuron_ls import parse_neuron_ls
 from aifactory.parsers.nvidia_smi import parse_nvidia_smi_xml
 from aifactory.parsers.nvlink import parse_nvlink_status
@@ -53,6 +55,29 @@ def acceptance_check(observations, expected):
     return evaluate(dict(expected), dict(observations or {}))
 
 
+def acceptance_observations(collected):
+    """The observations document of one node from the raw results the role collected."""
+    if not isinstance(collected, dict):
+        raise AnsibleFilterError("aifactory_acceptance_observations: expected a dict of collected results")
+    return observations(dict(collected))
+
+
+def acceptance_summary(results, racks):
+    """{rack: summary} from {host: verdict or None} and {host: rack}."""
+    if not isinstance(results, dict) or not isinstance(racks, dict):
+        raise AnsibleFilterError("aifactory_acceptance_summary: expected {host: result} and {host: rack}")
+    return summarize({str(h): (dict(r) if r else None) for h, r in results.items()},
+                     {str(h): str(r) for h, r in racks.items()})
+
+
+def fabric_ports(text, kind, min_rate_gbps=0, count=None):
+    """ibstat output -> {status: pass|fail, reason} for the compute-fabric ports (DPU ports not counted)."""
+    ports = _filter(parse_ibstat)(text)
+    passed, reason = check_fabric_ports(ports, fabric_link_layer(kind), int(min_rate_gbps or 0),
+                                        int(count) if count else None)
+    return {"status": "pass" if passed else "fail", "reason": reason}
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -61,5 +86,8 @@ class FilterModule:
             "aifactory_dcgm_diag": _filter(parse_dcgm_diag),
             "aifactory_ibstat": _filter(parse_ibstat),
             "aifactory_neuron_ls": _filter(parse_neuron_ls),
+            "aifactory_fabric_ports": fabric_ports,
+            "aifactory_acceptance_observations": acceptance_observations,
             "aifactory_acceptance_check": acceptance_check,
+            "aifactory_acceptance_summary": acceptance_summary,
         }

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from aifactory.parsers import ParseError
-from aifactory.parsers.acceptance import evaluate
+from aifactory.parsers.acceptance import NO_STACK_OUTPUTS, evaluate, observations, summarize
 from aifactory.parsers.dcgm import parse_dcgm_diag
-from aifactory.parsers.ibstat import parse_ibstat
+from aifactory.parsers.ibstat import check_fabric_ports, fabric_link_layer, parse_ibstat
 from aifactory.parsers.neuron_ls import parse_neuron_ls
 from aifactory.parsers.nvidia_smi import parse_nvidia_smi_xml
 from aifactory.parsers.nvlink import parse_nvlink_status
@@ -33,6 +33,8 @@ def gb200(kind: str) -> dict:
         "nvlink": fixture(f"nvidia-smi-nvlink-s.gb200-{kind}.txt"),
         "dcgm": fixture(f"dcgmi-diag-r2-j.gb200-{kind}.json"),
         "ibstat": fixture(f"ibstat.gb200-{kind}.txt"),
+        "services": {"nvidia-imex.service": {"state": "running"}},
+        "imex_channel": True,
     }
 
 
@@ -142,14 +144,44 @@ def test_neuron_ls():
         parse_neuron_ls('{"neuron_device": 0}')
 
 
+# --- compute-fabric ports (acceptance and the rdma_fabric role's link check) ---------------------
+
+def test_healthy_gb200_tray_with_bluefield3_ethernet_ports_passes():
+    ports = parse_ibstat(fixture("ibstat.gb200-bf3-ethernet.txt"))
+    dpu = [p for p in ports if p["ca_type"] == "MT41692"]
+    # The tray's BlueField-3 ports run Ethernet at 200 Gb/s (one without a cable): they are not compute ports.
+    assert [(p["link_layer"], p["rate_gbps"], p["state"]) for p in dpu] == [("Ethernet", 200, "Active"),
+                                                                            ("Ethernet", 40, "Down")]
+    for link_layer in ("InfiniBand", None):  # the fabric's link layer, or unknown
+        passed, reason = check_fabric_ports(ports, link_layer, 400, 4)
+        assert passed, reason
+        assert "not counted: mlx5_0 port 1 (BlueField-3), mlx5_1 port 1 (BlueField-3)" in reason
+    checks = by_name(evaluate(expected("paris-gb200", network_fabric="infiniband-xdr"),
+                              {"ibstat": fixture("ibstat.gb200-bf3-ethernet.txt")}))
+    assert checks["ib_ports"]["status"] == "pass", checks["ib_ports"]
+
+
+def test_compute_ports_follow_the_fabrics_link_layer():
+    assert [fabric_link_layer(k) for k in ("infiniband-ndr", "ethernet-rocev2", "roce", "efa", "")] == [
+        "InfiniBand", "Ethernet", "Ethernet", None, None]
+    ports = parse_ibstat(fixture("ibstat.gb200-healthy.txt"))
+    roce = [p | {"link_layer": "Ethernet"} if p["ca_type"] == "MT4129" else p for p in ports]
+    assert check_fabric_ports(roce, "Ethernet", 400, 4)[0] is True
+    passed, reason = check_fabric_ports(roce, "InfiniBand", 400, 4)  # an InfiniBand site with RoCE-mode adapters
+    assert not passed and reason.startswith("0 of 4 InfiniBand compute-fabric ports")
+    assert check_fabric_ports(ports, "InfiniBand", 0)[0] is True  # rate 0: any rate, at least one port
+    assert check_fabric_ports([p for p in ports if p["ca_type"] == "MT41692"], None, 0)[0] is False
+
+
 # --- acceptance.evaluate ---------------------------------------------------------------------------
 
 def test_healthy_gb200_node_passes_every_check():
     result = evaluate(expected("paris-gb200", driver_branch="580"), gb200("healthy"))
     assert result["result"] == "pass", result
     assert set(by_name(result)) == {"accelerator_count", "accelerator_model", "ecc_enabled", "memory_health",
-                                    "driver_version", "fabric_state", "nvlink_domain", "nvlink_links", "dcgm_diag",
-                                    "ib_ports"}
+                                    "driver_version", "fabric_state", "nvlink_domain", "nvlink_links", "imex_service",
+                                    "imex_channel", "dcgm_diag", "ib_ports"}
+    assert result["counts"] == {"pass": 12, "fail": 0, "skipped": 0}
 
 
 def test_faulty_gb200_node_fails_with_reasons():
@@ -162,6 +194,29 @@ def test_faulty_gb200_node_fails_with_reasons():
     assert "mlx5_1 port 1: Down/Polling" in checks["ib_ports"]["reason"]
     assert "mlx5_3 port 1: Active/LinkUp at 200 Gb/s" in checks["ib_ports"]["reason"]
     assert checks["accelerator_count"]["status"] == "pass"
+
+
+def test_imex_service_and_channel_are_checked_on_imex_platforms():
+    down = gb200("healthy") | {"services": {"nvidia-imex.service": {"state": "stopped"}}, "imex_channel": False}
+    checks = by_name(evaluate(expected("paris-gb200"), down))
+    assert checks["imex_service"] == {"name": "imex_service", "status": "fail", "reason": "nvidia-imex.service is stopped"}
+    assert checks["imex_channel"]["status"] == "fail" and "channel0 is missing" in checks["imex_channel"]["reason"]
+    absent = by_name(evaluate(expected("paris-gb200"), gb200("healthy") | {"services": {}}))
+    assert absent["imex_service"]["reason"] == "nvidia-imex.service is not installed"
+
+
+def test_fabric_manager_must_run_at_the_drivers_version():
+    hgx = {"nvidia_smi": fixture("nvidia-smi-q-x.hgx-b200-healthy.xml"),
+           "services": {"nvidia-fabricmanager.service": {"state": "running"}}}
+    driver = parse_nvidia_smi_xml(hgx["nvidia_smi"])["driver_version"]
+    good = by_name(evaluate(expected("lab-b200"), hgx | {"packages": {"nvidia-fabricmanager-580": f"{driver}-1"}}))
+    assert (good["fabric_manager_service"]["status"], good["fabric_manager_version"]["status"]) == ("pass", "pass")
+    older = by_name(evaluate(expected("lab-b200"), hgx | {"packages": {"nvidia-fabricmanager-580": "580.65.06-1"}}))
+    assert older["fabric_manager_version"] == {"name": "fabric_manager_version", "status": "fail",
+                                               "reason": f"nvidia-fabricmanager-580 580.65.06, driver {driver}"}
+    none = by_name(evaluate(expected("lab-b200"), hgx | {"packages": {}}))
+    assert none["fabric_manager_version"]["status"] == "fail"
+    assert "imex_service" not in good
 
 
 def test_driver_pin_is_checked_when_given():
@@ -181,6 +236,65 @@ def test_missing_or_unreadable_output_is_skipped_never_passed():
     assert checks["nvlink_links"]["status"] == "skipped"
     assert checks["ib_ports"]["status"] == "skipped" and "unreadable" in checks["ib_ports"]["reason"]
     assert evaluate(expected("paris-gb200"), {})["counts"]["pass"] == 0
+
+
+def test_a_tool_not_installed_is_skipped_a_tool_that_failed_fails():
+    missing = gb200("healthy") | {"dcgm": None, "tools": {"dcgmi": False}}
+    assert by_name(evaluate(expected("paris-gb200"), missing))["dcgm_diag"] == {
+        "name": "dcgm_diag", "status": "skipped", "reason": "`dcgmi` is not installed"}
+    broken = gb200("healthy") | {"nvidia_smi": {"rc": 9, "stdout": "", "stderr": "NVIDIA-SMI has failed because it "
+                                                "couldn't communicate with the NVIDIA driver."}}
+    result = evaluate(expected("paris-gb200"), broken)
+    assert result["result"] == "fail"
+    assert by_name(result)["ecc_enabled"]["reason"] == ("`nvidia-smi -q -x` failed (exit 9): NVIDIA-SMI has failed "
+                                                        "because it couldn't communicate with the NVIDIA driver.")
+    # dcgmi exits non-zero when a test fails, with its report on stdout: that report is read.
+    failing = gb200("healthy") | {"dcgm": {"rc": 226, "stdout": fixture("dcgmi-diag-r2-j.gb200-faulty.json"), "stderr": ""}}
+    assert "Pending page retirements" in by_name(evaluate(expected("paris-gb200"), failing))["dcgm_diag"]["reason"]
+
+
+def test_a_lab_stand_in_is_incomplete_with_the_reason_and_its_storage_still_judged():
+    site = expected("paris-gb200", driver_branch="580", scratch_mount="/scratch", bedrock_endpoint="",
+                    shared_mounts=[{"name": "home", "type": "nfs", "source": "10.0.0.2:/home", "mount": "/home/shared"}])
+    stand_in = {"stand_in": True, "mounts": ["/", "/scratch"], "scratch_probe": "ok"}
+    result = evaluate(site, stand_in)
+    checks = by_name(result)
+    assert result["result"] == "incomplete"
+    assert checks["ecc_enabled"]["reason"] == "lab stand-in: no NVIDIA GPU, `nvidia-smi -q -x` not run"
+    assert checks["imex_service"]["reason"] == "lab stand-in: no NVIDIA GPU, so no fabric service"
+    assert checks["ib_ports"]["reason"] == "lab stand-in: no RDMA device, `ibstat` not run"
+    assert checks["shared:home"]["status"] == "skipped" and "a container cannot mount nfs" in checks["shared:home"]["reason"]
+    assert checks["bedrock_dns"] == {"name": "bedrock_dns", "status": "skipped", "reason": NO_STACK_OUTPUTS}
+    assert checks["scratch"] == {"name": "scratch", "status": "pass", "reason": "/scratch mounted, a file was written and deleted"}
+    assert result["counts"] == {"pass": 1, "fail": 0, "skipped": len(checks) - 1}
+    unmounted = evaluate(site, stand_in | {"mounts": ["/"]})
+    assert unmounted["result"] == "fail" and by_name(unmounted)["scratch"]["reason"] == "/scratch is not mounted"
+
+
+def test_storage_checks_on_a_real_node():
+    site = {"scratch_mount": "/scratch", "shared_mounts": [{"name": "data", "type": "lustre", "source": "fs@o2ib:/d",
+                                                            "mount": "/datasets"}]}
+    ok = evaluate(site, {"mounts": ["/", "/scratch", "/datasets"], "scratch_probe": "ok"})
+    assert ok["result"] == "pass", ok
+    bad = by_name(evaluate(site, {"mounts": ["/", "/scratch"], "scratch_probe": "Read-only file system"}))
+    assert bad["scratch"]["reason"] == ("/scratch mounted, but a file could not be written and deleted: "
+                                        "Read-only file system")
+    assert bad["shared:data"] == {"name": "shared:data", "status": "fail",
+                                  "reason": "lustre fs@o2ib:/d at /datasets is not mounted"}
+
+
+def test_bedrock_endpoint_must_resolve_privately_and_answer_https():
+    site = {"bedrock_endpoint": "vpce-1.bedrock-runtime.eu-west-3.vpce.amazonaws.com"}
+    private = {"bedrock_dns": {"rc": 0, "stdout": "10.40.4.7      STREAM vpce-1\n10.40.4.7      DGRAM\n", "stderr": ""},
+               "bedrock_https": {"status": 403, "msg": "Status code was 403 and not [200]"}}
+    assert evaluate(site, private)["result"] == "pass"
+    public = by_name(evaluate(site, private | {"bedrock_dns": {"rc": 0, "stdout": "52.94.1.1 STREAM x\n", "stderr": ""}}))
+    assert public["bedrock_dns"]["status"] == "fail" and "public addresses 52.94.1.1" in public["bedrock_dns"]["reason"]
+    unresolved = by_name(evaluate(site, private | {"bedrock_dns": {"rc": 2, "stdout": "", "stderr": ""}}))
+    assert unresolved["bedrock_dns"]["reason"].endswith("does not resolve")
+    refused = by_name(evaluate(site, private | {"bedrock_https": {"status": -1, "msg": "Connection refused"}}))
+    assert refused["bedrock_https"]["status"] == "fail" and "Connection refused" in refused["bedrock_https"]["reason"]
+    assert "bedrock_dns" not in by_name(evaluate({}, private))  # no Bedrock expected, none checked
 
 
 def test_parsed_observations_are_accepted_too():
@@ -204,6 +318,47 @@ def test_trainium_node_counts_neuron_devices():
     assert failed["checks"][0]["reason"] == "3 Neuron devices (24 cores), expected 4"
 
 
+# --- the observations document and the rack summary --------------------------------------------
+
+def test_observations_cut_ansibles_registered_results_down():
+    doc = observations({
+        "stand_in": False,
+        "nvidia_smi": {"changed": False, "rc": 0, "stdout": "<x/>", "stderr": "", "stdout_lines": ["<x/>"], "cmd": ["nvidia-smi"]},
+        "dcgm": {"changed": False, "skipped": True, "skip_reason": "Conditional result was False"},
+        "services": {"ansible_facts": {"services": {"nvidia-imex.service": {"name": "nvidia-imex.service", "state": "running"},
+                                                    "ssh.service": {"state": "running"}}}, "changed": False},
+        "packages": {"ansible_facts": {"packages": {"nvidia-fabricmanager-580": [{"version": "580.82.07-1"}],
+                                                    "bash": [{"version": "5.2"}]}}, "changed": False},
+        "imex_channel": {"changed": False, "stat": {"exists": True}},
+        "scratch_probe": {"changed": False, "failed": True, "msg": "Permission denied"},
+        "bedrock_https": {"changed": False, "failed": True, "status": -1, "msg": "Connection refused", "url": "https://x/"},
+        "mounts": ["/"],
+    })
+    assert doc["nvidia_smi"] == {"rc": 0, "stdout": "<x/>", "stderr": ""}
+    assert doc["dcgm"] is None and doc["ibstat"] is None
+    assert doc["services"] == {"nvidia-imex.service": {"state": "running"}}
+    assert doc["packages"] == {"nvidia-fabricmanager-580": "580.82.07-1"}
+    assert (doc["imex_channel"], doc["scratch_probe"]) == (True, "Permission denied")
+    assert doc["bedrock_https"] == {"status": -1, "msg": "Connection refused"}
+    assert observations(doc) == doc  # a document already cut stays as it is
+
+
+def test_rack_summary_is_incomplete_when_a_host_could_not_run_a_check_and_fails_on_a_missing_host():
+    site = expected("paris-gb200")
+    healthy = evaluate(site, gb200("healthy"))
+    stand_in = evaluate(site, {"stand_in": True})
+    summary = summarize({"n1": healthy, "n2": stand_in, "n3": healthy},
+                        {"n1": "rack01", "n2": "rack01", "n3": "rack02"})
+    assert summary["rack02"]["result"] == "pass"
+    rack01 = summary["rack01"]
+    assert (rack01["result"], rack01["hosts"]) == ("incomplete", {"n1": "pass", "n2": "incomplete"})
+    assert rack01["counts"] == {"pass": 1, "fail": 0, "incomplete": 1, "no result": 0}
+    assert rack01["could_not_run"]["n2"] == sorted(c["name"] for c in stand_in["checks"])
+    assert rack01["checks"]["skipped"] == stand_in["counts"]["skipped"]
+    lost = summarize({"n1": healthy, "n2": None}, {"n1": "rack01", "n2": "rack01"})["rack01"]
+    assert (lost["result"], lost["hosts"]["n2"]) == ("fail", "no result")
+
+
 # --- the filter plugin, loaded by Ansible through ansible.cfg -------------------------------------
 
 def test_filters_run_inside_ansible(tmp_path):
@@ -214,6 +369,7 @@ def test_filters_run_inside_ansible(tmp_path):
   vars:
     smi: "{{{{ lookup('ansible.builtin.file', '{TOOLS}/nvidia-smi-q-x.gb200-faulty.xml') }}}}"
     ib: "{{{{ lookup('ansible.builtin.file', '{TOOLS}/ibstat.gb200-healthy.txt') }}}}"
+    bf3: "{{{{ lookup('ansible.builtin.file', '{TOOLS}/ibstat.gb200-bf3-ethernet.txt') }}}}"
     observations: {{nvidia_smi: "{{{{ smi }}}}"}}
     expected_hw: {{accelerators: 4, accelerator_name_contains: GB200, fabric: imex, fabric_state: completed,
                   nvlink_domain_gpus: 72, ib_ports: 0, dcgm_diag_level: 0}}
@@ -224,6 +380,8 @@ def test_filters_run_inside_ansible(tmp_path):
             == ['completed', 'in_progress', 'completed', 'completed']
           - (ib | aifactory_ibstat | selectattr('link_layer', 'equalto', 'InfiniBand') | list | length) == 4
           - (observations | aifactory_acceptance_check(expected_hw)).result == 'fail'
+          - (bf3 | aifactory_fabric_ports('infiniband-xdr', 400)).status == 'pass'
+          - (ib | aifactory_fabric_ports('infiniband-xdr', 800)).status == 'fail'
     - ansible.builtin.debug:
         msg: "{{{{ 'garbage' | aifactory_dcgm_diag }}}}"
 """)
