@@ -8,6 +8,10 @@ the layout below is the contract the playbooks rely on:
 - `gpu_nodes` or `trainium_nodes`, `platform_<platform>`: parents of `nodes`;
 - `bmcs` (children `switch_tray_bmcs`, `node_bmcs`): one host per BMC, driven from the controller;
 - `factory_<name>` (children `nodes`, `bmcs`): holds the vars every host shares, set once.
+
+The roles' variables come from `aifactory.role_vars`: those of every node on `nodes`, the NVLink
+domain's on each rack group. A host override `aifactory_stand_in: true` (the lab's nodes) turns on
+each role's `<role>_stand_in` for that host.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aifactory.spec import Factory, Problem
+from aifactory.role_vars import rack_vars, role_vars, stand_in_vars
+from aifactory.spec import Factory, Problem, rack_group
 
-# Pulumi stack outputs copied into `aifactory_aws`: an allow-list, so that a secret output such as
-# `ssm_activation_code` can never reach inventory vars, whatever the stack exports.
+# Pulumi stack outputs the roles get (`aws_node_identity_outputs`, `acceptance_endpoint_dns`): an
+# allow-list, so that a secret output such as `ssm_activation_code` can never reach inventory vars,
+# whatever the stack exports.
 AWS_OUTPUT_KEYS = ("region", "endpoint_dns", "trust_anchor_arn", "node_profile_arn", "node_role_arn",
                    "ssm_activation_id")
 
@@ -75,27 +81,10 @@ def group_name(prefix: str, value: str) -> str:
     return f"{prefix}_{value.replace('-', '_').replace('.', '_')}"
 
 
-def factory_vars(f: Factory, aws: dict) -> dict:
-    """The vars every host of the factory shares."""
-    software = f.software
-    return {
-        "aifactory_factory_name": f.name,
-        "aifactory_domain": f.network.domain,
-        "aifactory_platform": f.compute.platform,
-        "aifactory_software_stack": f.platform.software_stack,
-        "aifactory_expected_hardware": f.platform.expected.model_dump(),
-        "aifactory_node_os": f.compute.node_os,
-        "aifactory_air_gapped": f.air_gapped,
-        "aifactory_mirrors": software.mirrors.model_dump(),
-        "aifactory_nvidia": software.nvidia.model_dump() if software.nvidia else None,
-        "aifactory_neuron": software.neuron.model_dump() if software.neuron else None,
-        "aifactory_fabric": f.network.fabric,
-        "aifactory_mtu": f.network.mtu,
-        "aifactory_storage": f.storage.model_dump(),
-        "aifactory_region": f.sovereignty.region,
-        "aifactory_trust_anchor_file": str(f.trust_anchor_path),
-        "aifactory_aws": aws,
-    }
+def factory_vars(f: Factory) -> dict:
+    """The vars every host of the factory shares: which factory and platform it is. What the roles
+    need is on `nodes` (`aifactory.role_vars`)."""
+    return {"aifactory_factory_name": f.name, "aifactory_platform": f.compute.platform}
 
 
 def build_inventory(f: Factory, stack_outputs: dict | None = None, host_overrides: dict | None = None,
@@ -106,9 +95,9 @@ def build_inventory(f: Factory, stack_outputs: dict | None = None, host_override
     """
     inv = Inventory()
     factory = inv.group(group_name("factory", f.name))
-    factory.vars = factory_vars(f, aws_vars(stack_outputs or {}))
+    factory.vars = factory_vars(f)
 
-    inv.group("nodes", parent=factory.name)
+    inv.group("nodes", parent=factory.name).vars = role_vars(f, aws_vars(stack_outputs or {}))
     stack_group = "trainium_nodes" if f.platform.software_stack == "neuron" else "gpu_nodes"
     for parent in (stack_group, group_name("platform", f.compute.platform)):
         inv.group(parent, parent=factory.name)
@@ -122,7 +111,7 @@ def build_inventory(f: Factory, stack_outputs: dict | None = None, host_override
     inv.group("node_bmcs", parent="bmcs").vars = {"aifactory_bmc_kind": "compute"}
 
     for rack in range(1, f.compute.racks + 1):
-        inv.group(f"rack{rack:02d}", parent="nodes")
+        inv.group(rack_group(rack), parent="nodes").vars = rack_vars(f, rack_group(rack))
     for tray in f.switch_trays:
         inv.add_host("switch_tray_bmcs", f"{tray.name}-bmc", _bmc_vars(tray.rack, tray.bmc_address))
     for node in f.nodes:
@@ -142,14 +131,15 @@ def build_inventory(f: Factory, stack_outputs: dict | None = None, host_override
             raise InventoryInputError("host overrides", [
                 Problem(h, "no such host in this factory", None) for h in unknown])
         for host, overrides in host_overrides.items():
-            inv.hostvars[host].update(overrides)
+            stand_in = stand_in_vars(True) if overrides.get("aifactory_stand_in") else {}
+            inv.hostvars[host].update({**stand_in, **overrides})
     return inv
 
 
 def _bmc_vars(rack: int, address: str) -> dict:
     return {
         "aifactory_bmc_address": address,
-        "aifactory_bmc_endpoint": f"https://{address}",
+        "bmc_endpoint": f"https://{address}",
         "aifactory_rack": rack,
         "aifactory_rack_group": f"rack{rack:02d}",
     }

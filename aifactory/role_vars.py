@@ -9,6 +9,15 @@ from __future__ import annotations
 
 from aifactory.spec import Factory
 
+# Vendor download roots. `software.mirrors.nvidia` mirrors NVIDIA's trees under the same paths
+# (`<mirror>/compute/cuda/repos/...` as on developer.download.nvidia.com, `<mirror>/doca/...` as under
+# linux.mellanox.com/public/repo); `software.mirrors.neuron` mirrors apt.repos.neuron.amazonaws.com at
+# its root, with the EFA installer tarballs beside it.
+NVIDIA_DOWNLOADS = "https://developer.download.nvidia.com"
+MELLANOX_REPO = "https://linux.mellanox.com/public/repo"
+NEURON_REPO = "https://apt.repos.neuron.amazonaws.com"
+EFA_INSTALLER = "https://efa-installer.amazonaws.com"
+
 # Roles that act differently on a lab stand-in (no accelerator, no kernel of its own); the lab
 # marks its hosts with `aifactory_stand_in: true` and each of these roles gets `<role>_stand_in`.
 STAND_IN_ROLES = ("os_baseline", "nvidia_gpu", "neuron", "rdma_fabric", "scratch_storage", "shared_storage",
@@ -32,11 +41,14 @@ def nvidia_gpu_vars(f: Factory) -> dict:
     nvidia = f.software.nvidia
     if nvidia is None:
         return {}
+    arch = f.platform.cpu_architecture
     return {
         "nvidia_gpu_driver_branch": nvidia.driver_branch,
         "nvidia_gpu_driver_version": nvidia.driver_version or "",
         "nvidia_gpu_fabric": f.platform.expected.fabric,
-        "nvidia_gpu_repo_url": f.software.mirrors.nvidia or "",
+        "nvidia_gpu_repo_url": f"{f.software.mirrors.nvidia or NVIDIA_DOWNLOADS}/compute/cuda/repos",
+        "nvidia_gpu_repo_arch": arch.cuda_repo,
+        "nvidia_gpu_apt_arch": arch.debian,
     }
 
 
@@ -44,16 +56,23 @@ def neuron_vars(f: Factory) -> dict:
     neuron = f.software.neuron
     if neuron is None:
         return {}
+    mirror = f.software.mirrors.neuron
     return {
         "neuron_release": neuron.release,
-        "neuron_repo_url": f.software.mirrors.neuron or "",
+        "neuron_repo_url": mirror or NEURON_REPO,
+        "neuron_apt_arch": f.platform.cpu_architecture.debian,
+        "neuron_efa_installer_url": mirror or EFA_INSTALLER,
     }
 
 
 def rdma_fabric_vars(f: Factory) -> dict:
-    nvidia = f.software.nvidia
+    doca = (f.software.nvidia.doca_ofed or "") if f.software.nvidia else ""
+    arch = f.platform.cpu_architecture
     return {
-        "rdma_fabric_doca_ofed": (nvidia.doca_ofed or "") if nvidia else "",
+        "rdma_fabric_doca_ofed": doca,
+        **({"rdma_fabric_doca_repo_url": f"{f.software.mirrors.nvidia or MELLANOX_REPO}/doca",
+            "rdma_fabric_doca_arch": arch.doca_repo,
+            "rdma_fabric_apt_arch": arch.debian} if doca else {}),
         "rdma_fabric_kind": f.network.fabric,
         "rdma_fabric_mtu": f.network.mtu,
         "rdma_fabric_min_rate_gbps": f.platform.expected.ib_rate_gbps,
@@ -78,6 +97,14 @@ def aws_node_identity_vars(f: Factory, aws: dict) -> dict:
         "aws_node_identity_region": aws.get("region") or f.sovereignty.region,
         "aws_node_identity_outputs": aws,
     }
+
+
+def rack_vars(f: Factory, rack_group: str) -> dict:
+    """Role variables of one rack's inventory group: on NVL72 the rack is one NVLink domain, whose
+    nodes are each other's IMEX peers."""
+    if f.software.nvidia is None or f.platform.nvlink_domain != "rack":
+        return {}
+    return {"nvidia_gpu_imex_group": rack_group}
 
 
 def acceptance_vars(f: Factory, aws: dict) -> dict:

@@ -139,7 +139,7 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
                   f"controls {s['controls_passed']} passed / {s['controls_failed']} failed")
         if data.get("errors"):
             detail += "; errors: " + " | ".join(data["errors"][:3])
-        # The offline plan deploys nothing, so it has no stack outputs: the inventory's aifactory_aws stays
+        # The offline plan deploys nothing, so it has no stack outputs: the inventory's stack outputs stay
         # empty and the nodes' AWS link steps are skipped (reported below from the acceptance results).
         return (PASSED if result.returncode == 0 and data.get("clean") else FAILED), detail
 

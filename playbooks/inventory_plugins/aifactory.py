@@ -43,7 +43,7 @@ options:
   stack_outputs:
     description:
       - JSON file of Pulumi stack outputs (C(pulumi stack output --json --show-secrets)).
-      - Only the non-secret outputs named in C(aifactory.inventory.AWS_OUTPUT_KEYS) become C(aifactory_aws).
+      - Only the non-secret outputs named in C(aifactory.inventory.AWS_OUTPUT_KEYS) reach the roles' variables.
     type: str
     env:
       - name: AIFACTORY_STACK_OUTPUTS

@@ -14,6 +14,7 @@ import yaml
 
 from aifactory.inventory import (AWS_OUTPUT_KEYS, InventoryInputError, build_inventory, load_host_overrides,
                                  load_stack_outputs)
+from aifactory.role_vars import STAND_IN_ROLES, role_vars
 from aifactory.spec import load_spec
 from tests.conftest import REPO, site_dir
 
@@ -29,10 +30,7 @@ STACK_OUTPUTS = {
     "ssm_activation_id": "5e1c2f9b-0d47-4a3b-9c1e-8f7a6b5c4d3e",
     "ssm_activation_code": SECRET_CODE,
 }
-FACTORY_VARS = {"aifactory_factory_name", "aifactory_domain", "aifactory_platform", "aifactory_software_stack",
-                "aifactory_expected_hardware", "aifactory_node_os", "aifactory_air_gapped", "aifactory_mirrors",
-                "aifactory_nvidia", "aifactory_neuron", "aifactory_fabric", "aifactory_mtu", "aifactory_storage",
-                "aifactory_region", "aifactory_aws", "aifactory_trust_anchor_file"}
+ROLES = REPO / "playbooks" / "roles"
 
 
 def ansible_inventory(source: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -69,7 +67,7 @@ def test_gb200_groups_and_hosts():
     assert set(groups["factory_paris_gb200"].children) >= {"nodes", "bmcs"}
     assert groups["bmcs"].children == ["switch_tray_bmcs", "node_bmcs"]
     assert (len(groups["switch_tray_bmcs"].hosts), len(groups["node_bmcs"].hosts)) == (36, 72)
-    assert groups["switch_tray_bmcs"].hosts[0] == "paris-gb200-r001-sw01-bmc"
+    assert groups["switch_tray_bmcs"].hosts[0] == f"{load_spec(site_dir('paris-gb200')).switch_trays[0].name}-bmc"
     assert groups["bmcs"].vars["ansible_connection"] == "local"
 
 
@@ -81,15 +79,10 @@ def test_vars_of_nodes_bmcs_and_the_factory():
         "ansible_host": node.address, "aifactory_rack": 2, "aifactory_rack_group": "rack02", "aifactory_slot": 2,
         "aifactory_bmc_address": node.bmc_address, "aifactory_storage_address": node.storage_address}
     assert inv.hostvars[f"{node.name}-bmc"] == {
-        "aifactory_bmc_address": node.bmc_address, "aifactory_bmc_endpoint": f"https://{node.bmc_address}",
+        "aifactory_bmc_address": node.bmc_address, "bmc_endpoint": f"https://{node.bmc_address}",
         "aifactory_rack": 2, "aifactory_rack_group": "rack02"}
-    shared = inv.groups["factory_paris_gb200"].vars
-    assert set(shared) == FACTORY_VARS
-    assert shared["aifactory_expected_hardware"]["fabric"] == "imex"
-    assert shared["aifactory_nvidia"]["driver_branch"] == "580" and shared["aifactory_neuron"] is None
-    assert shared["aifactory_mirrors"]["neuron"] is None and shared["aifactory_air_gapped"] is True
-    assert shared["aifactory_storage"]["shared"][0]["type"] == "lustre"
-    assert shared["aifactory_aws"] == {}
+    assert inv.groups["factory_paris_gb200"].vars == {"aifactory_factory_name": "paris-gb200",
+                                                      "aifactory_platform": "nvidia-gb200-nvl72"}
     assert inv.groups["switch_tray_bmcs"].vars == {"aifactory_bmc_kind": "switch-tray"}
     assert inv.groups["node_bmcs"].vars == {"aifactory_bmc_kind": "compute"}
 
@@ -98,7 +91,7 @@ def test_trainium_factory():
     inv = build_inventory(load_spec(site_dir("ohio-trn3")))
     assert inv.groups["trainium_nodes"].children == ["nodes"] and "gpu_nodes" not in inv.groups
     assert inv.groups["switch_tray_bmcs"].hosts == [] and len(inv.groups["node_bmcs"].hosts) == 72
-    assert inv.groups["factory_ohio_trn3"].vars["aifactory_software_stack"] == "neuron"
+    assert inv.groups["factory_ohio_trn3"].vars["aifactory_platform"] == "aws-trn3-ultraserver"
 
 
 def test_stack_outputs_keep_only_non_secret_keys(tmp_path):
@@ -107,16 +100,96 @@ def test_stack_outputs_keep_only_non_secret_keys(tmp_path):
     aws = load_stack_outputs(path)
     assert set(aws) == set(AWS_OUTPUT_KEYS)
     inv = build_inventory(load_spec(site_dir("paris-gb200")), stack_outputs=aws)
-    assert inv.groups["factory_paris_gb200"].vars["aifactory_aws"]["endpoint_dns"] == STACK_OUTPUTS["endpoint_dns"]
+    nodes = inv.groups["nodes"].vars
+    assert nodes["aws_node_identity_outputs"]["endpoint_dns"] == STACK_OUTPUTS["endpoint_dns"]
+    assert nodes["aws_node_identity_region"] == "eu-west-3"
     assert SECRET_CODE not in json.dumps(inv.to_ansible_list())
 
 
 def test_host_overrides_apply_last_and_name_known_hosts(tmp_path):
     f = load_spec(site_dir("lab-b200"))
-    inv = build_inventory(f, host_overrides={"lab-b200-r001-n01": {"ansible_host": "127.0.0.1", "ansible_port": 2201}})
-    assert inv.hostvars["lab-b200-r001-n01"]["ansible_host"] == "127.0.0.1"
-    with pytest.raises(InventoryInputError, match="lab-b200-r009-n01: no such host"):
-        build_inventory(f, host_overrides={"lab-b200-r009-n01": {"ansible_port": 22}})
+    first = f.nodes[0].name
+    inv = build_inventory(f, host_overrides={first: {"ansible_host": "127.0.0.1", "ansible_port": 2201}})
+    assert inv.hostvars[first]["ansible_host"] == "127.0.0.1"
+    stranger = f"{first}-x"
+    with pytest.raises(InventoryInputError, match=f"{stranger}: no such host"):
+        build_inventory(f, host_overrides={stranger: {"ansible_port": 22}})
+
+
+# --- the spec as role variables ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("site", ["paris-gb200", "ohio-trn3", "lab-b200"])
+def test_nodes_carry_every_role_variable_from_the_spec_once(site):
+    f = load_spec(site_dir(site))
+    inv = build_inventory(f, stack_outputs={"region": "eu-west-3"})
+    assert inv.groups["nodes"].vars == role_vars(f, {"region": "eu-west-3"})
+    assert not any(k.startswith(tuple(f"{r}_" for r in STAND_IN_ROLES)) for h in f.nodes for k in inv.hostvars[h.name])
+
+
+def test_gb200_role_variables_follow_grace_and_the_air_gapped_mirrors():
+    f = load_spec(site_dir("paris-gb200"))
+    nodes = build_inventory(f).groups["nodes"].vars
+    mirror = f.software.mirrors.nvidia
+    assert (nodes["nvidia_gpu_repo_arch"], nodes["nvidia_gpu_apt_arch"]) == ("sbsa", "arm64")
+    assert (nodes["rdma_fabric_doca_arch"], nodes["rdma_fabric_apt_arch"]) == ("arm64-sbsa", "arm64")
+    assert nodes["nvidia_gpu_repo_url"] == f"{mirror}/compute/cuda/repos"
+    assert nodes["rdma_fabric_doca_repo_url"] == f"{mirror}/doca"
+    assert (nodes["nvidia_gpu_driver_branch"], nodes["nvidia_gpu_fabric"]) == (f.software.nvidia.driver_branch, "imex")
+    assert (nodes["os_baseline_air_gapped"], nodes["os_baseline_apt_mirror"]) == (True, f.software.mirrors.apt)
+    assert nodes["rdma_fabric_doca_ofed"] == f.software.nvidia.doca_ofed
+    assert [m["name"] for m in nodes["shared_storage_mounts"]] == [m.name for m in f.storage.shared]
+    assert not any(k.startswith("neuron_") for k in nodes)
+
+
+def test_hgx_and_trainium_role_variables_are_x86_64_from_the_vendors_or_the_mirror():
+    lab = build_inventory(load_spec(site_dir("lab-b200"))).groups["nodes"].vars
+    assert (lab["nvidia_gpu_repo_arch"], lab["nvidia_gpu_apt_arch"]) == ("x86_64", "amd64")
+    assert lab["rdma_fabric_doca_ofed"] == "" and "rdma_fabric_doca_arch" not in lab  # rdma-core, no DOCA
+    assert lab["nvidia_gpu_repo_url"] == "https://developer.download.nvidia.com/compute/cuda/repos"
+    assert (lab["nvidia_gpu_fabric"], lab["os_baseline_air_gapped"]) == ("fabric-manager", False)
+    f = load_spec(site_dir("ohio-trn3"))
+    trn = build_inventory(f).groups["nodes"].vars
+    assert (trn["neuron_release"], trn["neuron_apt_arch"]) == (f.software.neuron.release, "amd64")
+    assert trn["neuron_repo_url"] == trn["neuron_efa_installer_url"] == f.software.mirrors.neuron
+    assert not any(k.startswith("nvidia_gpu_") for k in trn)
+
+
+def test_each_nvl72_rack_is_its_own_imex_domain():
+    f = load_spec(site_dir("paris-gb200"))
+    inv = build_inventory(f)
+    racks = inv.groups["nodes"].children
+    assert [inv.groups[r].vars for r in racks] == [{"nvidia_gpu_imex_group": r} for r in racks]
+    hgx = build_inventory(load_spec(site_dir("lab-b200")))
+    assert [hgx.groups[r].vars for r in hgx.groups["nodes"].children] == [{}]  # NVLink domain = one server
+
+
+def test_stand_in_switch_turns_on_every_role_stand_in_of_that_host_only():
+    f = load_spec(site_dir("lab-b200"))
+    lab_node, real_node = f.nodes[0].name, f.nodes[1].name
+    inv = build_inventory(f, host_overrides={lab_node: {"aifactory_stand_in": True, "neuron_stand_in": False},
+                                             real_node: {"aifactory_stand_in": False}})
+    switched = {k: v for k, v in inv.hostvars[lab_node].items() if k.endswith("_stand_in")}
+    assert switched == {"aifactory_stand_in": True, "neuron_stand_in": False,
+                        **{f"{r}_stand_in": True for r in STAND_IN_ROLES if r != "neuron"}}
+    assert [k for k in inv.hostvars[real_node] if k.endswith("_stand_in")] == ["aifactory_stand_in"]
+
+
+def test_every_role_variable_the_inventory_sets_is_a_documented_option_of_that_role():
+    """A variable no role reads (a typo, a renamed option) is caught here, not on a rack."""
+    options = {}
+    for spec in ROLES.glob("*/meta/argument_specs.yml"):
+        options[spec.parent.parent.name] = yaml.safe_load(spec.read_text())["argument_specs"]["main"]["options"]
+    emitted = {}
+    for site in ("paris-gb200", "ohio-trn3", "lab-b200"):
+        f = load_spec(site_dir(site))
+        inv = build_inventory(f, host_overrides={f.nodes[0].name: {"aifactory_stand_in": True}})
+        emitted |= inv.groups["nodes"].vars | inv.groups["rack01"].vars | inv.hostvars[f.nodes[0].name]
+    role_of = {name: next((r for r in options if name.startswith(f"{r}_")), None) for name in emitted
+               if not name.startswith(("aifactory_", "ansible_"))}
+    assert [name for name, role in role_of.items() if role is None or name not in options[role]] == []
+    kinds = {"str": str, "bool": bool, "int": int, "list": list, "dict": dict, "raw": object}
+    wrong = [name for name, role in role_of.items() if not isinstance(emitted[name], kinds[options[role][name]["type"]])]
+    assert wrong == []
 
 
 @pytest.mark.parametrize("text, message", [
@@ -139,7 +212,10 @@ def test_ansible_inventory_lists_the_paris_factory(tmp_path):
     outputs = tmp_path / "outputs.json"
     outputs.write_text(json.dumps(STACK_OUTPUTS))
     overrides = tmp_path / "overrides.json"
-    overrides.write_text(json.dumps({"paris-gb200-r001-n01-bmc": {"aifactory_bmc_endpoint": "https://127.0.0.1:8001"}}))
+    f = load_spec(site_dir("paris-gb200"))
+    last, bmc_host = f.nodes[-1], f"{f.nodes[0].name}-bmc"
+    overrides.write_text(json.dumps({bmc_host: {"bmc_endpoint": "https://127.0.0.1:8001"},
+                                     last.name: {"aifactory_stand_in": True}}))
     result = ansible_inventory(site_dir("paris-gb200") / "aifactory.yml", "--list",
                                env={"AIFACTORY_STACK_OUTPUTS": str(outputs), "AIFACTORY_HOST_OVERRIDES": str(overrides)})
     assert result.returncode == 0, result.stderr
@@ -148,12 +224,15 @@ def test_ansible_inventory_lists_the_paris_factory(tmp_path):
     nodes = [h for r in data["nodes"]["children"] for h in data[r]["hosts"]]
     assert len(nodes) == 72
     hostvars = plain(data["_meta"]["hostvars"])
-    assert hostvars["paris-gb200-r004-n18"]["ansible_host"] == "10.40.8.82"
-    assert hostvars["paris-gb200-r004-n18"]["aifactory_aws"]["trust_anchor_arn"] == STACK_OUTPUTS["trust_anchor_arn"]
-    bmc = hostvars["paris-gb200-r001-n01-bmc"]
+    node = hostvars[last.name]
+    assert node["ansible_host"] == last.address
+    assert node["aws_node_identity_outputs"]["trust_anchor_arn"] == STACK_OUTPUTS["trust_anchor_arn"]
+    assert (node["nvidia_gpu_repo_arch"], node["nvidia_gpu_imex_group"]) == ("sbsa", last.rack_group)
+    assert node["nvidia_gpu_stand_in"] is True and hostvars[f.nodes[0].name].get("nvidia_gpu_stand_in") is None
+    bmc = hostvars[bmc_host]
     assert (bmc["ansible_connection"], bmc["aifactory_bmc_kind"]) == ("local", "compute")
-    assert bmc["aifactory_bmc_endpoint"] == "https://127.0.0.1:8001"
-    assert hostvars["paris-gb200-r001-sw01-bmc"]["aifactory_bmc_kind"] == "switch-tray"
+    assert bmc["bmc_endpoint"] == "https://127.0.0.1:8001"
+    assert hostvars[f"{f.switch_trays[0].name}-bmc"]["aifactory_bmc_kind"] == "switch-tray"
     assert SECRET_CODE not in result.stdout
 
 
@@ -188,6 +267,7 @@ def test_a_thousand_racks_list_with_group_vars_once(tmp_path):
     assert sum(len(data[r]["hosts"]) for r in racks) == 18000
     assert len(data["node_bmcs"]["hosts"]) == 18000 and len(data["switch_tray_bmcs"]["hosts"]) == 9000
     assert len(data["_meta"]["hostvars"]) == 45000
-    # Shared vars live once on the factory group, not copied into 45,000 hosts.
-    assert "aifactory_expected_hardware" in data["factory_paris_gb200"]["vars"]
-    assert "aifactory_expected_hardware" not in data["_meta"]["hostvars"]["paris-gb200-r1000-n18"]
+    # Role vars live once on the nodes group, not copied into 45,000 hosts.
+    last = load_spec(site).nodes[-1].name
+    assert "acceptance_expected" in data["nodes"]["vars"] and "nvidia_gpu_repo_arch" in data["nodes"]["vars"]
+    assert not [k for k in data["_meta"]["hostvars"][last] if not k.startswith(("aifactory_", "ansible_"))]
