@@ -24,7 +24,8 @@ Progress = Callable[[str], None]
 OVERRIDES_FILE = "host-overrides.json"
 ENV_FILE = "lab.env"
 # Facts every lab host gets: what the roles must not attempt on a container without accelerators.
-LAB_NODE_FACTS = {"aifactory_lab": True}
+# The one stand-in switch (aifactory.inventory turns it into each role's `<role>_stand_in`).
+STAND_IN = {"aifactory_stand_in": True}
 
 
 class LabError(RuntimeError):
@@ -109,13 +110,13 @@ def write_overrides(f: Factory, state: LabState) -> Path:
         disks = state.nodes.get(n.name, {}).get("disks") or []
         overrides[n.name] = {"ansible_host": n.address, "ansible_user": "root",
                              "ansible_ssh_private_key_file": str(key), "ansible_ssh_common_args": common,
-                             "ansible_python_interpreter": "/usr/bin/python3", **LAB_NODE_FACTS,
+                             "ansible_python_interpreter": "/usr/bin/python3", **STAND_IN,
                              **node_role_vars(f, state), **({"scratch_storage_devices": disks} if disks else {})}
         # BMC hosts run their Redfish modules on the controller (ansible_connection: local), with
         # this interpreter: the one that has the collections' Python dependencies.
-        overrides[f"{n.name}-bmc"] = {"aifactory_bmc_endpoint": state.endpoints["bmc"],
-                                      "aifactory_bmc_system_id": redfish.system_uuid(f.name, n.name),
-                                      "ansible_python_interpreter": sys.executable, **LAB_NODE_FACTS}
+        overrides[f"{n.name}-bmc"] = {"bmc_endpoint": state.endpoints["bmc"],
+                                      "bmc_system_id": redfish.system_uuid(f.name, n.name),
+                                      "ansible_python_interpreter": sys.executable}
     path = state.dir / OVERRIDES_FILE
     path.write_text(json.dumps(overrides, indent=2) + "\n")
     return path
@@ -124,11 +125,9 @@ def write_overrides(f: Factory, state: LabState) -> Path:
 def node_role_vars(f: Factory, state: LabState) -> dict:
     """Role settings for a lab node, as on an air-gapped site: APT only from the lab's mirror
     stand-in; the gateway as NTP server (chrony is installed and configured, but nothing answers NTP
-    there and a container keeps the host's clock); no shared-storage client packages (this kernel has
-    no NFS, so the mounts are reported skipped)."""
+    there and a stand-in keeps the host's clock). What a stand-in cannot do follows from STAND_IN."""
     return {"os_baseline_air_gapped": True, "os_baseline_apt_mirror": state.endpoints["apt"],
-            "os_baseline_ntp_servers": [str(network.gateway(f.network.host_cidr).ip)],
-            "shared_storage_install_packages": False}
+            "os_baseline_ntp_servers": [str(network.gateway(f.network.host_cidr).ip)]}
 
 
 STAND_IN_NAMES = {"netns": "network namespace", "link": "link", "mount": "node root (overlay)",

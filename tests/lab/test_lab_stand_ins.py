@@ -61,8 +61,8 @@ def test_bmc_stand_in_serves_one_system_per_node_and_firmware_inventory(lab):
     bmc = state.endpoints["bmc"]
     overrides = json.loads((state.dir / lifecycle.OVERRIDES_FILE).read_text())
     systems = {m["@odata.id"].rsplit("/", 1)[1] for m in get_json(f"{bmc}/redfish/v1/Systems")["Members"]}
-    assert systems == {overrides[f"{n.name}-bmc"]["aifactory_bmc_system_id"] for n in f.nodes}
-    one = get_json(f"{bmc}/redfish/v1/Systems/{overrides[f.nodes[0].name + '-bmc']['aifactory_bmc_system_id']}")
+    assert systems == {overrides[f"{n.name}-bmc"]["bmc_system_id"] for n in f.nodes}
+    one = get_json(f"{bmc}/redfish/v1/Systems/{overrides[f.nodes[0].name + '-bmc']['bmc_system_id']}")
     assert one["Name"] == f.nodes[0].name and one["PowerState"] == "On"
     inventory = get_json(f"{bmc}/redfish/v1/UpdateService/FirmwareInventory")
     bios = get_json(f"{bmc}/redfish/v1/UpdateService/FirmwareInventory/BIOS")
@@ -86,7 +86,8 @@ def test_host_overrides_point_every_inventory_host_at_the_lab(lab):
     assert node["ansible_host"] == f.nodes[0].address and node["ansible_user"] == "root"
     assert f"UserKnownHostsFile={state.dir}/ssh/known_hosts" in node["ansible_ssh_common_args"]
     assert "StrictHostKeyChecking=yes" in node["ansible_ssh_common_args"]
-    assert overrides[f.nodes[0].name + "-bmc"]["aifactory_bmc_endpoint"] == state.endpoints["bmc"]
+    assert overrides[f.nodes[0].name + "-bmc"]["bmc_endpoint"] == state.endpoints["bmc"]
+    assert node["aifactory_stand_in"] is True
 
 
 def test_scratch_disk_is_a_usable_block_device_inside_the_node(lab):
