@@ -126,11 +126,27 @@ def check_buckets(s3, factory: Factory) -> list[Check]:
 
 
 def check_keys(kms, factory: Factory) -> list[Check]:
+    """The factory's keys, found by alias. KMS keys must rotate. With `sovereignty.keys:
+    external-key-store` they must live in the external key store and be usable; KMS cannot rotate
+    those (the customer's external key manager does), so they get no rotation check."""
+    external = factory.sovereignty.keys == "external-key-store"
     checks = []
     for alias in kms.list_aliases()["Aliases"]:
-        if alias["AliasName"].startswith(f"alias/{factory.name}-") and alias.get("TargetKeyId"):
+        if not (alias["AliasName"].startswith(f"alias/{factory.name}-") and alias.get("TargetKeyId")):
+            continue
+        name = f"key {alias['AliasName']}"
+        key = kms.describe_key(KeyId=alias["TargetKeyId"])["KeyMetadata"]
+        in_xks = key.get("Origin") == "EXTERNAL_KEY_STORE"
+        if in_xks != external:
+            where = "in an external key store" if in_xks else f"origin {key.get('Origin')}"
+            checks.append(Check(name, False, f"{where}, but sovereignty.keys is {factory.sovereignty.keys}"))
+        elif in_xks:
+            state, store = key.get("KeyState"), key.get("CustomKeyStoreId")
+            checks.append(Check(name, state == "Enabled", f"external key store{f' {store}' if store else ''}, "
+                                f"{state}; rotated by the external key manager, not KMS"))
+        else:
             rotating = kms.get_key_rotation_status(KeyId=alias["TargetKeyId"])["KeyRotationEnabled"]
-            checks.append(Check(f"key {alias['AliasName']}", rotating, "rotation on" if rotating else "rotation off"))
+            checks.append(Check(name, rotating, "rotation on" if rotating else "rotation off"))
     return checks
 
 
