@@ -56,7 +56,7 @@ def build(factory: Factory) -> dict[str, Any]:
     pinning = RegionPinning(name, sovereignty.allowed_regions, opts=opts)
     keys = Keys(name, sovereignty, account, opts=opts)
     hub = HubNetwork(name, region, factory.hybrid_link, factory.network.onprem_cidr, keys.arns["logs"],
-                     pinning.boundary_arn, account, opts=opts)
+                     pinning.boundary_arn, account, nfs=factory.aws_services.sagemaker.domain, opts=opts)
     link = HybridLink(name, factory.hybrid_link, factory.network.onprem_cidr, hub.vpc_id, hub.subnet_ids,
                       hub.route_table_id, keys.arns["logs"], opts=opts)
     bedrock = Bedrock(name, region, factory.aws_services.bedrock.guardrail, sovereignty.bedrock_invocation_logs,

@@ -1,7 +1,8 @@
 """HubNetwork: the hub VPC in the home region, with no path to or from the internet (SOV-01, SOV-10).
 
 No internet gateway, NAT gateway or egress-only gateway is created and no subnet maps public IPs; the
-default security group is stripped of its rules; flow logs (ALL traffic) go to a KMS-encrypted log
+default security group is stripped of its rules; the default network ACL is owned by the program and
+admits only the on-prem and hub ranges on the ports the endpoints and the resolver use; flow logs (ALL traffic) go to a KMS-encrypted log
 group; a Route 53 Resolver inbound endpoint lets on-prem DNS resolve the private endpoint names.
 """
 
@@ -20,6 +21,32 @@ from aifactory.spec.validators import az_subnets
 LOG_RETENTION_DAYS = 365
 # The resolver's address in each subnet: fixed so that on-prem forwarders can be configured before apply.
 RESOLVER_HOST_OFFSET = 10
+# Network ACLs are stateless: replies leave on the client's ephemeral port. 1024-65535 covers every
+# client OS (AWS VPC user guide, "Network ACLs", ephemeral ports).
+EPHEMERAL = (1024, 65535)
+HTTPS, DNS, NFS = 443, 53, 2049
+
+
+def hub_nacl_rules(onprem_cidr: str, vpc_cidr: str, nfs: bool = False) -> dict[str, list[dict]]:
+    """The hub's network ACL, {"ingress": [...], "egress": [...]} as pulumi-aws takes them.
+
+    In: HTTPS to the endpoints from on-prem and the hub; DNS to the resolver from on-prem; replies to
+    the hub's own HTTPS (and NFS) clients. Out: replies to on-prem and the hub; HTTPS (and NFS, for
+    SageMaker's EFS home directories) inside the hub. Nothing else, and never 0.0.0.0/0.
+    """
+    ingress = [("tcp", HTTPS, HTTPS, onprem_cidr), ("tcp", HTTPS, HTTPS, vpc_cidr),
+               ("tcp", DNS, DNS, onprem_cidr), ("udp", DNS, DNS, onprem_cidr), ("tcp", *EPHEMERAL, vpc_cidr)]
+    egress = [("tcp", *EPHEMERAL, onprem_cidr), ("udp", *EPHEMERAL, onprem_cidr), ("tcp", *EPHEMERAL, vpc_cidr),
+              ("tcp", HTTPS, HTTPS, vpc_cidr)]
+    if nfs:
+        ingress.append(("tcp", NFS, NFS, vpc_cidr))
+        egress.append(("tcp", NFS, NFS, vpc_cidr))
+
+    def rules(entries):
+        return [{"protocol": protocol, "rule_no": 100 + 10 * i, "action": "allow", "cidr_block": cidr,
+                 "from_port": low, "to_port": high} for i, (protocol, low, high, cidr) in enumerate(entries)]
+
+    return {"ingress": rules(ingress), "egress": rules(egress)}
 
 
 def resolver_addresses(vpc_cidr: str, zones: int) -> list[tuple[int, str]]:
@@ -48,7 +75,8 @@ class HubNetwork(pulumi.ComponentResource):
 
     def __init__(
         self, factory_name: str, region: str, link: HybridLink, onprem_cidr: str, logs_key_arn: pulumi.Input[str],
-        boundary_arn: pulumi.Input[str], account: pulumi.Output[Account], opts: pulumi.ResourceOptions | None = None,
+        boundary_arn: pulumi.Input[str], account: pulumi.Output[Account], nfs: bool = False,
+        opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("aifactory:infra:HubNetwork", f"{factory_name}-network", None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -74,6 +102,9 @@ class HubNetwork(pulumi.ComponentResource):
             aws.ec2.RouteTableAssociation(f"{factory_name}-private-{index + 1}-rt", subnet_id=subnet.id,
                                           route_table_id=route_table.id, opts=child)
             self.subnet_ids.append(subnet.id)
+        aws.ec2.DefaultNetworkAcl(f"{factory_name}-default-nacl", default_network_acl_id=vpc.default_network_acl_id,
+                                  subnet_ids=self.subnet_ids, opts=child,
+                                  **hub_nacl_rules(onprem_cidr, link.vpc_cidr, nfs))
 
         self._flow_logs(factory_name, vpc, logs_key_arn, boundary_arn, account, region, child)
         placement = resolver_addresses(link.vpc_cidr, link.availability_zones)

@@ -186,7 +186,8 @@ def _vpc(b: Backend, logical, inputs, region):
         "ownerId": vpc.get("OwnerId", ACCOUNT_ID),
         # Known after apply, as in `pulumi preview`: looking them up costs moto a scan of every
         # group and route table in the region per VPC, which made plan time quadratic in VPCs.
-        **{key: KNOWN_AFTER_APPLY for key in ("defaultSecurityGroupId", "mainRouteTableId", "defaultRouteTableId")},
+        **{key: KNOWN_AFTER_APPLY for key in ("defaultSecurityGroupId", "defaultNetworkAclId", "mainRouteTableId",
+                                              "defaultRouteTableId")},
         "dhcpOptionsId": vpc.get("DhcpOptionsId", ""),
     }
 
@@ -248,6 +249,9 @@ def _route_table_association(b: Backend, logical, inputs, region):
     return b.ec2(region).associate_route_table(**params)["AssociationId"], {}
 
 
+ALL_EGRESS = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+
+
 def _permissions(rule: dict) -> dict:
     """One security-group rule (inline or standalone) as an EC2 IpPermission."""
     perm = {"IpProtocol": str(rule.get("protocol") or rule.get("ipProtocol") or "-1")}
@@ -276,6 +280,10 @@ def _security_group(b: Backend, logical, inputs, region):
         "TagSpecifications": _tags(inputs, "security-group"),
     })
     group_id = ec2.create_security_group(**params)["GroupId"]
+    # pulumi-aws (as Terraform) removes the allow-all egress rule EC2 adds to a new VPC group: a group
+    # declared without egress has none (pulumi-aws docs, aws.ec2.SecurityGroup "egress"). moto keeps it.
+    if inputs.get("vpcId"):
+        ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=[ALL_EGRESS])
     if inputs.get("ingress"):
         ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[_permissions(r) for r in inputs["ingress"]])
     if inputs.get("egress"):
@@ -348,11 +356,28 @@ def _flow_log(b: Backend, logical, inputs, region):
         "DeliverLogsPermissionArn": inputs.get("iamRoleArn"), "LogFormat": inputs.get("logFormat"),
         "MaxAggregationInterval": inputs.get("maxAggregationInterval"), "TagSpecifications": _tags(inputs, "vpc-flow-log"),
     })
+    if params.get("LogDestinationType", "cloud-watch-logs") == "cloud-watch-logs" and params.get("LogDestination"):
+        # AWS accepts a flow log to a missing group and then fails every delivery; moto only looks the
+        # group up by LogGroupName. A plan calls a missing group what it is: an error.
+        _require_log_group(b, params["LogDestination"], region, "the flow log's destination")
     result = b.ec2(region).create_flow_logs(**params)
     if result.get("Unsuccessful"):
         raise AwsRejected(result["Unsuccessful"][0]["Error"]["Message"])
     flow_id = result["FlowLogIds"][0]
     return flow_id, {"arn": b.arn("ec2", region, f"vpc-flow-log/{flow_id}")}
+
+
+def log_group_name(arn: str) -> str:
+    """`arn:aws:logs:REGION:ACCOUNT:log-group:NAME[:*]` -> NAME."""
+    name = arn.split(":log-group:", 1)[-1]
+    return name[:-2] if name.endswith(":*") else name
+
+
+def _require_log_group(b: Backend, arn: str, region: str, what: str) -> None:
+    name = log_group_name(arn)
+    groups = b.clients("logs", region).describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+    if not any(g["logGroupName"] == name for g in groups):
+        raise AwsRejected(f"ResourceNotFoundException: {what}, log group {name}, does not exist")
 
 
 @handles("aws:cloudwatch/logGroup:LogGroup")
@@ -386,13 +411,48 @@ def _customer_gateway(b: Backend, logical, inputs, region):
     return cgw["CustomerGatewayId"], {"arn": b.arn("ec2", region, f"customer-gateway/{cgw['CustomerGatewayId']}")}
 
 
+# What EC2 accepts in a tunnel's options (EC2 API reference, VpnTunnelOptionsSpecification).
+# moto accepts and drops every tunnel option, so the handler checks them itself.
+TUNNEL_OPTION_VALUES = {
+    "IkeVersions": {"ikev1", "ikev2"},
+    "Phase1EncryptionAlgorithms": {"AES128", "AES256", "AES128-GCM-16", "AES256-GCM-16"},
+    "Phase2EncryptionAlgorithms": {"AES128", "AES256", "AES128-GCM-16", "AES256-GCM-16"},
+    "Phase1IntegrityAlgorithms": {"SHA1", "SHA2-256", "SHA2-384", "SHA2-512"},
+    "Phase2IntegrityAlgorithms": {"SHA1", "SHA2-256", "SHA2-384", "SHA2-512"},
+    "Phase1DhGroupNumbers": {2, *range(14, 25)},
+    "Phase2DhGroupNumbers": {2, 5, *range(14, 25)},
+}
+
+
+def tunnel_options(b: Backend, inputs: dict, tunnel: str, region: str) -> dict:
+    """One tunnel's options as EC2 takes them; a value EC2 refuses raises AwsRejected, as does a log
+    group (tunnel or BGP logs) that does not exist."""
+    options: dict = {}
+    for option, allowed in TUNNEL_OPTION_VALUES.items():
+        values = inputs.get(f"{tunnel}{option}")
+        if not values:
+            continue
+        bad = [v for v in values if (int(v) if "Dh" in option else v) not in allowed]
+        if bad:
+            raise AwsRejected(f"InvalidParameterValue: {tunnel} {option} {bad} (allowed: {sorted(allowed, key=str)})")
+        key = option.replace("Dh", "DH").replace("Ike", "IKE")
+        options[key] = [{"Value": int(v) if "Dh" in option else v} for v in values]
+    logs = (inputs.get(f"{tunnel}LogOptions") or {}).get("cloudwatchLogOptions") or {}
+    for enabled, group in (("logEnabled", "logGroupArn"), ("bgpLogEnabled", "bgpLogGroupArn")):
+        if logs.get(enabled) and logs.get(group):
+            _require_log_group(b, logs[group], region, f"{tunnel}'s {group}")
+    return options
+
+
 @handles("aws:ec2/vpnConnection:VpnConnection")
 def _vpn_connection(b: Backend, logical, inputs, region):
     ec2 = b.ec2(region)
+    tunnels = [tunnel_options(b, inputs, tunnel, region) for tunnel in ("tunnel1", "tunnel2")]
     params = _strip_none({
         "Type": inputs.get("type", "ipsec.1"), "CustomerGatewayId": inputs["customerGatewayId"],
         "TransitGatewayId": inputs.get("transitGatewayId"), "VpnGatewayId": inputs.get("vpnGatewayId"),
-        "Options": _strip_none({"StaticRoutesOnly": inputs.get("staticRoutesOnly")}),
+        "Options": _strip_none({"StaticRoutesOnly": inputs.get("staticRoutesOnly"),
+                                "TunnelOptions": tunnels if any(tunnels) else None}),
         "TagSpecifications": _tags(inputs, "vpn-connection"),
     })
     vpn = ec2.create_vpn_connection(**params)["VpnConnection"]
@@ -549,7 +609,10 @@ def _s3_bucket(b: Backend, logical, inputs, region):
     params = {"Bucket": name}
     if region != "us-east-1":
         params["CreateBucketConfiguration"] = {"LocationConstraint": region}
-    b.clients("s3", region).create_bucket(**params)
+    s3 = b.clients("s3", region)
+    s3.create_bucket(**params)
+    if inputs.get("tags"):
+        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": k, "Value": str(v)} for k, v in inputs["tags"].items()]})
     return name, {"arn": f"arn:aws:s3:::{name}", "bucket": name, "bucketDomainName": f"{name}.s3.amazonaws.com",
                   "bucketRegionalDomainName": f"{name}.s3.{region}.amazonaws.com", "region": region}
 

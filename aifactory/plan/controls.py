@@ -11,6 +11,7 @@ regions the resources live in), so the pack needs no configuration.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -32,6 +33,11 @@ ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
 DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
 SG = "aws:ec2/securityGroup:SecurityGroup"
 SG_INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+SG_EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+NACL = "aws:ec2/networkAcl:NetworkAcl"
+DEFAULT_NACL = "aws:ec2/defaultNetworkAcl:DefaultNetworkAcl"
+NACL_RULE = "aws:ec2/networkAclRule:NetworkAclRule"
 ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 VPN = "aws:ec2/vpnConnection:VpnConnection"
@@ -112,6 +118,30 @@ def condition_values(statement: dict, key: str) -> list[str]:
     return found
 
 
+# A value a program wrote without knowing it: Python's None, JSON null, an empty string, or "None"
+# as a whole value or as one part of an ARN ("arn:...:guardrail/None:*").
+_UNSET_PART = re.compile(r"(^|[:/])(None|null|undefined)($|[:/*])")
+
+
+def unset_values(value, path: str = "") -> list[str]:
+    """Paths in a parsed policy document whose value is null, empty, or holds "None"."""
+    if value is None or (isinstance(value, str) and (not value.strip() or _UNSET_PART.search(value))):
+        return [f"{path or '(document)'} = {json.dumps(value)}"]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in unset_values(v, f"{path}.{k}" if path else k)]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in unset_values(v, f"{path}[{i}]")]
+    return []
+
+
+def policy_documents(props) -> list[tuple[str, object]]:
+    """(property, document) of every policy a resource carries: identity, resource, trust and key policies."""
+    found = [(key, props.get(key)) for key in ("policy", "assumeRolePolicy") if props.get(key)]
+    found += [(f"inlinePolicies[{i}]", p.get("policy")) for i, p in enumerate(as_list(props.get("inlinePolicies")))
+              if isinstance(p, dict) and p.get("policy")]
+    return found
+
+
 def is_allow(statement: dict) -> bool:
     return statement.get("Effect") == "Allow"
 
@@ -164,7 +194,25 @@ def control(control_id: str, statement: str, kind: str = "resource"):
     return register
 
 
-@control("SOV-01", "No internet path: no internet or NAT gateway, public IP, route to one, open ingress or default-SG rule")
+def open_to_internet(rule: dict) -> bool:
+    """Whether a security-group or network-ACL rule names the whole IPv4 or IPv6 internet."""
+    cidrs = as_list(rule.get("cidrBlocks")) + as_list(rule.get("cidrIpv4")) + as_list(rule.get("cidrBlock"))
+    cidrs6 = as_list(rule.get("ipv6CidrBlocks")) + as_list(rule.get("cidrIpv6")) + as_list(rule.get("ipv6CidrBlock"))
+    return "0.0.0.0/0" in cidrs or "::/0" in cidrs6
+
+
+def nacl_rules(resource_type: str, props) -> list[tuple[str, dict]]:
+    """(direction, rule) of every ALLOW rule a network ACL resource declares."""
+    if resource_type == NACL_RULE:
+        rules = [("egress" if props.get("egress") else "ingress", props)] if props.get("ruleAction") == "allow" else []
+    elif resource_type in (NACL, DEFAULT_NACL):
+        rules = [(d, r) for d in ("ingress", "egress") for r in as_list(props.get(d)) if r.get("action") == "allow"]
+    else:
+        rules = []
+    return rules
+
+
+@control("SOV-01", "No internet path: no internet or NAT gateway, public IP, route to one, open security-group rule or network ACL, default-SG rule")
 def no_internet_path(args: ResourceValidationArgs, report):
     t, p = args.resource_type, args.props
     if t in INTERNET_TYPES:
@@ -178,10 +226,28 @@ def no_internet_path(args: ResourceValidationArgs, report):
             report(f"route to {target} leads to the internet")
     if t == DEFAULT_SG and (p.get("ingress") or p.get("egress")):
         report("the VPC's default security group must have no rules")
-    rules = [p] if t == SG_INGRESS else as_list(p.get("ingress")) if t == SG else []
-    for rule in rules:
-        if "0.0.0.0/0" in as_list(rule.get("cidrBlocks")) + as_list(rule.get("cidrIpv4")) or "::/0" in as_list(rule.get("ipv6CidrBlocks")) + as_list(rule.get("cidrIpv6")):
-            report("security group ingress is open to the whole internet")
+    rules = {SG_INGRESS: [("ingress", p)], SG_EGRESS: [("egress", p)], SG_RULE: [(p.get("type"), p)],
+             SG: [(d, r) for d in ("ingress", "egress") for r in as_list(p.get(d))]}.get(t, [])
+    for direction, rule in rules:
+        if open_to_internet(rule):
+            report(f"security group {direction} is open to the whole internet")
+    for direction, rule in nacl_rules(t, p):
+        if open_to_internet(rule):
+            report(f"network ACL allows {direction} from/to the whole internet (rule {rule.get('ruleNo') or rule.get('ruleNumber')})")
+
+
+@control("SOV-01", "No internet path: every VPC's default network ACL is owned by the program", kind="stack")
+def default_nacl_owned(args: StackValidationArgs, report):
+    """A VPC's default network ACL allows everything in and out until a program owns it (DefaultNetworkAcl)."""
+    owned = [r.props.get("defaultNetworkAclId") for r in args.resources if r.resource_type == DEFAULT_NACL]
+    unknown = sum(1 for acl in owned if not acl)  # known only after apply in a preview
+    for vpc in (r for r in args.resources if r.resource_type == VPC):
+        if vpc.props.get("defaultNetworkAclId") in owned and vpc.props.get("defaultNetworkAclId"):
+            continue
+        if unknown:
+            unknown -= 1
+            continue
+        report(f"VPC {vpc.name}: its default network ACL is not owned by the program (AWS's allows all traffic)", vpc.urn)
 
 
 @control("SOV-02", "AWS services only through private interface endpoints with private DNS, an explicit security group and a restrictive policy")
@@ -294,9 +360,30 @@ def least_privilege(args: StackValidationArgs, report):
                         report(f"{r.name}: Roles Anywhere trust is not scoped by certificate subject and trust anchor (aws:SourceArn)", r.urn)
 
 
+GUARDRAIL_ARN = re.compile(r"^arn:aws[a-z-]*:bedrock:[a-z0-9-]+:[0-9]{12}:guardrail/[a-z0-9]+$")
+
+
+def guardrail_condition_problem(values: list, guardrails: set[str]) -> str | None:
+    """Why the values of a bedrock:GuardrailIdentifier condition do not name a guardrail, or None.
+
+    Each value must be a guardrail ARN (of a guardrail in the stack when it has any), bare or with
+    `:*` / `:<version>`: a condition holding "None" or an id would let no request through, or the wrong one.
+    """
+    if not values:
+        return "it has no value"
+    for value in (str(v) for v in values):
+        base = re.sub(r":(\*|[0-9]+|DRAFT)$", "", value)
+        if not GUARDRAIL_ARN.match(base):
+            return f"{value!r} is not a guardrail ARN"
+        if guardrails and base not in guardrails:
+            return f"{value!r} names no guardrail of this stack"
+    return None
+
+
 @control("SOV-07", "Bedrock prompts and outputs stay: guardrail required, logging off or in-region to a CMK bucket, no routing outside allowed regions", kind="stack")
 def bedrock_stays(args: StackValidationArgs, report):
     allowed = pinned_regions(args.resources)
+    guardrails = {str(r.props.get("guardrailArn")) for r in args.resources if r.resource_type == GUARDRAIL and r.props.get("guardrailArn")}
     sse_buckets = {r.props.get("bucket") for r in args.resources if r.resource_type in BUCKET_SSE}
     profiles = catalog.bedrock().inference_profiles
     for r in args.resources:
@@ -304,8 +391,13 @@ def bedrock_stays(args: StackValidationArgs, report):
         for doc in identity_documents(t, p) + ([p.get("policy")] if t == ENDPOINT else []):
             for s in statements(doc):
                 actions = as_list(s.get("Action"))
-                if t != ENDPOINT and is_allow(s) and any(a in GUARDED_BEDROCK_ACTIONS for a in actions) and "bedrock:guardrailidentifier" not in condition_keys(s):
+                guarded = is_allow(s) and any(a in GUARDED_BEDROCK_ACTIONS for a in actions)
+                if guarded and t != ENDPOINT and "bedrock:guardrailidentifier" not in condition_keys(s):
                     report(f"{r.name}: allows Bedrock inference without requiring the guardrail (bedrock:GuardrailIdentifier)", r.urn)
+                elif guarded and "bedrock:guardrailidentifier" in condition_keys(s):
+                    problem = guardrail_condition_problem(condition_values(s, "bedrock:GuardrailIdentifier"), guardrails)
+                    if problem:
+                        report(f"{r.name}: the guardrail condition (bedrock:GuardrailIdentifier) is wrong: {problem}", r.urn)
                 for arn in (str(a) for a in as_list(s.get("Resource")) if is_allow(s)):
                     model = arn.rsplit("/", 1)[-1] if ":inference-profile/" in arn else None
                     outside = set(profiles[model].routes_to) - allowed if model in profiles and allowed else set()
@@ -385,6 +477,18 @@ def audit_kept(args: StackValidationArgs, report):
                 options = (r.props.get(f"{tunnel}LogOptions") or {}).get("cloudwatchLogOptions") or {}
                 if not options.get("logEnabled"):
                     report(f"VPN {r.name} {tunnel}: tunnel logging is off", r.urn)
+
+
+@control("SOV-11", "Policy documents whole: no null, None or empty value anywhere in a policy (an output the program wrote before it was known)")
+def whole_policies(args: ResourceValidationArgs, report):
+    for prop, document in policy_documents(args.props):
+        try:
+            parsed = json.loads(document) if isinstance(document, str) else document
+        except json.JSONDecodeError:
+            continue  # AWS rejects it, naming the resource
+        unset = unset_values(parsed)
+        if unset:
+            report(f"{prop} holds unset values: {'; '.join(unset[:3])}")
 
 
 POLICIES = [c.policy for c in CONTROLS]

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
+import importlib
 import json
+import re
 import runpy
 import sys
 import threading
@@ -124,6 +127,7 @@ class PlanMocks(pulumi.runtime.Mocks):
         self.resources: list[PlannedResource] = []
         self.components: list[PlannedResource] = []
         self.errors: list[str] = []
+        self.default_tags: dict[str, dict] = {}  # provider reference -> its default tags
 
     # --- resources -------------------------------------------------------------------------------
     def new_resource(self, args: MockResourceArgs):
@@ -136,33 +140,48 @@ class PlanMocks(pulumi.runtime.Mocks):
                 self.components.append(PlannedResource(urn, args.typ, args.name, component_label(urn), inputs, inputs, None, MOCK_ONLY))
             return None, dict(args.inputs)
         if args.typ.startswith("pulumi:providers:"):
-            return f"{args.name}-provider-id", dict(args.inputs)
+            provider_id = f"{args.name}-provider-id"
+            with self.lock:
+                self.default_tags[f"{urn}::{provider_id}"] = provider_default_tags(inputs)
+            return provider_id, dict(args.inputs)
+        aws_inputs = self._with_default_tags(args, inputs)
         # Not under the lock: the SDK's threads wait on the backend side by side (the moto worker
         # queues their requests, an in-process Backend takes them one at a time).
-        resource_id, computed, checked_by, error = self._create(args, inputs)
+        resource_id, computed, checked_by, error = self._create(args, aws_inputs)
+        if "tagsAll" in aws_inputs:
+            computed = {"tagsAll": aws_inputs["tagsAll"], **computed}
         outputs = {**inputs, **computed, "id": resource_id}
         with self.lock:
             self.resources.append(PlannedResource(urn, args.typ, args.name, component_label(urn), inputs, outputs,
                                                   resource_id, checked_by, secret_paths, error))
         return resource_id, {**dict(args.inputs), **computed}
 
+    def _with_default_tags(self, args: MockResourceArgs, inputs: dict) -> dict:
+        """The inputs AWS gets: as in pulumi-aws, the provider's default tags join the resource's own
+        (which win) on every taggable resource, and show in its `tagsAll`."""
+        defaults = self.default_tags.get(args.provider or "", {})
+        if not defaults or "tags" not in resource_properties(args.typ)[0]:
+            return inputs
+        tags = {**defaults, **(inputs.get("tags") or {})}
+        return {**inputs, "tags": tags, "tagsAll": tags}
+
     def _create(self, args: MockResourceArgs, inputs: dict):
         if args.resource_id:  # a `.get()` of an existing resource: nothing to create
-            return args.resource_id, mock_outputs(args.typ, args.name, self.region), MOCK_ONLY, None
+            return args.resource_id, mock_outputs(args.typ, args.name, self.region, inputs), MOCK_ONLY, None
         if (not self.backend.can_create(args.typ) or self._refers_to_unchecked(inputs)
                 or getattr(self.current, "has_unknown_inputs", False)):
             # moto cannot create it, it points at something moto never saw (no cascade of errors),
             # or an input is known only after apply (as in `pulumi preview`)
-            computed = mock_outputs(args.typ, args.name, inputs.get("region") or self.region)
+            computed = mock_outputs(args.typ, args.name, inputs.get("region") or self.region, inputs)
             return computed["id"], computed, MOCK_ONLY, None
         try:
             resource_id, computed = self.backend.create(args.typ, args.name, inputs)
             return resource_id, computed, MOTO, None
         except AwsRejected as err:
-            computed = mock_outputs(args.typ, args.name, inputs.get("region") or self.region)
+            computed = mock_outputs(args.typ, args.name, inputs.get("region") or self.region, inputs)
             return computed["id"], computed, REJECTED, str(err)
         except (KeyError, TypeError, ValueError) as err:  # an input AWS requires is missing or malformed
-            computed = mock_outputs(args.typ, args.name, inputs.get("region") or self.region)
+            computed = mock_outputs(args.typ, args.name, inputs.get("region") or self.region, inputs)
             return computed["id"], computed, REJECTED, f"missing or malformed input: {err!r}"
 
     def _refers_to_unchecked(self, value) -> bool:
@@ -187,23 +206,68 @@ class PlanMocks(pulumi.runtime.Mocks):
 
 MOCK_ID_MARK = "mock-"  # in every id the mock makes up, never in one moto issues
 
-# Computed outputs other resources read from mock-only types (beyond id and arn).
-MOCK_EXTRA_OUTPUTS = {
-    "aws:directconnect/gatewayAssociation:GatewayAssociation": ("transitGatewayAttachmentId", "tgw-attach-"),
-    "aws:bedrock/guardrail:Guardrail": ("guardrailId", ""),
-    "aws:bedrock/guardrailVersion:GuardrailVersion": ("version", ""),
-    "aws:ssm/activation:Activation": ("activationCode", ""),
-}
+# Id prefixes AWS gives the computed ids other resources read (the rest get a bare mock id).
+MOCK_ID_PREFIXES = {"transitGatewayAttachmentId": "tgw-attach-", "dxGatewayAssociationId": "dx-assoc-"}
+# AWS activation codes are 20 characters (SSM CreateActivation's ActivationCode).
+ACTIVATION_CODE_LENGTH = 20
 
 
-def mock_outputs(resource_type: str, name: str, region: str) -> dict:
-    """Outputs for a resource moto does not create: stable fake ids and an ARN of the right shape."""
-    module = resource_type.split(":")[1].split("/")[0]
+def provider_default_tags(inputs: dict) -> dict:
+    """An AWS provider's `defaultTags.tags` (the engine sends a provider's nested inputs as JSON text)."""
+    value = inputs.get("defaultTags") or {}
+    if isinstance(value, str):
+        value = json.loads(value or "{}")
+    return dict(value.get("tags") or {})
+
+
+def _kebab(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
+@functools.lru_cache(maxsize=None)
+def resource_properties(resource_type: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(every property, the output-only ones) of a pulumi-aws resource type, read from its SDK class."""
+    try:
+        module_path, class_name = resource_type.split(":")[1].split("/")[0], resource_type.rsplit(":", 1)[-1]
+        module = importlib.import_module(f"pulumi_aws.{module_path}")
+        cls, args = getattr(module, class_name), getattr(module, f"{class_name}Args", None)
+    except (IndexError, ImportError, AttributeError):
+        return frozenset(), frozenset()
+
+    def names(c) -> frozenset[str]:
+        return frozenset(getattr(v.fget, "_pulumi_name", k) for k, v in vars(c).items() if isinstance(v, property))
+
+    every = names(cls)
+    return every, every - (names(args) if args else frozenset())
+
+
+def mock_outputs(resource_type: str, name: str, region: str, inputs: dict | None = None) -> dict:
+    """Outputs for a resource moto does not create: every output-only property of the type that holds
+    an id, ARN, account, region, version or code gets a value of the shape AWS gives it, so nothing a
+    dependent resource reads (a guardrail's ARN in a policy) is left null."""
+    inputs = inputs or {}
+    module, _, kind = resource_type.split(":")[1].partition("/")
     digest = hashlib.sha1(f"{resource_type}/{name}".encode()).hexdigest()
-    outputs = {"id": f"{MOCK_ID_MARK}{digest[:12]}", "arn": f"arn:aws:{module}:{region}:{ACCOUNT_ID}:{name}/{digest[:8]}"}
-    if resource_type in MOCK_EXTRA_OUTPUTS:
-        key, prefix = MOCK_EXTRA_OUTPUTS[resource_type]
-        outputs[key] = "1" if key == "version" else f"{prefix}{MOCK_ID_MARK}{digest[12:24]}"
+    resource_id = f"{MOCK_ID_MARK}{digest[:12]}"
+    # ARNs end in a bare id, as AWS's do (a guardrail's is 12 lowercase characters): a policy that names
+    # the resource stays creatable in moto, since only ids with the mark make a dependent mock only.
+    arn = f"arn:aws:{module}:{region}:{ACCOUNT_ID}:{_kebab(kind)}/{digest[:12]}"
+    outputs = {"id": resource_id, "arn": arn}
+    for prop in sorted(resource_properties(resource_type)[1] - set(inputs)):
+        if prop.endswith("Arn"):
+            outputs[prop] = arn
+        elif prop == f"{kind}Id":
+            outputs[prop] = digest[:12]
+        elif prop in ("ownerId", "ownerAccountId") or prop.endswith(("AccountId", "OwnerId")):
+            outputs[prop] = ACCOUNT_ID
+        elif prop.endswith("Id"):
+            outputs[prop] = f"{MOCK_ID_PREFIXES.get(prop, '')}{MOCK_ID_MARK}{digest[12:24]}"
+        elif prop == "homeRegion":
+            outputs[prop] = region
+        elif prop == "version":
+            outputs[prop] = "1"
+        elif prop == "activationCode":
+            outputs[prop] = digest[:ACTIVATION_CODE_LENGTH]
     return outputs
 
 

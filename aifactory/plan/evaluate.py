@@ -47,7 +47,7 @@ def _options() -> PolicyResourceOptions:
 
 
 def evaluate(resources: list[PlannedResource], config: dict | None = None) -> list[ControlResult]:
-    """Every control's result on these resources (custom resources only, like the engine)."""
+    """Every control's result on these resources (custom resources only, like the engine), one per control id."""
     with fewer_collections():  # right after a plan the heap is large: default collections walk it often
         return _evaluate(resources, config)
 
@@ -55,9 +55,9 @@ def evaluate(resources: list[PlannedResource], config: dict | None = None) -> li
 def _evaluate(resources: list[PlannedResource], config: dict | None) -> list[ControlResult]:
     by_urn = {r.urn: r for r in resources}
     stack = [PolicyResource(r.type, r.outputs, r.urn, r.name, _options(), None, None, [], {}) for r in resources]
-    results = []
+    results: dict[str, ControlResult] = {}  # a control may be checked by several policies (resource and stack)
     for control in CONTROLS:
-        result = ControlResult(control.id, control.statement)
+        result = results.setdefault(control.id, ControlResult(control.id, control.statement))
         policy_config = (config or {}).get(control.policy.name, {})
 
         def report(message, urn=None, resource: PlannedResource | None = None):
@@ -76,5 +76,4 @@ def _evaluate(resources: list[PlannedResource], config: dict | None) -> list[Con
                 control.policy.validate(StackValidationArgs(stack, policy_config), report)
         except _NotApplicableError:
             pass
-        results.append(result)
-    return results
+    return list(results.values())

@@ -86,6 +86,20 @@ def test_hub_vpc_dns_default_sg_and_flow_logs(run, spec):
     assert groups and all(g.inputs["kmsKeyId"] == logs_key and g.inputs["retentionInDays"] >= 365 for g in groups)
 
 
+def test_hub_default_nacl_admits_only_on_prem_and_hub_on_the_needed_ports(run, spec):
+    acl = run.one("aws:ec2/defaultNetworkAcl:DefaultNetworkAcl")
+    assert acl.inputs["subnetIds"] == [s.name + "-id" for s in run.of_type("aws:ec2/subnet:Subnet")]
+    onprem, hub = spec.network.onprem_cidr, spec.hybrid_link.vpc_cidr
+    rules = {d: {(r["protocol"], r["fromPort"], r["toPort"], r["cidrBlock"]) for r in acl.inputs[d]} for d in ("ingress", "egress")}
+    assert {r["action"] for d in ("ingress", "egress") for r in acl.inputs[d]} == {"allow"}
+    assert {cidr for d in rules.values() for *_, cidr in d} == {onprem, hub}
+    assert {("tcp", 443, 443, onprem), ("tcp", 53, 53, onprem), ("udp", 53, 53, onprem)} <= rules["ingress"]
+    assert ("tcp", 1024, 65535, onprem) in rules["egress"]
+    nfs = ("tcp", 2049, 2049, hub)
+    assert (nfs in rules["egress"]) == spec.aws_services.sagemaker.domain
+    assert not any(low <= 22 <= high for d in rules.values() for _, low, high, _ in d)  # no SSH, no "all ports"
+
+
 def test_resolver_inbound_endpoint_answers_on_prem_only(run, spec):
     endpoint = run.one("aws:route53/resolverEndpoint:ResolverEndpoint")
     assert endpoint.inputs["direction"] == "INBOUND"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
-from aifactory.plan.engine import MOTO, REJECTED
+from aifactory.plan.engine import MOCK_ONLY, MOTO, REJECTED
 from tests.plan.conftest import failed_controls
 
 
@@ -16,6 +19,11 @@ def test_baseline_is_clean_and_created_in_moto(plan_with_fault):
     assert vpc.checked_by == MOTO and vpc.id.startswith("vpc-")
     subnet = next(r for r in plan.resources if r.name == "private-a")
     assert subnet.inputs["vpcId"] == vpc.id  # moto's ids flow into dependent resources
+    guardrail = next(r for r in plan.resources if r.name == "guardrail")
+    assert guardrail.checked_by == MOCK_ONLY  # moto has no guardrails: the mock gives its outputs AWS's shape
+    assert re.fullmatch(r"arn:aws:bedrock:[a-z0-9-]+:123456789012:guardrail/[a-z0-9-]+", guardrail.outputs["guardrailArn"])
+    condition = json.loads(next(r for r in plan.resources if r.name == "node-invoke").inputs["policy"])
+    assert condition["Statement"][0]["Condition"]["StringEquals"]["bedrock:GuardrailIdentifier"] == guardrail.outputs["guardrailArn"]
 
 
 # fault -> (control, resource named in the violation)
@@ -31,6 +39,12 @@ CONTROL_FAULTS = {
     "weak_vpn": ("SOV-08", "vpn"),
     "foreign_region_endpoint": ("SOV-09", "vpce-sts"),
     "no_flow_log": ("SOV-10", "hub"),
+    "sg_default_egress": ("SOV-01", "endpoints-sg"),
+    "open_default_nacl": ("SOV-01", "default-nacl"),
+}
+# Faults that break a policy's value: the control that reads it and SOV-11 (no unset value in a policy).
+VALUE_FAULTS = {
+    "null_guardrail": ({"SOV-07", "SOV-11"}, "node-invoke"),
 }
 
 
@@ -44,11 +58,24 @@ def test_fault_fails_exactly_its_control(plan_with_fault, fault):
     assert not plan.clean
 
 
+@pytest.mark.parametrize("fault", sorted(VALUE_FAULTS))
+def test_unset_value_fails_its_controls_naming_the_resource(plan_with_fault, fault):
+    controls, resource = VALUE_FAULTS[fault]
+    plan = plan_with_fault(fault)
+    failed = failed_controls(plan)
+    assert set(failed) == controls
+    for control in controls:
+        assert {v.resource for v in failed[control]} == {resource}
+    assert not plan.clean
+
+
 # fault -> (resource AWS rejects, words of AWS's message)
 AWS_FAULTS = {
     "subnet_outside_vpc": ("private-a", "InvalidSubnet.Range"),
     "overlapping_subnets": ("private-overlap", "InvalidSubnet.Conflict"),
     "malformed_policy": ("broken-policy", "MalformedPolicyDocument"),
+    "flow_log_no_group": ("hub-flow-log", "log group nowhere, does not exist"),
+    "vpn_bad_option": ("vpn", "AES512"),
 }
 
 

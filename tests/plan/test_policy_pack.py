@@ -1,4 +1,4 @@
-"""The policy pack serves the same SOV-01..10 policies to a Pulumi engine, all MANDATORY."""
+"""The policy pack serves the same SOV-nn policies to a Pulumi engine, all MANDATORY."""
 
 from __future__ import annotations
 
@@ -25,5 +25,6 @@ def test_policy_pack_serves_every_control():
         proc.wait()
     assert info.name == "aifactory-sovereignty"
     assert [p.name for p in info.policies] == [c.policy.name for c in CONTROLS]
-    assert {p.description.split(":")[0] for p in info.policies} == {f"SOV-{i:02d}" for i in range(1, 11)}
+    ids = {p.description.split(":")[0] for p in info.policies}
+    assert ids == {f"SOV-{i:02d}" for i in range(1, len(ids) + 1)} and len(ids) >= 11
     assert {p.enforcementLevel for p in info.policies} == {1}  # MANDATORY in the analyzer proto

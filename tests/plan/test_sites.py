@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from aifactory.cli import main
 from aifactory.plan import MASK, make_plan, masked
-from aifactory.plan.engine import MOCK_ONLY, MOTO
+from aifactory.plan.controls import CONTROLS
+from aifactory.plan.engine import MOCK_ONLY, MOTO, resource_properties
 from tests.conftest import SITES, site_dir
 
 
@@ -17,10 +19,18 @@ def test_site_plans_clean(site):
     plan = make_plan(site_dir(site), progress=lambda line: None)
     assert plan.errors == [] and [r.error for r in plan.resource_errors] == []
     assert [c.id for c in plan.controls if not c.passed] == []
-    assert len(plan.controls) == 10
+    assert [c.id for c in plan.controls] == sorted({c.id for c in CONTROLS})
     by_type = {r.type: r.checked_by for r in plan.resources}
     assert by_type["aws:ec2/vpc:Vpc"] == MOTO
     assert by_type["aws:bedrock/guardrail:Guardrail"] == MOCK_ONLY
+    # no policy holds a value the program wrote before it was known
+    policies = [r for r in plan.resources if "policy" in r.inputs or "assumeRolePolicy" in r.inputs]
+    assert policies and not [r.name for r in policies if re.search(r'null|"None|None"|:None|/None', json.dumps(r.inputs))]
+    # the provider's default tags reach every taggable resource, as pulumi-aws sends them
+    factory = plan.factory.name
+    untagged = [r.name for r in plan.resources if "tags" in resource_properties(r.type)[0]
+                and (r.outputs.get("tagsAll") or {}).get("aifactory:factory") != factory]
+    assert untagged == []
 
 
 def test_json_output_masks_secrets(capsys, monkeypatch):

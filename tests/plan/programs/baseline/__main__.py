@@ -29,6 +29,10 @@ aws.kms.Alias("key-alias", name=f"alias/{NAME}-data", target_key_id=key.key_id)
 vpc = aws.ec2.Vpc("hub", cidr_block="10.0.0.0/22", enable_dns_hostnames=True, enable_dns_support=True,
                   tags={"Name": f"{NAME}-hub", "aifactory:factory": NAME})
 aws.ec2.DefaultSecurityGroup("default-sg", vpc_id=vpc.id, ingress=[], egress=[])
+nacl_source = "0.0.0.0/0" if FAULT == "open_default_nacl" else "10.40.0.0/16"
+aws.ec2.DefaultNetworkAcl("default-nacl", default_network_acl_id=vpc.default_network_acl_id, ingress=[
+    {"protocol": "tcp", "rule_no": 100, "action": "allow", "cidr_block": nacl_source, "from_port": 443, "to_port": 443}], egress=[
+    {"protocol": "tcp", "rule_no": 100, "action": "allow", "cidr_block": "10.40.0.0/16", "from_port": 1024, "to_port": 65535}])
 subnet = aws.ec2.Subnet("private-a", vpc_id=vpc.id, cidr_block="10.9.0.0/24" if FAULT == "subnet_outside_vpc" else "10.0.0.0/24",
                         availability_zone=f"{REGION}a")
 if FAULT == "overlapping_subnets":
@@ -47,8 +51,10 @@ flow_role = aws.iam.Role("flow-role", assume_role_policy=doc({"Effect": "Allow",
                                                               "Action": "sts:AssumeRole"}),
                      permissions_boundary=boundary.arn)
 if FAULT != "no_flow_log":
+    # flow_log_no_group: the destination names a log group that was never created (AWS takes it, then fails every delivery)
+    destination = f"arn:aws:logs:{REGION}:123456789012:log-group:nowhere" if FAULT == "flow_log_no_group" else logs.arn
     aws.ec2.FlowLog("hub-flow-log", vpc_id=vpc.id, traffic_type="ALL", log_destination_type="cloud-watch-logs",
-                    log_destination=logs.arn, iam_role_arn=flow_role.arn, max_aggregation_interval=60)
+                    log_destination=destination, iam_role_arn=flow_role.arn, max_aggregation_interval=60)
 
 
 if FAULT == "malformed_policy":
@@ -59,11 +65,21 @@ if FAULT == "wildcard_admin":
 node_role = aws.iam.Role("node-role", permissions_boundary=None if FAULT == "role_no_boundary" else boundary.arn,
                          assume_role_policy=doc({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}))
 guardrail = aws.bedrock.Guardrail("guardrail", blocked_input_messaging="blocked", blocked_outputs_messaging="blocked", kms_key_arn=key.arn)
-invoke_condition = {} if FAULT == "bedrock_no_guardrail" else {"Condition": {"StringEquals": {"bedrock:GuardrailIdentifier": "arn:aws:bedrock:guardrail/x:1"}}}
-aws.iam.RolePolicy("node-invoke", role=node_role.name, policy=doc(
-    {"Effect": "Allow", "Action": ["bedrock:InvokeModel"], "Resource": f"arn:aws:bedrock:{REGION}::foundation-model/x", **invoke_condition}))
+# null_guardrail: the condition is written from an output the program never gets (it reads None),
+# which the plan used to pass because the condition was present
+guardrail_arn = guardrail.tags.apply(lambda tags: (tags or {}).get("arn")) if FAULT == "null_guardrail" else guardrail.guardrail_arn
 
-group = aws.ec2.SecurityGroup("endpoints-sg", vpc_id=vpc.id, description="HTTPS from on-prem",
+
+def invoke_policy(arn):
+    condition = {} if FAULT == "bedrock_no_guardrail" else {"Condition": {"StringEquals": {"bedrock:GuardrailIdentifier": arn}}}
+    return doc({"Effect": "Allow", "Action": ["bedrock:InvokeModel"], "Resource": f"arn:aws:bedrock:{REGION}::foundation-model/x", **condition})
+
+
+aws.iam.RolePolicy("node-invoke", role=node_role.name, policy=guardrail_arn.apply(invoke_policy))
+
+# sg_default_egress: the group gets the allow-all egress rule EC2 gives a new group (pulumi-aws removes it)
+egress = [{"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["0.0.0.0/0"]}] if FAULT == "sg_default_egress" else []
+group = aws.ec2.SecurityGroup("endpoints-sg", vpc_id=vpc.id, description="HTTPS from on-prem", egress=egress,
                               ingress=[{"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": ["10.40.0.0/16"]}])
 for service in SERVICES:
     region = "us-east-1" if FAULT == "foreign_region_endpoint" and service == "sts" else REGION
@@ -97,7 +113,9 @@ tunnel_logs = {"cloudwatch_log_options": {"log_enabled": True, "log_group_arn": 
 tunnel = {}
 for t in ("tunnel1", "tunnel2"):
     weak = FAULT == "weak_vpn" and t == "tunnel1"
-    tunnel.update({f"{t}_ike_versions": ["ikev2"], f"{t}_phase1_encryption_algorithms": ["AES128" if weak else "AES256-GCM-16"],
+    # vpn_bad_option: a value EC2 refuses (moto drops tunnel options, so the plan checks them)
+    cipher = "AES128" if weak else "AES512" if FAULT == "vpn_bad_option" and t == "tunnel2" else "AES256-GCM-16"
+    tunnel.update({f"{t}_ike_versions": ["ikev2"], f"{t}_phase1_encryption_algorithms": [cipher],
                    f"{t}_phase2_encryption_algorithms": ["AES256-GCM-16"], f"{t}_phase1_integrity_algorithms": ["SHA2-256"],
                    f"{t}_phase2_integrity_algorithms": ["SHA2-256"], f"{t}_phase1_dh_group_numbers": [20],
                    f"{t}_phase2_dh_group_numbers": [20], f"{t}_log_options": tunnel_logs,
