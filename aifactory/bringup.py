@@ -28,6 +28,10 @@ ANSIBLE_CFG = REPO / "ansible.cfg"
 STAGES = ("racks", "os", "drivers", "fabric", "storage", "awslink", "acceptance")
 INVENTORY_SOURCE = "aifactory.yml"
 RUNNER_IDENT = "run"
+# Exit code of a run in which nothing failed but acceptance is incomplete on some host: checks the
+# platform's expected hardware needs could not run there (tool absent, lab stand-in). 1 stays "failed".
+EXIT_ACCEPTANCE_INCOMPLETE = 3
+ACCEPTANCE_STATS_KEY = "aifactory_acceptance"  # the acceptance role's set_stats key
 MASK = "********"
 # Environment variables whose values are secrets: BMC passwords, the SSM activation code, and the
 # usual credentials a shell may carry (runner writes the whole environment into its artifacts).
@@ -75,22 +79,34 @@ class BringupResult:
     hosts: dict[str, dict[str, int]]
     run_dir: Path
     unscrubbable: list[str]
+    # The acceptance role's verdict per host ({host: {result, counts, skipped: {check: reason}}}).
+    acceptance: dict[str, dict] = field(default_factory=dict)
 
     @property
     def totals(self) -> dict[str, int]:
         return {key: sum(h[key] for h in self.hosts.values()) for key, _ in STAT_KEYS}
 
     @property
+    def acceptance_incomplete(self) -> list[str]:
+        """Hosts whose acceptance is incomplete: checks their hardware profile needs could not run."""
+        return sorted(h for h, verdict in self.acceptance.items() if verdict.get("result") == "incomplete")
+
+    @property
     def exit_code(self) -> int:
-        """0 when the run ended well with no failed or unreachable host, 1 otherwise."""
+        """0: the run ended well, no host failed or was unreachable, and every acceptance that ran passed;
+        1: a run, host or acceptance check failed; EXIT_ACCEPTANCE_INCOMPLETE (3): nothing failed, but
+        acceptance is incomplete on some host (checks that need hardware could not run)."""
         totals = self.totals
         ok = self.status == "successful" and self.rc == 0 and self.hosts
-        return 0 if ok and not totals["failed"] and not totals["unreachable"] else 1
+        if not ok or totals["failed"] or totals["unreachable"]:
+            return 1
+        return EXIT_ACCEPTANCE_INCOMPLETE if self.acceptance_incomplete else 0
 
     def as_dict(self) -> dict:
         return {"site": self.site, "playbook": self.playbook, "stages": self.stages, "check": self.check,
                 "status": self.status, "rc": self.rc, "exit_code": self.exit_code, "artifacts": str(self.run_dir),
-                "hosts": self.hosts, "totals": self.totals, "unscrubbed_secrets": self.unscrubbable}
+                "hosts": self.hosts, "totals": self.totals, "acceptance": self.acceptance,
+                "acceptance_incomplete": self.acceptance_incomplete, "unscrubbed_secrets": self.unscrubbable}
 
 
 def select_playbook(options: BringupOptions) -> tuple[Path, str | None]:
@@ -291,6 +307,7 @@ def run_bringup(f: Factory, options: BringupOptions, progress_stream: TextIO = s
         hosts=host_table(progress.stats),
         run_dir=run_dir,
         unscrubbable=unscrubbable,
+        acceptance=acceptance_verdicts(progress.stats),
     )
 
 
@@ -313,6 +330,13 @@ def forget_facts(hosts: list[str], environ: dict[str, str]) -> None:
         for host in hosts:
             for cached in Path(where).glob(f"*{host}"):
                 cached.unlink()
+
+
+def acceptance_verdicts(stats: dict | None) -> dict[str, dict]:
+    """The verdicts the acceptance role handed over with `set_stats` (key `aifactory_acceptance`): runner
+    puts a run's aggregated custom stats in the `playbook_on_stats` event as `artifact_data`."""
+    verdicts = ((stats or {}).get("artifact_data") or {}).get(ACCEPTANCE_STATS_KEY) or {}
+    return {host: v for host, v in sorted(verdicts.items()) if isinstance(v, dict)}
 
 
 def host_table(stats: dict | None) -> dict[str, dict[str, int]]:

@@ -108,12 +108,17 @@ def rack_vars(f: Factory, rack_group: str) -> dict:
 
 
 def acceptance_vars(f: Factory, aws: dict) -> dict:
+    """What a node of this factory should be; the role's verdict compares the node's tools with it."""
     nvidia = f.software.nvidia
+    expected = f.platform.expected
     return {
-        "acceptance_expected": f.platform.expected.model_dump(),
+        "acceptance_expected": expected.model_dump(),
         "acceptance_software_stack": f.platform.software_stack,
-        "acceptance_driver_branch": nvidia.driver_branch if nvidia else "",
+        "acceptance_platform": f.compute.platform,
+        "acceptance_driver_branch": str(nvidia.driver_branch) if nvidia else "",
         "acceptance_driver_version": (nvidia.driver_version or "") if nvidia else "",
+        "acceptance_network_fabric": f.network.fabric,
+        "acceptance_dcgm_diag_level": expected.dcgm_diag_level,
         "acceptance_scratch_mount": f.storage.scratch.mount,
         "acceptance_shared_mounts": [m.model_dump() for m in f.storage.shared],
         "acceptance_endpoint_dns": aws.get("endpoint_dns") or {},

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 
-from aifactory.bringup import STAGES, BringupError, BringupOptions, run_bringup, runner_output_tail
+from aifactory.bringup import (EXIT_ACCEPTANCE_INCOMPLETE, STAGES, BringupError, BringupOptions, BringupResult,
+                               run_bringup, runner_output_tail)
 from aifactory.inventory import InventoryInputError, build_inventory, load_host_overrides, load_stack_outputs
 from aifactory.report import emit_json, table
 from aifactory.spec import load_spec
 
 
+EXIT_CODES = f"""exit codes:
+  0  every host ran cleanly and every acceptance that ran passed
+  1  the run, a host or an acceptance check failed
+  2  bad input (spec, stage names, stack outputs, host overrides, extra vars)
+  {EXIT_ACCEPTANCE_INCOMPLETE}  nothing failed, but acceptance is incomplete: checks the platform's expected hardware
+     needs could not run on some host (tool not installed, lab stand-in); see .aifactory/acceptance/"""
+
+
 def register(sub) -> None:
-    p = sub.add_parser("bringup", help="bring the site's nodes up with Ansible (site.yml or chosen stages)")
+    p = sub.add_parser("bringup", help="bring the site's nodes up with Ansible (site.yml or chosen stages)",
+                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("spec", metavar="SPEC", help="factory.yaml or the site directory holding it")
     p.add_argument("--stages", help=f"comma-separated stages to run, as site.yml's tags (they run in this order): "
                                     f"{','.join(STAGES)}")
@@ -53,6 +64,8 @@ def run(args) -> int:
 
     if args.format == "json":
         emit_json(result.as_dict())
+        if result.acceptance_incomplete:
+            print(incomplete_line(result), file=sys.stderr)
         return result.exit_code
     if result.hosts:
         rows = [[host, *counts.values()] for host, counts in result.hosts.items()]
@@ -64,12 +77,22 @@ def run(args) -> int:
         print(runner_output_tail(result), file=sys.stderr)
     for name in result.unscrubbable:
         print(f"warning: {name} is too short to be scrubbed from output and artifacts", file=sys.stderr)
+    if result.acceptance_incomplete:
+        print(incomplete_line(result))
     mode = " (check mode: nothing changed)" if result.check else ""
-    verdict = "ok" if result.exit_code == 0 else "FAILED"
+    verdict = {0: "ok", EXIT_ACCEPTANCE_INCOMPLETE: "acceptance INCOMPLETE"}.get(result.exit_code, "FAILED")
     tags = f" --tags {','.join(result.stages)}" if result.stages else ""
     print(f"\n{f.name}: {verdict}{mode}; {result.playbook}{tags}")
     print(f"artifacts: {result.run_dir}")
     return result.exit_code
+
+
+def incomplete_line(result: BringupResult) -> str:
+    """One line naming the hosts whose acceptance is incomplete and the checks that could not run."""
+    hosts = result.acceptance_incomplete
+    checks = sorted({c for h in hosts for c in result.acceptance[h].get("skipped") or {}})
+    return (f"acceptance incomplete on {len(hosts)} host{'s' if len(hosts) != 1 else ''}: checks that need hardware "
+            f"could not run ({', '.join(checks)}) on {', '.join(hosts[:5])}{' ...' if len(hosts) > 5 else ''}")
 
 
 def _options(args) -> BringupOptions:
