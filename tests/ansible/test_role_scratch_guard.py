@@ -84,7 +84,8 @@ def test_device_with_a_filesystem_is_refused():
 
 
 def test_device_with_a_partition_table_and_partitions_is_refused():
-    result = decide(device(pttype="gpt", children=[partition("nvme1n1p1")], signatures=[{"type": "gpt", "label": None}]))
+    result = decide(device(pttype="gpt", children=[partition("nvme1n1p1")],
+                           signatures=[{"type": "gpt", "label": None}]))
     assert result["verdict"] == "refused"
     assert "holds partitions: nvme1n1p1" in result["reasons"]
     assert "holds a partition table (gpt)" in result["reasons"]
@@ -167,8 +168,8 @@ def test_own_filesystem_mounted_elsewhere_is_refused():
 @pytest.mark.parametrize("md_name", ["node-r001-n01:aif-scratch", "aif-scratch"])
 def test_member_of_our_array_is_recognised_by_its_md_name(md_name):
     result = decide(member("nvme2n1", md_name=md_name, running=MD_NODE))
-    assert result == {"device": "/dev/nvme2n1", "verdict": "member", "reasons": [f"member of this role's md array {md_name}"],
-                      "wipe": False, "array": MD_UUID}
+    assert result == {"device": "/dev/nvme2n1", "verdict": "member",
+                      "reasons": [f"member of this role's md array {md_name}"], "wipe": False, "array": MD_UUID}
 
 
 def test_member_of_our_array_mounted_elsewhere_is_refused():
@@ -303,6 +304,16 @@ def test_our_running_array_holding_something_else_is_not_touched():
                                  "filesystem; not touched")
 
 
+@pytest.mark.parametrize(("level", "said"), [(None, "inactive"), ("raid1", "level raid1")])
+def test_our_array_not_running_as_raid0_is_not_touched(level, said):
+    array = running_array()
+    array["detail"].pop("MD_LEVEL")
+    array["detail"].update({"MD_LEVEL": level} if level else {})
+    result = plan([member(f"nvme{i}n1", running=MD_NODE) for i in range(1, 5)], arrays=[array])
+    assert result["commands"] == []
+    assert result["problem"] == f"md array aif-scratch (/dev/md127) does not run as RAID 0 ({said}); not touched"
+
+
 def test_our_stopped_array_is_assembled_not_recreated():
     infos = [member(f"nvme{i}n1") for i in range(1, 5)]
     result = plan(infos)
@@ -382,7 +393,8 @@ class FakeNode:
         if argv[:2] == ["mdadm", "--create"]:
             members = [a for a in argv[2:] if a.startswith("/dev/nvme")]
             self.array = {"members": members, "running": True,
-                          "md": {"MD_UUID": MD_UUID, "MD_NAME": "node:aif-scratch", "MD_DEVICES": str(len(members))}}
+                          "md": {"MD_LEVEL": "raid0", "MD_UUID": MD_UUID, "MD_NAME": "node:aif-scratch",
+                                 "MD_DEVICES": str(len(members))}}
             for m in members:
                 self.signatures[m] = [{"type": "linux_raid_member", "label": "node:aif-scratch", "uuid": MD_UUID_BLKID}]
                 self.data[m] = True
@@ -431,6 +443,16 @@ def test_after_a_reboot_the_array_is_assembled_not_recreated():
                                    "/dev/nvme3n1", "/dev/nvme4n1"]]
     assert result["filesystem_uuid"] == "fs-md"
     assert converge(node)["changed"] is False
+
+
+def test_an_assembly_that_does_not_run_fails_instead_of_looping():
+    node = FakeNode({f"nvme{i}n1": [] for i in range(1, 3)})
+    converge(node)
+    node.reboot()
+    node.execute = lambda argv: node.executed.append(argv)  # mdadm exits 0, the array stays stopped
+    result = converge(node)
+    assert result["problem"] == "md array aif-scratch was assembled but does not run; nothing more touched"
+    assert [argv[1] for argv in node.executed[2:]] == ["--assemble"]
 
 
 def test_check_mode_reports_the_commands_and_runs_none():

@@ -306,12 +306,18 @@ def plan(infos: list[dict], *, arrays: list[dict], wipe_devices: set[str], fstyp
             out["reinspect"] = True
             return out
         out.update(target=running["path"], array=array_record(md_path, running["detail"]))
+        level = running["detail"].get("MD_LEVEL")
+        if level != "raid0":
+            out["problem"] = (f"md array {md_name} ({running['path']}) does not run as RAID 0 "
+                              f"({f'level {level}' if level else 'inactive'}); not touched")
+            return out
         signatures = running.get("signatures") or []
         if _holds_own_filesystem(signatures, fstype=fstype, label=label):
             return out
         if signatures or running.get("has_data"):
             held = ", ".join(_described(s) for s in signatures) or "data (non-zero bytes at its start)"
-            out["problem"] = f"md array {md_name} ({running['path']}) holds {held}, not the scratch filesystem; not touched"
+            out["problem"] = (f"md array {md_name} ({running['path']}) holds {held}, not the scratch filesystem; "
+                              "not touched")
             return out
         out["commands"] = [mkfs(fstype, label, running["path"])]
         return out
@@ -398,7 +404,7 @@ class Inspector:
         return {"path": path, "detail": detail, "signatures": signatures, "has_data": has_data}
 
     def filesystem_uuid(self, path: str) -> str:
-        return self.run(["blkid", "-s", "UUID", "-o", "value", path], ok=(0, 2)).strip()
+        return self.run(["blkid", "-p", "-s", "UUID", "-o", "value", path], ok=(0, 2)).strip()
 
     def execute(self, argv: list[str]) -> None:
         self.run(argv)
@@ -420,16 +426,18 @@ def converge(inspector, params: dict, check_mode: bool) -> dict:
     if params["devices"] == "auto":
         paths = auto_candidates(inspector.tree())
     else:
-        paths = list(params["devices"])
+        paths = list(dict.fromkeys(params["devices"]))
     allowed = {os.path.realpath(d) for d in params["wipe_devices"]}
     settings = {"wipe_devices": {p for p in paths if os.path.realpath(p) in allowed},
                 "fstype": params["fstype"], "label": params["label"],
                 "mount": params["mount"], "md_name": params["md_name"], "chunk_kib": params["chunk_kib"],
                 "stand_in": params["stand_in"]}
     ran: list[list[str]] = []
-    while True:
+    for attempt in range(2):
         infos = [inspector.inspect(p) for p in paths]
         result = plan(infos, arrays=[inspector.inspect_array(a) for a in running_arrays(infos)], **settings)
+        if attempt and result["reinspect"]:
+            result["problem"] = f"md array {params['md_name']} was assembled but does not run; nothing more touched"
         if result["problem"] or check_mode:
             existing = result["target"] and not result["commands"] and not result["problem"]
             return {**result, "commands": ran + result["commands"], "changed": bool(ran + result["commands"]),
