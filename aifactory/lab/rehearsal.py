@@ -3,8 +3,10 @@
 Stages: lab up (every node gets an empty loop-device scratch disk); `aifactory plan --aws-endpoint`
 against the lab's moto_server; `aifactory bringup` of the whole site with the inventory pointed at
 the lab (host overrides); a second bringup that must change nothing on any host; the acceptance
-results the acceptance role wrote per host; the steps the lab cannot run, reported as skipped from
-those results (never faked); lab down, always, also after a failure, checked to leave nothing.
+verdicts the acceptance role wrote per host (`incomplete` on stand-ins: the checks that need hardware
+could not run, which does not fail the rehearsal; a failed check does); the steps the lab cannot run,
+reported as skipped from those results (never faked); lab down, always, also after a failure,
+checked to leave nothing.
 Each stage gets its time and outcome. Plan and bringup run as `aifactory` subprocesses, exactly as
 a user would run them, with their JSON output read back.
 """
@@ -21,11 +23,17 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from aifactory.bringup import EXIT_ACCEPTANCE_INCOMPLETE
 from aifactory.lab import lifecycle
 from aifactory.lab.state import LabState
+from aifactory.parsers.acceptance import NO_STACK_OUTPUTS as NO_BEDROCK_ENDPOINT
+from aifactory.parsers.acceptance import STAND_IN
 from aifactory.spec import Factory, resolve_spec_path
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+# Acceptance on stand-ins: nothing failed, but the checks that need hardware could not run. Truthful,
+# and not a failure of the rehearsal, whose hosts are stand-ins.
+INCOMPLETE = "incomplete"
 # Credentials for the BMC stand-in (sushy-emulator runs without auth); never real ones.
 LAB_BMC_CREDENTIALS = {"AIFACTORY_BMC_USERNAME": "lab", "AIFACTORY_BMC_PASSWORD": "lab-stand-in"}
 # One empty disk per node, so that the storage stage really formats and mounts scratch.
@@ -33,7 +41,7 @@ LAB_SCRATCH_DISKS = 1
 NOT_IN_LAB = ("lab nodes are containers without accelerators or RDMA devices; nspawn loads no kernel module")
 NO_STACK_OUTPUTS = "the offline plan deploys nothing, so there are no stack outputs"
 # Acceptance checks that depend on the AWS stack outputs (the node side of the AWS link).
-AWS_LINK_CHECKS = ("bedrock_endpoint",)
+AWS_LINK_CHECKS = ("bedrock_dns", "bedrock_https")
 
 
 @dataclass
@@ -85,7 +93,8 @@ def failure_lines(progress: str, limit: int = 5) -> list[str]:
 
 
 def read_acceptance(results_dir: Path, hosts: list[str]) -> dict[str, dict | None]:
-    """The acceptance role's result per host (`<dir>/<host>.json`), None where it wrote none."""
+    """The acceptance role's verdict per host (`<dir>/<host>.json`, `evaluate()`'s format), None where it
+    wrote none."""
     out: dict[str, dict | None] = {}
     for host in hosts:
         path = results_dir / f"{host}.json"
@@ -95,8 +104,43 @@ def read_acceptance(results_dir: Path, hosts: list[str]) -> dict[str, dict | Non
 
 def skipped_checks(results: dict[str, dict | None], names: Callable[[str], bool]) -> dict[str, str]:
     """{check: reason} for checks the acceptance role reported as skipped on some host."""
-    return {c["name"]: c.get("detail", "") for r in results.values() if r
+    return {c["name"]: c.get("reason", "") for r in results.values() if r
             for c in r.get("checks", []) if c["status"] == SKIPPED and names(c["name"])}
+
+
+def lab_explains(check: dict) -> bool:
+    """A check the lab cannot run: it needs hardware a stand-in lacks, or stack outputs an offline plan lacks."""
+    return check["reason"].startswith(STAND_IN) or check["reason"] == NO_BEDROCK_ENDPOINT
+
+
+def acceptance_outcome(results: dict[str, dict | None]) -> tuple[str, str]:
+    """The acceptance stage of a rehearsal: failed on a missing result, a failed check, or a check that
+    could not run for a reason the lab does not explain; incomplete when only the lab's stand-ins kept
+    checks from running; passed when every check passed. The detail gives each host's counts and names
+    the checks that could not run, and why."""
+    if not results:
+        return FAILED, "no node ran acceptance"
+    hosts = "; ".join(f"{h} {r['result']} ({r['counts']['pass']} passed, {r['counts']['fail']} failed, "
+                      f"{r['counts']['skipped']} could not run)" if r else f"{h} no result"
+                      for h, r in sorted(results.items()))
+    missing = sorted(h for h, r in results.items() if r is None)
+    failed = {f"{h}: {c['name']} ({c['reason']})" for h, r in results.items() if r
+              for c in r["checks"] if c["status"] == "fail"}
+    unexplained = {f"{h}: {c['name']} ({c['reason']})" for h, r in results.items() if r
+                   for c in r["checks"] if c["status"] == SKIPPED and not lab_explains(c)}
+    if missing or failed or unexplained:
+        problems = ([f"no result from {', '.join(missing)}"] if missing else []) + sorted(failed) + \
+            [f"could not run, not explained by the lab: {u}" for u in sorted(unexplained)]
+        return FAILED, f"{hosts}; {'; '.join(problems)}"
+    reasons: dict[str, set[str]] = {}
+    for r in results.values():
+        for c in r["checks"]:
+            if c["status"] == SKIPPED:
+                reasons.setdefault(c["reason"], set()).add(c["name"])
+    if not reasons:
+        return PASSED, hosts
+    could_not = "; ".join(f"{', '.join(sorted(names))}: {why}" for why, names in sorted(reasons.items()))
+    return INCOMPLETE, f"{hosts}; could not run on the lab's stand-ins: {could_not}"
 
 
 def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, limit: str | None = None) -> Rehearsal:
@@ -155,7 +199,8 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
             ctx["bringup"] = data
             stats = data["hosts"]
             bad = sorted(h for h, s in stats.items() if s.get("failed") or s.get("unreachable"))
-            if bad or data.get("exit_code", result.returncode) != 0:
+            # Exit 3 (acceptance incomplete) is expected on stand-ins; the acceptance stage judges it.
+            if bad or data.get("exit_code", result.returncode) not in (0, EXIT_ACCEPTANCE_INCOMPLETE):
                 why = failure_lines(result.stderr) or [f"status {data.get('status')}, rc {data.get('rc')}"]
                 return FAILED, (f"failed on {', '.join(bad) or 'the run'}: {' | '.join(why)}; "
                                 f"artifacts {data.get('artifacts')}")
@@ -168,16 +213,7 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
     def acceptance():
         ran = [h for h in ctx["bringup"]["hosts"] if h in node_names]
         results = ctx["acceptance"] = read_acceptance(ctx["results_dir"], ran)
-        missing = sorted(h for h, r in results.items() if r is None)
-        failed = sorted(h for h, r in results.items() if r and r.get("status") != "pass")
-        counts = {k: sum(c["status"] == k for r in results.values() if r for c in r["checks"])
-                  for k in ("pass", "fail", "skipped")}
-        detail = (f"{len(results)} hosts: {counts['pass']} checks passed, {counts['fail']} failed, "
-                  f"{counts['skipped']} skipped")
-        if missing or failed or not results:
-            return FAILED, detail + (f"; no result from {', '.join(missing)}" if missing else "") + \
-                (f"; failed on {', '.join(failed)}" if failed else "")
-        return PASSED, detail
+        return acceptance_outcome(results)
 
     def reported_skipped(names: Callable[[str], bool], why: str):
         def run():

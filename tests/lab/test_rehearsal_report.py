@@ -8,8 +8,11 @@ import subprocess
 
 import pytest
 
-from aifactory.lab.rehearsal import (AWS_LINK_CHECKS, StageFailed, bringup_result, failure_lines, read_acceptance,
-                                     skipped_checks)
+from aifactory.lab.rehearsal import (AWS_LINK_CHECKS, FAILED, INCOMPLETE, PASSED, StageFailed, acceptance_outcome,
+                                     bringup_result, failure_lines, read_acceptance, skipped_checks)
+from aifactory.parsers.acceptance import evaluate
+from aifactory.spec import load_spec
+from tests.conftest import site_dir
 
 
 def test_bringup_without_a_recap_fails_the_stage_with_its_last_lines():
@@ -24,12 +27,52 @@ def test_failure_lines_keep_the_failed_and_unreachable_results_only():
     assert failure_lines(progress) == ["FAILED: n2: t: boom", "UNREACHABLE: n3: t: gone"]
 
 
-def test_acceptance_results_are_read_per_host_and_skips_grouped(tmp_path):
-    (tmp_path / "n1.json").write_text(json.dumps({"status": "pass", "checks": [
-        {"name": "ecc", "status": "skipped", "detail": "no NVIDIA device"},
-        {"name": "scratch", "status": "pass", "detail": "/scratch mounted"},
-        {"name": "bedrock_endpoint", "status": "skipped", "detail": "no AWS stack outputs"}]}))
-    results = read_acceptance(tmp_path, ["n1", "n2"])
-    assert results["n2"] is None and results["n1"]["status"] == "pass"
-    assert skipped_checks(results, lambda c: c not in AWS_LINK_CHECKS) == {"ecc": "no NVIDIA device"}
-    assert skipped_checks(results, lambda c: c in AWS_LINK_CHECKS) == {"bedrock_endpoint": "no AWS stack outputs"}
+def lab_site() -> dict:
+    """What the acceptance role judges a lab-b200 node against (its profile, scratch, Bedrock unknown)."""
+    f = load_spec(site_dir("lab-b200"))
+    return f.platform.expected.model_dump() | {"driver_branch": "580", "scratch_mount": "/scratch",
+                                               "bedrock_endpoint": ""}
+
+
+def stand_in(**observed) -> dict:
+    return {"stand_in": True, "mounts": ["/", "/scratch"], "scratch_probe": "ok", **observed}
+
+
+def test_stand_ins_make_acceptance_incomplete_not_failed_with_counts_and_reasons(tmp_path):
+    hosts = [n.name for n in load_spec(site_dir("lab-b200")).nodes]
+    for host in hosts:
+        (tmp_path / f"{host}.json").write_text(json.dumps({"host": host} | evaluate(lab_site(), stand_in())))
+    results = read_acceptance(tmp_path, hosts + ["absent"])
+    assert results["absent"] is None and results[hosts[0]]["result"] == "incomplete"
+    del results["absent"]
+    outcome, detail = acceptance_outcome(results)
+    assert outcome == INCOMPLETE
+    assert f"{hosts[0]} incomplete (1 passed, 0 failed, 13 could not run)" in detail
+    assert "ecc_enabled" in detail and "lab stand-in: no NVIDIA GPU, `nvidia-smi -q -x` not run" in detail
+    assert "lab stand-in: no RDMA device, `ibstat` not run" in detail
+    assert skipped_checks(results, lambda c: c in AWS_LINK_CHECKS) == {
+        "bedrock_dns": "no AWS stack outputs (the Bedrock endpoint's DNS name is unknown)",
+        "bedrock_https": "no AWS stack outputs (the Bedrock endpoint's DNS name is unknown)"}
+    assert "ecc_enabled" in skipped_checks(results, lambda c: c not in AWS_LINK_CHECKS)
+
+
+def test_a_real_failure_or_a_missing_result_still_fails_the_rehearsal():
+    unmounted = evaluate(lab_site(), stand_in(mounts=["/"]))
+    outcome, detail = acceptance_outcome({"n1": unmounted, "n2": evaluate(lab_site(), stand_in())})
+    assert outcome == FAILED and "n1: scratch (/scratch is not mounted)" in detail
+    outcome, detail = acceptance_outcome({"n1": evaluate(lab_site(), stand_in()), "n2": None})
+    assert outcome == FAILED and "no result from n2" in detail
+    assert acceptance_outcome({})[0] == FAILED
+
+
+def test_a_check_that_could_not_run_for_a_reason_the_lab_does_not_explain_fails():
+    # Not a stand-in, and dcgmi missing: on a host the lab says is real, that is not the lab's doing.
+    site = {"accelerators": 8, "accelerator_name_contains": "B200", "fabric": "x", "dcgm_diag_level": 2}
+    result = evaluate(site, {"nvidia_smi": None, "tools": {"nvidia_smi": False}})
+    outcome, detail = acceptance_outcome({"n1": result})
+    assert outcome == FAILED and "could not run, not explained by the lab: n1: accelerator_count" in detail
+
+
+def test_every_check_passed_is_a_pass():
+    outcome, detail = acceptance_outcome({"n1": evaluate({"scratch_mount": "/scratch"}, stand_in())})
+    assert (outcome, detail) == (PASSED, "n1 pass (1 passed, 0 failed, 0 could not run)")
