@@ -66,11 +66,17 @@ def build(factory: Factory) -> dict[str, Any]:
         inference_profiles(factory)))
     services = PrivateServices(name, region, hub.vpc_id, hub.vpc_cidr, factory.network.onprem_cidr, hub.subnet_ids,
                                account, model_arns, bedrock.guardrail_arn, opts=opts)
+    sagemaker = None
     if factory.aws_services.sagemaker.domain:
-        SageMaker(name, region, factory.aws_services.sagemaker, hub.vpc_id, hub.vpc_cidr, hub.subnet_ids,
+        sagemaker = SageMaker(name, region, factory.aws_services.sagemaker, hub.vpc_id, hub.vpc_cidr, hub.subnet_ids,
                   keys.arns["data"], services.endpoint_ids["s3"], pinning.boundary_arn, account, opts=opts)
     identity = Identity(name, region, factory.identity, factory.trust_anchor_path, factory.node_count, model_arns,
-                        bedrock.guardrail_arn, pinning.boundary_arn, account, opts=opts)
+                        bedrock.guardrail_arn, keys.arns["data"], pinning.boundary_arn, account, opts=opts)
+    # Key use pinned to the roles that need it: SageMaker's jobs use the data key; the nodes only decrypt
+    # with it (the guardrail's key); the operators administer both keys.
+    keys.pin_policies(administrators=identity.operator_role_arns,
+                      users={"data": [sagemaker.execution_role_arn] if sagemaker else []},
+                      decrypters={"data": [identity.node_role_arn]})
 
     return {
         "region": region,

@@ -33,8 +33,8 @@ class Identity(pulumi.ComponentResource):
 
     def __init__(
         self, factory_name: str, region: str, spec: IdentitySpec, ca_certificate: Path, node_count: int,
-        model_arns: pulumi.Output[list[str]], guardrail_arn: pulumi.Input[str], boundary_arn: pulumi.Input[str],
-        account: pulumi.Output[Account], opts: pulumi.ResourceOptions | None = None,
+        model_arns: pulumi.Output[list[str]], guardrail_arn: pulumi.Input[str], guardrail_key_arn: pulumi.Input[str],
+        boundary_arn: pulumi.Input[str], account: pulumi.Output[Account], opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("aifactory:infra:Identity", f"{factory_name}-identity", None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -50,8 +50,9 @@ class Identity(pulumi.ComponentResource):
             permissions_boundary=boundary_arn, max_session_duration=3600, opts=child)
         aws.iam.RolePolicy(
             f"{factory_name}-node", role=node_role.id,
-            policy=pulumi.Output.all(account, model_arns, guardrail_arn).apply(lambda v: policies.node_role_policy(
-                v[1], v[2], f"arn:{v[0].partition}:sagemaker:{region}:{v[0].id}:endpoint/{factory_name}-*")),
+            policy=pulumi.Output.all(account, model_arns, guardrail_arn, guardrail_key_arn).apply(
+                lambda v: policies.node_role_policy(
+                    v[1], v[2], f"arn:{v[0].partition}:sagemaker:{region}:{v[0].id}:endpoint/{factory_name}-*", v[3])),
             opts=child)
         profile = aws.rolesanywhere.Profile(
             f"{factory_name}-node-profile", name=f"{factory_name}-nodes", enabled=True, role_arns=[node_role.arn],

@@ -6,6 +6,10 @@ customer runs. Its credentials come from the Pulumi config secrets `aifactory:xk
 `aifactory:xksKeyIdLogs`. pulumi-aws cannot *connect* a custom key store: run
 `aws kms connect-custom-key-store` after the first `pulumi up` creates it, then `pulumi up` again.
 KMS does not rotate XKS keys; the external key manager does.
+
+Key policies name principals by exact ARN, and KMS refuses a policy naming a role that does not exist
+yet, so each key's policy is its own resource (`aws.kms.KeyPolicy`), attached by `pin_policies` once
+the roles exist. Until then a new key carries KMS's default policy (pulumi-aws, aws.kms.KeyPolicy).
 """
 
 from __future__ import annotations
@@ -35,12 +39,10 @@ class Keys(pulumi.ComponentResource):
         config = pulumi.Config("aifactory")
         store = self._external_key_store(factory_name, sovereignty, config, child) \
             if sovereignty.keys == "external-key-store" else None
+        self.factory_name, self.sovereignty, self.account = factory_name, sovereignty, account
         self.arns = {}
+        self.keys: dict[str, aws.kms.Key] = {}
         for purpose in PURPOSES:
-            policy = account.apply(lambda a, purpose=purpose: policies.kms_key_policy(
-                partition=a.partition, account_id=a.id, region=sovereignty.region, factory_name=factory_name,
-                purpose=purpose, bedrock_logging=sovereignty.bedrock_invocation_logs == "in-region",
-            ))
             external = {} if store is None else {
                 "custom_key_store_id": store.id,
                 "xks_key_id": config.require(f"xksKeyId{purpose.capitalize()}"),
@@ -52,14 +54,37 @@ class Keys(pulumi.ComponentResource):
                 rotation_period_in_days=365 if store is None else None,
                 deletion_window_in_days=30,
                 multi_region=False,
-                policy=policy,
                 opts=child,
                 **external,
             )
             aws.kms.Alias(f"{factory_name}-{purpose}-key-alias", name=f"alias/{factory_name}-{purpose}",
                           target_key_id=key.key_id, opts=child)
             self.arns[purpose] = key.arn
+            self.keys[purpose] = key
         self.register_outputs({"arns": self.arns})
+
+    def pin_policies(self, administrators: list[pulumi.Input[str]], users: dict[str, list[pulumi.Input[str]]],
+                     decrypters: dict[str, list[pulumi.Input[str]]]) -> None:
+        """Each key's policy: `administrators` (role ARNs; the deployer is added), and per purpose the
+        exact role ARNs that use the key or only decrypt with it."""
+        for purpose, key in self.keys.items():
+            policy = pulumi.Output.all(self.account, pulumi.Output.all(*administrators),
+                                       pulumi.Output.all(*users.get(purpose, [])),
+                                       pulumi.Output.all(*decrypters.get(purpose, []))).apply(
+                lambda v, purpose=purpose: policies.kms_key_policy(
+                    partition=v[0].partition, account_id=v[0].id, region=self.sovereignty.region, purpose=purpose,
+                    administrators=[*v[1], policies.role_arn(v[0].caller_arn)], users=self._users(purpose, v[0], v[2]),
+                    decrypters=v[3],
+                    bedrock_logging=self.sovereignty.bedrock_invocation_logs == "in-region"))
+            aws.kms.KeyPolicy(f"{self.factory_name}-{purpose}-key-policy", key_id=key.key_id, policy=policy,
+                              opts=pulumi.ResourceOptions(parent=self))
+
+    @staticmethod
+    def _users(purpose: str, account: Account, roles: list[str]) -> list[str]:
+        """The deployer uses the data key too: creating a guardrail (or a SageMaker domain) on a customer
+        key takes CreateGrant, Decrypt, GenerateDataKey and DescribeKey from the caller (Amazon Bedrock
+        user guide, "Encryption of your guardrail")."""
+        return [*roles, policies.role_arn(account.caller_arn)] if purpose == "data" else list(roles)
 
     @staticmethod
     def _external_key_store(factory_name: str, sovereignty: Sovereignty, config: pulumi.Config,

@@ -84,12 +84,21 @@ ENDPOINT_ACTIONS = {
 
 BEDROCK_INVOKE_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
 
+# Key administration, action by action: the key administrators' statement of KMS's default key policy
+# (AWS KMS developer guide, "Default key policy: allows key administrators") with its wildcards
+# expanded and without kms:Create* (which would include CreateGrant unconditioned) or any use action.
 KEY_ADMIN_ACTIONS = (
-    "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*", "kms:Revoke*",
-    "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource",
+    "kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias", "kms:DescribeKey", "kms:EnableKey", "kms:DisableKey",
+    "kms:EnableKeyRotation", "kms:DisableKeyRotation", "kms:GetKeyRotationStatus", "kms:RotateKeyOnDemand",
+    "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:ListKeyPolicies", "kms:ListResourceTags", "kms:ListGrants",
+    "kms:RevokeGrant", "kms:TagResource", "kms:UntagResource", "kms:UpdateKeyDescription",
     "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
 )
 KEY_USE_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey")
+# Who invokes a model with a guardrail encrypted by a customer key needs kms:Decrypt on that key
+# (Amazon Bedrock user guide, "Encryption of your guardrail").
+KEY_DECRYPT_ACTIONS = ("kms:Decrypt", "kms:DescribeKey")
+GRANT_ACTIONS = ("kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant")
 
 
 def _document(*statements: dict) -> str:
@@ -190,25 +199,31 @@ def bedrock_runtime_endpoint_policy(account_id: str, model_arns: Sequence[str], 
 
 # --- KMS ------------------------------------------------------------------------------------------
 def kms_key_policy(
-    *, partition: str, account_id: str, region: str, factory_name: str, purpose: str,
-    bedrock_logging: bool = False,
+    *, partition: str, account_id: str, region: str, purpose: str, administrators: Sequence[str],
+    users: Sequence[str] = (), decrypters: Sequence[str] = (), bedrock_logging: bool = False,
 ) -> str:
-    """Key policy: the account root administers; only factory roles (and named services) use the key.
+    """Key policy: named administrators administer; named roles use the key; nobody else, not the account.
 
-    `purpose` is "data" or "logs". The root gets administration actions only, not use, so an IAM policy
-    elsewhere in the account cannot grant use of the key.
+    `purpose` is "data" or "logs". Every principal is an exact ARN: `administrators` (the operator roles
+    and the deploying principal, which KMS requires to keep PutKeyPolicy: the lockout safety check),
+    `users` (encrypt and decrypt, and grants for AWS services acting for them), `decrypters` (decrypt
+    only: the nodes, for the guardrail). Services (CloudWatch Logs, Bedrock) are confined to this
+    account and region.
     """
-    root = f"arn:{partition}:iam::{account_id}:root"
-    statements = [
-        {"Sid": "AccountAdministersKey", "Effect": "Allow", "Principal": {"AWS": root},
-         "Action": list(KEY_ADMIN_ACTIONS), "Resource": "*"},
-        {"Sid": "FactoryRolesUseKey", "Effect": "Allow", "Principal": {"AWS": root},
-         "Action": list(KEY_USE_ACTIONS), "Resource": "*",
-         "Condition": {"ArnLike": {"aws:PrincipalArn": factory_role_arn_pattern(partition, account_id, factory_name)}}},
-        {"Sid": "GrantsForAwsResourcesOnly", "Effect": "Allow", "Principal": {"AWS": root},
-         "Action": ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"], "Resource": "*",
-         "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}},
-    ]
+    if purpose not in ("data", "logs"):
+        raise ValueError(f"unknown key purpose {purpose!r} (data or logs)")
+    statements = [{"Sid": "NamedAdministrators", "Effect": "Allow", "Principal": {"AWS": sorted(set(administrators))},
+                   "Action": list(KEY_ADMIN_ACTIONS), "Resource": "*"}]
+    if users:
+        statements += [
+            {"Sid": "NamedRolesUseKey", "Effect": "Allow", "Principal": {"AWS": sorted(set(users))},
+             "Action": list(KEY_USE_ACTIONS), "Resource": "*"},
+            {"Sid": "GrantsForAwsResourcesOnly", "Effect": "Allow", "Principal": {"AWS": sorted(set(users))},
+             "Action": list(GRANT_ACTIONS), "Resource": "*", "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}},
+        ]
+    if decrypters:
+        statements.append({"Sid": "NamedRolesDecrypt", "Effect": "Allow", "Principal": {"AWS": sorted(set(decrypters))},
+                           "Action": list(KEY_DECRYPT_ACTIONS), "Resource": "*"})
     if purpose == "logs":
         statements.append({
             "Sid": "CloudWatchLogsUseKey", "Effect": "Allow",
@@ -218,8 +233,6 @@ def kms_key_policy(
             "Condition": {"ArnLike": {
                 "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account_id}:log-group:*"}},
         })
-    elif purpose != "data":
-        raise ValueError(f"unknown key purpose {purpose!r} (data or logs)")
     if purpose == "data" and bedrock_logging:
         statements.append({
             "Sid": "BedrockWritesInvocationLogs", "Effect": "Allow", "Principal": {"Service": "bedrock.amazonaws.com"},
@@ -228,6 +241,14 @@ def kms_key_policy(
                           "ArnLike": {"aws:SourceArn": f"arn:{partition}:bedrock:{region}:{account_id}:*"}},
         })
     return _document(*statements)
+
+
+def role_arn(principal_arn: str) -> str:
+    """The IAM ARN a key policy can name for a caller: an assumed-role session becomes its role."""
+    head, _, rest = principal_arn.partition(":assumed-role/")
+    if not rest:
+        return principal_arn.replace(":sts::", ":iam::")
+    return f"{head.replace(':sts:', ':iam:')}:role/{rest.split('/')[0]}"
 
 
 # --- S3 -------------------------------------------------------------------------------------------
@@ -300,10 +321,13 @@ def service_trust_policy(service: str, account_id: str, source_arn_pattern: str 
 
 
 # --- role permissions -----------------------------------------------------------------------------
-def node_role_policy(model_arns: Sequence[str], guardrail_arn: str, sagemaker_endpoint_pattern: str) -> str:
-    """What a node may do with its Roles Anywhere credentials: invoke models (with guardrail) and endpoints."""
+def node_role_policy(model_arns: Sequence[str], guardrail_arn: str, sagemaker_endpoint_pattern: str,
+                     guardrail_key_arn: str) -> str:
+    """What a node may do with its Roles Anywhere credentials: invoke models (with guardrail) and endpoints,
+    and decrypt with the key that encrypts the guardrail (Bedrock needs it for guarded inference)."""
     return _document(
         *bedrock_invoke_statements(model_arns, guardrail_arn),
+        {"Sid": "GuardrailKey", "Effect": "Allow", "Action": list(KEY_DECRYPT_ACTIONS), "Resource": [guardrail_key_arn]},
         {"Sid": "InvokeFactoryEndpoints", "Effect": "Allow",
          "Action": ["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointWithResponseStream"],
          "Resource": [sagemaker_endpoint_pattern]},
@@ -327,21 +351,41 @@ def flow_logs_role_policy(log_group_arn: str) -> str:
     })
 
 
-def sagemaker_execution_policy(bucket_arn: str, data_key_arn: str, model_registry_arns: Sequence[str]) -> str:
-    """SageMaker jobs: the artifact bucket, the data key, VPC network interfaces, the factory's model groups."""
+SAGEMAKER_LOG_GROUPS = "/aws/sagemaker/*"  # where SageMaker jobs, endpoints and apps log (SageMaker developer guide)
+ENI_ACTIONS = ("ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
+               "ec2:DeleteNetworkInterfacePermission")
+
+
+def sagemaker_execution_policy(bucket_arn: str, data_key_arn: str, model_registry_arns: Sequence[str], *,
+                               partition: str, account_id: str, region: str, vpc_id: str,
+                               subnet_ids: Sequence[str]) -> str:
+    """SageMaker jobs: the artifact bucket, the data key, network interfaces in the factory's VPC and
+    subnets only, the factory's model groups, logs and metrics under /aws/sagemaker only.
+
+    `ec2:Vpc` is a condition key of the network-interface, subnet and security-group resources of these
+    actions (Service Authorization Reference, Amazon EC2), so the interfaces cannot land elsewhere.
+    """
+    ec2 = f"arn:{partition}:ec2:{region}:{account_id}"
+    logs = f"arn:{partition}:logs:{region}:{account_id}:log-group:{SAGEMAKER_LOG_GROUPS}"
     return _document(
         {"Sid": "ArtifactBucket", "Effect": "Allow",
          "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"],
          "Resource": [bucket_arn, f"{bucket_arn}/*"]},
         {"Sid": "DataKey", "Effect": "Allow", "Action": list(KEY_USE_ACTIONS), "Resource": [data_key_arn]},
-        {"Sid": "VpcNetworkInterfaces", "Effect": "Allow", "Resource": "*",
-         "Action": ["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
-                    "ec2:DeleteNetworkInterfacePermission", "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs",
-                    "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"]},
+        {"Sid": "FactoryVpcNetworkInterfaces", "Effect": "Allow", "Action": list(ENI_ACTIONS),
+         "Resource": [f"{ec2}:network-interface/*", f"{ec2}:security-group/*",
+                      *(f"{ec2}:subnet/{subnet}" for subnet in subnet_ids)],
+         "Condition": {"ArnEquals": {"ec2:Vpc": f"{ec2}:vpc/{vpc_id}"}}},
+        {"Sid": "DescribeNetwork", "Effect": "Allow", "Resource": "*",
+         "Action": ["ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets",
+                    "ec2:DescribeSecurityGroups"]},
         {"Sid": "FactoryModelRegistry", "Effect": "Allow",
          "Action": ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage*", "sagemaker:ListModelPackages",
                     "sagemaker:UpdateModelPackage"],
          "Resource": list(model_registry_arns)},
-        {"Sid": "JobLogs", "Effect": "Allow", "Resource": "*",
-         "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "cloudwatch:PutMetricData"]},
+        {"Sid": "SageMakerLogs", "Effect": "Allow", "Resource": [logs, f"{logs}:log-stream:*"],
+         "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]},
+        {"Sid": "SageMakerMetrics", "Effect": "Allow", "Resource": "*", "Action": ["cloudwatch:PutMetricData"],
+         "Condition": {"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}}},
     )
+

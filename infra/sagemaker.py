@@ -46,10 +46,11 @@ class SageMaker(pulumi.ComponentResource):
             permissions_boundary=boundary_arn, opts=child)
         aws.iam.RolePolicy(
             f"{factory_name}-sagemaker-execution", role=role.id,
-            policy=pulumi.Output.all(account, bucket.bucket.arn, data_key_arn).apply(
+            policy=pulumi.Output.all(account, bucket.bucket.arn, data_key_arn, vpc_id, pulumi.Output.all(*subnet_ids)).apply(
                 lambda v: policies.sagemaker_execution_policy(
                     v[1], v[2], [f"arn:{v[0].partition}:sagemaker:{region}:{v[0].id}:model-package-group/{factory_name}-*",
-                                 f"arn:{v[0].partition}:sagemaker:{region}:{v[0].id}:model-package/{factory_name}-*"])),
+                                 f"arn:{v[0].partition}:sagemaker:{region}:{v[0].id}:model-package/{factory_name}-*"],
+                    partition=v[0].partition, account_id=v[0].id, region=region, vpc_id=v[3], subnet_ids=v[4])),
             opts=child)
 
         group_sg = aws.ec2.SecurityGroup(

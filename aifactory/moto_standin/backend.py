@@ -557,6 +557,12 @@ def _kms_key(b: Backend, logical, inputs, region):
     return key["KeyId"], {"arn": key["Arn"], "keyId": key["KeyId"]}
 
 
+@handles("aws:kms/keyPolicy:KeyPolicy")
+def _kms_key_policy(b: Backend, logical, inputs, region):
+    b.clients("kms", region).put_key_policy(KeyId=inputs["keyId"], PolicyName="default", Policy=_doc(inputs["policy"]))
+    return inputs["keyId"], {}
+
+
 @handles("aws:kms/alias:Alias")
 def _kms_alias(b: Backend, logical, inputs, region):
     name = physical_name(inputs, f"alias/{logical}")

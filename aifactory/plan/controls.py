@@ -45,6 +45,7 @@ TGW = "aws:ec2transitgateway/transitGateway:TransitGateway"
 DX_ASSOCIATION = "aws:directconnect/gatewayAssociation:GatewayAssociation"
 DX_TVIF = "aws:directconnect/transitVirtualInterface:TransitVirtualInterface"
 KMS_KEY = "aws:kms/key:Key"
+KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 ROLE = "aws:iam/role:Role"
 IAM_POLICY = "aws:iam/policy:Policy"
@@ -74,7 +75,14 @@ GUARDED_BEDROCK_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithRespon
 ADMIN_MANAGED_POLICIES = ("AdministratorAccess", "PowerUserAccess", "IAMFullAccess", "AmazonBedrockFullAccess", "AmazonSageMakerFullAccess")
 # Names of policy-document properties, per resource type (identity policies vs resource policies).
 IDENTITY_POLICY_PROPS = {IAM_POLICY: "policy", ROLE_POLICY: "policy"}
-RESOURCE_POLICY_PROPS = {BUCKET_POLICY: "policy", ENDPOINT: "policy", KMS_KEY: "policy"}
+RESOURCE_POLICY_PROPS = {BUCKET_POLICY: "policy", ENDPOINT: "policy", KMS_KEY: "policy", KEY_POLICY: "policy"}
+# Key-policy actions that hand out more than administration: every action, every Create (CreateGrant
+# among them, unconditioned).
+BROAD_KEY_ACTIONS = {"*", "kms:*", "kms:create*"}
+# Actions that write logs or place network interfaces: never on "*" (unless pinned to a VPC by condition).
+SCOPED_ACTIONS = {"logs:createloggroup", "logs:createlogstream", "logs:putlogevents", "ec2:createnetworkinterface",
+                  "ec2:createnetworkinterfacepermission", "ec2:deletenetworkinterface",
+                  "ec2:deletenetworkinterfacepermission"}
 
 
 # --- reading policy documents --------------------------------------------------------------------
@@ -330,7 +338,7 @@ def private_buckets(args: StackValidationArgs, report):
                 report(f"bucket {r.name} has a public ACL", r.urn)
 
 
-@control("SOV-06", "Least privilege: no wildcard actions or admin policies, no wildcard principals, Roles Anywhere trust scoped", kind="stack")
+@control("SOV-06", "Least privilege: no wildcard actions or admin policies, no wildcard principals, Roles Anywhere trust scoped, logs and network interfaces scoped", kind="stack")
 def least_privilege(args: StackValidationArgs, report):
     # A permissions boundary is a ceiling, not a grant: service wildcards there give nothing by themselves.
     boundaries = {r.props.get("permissionsBoundary") for r in args.resources if r.resource_type == ROLE}
@@ -344,6 +352,11 @@ def least_privilege(args: StackValidationArgs, report):
                     report(f"{r.name}: policy allows wildcard action(s) {', '.join(wild)}", r.urn)
                 if is_allow(s) and s.get("NotAction") and not is_boundary:
                     report(f"{r.name}: policy allows NotAction (everything but a list)", r.urn)
+                unscoped = [a for a in as_list(s.get("Action")) if str(a).lower() in SCOPED_ACTIONS]
+                if is_allow(s) and unscoped and not is_boundary and "*" in as_list(s.get("Resource")) \
+                        and not {"ec2:vpc", "ec2:subnet"} & condition_keys(s):
+                    report(f"{r.name}: {', '.join(unscoped)} on every resource (scope logs to their log groups, "
+                           f"network interfaces to the factory's VPC)", r.urn)
         if t in RESOURCE_POLICY_PROPS and t != ENDPOINT:
             for s in statements(p.get(RESOURCE_POLICY_PROPS[t])):
                 if is_allow(s) and "*" in principals(s) and not s.get("Condition"):
@@ -489,6 +502,36 @@ def whole_policies(args: ResourceValidationArgs, report):
         unset = unset_values(parsed)
         if unset:
             report(f"{prop} holds unset values: {'; '.join(unset[:3])}")
+
+
+@control("SOV-12", "Keys administered and used by named roles only: no kms:Create* or kms:*, CreateGrant only for AWS resources, no account-wide or wildcard principal")
+def named_key_principals(args: ResourceValidationArgs, report):
+    if args.resource_type not in (KMS_KEY, KEY_POLICY):
+        return
+    for s in statements(args.props.get("policy")):
+        if not is_allow(s):
+            continue
+        actions = [str(a) for a in as_list(s.get("Action"))]
+        broad = [a for a in actions if a.lower() in BROAD_KEY_ACTIONS]
+        if broad:
+            report(f"key policy {s.get('Sid') or ''} allows {', '.join(broad)}: list the administration actions instead")
+        grant_for_aws = "true" in [str(v).lower() for v in condition_values(s, "kms:GrantIsForAWSResource")]
+        if any(a.lower() in ("kms:creategrant", "kms:*", "*") for a in actions) and not grant_for_aws:
+            report(f"key policy {s.get('Sid') or ''} allows kms:CreateGrant without kms:GrantIsForAWSResource")
+        aws_principals = as_list((s.get("Principal") or {}).get("AWS")) if isinstance(s.get("Principal"), dict) else as_list(s.get("Principal"))
+        for principal in (str(p) for p in aws_principals):
+            if principal == "*" or principal.endswith(":root") or "*" in principal:
+                report(f"key policy {s.get('Sid') or ''} names {principal}, not the roles that need the key")
+        if [v for v in condition_values(s, "aws:PrincipalArn") if "*" in str(v)]:
+            report(f"key policy {s.get('Sid') or ''} picks its principals by pattern (aws:PrincipalArn), not by exact ARN")
+
+
+@control("SOV-12", "Every key has a key policy of its own", kind="stack")
+def keys_have_policies(args: StackValidationArgs, report):
+    attached = {r.props.get("keyId") for r in args.resources if r.resource_type == KEY_POLICY}
+    for key in (r for r in args.resources if r.resource_type == KMS_KEY):
+        if not key.props.get("policy") and not ({key.props.get("id"), key.props.get("keyId"), key.props.get("arn")} & attached):
+            report(f"KMS key {key.name} has no key policy (KMS's default lets every IAM policy of the account use it)", key.urn)
 
 
 POLICIES = [c.policy for c in CONTROLS]

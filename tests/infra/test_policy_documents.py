@@ -90,18 +90,28 @@ def test_bedrock_runtime_endpoint_only_the_models_and_only_with_the_guardrail():
     assert apply_guardrail["Resource"] == [GUARDRAIL]
 
 
+ADMINS = [f"arn:aws:iam::{ACCOUNT}:role/paris-gb200-operator-1", f"arn:aws:iam::{ACCOUNT}:role/deployer"]
+SAGEMAKER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/paris-gb200-sagemaker-execution"
+NODE_ROLE = f"arn:aws:iam::{ACCOUNT}:role/paris-gb200-node"
+
+
 @pytest.mark.parametrize("purpose", ["data", "logs"])
-def test_key_policy_root_administers_only_factory_roles_use(purpose):
-    document = policies.kms_key_policy(partition="aws", account_id=ACCOUNT, region="eu-west-3",
-                                       factory_name="paris-gb200", purpose=purpose)
+def test_key_policy_names_its_administrators_and_users(purpose):
+    document = policies.kms_key_policy(partition="aws", account_id=ACCOUNT, region="eu-west-3", purpose=purpose,
+                                       administrators=ADMINS, users=[SAGEMAKER_ROLE], decrypters=[NODE_ROLE])
     by_sid = {s["Sid"]: s for s in statements(document)}
-    root = f"arn:aws:iam::{ACCOUNT}:root"
-    admin = by_sid["AccountAdministersKey"]
-    assert admin["Principal"] == {"AWS": root}
-    assert not {"kms:*", "kms:Decrypt", "kms:Encrypt"} & set(admin["Action"])
-    use = by_sid["FactoryRolesUseKey"]
-    assert use["Condition"] == {"ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/paris-gb200-*"}}
-    assert all(s.get("Principal") != "*" for s in by_sid.values())
+    admin = by_sid["NamedAdministrators"]
+    assert admin["Principal"] == {"AWS": sorted(ADMINS)}
+    assert not [a for a in admin["Action"] if a.endswith("*") or a in ("kms:CreateGrant", "kms:Decrypt", "kms:Encrypt")]
+    assert {"kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:EnableKeyRotation"} <= set(admin["Action"])
+    assert by_sid["NamedRolesUseKey"]["Principal"] == {"AWS": [SAGEMAKER_ROLE]}
+    grants = by_sid["GrantsForAwsResourcesOnly"]
+    assert "kms:CreateGrant" in grants["Action"] and grants["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+    assert by_sid["NamedRolesDecrypt"] == {"Sid": "NamedRolesDecrypt", "Effect": "Allow", "Principal": {"AWS": [NODE_ROLE]},
+                                           "Action": ["kms:Decrypt", "kms:DescribeKey"], "Resource": "*"}
+    principals = [p for s in by_sid.values() for p in policies_principals(s)]
+    assert not [p for p in principals if p == "*" or p.endswith(":root") or "*" in p]
+    assert "Condition" not in by_sid["NamedRolesUseKey"]  # exact ARNs, no aws:PrincipalArn pattern
     assert ("CloudWatchLogsUseKey" in by_sid) == (purpose == "logs")
     if purpose == "logs":
         logs = by_sid["CloudWatchLogsUseKey"]
@@ -110,10 +120,20 @@ def test_key_policy_root_administers_only_factory_roles_use(purpose):
             f"arn:aws:logs:eu-west-3:{ACCOUNT}:log-group:")
 
 
+def policies_principals(statement: dict) -> list[str]:
+    principal = statement.get("Principal")
+    return [p for values in principal.values() for p in (values if isinstance(values, list) else [values])]
+
+
+def test_deployer_session_is_named_by_its_role():
+    assert policies.role_arn(f"arn:aws:sts::{ACCOUNT}:assumed-role/Deployer/ci-42") == f"arn:aws:iam::{ACCOUNT}:role/Deployer"
+    assert policies.role_arn(f"arn:aws:iam::{ACCOUNT}:user/alice") == f"arn:aws:iam::{ACCOUNT}:user/alice"
+
+
 def test_data_key_lets_bedrock_write_logs_only_when_logging_in_region():
     def sids(logging):
         return {s["Sid"] for s in statements(policies.kms_key_policy(
-            partition="aws", account_id=ACCOUNT, region="us-east-2", factory_name="f", purpose="data",
+            partition="aws", account_id=ACCOUNT, region="us-east-2", purpose="data", administrators=ADMINS,
             bedrock_logging=logging))}
     assert "BedrockWritesInvocationLogs" in sids(True)
     assert "BedrockWritesInvocationLogs" not in sids(False)
@@ -121,7 +141,7 @@ def test_data_key_lets_bedrock_write_logs_only_when_logging_in_region():
 
 def test_key_policy_rejects_unknown_purpose():
     with pytest.raises(ValueError, match="unknown key purpose"):
-        policies.kms_key_policy(partition="aws", account_id=ACCOUNT, region="r", factory_name="f", purpose="x")
+        policies.kms_key_policy(partition="aws", account_id=ACCOUNT, region="r", purpose="x", administrators=ADMINS)
 
 
 def test_buckets_deny_plain_http():
@@ -168,10 +188,11 @@ def test_service_trust_guards_against_confused_deputy():
 
 
 def test_role_policies_have_no_star_action():
-    for document in (policies.node_role_policy(["m"], GUARDRAIL, "e"), policies.operator_role_policy(),
-                     policies.flow_logs_role_policy("lg"), policies.sagemaker_execution_policy("b", "k", ["g"])):
+    for document in (policies.node_role_policy(["m"], GUARDRAIL, "e", "arn:aws:kms:r:1:key/k"), policies.operator_role_policy(),
+                     policies.flow_logs_role_policy("lg"), policies.sagemaker_execution_policy(
+                         "b", "k", ["g"], partition="aws", account_id=ACCOUNT, region="r", vpc_id="vpc-1", subnet_ids=["subnet-1"])):
         assert_no_star_action(document)
-    invoke = statements(policies.node_role_policy(["m"], GUARDRAIL, "e"))[0]
+    invoke = statements(policies.node_role_policy(["m"], GUARDRAIL, "e", "arn:aws:kms:r:1:key/k"))[0]
     assert invoke["Condition"]["StringLike"]["bedrock:GuardrailIdentifier"][0] == GUARDRAIL
 
 
@@ -202,3 +223,19 @@ def test_dx_gateway_asn_must_not_collide_with_onprem():
     with pytest.raises(ValueError, match="collides"):
         dx_gateway_asn(link)
     assert dx_gateway_asn(link.model_copy(update={"onprem_asn": 65000})) == 64513
+
+
+def test_sagemaker_execution_role_logs_and_interfaces_stay_in_the_factory():
+    document = policies.sagemaker_execution_policy(
+        "arn:aws:s3:::b", "k", ["g"], partition="aws", account_id=ACCOUNT, region="us-east-2", vpc_id="vpc-1",
+        subnet_ids=["subnet-a", "subnet-b"])
+    by_sid = {s["Sid"]: s for s in statements(document)}
+    logs = by_sid["SageMakerLogs"]
+    assert logs["Resource"] == [f"arn:aws:logs:us-east-2:{ACCOUNT}:log-group:/aws/sagemaker/*",
+                                f"arn:aws:logs:us-east-2:{ACCOUNT}:log-group:/aws/sagemaker/*:log-stream:*"]
+    eni = by_sid["FactoryVpcNetworkInterfaces"]
+    assert {f"arn:aws:ec2:us-east-2:{ACCOUNT}:subnet/subnet-a", f"arn:aws:ec2:us-east-2:{ACCOUNT}:subnet/subnet-b"} <= set(eni["Resource"])
+    assert eni["Condition"] == {"ArnEquals": {"ec2:Vpc": f"arn:aws:ec2:us-east-2:{ACCOUNT}:vpc/vpc-1"}}
+    # nothing that writes logs or makes interfaces is left on "*"
+    assert not [s["Sid"] for s in by_sid.values() if s["Resource"] == "*"
+                and {a for a in s["Action"] if a.startswith("logs:") or a in policies.ENI_ACTIONS}]

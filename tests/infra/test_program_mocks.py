@@ -202,8 +202,24 @@ def test_keys_customer_managed_and_rotated(run, spec):
     assert len(keys) == 2
     for key in keys:
         assert key.inputs["enableKeyRotation"] is True and key.inputs["deletionWindowInDays"] == 30
-        principals = [s.get("Principal") for s in json.loads(key.inputs["policy"])["Statement"]]
-        assert "*" not in principals and {"AWS": "*"} not in principals
+        assert "policy" not in key.inputs  # the key's policy is its own resource, written once the roles exist
+
+
+def test_key_policies_name_the_roles_that_need_each_key(run, spec):
+    key_policies = {p.name: json.loads(p.inputs["policy"]) for p in run.of_type("aws:kms/keyPolicy:KeyPolicy")}
+    assert set(key_policies) == {f"{spec.name}-data-key-policy", f"{spec.name}-logs-key-policy"}
+    role = {r.name: r.name + "-1a2b3c" for r in run.of_type("aws:iam/role:Role")}
+    arn = lambda name: f"arn:aws:iam::123456789012:role/{role[name]}"  # noqa: E731
+    deployer = "arn:aws:iam::123456789012:user/deployer"
+    operators = sorted([arn(f"{spec.name}-operator-{i}") for i in range(1, len(spec.identity.operator_principals) + 1)] + [deployer])
+    for document in key_policies.values():
+        by_sid = {s["Sid"]: s for s in document["Statement"]}
+        assert by_sid["NamedAdministrators"]["Principal"] == {"AWS": operators}
+        assert not [a for s in document["Statement"] for a in s["Action"] if a in ("kms:*", "kms:Create*")]
+    data = {s["Sid"]: s for s in key_policies[f"{spec.name}-data-key-policy"]["Statement"]}
+    users = [deployer] + ([arn(f"{spec.name}-sagemaker-execution")] if spec.aws_services.sagemaker.domain else [])
+    assert data["NamedRolesUseKey"]["Principal"] == {"AWS": sorted(users)}
+    assert data["NamedRolesDecrypt"]["Principal"] == {"AWS": [arn(f"{spec.name}-node")]}
 
 
 def test_permission_boundary_on_every_role(run, spec):

@@ -41,6 +41,8 @@ CONTROL_FAULTS = {
     "no_flow_log": ("SOV-10", "hub"),
     "sg_default_egress": ("SOV-01", "endpoints-sg"),
     "open_default_nacl": ("SOV-01", "default-nacl"),
+    "kms_create_star": ("SOV-12", "key-policy"),
+    "logs_on_star": ("SOV-06", "job-logs"),
 }
 # Faults that break a policy's value: the control that reads it and SOV-11 (no unset value in a policy).
 VALUE_FAULTS = {

@@ -122,3 +122,13 @@ for t in ("tunnel1", "tunnel2"):
                    f"{t}_preshared_key": pulumi.Output.secret(f"psk-{t}-do-not-print")})
 aws.ec2.VpnConnection("vpn", customer_gateway_id=cgw.id, transit_gateway_id=tgw.id, type="ipsec.1", static_routes_only=False, **tunnel)
 aws.ssm.Activation("activation", iam_role=node_role.name, registration_limit=3)
+
+if FAULT == "logs_on_star":  # job logs written anywhere: the SageMaker execution role before it was scoped
+    aws.iam.RolePolicy("job-logs", role=node_role.name, policy=doc(
+        {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": "*"}))
+
+# kms_create_star: key administration by the KMS default policy's wildcards
+admin_actions = ["kms:Create*", "kms:Describe*"] if FAULT == "kms_create_star" else ["kms:DescribeKey", "kms:PutKeyPolicy"]
+aws.kms.KeyPolicy("key-policy", key_id=key.key_id, policy=node_role.arn.apply(lambda arn: doc(
+    {"Sid": "Admins", "Effect": "Allow", "Principal": {"AWS": [arn]}, "Action": admin_actions, "Resource": "*"},
+    {"Sid": "Use", "Effect": "Allow", "Principal": {"AWS": [arn]}, "Action": ["kms:Decrypt"], "Resource": "*"})))
