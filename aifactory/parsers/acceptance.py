@@ -198,8 +198,8 @@ class Observations:
         """A non-tool observation (services, packages, ...), or Missing with the reason."""
         value = self._raw.get(key)
         if value is None:
-            what, lacks = STATE.get(key, (key, "not collected on a stand-in"))
-            raise Missing(f"{STAND_IN}: {lacks}" if self.stand_in else f"{what} not collected")
+            what, lacks = STATE.get(key, (key, None))
+            raise Missing(f"{STAND_IN}: {lacks}" if self.stand_in and lacks else f"{what} not collected")
         return value
 
     def _read(self, key: str):
@@ -327,8 +327,7 @@ def _service(obs: Observations, unit: str) -> tuple[bool, str]:
 
 def _imex_channel(obs: Observations) -> tuple[bool, str]:
     present = obs.state("imex_channel")
-    return bool(present), ("IMEX channel 0 present" if present else
-                           "/dev/nvidia-caps-imex-channels/channel0 is missing (NVreg_CreateImexChannel0=1 not in effect)")
+    return bool(present), ("IMEX channel 0 present" if present else "/dev/nvidia-caps-imex-channels/channel0 is missing")
 
 
 def _fabric_manager_version(obs: Observations) -> tuple[bool, str]:
