@@ -100,11 +100,10 @@ def aws_node_identity_vars(f: Factory, aws: dict) -> dict:
 
 
 def rack_vars(f: Factory, rack_group: str) -> dict:
-    """Role variables of one rack's inventory group: on NVL72 the rack is one NVLink domain, whose
-    nodes are each other's IMEX peers."""
-    if f.software.nvidia is None or f.platform.nvlink_domain != "rack":
-        return {}
-    return {"nvidia_gpu_imex_group": rack_group}
+    """Role variables of one rack's inventory group: the rack its nodes report under and, on NVL72,
+    the NVLink domain, whose nodes are each other's IMEX peers."""
+    imex = f.software.nvidia is not None and f.platform.nvlink_domain == "rack"
+    return {"acceptance_rack": rack_group, **({"nvidia_gpu_imex_group": rack_group} if imex else {})}
 
 
 def acceptance_vars(f: Factory, aws: dict) -> dict:

@@ -154,13 +154,15 @@ def test_hgx_and_trainium_role_variables_are_x86_64_from_the_vendors_or_the_mirr
     assert not any(k.startswith("nvidia_gpu_") for k in trn)
 
 
-def test_each_nvl72_rack_is_its_own_imex_domain():
+def test_each_rack_group_names_its_rack_and_each_nvl72_rack_is_its_own_imex_domain():
     f = load_spec(site_dir("paris-gb200"))
     inv = build_inventory(f)
     racks = inv.groups["nodes"].children
-    assert [inv.groups[r].vars for r in racks] == [{"nvidia_gpu_imex_group": r} for r in racks]
+    assert [inv.groups[r].vars for r in racks] == [{"acceptance_rack": r, "nvidia_gpu_imex_group": r} for r in racks]
     hgx = build_inventory(load_spec(site_dir("lab-b200")))
-    assert [hgx.groups[r].vars for r in hgx.groups["nodes"].children] == [{}]  # NVLink domain = one server
+    # NVLink domain = one server: no IMEX peers.
+    hgx_racks = hgx.groups["nodes"].children
+    assert [hgx.groups[r].vars for r in hgx_racks] == [{"acceptance_rack": r} for r in hgx_racks]
 
 
 def test_stand_in_switch_turns_on_every_role_stand_in_of_that_host_only():
