@@ -150,6 +150,18 @@ def check_keys(kms, factory: Factory) -> list[Check]:
     return checks
 
 
+def check_trail(cloudtrail, factory: Factory) -> list[Check]:
+    """A CloudTrail trail that logs in the home region: the factory's own, or with `audit_trail:
+    organization` any trail the account sees (an organization trail shows in every member account)."""
+    own = f"{factory.name}-trail"
+    trails = cloudtrail.describe_trails(includeShadowTrails=True)["trailList"]
+    if factory.sovereignty.audit_trail == "own":
+        trails = [t for t in trails if t.get("Name") == own]
+    logging = [t["Name"] for t in trails if cloudtrail.get_trail_status(Name=t["TrailARN"]).get("IsLogging")]
+    wanted = own if factory.sovereignty.audit_trail == "own" else "an organization trail"
+    return [Check("audit trail", bool(logging), ", ".join(logging) or f"no logging trail ({wanted})")]
+
+
 def verify(factory: Factory, clients: Clients) -> list[Check]:
     """Every check of the factory's AWS side; the hub's checks need the hub VPC to be found."""
     ec2 = clients("ec2")
@@ -163,4 +175,5 @@ def verify(factory: Factory, clients: Clients) -> list[Check]:
     checks += check_buckets(clients("s3"), factory)  # a factory without SageMaker or Bedrock logs has none
     keys = check_keys(clients("kms"), factory)
     checks += keys or [Check("factory keys", False, f"no key alias alias/{factory.name}-*")]
+    checks += check_trail(clients("cloudtrail"), factory)
     return checks

@@ -6,7 +6,9 @@ CLASSIC tier: the STANDARD tier needs a cross-region guardrail profile, which wo
 other regions of the geography, and the catalog does not record where those profiles route.
 
 Invocation logging is one setting per account and region: with `bedrock_invocation_logs: in-region` the
-program owns it and logs to a private CMK bucket in the home region; with `disabled` it creates none.
+program owns it and logs to a private CMK bucket in the home region, whose logs expire after
+`bedrock_invocation_log_days` (replaced versions after `bedrock_invocation_log_noncurrent_days`); with
+`disabled` it creates none.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pulumi_aws as aws
 
 from infra import policies
 from infra.account import Account
-from aifactory.spec.model import Guardrail as GuardrailSpec
+from aifactory.spec.model import Guardrail as GuardrailSpec, Sovereignty
 from infra.buckets import PrivateBucket
 
 PII_ENTITIES = ("NAME", "EMAIL", "PHONE", "ADDRESS", "AGE", "USERNAME", "PASSWORD", "IP_ADDRESS",
@@ -57,8 +59,9 @@ class Bedrock(pulumi.ComponentResource):
     guardrail_version: pulumi.Output[str]
 
     def __init__(
-        self, factory_name: str, region: str, guardrail: GuardrailSpec, invocation_logs: str,
-        data_key_arn: pulumi.Input[str], account: pulumi.Output[Account], opts: pulumi.ResourceOptions | None = None,
+        self, factory_name: str, sovereignty: Sovereignty, guardrail: GuardrailSpec, data_key_arn: pulumi.Input[str],
+        account: pulumi.Output[Account], access_logs: PrivateBucket | None = None,
+        opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("aifactory:infra:Bedrock", f"{factory_name}-bedrock", None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -70,20 +73,28 @@ class Bedrock(pulumi.ComponentResource):
         version = aws.bedrock.GuardrailVersion(f"{factory_name}-guardrail-version",
                                                guardrail_arn=resource.guardrail_arn,
                                                description="deployed by aifactory", opts=child)
-        if invocation_logs == "in-region":
-            self._invocation_logging(factory_name, region, data_key_arn, account)
+        if sovereignty.bedrock_invocation_logs == "in-region":
+            self._invocation_logging(factory_name, sovereignty, data_key_arn, account, access_logs)
         self.guardrail_arn = resource.guardrail_arn
         self.guardrail_id = resource.guardrail_id
         self.guardrail_version = version.version
         self.register_outputs({"guardrail_id": self.guardrail_id, "guardrail_version": self.guardrail_version})
 
-    def _invocation_logging(self, factory_name: str, region: str, data_key_arn: pulumi.Input[str],
-                            account: pulumi.Output[Account]) -> None:
+    def _invocation_logging(self, factory_name: str, sovereignty: Sovereignty, data_key_arn: pulumi.Input[str],
+                            account: pulumi.Output[Account], access_logs: PrivateBucket | None) -> None:
+        region = sovereignty.region
         bucket = PrivateBucket(
             f"{factory_name}-bedrock-logs", data_key_arn,
             policy=lambda arn: account.apply(
                 lambda a: policies.bedrock_logging_bucket_policy(arn, a.partition, a.id, region)),
-            opts=pulumi.ResourceOptions(parent=self))
+            access_logs=access_logs, opts=pulumi.ResourceOptions(parent=self))
+        aws.s3.BucketLifecycleConfiguration(
+            f"{factory_name}-bedrock-logs-retention", bucket=bucket.bucket.id,
+            rules=[{"id": "invocation-log-retention", "status": "Enabled", "filter": {},
+                    "expiration": {"days": sovereignty.bedrock_invocation_log_days},
+                    "noncurrent_version_expiration": {"noncurrent_days": sovereignty.bedrock_invocation_log_noncurrent_days},
+                    "abort_incomplete_multipart_upload": {"days_after_initiation": 7}}],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket.policy]))
         aws.bedrockmodel.InvocationLoggingConfiguration(
             f"{factory_name}-invocation-logging",
             logging_config={"s3_config": {"bucket_name": bucket.bucket.id},

@@ -1,4 +1,5 @@
-"""PrivateBucket: an S3 bucket that is private, KMS-encrypted with a factory key, versioned, TLS-only (SOV-05)."""
+"""PrivateBucket: an S3 bucket that is private, KMS-encrypted with a factory key, versioned, TLS-only (SOV-05),
+with its server access logs in the factory's access-log bucket (SOV-13)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ class PrivateBucket(pulumi.ComponentResource):
     def __init__(
         self, name: str, kms_key_arn: pulumi.Input[str],
         policy: Callable[[str], str | pulumi.Output[str]] = policies.bucket_tls_only_policy,
-        opts: pulumi.ResourceOptions | None = None,
+        access_logs: "PrivateBucket | None" = None, opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("aifactory:infra:PrivateBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -40,5 +41,9 @@ class PrivateBucket(pulumi.ComponentResource):
         self.policy = aws.s3.BucketPolicy(
             f"{name}-policy", bucket=bucket.id, policy=bucket.arn.apply(policy),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[access_block]))
+        if access_logs is not None:
+            aws.s3.BucketLogging(f"{name}-access-logging", bucket=bucket.id, target_bucket=access_logs.bucket.id,
+                                 target_prefix=f"{name}/",
+                                 opts=pulumi.ResourceOptions(parent=self, depends_on=[access_logs.policy]))
         self.bucket = bucket
         self.register_outputs({"bucket": bucket.id, "arn": bucket.arn})

@@ -17,6 +17,7 @@ from aifactory import catalog
 from aifactory.spec import Factory
 from infra import policies
 from infra.account import current_account
+from infra.audit import Audit
 from infra.bedrock import Bedrock
 from infra.hub_network import HubNetwork
 from infra.hybrid_link import HybridLink
@@ -55,12 +56,13 @@ def build(factory: Factory) -> dict[str, Any]:
 
     pinning = RegionPinning(name, sovereignty.allowed_regions, opts=opts)
     keys = Keys(name, sovereignty, account, opts=opts)
+    audit = Audit(name, sovereignty, keys.arns["logs"], account, opts=opts)
     hub = HubNetwork(name, region, factory.hybrid_link, factory.network.onprem_cidr, keys.arns["logs"],
                      pinning.boundary_arn, account, nfs=factory.aws_services.sagemaker.domain, opts=opts)
     link = HybridLink(name, factory.hybrid_link, factory.network.onprem_cidr, hub.vpc_id, hub.subnet_ids,
                       hub.route_table_id, keys.arns["logs"], opts=opts)
-    bedrock = Bedrock(name, region, factory.aws_services.bedrock.guardrail, sovereignty.bedrock_invocation_logs,
-                      keys.arns["data"], account, opts=opts)
+    bedrock = Bedrock(name, sovereignty, factory.aws_services.bedrock.guardrail, keys.arns["data"], account,
+                      audit.access_logs, opts=opts)
     model_arns = account.apply(lambda a: policies.bedrock_model_arns(
         a.partition, a.id, region, sovereignty.allowed_regions, factory.bedrock_foundation_models,
         inference_profiles(factory)))
@@ -69,7 +71,8 @@ def build(factory: Factory) -> dict[str, Any]:
     sagemaker = None
     if factory.aws_services.sagemaker.domain:
         sagemaker = SageMaker(name, region, factory.aws_services.sagemaker, hub.vpc_id, hub.vpc_cidr, hub.subnet_ids,
-                  keys.arns["data"], services.endpoint_ids["s3"], pinning.boundary_arn, account, opts=opts)
+                  keys.arns["data"], services.endpoint_ids["s3"], pinning.boundary_arn, account, audit.access_logs,
+                              opts=opts)
     identity = Identity(name, region, factory.identity, factory.trust_anchor_path, factory.node_count, model_arns,
                         bedrock.guardrail_arn, keys.arns["data"], pinning.boundary_arn, account, opts=opts)
     # Key use pinned to the roles that need it: SageMaker's jobs use the data key; the nodes only decrypt

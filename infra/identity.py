@@ -9,6 +9,7 @@ as managed instances; its activation code is a secret output.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pulumi
@@ -19,6 +20,11 @@ from infra.account import Account
 from aifactory.spec.model import Identity as IdentitySpec
 
 SSM_MANAGED_INSTANCE_POLICY = "policy/AmazonSSMManagedInstanceCore"
+
+
+def activation_expiry(now: datetime, days: int) -> str:
+    """The activation's expiry, RFC 3339 in UTC, `days` after `now` (the spec allows 1-30, SSM's limit)."""
+    return (now.astimezone(timezone.utc) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Identity(pulumi.ComponentResource):
@@ -70,7 +76,7 @@ class Identity(pulumi.ComponentResource):
 
         self.ssm_activation_id = self.ssm_activation_code = None
         if spec.ssm_hybrid_activation:
-            self._ssm_activation(factory_name, region, node_count, boundary_arn, account)
+            self._ssm_activation(factory_name, region, node_count, spec.ssm_activation_expiry_days, boundary_arn, account)
 
         self.trust_anchor_arn = anchor.arn
         self.node_role_arn = node_role.arn
@@ -78,8 +84,8 @@ class Identity(pulumi.ComponentResource):
         self.register_outputs({"trust_anchor_arn": self.trust_anchor_arn, "node_role_arn": self.node_role_arn,
                                "node_profile_arn": self.node_profile_arn})
 
-    def _ssm_activation(self, factory_name: str, region: str, node_count: int, boundary_arn: pulumi.Input[str],
-                        account: pulumi.Output[Account]) -> None:
+    def _ssm_activation(self, factory_name: str, region: str, node_count: int, expiry_days: int,
+                        boundary_arn: pulumi.Input[str], account: pulumi.Output[Account]) -> None:
         child = pulumi.ResourceOptions(parent=self)
         role = aws.iam.Role(
             f"{factory_name}-ssm", description=f"aifactory {factory_name}: SSM hybrid-activated nodes",
@@ -89,11 +95,13 @@ class Identity(pulumi.ComponentResource):
         attachment = aws.iam.RolePolicyAttachment(
             f"{factory_name}-ssm-core", role=role.name,
             policy_arn=account.apply(lambda a: f"arn:{a.partition}:iam::aws:{SSM_MANAGED_INSTANCE_POLICY}"), opts=child)
-        # The SDK does not mark the activation code secret; the program does.
+        # The SDK does not mark the activation code secret; the program does. The expiry is set when the
+        # activation is created and not moved by later runs (a new expiry would replace the activation).
         activation = aws.ssm.Activation(
             f"{factory_name}-activation", name=f"{factory_name}-nodes", iam_role=role.name,
             description=f"aifactory {factory_name}: registers the on-prem nodes", registration_limit=node_count,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment],
+            expiration_date=activation_expiry(datetime.now(timezone.utc), expiry_days),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment], ignore_changes=["expirationDate"],
                                         additional_secret_outputs=["activationCode"]))
         self.ssm_activation_id = activation.id
         self.ssm_activation_code = pulumi.Output.secret(activation.activation_code)

@@ -233,6 +233,19 @@ def kms_key_policy(
             "Condition": {"ArnLike": {
                 "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account_id}:log-group:*"}},
         })
+    if purpose == "logs":
+        # S3 server access logs and the trail land in buckets encrypted with the logs key (SSE-KMS works for
+        # access-log targets once the logging service may use the key: aws-cdk PR 25350).
+        statements += [
+            {"Sid": "S3ServerAccessLogsUseKey", "Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"},
+             "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*",
+             "Condition": {"StringEquals": {"aws:SourceAccount": account_id}}},
+            {"Sid": "CloudTrailEncryptsLogs", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
+             "Action": ["kms:GenerateDataKey*", "kms:DescribeKey"], "Resource": "*",
+             "Condition": {"StringEquals": {"aws:SourceAccount": account_id},
+                           "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn":
+                                          f"arn:{partition}:cloudtrail:{region}:{account_id}:trail/*"}}},
+        ]
     if purpose == "data" and bedrock_logging:
         statements.append({
             "Sid": "BedrockWritesInvocationLogs", "Effect": "Allow", "Principal": {"Service": "bedrock.amazonaws.com"},
@@ -273,6 +286,37 @@ def artifact_bucket_policy(bucket_arn: str, s3_endpoint_id: str, factory_role_pa
          "Condition": {"StringNotEquals": {"aws:SourceVpce": s3_endpoint_id},
                        "ArnNotLike": {"aws:PrincipalArn": factory_role_pattern},
                        "BoolIfExists": {"aws:ViaAWSService": "false"}}},
+    )
+
+
+def access_log_bucket_policy(bucket_arn: str, account_id: str) -> str:
+    """TLS only, and S3 server access logging (of this account's buckets only) may write.
+
+    The logging service writes as `logging.s3.amazonaws.com`, confined by aws:SourceAccount (Amazon S3
+    user guide, "Permissions for log delivery").
+    """
+    # The logging grant comes first, its Resource a single string: moto's check of log-delivery permissions
+    # reads statements in order and stops at the first match (it cannot read a "*" principal or a list).
+    return _document(
+        {"Sid": "S3ServerAccessLogs", "Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"},
+         "Action": ["s3:PutObject"], "Resource": f"{bucket_arn}/*",
+         "Condition": {"StringEquals": {"aws:SourceAccount": account_id}}},
+        _deny_insecure_transport(bucket_arn),
+    )
+
+
+def trail_bucket_policy(bucket_arn: str, partition: str, account_id: str, region: str, trail_name: str) -> str:
+    """TLS only, and CloudTrail may write the factory's trail (and only it) into the bucket (AWS CloudTrail
+    user guide, "Amazon S3 bucket policy for CloudTrail")."""
+    trail_arn = f"arn:{partition}:cloudtrail:{region}:{account_id}:trail/{trail_name}"
+    return _document(
+        _deny_insecure_transport(bucket_arn),
+        {"Sid": "CloudTrailAclCheck", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
+         "Action": ["s3:GetBucketAcl"], "Resource": [bucket_arn],
+         "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}}},
+        {"Sid": "CloudTrailWrite", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
+         "Action": ["s3:PutObject"], "Resource": [f"{bucket_arn}/AWSLogs/{account_id}/*"],
+         "Condition": {"StringEquals": {"aws:SourceArn": trail_arn, "s3:x-amz-acl": "bucket-owner-full-control"}}},
     )
 
 

@@ -24,7 +24,8 @@ class SageMaker(pulumi.ComponentResource):
     def __init__(
         self, factory_name: str, region: str, spec: SageMakerSpec, vpc_id: pulumi.Input[str], vpc_cidr: str,
         subnet_ids: Sequence[pulumi.Input[str]], data_key_arn: pulumi.Input[str], s3_endpoint_id: pulumi.Input[str],
-        boundary_arn: pulumi.Input[str], account: pulumi.Output[Account], opts: pulumi.ResourceOptions | None = None,
+        boundary_arn: pulumi.Input[str], account: pulumi.Output[Account], access_logs: PrivateBucket | None = None,
+        opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("aifactory:infra:SageMaker", f"{factory_name}-sagemaker", None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -34,7 +35,7 @@ class SageMaker(pulumi.ComponentResource):
             policy=lambda arn: pulumi.Output.all(account, s3_endpoint_id).apply(
                 lambda v: policies.artifact_bucket_policy(
                     arn, v[1], policies.factory_role_arn_pattern(v[0].partition, v[0].id, factory_name))),
-            opts=child)
+            access_logs=access_logs, opts=child)
         groups = [aws.sagemaker.ModelPackageGroup(
             f"{factory_name}-{group}", model_package_group_name=f"{factory_name}-{group}",
             model_package_group_description=f"aifactory {factory_name}: {group}", opts=child)

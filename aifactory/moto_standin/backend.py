@@ -159,6 +159,7 @@ WARM_UP: dict[str, tuple[str, dict]] = {
     "route53resolver": ("list_resolver_endpoints", {}),
     "bedrock": ("list_custom_models", {}),
     "sagemaker": ("list_domains", {}),
+    "cloudtrail": ("describe_trails", {}),
 }
 
 
@@ -664,6 +665,48 @@ def _s3_versioning(b: Backend, logical, inputs, region):
     config = inputs.get("versioningConfiguration") or {}
     b.clients("s3", region).put_bucket_versioning(Bucket=inputs["bucket"], VersioningConfiguration={"Status": config.get("status", "Enabled")})
     return inputs["bucket"], {}
+
+
+@handles("aws:s3/bucketLogging:BucketLogging", "aws:s3/bucketLoggingV2:BucketLoggingV2")
+def _s3_logging(b: Backend, logical, inputs, region):
+    b.clients("s3", region).put_bucket_logging(Bucket=inputs["bucket"], BucketLoggingStatus={"LoggingEnabled": _strip_none({
+        "TargetBucket": inputs["targetBucket"], "TargetPrefix": inputs.get("targetPrefix") or ""})})
+    return inputs["bucket"], {}
+
+
+@handles("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+         "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2")
+def _s3_lifecycle(b: Backend, logical, inputs, region):
+    rules = []
+    for rule in inputs.get("rules") or []:
+        expiration, noncurrent = rule.get("expiration") or {}, rule.get("noncurrentVersionExpiration") or {}
+        abort = rule.get("abortIncompleteMultipartUpload") or {}
+        rules.append(_strip_none({
+            "ID": rule.get("id"), "Status": rule.get("status"), "Filter": {"Prefix": (rule.get("filter") or {}).get("prefix", "")},
+            "Expiration": _strip_none({"Days": expiration.get("days")}),
+            "NoncurrentVersionExpiration": _strip_none({"NoncurrentDays": noncurrent.get("noncurrentDays")}),
+            "AbortIncompleteMultipartUpload": _strip_none({"DaysAfterInitiation": abort.get("daysAfterInitiation")}),
+        }))
+    b.clients("s3", region).put_bucket_lifecycle_configuration(Bucket=inputs["bucket"], LifecycleConfiguration={"Rules": rules})
+    return inputs["bucket"], {}
+
+
+@handles("aws:cloudtrail/trail:Trail")
+def _trail(b: Backend, logical, inputs, region):
+    cloudtrail = b.clients("cloudtrail", region)
+    trail = cloudtrail.create_trail(**_strip_none({
+        "Name": physical_name(inputs, logical), "S3BucketName": inputs["s3BucketName"], "S3KeyPrefix": inputs.get("s3KeyPrefix"),
+        "IncludeGlobalServiceEvents": inputs.get("includeGlobalServiceEvents"), "IsMultiRegionTrail": inputs.get("isMultiRegionTrail"),
+        "EnableLogFileValidation": inputs.get("enableLogFileValidation"), "KmsKeyId": inputs.get("kmsKeyId"),
+        "TagsList": [{"Key": k, "Value": str(v)} for k, v in (inputs.get("tags") or {}).items()]}))
+    selectors = [{"Name": s.get("name", ""), "FieldSelectors": [_strip_none({
+        "Field": f["field"], "Equals": f.get("equals"), "StartsWith": f.get("startsWiths"), "NotEquals": f.get("notEquals")})
+        for f in s.get("fieldSelectors") or []]} for s in inputs.get("advancedEventSelectors") or []]
+    if selectors:
+        cloudtrail.put_event_selectors(TrailName=trail["Name"], AdvancedEventSelectors=selectors)
+    if inputs.get("enableLogging", True):
+        cloudtrail.start_logging(Name=trail["Name"])
+    return trail["TrailARN"], {"arn": trail["TrailARN"], "name": trail["Name"], "homeRegion": region}
 
 
 @handles("aws:secretsmanager/secret:Secret")

@@ -1,7 +1,7 @@
 """`aifactory plan`: the Pulumi program run offline, checked by moto and by the sovereignty controls.
 
 `make_plan(spec, program)` loads the spec, runs the program under the mock engine (moto in a worker
-process of its own, or a running moto_server with `aws_endpoint`), evaluates SOV-01..SOV-10, and
+process of its own, or a running moto_server with `aws_endpoint`), evaluates the controls SOV-01..SOV-14, and
 returns a `Plan` whose `as_dict()` is the documented JSON shape (docs/plan-json.md), secrets masked.
 """
 
@@ -86,7 +86,8 @@ def masked(value, secret_paths: set[str], path: str = ""):
 
 def control_config(factory: Factory) -> dict:
     """The policy config the controls read from the spec (as `pulumi preview --policy-pack` gets it)."""
-    return {"sov-09-residency": {"residency": factory.sovereignty.residency}}
+    return {"sov-09-residency": {"residency": factory.sovereignty.residency},
+            "sov-13-audit-trail-and-access-logs": {"organization_trail": factory.sovereignty.audit_trail == "organization"}}
 
 
 def _progress(line: str) -> None:

@@ -1,4 +1,4 @@
-"""The sovereignty controls SOV-01..SOV-10 as pulumi_policy policies: the one implementation.
+"""The sovereignty controls SOV-01..SOV-14 as pulumi_policy policies: the one implementation.
 
 `policies/__main__.py` packs `POLICIES` into a PolicyPack for `pulumi preview --policy-pack policies/`,
 and `aifactory plan` evaluates the same objects offline on the planned resources (`evaluate`).
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timedelta, timezone
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -60,6 +61,14 @@ SAGEMAKER_DOMAIN = "aws:sagemaker/domain:Domain"
 SECRET = "aws:secretsmanager/secret:Secret"
 GUARDRAIL = "aws:bedrock/guardrail:Guardrail"
 INVOCATION_LOGGING = "aws:bedrockmodel/invocationLoggingConfiguration:InvocationLoggingConfiguration"
+BUCKET_LOGGING = ("aws:s3/bucketLogging:BucketLogging", "aws:s3/bucketLoggingV2:BucketLoggingV2")
+BUCKET_LIFECYCLE = ("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+                    "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2")
+TRAIL = "aws:cloudtrail/trail:Trail"
+ACCESS_ANALYZER = "aws:accessanalyzer/analyzer:Analyzer"
+SSM_ACTIVATION = "aws:ssm/activation:Activation"
+# AWS Systems Manager: a hybrid activation expires at most 30 days after it is created (CreateActivation).
+MAX_ACTIVATION_DAYS = 30
 
 INTERNET_TYPES = {
     "aws:ec2/internetGateway:InternetGateway": "an internet gateway",
@@ -532,6 +541,70 @@ def keys_have_policies(args: StackValidationArgs, report):
     for key in (r for r in args.resources if r.resource_type == KMS_KEY):
         if not key.props.get("policy") and not ({key.props.get("id"), key.props.get("keyId"), key.props.get("arn")} & attached):
             report(f"KMS key {key.name} has no key policy (KMS's default lets every IAM policy of the account use it)", key.urn)
+
+
+def trail_resource_types(props) -> set[str]:
+    """The resource types whose data events a trail's advanced event selectors record."""
+    return {str(v) for s in as_list(props.get("advancedEventSelectors")) for f in as_list(s.get("fieldSelectors"))
+            if f.get("field") == "resources.type" for v in as_list(f.get("equals"))}
+
+
+@control("SOV-13", "Audit kept in the home region: a CloudTrail trail with S3 and Bedrock data events into a CMK bucket "
+                   "(or the organization's), S3 access logs for every bucket, IAM Access Analyzer, invocation logs expire", kind="stack")
+def audit_trail_and_access_logs(args: StackValidationArgs, report):
+    resources = args.resources
+    buckets = [r for r in resources if r.resource_type in BUCKETS]
+    names = lambda r: {r.props.get("id"), r.props.get("bucket")}  # noqa: E731
+    if not args.get_config().get("organization_trail"):
+        trails = [r for r in resources if r.resource_type == TRAIL and r.props.get("enableLogging", True) is not False]
+        if not trails:
+            for bucket in buckets or [None]:
+                report(f"bucket {bucket.name}: no CloudTrail trail of the factory records its data events" if bucket
+                       else "the factory has no CloudTrail trail", bucket.urn if bucket else None)
+        for trail in trails:
+            kinds = trail_resource_types(trail.props)
+            if "AWS::S3::Object" not in kinds or not any(k.startswith("AWS::Bedrock::") for k in kinds):
+                report(f"trail {trail.name} does not record S3 and Bedrock data events", trail.urn)
+            if not trail.props.get("kmsKeyId"):  # CloudTrail encrypts each log file with it (SSE-KMS); SOV-04 checks the bucket
+                report(f"trail {trail.name} does not encrypt its log files with a customer key (kmsKeyId)", trail.urn)
+    logged = {r.props.get("bucket"): r.props.get("targetBucket") for r in resources if r.resource_type in BUCKET_LOGGING}
+    targets = set(logged.values())
+    own = {n for b in buckets for n in names(b)}
+    for bucket in buckets:
+        if names(bucket) & targets:
+            continue  # the access-log bucket itself: logging it into itself would loop
+        target = next((logged[n] for n in names(bucket) if n in logged), None)
+        if target is None:
+            report(f"bucket {bucket.name} has no S3 server access logging", bucket.urn)
+        elif target not in own:
+            report(f"bucket {bucket.name} logs its access to {target}, not a bucket of the factory's region", bucket.urn)
+    if not any(r.resource_type == ACCESS_ANALYZER for r in resources) and resources:
+        report("no IAM Access Analyzer in the home region")
+    expiring = {r.props.get("bucket") for r in resources if r.resource_type in BUCKET_LIFECYCLE
+                if any(rule.get("status") == "Enabled" and (rule.get("expiration") or {}).get("days")
+                       and (rule.get("noncurrentVersionExpiration") or {}).get("noncurrentDays")
+                       for rule in as_list(r.props.get("rules")))}
+    for r in resources:
+        bucket = ((r.props.get("loggingConfig") or {}).get("s3Config") or {}).get("bucketName") if r.resource_type == INVOCATION_LOGGING else None
+        if bucket and bucket not in expiring:
+            report(f"{r.name}: invocation logs in {bucket} never expire (no lifecycle rule for current and noncurrent versions)", r.urn)
+
+
+@control("SOV-14", f"Hybrid activations expire: an SSM activation lasts at most {MAX_ACTIVATION_DAYS} days")
+def activation_expires(args: ResourceValidationArgs, report):
+    if args.resource_type != SSM_ACTIVATION:
+        return
+    expiry = args.props.get("expirationDate")
+    if not expiry:
+        report("SSM activation has no expiration date (AWS's default is 24 hours, a program's should be explicit)")
+        return
+    try:
+        when = datetime.fromisoformat(str(expiry).replace("Z", "+00:00"))
+    except ValueError:
+        report(f"SSM activation expiration date {expiry!r} is not an RFC 3339 time")
+        return
+    if when - datetime.now(timezone.utc) > timedelta(days=MAX_ACTIVATION_DAYS, hours=1):
+        report(f"SSM activation expires {expiry}, more than {MAX_ACTIVATION_DAYS} days away")
 
 
 POLICIES = [c.policy for c in CONTROLS]

@@ -63,6 +63,12 @@ class Sovereignty(Section):
     residency: str
     keys: Literal["customer-managed", "external-key-store"] = "customer-managed"
     bedrock_invocation_logs: Literal["disabled", "in-region"] = "disabled"
+    bedrock_invocation_log_days: int = Field(default=365, ge=1, description="in-region invocation logs: days a log is kept")
+    bedrock_invocation_log_noncurrent_days: int = Field(
+        default=30, ge=1, description="in-region invocation logs: days a replaced or deleted log version is kept")
+    audit_trail: Literal["own", "organization"] = Field(
+        default="own", description="own: the program's home-region CloudTrail trail; organization: the organization "
+                                   "already runs one (aifactory verify checks that it exists)")
     external_key_store: ExternalKeyStore | None = None
 
 
@@ -139,6 +145,8 @@ class Identity(Section):
     trust_anchor: TrustAnchor
     operator_principals: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[\w+=,.@/-]+$")]] = []
     ssm_hybrid_activation: bool = False
+    # AWS SSM lets a hybrid activation live at most 30 days (CreateActivation, ExpirationDate).
+    ssm_activation_expiry_days: int = Field(default=30, ge=1, le=30, description="days the SSM hybrid activation lasts")
 
 
 class Scratch(Section):

@@ -262,17 +262,20 @@ def test_buckets_private_encrypted_versioned(run, spec):
     expected = {f"{spec.name}-artifacts"} if spec.aws_services.sagemaker.domain else set()
     if spec.sovereignty.bedrock_invocation_logs == "in-region":
         expected.add(f"{spec.name}-bedrock-logs")
-    assert buckets == expected
+    logs_buckets = {f"{spec.name}-access-logs"} | ({f"{spec.name}-trail-logs"} if spec.sovereignty.audit_trail == "own" else set())
+    assert buckets == expected | logs_buckets
     for bucket in buckets:
         block = run.named(f"{bucket}-public-access-block").inputs
         assert all(block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
                                               "restrictPublicBuckets"))
         (rule,) = run.named(f"{bucket}-sse").inputs["rules"]
+        key = "logs" if bucket in logs_buckets else "data"
         assert rule["applyServerSideEncryptionByDefault"] == {
-            "sseAlgorithm": "aws:kms", "kmsMasterKeyId": run.outputs["kms_key_arns"]["data"]}
+            "sseAlgorithm": "aws:kms", "kmsMasterKeyId": run.outputs["kms_key_arns"][key]}
         assert run.named(f"{bucket}-versioning").inputs["versioningConfiguration"] == {"status": "Enabled"}
-        tls = json.loads(run.named(f"{bucket}-policy").inputs["policy"])["Statement"][0]
-        assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        (tls,) = [s for s in json.loads(run.named(f"{bucket}-policy").inputs["policy"])["Statement"]
+                  if s["Sid"] == "DenyInsecureTransport"]
+        assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
 def test_sagemaker_domain_vpc_only_with_cmk(run, spec):
@@ -342,3 +345,45 @@ def test_bad_spec_path_is_a_clean_error(tmp_path):
 
     with pytest.raises(pulumi.RunError, match="no such file"):
         run_program(tmp_path / "missing.yaml", "eu-west-3", "missing")
+
+
+def test_every_bucket_logs_its_access_into_the_access_log_bucket(run, spec):
+    buckets = {b.name for b in run.of_type("aws:s3/bucket:Bucket")}
+    logging = {r.inputs["bucket"]: r.inputs["targetBucket"] for r in run.of_type("aws:s3/bucketLogging:BucketLogging")}
+    target = f"{spec.name}-access-logs-id"
+    assert logging == {f"{b}-id": target for b in buckets - {f"{spec.name}-access-logs"}}
+
+
+def test_home_region_trail_with_s3_and_bedrock_data_events_and_access_analyzer(run, spec):
+    (analyzer,) = run.of_type("aws:accessanalyzer/analyzer:Analyzer")
+    assert analyzer.inputs["type"] == "ACCOUNT"
+    trail = run.one("aws:cloudtrail/trail:Trail")
+    assert trail.inputs["isMultiRegionTrail"] is False and trail.inputs["enableLogFileValidation"] is True
+    assert trail.inputs["kmsKeyId"] == run.outputs["kms_key_arns"]["logs"]
+    assert trail.inputs["s3BucketName"] == f"{spec.name}-trail-logs-id"
+    kinds = {f["equals"][0] for s in trail.inputs["advancedEventSelectors"] for f in s["fieldSelectors"]
+             if f["field"] == "resources.type"}
+    assert {"AWS::S3::Object", "AWS::Bedrock::Guardrail"} <= kinds
+
+
+def test_an_organization_trail_replaces_the_programs_own(run_site):
+    run = run_site("lab-b200", lambda d: d["sovereignty"].update(audit_trail="organization"))
+    assert run.of_type("aws:cloudtrail/trail:Trail") == []
+    assert run.of_type("aws:accessanalyzer/analyzer:Analyzer")
+
+
+def test_invocation_log_retention_from_the_spec(run_site):
+    def mutate(d):
+        d["sovereignty"].update(bedrock_invocation_logs="in-region", bedrock_invocation_log_days=90,
+                                bedrock_invocation_log_noncurrent_days=7)
+    run = run_site("lab-b200", mutate)
+    (rule,) = run.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]
+    assert rule["status"] == "Enabled" and rule["expiration"] == {"days": 90}
+    assert rule["noncurrentVersionExpiration"] == {"noncurrentDays": 7}
+
+
+def test_ssm_activation_expires_within_the_spec_days():
+    from datetime import datetime, timezone
+
+    from infra.identity import activation_expiry
+    assert activation_expiry(datetime(2026, 12, 1, 13, 0, tzinfo=timezone.utc), 30) == "2026-12-31T13:00:00Z"

@@ -43,6 +43,8 @@ CONTROL_FAULTS = {
     "open_default_nacl": ("SOV-01", "default-nacl"),
     "kms_create_star": ("SOV-12", "key-policy"),
     "logs_on_star": ("SOV-06", "job-logs"),
+    "missing_trail": ("SOV-13", "artifacts"),
+    "activation_no_expiry": ("SOV-14", "activation"),
 }
 # Faults that break a policy's value: the control that reads it and SOV-11 (no unset value in a policy).
 VALUE_FAULTS = {

@@ -6,6 +6,7 @@ naming the resource.
 
 import json
 import os
+from datetime import datetime, timedelta, timezone
 
 import pulumi
 import pulumi_aws as aws
@@ -98,7 +99,19 @@ aws.s3.BucketPublicAccessBlock("artifacts-pab", bucket=bucket.id, block_public_a
 tls = {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": f"arn:aws:s3:::{NAME}-artifacts/*",
        "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
 other = {"Effect": "Deny", "Principal": "*", "Action": "s3:DeleteBucket", "Resource": f"arn:aws:s3:::{NAME}-artifacts"}
-aws.s3.BucketPolicy("artifacts-policy", bucket=bucket.id, policy=doc(other if FAULT == "bucket_no_tls" else tls))
+access_logs = {"Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"}, "Action": "s3:PutObject",
+               "Resource": f"arn:aws:s3:::{NAME}-artifacts/*"}  # first: moto reads log-delivery grants in order
+bucket_policy = aws.s3.BucketPolicy("artifacts-policy", bucket=bucket.id,
+                                    policy=doc(access_logs, other if FAULT == "bucket_no_tls" else tls))
+# the bucket keeps its own access logs (a stand-in for the factory's access-log bucket)
+aws.s3.BucketLogging("artifacts-access-logging", bucket=bucket.id, target_bucket=bucket.id, target_prefix="access/",
+                     opts=pulumi.ResourceOptions(depends_on=[bucket_policy]))
+if FAULT != "missing_trail":
+    aws.cloudtrail.Trail("trail", s3_bucket_name=bucket.id, kms_key_id=key.arn, enable_log_file_validation=True,
+                         advanced_event_selectors=[{"field_selectors": [{"field": "eventCategory", "equals": ["Data"]},
+                                                                        {"field": "resources.type", "equals": [kind]}]}
+                                                   for kind in ("AWS::S3::Object", "AWS::Bedrock::Guardrail")])
+aws.accessanalyzer.Analyzer("access-analyzer", analyzer_name=f"{NAME}-account", type="ACCOUNT")
 
 tgw = aws.ec2transitgateway.TransitGateway("tgw", amazon_side_asn=64512, auto_accept_shared_attachments="disable",
                                            default_route_table_association="disable", default_route_table_propagation="disable")
@@ -121,7 +134,8 @@ for t in ("tunnel1", "tunnel2"):
                    f"{t}_phase2_dh_group_numbers": [20], f"{t}_log_options": tunnel_logs,
                    f"{t}_preshared_key": pulumi.Output.secret(f"psk-{t}-do-not-print")})
 aws.ec2.VpnConnection("vpn", customer_gateway_id=cgw.id, transit_gateway_id=tgw.id, type="ipsec.1", static_routes_only=False, **tunnel)
-aws.ssm.Activation("activation", iam_role=node_role.name, registration_limit=3)
+expiry = None if FAULT == "activation_no_expiry" else (datetime.now(timezone.utc) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+aws.ssm.Activation("activation", iam_role=node_role.name, registration_limit=3, expiration_date=expiry)
 
 if FAULT == "logs_on_star":  # job logs written anywhere: the SageMaker execution role before it was scoped
     aws.iam.RolePolicy("job-logs", role=node_role.name, policy=doc(
