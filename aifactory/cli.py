@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "aifactory.commands.rehearse",
     "aifactory.commands.plan",
     "aifactory.commands.verify",
+    "aifactory.commands.bootstrap",
     "aifactory.commands.bringup",
 ]
 

@@ -26,6 +26,7 @@ from infra.keys import Keys
 from infra.private_services import PrivateServices
 from infra.region_pinning import RegionPinning
 from infra.sagemaker import SageMaker
+from infra.state import PulumiState, declared_state
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,6 +55,7 @@ def build(factory: Factory) -> dict[str, Any]:
     opts = pulumi.ResourceOptions(providers=[provider])
     account = current_account(provider)
 
+    PulumiState(name, region, *declared_state(PROJECT_ROOT, pulumi.get_stack()), opts=opts)
     pinning = RegionPinning(name, sovereignty.allowed_regions, opts=opts)
     keys = Keys(name, sovereignty, account, opts=opts)
     audit = Audit(name, sovereignty, keys.arns["logs"], account, opts=opts)

@@ -110,5 +110,5 @@ def make_plan(spec: str | Path, program: Path | None = None, aws_endpoint: str |
         aws, label = MotoWorker(region), MotoWorker.label  # starts now: moto sets up while the program loads
     with aws as backend:
         run = run_program(program, config, PlanMocks(backend, region, progress), stack=factory.name)
-    controls = evaluate(run.resources, control_config(factory))
+    controls = evaluate(run.resources, control_config(factory), run.components)
     return Plan(factory, program, label, run.resources, run.components, controls, run.errors)

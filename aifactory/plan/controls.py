@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qs, urlparse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -67,6 +68,7 @@ BUCKET_LIFECYCLE = ("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfigur
 TRAIL = "aws:cloudtrail/trail:Trail"
 ACCESS_ANALYZER = "aws:accessanalyzer/analyzer:Analyzer"
 SSM_ACTIVATION = "aws:ssm/activation:Activation"
+PULUMI_STATE = "aifactory:infra:PulumiState"  # infra/state.py: the stack's backend and secrets provider
 # AWS Systems Manager: a hybrid activation expires at most 30 days after it is created (CreateActivation).
 MAX_ACTIVATION_DAYS = 30
 
@@ -605,6 +607,39 @@ def activation_expires(args: ResourceValidationArgs, report):
         return
     if when - datetime.now(timezone.utc) > timedelta(days=MAX_ACTIVATION_DAYS, hours=1):
         report(f"SSM activation expires {expiry}, more than {MAX_ACTIVATION_DAYS} days away")
+
+
+def state_problems(backend_url: str, secrets_provider: str, home_region: str) -> list[str]:
+    """Why a stack's state backend or secrets provider leaves the home region or the customer's keys."""
+    problems = []
+    backend = urlparse(backend_url)
+    if not backend_url:
+        problems.append("the state backend is Pulumi's default, the Pulumi Cloud service")
+    elif backend.scheme != "s3":
+        problems.append(f"the state backend {backend_url} is not an S3 bucket of the customer's")
+    elif parse_qs(backend.query).get("region", [""])[0] != home_region:
+        problems.append(f"the state backend {backend_url} is not pinned to the home region {home_region} (?region=)")
+    secrets = urlparse(secrets_provider)
+    key = (secrets.netloc + secrets.path).lstrip("/")
+    key_region = key.split(":")[3] if key.startswith("arn:") and key.count(":") >= 5 else parse_qs(secrets.query).get("region", [""])[0]
+    if secrets.scheme != "awskms":
+        problems.append(f"the secrets provider is {secrets_provider or 'the default'}, not a customer KMS key (awskms://)")
+    elif key.startswith("alias/aws/"):
+        problems.append(f"the secrets provider key {key} is AWS-managed, not the customer's")
+    elif key_region != home_region:
+        problems.append(f"the secrets provider key {key} is not in the home region {home_region}")
+    return problems
+
+
+@control("SOV-15", "State and secrets stay home: the Pulumi state in an S3 bucket and the secrets under a customer KMS key, both in the home region", kind="stack")
+def state_stays_home(args: StackValidationArgs, report):
+    states = [r for r in args.resources if r.resource_type == PULUMI_STATE]
+    if not states and any(r.resource_type.startswith("aws:") for r in args.resources):
+        report("the stack does not declare its state backend and secrets provider (infra.state.PulumiState)")
+    for state in states:
+        p = state.props
+        for problem in state_problems(str(p.get("backendUrl") or ""), str(p.get("secretsProvider") or ""), str(p.get("homeRegion") or "")):
+            report(problem, state.urn)
 
 
 POLICIES = [c.policy for c in CONTROLS]

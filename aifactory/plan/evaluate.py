@@ -46,15 +46,19 @@ def _options() -> PolicyResourceOptions:
     return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
 
 
-def evaluate(resources: list[PlannedResource], config: dict | None = None) -> list[ControlResult]:
-    """Every control's result on these resources (custom resources only, like the engine), one per control id."""
+def evaluate(resources: list[PlannedResource], config: dict | None = None,
+             components: list[PlannedResource] | None = None) -> list[ControlResult]:
+    """Every control's result on these resources, one per control id (resource validations see custom
+    resources only, like the engine; stack validations see the components too)."""
     with fewer_collections():  # right after a plan the heap is large: default collections walk it often
-        return _evaluate(resources, config)
+        return _evaluate(resources, config, components or [])
 
 
-def _evaluate(resources: list[PlannedResource], config: dict | None) -> list[ControlResult]:
-    by_urn = {r.urn: r for r in resources}
-    stack = [PolicyResource(r.type, r.outputs, r.urn, r.name, _options(), None, None, [], {}) for r in resources]
+def _evaluate(resources: list[PlannedResource], config: dict | None,
+              components: list[PlannedResource]) -> list[ControlResult]:
+    by_urn = {r.urn: r for r in [*resources, *components]}
+    # Stack validations see component resources too, as under `pulumi preview` (their registered outputs).
+    stack = [PolicyResource(r.type, r.outputs, r.urn, r.name, _options(), None, None, [], {}) for r in [*resources, *components]]
     results: dict[str, ControlResult] = {}  # a control may be checked by several policies (resource and stack)
     for control in CONTROLS:
         result = results.setdefault(control.id, ControlResult(control.id, control.statement))

@@ -45,6 +45,7 @@ CONTROL_FAULTS = {
     "logs_on_star": ("SOV-06", "job-logs"),
     "missing_trail": ("SOV-13", "artifacts"),
     "activation_no_expiry": ("SOV-14", "activation"),
+    "state_elsewhere": ("SOV-15", "lab-b200-pulumi-state"),
 }
 # Faults that break a policy's value: the control that reads it and SOV-11 (no unset value in a policy).
 VALUE_FAULTS = {

@@ -1,0 +1,48 @@
+"""`aifactory bootstrap SPEC`: the Pulumi state bucket and secrets key in the home region (before `pulumi login`).
+
+Against real AWS the credentials come from the environment as usual; with --aws-endpoint (a
+moto_server) fake credentials are used, so the bootstrap can be rehearsed offline. Safe to re-run.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import boto3
+import botocore.exceptions
+
+from aifactory.bootstrap import BootstrapError, bootstrap
+from aifactory.moto_standin.backend import FAKE_CREDENTIALS
+from aifactory.report import emit_json
+from aifactory.spec import load_spec
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bootstrap", help="create the Pulumi state bucket and secrets key in the home region")
+    p.add_argument("spec", metavar="SPEC", help="factory.yaml or the site directory holding it")
+    p.add_argument("--bucket", help="state bucket name (default: <factory>-pulumi-state)")
+    p.add_argument("--aws-endpoint", metavar="URL", help="a moto_server URL (fake credentials) instead of real AWS")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=run_bootstrap)
+
+
+def run_bootstrap(args) -> int:
+    factory = load_spec(args.spec)
+    region = factory.sovereignty.region
+    session = boto3.session.Session(**FAKE_CREDENTIALS) if args.aws_endpoint else boto3.session.Session()
+    try:
+        result = bootstrap(factory, lambda service: session.client(service, region_name=region,
+                                                                   endpoint_url=args.aws_endpoint), args.bucket)
+    except (BootstrapError, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as err:
+        print(f"error: cannot bootstrap {factory.name} in {region}: {err}", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        emit_json({"factory": factory.name, "region": region, "bucket": result.bucket, "key_arn": result.key_arn,
+                   "created": result.created, "backend_url": result.backend_url,
+                   "secrets_provider": result.secrets_provider})
+        return 0
+    print("\n".join(f"created {what}" for what in result.created) or "nothing to create: bucket and key exist")
+    print(f"\nPulumi.{factory.name}.yaml:\n  config:\n    aifactory:stateBackend: {result.backend_url}\n"
+          f"  secretsprovider: {result.secrets_provider}\n\nthen:\n  pulumi login '{result.backend_url}'\n"
+          f"  pulumi stack init {factory.name} --secrets-provider '{result.secrets_provider}'")
+    return 0
