@@ -14,7 +14,7 @@ from aifactory.report import emit_json, table
 
 
 def register(sub) -> None:
-    p = sub.add_parser("plan", help="plan the AWS side offline (Pulumi mocks + moto) and check SOV-01..10")
+    p = sub.add_parser("plan", help="plan the AWS side offline (Pulumi mocks + moto) and check SOV-01..15")
     p.add_argument("spec", metavar="SPEC", help="factory.yaml or the site directory holding it")
     p.add_argument("--program", metavar="DIR", help="Pulumi program directory with __main__.py (default: infra/)")
     p.add_argument("--aws-endpoint", metavar="URL", help="a running moto_server instead of a moto worker process")

@@ -6,6 +6,7 @@ Assertions read the inputs the mock engine recorded (camelCase, as the engine se
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from pulumi.runtime import rpc
@@ -382,8 +383,20 @@ def test_invocation_log_retention_from_the_spec(run_site):
     assert rule["noncurrentVersionExpiration"] == {"noncurrentDays": 7}
 
 
-def test_ssm_activation_expires_within_the_spec_days():
+def test_ssm_activation_expires_within_the_spec_days(run, spec):
     from datetime import datetime, timezone
 
     from infra.identity import activation_expiry
     assert activation_expiry(datetime(2026, 12, 1, 13, 0, tzinfo=timezone.utc), 30) == "2026-12-31T13:00:00Z"
+    activations = run.of_type("aws:ssm/activation:Activation")
+    assert len(activations) == spec.identity.ssm_hybrid_activation
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", a.inputs["expirationDate"]) for a in activations)
+
+
+def test_activation_longer_than_ssm_allows_is_a_spec_error(write_site):
+    from aifactory.spec import SpecError
+
+    path = write_site("ohio-trn3", lambda d: d["identity"].update(ssm_activation_expiry_days=31))
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    assert any(problem.path == "identity.ssm_activation_expiry_days" for problem in err.value.problems)
