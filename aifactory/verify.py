@@ -150,6 +150,17 @@ def check_keys(kms, factory: Factory) -> list[Check]:
     return checks
 
 
+def check_open_egress(ec2, vpc_id: str) -> list[Check]:
+    """No security group of the hub sends to the whole internet (EC2 gives a new group an allow-all
+    egress rule; pulumi-aws removes it unless the program declares it)."""
+    groups = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]
+    open_groups = [g["GroupId"] for g in groups for rule in g.get("IpPermissionsEgress", [])
+                   if any(r.get("CidrIp") == "0.0.0.0/0" for r in rule.get("IpRanges", []))
+                   or any(r.get("CidrIpv6") == "::/0" for r in rule.get("Ipv6Ranges", []))]
+    return [Check("hub security groups have no open egress", not open_groups,
+                  ", ".join(sorted(set(open_groups))) or f"{len(groups)} groups checked")]
+
+
 def check_trail(cloudtrail, factory: Factory) -> list[Check]:
     """A CloudTrail trail that logs in the home region: the factory's own, or with `audit_trail:
     organization` any trail the account sees (an organization trail shows in every member account)."""
@@ -170,6 +181,7 @@ def verify(factory: Factory, clients: Clients) -> list[Check]:
         return [Check("hub VPC", False, f"no VPC tagged aifactory:factory={factory.name} or Name={factory.name}-hub")]
     checks = [Check("hub VPC", True, vpc["VpcId"])]
     checks += check_no_internet(ec2, vpc["VpcId"])
+    checks += check_open_egress(ec2, vpc["VpcId"])
     checks += check_endpoints(ec2, vpc["VpcId"], factory.sovereignty.region)
     checks += check_transit_gateway(ec2, vpc["VpcId"])
     checks += check_buckets(clients("s3"), factory)  # a factory without SageMaker or Bedrock logs has none
