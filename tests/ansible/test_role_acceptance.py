@@ -71,11 +71,12 @@ def test_role_judges_each_host_writes_results_and_bringup_exits_1_on_a_failure(t
     profile = {"accelerators": 4, "accelerator_name_contains": "GB200", "fabric": "none", "fabric_manager": False,
                "nvlink_domain_gpus": 72, "fabric_state": "completed", "ib_ports": 4, "ib_rate_gbps": 400,
                "dcgm_diag_level": 1}
-    real = {"acceptance_expected": profile, "acceptance_driver_branch": "580", "acceptance_dcgm_diag_level": 1,
-            "acceptance_network_fabric": "infiniband-xdr", "acceptance_scratch_mount": "",
-            "acceptance_bedrock_service": ""}
+    real = {"acceptance_rack": "rack01", "acceptance_expected": profile, "acceptance_driver_branch": "580",
+            "acceptance_dcgm_diag_level": 1, "acceptance_network_fabric": "infiniband-xdr",
+            "acceptance_scratch_mount": "", "acceptance_bedrock_service": ""}
     overrides = {
-        stand_in: {"acceptance_stand_in": True, "acceptance_expected": profile, "acceptance_scratch_mount": "",
+        stand_in: {"acceptance_rack": "rack01", "acceptance_stand_in": True, "acceptance_expected": profile,
+                   "acceptance_scratch_mount": "",
                    "acceptance_shared_mounts": [{"name": "root", "type": "nfs", "source": "x:/", "mount": "/"}]},
         healthy: real,
         wrong: real | {"acceptance_expected": profile | {"accelerators": 8}},
