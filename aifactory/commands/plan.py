@@ -8,9 +8,13 @@ from __future__ import annotations
 import sys
 from collections import Counter, defaultdict
 
+from aifactory.formats import MACHINE_FORMATS, spec_document
+from aifactory.formats.junit import plan_junit
+from aifactory.formats.sarif import plan_sarif
 from aifactory.plan import Plan, make_plan
 from aifactory.plan.engine import MOCK_ONLY, MOTO, REJECTED
 from aifactory.report import emit_json, table
+from aifactory.spec import SpecError
 
 
 def register(sub) -> None:
@@ -18,7 +22,8 @@ def register(sub) -> None:
     p.add_argument("spec", metavar="SPEC", help="factory.yaml or the site directory holding it")
     p.add_argument("--program", metavar="DIR", help="Pulumi program directory with __main__.py (default: infra/)")
     p.add_argument("--aws-endpoint", metavar="URL", help="a running moto_server instead of a moto worker process")
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--format", choices=["table", "json", *MACHINE_FORMATS], default="table",
+                   help="sarif: code-scanning results at the declaring program line; junit: a test case per control and resource")
     p.set_defaults(func=run_plan)
 
 
@@ -28,8 +33,17 @@ def run_plan(args) -> int:
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except SpecError as err:
+        if args.format not in MACHINE_FORMATS:
+            raise
+        print(spec_document(args.spec, err.problems, args.format, "plan"), end="")
+        return 2
     if args.format == "json":
         emit_json(plan.as_dict())
+    elif args.format == "sarif":
+        emit_json(plan_sarif(plan))
+    elif args.format == "junit":
+        print(plan_junit(plan), end="")
     else:
         print(render(plan))
     return 0 if plan.clean else 1

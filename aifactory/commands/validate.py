@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from aifactory.formats import MACHINE_FORMATS, spec_report
 from aifactory.report import emit_json, table
 from aifactory.spec import Factory, Problem, load_spec
 from aifactory.spec.model import Factory as FactoryModel
@@ -12,7 +13,8 @@ from aifactory.spec.model import Factory as FactoryModel
 def register(sub) -> None:
     p = sub.add_parser("validate", help="check a factory spec and print what it implies")
     p.add_argument("spec", metavar="SPEC", help="factory.yaml or the site directory holding it")
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--format", choices=["table", "json", *MACHINE_FORMATS], default="table",
+                   help="sarif: code-scanning results at the spec's lines; junit: one test case per check")
     p.set_defaults(func=run_validate)
     s = sub.add_parser("schema", help="print the JSON Schema of factory.yaml (for editors)")
     s.set_defaults(func=run_schema)
@@ -48,6 +50,10 @@ def summary(f: Factory) -> dict:
 
 
 def run_validate(args) -> int:
+    if args.format in MACHINE_FORMATS:
+        document, status = spec_report(args.spec, args.format)
+        print(document, end="")
+        return status
     warnings: list[Problem] = []
     f = load_spec(args.spec, warnings=warnings)
     s = summary(f)
