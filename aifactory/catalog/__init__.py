@@ -60,6 +60,13 @@ class CpuArchitecture(_Frozen):
         return {"aarch64": "arm64-sbsa", "x86_64": "x86_64"}[self.value]
 
 
+class OsSupport(_Frozen):
+    """The node operating systems (the spec's `compute.node_os` names) a platform's stack supports."""
+
+    value: tuple[str, ...]
+    source: str
+
+
 class Nic(_Frozen):
     role: str
     count: int
@@ -100,6 +107,10 @@ class Platform(_Frozen):
     node_power_kw: Figure | None = None
     cooling: CoolingFigure
     software_stack: Literal["nvidia", "neuron"]
+    # NVIDIA platforms: the oldest data center driver branch that supports the GPU.
+    min_driver_branch: Figure | None = None
+    # Where the stack supports only some of the spec's node OSes; None: every one.
+    supported_os: OsSupport | None = None
     nvlink_domain: Literal["rack", "node", "none"]
     expected: ExpectedHardware
 
@@ -151,6 +162,12 @@ def bedrock() -> BedrockCatalog:
 @cache
 def residency_zones() -> dict[str, tuple[str, ...]]:
     return {zone: tuple(regions) for zone, regions in _read("regions.yaml")["zones"].items()}
+
+
+@cache
+def availability_zones() -> dict[str, int]:
+    """Every AWS region the catalog knows, with how many availability zones it offers."""
+    return {region: int(count) for region, count in _read("regions.yaml")["availability_zones"].items()}
 
 
 GEOGRAPHIC_PREFIXES = ("us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.")

@@ -6,6 +6,9 @@ This is the one place the spec is parsed. Pulumi, Ansible, the CLI and the tests
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 from pathlib import Path
 
 import yaml
@@ -15,6 +18,10 @@ from aifactory.spec.model import Factory, Node, SwitchTray, rack_group
 from aifactory.spec.validators import Problem, validate
 
 SPEC_FILE = "factory.yaml"
+# A factory.yaml is a few kilobytes; anything past this is refused before it is parsed.
+MAX_SPEC_BYTES = 1024 * 1024
+# Integers past this many digits are kept as text, so the field refuses them (no huge-number arithmetic).
+MAX_INT_DIGITS = 40
 
 __all__ = ["Factory", "Node", "Problem", "SpecError", "SwitchTray", "load_spec", "rack_group", "resolve_spec_path"]
 
@@ -34,6 +41,85 @@ def resolve_spec_path(spec: str | Path) -> Path:
     return path / SPEC_FILE if path.is_dir() else path
 
 
+class StrictLoader(yaml.SafeLoader):
+    """YAML as a spec needs it: a duplicate key, an anchor or alias is an error; only `true`/`false` are
+    booleans and only plain decimals are numbers, so `yes`, `0755`, `0x1F`, `1_000` or `1:30` stay text
+    and a numeric field refuses them by name (YAML 1.1 would turn them into numbers silently)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent) or getattr(self.peek_event(), "anchor", None):
+            event = self.peek_event()
+            raise yaml.MarkedYAMLError(None, None, "anchors and aliases (& and *) are not accepted in a factory spec",
+                                       event.start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.MarkedYAMLError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers
+            if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+StrictLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                   list("tTfF"))
+StrictLoader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(rf"^[-+]?(?:0|[1-9][0-9]{{0,{MAX_INT_DIGITS - 1}}})$"),
+                                   list("-+0123456789"))
+StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^(?:[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]{1,3})?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+0123456789."))
+
+
+def _read_spec_text(path: Path) -> str:
+    """The spec's text: a regular file, at most MAX_SPEC_BYTES, UTF-8. Raises SpecError otherwise."""
+    source = str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open
+    except FileNotFoundError:
+        raise SpecError(source, [Problem("(file)", "no such file", source)]) from None
+    except ValueError:
+        raise SpecError(source, [Problem("(file)", "the path holds a NUL byte", source)]) from None
+    except OSError as err:
+        raise SpecError(source, [Problem("(file)", f"cannot read: {err.strerror}", source)]) from None
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SpecError(source, [Problem("(file)", "not a regular file (a FIFO, a device, a socket)", source)])
+        if info.st_size > MAX_SPEC_BYTES:
+            raise SpecError(source, [Problem("(file)", f"is {info.st_size} bytes; a spec is at most {MAX_SPEC_BYTES}",
+                                             source)])
+        try:
+            data = file.read(MAX_SPEC_BYTES + 1)
+        except OSError as err:
+            raise SpecError(source, [Problem("(file)", f"cannot read: {err.strerror}", source)]) from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError(source, [Problem("(file)", f"is over {MAX_SPEC_BYTES} bytes", source)])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise SpecError(source, [Problem("(file)", f"not UTF-8 text (byte {err.start}, line {line})", source)]) from None
+
+
+def _parse_yaml(text: str, source: str) -> object:
+    try:
+        return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - StrictLoader is a SafeLoader
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        raise SpecError(source, [Problem("(yaml)", f"not valid YAML at {where}: {getattr(err, 'problem', None) or err}")]) from None
+    except RecursionError:
+        raise SpecError(source, [Problem("(yaml)", "nested too deeply")]) from None
+
+
 def _pydantic_problems(err: ValidationError) -> list[Problem]:
     problems = []
     for e in err.errors():
@@ -43,6 +129,11 @@ def _pydantic_problems(err: ValidationError) -> list[Problem]:
             message = "unknown field (check the spelling against `aifactory schema`)"
         elif e["type"] == "missing":
             message = "required field is missing"
+        elif e["type"] == "int_type" and isinstance(e.get("input"), str) and e["input"].lstrip("+-").isdigit():
+            message = (f"must be a plain decimal integer of at most {MAX_INT_DIGITS} digits "
+                       "(no leading zero, octal or other YAML number forms)")
+        elif e["type"] in ("int_type", "float_type", "bool_type") and isinstance(e.get("input"), str):
+            message += " (a number or boolean written as text or in a YAML 1.1 form such as yes/on/0o7 is refused)"
         given = None if e["type"] == "missing" else e.get("input")
         if isinstance(given, (dict, list)):
             given = type(given).__name__
@@ -54,18 +145,7 @@ def load_spec(spec: str | Path, *, warnings: list[Problem] | None = None) -> Fac
     """Parse and validate a spec; raise SpecError listing every error. Warnings go to `warnings`."""
     path = resolve_spec_path(spec)
     source = str(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise SpecError(source, [Problem("(file)", "no such file", source)]) from None
-    except OSError as err:
-        raise SpecError(source, [Problem("(file)", f"cannot read: {err.strerror}", source)]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-        raise SpecError(source, [Problem("(yaml)", f"not valid YAML at {where}: {getattr(err, 'problem', err)}")]) from None
+    data = _parse_yaml(_read_spec_text(path), source)
     if not isinstance(data, dict):
         raise SpecError(source, [Problem("(top level)", "must be a mapping of sections", type(data).__name__)])
     try:

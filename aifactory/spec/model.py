@@ -45,7 +45,9 @@ IPv4 = Annotated[str, AfterValidator(_address)]
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Strict: a number is a number (no `true`, no `"4"`, no `.inf`/`.nan`), a string a string."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class ExternalKeyStore(Section):
@@ -169,10 +171,13 @@ class Storage(Section):
 
 
 class Mirrors(Section):
+    """Package mirrors: http(s) URLs without credentials, on the site's own network when air-gapped."""
+
     apt: str | None = None
     nvidia: str | None = None
     neuron: str | None = None
-    containers: str | None = None
+    containers: str | None = Field(default=None, description="reserved: a container registry host; no role uses it "
+                                                            "yet (a warning says so when it is set)")
 
 
 class NvidiaSoftware(Section):

@@ -7,19 +7,27 @@ reported at once. `validate(factory)` runs them all.
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import math
+import os
+import posixpath
 import re
+import stat
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import SplitResult, urlsplit
+
+from pydantic import BaseModel
 
 from aifactory import catalog
 from aifactory.spec.model import RESERVED_LEADING_ADDRESSES, Factory
 
 Level = Literal["error", "warning"]
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")  # used with fullmatch: no trailing newline
 PRIVATE_ASN_RANGES = ((64512, 65534), (4200000000, 4294967294))
 # Address space a VPN peer (a public IKE endpoint) can never have.
 NON_PUBLIC_PEER_RANGES = {
@@ -33,6 +41,32 @@ NON_PUBLIC_PEER_RANGES = {
 }
 
 
+# Longest echo of a given value; a longer one is cut and says how long it was.
+SHOWN_LENGTH = 80
+# Characters refused in any string of the spec: they end up in files (fstab, APT sources, inventory),
+# resource names and terminals. Control characters, line and paragraph separators, bidi overrides.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def unsafe_character(text: str) -> str | None:
+    """The first character of text that may not appear in the spec, or None."""
+    for char in text:
+        if unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in BIDI_CONTROLS:
+            return char
+    return None
+
+
+def shown(value: object, limit: int = SHOWN_LENGTH) -> str:
+    """A value as it is safe to echo: control characters escaped, at most `limit` characters."""
+    text = value if isinstance(value, str) else repr(value) if isinstance(value, bytes) else str(value)
+    text = "".join(char if unsafe_character(char) is None else char.encode("unicode_escape").decode("ascii")
+                   for char in text[:limit * 4])
+    if len(text) > limit:
+        length = len(value) if isinstance(value, (str, bytes)) else len(text)
+        text = f"{text[:limit]}... ({length} characters)"
+    return text
+
+
 @dataclass(frozen=True)
 class Problem:
     path: str
@@ -42,11 +76,15 @@ class Problem:
     validator: str = ""
 
     def __str__(self) -> str:
-        given = "" if self.given is None else f" (given: {self.given})"
-        return f"{self.path}: {self.message}{given}"
+        given = "" if self.given is None else f" (given: {shown(self.given)})"
+        return f"{shown(self.path, 200)}: {self.message}{given}"
 
     def as_dict(self) -> dict:
-        return {"path": self.path, "message": self.message, "given": self.given, "level": self.level,
+        given = self.given
+        if not (given is None or isinstance(given, (bool, int, float))) or (isinstance(given, int)
+                                                                            and abs(given) > 10 ** 18):
+            given = shown(given)
+        return {"path": shown(self.path, 200), "message": self.message, "given": given, "level": self.level,
                 "validator": self.validator}
 
 
@@ -73,22 +111,45 @@ def _net(cidr: str) -> ipaddress.IPv4Network:
     return ipaddress.IPv4Network(cidr)
 
 
+# --- strings ---------------------------------------------------------------------------------------
+def _strings(value: object, path: str) -> Iterator[tuple[str, str]]:
+    """Every string in a parsed section, with its dotted path."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _strings(getattr(value, name), f"{path}.{name}" if path else name)
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _strings(item, f"{path}.{i}")
+
+
+@validator()
+def no_control_characters(f: Factory) -> Iterator[Problem]:
+    """Strings end up in files (fstab, APT sources, the inventory) and names: no control characters,
+    newlines, line separators or bidi overrides anywhere in the spec."""
+    for path, text in _strings(f, ""):
+        char = unsafe_character(text)
+        if char is not None:
+            yield Problem(path, f"holds the control character U+{ord(char):04X}; remove it", text)
+
+
 # --- names -----------------------------------------------------------------------------------------
 @validator()
 def dns_safe_names(f: Factory) -> Iterator[Problem]:
-    if not DNS_LABEL.match(f.name) or len(f.name) > 40:
+    if not DNS_LABEL.fullmatch(f.name) or len(f.name) > 40:
         yield Problem("name", "must be a DNS label: lowercase letters, digits and '-', at most 40 characters", f.name)
     labels = f.network.domain.split(".")
-    if len(f.network.domain) > 200 or not all(DNS_LABEL.match(label) for label in labels):
+    if len(f.network.domain) > 200 or not all(DNS_LABEL.fullmatch(label) for label in labels):
         yield Problem("network.domain", "must be a DNS name of lowercase labels separated by dots", f.network.domain)
     for i, mount in enumerate(f.storage.shared):
-        if not DNS_LABEL.match(mount.name):
+        if not DNS_LABEL.fullmatch(mount.name):
             yield Problem(f"storage.shared.{i}.name", "must be a DNS label", mount.name)
     for i, group in enumerate(f.aws_services.sagemaker.model_groups):
-        if not DNS_LABEL.match(group):
+        if not DNS_LABEL.fullmatch(group):
             yield Problem(f"aws_services.sagemaker.model_groups.{i}", "must be a DNS label (used in resource names)", group)
     for i, topic in enumerate(f.aws_services.bedrock.guardrail.blocked_topics):
-        if not DNS_LABEL.match(topic):
+        if not DNS_LABEL.fullmatch(topic):
             yield Problem(f"aws_services.bedrock.guardrail.blocked_topics.{i}", "must be a DNS label", topic)
 
 
@@ -224,14 +285,34 @@ def region_allowed(f: Factory) -> Iterator[Problem]:
 
 
 @validator()
+def regions_known(f: Factory) -> Iterator[Problem]:
+    """Every region named is one the catalog knows (aifactory/catalog/regions.yaml)."""
+    known = catalog.availability_zones()
+    s = f.sovereignty
+    for path, region in [("sovereignty.region", s.region),
+                         *((f"sovereignty.allowed_regions.{i}", r) for i, r in enumerate(s.allowed_regions))]:
+        if region not in known:
+            yield Problem(path, f"unknown AWS region; the catalog knows {', '.join(sorted(known))}", region)
+
+
+@validator()
+def availability_zones_offered(f: Factory) -> Iterator[Problem]:
+    offered = catalog.availability_zones().get(f.sovereignty.region)
+    if offered is not None and f.hybrid_link.availability_zones > offered:
+        yield Problem("hybrid_link.availability_zones", f"{f.sovereignty.region} offers {offered} availability "
+                      "zones (aifactory/catalog/regions.yaml)", f.hybrid_link.availability_zones)
+
+
+@validator()
 def residency(f: Factory) -> Iterator[Problem]:
     s = f.sovereignty
     zones = catalog.residency_zones()
     if s.residency not in zones:
         yield Problem("sovereignty.residency", f"unknown residency zone; one of {', '.join(zones)}", s.residency)
         return
+    known = catalog.availability_zones()
     for i, region in enumerate(s.allowed_regions):
-        if region not in zones[s.residency]:
+        if region in known and region not in zones[s.residency]:
             yield Problem(f"sovereignty.allowed_regions.{i}", f"is not in residency zone {s.residency} "
                           f"({', '.join(zones[s.residency])})", region)
 
@@ -280,6 +361,17 @@ def external_key_store_configured(f: Factory) -> Iterator[Problem]:
     if xks and xks.connectivity == "vpc-endpoint-service" and not xks.vpc_endpoint_service_name:
         yield Problem("sovereignty.external_key_store.vpc_endpoint_service_name",
                       "required with connectivity vpc-endpoint-service", None)
+    if xks:
+        url = _url(xks.proxy_uri_endpoint)
+        if url is None or url.scheme != "https" or not url.hostname or url.path not in ("", "/") or url.query \
+                or url.fragment or url.username is not None or url.password is not None:
+            yield Problem("sovereignty.external_key_store.proxy_uri_endpoint", "must be https://<host>[:port] only "
+                          "(AWS KMS reaches an external key store proxy over TLS; the path goes in proxy_uri_path)",
+                          xks.proxy_uri_endpoint)
+        # AWS KMS CreateCustomKeyStore: XksProxyUriPath ends in /kms/xks/v1, optionally after a prefix.
+        if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)*/kms/xks/v1", xks.proxy_uri_path):
+            yield Problem("sovereignty.external_key_store.proxy_uri_path", "must be a path ending in /kms/xks/v1",
+                          xks.proxy_uri_path)
 
 
 # --- platform, facility, software ------------------------------------------------------------------
@@ -362,6 +454,22 @@ def software_stack_fits_platform(f: Factory) -> Iterator[Problem]:
 
 
 @validator()
+def driver_branch_supports_platform(f: Factory) -> Iterator[Problem]:
+    nvidia, minimum = f.software.nvidia, f.platform.min_driver_branch
+    if nvidia and minimum and int(nvidia.driver_branch) < minimum.value:
+        yield Problem("software.nvidia.driver_branch", f"{f.platform.title} needs driver branch {int(minimum.value)} "
+                      f"or later ({minimum.source})", nvidia.driver_branch)
+
+
+@validator()
+def node_os_supported(f: Factory) -> Iterator[Problem]:
+    supported = f.platform.supported_os
+    if supported and f.compute.node_os not in supported.value:
+        yield Problem("compute.node_os", f"{f.platform.title} nodes run {', '.join(supported.value)} "
+                      f"({supported.source})", f.compute.node_os)
+
+
+@validator()
 def driver_version_on_branch(f: Factory) -> Iterator[Problem]:
     nvidia = f.software.nvidia
     if nvidia and nvidia.driver_version and nvidia.driver_version.split(".")[0] != nvidia.driver_branch:
@@ -389,45 +497,218 @@ def internet_package_sources(f: Factory) -> Iterator[Problem]:
 
 
 # --- storage and identity --------------------------------------------------------------------------
+# Directories a mount may never cover: the node's own system (mounting over one cuts the node off).
+SYSTEM_DIRS = ("/etc", "/bin", "/sbin", "/usr", "/var", "/boot", "/root", "/home", "/tmp", "/opt", "/srv", "/run")
+# Trees nothing may be mounted inside: kernel filesystems and the system's own files.
+SYSTEM_TREES = ("/proc", "/sys", "/dev", "/etc", "/bin", "/sbin", "/usr", "/boot")
+LIB_DIR = re.compile(r"/lib[^/]*")  # /lib, /lib32, /lib64, /libx32
+
+
+def normal_mount_point(mount: str) -> str:
+    """The directory a mount point names: repeated slashes collapsed, `.` and `..` resolved."""
+    return posixpath.normpath(re.sub(r"/+", "/", mount))
+
+
+def _system_mount(normal: str) -> str | None:
+    """Why mounting on this normalised path would break the node, or None."""
+    top = "/" + normal.split("/")[1] if normal != "/" else "/"
+    if normal == "/":
+        return "is the root filesystem"
+    if normal in SYSTEM_DIRS or LIB_DIR.fullmatch(normal):
+        return f"is the system directory {normal}"
+    if top in SYSTEM_TREES or LIB_DIR.fullmatch(top):
+        return f"lies inside the system directory {top}"
+    return None
+
+
 @validator()
 def mount_points(f: Factory) -> Iterator[Problem]:
+    """Mount points are normalised first (`//etc`, `/scratch/../etc` are /etc), then the node's system
+    directories are refused; a path not in normal form is refused too, so the roles mount what was checked."""
     mounts = [("storage.scratch.mount", f.storage.scratch.mount)]
     mounts += [(f"storage.shared.{i}.mount", m.mount) for i, m in enumerate(f.storage.shared)]
     seen: dict[str, str] = {}
     for path, mount in mounts:
-        normal = mount.rstrip("/") or "/"
         if not mount.startswith("/"):
             yield Problem(path, "must be an absolute path", mount)
-        elif normal in ("/", "/boot", "/usr", "/var", "/etc", "/proc", "/sys", "/dev"):
-            yield Problem(path, "must not be a system directory", mount)
+            continue
+        normal = normal_mount_point(mount)
+        reason = _system_mount(normal)
+        if reason:
+            yield Problem(path, f"{reason}: mounting there would break the node; use a directory of its own "
+                          "such as /scratch or /data/<name>", mount)
+        elif normal != (mount.rstrip("/") or "/"):
+            yield Problem(path, f"is not a plain path (repeated '/', '.' or '..'); write it as {normal}", mount)
+        elif any(char.isspace() for char in mount):
+            yield Problem(path, "must not hold whitespace (it is a field of /etc/fstab)", mount)
         if normal in seen:
             yield Problem(path, f"same mount point as {seen[normal]}", mount)
         seen.setdefault(normal, path)
 
 
 @validator()
-def trust_anchor_certificate(f: Factory) -> Iterator[Problem]:
+def shared_mount_fields(f: Factory) -> Iterator[Problem]:
+    """Source and options are fields of an /etc/fstab line: no whitespace that would add fields."""
+    for i, m in enumerate(f.storage.shared):
+        for field in ("source", "options"):
+            value = getattr(m, field)
+            if value is not None and (not value or any(char.isspace() for char in value)):
+                yield Problem(f"storage.shared.{i}.{field}", "must be one non-empty word without whitespace "
+                              "(it is a field of /etc/fstab)", value)
+
+
+# --- mirrors -----------------------------------------------------------------------------------------
+# Top-level domains that never resolve on the internet (RFC 6761, RFC 6762, RFC 8375, ICANN's .internal)
+# plus the private ones sites commonly use.
+PRIVATE_TLDS = ("internal", "local", "localhost", "lan", "home.arpa", "corp", "intranet", "private", "localdomain")
+URL_MIRRORS = ("apt", "nvidia", "neuron")
+HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+
+
+def host_is_public(host: str, domain: str) -> bool:
+    """Whether a mirror's host would be reached outside the site. An IP literal is public unless it is
+    private, loopback or link-local; a name is private when it is the site's domain or under it, has
+    one label only, or ends in a private top-level domain (PRIVATE_TLDS); any other name is public."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        name = host.lower().rstrip(".")
+        if name == domain or name.endswith("." + domain) or "." not in name:
+            return False
+        return not any(name == tld or name.endswith("." + tld) for tld in PRIVATE_TLDS)
+    return not (address.is_private or address.is_loopback or address.is_link_local)
+
+
+def _url(value: str) -> SplitResult | None:
+    try:
+        url = urlsplit(value)
+        url.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError:
+        return None
+    return url
+
+
+@validator()
+def mirror_urls(f: Factory) -> Iterator[Problem]:
+    """Mirrors are http(s) URLs with a host and no credentials; an air-gapped site's are on-prem hosts."""
+    mirrors = f.software.mirrors
+    for field in URL_MIRRORS:
+        value = getattr(mirrors, field)
+        if value is None:
+            continue
+        path = f"software.mirrors.{field}"
+        url = _url(value)
+        if url is None or url.scheme not in ("http", "https") or not url.hostname:
+            yield Problem(path, "must be an http:// or https:// URL with a host", value)
+        elif url.username is not None or url.password is not None:
+            yield Problem(path, "must not hold credentials (user:password@): they would be written to every "
+                          "node's APT sources; give the mirror access by network instead", value)
+        elif url.query or url.fragment or any(char.isspace() for char in value):
+            yield Problem(path, "must be a plain URL: no query, fragment or whitespace", value)
+        elif f.air_gapped and host_is_public(url.hostname, f.network.domain):
+            yield Problem(path, f"is a public host on an air-gapped site: use a mirror under {f.network.domain}, "
+                          "a private address or an internal name, or set software.air_gapped: false", value)
+    registry = mirrors.containers
+    if registry is not None:
+        host = registry.split("/", 1)[0].rsplit(":", 1)[0]
+        if not HOST_NAME.fullmatch(host):
+            yield Problem("software.mirrors.containers", "must be a registry host[:port][/path] without a scheme",
+                          registry)
+        elif f.air_gapped and host_is_public(host, f.network.domain):
+            yield Problem("software.mirrors.containers", "is a public host on an air-gapped site", registry)
+
+
+@validator(level="warning")
+def containers_mirror_reserved(f: Factory) -> Iterator[Problem]:
+    if f.software.mirrors.containers is not None:
+        yield Problem("software.mirrors.containers", "is reserved: no role pulls containers from it yet",
+                      f.software.mirrors.containers)
+
+
+# --- trust anchor ------------------------------------------------------------------------------------
+TRUST_ANCHOR_MAX_BYTES = 64 * 1024
+TRUST_ANCHOR_WARN_DAYS = 90
+PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----")
+EC_CURVES = ("secp256r1", "secp384r1")  # P-256 and P-384: what IAM Roles Anywhere accepts beside RSA
+
+
+def _trust_anchor(f: Factory):
+    """(certificate, None) or (None, problem message) for the spec's trust anchor file."""
     from cryptography import x509
+
+    given = f.identity.trust_anchor.certificate_file
+    site = f.site_dir.resolve()
+    if "\0" in given:
+        return None, "holds a NUL byte"
+    try:
+        file = (site / given).resolve(strict=True)
+        info = os.stat(file)
+    except FileNotFoundError:
+        return None, f"file not found at {shown(site / given, 200)}"
+    except (OSError, RuntimeError) as err:  # a symlink loop, a directory in the way
+        return None, f"cannot be read ({getattr(err, 'strerror', None) or err})"
+    if not file.is_relative_to(site):
+        return None, f"must be a file inside the site directory {shown(site, 200)} (a link must not lead out of it)"
+    if not stat.S_ISREG(info.st_mode):
+        return None, "is not a regular file"
+    if info.st_size > TRUST_ANCHOR_MAX_BYTES:
+        return None, f"is {info.st_size} bytes; a CA certificate is a few kilobytes"
+    data = file.read_bytes()
+    if b"PRIVATE KEY" in data:
+        return None, "holds a private key; the trust anchor is the public CA certificate only"
+    blocks = list(PEM_CERTIFICATE.finditer(data))
+    if not blocks:
+        return None, "not a PEM X.509 certificate"
+    if len(blocks) > 1 or data[blocks[0].end():].strip():
+        return None, "holds something after the certificate's PEM block; the file is one CA certificate only"
+    try:
+        return x509.load_pem_x509_certificate(data), None
+    except ValueError:
+        return None, "not a PEM X.509 certificate"
+
+
+@validator()
+def trust_anchor_certificate(f: Factory) -> Iterator[Problem]:
+    """One CA certificate, in its validity window, RSA >= 2048 bits or EC P-256/P-384, inside the site."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
     path = "identity.trust_anchor.certificate_file"
     given = f.identity.trust_anchor.certificate_file
-    file = f.trust_anchor_path
-    if not file.is_file():
-        yield Problem(path, f"file not found at {file}", given)
-        return
-    data = file.read_bytes()
-    if b"PRIVATE KEY" in data:
-        yield Problem(path, "holds a private key; the trust anchor is the public CA certificate only", given)
+    cert, problem = _trust_anchor(f)
+    if problem:
+        yield Problem(path, problem, given)
         return
     try:
-        cert = x509.load_pem_x509_certificate(data)
-    except ValueError:
-        yield Problem(path, "not a PEM X.509 certificate", given)
-        return
-    try:
-        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-        is_ca = constraints.ca
+        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:
         is_ca = False
     if not is_ca:
         yield Problem(path, "is not a CA certificate (basicConstraints CA:TRUE missing)", given)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if now < cert.not_valid_before_utc:
+        yield Problem(path, f"is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC", given)
+    if now > cert.not_valid_after_utc:
+        yield Problem(path, f"expired on {cert.not_valid_after_utc:%Y-%m-%d}", given)
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < 2048:
+            yield Problem(path, f"has an RSA key of {key.key_size} bits; at least 2048", given)
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        if key.curve.name not in EC_CURVES:
+            yield Problem(path, f"has an EC key on {key.curve.name}; use P-256 or P-384", given)
+    else:
+        yield Problem(path, f"has a {type(key).__name__.removeprefix('_')} key; use RSA (2048 bits or more) or "
+                      "EC P-256/P-384", given)
+
+
+@validator(level="warning")
+def trust_anchor_expiry(f: Factory) -> Iterator[Problem]:
+    cert, problem = _trust_anchor(f)
+    if cert is None:
+        return
+    left = cert.not_valid_after_utc - datetime.datetime.now(datetime.timezone.utc)
+    if datetime.timedelta(0) <= left <= datetime.timedelta(days=TRUST_ANCHOR_WARN_DAYS):
+        yield Problem("identity.trust_anchor.certificate_file", f"expires in {left.days} days "
+                      f"({cert.not_valid_after_utc:%Y-%m-%d}): renew the CA and update the trust anchor",
+                      f.identity.trust_anchor.certificate_file)
