@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "aifactory.commands.verify",
     "aifactory.commands.bootstrap",
     "aifactory.commands.bringup",
+    "aifactory.commands.diff",
 ]
 
 

@@ -1,0 +1,35 @@
+"""`aifactory diff SITE --against REF`: the change preview of a site (hosts and AWS resources).
+
+Exit 0 when nothing moves, 1 when a host's name or address would move (or the ref cannot be read),
+2 on a bad spec.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from aifactory.diff import DiffError, has_errors, markdown, site_diff
+from aifactory.report import emit_json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("diff", help="preview a change: hosts added/removed/moved, AWS resources created/updated/replaced/deleted")
+    p.add_argument("spec", metavar="SITE", help="factory.yaml or the site directory holding it")
+    p.add_argument("--against", metavar="REF", required=True,
+                   help="a git ref of the site's repository (e.g. origin/main), or a saved `aifactory plan --format json`")
+    p.add_argument("--program", metavar="DIR", help="Pulumi program of the new side (default: infra/); the ref's infra/ plans the old")
+    p.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    p.set_defaults(func=run_diff)
+
+
+def run_diff(args) -> int:
+    try:
+        diff = site_diff(args.spec, args.against, args.program)
+    except DiffError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        emit_json(diff)
+    else:
+        print(markdown(diff), end="")
+    return 1 if has_errors(diff) else 0

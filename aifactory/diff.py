@@ -1,0 +1,213 @@
+"""The change preview: what a site's change does to its hosts and to its AWS resources.
+
+`site_diff(site, against)` compares the site as it is with the site at a git ref of its repository
+(its files read with `git show` into a temporary directory) or with a saved plan JSON
+(`aifactory plan --format json`, AWS side only). Hosts are compared by their place (rack, slot):
+one added or removed is expected growth; one whose name or address would change, or a name or
+address that would pass to another place, is an error, since the node would be re-addressed in place.
+AWS resources are compared by two offline plans (the program at the ref when the ref has one).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from aifactory.spec import Factory, load_spec, resolve_spec_path
+
+# Properties that name a resource in AWS: a change creates a new resource (AWS renames none of them
+# in place), so Pulumi replaces it.
+NAMING_PROPERTIES = {"name", "bucket", "roleName", "policyName", "aliasName", "keyName", "functionName",
+                     "logGroupName", "trailName", "domainName", "modelPackageGroupName"}
+
+
+# An id AWS (and moto) makes up: a type prefix and 8 or 17 hex digits (vpc-0a1b2c3d4e5f60718).
+MADE_UP_ID = re.compile(r"\b[a-z]+(?:-[a-z]+)*-(?:[0-9a-f]{17}|[0-9a-f]{8})\b")
+
+
+class DiffError(Exception):
+    """The ref or the saved plan cannot be read."""
+
+
+# --- hosts -----------------------------------------------------------------------------------------
+def hosts(f: Factory) -> dict[tuple[int, int, str], dict]:
+    """Every host by its place: (rack, slot, kind) -> name and addresses."""
+    places = {(n.rack, n.slot, "node"): {"name": n.name, "address": n.address, "bmc_address": n.bmc_address,
+                                         "storage_address": n.storage_address} for n in f.nodes}
+    places |= {(t.rack, t.slot, "switch tray"): {"name": t.name, "bmc_address": t.bmc_address} for t in f.switch_trays}
+    return places
+
+
+def compare_hosts(before: dict, after: dict) -> dict[str, list[dict]]:
+    """Hosts added, removed, and moved (a name or address that would change place: an error)."""
+    entry = lambda place, host: {"rack": place[0], "slot": place[1], "kind": place[2], **host}  # noqa: E731
+    added = [entry(p, after[p]) for p in sorted(after.keys() - before.keys())]
+    removed = [entry(p, before[p]) for p in sorted(before.keys() - after.keys())]
+    moved = []
+    for place in sorted(before.keys() & after.keys()):
+        old, new = before[place], after[place]
+        for field in sorted(old.keys() & new.keys()):
+            if old[field] != new[field]:
+                moved.append({**entry(place, new), "field": field, "before": old[field], "after": new[field],
+                              "message": f"{old['name']} (rack {place[0]} slot {place[1]}): {field} would change "
+                                         f"from {old[field]} to {new[field]}"})
+    # a name or address that another place held before
+    held_before = {value: place for place, host in before.items() for value in host.values()}
+    for place, host in sorted(after.items()):
+        for field, value in host.items():
+            old_place = held_before.get(value, place)
+            if old_place != place:
+                moved.append({**entry(place, host), "field": field, "before": value, "after": value,
+                              "message": f"{value} would move from rack {old_place[0]} slot {old_place[1]} "
+                                         f"to rack {place[0]} slot {place[1]}"})
+    return {"added": added, "removed": removed, "moved": moved}
+
+
+# --- AWS resources ---------------------------------------------------------------------------------
+def _with_references(value, ids: list[tuple[str, str]]):
+    """`value` with every id another resource got replaced by `<name.id>`, and any other id AWS makes
+    up (an attachment's, read from a resource's outputs) by `<id>`: moto makes up new ids on each
+    plan, so only what they refer to can be compared."""
+    if isinstance(value, str):
+        for resource_id, name in ids:
+            value = value.replace(resource_id, f"<{name}.id>")
+        return MADE_UP_ID.sub("<id>", value)
+    if isinstance(value, dict):
+        return {k: _with_references(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_references(v, ids) for v in value]
+    return value
+
+
+def _resources(plan: dict) -> dict[str, dict]:
+    ids = sorted(((r["id"], r["name"]) for r in plan["resources"] if r.get("id") and len(r["id"]) >= 6),
+                 key=lambda pair: -len(pair[0]))
+    return {r["name"]: {**r, "inputs": _with_references(r.get("inputs") or {}, ids)} for r in plan["resources"]}
+
+
+def compare_plans(before: dict, after: dict) -> dict[str, list[dict]]:
+    """Resources created, updated (which properties), replaced (type or AWS name changed) and deleted."""
+    old, new = _resources(before), _resources(after)
+    brief = lambda r: {"name": r["name"], "type": r["type"], "component": r["component"]}  # noqa: E731
+    created = [brief(new[n]) for n in new.keys() - old.keys()]
+    deleted = [brief(old[n]) for n in old.keys() - new.keys()]
+    updated, replaced = [], []
+    for name in new.keys() & old.keys():
+        a, b = old[name], new[name]
+        changed = sorted(k for k in a["inputs"].keys() | b["inputs"].keys() if a["inputs"].get(k) != b["inputs"].get(k))
+        naming = sorted(set(changed) & NAMING_PROPERTIES)
+        if a["type"] != b["type"]:
+            replaced.append({**brief(b), "because": [f"type was {a['type']}"], "properties": changed})
+        elif naming:
+            replaced.append({**brief(b), "because": naming, "properties": changed})
+        elif changed:
+            updated.append({**brief(b), "properties": changed})
+    order = lambda items: sorted(items, key=lambda r: (r["component"], r["name"]))  # noqa: E731
+    return {"created": order(created), "updated": order(updated), "replaced": order(replaced), "deleted": order(deleted)}
+
+
+def plan_json(spec: Path, program: Path | None, cwd: Path | None = None) -> dict:
+    """An offline plan as its JSON, planned in a process of its own (so a ref's program imports its
+    own `infra` modules)."""
+    command = [sys.executable, "-m", "aifactory.cli", "plan", str(spec), "--format", "json"]
+    if program:
+        command += ["--program", str(program)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=cwd)
+    if done.returncode not in (0, 1):
+        raise DiffError(f"planning {spec} failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
+    return json.loads(done.stdout)
+
+
+# --- the two sides ---------------------------------------------------------------------------------
+def _git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise DiffError(f"git {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout
+
+
+def checkout_at(site_dir: Path, ref: str, into: Path) -> tuple[Path, Path | None]:
+    """The site's files, the project's Pulumi files and infra/ at `ref`, written under `into`:
+    (the site directory there, the program there or None when the ref has no infra/)."""
+    top = Path(_git(site_dir, "rev-parse", "--show-toplevel").strip())
+    site_rel = site_dir.resolve().relative_to(top).as_posix()
+    _git(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    files = _git(top, "ls-tree", "-r", "--name-only", ref, "--", site_rel, "infra").splitlines()
+    files += [f for f in _git(top, "ls-tree", "--name-only", ref).splitlines() if f.startswith("Pulumi.") and f.endswith(".yaml")]
+    if not any(f.startswith(site_rel + "/") for f in files):
+        raise DiffError(f"{site_rel} does not exist at {ref}")
+    for name in files:
+        target = into / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(subprocess.run(["git", "-C", str(top), "show", f"{ref}:{name}"], capture_output=True, check=True).stdout)
+    program = into / "infra"
+    return into / site_rel, program if (program / "__main__.py").is_file() else None
+
+
+def site_diff(site: str | Path, against: str, program: Path | None = None) -> dict:
+    """The change preview of `site` against a git ref or a saved plan JSON (see the module doc)."""
+    spec_file = resolve_spec_path(site)
+    site_dir = spec_file.parent
+    after = load_spec(spec_file)
+    result = {"site": after.name, "against": against, "hosts": None, "aws": None, "notes": []}
+    after_plan = plan_json(spec_file, program)
+    saved = Path(against)
+    if saved.is_file():
+        try:
+            before_plan = json.loads(saved.read_text())
+        except (OSError, ValueError) as err:
+            raise DiffError(f"{against}: not a plan JSON ({err})") from None
+        if not isinstance(before_plan, dict) or "resources" not in before_plan:
+            raise DiffError(f"{against}: not a plan JSON (`aifactory plan --format json`)")
+        result["notes"].append("hosts not compared: a saved plan holds the AWS side only")
+    else:
+        with tempfile.TemporaryDirectory(prefix="aifactory-diff-") as tmp:
+            old_site, old_program = checkout_at(site_dir, against, Path(tmp))
+            before = load_spec(old_site)
+            result["hosts"] = compare_hosts(hosts(before), hosts(after))
+            if old_program is None:
+                result["notes"].append(f"{against} has no infra/: both sides planned with the same program")
+            before_plan = plan_json(old_site / spec_file.name, old_program or program, cwd=Path(tmp))
+    result["aws"] = compare_plans(before_plan, after_plan)
+    for side, plan in (("before", before_plan), ("after", after_plan)):
+        if not plan.get("clean", True):
+            result["notes"].append(f"the plan {side} the change is not clean (see `aifactory plan`)")
+    return result
+
+
+def has_errors(diff: dict) -> bool:
+    return bool(diff["hosts"] and diff["hosts"]["moved"])
+
+
+def markdown(diff: dict) -> str:
+    """The preview as a merge-request comment."""
+    out = [f"### aifactory diff: {diff['site']} against `{diff['against']}`", ""]
+    h = diff["hosts"]
+    if h is not None:
+        if h["moved"]:
+            out += [f"**Error: {len(h['moved'])} host name(s) or address(es) would move**", ""]
+            out += [f"- :x: {m['message']}" for m in h["moved"]] + [""]
+        out.append(f"**Hosts**: {len(h['added'])} added, {len(h['removed'])} removed, {len(h['moved'])} moved")
+        out.append("")
+        rows = [("added", x) for x in h["added"]] + [("removed", x) for x in h["removed"]]
+        if rows:
+            out += ["| change | host | kind | rack | slot | address |", "|---|---|---|---|---|---|"]
+            out += [f"| {c} | {x['name']} | {x['kind']} | {x['rack']} | {x['slot']} | {x.get('address') or x['bmc_address']} |"
+                    for c, x in rows]
+            out.append("")
+    a = diff["aws"]
+    out.append(f"**AWS resources**: {len(a['created'])} created, {len(a['updated'])} updated, "
+               f"{len(a['replaced'])} replaced, {len(a['deleted'])} deleted")
+    out.append("")
+    rows = ([("created", r, "") for r in a["created"]] + [("updated", r, ", ".join(r["properties"])) for r in a["updated"]]
+            + [("replaced", r, ", ".join(r["because"])) for r in a["replaced"]] + [("deleted", r, "") for r in a["deleted"]])
+    if rows:
+        out += ["| change | resource | type | component | properties |", "|---|---|---|---|---|"]
+        out += [f"| {c} | {r['name']} | `{r['type']}` | {r['component']} | {p} |" for c, r, p in rows]
+        out.append("")
+    out += [f"_{n}_" for n in diff["notes"]]
+    return "\n".join(out).rstrip() + "\n"
