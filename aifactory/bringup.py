@@ -3,10 +3,16 @@
 One run is one `ansible-playbook` process (site.yml, or a given playbook) whose runner directory is
 kept under `.artifacts/bringup/<site>/<timestamp>/`. Stages are site.yml's tags: `--stages drivers,os`
 runs site.yml with `--tags os,drivers`, so the plays keep site.yml's order and the validation (tagged
-`always`) runs first. Secrets reach Ansible only through the process environment
-(`group_vars/all/secrets.yml` looks them up there), never through runner's env files; since runner
-still records the environment in `artifacts/<ident>/command`, every secret value is scrubbed from
-the whole run directory when the run ends.
+`always`) runs first.
+
+Secrets never rest on disk. They reach Ansible only through ansible-playbook's environment
+(`group_vars/all/secrets.yml` looks them up there), and ansible-runner, which writes the environment
+it starts a process with into `artifacts/<ident>/command` before it starts it, never sees them: they
+are taken out of runner's environment and handed to `aifactory.secret_exec` (which execs
+ansible-playbook) through a FIFO in the run directory. Runner's env files are off. Events are
+masked before runner writes them, and every secret value (raw or JSON-escaped) is scrubbed from the
+run directory when the run ends. A run killed before it could clean up is registered in the state
+directory; the next `aifactory` command scrubs its run directory and says so.
 """
 
 from __future__ import annotations
@@ -14,12 +20,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import sys
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
+from aifactory.secret_exec import FIFO_ENV
 from aifactory.spec import Factory
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,6 +49,10 @@ MIN_SCRUB_LENGTH = 4  # shorter values would mangle the artifacts; they are repo
 STAT_KEYS = (("ok", "ok"), ("changed", "changed"), ("failed", "failures"), ("unreachable", "dark"),
              ("skipped", "skipped"), ("rescued", "rescued"), ("ignored", "ignored"))
 RESULT_EVENTS = {"runner_on_ok", "runner_on_failed", "runner_on_unreachable", "runner_on_skipped"}
+
+
+SECRETS_FIFO = "secrets.fifo"  # in the run directory; holds nothing once read (a kernel pipe)
+EXIT_SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 class BringupError(Exception):
@@ -81,6 +94,9 @@ class BringupResult:
     unscrubbable: list[str]
     # The acceptance role's verdict per host ({host: {result, counts, skipped: {check: reason}}}).
     acceptance: dict[str, dict] = field(default_factory=dict)
+    # The signal that stopped the run (SIGINT, SIGTERM), and where it was then (play, task, counts so far).
+    interrupted_by: int | None = None
+    interrupted_at: dict = field(default_factory=dict)
 
     @property
     def totals(self) -> dict[str, int]:
@@ -95,7 +111,10 @@ class BringupResult:
     def exit_code(self) -> int:
         """0: the run ended well, no host failed or was unreachable, and every acceptance that ran passed;
         1: a run, host or acceptance check failed; EXIT_ACCEPTANCE_INCOMPLETE (3): nothing failed, but
-        acceptance is incomplete on some host (checks that need hardware could not run)."""
+        acceptance is incomplete on some host (checks that need hardware could not run); 130 or 143:
+        stopped by Ctrl-C or SIGTERM."""
+        if self.interrupted_by is not None:
+            return EXIT_SIGNALS.get(self.interrupted_by, 1)
         totals = self.totals
         ok = self.status == "successful" and self.rc == 0 and self.hosts
         if not ok or totals["failed"] or totals["unreachable"]:
@@ -106,7 +125,9 @@ class BringupResult:
         return {"site": self.site, "playbook": self.playbook, "stages": self.stages, "check": self.check,
                 "status": self.status, "rc": self.rc, "exit_code": self.exit_code, "artifacts": str(self.run_dir),
                 "hosts": self.hosts, "totals": self.totals, "acceptance": self.acceptance,
-                "acceptance_incomplete": self.acceptance_incomplete, "unscrubbed_secrets": self.unscrubbable}
+                "acceptance_incomplete": self.acceptance_incomplete, "unscrubbed_secrets": self.unscrubbable,
+                "interrupted_by": signal.Signals(self.interrupted_by).name if self.interrupted_by else None,
+                "interrupted_at": self.interrupted_at}
 
 
 def select_playbook(options: BringupOptions) -> tuple[Path, str | None]:
@@ -118,6 +139,11 @@ def select_playbook(options: BringupOptions) -> tuple[Path, str | None]:
     if options.stages is None:
         return book, None
     return book, ",".join(stage_order(options.stages))
+
+
+def secret_env(environ: dict[str, str]) -> dict[str, str]:
+    """The environment variables whose values are secrets (by name), which runner must never see."""
+    return {name: value for name, value in environ.items() if value and SECRET_NAME.search(name)}
 
 
 def secret_values(environ: dict[str, str]) -> tuple[list[str], list[str]]:
@@ -144,6 +170,16 @@ class Redactor:
     def text(self, value: str) -> str:
         for form in self.forms:
             value = value.replace(form, MASK)
+        return value
+
+    def data(self, value):
+        """A copy of JSON-like data with every secret in its strings (and keys) masked."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {self.data(k): self.data(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.data(v) for v in value]
         return value
 
     def scrub_tree(self, root: Path) -> int:
@@ -173,6 +209,7 @@ class Progress:
 
     def __init__(self, stream: TextIO, redactor: Redactor, tty: bool | None = None):
         self.stream = stream
+        self.redactor = redactor
         self.redact = redactor.text
         self.tty = stream.isatty() if tty is None else tty
         self.play = ""
@@ -181,7 +218,12 @@ class Progress:
         self.stats: dict | None = None
 
     def __call__(self, event: dict) -> bool:
-        """ansible-runner event_handler: returns True so the event is also kept in job_events."""
+        """ansible-runner event_handler: returns True so the event is also kept in job_events. Runner
+        writes the event after this returns, so secrets are masked in it here, in place."""
+        if self.redactor.forms:
+            masked = self.redactor.data(event)
+            event.clear()
+            event.update(masked)
         name, data = event.get("event"), event.get("event_data") or {}
         if name == "playbook_on_play_start":
             self.play = data.get("play") or data.get("play_pattern") or ""
@@ -266,37 +308,105 @@ def runner_env(options: BringupOptions) -> dict[str, str]:
     return env
 
 
+class SecretsPipe:
+    """Hands the secrets to `aifactory.secret_exec` through a FIFO: a writer thread blocks until the
+    wrapper opens it, so the values only ever sit in a kernel pipe, never in a file."""
+
+    def __init__(self, run_dir: Path, secrets: dict[str, str]):
+        self.path = run_dir / SECRETS_FIFO
+        os.mkfifo(self.path, 0o600)
+        self._payload = json.dumps(secrets).encode()
+        self._thread = threading.Thread(target=self._write, name="aifactory-secrets-pipe", daemon=True)
+        self._thread.start()
+
+    def _write(self) -> None:
+        try:
+            with open(self.path, "wb") as pipe:
+                pipe.write(self._payload)
+        except OSError:
+            pass  # closed without a reader: the run never started
+
+    def close(self) -> None:
+        """Release a writer still waiting for a reader (the run ended first) and remove the FIFO."""
+        if self._thread.is_alive():
+            try:
+                fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+                os.close(fd)
+            except OSError:
+                pass
+            self._thread.join(timeout=5)
+        self._payload = b""
+        self.path.unlink(missing_ok=True)
+
+
+class Interruption:
+    """SIGINT and SIGTERM during a run: remembered and answered by runner's cancel callback, which
+    stops ansible-playbook; the run then ends normally with an accurate summary."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> Interruption:
+        if threading.current_thread() is threading.main_thread():
+            for signum in EXIT_SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.signum = self.signum or signum
+
+    def __call__(self) -> bool:
+        return self.signum is not None
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
 def run_bringup(f: Factory, options: BringupOptions, progress_stream: TextIO = sys.stderr) -> BringupResult:
-    """Run the playbooks against the site's inventory; scrub secrets from the run directory."""
+    """Run the playbooks against the site's inventory; secrets never reach the run directory."""
     import ansible_runner  # imported here: ansible-runner is only needed when something runs
 
     playbook, tags = select_playbook(options)
     run_dir = new_run_dir(Path(options.artifacts_root), f.name)
-    secrets, unscrubbable = secret_values(dict(os.environ))
-    redactor = Redactor(secrets)
+    marker = register_run(run_dir)
+    secrets = secret_env(dict(os.environ))
+    scrub_values, unscrubbable = secret_values(secrets)
+    redactor = Redactor(scrub_values)
     progress = Progress(progress_stream, redactor)
     # Acceptance results go next to the repo's playbooks whatever playbook the run starts from.
     extra_vars = {"acceptance_results_dir": str(REPO / ".aifactory" / "acceptance" / f.name), **options.extra_vars}
+    pipe = None
     try:
-        runner = ansible_runner.run(
-            private_data_dir=str(run_dir),
-            project_dir=str(REPO),
-            ident=RUNNER_IDENT,
-            playbook=str(playbook),
-            tags=tags,
-            inventory=str(inventory_source(f, run_dir)),
-            limit=options.limit,
-            forks=options.forks,
-            extravars=extra_vars,
-            cmdline="--check" if options.check else None,
-            envvars=runner_env(options),
-            suppress_env_files=True,
-            **fact_cache(dict(os.environ)),
-            quiet=True,
-            event_handler=progress,
-        )
+        with Interruption() as interruption:
+            runner = ansible_runner.interface.init_runner(
+                private_data_dir=str(run_dir),
+                project_dir=str(REPO),
+                ident=RUNNER_IDENT,
+                playbook=str(playbook),
+                tags=tags,
+                inventory=str(inventory_source(f, run_dir)),
+                limit=options.limit,
+                forks=options.forks,
+                extravars=extra_vars,
+                cmdline="--check" if options.check else None,
+                envvars=runner_env(options),
+                suppress_env_files=True,
+                settings={"pexpect_timeout": 1},  # how often the cancel callback is asked
+                **fact_cache(dict(os.environ)),
+                quiet=True,
+                event_handler=progress,
+                cancel_callback=interruption,
+            )
+            pipe = SecretsPipe(run_dir, secrets)
+            keep_secrets_from(runner.config, secrets, pipe.path)
+            runner.run()
     finally:
+        if pipe is not None:
+            pipe.close()
         redactor.scrub_tree(run_dir)
+        marker.unlink(missing_ok=True)
     return BringupResult(
         site=f.name,
         playbook=_display_path(playbook),
@@ -308,7 +418,69 @@ def run_bringup(f: Factory, options: BringupOptions, progress_stream: TextIO = s
         run_dir=run_dir,
         unscrubbable=unscrubbable,
         acceptance=acceptance_verdicts(progress.stats),
+        interrupted_by=interruption.signum,
+        interrupted_at={"play": progress.play, "task": progress.task, **progress.counts} if interruption.signum else {},
     )
+
+
+def keep_secrets_from(config, secrets: dict[str, str], fifo: Path) -> None:
+    """Take the secrets out of the environment runner records and starts the process with, and start
+    ansible-playbook through `aifactory.secret_exec`, which takes them from the FIFO."""
+    config.env = {name: value for name, value in config.env.items() if name not in secrets}
+    config.env[FIFO_ENV] = str(fifo)
+    config.command = [sys.executable, "-m", "aifactory.secret_exec", *config.command]
+
+
+# --- runs that ended without cleaning up (SIGKILL, power loss) ------------------------------------------
+def state_dir() -> Path:
+    """Where aifactory keeps per-user state: $AIFACTORY_STATE_DIR, else $XDG_STATE_HOME/aifactory."""
+    if os.environ.get("AIFACTORY_STATE_DIR"):
+        return Path(os.environ["AIFACTORY_STATE_DIR"])
+    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "aifactory"
+
+
+def register_run(run_dir: Path) -> Path:
+    """Note a run in progress, so that a run killed before it could clean up is found and scrubbed."""
+    runs = state_dir() / "bringup-runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    marker = runs / f"{os.getpid()}-{run_dir.name}.json"
+    marker.write_text(json.dumps({"pid": os.getpid(), "run_dir": str(run_dir.resolve())}))
+    return marker
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def scrub_leftovers(environ: dict[str, str]) -> list[Path]:
+    """Scrub the run directories of bring-ups that ended without cleaning up (their process is gone):
+    remove the secrets FIFO and mask every secret value of this environment; return those run dirs."""
+    runs = state_dir() / "bringup-runs"
+    if not runs.is_dir():
+        return []
+    redactor = Redactor(secret_values(secret_env(environ))[0])
+    scrubbed = []
+    for marker in sorted(runs.glob("*.json")):
+        try:
+            record = json.loads(marker.read_text())
+            pid, run_dir = int(record["pid"]), Path(record["run_dir"])
+        except (OSError, ValueError, KeyError, TypeError):
+            marker.unlink(missing_ok=True)
+            continue
+        if pid != os.getpid() and _alive(pid):
+            continue
+        if run_dir.is_dir():
+            (run_dir / SECRETS_FIFO).unlink(missing_ok=True)
+            redactor.scrub_tree(run_dir)
+            scrubbed.append(run_dir)
+        marker.unlink(missing_ok=True)
+    return scrubbed
 
 
 def fact_cache(environ: dict[str, str]) -> dict[str, str]:

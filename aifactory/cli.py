@@ -1,16 +1,20 @@
 """The `aifactory` command: one subcommand per job, each defined in its own module.
 
 Every subcommand that takes SPEC accepts a factory.yaml or the site directory holding one. A bad
-spec exits 2 with every problem listed; a Python traceback is a bug.
+spec, an unusable file or option exits 2 with every problem listed; a Python traceback is a bug.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
+from urllib.parse import urlsplit
 
 from aifactory.spec import SpecError
+from aifactory.spec.validators import shown
 
 # Modules that define subcommands: each has `register(subparsers)` and sets `func` on its parser.
 COMMAND_MODULES = [
@@ -23,24 +27,115 @@ COMMAND_MODULES = [
     "aifactory.commands.bringup",
     "aifactory.commands.diff",
 ]
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it
+EXIT_TERMINATED = 143  # SIGTERM
+# What exit 1 means for each command; 0, 2 and the signals mean the same everywhere.
+FAILURE_MEANING = {
+    "validate": "not used (a bad spec is 2)",
+    "schema": "not used",
+    "plan": "the plan has errors or violated sovereignty controls",
+    "verify": "a check of the deployed AWS side failed",
+    "bootstrap": "AWS refused or could not be reached",
+    "lab": "a stand-in failed to start, is gone, or no lab is up (status)",
+    "rehearse": "a stage of the rehearsal failed",
+    "diff": "a host's name or address would move, or the ref or saved plan cannot be read",
+}
+EXIT_CODES = """exit codes:
+  0    success
+  1    {failure}
+  2    bad input: an invalid spec, an unusable file (missing, not a regular file, not UTF-8, too
+       large, malformed JSON), a bad option; nothing was changed
+  130  interrupted (Ctrl-C); 143 terminated (SIGTERM)"""
+
+
+def _with_exit_codes(parser: argparse.ArgumentParser, command: str) -> None:
+    """Give a subcommand (and its own subcommands) an epilog with its exit codes, unless it has one."""
+    if parser.epilog is None:
+        parser.epilog = EXIT_CODES.format(failure=FAILURE_MEANING.get(command, "the command failed"))
+        parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _with_exit_codes(child, command)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aifactory", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="aifactory", description=__doc__.splitlines()[0],
+                                     epilog=EXIT_CODES.format(failure="the command ran and found failures (see "
+                                                              "`aifactory COMMAND --help`)"),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    for name, child in sub.choices.items():
+        _with_exit_codes(child, name)
     return parser
 
 
 def print_spec_error(err: SpecError) -> None:
-    print(f"error: {err.source} is not a valid factory spec ({len(err.problems)} problem(s)):", file=sys.stderr)
+    print(f"error: {shown(err.source, 500)} is not a valid factory spec ({len(err.problems)} problem(s)):",
+          file=sys.stderr)
     for problem in err.problems:
         print(f"  {problem}", file=sys.stderr)
 
 
+def aws_endpoint_problem(url: str) -> str | None:
+    """Why an --aws-endpoint value cannot be an endpoint URL, or None."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError as err:
+        return f"not a URL ({err})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http:// or https:// URL with a host, such as http://127.0.0.1:5000"
+    if any(not char.isprintable() or char.isspace() for char in url):
+        return "must not hold spaces or control characters"
+    return None
+
+
+def check_options(args: argparse.Namespace) -> str | None:
+    """Options every command shares that argparse cannot check: a message when one is unusable."""
+    endpoint = getattr(args, "aws_endpoint", None)
+    if endpoint is not None:
+        problem = aws_endpoint_problem(endpoint)
+        if problem:
+            return f"--aws-endpoint {shown(endpoint)}: {problem}"
+    return None
+
+
+def _terminate(signum, frame):
+    """SIGTERM unwinds like Ctrl-C does, so `finally` blocks (secret scrubbing) run."""
+    raise SystemExit(EXIT_TERMINATED)
+
+
+def last_resort_off() -> bool:
+    """Under the test suite (and with AIFACTORY_DEBUG set) an unexpected exception keeps its traceback."""
+    return bool(os.environ.get("PYTEST_CURRENT_TEST") or os.environ.get("AIFACTORY_DEBUG"))
+
+
+def scrub_killed_runs() -> None:
+    """Every command first scrubs what a bring-up killed before its own cleanup left (and says so)."""
+    from aifactory.bringup import scrub_leftovers
+
+    try:
+        scrubbed = scrub_leftovers(dict(os.environ))
+    except OSError as err:
+        print(f"warning: cannot check for run directories left by killed bring-ups: {err}", file=sys.stderr)
+        return
+    for run_dir in scrubbed:
+        print(f"note: scrubbed {shown(run_dir, 300)}: a bring-up there was killed before it could clean up "
+              "(secrets FIFO removed, this environment's secret values masked)", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    scrub_killed_runs()
+    problem = check_options(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.func(args) or 0)
     except SpecError as err:
@@ -51,7 +146,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as err:  # noqa: BLE001 - the last resort: a message, not a traceback
+        if last_resort_off():
+            raise
+        print(f"error: unexpected {type(err).__name__}: {shown(err, 300)} (a bug in aifactory; "
+              "AIFACTORY_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -16,10 +16,10 @@ each role's `<role>_stand_in` for that host.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aifactory.inputs import InputFileError, parse_json, read_text
 from aifactory.role_vars import rack_vars, role_vars, stand_in_vars
 from aifactory.spec import Factory, Problem, rack_group
 
@@ -177,13 +177,9 @@ def load_host_overrides(path: str | Path) -> dict:
 
 def _read_json_mapping(path: str | Path, what: str) -> dict:
     try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise InventoryInputError(str(path), [Problem("(file)", f"no such {what} file")]) from None
-    except OSError as err:
-        raise InventoryInputError(str(path), [Problem("(file)", f"cannot read: {err.strerror}")]) from None
-    except json.JSONDecodeError as err:
-        raise InventoryInputError(str(path), [Problem("(json)", f"not valid JSON at line {err.lineno}: {err.msg}")]) from None
+        data = parse_json(read_text(path))
+    except InputFileError as err:
+        raise InventoryInputError(str(path), [Problem("(file)", f"{what}: {err}")]) from None
     if not isinstance(data, dict):
         raise InventoryInputError(str(path), [Problem("(top level)", "must be a JSON object", type(data).__name__)])
     return data

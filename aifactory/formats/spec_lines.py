@@ -14,13 +14,15 @@ FILE_LEVEL = {"(file)", "(top level)", "(yaml)"}
 def spec_position(spec_file: Path, dotted: str) -> tuple[int, int]:
     """(line, column), both from 1, of the field at `dotted`; a path that is not there (a missing
     field) gives its nearest present parent, a YAML syntax error gives where the parser stopped."""
+    if dotted == "(file)":  # the file itself is unusable (a FIFO, /dev/zero, too large): never read it again
+        return 1, 1
     try:
         text = spec_file.read_text(encoding="utf-8", errors="replace")
         node = yaml.compose(text)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         return (mark.line + 1, mark.column + 1) if mark else (1, 1)
-    except (OSError, yaml.YAMLError):
+    except (OSError, ValueError, RecursionError, yaml.YAMLError):
         return 1, 1
     if node is None or dotted in FILE_LEVEL:
         return 1, 1

@@ -6,20 +6,19 @@ This is the one place the spec is parsed. Pulumi, Ansible, the CLI and the tests
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
+from aifactory.inputs import MAX_INPUT_BYTES, InputFileError, read_text
 from aifactory.spec.model import Factory, Node, SwitchTray, rack_group
 from aifactory.spec.validators import Problem, validate
 
 SPEC_FILE = "factory.yaml"
 # A factory.yaml is a few kilobytes; anything past this is refused before it is parsed.
-MAX_SPEC_BYTES = 1024 * 1024
+MAX_SPEC_BYTES = MAX_INPUT_BYTES
 # Integers past this many digits are kept as text, so the field refuses them (no huge-number arithmetic).
 MAX_INT_DIGITS = 40
 
@@ -80,33 +79,10 @@ StrictLoader.add_implicit_resolver(
 
 def _read_spec_text(path: Path) -> str:
     """The spec's text: a regular file, at most MAX_SPEC_BYTES, UTF-8. Raises SpecError otherwise."""
-    source = str(path)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open
-    except FileNotFoundError:
-        raise SpecError(source, [Problem("(file)", "no such file", source)]) from None
-    except ValueError:
-        raise SpecError(source, [Problem("(file)", "the path holds a NUL byte", source)]) from None
-    except OSError as err:
-        raise SpecError(source, [Problem("(file)", f"cannot read: {err.strerror}", source)]) from None
-    with os.fdopen(fd, "rb") as file:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise SpecError(source, [Problem("(file)", "not a regular file (a FIFO, a device, a socket)", source)])
-        if info.st_size > MAX_SPEC_BYTES:
-            raise SpecError(source, [Problem("(file)", f"is {info.st_size} bytes; a spec is at most {MAX_SPEC_BYTES}",
-                                             source)])
-        try:
-            data = file.read(MAX_SPEC_BYTES + 1)
-        except OSError as err:
-            raise SpecError(source, [Problem("(file)", f"cannot read: {err.strerror}", source)]) from None
-    if len(data) > MAX_SPEC_BYTES:
-        raise SpecError(source, [Problem("(file)", f"is over {MAX_SPEC_BYTES} bytes", source)])
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data[:err.start].count(b"\n") + 1
-        raise SpecError(source, [Problem("(file)", f"not UTF-8 text (byte {err.start}, line {line})", source)]) from None
+        return read_text(path, MAX_SPEC_BYTES)
+    except InputFileError as err:
+        raise SpecError(str(path), [Problem("(file)", str(err), str(path))]) from None
 
 
 def _parse_yaml(text: str, source: str) -> object:

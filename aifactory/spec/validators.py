@@ -51,7 +51,7 @@ BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u206
 def unsafe_character(text: str) -> str | None:
     """The first character of text that may not appear in the spec, or None."""
     for char in text:
-        if unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in BIDI_CONTROLS:
+        if unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char in BIDI_CONTROLS:
             return char
     return None
 

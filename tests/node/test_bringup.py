@@ -48,7 +48,7 @@ PROBE = """
 def bringup(tmp_path: Path, *args: str, password: str = PASSWORD) -> subprocess.CompletedProcess:
     playbook = tmp_path / "probe.yml"
     playbook.write_text(PROBE)
-    env = {**os.environ, "AIFACTORY_BMC_PASSWORD": password}
+    env = {**os.environ, "AIFACTORY_BMC_PASSWORD": password, "AIFACTORY_STATE_DIR": str(tmp_path / "state")}
     return subprocess.run(
         [sys.executable, "-m", "aifactory.cli", "bringup", "inventories/lab-b200", "--playbook", str(playbook),
          "--artifacts-dir", str(tmp_path / "artifacts"), "-e", json.dumps({"marker_dir": str(tmp_path)}), *args],
@@ -80,10 +80,13 @@ def test_secrets_never_reach_output_or_artifacts(tmp_path):
     # The play did see the password (the assert passed) and the careless task's output was masked.
     stdout = (run_dir / "artifacts" / "run" / "stdout").read_text()
     assert f"password is {MASK}" in stdout
-    # ansible-runner records the environment it ran with; the secret is masked there too.
+    # ansible-runner records the environment it starts ansible-playbook with: the secret was never in it
+    # (it went through the FIFO to aifactory.secret_exec, which is gone with the run).
     command = json.loads((run_dir / "artifacts" / "run" / "command").read_text())
-    assert command["env"]["AIFACTORY_BMC_PASSWORD"] == MASK
+    assert "AIFACTORY_BMC_PASSWORD" not in command["env"]
+    assert command["command"][1:3] == ["-m", "aifactory.secret_exec"]
     assert command["env"]["ANSIBLE_CONFIG"] == str(REPO / "ansible.cfg")
+    assert not (run_dir / "secrets.fifo").exists()
 
 
 def test_a_failed_host_exits_1_and_json_summary(tmp_path):
@@ -121,18 +124,20 @@ def test_bad_inputs_exit_2_before_anything_runs(tmp_path):
 
 
 def fake_runner(monkeypatch) -> list[dict]:
-    """Replace ansible_runner.run; return the list its calls' keyword arguments are appended to."""
+    """Replace ansible-runner's init_runner; return the list its calls' keyword arguments are appended to."""
     calls: list[dict] = []
 
-    def run(**kwargs):
+    def init_runner(**kwargs):
         calls.append(kwargs)
-        return SimpleNamespace(status="successful", rc=0)
+        config = SimpleNamespace(env={}, command=["ansible-playbook"])
+        return SimpleNamespace(status="successful", rc=0, config=config, run=lambda: None)
 
-    monkeypatch.setattr(ansible_runner, "run", run)
+    monkeypatch.setattr(ansible_runner.interface, "init_runner", init_runner)
     return calls
 
 
 def test_stages_are_site_yml_tags_in_stage_order(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIFACTORY_STATE_DIR", str(tmp_path / "state"))
     calls = fake_runner(monkeypatch)
     f = load_spec(REPO / "inventories" / "lab-b200")
     site = REPO / "playbooks" / "site.yml"
