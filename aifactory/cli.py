@@ -11,6 +11,7 @@ import importlib
 import os
 import signal
 import sys
+import threading
 from urllib.parse import urlsplit
 
 from aifactory.spec import SpecError
@@ -134,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+    own_sigterm = (threading.current_thread() is threading.main_thread()
+                   and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)
+    if own_sigterm:
         signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.func(args) or 0)
@@ -153,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unexpected {type(err).__name__}: {shown(err, 300)} (a bug in aifactory; "
               "AIFACTORY_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 2
+    finally:
+        if own_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 if __name__ == "__main__":

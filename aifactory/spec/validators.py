@@ -601,8 +601,9 @@ def mirror_urls(f: Factory) -> Iterator[Problem]:
         if url is None or url.scheme not in ("http", "https") or not url.hostname:
             yield Problem(path, "must be an http:// or https:// URL with a host", value)
         elif url.username is not None or url.password is not None:
+            masked = value.replace(url.netloc, "***@" + url.netloc.rsplit("@", 1)[-1], 1)
             yield Problem(path, "must not hold credentials (user:password@): they would be written to every "
-                          "node's APT sources; give the mirror access by network instead", value)
+                          "node's APT sources; give the mirror access by network instead", masked)
         elif url.query or url.fragment or any(char.isspace() for char in value):
             yield Problem(path, "must be a plain URL: no query, fragment or whitespace", value)
         elif f.air_gapped and host_is_public(url.hostname, f.network.domain):
@@ -611,7 +612,7 @@ def mirror_urls(f: Factory) -> Iterator[Problem]:
     registry = mirrors.containers
     if registry is not None:
         host = registry.split("/", 1)[0].rsplit(":", 1)[0]
-        if not HOST_NAME.fullmatch(host):
+        if "://" in registry or not HOST_NAME.fullmatch(host):
             yield Problem("software.mirrors.containers", "must be a registry host[:port][/path] without a scheme",
                           registry)
         elif f.air_gapped and host_is_public(host, f.network.domain):
@@ -641,14 +642,14 @@ def _trust_anchor(f: Factory):
     if "\0" in given:
         return None, "holds a NUL byte"
     try:
-        file = (site / given).resolve(strict=True)
+        file = (site / given).resolve()  # links followed as far as they go, `..` resolved
+        if not file.is_relative_to(site):
+            return None, f"must be a file inside the site directory {shown(site, 200)} (a link must not lead out of it)"
         info = os.stat(file)
     except FileNotFoundError:
         return None, f"file not found at {shown(site / given, 200)}"
     except (OSError, RuntimeError) as err:  # a symlink loop, a directory in the way
         return None, f"cannot be read ({getattr(err, 'strerror', None) or err})"
-    if not file.is_relative_to(site):
-        return None, f"must be a file inside the site directory {shown(site, 200)} (a link must not lead out of it)"
     if not stat.S_ISREG(info.st_mode):
         return None, "is not a regular file"
     if info.st_size > TRUST_ANCHOR_MAX_BYTES:
