@@ -1,0 +1,106 @@
+"""No traceback, ever, from user input (issue 13, item 2): every command turns bad files and options into
+exit 2 and a message naming the file or option."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from aifactory.cli import build_parser
+from tests.hostile.conftest import REPO, assert_refused, run_inprocess, run_subprocess
+
+LAB = str(REPO / "inventories" / "lab-b200")
+
+
+@pytest.fixture
+def files(tmp_path):
+    """One hostile input file per kind, by name."""
+    made = {}
+    made["fifo"] = tmp_path / "fifo.json"
+    os.mkfifo(made["fifo"])
+    made["loop"] = tmp_path / "loop.json"
+    made["loop"].symlink_to(made["loop"])
+    made["latin1"] = tmp_path / "latin1.json"
+    made["latin1"].write_bytes(b'{"region": "caf\xe9"}')
+    made["deep"] = tmp_path / "deep.json"
+    made["deep"].write_text("[" * 200_000 + "]" * 200_000)
+    made["deep_object"] = tmp_path / "deep-object.json"
+    made["deep_object"].write_text('{"a": ' * 100_000 + "1" + "}" * 100_000)
+    made["huge_int"] = tmp_path / "huge.json"
+    made["huge_int"].write_text('{"forks": ' + "9" * 50_000 + "}")
+    made["devzero"] = "/dev/zero"
+    made["spec_latin1"] = tmp_path / "site" / "factory.yaml"
+    made["spec_latin1"].parent.mkdir()
+    made["spec_latin1"].write_bytes("name: caf\xe9\n".encode("latin-1"))
+    return made
+
+
+BRINGUP_FILE_OPTIONS = ["--stack-outputs", "--host-overrides", "-e"]
+BAD_FILES = {"fifo": "not a regular file", "loop": "Too many levels of symbolic links", "latin1": "not UTF-8",
+             "deep": "nested too deeply", "huge_int": "not usable JSON", "devzero": "not a regular file"}
+
+
+@pytest.mark.parametrize("option", BRINGUP_FILE_OPTIONS)
+@pytest.mark.parametrize("kind", BAD_FILES)
+def test_bringup_input_files(capsys, tmp_path, files, option, kind):
+    value = f"@{files[kind]}" if option == "-e" else str(files[kind])
+    code, _, err = run_inprocess(capsys, "bringup", LAB, "--check", option, value,
+                                 "--artifacts-dir", tmp_path / "artifacts")
+    assert_refused(code, err, BAD_FILES[kind])
+    assert not (tmp_path / "artifacts").exists(), "something ran"
+
+
+@pytest.mark.parametrize("argv,named", [
+    (["plan", LAB, "--aws-endpoint", "not a url"], "--aws-endpoint"),
+    (["plan", LAB, "--aws-endpoint", "http://[::1"], "--aws-endpoint"),
+    (["verify", LAB, "--aws-endpoint", "http://127.0.0.1:99999"], "--aws-endpoint"),
+    (["bootstrap", LAB, "--aws-endpoint", "file:///etc/passwd"], "--aws-endpoint"),
+    (["bringup", LAB, "--forks", "-3"], "--forks"),
+    (["bringup", LAB, "--forks", "9" * 400], "--forks"),
+    (["bringup", LAB, "--check", "-e", "[1, 2]"], "not a JSON object"),
+    (["bringup", LAB, "--check", "-e", "{" * 100_000], "--extra-vars"),
+    (["bringup", LAB, "--check", "--playbook", "/nonexistent/site.yml"], "no such playbook"),
+    (["bringup", LAB, "--check", "--stack-outputs", "bad\0path.json"], "NUL byte"),
+    (["bringup", LAB, "--check", "--host-overrides", "/nonexistent.json"], "no such file"),
+])
+def test_bad_options(capsys, argv, named):
+    code, _, err = run_inprocess(capsys, *argv)
+    assert_refused(code, err, named)
+
+
+@pytest.mark.parametrize("command", [["validate"], ["plan"], ["verify"], ["bootstrap"], ["bringup", "--check"],
+                                     ["lab", "up"], ["lab", "status"], ["lab", "down"], ["rehearse"]])
+def test_every_command_refuses_a_bad_spec(capsys, files, command):
+    """A spec that is not UTF-8 stops every command with exit 2 before anything starts."""
+    code, _, err = run_inprocess(capsys, command[0], *command[1:2], files["spec_latin1"], *command[2:])
+    assert_refused(code, err, "(file)", "not UTF-8")
+
+
+def test_subprocess_subset(files, tmp_path):
+    """The same refusals through the console script: deep JSON as stack outputs, a malformed endpoint."""
+    result = run_subprocess("bringup", LAB, "--check", "--stack-outputs", files["deep_object"],
+                            "--artifacts-dir", tmp_path / "artifacts")
+    assert_refused(result.returncode, result.stderr, "deep-object.json", "nested too deeply")
+    result = run_subprocess("plan", LAB, "--aws-endpoint", "localhost:5000")
+    assert_refused(result.returncode, result.stderr, "--aws-endpoint")
+
+
+def test_every_help_documents_its_exit_codes():
+    parser = build_parser()
+    helps = [parser.format_help()]
+    for action in parser._subparsers._group_actions:
+        for name, sub in action.choices.items():
+            helps.append(sub.format_help())
+            for inner in sub._subparsers._group_actions if sub._subparsers else []:
+                helps += [p.format_help() for p in inner.choices.values()]
+    assert len(helps) > 9
+    for text in helps:
+        assert "exit codes:" in text and "  2  " in text.replace("  2    ", "  2  "), text
+
+
+def test_json_problems_of_a_bad_input_file(capsys, files):
+    code, out, err = run_inprocess(capsys, "validate", files["fifo"], "--format", "json")
+    assert code == 2 and "Traceback" not in err
+    assert json.loads(out)["problems"][0]["path"] == "(file)"
