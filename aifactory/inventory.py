@@ -151,7 +151,8 @@ def aws_vars(stack_outputs: dict) -> dict:
 
 
 def load_stack_outputs(path: str | Path) -> dict:
-    """Read `pulumi stack output --json --show-secrets` output, keeping only what inventory may hold."""
+    """Read `pulumi stack output --json` output (never with --show-secrets: no secret belongs in a file),
+    keeping only what inventory may hold."""
     data = _read_json_mapping(path, "stack outputs")
     problems = []
     dns = data.get("endpoint_dns")
