@@ -40,6 +40,9 @@ LAB_BMC_CREDENTIALS = {"AIFACTORY_BMC_USERNAME": "lab", "AIFACTORY_BMC_PASSWORD"
 LAB_SCRATCH_DISKS = 1
 NOT_IN_LAB = ("lab nodes are containers without accelerators or RDMA devices; nspawn loads no kernel module")
 NO_STACK_OUTPUTS = "the offline plan deploys nothing, so there are no stack outputs"
+# The lab's bring-ups run the AWS link stage without stack outputs (validate.yml would refuse it otherwise):
+# its steps that need the outputs are skipped and reported.
+LAB_EXTRA_VARS = {"aifactory_awslink_without_outputs": True}
 # Acceptance checks that depend on the AWS stack outputs (the node side of the AWS link).
 AWS_LINK_CHECKS = ("bedrock_dns", "bedrock_https")
 
@@ -192,7 +195,7 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
             args = ["bringup", spec_file, "--format", "json",
                     "--host-overrides", str(ctx["state"].dir / lifecycle.OVERRIDES_FILE),
                     "--extra-vars", json.dumps({"acceptance_results_dir": str(ctx["results_dir"]),
-                                                "aifactory_awslink_without_outputs": True}),
+                                                **LAB_EXTRA_VARS}),
                     "--artifacts-dir", str(ctx["state"].dir / "bringup")]
             result = aifactory(*args, *(["--limit", limit] if limit else []), env=env)
             data = bringup_result(result)

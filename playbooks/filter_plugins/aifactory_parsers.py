@@ -62,12 +62,18 @@ def acceptance_observations(collected):
     return observations(dict(collected))
 
 
-def acceptance_summary(results, racks):
-    """{rack: summary} from {host: verdict or None} and {host: rack}."""
-    if not isinstance(results, dict) or not isinstance(racks, dict):
-        raise AnsibleFilterError("aifactory_acceptance_summary: expected {host: result} and {host: rack}")
-    return summarize({str(h): (dict(r) if r else None) for h, r in results.items()},
-                     {str(h): str(r) for h, r in racks.items()})
+def acceptance_summary(hosts, hostvars):
+    """{rack: summary} of the play's hosts: each host's verdict (`__acceptance_report`, absent when
+    the host failed before acceptance) under its `acceptance_rack`."""
+    if isinstance(hosts, str) or not hasattr(hostvars, "get"):
+        raise AnsibleFilterError("aifactory_acceptance_summary: expected a list of hosts and hostvars")
+    results, racks = {}, {}
+    for host in hosts:
+        own = hostvars.get(host) or {}
+        report = own.get("__acceptance_report")
+        results[str(host)] = dict(report) if report else None
+        racks[str(host)] = str(own.get("acceptance_rack", "all"))
+    return summarize(results, racks)
 
 
 def fabric_ports(text, kind, min_rate_gbps=0, count=None):

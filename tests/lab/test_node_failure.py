@@ -13,7 +13,7 @@ import pytest
 
 from aifactory.bringup import EXIT_ACCEPTANCE_INCOMPLETE, BringupOptions, run_bringup
 from aifactory.lab import lifecycle
-from aifactory.lab.rehearsal import LAB_BMC_CREDENTIALS
+from aifactory.lab.rehearsal import LAB_BMC_CREDENTIALS, LAB_EXTRA_VARS
 from tests.lab.conftest import node_ssh
 
 pytestmark = pytest.mark.lab
@@ -47,7 +47,7 @@ def test_node_killed_mid_run_fails_alone_and_a_limited_rerun_converges_it(lab, t
 
     def options(limit: str | None = None) -> BringupOptions:
         return BringupOptions(limit=limit, host_overrides=state.dir / lifecycle.OVERRIDES_FILE,
-                              extra_vars={"acceptance_results_dir": str(results)}, artifacts_root=tmp_path / "runs")
+                              extra_vars={"acceptance_results_dir": str(results), **LAB_EXTRA_VARS}, artifacts_root=tmp_path / "runs")
 
     progress = KillNodeAtPlay(f.name, victim.name, KILL_AT_PLAY)
     first = run_bringup(f, options(), progress_stream=progress)

@@ -382,11 +382,20 @@ def test_filters_run_inside_ansible(tmp_path):
           - (observations | aifactory_acceptance_check(expected_hw)).result == 'fail'
           - (bf3 | aifactory_fabric_ports('infiniband-xdr', 400)).status == 'pass'
           - (ib | aifactory_fabric_ports('infiniband-xdr', 800)).status == 'fail'
+    - ansible.builtin.set_fact:
+        __acceptance_report: "{{{{ observations | aifactory_acceptance_check(expected_hw) }}}}"
+        acceptance_rack: rack01
+    - ansible.builtin.assert:  # 'lost' is in the play but wrote no verdict (it failed earlier)
+        that:
+          - "__summary.rack01.hosts == {{'localhost': 'fail'}}"
+          - "__summary.all.hosts == {{'lost': 'no result'}}"
+      vars:
+        __summary: "{{{{ ['localhost', 'lost'] | aifactory_acceptance_summary(hostvars) }}}}"
     - ansible.builtin.debug:
         msg: "{{{{ 'garbage' | aifactory_dcgm_diag }}}}"
 """)
-    result = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", str(playbook)],
+    result = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,lost,", str(playbook)],
                             cwd=REPO, capture_output=True, text=True,
                             env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")})
-    assert "ok=1" in result.stdout and "failed=1" in result.stdout, result.stdout + result.stderr
+    assert "ok=3" in result.stdout and "failed=1" in result.stdout, result.stdout + result.stderr
     assert "dcgmi diag -j: not JSON" in result.stdout + result.stderr

@@ -116,6 +116,7 @@ import json
 import os
 import re
 import stat
+import subprocess
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -371,7 +372,8 @@ class Inspector:
         self.mdadm = module.get_bin_path("mdadm")
 
     def run(self, argv: list[str], ok=(0,)) -> str:
-        rc, out, err = self.module.run_command(argv, data=STDIN_ANSWER)
+        """Run an inspection command (reads no input)."""
+        rc, out, err = self.module.run_command(argv)
         if rc not in ok:
             self.module.fail_json(msg=f"{' '.join(argv)} failed ({rc}): {err.strip()}")
         return out
@@ -407,7 +409,12 @@ class Inspector:
         return self.run(["blkid", "-p", "-s", "UUID", "-o", "value", path], ok=(0, 2)).strip()
 
     def execute(self, argv: list[str]) -> None:
-        self.run(argv)
+        """Run a planned command, answering "no" to any question it asks. Through subprocess, whose
+        communicate() tolerates a command that exits without reading its input (run_command fails
+        such a command with EPIPE)."""
+        done = subprocess.run(argv, input=STDIN_ANSWER, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            self.module.fail_json(msg=f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
 
 
 def running_arrays(infos: list[dict]) -> list[str]:
