@@ -24,10 +24,11 @@ demo: $(STAMP)
 test: $(STAMP) lab-deps
 	$(BIN)/python -m pytest -q
 
-# The lab tests boot Debian 12 containers: they need root and a few Debian packages.
+# The lab tests boot Debian 12 containers: they need root and a few Debian packages; the report test
+# renders a page with Graphviz and headless Chromium (Debian packages too).
 lab-deps:
-	@if [ "$$(id -u)" -eq 0 ]; then sh scripts/install-lab-deps.sh; \
-	else echo "not root: lab tests will be skipped (they need root, see scripts/install-lab-deps.sh)"; fi
+	@if [ "$$(id -u)" -eq 0 ]; then sh scripts/install-lab-deps.sh && sh scripts/install-report-deps.sh; \
+	else echo "not root: lab tests and the report rendering test will be skipped (see scripts/install-lab-deps.sh, scripts/install-report-deps.sh)"; fi
 
 lint: $(STAMP)
 	cd playbooks && ../$(BIN)/ansible-lint --offline --profile production

@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "aifactory.commands.bootstrap",
     "aifactory.commands.bringup",
     "aifactory.commands.diff",
+    "aifactory.commands.report",
 ]
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it
 EXIT_TERMINATED = 143  # SIGTERM
@@ -40,6 +41,7 @@ FAILURE_MEANING = {
     "lab": "a stand-in failed to start, is gone, or no lab is up (status)",
     "rehearse": "a stage of the rehearsal failed",
     "diff": "a host's name or address would move, or the ref or saved plan cannot be read",
+    "report": "the page could not be written (Graphviz missing, no program)",
 }
 EXIT_CODES = """exit codes:
   0    success

@@ -1,0 +1,35 @@
+"""`aifactory report SITE`: one self-contained HTML page (summary, topology, plan, controls, acceptance).
+
+Exit 0 when the page was written (whatever the plan found: the page shows it), 1 when it could not be.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from aifactory.plan import make_plan
+from aifactory.report_html import ReportError, build_report
+
+
+def register(sub) -> None:
+    p = sub.add_parser("report", help="write one self-contained HTML page of a factory (topology, plan, controls, acceptance)")
+    p.add_argument("spec", metavar="SITE", help="factory.yaml or the site directory holding it")
+    p.add_argument("-o", "--output", metavar="FILE", help="where to write the page (default: <factory>-report.html)")
+    p.add_argument("--program", metavar="DIR", help="Pulumi program directory with __main__.py (default: infra/)")
+    p.add_argument("--acceptance", metavar="DIR", type=Path,
+                   help="acceptance results of the last bring-up (default: .aifactory/acceptance/<factory>/)")
+    p.set_defaults(func=run_report)
+
+
+def run_report(args) -> int:
+    try:
+        plan = make_plan(args.spec, args.program)
+        document = build_report(plan, args.acceptance)
+    except (FileNotFoundError, ReportError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    output = Path(args.output or f"{plan.factory.name}-report.html")
+    output.write_text(document, encoding="utf-8")
+    print(f"{output}: {plan.factory.name} report ({'clean plan' if plan.clean else 'plan with findings'})")
+    return 0
