@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from types import SimpleNamespace
+
 import pytest
 
-from aifactory.plan.evaluate import CONTROLS
+from aifactory.formats.sarif import plan_sarif
+from aifactory.plan.engine import MOTO, PlannedResource
+from aifactory.plan.evaluate import CONTROLS, ControlResult, Violation
 from tests.ci.conftest import REPO, run_cli, valid_junit, valid_sarif
 
 LAB = REPO / "inventories" / "lab-b200"
@@ -105,3 +110,17 @@ def test_faulty_program(capsys, monkeypatch):
     assert status == 1 and root.get("failures") == "1"
     [(name, text)] = failures(root).items()
     assert name.startswith("SOV-01") and "hub-igw" in text
+
+
+def test_finding_at_the_declaring_line_when_the_plan_records_it(monkeypatch):
+    """A resource that carries the SDK's source position (file URI, line) is located there."""
+    monkeypatch.chdir(REPO)
+    key = PlannedResource("urn:key", "aws:kms/key:Key", "data-key", "Keys", {}, {}, "k-1", MOTO)
+    key.source = ((REPO / "infra" / "keys.py").as_uri(), 42)
+    plan = SimpleNamespace(factory=SimpleNamespace(name="lab-b200"), program=REPO / "infra", resources=[key], components=[],
+                           controls=[ControlResult("SOV-04", "keys", [Violation("data-key", key.type, "rotation off")])],
+                           resource_errors=[], errors=[])
+    [result] = results(valid_sarif(json.dumps(plan_sarif(plan))))
+    location = result["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"] == {"uri": "infra/keys.py", "uriBaseId": "%SRCROOT%"}
+    assert location["region"] == {"startLine": 42}
