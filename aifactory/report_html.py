@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pulumi_policy import PolicyResource, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs
+from pulumi_policy.policy import _NotApplicableError
 
 from aifactory.commands.validate import summary
 from aifactory.plan import Plan, control_config, masked
@@ -66,37 +67,31 @@ def evidence(plan: Plan) -> dict[str, dict[str, dict[str, object]]]:
     (resource controls) and outputs (stack controls); what they report is already in the plan."""
     found: dict[str, dict[str, dict]] = defaultdict(dict)
     config = control_config(plan.factory)
-    everything = [*plan.resources, *plan.components]
     for control in CONTROLS:
         policy_config = config.get(control.policy.name, {})
-        if isinstance(control.policy, ResourceValidationPolicy):
-            checks = []
-            for r in plan.resources:
-                seen: set[str] = set()
-                args = ResourceValidationArgs(r.type, _Reads(r.inputs, seen), r.urn, r.name, _options(), None, policy_config)
-                checks.append((r, seen, args))
-            for r, seen, args in checks:
-                _quietly(control.policy.validate, args)
+        per_resource = isinstance(control.policy, ResourceValidationPolicy)
+        targets = plan.resources if per_resource else [*plan.resources, *plan.components]
+        reads: list[set[str]] = [set() for _ in targets]
+        if per_resource:
+            for r, seen in zip(targets, reads):
+                _quietly(control.policy.validate, ResourceValidationArgs(
+                    r.type, _Reads(r.inputs, seen), r.urn, r.name, _options(), None, policy_config))
         else:
-            checks = []
-            stack = []
-            for r in everything:
-                seen = set()
-                stack.append(PolicyResource(r.type, _Reads(r.outputs, seen), r.urn, r.name, _options(), None, None, [], {}))
-                checks.append((r, seen, None))
+            stack = [PolicyResource(r.type, _Reads(r.outputs, seen), r.urn, r.name, _options(), None, None, [], {})
+                     for r, seen in zip(targets, reads)]
             _quietly(control.policy.validate, StackValidationArgs(stack, policy_config))
-        for r, seen, _ in checks:
+        for r, seen in zip(targets, reads):
+            source = r.inputs if per_resource else r.outputs
             if seen:
-                source = r.inputs if isinstance(control.policy, ResourceValidationPolicy) else r.outputs
-                props = found[control.id].setdefault(r.name, {})
-                props.update({k: masked(source[k], r.secret_paths, k) for k in sorted(seen) if k in source})
+                found[control.id].setdefault(r.name, {}).update(
+                    {k: masked(source[k], r.secret_paths, k) for k in sorted(seen) if k in source})
     return found
 
 
 def _quietly(validate, args) -> None:
     try:
-        validate(args, lambda *a, **k: None)
-    except Exception:  # noqa: BLE001 - a control that does not apply raises; its verdict is in the plan already
+        validate(args, lambda *a, **k: None)  # what it reports is in the plan already
+    except _NotApplicableError:
         pass
 
 
