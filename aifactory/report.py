@@ -1,18 +1,69 @@
-"""Output for people: plain-text tables and summaries that every command shares."""
+"""Output for people, shared by every command: tables and progress through `rich` on a terminal
+(aligned to its width, colour unless NO_COLOR is set), plain text when piped or redirected."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import shutil
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+# Cell values shown in colour on a terminal.
+VERDICT_STYLES = {"pass": "green", "ok": "green", "clean": "green", "FAIL": "bold red", "fail": "bold red",
+                  "failed": "bold red", "rejected": "bold red", "incomplete": "yellow", "mock only": "yellow",
+                  "skipped": "yellow"}
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """A left-aligned text table with a rule under the header."""
+def on_terminal(stream=None) -> bool:
+    return (stream or sys.stdout).isatty()
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]], header: bool = True) -> str:
+    """A table: on a terminal, drawn by rich to fit its width; piped, left-aligned text with a rule
+    under the header (`header=False`: the rows only)."""
     rows = [[("" if c is None else str(c)) for c in row] for row in rows]
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    if on_terminal():
+        return _rich_table(headers, rows, header)
+    widths = [max([len(h) if header else 0, *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+    head = [line(headers), line(["-" * w for w in widths])] if header else []
+    return "\n".join([*head, *(line(r) for r in rows)])
+
+
+def _rich_table(headers: Sequence[str], rows: list[list[str]], header: bool) -> str:
+    grid = Table(box=box.SIMPLE_HEAD if header else None, show_header=header, header_style="bold", pad_edge=False)
+    for h in headers:
+        grid.add_column(h, overflow="fold")
+    for row in rows:
+        grid.add_row(*(Text(c, style=VERDICT_STYLES.get(c, "")) for c in row))
+    console = Console(file=io.StringIO(), force_terminal=True, width=shutil.get_terminal_size().columns)
+    console.print(grid)
+    return "\n".join(line.rstrip() for line in console.file.getvalue().rstrip("\n").split("\n"))
+
+
+@contextlib.contextmanager
+def progress(what: str) -> Iterator[Callable[[str], None]]:
+    """A progress callback for long work: on a terminal, one live line on stderr (a spinner, the count
+    of steps and the latest), cleared at the end; otherwise each step printed on a line of stderr."""
+    if not on_terminal(sys.stderr):
+        yield lambda line: print(line, file=sys.stderr, flush=True)
+        return
+    steps = 0
+    console = Console(file=sys.stderr)
+    with console.status(what) as status:
+        def step(line: str) -> None:
+            nonlocal steps
+            steps += 1
+            status.update(f"{what}: {steps} steps, {line}")
+
+        yield step
 
 
 def emit_json(data: object) -> None:

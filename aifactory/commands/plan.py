@@ -13,7 +13,7 @@ from aifactory.formats.junit import plan_junit
 from aifactory.formats.sarif import plan_sarif
 from aifactory.plan import Plan, make_plan
 from aifactory.plan.engine import MOCK_ONLY, MOTO, REJECTED
-from aifactory.report import emit_json, table
+from aifactory.report import emit_json, progress, table
 from aifactory.spec import SpecError
 
 
@@ -29,7 +29,8 @@ def register(sub) -> None:
 
 def run_plan(args) -> int:
     try:
-        plan = make_plan(args.spec, args.program, args.aws_endpoint)
+        with progress(f"planning {args.spec}") as step:
+            plan = make_plan(args.spec, args.program, args.aws_endpoint, progress=step)
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -80,7 +80,7 @@ def run_validate(args) -> int:
         ("packages", "on-prem mirrors only (air-gapped)" if s["air_gapped"] else "public repositories"),
     ]
     print(f"{f.name}: valid\n")
-    print(table(["", ""], rows).split("\n", 2)[2])
+    print(table(["", ""], rows, header=False))
     for w in warnings:
         print(f"warning: {w}")
     return 0
