@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from aifactory.plan import make_plan
+from aifactory.report import progress
 from aifactory.report_html import ReportError, build_report
 
 
@@ -24,7 +25,8 @@ def register(sub) -> None:
 
 def run_report(args) -> int:
     try:
-        plan = make_plan(args.spec, args.program)
+        with progress(f"planning {args.spec}") as step:
+            plan = make_plan(args.spec, args.program, progress=step)
         document = build_report(plan, args.acceptance)
     except (FileNotFoundError, ReportError) as err:
         print(f"error: {err}", file=sys.stderr)
