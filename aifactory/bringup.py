@@ -30,6 +30,7 @@ from typing import TextIO
 
 from aifactory.secret_exec import FIFO_ENV
 from aifactory.spec import Factory
+from aifactory.userstate import state_dir
 
 REPO = Path(__file__).resolve().parent.parent
 PLAYBOOKS = REPO / "playbooks"
@@ -432,13 +433,6 @@ def keep_secrets_from(config, secrets: dict[str, str], fifo: Path) -> None:
 
 
 # --- runs that ended without cleaning up (SIGKILL, power loss) ------------------------------------------
-def state_dir() -> Path:
-    """Where aifactory keeps per-user state: $AIFACTORY_STATE_DIR, else $XDG_STATE_HOME/aifactory."""
-    if os.environ.get("AIFACTORY_STATE_DIR"):
-        return Path(os.environ["AIFACTORY_STATE_DIR"])
-    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "aifactory"
-
-
 def register_run(run_dir: Path) -> Path:
     """Note a run in progress, so that a run killed before it could clean up is found and scrubbed."""
     runs = state_dir() / "bringup-runs"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aifactory import bringup
 from aifactory.lab import aws, base, cgroups, mirror, network, nodes, procs, redfish
-from aifactory.lab.state import LabState, site_dir
+from aifactory.lab.state import LabState
 from aifactory.spec import Factory
 
 Progress = Callable[[str], None]
@@ -34,8 +34,9 @@ class LabError(RuntimeError):
 
 def up(f: Factory, progress: Progress = print, scratch_disks: int = 0, scratch_disk_mb: int = 64) -> LabState:
     """Bring up every stand-in for `f`; on any failure remove what was made and raise."""
-    if LabState.load(f.name) is not None:
-        raise LabError(f"a lab for {f.name} is already up (state in {site_dir(f.name)}); run `aifactory lab down` first")
+    existing = LabState.load(f.name)
+    if existing is not None:
+        raise LabError(f"a lab for {f.name} is already up (state in {existing.dir}); run `aifactory lab down` first")
     state = LabState(site=f.name)
     state.save()
     try:
@@ -222,7 +223,7 @@ def down(site: str, progress: Progress = print) -> bool:
         state.forget(item)
     for node in state.nodes:
         nodes.remove_node_files(state, node)
-    state.path.unlink()
+    state.remove()
     progress(f"lab down: {site} removed (namespaces, links, mounts, loop devices, processes)")
     return True
 

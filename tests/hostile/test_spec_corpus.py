@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 
@@ -179,7 +178,6 @@ def test_a_trillion_trillion_racks_validate_in_little_memory(site):
     assert_refused(result.returncode, result.stderr, "network.host_cidr", "1000000000000000000000000000000 racks need")
     peak_kib = int(result.stdout.strip().splitlines()[-1])
     assert peak_kib < 200 * 1024, f"peak RSS {peak_kib} KiB"
-    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < 200 * 1024
 
 
 def test_examples_still_validate():

@@ -204,7 +204,7 @@ def test_bad_stack_outputs_file(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(InventoryInputError, match=message):
         load_stack_outputs(path)
-    with pytest.raises(InventoryInputError, match="no such host overrides file"):
+    with pytest.raises(InventoryInputError, match="host overrides: no such file"):
         load_host_overrides(tmp_path / "missing.json")
 
 
