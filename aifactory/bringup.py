@@ -134,7 +134,10 @@ class BringupResult:
 def select_playbook(options: BringupOptions) -> tuple[Path, str | None]:
     """The playbook to run (site.yml or the one given) and the tags for ansible-playbook's `--tags`:
     the chosen stages in stage order, or None for every stage."""
-    book = Path(options.playbook).resolve() if options.playbook is not None else PLAYBOOKS / "site.yml"
+    try:
+        book = Path(options.playbook).resolve() if options.playbook is not None else PLAYBOOKS / "site.yml"
+    except (ValueError, OSError, RuntimeError) as err:  # a NUL byte, a symlink loop
+        raise BringupError(f"--playbook: unusable path ({err})") from None
     if not book.is_file():
         raise BringupError(f"no such playbook: {book}")
     if options.stages is None:
@@ -277,9 +280,13 @@ class Progress:
 def new_run_dir(root: Path, site: str) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     run_dir, n = root / site / stamp, 1
-    while run_dir.exists():
-        run_dir, n = root / site / f"{stamp}-{n}", n + 1
-    run_dir.mkdir(parents=True)
+    try:
+        while run_dir.exists():
+            run_dir, n = root / site / f"{stamp}-{n}", n + 1
+        run_dir.mkdir(parents=True)
+    except (OSError, ValueError) as err:
+        raise BringupError(f"cannot create a run directory under {root} (--artifacts-dir): "
+                           f"{getattr(err, 'strerror', None) or err}") from None
     return run_dir
 
 

@@ -63,6 +63,8 @@ def test_bringup_input_files(capsys, tmp_path, files, option, kind):
     (["bringup", LAB, "--check", "-e", "{" * 100_000], "--extra-vars"),
     (["bringup", LAB, "--check", "--playbook", "/nonexistent/site.yml"], "no such playbook"),
     (["bringup", LAB, "--check", "--stack-outputs", "bad\0path.json"], "NUL byte"),
+    (["bringup", LAB, "--check", "--playbook", "bad\0path.yml"], "--playbook"),
+    (["bringup", LAB, "--check", "--artifacts-dir", "/dev/null/runs"], "--artifacts-dir"),
     (["bringup", LAB, "--check", "--host-overrides", "/nonexistent.json"], "no such file"),
 ])
 def test_bad_options(capsys, argv, named):
