@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from aifactory.formats.junit import spec_junit
+from aifactory.formats.sarif import spec_sarif
 from aifactory.spec import Problem, SpecError, load_spec, resolve_spec_path
 
 MACHINE_FORMATS = ("sarif", "junit")
@@ -16,9 +18,6 @@ MACHINE_FORMATS = ("sarif", "junit")
 
 def spec_document(spec: str | Path, problems: list[Problem], fmt: str, command: str) -> str:
     """The spec's problems as SARIF or JUnit; `command` (validate, plan) names the CI category."""
-    from aifactory.formats.junit import spec_junit
-    from aifactory.formats.sarif import spec_sarif
-
     spec_file = resolve_spec_path(spec)
     site = spec_file.resolve().parent.name
     if fmt == "sarif":
