@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import signal
 import sys
@@ -144,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except SpecError as err:
+        if getattr(args, "format", None) == "json":  # machines read the problems on stdout
+            print(json.dumps({"valid": False, "source": shown(err.source, 500),
+                              "problems": [p.as_dict() for p in err.problems]}, indent=2))
         print_spec_error(err)
         return 2
     except BrokenPipeError:  # output piped into `head` and the like
