@@ -98,7 +98,7 @@ def run(args) -> int:
         rows = [[host, *counts.values()] for host, counts in result.hosts.items()]
         rows.append(["TOTAL", *result.totals.values()])
         print(table(["host", *next(iter(result.hosts.values()))], rows))
-    else:
+    elif result.interrupted_by is None:
         print(f"ansible-playbook ended ({result.status}, rc {result.rc}) before any host ran; its last output:",
               file=sys.stderr)
         print(runner_output_tail(result), file=sys.stderr)
