@@ -20,8 +20,8 @@ for site in inventories/*/; do
     echo "== $name"
     "$AIFACTORY" validate "$site" --format sarif >"$REPORTS/validate-$name.sarif" || status=1
     "$AIFACTORY" validate "$site" --format junit >"$REPORTS/validate-$name.junit.xml" || status=1
-    "$AIFACTORY" plan "$site" --program infra --format sarif >"$REPORTS/plan-$name.sarif" || status=1
-    "$AIFACTORY" plan "$site" --program infra --format junit >"$REPORTS/plan-$name.junit.xml" || status=1
+    "$AIFACTORY" plan "$site" --program infra \
+        --sarif "$REPORTS/plan-$name.sarif" --junit "$REPORTS/plan-$name.junit.xml" || status=1
 done
 
 if [ -n "$BASE" ]; then

@@ -5,8 +5,10 @@ Exit 0 when the plan is clean, 1 on plan errors or control violations, 2 on a ba
 
 from __future__ import annotations
 
+import json
 import sys
 from collections import Counter, defaultdict
+from pathlib import Path
 
 from aifactory.formats import MACHINE_FORMATS, spec_document
 from aifactory.formats.junit import plan_junit
@@ -24,6 +26,8 @@ def register(sub) -> None:
     p.add_argument("--aws-endpoint", metavar="URL", help="a running moto_server instead of a moto worker process")
     p.add_argument("--format", choices=["table", "json", *MACHINE_FORMATS], default="table",
                    help="sarif: code-scanning results at the declaring program line; junit: a test case per control and resource")
+    for fmt in MACHINE_FORMATS:  # CI: one plan, the table in the log and both documents as files
+        p.add_argument(f"--{fmt}", metavar="FILE", type=Path, help=f"also write the {fmt.upper()} document to FILE")
     p.set_defaults(func=run_plan)
 
 
@@ -35,19 +39,30 @@ def run_plan(args) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except SpecError as err:
+        write_documents(args, lambda fmt: spec_document(args.spec, err.problems, fmt, "plan"))
         if args.format not in MACHINE_FORMATS:
             raise
         print(spec_document(args.spec, err.problems, args.format, "plan"), end="")
         return 2
+
+    def document(fmt: str) -> str:
+        return json.dumps(plan_sarif(plan), indent=2) + "\n" if fmt == "sarif" else plan_junit(plan)
+
+    write_documents(args, document)
     if args.format == "json":
         emit_json(plan.as_dict())
-    elif args.format == "sarif":
-        emit_json(plan_sarif(plan))
-    elif args.format == "junit":
-        print(plan_junit(plan), end="")
+    elif args.format in MACHINE_FORMATS:
+        print(document(args.format), end="")
     else:
         print(render(plan))
     return 0 if plan.clean else 1
+
+
+def write_documents(args, document) -> None:
+    """The SARIF and JUnit documents asked for with --sarif FILE / --junit FILE."""
+    for fmt in MACHINE_FORMATS:
+        if getattr(args, fmt):
+            getattr(args, fmt).write_text(document(fmt), encoding="utf-8")
 
 
 def render(plan: Plan) -> str:

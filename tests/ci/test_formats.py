@@ -67,6 +67,9 @@ def test_schema_problem_at_its_line(capsys, lab_copy, command):
     status, out = run_cli(capsys, command, lab_copy, "--format", "junit")
     root = valid_junit(out)
     assert status == 2 and list(failures(root)) == ["schema"]
+    if command == "plan":  # the files CI asked for are written too
+        status = run_cli(capsys, "plan", lab_copy, "--format", "sarif", "--junit", lab_copy / "plan.xml")[0]
+        assert status == 2 and list(failures(valid_junit((lab_copy / "plan.xml").read_text()))) == ["schema"]
     skipped = [c.get("name") for c in root.iter("testcase") if c.find("skipped") is not None]
     assert "driver_version_on_branch" in skipped  # validators do not run on a spec that did not parse
 
@@ -80,34 +83,34 @@ def test_yaml_syntax_error_at_its_line(capsys, lab_copy):
     assert result["locations"][0]["physicalLocation"]["region"]["startLine"] >= line_of(spec, "racks: [1")
 
 
-def test_clean_plan(capsys, monkeypatch):
+def test_clean_plan(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("PLAN_FAULT", "")
-    status, out = run_cli(capsys, "plan", LAB, "--program", BASELINE, "--format", "sarif")
+    status, out = run_cli(capsys, "plan", LAB, "--program", BASELINE, "--format", "sarif", "--junit", tmp_path / "plan.xml")
     document = valid_sarif(out)
     assert status == 0 and results(document) == []
     rules = [r["id"] for r in document["runs"][0]["tool"]["driver"]["rules"]]
     assert [c.id for c in CONTROLS if c.id not in rules] == []
     assert document["runs"][0]["automationDetails"]["id"] == "aifactory-plan/lab-b200/"
-    status, out = run_cli(capsys, "plan", LAB, "--program", BASELINE, "--format", "junit")
-    root = valid_junit(out)
-    assert status == 0 and root.get("failures") == "0"
+    root = valid_junit((tmp_path / "plan.xml").read_text())
+    assert root.get("failures") == "0"
     controls, resources = root.findall("testsuite")
     assert len(controls.findall("testcase")) == len({c.id for c in CONTROLS}) + 1  # and the program itself
     mock_only = [c.get("name") for c in resources.iter("testcase") if c.find("skipped") is not None]
     assert "guardrail (aws:bedrock/guardrail:Guardrail)" in mock_only
 
 
-def test_faulty_program(capsys, monkeypatch):
+def test_faulty_program(capsys, monkeypatch, tmp_path):
+    """One plan: the table for the log on stdout, both documents as files."""
     monkeypatch.setenv("PLAN_FAULT", "internet_gateway")
-    status, out = run_cli(capsys, "plan", LAB, "--program", BASELINE, "--format", "sarif")
-    [result] = results(valid_sarif(out))
-    assert status == 1 and result["ruleId"] == "SOV-01" and "hub-igw" in result["message"]["text"]
+    status, out = run_cli(capsys, "plan", LAB, "--program", BASELINE, "--sarif", tmp_path / "plan.sarif", "--junit", tmp_path / "plan.xml")
+    assert status == 1 and "1 control(s) failed" in out
+    [result] = results(valid_sarif((tmp_path / "plan.sarif").read_text()))
+    assert result["ruleId"] == "SOV-01" and "hub-igw" in result["message"]["text"]
     location = result["locations"][0]
     assert location["logicalLocations"][0]["name"] == "hub-igw"
     assert location["physicalLocation"]["artifactLocation"]["uri"].endswith("baseline/__main__.py")
-    status, out = run_cli(capsys, "plan", LAB, "--program", BASELINE, "--format", "junit")
-    root = valid_junit(out)
-    assert status == 1 and root.get("failures") == "1"
+    root = valid_junit((tmp_path / "plan.xml").read_text())
+    assert root.get("failures") == "1"
     [(name, text)] = failures(root).items()
     assert name.startswith("SOV-01") and "hub-igw" in text
 
