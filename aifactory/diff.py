@@ -148,30 +148,33 @@ def checkout_at(site_dir: Path, ref: str, into: Path) -> tuple[Path, Path | None
     return into / site_rel, program if (program / "__main__.py").is_file() else None
 
 
+def saved_plan(path: Path) -> dict:
+    try:
+        plan = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise DiffError(f"{path}: not a plan JSON ({err})") from None
+    if not isinstance(plan, dict) or not isinstance(plan.get("resources"), list):
+        raise DiffError(f"{path}: not a plan JSON (`aifactory plan --format json`)")
+    return plan
+
+
 def site_diff(site: str | Path, against: str, program: Path | None = None) -> dict:
-    """The change preview of `site` against a git ref or a saved plan JSON (see the module doc)."""
+    """The change preview of `site` against a git ref or a saved plan JSON (see the module doc);
+    the old side is read first, so a bad ref or file costs no plan."""
     spec_file = resolve_spec_path(site)
-    site_dir = spec_file.parent
     after = load_spec(spec_file)
     result = {"site": after.name, "against": against, "hosts": None, "aws": None, "notes": []}
-    after_plan = plan_json(spec_file, program)
-    saved = Path(against)
-    if saved.is_file():
-        try:
-            before_plan = json.loads(saved.read_text())
-        except (OSError, ValueError) as err:
-            raise DiffError(f"{against}: not a plan JSON ({err})") from None
-        if not isinstance(before_plan, dict) or "resources" not in before_plan:
-            raise DiffError(f"{against}: not a plan JSON (`aifactory plan --format json`)")
-        result["notes"].append("hosts not compared: a saved plan holds the AWS side only")
-    else:
-        with tempfile.TemporaryDirectory(prefix="aifactory-diff-") as tmp:
-            old_site, old_program = checkout_at(site_dir, against, Path(tmp))
-            before = load_spec(old_site)
-            result["hosts"] = compare_hosts(hosts(before), hosts(after))
+    with tempfile.TemporaryDirectory(prefix="aifactory-diff-") as tmp:
+        if Path(against).is_file():
+            before_plan = saved_plan(Path(against))
+            result["notes"].append("hosts not compared: a saved plan holds the AWS side only")
+        else:
+            old_site, old_program = checkout_at(spec_file.parent, against, Path(tmp))
+            result["hosts"] = compare_hosts(hosts(load_spec(old_site)), hosts(after))
             if old_program is None:
                 result["notes"].append(f"{against} has no infra/: both sides planned with the same program")
             before_plan = plan_json(old_site / spec_file.name, old_program or program, cwd=Path(tmp))
+    after_plan = plan_json(spec_file, program)
     result["aws"] = compare_plans(before_plan, after_plan)
     for side, plan in (("before", before_plan), ("after", after_plan)):
         if not plan.get("clean", True):

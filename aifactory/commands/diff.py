@@ -1,7 +1,7 @@
 """`aifactory diff SITE --against REF`: the change preview of a site (hosts and AWS resources).
 
-Exit 0 when nothing moves, 1 when a host's name or address would move (or the ref cannot be read),
-2 on a bad spec.
+Exit 0 when nothing moves, 1 when a host's name or address would move, 2 on a bad spec or a ref or
+saved plan that cannot be read.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def run_diff(args) -> int:
         diff = site_diff(args.spec, args.against, args.program)
     except DiffError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return 2
     if args.format == "json":
         emit_json(diff)
     else:

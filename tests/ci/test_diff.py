@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 
+from aifactory.cli import main
 from aifactory.diff import compare_hosts, compare_plans, markdown
 from tests.ci.conftest import REPO, run_cli
 
@@ -75,3 +76,12 @@ def test_against_a_saved_plan(capsys, tmp_path):
     (tmp_path / "plan.json").write_text(json.dumps(saved))
     status, out = run_cli(capsys, "diff", lab, "--against", tmp_path / "plan.json")
     assert status == 0 and "| created | lab-b200-vpc |" in out and "hosts not compared" in out
+
+
+def test_unreadable_against_is_bad_input(capsys, tmp_path):
+    lab = REPO / "inventories" / "lab-b200"
+    (tmp_path / "not-a-plan.json").write_text('{"factory": "lab-b200"}')
+    assert main(["diff", str(lab), "--against", "no-such-ref-anywhere"]) == 2
+    assert "no-such-ref-anywhere" in capsys.readouterr().err
+    assert main(["diff", str(lab), "--against", str(tmp_path / "not-a-plan.json")]) == 2
+    assert "not a plan JSON" in capsys.readouterr().err
