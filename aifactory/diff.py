@@ -45,8 +45,9 @@ def hosts(f: Factory) -> dict[tuple[int, int, str], dict]:
 def compare_hosts(before: dict, after: dict) -> dict[str, list[dict]]:
     """Hosts added, removed, and moved (a name or address that would change place: an error)."""
     entry = lambda place, host: {"rack": place[0], "slot": place[1], "kind": place[2], **host}  # noqa: E731
-    added = [entry(p, after[p]) for p in sorted(after.keys() - before.keys())]
-    removed = [entry(p, before[p]) for p in sorted(before.keys() - after.keys())]
+    by_rack_kind = lambda place: (place[0], place[2], place[1])  # noqa: E731
+    added = [entry(p, after[p]) for p in sorted(after.keys() - before.keys(), key=by_rack_kind)]
+    removed = [entry(p, before[p]) for p in sorted(before.keys() - after.keys(), key=by_rack_kind)]
     moved = []
     for place in sorted(before.keys() & after.keys()):
         old, new = before[place], after[place]
@@ -98,7 +99,9 @@ def compare_plans(before: dict, after: dict) -> dict[str, list[dict]]:
     updated, replaced = [], []
     for name in new.keys() & old.keys():
         a, b = old[name], new[name]
-        changed = sorted(k for k in a["inputs"].keys() | b["inputs"].keys() if a["inputs"].get(k) != b["inputs"].get(k))
+        # properties the program told Pulumi to ignore (ignore_changes) are no change, as under `pulumi preview`
+        ignored = set(a.get("ignore_changes") or []) | set(b.get("ignore_changes") or [])
+        changed = sorted(k for k in (a["inputs"].keys() | b["inputs"].keys()) - ignored if a["inputs"].get(k) != b["inputs"].get(k))
         naming = sorted(set(changed) & NAMING_PROPERTIES)
         if a["type"] != b["type"]:
             replaced.append({**brief(b), "because": [f"type was {a['type']}"], "properties": changed})

@@ -66,6 +66,11 @@ def test_plans_compared_by_reference_not_by_made_up_ids():
     changed = compare_plans(plan("vpc-0aaaaaaaaaaaaaaaa", "10.0.0.0/24", "b1"), plan("vpc-0bbbbbbbbbbbbbbbb", "10.0.1.0/24", "b2"))
     assert [(r["name"], r["properties"]) for r in changed["updated"]] == [("hub", ["cidrBlock"])]
     assert [(r["name"], r["because"]) for r in changed["replaced"]] == [("logs", ["bucket"])]
+    activation = {"name": "activation", "type": "aws:ssm/activation:Activation", "component": "Identity", "id": "a",
+                  "ignore_changes": ["expirationDate"]}
+    later = compare_plans({"resources": [{**activation, "inputs": {"expirationDate": "2026-12-31T10:00:00Z"}}]},
+                          {"resources": [{**activation, "inputs": {"expirationDate": "2026-12-31T10:00:07Z"}}]})
+    assert later["updated"] == []  # ignore_changes, as the program declared it
 
 
 def test_against_a_saved_plan(capsys, tmp_path):
