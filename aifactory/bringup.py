@@ -43,9 +43,9 @@ RUNNER_IDENT = "run"
 EXIT_ACCEPTANCE_INCOMPLETE = 3
 ACCEPTANCE_STATS_KEY = "aifactory_acceptance"  # the acceptance role's set_stats key
 MASK = "********"
-# Environment variables whose values are secrets: BMC passwords, the SSM activation code, and the
-# usual credentials a shell may carry (runner writes the whole environment into its artifacts).
-SECRET_NAME = re.compile(r"PASSWORD|PASSPHRASE|SECRET|TOKEN|ACTIVATION_CODE|PRIVATE_KEY|ACCESS_KEY")
+# Environment variables whose values are secrets: BMC passwords, the SSM activation code, VPN
+# pre-shared keys, munge keys, and the usual credentials a shell may carry.
+SECRET_NAME = re.compile(r"PASSWORD|PASSPHRASE|SECRET|TOKEN|ACTIVATION_CODE|PRIVATE_KEY|ACCESS_KEY|PSK|MUNGE_KEY")
 MIN_SCRUB_LENGTH = 4  # shorter values would mangle the artifacts; they are reported instead
 STAT_KEYS = (("ok", "ok"), ("changed", "changed"), ("failed", "failures"), ("unreachable", "dark"),
              ("skipped", "skipped"), ("rescued", "rescued"), ("ignored", "ignored"))
