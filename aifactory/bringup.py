@@ -30,6 +30,7 @@ from typing import TextIO
 
 from aifactory.secret_exec import FIFO_ENV
 from aifactory.spec import Factory
+from aifactory.spec.validators import shown
 from aifactory.userstate import state_dir
 
 REPO = Path(__file__).resolve().parent.parent
@@ -255,7 +256,7 @@ class Progress:
             outcome = {"runner_on_unreachable": "unreachable", "runner_on_skipped": "skipped"}[name]
         self.counts["ok" if outcome == "ignored" else outcome] += 1
         if outcome in ("failed", "unreachable"):
-            message = str(res.get("msg") or res.get("stderr") or res.get("reason") or "")[:300]
+            message = shown(res.get("msg") or res.get("stderr") or res.get("reason") or "", 300)  # no escapes
             self._line(f"    {outcome.upper()}: {host}: {self.task}: {message}")
         elif not self.tty:
             self._line(f"    {outcome}: {host}")

@@ -106,3 +106,16 @@ def test_json_problems_of_a_bad_input_file(capsys, files):
     code, out, err = run_inprocess(capsys, "validate", files["fifo"], "--format", "json")
     assert code == 2 and "Traceback" not in err
     assert json.loads(out)["problems"][0]["path"] == "(file)"
+
+
+def test_host_output_cannot_drive_the_terminal():
+    """A failing task's message comes from the host: its escape sequences are shown, not obeyed."""
+    import io
+
+    from aifactory.bringup import Progress, Redactor
+
+    stream = io.StringIO()
+    progress = Progress(stream, Redactor([]), tty=False)
+    progress({"event": "runner_on_failed", "event_data": {"host": "n1", "res": {"msg": "\x1b[2J\x1b]0;owned\x07" + "x" * 900}}})
+    line = stream.getvalue()
+    assert "\x1b" not in line and "\\x1b[2J" in line and "(912 characters)" in line
