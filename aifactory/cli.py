@@ -123,7 +123,7 @@ def scrub_killed_runs() -> None:
 
     try:
         scrubbed = scrub_leftovers(dict(os.environ))
-    except OSError as err:
+    except (OSError, RuntimeError) as err:  # RuntimeError: no home directory to keep state in
         print(f"warning: cannot check for run directories left by killed bring-ups: {err}", file=sys.stderr)
         return
     for run_dir in scrubbed:
