@@ -51,7 +51,7 @@ def test_rehearse_lab_b200_passes_and_leaves_no_lab(lab_dir, capsys):
     report = json.loads(capsys.readouterr().out)
     stages = {s["name"]: s for s in report["stages"]}
     outcomes = {name: s["outcome"] for name, s in stages.items()}
-    assert rc == 0 and report["passed"], report
+    assert rc == 0 and report["passed"], [s for s in report["stages"] if s["outcome"] == "failed"]
     assert list(outcomes) == ["lab up", "plan (AWS side against moto_server)", "bringup",
                               "bringup again (must change nothing)", "acceptance", "GPU / kernel-module steps",
                               "AWS link (node side)", "lab down"]
