@@ -61,7 +61,9 @@ class Plan:
                         "controls_passed": sum(c.passed for c in self.controls), "controls_failed": sum(not c.passed for c in self.controls)},
             "resources": [
                 {"name": r.name, "type": r.type, "component": r.component, "id": r.id, "checked_by": r.checked_by,
-                 "error": r.error, "inputs": masked(r.inputs, r.secret_paths)}
+                 "error": r.error, "inputs": masked(r.inputs, r.secret_paths),
+                 "source": {"uri": r.source[0], "line": r.source[1]} if r.source else None,
+                 "ignore_changes": r.ignore_changes}
                 for r in self.resources
             ],
             "controls": [

@@ -55,6 +55,8 @@ class PlannedResource:
     secret_paths: set[str] = field(default_factory=set)
     error: str | None = None
     custom: bool = True
+    source: tuple[str, int] | None = None  # (file URI, line) the SDK recorded for the declaration
+    ignore_changes: list[str] = field(default_factory=list)  # properties the program told Pulumi to ignore
 
 
 @dataclass
@@ -89,7 +91,8 @@ def component_label(urn: str) -> str:
 
 
 class PlanMonitor(MockMonitor):
-    """The SDK's mock monitor, also telling the mocks each registration's URN and secret outputs."""
+    """The SDK's mock monitor, also telling the mocks each registration's URN, secret outputs, the
+    program line that declared it (the SDK's source position) and its `ignore_changes`."""
 
     def __init__(self, mocks: "PlanMocks"):
         super().__init__(mocks)
@@ -100,6 +103,9 @@ class PlanMonitor(MockMonitor):
             self.plan_mocks.current.urn = self.make_urn(request.parent, request.type, request.name)
             self.plan_mocks.current.secret_outputs = set(request.additionalSecretOutputs)
             self.plan_mocks.current.has_unknown_inputs = _holds_unknown(request.object)
+            position = request.sourcePosition
+            self.plan_mocks.current.source = (position.uri, position.line) if position.uri else None
+            self.plan_mocks.current.ignore_changes = list(request.ignoreChanges)
         return super().RegisterResource(request)
 
 
@@ -137,7 +143,8 @@ class PlanMocks(pulumi.runtime.Mocks):
         if not args.custom:
             self.progress(f"planning {args.typ.rsplit(':', 1)[-1]} {args.name}")
             with self.lock:
-                self.components.append(PlannedResource(urn, args.typ, args.name, component_label(urn), inputs, inputs, None, MOCK_ONLY))
+                self.components.append(PlannedResource(urn, args.typ, args.name, component_label(urn), inputs, inputs, None, MOCK_ONLY,
+                                                       source=getattr(self.current, "source", None)))
             return None, dict(args.inputs)
         if args.typ.startswith("pulumi:providers:"):
             provider_id = f"{args.name}-provider-id"
@@ -153,7 +160,9 @@ class PlanMocks(pulumi.runtime.Mocks):
         outputs = {**inputs, **computed, "id": resource_id}
         with self.lock:
             self.resources.append(PlannedResource(urn, args.typ, args.name, component_label(urn), inputs, outputs,
-                                                  resource_id, checked_by, secret_paths, error))
+                                                  resource_id, checked_by, secret_paths, error,
+                                                  source=getattr(self.current, "source", None),
+                                                  ignore_changes=getattr(self.current, "ignore_changes", [])))
         return resource_id, {**dict(args.inputs), **computed}
 
     def _with_default_tags(self, args: MockResourceArgs, inputs: dict) -> dict:

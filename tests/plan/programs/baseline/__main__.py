@@ -141,7 +141,8 @@ for t in ("tunnel1", "tunnel2"):
                    f"{t}_preshared_key": pulumi.Output.secret(f"psk-{t}-do-not-print")})
 aws.ec2.VpnConnection("vpn", customer_gateway_id=cgw.id, transit_gateway_id=tgw.id, type="ipsec.1", static_routes_only=False, **tunnel)
 expiry = None if FAULT == "activation_no_expiry" else (datetime.now(timezone.utc) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
-aws.ssm.Activation("activation", iam_role=node_role.name, registration_limit=3, expiration_date=expiry)
+aws.ssm.Activation("activation", iam_role=node_role.name, registration_limit=3, expiration_date=expiry,
+                   opts=pulumi.ResourceOptions(ignore_changes=["expirationDate"]))
 
 if FAULT == "logs_on_star":  # job logs written anywhere: the SageMaker execution role before it was scoped
     aws.iam.RolePolicy("job-logs", role=node_role.name, policy=doc(
