@@ -1,6 +1,7 @@
 """`aifactory plan SPEC`: run the Pulumi program offline against moto and check the sovereignty controls.
 
-Exit 0 when the plan is clean, 1 on plan errors or control violations, 2 on a bad spec.
+Exit 0 when the plan is clean, 1 on plan errors or control violations, 2 on a bad spec, a bad
+program directory, or an AWS stand-in that cannot be reached or fails mid-plan (no verdict).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from aifactory.formats import MACHINE_FORMATS, spec_document
 from aifactory.formats.junit import plan_junit
 from aifactory.formats.sarif import plan_sarif
-from aifactory.plan import Plan, make_plan
+from aifactory.plan import Plan, PlanError, make_plan
 from aifactory.plan.engine import MOCK_ONLY, MOTO, REJECTED
 from aifactory.report import emit_json, progress, table
 from aifactory.spec import SpecError
@@ -35,9 +36,9 @@ def run_plan(args) -> int:
     try:
         with progress(f"planning {args.spec}") as step:
             plan = make_plan(args.spec, args.program, args.aws_endpoint, progress=step)
-    except FileNotFoundError as err:
+    except (PlanError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return 2
     except SpecError as err:
         write_documents(args, lambda fmt: spec_document(args.spec, err.problems, fmt, "plan"))
         if args.format not in MACHINE_FORMATS:
@@ -72,11 +73,14 @@ def render(plan: Plan) -> str:
         per_component[r.component][r.checked_by] += 1
     rows = [(c, sum(n.values()), n[MOTO], n[MOCK_ONLY], n[REJECTED]) for c, n in per_component.items()]
     mock_only = Counter(r.type for r in plan.resources if r.checked_by == MOCK_ONLY)
-    out = [f"{plan.factory.name}: plan of {plan.program} against {plan.backend} (stand-in for AWS; Pulumi mock engine)", ""]
+    out = [f"{plan.factory.name}: plan of {plan.program} against {plan.backend}, account {plan.account} "
+           "(stand-in for AWS; Pulumi mock engine)", ""]
     out.append(table(["component", "resources", "moto", "mock only", "rejected"], rows))
     if mock_only:
         out += ["", "mock only (moto cannot create these; inputs checked by the controls only):"]
         out += [f"  {n} x {t}" for t, n in sorted(mock_only.items())]
+    if plan.placeholders:
+        out += ["", "mock settings (offline placeholders, not the site's values): " + ", ".join(plan.placeholders)]
     control_rows = []
     for c in plan.controls:
         control_rows.append((c.id, "pass" if c.passed else "FAIL", c.statement if c.passed else ""))

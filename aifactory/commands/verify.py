@@ -12,7 +12,7 @@ import sys
 import boto3
 import botocore.exceptions
 
-from aifactory.moto_standin.backend import FAKE_CREDENTIALS
+from aifactory.moto_standin.backend import FAKE_CREDENTIALS, use_moto_account
 from aifactory.report import emit_json, table
 from aifactory.spec import load_spec
 from aifactory.verify import verify
@@ -23,6 +23,7 @@ def register(sub) -> None:
     p.add_argument("spec", metavar="SPEC", help="factory.yaml or the site directory holding it")
     p.add_argument("--aws-endpoint", metavar="URL", help="a moto_server URL (fake credentials) instead of real AWS")
     p.add_argument("--region", help="AWS region (default: the spec's sovereignty.region)")
+    p.add_argument("--aws-account", metavar="ID", help="with --aws-endpoint: the moto account to check (a plan's `aws_account`)")
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=run_verify)
 
@@ -31,6 +32,8 @@ def run_verify(args) -> int:
     factory = load_spec(args.spec)
     region = args.region or factory.sovereignty.region
     session = boto3.session.Session(**FAKE_CREDENTIALS) if args.aws_endpoint else boto3.session.Session()
+    if args.aws_endpoint and args.aws_account:
+        use_moto_account(session, args.aws_account)
     try:
         checks = verify(factory, lambda service: session.client(service, region_name=region, endpoint_url=args.aws_endpoint))
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as err:

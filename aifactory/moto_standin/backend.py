@@ -10,9 +10,11 @@ It imports no Pulumi, so the moto worker process (`worker.py`) starts without it
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
+import secrets
 import threading
 from collections.abc import Callable
 from unittest import mock
@@ -23,27 +25,38 @@ from botocore.config import Config
 
 # Offline credentials: never the user's own (an explicit key beats every other source in boto3).
 FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "aws_session_token": "testing"}
-ACCOUNT_ID = "123456789012"  # moto's default account
+ACCOUNT_ID = "123456789012"  # moto's default account (a moto worker's; a moto_server plan gets one of its own)
 # Pulumi's wire value for an output not known until the resource exists (pulumi.runtime.rpc.UNKNOWN,
 # spelled out so that this module needs no Pulumi; a test holds the two equal).
 KNOWN_AFTER_APPLY = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 # AWS managed policies (AmazonSSMManagedInstanceCore, ...) exist in AWS, so they must in moto too.
 # A moto_server needs the same: MOTO_IAM_LOAD_MANAGED_POLICIES=true in its environment.
 MOTO_CONFIG = {"iam": {"load_aws_managed_policies": True}}
+MANAGED_POLICY_PROBE = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+# botocore's failures to reach the endpoint or to get a whole answer from it (not AWS's refusals)
+UNREACHABLE = (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError)
 
 
 class AwsRejected(Exception):
     """AWS (here: moto) refused to create a resource; the message is AWS's."""
 
 
-def client_factory(endpoint_url: str | None) -> Callable[[str, str], object]:
+class StandInFailed(Exception):
+    """AWS's stand-in (the moto worker or a moto_server) failed, could not be reached or is not set up
+    as a plan needs: the plan has no verdict."""
+
+
+def client_factory(endpoint_url: str | None, account_id: str = ACCOUNT_ID) -> Callable[[str, str], object]:
     """`clients(service, region)`: cached boto3 clients with fake credentials, against moto's endpoint
-    or in-process moto. Every request names moto's account, so moto need not look the access key up
-    (which builds an IAM backend, with all AWS managed policies, for every partition)."""
+    or in-process moto. Every request names the moto account (`x-moto-account-id`, which moto reads
+    before the access key; moto/core/responses.py), so moto need not look the access key up (which
+    builds an IAM backend, with all AWS managed policies, for every partition), and plans against one
+    moto_server each keep to an account of their own."""
     session = boto3.session.Session(**FAKE_CREDENTIALS)
-    session.events.register("before-sign", _name_moto_account)
+    use_moto_account(session, account_id)
     cache: dict[tuple[str, str], object] = {}
-    config = Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"})
+    config = Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"},
+                    connect_timeout=10 if endpoint_url else 60)
 
     def clients(service: str, region: str):
         key = (service, region)
@@ -54,8 +67,18 @@ def client_factory(endpoint_url: str | None) -> Callable[[str, str], object]:
     return clients
 
 
-def _name_moto_account(request, **_):
-    request.headers["x-moto-account-id"] = ACCOUNT_ID
+def use_moto_account(session: boto3.session.Session, account_id: str) -> None:
+    """Send every request of `session` to moto's account `account_id`."""
+    session.events.register("before-sign", functools.partial(name_moto_account, account_id))
+
+
+def name_moto_account(account_id: str, request, **_):
+    request.headers["x-moto-account-id"] = account_id
+
+
+def new_account_id() -> str:
+    """A 12-digit account id no earlier plan used (moto keeps each account's resources apart)."""
+    return f"{secrets.randbelow(10**11) + 10**11:012d}"
 
 
 @contextlib.contextmanager
@@ -103,9 +126,10 @@ def _strip_none(d: dict) -> dict:
 class Backend:
     """The moto side of a plan: one method per creatable resource type."""
 
-    def __init__(self, clients: Callable[[str, str], object], region: str):
+    def __init__(self, clients: Callable[[str, str], object], region: str, account_id: str = ACCOUNT_ID):
         self.clients = clients
         self.region = region
+        self.account_id = account_id
         self._lock = threading.Lock()  # one create at a time: moto's backends are not thread-safe
 
     def can_create(self, resource_type: str) -> bool:
@@ -123,18 +147,41 @@ class Backend:
             raise AwsRejected(f"invalid parameters: {err}") from None
         except NotImplementedError as err:
             raise AwsRejected(f"moto does not implement this call ({err})") from None
+        except UNREACHABLE as err:
+            raise StandInFailed(f"no answer from moto: {err}") from None
 
     def ec2(self, region):
         return self.clients("ec2", region)
 
     def caller_identity(self) -> dict:
         """What sts:GetCallerIdentity answers (the aws.getCallerIdentity invoke)."""
-        ident = self.clients("sts", self.region).get_caller_identity()
+        try:
+            ident = self.clients("sts", self.region).get_caller_identity()
+        except UNREACHABLE as err:
+            raise StandInFailed(f"no answer from moto: {err}") from None
         return {"Account": ident["Account"], "Arn": ident["Arn"], "UserId": ident["UserId"]}
 
     def availability_zones(self) -> list[dict]:
         """The region's zones as ec2:DescribeAvailabilityZones lists them (the aws.getAvailabilityZones invoke)."""
-        return self.clients("ec2", self.region).describe_availability_zones()["AvailabilityZones"]
+        try:
+            return self.clients("ec2", self.region).describe_availability_zones()["AvailabilityZones"]
+        except UNREACHABLE as err:
+            raise StandInFailed(f"no answer from moto: {err}") from None
+
+    def check_server(self, endpoint: str) -> None:
+        """Before a plan against the moto_server at `endpoint`: that it answers, and that it has AWS's
+        managed policies (the program attaches them, as in AWS); StandInFailed says what to do."""
+        try:
+            self.clients("iam", self.region).get_policy(PolicyArn=MANAGED_POLICY_PROBE)
+        except UNREACHABLE as err:
+            raise StandInFailed(f"cannot reach the moto_server at {endpoint}: {err}") from None
+        except botocore.exceptions.ClientError as err:
+            if err.response.get("Error", {}).get("Code") != "NoSuchEntity":
+                raise StandInFailed(f"{endpoint} does not answer as a moto_server: {err}") from None
+            raise StandInFailed(
+                f"the moto_server at {endpoint} has no AWS managed policies ({MANAGED_POLICY_PROBE.rsplit('/', 1)[-1]} "
+                "and the others the program attaches): start it with MOTO_IAM_LOAD_MANAGED_POLICIES=true in its "
+                "environment") from None
 
     def warm_up(self, service: str) -> None:
         """One read-only call into `service`: moto builds its model of a service on first use."""
@@ -142,7 +189,7 @@ class Backend:
         getattr(self.clients(service, self.region), operation)(**params)
 
     def arn(self, service: str, region: str, resource: str) -> str:
-        return f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{resource}"
+        return f"arn:aws:{service}:{region}:{self.account_id}:{resource}"
 
 
 HANDLERS: dict[str, Callable[[Backend, str, dict, str], tuple[str, dict]]] = {}
@@ -184,7 +231,7 @@ def _vpc(b: Backend, logical, inputs, region):
             ec2.modify_vpc_attribute(VpcId=vpc_id, **{key: {"Value": bool(inputs[attr])}})
     return vpc_id, {
         "arn": b.arn("ec2", region, f"vpc/{vpc_id}"),
-        "ownerId": vpc.get("OwnerId", ACCOUNT_ID),
+        "ownerId": vpc.get("OwnerId", b.account_id),
         # Known after apply, as in `pulumi preview`: looking them up costs moto a scan of every
         # group and route table in the region per VPC, which made plan time quadratic in VPCs.
         **{key: KNOWN_AFTER_APPLY for key in ("defaultSecurityGroupId", "defaultNetworkAclId", "mainRouteTableId",
@@ -289,7 +336,7 @@ def _security_group(b: Backend, logical, inputs, region):
         ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[_permissions(r) for r in inputs["ingress"]])
     if inputs.get("egress"):
         ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=[_permissions(r) for r in inputs["egress"]])
-    return group_id, {"arn": b.arn("ec2", region, f"security-group/{group_id}"), "name": params["GroupName"], "ownerId": ACCOUNT_ID}
+    return group_id, {"arn": b.arn("ec2", region, f"security-group/{group_id}"), "name": params["GroupName"], "ownerId": b.account_id}
 
 
 def _security_group_rule(direction: str):
@@ -478,7 +525,7 @@ def _transit_gateway(b: Backend, logical, inputs, region):
     opts = tgw.get("Options", {})
     return tgw["TransitGatewayId"], {
         "arn": tgw.get("TransitGatewayArn", b.arn("ec2", region, f"transit-gateway/{tgw['TransitGatewayId']}")),
-        "ownerId": tgw.get("OwnerId", ACCOUNT_ID),
+        "ownerId": tgw.get("OwnerId", b.account_id),
         "associationDefaultRouteTableId": opts.get("AssociationDefaultRouteTableId", ""),
         "propagationDefaultRouteTableId": opts.get("PropagationDefaultRouteTableId", ""),
     }
@@ -498,7 +545,7 @@ def _tgw_vpc_attachment(b: Backend, logical, inputs, region):
     att = b.ec2(region).create_transit_gateway_vpc_attachment(**_strip_none({
         "TransitGatewayId": inputs["transitGatewayId"], "VpcId": inputs["vpcId"], "SubnetIds": inputs["subnetIds"],
         "Options": options, "TagSpecifications": _tags(inputs, "transit-gateway-attachment")}))["TransitGatewayVpcAttachment"]
-    return att["TransitGatewayAttachmentId"], {"vpcOwnerId": ACCOUNT_ID}
+    return att["TransitGatewayAttachmentId"], {"vpcOwnerId": b.account_id}
 
 
 @handles("aws:ec2transitgateway/routeTableAssociation:RouteTableAssociation")
@@ -536,7 +583,7 @@ def _vpc_endpoint(b: Backend, logical, inputs, region):
     })
     ep = b.ec2(region).create_vpc_endpoint(**params)["VpcEndpoint"]
     return ep["VpcEndpointId"], {
-        "arn": b.arn("ec2", region, f"vpc-endpoint/{ep['VpcEndpointId']}"), "ownerId": ACCOUNT_ID, "state": ep.get("State", ""),
+        "arn": b.arn("ec2", region, f"vpc-endpoint/{ep['VpcEndpointId']}"), "ownerId": b.account_id, "state": ep.get("State", ""),
         "dnsEntries": [{"dnsName": d.get("DnsName", ""), "hostedZoneId": d.get("HostedZoneId", "")} for d in ep.get("DnsEntries", [])],
         "networkInterfaceIds": ep.get("NetworkInterfaceIds", []),
         "vpcEndpointType": params["VpcEndpointType"],

@@ -30,7 +30,8 @@ from concurrent.futures import Future
 from pathlib import Path
 
 from aifactory.batch_gc import fewer_collections
-from aifactory.moto_standin.backend import HANDLERS, WARM_UP, AwsRejected, Backend, client_factory, in_process_moto
+from aifactory.moto_standin.backend import (ACCOUNT_ID, HANDLERS, WARM_UP, AwsRejected, Backend, StandInFailed, client_factory,
+                                            in_process_moto)
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the directory holding the aifactory package
 _HEADER = struct.Struct(">I")
@@ -39,7 +40,7 @@ METHODS = ("create", "caller_identity", "availability_zones")
 INPUT_ERRORS = (AwsRejected, KeyError, TypeError, ValueError)
 
 
-class WorkerFailed(RuntimeError):
+class WorkerFailed(StandInFailed):
     """The worker process exited or failed outside a handler's own checks."""
 
 
@@ -71,6 +72,7 @@ class MotoWorker:
     """The parent's side: a `Backend` whose calls run in the worker process. Use it as a context manager."""
 
     label = "moto (worker process)"
+    account_id = ACCOUNT_ID  # the worker's moto is the plan's alone
 
     def __init__(self, region: str):
         self.region = region

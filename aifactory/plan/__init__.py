@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from aifactory.moto_standin.backend import Backend, client_factory
+from aifactory.moto_standin.backend import Backend, StandInFailed, client_factory, new_account_id
 from aifactory.moto_standin.worker import MotoWorker
 from aifactory.plan.engine import MOCK_ONLY, MOTO, REJECTED, PlanMocks, PlannedResource, run_program
 from aifactory.plan.evaluate import ControlResult, evaluate
@@ -27,6 +27,18 @@ MASK = "[secret]"
 # BGP auth keys, XKS credentials, passwords, secret strings, CGW configurations with PSKs inside).
 SECRET_NAME = re.compile(r"(presharedkey|activationcode|bgpauthkey|authkey|rawsecretaccesskey|secretaccesskey|"
                          r"password|secretstring|secretbinary|customergatewayconfiguration|privatekey)$", re.I)
+# An offline plan never holds a site's XKS proxy credentials or its external key ids (the Pulumi config
+# infra/keys.py reads): values of the shapes KMS accepts stand in for them, and the plan lists them.
+XKS_PLACEHOLDERS = {
+    "aifactory:xksAccessKeyId": "AIFACTORYOFFLINEPLAN0",
+    "aifactory:xksSecretAccessKey": "offline-plan-placeholder-not-the-site-secret-0000",
+    "aifactory:xksKeyIdData": "offline-plan-placeholder-data-key",
+    "aifactory:xksKeyIdLogs": "offline-plan-placeholder-logs-key",
+}
+
+
+class PlanError(Exception):
+    """The plan could not run to a verdict (no program, AWS's stand-in unreachable or failed)."""
 
 
 @dataclass
@@ -38,6 +50,8 @@ class Plan:
     components: list[PlannedResource]
     controls: list[ControlResult]
     errors: list[str]
+    placeholders: list[str]  # config the offline plan made up (mock values, not the site's)
+    account: str  # the moto account the plan created its resources in
 
     @property
     def resource_errors(self) -> list[PlannedResource]:
@@ -55,7 +69,9 @@ class Plan:
             "region": self.factory.sovereignty.region,
             "program": str(self.program),
             "aws": self.backend,
+            "aws_account": self.account,
             "clean": self.clean,
+            "placeholders": self.placeholders,
             "summary": {"resources": len(self.resources), "moto": counts[MOTO], "mock_only": counts[MOCK_ONLY],
                         "rejected": counts[REJECTED],
                         "controls_passed": sum(c.passed for c in self.controls), "controls_failed": sum(not c.passed for c in self.controls)},
@@ -101,16 +117,30 @@ def make_plan(spec: str | Path, program: Path | None = None, aws_endpoint: str |
     factory = load_spec(spec)
     program = Path(program or DEFAULT_PROGRAM).resolve()
     if not (program / "__main__.py").is_file():
-        raise FileNotFoundError(f"{program} is not a Pulumi program directory (no __main__.py)")
+        raise PlanError(f"--program {program}: not a Pulumi program directory (no __main__.py)")
     region = factory.sovereignty.region
     spec_file = Path(spec).resolve()
-    config = {"aifactory:spec": str(spec_file), "aws:region": region}
-    if aws_endpoint:
-        aws = contextlib.nullcontext(Backend(client_factory(aws_endpoint), region))
-        label = f"moto_server at {aws_endpoint}"
+    placeholders = XKS_PLACEHOLDERS if factory.sovereignty.keys == "external-key-store" else {}
+    config = {"aifactory:spec": str(spec_file), "aws:region": region, **placeholders}
+    if aws_endpoint:  # a plan of its own in the shared moto_server: a new account
+        account = new_account_id()
+        server = Backend(client_factory(aws_endpoint, account), region, account)
+        try:
+            server.check_server(aws_endpoint)
+        except StandInFailed as err:
+            raise PlanError(str(err)) from None
+        aws, label = contextlib.nullcontext(server), f"moto_server at {aws_endpoint}"
     else:
         aws, label = MotoWorker(region), MotoWorker.label  # starts now: moto sets up while the program loads
     with aws as backend:
-        run = run_program(program, config, PlanMocks(backend, region, progress), stack=factory.name)
-    controls = evaluate(run.resources, control_config(factory), run.components)
-    return Plan(factory, program, label, run.resources, run.components, controls, run.errors)
+        mocks = PlanMocks(backend, region, progress)
+        run = run_program(program, config, mocks, stack=factory.name)
+    if mocks.stand_in_failure:
+        raise PlanError(f"the plan stopped without a verdict: AWS's stand-in ({label}) failed: {mocks.stand_in_failure}")
+    errors = list(run.errors)
+    if not run.resources:  # controls that pass over nothing are no verdict
+        errors.append("the program declared no AWS resource: no control was checked")
+        controls = []
+    else:
+        controls = evaluate(run.resources, control_config(factory), run.components)
+    return Plan(factory, program, label, run.resources, run.components, controls, errors, sorted(placeholders), mocks.account)

@@ -31,7 +31,7 @@ from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
 from pulumi.runtime.stack import run_pulumi_func
 
 from aifactory.batch_gc import fewer_collections
-from aifactory.moto_standin.backend import ACCOUNT_ID, AwsRejected, Backend
+from aifactory.moto_standin.backend import ACCOUNT_ID, AwsRejected, Backend, StandInFailed
 
 MOTO = "moto"
 MOCK_ONLY = "mock only"
@@ -134,6 +134,8 @@ class PlanMocks(pulumi.runtime.Mocks):
         self.components: list[PlannedResource] = []
         self.errors: list[str] = []
         self.default_tags: dict[str, dict] = {}  # provider reference -> its default tags
+        self.account = getattr(backend, "account_id", ACCOUNT_ID)
+        self.stand_in_failure: StandInFailed | None = None  # the first; the plan then has no verdict
 
     # --- resources -------------------------------------------------------------------------------
     def new_resource(self, args: MockResourceArgs):
@@ -176,21 +178,23 @@ class PlanMocks(pulumi.runtime.Mocks):
 
     def _create(self, args: MockResourceArgs, inputs: dict):
         if args.resource_id:  # a `.get()` of an existing resource: nothing to create
-            return args.resource_id, mock_outputs(args.typ, args.name, self.region, inputs), MOCK_ONLY, None
+            return args.resource_id, mock_outputs(args.typ, args.name, self.region, inputs, self.account), MOCK_ONLY, None
         if (not self.backend.can_create(args.typ) or self._refers_to_unchecked(inputs)
                 or getattr(self.current, "has_unknown_inputs", False)):
             # moto cannot create it, it points at something moto never saw (no cascade of errors),
             # or an input is known only after apply (as in `pulumi preview`)
-            computed = mock_outputs(args.typ, args.name, inputs.get("region") or self.region, inputs)
+            computed = mock_outputs(args.typ, args.name, inputs.get("region") or self.region, inputs, self.account)
             return computed["id"], computed, MOCK_ONLY, None
         try:
             resource_id, computed = self.backend.create(args.typ, args.name, inputs)
             return resource_id, computed, MOTO, None
+        except StandInFailed as err:
+            raise self._stand_in_failed(err)
         except AwsRejected as err:
-            computed = mock_outputs(args.typ, args.name, inputs.get("region") or self.region, inputs)
+            computed = mock_outputs(args.typ, args.name, inputs.get("region") or self.region, inputs, self.account)
             return computed["id"], computed, REJECTED, str(err)
         except (KeyError, TypeError, ValueError) as err:  # an input AWS requires is missing or malformed
-            computed = mock_outputs(args.typ, args.name, inputs.get("region") or self.region, inputs)
+            computed = mock_outputs(args.typ, args.name, inputs.get("region") or self.region, inputs, self.account)
             return computed["id"], computed, REJECTED, f"missing or malformed input: {err!r}"
 
     def _refers_to_unchecked(self, value) -> bool:
@@ -210,7 +214,16 @@ class PlanMocks(pulumi.runtime.Mocks):
             with self.lock:
                 self.errors.append(f"the offline plan has no answer for the invoke {args.token}")
             return {}
-        return answer(self, dict(args.args))
+        try:
+            return answer(self, dict(args.args))
+        except StandInFailed as err:
+            raise self._stand_in_failed(err)
+
+    def _stand_in_failed(self, err: StandInFailed) -> StandInFailed:
+        """Keep the first failure of AWS's stand-in (the plan ends without a verdict) and pass it on."""
+        with self.lock:
+            self.stand_in_failure = self.stand_in_failure or err
+        return err
 
 
 MOCK_ID_MARK = "mock-"  # in every id the mock makes up, never in one moto issues
@@ -250,7 +263,7 @@ def resource_properties(resource_type: str) -> tuple[frozenset[str], frozenset[s
     return every, every - (names(args) if args else frozenset())
 
 
-def mock_outputs(resource_type: str, name: str, region: str, inputs: dict | None = None) -> dict:
+def mock_outputs(resource_type: str, name: str, region: str, inputs: dict | None = None, account: str = ACCOUNT_ID) -> dict:
     """Outputs for a resource moto does not create: every output-only property of the type that holds
     an id, ARN, account, region, version or code gets a value of the shape AWS gives it, so nothing a
     dependent resource reads (a guardrail's ARN in a policy) is left null."""
@@ -260,15 +273,15 @@ def mock_outputs(resource_type: str, name: str, region: str, inputs: dict | None
     resource_id = f"{MOCK_ID_MARK}{digest[:12]}"
     # ARNs end in a bare id, as AWS's do (a guardrail's is 12 lowercase characters): a policy that names
     # the resource stays creatable in moto, since only ids with the mark make a dependent mock only.
-    arn = f"arn:aws:{module}:{region}:{ACCOUNT_ID}:{_kebab(kind)}/{digest[:12]}"
+    arn = f"arn:aws:{module}:{region}:{account}:{_kebab(kind)}/{digest[:12]}"
     outputs = {"id": resource_id, "arn": arn}
     for prop in sorted(resource_properties(resource_type)[1] - set(inputs)):
         if prop.endswith("Arn"):
             outputs[prop] = arn
-        elif prop == f"{kind}Id":
-            outputs[prop] = digest[:12]
+        elif prop == f"{kind}Id":  # marked: a resource that names it (a KMS alias its key) is not sent to moto
+            outputs[prop] = f"{MOCK_ID_MARK}{digest[:12]}"
         elif prop in ("ownerId", "ownerAccountId") or prop.endswith(("AccountId", "OwnerId")):
-            outputs[prop] = ACCOUNT_ID
+            outputs[prop] = account
         elif prop.endswith("Id"):
             outputs[prop] = f"{MOCK_ID_PREFIXES.get(prop, '')}{MOCK_ID_MARK}{digest[12:24]}"
         elif prop == "homeRegion":

@@ -56,6 +56,9 @@ def test_bad_spec_exits_2(tmp_path):
     assert main(["plan", str(tmp_path)]) == 2
 
 
-def test_program_without_main_is_an_error(tmp_path, capsys):
-    assert main(["plan", str(site_dir("lab-b200")), "--program", str(tmp_path)]) == 1
+def test_program_without_main_is_bad_input(tmp_path, capsys):
+    assert main(["plan", str(site_dir("lab-b200")), "--program", str(tmp_path)]) == 2
     assert "no __main__.py" in capsys.readouterr().err
+    assert main(["plan", str(site_dir("lab-b200")), "--program", "/nonexistent"]) == 2
+    err = capsys.readouterr().err
+    assert "--program /nonexistent" in err and "Traceback" not in err

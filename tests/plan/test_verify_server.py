@@ -2,51 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import boto3
-import pytest
 
 from aifactory.plan import make_plan
-from aifactory.moto_standin.backend import FAKE_CREDENTIALS
+from aifactory.moto_standin.backend import FAKE_CREDENTIALS, use_moto_account
 from aifactory.spec import load_spec
 from aifactory.verify import find_hub_vpc, verify
 from tests.conftest import site_dir
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def moto_server():
-    port = _free_port()
-    moto_bin = Path(sys.executable).with_name("moto_server")
-    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
-    proc = subprocess.Popen([str(moto_bin), "-H", "127.0.0.1", "-p", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # wait until it accepts connections (readiness, not timing)
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail("moto_server exited at start")
-            time.sleep(0.1)
-    try:
-        yield url
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def test_verify_passes_after_plan_and_fails_on_igw(moto_server):
@@ -55,6 +17,7 @@ def test_verify_passes_after_plan_and_fails_on_igw(moto_server):
     assert plan.clean, plan.as_dict()["errors"]
     factory = load_spec(site)
     session = boto3.session.Session(**FAKE_CREDENTIALS)
+    use_moto_account(session, plan.account)  # the plan's own account (as verify --aws-account does)
     clients = lambda service: session.client(service, region_name=factory.sovereignty.region, endpoint_url=moto_server)  # noqa: E731
     checks = verify(factory, clients)
     assert [c.name for c in checks if not c.ok] == []
