@@ -1,4 +1,8 @@
-"""`aifactory plan SPEC`: run the Pulumi program offline against moto and check the sovereignty controls.
+"""`aifactory plan SPEC...`: run the Pulumi program offline against moto and check the sovereignty controls.
+
+Several sites (`aifactory plan inventories/*/`) are planned in one process, one after the other, with
+one report (JSON: `{"sites": [...]}`; SARIF: one run per site; JUnit: two suites per site) and one exit
+status, the worst of the sites'.
 
 Exit 0 when the plan is clean, 1 on plan errors or control violations, 2 on a bad spec, a bad
 program directory, or an AWS stand-in that cannot be reached or fails mid-plan (no verdict).
@@ -12,9 +16,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from aifactory.formats import MACHINE_FORMATS, spec_document
-from aifactory.formats.junit import plan_junit
-from aifactory.formats.sarif import plan_sarif
-from aifactory.plan import Plan, PlanError, make_plan
+from aifactory.formats.junit import plans_junit
+from aifactory.formats.sarif import plans_sarif
+from aifactory.plan import JSON_VERSION, Plan, PlanError, make_plans
 from aifactory.plan.engine import MOCK_ONLY, MOTO, REJECTED
 from aifactory.report import emit_json, progress, table
 from aifactory.spec import SpecError
@@ -22,7 +26,7 @@ from aifactory.spec import SpecError
 
 def register(sub) -> None:
     p = sub.add_parser("plan", help="plan the AWS side offline (Pulumi mocks + moto) and check SOV-01..15")
-    p.add_argument("spec", metavar="SPEC", help="factory.yaml or the site directory holding it")
+    p.add_argument("spec", metavar="SPEC", nargs="+", help="factory.yaml or the site directory holding it; several plan in one run")
     p.add_argument("--program", metavar="DIR", help="Pulumi program directory with __main__.py (default: infra/)")
     p.add_argument("--aws-endpoint", metavar="URL", help="a running moto_server instead of a moto worker process")
     p.add_argument("--format", choices=["table", "json", *MACHINE_FORMATS], default="table",
@@ -34,29 +38,33 @@ def register(sub) -> None:
 
 def run_plan(args) -> int:
     try:
-        with progress(f"planning {args.spec}") as step:
-            plan = make_plan(args.spec, args.program, args.aws_endpoint, progress=step)
+        with progress(f"planning {', '.join(args.spec)}") as step:
+            plans = make_plans(args.spec, args.program, args.aws_endpoint, progress=step)
     except (PlanError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except SpecError as err:
-        write_documents(args, lambda fmt: spec_document(args.spec, err.problems, fmt, "plan"))
+        write_documents(args, lambda fmt: spec_document(err.source, err.problems, fmt, "plan"))
         if args.format not in MACHINE_FORMATS:
             raise
-        print(spec_document(args.spec, err.problems, args.format, "plan"), end="")
+        print(spec_document(err.source, err.problems, args.format, "plan"), end="")
         return 2
 
     def document(fmt: str) -> str:
-        return json.dumps(plan_sarif(plan), indent=2) + "\n" if fmt == "sarif" else plan_junit(plan)
+        return json.dumps(plans_sarif(plans), indent=2) + "\n" if fmt == "sarif" else plans_junit(plans)
 
+    clean = all(plan.clean for plan in plans)
     write_documents(args, document)
     if args.format == "json":
-        emit_json(plan.as_dict())
+        emit_json(plans[0].as_dict() if len(plans) == 1 else
+                  {"version": JSON_VERSION, "clean": clean, "sites": [plan.as_dict() for plan in plans]})
     elif args.format in MACHINE_FORMATS:
         print(document(args.format), end="")
     else:
-        print(render(plan))
-    return 0 if plan.clean else 1
+        print("\n\n".join(render(plan) for plan in plans))
+        if len(plans) > 1:
+            print(f"\n{len(plans)} sites: " + ", ".join(f"{p.factory.name} {'clean' if p.clean else 'NOT clean'}" for p in plans))
+    return 0 if clean else 1
 
 
 def write_documents(args, document) -> None:

@@ -66,7 +66,12 @@ def spec_junit(site: str, problems: list[Problem], schema_passed: bool) -> str:
     return _document([suite])
 
 
-def plan_junit(plan) -> str:
+def plans_junit(plans: list) -> str:
+    """One document for the plans of several sites: two suites per site."""
+    return _document([suite for plan in plans for suite in _plan_suites(plan)])
+
+
+def _plan_suites(plan) -> list[Suite]:
     """Two suites: one case per control (its violations as the failure), and one case per resource
     (AWS's error when rejected; skipped when mock only, as moto could not create it)."""
     site = plan.factory.name
@@ -81,4 +86,4 @@ def plan_junit(plan) -> str:
                        [f"AWS rejected it: {r.error}"] if r.checked_by == REJECTED else None,
                        "mock only: moto cannot create this type; its inputs were checked by the controls only"
                        if r.checked_by == MOCK_ONLY else None)
-    return _document([controls, resources])
+    return [controls, resources]

@@ -102,6 +102,12 @@ def declared_at(resource, program: Path) -> tuple[Path, int | None]:
     return program / "__main__.py", None
 
 
+def plans_sarif(plans: list) -> dict:
+    """Several sites' plans as one SARIF log: one run per site, each with its own category."""
+    documents = [plan_sarif(plan) for plan in plans]
+    return {**documents[0], "runs": [run for document in documents for run in document["runs"]]}
+
+
 def plan_sarif(plan) -> dict:
     """A plan's findings: each control violation, each resource AWS rejected, each program error."""
     by_name = {r.name: r for r in [*plan.resources, *plan.components]}

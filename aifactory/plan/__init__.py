@@ -112,12 +112,47 @@ def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def make_plan(spec: str | Path, program: Path | None = None, aws_endpoint: str | None = None, progress=_progress) -> Plan:
-    """Plan the factory described by `spec` with `program` (default: the project's infra/)."""
-    factory = load_spec(spec)
+def program_dir(program: Path | None) -> Path:
+    """The Pulumi program directory to plan with (default: the project's infra/); PlanError if it is none."""
     program = Path(program or DEFAULT_PROGRAM).resolve()
     if not (program / "__main__.py").is_file():
         raise PlanError(f"--program {program}: not a Pulumi program directory (no __main__.py)")
+    return program
+
+
+def make_plans(specs: list[str | Path], program: Path | None = None, aws_endpoint: str | None = None,
+               progress=_progress) -> list[Plan]:
+    """Plan several sites in one process, one after the other. Every spec and the program are checked
+    before anything starts (a bad one is the run's error). Each site gets a moto worker of its own
+    (no site sees another's resources), started while the site before it plans, so that its moto
+    set-up overlaps that plan instead of adding to the run."""
+    factories = [load_spec(spec) for spec in specs]
+    program = program_dir(program)
+    if aws_endpoint:
+        return [make_plan(spec, program, aws_endpoint, progress) for spec in specs]
+    plans: list[Plan] = []
+    upcoming = MotoWorker(factories[0].sovereignty.region)
+    try:
+        for i, spec in enumerate(specs):
+            worker, upcoming = upcoming, (MotoWorker(factories[i + 1].sovereignty.region) if i + 1 < len(specs) else None)
+            plans.append(make_plan(spec, program, progress=progress, worker=worker))
+    finally:
+        if upcoming:
+            upcoming.close()
+    return plans
+
+
+def make_plan(spec: str | Path, program: Path | None = None, aws_endpoint: str | None = None, progress=_progress,
+              worker: MotoWorker | None = None) -> Plan:
+    """Plan the factory described by `spec` with `program` (default: the project's infra/), against a
+    new moto worker, the given one (which this plan ends), or the moto_server at `aws_endpoint`."""
+    try:
+        factory = load_spec(spec)
+        program = program_dir(program)
+    except BaseException:
+        if worker:
+            worker.close()
+        raise
     region = factory.sovereignty.region
     spec_file = Path(spec).resolve()
     placeholders = XKS_PLACEHOLDERS if factory.sovereignty.keys == "external-key-store" else {}
@@ -130,8 +165,8 @@ def make_plan(spec: str | Path, program: Path | None = None, aws_endpoint: str |
         except StandInFailed as err:
             raise PlanError(str(err)) from None
         aws, label = contextlib.nullcontext(server), f"moto_server at {aws_endpoint}"
-    else:
-        aws, label = MotoWorker(region), MotoWorker.label  # starts now: moto sets up while the program loads
+    else:  # a new worker starts now: moto sets up while the program loads
+        aws, label = worker or MotoWorker(region), MotoWorker.label
     with aws as backend:
         mocks = PlanMocks(backend, region, progress)
         run = run_program(program, config, mocks, stack=factory.name)
