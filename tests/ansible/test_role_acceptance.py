@@ -43,7 +43,7 @@ def bringup(tmp_path: Path, playbook: str, overrides: dict, extra: dict) -> subp
     return subprocess.run(
         [sys.executable, "-m", "aifactory.cli", "bringup", str(site_dir("lab-b200")), "--playbook", str(book),
          "--host-overrides", str(tmp_path / "overrides.json"), "--artifacts-dir", str(tmp_path / "artifacts"),
-         "--format", "json", "-e", json.dumps(extra)],
+         "--format", "json", "--yes", "-e", json.dumps(extra)],  # its hosts run on this controller
         cwd=REPO, capture_output=True, text=True, timeout=900)
 
 
