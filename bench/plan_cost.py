@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from bench.measure import REPO, run_child, spread
-from bench.specs import scaled_plan_site
+from bench.specs import lab_site, scaled_plan_site
 
 CHILD = REPO / "bench" / "plan_child.py"
 SCALED_PROGRAM = REPO / "bench" / "programs" / "scaled"
@@ -85,3 +85,36 @@ def moto_breakdown(copies: int) -> dict:
     if s.rc != 0:
         raise RuntimeError(f"moto_probe exited {s.rc}: {s.stderr.strip()[-600:]}")
     return json.loads(s.stdout)
+
+
+def _cli_plan(sites: list[Path]) -> dict:
+    """`aifactory plan SITE...` as a user runs it: one process, its wall time, CPU (workers included) and
+    the resources it planned."""
+    s = run_child([sys.executable, "-m", "aifactory.cli", "plan", *map(str, sites), "--format", "json"])
+    if s.rc not in (0, 1):  # 1: a control failed (SOV-15: the generated stacks have no Pulumi.<stack>.yaml)
+        raise RuntimeError(f"plan of {len(sites)} site(s) exited {s.rc}: {s.stderr.strip()[-600:]}")
+    report = json.loads(s.stdout)
+    plans = report["sites"] if len(sites) > 1 else [report]
+    errors = [e for p in plans for e in p["errors"]]
+    if errors:
+        raise RuntimeError(f"plan of {len(sites)} site(s) had errors: {errors[:5]}")
+    return {"wall_s": s.wall_s, "cpu_s": s.cpu_s, "resources": sum(p["summary"]["resources"] for p in plans)}
+
+
+def many_sites(count: int, repeats: int, work: Path, progress) -> dict:
+    """`count` lab sites (lab-b200 copies, each its own name) planned in one run against the first alone;
+    the two alternate run by run. An extra site costs (together - lone) / (count - 1)."""
+    sites = [lab_site(3 + i, work / f"sites-{i}").site_dir for i in range(count)]
+    progress(f"plan: {count} sites in one run against one alone, {repeats} x (lone, together)")
+    samples = {"lone": [], "together": []}
+    for _ in range(repeats):
+        samples["lone"].append(_cli_plan(sites[:1]))
+        samples["together"].append(_cli_plan(sites))
+    result = {"sites": count, "resources": {mode: runs[0]["resources"] for mode, runs in samples.items()}}
+    for mode, runs in samples.items():
+        result[mode] = {key: spread([r[key] for r in runs]) for key in ("wall_s", "cpu_s")}
+    for key in ("wall_s", "cpu_s"):
+        extra = (result["together"][key]["median"] - result["lone"][key]["median"]) / (count - 1)
+        result[f"extra_site_{key}"] = round(extra, 3)
+        result[f"extra_over_lone_{key}"] = round(extra / result["lone"][key]["median"], 2)
+    return result

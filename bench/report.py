@@ -3,7 +3,8 @@ median (min-max, runs), the targets and whether this run met them, and the capac
 
 from __future__ import annotations
 
-TARGETS = {"moto_over_bare": 1.5, "marginal_growth": 1.5, "defaults_over_tuned": 2.0, "rerun_over_first": 1 / 3}
+TARGETS = {"moto_over_bare": 1.5, "marginal_growth": 1.5, "defaults_over_tuned": 2.0, "rerun_over_first": 1 / 3,
+           "extra_site_over_lone": 0.5}
 SECONDS_PER_HOUR = 3600
 
 
@@ -274,8 +275,36 @@ def capacity(largest: dict, cores: int) -> list[str]:
     ]
 
 
+def _many_sites(r: dict) -> tuple[list[str], list[str]]:
+    """`aifactory plan SITE...`: what each site after the first adds to one run, against a lone plan."""
+    m = r.get("plan_many_sites")
+    if not m:
+        return [], []
+    measured = m.get("measured")
+    out = ["### Several sites in one run (`aifactory plan SITE...`)", "",
+           f"{m['sites']} lab sites (copies of lab-b200, each its own name; {m['resources']['lone']} resources each) planned"
+           " by one `aifactory plan` process against the first site alone, both as a user runs them (the command,"
+           " `--format json`); the two alternate run by run. An extra site costs (together - lone) / (sites - 1)."
+           + (f" Measured on its own at {measured['date']} (load average at start"
+              f" {', '.join(f'{x:.2f}' for x in measured['load_at_start'])})." if measured else ""), ""]
+    out += table(["", "wall", "CPU (process + workers)"],
+                 [["one site alone", fig(m["lone"]["wall_s"], " s"), fig(m["lone"]["cpu_s"], " s")],
+                  [f"{m['sites']} sites in one run", fig(m["together"]["wall_s"], " s"), fig(m["together"]["cpu_s"], " s")],
+                  ["each extra site", f"{m['extra_site_wall_s']:.2f} s ({m['extra_over_lone_wall_s']}x lone)",
+                   f"{m['extra_site_cpu_s']:.2f} s ({m['extra_over_lone_cpu_s']}x lone)"]]) + [""]
+    out += ["What an extra site does not pay again: the interpreter's start, the imports of Pulumi, pulumi-aws, the"
+            " program's modules and the controls, and moto's start (the sites share one moto worker, each site in a"
+            " moto account of its own). What it still pays: its program run, moto's backends for its account and"
+            " region, its creates, its controls.", ""]
+    target = TARGETS["extra_site_over_lone"]
+    return out, [f"each extra site in one run at most {target}x a lone plan: {m[f'extra_over_lone_{key}']}x ({what}) -> "
+                 f"{verdict(m[f'extra_over_lone_{key}'] <= target)}" for key, what in (("wall_s", "wall"), ("cpu_s", "CPU"))]
+
+
 def render(results: dict) -> str:
     plan, plan_targets = _plan(results)
+    sites, sites_targets = _many_sites(results)
+    plan, plan_targets = plan + sites, plan_targets + sites_targets
     bringup, bringup_targets, largest = _bringup(results)
     out = _header(results) + plan + _inventory(results) + bringup
     if largest:

@@ -3,6 +3,7 @@
     python bench/run.py                       # everything; writes bench/results.json and bench/RESULTS.md
     python bench/run.py --only plan,inventory # no lab (bring-up is recorded as skipped, with the reason)
     python bench/run.py --render              # rewrite RESULTS.md from results.json only
+    python bench/run.py --only plan-sites --update  # one part again, the others' figures kept
 
 Every figure is the median of --repeats runs (--plan-repeats for plans, --large-repeats for the
 largest size of each sweep)
@@ -27,7 +28,9 @@ from bench import bringup_cost, inventory_cost, plan_cost  # noqa: E402
 from bench.report import render  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("plan", "inventory", "bringup")
+PARTS = ("plan", "plan-sites", "inventory", "bringup")
+# what describes a whole run rather than a part's figures
+RUN_KEYS = ("date", "machine", "versions", "repeats", "plan_repeats", "large_repeats", "skipped", "bench_seconds")
 PACKAGES = ("pulumi", "pulumi-aws", "moto", "boto3", "ansible-core", "ansible-runner", "pydantic")
 
 
@@ -54,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--copies", type=sizes, default=[10, 100, 1000], help="copies in the scaled program (3 resources each)")
     p.add_argument("--lab-nodes", type=sizes, default=[1, 3, 8])
     p.add_argument("--out", type=Path, default=HERE)
+    p.add_argument("--sites", type=int, default=3, help="sites planned in one run (plan-sites)")
     p.add_argument("--render", action="store_true", help="only rewrite RESULTS.md from results.json")
+    p.add_argument("--update", action="store_true",
+                   help="keep the figures of the parts not measured now from results.json (the header is this run's)")
     args = p.parse_args(argv)
     if args.render:
         (args.out / "RESULTS.md").write_text(render(json.loads((args.out / "results.json").read_text())))
@@ -83,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
                                             "bare_marginal": plan_cost.marginal_costs(rows, "bare")}
             progress(f"plan: where moto's time goes ({max(args.copies)} copies, one diagnostic run)")
             results["moto_breakdown"] = plan_cost.moto_breakdown(max(args.copies))
+        if "plan-sites" in only:
+            results["plan_many_sites"] = plan_cost.many_sites(args.sites, args.plan_repeats, work, progress)
         if "inventory" in only:
             results["inventory_by_racks"] = inventory_cost.by_racks(args.racks, repeats_of(args.racks), work, progress)
         if "bringup" in only:
@@ -95,6 +103,13 @@ def main(argv: list[str] | None = None) -> int:
         else:
             results["skipped"]["bringup"] = "not asked for (--only)"
     results["bench_seconds"] = round(time.monotonic() - started)
+    if args.update and (args.out / "results.json").exists():
+        # this run's figures join the earlier run's, each with the date and machine load it was measured at
+        kept = json.loads((args.out / "results.json").read_text())
+        when = {"date": results["date"], "load_at_start": results["machine"]["load_at_start"]}
+        kept.update({key: {**value, "measured": when} if isinstance(value, dict) else value
+                     for key, value in results.items() if key not in RUN_KEYS})
+        results = kept
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (args.out / "RESULTS.md").write_text(render(results))

@@ -103,14 +103,18 @@ class MotoWorker:
     def availability_zones(self) -> list[dict]:
         return self._call("availability_zones")
 
-    def _call(self, method: str, *args):
+    def site(self, region: str, account_id: str) -> WorkerSite:
+        """This worker's moto as another plan sees it: `region`, in an account of its own."""
+        return WorkerSite(self, region, account_id)
+
+    def _call(self, method: str, *args, where: tuple[str, str] | None = None):
         reply: Future = Future()
         with self._lock:
             request_id, sent = next(self._ids), not self._exited
             if sent:
                 self._waiting[request_id] = reply
                 try:
-                    write_frame(self._proc.stdin.fileno(), (request_id, method, args))
+                    write_frame(self._proc.stdin.fileno(), (request_id, method, args, where or (self.region, ACCOUNT_ID)))
                 except BrokenPipeError:
                     del self._waiting[request_id]
                     self._exited, sent = True, False
@@ -167,6 +171,28 @@ class MotoWorker:
         self.close()
 
 
+class WorkerSite:
+    """One plan's view of a shared moto worker (several sites planned in one run): its own region and
+    moto account, so no site sees another's resources, and moto's start is paid once."""
+
+    label = MotoWorker.label
+
+    def __init__(self, worker: MotoWorker, region: str, account_id: str):
+        self.worker, self.region, self.account_id = worker, region, account_id
+
+    def can_create(self, resource_type: str) -> bool:
+        return resource_type in HANDLERS
+
+    def create(self, resource_type: str, logical: str, inputs: dict) -> tuple[str, dict]:
+        return self.worker._call("create", resource_type, logical, inputs, where=(self.region, self.account_id))
+
+    def caller_identity(self) -> dict:
+        return self.worker._call("caller_identity", where=(self.region, self.account_id))
+
+    def availability_zones(self) -> list[dict]:
+        return self.worker._call("availability_zones", where=(self.region, self.account_id))
+
+
 # --- the worker's side ---------------------------------------------------------------------------
 def share_botocore_loader() -> None:
     """Let every botocore session in this process share one model loader and its cache.
@@ -197,6 +223,7 @@ def serve(region: str, requests: int, replies: int) -> None:
     share_botocore_loader()
     with in_process_moto(), fewer_collections():
         backend = Backend(client_factory(None), region)
+        backends = {(region, ACCOUNT_ID): backend}  # one per (region, account) a plan asks for
         to_warm = list(WARM_UP)
         while True:
             if to_warm and not select.select([requests], [], [], 0)[0]:
@@ -207,10 +234,12 @@ def serve(region: str, requests: int, replies: int) -> None:
                     print(f"moto worker: warming {service} failed: {err}", file=sys.stderr)
                 continue
             try:
-                request_id, method, args = read_frame(requests)
+                request_id, method, args, where = read_frame(requests)
             except EOFError:
                 return
-            kind, value = _answer(backend, method, args)
+            if where not in backends:
+                backends[where] = Backend(client_factory(None, where[1]), *where)
+            kind, value = _answer(backends[where], method, args)
             try:
                 write_frame(replies, (request_id, kind, value))
             except (pickle.PicklingError, TypeError, AttributeError):  # an exception that does not pickle

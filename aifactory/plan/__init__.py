@@ -14,8 +14,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from aifactory.moto_standin.backend import Backend, StandInFailed, client_factory, new_account_id
-from aifactory.moto_standin.worker import MotoWorker
+from aifactory.moto_standin.backend import ACCOUNT_ID, Backend, StandInFailed, client_factory, new_account_id
+from aifactory.moto_standin.worker import MotoWorker, WorkerSite
 from aifactory.plan.engine import MOCK_ONLY, MOTO, REJECTED, PlanMocks, PlannedResource, run_program
 from aifactory.plan.evaluate import ControlResult, evaluate
 from aifactory.spec import Factory, load_spec
@@ -123,36 +123,24 @@ def program_dir(program: Path | None) -> Path:
 def make_plans(specs: list[str | Path], program: Path | None = None, aws_endpoint: str | None = None,
                progress=_progress) -> list[Plan]:
     """Plan several sites in one process, one after the other. Every spec and the program are checked
-    before anything starts (a bad one is the run's error). Each site gets a moto worker of its own
-    (no site sees another's resources), started while the site before it plans, so that its moto
-    set-up overlaps that plan instead of adding to the run."""
+    before anything starts (a bad one is the run's error). The sites share one moto worker (moto
+    starts once), each site in a moto account of its own, so no site sees another's resources."""
     factories = [load_spec(spec) for spec in specs]
     program = program_dir(program)
     if aws_endpoint:
         return [make_plan(spec, program, aws_endpoint, progress) for spec in specs]
-    plans: list[Plan] = []
-    upcoming = MotoWorker(factories[0].sovereignty.region)
-    try:
-        for i, spec in enumerate(specs):
-            worker, upcoming = upcoming, (MotoWorker(factories[i + 1].sovereignty.region) if i + 1 < len(specs) else None)
-            plans.append(make_plan(spec, program, progress=progress, worker=worker))
-    finally:
-        if upcoming:
-            upcoming.close()
-    return plans
+    with MotoWorker(factories[0].sovereignty.region) as worker:
+        return [make_plan(spec, program, progress=progress,
+                          worker=worker.site(f.sovereignty.region, ACCOUNT_ID if i == 0 else new_account_id()))
+                for i, (spec, f) in enumerate(zip(specs, factories))]
 
 
 def make_plan(spec: str | Path, program: Path | None = None, aws_endpoint: str | None = None, progress=_progress,
-              worker: MotoWorker | None = None) -> Plan:
+              worker: WorkerSite | None = None) -> Plan:
     """Plan the factory described by `spec` with `program` (default: the project's infra/), against a
-    new moto worker, the given one (which this plan ends), or the moto_server at `aws_endpoint`."""
-    try:
-        factory = load_spec(spec)
-        program = program_dir(program)
-    except BaseException:
-        if worker:
-            worker.close()
-        raise
+    new moto worker, a site of a shared one (`make_plans`), or the moto_server at `aws_endpoint`."""
+    factory = load_spec(spec)
+    program = program_dir(program)
     region = factory.sovereignty.region
     spec_file = Path(spec).resolve()
     placeholders = XKS_PLACEHOLDERS if factory.sovereignty.keys == "external-key-store" else {}
@@ -165,8 +153,10 @@ def make_plan(spec: str | Path, program: Path | None = None, aws_endpoint: str |
         except StandInFailed as err:
             raise PlanError(str(err)) from None
         aws, label = contextlib.nullcontext(server), f"moto_server at {aws_endpoint}"
+    elif worker:
+        aws, label = contextlib.nullcontext(worker), worker.label
     else:  # a new worker starts now: moto sets up while the program loads
-        aws, label = worker or MotoWorker(region), MotoWorker.label
+        aws, label = MotoWorker(region), MotoWorker.label
     with aws as backend:
         mocks = PlanMocks(backend, region, progress)
         run = run_program(program, config, mocks, stack=factory.name)

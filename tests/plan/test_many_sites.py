@@ -14,10 +14,12 @@ def test_two_sites_one_json_report(capsys):
     assert main(["plan", str(site_dir("lab-b200")), str(site_dir("ohio-trn3")), "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["clean"] is True and [s["factory"] for s in report["sites"]] == ["lab-b200", "ohio-trn3"]
-    for site in report["sites"]:  # each site planned in a moto of its own: none sees the other's resources
+    lab, ohio = report["sites"]
+    assert lab["aws"] == ohio["aws"] == "moto (worker process)" and lab["aws_account"] != ohio["aws_account"]
+    for site in report["sites"]:  # one moto worker, each site in an account of its own
         assert site["clean"] and site["summary"]["moto"] > 0
-        assert all(not r["name"].startswith(("lab-b200", "ohio-trn3")) or r["name"].startswith(site["factory"])
-                   for r in site["resources"])
+        roles = [r for r in site["resources"] if r["type"] == "aws:iam/role:Role"]
+        assert roles and all(r["name"].startswith(site["factory"]) for r in site["resources"] if r["checked_by"] == "moto")
 
 
 def test_a_failing_site_fails_the_run_and_every_document_has_each_site(capsys, monkeypatch, tmp_path):

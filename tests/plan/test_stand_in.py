@@ -12,7 +12,6 @@ import sys
 import yaml
 
 from aifactory.cli import main
-from aifactory.moto_standin.worker import MotoWorker
 from aifactory.plan import XKS_PLACEHOLDERS, make_plan
 from tests.plan.conftest import BASELINE, LAB, REPO, free_port
 
@@ -36,14 +35,14 @@ def test_unreachable_endpoint_is_one_error_and_no_verdict(capsys):
 KILL_THE_WORKER = """
 import sys
 from aifactory.cli import main
-from aifactory.moto_standin.worker import MotoWorker
-create, calls = MotoWorker.create, []
+from aifactory.moto_standin.worker import WorkerSite
+create, calls = WorkerSite.create, []
 def create_then_die(self, *args):
     calls.append(args[0])
     if len(calls) == 5:
-        self._proc.kill()
+        self.worker._proc.kill()
     return create(self, *args)
-MotoWorker.create = create_then_die
+WorkerSite.create = create_then_die
 sys.exit(main(sys.argv[1:]))
 """
 
