@@ -99,6 +99,8 @@ class BringupResult:
     # The signal that stopped the run (SIGINT, SIGTERM), and where it was then (play, task, counts so far).
     interrupted_by: int | None = None
     interrupted_at: dict = field(default_factory=dict)
+    # The tasks that changed each host, in run order (what a re-run that should change nothing did).
+    changed_tasks: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def totals(self) -> dict[str, int]:
@@ -129,7 +131,7 @@ class BringupResult:
                 "hosts": self.hosts, "totals": self.totals, "acceptance": self.acceptance,
                 "acceptance_incomplete": self.acceptance_incomplete, "unscrubbed_secrets": self.unscrubbable,
                 "interrupted_by": signal.Signals(self.interrupted_by).name if self.interrupted_by else None,
-                "interrupted_at": self.interrupted_at}
+                "interrupted_at": self.interrupted_at, "changed_tasks": self.changed_tasks}
 
 
 def select_playbook(options: BringupOptions) -> tuple[Path, str | None]:
@@ -220,6 +222,7 @@ class Progress:
         self.play = ""
         self.task = ""
         self.counts = dict.fromkeys(("ok", "changed", "failed", "unreachable", "skipped"), 0)
+        self.changed_tasks: dict[str, list[str]] = {}  # host -> tasks that changed it, in run order
         self.stats: dict | None = None
 
     def __call__(self, event: dict) -> bool:
@@ -255,6 +258,8 @@ class Progress:
         else:
             outcome = {"runner_on_unreachable": "unreachable", "runner_on_skipped": "skipped"}[name]
         self.counts["ok" if outcome == "ignored" else outcome] += 1
+        if outcome == "changed":
+            self.changed_tasks.setdefault(host, []).append(self.redact(self.task))
         if outcome in ("failed", "unreachable"):
             message = shown(res.get("msg") or res.get("stderr") or res.get("reason") or "", 300)  # no escapes
             self._line(f"    {outcome.upper()}: {host}: {self.task}: {message}")
@@ -429,6 +434,7 @@ def run_bringup(f: Factory, options: BringupOptions, progress_stream: TextIO = s
         acceptance=acceptance_verdicts(progress.stats),
         interrupted_by=interruption.signum,
         interrupted_at={"play": progress.play, "task": progress.task, **progress.counts} if interruption.signum else {},
+        changed_tasks=progress.changed_tasks,
     )
 
 

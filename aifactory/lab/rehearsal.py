@@ -209,7 +209,9 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
                                 f"artifacts {data.get('artifacts')}")
             changed = {h: s["changed"] for h, s in stats.items() if s.get("changed")}
             if second and changed:
-                return FAILED, "not idempotent: changed " + ", ".join(f"{h}={n}" for h, n in sorted(changed.items()))
+                tasks = data.get("changed_tasks") or {}
+                return FAILED, "not idempotent: changed " + "; ".join(
+                    f"{h}={n} ({', '.join(tasks.get(h, [])) or 'tasks not recorded'})" for h, n in sorted(changed.items()))
             return PASSED, f"{len(stats)} hosts ok, {sum(changed.values())} changes"
         return run
 

@@ -98,6 +98,7 @@ def test_a_failed_host_exits_1_and_json_summary(tmp_path):
     assert summary["hosts"]["lab-b200-r001-n02-bmc"]["failed"] == 1
     assert summary["hosts"]["lab-b200-r001-n01-bmc"]["failed"] == 0
     assert summary["totals"]["failed"] == 1 and len(summary["hosts"]) == 3
+    assert summary["changed_tasks"]["lab-b200-r001-n01-bmc"] == ["Write a marker file"]  # would change, in check mode
     assert "FAILED: lab-b200-r001-n02-bmc: Fail on one host: broken on purpose" in result.stderr
 
 
@@ -181,6 +182,7 @@ def test_tty_progress_is_one_status_line_with_failures_spelled_out():
     assert f"FAILED: b: Power on: login {MASK} refused" in stream.getvalue()
     assert lines[-2].endswith("[Racks] Power on | ok 0 changed 1 failed 1 unreachable 0 skipped 0")
     assert progress.stats == events[-1]["event_data"]
+    assert progress.changed_tasks == {"a": ["Power on"]}  # what a re-run that should change nothing names
 
 
 def listed_tasks(*args: str) -> list[tuple[str, str, set[str]]]:
