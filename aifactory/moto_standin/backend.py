@@ -14,6 +14,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import secrets
 import threading
 from collections.abc import Callable
@@ -68,12 +69,41 @@ def client_factory(endpoint_url: str | None, account_id: str = ACCOUNT_ID) -> Ca
 
 
 def use_moto_account(session: boto3.session.Session, account_id: str) -> None:
-    """Send every request of `session` to moto's account `account_id`."""
+    """Send every request of `session` to moto's account `account_id`.
+
+    S3 bucket names are global across accounts, in AWS and in moto, so outside moto's default account
+    (a plan of its own in a moto_server that earlier plans used) each bucket name moto sees gets the
+    account's suffix (`bucket_in_account`): in S3's own parameters, in bucket policies' S3 ARNs and in
+    CloudTrail's bucket name. The plan's inputs and outputs keep the program's names."""
     session.events.register("before-sign", functools.partial(name_moto_account, account_id))
+    if account_id != ACCOUNT_ID:
+        for service in ("s3", "cloudtrail"):
+            session.events.register(f"provide-client-params.{service}", functools.partial(_buckets_in_account, account_id))
 
 
 def name_moto_account(account_id: str, request, **_):
     request.headers["x-moto-account-id"] = account_id
+
+
+def bucket_in_account(name: str, account_id: str) -> str:
+    """The name moto gets for the program's bucket `name` in account `account_id` (63 characters at most);
+    a name moto gave out (listed buckets) stays as it is."""
+    suffix = f"-{account_id[-6:]}"
+    return name if name.endswith(suffix) else f"{name[:56]}{suffix}"
+
+
+_S3_ARN = re.compile(r"(arn:aws:s3:::)([a-z0-9][a-z0-9.-]*[a-z0-9])")
+
+
+def _buckets_in_account(account_id: str, params: dict, **_) -> None:
+    for key in ("Bucket", "S3BucketName"):
+        if isinstance(params.get(key), str):
+            params[key] = bucket_in_account(params[key], account_id)
+    logging = (params.get("BucketLoggingStatus") or {}).get("LoggingEnabled") or {}
+    if isinstance(logging.get("TargetBucket"), str):
+        logging["TargetBucket"] = bucket_in_account(logging["TargetBucket"], account_id)
+    if isinstance(params.get("Policy"), str):
+        params["Policy"] = _S3_ARN.sub(lambda m: m.group(1) + bucket_in_account(m.group(2), account_id), params["Policy"])
 
 
 def new_account_id() -> str:
