@@ -357,6 +357,9 @@ def run_program(program_dir: Path, config: dict[str, str], mocks: PlanMocks, sta
             loop.run_until_complete(run_pulumi_func(lambda: runpy.run_path(str(main), run_name="__main__")))
     except Exception as err:  # the program's own failure, reported with its message
         errors.append(f"the program failed: {type(err).__name__}: {err}")
+    except BaseException:  # Ctrl-C or SIGTERM: the SDK's unfinished registrations are dropped silently
+        loop.set_exception_handler(lambda loop, context: None)
+        raise
     finally:
         sys.path.remove(str(program_dir))
         loop.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -91,3 +92,17 @@ def test_external_key_store_plans_offline_with_placeholders_marked(tmp_path, cap
     assert status == 0 and data["clean"]
     status, out, err = plan_cli(capsys, site)
     assert "mock settings (offline placeholders" in out and "aifactory:xksKeyIdData" in out
+
+
+def test_interrupted_plan_is_no_report():
+    """Ctrl-C while the program declares resources: exit 130 and one line, no JSON, no SDK noise."""
+    plan = subprocess.Popen([sys.executable, "-m", "aifactory.cli", "plan", str(LAB), "--format", "json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    for line in plan.stderr:  # its first progress line: the program is running
+        if line.startswith("planning "):
+            break
+    plan.send_signal(signal.SIGINT)
+    out, err = plan.communicate(timeout=120)
+    assert plan.returncode == 130 and out == ""
+    assert err.strip().splitlines()[-1] == "interrupted"
+    assert "Traceback" not in err and "Task was destroyed" not in err
