@@ -36,7 +36,8 @@ EXIT_TERMINATED = 143  # SIGTERM
 FAILURE_MEANING = {
     "validate": "not used (a bad spec is 2)",
     "schema": "not used",
-    "plan": "the plan has errors or violated sovereignty controls",
+    "plan": "the plan has errors or violated sovereignty controls (several sites: any of them; an AWS stand-in\n"
+            "       that cannot be reached, lacks managed policies or fails mid-plan is 2: no verdict)",
     "verify": "a check of the deployed AWS side failed",
     "bootstrap": "AWS refused or could not be reached",
     "lab": "a stand-in failed to start, is gone, or no lab is up (status)",
