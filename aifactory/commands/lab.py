@@ -15,8 +15,9 @@ def register(sub) -> None:
     lab = p.add_subparsers(dest="lab_command", required=True, metavar="ACTION")
     up = lab.add_parser("up", help="start the stand-ins and write the lab's host overrides")
     up.add_argument("spec", metavar="SPEC", help="factory.yaml or the site directory holding it")
-    up.add_argument("--scratch-disks", type=int, default=0, metavar="N",
-                    help="give every node N empty loop devices as scratch disks (default 0)")
+    up.add_argument("--scratch-disks", type=int, default=lifecycle.SCRATCH_DISKS, metavar="N",
+                    help="give every node N empty loop devices as scratch disks "
+                         f"(default {lifecycle.SCRATCH_DISKS}, the storage stage's scratch)")
     up.set_defaults(func=run_up)
     status = lab.add_parser("status", help="show whether each stand-in runs")
     status.add_argument("spec", metavar="SPEC", help="factory.yaml or the site directory holding it")

@@ -32,7 +32,11 @@ class LabError(RuntimeError):
     """The lab cannot be brought up or is in a state the command cannot use."""
 
 
-def up(f: Factory, progress: Progress = print, scratch_disks: int = 0, scratch_disk_mb: int = 64) -> LabState:
+# Empty loop devices per node by default: the storage stage formats and mounts one as scratch.
+SCRATCH_DISKS = 1
+
+
+def up(f: Factory, progress: Progress = print, scratch_disks: int = SCRATCH_DISKS, scratch_disk_mb: int = 64) -> LabState:
     """Bring up every stand-in for `f`; on any failure remove what was made and raise."""
     existing = LabState.load(f.name)
     if existing is not None:

@@ -36,8 +36,6 @@ PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 INCOMPLETE = "incomplete"
 # Credentials for the BMC stand-in (sushy-emulator runs without auth); never real ones.
 LAB_BMC_CREDENTIALS = {"AIFACTORY_BMC_USERNAME": "lab", "AIFACTORY_BMC_PASSWORD": "lab-stand-in"}
-# One empty disk per node, so that the storage stage really formats and mounts scratch.
-LAB_SCRATCH_DISKS = 1
 NOT_IN_LAB = ("lab nodes are containers without accelerators or RDMA devices; nspawn loads no kernel module")
 NO_STACK_OUTPUTS = "the offline plan deploys nothing, so there are no stack outputs"
 # The lab's bring-ups run the AWS link stage without stack outputs (validate.yml would refuse it otherwise):
@@ -167,11 +165,11 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
             raise StageFailed(detail)
 
     def lab_up():
-        state = lifecycle.up(f, lambda line: progress(f"   {line}"), scratch_disks=LAB_SCRATCH_DISKS)
+        state = lifecycle.up(f, lambda line: progress(f"   {line}"), scratch_disks=lifecycle.SCRATCH_DISKS)
         ctx["state"] = state
         ctx["results_dir"] = state.dir / "acceptance"
         shutil.rmtree(ctx["results_dir"], ignore_errors=True)  # a previous lab's results are not this one's
-        return PASSED, (f"{len(f.nodes)} nspawn nodes with {LAB_SCRATCH_DISKS} empty scratch disk each, "
+        return PASSED, (f"{len(f.nodes)} nspawn nodes with {lifecycle.SCRATCH_DISKS} empty scratch disk each, "
                         f"sushy-emulator at {state.endpoints['bmc']}, "
                         f"moto_server at {state.endpoints['aws']} (stand-ins)")
 

@@ -26,3 +26,11 @@ def test_status_and_down_from_another_directory(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "labs" / "lab-b200" / "state.json").exists()
     code, out, _ = run_inprocess(capsys, "lab", "status", REPO / "inventories" / "lab-b200")
     assert code == 1 and "no lab is up for lab-b200" in out
+
+
+def test_lab_up_gives_each_node_the_scratch_disk_the_storage_stage_needs():
+    """`aifactory lab up SITE` with no option: one empty loop device per node (issue 13, item 5)."""
+    from aifactory.cli import build_parser
+
+    args = build_parser().parse_args(["lab", "up", str(REPO / "inventories" / "lab-b200")])
+    assert args.scratch_disks == lifecycle.SCRATCH_DISKS == 1
