@@ -115,15 +115,16 @@ class BringupResult:
     def exit_code(self) -> int:
         """0: the run ended well, no host failed or was unreachable, and every acceptance that ran passed;
         1: a run, host or acceptance check failed; EXIT_ACCEPTANCE_INCOMPLETE (3): nothing failed, but
-        acceptance is incomplete on some host (checks that need hardware could not run); 130 or 143:
-        stopped by Ctrl-C or SIGTERM."""
+        acceptance is incomplete on some host (checks that need hardware could not run; not in check
+        mode, which runs no tool, so its acceptance is never complete); 130 or 143: stopped by Ctrl-C
+        or SIGTERM."""
         if self.interrupted_by is not None:
             return EXIT_SIGNALS.get(self.interrupted_by, 1)
         totals = self.totals
         ok = self.status == "successful" and self.rc == 0 and self.hosts
         if not ok or totals["failed"] or totals["unreachable"]:
             return 1
-        return EXIT_ACCEPTANCE_INCOMPLETE if self.acceptance_incomplete else 0
+        return EXIT_ACCEPTANCE_INCOMPLETE if self.acceptance_incomplete and not self.check else 0
 
     def as_dict(self) -> dict:
         return {"site": self.site, "playbook": self.playbook, "stages": self.stages, "check": self.check,

@@ -27,6 +27,7 @@ exit codes:
        run that was not confirmed; nothing ran
   {EXIT_ACCEPTANCE_INCOMPLETE}    nothing failed, but acceptance is incomplete: checks the platform's expected hardware
        needs could not run on some host (tool not installed, lab stand-in); see .aifactory/acceptance/
+       (not with --check: check mode runs no tool, so its acceptance is never complete)
   130  stopped by Ctrl-C (SIGINT); 143 stopped by SIGTERM: ansible-playbook was stopped, the summary
        says where"""
 
@@ -171,7 +172,8 @@ def incomplete_line(result: BringupResult) -> str:
     hosts = result.acceptance_incomplete
     checks = sorted({c for h in hosts for c in result.acceptance[h].get("skipped") or {}})
     return (f"acceptance incomplete on {len(hosts)} host{'s' if len(hosts) != 1 else ''}: checks that need hardware "
-            f"could not run ({', '.join(checks)}) on {', '.join(hosts[:5])}{' ...' if len(hosts) > 5 else ''}")
+            f"could not run ({', '.join(checks)}) on {', '.join(hosts[:5])}{' ...' if len(hosts) > 5 else ''}"
+            + (" (check mode runs no tool: not counted in the exit code)" if result.check else ""))
 
 
 def _options(args) -> BringupOptions:

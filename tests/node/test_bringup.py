@@ -15,8 +15,8 @@ from types import SimpleNamespace
 
 import ansible_runner
 
-from aifactory.bringup import (MASK, STAGES, BringupOptions, Progress, Redactor, fact_cache, forget_facts,
-                               run_bringup, secret_values)
+from aifactory.bringup import (EXIT_ACCEPTANCE_INCOMPLETE, MASK, STAGES, BringupOptions, BringupResult, Progress,
+                               Redactor, fact_cache, forget_facts, run_bringup, secret_values)
 from aifactory.spec import load_spec
 from tests.conftest import REPO
 
@@ -231,3 +231,15 @@ def test_forget_facts_drops_only_the_named_hosts(tmp_path):
         (tmp_path / f"ansible_facts{host}").write_text("{}")
     forget_facts(["r01-n01", "r01-n1"], {"ANSIBLE_CACHE_PLUGIN_CONNECTION": str(tmp_path)})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ansible_factsr01-n02", "ansible_factsr01-n10"]
+
+
+def test_incomplete_acceptance_exits_3_except_in_check_mode(tmp_path):
+    """Check mode runs no tool, so acceptance can never be complete there: it does not make the exit code."""
+    stats = {"ok": 5, "changed": 0, "failed": 0, "unreachable": 0, "skipped": 2, "rescued": 0, "ignored": 0}
+
+    def result(check: bool) -> BringupResult:
+        return BringupResult(site="lab-b200", playbook="playbooks/site.yml", stages=None, check=check,
+                             status="successful", rc=0, hosts={"n1": stats}, run_dir=tmp_path, unscrubbable=[],
+                             acceptance={"n1": {"result": "incomplete", "skipped": {"ib_ports": "no ibstat"}}})
+
+    assert (result(check=False).exit_code, result(check=True).exit_code) == (EXIT_ACCEPTANCE_INCOMPLETE, 0)
