@@ -17,3 +17,19 @@ def repo() -> Path:
 
 def site_dir(site: str) -> Path:
     return REPO / "inventories" / site
+
+
+def put(path: str, value):
+    """A mutation of a parsed spec that sets a dotted path (list indexes as numbers)."""
+
+    def mutate(data):
+        *parents, last = path.split(".")
+        node = data
+        for key in parents:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+
+    return mutate

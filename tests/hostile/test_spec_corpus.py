@@ -14,20 +14,8 @@ import sys
 import pytest
 
 from aifactory.spec import SpecError, load_spec
+from tests.conftest import put
 from tests.hostile.conftest import REPO, assert_refused, run_inprocess, run_subprocess
-
-
-def put(path: str, value):
-    def mutate(data):
-        *parents, last = path.split(".")
-        node = data
-        for key in parents:
-            node = node[int(key)] if isinstance(node, list) else node[key]
-        if isinstance(node, list):
-            node[int(last)] = value
-        else:
-            node[last] = value
-    return mutate
 
 
 def replace(old: str, new: str):

@@ -16,22 +16,7 @@ from cryptography.x509.oid import NameOID
 
 from aifactory import catalog
 from aifactory.spec import Factory, SpecError, load_spec
-
-
-def put(path: str, value):
-    """A mutation that sets a dotted path (list indexes as numbers)."""
-
-    def mutate(data):
-        *parents, last = path.split(".")
-        node = data
-        for key in parents:
-            node = node[int(key)] if isinstance(node, list) else node[key]
-        if isinstance(node, list):
-            node[int(last)] = value
-        else:
-            node[last] = value
-
-    return mutate
+from tests.conftest import put
 
 
 def drop(path: str):
