@@ -21,7 +21,7 @@ from pathlib import Path
 from pulumi_policy import PolicyResource, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs
 from pulumi_policy.policy import _NotApplicableError
 
-from aifactory.commands.validate import summary
+from aifactory.commands.validate import summary, summary_rows
 from aifactory.plan import Plan, control_config, masked
 from aifactory.plan.controls import CONTROLS
 from aifactory.plan.engine import MOCK_ONLY, MOTO, REJECTED
@@ -211,14 +211,7 @@ def page(plan: Plan, svg: str, found: dict, acceptance: list[dict]) -> str:
     failed = [c for c in plan.controls if not c.passed]
     verdict = "clean" if plan.clean else f"{len(failed)} control(s) failed, {len(plan.errors) + len(plan.resource_errors)} error(s)"
     facts = [
-        ("platform", s["platform"]),
-        ("racks", f"{s['racks']} x {s['nodes_per_rack']} nodes = {s['nodes']} nodes"
-                  + (f" + {s['switch_trays']} NVLink switch trays" if s["switch_trays"] else "")),
-        ("accelerators", f"{s['accelerators']} x {s['accelerator']}"),
-        ("power", f"{s['power_kw']} kW of a {s['power_budget_kw']} kW budget"),
-        ("hybrid link", s["link"]),
-        ("home region", f"{s['region']} (allowed: {', '.join(s['allowed_regions'])}; residency {s['residency']})"),
-        ("packages", "on-prem mirrors only (air-gapped)" if s["air_gapped"] else "public repositories"),
+        *summary_rows(s),
         ("plan", f"{len(plan.resources)} AWS resources: {counts[MOTO]} created in moto, {counts[MOCK_ONLY]} mock only, "
                  f"{counts[REJECTED]} rejected; {verdict}"),
     ]

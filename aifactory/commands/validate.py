@@ -49,6 +49,22 @@ def summary(f: Factory) -> dict:
     }
 
 
+def summary_rows(s: dict) -> list[tuple[str, str]]:
+    """The summary as (label, text) rows, for the terminal and the HTML report."""
+    routing = "; ".join(f"{m} -> {', '.join(r)}" for m, r in s["bedrock_routing"].items()) or "none"
+    return [
+        ("platform", s["platform"]),
+        ("racks", f"{s['racks']} x {s['nodes_per_rack']} nodes = {s['nodes']} nodes"
+                  + (f" (+ {s['switch_trays']} NVLink switch trays)" if s["switch_trays"] else "")),
+        ("accelerators", f"{s['accelerators']} x {s['accelerator']}"),
+        ("power", f"{s['racks']} x {s['rack_power_kw']} kW = {s['power_kw']} kW of {s['power_budget_kw']} kW budget"),
+        ("link", s["link"]),
+        ("home region", f"{s['region']} (allowed: {', '.join(s['allowed_regions'])}; residency {s['residency']})"),
+        ("bedrock routing", routing),
+        ("packages", "on-prem mirrors only (air-gapped)" if s["air_gapped"] else "public repositories"),
+    ]
+
+
 def run_validate(args) -> int:
     if args.format in MACHINE_FORMATS:
         document, status = spec_report(args.spec, args.format)
@@ -60,18 +76,7 @@ def run_validate(args) -> int:
     if args.format == "json":
         emit_json({"valid": True, "summary": s, "warnings": [w.as_dict() for w in warnings]})
         return 0
-    routing = "; ".join(f"{m} -> {', '.join(r)}" for m, r in s["bedrock_routing"].items()) or "none"
-    rows = [
-        ("platform", s["platform"]),
-        ("racks", f"{s['racks']} x {s['nodes_per_rack']} nodes = {s['nodes']} nodes"
-                  + (f" (+ {s['switch_trays']} NVLink switch trays)" if s["switch_trays"] else "")),
-        ("accelerators", f"{s['accelerators']} x {s['accelerator']}"),
-        ("power", f"{s['racks']} x {s['rack_power_kw']} kW = {s['power_kw']} kW of {s['power_budget_kw']} kW budget"),
-        ("link", s["link"]),
-        ("home region", f"{s['region']} (allowed: {', '.join(s['allowed_regions'])}; residency {s['residency']})"),
-        ("bedrock routing", routing),
-        ("packages", "on-prem mirrors only (air-gapped)" if s["air_gapped"] else "public repositories"),
-    ]
+    rows = summary_rows(s)
     print(f"{f.name}: valid\n")
     print(table(["", ""], rows, header=False))
     for w in warnings:
