@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import sys
 
-import boto3
 import botocore.exceptions
 
 from aifactory.bootstrap import BootstrapError, bootstrap
-from aifactory.moto_standin.backend import FAKE_CREDENTIALS
+from aifactory.commands.aws import add_aws_endpoint, aws_session
 from aifactory.report import emit_json
 from aifactory.spec import load_spec
 
@@ -21,7 +20,7 @@ def register(sub) -> None:
     p = sub.add_parser("bootstrap", help="create the Pulumi state bucket and secrets key in the home region")
     p.add_argument("spec", metavar="SPEC", help="factory.yaml or the site directory holding it")
     p.add_argument("--bucket", help="state bucket name (default: <factory>-pulumi-state)")
-    p.add_argument("--aws-endpoint", metavar="URL", help="a moto_server URL (fake credentials) instead of real AWS")
+    add_aws_endpoint(p)
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=run_bootstrap)
 
@@ -29,10 +28,8 @@ def register(sub) -> None:
 def run_bootstrap(args) -> int:
     factory = load_spec(args.spec)
     region = factory.sovereignty.region
-    session = boto3.session.Session(**FAKE_CREDENTIALS) if args.aws_endpoint else boto3.session.Session()
     try:
-        result = bootstrap(factory, lambda service: session.client(service, region_name=region,
-                                                                   endpoint_url=args.aws_endpoint), args.bucket)
+        result = bootstrap(factory, aws_session(args, region), args.bucket)
     except (BootstrapError, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as err:
         print(f"error: cannot bootstrap {factory.name} in {region}: {err}", file=sys.stderr)
         return 1

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import sys
 
-import boto3
 import botocore.exceptions
 
-from aifactory.moto_standin.backend import FAKE_CREDENTIALS, use_moto_account
+from aifactory.commands.aws import add_aws_endpoint, aws_session
 from aifactory.report import emit_json, table
 from aifactory.spec import load_spec
 from aifactory.verify import verify
@@ -21,7 +20,7 @@ from aifactory.verify import verify
 def register(sub) -> None:
     p = sub.add_parser("verify", help="check the deployed AWS side (no internet path, endpoints, TGW, buckets, keys)")
     p.add_argument("spec", metavar="SPEC", help="factory.yaml or the site directory holding it")
-    p.add_argument("--aws-endpoint", metavar="URL", help="a moto_server URL (fake credentials) instead of real AWS")
+    add_aws_endpoint(p)
     p.add_argument("--region", help="AWS region (default: the spec's sovereignty.region)")
     p.add_argument("--aws-account", metavar="ID", help="with --aws-endpoint: the moto account to check (a plan's `aws_account`)")
     p.add_argument("--format", choices=["table", "json"], default="table")
@@ -31,11 +30,8 @@ def register(sub) -> None:
 def run_verify(args) -> int:
     factory = load_spec(args.spec)
     region = args.region or factory.sovereignty.region
-    session = boto3.session.Session(**FAKE_CREDENTIALS) if args.aws_endpoint else boto3.session.Session()
-    if args.aws_endpoint and args.aws_account:
-        use_moto_account(session, args.aws_account)
     try:
-        checks = verify(factory, lambda service: session.client(service, region_name=region, endpoint_url=args.aws_endpoint))
+        checks = verify(factory, aws_session(args, region))
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as err:
         print(f"error: cannot verify {factory.name} in {region}: {err}", file=sys.stderr)
         return 1

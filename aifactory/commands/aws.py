@@ -1,0 +1,24 @@
+"""What the commands that talk to AWS share: the `--aws-endpoint` option and the session it implies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import boto3
+
+from aifactory.moto_standin.backend import FAKE_CREDENTIALS, use_moto_account
+
+
+def add_aws_endpoint(parser) -> None:
+    parser.add_argument("--aws-endpoint", metavar="URL", help="a moto_server URL (fake credentials) instead of real AWS")
+
+
+def aws_session(args, region: str) -> Callable[[str], object]:
+    """A boto3 client per service name in `region`: real AWS with the environment's credentials, or the
+    moto_server at `args.aws_endpoint` with fake ones (in moto's account `args.aws_account` when given)."""
+    endpoint = args.aws_endpoint
+    session = boto3.session.Session(**FAKE_CREDENTIALS) if endpoint else boto3.session.Session()
+    account = getattr(args, "aws_account", None)
+    if endpoint and account:
+        use_moto_account(session, account)
+    return lambda service: session.client(service, region_name=region, endpoint_url=endpoint)
