@@ -11,7 +11,10 @@ the layout below is the contract the playbooks rely on:
 
 The roles' variables come from `aifactory.role_vars`: those of every node on `nodes`, the NVLink
 domain's on each rack group. A host override `aifactory_stand_in: true` (the lab's nodes) turns on
-each role's `<role>_stand_in` for that host.
+each role's `<role>_stand_in` for that host. A host override `aifactory_absent: true` leaves that
+host out of the inventory (a tray that is not there: out for repair, or not booted in the lab); its
+name and address stay reserved, and no other host moves. `factory_<name>` lists them in
+`aifactory_absent_hosts`.
 """
 
 from __future__ import annotations
@@ -63,6 +66,12 @@ class Inventory:
     def add_host(self, group: str, host: str, hostvars: dict) -> None:
         self.groups[group].hosts.append(host)
         self.hostvars[host] = hostvars
+
+    def remove_host(self, host: str) -> None:
+        for g in self.groups.values():
+            if host in g.hosts:
+                g.hosts.remove(host)
+        del self.hostvars[host]
 
     def to_ansible_list(self) -> dict:
         """The shape `ansible-inventory --list --export` prints (group vars not merged into hosts)."""
@@ -133,6 +142,11 @@ def build_inventory(f: Factory, stack_outputs: dict | None = None, host_override
         for host, overrides in host_overrides.items():
             stand_in = stand_in_vars(True) if overrides.get("aifactory_stand_in") else {}
             inv.hostvars[host].update({**stand_in, **overrides})
+        absent = sorted(h for h, o in host_overrides.items() if o.get("aifactory_absent") is True)
+        for host in absent:
+            inv.remove_host(host)
+        if absent:
+            factory.vars["aifactory_absent_hosts"] = absent
     return inv
 
 

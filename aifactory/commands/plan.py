@@ -31,12 +31,18 @@ def register(sub) -> None:
     p.add_argument("--aws-endpoint", metavar="URL", help="a running moto_server instead of a moto worker process")
     p.add_argument("--format", choices=["table", "json", *MACHINE_FORMATS], default="table",
                    help="sarif: code-scanning results at the declaring program line; junit: a test case per control and resource")
+    p.add_argument("--stack-outputs", metavar="FILE", type=Path,
+                   help="write the stack outputs the playbooks consume (no secret) to FILE, in the format of "
+                        "`pulumi stack output --json`, for `bringup --stack-outputs` (one site only)")
     for fmt in MACHINE_FORMATS:  # CI: one plan, the table in the log and both documents as files
         p.add_argument(f"--{fmt}", metavar="FILE", type=Path, help=f"also write the {fmt.upper()} document to FILE")
     p.set_defaults(func=run_plan)
 
 
 def run_plan(args) -> int:
+    if args.stack_outputs and len(args.spec) > 1:
+        print("error: --stack-outputs: one site only (the file holds one stack's outputs)", file=sys.stderr)
+        return 2
     try:
         with progress(f"planning {', '.join(args.spec)}") as step:
             plans = make_plans(args.spec, args.program, args.aws_endpoint, progress=step)
@@ -55,6 +61,8 @@ def run_plan(args) -> int:
 
     clean = all(plan.clean for plan in plans)
     write_documents(args, document)
+    if args.stack_outputs:
+        args.stack_outputs.write_text(json.dumps(plans[0].stack_output_file(), indent=2) + "\n", encoding="utf-8")
     if args.format == "json":
         emit_json(plans[0].as_dict() if len(plans) == 1 else
                   {"version": JSON_VERSION, "clean": clean, "sites": [plan.as_dict() for plan in plans]})
@@ -89,6 +97,11 @@ def render(plan: Plan) -> str:
         out += [f"  {n} x {t}" for t, n in sorted(mock_only.items())]
     if plan.placeholders:
         out += ["", "mock settings (offline placeholders, not the site's values): " + ", ".join(plan.placeholders)]
+    if plan.outputs:
+        out += ["", "stack outputs the playbooks consume (values of this offline plan):"]
+        out += [f"  {name}: " + (f"{len(o['value'])} names (--format json lists them)" if isinstance(o["value"], dict)
+                                 else o["value"]) + ("  (mock only)" if o["mock_only"] else "")
+                for name, o in plan.outputs.items()]
     control_rows = []
     for c in plan.controls:
         control_rows.append((c.id, "pass" if c.passed else "FAIL", c.statement if c.passed else ""))

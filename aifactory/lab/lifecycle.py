@@ -34,17 +34,36 @@ class LabError(RuntimeError):
 
 # Empty loop devices per node by default: the storage stage formats and mounts one as scratch.
 SCRATCH_DISKS = 1
+# Compute trays the lab boots per rack of a fixed-size rack (NVL72: 18 trays, Trn3: 36 servers) unless
+# told otherwise: enough for a rack's canary and its batch, few enough for a two-core machine.
+FIXED_RACK_TRAYS = 2
 
 
-def up(f: Factory, progress: Progress = print, scratch_disks: int = SCRATCH_DISKS, scratch_disk_mb: int = 64) -> LabState:
-    """Bring up every stand-in for `f`; on any failure remove what was made and raise."""
+def default_trays_per_rack(f: Factory) -> int:
+    """Every node of a rack whose size the site chooses; the first FIXED_RACK_TRAYS of a fixed one."""
+    return min(f.nodes_per_rack, FIXED_RACK_TRAYS) if f.platform.nodes_per_rack.fixed else f.nodes_per_rack
+
+
+def booted(f: Factory, trays_per_rack: int | None) -> list:
+    """The nodes a lab boots: the first `trays_per_rack` slots of every rack."""
+    limit = default_trays_per_rack(f) if trays_per_rack is None else trays_per_rack
+    return [n for n in f.nodes if n.slot <= limit]
+
+
+def up(f: Factory, progress: Progress = print, scratch_disks: int = SCRATCH_DISKS, scratch_disk_mb: int = 64,
+       trays_per_rack: int | None = None) -> LabState:
+    """Bring up every stand-in for `f`; on any failure remove what was made and raise. Only the first
+    `trays_per_rack` nodes of each rack boot (default: default_trays_per_rack); the others are left out
+    of the inventory through the host overrides (`aifactory_absent`)."""
+    if trays_per_rack is not None and not 1 <= trays_per_rack <= f.nodes_per_rack:
+        raise LabError(f"--trays-per-rack must be 1 to {f.nodes_per_rack} for {f.name} (given: {trays_per_rack})")
     existing = LabState.load(f.name)
     if existing is not None:
         raise LabError(f"a lab for {f.name} is already up (state in {existing.dir}); run `aifactory lab down` first")
     state = LabState(site=f.name)
     state.save()
     try:
-        _up(f, state, progress, scratch_disks, scratch_disk_mb)
+        _up(f, state, progress, scratch_disks, scratch_disk_mb, booted(f, trays_per_rack))
     except BaseException:
         progress("lab up failed: removing what it made")
         down(f.name, progress)
@@ -52,14 +71,17 @@ def up(f: Factory, progress: Progress = print, scratch_disks: int = SCRATCH_DISK
     return state
 
 
-def _up(f: Factory, state: LabState, progress: Progress, scratch_disks: int, scratch_disk_mb: int) -> None:
+def _up(f: Factory, state: LabState, progress: Progress, scratch_disks: int, scratch_disk_mb: int,
+        lab_nodes: list) -> None:
     root = base.ensure_base(progress)
     mirror_root = mirror.ensure(base.configured_mirror(), root, progress)
     progress("AWS stand-in: starting moto_server on 127.0.0.1")
     state.endpoints["aws"] = aws.start(state)
     progress(f"AWS stand-in: moto_server at {state.endpoints['aws']}")
-    progress(f"BMC stand-in: starting sushy-emulator (fake driver) for {len(f.nodes)} systems")
-    state.endpoints["bmc"] = redfish.start(state, f.nodes, f.compute.platform)
+    systems = [(n.name, n.address) for n in lab_nodes] + [(t.name, t.bmc_address) for t in f.switch_trays]
+    progress(f"BMC stand-in: starting sushy-emulator (fake driver) for {len(systems)} systems "
+             f"({len(lab_nodes)} nodes, {len(f.switch_trays)} NVLink switch trays), powered off")
+    state.endpoints["bmc"] = redfish.start(state, systems, f.compute.platform)
     progress(f"BMC stand-in: sushy-emulator at {state.endpoints['bmc']}")
     state.save()
 
@@ -69,10 +91,13 @@ def _up(f: Factory, state: LabState, progress: Progress, scratch_disks: int, scr
     state.endpoints["apt"] = mirror.start(state, mirror_root, str(network.gateway(f.network.host_cidr).ip))
     progress(f"APT mirror stand-in: {state.endpoints['apt']} (partial copy of Debian {base.SUITE}, signed indexes)")
     state.save()
-    hosts = {n.name: n.address for n in f.nodes}
+    if len(lab_nodes) < len(f.nodes):
+        progress(f"nodes: booting {len(lab_nodes)} of {len(f.nodes)} (the first {max(n.slot for n in lab_nodes)} "
+                 f"of each rack); the others are left out of the inventory")
+    hosts = {n.name: n.address for n in lab_nodes}
     nodes.lab_key(state)
     booting = []
-    for index, n in enumerate(f.nodes, start=1):
+    for index, n in enumerate(lab_nodes, start=1):
         ns = network.create_node_netns(state, bridge, n.name, index, n.address, host_net.prefixlen)
         node_root = nodes.mount_overlay(state, root, n.name)
         nodes.seed(state, node_root, n.name, hosts)
@@ -88,7 +113,7 @@ def _up(f: Factory, state: LabState, progress: Progress, scratch_disks: int, scr
         nodes.wait_ssh(state, n.name, n.address, ident)
         progress(f"node stand-in {n.name}: up, ssh root@{n.address} answers")
     write_overrides(f, state)
-    bringup.forget_facts([n.name for n in f.nodes], dict(os.environ))  # facts of a previous lab's nodes
+    bringup.forget_facts([n.name for n in lab_nodes], dict(os.environ))  # facts of a previous lab's nodes
     (state.dir / ENV_FILE).write_text(
         f"AIFACTORY_AWS_ENDPOINT={state.endpoints['aws']}\nAIFACTORY_HOST_OVERRIDES={state.dir / OVERRIDES_FILE}\n")
     progress(f"lab up: host overrides in {state.dir / OVERRIDES_FILE}; AWS endpoint {state.endpoints['aws']}")
@@ -107,11 +132,15 @@ def _attach_loop(state: LabState, node: str, index: int, size_mb: int) -> str:
 
 def write_overrides(f: Factory, state: LabState) -> Path:
     """Point every inventory host at its stand-in: nodes over SSH (root, packages from the lab's mirror,
-    their loop devices as the scratch devices), BMC hosts at the emulator."""
+    their loop devices as the scratch devices), BMC hosts (nodes' and switch trays') at the emulator.
+    Nodes the lab did not boot, and their BMCs, are marked absent."""
     key = nodes.lab_key(state)
     common = " ".join(nodes.ssh_options(state)[:6])
     overrides: dict[str, dict] = {}
     for n in f.nodes:
+        if n.name not in state.nodes:
+            overrides[n.name] = overrides[f"{n.name}-bmc"] = {"aifactory_absent": True}
+            continue
         disks = state.nodes.get(n.name, {}).get("disks") or []
         overrides[n.name] = {"ansible_host": n.address, "ansible_user": "root",
                              "ansible_ssh_private_key_file": str(key), "ansible_ssh_common_args": common,
@@ -121,6 +150,10 @@ def write_overrides(f: Factory, state: LabState) -> Path:
         # this interpreter: the one that has the collections' Python dependencies.
         overrides[f"{n.name}-bmc"] = {"bmc_endpoint": state.endpoints["bmc"],
                                       "bmc_system_id": redfish.system_uuid(f.name, n.name),
+                                      "ansible_python_interpreter": sys.executable}
+    for t in f.switch_trays:
+        overrides[f"{t.name}-bmc"] = {"bmc_endpoint": state.endpoints["bmc"],
+                                      "bmc_system_id": redfish.system_uuid(f.name, t.name),
                                       "ansible_python_interpreter": sys.executable}
     path = state.dir / OVERRIDES_FILE
     path.write_text(json.dumps(overrides, indent=2) + "\n")

@@ -11,12 +11,13 @@ import contextlib
 import re
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from aifactory.inventory import AWS_OUTPUT_KEYS
 from aifactory.moto_standin.backend import ACCOUNT_ID, Backend, StandInFailed, client_factory, new_account_id
 from aifactory.moto_standin.worker import MotoWorker, WorkerSite
-from aifactory.plan.engine import MOCK_ONLY, MOTO, REJECTED, PlanMocks, PlannedResource, run_program
+from aifactory.plan.engine import MOCK_ONLY, MOTO, REJECTED, PlanMocks, PlannedResource, StackOutput, run_program
 from aifactory.plan.evaluate import ControlResult, evaluate
 from aifactory.spec import Factory, load_spec
 
@@ -52,6 +53,27 @@ class Plan:
     errors: list[str]
     placeholders: list[str]  # config the offline plan made up (mock values, not the site's)
     account: str  # the moto account the plan created its resources in
+    stack_outputs: list[StackOutput] = field(default_factory=list)
+
+    @property
+    def outputs(self) -> dict[str, dict]:
+        """The stack outputs the playbooks consume (aifactory.inventory.AWS_OUTPUT_KEYS) that the program
+        exported with a value, never a secret one: {name: {value, resource, mock_only}}. `resource` is
+        the resource whose id or ARN the value is (None: the program computed it from the spec);
+        `mock_only` marks a value made up in AWS's shape for a resource moto cannot create."""
+        producers = resource_ids(self.resources)
+        out = {}
+        for o in self.stack_outputs:
+            if o.name not in AWS_OUTPUT_KEYS or o.secret or o.value in (None, "", {}, []):
+                continue
+            r = producers.get(o.value) if isinstance(o.value, str) else None
+            out[o.name] = {"value": o.value, "resource": r.name if r else None,
+                           "mock_only": bool(r and r.checked_by != MOTO)}
+        return out
+
+    def stack_output_file(self) -> dict:
+        """`outputs` in the format of `pulumi stack output --json` (what `bringup --stack-outputs` reads)."""
+        return {name: o["value"] for name, o in self.outputs.items()}
 
     @property
     def resource_errors(self) -> list[PlannedResource]:
@@ -88,7 +110,18 @@ class Plan:
                 for c in self.controls
             ],
             "errors": self.errors + [f"{r.name} ({r.type}): {r.error}" for r in self.resource_errors],
+            "outputs": self.outputs,
         }
+
+
+def resource_ids(resources: list[PlannedResource]) -> dict[str, PlannedResource]:
+    """Each id or ARN the resources got (not one they were given) -> the resource that got it."""
+    found: dict[str, PlannedResource] = {}
+    for r in resources:
+        for key, value in r.outputs.items():
+            if isinstance(value, str) and key not in r.inputs and (key in ("id", "arn") or key.endswith(("Arn", "Id"))):
+                found.setdefault(value, r)
+    return found
 
 
 def masked(value, secret_paths: set[str], path: str = ""):
@@ -168,4 +201,5 @@ def make_plan(spec: str | Path, program: Path | None = None, aws_endpoint: str |
         controls = []
     else:
         controls = evaluate(run.resources, control_config(factory), run.components)
-    return Plan(factory, program, label, run.resources, run.components, controls, errors, sorted(placeholders), mocks.account)
+    return Plan(factory, program, label, run.resources, run.components, controls, errors, sorted(placeholders), mocks.account,
+                run.outputs)

@@ -28,6 +28,7 @@ import pulumi.runtime
 from google.protobuf import struct_pb2
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
+from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 
 from aifactory.batch_gc import fewer_collections
@@ -60,10 +61,20 @@ class PlannedResource:
 
 
 @dataclass
+class StackOutput:
+    """One `pulumi.export` of the program, resolved as `pulumi stack output` would show it."""
+
+    name: str
+    value: Any
+    secret: bool
+
+
+@dataclass
 class ProgramRun:
     resources: list[PlannedResource]
     errors: list[str]  # program-level errors (exceptions, unanswered invokes)
     components: list[PlannedResource]
+    outputs: list[StackOutput] = field(default_factory=list)  # the stack's exports, in export order
 
 
 def unwrap_secrets(value: Any, path: str = "", found: set[str] | None = None) -> tuple[Any, set[str]]:
@@ -352,9 +363,11 @@ def run_program(program_dir: Path, config: dict[str, str], mocks: PlanMocks, sta
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=PlanMonitor(mocks))
     sys.path.insert(0, str(program_dir))
     errors: list[str] = []
+    outputs: list[StackOutput] = []
     try:
         with contextlib.redirect_stdout(sys.stderr), fewer_collections():  # prints must not mix with the plan's output
             loop.run_until_complete(run_pulumi_func(lambda: runpy.run_path(str(main), run_name="__main__")))
+            outputs = loop.run_until_complete(stack_outputs())
     except Exception as err:  # the program's own failure, reported with its message
         errors.append(f"the program failed: {type(err).__name__}: {err}")
     except BaseException:  # Ctrl-C or SIGTERM: the SDK's unfinished registrations are dropped silently
@@ -364,4 +377,16 @@ def run_program(program_dir: Path, config: dict[str, str], mocks: PlanMocks, sta
         sys.path.remove(str(program_dir))
         loop.close()
         asyncio.set_event_loop(None)
-    return ProgramRun(mocks.resources, mocks.errors + errors, mocks.components)
+    return ProgramRun(mocks.resources, mocks.errors + errors, mocks.components, outputs)
+
+
+async def stack_outputs() -> list[StackOutput]:
+    """The values the program exported on its stack (the mock engine never registers them: read back
+    from the root stack resource), with whether each is secret."""
+    root = get_root_resource()
+    out = []
+    for name, value in (getattr(root, "outputs", None) or {}).items():
+        output = pulumi.Output.from_input(value)
+        resolved, _ = unwrap_secrets(await output.future(with_unknowns=True))
+        out.append(StackOutput(name, resolved, bool(await output.is_secret())))
+    return out
