@@ -31,12 +31,13 @@ from typing import TextIO
 from aifactory.secret_exec import FIFO_ENV
 from aifactory.spec import Factory
 from aifactory.spec.validators import shown
+from aifactory.stage_tally import StageTally, play_stages
 from aifactory.userstate import state_dir
 
 REPO = Path(__file__).resolve().parent.parent
 PLAYBOOKS = REPO / "playbooks"
 ANSIBLE_CFG = REPO / "ansible.cfg"
-STAGES = ("racks", "os", "drivers", "fabric", "storage", "awslink", "acceptance")
+STAGES = ("racks", "os", "drivers", "fabric", "storage", "awslink", "acceptance", "scheduler")
 INVENTORY_SOURCE = "aifactory.yml"
 RUNNER_IDENT = "run"
 # Exit code of a run in which nothing failed but acceptance is incomplete on some host: checks the
@@ -101,6 +102,8 @@ class BringupResult:
     interrupted_at: dict = field(default_factory=dict)
     # The tasks that changed each host, in run order (what a re-run that should change nothing did).
     changed_tasks: dict[str, list[str]] = field(default_factory=dict)
+    # Per stage: host-task results run, changed, failed, skipped, and the steps reported not run (stage_tally).
+    stage_results: dict[str, dict] = field(default_factory=dict)
 
     @property
     def totals(self) -> dict[str, int]:
@@ -132,7 +135,8 @@ class BringupResult:
                 "hosts": self.hosts, "totals": self.totals, "acceptance": self.acceptance,
                 "acceptance_incomplete": self.acceptance_incomplete, "unscrubbed_secrets": self.unscrubbable,
                 "interrupted_by": signal.Signals(self.interrupted_by).name if self.interrupted_by else None,
-                "interrupted_at": self.interrupted_at, "changed_tasks": self.changed_tasks}
+                "interrupted_at": self.interrupted_at, "changed_tasks": self.changed_tasks,
+                "stage_results": self.stage_results}
 
 
 def select_playbook(options: BringupOptions) -> tuple[Path, str | None]:
@@ -224,6 +228,7 @@ class Progress:
         self.task = ""
         self.counts = dict.fromkeys(("ok", "changed", "failed", "unreachable", "skipped"), 0)
         self.changed_tasks: dict[str, list[str]] = {}  # host -> tasks that changed it, in run order
+        self.tally = StageTally(play_stages(PLAYBOOKS, STAGES))
         self.stats: dict | None = None
 
     def __call__(self, event: dict) -> bool:
@@ -259,6 +264,7 @@ class Progress:
         else:
             outcome = {"runner_on_unreachable": "unreachable", "runner_on_skipped": "skipped"}[name]
         self.counts["ok" if outcome == "ignored" else outcome] += 1
+        self.tally.add(self.play, outcome, host, res)
         if outcome == "changed":
             self.changed_tasks.setdefault(host, []).append(self.redact(self.task))
         if outcome in ("failed", "unreachable"):
@@ -436,6 +442,7 @@ def run_bringup(f: Factory, options: BringupOptions, progress_stream: TextIO = s
         interrupted_by=interruption.signum,
         interrupted_at={"play": progress.play, "task": progress.task, **progress.counts} if interruption.signum else {},
         changed_tasks=progress.changed_tasks,
+        stage_results=progress.tally.as_dict(),
     )
 
 

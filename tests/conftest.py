@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SITES = ("paris-gb200", "ohio-trn3", "lab-b200")
+SITES = ("paris-gb200", "ohio-trn3", "lab-b200", "lab-gb200")
 
 
 @pytest.fixture(scope="session")

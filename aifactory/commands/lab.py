@@ -1,10 +1,13 @@
-"""`aifactory lab up|status|down SPEC`: local stand-ins for a site's AWS account, BMCs and nodes."""
+"""`aifactory lab up|status|down SPEC`, `lab ssh SITE NODE`: local stand-ins for a site's AWS account,
+BMCs and nodes, and a shell on a lab node."""
 
 from __future__ import annotations
 
+import os
 import sys
 
-from aifactory.lab import lifecycle, preflight
+from aifactory.lab import lifecycle, nodes, preflight
+from aifactory.lab.state import LabState
 from aifactory.lab.state import site_dir
 from aifactory.report import emit_json, table
 from aifactory.spec import load_spec
@@ -18,6 +21,10 @@ def register(sub) -> None:
     up.add_argument("--scratch-disks", type=int, default=lifecycle.SCRATCH_DISKS, metavar="N",
                     help="give every node N empty loop devices as scratch disks "
                          f"(default {lifecycle.SCRATCH_DISKS}, the storage stage's scratch)")
+    up.add_argument("--trays-per-rack", type=int, metavar="N",
+                    help="boot only the first N nodes of each rack; the others are left out of the inventory "
+                         f"(default: every node, or the first {lifecycle.FIXED_RACK_TRAYS} of a fixed-size rack "
+                         "such as an NVL72's 18 trays)")
     up.set_defaults(func=run_up)
     status = lab.add_parser("status", help="show whether each stand-in runs")
     status.add_argument("spec", metavar="SPEC", help="factory.yaml or the site directory holding it")
@@ -26,6 +33,11 @@ def register(sub) -> None:
     down = lab.add_parser("down", help="stop the stand-ins and remove everything the lab made")
     down.add_argument("spec", metavar="SPEC", help="factory.yaml or the site directory holding it")
     down.set_defaults(func=run_down)
+    ssh = lab.add_parser("ssh", help="open a shell on a lab node, or run COMMAND there (the lab's key and known hosts)")
+    ssh.add_argument("site", metavar="SITE", help="the site's name, its factory.yaml or its directory")
+    ssh.add_argument("node", metavar="NODE", help="the node's name (e.g. lab-b200-r001-n01)")
+    ssh.add_argument("command", nargs="*", metavar="COMMAND", help="run this instead of a login shell")
+    ssh.set_defaults(func=run_ssh)
 
 
 def progress(line: str) -> None:
@@ -44,7 +56,7 @@ def run_up(args) -> int:
     if not _preflight():
         return 1
     try:
-        lifecycle.up(f, progress, scratch_disks=args.scratch_disks)
+        lifecycle.up(f, progress, scratch_disks=args.scratch_disks, trays_per_rack=args.trays_per_rack)
     except lifecycle.LabError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -80,3 +92,27 @@ def run_down(args) -> int:
     if not lifecycle.down(f.name, progress):
         print(f"no lab is up for {f.name}")
     return 0
+
+
+def site_name(site: str) -> str:
+    """A site's name from its name, its factory.yaml or its directory (a lab is found by name)."""
+    if os.path.exists(site):
+        return load_spec(site).name
+    return site
+
+
+def run_ssh(args) -> int:
+    """Replace this process with ssh to the node (exit status: the remote command's, 255 on ssh errors)."""
+    site = site_name(args.site)
+    state = LabState.load(site)
+    if state is None:
+        print(f"error: no lab is up for {site}", file=sys.stderr)
+        return 1
+    if args.node not in state.nodes:
+        print(f"error: {args.node} is no node of the {site} lab (nodes: {', '.join(sorted(state.nodes))})",
+              file=sys.stderr)
+        return 2
+    argv = nodes.ssh_argv(state, state.nodes[args.node]["address"], *args.command,
+                          tty=not args.command and sys.stdin.isatty())
+    sys.stdout.flush()
+    os.execvp(argv[0], argv)

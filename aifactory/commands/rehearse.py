@@ -14,6 +14,8 @@ def register(sub) -> None:
     p = sub.add_parser("rehearse", help="dress-rehearse a whole deployment offline against the lab's stand-ins")
     p.add_argument("spec", metavar="SPEC", help="factory.yaml or the site directory holding it")
     p.add_argument("--limit", metavar="PATTERN", help="bring up only these hosts (Ansible --limit)")
+    p.add_argument("--trays-per-rack", type=int, metavar="N",
+                   help="boot only the first N nodes of each rack (default: as `aifactory lab up`)")
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=run_rehearse)
 
@@ -27,7 +29,8 @@ def run_rehearse(args) -> int:
         return 1
     as_json = args.format == "json"
     report = rehearse(f, args.spec, progress=(lambda line: print(line, file=sys.stderr, flush=True)) if as_json
-                      else (lambda line: print(line, flush=True)), limit=args.limit)
+                      else (lambda line: print(line, flush=True)), limit=args.limit,
+                       trays_per_rack=args.trays_per_rack)
     if as_json:
         emit_json(report.as_dict())
     else:
@@ -35,5 +38,20 @@ def run_rehearse(args) -> int:
               "systemd-nspawn containers for nodes)\n")
         print(table(["stage", "outcome", "seconds", "detail"],
                     [(s.name, s.outcome, f"{s.seconds:.1f}", s.detail) for s in report.stages]))
+        print_details(report)
         print(f"\n{f.name}: rehearsal {'passed' if report.passed else 'FAILED'}")
     return 0 if report.passed else 1
+
+
+def print_details(report) -> None:
+    """The first bring-up per stage (with the steps the roles reported not run) and the acceptance checks."""
+    if report.bringup_stages:
+        print("\nbring-up by stage (host-tasks)\n")
+        print(table(["stage", "run", "changed", "failed", "skipped", "reported not run (hosts): reason"],
+                    [(stage, r["tasks"], r["changed"], r["failed"] + r["unreachable"], r["skipped"],
+                      "; ".join(f"{n['step']} ({len(n['hosts'])})" for n in r["not_run"]) or "-")
+                     for stage, r in report.bringup_stages.items()]))
+    if report.checks:
+        print("\nacceptance checks (hosts)\n")
+        print(table(["check", "passed", "failed", "could not run", "against a stand-in tool"],
+                    [(name, c["pass"], c["fail"], c["skipped"], c["stand_in"]) for name, c in report.checks.items()]))

@@ -1,4 +1,4 @@
-"""Lab nodes: booted Debian 12 systemd-nspawn containers, one per spec node, reached over SSH.
+"""Lab nodes: booted Debian 13 systemd-nspawn containers (base.py), one per spec node, reached over SSH.
 
 Each node boots an overlay of the shared base root (base.py) with its own upper dir, so the base is
 never written. Before boot the node is seeded with its identity: machine-id, hostname, SSH host key,
@@ -101,9 +101,15 @@ def boot(state: LabState, node: str, root: Path, netns: str, binds: list[str]) -
     return ident
 
 
+def ssh_argv(state: LabState, address: str, *command: str, tty: bool = False) -> list[str]:
+    """ssh to a lab node as root with the lab's key and known hosts (a terminal when `tty`)."""
+    return ["ssh", *ssh_options(state), *(["-t"] if tty else []), "-i", str(lab_key(state)), f"root@{address}",
+            *command]
+
+
 def ssh(state: LabState, address: str, *command: str, timeout: float = 30) -> subprocess.CompletedProcess:
-    argv = ["ssh", *ssh_options(state), "-i", str(lab_key(state)), f"root@{address}", *command]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(ssh_argv(state, address, *command), capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
 
 
 def wait_ssh(state: LabState, node: str, address: str, ident: dict) -> None:

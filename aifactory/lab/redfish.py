@@ -1,4 +1,5 @@
-"""The BMC stand-in: sushy-emulator with its fake driver on 127.0.0.1, one Redfish system per node.
+"""The BMC stand-in: sushy-emulator with its fake driver on 127.0.0.1, one Redfish system per BMC:
+every booted node's and every NVLink switch tray's (NVL72 racks), all powered off at first.
 
 sushy-tools advertises `/redfish/v1/UpdateService/FirmwareInventory` but serves no route for it, so
 this launcher adds one to sushy's own Flask app before starting it: the collection and its members
@@ -58,12 +59,17 @@ def write_tls(d: Path) -> tuple[Path, Path]:
     return crt, pem
 
 
-def write_config(state: LabState, nodes, port: int) -> Path:
-    """The emulator's config: fake driver, its own state dir, one powered-on system per node."""
-    systems = [{"uuid": system_uuid(state.site, n.name), "name": n.name, "power_state": "On",
-                "external_notifier": False, "nics": [{"mac": f"02:af:00:00:{i // 256:02x}:{i % 256:02x}",
-                                                      "ip": n.address}]}
-               for i, n in enumerate(nodes, start=1)]
+def fake_systems(site: str, systems: list[tuple[str, str]]) -> list[dict]:
+    """sushy's fake-driver systems for (name, address) pairs, powered off as a rack fresh from its
+    installer: the racks stage must power them on (switch trays first)."""
+    return [{"uuid": system_uuid(site, name), "name": name, "power_state": "Off", "external_notifier": False,
+             "nics": [{"mac": f"02:af:00:00:{i // 256:02x}:{i % 256:02x}", "ip": address}]}
+            for i, (name, address) in enumerate(systems, start=1)]
+
+
+def write_config(state: LabState, systems: list[tuple[str, str]], port: int) -> Path:
+    """The emulator's config: fake driver, its own state dir, one system per (name, address)."""
+    systems = fake_systems(state.site, systems)
     d = state.dir / "bmc"
     d.mkdir(parents=True, exist_ok=True)
     crt, key = write_tls(d)
@@ -81,10 +87,11 @@ def write_config(state: LabState, nodes, port: int) -> Path:
     return conf
 
 
-def start(state: LabState, nodes, platform: str) -> str:
-    """Start the emulator for `nodes`; return its base URL once `/redfish/v1/Systems` answers."""
+def start(state: LabState, systems: list[tuple[str, str]], platform: str) -> str:
+    """Start the emulator with a system per (name, address); return its base URL once
+    `/redfish/v1/Systems` answers."""
     port = procs.free_port()
-    conf = write_config(state, nodes, port)
+    conf = write_config(state, systems, port)
     argv = [sys.executable, "-m", "aifactory.lab.redfish", "--firmware", str(firmware_fixture(platform)),
             "--config", str(conf), "--fake", "-i", "127.0.0.1", "-p", str(port)]
     url = f"https://127.0.0.1:{port}"

@@ -8,7 +8,10 @@ could not run, which does not fail the rehearsal; a failed check does); the step
 reported as skipped from those results (never faked); lab down, always, also after a failure,
 checked to leave nothing.
 Each stage gets its time and outcome. Plan and bringup run as `aifactory` subprocesses, exactly as
-a user would run them, with their JSON output read back.
+a user would run them, with their JSON output read back; bringup's plays are shown as they start.
+The report also says, per bring-up stage, how many host-tasks ran, changed, failed and were skipped
+and which steps the roles reported as not run (with the reason), and, per acceptance check, on how
+many hosts it passed, failed or could not run, and whether it ran against a stand-in tool.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from aifactory.bringup import EXIT_ACCEPTANCE_INCOMPLETE
@@ -57,13 +61,20 @@ class Stage:
 class Rehearsal:
     site: str
     stages: list[Stage]
+    # The first bring-up's per-stage results (`bringup --format json`'s stage_results) and its run directory.
+    bringup_stages: dict = field(default_factory=dict)
+    bringup_artifacts: str = ""
+    # Per acceptance check: {pass, fail, skipped: host counts, stand_in: hosts where it ran on a stand-in tool}.
+    checks: dict = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
         return all(s.outcome != FAILED for s in self.stages)
 
     def as_dict(self) -> dict:
-        return {"site": self.site, "passed": self.passed, "stages": [asdict(s) for s in self.stages]}
+        return {"site": self.site, "passed": self.passed, "stages": [asdict(s) for s in self.stages],
+                "bringup_stages": self.bringup_stages, "bringup_artifacts": self.bringup_artifacts,
+                "acceptance_checks": self.checks}
 
 
 class StageFailed(Exception):
@@ -74,6 +85,37 @@ def aifactory(*args: str, env: dict | None = None) -> subprocess.CompletedProces
     """Run the aifactory CLI as a user would, with this interpreter."""
     return subprocess.run([sys.executable, "-m", "aifactory.cli", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})})
+
+
+def aifactory_streaming(*args: str, env: dict, progress: Callable[[str], None]) -> subprocess.CompletedProcess:
+    """Run the aifactory CLI as `aifactory()` does, showing its plays and failures as they come."""
+    return run_streaming([sys.executable, "-m", "aifactory.cli", *args], progress, env)
+
+
+def run_streaming(argv: list[str], progress: Callable[[str], None], env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `argv`, passing each PLAY and FAILED/UNREACHABLE line of its stderr (bringup's progress) on as
+    it comes; stdout (the JSON result) is returned whole."""
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+        lines = []
+        for line in proc.stderr:
+            lines.append(line)
+            if line.startswith("PLAY ") or line.strip().startswith(("FAILED:", "UNREACHABLE:")):
+                progress(f"   {line.strip()}")
+        proc.wait()
+        out.seek(0)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), "".join(lines))
+
+
+def check_table(results: dict[str, dict | None]) -> dict[str, dict]:
+    """{check: {pass, fail, skipped: host counts, stand_in: hosts where it ran against a stand-in tool}}."""
+    out: dict[str, dict] = {}
+    for r in results.values():
+        for c in (r or {}).get("checks", []):
+            row = out.setdefault(c["name"], {"pass": 0, "fail": 0, "skipped": 0, "stand_in": 0})
+            row[c["status"]] = row.get(c["status"], 0) + 1
+            row["stand_in"] += 1 if c.get("stand_in") else 0
+    return dict(sorted(out.items()))
 
 
 def bringup_result(result: subprocess.CompletedProcess) -> dict:
@@ -144,7 +186,8 @@ def acceptance_outcome(results: dict[str, dict | None]) -> tuple[str, str]:
     return INCOMPLETE, f"{hosts}; could not run on the lab's stand-ins: {could_not}"
 
 
-def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, limit: str | None = None) -> Rehearsal:
+def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, limit: str | None = None,
+             trays_per_rack: int | None = None) -> Rehearsal:
     """Run every stage in order, stop at the first failed one, and always remove the lab it brought up."""
     report = Rehearsal(f.name, [])
     spec_file = str(resolve_spec_path(spec).resolve())
@@ -165,11 +208,12 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
             raise StageFailed(detail)
 
     def lab_up():
-        state = lifecycle.up(f, lambda line: progress(f"   {line}"), scratch_disks=lifecycle.SCRATCH_DISKS)
+        state = lifecycle.up(f, lambda line: progress(f"   {line}"), scratch_disks=lifecycle.SCRATCH_DISKS,
+                             trays_per_rack=trays_per_rack)
         ctx["state"] = state
         ctx["results_dir"] = state.dir / "acceptance"
         shutil.rmtree(ctx["results_dir"], ignore_errors=True)  # a previous lab's results are not this one's
-        return PASSED, (f"{len(f.nodes)} nspawn nodes with {lifecycle.SCRATCH_DISKS} empty scratch disk each, "
+        return PASSED, (f"{len(state.nodes)} of {len(f.nodes)} nodes as nspawn containers with {lifecycle.SCRATCH_DISKS} empty scratch disk each, "
                         f"sushy-emulator at {state.endpoints['bmc']}, "
                         f"moto_server at {state.endpoints['aws']} (stand-ins)")
 
@@ -195,9 +239,12 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
                     "--extra-vars", json.dumps({"acceptance_results_dir": str(ctx["results_dir"]),
                                                 **LAB_EXTRA_VARS}),
                     "--artifacts-dir", str(ctx["state"].dir / "bringup")]
-            result = aifactory(*args, *(["--limit", limit] if limit else []), env=env)
+            result = aifactory_streaming(*args, *(["--limit", limit] if limit else []), env=env, progress=progress)
             data = bringup_result(result)
             ctx["bringup"] = data
+            if not second:
+                report.bringup_stages = data.get("stage_results") or {}
+                report.bringup_artifacts = str(data.get("artifacts") or "")
             stats = data["hosts"]
             bad = sorted(h for h, s in stats.items() if s.get("failed") or s.get("unreachable"))
             # Exit 3 (acceptance incomplete) is expected on stand-ins; the acceptance stage judges it.
@@ -216,6 +263,7 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
     def acceptance():
         ran = [h for h in ctx["bringup"]["hosts"] if h in node_names]
         results = ctx["acceptance"] = read_acceptance(ctx["results_dir"], ran)
+        report.checks = check_table(results)
         return acceptance_outcome(results)
 
     def reported_skipped(names: Callable[[str], bool], why: str):

@@ -63,7 +63,7 @@ def test_bmc_stand_in_serves_one_system_per_node_and_firmware_inventory(lab):
     systems = {m["@odata.id"].rsplit("/", 1)[1] for m in get_json(f"{bmc}/redfish/v1/Systems")["Members"]}
     assert systems == {overrides[f"{n.name}-bmc"]["bmc_system_id"] for n in f.nodes}
     one = get_json(f"{bmc}/redfish/v1/Systems/{overrides[f.nodes[0].name + '-bmc']['bmc_system_id']}")
-    assert one["Name"] == f.nodes[0].name and one["PowerState"] == "On"
+    assert one["Name"] == f.nodes[0].name and one["PowerState"] == "Off"  # a rack fresh from its installer: the racks stage powers it on
     inventory = get_json(f"{bmc}/redfish/v1/UpdateService/FirmwareInventory")
     bios = get_json(f"{bmc}/redfish/v1/UpdateService/FirmwareInventory/BIOS")
     assert inventory["Members@odata.count"] == len(inventory["Members"]) > 0

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 
 import pytest
 
 from aifactory.lab.rehearsal import (AWS_LINK_CHECKS, FAILED, INCOMPLETE, PASSED, StageFailed, acceptance_outcome,
-                                     bringup_result, failure_lines, read_acceptance, skipped_checks)
+                                     bringup_result, check_table, failure_lines, read_acceptance, run_streaming,
+                                     skipped_checks)
 from aifactory.parsers.acceptance import evaluate
 from aifactory.spec import load_spec
 from tests.conftest import site_dir
@@ -76,3 +78,22 @@ def test_a_check_that_could_not_run_for_a_reason_the_lab_does_not_explain_fails(
 def test_every_check_passed_is_a_pass():
     outcome, detail = acceptance_outcome({"n1": evaluate({"scratch_mount": "/scratch"}, stand_in())})
     assert (outcome, detail) == (PASSED, "n1 pass (1 passed, 0 failed, 0 could not run)")
+
+
+def test_check_table_counts_hosts_per_check_and_the_stand_in_runs():
+    results = {"a": {"checks": [{"name": "gpu_count", "status": "pass", "stand_in": True},
+                                {"name": "scratch", "status": "pass"}]},
+               "b": {"checks": [{"name": "gpu_count", "status": "fail", "stand_in": True},
+                                {"name": "scratch", "status": "skipped"}]},
+               "c": None}
+    assert check_table(results) == {"gpu_count": {"pass": 1, "fail": 1, "skipped": 0, "stand_in": 2},
+                                    "scratch": {"pass": 1, "fail": 0, "skipped": 1, "stand_in": 0}}
+
+
+def test_streamed_bringup_passes_plays_and_failures_on_and_keeps_stdout_whole():
+    script = ("import sys; print('PLAY Racks [bmcs]', file=sys.stderr); print('  TASK t', file=sys.stderr);"
+              "print('    FAILED: n1: t: boom', file=sys.stderr); print('{\"hosts\": {}}')")
+    seen = []
+    done = run_streaming([sys.executable, "-c", script], seen.append)
+    assert seen == ["   PLAY Racks [bmcs]", "   FAILED: n1: t: boom"]
+    assert json.loads(done.stdout) == {"hosts": {}} and "TASK t" in done.stderr

@@ -121,7 +121,7 @@ def test_growing_to_the_most_racks_the_ranges_hold_moves_nothing(tmp_path, site)
 
 def test_the_real_ranges_of_each_example_hold():
     """What each example's ranges hold (docs/addressing.md quotes these)."""
-    assert {s: load_spec(site_dir(s)).max_racks for s in SITES} == {"paris-gb200": 37, "ohio-trn3": 13, "lab-b200": 15}
+    assert {s: load_spec(site_dir(s)).max_racks for s in SITES} == {"paris-gb200": 37, "ohio-trn3": 13, "lab-b200": 15, "lab-gb200": 9}
 
 
 def test_filling_hgx_racks_up_to_the_address_block_moves_nothing(tmp_path):

@@ -116,6 +116,20 @@ def test_host_overrides_apply_last_and_name_known_hosts(tmp_path):
         build_inventory(f, host_overrides={stranger: {"ansible_port": 22}})
 
 
+def test_absent_hosts_leave_the_inventory_and_move_nothing():
+    f = load_spec(site_dir("lab-gb200"))
+    absent = [n.name for n in f.nodes if n.slot > 2]
+    overrides = {h: {"aifactory_absent": True} for name in absent for h in (name, f"{name}-bmc")}
+    inv = build_inventory(f, host_overrides=overrides)
+    full = build_inventory(f)
+    assert inv.groups["rack01"].hosts == [f"lab-gb200-r001-n01", "lab-gb200-r001-n02"]
+    assert inv.groups["rack02"].hosts == [f"lab-gb200-r002-n01", "lab-gb200-r002-n02"]
+    assert len(inv.groups["switch_tray_bmcs"].hosts) == 18  # every switch tray stays
+    assert not set(inv.hostvars) & set(overrides)
+    assert all(inv.hostvars[h] == full.hostvars[h] for h in inv.hostvars)  # nothing else moved
+    assert inv.groups["factory_lab_gb200"].vars["aifactory_absent_hosts"] == sorted(overrides)
+
+
 # --- the spec as role variables ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("site", ["paris-gb200", "ohio-trn3", "lab-b200"])
