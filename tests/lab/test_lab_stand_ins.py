@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import urllib.request
 
 import boto3
@@ -68,6 +70,18 @@ def test_bmc_stand_in_serves_one_system_per_node_and_firmware_inventory(lab):
     bios = get_json(f"{bmc}/redfish/v1/UpdateService/FirmwareInventory/BIOS")
     assert inventory["Members@odata.count"] == len(inventory["Members"]) > 0
     assert bios["Id"] == "BIOS" and bios["Version"]
+
+
+def test_lab_ssh_runs_a_command_on_a_node_from_any_directory(lab, tmp_path):
+    f, _ = lab
+    node = f.nodes[1].name
+    run = lambda *args: subprocess.run([sys.executable, "-m", "aifactory.cli", "lab", "ssh", *args],  # noqa: E731
+                                       cwd=tmp_path, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    done = run(f.name, node, "hostname")
+    assert (done.returncode, done.stdout.strip()) == (0, node), done.stderr
+    assert run(f.name, node, "exit", "7").returncode == 7  # the remote command's status
+    stranger = run(f.name, f"{f.name}-r009-n01", "true")
+    assert stranger.returncode == 2 and "is no node of the lab-b200 lab" in stranger.stderr
 
 
 def test_aws_stand_in_is_moto(lab):
