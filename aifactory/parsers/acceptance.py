@@ -12,8 +12,9 @@
 `observations` is the node's one observations document (see `observations()`): the raw output of
 each tool keyed `nvidia_smi`, `nvlink`, `dcgm`, `ibstat`, `neuron_ls` (the output as a string, a
 command result `{rc, stdout, stderr}`, or what the parser returned), `services`, `packages`,
-`imex_channel`, `mounts`, `scratch_probe`, `bedrock_dns`, `bedrock_https`, and `stand_in` / `tools`
-(which tools are installed). Only the checks the expected profile calls for are listed. A check whose
+`imex_channel`, `mounts`, `scratch_probe`, `bedrock_dns`, `bedrock_https`, `stand_in` / `tools`
+(which tools are installed) and `tool_versions` (each installed tool's `--version` output, keyed as
+`tools`). Only the checks the expected profile calls for are listed. A check whose
 observation is missing is `skipped` with the reason (lab stand-in, tool not installed), never `pass`,
 and makes the node `incomplete`; a tool that ran and failed fails its checks.
 """
@@ -44,8 +45,12 @@ STATE = {
     "packages": ("the installed fabric packages", "no NVIDIA GPU, so no fabric package"),
     "imex_channel": ("the IMEX channel device", "no NVIDIA GPU, so no IMEX channel"),
 }
+# The daemons behind the fabric services, keyed as in `tool_versions`.
+SERVICE_TOOLS = {"nvidia-imex.service": "nvidia_imex", "nvidia-fabricmanager.service": "nv_fabricmanager"}
 STATUSES = ("pass", "fail", "skipped")
 STAND_IN = "lab stand-in"
+# What every aifactory lab stand-in tool prints in its --version (aifactory/lab/stand_in_tools).
+STAND_IN_TOOL_MARK = "aifactory lab stand-in"
 NO_STACK_OUTPUTS = "no AWS stack outputs (the Bedrock endpoint's DNS name is unknown)"
 NO_CLUSTER = "00000000-0000-0000-0000-000000000000"
 IMEX_SERVICE = "nvidia-imex.service"
@@ -71,18 +76,23 @@ def check(name: str, status: str, reason: str) -> dict:
 
 
 def evaluate(expected: dict, observations: dict | None) -> dict:
-    """`{"result": pass|fail|incomplete, "checks": [{name, status, reason}], "counts": {pass, fail, skipped}}`."""
+    """`{"result": pass|fail|incomplete, "checks": [{name, status, reason, stand_in}], "counts": {pass, fail, skipped}}`.
+
+    `stand_in` says whether a tool the check read says of itself (in `tool_versions`, its `--version`
+    output) that it is an aifactory lab stand-in."""
     obs = Observations(observations or {})
     checks = []
     for name, run in planned_checks(expected, obs):
+        obs.read.clear()
         try:
             passed, reason = run()
         except Missing as missing:
-            checks.append(check(name, "skipped", str(missing)))
+            result = check(name, "skipped", str(missing))
         except ToolFailed as failed:
-            checks.append(check(name, "fail", str(failed)))
+            result = check(name, "fail", str(failed))
         else:
-            checks.append(check(name, "pass" if passed else "fail", reason))
+            result = check(name, "pass" if passed else "fail", reason)
+        checks.append({**result, "stand_in": obs.read_stand_in()})
     counts = {s: sum(c["status"] == s for c in checks) for s in STATUSES}
     result = "fail" if counts["fail"] else "incomplete" if counts["skipped"] or not checks else "pass"
     return {"result": result, "checks": checks, "counts": counts}
@@ -143,6 +153,7 @@ def observations(collected: dict) -> dict:
     doc["packages"] = _registered(doc.get("packages"), lambda r: {
         name: str(entries[0].get("version")) for name, entries in ((r.get("ansible_facts") or {}).get("packages") or {}).items()
         if name.startswith(FABRIC_PACKAGES) and entries})
+    doc["tool_versions"] = {tool: str(text or "").strip()[:300] for tool, text in (doc.get("tool_versions") or {}).items()}
     doc["imex_channel"] = _registered(doc.get("imex_channel"), lambda r: bool((r.get("stat") or {}).get("exists")))
     doc["scratch_probe"] = _registered(doc.get("scratch_probe"), lambda r: str(r.get("msg") or "failed")
                                        if r.get("failed") else "ok")
@@ -185,8 +196,15 @@ class Observations:
         self._raw = raw
         self._parsed: dict = {}
         self.stand_in = bool(raw.get("stand_in"))
+        self.read: set[str] = set()  # the tools whose output the current check read
+
+    def read_stand_in(self) -> bool:
+        """Whether a tool the current check read is an aifactory lab stand-in, by its --version output."""
+        versions = self._raw.get("tool_versions") or {}
+        return any(STAND_IN_TOOL_MARK in str(versions.get(tool) or "") for tool in self.read)
 
     def __getitem__(self, key: str):
+        self.read.add(TOOLS[key][2])
         if key not in self._parsed:
             self._parsed[key] = self._read(key)
         value = self._parsed[key]
@@ -319,6 +337,7 @@ def _nvlink_links(obs: Observations) -> tuple[bool, str]:
 
 
 def _service(obs: Observations, unit: str) -> tuple[bool, str]:
+    obs.read.add(SERVICE_TOOLS[unit])
     state = (obs.state("services").get(unit) or {}).get("state")
     if state is None:
         return False, f"{unit} is not installed"

@@ -43,7 +43,9 @@ def expected(site: str, **extra) -> dict:
 
 
 def by_name(result: dict) -> dict[str, dict]:
-    return {c["name"]: c for c in result["checks"]}
+    """Each check by name, without its `stand_in` field (fixtures are real tool output: always false,
+    asserted in test_every_check_says_whether_it_ran_against_a_stand_in_tool)."""
+    return {c["name"]: {k: v for k, v in c.items() if k != "stand_in"} for c in result["checks"]}
 
 
 # --- nvidia-smi -q -x ------------------------------------------------------------------------------

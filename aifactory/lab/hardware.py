@@ -1,0 +1,188 @@
+"""The hardware a lab node stands in for, and the faults the lab can inject into it.
+
+`node_profile()` turns the platform catalog (accelerators, NVLink domain, compute and DPU NICs, Neuron
+devices) into one node's hardware profile: plain JSON that the lab writes into the node
+(`/etc/aifactory-lab/hardware.json`) and the stand-in vendor tools (aifactory/lab/stand_in_tools)
+report in the real tools' formats. A fault (`--fault NODE:KIND`) is a pure change of that profile;
+`FAULTS` says, per kind, which acceptance checks it must fail, so tests and the rehearsal can assert
+exactly those.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import uuid
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+from aifactory.catalog import Platform
+
+PROFILE_PATH = "/etc/aifactory-lab/hardware.json"  # inside a node
+MANIFEST = Path(__file__).resolve().parents[1] / "catalog" / "vendor_packages.yaml"
+NVLINKS_PER_GPU = 18  # NVLink 5 on Blackwell: 18 links per GPU (NVIDIA Blackwell architecture technical brief)
+NVLINK_GBYTES = 50.0  # per link and direction (nvidia-smi nvlink -s on B200/GB200: "50 GB/s")
+CUDA_VERSION = "13.0"  # what a R580 driver reports as its CUDA version
+# ibstat CA types (PCI device id in decimal, pci-ids.ucw.cz vendor 15b3) by NIC model.
+CA_TYPES = {"ConnectX-7": "MT4129", "ConnectX-8 SuperNIC": "MT4131", "BlueField-3": "MT41692"}
+NEURON_CORES = 8  # per Trainium device (AWS Neuron docs, trn2/trn3 architecture: 8 NeuronCores per chip)
+NEURON_MEMORY = 144 * 1024**3  # HBM per Trainium3 (AWS Neuron docs, trn3-arch: 144 GiB per chip)
+
+
+@cache
+def manifest() -> dict:
+    """The vendor package manifest (aifactory/catalog/vendor_packages.yaml)."""
+    return yaml.safe_load(MANIFEST.read_text())
+
+
+class FaultError(ValueError):
+    """A --fault that names no node of the spec, an unknown kind, or one that does not fit the platform."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What a fault kind does to a node and which acceptance checks it fails."""
+
+    kind: str
+    description: str
+
+    def applies(self, platform: Platform) -> bool:
+        e = platform.expected
+        return {"gpu-missing": platform.software_stack == "nvidia",
+                "ecc-uncorrectable": platform.software_stack == "nvidia",
+                "nvlink-down": platform.software_stack == "nvidia" and e.nvlink_domain_gpus > 1,
+                "ib-port-down": e.ib_ports > 0, "ib-port-slow": e.ib_ports > 0 and e.ib_rate_gbps > 0,
+                "neuron-device-missing": platform.software_stack == "neuron",
+                "driver-off-pin": platform.software_stack == "nvidia"}[self.kind]
+
+    def fails(self, expected: dict) -> set[str]:
+        """The checks of aifactory.parsers.acceptance.evaluate this fault fails, for a node whose expected
+        profile (as the acceptance role passes it) is `expected`."""
+        if self.kind == "ecc-uncorrectable":  # DCGM's memory test flags the pending row remapping too
+            return {"memory_health"} | ({"dcgm_diag"} if expected.get("dcgm_diag_level", 0) > 0 else set())
+        if self.kind == "driver-off-pin":  # Fabric Manager must run the loaded driver's exact version
+            return {"driver_version"} | ({"fabric_manager_version"} if expected.get("fabric_manager") else set())
+        return {"gpu-missing": {"accelerator_count"}, "nvlink-down": {"nvlink_links"},
+                "ib-port-down": {"ib_ports"}, "ib-port-slow": {"ib_ports"},
+                "neuron-device-missing": {"accelerator_count"}}[self.kind]
+
+
+FAULTS = {f.kind: f for f in (
+    Fault("gpu-missing", "the last GPU is gone from the bus"),
+    Fault("ecc-uncorrectable", "GPU 0 had uncorrectable memory errors: a row remapping is pending"),
+    Fault("nvlink-down", "NVLink 0 of GPU 0 is inactive"),
+    Fault("ib-port-down", "the first compute-fabric port is Down/Polling"),
+    Fault("ib-port-slow", "the first compute-fabric port trained at half its rate"),
+    Fault("neuron-device-missing", "the last Neuron device is gone from the bus"),
+    Fault("driver-off-pin", "the loaded driver is another version than the pinned one"),
+)}
+
+
+def parse_faults(values: list[str], nodes: list[str], platform: Platform) -> dict[str, list[str]]:
+    """`NODE:KIND` options -> {node: [kind, ...]}; FaultError naming the bad value otherwise."""
+    out: dict[str, list[str]] = {}
+    for value in values:
+        node, _, kind = value.rpartition(":")
+        if not node or kind not in FAULTS:
+            raise FaultError(f"--fault: {value!r} is not NODE:KIND (KIND one of {', '.join(FAULTS)})")
+        if node not in nodes:
+            raise FaultError(f"--fault: {node!r} is no node of this site (nodes: {', '.join(nodes[:4])}"
+                             f"{', ...' if len(nodes) > 4 else ''})")
+        if not FAULTS[kind].applies(platform):
+            raise FaultError(f"--fault: {kind} does not apply to {platform.name} nodes")
+        if kind not in out.setdefault(node, []):
+            out[node].append(kind)
+    return out
+
+
+def _uuid(*parts: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "aifactory-lab:" + ":".join(parts)))
+
+
+def _guid(*parts: str) -> str:
+    return "0x" + hashlib.sha256(":".join(parts).encode()).hexdigest()[:16]
+
+
+def node_profile(platform: Platform, site: str, node: str, rack: int) -> dict:
+    """The healthy hardware of `node` (of rack `rack`) as the platform catalog describes it."""
+    e = platform.expected
+    profile: dict = {"stand_in": "aifactory lab stand-in hardware profile", "node": node, "platform": platform.name,
+                     "gpus": [], "driver_version": None, "cuda_version": CUDA_VERSION, "ib_ports": [],
+                     "neuron_devices": []}
+    if platform.software_stack == "nvidia":
+        # NVL72: the rack is one NVLink domain (one cluster, one clique); HGX: the node's baseboard is.
+        domain = f"{site}:rack{rack}" if platform.nvlink_domain == "rack" else f"{site}:{node}"
+        links = NVLINKS_PER_GPU if e.nvlink_domain_gpus > 1 else 0
+        for index in range(e.accelerators):
+            profile["gpus"].append({
+                "index": index, "name": f"NVIDIA {e.accelerator_name_contains}",
+                "pci_bus_id": f"00000000:{0x18 + 0x10 * index:02X}:00.0",
+                "uuid": "GPU-" + _uuid(site, node, str(index)), "serial": str(1650000000000 + rack * 1000 + index),
+                "ecc_mode": "Enabled", "dram_uncorrectable": 0, "remapped_row_unc": 0, "remapped_row_pending": False,
+                "fabric_state": "Completed" if e.fabric_state == "completed" else "N/A",
+                "fabric_status": "Success" if e.fabric_state == "completed" else "N/A",
+                "clique_id": str(32766 if platform.nvlink_domain == "rack" else 1),
+                "cluster_uuid": _uuid(domain), "nvlinks": [NVLINK_GBYTES] * links,
+            })
+    fabric_layer = "InfiniBand" if e.fabric != "efa" else "Ethernet"
+    for nic in platform.nics:
+        if e.ib_ports == 0 or nic.model not in CA_TYPES:
+            continue
+        dpu = nic.role != "compute"
+        for _ in range(e.ib_ports if not dpu else nic.count):
+            n = len(profile["ib_ports"])
+            profile["ib_ports"].append({
+                "ca": f"mlx5_{n}", "ca_type": CA_TYPES[nic.model], "firmware": "28.43.1014",
+                "guid": _guid(site, node, str(n)), "state": "Active", "physical_state": "LinkUp",
+                "rate": nic.gbps if not dpu else 200, "link_layer": "Ethernet" if dpu else fabric_layer,
+                "compute": not dpu,
+            })
+    if platform.software_stack == "neuron":
+        count = e.accelerators
+        for index in range(count):
+            profile["neuron_devices"].append({
+                "index": index, "bdf": f"{0xa0 + 0x10 * index:02x}:00.0", "nc_count": NEURON_CORES,
+                "memory_size": NEURON_MEMORY, "connected_to": sorted({(index - 1) % count, (index + 1) % count} - {index}),
+            })
+    return profile
+
+
+def off_pin_version(branch: str, version: str | None) -> str:
+    """A driver version the pin does not allow: another version of the branch when a version is pinned,
+    else a version of another branch."""
+    cuda = manifest()["nvidia_cuda"]
+    if version:
+        return next(v for v in cuda["driver_versions"]["value"] if v != version)
+    return cuda["off_pin_version"]["value"]
+
+
+def with_faults(profile: dict, kinds: list[str], driver_branch: str = "", driver_version: str | None = None) -> dict:
+    """`profile` with each fault of `kinds` applied (a new dict; `profile` is unchanged)."""
+    hw = copy.deepcopy(profile)
+    for kind in kinds:
+        if kind == "gpu-missing":
+            hw["gpus"].pop()
+        elif kind == "ecc-uncorrectable":
+            hw["gpus"][0].update(dram_uncorrectable=2, remapped_row_unc=1, remapped_row_pending=True)
+        elif kind == "nvlink-down":
+            hw["gpus"][0]["nvlinks"][0] = None
+        elif kind in ("ib-port-down", "ib-port-slow"):
+            port = next(p for p in hw["ib_ports"] if p["compute"])
+            port.update(state="Down", physical_state="Polling", rate=10) if kind == "ib-port-down" \
+                else port.update(rate=port["rate"] // 2)
+        elif kind == "neuron-device-missing":
+            hw["neuron_devices"].pop()
+        elif kind == "driver-off-pin":
+            hw["driver_version"] = off_pin_version(driver_branch, driver_version)
+        else:
+            raise FaultError(f"unknown fault {kind!r}")
+    hw["faults"] = list(kinds)
+    return hw
+
+
+def expected_failures(kinds: list[str], expected: dict) -> set[str]:
+    """The acceptance checks the faults `kinds` fail on one node."""
+    return set().union(*(FAULTS[k].fails(expected) for k in kinds)) if kinds else set()
