@@ -31,6 +31,9 @@ from aifactory.spec import Factory, Problem, rack_group
 # whatever the stack exports.
 AWS_OUTPUT_KEYS = ("region", "endpoint_dns", "trust_anchor_arn", "node_profile_arn", "node_role_arn",
                    "ssm_activation_id")
+# The variable (on `factory_<name>`) naming the stack outputs the awslink stage needs: playbooks/validate.yml
+# refuses to run the stage without them.
+AWSLINK_REQUIRED_VAR = "aifactory_awslink_required_outputs"
 
 
 class InventoryInputError(Exception):
@@ -91,9 +94,10 @@ def group_name(prefix: str, value: str) -> str:
 
 
 def factory_vars(f: Factory) -> dict:
-    """The vars every host of the factory shares: which factory and platform it is. What the roles
-    need is on `nodes` (`aifactory.role_vars`)."""
-    return {"aifactory_factory_name": f.name, "aifactory_platform": f.compute.platform}
+    """The vars every host of the factory shares: which factory and platform it is, and the stack outputs
+    its awslink stage needs. What the roles need is on `nodes` (`aifactory.role_vars`)."""
+    return {"aifactory_factory_name": f.name, "aifactory_platform": f.compute.platform,
+            AWSLINK_REQUIRED_VAR: awslink_required_outputs(f)}
 
 
 def build_inventory(f: Factory, stack_outputs: dict | None = None, host_overrides: dict | None = None,
@@ -157,6 +161,12 @@ def _bmc_vars(rack: int, address: str) -> dict:
         "aifactory_rack": rack,
         "aifactory_rack_group": f"rack{rack:02d}",
     }
+
+
+def awslink_required_outputs(f: Factory) -> list[str]:
+    """The stack outputs the awslink stage acts on: every one the playbooks consume, the SSM activation
+    id only where the spec asks for the hybrid activation (no other stack exports it)."""
+    return [key for key in AWS_OUTPUT_KEYS if key != "ssm_activation_id" or f.identity.ssm_hybrid_activation]
 
 
 def aws_vars(stack_outputs: dict) -> dict:

@@ -21,6 +21,7 @@ STACK_OUTPUTS = {
     "trust_anchor_arn": "arn:aws:rolesanywhere:eu-central-1:111122223333:trust-anchor/1b2c",
     "node_profile_arn": "arn:aws:rolesanywhere:eu-central-1:111122223333:profile/3d4e",
     "node_role_arn": "arn:aws:iam::111122223333:role/lab-b200-node",
+    "ssm_activation_id": "2b3c4d5e-6f70-4a1b-8c2d-3e4f5a6b7c8d",
 }
 
 
@@ -49,8 +50,7 @@ def test_accepts_example_site_with_its_stack_outputs(tmp_path, site):
     assert "failed=0" in done.stdout
 
 
-@pytest.mark.parametrize("args", [("--tags", "os,storage"), ("--skip-tags", "awslink"),
-                                  ("-e", '{"aifactory_awslink_without_outputs": true}')])
+@pytest.mark.parametrize("args", [("--tags", "os,storage"), ("--skip-tags", "awslink")])
 def test_stack_outputs_not_needed_when_the_awslink_stage_does_not_act(tmp_path, args):
     done = validate_play(tmp_path, *args)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -61,7 +61,17 @@ def test_awslink_stage_without_stack_outputs_is_refused(tmp_path, args):
     done = validate_play(tmp_path, *args)
     assert done.returncode != 0
     assert ("the awslink stage needs the AWS stack outputs region, endpoint_dns, trust_anchor_arn, node_profile_arn, "
-            "node_role_arn") in done.stdout
+            "node_role_arn, ssm_activation_id:") in done.stdout
+
+
+def test_the_ssm_activation_id_is_needed_only_where_the_spec_has_the_activation(tmp_path):
+    """The inventory names the outputs the stage needs; lab-gb200 has no SSM hybrid activation."""
+    assert not load_spec(site_dir("lab-gb200")).identity.ssm_hybrid_activation
+    without_ssm = {k: v for k, v in STACK_OUTPUTS.items() if k != "ssm_activation_id"}
+    assert validate_play(tmp_path, site="lab-gb200", outputs=without_ssm).returncode == 0
+    done = validate_play(tmp_path, outputs=without_ssm)
+    assert done.returncode != 0
+    assert "needs the AWS stack outputs ssm_activation_id:" in done.stdout
 
 
 def test_a_missing_output_is_named(tmp_path):

@@ -81,8 +81,9 @@ def test_vars_of_nodes_bmcs_and_the_factory():
     assert inv.hostvars[f"{node.name}-bmc"] == {
         "aifactory_bmc_address": node.bmc_address, "bmc_endpoint": f"https://{node.bmc_address}",
         "aifactory_rack": 2, "aifactory_rack_group": "rack02"}
-    assert inv.groups["factory_paris_gb200"].vars == {"aifactory_factory_name": "paris-gb200",
-                                                      "aifactory_platform": "nvidia-gb200-nvl72"}
+    assert inv.groups["factory_paris_gb200"].vars == {
+        "aifactory_factory_name": "paris-gb200", "aifactory_platform": "nvidia-gb200-nvl72",
+        "aifactory_awslink_required_outputs": list(AWS_OUTPUT_KEYS)}  # paris has the SSM hybrid activation
     assert inv.groups["switch_tray_bmcs"].vars == {"aifactory_bmc_kind": "switch-tray"}
     assert inv.groups["node_bmcs"].vars == {"aifactory_bmc_kind": "compute"}
 
