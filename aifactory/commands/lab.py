@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-from aifactory.lab import lifecycle, nodes, preflight
+from aifactory.lab import hardware, lifecycle, nodes, preflight
 from aifactory.lab.state import LabState
 from aifactory.lab.state import site_dir
 from aifactory.report import emit_json, table
@@ -21,6 +21,7 @@ def register(sub) -> None:
     up.add_argument("--scratch-disks", type=int, default=lifecycle.SCRATCH_DISKS, metavar="N",
                     help="give every node N empty loop devices as scratch disks "
                          f"(default {lifecycle.SCRATCH_DISKS}, the storage stage's scratch)")
+    add_fault_argument(up)
     up.add_argument("--trays-per-rack", type=int, metavar="N",
                     help="boot only the first N nodes of each rack; the others are left out of the inventory "
                          f"(default: every node, or the first {lifecycle.FIXED_RACK_TRAYS} of a fixed-size rack "
@@ -51,12 +52,31 @@ def _preflight() -> bool:
     return not problems
 
 
+def add_fault_argument(parser) -> None:
+    """--fault NODE:KIND (repeatable), shared by `lab up` and `rehearse`."""
+    parser.add_argument("--fault", action="append", default=[], metavar="NODE:KIND",
+                        help="inject a fault into a node's stand-in hardware (repeatable); KIND: "
+                             + ", ".join(hardware.FAULTS))
+
+
+def parse_fault_options(args, f) -> dict[str, list[str]] | None:
+    """{node: [kind]} from the --fault options; None (after printing the problem) when one is bad."""
+    try:
+        return hardware.parse_faults(args.fault, [n.name for n in f.nodes], f.platform)
+    except hardware.FaultError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return None
+
+
 def run_up(args) -> int:
     f = load_spec(args.spec)
+    faults = parse_fault_options(args, f)
+    if faults is None:
+        return 2
     if not _preflight():
         return 1
     try:
-        lifecycle.up(f, progress, scratch_disks=args.scratch_disks, trays_per_rack=args.trays_per_rack)
+        lifecycle.up(f, progress, scratch_disks=args.scratch_disks, trays_per_rack=args.trays_per_rack, faults=faults)
     except lifecycle.LabError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

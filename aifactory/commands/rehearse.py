@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from aifactory.commands.lab import add_fault_argument, parse_fault_options
 from aifactory.lab import preflight
 from aifactory.lab.rehearsal import rehearse
 from aifactory.report import emit_json, table
@@ -16,12 +17,16 @@ def register(sub) -> None:
     p.add_argument("--limit", metavar="PATTERN", help="bring up only these hosts (Ansible --limit)")
     p.add_argument("--trays-per-rack", type=int, metavar="N",
                    help="boot only the first N nodes of each rack (default: as `aifactory lab up`)")
+    add_fault_argument(p)
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=run_rehearse)
 
 
 def run_rehearse(args) -> int:
     f = load_spec(args.spec)
+    faults = parse_fault_options(args, f)
+    if faults is None:
+        return 2
     problems = preflight.missing()
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
@@ -30,7 +35,7 @@ def run_rehearse(args) -> int:
     as_json = args.format == "json"
     report = rehearse(f, args.spec, progress=(lambda line: print(line, file=sys.stderr, flush=True)) if as_json
                       else (lambda line: print(line, flush=True)), limit=args.limit,
-                       trays_per_rack=args.trays_per_rack)
+                       trays_per_rack=args.trays_per_rack, faults=faults)
     if as_json:
         emit_json(report.as_dict())
     else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import uuid
 from dataclasses import dataclass
 from functools import cache
@@ -186,3 +187,12 @@ def with_faults(profile: dict, kinds: list[str], driver_branch: str = "", driver
 def expected_failures(kinds: list[str], expected: dict) -> set[str]:
     """The acceptance checks the faults `kinds` fail on one node."""
     return set().union(*(FAULTS[k].fails(expected) for k in kinds)) if kinds else set()
+
+
+def write_profile(node_root: Path, profile: dict) -> Path:
+    """Put the profile where the node's stand-in tools read it (before the node boots)."""
+    path = node_root / PROFILE_PATH.lstrip("/")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(profile, indent=2) + "\n")
+    return path
+

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from aifactory import bringup
-from aifactory.lab import aws, base, cgroups, mirror, network, nodes, procs, redfish
+from aifactory.lab import aws, base, cgroups, hardware, mirror, network, nodes, procs, redfish, vendor_repos
 from aifactory.lab.state import LabState
 from aifactory.spec import Factory
 
@@ -51,19 +51,24 @@ def booted(f: Factory, trays_per_rack: int | None) -> list:
 
 
 def up(f: Factory, progress: Progress = print, scratch_disks: int = SCRATCH_DISKS, scratch_disk_mb: int = 64,
-       trays_per_rack: int | None = None) -> LabState:
+       trays_per_rack: int | None = None, faults: dict[str, list[str]] | None = None) -> LabState:
     """Bring up every stand-in for `f`; on any failure remove what was made and raise. Only the first
     `trays_per_rack` nodes of each rack boot (default: default_trays_per_rack); the others are left out
-    of the inventory through the host overrides (`aifactory_absent`)."""
+    of the inventory through the host overrides (`aifactory_absent`). `faults` ({node: [kind]}, from
+    hardware.parse_faults) change those nodes' hardware profiles."""
     if trays_per_rack is not None and not 1 <= trays_per_rack <= f.nodes_per_rack:
         raise LabError(f"--trays-per-rack must be 1 to {f.nodes_per_rack} for {f.name} (given: {trays_per_rack})")
+    lab_nodes = booted(f, trays_per_rack)
+    unbooted = sorted(set(faults or {}) - {n.name for n in lab_nodes})
+    if unbooted:
+        raise LabError(f"--fault: {', '.join(unbooted)} would not boot (only the first trays of each rack do)")
     existing = LabState.load(f.name)
     if existing is not None:
         raise LabError(f"a lab for {f.name} is already up (state in {existing.dir}); run `aifactory lab down` first")
     state = LabState(site=f.name)
     state.save()
     try:
-        _up(f, state, progress, scratch_disks, scratch_disk_mb, booted(f, trays_per_rack))
+        _up(f, state, progress, scratch_disks, scratch_disk_mb, lab_nodes, faults or {})
     except BaseException:
         progress("lab up failed: removing what it made")
         down(f.name, progress)
@@ -72,8 +77,9 @@ def up(f: Factory, progress: Progress = print, scratch_disks: int = SCRATCH_DISK
 
 
 def _up(f: Factory, state: LabState, progress: Progress, scratch_disks: int, scratch_disk_mb: int,
-        lab_nodes: list) -> None:
+        lab_nodes: list, faults: dict[str, list[str]]) -> None:
     root = base.ensure_base(progress)
+    vendor_root = vendor_repos.ensure(progress)
     mirror_root = mirror.ensure(base.configured_mirror(), root, progress)
     progress("AWS stand-in: starting moto_server on 127.0.0.1")
     state.endpoints["aws"] = aws.start(state)
@@ -90,6 +96,10 @@ def _up(f: Factory, state: LabState, progress: Progress, scratch_disks: int, scr
     progress(f"network: bridge {bridge} with {network.gateway(f.network.host_cidr)} (lab-only, no route out)")
     state.endpoints["apt"] = mirror.start(state, mirror_root, str(network.gateway(f.network.host_cidr).ip))
     progress(f"APT mirror stand-in: {state.endpoints['apt']} (partial copy of Debian {base.SUITE}, signed indexes)")
+    state.endpoints["vendor"] = vendor_repos.start(state, vendor_root, str(network.gateway(f.network.host_cidr).ip))
+    state.endpoints["vendor_root"] = str(vendor_root)
+    progress(f"vendor repository stand-ins: {state.endpoints['vendor']} (CUDA, DOCA, Neuron, EFA as the vendors lay "
+             f"them out, {vendor_repos.architecture()} only, signed by the lab's key; stand-in tools inside)")
     state.save()
     if len(lab_nodes) < len(f.nodes):
         progress(f"nodes: booting {len(lab_nodes)} of {len(f.nodes)} (the first {max(n.slot for n in lab_nodes)} "
@@ -101,12 +111,20 @@ def _up(f: Factory, state: LabState, progress: Progress, scratch_disks: int, scr
         ns = network.create_node_netns(state, bridge, n.name, index, n.address, host_net.prefixlen)
         node_root = nodes.mount_overlay(state, root, n.name)
         nodes.seed(state, node_root, n.name, hosts)
+        node_faults = faults.get(n.name, [])
+        hardware.write_profile(node_root, hardware.with_faults(
+            hardware.node_profile(f.platform, f.name, n.name, n.rack), node_faults,
+            str(f.software.nvidia.driver_branch) if f.software.nvidia else "",
+            f.software.nvidia.driver_version if f.software.nvidia else None))
+        if node_faults:
+            progress(f"node stand-in {n.name}: hardware profile with faults "
+                     + "; ".join(f"{k} ({hardware.FAULTS[k].description})" for k in node_faults))
         disks = [_attach_loop(state, n.name, i, scratch_disk_mb) for i in range(scratch_disks)]
         progress(f"node stand-in {n.name}: booting Debian 12 systemd-nspawn container at {n.address}"
                  + (f" with scratch disks {', '.join(disks)}" if disks else ""))
         ident = nodes.boot(state, n.name, node_root, ns, disks)
         state.nodes[n.name] = {"address": n.address, "netns": ns, "root": str(node_root), "disks": disks,
-                               "process": ident}
+                               "process": ident, "faults": node_faults}
         state.save()
         booting.append((n, ident))
     for n, ident in booting:
@@ -163,9 +181,13 @@ def write_overrides(f: Factory, state: LabState) -> Path:
 def node_role_vars(f: Factory, state: LabState) -> dict:
     """Role settings for a lab node, as on an air-gapped site: APT only from the lab's mirror
     stand-in; the gateway as NTP server (chrony is installed and configured, but nothing answers NTP
-    there and a stand-in keeps the host's clock). What a stand-in cannot do follows from STAND_IN."""
+    there and a stand-in keeps the host's clock); the vendors' repositories from the lab's stand-ins.
+    What a stand-in cannot do follows from STAND_IN."""
+    doca = (f.software.nvidia.doca_ofed or "") if f.software.nvidia else ""
     return {"os_baseline_air_gapped": True, "os_baseline_apt_mirror": state.endpoints["apt"],
-            "os_baseline_ntp_servers": [str(network.gateway(f.network.host_cidr).ip)]}
+            "os_baseline_ntp_servers": [str(network.gateway(f.network.host_cidr).ip)],
+            **vendor_repos.role_vars(state.endpoints["vendor"], Path(state.endpoints["vendor_root"]),
+                                     vendor_repos.architecture(), doca)}
 
 
 STAND_IN_NAMES = {"netns": "network namespace", "link": "link", "mount": "node root (overlay)",

@@ -318,5 +318,16 @@ def start(state: LabState, served: Path, address: str) -> str:
     return url
 
 
-def sha256(served: Path, path: str) -> str:
-    return hashlib.sha256((served / path).read_bytes()).hexdigest()
+def role_vars(url: str, served: Path, arch: str, doca_version: str) -> dict:
+    """Role settings that point a lab node's vendor sources at the stand-in repositories at `url`: as a
+    site mirror keeps the vendors' paths (role_vars.py), with the controller's architecture (see above).
+    `doca_version`: the spec's DOCA-OFED, or "" for the distribution's rdma-core (no stand-in repository)."""
+    efa = served / efa_tarball()
+    return {
+        "nvidia_gpu_repo_url": f"{url}/nvidia/compute/cuda/repos", "nvidia_gpu_repo_arch": CUDA_ARCH[arch],
+        "nvidia_gpu_apt_arch": arch,
+        **({"rdma_fabric_doca_repo_url": f"{url}/nvidia/doca", "rdma_fabric_doca_arch": DOCA_ARCH[arch],
+            "rdma_fabric_apt_arch": arch} if doca_version else {}),
+        "neuron_repo_url": f"{url}/neuron", "neuron_apt_arch": arch, "neuron_efa_installer_url": f"{url}/neuron",
+        "neuron_efa_installer_sha256": hashlib.sha256(efa.read_bytes()).hexdigest(),
+    }

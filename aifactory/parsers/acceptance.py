@@ -43,10 +43,12 @@ TOOLS: dict[str, tuple[str, Callable, str, str]] = {
 STATE = {
     "services": ("the fabric services' state", "no NVIDIA GPU, so no fabric service"),
     "packages": ("the installed fabric packages", "no NVIDIA GPU, so no fabric package"),
-    "imex_channel": ("the IMEX channel device", "no NVIDIA GPU, so no IMEX channel"),
+    "imex_channel": ("the IMEX channel device",
+                     "IMEX channels are device nodes of a loaded NVIDIA driver (kernel-bound), none here"),
 }
-# The daemons behind the fabric services, keyed as in `tool_versions`.
-SERVICE_TOOLS = {"nvidia-imex.service": "nvidia_imex", "nvidia-fabricmanager.service": "nv_fabricmanager"}
+# A fabric service's daemon comes with the driver stack, whose nvidia-smi says whether it is a stand-in (the
+# daemons themselves are not run to ask).
+SERVICE_TOOLS = {"nvidia-imex.service": "nvidia_smi", "nvidia-fabricmanager.service": "nvidia_smi"}
 STATUSES = ("pass", "fail", "skipped")
 STAND_IN = "lab stand-in"
 # What every aifactory lab stand-in tool prints in its --version (aifactory/lab/stand_in_tools).

@@ -159,7 +159,7 @@ def test_gb200_role_variables_follow_grace_and_the_air_gapped_mirrors():
 def test_hgx_and_trainium_role_variables_are_x86_64_from_the_vendors_or_the_mirror():
     lab = build_inventory(load_spec(site_dir("lab-b200"))).groups["nodes"].vars
     assert (lab["nvidia_gpu_repo_arch"], lab["nvidia_gpu_apt_arch"]) == ("x86_64", "amd64")
-    assert lab["rdma_fabric_doca_ofed"] == "" and "rdma_fabric_doca_arch" not in lab  # rdma-core, no DOCA
+    assert (lab["rdma_fabric_doca_ofed"], lab["rdma_fabric_doca_arch"]) == ("3.1.0", "x86_64")
     assert lab["nvidia_gpu_repo_url"] == "https://developer.download.nvidia.com/compute/cuda/repos"
     assert (lab["nvidia_gpu_fabric"], lab["os_baseline_air_gapped"]) == ("fabric-manager", False)
     f = load_spec(site_dir("ohio-trn3"))

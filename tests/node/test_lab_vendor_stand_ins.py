@@ -30,8 +30,8 @@ SITES = ("lab-b200", "paris-gb200", "ohio-trn3")
 # tool name as installed -> (observation key, arguments the acceptance role passes, tools key)
 CALLS = {"nvidia_smi": ("nvidia-smi", ["-q", "-x"]), "nvlink": ("nvidia-smi", ["nvlink", "-s"]),
          "dcgm": ("dcgmi", ["diag", "-r", "2", "-j"]), "ibstat": ("ibstat", []), "neuron_ls": ("neuron-ls", ["-j"])}
-VERSION_KEYS = {"nvidia-smi": "nvidia_smi", "dcgmi": "dcgmi", "ibstat": "ibstat", "neuron-ls": "neuron_ls",
-                "nv-fabricmanager": "nv_fabricmanager", "nvidia-imex": "nvidia_imex"}
+# The tools the acceptance role asks for their --version, by tools key.
+VERSION_KEYS = {"nvidia-smi": "nvidia_smi", "dcgmi": "dcgmi", "ibstat": "ibstat", "neuron-ls": "neuron_ls"}
 
 
 def role_yaml(role: str, path: str) -> dict:
@@ -168,7 +168,7 @@ def test_every_stand_in_tool_says_what_it_is(tmp_path):
     hw, _ = site_profile("lab-b200")
     (tmp_path / "hardware.json").write_text(json.dumps(hw))
     env = {**os.environ, "AIFACTORY_LAB_HARDWARE": str(tmp_path / "hardware.json")}
-    for name in (*VERSION_KEYS, "nvidia-persistenced", "nv-hostengine", "nvidia-ctk"):
+    for name in (*VERSION_KEYS, "nv-fabricmanager", "nvidia-imex", "nvidia-persistenced", "nv-hostengine", "nvidia-ctk"):
         exe = tmp_path / name
         shutil.copyfile(TOOL, exe)
         exe.chmod(0o755)
