@@ -17,6 +17,7 @@ directory; the next `aifactory` command scrubs its run directory and says so.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -52,6 +53,10 @@ MIN_SCRUB_LENGTH = 4  # shorter values would mangle the artifacts; they are repo
 STAT_KEYS = (("ok", "ok"), ("changed", "changed"), ("failed", "failures"), ("unreachable", "dark"),
              ("skipped", "skipped"), ("rescued", "rescued"), ("ignored", "ignored"))
 RESULT_EVENTS = {"runner_on_ok", "runner_on_failed", "runner_on_unreachable", "runner_on_skipped"}
+# Ansible strategies a run can use: Ansible's own linear one, or Mitogen for Ansible's mitogen_linear
+# (PyPI `mitogen`, pinned in pyproject.toml): one Python interpreter per host, modules shipped once.
+STRATEGIES = ("linear", "mitogen")
+MITOGEN_STRATEGY = "mitogen_linear"
 
 
 SECRETS_FIFO = "secrets.fifo"  # in the run directory; holds nothing once read (a kernel pipe)
@@ -81,6 +86,7 @@ class BringupOptions:
     host_overrides: Path | None = None
     extra_vars: dict = field(default_factory=dict)
     forks: int | None = None
+    strategy: str | None = None  # one of STRATEGIES; None: ansible.cfg's (linear unless changed there)
     artifacts_root: Path = REPO / ".artifacts" / "bringup"
 
 
@@ -326,7 +332,25 @@ def runner_env(options: BringupOptions) -> dict[str, str]:
         env["AIFACTORY_STACK_OUTPUTS"] = str(Path(options.stack_outputs).resolve())
     if options.host_overrides:
         env["AIFACTORY_HOST_OVERRIDES"] = str(Path(options.host_overrides).resolve())
+    if options.strategy == "mitogen":
+        env["ANSIBLE_STRATEGY_PLUGINS"] = str(mitogen_strategy_dir())
+        env["ANSIBLE_STRATEGY"] = MITOGEN_STRATEGY
+    elif options.strategy == "linear":
+        env["ANSIBLE_STRATEGY"] = "ansible.builtin.linear"
+    elif options.strategy is not None:
+        raise BringupError(f"unknown strategy {options.strategy!r}; the strategies are {', '.join(STRATEGIES)}")
     return env
+
+
+def mitogen_strategy_dir() -> Path:
+    """The folder of Mitogen for Ansible's strategy plugins (ansible_mitogen/plugins/strategy), found
+    without importing it; a BringupError naming the package when it is not installed."""
+    spec = importlib.util.find_spec("ansible_mitogen")
+    folder = Path(next(iter(spec.submodule_search_locations or []), "")) / "plugins" / "strategy" if spec else None
+    if folder is None or not (folder / f"{MITOGEN_STRATEGY}.py").is_file():
+        raise BringupError("--strategy mitogen needs Mitogen for Ansible, which is not installed: "
+                           "install the project's dependencies again (pyproject.toml pins PyPI mitogen)")
+    return folder
 
 
 class SecretsPipe:

@@ -7,8 +7,8 @@ import signal
 import sys
 from pathlib import Path
 
-from aifactory.bringup import (EXIT_ACCEPTANCE_INCOMPLETE, STAGES, BringupError, BringupOptions, BringupResult,
-                               run_bringup, runner_output_tail, stage_order)
+from aifactory.bringup import (EXIT_ACCEPTANCE_INCOMPLETE, STAGES, STRATEGIES, BringupError, BringupOptions,
+                               BringupResult, mitogen_strategy_dir, run_bringup, runner_output_tail, stage_order)
 from aifactory.inputs import InputFileError, parse_json, read_text
 from aifactory.inventory import InventoryInputError, build_inventory, load_host_overrides, load_stack_outputs
 from aifactory.report import emit_json, table
@@ -48,11 +48,20 @@ def register(sub) -> None:
     p.add_argument("--extra-vars", "-e", action="append", default=[], metavar="JSON|@FILE",
                    help="extra variables as a JSON object or @file.json (never secrets: they are kept in the artifacts)")
     p.add_argument("--forks", type=_positive_int, help="parallel hosts (default: ansible.cfg)")
+    add_strategy_argument(p)
     p.add_argument("--yes", action="store_true",
                    help="run without asking, also when the inventory is not a lab (needed without a terminal)")
     p.add_argument("--artifacts-dir", type=Path, help="where run directories go (default .artifacts/bringup)")
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=run)
+
+
+def add_strategy_argument(p) -> None:
+    """--strategy, shared by bringup and rehearse."""
+    p.add_argument("--strategy", choices=STRATEGIES,
+                   help="Ansible strategy: linear (Ansible's own) or mitogen (Mitogen for Ansible's mitogen_linear: "
+                        "one Python per host, modules shipped once; a third-party plugin, so Ansible prints a "
+                        "deprecation warning). Default: ansible.cfg's, linear; see the README")
 
 
 def _positive_int(text: str) -> int:
@@ -186,7 +195,10 @@ def _options(args) -> BringupOptions:
         host_overrides=args.host_overrides,
         extra_vars=_extra_vars(args.extra_vars),
         forks=args.forks,
+        strategy=args.strategy,
     )
+    if args.strategy == "mitogen":
+        mitogen_strategy_dir()  # not installed: exit 2 before anything runs
     if args.artifacts_dir:
         options.artifacts_root = args.artifacts_dir
     return options
