@@ -6,6 +6,7 @@ import sys
 
 from aifactory.bringup import BringupError, mitogen_strategy_dir
 from aifactory.commands.bringup import add_strategy_argument
+from aifactory.commands.lab import add_fault_argument, parse_fault_options
 from aifactory.lab import preflight
 from aifactory.lab.rehearsal import rehearse
 from aifactory.report import emit_json, table
@@ -19,12 +20,16 @@ def register(sub) -> None:
     p.add_argument("--trays-per-rack", type=int, metavar="N",
                    help="boot only the first N nodes of each rack (default: as `aifactory lab up`)")
     add_strategy_argument(p)
+    add_fault_argument(p)
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=run_rehearse)
 
 
 def run_rehearse(args) -> int:
     f = load_spec(args.spec)
+    faults = parse_fault_options(args, f)
+    if faults is None:
+        return 2
     if args.strategy == "mitogen":
         try:
             mitogen_strategy_dir()
@@ -39,7 +44,7 @@ def run_rehearse(args) -> int:
     as_json = args.format == "json"
     report = rehearse(f, args.spec, progress=(lambda line: print(line, file=sys.stderr, flush=True)) if as_json
                       else (lambda line: print(line, flush=True)), limit=args.limit,
-                       trays_per_rack=args.trays_per_rack, strategy=args.strategy)
+                       trays_per_rack=args.trays_per_rack, strategy=args.strategy, faults=faults)
     if as_json:
         emit_json(report.as_dict())
     else:

@@ -45,6 +45,9 @@ NO_STACK_OUTPUTS = "the offline plan deploys nothing, so there are no stack outp
 # The lab's bring-ups run the AWS link stage without stack outputs (validate.yml would refuse it otherwise):
 # its steps that need the outputs are skipped and reported.
 LAB_EXTRA_VARS = {"aifactory_awslink_without_outputs": True}
+# A failed acceptance check does not fail its host in the bring-ups (the second still runs on every host):
+# the acceptance stage judges the verdicts the role wrote, and names each failed node and check.
+REHEARSAL_EXTRA_VARS = {"acceptance_fail_on_failure": False}
 # Acceptance checks that depend on the AWS stack outputs (the node side of the AWS link).
 AWS_LINK_CHECKS = ("bedrock_dns", "bedrock_https")
 
@@ -187,7 +190,8 @@ def acceptance_outcome(results: dict[str, dict | None]) -> tuple[str, str]:
 
 
 def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, limit: str | None = None,
-             trays_per_rack: int | None = None, strategy: str | None = None) -> Rehearsal:
+             trays_per_rack: int | None = None, strategy: str | None = None,
+             faults: dict[str, list[str]] | None = None) -> Rehearsal:
     """Run every stage in order, stop at the first failed one, and always remove the lab it brought up.
     Both bring-ups run with `strategy` (`aifactory bringup --strategy`; None: ansible.cfg's)."""
     report = Rehearsal(f.name, [])
@@ -210,7 +214,7 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
 
     def lab_up():
         state = lifecycle.up(f, lambda line: progress(f"   {line}"), scratch_disks=lifecycle.SCRATCH_DISKS,
-                             trays_per_rack=trays_per_rack)
+                             trays_per_rack=trays_per_rack, faults=faults)
         ctx["state"] = state
         ctx["results_dir"] = state.dir / "acceptance"
         shutil.rmtree(ctx["results_dir"], ignore_errors=True)  # a previous lab's results are not this one's
@@ -238,7 +242,7 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
             args = ["bringup", spec_file, "--format", "json",
                     "--host-overrides", str(ctx["state"].dir / lifecycle.OVERRIDES_FILE),
                     "--extra-vars", json.dumps({"acceptance_results_dir": str(ctx["results_dir"]),
-                                                **LAB_EXTRA_VARS}),
+                                                **LAB_EXTRA_VARS, **REHEARSAL_EXTRA_VARS}),
                     "--artifacts-dir", str(ctx["state"].dir / "bringup")]
             result = aifactory_streaming(*args, *(["--limit", limit] if limit else []),
                                          *(["--strategy", strategy] if strategy else []), env=env, progress=progress)
