@@ -24,7 +24,7 @@ demo: $(STAMP)
 test: $(STAMP) lab-deps
 	$(BIN)/python -m pytest -q
 
-# The lab tests boot Debian 12 containers: they need root and a few Debian packages; the report test
+# The lab tests boot Debian 13 containers: they need root and a few Debian packages; the report test
 # renders a page with Graphviz and headless Chromium (Debian packages too).
 lab-deps:
 	@if [ "$$(id -u)" -eq 0 ]; then sh scripts/install-lab-deps.sh && sh scripts/install-report-deps.sh; \

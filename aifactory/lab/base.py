@@ -1,4 +1,7 @@
-"""The nodes' shared base root: a Debian 12 tree built once with debootstrap and cached.
+"""The nodes' shared base root: a Debian tree (RELEASE, SUITE) built once with debootstrap and cached.
+
+Debian 13 "trixie": its Slurm (24.11) has the topology/block plugin the scheduler stage configures;
+Debian 12's (22.05) does not.
 
 The cache key is a hash of the suite, mirror and package list, so changing either builds a new base
 and an unchanged one is reused by every lab. Each node boots an overlay on top of it (see nodes.py).
@@ -14,11 +17,13 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-SUITE = "bookworm"
+RELEASE = "debian-13"  # the spec's compute.node_os value a lab node is
+SUITE = "trixie"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # What a booted node needs: systemd as init, sshd, and python3 for Ansible modules; plus the tools the
 # roles drive on a real node (filesystems, block devices, apt with its Python binding). What the roles
-# install themselves (time sync) is left out: nodes install it from the lab's mirror (mirror.py).
+# install themselves (mirror.node_installs: time sync, the scheduler) is left out: nodes install it from
+# the lab's mirror (mirror.py).
 PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-apt", "iproute2",
     "sudo", "ca-certificates", "e2fsprogs", "xfsprogs", "util-linux", "mount", "kmod", "pciutils",
@@ -52,7 +57,7 @@ def cache_key(mirror: str, packages: tuple[str, ...] = PACKAGES) -> str:
 
 
 def base_dir(mirror: str) -> Path:
-    return CACHE_ROOT / f"debian-12-base-{cache_key(mirror)}"
+    return CACHE_ROOT / f"{RELEASE}-base-{cache_key(mirror)}"
 
 
 def ensure_base(progress: Callable[[str], None] = print) -> Path:

@@ -80,7 +80,7 @@ def _up(f: Factory, state: LabState, progress: Progress, scratch_disks: int, scr
         lab_nodes: list, faults: dict[str, list[str]]) -> None:
     root = base.ensure_base(progress)
     vendor_root = vendor_repos.ensure(progress)
-    mirror_root = mirror.ensure(base.configured_mirror(), root, progress)
+    mirror_root = mirror.ensure(base.configured_mirror(), root, mirror.node_installs(f), progress)
     progress("AWS stand-in: starting moto_server on 127.0.0.1")
     state.endpoints["aws"] = aws.start(state)
     progress(f"AWS stand-in: moto_server at {state.endpoints['aws']}")
@@ -120,7 +120,7 @@ def _up(f: Factory, state: LabState, progress: Progress, scratch_disks: int, scr
             progress(f"node stand-in {n.name}: hardware profile with faults "
                      + "; ".join(f"{k} ({hardware.FAULTS[k].description})" for k in node_faults))
         disks = [_attach_loop(state, n.name, i, scratch_disk_mb) for i in range(scratch_disks)]
-        progress(f"node stand-in {n.name}: booting Debian 12 systemd-nspawn container at {n.address}"
+        progress(f"node stand-in {n.name}: booting {base.RELEASE} ({base.SUITE}) systemd-nspawn container at {n.address}"
                  + (f" with scratch disks {', '.join(disks)}" if disks else ""))
         ident = nodes.boot(state, n.name, node_root, ns, disks)
         state.nodes[n.name] = {"address": n.address, "netns": ns, "root": str(node_root), "disks": disks,

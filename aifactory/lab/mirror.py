@@ -4,11 +4,11 @@ An air-gapped site points APT at its own mirror (software.mirrors.apt), and a no
 installs what the roles need from it. The stand-in is a partial mirror of the archive the base root
 came from: Debian's own signed InRelease and the package and translation indexes for the suites and
 components the os_baseline role configures, plus only the .deb files a fresh lab node lacks for
-what the roles install (NODE_INSTALLS and their dependencies). Every file is checked against the
+what the roles install (node_installs(f) and their dependencies). Every file is checked against the
 SHA256 that the signed InRelease (or the index) lists, and nodes verify the mirror with
 debian-archive-keyring as they would the real archive: no `trusted=yes`.
 
-Built once per (upstream mirror, suite, architecture, package list) under the lab cache and served
+Built once per (upstream mirror, suite, architecture, base root, package list) under the lab cache and served
 by Python's http.server on the lab bridge's gateway address, which only the lab's nodes can reach.
 """
 
@@ -25,13 +25,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from aifactory.lab import procs
-from aifactory.lab.base import CACHE_ROOT, SUITE
+from aifactory.lab.base import CACHE_ROOT, RELEASE, SUITE
 from aifactory.lab.state import LabState
+from aifactory.spec import Factory
 
 SUITES = (SUITE, f"{SUITE}-updates")  # what os_baseline's Debian vars write into the mirror source
 COMPONENTS = ("main", "contrib", "non-free", "non-free-firmware")
-# What the os and storage stages install on a fresh node (the base root deliberately lacks them).
-NODE_INSTALLS = ("chrony",)
 PATH = "debian"  # the mirror's URL is http://<gateway>:<port>/debian
 
 
@@ -43,7 +42,20 @@ def architecture() -> str:
     return subprocess.run(["dpkg", "--print-architecture"], check=True, capture_output=True, text=True).stdout.strip()
 
 
-def cache_key(upstream: str, arch: str, base_root: Path, installs: tuple[str, ...] = NODE_INSTALLS) -> str:
+def node_installs(f: Factory) -> tuple[str, ...]:
+    """Every package the roles install from the Debian archive on a fresh node of `f` (the base root
+    deliberately lacks them), sorted and unique. This is the one list: a role that installs from the
+    archive adds its packages here, conditional on the spec where they depend on it."""
+    wanted = {"chrony"}  # os_baseline: time sync (__os_baseline_chrony_package)
+    wanted |= {"python3-boto3"}  # aws_node_identity: the identity check (aws_node_identity_packages)
+    # Issue 15 (Slurm): the scheduler's daemons and client, munge for its authentication, MariaDB for
+    # slurmdbd's accounting and PyMySQL for the community.mysql modules. Unconditional until the spec
+    # has a scheduler section; then only when it asks for Slurm.
+    wanted |= {"slurmctld", "slurmd", "slurmdbd", "slurm-client", "munge", "mariadb-server", "python3-pymysql"}
+    return tuple(sorted(wanted))
+
+
+def cache_key(upstream: str, arch: str, base_root: Path, installs: tuple[str, ...]) -> str:
     """Changes with the upstream, the architecture, the base root (what nodes already have) and the installs."""
     text = "\n".join([*SUITES, upstream, arch, base_root.name, *sorted(installs)])
     return hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -155,10 +167,12 @@ def _fetch_indexes(upstream: str, root: Path, arch: str) -> dict[str, dict]:
     return available
 
 
-def ensure(upstream: str, base_root: Path, progress: Callable[[str], None] = print) -> Path:
-    """The cached partial mirror's root (the directory served), built first when absent."""
+def ensure(upstream: str, base_root: Path, installs: tuple[str, ...],
+           progress: Callable[[str], None] = print) -> Path:
+    """The cached partial mirror's root (the directory served) holding `installs` (node_installs(f))
+    and what they need beyond the base root, built first when absent."""
     arch = architecture()
-    top = CACHE_ROOT / f"debian-12-mirror-{cache_key(upstream, arch, base_root)}"
+    top = CACHE_ROOT / f"{RELEASE}-mirror-{cache_key(upstream, arch, base_root, installs)}"
     if (top / ".aifactory-complete").exists():
         progress(f"mirror stand-in: cached at {top}")
         return top
@@ -168,7 +182,7 @@ def ensure(upstream: str, base_root: Path, progress: Callable[[str], None] = pri
     progress(f"mirror stand-in: copying {', '.join(SUITES)} indexes from {upstream} (once)")
     available = _fetch_indexes(upstream, root, arch)
     present = installed((base_root / "var/lib/dpkg/status").read_text())
-    packages = resolve(NODE_INSTALLS, available, present)
+    packages = resolve(installs, available, present)
     progress(f"mirror stand-in: fetching {len(packages)} package(s) a fresh node lacks: "
              + ", ".join(p["Package"] for p in packages))
     for p in packages:

@@ -81,7 +81,7 @@ class Compute(Section):
     platform: PlatformName
     racks: int = Field(ge=1)
     nodes_per_rack: int | None = Field(default=None, ge=1)
-    node_os: Literal["ubuntu-24.04", "ubuntu-22.04", "debian-12"] = "ubuntu-24.04"
+    node_os: Literal["ubuntu-24.04", "ubuntu-22.04", "debian-12", "debian-13"] = "ubuntu-24.04"
 
 
 class Facility(Section):

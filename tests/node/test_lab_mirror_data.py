@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from aifactory.lab.mirror import MirrorBuildError, installed, paragraphs, release_sha256, resolve
+from aifactory.lab import base
+from aifactory.lab.mirror import (MirrorBuildError, cache_key, installed, node_installs, paragraphs,
+                                  release_sha256, resolve)
+from aifactory.spec import load_spec
+from tests.conftest import site_dir
 
 PACKAGES = """\
 Package: chrony
-Version: 4.3-2+deb12u1
+Version: 4.6.1-3
 Pre-Depends: init-system-helpers (>= 1.54~)
 Depends: adduser, iproute2, libc6 (>= 2.34), libedit2 (>= 2.11-20080614-4), ucf, tzdata-legacy | tzdata
-Filename: pool/main/c/chrony/chrony_4.3-2+deb12u1_amd64.deb
+Filename: pool/main/c/chrony/chrony_4.6.1-3_amd64.deb
 SHA256: aa
 
 Package: libedit2
@@ -31,8 +35,8 @@ Filename: pool/main/u/ucf/ucf_3.0043+nmu1_all.deb
 SHA256: dd
 
 Package: tzdata
-Provides: tzdata-bookworm
-Filename: pool/main/t/tzdata/tzdata_2024a-0+deb12u1_all.deb
+Provides: tzdata-trixie
+Filename: pool/main/t/tzdata/tzdata_2025b-4+deb13u1_all.deb
 SHA256: ee
 """
 
@@ -101,3 +105,21 @@ def test_resolve_fetches_the_package_and_every_missing_dependency_once():
 def test_resolve_names_a_package_no_index_has():
     with pytest.raises(MirrorBuildError, match="nvidia-open-570"):
         resolve(("nvidia-open-570",), available(), installed(STATUS))
+
+
+def test_node_installs_is_the_roles_archive_packages_sorted_once():
+    f = load_spec(site_dir("lab-b200"))
+    assert f.compute.node_os == base.RELEASE  # the lab site says what its nodes boot
+    installs = node_installs(f)
+    assert installs == tuple(sorted(set(installs)))
+    # os_baseline's time sync, and what issue 15's Slurm roles install (munge, daemons, accounting DB).
+    assert {"chrony", "munge", "slurmctld", "slurmd", "slurmdbd", "slurm-client", "mariadb-server",
+            "python3-pymysql"} <= set(installs)
+
+
+def test_mirror_cache_key_changes_with_the_install_list_and_the_base_root(tmp_path):
+    root = tmp_path / f"{base.RELEASE}-base-0123"
+    key = cache_key("http://deb.debian.org/debian", "amd64", root, ("chrony", "munge"))
+    assert key == cache_key("http://deb.debian.org/debian", "amd64", root, ("munge", "chrony"))
+    assert key != cache_key("http://deb.debian.org/debian", "amd64", root, ("chrony",))
+    assert key != cache_key("http://deb.debian.org/debian", "amd64", tmp_path / "other-base", ("chrony", "munge"))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 from aifactory import catalog
+from aifactory.spec.model import Compute
 
 
 def test_the_four_platforms_with_their_published_shape():
@@ -59,3 +62,12 @@ def test_a_rack_whose_node_count_varies_has_a_bound_for_its_address_block():
         else:
             assert platform.node_slots_per_rack == platform.max_nodes_per_rack.value >= platform.nodes_per_rack.value
     assert catalog.platforms()["nvidia-hgx-b200"].node_slots_per_rack == 16
+
+
+def test_supported_os_names_are_node_os_values_with_a_source():
+    node_os = set(get_args(Compute.model_fields["node_os"].annotation))
+    assert {"debian-12", "debian-13"} <= node_os
+    for platform in catalog.platforms().values():
+        if platform.supported_os:
+            assert set(platform.supported_os.value) <= node_os and platform.supported_os.source.strip(), platform.name
+    assert "debian-13" in catalog.platforms()["nvidia-hgx-b200"].supported_os.value

@@ -107,6 +107,8 @@ CASES = [
      {"software.nvidia.driver_version"}),
     ("driver branch not pinned", "lab-b200", put("software.nvidia.driver_branch", "latest"), {"software.nvidia.driver_branch"}),
     ("neuron release not pinned", "ohio-trn3", put("software.neuron.release", "2"), {"software.neuron.release"}),
+    ("debian on trainium", "ohio-trn3", put("compute.node_os", "debian-13"), {"compute.node_os"}),
+    ("node os no stack supports", "lab-b200", put("compute.node_os", "debian-11"), {"compute.node_os"}),
     # storage and identity
     ("relative mount point", "paris-gb200", put("storage.scratch.mount", "scratch"), {"storage.scratch.mount"}),
     ("duplicate mount point", "paris-gb200", put("storage.shared.1.mount", "/datasets/"), {"storage.shared.1.mount"}),
