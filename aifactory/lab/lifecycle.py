@@ -2,7 +2,9 @@
 
 Every resource is written to the state file as it is created (state.py), and `down` removes exactly
 those, newest first, by id. `up` also writes `host-overrides.json` (for the inventory plugin's
-`host_overrides` option) and `lab.env` (the AWS endpoint for `aifactory plan --aws-endpoint`).
+`host_overrides` option) and `lab.env` (the AWS endpoint for `aifactory plan --aws-endpoint`, and
+AIFACTORY_STACK_OUTPUTS: where `plan --stack-outputs` writes the stack outputs that the lab's DNS
+stand-in answers and the bring-ups read; aws.py).
 """
 
 from __future__ import annotations
@@ -100,6 +102,10 @@ def _up(f: Factory, state: LabState, progress: Progress, scratch_disks: int, scr
     state.endpoints["vendor_root"] = str(vendor_root)
     progress(f"vendor repository stand-ins: {state.endpoints['vendor']} (CUDA, DOCA, Neuron, EFA as the vendors lay "
              f"them out, {vendor_repos.architecture()} only, signed by the lab's key; stand-in tools inside)")
+    gateway = str(network.gateway(f.network.host_cidr).ip)
+    aws.start_link(state, f.sovereignty.region, gateway)
+    progress(f"AWS link stand-ins on {gateway}: DNS for the plan's private endpoint names, HTTPS (lab CA) in front "
+             f"of moto_server, the signing helper and SSM agent stand-ins at {state.endpoints['aws_downloads']}")
     state.save()
     if len(lab_nodes) < len(f.nodes):
         progress(f"nodes: booting {len(lab_nodes)} of {len(f.nodes)} (the first {max(n.slot for n in lab_nodes)} "
@@ -111,6 +117,7 @@ def _up(f: Factory, state: LabState, progress: Progress, scratch_disks: int, scr
         ns = network.create_node_netns(state, bridge, n.name, index, n.address, host_net.prefixlen)
         node_root = nodes.mount_overlay(state, root, n.name)
         nodes.seed(state, node_root, n.name, hosts)
+        aws.seed_node(state, node_root, n.name, gateway)
         node_faults = faults.get(n.name, [])
         hardware.write_profile(node_root, hardware.with_faults(
             hardware.node_profile(f.platform, f.name, n.name, n.rack), node_faults,
@@ -133,7 +140,8 @@ def _up(f: Factory, state: LabState, progress: Progress, scratch_disks: int, scr
     write_overrides(f, state)
     bringup.forget_facts([n.name for n in lab_nodes], dict(os.environ))  # facts of a previous lab's nodes
     (state.dir / ENV_FILE).write_text(
-        f"AIFACTORY_AWS_ENDPOINT={state.endpoints['aws']}\nAIFACTORY_HOST_OVERRIDES={state.dir / OVERRIDES_FILE}\n")
+        f"AIFACTORY_AWS_ENDPOINT={state.endpoints['aws']}\nAIFACTORY_HOST_OVERRIDES={state.dir / OVERRIDES_FILE}\n"
+        f"AIFACTORY_STACK_OUTPUTS={aws.stack_outputs_path(state)}\n")
     progress(f"lab up: host overrides in {state.dir / OVERRIDES_FILE}; AWS endpoint {state.endpoints['aws']}")
 
 
@@ -187,7 +195,8 @@ def node_role_vars(f: Factory, state: LabState) -> dict:
     return {"os_baseline_air_gapped": True, "os_baseline_apt_mirror": state.endpoints["apt"],
             "os_baseline_ntp_servers": [str(network.gateway(f.network.host_cidr).ip)],
             **vendor_repos.role_vars(state.endpoints["vendor"], Path(state.endpoints["vendor_root"]),
-                                     vendor_repos.architecture(), doca)}
+                                     vendor_repos.architecture(), doca),
+            **aws.role_vars(state)}
 
 
 STAND_IN_NAMES = {"netns": "network namespace", "link": "link", "mount": "node root (overlay)",

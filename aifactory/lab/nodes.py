@@ -67,8 +67,6 @@ def seed(state: LabState, root: Path, node: str, hosts: dict[str, str]) -> None:
     (root / "etc/machine-id").write_text(uuid.uuid4().hex + "\n")
     (root / "etc/hostname").write_text(node + "\n")
     (root / "etc/hosts").write_text("127.0.0.1 localhost\n" + "".join(f"{a} {n}\n" for n, a in hosts.items()))
-    (root / "etc/resolv.conf").unlink(missing_ok=True)
-    (root / "etc/resolv.conf").write_text("# aifactory lab node: no DNS server is reachable from the lab\n")
     ssh_root = root / "root/.ssh"
     ssh_root.mkdir(mode=0o700, exist_ok=True)
     (ssh_root / "authorized_keys").write_text(Path(str(lab_key(state)) + ".pub").read_text())

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -28,9 +29,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from aifactory.bringup import EXIT_ACCEPTANCE_INCOMPLETE
-from aifactory.lab import lifecycle
+from aifactory.lab import aws, lifecycle
 from aifactory.lab.state import LabState
-from aifactory.parsers.acceptance import NO_STACK_OUTPUTS as NO_BEDROCK_ENDPOINT
 from aifactory.parsers.acceptance import STAND_IN
 from aifactory.spec import Factory, resolve_spec_path
 
@@ -41,10 +41,9 @@ INCOMPLETE = "incomplete"
 # Credentials for the BMC stand-in (sushy-emulator runs without auth); never real ones.
 LAB_BMC_CREDENTIALS = {"AIFACTORY_BMC_USERNAME": "lab", "AIFACTORY_BMC_PASSWORD": "lab-stand-in"}
 NOT_IN_LAB = ("lab nodes are containers without accelerators or RDMA devices; nspawn loads no kernel module")
-NO_STACK_OUTPUTS = "the offline plan deploys nothing, so there are no stack outputs"
-# The lab's bring-ups run the AWS link stage without stack outputs (validate.yml would refuse it otherwise):
-# its steps that need the outputs are skipped and reported.
-LAB_EXTRA_VARS = {"aifactory_awslink_without_outputs": True}
+# The activation code the lab's SSM agent stand-in registers with: a secret like a site's (environment
+# only, never in output, logs or artifacts), made per rehearsal; the stand-in checks nothing with it.
+SSM_CODE_ENV = "AIFACTORY_SSM_ACTIVATION_CODE"
 # A failed acceptance check does not fail its host in the bring-ups (the second still runs on every host):
 # the acceptance stage judges the verdicts the role wrote, and names each failed node and check.
 REHEARSAL_EXTRA_VARS = {"acceptance_fail_on_failure": False}
@@ -155,8 +154,30 @@ def skipped_checks(results: dict[str, dict | None], names: Callable[[str], bool]
 
 
 def lab_explains(check: dict) -> bool:
-    """A check the lab cannot run: it needs hardware a stand-in lacks, or stack outputs an offline plan lacks."""
-    return check["reason"].startswith(STAND_IN) or check["reason"] == NO_BEDROCK_ENDPOINT
+    """A check the lab cannot run: it needs hardware a stand-in lacks."""
+    return check["reason"].startswith(STAND_IN)
+
+
+def awslink_outcome(stage_results: dict, results: dict[str, dict | None]) -> tuple[str, str]:
+    """The AWS link stage of a rehearsal, from the bring-up's `awslink` tally and the acceptance verdicts:
+    passed when its tasks ran with no step reported not run and every node passed the Bedrock checks
+    through the private endpoint name; failed otherwise, naming what did not run or pass."""
+    tally = stage_results.get("awslink")
+    if not tally or not tally.get("tasks"):
+        return FAILED, "the awslink stage ran no task"
+    problems = [f"not run: {n['step']} ({', '.join(n['hosts'])})" for n in tally.get("not_run", [])]
+    checks = {h: {c["name"]: c for c in (r or {}).get("checks", [])} for h, r in results.items()}
+    for host, by_name in sorted(checks.items()):
+        for name in AWS_LINK_CHECKS:
+            c = by_name.get(name)
+            if c is None or c["status"] != "pass":
+                problems.append(f"{host}: {name} {c['status'] + ' (' + c.get('reason', '') + ')' if c else 'no result'}")
+    ran = (f"{tally['tasks']} host-task results ({tally['changed']} changed, {tally['skipped']} skipped by their "
+           f"conditions)")
+    if problems:
+        return FAILED, f"{ran}; " + "; ".join(problems)
+    return PASSED, (f"{ran}, no step left out; {', '.join(AWS_LINK_CHECKS)} passed through the private endpoint "
+                    f"names on {', '.join(sorted(checks))}")
 
 
 def acceptance_outcome(results: dict[str, dict | None]) -> tuple[str, str]:
@@ -197,7 +218,7 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
     report = Rehearsal(f.name, [])
     spec_file = str(resolve_spec_path(spec).resolve())
     node_names = [n.name for n in f.nodes]
-    env: dict[str, str] = dict(LAB_BMC_CREDENTIALS)
+    env: dict[str, str] = {**LAB_BMC_CREDENTIALS, SSM_CODE_ENV: f"lab-{secrets.token_urlsafe(15)}"}
     ctx: dict = {"bringup": {}, "acceptance": {}}
 
     def stage(name: str, work: Callable[[], tuple[str, str]]) -> None:
@@ -223,7 +244,9 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
                         f"moto_server at {state.endpoints['aws']} (stand-ins)")
 
     def plan():
-        result = aifactory("plan", spec_file, "--aws-endpoint", ctx["state"].endpoints["aws"], "--format", "json")
+        outputs = aws.stack_outputs_path(ctx["state"])
+        result = aifactory("plan", spec_file, "--aws-endpoint", ctx["state"].endpoints["aws"], "--format", "json",
+                           "--stack-outputs", str(outputs))
         try:
             data = json.loads(result.stdout)
             s = data["summary"]
@@ -233,16 +256,18 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
                   f"controls {s['controls_passed']} passed / {s['controls_failed']} failed")
         if data.get("errors"):
             detail += "; errors: " + " | ".join(data["errors"][:3])
-        # The offline plan deploys nothing, so it has no stack outputs: the inventory's stack outputs stay
-        # empty and the nodes' AWS link steps are skipped (reported below from the acceptance results).
+        # Its stack outputs (the lab's DNS stand-in answers their endpoint names) go to both bring-ups.
+        mock = sorted(name for name, o in (data.get("outputs") or {}).items() if o["mock_only"])
+        detail += f"; stack outputs in {outputs.name}" + (f" ({', '.join(mock)} of mock-only resources)" if mock else "")
         return (PASSED if result.returncode == 0 and data.get("clean") else FAILED), detail
 
     def bringup(second: bool):
         def run():
             args = ["bringup", spec_file, "--format", "json",
                     "--host-overrides", str(ctx["state"].dir / lifecycle.OVERRIDES_FILE),
+                    "--stack-outputs", str(aws.stack_outputs_path(ctx["state"])),
                     "--extra-vars", json.dumps({"acceptance_results_dir": str(ctx["results_dir"]),
-                                                **LAB_EXTRA_VARS, **REHEARSAL_EXTRA_VARS}),
+                                                **REHEARSAL_EXTRA_VARS}),
                     "--artifacts-dir", str(ctx["state"].dir / "bringup")]
             result = aifactory_streaming(*args, *(["--limit", limit] if limit else []),
                                          *(["--strategy", strategy] if strategy else []), env=env, progress=progress)
@@ -288,7 +313,7 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
         stage("bringup again (must change nothing)", bringup(second=True))
         stage("acceptance", acceptance)
         stage("GPU / kernel-module steps", reported_skipped(lambda c: c not in AWS_LINK_CHECKS, NOT_IN_LAB))
-        stage("AWS link (node side)", reported_skipped(lambda c: c in AWS_LINK_CHECKS, NO_STACK_OUTPUTS))
+        stage("AWS link (node side)", lambda: awslink_outcome(report.bringup_stages, ctx["acceptance"]))
     except StageFailed:
         pass
     finally:

@@ -7,10 +7,11 @@ elsewhere they skip and say why. The base root is built once and cached (aifacto
 from __future__ import annotations
 
 import subprocess
+import sys
 
 import pytest
 
-from aifactory.lab import lifecycle, nodes, preflight
+from aifactory.lab import aws, lifecycle, nodes, preflight
 from aifactory.lab.state import LabState
 from aifactory.spec import load_spec
 from tests.conftest import site_dir
@@ -50,6 +51,19 @@ def lab(lab_dir, request):
         yield f, LabState.load(f.name)
     finally:
         lifecycle.down(f.name, progress=lambda line: None)
+
+
+@pytest.fixture(scope="module")
+def lab_stack_outputs(lab):
+    """The stack outputs of lab-b200 planned against the lab's moto_server, in the lab's stack-outputs
+    file (whose endpoint names the lab's DNS stand-in answers), as `aifactory rehearse` makes them."""
+    f, state = lab
+    path = aws.stack_outputs_path(state)
+    done = subprocess.run([sys.executable, "-m", "aifactory.cli", "plan", str(site_dir(f.name)), "--aws-endpoint",
+                           state.endpoints["aws"], "--format", "json", "--stack-outputs", str(path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and path.is_file(), done.stderr[-2000:]
+    return path
 
 
 def node_ssh(state: LabState, address: str, command: str) -> subprocess.CompletedProcess:

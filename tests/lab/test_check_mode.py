@@ -10,7 +10,7 @@ import pytest
 
 from aifactory.cli import main
 from aifactory.lab import lifecycle
-from aifactory.lab.rehearsal import LAB_BMC_CREDENTIALS, LAB_EXTRA_VARS
+from aifactory.lab.rehearsal import LAB_BMC_CREDENTIALS
 from tests.conftest import site_dir
 from tests.lab.conftest import node_ssh
 
@@ -19,14 +19,14 @@ pytestmark = pytest.mark.lab
 LAB_SCRATCH_DISKS = lifecycle.SCRATCH_DISKS
 
 
-def test_check_mode_on_fresh_nodes_exits_0_and_changes_nothing(lab, tmp_path, monkeypatch, capsys):
+def test_check_mode_on_fresh_nodes_exits_0_and_changes_nothing(lab, lab_stack_outputs, tmp_path, monkeypatch, capsys):
     f, state = lab
     for name, value in LAB_BMC_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     rc = main(["bringup", str(site_dir("lab-b200")), "--check", "--format", "json",
-               "--host-overrides", str(state.dir / lifecycle.OVERRIDES_FILE),
+               "--host-overrides", str(state.dir / lifecycle.OVERRIDES_FILE), "--stack-outputs", str(lab_stack_outputs),
                "--artifacts-dir", str(tmp_path / "runs"),
-               "-e", json.dumps({"acceptance_results_dir": str(tmp_path / "acceptance"), **LAB_EXTRA_VARS})])
+               "-e", json.dumps({"acceptance_results_dir": str(tmp_path / "acceptance")})])
     summary = json.loads(capsys.readouterr().out)
     assert rc == 0, {h: s for h, s in summary["hosts"].items() if s["failed"] or s["unreachable"]}
     assert summary["check"] and summary["totals"]["failed"] == 0

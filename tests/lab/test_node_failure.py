@@ -13,7 +13,7 @@ import pytest
 
 from aifactory.bringup import EXIT_ACCEPTANCE_INCOMPLETE, BringupOptions, run_bringup
 from aifactory.lab import lifecycle
-from aifactory.lab.rehearsal import LAB_BMC_CREDENTIALS, LAB_EXTRA_VARS
+from aifactory.lab.rehearsal import LAB_BMC_CREDENTIALS
 from tests.lab.conftest import node_ssh
 
 pytestmark = pytest.mark.lab
@@ -37,7 +37,7 @@ class KillNodeAtPlay(io.StringIO):
         return super().write(text)
 
 
-def test_node_killed_mid_run_fails_alone_and_a_limited_rerun_converges_it(lab, tmp_path, monkeypatch):
+def test_node_killed_mid_run_fails_alone_and_a_limited_rerun_converges_it(lab, lab_stack_outputs, tmp_path, monkeypatch):
     f, state = lab
     victim = f.nodes[1]
     others = [n.name for n in f.nodes if n.name != victim.name]
@@ -46,8 +46,8 @@ def test_node_killed_mid_run_fails_alone_and_a_limited_rerun_converges_it(lab, t
     results = tmp_path / "acceptance"
 
     def options(limit: str | None = None) -> BringupOptions:
-        return BringupOptions(limit=limit, host_overrides=state.dir / lifecycle.OVERRIDES_FILE,
-                              extra_vars={"acceptance_results_dir": str(results), **LAB_EXTRA_VARS}, artifacts_root=tmp_path / "runs")
+        return BringupOptions(limit=limit, host_overrides=state.dir / lifecycle.OVERRIDES_FILE, stack_outputs=lab_stack_outputs,
+                              extra_vars={"acceptance_results_dir": str(results)}, artifacts_root=tmp_path / "runs")
 
     progress = KillNodeAtPlay(f.name, victim.name, KILL_AT_PLAY)
     first = run_bringup(f, options(), progress_stream=progress)

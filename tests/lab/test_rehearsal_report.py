@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from aifactory.lab.rehearsal import (AWS_LINK_CHECKS, FAILED, INCOMPLETE, PASSED, StageFailed, acceptance_outcome,
-                                     bringup_result, check_table, failure_lines, read_acceptance, run_streaming,
-                                     skipped_checks)
+                                     awslink_outcome, bringup_result, check_table, failure_lines, read_acceptance,
+                                     run_streaming, skipped_checks)
 from aifactory.parsers.acceptance import evaluate
 from aifactory.spec import load_spec
 from tests.conftest import site_dir
@@ -29,15 +29,21 @@ def test_failure_lines_keep_the_failed_and_unreachable_results_only():
     assert failure_lines(progress) == ["FAILED: n2: t: boom", "UNREACHABLE: n3: t: gone"]
 
 
-def lab_site() -> dict:
-    """What the acceptance role judges a lab-b200 node against (its profile, scratch, Bedrock unknown)."""
+BEDROCK = "bedrock-runtime.eu-central-1.amazonaws.com"
+
+
+def lab_site(bedrock_endpoint: str = BEDROCK) -> dict:
+    """What the acceptance role judges a lab-b200 node against (its profile, scratch, the Bedrock endpoint
+    of the lab's stack outputs)."""
     f = load_spec(site_dir("lab-b200"))
     return f.platform.expected.model_dump() | {"driver_branch": "580", "scratch_mount": "/scratch",
-                                               "bedrock_endpoint": ""}
+                                               "bedrock_endpoint": bedrock_endpoint}
 
 
 def stand_in(**observed) -> dict:
-    return {"stand_in": True, "mounts": ["/", "/scratch"], "scratch_probe": "ok", **observed}
+    """A lab node: scratch mounted, the Bedrock endpoint name resolving to the lab gateway and answering."""
+    return {"stand_in": True, "mounts": ["/", "/scratch"], "scratch_probe": "ok",
+            "bedrock_dns": {"stdout": f"10.77.1.1      STREAM {BEDROCK}\n"}, "bedrock_https": {"status": 200}, **observed}
 
 
 def test_stand_ins_make_acceptance_incomplete_not_failed_with_counts_and_reasons(tmp_path):
@@ -49,13 +55,39 @@ def test_stand_ins_make_acceptance_incomplete_not_failed_with_counts_and_reasons
     del results["absent"]
     outcome, detail = acceptance_outcome(results)
     assert outcome == INCOMPLETE
-    assert f"{hosts[0]} incomplete (1 passed, 0 failed, 13 could not run)" in detail
+    assert f"{hosts[0]} incomplete (3 passed, 0 failed, 11 could not run)" in detail
     assert "ecc_enabled" in detail and "lab stand-in: no NVIDIA GPU, `nvidia-smi -q -x` not run" in detail
     assert "lab stand-in: no RDMA device, `ibstat` not run" in detail
-    assert skipped_checks(results, lambda c: c in AWS_LINK_CHECKS) == {
-        "bedrock_dns": "no AWS stack outputs (the Bedrock endpoint's DNS name is unknown)",
-        "bedrock_https": "no AWS stack outputs (the Bedrock endpoint's DNS name is unknown)"}
+    assert skipped_checks(results, lambda c: c in AWS_LINK_CHECKS) == {}
     assert "ecc_enabled" in skipped_checks(results, lambda c: c not in AWS_LINK_CHECKS)
+
+
+def test_bedrock_checks_without_stack_outputs_are_not_the_labs_doing():
+    """The lab feeds the plan's stack outputs to the inventory: a Bedrock check that could not run fails."""
+    outcome, detail = acceptance_outcome({"n1": evaluate(lab_site(bedrock_endpoint=""), stand_in())})
+    assert outcome == FAILED and "could not run, not explained by the lab: n1: bedrock_dns" in detail
+
+
+AWSLINK_TALLY = {"awslink": {"tasks": 60, "changed": 18, "failed": 0, "unreachable": 0, "skipped": 12, "not_run": []}}
+
+
+def test_awslink_stage_passes_when_its_tasks_ran_and_every_node_passed_bedrock():
+    results = {"n1": evaluate(lab_site(), stand_in()), "n2": evaluate(lab_site(), stand_in())}
+    outcome, detail = awslink_outcome(AWSLINK_TALLY, results)
+    assert outcome == PASSED
+    assert detail == ("60 host-task results (18 changed, 12 skipped by their conditions), no step left out; "
+                      "bedrock_dns, bedrock_https passed through the private endpoint names on n1, n2")
+
+
+def test_awslink_stage_fails_on_a_step_left_out_a_failed_check_or_no_task():
+    left_out = {"awslink": {**AWSLINK_TALLY["awslink"], "not_run": [
+        {"step": "SSM registration, no activation code (aws_node_identity_ssm_activation_code)", "hosts": ["n1"]}]}}
+    outcome, detail = awslink_outcome(left_out, {"n1": evaluate(lab_site(), stand_in())})
+    assert outcome == FAILED and "not run: SSM registration, no activation code" in detail
+    public = evaluate(lab_site(), stand_in(bedrock_dns={"stdout": "52.94.1.1 STREAM x\n"}))
+    outcome, detail = awslink_outcome(AWSLINK_TALLY, {"n1": public})
+    assert outcome == FAILED and "n1: bedrock_dns fail" in detail
+    assert awslink_outcome({}, {"n1": public}) == (FAILED, "the awslink stage ran no task")
 
 
 def test_a_real_failure_or_a_missing_result_still_fails_the_rehearsal():

@@ -62,12 +62,18 @@ def test_rehearse_lab_b200_passes_and_leaves_no_lab(lab_dir, capsys):
     # need hardware could not run on the stand-ins: incomplete, truthfully, without failing the rehearsal.
     assert outcomes["acceptance"] == "incomplete"
     for node in load_spec(site_dir("lab-b200")).nodes:
-        assert f"{node.name} incomplete (1 passed, 0 failed, " in stages["acceptance"]["detail"]
+        assert f"{node.name} incomplete (3 passed, 0 failed, " in stages["acceptance"]["detail"]  # scratch, Bedrock
     assert "lab stand-in: no NVIDIA GPU" in stages["acceptance"]["detail"]
     # Never faked: what a container cannot do is reported skipped, with the verdict's own reason.
     assert outcomes["GPU / kernel-module steps"] == "skipped"
     assert "lab stand-in: no NVIDIA GPU" in stages["GPU / kernel-module steps"]["detail"]
-    assert outcomes["AWS link (node side)"] == "skipped"
+    # The AWS link ran: the plan's stack outputs in the inventory, its tasks run on every node, and the
+    # Bedrock checks passed through the private endpoint names (the lab's DNS, HTTPS and moto stand-ins).
+    assert outcomes["AWS link (node side)"] == "passed", stages["AWS link (node side)"]["detail"]
+    assert report["bringup_stages"]["awslink"]["tasks"] > 0 and report["bringup_stages"]["awslink"]["not_run"] == []
+    nodes = len(load_spec(site_dir("lab-b200")).nodes)
+    assert {c: report["acceptance_checks"][c]["pass"] for c in ("bedrock_dns", "bedrock_https")} == {
+        "bedrock_dns": nodes, "bedrock_https": nodes}
     assert outcomes["lab down"] == "passed"
     assert LabState.load("lab-b200") is None
     assert lab_leftovers(lab_dir) == []
