@@ -7,7 +7,10 @@ the layout below is the contract the playbooks rely on:
 - `nodes` (children `rack01`, `rack02`, ...): every compute node;
 - `gpu_nodes` or `trainium_nodes`, `platform_<platform>`: parents of `nodes`;
 - `bmcs` (children `switch_tray_bmcs`, `node_bmcs`): one host per BMC, driven from the controller;
-- `factory_<name>` (children `nodes`, `bmcs`): holds the vars every host shares, set once.
+- `factory_<name>` (children `nodes`, `bmcs`): holds the vars every host shares, set once;
+- `head_nodes` (child `slurm_accounting`, the one running slurmdbd): the scheduler's head nodes
+  (`<factory>-head01`...), and `slurm_cluster` (children `head_nodes`, `nodes`) with the munge, slurm
+  and slurmdbd roles' variables; absent when `scheduler.kind` is none.
 
 The roles' variables come from `aifactory.role_vars`: those of every node on `nodes`, the NVLink
 domain's on each rack group. A host override `aifactory_stand_in: true` (the lab's nodes) turns on
@@ -23,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aifactory.inputs import InputFileError, parse_json, read_text
-from aifactory.role_vars import rack_vars, role_vars, stand_in_vars
+from aifactory.role_vars import (os_baseline_vars, rack_vars, role_vars, scheduler_vars, shared_storage_vars,
+                                 stand_in_vars)
 from aifactory.spec import Factory, Problem, rack_group
 
 # Pulumi stack outputs the roles get (`aws_node_identity_outputs`, `acceptance_endpoint_dns`): an
@@ -125,6 +129,8 @@ def build_inventory(f: Factory, stack_outputs: dict | None = None, host_override
 
     for rack in range(1, f.compute.racks + 1):
         inv.group(rack_group(rack), parent="nodes").vars = rack_vars(f, rack_group(rack))
+    if f.head_nodes:
+        add_scheduler_groups(inv, f, factory.name)
     for tray in f.switch_trays:
         inv.add_host("switch_tray_bmcs", f"{tray.name}-bmc", _bmc_vars(tray.rack, tray.bmc_address))
     for node in f.nodes:
@@ -151,7 +157,26 @@ def build_inventory(f: Factory, stack_outputs: dict | None = None, host_override
             inv.remove_host(host)
         if absent:
             factory.vars["aifactory_absent_hosts"] = absent
+    if f.head_nodes:  # after the overrides: absent nodes are FUTURE nodes, stand-ins get the lab's files
+        stand_in = any(o.get("aifactory_stand_in") for o in (host_overrides or {}).values())
+        inv.groups["slurm_cluster"].vars = {
+            **scheduler_vars(f, absent=factory.vars.get("aifactory_absent_hosts", []), stand_in=stand_in),
+            "os_baseline_hosts_group": "slurm_cluster"}
     return inv
+
+
+def add_scheduler_groups(inv: Inventory, f: Factory, factory_group: str) -> None:
+    """`head_nodes` and `slurm_cluster` (whose vars are set once the host overrides are known). Head nodes
+    get the OS baseline and shared mounts in the scheduler stage, and every host of the cluster lists the
+    others in /etc/hosts (`os_baseline_hosts_group`)."""
+    head = inv.group("head_nodes", parent=factory_group)
+    head.vars = {**os_baseline_vars(f), **shared_storage_vars(f)}
+    inv.group("slurm_cluster", parent=factory_group).children += ["head_nodes", "nodes"]
+    accounting = inv.group("slurm_accounting", parent="head_nodes")
+    for h in f.head_nodes:
+        inv.add_host("head_nodes", h.name, {"ansible_host": h.address, "aifactory_head_services": list(h.services)})
+        if "slurmdbd" in h.services:
+            accounting.hosts.append(h.name)
 
 
 def _bmc_vars(rack: int, address: str) -> dict:

@@ -7,6 +7,9 @@ these variables for every node of a factory instead. One function per role, name
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from aifactory import scheduler
 from aifactory.spec import Factory
 
 # Vendor download roots. `software.mirrors.nvidia` mirrors NVIDIA's trees under the same paths
@@ -21,7 +24,7 @@ EFA_INSTALLER = "https://efa-installer.amazonaws.com"
 # Roles that act differently on a lab stand-in (no accelerator, no kernel of its own); the lab
 # marks its hosts with `aifactory_stand_in: true` and each of these roles gets `<role>_stand_in`.
 STAND_IN_ROLES = ("os_baseline", "nvidia_gpu", "neuron", "rdma_fabric", "scratch_storage", "shared_storage",
-                  "aws_node_identity", "acceptance")
+                  "aws_node_identity", "acceptance", "slurm")
 
 
 def stand_in_vars(stand_in: bool) -> dict:
@@ -121,6 +124,25 @@ def acceptance_vars(f: Factory, aws: dict) -> dict:
         "acceptance_scratch_mount": f.storage.scratch.mount,
         "acceptance_shared_mounts": [m.model_dump() for m in f.storage.shared],
         "acceptance_endpoint_dns": aws.get("endpoint_dns") or {},
+    }
+
+
+def scheduler_vars(f: Factory, absent: list[str] | tuple[str, ...] = (), stand_in: bool = False) -> dict:
+    """The munge, slurm and slurmdbd roles' variables, for every host of the Slurm cluster (head nodes
+    and nodes): the configuration files as `aifactory.scheduler` generates them, written verbatim.
+    `absent` nodes (not in the inventory: out for repair, not booted in the lab) are FUTURE nodes;
+    `stand_in`: the nodes are lab stand-ins, whose files differ in the smallest way."""
+    accounting = next((h for h in f.head_nodes if "slurmdbd" in h.services), None)
+    return {
+        "slurm_conf_files": scheduler.config_files(f, stand_in=stand_in, absent=absent),
+        "slurm_controllers": [h.name for h in f.head_nodes if h.services[0].startswith("slurmctld")],
+        "slurm_state_dir": f.scheduler.state_dir,
+        "slurm_health_expected": scheduler.health_expected(f),
+        "slurm_health_source": str(Path(scheduler.__file__).resolve().parent.parent),
+        "slurm_health_modules": list(scheduler.HEALTH_MODULES),
+        **({"slurmdbd_cluster_name": f.name, "slurmdbd_conf": scheduler.slurmdbd_conf(f),
+            "slurmdbd_database": scheduler.ACCOUNTING_DB, "slurmdbd_database_user": scheduler.ACCOUNTING_DB_USER}
+           if accounting else {}),
     }
 
 

@@ -102,6 +102,9 @@ class Platform(_Frozen):
     accelerator: str
     cpus_per_node: Figure
     cpu_architecture: CpuArchitecture
+    # CPU cores and memory of one node, for the scheduler's node definitions (slurm.conf NodeName).
+    cores_per_node: Figure
+    memory_gb_per_node: Figure
     nics: tuple[Nic, ...]
     rack_power_kw: Figure | None = None
     node_power_kw: Figure | None = None

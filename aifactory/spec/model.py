@@ -20,6 +20,10 @@ from aifactory import catalog
 
 # The first addresses of every on-prem range are left to gateways, VIPs and services.
 RESERVED_LEADING_ADDRESSES = 10
+# Head nodes (the scheduler's controllers and accounting) sit in the host range's reserved leading
+# addresses, after the first HEAD_NODE_OFFSET (gateways and VIPs): head01 at the range's first address
+# + 5, head02 at + 6 (room for six up to + 10), so adding racks moves none (docs/addressing.md).
+HEAD_NODE_OFFSET = 4
 # Rack numbers in host names: `r001`; a factory past rack 999 names rack 1000 `r1000`, renaming none.
 RACK_NAME_DIGITS = 3
 
@@ -197,6 +201,38 @@ class Software(Section):
     neuron: NeuronSoftware | None = None
 
 
+class Partition(Section):
+    """A Slurm partition: some racks (all by default), a time and size limit."""
+
+    name: str
+    racks: Literal["all"] | list[int] = Field(default="all", description="rack numbers (1-based), or all")
+    default: bool = False
+    max_time_minutes: int | None = Field(default=None, ge=1, description="longest a job may run; none: no limit")
+    max_nodes: int | None = Field(default=None, ge=1, description="most nodes one job may use; none: no limit")
+
+
+class Scheduler(Section):
+    """The workload manager on the factory (docs/scheduler.md). Slurm by default; `none` leaves it out."""
+
+    kind: Literal["slurm", "none"] = "slurm"
+    backup_controller: bool = Field(default=False, description="a second slurmctld on head02, taking over when "
+                                                               "head01's is lost")
+    accounting: bool = Field(default=True, description="slurmdbd with MariaDB on head01, the cluster registered")
+    state_dir: str = Field(default="/var/spool/slurmctld", description="slurmctld's state; on a storage.shared "
+                                                                        "mount when there is a backup controller")
+    partitions: list[Partition] = Field(default_factory=lambda: [Partition(name="batch", default=True)])
+
+
+@dataclass(frozen=True)
+class HeadNode:
+    """A server of the scheduler's control plane: slurmctld (primary or backup), slurmdbd."""
+
+    name: str
+    index: int
+    address: str
+    services: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class Node:
     """One compute node (a GB200 compute tray, an HGX server, a Trainium3 server)."""
@@ -241,6 +277,7 @@ class Factory(Section):
     identity: Identity
     storage: Storage = Storage()
     software: Software
+    scheduler: Scheduler = Scheduler()
 
     _site_dir: Path = PrivateAttr(default=Path("."))
 
@@ -360,6 +397,21 @@ class Factory(Section):
                     bmc_address=str(base + slot),
                 ))
         return tuple(trays)
+
+    @cached_property
+    def head_nodes(self) -> tuple[HeadNode, ...]:
+        """The scheduler's head nodes, `<factory>-head01`...: head01 runs the primary slurmctld (and
+        slurmdbd with its database when accounting is on), head02 the backup slurmctld. Their addresses
+        are in the host range's reserved leading block, never in a rack's (docs/addressing.md)."""
+        sched = self.scheduler
+        if sched.kind == "none":
+            return ()
+        services = [("slurmctld", *(("slurmdbd",) if sched.accounting else ()))]
+        if sched.backup_controller:
+            services.append(("slurmctld-backup",))
+        first = ipaddress.IPv4Network(self.network.host_cidr).network_address + HEAD_NODE_OFFSET
+        return tuple(HeadNode(name=f"{self.name}-head{i:02d}", index=i, address=str(first + i), services=own)
+                     for i, own in enumerate(services, start=1))
 
     # --- Bedrock ---------------------------------------------------------------------------------
     @property

@@ -20,7 +20,8 @@ import pytest
 
 from tests.hostile.conftest import AIFACTORY, REPO
 
-SECRETS = {"AIFACTORY_BMC_PASSWORD": 'bmc-pw-"q"\\9f3e', "AIFACTORY_SSM_ACTIVATION_CODE": "ssm-act-7Qx9+Zk2/Lm4"}
+SECRETS = {"AIFACTORY_BMC_PASSWORD": 'bmc-pw-"q"\\9f3e', "AIFACTORY_SSM_ACTIVATION_CODE": "ssm-act-7Qx9+Zk2/Lm4",
+           "AIFACTORY_MUNGE_KEY": "munge-Zm9vYmFyYmF6cXV4cXV1eA+/k3y0123456789", "AIFACTORY_SLURMDBD_DB_PASSWORD": "dbd-pw-T0p$ecret!"}
 HOST = "lab-b200-r001-n01-bmc"
 PROBE = """
 - name: Hold the run until the test lets it go
@@ -31,6 +32,8 @@ PROBE = """
       ansible.builtin.assert:
         that:
           - bmc_password | length > 0
+          - munge_key | length > 0
+          - slurmdbd_database_password | length > 0
           - lookup('ansible.builtin.env', 'AIFACTORY_SSM_ACTIVATION_CODE') | length > 0
       no_log: true
     - name: Say the run is under way

@@ -1,0 +1,174 @@
+#!/usr/bin/python3
+"""aifactory-health: the node health check of the Slurm cluster, the light subset of acceptance.
+
+Installed by the slurm role as `/usr/lib/aifactory/aifactory-health`, next to the `aifactory.parsers`
+modules it imports (standard library only besides them), and run by slurmd as HealthCheckProgram,
+Prolog and Epilog. It collects the node's observations as the acceptance role does (no DCGM
+diagnostic, no Bedrock probe) and judges them with `aifactory.parsers.acceptance.evaluate`, the one
+verdict. A failed check drains the node with `aifactory health: <checks>` as the reason; a node this
+program drained is resumed once every check passes again (a node drained for any other reason is left
+alone). As Prolog (SLURM_SCRIPT_CONTEXT=prolog_slurmd) it also exits 1, so Slurm refuses the job on
+the node and requeues it. A check that could not run (a lab stand-in has no GPU) drains nothing.
+Its configuration (`/etc/aifactory/health.json`): `node` (the Slurm node name), `expected` (the
+profile, `aifactory.scheduler.health_expected`), `stand_in`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+try:
+    from aifactory.parsers.acceptance import FABRIC_PACKAGES, FABRIC_UNITS, evaluate
+except ImportError:  # installed: the aifactory modules sit beside this program
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from aifactory.parsers.acceptance import FABRIC_PACKAGES, FABRIC_UNITS, evaluate
+
+CONFIG = "/etc/aifactory/health.json"
+REASON_PREFIX = "aifactory health: "
+REASON_LENGTH = 120  # Slurm keeps the reason short; the failing checks' names come first
+TOOL_TIMEOUT = 120  # seconds: nvidia-smi on a hung GPU must not hang slurmd's health check
+IMEX_CHANNEL = "/dev/nvidia-caps-imex-channels/channel0"
+# The light subset's tools: observation -> (argv, the installed program it needs).
+TOOLS = {
+    "nvidia_smi": (["nvidia-smi", "-q", "-x"], "nvidia-smi"),
+    "nvlink": (["nvidia-smi", "nvlink", "-s"], "nvidia-smi"),
+    "ibstat": (["ibstat"], "ibstat"),
+    "neuron_ls": (["neuron-ls", "-j"], "neuron-ls"),
+}
+
+
+def run(argv: list[str]) -> dict:
+    """A command's {rc, stdout, stderr}; a command that hangs or cannot start is a failed one."""
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=TOOL_TIMEOUT, check=False)
+        return {"rc": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
+    except subprocess.TimeoutExpired:
+        return {"rc": 124, "stdout": "", "stderr": f"{argv[0]} did not answer within {TOOL_TIMEOUT} s"}
+    except OSError as err:
+        return {"rc": 127, "stdout": "", "stderr": f"{argv[0]}: {err.strerror}"}
+
+
+def wanted_tools(expected: dict) -> list[str]:
+    """The observations the expected profile's checks read."""
+    if not expected.get("accelerators"):
+        wanted = []
+    elif expected.get("fabric") == "efa":
+        wanted = ["neuron_ls"]
+    else:
+        wanted = ["nvidia_smi"] + (["nvlink"] if expected.get("nvlink_domain_gpus", 0) > 1 else [])
+    return wanted + (["ibstat"] if expected.get("ib_ports", 0) > 0 else [])
+
+
+def services() -> dict:
+    """The fabric units' state as the acceptance role's service facts give it (absent: not installed)."""
+    states = {}
+    for unit in FABRIC_UNITS:
+        shown = run(["systemctl", "show", "--property=LoadState,ActiveState", unit])
+        props = dict(line.split("=", 1) for line in shown["stdout"].splitlines() if "=" in line)
+        if props.get("LoadState") == "loaded":
+            states[unit] = {"state": "running" if props.get("ActiveState") == "active" else "stopped"}
+    return states
+
+
+def packages() -> dict:
+    listed = run(["dpkg-query", "--show", "--showformat", "${Package} ${Version}\n",
+                  *(f"{name}*" for name in FABRIC_PACKAGES)])
+    return dict(line.split(" ", 1) for line in listed["stdout"].splitlines() if " " in line and line.split(" ", 1)[1])
+
+
+def mounts(points: list[str]) -> list[str]:
+    with open("/proc/self/mounts", encoding="utf-8") as table:
+        mounted = {line.split()[1].replace("\\040", " ") for line in table if len(line.split()) > 1}
+    return sorted(p for p in points if p in mounted)
+
+
+def scratch_probe(mount: str) -> str:
+    """Write and delete a file in scratch: `ok`, or why it could not."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=mount, prefix=".aifactory-health-") as probe:
+            probe.write(b"aifactory health probe\n")
+            probe.flush()
+            os.fsync(probe.fileno())
+        return "ok"
+    except OSError as err:
+        return f"{type(err).__name__}: {err.strerror or err}"
+
+
+def observe(expected: dict, stand_in: bool) -> dict:
+    """The node's observations document, in the shape `aifactory.parsers.acceptance.evaluate` reads."""
+    obs: dict = {"stand_in": stand_in, "tools": {}}
+    for key in wanted_tools(expected):
+        argv, tool = TOOLS[key]
+        installed = shutil.which(tool) is not None
+        obs["tools"][tool.replace("-", "_")] = installed
+        if installed and not stand_in:
+            obs[key] = run(argv)
+    if expected.get("fabric") in ("imex", "fabric-manager") and not stand_in:
+        obs["services"] = services()
+        obs["packages"] = packages()
+        obs["imex_channel"] = Path(IMEX_CHANNEL).exists()
+    points = [expected.get("scratch_mount") or ""] + [m["mount"] for m in expected.get("shared_mounts") or []]
+    obs["mounts"] = mounts([p for p in points if p])
+    scratch = expected.get("scratch_mount")
+    if scratch and scratch in obs["mounts"]:
+        obs["scratch_probe"] = scratch_probe(scratch)
+    return obs
+
+
+def drain_reason(verdict: dict) -> str | None:
+    """`aifactory health: <failed checks>` when a check failed, else None."""
+    failed = [c["name"] for c in verdict["checks"] if c["status"] == "fail"]
+    if not failed:
+        return None
+    return (REASON_PREFIX + ", ".join(failed))[:REASON_LENGTH]
+
+
+def node_state(node: str) -> tuple[str, str]:
+    """(State, Reason) of the node as slurmctld has it; ("", "") when it cannot be asked."""
+    shown = run(["scontrol", "--oneliner", "show", "node", node])
+    state = reason = ""
+    for field in shown["stdout"].split(" "):
+        if field.startswith("State="):
+            state = field.removeprefix("State=")
+    if " Reason=" in shown["stdout"]:
+        reason = shown["stdout"].split(" Reason=", 1)[1].split(" [", 1)[0].strip()
+    return state, reason
+
+
+def act(node: str, reason: str | None) -> str:
+    """Drain the node with the reason, or resume it if this program drained it; say what was done."""
+    state, current = node_state(node)
+    if reason is not None:
+        if "DRAIN" in state and current == reason:
+            return f"{node} stays drained: {reason}"
+        done = run(["scontrol", "update", f"NodeName={node}", "State=DRAIN", f"Reason={reason}"])
+        return f"{node} drained: {reason}" if done["rc"] == 0 else f"{node}: scontrol failed: {done['stderr'].strip()}"
+    if "DRAIN" in state and current.startswith(REASON_PREFIX):
+        done = run(["scontrol", "update", f"NodeName={node}", "State=RESUME"])
+        return f"{node} resumed" if done["rc"] == 0 else f"{node}: scontrol failed: {done['stderr'].strip()}"
+    return f"{node} healthy"
+
+
+def main(argv: list[str]) -> int:
+    config_path = argv[1] if len(argv) > 1 else CONFIG
+    try:
+        config = json.loads(Path(config_path).read_text(encoding="utf-8"))
+        node, expected = str(config["node"]), dict(config["expected"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        print(f"aifactory-health: cannot read {config_path}: {err}", file=sys.stderr)
+        return 2
+    verdict = evaluate(expected, observe(expected, bool(config.get("stand_in"))))
+    reason = drain_reason(verdict)
+    print(f"aifactory-health: {act(node, reason)}")
+    prolog = os.environ.get("SLURM_SCRIPT_CONTEXT", "").startswith("prolog")
+    return 1 if prolog and reason else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,135 @@
+"""The node health check (aifactory.scheduler.health): the acceptance verdict on the node's light
+observations, a drain with the failing check as reason, a resume once it passes, the prolog's refusal.
+
+slurmd's side is a fake `scontrol` on PATH that answers `show node` with a given state and records every
+update; the checks run for real on this machine (a scratch mount point that is not mounted fails).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aifactory.scheduler import health
+from aifactory.scheduler import health_expected
+from aifactory.spec import load_spec
+from tests.conftest import site_dir
+
+HEALTH = Path(health.__file__)
+NODE = "lab-b200-r001-n01"
+
+
+@pytest.fixture
+def slurm(tmp_path):
+    """A fake scontrol: `show node` prints state.txt, `update` appends its arguments to updates.txt."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "scontrol"
+    script.write_text(f"""#!/bin/sh
+if [ "$1" = update ]; then echo "$*" >> {tmp_path}/updates.txt; exit 0; fi
+cat {tmp_path}/state.txt
+""")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+
+    def run(expected: dict, state: str, context: str = "") -> tuple[int, list[str], str]:
+        (tmp_path / "state.txt").write_text(f"NodeName={NODE} Arch=x86_64 {state}\n")
+        (tmp_path / "updates.txt").unlink(missing_ok=True)
+        config = tmp_path / "health.json"
+        config.write_text(json.dumps({"node": NODE, "expected": expected, "stand_in": True}))
+        env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_SCRIPT_CONTEXT": context}
+        # Run as slurmd would: the program file itself, not the package (it finds aifactory.parsers on its own).
+        done = subprocess.run([sys.executable, str(HEALTH), str(config)], capture_output=True, text=True, env=env,
+                              cwd=tmp_path)
+        updates = (tmp_path / "updates.txt").read_text().splitlines() if (tmp_path / "updates.txt").exists() else []
+        return done.returncode, updates, done.stdout + done.stderr
+
+    return run
+
+
+def unmounted(tmp_path) -> dict:
+    return {"scratch_mount": str(tmp_path / "scratch")}
+
+
+def test_a_failing_check_drains_the_node_with_the_check_as_reason(slurm, tmp_path):
+    rc, updates, out = slurm(unmounted(tmp_path), "State=IDLE")
+    assert rc == 0, out
+    assert updates == [f"update NodeName={NODE} State=DRAIN Reason=aifactory health: scratch"]
+
+
+def test_the_prolog_refuses_the_job(slurm, tmp_path):
+    rc, updates, _ = slurm(unmounted(tmp_path), "State=ALLOCATED", context="prolog_slurmd")
+    assert rc == 1 and updates[0].endswith("Reason=aifactory health: scratch")
+
+
+def test_the_epilog_drains_but_does_not_fail(slurm, tmp_path):
+    rc, updates, _ = slurm(unmounted(tmp_path), "State=ALLOCATED", context="epilog_slurmd")
+    assert rc == 0 and len(updates) == 1
+
+
+def test_a_node_drained_for_the_same_reason_is_left_as_it_is(slurm, tmp_path):
+    rc, updates, _ = slurm(unmounted(tmp_path), "State=IDLE+DRAIN Reason=aifactory health: scratch [root@t]")
+    assert rc == 0 and updates == []
+
+
+def test_passing_again_resumes_a_node_this_check_drained(slurm):
+    rc, updates, _ = slurm({"scratch_mount": "/"}, "State=IDLE+DRAIN Reason=aifactory health: scratch [slurm@t]")
+    assert rc == 0 and updates == [f"update NodeName={NODE} State=RESUME"]
+
+
+def test_a_node_drained_by_an_operator_stays_drained(slurm):
+    rc, updates, _ = slurm({"scratch_mount": "/"}, "State=IDLE+DRAIN Reason=new DIMMs [admin@t]")
+    assert rc == 0 and updates == []
+
+
+def test_checks_a_stand_in_cannot_run_drain_nothing(slurm):
+    """The full light profile of an HGX node on a stand-in: GPU checks are skipped, not failed."""
+    expected = {**health_expected(load_spec(site_dir("lab-b200") / "factory.yaml")), "scratch_mount": "/"}
+    rc, updates, out = slurm(expected, "State=IDLE")
+    assert rc == 0 and updates == [], out
+
+
+def test_the_light_subset_leaves_out_dcgm_and_bedrock():
+    expected = health_expected(load_spec(site_dir("paris-gb200") / "factory.yaml"))
+    assert expected["dcgm_diag_level"] == 0 and "bedrock_endpoint" not in expected
+    assert health.wanted_tools(expected) == ["nvidia_smi", "nvlink", "ibstat"]
+    assert health.wanted_tools(health_expected(load_spec(site_dir("ohio-trn3") / "factory.yaml"))) == ["neuron_ls"]
+
+
+def test_a_failing_gpu_reads_as_the_acceptance_verdict_says(monkeypatch):
+    """Observations come from the node's tools; the verdict and its check names are acceptance's."""
+    expected = {"accelerators": 8, "accelerator_name_contains": "B200", "fabric": "fabric-manager"}
+    monkeypatch.setattr(health.shutil, "which", lambda tool: f"/usr/bin/{tool}")
+    monkeypatch.setattr(health, "run", lambda argv: {"rc": 9, "stdout": "", "stderr": "NVIDIA-SMI has failed"})
+    monkeypatch.setattr(health, "services", dict)
+    monkeypatch.setattr(health, "packages", dict)
+    verdict = health.evaluate(expected, health.observe(expected, stand_in=False))
+    assert health.drain_reason(verdict).startswith("aifactory health: accelerator_count, accelerator_model")
+
+
+def test_an_unreadable_configuration_is_exit_2(tmp_path):
+    done = subprocess.run([sys.executable, str(HEALTH), str(tmp_path / "missing.json")], capture_output=True, text=True)
+    assert done.returncode == 2 and "cannot read" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_runs_installed_as_the_slurm_role_lays_it_out(tmp_path):
+    """/usr/lib/aifactory/aifactory-health beside aifactory/<HEALTH_MODULES>, with no site packages."""
+    from aifactory import scheduler
+
+    root = tmp_path / "lib"
+    source = Path(scheduler.__file__).resolve().parent.parent
+    for module in scheduler.HEALTH_MODULES:
+        (root / "aifactory" / module).parent.mkdir(parents=True, exist_ok=True)
+        (root / "aifactory" / module).write_bytes((source / module).read_bytes())
+    program = root / "aifactory-health"
+    program.write_bytes(HEALTH.read_bytes())
+    config = tmp_path / "health.json"
+    config.write_text(json.dumps({"node": NODE, "expected": {}, "stand_in": True}))
+    done = subprocess.run([sys.executable, "-S", str(program), str(config)], capture_output=True, text=True,
+                          cwd=tmp_path, env={"PATH": "/nonexistent"})
+    assert done.returncode == 0 and "aifactory-health:" in done.stdout, done.stderr
