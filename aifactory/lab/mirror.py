@@ -48,10 +48,10 @@ def node_installs(f: Factory) -> tuple[str, ...]:
     archive adds its packages here, conditional on the spec where they depend on it."""
     wanted = {"chrony"}  # os_baseline: time sync (__os_baseline_chrony_package)
     wanted |= {"python3-boto3"}  # aws_node_identity: the identity check (aws_node_identity_packages)
-    # Issue 15 (Slurm): the scheduler's daemons and client, munge for its authentication, MariaDB for
-    # slurmdbd's accounting and PyMySQL for the community.mysql modules. Unconditional until the spec
-    # has a scheduler section; then only when it asks for Slurm.
-    wanted |= {"slurmctld", "slurmd", "slurmdbd", "slurm-client", "munge", "mariadb-server", "python3-pymysql"}
+    if f.scheduler.kind == "slurm":  # munge, slurm and slurmdbd roles' packages (defaults/main.yml)
+        wanted |= {"munge", "slurm-client", "slurmctld", "slurmd"}
+        if f.scheduler.accounting:
+            wanted |= {"slurmdbd", "mariadb-server", "python3-pymysql"}
     return tuple(sorted(wanted))
 
 

@@ -12,9 +12,10 @@ import yaml
 
 from aifactory import scheduler
 from aifactory.inventory import build_inventory
+from aifactory.lab.mirror import node_installs
 from aifactory.spec import load_spec
 from aifactory.spec.model import RESERVED_LEADING_ADDRESSES
-from tests.conftest import SITES, site_dir
+from tests.conftest import REPO, SITES, site_dir
 
 
 def spec(site: str):
@@ -163,3 +164,17 @@ def test_lab_inventory_gets_the_stand_in_files_and_future_absent_nodes():
     cluster = build_inventory(f, host_overrides=overrides).to_ansible_list()["slurm_cluster"]["vars"]
     absent = [n.name for n in f.nodes if n.slot > 2]
     assert cluster["slurm_conf_files"] == scheduler.config_files(f, stand_in=True, absent=absent)
+
+
+def role_default(role: str, var: str) -> list[str]:
+    return yaml.safe_load((REPO / "playbooks" / "roles" / role / "defaults" / "main.yml").read_text())[var]
+
+
+def test_the_lab_mirror_carries_the_scheduler_packages_only_when_the_spec_asks(tmp_path):
+    roles = {*role_default("munge", "munge_packages"), *role_default("slurm", "slurm_client_packages"),
+             *role_default("slurm", "slurm_controller_packages"), *role_default("slurm", "slurm_node_packages")}
+    dbd = set(role_default("slurmdbd", "slurmdbd_packages"))
+    assert roles | dbd <= set(node_installs(spec("lab-b200")))
+    no_accounting = set(node_installs(grown(tmp_path / "a", "lab-b200", scheduler={"accounting": False})))
+    assert roles <= no_accounting and not dbd & no_accounting
+    assert not (roles | dbd) & set(node_installs(grown(tmp_path / "b", "lab-b200", scheduler={"kind": "none"})))

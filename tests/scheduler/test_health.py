@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from aifactory.scheduler import health
-from aifactory.scheduler import health_expected
+from aifactory.scheduler import health, health_expected
 from aifactory.spec import load_spec
 from tests.conftest import site_dir
 
