@@ -1,11 +1,13 @@
 """Bring-up cost on lab nodes: the os and storage stages, first converge and idempotent re-run,
-with the project's Ansible settings and with Ansible's defaults, in the same run.
+with the project's Ansible settings, with those settings and Mitogen's strategy (`--strategy mitogen`),
+and with Ansible's defaults, in the same run.
 
 Each cycle is `aifactory lab up` (fresh nodes) -> bringup -> bringup again -> `aifactory lab down`,
 every step an `aifactory` subprocess. Controller CPU is the bringup process's rusage (ansible-runner,
 ansible-playbook, its workers and ssh clients: all its descendants); node CPU is what every process
 in the lab nodes' cgroups used during the run (sshd, the modules); host-tasks are the runner_on_*
-result events in the run's job_events.
+result events in the run's job_events. Every Mitogen run's per-task results (task, host, status,
+changed) are compared with those of the tuned run of the same cycle number (aifactory.task_results).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from aifactory.bringup import RESULT_EVENTS
 from aifactory.lab import cgroups, preflight
 from aifactory.spec import Factory
+from aifactory.task_results import differences, read_job_events
 from bench import module_probe
 from bench.measure import run_child, spread
 from bench.specs import lab_site
@@ -35,7 +38,10 @@ ANSIBLE_DEFAULTS = {
     "ANSIBLE_CACHE_PLUGIN": "memory",
     "ANSIBLE_SSH_ARGS": "-C -o ControlMaster=auto -o ControlPersist=60s",
 }
-SETTINGS = {"tuned": {}, "defaults": ANSIBLE_DEFAULTS}
+# name: (environment, bringup options). mitogen = tuned + Mitogen for Ansible's strategy.
+SETTINGS = {"tuned": ({}, ()), "mitogen": ({}, ("--strategy", "mitogen")), "defaults": (ANSIBLE_DEFAULTS, ())}
+STANDARD, ACCELERATED = "tuned", "mitogen"
+MAX_DIFFERENCES = 20  # differences kept in the results per lab size
 
 
 def skip_reason() -> str | None:
@@ -61,10 +67,10 @@ def _nodes_cpu_s(f: Factory) -> float:
     return sum(cgroups.cpu_seconds(cgroups.relative_path(f.name, n.name)) for n in f.nodes)
 
 
-def _bringup(f: Factory, site: Path, overrides: Path, artifacts: Path, env: dict) -> dict:
+def _bringup(f: Factory, site: Path, overrides: Path, artifacts: Path, env: dict, options: tuple = ()) -> dict:
     nodes_before = _nodes_cpu_s(f)
     s = run_child([*AIFACTORY, "bringup", str(site), "--stages", STAGES, "--host-overrides", str(overrides),
-                   "--artifacts-dir", str(artifacts), "--format", "json"], env)
+                   "--artifacts-dir", str(artifacts), "--format", "json", *options], env)
     result = json.loads(s.stdout) if s.stdout.strip().startswith("{") else {}
     if s.rc != 0 or result.get("exit_code") != 0:
         raise RuntimeError(f"bringup of {site} exited {s.rc}: {json.dumps(result.get('totals'))} {s.stderr.strip()[-600:]}")
@@ -72,7 +78,8 @@ def _bringup(f: Factory, site: Path, overrides: Path, artifacts: Path, env: dict
     tasks = _host_tasks(Path(result["artifacts"]))
     return {"wall_s": s.wall_s, "cpu_s": s.cpu_s, "nodes_cpu_s": nodes_cpu_s, "total_cpu_s": s.cpu_s + nodes_cpu_s,
             "machine_busy_cores": s.machine_busy_cores, "host_tasks": tasks, "changed": result["totals"]["changed"],
-            "cpu_ms_per_host_task": 1000 * s.cpu_s / tasks, "node_cpu_ms_per_host_task": 1000 * nodes_cpu_s / tasks}
+            "cpu_ms_per_host_task": 1000 * s.cpu_s / tasks, "node_cpu_ms_per_host_task": 1000 * nodes_cpu_s / tasks,
+            "run_dir": result["artifacts"]}
 
 
 def _cycle(nodes: int, settings: str, work: Path) -> tuple[dict, dict]:
@@ -82,12 +89,13 @@ def _cycle(nodes: int, settings: str, work: Path) -> tuple[dict, dict]:
     lab_dir = work / "lab-state"
     facts = work / "facts"
     shutil.rmtree(facts, ignore_errors=True)
-    env = {"AIFACTORY_LAB_DIR": str(lab_dir), "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(facts), **SETTINGS[settings]}
+    settings_env, options = SETTINGS[settings]
+    env = {"AIFACTORY_LAB_DIR": str(lab_dir), "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(facts), **settings_env}
     _aifactory("lab", "up", str(site), "--scratch-disks", str(SCRATCH_DISKS), env=env)
     try:
         overrides = lab_dir / f"bench-lab{nodes}" / "host-overrides.json"
-        first = _bringup(factory, site, overrides, work / "artifacts", env)
-        again = _bringup(factory, site, overrides, work / "artifacts", env)
+        first = _bringup(factory, site, overrides, work / "artifacts", env, options)
+        again = _bringup(factory, site, overrides, work / "artifacts", env, options)
     finally:
         _aifactory("lab", "down", str(site), env=env)
     return first, again
@@ -102,8 +110,21 @@ def _summary(runs: list[dict]) -> dict:
     return out
 
 
+def strategy_differences(runs: dict) -> tuple[int, list[str]]:
+    """(runs compared, differences): each Mitogen run's per-task results against the tuned run of the
+    same cycle and phase; both ran on fresh nodes of the same lab site, so host names match."""
+    compared, found = 0, []
+    for phase in ("first", "again"):
+        for standard, accelerated in zip(runs[STANDARD][phase], runs[ACCELERATED][phase]):
+            compared += 1
+            found += [f"{phase} run: {line}" for line in differences(
+                read_job_events(Path(standard["run_dir"])), read_job_events(Path(accelerated["run_dir"])),
+                names=("linear", "mitogen"))]
+    return compared, found
+
+
 def by_nodes(node_counts: list[int], repeats_for, work: Path, progress) -> list[dict]:
-    """For each lab size: first run and re-run, tuned and defaults alternating cycle by cycle."""
+    """For each lab size: first run and re-run, tuned, mitogen and defaults alternating cycle by cycle."""
     rows = []
     for n in node_counts:
         repeats = repeats_for(n)
@@ -120,10 +141,38 @@ def by_nodes(node_counts: list[int], repeats_for, work: Path, progress) -> list[
             row[settings]["rerun_over_first"] = round(
                 row[settings]["again"]["wall_s"]["median"] / row[settings]["first"]["wall_s"]["median"], 2)
         for key in ("wall_s", "total_cpu_s"):
-            row[f"defaults_over_tuned_first_{key}"] = round(
-                row["defaults"]["first"][key]["median"] / row["tuned"]["first"][key]["median"], 2)
+            for slower, faster in (("defaults", "tuned"), ("defaults", "mitogen"), ("tuned", "mitogen")):
+                row[f"{slower}_over_{faster}_first_{key}"] = round(
+                    row[slower]["first"][key]["median"] / row[faster]["first"][key]["median"], 2)
+        row["tuned_over_mitogen_again_wall_s"] = round(
+            row["tuned"]["again"]["wall_s"]["median"] / row["mitogen"]["again"]["wall_s"]["median"], 2)
+        for phase in ("first", "again"):
+            row[f"mitogen_over_tuned_{phase}_node_cpu_per_host_task"] = round(
+                row["mitogen"][phase]["node_cpu_ms_per_host_task"]["median"]
+                / row["tuned"][phase]["node_cpu_ms_per_host_task"]["median"], 2)
+        compared, found = strategy_differences(runs)
+        row["strategy_equality"] = {"runs_compared": compared, "differences": len(found),
+                                    "shown": found[:MAX_DIFFERENCES]}
         rows.append(row)
     return rows
+
+
+def site_host_tasks(run_dir: Path) -> dict:
+    """Host-tasks per node and per BMC host of one bring-up of the whole site.yml (a rehearsal's first
+    bring-up), counted from its job events: what the capacity note scales the per-host-task figures by."""
+    counts: dict[str, int] = {}
+    for event in read_job_events(run_dir):
+        if event.get("event") in RESULT_EVENTS:
+            host = (event.get("event_data") or {}).get("host", "")
+            counts[host] = counts.get(host, 0) + 1
+    bmcs = [n for h, n in counts.items() if h.endswith("-bmc")]
+    nodes = [n for h, n in counts.items() if not h.endswith("-bmc") and h != "localhost"]
+    if not nodes:
+        raise ValueError(f"{run_dir}: no node ran a task (not a bring-up run directory of site.yml?)")
+    plays = sorted({(e.get("event_data") or {}).get("play", "") for e in read_job_events(run_dir)
+                    if e.get("event") == "playbook_on_play_start"})
+    return {"per_node": round(sum(nodes) / len(nodes), 1), "per_bmc": round(sum(bmcs) / len(bmcs), 1) if bmcs else 0,
+            "nodes": len(nodes), "bmcs": len(bmcs), "plays": plays}
 
 
 def module_floor(work: Path, progress) -> dict:

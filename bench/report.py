@@ -4,8 +4,11 @@ median (min-max, runs), the targets and whether this run met them, and the capac
 from __future__ import annotations
 
 TARGETS = {"moto_over_bare": 1.5, "marginal_growth": 1.5, "defaults_over_tuned": 2.0, "rerun_over_first": 1 / 3,
-           "extra_site_over_lone": 0.5}
+           "extra_site_over_lone": 0.5, "defaults_over_mitogen": 2.0, "mitogen_node_cpu_over_tuned": 0.5}
 SECONDS_PER_HOUR = 3600
+BRINGUP_SETTINGS = ("tuned", "mitogen", "defaults")  # table order; results before Mitogen have no mitogen side
+# The factory the capacity note plans for: 100 GB200 NVL72 racks, 18 compute trays and 9 NVLink switch trays each.
+GB200_FACTORY = {"racks": 100, "trays": 1800, "switch_trays": 900}
 
 
 def fig(s: dict, unit: str = "", digits: int = 2) -> str:
@@ -180,8 +183,54 @@ def _bringup_notes(r: dict) -> list[str]:
             " and reboots, while its re-run stays at this check cost. What would reach a third in the lab: fewer module"
             " runs per node on a re-run (several file tasks as one module), traded against the standard module per"
             " concern that lets a re-run find and report drift; or module code kept compiled on the node between"
-            " tasks, which ansible-core does not do (a persistent interpreter on the node, as the Mitogen plugins"
-            " keep, is outside this project's chosen packages). Not done.")
+            " tasks, which ansible-core does not do and Mitogen's strategy does"
+            + (" (the mitogen rows)." if "mitogen" in x else " (`bringup --strategy mitogen`, not measured in this run)."))
+    if "mitogen" in x:
+        out += _mitogen_notes(x, cores, probe)
+    return out
+
+
+def _mitogen_notes(x: dict, cores: int, probe: dict | None) -> list[str]:
+    """Why a Mitogen target was missed, from this run's figures."""
+    out = []
+    m, t, d = x["mitogen"], x["tuned"], x["defaults"]
+    mf, tf, ma, ta = m["first"], t["first"], m["again"], t["again"]
+    saved = (f" The module probe puts what a persistent interpreter can save per task at about"
+             f" {probe['python_start_ms'] + probe['module_utils_basic_import_ms']:.0f} ms of the"
+             f" {probe['module_with_sudo_ms']:.0f} ms a module run costs a node (Python's start and the import of"
+             " ansible.module_utils.basic)." if probe else "")
+    if x["defaults_over_mitogen_first_wall_s"] < TARGETS["defaults_over_mitogen"]:
+        out.append(
+            f"Mitogen against defaults at {x['nodes']} nodes is {x['defaults_over_mitogen_first_wall_s']}x in wall time on"
+            f" the first run ({x['defaults_over_mitogen_first_total_cpu_s']}x in CPU); tuned/mitogen is"
+            f" {x['tuned_over_mitogen_first_wall_s']}x on the first run and {x['tuned_over_mitogen_again_wall_s']}x on"
+            f" the re-run. The first run is mostly the nodes' own work, which no strategy changes: refreshing the"
+            f" package indexes, installing chrony, mkfs ({mf['nodes_cpu_s']['median']:.0f} node CPU-s with Mitogen,"
+            f" {tf['nodes_cpu_s']['median']:.0f} tuned), on the same {cores} cores as the controller"
+            f" ({mf['machine_busy_cores']['median']:.1f} cores busy). Controller CPU per host-task:"
+            f" {mf['cpu_ms_per_host_task']['median']:.0f} ms with Mitogen against {tf['cpu_ms_per_host_task']['median']:.0f} ms"
+            f" tuned and {d['first']['cpu_ms_per_host_task']['median']:.0f} ms with defaults.{saved} What would reach 2x:"
+            " projection, not measured: nodes on cores of their own, where the per-task latency Mitogen removes and"
+            " forks 50 against 5 both show instead of queueing on the shared cores.")
+    if m["rerun_over_first"] >= TARGETS["rerun_over_first"]:
+        out.append(
+            f"the re-run with Mitogen takes {m['rerun_over_first']}x its first run ({ma['wall_s']['median']:.1f} s against"
+            f" {ta['wall_s']['median']:.1f} s for the standard strategy's re-run): {ma['host_tasks']} host-tasks at"
+            f" {ma['node_cpu_ms_per_host_task']['median']:.0f} ms of node CPU (standard: {ta['node_cpu_ms_per_host_task']['median']:.0f})"
+            f" and {ma['cpu_ms_per_host_task']['median']:.0f} ms of controller CPU (standard:"
+            f" {ta['cpu_ms_per_host_task']['median']:.0f}) each. Mitogen removes the node's per-task start; what is left"
+            " is each check's own work on the node (dpkg-query, a file's stat and checksum) and the controller's"
+            " per-task work (templating, the strategy loop, callbacks). What would reach a third: fewer checks per"
+            " node on a re-run, as above.")
+    ratio = max(x["mitogen_over_tuned_first_node_cpu_per_host_task"], x["mitogen_over_tuned_again_node_cpu_per_host_task"])
+    if ratio > TARGETS["mitogen_node_cpu_over_tuned"]:
+        out.append(
+            f"node CPU per host-task with Mitogen is {x['mitogen_over_tuned_first_node_cpu_per_host_task']}x the standard"
+            f" strategy's on the first run ({mf['node_cpu_ms_per_host_task']['median']:.0f} against"
+            f" {tf['node_cpu_ms_per_host_task']['median']:.0f} ms) and {x['mitogen_over_tuned_again_node_cpu_per_host_task']}x"
+            f" on the re-run ({ma['node_cpu_ms_per_host_task']['median']:.0f} against"
+            f" {ta['node_cpu_ms_per_host_task']['median']:.0f} ms).{saved} The rest is the modules' own work (apt,"
+            " dpkg-query, mkfs, file checksums), and on the first run the package installs dominate it.")
     return out
 
 
@@ -198,15 +247,17 @@ def _bringup(r: dict) -> tuple[list[str], list[str], dict | None]:
     out = ["## 3. Bring-up cost on lab nodes", ""]
     if "bringup_by_nodes" not in r:
         return out + [f"Skipped: {r['skipped'].get('bringup', 'not run')}.", ""], [], None
-    out += ["`aifactory bringup --stages os,storage` on fresh `aifactory lab up` nodes (Debian 12 systemd-nspawn"
+    out += ["`aifactory bringup --stages os,storage` on fresh `aifactory lab up` nodes (Debian 13 systemd-nspawn"
             " stand-ins, one scratch loop device each, APT only from the lab's mirror stand-in), then the"
-            " same run again. tuned = the repo's ansible.cfg; defaults = ansible's defaults for what it tunes"
+            " same run again. tuned = the repo's ansible.cfg; mitogen = the same with Mitogen for Ansible's strategy"
+            " (`--strategy mitogen`: one Python interpreter per node, modules shipped once); defaults = ansible's"
+            " defaults for what ansible.cfg tunes"
             " (forks 5, no pipelining, implicit full fact gathering, memory fact cache). Controller CPU is the"
             " bringup process tree's rusage, node CPU what the nodes' cgroups used during the run; per host-task ="
             " CPU / runner_on_* result events.", ""]
     rows = []
     for x in r["bringup_by_nodes"]:
-        for s in ("tuned", "defaults"):
+        for s in (s for s in BRINGUP_SETTINGS if s in x):
             d = x[s]
             rows.append([x["nodes"], s, fig(d["first"]["wall_s"], " s", 1), fig(d["again"]["wall_s"], " s", 1),
                          d["rerun_over_first"], d["first"]["host_tasks"], fig(d["first"]["changed"], "", 0),
@@ -228,6 +279,7 @@ def _bringup(r: dict) -> tuple[list[str], list[str], dict | None]:
             ["of which importing ansible.module_utils.basic from the payload's zip (`python -X importtime`)",
              probe["module_utils_basic_import_ms"]],
         ]) + [""]
+    out += _equality(r["bringup_by_nodes"])
     largest = r["bringup_by_nodes"][-1]
     wall_ratio, cpu_ratio = largest["defaults_over_tuned_first_wall_s"], largest["defaults_over_tuned_first_total_cpu_s"]
     targets = [
@@ -237,30 +289,81 @@ def _bringup(r: dict) -> tuple[list[str], list[str], dict | None]:
         f"idempotent re-run under a third of the first run ({largest['nodes']} nodes, tuned):"
         f" {largest['tuned']['rerun_over_first']} -> {verdict(largest['tuned']['rerun_over_first'] < TARGETS['rerun_over_first'])}",
     ]
+    if "mitogen" in largest:
+        targets += _mitogen_targets(r["bringup_by_nodes"])
     return out, targets, largest
 
 
-def capacity(largest: dict, cores: int) -> list[str]:
-    """Nodes one controller converges per hour, from the measured controller CPU per host-task."""
-    tuned = largest["tuned"]["first"]
-    cpu_per_task = tuned["cpu_ms_per_host_task"]["median"] / 1000
-    tasks_per_node = tuned["host_tasks"] / largest["nodes"]
-    cpu_per_node = cpu_per_task * tasks_per_node
-    node_cpu = tuned["nodes_cpu_s"]["median"] / largest["nodes"]
-    per_core_hour = SECONDS_PER_HOUR / cpu_per_node
-    wall = tuned["wall_s"]["median"]
+def _equality(rows: list[dict]) -> list[str]:
+    """Mitogen's per-task results against the standard strategy's, per lab size."""
+    rows = [x for x in rows if "strategy_equality" in x]
+    if not rows:
+        return []
+    out = ["Mitogen against the standard (linear) strategy, task by task: each Mitogen run's per-task results"
+           " (task, host, status, changed flag; `aifactory.task_results`) compared with the tuned run of the"
+           " same cycle and phase, both on fresh nodes of the same lab.", ""]
+    out += table(["nodes", "runs compared", "differences", "mitogen/tuned wall (first)", "mitogen/tuned wall (re-run)",
+                  "mitogen/tuned node CPU per host-task (first, re-run)"],
+                 [[x["nodes"], x["strategy_equality"]["runs_compared"], x["strategy_equality"]["differences"],
+                   *(round(x["mitogen"][phase]["wall_s"]["median"] / x["tuned"][phase]["wall_s"]["median"], 2)
+                     for phase in ("first", "again")),
+                   f"{x['mitogen_over_tuned_first_node_cpu_per_host_task']}, "
+                   f"{x['mitogen_over_tuned_again_node_cpu_per_host_task']}"] for x in rows]) + [""]
+    shown = [line for x in rows for line in x["strategy_equality"]["shown"]]
+    if shown:
+        out += ["Differences (first ones):", ""] + [f"- {line}" for line in shown] + [""]
+    return out
+
+
+def _mitogen_targets(rows: list[dict]) -> list[str]:
+    x = rows[-1]
+    n, wall, cpu = x["nodes"], x["defaults_over_mitogen_first_wall_s"], x["defaults_over_mitogen_first_total_cpu_s"]
+    rerun = x["mitogen"]["rerun_over_first"]
+    first_cpu, again_cpu = (x["mitogen_over_tuned_first_node_cpu_per_host_task"],
+                            x["mitogen_over_tuned_again_node_cpu_per_host_task"])
+    half = TARGETS["mitogen_node_cpu_over_tuned"]
+    equal = [r["strategy_equality"] for r in rows if "strategy_equality" in r]
+    compared, differ = sum(e["runs_compared"] for e in equal), sum(e["differences"] for e in equal)
     return [
-        "## 4. Capacity note", "",
-        f"Measured here: {largest['nodes']} nodes through os + storage in {wall:.0f} s (tuned), i.e."
-        f" ~{SECONDS_PER_HOUR / wall * largest['nodes']:.0f} nodes an hour on this machine, whose {cores} cores also run"
-        " the nodes themselves.",
-        f"Measured: {cpu_per_task * 1000:.0f} ms of controller CPU per host-task and {tasks_per_node:.0f} host-tasks"
-        f" per node on a first converge of these stages, so {cpu_per_node:.1f} controller CPU-seconds per node (each"
-        f" node spent another {node_cpu:.1f} CPU-s of its own). One controller core converges at most"
-        f" ~{per_core_hour:.0f} nodes an hour on these stages when its CPU is the limit"
-        f" (~{per_core_hour * cores:.0f} on this {cores}-core machine; a 16-core controller ~{per_core_hour * 16:.0f}),"
-        " provided the nodes' own work (package downloads, driver builds, reboots) overlaps across forks. The whole"
-        " site.yml runs more tasks per node, so scale by its host-task count.", "",
+        f"accelerated (Mitogen) at least {TARGETS['defaults_over_mitogen']}x faster than defaults at {n} nodes:"
+        f" defaults/mitogen = {wall} in wall time ({cpu} in CPU, controller + nodes) ->"
+        f" {verdict(wall >= TARGETS['defaults_over_mitogen'])}",
+        f"idempotent re-run under a third of the first run ({n} nodes, mitogen): {rerun} ->"
+        f" {verdict(rerun < TARGETS['rerun_over_first'])}",
+        f"node CPU per host-task with Mitogen at most {half} of the standard strategy's ({n} nodes): mitogen/tuned ="
+        f" {first_cpu} on the first run, {again_cpu} on the re-run -> {verdict(max(first_cpu, again_cpu) <= half)}",
+        f"Mitogen's per-task results the same as the standard strategy's: {compared} runs compared at"
+        f" {', '.join(str(r['nodes']) for r in rows if 'strategy_equality' in r)} nodes, {differ} differences ->"
+        f" {verdict(differ == 0 and compared > 0)}",
+    ]
+
+
+def capacity(largest: dict, cores: int, site: dict | None = None) -> list[str]:
+    """Nodes one controller converges per hour, from the measured controller CPU per host-task, for each
+    strategy measured; with the whole site.yml's host-task counts (`site`), what a 100-rack GB200 factory needs."""
+    tasks_per_node = largest["tuned"]["first"]["host_tasks"] / largest["nodes"]
+    wall = largest["tuned"]["first"]["wall_s"]["median"]
+    sides = [s for s in ("tuned", "mitogen") if s in largest]
+    out = ["## 4. Capacity note", "",
+           f"Measured here: {largest['nodes']} nodes through os + storage in {wall:.0f} s (tuned)"
+           + (f", {largest['mitogen']['first']['wall_s']['median']:.0f} s with Mitogen" if "mitogen" in largest else "")
+           + f", i.e. ~{SECONDS_PER_HOUR / wall * largest['nodes']:.0f} nodes an hour (tuned) on this machine, whose"
+           f" {cores} cores also run the nodes themselves.", ""]
+    rows = []
+    for side in sides:
+        first = largest[side]["first"]
+        cpu_per_task = first["cpu_ms_per_host_task"]["median"] / 1000
+        per_core_hour = SECONDS_PER_HOUR / (cpu_per_task * tasks_per_node)
+        rows.append([side, f"{cpu_per_task * 1000:.0f} ms", f"{cpu_per_task * tasks_per_node:.1f} s",
+                     f"{first['nodes_cpu_s']['median'] / largest['nodes']:.1f} s", f"~{per_core_hour:.0f}",
+                     f"~{per_core_hour * 16:.0f}"])
+    out += table(["strategy", "controller CPU/host-task", f"controller CPU/node ({tasks_per_node:.0f} host-tasks)",
+                  "node's own CPU", "nodes per controller core-hour", "16-core controller"], rows) + [""]
+    out += ["One controller core converges that many nodes an hour through os + storage when its CPU is the limit,"
+            " provided the nodes' own work (package downloads, driver builds, reboots) overlaps across forks.", ""]
+    if site:
+        out += _site_capacity(largest, sides, site)
+    return out + [
         "Past one controller, run the same playbooks on a distributed engine rather than a bigger box:",
         "- AWX / Ansible Automation Platform: the aifactory inventory plugin as an inventory source (project"
         " sync), one job template per stage; execution nodes in instance groups, one group per site or rack row"
@@ -273,6 +376,33 @@ def capacity(largest: dict, cores: int) -> list[str]:
         "- Keep pipelining, ControlPersist, fact caching (redis or jsonfile on shared storage for AWX) and the"
         " gather subset from ansible.cfg in either case.", "",
     ]
+
+
+def _site_capacity(largest: dict, sides: list[str], site: dict) -> list[str]:
+    """The whole site.yml for a 100-rack GB200 factory: node host-tasks cost the controller its measured CPU per
+    host-task; BMC host-tasks run their module on the controller too (local connection), so they cost it the
+    measured controller and node CPU per host-task together (an estimate: Redfish calls, not package work)."""
+    f = GB200_FACTORY
+    node_tasks = f["trays"] * site["per_node"]
+    bmc_tasks = (f["trays"] + f["switch_trays"]) * site["per_bmc"]
+    out = [f"The whole site.yml: {site['per_node']:.0f} host-tasks per node and {site['per_bmc']:.0f} per BMC host"
+           f" (counted from the job events of {site['source']}). A {f['racks']}-rack GB200 factory ({f['trays']:,}"
+           f" compute trays and {f['switch_trays']:,} NVLink switch trays, each tray with its BMC) runs"
+           f" {node_tasks:,.0f} node host-tasks and {bmc_tasks:,.0f} BMC host-tasks:", ""]
+    rows = []
+    for side in sides:
+        first = largest[side]["first"]
+        ctl, node = first["cpu_ms_per_host_task"]["median"] / 1000, first["node_cpu_ms_per_host_task"]["median"] / 1000
+        per_tray = ctl * site["per_node"] + (ctl + node) * site["per_bmc"]
+        core_s = node_tasks * ctl + bmc_tasks * (ctl + node)
+        rows.append([side, f"~{SECONDS_PER_HOUR / per_tray:.0f}", f"{core_s / SECONDS_PER_HOUR:.1f}",
+                     f"{core_s / SECONDS_PER_HOUR / 16:.1f} h", f"{core_s / SECONDS_PER_HOUR / 64:.1f} h"])
+    out += table(["strategy", "trays (node and its BMC) per core-hour, whole site.yml", "controller core-hours, whole factory",
+                  "on one 16-core controller", "on 4 AWX execution nodes of 16 cores"], rows) + [""]
+    out += ["Those are CPU floors: the wall time is set by the nodes' own work (driver installs, reboots, firmware)"
+            " and by rolling batches (one rack per drivers batch), so plan the controllers for the CPU and the"
+            " batches for the wall time.", ""]
+    return out
 
 
 def _many_sites(r: dict) -> tuple[list[str], list[str]]:
@@ -308,7 +438,7 @@ def render(results: dict) -> str:
     bringup, bringup_targets, largest = _bringup(results)
     out = _header(results) + plan + _inventory(results) + bringup
     if largest:
-        out += capacity(largest, results["machine"]["cores"])
+        out += capacity(largest, results["machine"]["cores"], results.get("site_host_tasks"))
     out += ["## Targets in this run", ""] + [f"- {t}" for t in plan_targets + bringup_targets] + [""]
     why = notes(results)
     if why:

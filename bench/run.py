@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lab-nodes", type=sizes, default=[1, 3, 8])
     p.add_argument("--out", type=Path, default=HERE)
     p.add_argument("--sites", type=int, default=3, help="sites planned in one run (plan-sites)")
+    p.add_argument("--site-run", type=Path, metavar="RUN_DIR",
+                   help="a bring-up run directory of the whole site.yml (a rehearsal's first bring-up): its host-tasks"
+                        " per node and per BMC go into the capacity note")
     p.add_argument("--render", action="store_true", help="only rewrite RESULTS.md from results.json")
     p.add_argument("--update", action="store_true",
                    help="keep the figures of the parts not measured now from results.json (the header is this run's)")
@@ -102,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
                 results["module_probe"] = bringup_cost.module_floor(work, progress)
         else:
             results["skipped"]["bringup"] = "not asked for (--only)"
+        if args.site_run:
+            results["site_host_tasks"] = {**bringup_cost.site_host_tasks(args.site_run),
+                                          "source": f"the bring-up run {args.site_run.name} ({args.site_run.parent.name})"}
     results["bench_seconds"] = round(time.monotonic() - started)
     if args.update and (args.out / "results.json").exists():
         # this run's figures join the earlier run's, each with the date and machine load it was measured at

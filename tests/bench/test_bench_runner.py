@@ -105,7 +105,8 @@ def test_results_md_shows_figures_with_spread_and_target_verdicts():
     assert "the moto side uses 4.5-4.5x the CPU of bare mocks" in md
     assert "| iam | 2.00 s |" in md
     # capacity: 80 ms x 50 host-tasks per node = 4 s per node -> 900 nodes per core-hour
-    assert "~900 nodes an hour" in md
+    assert "| tuned | 80 ms | 4.0 s | 1.2 s | ~900 | ~14400 |" in md
+    assert "mitogen" not in md.split("## 4. Capacity note")[1].split("## Targets")[0]  # not measured, not shown
 
 
 def test_results_md_reports_missed_bringup_targets_and_skips():
@@ -137,3 +138,57 @@ def test_linearity_verdict_and_its_explanation_come_from_the_marginal_costs():
     assert "no faster than linear (moto): marginal cost grew 1.8x from the first to the last step -> MISSED" in md
     assert "no faster than linear (bare): marginal cost grew 1.4x from the first to the last step -> met" in md
     assert "the first and last 100 copies: vpc 2.5 -> 3.7 ms" in md  # quoted from the probe's figures
+
+
+def _with_mitogen(results: dict, first: float, again: float, node_ms: float, differences: list[str] = ()) -> dict:
+    """The results with a Mitogen side: wall times, node CPU per host-task, and its task-by-task comparison."""
+    x = results["bringup_by_nodes"][-1]
+
+    def run(wall: float, changed: int) -> dict:
+        return {**x["tuned"]["first"], "wall_s": spread([wall]), "cpu_ms_per_host_task": spread([60.0]),
+                "node_cpu_ms_per_host_task": spread([node_ms]), "changed": spread([changed], 0)}
+
+    x["mitogen"] = {"first": run(first, 12), "again": run(again, 0), "rerun_over_first": round(again / first, 2)}
+    tuned_first, tuned_again = x["tuned"]["first"]["wall_s"]["median"], x["tuned"]["again"]["wall_s"]["median"]
+    defaults_first = x["defaults"]["first"]["wall_s"]["median"]
+    x.update({"defaults_over_mitogen_first_wall_s": round(defaults_first / first, 2),
+              "defaults_over_mitogen_first_total_cpu_s": round(defaults_first / first, 2),
+              "tuned_over_mitogen_first_wall_s": round(tuned_first / first, 2),
+              "tuned_over_mitogen_again_wall_s": round(tuned_again / again, 2),
+              "mitogen_over_tuned_first_node_cpu_per_host_task": round(node_ms / 120.0, 2),
+              "mitogen_over_tuned_again_node_cpu_per_host_task": round(node_ms / 120.0, 2),
+              "strategy_equality": {"runs_compared": 4, "differences": len(differences), "shown": list(differences)}})
+    return results
+
+
+def test_results_md_gives_the_mitogen_side_its_targets_and_the_capacity_both_ways():
+    results = _with_mitogen(_results(defaults_first=50.0, tuned_first=20.0, tuned_again=8.0),
+                            first=10.0, again=3.0, node_ms=48.0)
+    results["site_host_tasks"] = {"per_node": 150, "per_bmc": 20, "source": "the bring-up run X (lab-b200)"}
+    md = render(results)
+    assert "| 8 | mitogen | 10.0 s (10.0-10.0, n=1) | 3.0 s (3.0-3.0, n=1) | 0.3 |" in md
+    assert "accelerated (Mitogen) at least 2.0x faster than defaults at 8 nodes: defaults/mitogen = 5.0" in md
+    assert "idempotent re-run under a third of the first run (8 nodes, mitogen): 0.3 -> met" in md
+    assert "mitogen/tuned = 0.4 on the first run, 0.4 on the re-run -> met" in md
+    assert "Mitogen's per-task results the same as the standard strategy's: 4 runs compared at 8 nodes, 0 differences -> met" in md
+    assert "| 8 | 4 | 0 | 0.5 | 0.38 | 0.4, 0.4 |" in md  # the comparison table: wall ratios, node CPU ratios
+    # capacity both ways: 60 ms x 50 host-tasks = 3 s per node -> 1200 nodes per core-hour with Mitogen
+    assert "| mitogen | 60 ms | 3.0 s |" in md and "| ~1200 | ~19200 |" in md
+    # the whole site.yml for 100 GB200 racks: 1800 x 150 node host-tasks, 2700 x 20 BMC host-tasks
+    assert "runs 270,000 node host-tasks and 54,000 BMC host-tasks" in md
+    # tuned: 270000 x 0.08 + 54000 x 0.2 = 32400 core-s = 9.0 core-hours; a tray: 150 x 0.08 + 20 x 0.2 = 16 s
+    assert "| tuned | ~225 | 9.0 | 0.6 h | 0.1 h |" in md
+    assert "Mitogen against defaults" not in md  # no target missed, nothing to explain
+
+
+def test_missed_mitogen_targets_and_differences_are_named():
+    diff = ["first run: n01: play 'Stage 2', task 'os_baseline : Install chrony': ok, changed in the linear run, ok in the mitogen"]
+    md = render(_with_mitogen(_results(defaults_first=22.0, tuned_first=20.0, tuned_again=12.0),
+                              first=18.0, again=9.0, node_ms=100.0, differences=diff))
+    assert "defaults/mitogen = 1.22 in wall time" in md and "-> MISSED" in md
+    assert "Mitogen's per-task results the same as the standard strategy's: 4 runs compared at 8 nodes, 1 differences -> MISSED" in md
+    assert f"- {diff[0]}" in md
+    assert "Mitogen against defaults at 8 nodes is 1.22x in wall time" in md
+    assert "the re-run with Mitogen takes 0.5x its first run (9.0 s against 12.0 s" in md
+    assert "node CPU per host-task with Mitogen is 0.83x the standard strategy's on the first run (100 against 120 ms)" in md
+    assert "about 262 ms of the 340 ms a module run costs a node" in md  # from the module probe: 12 + 250
