@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,12 +33,15 @@ REASON_PREFIX = "aifactory health: "
 REASON_LENGTH = 120  # Slurm keeps the reason short; the failing checks' names come first
 TOOL_TIMEOUT = 120  # seconds: nvidia-smi on a hung GPU must not hang slurmd's health check
 IMEX_CHANNEL = "/dev/nvidia-caps-imex-channels/channel0"
-# The light subset's tools: observation -> (argv, the installed program it needs).
+# Where the Debian and Ubuntu packages install the tools (as the acceptance role's vars/main.yml).
+TOOL_PATHS = {"nvidia_smi": "/usr/bin/nvidia-smi", "ibstat": "/usr/sbin/ibstat",
+              "neuron_ls": "/opt/aws/neuron/bin/neuron-ls"}
+# The light subset's observations: observation -> (the tool, its arguments).
 TOOLS = {
-    "nvidia_smi": (["nvidia-smi", "-q", "-x"], "nvidia-smi"),
-    "nvlink": (["nvidia-smi", "nvlink", "-s"], "nvidia-smi"),
-    "ibstat": (["ibstat"], "ibstat"),
-    "neuron_ls": (["neuron-ls", "-j"], "neuron-ls"),
+    "nvidia_smi": ("nvidia_smi", ["-q", "-x"]),
+    "nvlink": ("nvidia_smi", ["nvlink", "-s"]),
+    "ibstat": ("ibstat", []),
+    "neuron_ls": ("neuron_ls", ["-j"]),
 }
 
 
@@ -101,18 +103,23 @@ def scratch_probe(mount: str) -> str:
 
 
 def observe(expected: dict, stand_in: bool) -> dict:
-    """The node's observations document, in the shape `aifactory.parsers.acceptance.evaluate` reads."""
-    obs: dict = {"stand_in": stand_in, "tools": {}}
+    """The node's observations document, in the shape `aifactory.parsers.acceptance.evaluate` reads, collected
+    as the acceptance role collects it: on a lab stand-in too the installed tools run (the lab's stand-in
+    tools say so in their --version); only the IMEX channel, a device node of a loaded driver, is not looked for."""
+    obs: dict = {"stand_in": stand_in, "tools": {}, "tool_versions": {}}
     for key in wanted_tools(expected):
-        argv, tool = TOOLS[key]
-        installed = shutil.which(tool) is not None
-        obs["tools"][tool.replace("-", "_")] = installed
-        if installed and not stand_in:
-            obs[key] = run(argv)
-    if expected.get("fabric") in ("imex", "fabric-manager") and not stand_in:
+        tool, args = TOOLS[key]
+        installed = Path(TOOL_PATHS[tool]).is_file()
+        obs["tools"][tool] = installed
+        if installed:
+            obs[key] = run([TOOL_PATHS[tool], *args])
+            if tool not in obs["tool_versions"]:
+                obs["tool_versions"][tool] = run([TOOL_PATHS[tool], "--version"])["stdout"].strip()[:300]
+    if expected.get("fabric") in ("imex", "fabric-manager"):
         obs["services"] = services()
         obs["packages"] = packages()
-        obs["imex_channel"] = Path(IMEX_CHANNEL).exists()
+        if not stand_in:
+            obs["imex_channel"] = Path(IMEX_CHANNEL).exists()
     points = [expected.get("scratch_mount") or ""] + [m["mount"] for m in expected.get("shared_mounts") or []]
     obs["mounts"] = mounts([p for p in points if p])
     scratch = expected.get("scratch_mount")

@@ -86,9 +86,10 @@ def test_a_node_drained_by_an_operator_stays_drained(slurm):
     assert rc == 0 and updates == []
 
 
-def test_checks_a_stand_in_cannot_run_drain_nothing(slurm):
-    """The full light profile of an HGX node on a stand-in: GPU checks are skipped, not failed."""
-    expected = {**health_expected(load_spec(site_dir("lab-b200") / "factory.yaml")), "scratch_mount": "/"}
+def test_checks_whose_tool_is_not_installed_drain_nothing(slurm):
+    """The light profile of a Trainium node where neuron-ls is not installed: skipped, not failed."""
+    expected = {**health_expected(load_spec(site_dir("ohio-trn3") / "factory.yaml")), "scratch_mount": "/",
+                "shared_mounts": []}
     rc, updates, out = slurm(expected, "State=IDLE")
     assert rc == 0 and updates == [], out
 
@@ -103,7 +104,7 @@ def test_the_light_subset_leaves_out_dcgm_and_bedrock():
 def test_a_failing_gpu_reads_as_the_acceptance_verdict_says(monkeypatch):
     """Observations come from the node's tools; the verdict and its check names are acceptance's."""
     expected = {"accelerators": 8, "accelerator_name_contains": "B200", "fabric": "fabric-manager"}
-    monkeypatch.setattr(health.shutil, "which", lambda tool: f"/usr/bin/{tool}")
+    monkeypatch.setattr(health, "TOOL_PATHS", {"nvidia_smi": sys.executable})  # an existing file as the tool
     monkeypatch.setattr(health, "run", lambda argv: {"rc": 9, "stdout": "", "stderr": "NVIDIA-SMI has failed"})
     monkeypatch.setattr(health, "services", dict)
     monkeypatch.setattr(health, "packages", dict)
