@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "aifactory.commands.bootstrap",
     "aifactory.commands.bringup",
     "aifactory.commands.diff",
+    "aifactory.commands.rollout",
     "aifactory.commands.report",
 ]
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it

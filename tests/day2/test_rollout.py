@@ -1,0 +1,233 @@
+"""`aifactory rollout`: the batch plan, the gate, the record, stopping, resuming and Ctrl-C, with the
+Ansible runs replaced by a recorder (the playbooks themselves: test_rollout_playbook.py and the lab)."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+
+from aifactory import cli
+from aifactory.bringup import BringupOptions, BringupResult
+from aifactory.rollout import (RESUME_PLAYBOOK, ROLLOUT_PLAYBOOK, RolloutError, RolloutOptions, exit_code, plan_batches,
+                               prepare, run_rollout, state_lines)
+from aifactory.spec import load_spec
+from tests.conftest import put, site_dir
+
+GB200 = load_spec(site_dir("lab-gb200"))
+# The lab boots the first two trays of each rack; the others are absent.
+LAB_ABSENT = [n.name for n in GB200.nodes if n.slot > 2]
+
+
+def names(batches):
+    return [list(b.nodes) for b in batches]
+
+
+def test_nvl72_canary_then_rest_of_its_rack_then_one_rack_per_batch():
+    f = load_spec(site_dir("paris-gb200"))
+    batches = plan_batches(f.nodes, rack_domain=True)
+    assert names(batches)[0] == ["paris-gb200-r001-n01"]
+    assert names(batches)[1] == [f"paris-gb200-r001-n{i:02d}" for i in range(2, 19)]
+    assert names(batches)[2:] == [[f"paris-gb200-r{r:03d}-n{i:02d}" for i in range(1, 19)] for r in (2, 3, 4)]
+    assert [b.label for b in batches] == ["canary paris-gb200-r001-n01", "rack01 (after the canary)", "rack02",
+                                          "rack03", "rack04"]
+
+
+def test_absent_hosts_are_skipped_and_the_canary_is_the_first_present_node():
+    absent = LAB_ABSENT + ["lab-gb200-r001-n01"]
+    assert names(plan_batches(GB200.nodes, True, absent=absent)) == [
+        ["lab-gb200-r001-n02"], ["lab-gb200-r002-n01", "lab-gb200-r002-n02"]]
+
+
+def test_other_platforms_take_n_nodes_per_batch_after_the_canary():
+    f = load_spec(site_dir("ohio-trn3"))
+    batches = plan_batches(f.nodes, rack_domain=False, batch_size=16)
+    assert [len(b.nodes) for b in batches] == [1, 16, 16, 16, 16, 7]
+    assert sum(names(batches), []) == [n.name for n in f.nodes]  # every node once, in rack and slot order
+
+
+def test_other_platforms_go_rack_by_rack_without_a_batch_size():
+    f = load_spec(site_dir("ohio-trn3"))
+    assert [len(b.nodes) for b in plan_batches(f.nodes, rack_domain=False)] == [1, 35, 36]
+
+
+def test_a_batch_size_on_nvl72_or_below_one_is_refused():
+    with pytest.raises(RolloutError, match="--batch-size"):
+        plan_batches(GB200.nodes, True, batch_size=4)
+    with pytest.raises(RolloutError, match="--batch-size"):
+        plan_batches(GB200.nodes, False, batch_size=0)
+
+
+# --- the driver, with a recording runner ----------------------------------------------------------------
+class Runner:
+    """Stands in for run_bringup: records each run and answers with the verdicts it is told."""
+
+    def __init__(self, tmp: Path, verdict=lambda node: "pass", interrupt_on: int | None = None,
+                 raise_on: int | None = None):
+        self.tmp, self.verdict, self.interrupt_on, self.raise_on = tmp, verdict, interrupt_on, raise_on
+        self.runs: list[BringupOptions] = []
+
+    def __call__(self, f, options: BringupOptions) -> BringupResult:
+        self.runs.append(options)
+        if self.raise_on == len(self.runs):
+            raise KeyboardInterrupt
+        nodes = options.extra_vars["aifactory_rollout_batch"]
+        rollout = options.playbook == ROLLOUT_PLAYBOOK
+        verdicts = {n: self.verdict(n) for n in nodes} if rollout else {}
+        failed = any(v == "fail" for v in verdicts.values())
+        return BringupResult(
+            site=f.name, playbook=Path(options.playbook).name, stages=options.stages, check=False,
+            status="failed" if failed else "successful", rc=2 if failed else 0,
+            hosts={n: {"ok": 5, "changed": 1, "failed": int(verdicts.get(n) == "fail"), "unreachable": 0, "skipped": 0,
+                       "rescued": 0, "ignored": 0} for n in nodes},
+            run_dir=self.tmp / f"run{len(self.runs)}", unscrubbable=[],
+            acceptance={n: {"result": v} for n, v in verdicts.items()},
+            interrupted_by=signal.SIGINT if self.interrupt_on == len(self.runs) else None)
+
+    def batches(self) -> list[list[str]]:
+        """The batches the rollout playbook ran on."""
+        return [o.extra_vars["aifactory_rollout_batch"] for o in self.runs if o.playbook == ROLLOUT_PLAYBOOK]
+
+
+def start(tmp_path, f=GB200, resume=False, **kw) -> tuple[Path, dict, RolloutOptions]:
+    options = RolloutOptions(stage=kw.pop("stage", "drivers"), resume=resume, record=tmp_path / "record.json",
+                             host_overrides={n: {"aifactory_absent": True} for n in LAB_ABSENT}, **kw)
+    path, record = prepare(f, options)
+    return path, record, options
+
+
+def rollout(tmp_path, runner, f=GB200, resume=False, **kw) -> dict:
+    path, record, options = start(tmp_path, f, resume, **kw)
+    return run_rollout(f, options, path, record, runner=runner, progress=open(tmp_path / "progress.txt", "a"))
+
+
+def test_every_batch_drains_applies_accepts_and_resumes_in_order(tmp_path):
+    runner = Runner(tmp_path)
+    record = rollout(tmp_path, runner)
+    assert record["status"] == "done" and exit_code(record) == 0
+    assert [(Path(o.playbook), o.limit) for o in runner.runs[:2]] == [
+        (ROLLOUT_PLAYBOOK, "lab-gb200-r001-n01,lab-gb200-r001-n01-bmc"), (RESUME_PLAYBOOK, "lab-gb200-r001-n01")]
+    assert runner.batches() == [["lab-gb200-r001-n01"], ["lab-gb200-r001-n02"],
+                                ["lab-gb200-r002-n01", "lab-gb200-r002-n02"]]
+    first = runner.runs[0]
+    assert first.stages == ["drivers"]
+    assert first.extra_vars["aifactory_rollout_drain_reason"] == "aifactory rollout drivers"
+    assert first.extra_vars["aifactory_rollout_reboot_fact"] == "nvidia_gpu_reboot_required"
+    assert first.extra_vars["aifactory_rollout_slurm"] is True
+    saved = json.loads((tmp_path / "record.json").read_text())
+    assert saved["status"] == "done" and saved["skipped_absent"] == LAB_ABSENT
+    assert [b["outcome"] for b in saved["batches"]] == ["passed"] * 3
+    assert all(b["drained"] == [] for b in saved["batches"])
+
+
+def test_the_drain_timeout_becomes_polls_of_squeue(tmp_path):
+    runner = Runner(tmp_path)
+    rollout(tmp_path, runner, drain_timeout=95)
+    extra = runner.runs[0].extra_vars
+    assert (extra["aifactory_rollout_drain_polls"], extra["aifactory_rollout_drain_poll_delay"]) == (10, 10)
+    assert extra["aifactory_rollout_force"] is False
+
+
+def test_a_failing_canary_stops_the_rollout_before_any_other_node(tmp_path):
+    runner = Runner(tmp_path, verdict=lambda n: "fail" if n.endswith("r001-n01") else "pass")
+    record = rollout(tmp_path, runner)
+    assert len(runner.runs) == 1  # no resume run, no other batch
+    assert record["status"] == "stopped" and exit_code(record) == 1 and record["stopped_at"] == 1
+    assert record["batches"][0]["drained"] == ["lab-gb200-r001-n01"]
+    assert record["batches"][0]["nodes_outcome"] == {"lab-gb200-r001-n01": "fail"}
+    assert [b["outcome"] for b in record["batches"]] == ["failed", "pending", "pending"]
+    lines = "\n".join(state_lines(record, "aifactory rollout lab-gb200 --stage drivers"))
+    assert "stopped at batch 1 (canary lab-gb200-r001-n01): failed; nodes: lab-gb200-r001-n01 fail" in lines
+    assert "drained in Slurm with reason 'aifactory rollout drivers': lab-gb200-r001-n01" in lines
+    assert "not touched: batches 2, 3" in lines
+    assert "--resume" in lines
+
+
+def test_an_incomplete_acceptance_fails_the_gate_too(tmp_path):
+    record = rollout(tmp_path, Runner(tmp_path, verdict=lambda n: "incomplete"))
+    assert record["status"] == "stopped" and record["batches"][0]["nodes_outcome"] == {"lab-gb200-r001-n01": "incomplete"}
+
+
+def test_resume_starts_again_at_the_failed_batch_and_finishes(tmp_path):
+    rollout(tmp_path, Runner(tmp_path, verdict=lambda n: "fail" if n.endswith("r001-n02") else "pass"))
+    runner = Runner(tmp_path)
+    record = rollout(tmp_path, runner, resume=True)
+    assert runner.batches() == [["lab-gb200-r001-n02"], ["lab-gb200-r002-n01", "lab-gb200-r002-n02"]]
+    assert record["status"] == "done" and [b["outcome"] for b in record["batches"]] == ["passed"] * 3
+    with pytest.raises(RolloutError, match="is done"):
+        start(tmp_path, resume=True)
+
+
+def test_ctrl_c_during_a_batch_leaves_a_clear_state_and_resume_finishes_it(tmp_path):
+    record = rollout(tmp_path, Runner(tmp_path, interrupt_on=3))  # batch 2's rollout run
+    assert record["status"] == "interrupted" and exit_code(record) == 130 and record["stopped_at"] == 2
+    saved = json.loads((tmp_path / "record.json").read_text())
+    assert [b["outcome"] for b in saved["batches"]] == ["passed", "interrupted", "pending"]
+    assert saved["batches"][1]["drained"] == ["lab-gb200-r001-n02"]
+    runner = Runner(tmp_path)
+    assert rollout(tmp_path, runner, resume=True)["status"] == "done"
+    assert runner.batches()[0] == ["lab-gb200-r001-n02"]
+
+
+def test_ctrl_c_between_runs_is_recorded_the_same_way(tmp_path):
+    record = rollout(tmp_path, Runner(tmp_path, raise_on=2))  # the canary's resume run
+    assert record["status"] == "interrupted" and record["batches"][0]["outcome"] == "interrupted"
+    assert record["batches"][0]["drained"] == ["lab-gb200-r001-n01"]
+
+
+def test_max_batches_pauses_and_resume_runs_the_rest(tmp_path):
+    record = rollout(tmp_path, Runner(tmp_path), max_batches=2)
+    assert record["status"] == "paused" and exit_code(record) == 0
+    assert [b["outcome"] for b in record["batches"]] == ["passed", "passed", "pending"]
+    runner = Runner(tmp_path)
+    assert rollout(tmp_path, runner, resume=True)["status"] == "done"
+    assert runner.batches() == [["lab-gb200-r002-n01", "lab-gb200-r002-n02"]]
+
+
+def test_an_unfinished_rollout_needs_resume_and_resume_needs_the_same_stage(tmp_path):
+    rollout(tmp_path, Runner(tmp_path, verdict=lambda n: "fail"))
+    with pytest.raises(RolloutError, match="unfinished rollout of drivers.*--resume"):
+        start(tmp_path)
+    with pytest.raises(RolloutError, match="stage 'drivers', not 'fabric'"):
+        start(tmp_path, resume=True, stage="fabric")
+    with pytest.raises(RolloutError, match="no rollout record"):
+        start(tmp_path / "elsewhere", resume=True)
+
+
+def test_without_a_scheduler_nothing_is_drained_or_resumed(tmp_path, site):
+    f = load_spec(site("lab-gb200", put("scheduler", {"kind": "none"})))
+    runner = Runner(tmp_path)
+    record = rollout(tmp_path, runner, f=f)
+    assert record["status"] == "done" and record["slurm"] is False
+    assert all(Path(o.playbook) == ROLLOUT_PLAYBOOK for o in runner.runs)
+    assert runner.runs[0].extra_vars["aifactory_rollout_slurm"] is False
+    assert "nodes are not drained or resumed in Slurm" in (tmp_path / "progress.txt").read_text()
+
+
+# --- the command ----------------------------------------------------------------------------------------
+def run_cli(capsys, *args) -> tuple[int, str]:
+    try:
+        code = cli.main([str(a) for a in args])
+    except SystemExit as exit_:
+        code = exit_.code
+    return code, capsys.readouterr().err
+
+
+def test_cli_refuses_bad_input_with_2_naming_it(capsys, tmp_path):
+    code, err = run_cli(capsys, "rollout", site_dir("lab-gb200"), "--stage", "drivers", "--batch-size", "4",
+                        "--record", tmp_path / "r.json")
+    assert code == 2 and "--batch-size" in err and "Traceback" not in err
+    code, err = run_cli(capsys, "rollout", site_dir("lab-gb200"), "--stage", "acceptance")
+    assert code == 2 and "--stage" in err
+    code, err = run_cli(capsys, "rollout", site_dir("lab-gb200"), "--stage", "drivers", "--resume",
+                        "--record", tmp_path / "r.json")
+    assert code == 2 and "no rollout record" in err
+
+
+def test_cli_on_a_real_site_without_yes_or_terminal_runs_nothing(capsys, tmp_path):
+    code, err = run_cli(capsys, "rollout", site_dir("paris-gb200"), "--stage", "drivers", "--record", tmp_path / "r.json")
+    assert code == 2 and "pass --yes" in err
+    assert "batch 1: canary paris-gb200-r001-n01" in err
+    assert not (tmp_path / "r.json").exists()
