@@ -110,7 +110,7 @@ def _up(f: Factory, state: LabState, progress: Progress, scratch_disks: int, scr
     if len(lab_nodes) < len(f.nodes):
         progress(f"nodes: booting {len(lab_nodes)} of {len(f.nodes)} (the first {max(n.slot for n in lab_nodes)} "
                  f"of each rack); the others are left out of the inventory")
-    hosts = {n.name: n.address for n in lab_nodes}
+    hosts = {n.name: n.address for n in [*lab_nodes, *f.head_nodes]}
     nodes.lab_key(state)
     booting = []
     for index, n in enumerate(lab_nodes, start=1):
@@ -134,11 +134,25 @@ def _up(f: Factory, state: LabState, progress: Progress, scratch_disks: int, scr
                                "process": ident, "faults": node_faults}
         state.save()
         booting.append((n, ident))
+    # The scheduler's head nodes (docs/scheduler.md): containers like the nodes, at their own addresses,
+    # without hardware profile, BMC or scratch disk.
+    for index, h in enumerate(f.head_nodes, start=len(lab_nodes) + 1):
+        ns = network.create_node_netns(state, bridge, h.name, index, h.address, host_net.prefixlen)
+        head_root = nodes.mount_overlay(state, root, h.name)
+        nodes.seed(state, head_root, h.name, hosts)
+        aws.seed_node(state, head_root, h.name, gateway)
+        progress(f"head node stand-in {h.name} ({', '.join(h.services)}): booting {base.RELEASE} systemd-nspawn "
+                 f"container at {h.address}")
+        ident = nodes.boot(state, h.name, head_root, ns, [])
+        state.nodes[h.name] = {"address": h.address, "netns": ns, "root": str(head_root), "disks": [],
+                               "process": ident, "faults": [], "head_node": True}
+        state.save()
+        booting.append((h, ident))
     for n, ident in booting:
         nodes.wait_ssh(state, n.name, n.address, ident)
         progress(f"node stand-in {n.name}: up, ssh root@{n.address} answers")
     write_overrides(f, state)
-    bringup.forget_facts([n.name for n in lab_nodes], dict(os.environ))  # facts of a previous lab's nodes
+    bringup.forget_facts([n.name for n in [*lab_nodes, *f.head_nodes]], dict(os.environ))  # facts of a previous lab's nodes
     (state.dir / ENV_FILE).write_text(
         f"AIFACTORY_AWS_ENDPOINT={state.endpoints['aws']}\nAIFACTORY_HOST_OVERRIDES={state.dir / OVERRIDES_FILE}\n"
         f"AIFACTORY_STACK_OUTPUTS={aws.stack_outputs_path(state)}\n")
@@ -177,6 +191,10 @@ def write_overrides(f: Factory, state: LabState) -> Path:
         overrides[f"{n.name}-bmc"] = {"bmc_endpoint": state.endpoints["bmc"],
                                       "bmc_system_id": redfish.system_uuid(f.name, n.name),
                                       "ansible_python_interpreter": sys.executable}
+    for h in f.head_nodes:
+        overrides[h.name] = {"ansible_host": h.address, "ansible_user": "root", "ansible_ssh_private_key_file": str(key),
+                             "ansible_ssh_common_args": common, "ansible_python_interpreter": "/usr/bin/python3",
+                             **STAND_IN, **node_role_vars(f, state)}
     for t in f.switch_trays:
         overrides[f"{t.name}-bmc"] = {"bmc_endpoint": state.endpoints["bmc"],
                                       "bmc_system_id": redfish.system_uuid(f.name, t.name),

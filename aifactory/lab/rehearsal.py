@@ -32,14 +32,20 @@ from aifactory.bringup import EXIT_ACCEPTANCE_INCOMPLETE
 from aifactory.lab import aws, lifecycle
 from aifactory.lab.state import LabState
 from aifactory.parsers.acceptance import STAND_IN
+from aifactory.scheduler import lab as scheduler_lab
 from aifactory.spec import Factory, resolve_spec_path
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 # Acceptance on stand-ins: nothing failed, but the checks that need hardware could not run. Truthful,
 # and not a failure of the rehearsal, whose hosts are stand-ins.
 INCOMPLETE = "incomplete"
-# Credentials for the BMC stand-in (sushy-emulator runs without auth); never real ones.
-LAB_BMC_CREDENTIALS = {"AIFACTORY_BMC_USERNAME": "lab", "AIFACTORY_BMC_PASSWORD": "lab-stand-in"}
+# The scheduler stage's munge key and accounting database password on the lab's stand-ins: lab-only
+# values (a real factory generates its own once), handled as secrets all the same (docs/scheduler.md).
+LAB_SCHEDULER_SECRETS = {"AIFACTORY_MUNGE_KEY": "aifactory-lab-stand-in-munge-key-" + "0123456789abcdef" * 4,
+                         "AIFACTORY_SLURMDBD_DB_PASSWORD": "aifactory-lab-stand-in-slurmdbd"}
+# Credentials for the BMC stand-in (sushy-emulator runs without auth) and the scheduler's; never real ones.
+LAB_BMC_CREDENTIALS = {"AIFACTORY_BMC_USERNAME": "lab", "AIFACTORY_BMC_PASSWORD": "lab-stand-in",
+                       **LAB_SCHEDULER_SECRETS}
 NOT_IN_LAB = ("lab nodes are containers without accelerators or RDMA devices; nspawn loads no kernel module")
 # The activation code the lab's SSM agent stand-in registers with: a secret like a site's (environment
 # only, never in output, logs or artifacts), made per rehearsal; the stand-in checks nothing with it.
@@ -239,7 +245,7 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
         ctx["state"] = state
         ctx["results_dir"] = state.dir / "acceptance"
         shutil.rmtree(ctx["results_dir"], ignore_errors=True)  # a previous lab's results are not this one's
-        return PASSED, (f"{len(state.nodes)} of {len(f.nodes)} nodes as nspawn containers with {lifecycle.SCRATCH_DISKS} empty scratch disk each, "
+        return PASSED, (f"{sum(n.name in state.nodes for n in f.nodes)} of {len(f.nodes)} nodes as nspawn containers with {lifecycle.SCRATCH_DISKS} empty scratch disk each, "
                         f"sushy-emulator at {state.endpoints['bmc']}, "
                         f"moto_server at {state.endpoints['aws']} (stand-ins)")
 
@@ -314,6 +320,8 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
         stage("acceptance", acceptance)
         stage("GPU / kernel-module steps", reported_skipped(lambda c: c not in AWS_LINK_CHECKS, NOT_IN_LAB))
         stage("AWS link (node side)", lambda: awslink_outcome(report.bringup_stages, ctx["acceptance"]))
+        if f.head_nodes:
+            stage("scheduler (Slurm on the nodes)", lambda: scheduler_lab.scheduler_outcome(f, ctx["state"], faults or {}))
     except StageFailed:
         pass
     finally:
