@@ -5,8 +5,9 @@ against the lab's moto_server; `aifactory bringup` of the whole site with the in
 the lab (host overrides); a second bringup that must change nothing on any host; the acceptance
 verdicts the acceptance role wrote per host (`incomplete` on stand-ins: the checks that need hardware
 could not run, which does not fail the rehearsal; a failed check does); the steps the lab cannot run,
-reported as skipped from those results (never faked); lab down, always, also after a failure,
-checked to leave nothing.
+reported as skipped from those results (never faked); the AWS link; Slurm on the nodes when the spec
+has a scheduler (aifactory.scheduler.lab: sinfo, srun, sbatch and sacct on the head node); lab down,
+always, also after a failure, checked to leave nothing.
 Each stage gets its time and outcome. Plan and bringup run as `aifactory` subprocesses, exactly as
 a user would run them, with their JSON output read back; bringup's plays are shown as they start.
 The report also says, per bring-up stage, how many host-tasks ran, changed, failed and were skipped
