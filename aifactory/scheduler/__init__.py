@@ -13,9 +13,11 @@ hands them over); nothing here is computed in Jinja. docs/scheduler.md describes
 - `cgroup.conf`: jobs confined to their cores, memory and devices;
 - `slurmdbd.conf` without its password, which the slurmdbd role adds from the secret.
 
-A lab stand-in (a container without accelerators, sharing the lab machine's CPUs and memory) gets the
-same files with the smallest changes: no CPU, memory or `Gres` figures on its `NodeName` lines, so that
-slurmd registers what the container has, and no GPU or Neuron device in `gres.conf`.
+A lab stand-in (a container without accelerators, sharing the lab machine's CPUs, memory and cgroups)
+gets the same files with the smallest changes: no CPU, memory or `Gres` figures on its `NodeName`
+lines, so that slurmd registers what the container has; no GPU or Neuron device in `gres.conf`; and
+processes tracked by Slurm itself instead of cgroups (`proctrack/linuxproc`, `task/affinity`,
+`jobacct_gather/linux`, `CgroupPlugin=disabled`): a container has no cgroup controllers to give jobs.
 """
 
 from __future__ import annotations
@@ -124,9 +126,10 @@ def slurm_conf(f: Factory, stand_in: bool = False, absent: Iterable[str] = ()) -
         "MpiDefault=none",
         "SelectType=select/cons_tres",
         f"SelectTypeParameters={'CR_Core' if stand_in else 'CR_Core_Memory'}",
-        "ProctrackType=proctrack/cgroup",
-        "TaskPlugin=task/cgroup,task/affinity",
-        "JobAcctGatherType=jobacct_gather/cgroup",
+        # A container gets no cgroup of its own to confine jobs in: the lab tracks processes instead.
+        f"ProctrackType={'proctrack/linuxproc' if stand_in else 'proctrack/cgroup'}",
+        f"TaskPlugin={'task/affinity' if stand_in else 'task/cgroup,task/affinity'}",
+        f"JobAcctGatherType={'jobacct_gather/linux' if stand_in else 'jobacct_gather/cgroup'}",
         f"TopologyPlugin={topology_plugin(f)}",
         f"HealthCheckProgram={HEALTH_PROGRAM}",
         f"HealthCheckInterval={HEALTH_CHECK_INTERVAL}",
@@ -181,7 +184,10 @@ def block_sizes(f: Factory) -> list[int]:
     return sizes
 
 
-def cgroup_conf(f: Factory) -> str:
+def cgroup_conf(f: Factory, stand_in: bool = False) -> str:
+    if stand_in:
+        return HEADER.format(name=f.name) + ("# Lab stand-in: jobs are not confined by cgroups (docs/scheduler.md).\n"
+                                             "CgroupPlugin=disabled\n")
     return HEADER.format(name=f.name) + (
         "CgroupPlugin=cgroup/v2\n"
         "ConstrainCores=yes\n"
@@ -211,7 +217,7 @@ def slurmdbd_conf(f: Factory) -> str:
 def config_files(f: Factory, stand_in: bool = False, absent: Iterable[str] = ()) -> dict[str, str]:
     """{file name in /etc/slurm: content} of every host of the cluster."""
     return {"slurm.conf": slurm_conf(f, stand_in, absent), "gres.conf": gres_conf(f, stand_in),
-            "topology.conf": topology_conf(f), "cgroup.conf": cgroup_conf(f)}
+            "topology.conf": topology_conf(f), "cgroup.conf": cgroup_conf(f, stand_in)}
 
 
 def health_expected(f: Factory) -> dict:

@@ -19,8 +19,9 @@ from aifactory.lab.state import LabState
 from aifactory.scheduler.health import REASON_PREFIX
 from aifactory.spec import Factory
 
-LAB_DIFFERENCE = ("lab configuration: NodeName lines without CPU, memory or Gres figures and gres.conf without "
-                  "devices (containers share the lab machine's CPUs and have no GPU device files)")
+LAB_DIFFERENCE = ("lab configuration: NodeName lines without CPU, memory or Gres figures, gres.conf without devices, "
+                  "jobs tracked without cgroups (containers share the lab machine's CPUs and cgroups and have no GPU "
+                  "device files)")
 SETTLE_S = 90  # slurmd registers within seconds; the bound only guards a node that never does
 COMMAND_TIMEOUT_S = 120
 

@@ -95,13 +95,15 @@ def test_partitions_default_and_limits(tmp_path):
 def test_stand_in_differs_only_in_node_figures_and_devices():
     f = spec("lab-b200")
     real, lab = scheduler.config_files(f), scheduler.config_files(f, stand_in=True)
-    assert lab["topology.conf"] == real["topology.conf"] and lab["cgroup.conf"] == real["cgroup.conf"]
+    assert lab["topology.conf"] == real["topology.conf"]
+    assert "CgroupPlugin=disabled" in lab["cgroup.conf"].splitlines() and "Constrain" not in lab["cgroup.conf"]
     assert "File=" not in lab["gres.conf"]
     assert [line.split()[:2] for line in conf_lines(lab["slurm.conf"], "NodeName")] == \
         [line.split()[:2] for line in conf_lines(real["slurm.conf"], "NodeName")]
     assert not re.search(r"RealMemory|Sockets|Gres=", lab["slurm.conf"])
     changed = set(real["slurm.conf"].splitlines()) ^ set(lab["slurm.conf"].splitlines())
-    assert {line.split("=")[0] for line in changed} == {"NodeName", "GresTypes", "SelectTypeParameters"}
+    assert {line.split("=")[0] for line in changed} == {"NodeName", "GresTypes", "SelectTypeParameters", "ProctrackType",
+                                                        "TaskPlugin", "JobAcctGatherType"}
 
 
 def test_absent_nodes_are_future_nodes():
