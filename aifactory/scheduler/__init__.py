@@ -207,7 +207,6 @@ def slurmdbd_conf(f: Factory) -> str:
         "SlurmUser=slurm\n"
         "AuthType=auth/munge\n"
         "LogFile=/var/log/slurm/slurmdbd.log\n"
-        "PidFile=/run/slurmdbd.pid\n"
         "StorageType=accounting_storage/mysql\n"
         "StorageHost=localhost\n"
         f"StorageLoc={ACCOUNTING_DB}\n"
