@@ -69,7 +69,7 @@ def test_jobs_run_on_every_healthy_node_and_the_faulty_one_is_drained(slurm_lab)
     states = {line.split()[0]: line.split(None, 2)[1:] for line in sinfo}
     assert states[FAULTY] == ["drain", "aifactory health: accelerator_count"]
     healthy = [n.name for n in f.nodes if n.name != FAULTY]
-    assert all(states[n] == ["idle"] for n in healthy), states
+    assert all(states[n][0] == "idle" for n in healthy), states
     srun = lab_ssh(head, f"srun -N{len(healthy)} --ntasks-per-node=1 -w {','.join(healthy)} hostname")
     assert srun.returncode == 0 and sorted(srun.stdout.split()) == healthy, srun.stderr
     job = lab_ssh(head, "sbatch --parsable -N1 --wait --wrap='echo done'").stdout.strip()
