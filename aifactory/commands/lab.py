@@ -99,6 +99,7 @@ def run_status(args) -> int:
     print(f"lab {f.name} (state in {st['state_dir']})")
     print(f"  AWS stand-in (moto_server): {st['endpoints'].get('aws')}")
     print(f"  BMC stand-in (sushy-emulator, fake driver): {st['endpoints'].get('bmc')}")
+    print(f"  vendor repository stand-ins (CUDA, DOCA, Neuron, EFA): {st['endpoints'].get('vendor')}")
     print(f"  host overrides: {st['host_overrides']}\n")
     print(table(["stand-in / resource", "id", "state"],
                 [(r["stand_in"], r["id"], "up" if r["up"] else "GONE") for r in st["resources"]]))

@@ -76,8 +76,9 @@ def test_role_judges_each_host_writes_results_and_bringup_exits_1_on_a_failure(t
             "acceptance_scratch_mount": "", "acceptance_bedrock_service": ""}
     overrides = {
         stand_in: {"acceptance_rack": "rack01", "acceptance_stand_in": True, "acceptance_expected": profile,
-                   "acceptance_scratch_mount": "",
-                   "acceptance_shared_mounts": [{"name": "root", "type": "nfs", "source": "x:/", "mount": "/"}]},
+                   "acceptance_scratch_mount": "", "acceptance_bedrock_service": "",
+                   "acceptance_shared_mounts": [{"name": "root", "type": "nfs", "source": "x:/", "mount": "/"},
+                                                {"name": "data", "type": "nfs", "source": "x:/d", "mount": "/nowhere"}]},
         healthy: real,
         wrong: real | {"acceptance_expected": profile | {"accelerators": 8}},
     }
@@ -96,8 +97,12 @@ def test_role_judges_each_host_writes_results_and_bringup_exits_1_on_a_failure(t
     assert "not counted: mlx5_0 port 1 (BlueField-3)" in checks["ib_ports"]["reason"]
     assert {c["name"] for c in report[wrong]["checks"] if c["status"] == "fail"} == {"accelerator_count"}
     skipped = {c["name"]: c["reason"] for c in report[stand_in]["checks"] if c["status"] == "skipped"}
-    assert skipped["ecc_enabled"] == "lab stand-in: no NVIDIA GPU, `nvidia-smi -q -x` not run"
-    assert skipped["ib_ports"] == "lab stand-in: no RDMA device, `ibstat` not run"
+    # A stand-in runs the tools it has (here the fixtures' fake tools, which do not call themselves stand-ins);
+    # what its kernel cannot do (an NFS mount) is skipped with the reason.
+    assert skipped == {"shared:data": "lab stand-in: nfs x:/d at /nowhere not mounted, a container cannot mount nfs"}
+    ran = {c["name"]: c for c in report[stand_in]["checks"]}
+    assert ran["ecc_enabled"]["status"] == ran["ib_ports"]["status"] == "pass"
+    assert not any(c["stand_in"] for c in report[stand_in]["checks"])
     assert [c["status"] for c in report[stand_in]["checks"] if c["name"] == "shared:root"] == ["pass"]
 
     observed = json.loads((results / "observations" / f"{healthy}.json").read_text())
