@@ -43,7 +43,7 @@ FAILURE_MEANING = {
     "bootstrap": "AWS refused or could not be reached",
     "lab": "a stand-in failed to start, is gone, or no lab is up (status)",
     "rehearse": "a stage of the rehearsal failed",
-    "diff": "a host's name or address would move (a ref or saved plan that cannot be read is 2)",
+    "diff": "a host's or head node's name or address would move (a ref or saved plan that cannot be read is 2)",
     "report": "the page could not be written (Graphviz missing, no program)",
 }
 EXIT_CODES = """exit codes:

@@ -5,7 +5,11 @@
 (`aifactory plan --format json`, AWS side only). Hosts are compared by their place (rack, slot):
 one added or removed is expected growth; one whose name or address would change, or a name or
 address that would pass to another place, is an error, since the node would be re-addressed in place.
-AWS resources are compared by two offline plans (the program at the ref when the ref has one).
+The scheduler is compared by the Slurm files aifactory.scheduler generates on each side: head nodes
+(a moved address is an error too), Slurm nodes, partitions and topology blocks or switches added,
+removed or changed, and which files change (the scheduler stage applies them with `scontrol
+reconfigure`). AWS resources are compared by two offline plans (the program at the ref when the ref
+has one).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from aifactory import scheduler
 from aifactory.spec import Factory, load_spec, resolve_spec_path
 
 # Properties that name a resource in AWS: a change creates a new resource (AWS renames none of them
@@ -66,6 +71,50 @@ def compare_hosts(before: dict, after: dict) -> dict[str, list[dict]]:
                               "message": f"{value} would move from rack {old_place[0]} slot {old_place[1]} "
                                          f"to rack {place[0]} slot {place[1]}"})
     return {"added": added, "removed": removed, "moved": moved}
+
+
+# --- the scheduler ---------------------------------------------------------------------------------------
+# Lines of the generated slurm.conf and topology.conf that each describe one thing, by their first key.
+SCHEDULER_SECTIONS = {"NodeName": "nodes", "PartitionName": "partitions", "BlockName": "topology",
+                      "SwitchName": "topology"}
+
+
+def scheduler_view(f: Factory) -> dict:
+    """The scheduler as its generated files say it: head nodes {name: address}, {name: line} per section
+    (nodes, partitions, topology), and every file's text. Empty where the spec has no scheduler."""
+    view = {"kind": f.scheduler.kind, "head_nodes": {h.name: h.address for h in f.head_nodes},
+            **{section: {} for section in SCHEDULER_SECTIONS.values()}, "files": {}}
+    if f.scheduler.kind == "none":
+        return view
+    view["files"] = scheduler.config_files(f)
+    for name in ("slurm.conf", "topology.conf"):
+        for line in view["files"][name].splitlines():
+            key, _, rest = line.partition("=")
+            if key in SCHEDULER_SECTIONS:
+                view[SCHEDULER_SECTIONS[key]][rest.split(" ", 1)[0]] = line
+    return view
+
+
+def compare_scheduler(before: dict, after: dict) -> dict:
+    """Scheduler changes between two `scheduler_view`s; head nodes whose address would change, or an
+    address another head node held, are `moved` (an error, as for hosts)."""
+    def changes(old: dict, new: dict) -> dict:
+        return {"added": sorted(new.keys() - old.keys()), "removed": sorted(old.keys() - new.keys()),
+                "changed": sorted(k for k in old.keys() & new.keys() if old[k] != new[k])}
+
+    old_heads, new_heads = before["head_nodes"], after["head_nodes"]
+    holder = {address: name for name, address in old_heads.items()}
+    moved = [f"{name}: address would change from {old_heads[name]} to {address}"
+             for name, address in sorted(new_heads.items()) if name in old_heads and old_heads[name] != address]
+    moved += [f"{address} would move from {holder[address]} to {name}" for name, address in sorted(new_heads.items())
+              if holder.get(address, name) != name]
+    files = sorted(n for n in before["files"].keys() | after["files"].keys()
+                   if before["files"].get(n) != after["files"].get(n))
+    return {"kind": {"before": before["kind"], "after": after["kind"]},
+            "head_nodes": {**{k: v for k, v in changes(old_heads, new_heads).items() if k != "changed"}, "moved": moved},
+            **{section: changes(before[section], after[section]) for section in ("nodes", "partitions", "topology")},
+            "files_changed": files,
+            "reconfigure": bool(files) and after["kind"] == "slurm" and before["kind"] == "slurm"}
 
 
 # --- AWS resources ---------------------------------------------------------------------------------
@@ -166,14 +215,16 @@ def site_diff(site: str | Path, against: str, program: Path | None = None) -> di
     the old side is read first, so a bad ref or file costs no plan."""
     spec_file = resolve_spec_path(site)
     after = load_spec(spec_file)
-    result = {"site": after.name, "against": against, "hosts": None, "aws": None, "notes": []}
+    result = {"site": after.name, "against": against, "hosts": None, "scheduler": None, "aws": None, "notes": []}
     with tempfile.TemporaryDirectory(prefix="aifactory-diff-") as tmp:
         if Path(against).is_file():
             before_plan = saved_plan(Path(against))
-            result["notes"].append("hosts not compared: a saved plan holds the AWS side only")
+            result["notes"].append("hosts not compared (nor the scheduler): a saved plan holds the AWS side only")
         else:
             old_site, old_program = checkout_at(spec_file.parent, against, Path(tmp))
-            result["hosts"] = compare_hosts(hosts(load_spec(old_site)), hosts(after))
+            before = load_spec(old_site)
+            result["hosts"] = compare_hosts(hosts(before), hosts(after))
+            result["scheduler"] = compare_scheduler(scheduler_view(before), scheduler_view(after))
             if old_program is None:
                 result["notes"].append(f"{against} has no infra/: both sides planned with the same program")
             before_plan = plan_json(old_site / spec_file.name, old_program or program, cwd=Path(tmp))
@@ -186,7 +237,42 @@ def site_diff(site: str | Path, against: str, program: Path | None = None) -> di
 
 
 def has_errors(diff: dict) -> bool:
-    return bool(diff["hosts"] and diff["hosts"]["moved"])
+    """A host's or head node's name or address would move."""
+    return bool((diff["hosts"] and diff["hosts"]["moved"])
+                or (diff.get("scheduler") and diff["scheduler"]["head_nodes"]["moved"]))
+
+
+def scheduler_markdown(sched: dict) -> list[str]:
+    """The scheduler part of the preview."""
+    out = []
+    heads = sched["head_nodes"]
+    if heads["moved"]:
+        out += [f"**Error: {len(heads['moved'])} head node address(es) would move**", ""]
+        out += [f"- :x: {m}" for m in heads["moved"]] + [""]
+    kind = sched["kind"]
+    if kind["before"] != kind["after"]:
+        out += [f"**Scheduler**: {kind['before']} -> {kind['after']}", ""]
+    elif kind["after"] == "none":
+        return out + ["**Scheduler**: none on either side", ""]
+    def count(part: dict) -> str:
+        return ", ".join(f"{len(part[k])} {k}" for k in ("added", "removed", "changed") if k in part)
+    out.append(f"**Scheduler**: head nodes {count(heads)}; Slurm nodes {count(sched['nodes'])}; "
+               f"partitions {count(sched['partitions'])}; topology {count(sched['topology'])}")
+    out.append("")
+    rows = [(what, change, name) for what in ("head_nodes", "partitions", "topology")
+            for change in ("added", "removed", "changed") for name in sched[what].get(change, [])]
+    if sched["nodes"]["added"] or sched["nodes"]["removed"]:
+        rows += [("nodes", change, scheduler.hostlist(sched["nodes"][change]))
+                 for change in ("added", "removed") if sched["nodes"][change]]
+    if rows:
+        out += ["| scheduler | change | name |", "|---|---|---|"]
+        out += [f"| {what.replace('_', ' ')} | {change} | {name} |" for what, change, name in rows]
+        out.append("")
+    if sched["files_changed"]:
+        how = ("the scheduler stage applies them with `scontrol reconfigure`: running jobs go on"
+               if sched["reconfigure"] else "the scheduler stage sets Slurm up or removes it")
+        out += [f"Slurm files changed: {', '.join(sched['files_changed'])}; {how}", ""]
+    return out
 
 
 def markdown(diff: dict) -> str:
@@ -205,6 +291,8 @@ def markdown(diff: dict) -> str:
             out += [f"| {c} | {x['name']} | {x['kind']} | {x['rack']} | {x['slot']} | {x.get('address') or x['bmc_address']} |"
                     for c, x in rows]
             out.append("")
+    if diff.get("scheduler"):
+        out += scheduler_markdown(diff["scheduler"])
     a = diff["aws"]
     out.append(f"**AWS resources**: {len(a['created'])} created, {len(a['updated'])} updated, "
                f"{len(a['replaced'])} replaced, {len(a['deleted'])} deleted")

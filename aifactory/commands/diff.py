@@ -1,6 +1,6 @@
-"""`aifactory diff SITE --against REF`: the change preview of a site (hosts and AWS resources).
+"""`aifactory diff SITE --against REF`: the change preview of a site (hosts, scheduler and AWS resources).
 
-Exit 0 when nothing moves, 1 when a host's name or address would move, 2 on a bad spec or a ref or
+Exit 0 when nothing moves, 1 when a host's or head node's name or address would move, 2 on a bad spec or a ref or
 saved plan that cannot be read.
 """
 
@@ -13,7 +13,8 @@ from aifactory.report import emit_json
 
 
 def register(sub) -> None:
-    p = sub.add_parser("diff", help="preview a change: hosts added/removed/moved, AWS resources created/updated/replaced/deleted")
+    p = sub.add_parser("diff", help="preview a change: hosts added/removed/moved, scheduler changes, "
+                                         "AWS resources created/updated/replaced/deleted")
     p.add_argument("spec", metavar="SITE", help="factory.yaml or the site directory holding it")
     p.add_argument("--against", metavar="REF", required=True,
                    help="a git ref of the site's repository (e.g. origin/main), or a saved `aifactory plan --format json`")
