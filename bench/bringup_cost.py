@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import statistics
 import sys
 from pathlib import Path
 
@@ -158,8 +159,9 @@ def by_nodes(node_counts: list[int], repeats_for, work: Path, progress) -> list[
 
 
 def site_host_tasks(run_dir: Path) -> dict:
-    """Host-tasks per node and per BMC host of one bring-up of the whole site.yml (a rehearsal's first
-    bring-up), counted from its job events: what the capacity note scales the per-host-task figures by."""
+    """Host-tasks per compute node and per BMC host of one bring-up of site.yml (a rehearsal's first
+    bring-up), counted from its job events: what the capacity note scales the per-host-task figures by.
+    Medians over the hosts, so a head node (a few tasks) does not pull the compute nodes' count down."""
     counts: dict[str, int] = {}
     for event in read_job_events(run_dir):
         if event.get("event") in RESULT_EVENTS:
@@ -169,10 +171,13 @@ def site_host_tasks(run_dir: Path) -> dict:
     nodes = [n for h, n in counts.items() if not h.endswith("-bmc") and h != "localhost"]
     if not nodes:
         raise ValueError(f"{run_dir}: no node ran a task (not a bring-up run directory of site.yml?)")
-    plays = sorted({(e.get("event_data") or {}).get("play", "") for e in read_job_events(run_dir)
-                    if e.get("event") == "playbook_on_play_start"})
-    return {"per_node": round(sum(nodes) / len(nodes), 1), "per_bmc": round(sum(bmcs) / len(bmcs), 1) if bmcs else 0,
-            "nodes": len(nodes), "bmcs": len(bmcs), "plays": plays}
+    try:
+        command = json.loads((Path(run_dir) / "artifacts" / "run" / "command").read_text())["command"]
+        tags = command[command.index("--tags") + 1] if "--tags" in command else "all"
+    except (OSError, ValueError, KeyError):
+        tags = "unknown"
+    return {"per_node": statistics.median(nodes), "per_bmc": statistics.median(bmcs) if bmcs else 0,
+            "hosts": len(nodes) + len(bmcs), "stages": tags}
 
 
 def module_floor(work: Path, progress) -> dict:

@@ -385,8 +385,9 @@ def _site_capacity(largest: dict, sides: list[str], site: dict) -> list[str]:
     f = GB200_FACTORY
     node_tasks = f["trays"] * site["per_node"]
     bmc_tasks = (f["trays"] + f["switch_trays"]) * site["per_bmc"]
-    out = [f"The whole site.yml: {site['per_node']:.0f} host-tasks per node and {site['per_bmc']:.0f} per BMC host"
-           f" (counted from the job events of {site['source']}). A {f['racks']}-rack GB200 factory ({f['trays']:,}"
+    stages = "every stage" if site.get("stages", "all") == "all" else f"the stages {site['stages']}"
+    out = [f"site.yml: {site['per_node']:.0f} host-tasks per compute node and {site['per_bmc']:.0f} per BMC host"
+           f" (medians, counted from the job events of {site['source']}, {stages}). A {f['racks']}-rack GB200 factory ({f['trays']:,}"
            f" compute trays and {f['switch_trays']:,} NVLink switch trays, each tray with its BMC) runs"
            f" {node_tasks:,.0f} node host-tasks and {bmc_tasks:,.0f} BMC host-tasks:", ""]
     rows = []

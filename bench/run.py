@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             results["skipped"]["bringup"] = "not asked for (--only)"
         if args.site_run:
             results["site_host_tasks"] = {**bringup_cost.site_host_tasks(args.site_run),
-                                          "source": f"the bring-up run {args.site_run.name} ({args.site_run.parent.name})"}
+                                          "source": f"the bring-up run {args.site_run.name} of {args.site_run.parent.name}"}
     results["bench_seconds"] = round(time.monotonic() - started)
     if args.update and (args.out / "results.json").exists():
         # this run's figures join the earlier run's, each with the date and machine load it was measured at

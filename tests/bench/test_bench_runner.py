@@ -3,12 +3,14 @@ and the per-child rusage. No wall-clock figure is asserted anywhere."""
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
 
 from aifactory.spec import load_spec
 from bench import plan_cost
+from bench.bringup_cost import site_host_tasks
 from bench.measure import run_child, spread
 from bench.report import render
 from bench.specs import LAB_HOST_CIDR, WIDE_VPC, lab_site, scaled_plan_site
@@ -192,3 +194,19 @@ def test_missed_mitogen_targets_and_differences_are_named():
     assert "the re-run with Mitogen takes 0.5x its first run (9.0 s against 12.0 s" in md
     assert "node CPU per host-task with Mitogen is 0.83x the standard strategy's on the first run (100 against 120 ms)" in md
     assert "about 262 ms of the 340 ms a module run costs a node" in md  # from the module probe: 12 + 250
+
+
+def test_site_host_tasks_are_medians_per_compute_node_and_per_bmc(tmp_path):
+    events = tmp_path / "artifacts" / "run" / "job_events"
+    events.mkdir(parents=True)
+    tasks = {"n01": 10, "n02": 12, "n03": 12, "head01": 2, "n01-bmc": 3, "n02-bmc": 3, "localhost": 4}
+    counter = 0
+    for host, n in tasks.items():
+        for _ in range(n):
+            counter += 1
+            (events / f"{counter}.json").write_text(json.dumps(
+                {"counter": counter, "event": "runner_on_ok", "event_data": {"host": host}}))
+    (events / "0.json").write_text(json.dumps({"counter": 0, "event": "playbook_on_start"}))
+    (tmp_path / "artifacts" / "run" / "command").write_text(json.dumps(
+        {"command": ["ansible-playbook", "--tags", "os,storage", "site.yml"]}))
+    assert site_host_tasks(tmp_path) == {"per_node": 11.0, "per_bmc": 3.0, "hosts": 6, "stages": "os,storage"}
