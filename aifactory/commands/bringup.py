@@ -136,8 +136,11 @@ def interrupted_line(result: BringupResult) -> str:
 
 
 def is_lab(f: Factory, overrides: dict | None) -> bool:
-    """A lab inventory: the host overrides mark every node of the factory as a stand-in."""
-    return bool(overrides) and all((overrides.get(n.name) or {}).get("aifactory_stand_in") is True for n in f.nodes)
+    """A lab inventory: the host overrides mark every node of the factory as a stand-in, or as absent (left
+    out of the inventory: a lab that boots only some trays of a rack), and at least one as a stand-in."""
+    marks = [overrides.get(n.name) or {} for n in f.nodes] if overrides else []
+    return (any(m.get("aifactory_stand_in") is True for m in marks)
+            and all(m.get("aifactory_stand_in") is True or m.get("aifactory_absent") is True for m in marks))
 
 
 def touch_summary(f: Factory, options: BringupOptions) -> str:

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 import ansible_runner
 
+from aifactory.commands.bringup import is_lab
 from aifactory.spec import load_spec
 from tests.hostile.conftest import AIFACTORY, REPO, assert_refused, run_inprocess, run_subprocess
 
@@ -59,6 +60,14 @@ def test_a_lab_inventory_runs_without_asking(tmp_path, monkeypatch, capsys):
                                  "--artifacts-dir", tmp_path / "artifacts")
     assert_refused(code, err, "WITHOUT --check")
     assert len(calls) == 1
+
+
+def test_a_lab_that_boots_some_trays_is_a_lab_but_absent_nodes_alone_are_not():
+    f = load_spec(REPO / "inventories" / "lab-gb200")
+    some = {n.name: {"aifactory_stand_in": True} if n.slot <= 2 else {"aifactory_absent": True} for n in f.nodes}
+    assert is_lab(f, some)
+    assert not is_lab(f, {n.name: {"aifactory_absent": True} for n in f.nodes})
+    assert not is_lab(f, {**some, f.nodes[-1].name: {}})
 
 
 def on_terminal(tmp_path, answer: str) -> tuple[int, str]:
