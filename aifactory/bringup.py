@@ -110,6 +110,8 @@ class BringupResult:
     changed_tasks: dict[str, list[str]] = field(default_factory=dict)
     # Per stage: host-task results run, changed, failed, skipped, and the steps reported not run (stage_tally).
     stage_results: dict[str, dict] = field(default_factory=dict)
+    # Every key the run's plays handed over with `set_stats` (the acceptance verdicts among them).
+    custom_stats: dict = field(default_factory=dict)
 
     @property
     def totals(self) -> dict[str, int]:
@@ -467,6 +469,7 @@ def run_bringup(f: Factory, options: BringupOptions, progress_stream: TextIO = s
         interrupted_at={"play": progress.play, "task": progress.task, **progress.counts} if interruption.signum else {},
         changed_tasks=progress.changed_tasks,
         stage_results=progress.tally.as_dict(),
+        custom_stats=dict((progress.stats or {}).get("artifact_data") or {}),
     )
 
 

@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "aifactory.commands.bringup",
     "aifactory.commands.diff",
     "aifactory.commands.rollout",
+    "aifactory.commands.replace",
     "aifactory.commands.report",
 ]
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it

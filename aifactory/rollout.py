@@ -302,7 +302,7 @@ def _run_batch(f: Factory, options: RolloutOptions, record: dict, entry: dict, b
     """One batch: the rollout run, the gate, the resume run. Returns the batch's outcome."""
     extra = batch_vars(f, record["stage"], batch, record["force"], record["drain_timeout"])
     base = options.bringup
-    run = runner(f, _with(base, playbook=ROLLOUT_PLAYBOOK, stages=[record["stage"]], limit=batch_limit(batch),
+    run = runner(f, with_changes(base, playbook=ROLLOUT_PLAYBOOK, stages=[record["stage"]], limit=batch_limit(batch),
                           extra_vars={**base.extra_vars, **extra}))
     entry["runs"].append({"playbook": run.playbook, "exit_code": run.exit_code, "artifacts": str(run.run_dir)})
     if run.interrupted_by is not None:
@@ -318,7 +318,7 @@ def _run_batch(f: Factory, options: RolloutOptions, record: dict, entry: dict, b
         return "failed"
     if not record["slurm"]:
         return "passed"
-    resumed = runner(f, _with(base, playbook=RESUME_PLAYBOOK, stages=None, limit=",".join(batch.nodes),
+    resumed = runner(f, with_changes(base, playbook=RESUME_PLAYBOOK, stages=None, limit=",".join(batch.nodes),
                               extra_vars={**base.extra_vars, **extra}))
     entry["runs"].append({"playbook": resumed.playbook, "exit_code": resumed.exit_code,
                           "artifacts": str(resumed.run_dir)})
@@ -334,7 +334,8 @@ def _run_batch(f: Factory, options: RolloutOptions, record: dict, entry: dict, b
     return "passed"
 
 
-def _with(base: BringupOptions, **changes) -> BringupOptions:
+def with_changes(base: BringupOptions, **changes) -> BringupOptions:
+    """A copy of the bring-up options with some changed."""
     values = {name: getattr(base, name) for name in BringupOptions.__dataclass_fields__}
     return BringupOptions(**{**values, **changes})
 

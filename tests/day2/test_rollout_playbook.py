@@ -1,4 +1,4 @@
-"""playbooks/rollout.yml and rollout_resume.yml as Ansible reads them with a site's inventory: with the
+"""playbooks/rollout.yml, rollout_resume.yml and replace.yml as Ansible reads them with a site's inventory: with the
 stage as --tags, a batch is drained, gets that stage only, is restarted where needed and accepted."""
 
 from __future__ import annotations
@@ -32,3 +32,11 @@ def test_a_drivers_batch_drains_then_installs_then_restarts_then_accepts():
 
 def test_the_resume_play_parses():
     assert list_tasks("rollout_resume.yml") == ["Resume the batch's nodes"]
+
+
+def test_replace_drains_reads_the_hardware_then_boots_from_the_network_and_waits():
+    tasks = list_tasks("replace.yml")
+    wanted = ["Drain the node", "Read the system inventory", "Read the firmware inventory",
+              "Hand the hardware read to aifactory replace", "Boot once from the network and power-cycle",
+              "Wait until the node listens on SSH, with a new host key that aifactory replace learns next"]
+    assert [t for t in tasks if t in wanted] == wanted

@@ -1,0 +1,95 @@
+"""`aifactory replace SITE NODE`: a swapped tray or server read, re-installed, accepted and resumed (aifactory.replace)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from aifactory.bringup import STRATEGIES, BringupError, BringupOptions, mitogen_strategy_dir
+from aifactory.commands.bringup import _extra_vars, _positive_int, is_lab
+from aifactory.commands.rollout import confirmed
+from aifactory.inputs import InputFileError, read_text
+from aifactory.inventory import InventoryInputError, build_inventory, load_host_overrides, load_stack_outputs
+from aifactory.replace import DEFAULT_BOOT_TIMEOUT, ReplaceError, ReplaceOptions, check_node, exit_code, public_key, record_path, run_replace
+from aifactory.report import emit_json
+from aifactory.spec import load_spec
+from aifactory.spec.validators import shown
+
+EPILOG = """After a tray or server swap: drain the node in Slurm (reason "aifactory replace"), read the new
+hardware through its BMC (serial, model, firmware versions; recorded in .aifactory/replace/SITE.json
+with the previous hardware), boot it once from the network and power-cycle it, forget the old
+machine's cached facts and SSH host key, learn the new key (checked against --host-key when given,
+trusted on first use otherwise, with its fingerprint shown), bring only that node up, run acceptance
+and resume it in Slurm.
+
+exit codes:
+  0    the node is back in service
+  1    a step failed (the record and the output say which); the node stays drained
+  2    bad input (spec, node, options, host overrides, --host-key), or a real run that was not
+       confirmed; nothing ran
+  130  stopped by Ctrl-C"""
+
+
+def register(sub) -> None:
+    p = sub.add_parser("replace", help="return a swapped node to service: read it, PXE boot, bring up, accept, resume",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("spec", metavar="SITE", help="factory.yaml or the site directory holding it")
+    p.add_argument("node", metavar="NODE", help="the compute node whose hardware was replaced")
+    p.add_argument("--host-key", type=Path, metavar="FILE",
+                   help="the new machine's SSH host public key (from its installer or console); without it the key "
+                        "is trusted on first use")
+    p.add_argument("--boot-timeout", type=_positive_int, default=DEFAULT_BOOT_TIMEOUT, metavar="S",
+                   help=f"seconds for the network install and first boot (default {DEFAULT_BOOT_TIMEOUT})")
+    p.add_argument("--record", type=Path, metavar="FILE", help="the replacements' JSON record (default .aifactory/replace/SITE.json)")
+    p.add_argument("--stack-outputs", type=Path, metavar="FILE", help="as for bringup")
+    p.add_argument("--host-overrides", type=Path, metavar="FILE", help="JSON {host: {var: value}} applied last")
+    p.add_argument("--extra-vars", "-e", action="append", default=[], metavar="JSON|@FILE",
+                   help="extra variables as for bringup (never secrets)")
+    p.add_argument("--strategy", choices=STRATEGIES, help="Ansible strategy, as for bringup")
+    p.add_argument("--yes", action="store_true", help="run without asking, also when the inventory is not a lab")
+    p.add_argument("--artifacts-dir", type=Path, help="where run directories go (default .artifacts/bringup)")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    f = load_spec(args.spec)
+    try:
+        overrides = load_host_overrides(args.host_overrides) if args.host_overrides else None
+        build_inventory(f, stack_outputs=load_stack_outputs(args.stack_outputs) if args.stack_outputs else None,
+                        host_overrides=overrides)
+        if args.strategy == "mitogen":
+            mitogen_strategy_dir()
+        bringup = BringupOptions(stack_outputs=args.stack_outputs, host_overrides=args.host_overrides,
+                                 extra_vars=_extra_vars(args.extra_vars), strategy=args.strategy)
+        if args.artifacts_dir:
+            bringup.artifacts_root = args.artifacts_dir
+        host_key = None
+        if args.host_key is not None:
+            try:
+                host_key = public_key(read_text(str(args.host_key)))
+            except InputFileError as err:
+                raise ReplaceError(f"--host-key {shown(args.host_key)}: {err}") from None
+        options = ReplaceOptions(node=args.node, host_key=host_key, boot_timeout=args.boot_timeout, bringup=bringup,
+                                 host_overrides=overrides, record=args.record)
+        check_node(f, options)
+    except InventoryInputError as err:
+        print(f"error: {shown(err.source, 300)}:", file=sys.stderr)
+        for problem in err.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    except (BringupError, ReplaceError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if not is_lab(f, overrides) and not confirmed(f.name, args.yes):
+        return 2
+    entry = run_replace(f, options)
+    if args.format == "json":
+        emit_json(entry)
+    else:
+        for name, outcome in entry["steps"].items():
+            print(f"  {name}: {outcome}")
+        print(f"{entry['node']}: {entry['outcome']}")
+        print(f"record: {args.record or record_path(f.name)}")
+    return exit_code(entry)
