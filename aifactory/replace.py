@@ -11,7 +11,8 @@
 3. learn the new host key with ssh-keyscan, checked against `--host-key` (the public key read from
    the installer or the console) when given, trusted on first use otherwise and said so with its
    fingerprint, and write it to those known_hosts files;
-4. bring only that node up (site.yml limited to it) and judge acceptance (the verdict must be `pass`);
+4. bring only that node up (site.yml limited to it) and judge acceptance (the verdict must be `pass`,
+   or incomplete on a lab stand-in: aifactory.rollout.node_verdict);
 5. resume it in Slurm (playbooks/rollout_resume.yml).
 
 Every replacement is appended to a JSON record per site with the hardware read (serial, model,
@@ -32,8 +33,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
-from aifactory.bringup import PLAYBOOKS, REPO, BringupOptions, BringupResult, forget_facts, run_bringup
-from aifactory.rollout import RESUME_PLAYBOOK, bmc_host, uses_slurm, with_changes
+from aifactory.bringup import (EXIT_ACCEPTANCE_INCOMPLETE, PLAYBOOKS, REPO, BringupOptions, BringupResult, forget_facts,
+                               run_bringup)
+from aifactory.rollout import (GATE_PASSES, RESUME_PLAYBOOK, bmc_host, node_verdict, stand_in_hosts, uses_slurm,
+                               with_changes)
 from aifactory.spec import Factory
 
 REPLACE_PLAYBOOK = PLAYBOOKS / "replace.yml"
@@ -247,15 +250,15 @@ def run_replace(f: Factory, options: ReplaceOptions, runner: Runner = run_bringu
         step("learn the new host key", f"{entry['host_key']['fingerprint']}, {entry['host_key']['learned']}")
 
         up = runner(f, with_changes(base, playbook=None, stages=None, limit=node.name, extra_vars=dict(base.extra_vars)))
-        verdict = (up.acceptance.get(node.name) or {}).get("result")
+        verdict = node_verdict(node.name, up, stand_in_hosts(options.host_overrides))
         if up.interrupted_by is not None:
             step("bring the node up and accept it", "interrupted")
             return stop("interrupted")
-        if up.exit_code != 0 or verdict != "pass":
+        if up.exit_code not in (0, EXIT_ACCEPTANCE_INCOMPLETE) or verdict not in GATE_PASSES:
             kept = f"; it stays drained with reason {DRAIN_REASON!r}" if slurm else ""
             step("bring the node up and accept it", f"failed (exit {up.exit_code}, acceptance {verdict}, {up.run_dir}){kept}")
             return stop("failed")
-        step("bring the node up and accept it", "acceptance pass")
+        step("bring the node up and accept it", f"acceptance {verdict}")
 
         if slurm:
             resumed = runner(f, with_changes(base, playbook=RESUME_PLAYBOOK, stages=None, limit=node.name,

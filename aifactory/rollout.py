@@ -10,7 +10,8 @@ on other platforms `--batch-size N` makes batches of N nodes after the canary. H
 secrets, progress and artifacts behave as in bringup): drain the batch in Slurm and wait for its jobs
 (or requeue them with --force), apply the stage, restart through the BMC the nodes whose change needs
 it and wait for them, run acceptance. The gate is this module's: the run ended with exit 0 and every
-node of the batch has the acceptance verdict `pass`. Then `playbooks/rollout_resume.yml` resumes the
+node of the batch has the acceptance verdict `pass` (on a lab stand-in, whose kernel-bound checks cannot
+run, `incomplete` and exit 3 count too). Then `playbooks/rollout_resume.yml` resumes the
 nodes. The first batch that fails its gate stops the rollout: its nodes stay drained with the reason,
 later batches are not touched. Every step is written to a JSON record per site before and after it
 runs, so a rollout stopped by a failed gate, by Ctrl-C or by a lost controller is continued with
@@ -30,7 +31,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
-from aifactory.bringup import PLAYBOOKS, REPO, BringupOptions, BringupResult, run_bringup
+from aifactory.bringup import (EXIT_ACCEPTANCE_INCOMPLETE, PLAYBOOKS, REPO, BringupOptions, BringupResult,
+                               run_bringup)
 from aifactory.spec import Factory
 
 # Stages whose change disrupts a node and is therefore rolled out in batches.
@@ -44,6 +46,8 @@ DEFAULT_DRAIN_TIMEOUT = 3600  # seconds a batch waits for its running jobs
 DEFAULT_BOOT_TIMEOUT = 1800  # seconds a node restarted through its BMC has to answer again
 DRAIN_POLL_SECONDS = 10
 GATE_VERDICT = "pass"
+STAND_IN_INCOMPLETE = "incomplete (lab stand-in)"
+GATE_PASSES = (GATE_VERDICT, STAND_IN_INCOMPLETE)
 EXIT_STOPPED = 1
 EXIT_SIGNALS = {"SIGINT": 130, "SIGTERM": 143}
 
@@ -126,24 +130,33 @@ def batch_limit(batch: Batch) -> str:
     return ",".join([*batch.nodes, *(bmc_host(n) for n in batch.nodes)])
 
 
-def gate(batch: Batch, result: BringupResult) -> tuple[bool, dict[str, str]]:
-    """The batch's gate: the run ended well (exit 0) and every node's acceptance verdict is `pass`.
-    Returns (passed, {node: outcome}) where a node's outcome is its verdict, `failed` or `unreachable`
-    (a task failed on it before acceptance), or `not judged`."""
-    outcomes = {}
-    for node in batch.nodes:
-        counts = result.hosts.get(node) or {}
-        verdict = (result.acceptance.get(node) or {}).get("result")
-        if counts.get("unreachable"):
-            outcomes[node] = "unreachable"
-        elif verdict:
-            outcomes[node] = verdict
-        elif counts.get("failed"):
-            outcomes[node] = "failed"
-        else:
-            outcomes[node] = "not judged"
-    passed = result.exit_code == 0 and all(o == GATE_VERDICT for o in outcomes.values())
-    return passed, outcomes
+def node_verdict(node: str, result: BringupResult, stand_ins: Iterable[str] = ()) -> str:
+    """A node's outcome in a run: its acceptance verdict, `failed` or `unreachable` (a task failed on it
+    before acceptance), or `not judged`. A lab stand-in's `incomplete` (checks that need a kernel module
+    or a device file could not run there) is `incomplete (lab stand-in)`, which passes a gate."""
+    counts = result.hosts.get(node) or {}
+    verdict = (result.acceptance.get(node) or {}).get("result")
+    if counts.get("unreachable"):
+        return "unreachable"
+    if verdict == "incomplete" and node in set(stand_ins):
+        return STAND_IN_INCOMPLETE
+    if verdict:
+        return verdict
+    return "failed" if counts.get("failed") else "not judged"
+
+
+def gate(batch: Batch, result: BringupResult, stand_ins: Iterable[str] = ()) -> tuple[bool, dict[str, str]]:
+    """The batch's gate: the run ended well (exit 0, or 3 for acceptance incomplete on lab stand-ins
+    only) and every node's outcome (node_verdict) is `pass` or a lab stand-in's incomplete.
+    Returns (passed, {node: outcome})."""
+    outcomes = {node: node_verdict(node, result, stand_ins) for node in batch.nodes}
+    ended_well = result.exit_code in (0, EXIT_ACCEPTANCE_INCOMPLETE)
+    return ended_well and all(o in GATE_PASSES for o in outcomes.values()), outcomes
+
+
+def stand_in_hosts(host_overrides: dict | None) -> list[str]:
+    """The hosts the overrides mark as lab stand-ins."""
+    return sorted(h for h, o in (host_overrides or {}).items() if isinstance(o, dict) and o.get("aifactory_stand_in") is True)
 
 
 # --- the record --------------------------------------------------------------------------------------
@@ -197,7 +210,7 @@ def state_lines(record: dict, command: str) -> list[str]:
              f"{done} of {len(record['batches'])} batches passed"]
     stopped = next((b for b in record["batches"] if b["outcome"] not in ("passed", "pending")), None)
     if stopped:
-        bad = {n: o for n, o in stopped["nodes_outcome"].items() if o != GATE_VERDICT}
+        bad = {n: o for n, o in stopped["nodes_outcome"].items() if o not in GATE_PASSES}
         lines.append(f"  stopped at batch {stopped['index']} ({stopped['label']}): {stopped['outcome']}"
                      + (f"; nodes: {', '.join(f'{n} {o}' for n, o in bad.items())}" if bad else ""))
     drained = drained_nodes(record)
@@ -308,7 +321,7 @@ def _run_batch(f: Factory, options: RolloutOptions, record: dict, entry: dict, b
     if run.interrupted_by is not None:
         record["interrupted_by"] = _signal_name(run.interrupted_by)
         return "interrupted"
-    passed, outcomes = gate(batch, run)
+    passed, outcomes = gate(batch, run, stand_in_hosts(options.host_overrides))
     entry["nodes_outcome"] = outcomes
     for node, outcome in outcomes.items():
         say(f"  {node}: {outcome}")

@@ -145,7 +145,7 @@ def test_a_failing_canary_stops_the_rollout_before_any_other_node(tmp_path):
     assert "--resume" in lines
 
 
-def test_an_incomplete_acceptance_fails_the_gate_too(tmp_path):
+def test_an_incomplete_acceptance_fails_the_gate_on_real_nodes(tmp_path):
     record = rollout(tmp_path, Runner(tmp_path, verdict=lambda n: "incomplete"))
     assert record["status"] == "stopped" and record["batches"][0]["nodes_outcome"] == {"lab-gb200-r001-n01": "incomplete"}
 
@@ -231,3 +231,13 @@ def test_cli_on_a_real_site_without_yes_or_terminal_runs_nothing(capsys, tmp_pat
     assert code == 2 and "pass --yes" in err
     assert "batch 1: canary paris-gb200-r001-n01" in err
     assert not (tmp_path / "r.json").exists()
+
+
+def test_an_incomplete_verdict_passes_the_gate_on_lab_stand_ins_only(tmp_path):
+    stand_ins = {n.name: {"aifactory_stand_in": True} for n in GB200.nodes if n.slot <= 2}
+    path, record, options = start(tmp_path)
+    options.host_overrides = {**options.host_overrides, **stand_ins}
+    runner = Runner(tmp_path, verdict=lambda n: "incomplete")
+    record = run_rollout(GB200, options, path, record, runner=runner, progress=open(tmp_path / "progress.txt", "a"))
+    assert record["status"] == "done"
+    assert record["batches"][0]["nodes_outcome"] == {"lab-gb200-r001-n01": "incomplete (lab stand-in)"}
