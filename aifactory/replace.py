@@ -11,7 +11,7 @@
 3. learn the new host key with ssh-keyscan, checked against `--host-key` (the public key read from
    the installer or the console) when given, trusted on first use otherwise and said so with its
    fingerprint, and write it to those known_hosts files;
-4. bring only that node up (site.yml limited to it) and judge acceptance (the verdict must be `pass`,
+4. bring only that node up (site.yml limited to it, every stage or --stages) and judge acceptance (the verdict must be `pass`,
    or incomplete on a lab stand-in: aifactory.rollout.node_verdict);
 5. resume it in Slurm (playbooks/rollout_resume.yml).
 
@@ -170,6 +170,7 @@ class ReplaceOptions:
     node: str
     host_key: str | None = None  # `type base64` the node must present
     boot_timeout: int = DEFAULT_BOOT_TIMEOUT
+    stages: list[str] | None = None  # of the node's bring-up; None: every stage
     bringup: BringupOptions = field(default_factory=BringupOptions)
     host_overrides: dict | None = None
     record: Path | None = None
@@ -249,7 +250,8 @@ def run_replace(f: Factory, options: ReplaceOptions, runner: Runner = run_bringu
             return stop("failed")
         step("learn the new host key", f"{entry['host_key']['fingerprint']}, {entry['host_key']['learned']}")
 
-        up = runner(f, with_changes(base, playbook=None, stages=None, limit=node.name, extra_vars=dict(base.extra_vars)))
+        up = runner(f, with_changes(base, playbook=None, stages=options.stages, limit=node.name,
+                                    extra_vars=dict(base.extra_vars)))
         verdict = node_verdict(node.name, up, stand_in_hosts(options.host_overrides))
         if up.interrupted_by is not None:
             step("bring the node up and accept it", "interrupted")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from aifactory.bringup import STRATEGIES, BringupError, BringupOptions, mitogen_strategy_dir
+from aifactory.bringup import STAGES, STRATEGIES, BringupError, BringupOptions, mitogen_strategy_dir, stage_order
 from aifactory.commands.bringup import _extra_vars, _positive_int, is_lab
 from aifactory.commands.rollout import confirmed
 from aifactory.inputs import InputFileError, read_text
@@ -41,6 +41,7 @@ def register(sub) -> None:
                         "is trusted on first use")
     p.add_argument("--boot-timeout", type=_positive_int, default=DEFAULT_BOOT_TIMEOUT, metavar="S",
                    help=f"seconds for the network install and first boot (default {DEFAULT_BOOT_TIMEOUT})")
+    p.add_argument("--stages", help=f"the stages of the node's bring-up, comma-separated (default all: {','.join(STAGES)})")
     p.add_argument("--record", type=Path, metavar="FILE", help="the replacements' JSON record (default .aifactory/replace/SITE.json)")
     p.add_argument("--stack-outputs", type=Path, metavar="FILE", help="as for bringup")
     p.add_argument("--host-overrides", type=Path, metavar="FILE", help="JSON {host: {var: value}} applied last")
@@ -71,8 +72,9 @@ def run(args) -> int:
                 host_key = public_key(read_text(str(args.host_key)))
             except InputFileError as err:
                 raise ReplaceError(f"--host-key {shown(args.host_key)}: {err}") from None
-        options = ReplaceOptions(node=args.node, host_key=host_key, boot_timeout=args.boot_timeout, bringup=bringup,
-                                 host_overrides=overrides, record=args.record)
+        stages = stage_order([s.strip() for s in args.stages.split(",")]) if args.stages is not None else None
+        options = ReplaceOptions(node=args.node, host_key=host_key, boot_timeout=args.boot_timeout, stages=stages,
+                                 bringup=bringup, host_overrides=overrides, record=args.record)
         check_node(f, options)
     except InventoryInputError as err:
         print(f"error: {shown(err.source, 300)}:", file=sys.stderr)

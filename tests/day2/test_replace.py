@@ -87,10 +87,11 @@ class Runner:
                              run_dir=self.tmp, unscrubbable=[], acceptance=acceptance, custom_stats=stats)
 
 
-def replace(tmp_path, monkeypatch, runner, f=GB200, new_key=None, expected=None) -> dict:
+def replace(tmp_path, monkeypatch, runner, f=GB200, new_key=None, expected=None, stages=None) -> dict:
     monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(tmp_path / "facts"))
     overrides = {NODE: {"ansible_host": ADDRESS, "ansible_ssh_common_args": f"-o UserKnownHostsFile={tmp_path}/kh"}}
-    options = ReplaceOptions(node=NODE, host_key=expected, host_overrides=overrides, record=tmp_path / "record.json")
+    options = ReplaceOptions(node=NODE, host_key=expected, host_overrides=overrides, record=tmp_path / "record.json",
+                             stages=stages)
     return run_replace(f, options, runner=runner, scan=lambda a: [new_key], progress=open(tmp_path / "progress", "a"))
 
 
@@ -134,7 +135,8 @@ def test_a_host_key_other_than_the_given_one_stops_before_the_bring_up(tmp_path,
 def test_without_a_scheduler_nothing_is_resumed(tmp_path, monkeypatch, site):
     f = load_spec(site("lab-gb200", put("scheduler", {"kind": "none"})))
     runner = Runner(tmp_path)
-    entry = replace(tmp_path, monkeypatch, runner, f=f, new_key=host_key(tmp_path, "new"))
+    entry = replace(tmp_path, monkeypatch, runner, f=f, new_key=host_key(tmp_path, "new"), stages=["os", "drivers"])
+    assert runner.runs[1].stages == ["os", "drivers"]
     assert entry["outcome"] == "in service" and len(runner.runs) == 2
     assert entry["steps"]["resume it in Slurm"].startswith("skipped")
 
@@ -160,5 +162,7 @@ def test_cli_refuses_bad_input_with_2(capsys, tmp_path):
     (tmp_path / "key.pub").write_text("not a key\n")
     code, err = run_cli(capsys, "replace", site_dir("lab-gb200"), NODE, "--host-key", tmp_path / "key.pub")
     assert code == 2 and "--host-key" in err
+    code, err = run_cli(capsys, "replace", site_dir("lab-gb200"), NODE, "--stages", "os,nope")
+    assert code == 2 and "'nope'" in err
     code, err = run_cli(capsys, "replace", site_dir("paris-gb200"), "paris-gb200-r001-n01", "--record", tmp_path / "r.json")
     assert code == 2 and "pass --yes" in err and not (tmp_path / "r.json").exists()

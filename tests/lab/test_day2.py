@@ -1,0 +1,220 @@
+"""Day 2 on a lab GB200 factory (issue 16), as a user runs it, with Slurm and jobs on the stand-ins.
+
+The site is lab-gb200 renamed `lab-day2` on ranges of its own (so it never meets another lab), kept in a
+git repository as a user's would be: committed with one rack, then grown to two in the working tree.
+The lab boots the grown spec (two trays of each rack); the first bring-up uses the one-rack spec, so
+rack 2's trays are the new rack. The tests run in order on the one lab (each lab up costs minutes):
+
+1. growing by one rack: `diff` lists exactly rack 2's hosts and no moved address, and
+   `bringup --limit` the new rack adds its nodes and topology block to Slurm while a job runs on rack 1;
+2. a driver rollout (the stand-in CUDA repository's two versions of the branch): the canary and rack 1
+   first, then rack 2 while a job runs on rack 1: the job is never killed, every node ends on the new
+   version, acceptance passes;
+3. a canary with an injected fault stops the rollout before any other node is touched, drained with
+   the rollout's reason;
+4. replacing a node whose stand-in disk was wiped and whose SSH host key is new returns it to service.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from aifactory.lab import hardware, lifecycle, nodes, procs
+from aifactory.lab.rehearsal import LAB_BMC_CREDENTIALS
+from aifactory.lab.state import LabState
+from aifactory.spec import load_spec
+from tests.conftest import site_dir
+
+pytestmark = pytest.mark.lab
+
+SITE = "lab-day2"
+OLD, NEW = hardware.manifest()["nvidia_cuda"]["driver_versions"]["value"][:2]
+STAGES = "racks,os,drivers,fabric,storage,acceptance,scheduler"
+CANARY, RACK1_OTHER = f"{SITE}-r001-n01", f"{SITE}-r001-n02"
+RACK2 = [f"{SITE}-r002-n01", f"{SITE}-r002-n02"]
+REPLACED = RACK2[1]
+ENV = {**os.environ, **LAB_BMC_CREDENTIALS}
+
+
+def write_spec(site: Path, racks: int, driver_version: str) -> None:
+    """lab-gb200 as `lab-day2` on 10.81.0.0/16 with `racks` racks and the driver pinned at `driver_version`."""
+    data = yaml.safe_load((site_dir("lab-gb200") / "factory.yaml").read_text())
+    data["name"] = SITE
+    data["network"].update(domain=f"{SITE}.factory.internal", onprem_cidr="10.81.0.0/16", bmc_cidr="10.81.0.0/24",
+                           host_cidr="10.81.1.0/24", storage_cidr="10.81.2.0/24")
+    data["hybrid_link"]["vpc_cidr"] = "10.181.0.0/24"
+    data["compute"]["racks"] = racks
+    data["facility"]["power_budget_kw"] = 150 * racks
+    data["software"]["nvidia"]["driver_version"] = driver_version
+    (site / "factory.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+                   check=True, capture_output=True)
+
+
+def cli(*args, timeout: int = 3600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "aifactory.cli", *map(str, args)], capture_output=True, text=True,
+                          env=ENV, timeout=timeout)
+
+
+def lab_ssh(node: str, command: str) -> subprocess.CompletedProcess:
+    return cli("lab", "ssh", SITE, node, command, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def day2(lab_dir, tmp_path_factory):
+    """(site directory grown to two racks, one-rack copy, LabState, host overrides file, work directory)
+    after the one-rack factory's bring-up on the lab of the grown one."""
+    work = tmp_path_factory.mktemp("day2")
+    site = work / "repo" / "inventories" / SITE
+    shutil.copytree(site_dir("lab-gb200"), site)
+    write_spec(site, racks=1, driver_version=OLD)
+    git(work / "repo", "init", "-q")
+    git(work / "repo", "add", ".")
+    git(work / "repo", "commit", "-q", "-m", "one rack")
+    one_rack = work / "one-rack" / SITE
+    shutil.copytree(site, one_rack)
+    write_spec(site, racks=2, driver_version=OLD)
+    f = load_spec(site)
+    lifecycle.up(f, progress=lambda line: None, scratch_disks=1, trays_per_rack=2)
+    try:
+        state = LabState.load(f.name)
+        overrides = state.dir / lifecycle.OVERRIDES_FILE
+        rack1_overrides = work / "rack1-overrides.json"
+        known = {h.name for h in load_spec(one_rack).head_nodes} | {n.name for n in load_spec(one_rack).nodes}
+        known |= {f"{n.name}-bmc" for n in load_spec(one_rack).nodes} | {f"{t.name}-bmc" for t in load_spec(one_rack).switch_trays}
+        rack1_overrides.write_text(json.dumps({h: v for h, v in json.loads(overrides.read_text()).items() if h in known}))
+        first = bringup(one_rack, rack1_overrides, work / "artifacts")
+        assert first.returncode in (0, 3), first.stderr[-3000:]
+        yield site, one_rack, state, overrides, work
+    finally:
+        lifecycle.down(f.name, progress=lambda line: None)
+
+
+def bringup(site: Path, overrides: Path, artifacts: Path, *more: str) -> subprocess.CompletedProcess:
+    return cli("bringup", site, "--stages", STAGES, "--host-overrides", overrides, "--artifacts-dir", artifacts, *more)
+
+
+def start_job(nodes_: list[str]) -> str:
+    """A long job on these nodes, running once this returns; its id."""
+    job = lab_ssh(f"{SITE}-head01", f"sbatch --parsable -N{len(nodes_)} -w {','.join(nodes_)} --wrap='sleep 3000'")
+    job_id = job.stdout.strip()
+    assert job_id.isdigit(), job.stderr
+    assert procs.wait_until(lambda: job_state(job_id)[0] == "RUNNING", 120, every_s=1), job_state(job_id)
+    return job_id
+
+
+def job_state(job_id: str) -> tuple[str, str]:
+    """(JobState, Restarts) of a job, as scontrol shows it."""
+    shown = lab_ssh(f"{SITE}-head01", f"scontrol show job {job_id}").stdout
+    fields = dict(part.split("=", 1) for part in shown.split() if "=" in part)
+    return fields.get("JobState", "?"), fields.get("Restarts", "?")
+
+
+def node_states() -> dict[str, list[str]]:
+    """{node: [state, reason]} from sinfo."""
+    lines = lab_ssh(f"{SITE}-head01", "sinfo --noheader --Node --format='%N %t %E'").stdout.splitlines()
+    return {line.split()[0]: line.split(None, 2)[1:] for line in lines}
+
+
+def driver_version(node: str) -> str:
+    return lab_ssh(node, "nvidia-smi --query-gpu=driver_version --format=csv,noheader").stdout.split()[0]
+
+
+def test_growing_by_one_rack_moves_nothing_and_the_rack_joins_slurm_while_a_job_runs(day2):
+    site, _, state, overrides, work = day2
+    diff = cli("diff", site, "--against", "HEAD", "--format", "json", timeout=900)
+    assert diff.returncode == 0, diff.stderr[-2000:]
+    preview = json.loads(diff.stdout)
+    f = load_spec(site)
+    new = {n.name for n in f.nodes if n.rack == 2} | {t.name for t in f.switch_trays if t.rack == 2}
+    assert {h["name"] for h in preview["hosts"]["added"]} == new
+    assert preview["hosts"]["moved"] == [] and preview["hosts"]["removed"] == []
+    assert preview["scheduler"]["topology"]["added"] == ["rack02"] and preview["scheduler"]["head_nodes"]["moved"] == []
+
+    job = start_job([CANARY, RACK1_OTHER])
+    grown = bringup(site, overrides, work / "artifacts", "--limit", f"~^{SITE}-r002-")
+    assert grown.returncode in (0, 3), grown.stderr[-3000:]
+    topology = lab_ssh(f"{SITE}-head01", "scontrol show topology").stdout
+    assert "BlockName=rack01" in topology and "BlockName=rack02" in topology
+    states = node_states()
+    assert all(states[n][0] == "idle" for n in RACK2), states
+    assert job_state(job) == ("RUNNING", "0")
+    lab_ssh(f"{SITE}-head01", f"scancel {job}")
+
+
+def test_a_driver_rollout_keeps_a_job_on_rack_1_running_while_rack_2_is_upgraded(day2):
+    site, _, state, overrides, work = day2
+    write_spec(site, racks=2, driver_version=NEW)
+    record = work / "rollout.json"
+    common = ["--stage", "drivers", "--host-overrides", overrides, "--record", record, "--artifacts-dir", work / "artifacts"]
+    first = cli("rollout", site, *common, "--max-batches", "2")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert [b["outcome"] for b in json.loads(record.read_text())["batches"]] == ["passed", "passed", "pending"]
+    assert {driver_version(n) for n in (CANARY, RACK1_OTHER)} == {NEW}
+
+    job = start_job([CANARY, RACK1_OTHER])
+    rest = cli("rollout", site, *common, "--resume", "--format", "json")
+    assert rest.returncode == 0, rest.stderr[-3000:]
+    done = json.loads(rest.stdout)
+    assert done["status"] == "done" and [b["nodes"] for b in done["batches"]][2] == RACK2
+    assert all(o in ("pass", "incomplete (lab stand-in)") for b in done["batches"] for o in b["nodes_outcome"].values())
+    assert job_state(job) == ("RUNNING", "0")  # never killed nor requeued
+    assert {driver_version(n) for n in (CANARY, RACK1_OTHER, *RACK2)} == {NEW}
+    states = node_states()
+    assert all(states[n][0] in ("idle", "alloc", "mix") for n in (CANARY, RACK1_OTHER, *RACK2)), states
+    lab_ssh(f"{SITE}-head01", f"scancel {job}")
+
+
+def test_a_faulty_canary_stops_the_rollout_before_any_other_node(day2):
+    site, _, state, overrides, work = day2
+    root = nodes.node_dir(state, CANARY) / "root"
+    healthy = json.loads((root / hardware.PROFILE_PATH.lstrip("/")).read_text())
+    hardware.write_profile(root, hardware.with_faults(healthy, ["gpu-missing"]))
+    try:
+        write_spec(site, racks=2, driver_version=OLD)
+        record = work / "rollout-faulty.json"
+        stopped = cli("rollout", site, "--stage", "drivers", "--host-overrides", overrides, "--record", record,
+                      "--artifacts-dir", work / "artifacts", "--format", "json")
+        assert stopped.returncode == 1, stopped.stderr[-3000:]
+        data = json.loads(stopped.stdout)
+        assert [b["outcome"] for b in data["batches"]] == ["failed", "pending", "pending"]
+        assert data["batches"][0]["nodes_outcome"] == {CANARY: "fail"}
+        assert f"drained in Slurm with reason 'aifactory rollout drivers': {CANARY}" in stopped.stderr
+        assert {driver_version(n) for n in (RACK1_OTHER, *RACK2)} == {NEW}  # nobody else touched
+        state_, reason = node_states()[CANARY]
+        # The node health check (every HealthCheckInterval) may have put its own reason on the drained canary.
+        assert state_ == "drain" and (reason == "aifactory rollout drivers" or reason.startswith("aifactory health: ")), reason
+    finally:
+        hardware.write_profile(root, healthy)
+
+
+def test_replacing_a_node_with_wiped_disks_and_a_new_host_key_returns_it_to_service(day2):
+    site, _, state, overrides, work = day2
+    old_key = lab_ssh(REPLACED, "cat /etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[1]
+    disks = json.loads(overrides.read_text())[REPLACED].get("scratch_storage_devices") or []
+    swap = (f"umount /scratch; wipefs -a {' '.join(disks)}; rm -f /etc/ssh/ssh_host_*; ssh-keygen -A; "
+            "systemctl restart ssh")
+    lab_ssh(REPLACED, swap)  # the new tray: empty disks, a new host key (the session may drop on restart)
+    assert lab_ssh(REPLACED, "true").returncode != 0  # the old key is refused: strict checking
+
+    replaced = cli("replace", site, REPLACED, "--stages", STAGES, "--host-overrides", overrides, "--record", work / "replace.json",
+                   "--artifacts-dir", work / "artifacts", "--format", "json")
+    assert replaced.returncode == 0, replaced.stdout[-2000:] + replaced.stderr[-3000:]
+    entry = json.loads(replaced.stdout)
+    assert entry["outcome"] == "in service" and entry["hardware"]["serial"]
+    new_key = lab_ssh(REPLACED, "cat /etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[1]
+    assert new_key != old_key and new_key in nodes.known_hosts(state).read_text()
+    assert old_key not in nodes.known_hosts(state).read_text()
+    assert lab_ssh(REPLACED, "findmnt --noheadings --output TARGET /scratch").stdout.strip() == "/scratch"
+    assert node_states()[REPLACED][0] == "idle"
