@@ -1,0 +1,78 @@
+"""rollout_drain.yml and rollout_resume.yml run for real against local hosts, with `scontrol` and
+`squeue` replaced by scripts that log their arguments and answer as Slurm would: the drain names the
+batch and the reason, --force requeues the running jobs, the wait ends when the batch is free and
+fails the run when jobs outlive the drain timeout."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import REPO
+
+PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+BATCH = ["f-r002-n01", "f-r002-n02"]
+
+
+def fake_slurm(bin_dir: Path, log: Path, busy_polls: int) -> None:
+    """scontrol logs its arguments; squeue lists jobs 41 and 42 for its first `busy_polls` calls."""
+    bin_dir.mkdir()
+    (bin_dir / "scontrol").write_text(f"#!/bin/sh\necho \"scontrol $*\" >> {log}\n")
+    (bin_dir / "squeue").write_text(
+        f"#!/bin/sh\necho \"squeue $*\" >> {log}\n"
+        f"n=$(grep -c '^squeue' {log})\n"
+        f"if [ \"$n\" -le {busy_polls} ]; then printf '41\\n42\\n'; fi\n")
+    for tool in ("scontrol", "squeue"):
+        (bin_dir / tool).chmod(0o755)
+
+
+def run(tmp_path: Path, book: str, busy_polls: int = 0, force: bool = False, polls: int = 3) -> tuple[int, list[str]]:
+    log = tmp_path / "slurm.log"
+    fake_slurm(tmp_path / "bin", log, busy_polls)
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"children": {
+        "head_nodes": {"hosts": {"f-head01": local}},
+        "nodes": {"hosts": {h: local for h in [*BATCH, "f-r001-n01"]}}}}}))
+    extra = {"aifactory_become": False, "slurm_controllers": ["f-head01"], "aifactory_rollout_batch": BATCH,
+             "aifactory_rollout_slurm": True, "aifactory_rollout_drain_reason": "aifactory rollout drivers",
+             "aifactory_rollout_force": force, "aifactory_rollout_drain_polls": polls,
+             "aifactory_rollout_drain_poll_delay": 0}
+    done = subprocess.run([PLAYBOOK, "-i", str(inventory), f"playbooks/{book}", "--limit", ",".join(BATCH),
+                           "-e", json.dumps(extra)], cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
+                               "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")})
+    return done.returncode, log.read_text().splitlines() if log.exists() else []
+
+
+BUSY = "squeue --noheader --format=%i --nodelist=f-r002-n01,f-r002-n02 --states=RUNNING,COMPLETING,CONFIGURING,SUSPENDED"
+
+
+def test_drain_then_wait_until_the_jobs_are_gone(tmp_path):
+    code, calls = run(tmp_path, "rollout_drain.yml", busy_polls=2)
+    assert code == 0
+    assert calls == ["scontrol update NodeName=f-r002-n01,f-r002-n02 State=DRAIN Reason=aifactory rollout drivers",
+                     BUSY, BUSY, BUSY]  # listed once, then polled until free
+
+
+def test_force_requeues_the_running_jobs(tmp_path):
+    code, calls = run(tmp_path, "rollout_drain.yml", busy_polls=1, force=True)
+    assert code == 0 and "scontrol requeue 41,42" in calls
+    assert calls.index("scontrol requeue 41,42") == 2
+
+
+def test_jobs_outliving_the_drain_timeout_fail_the_batch(tmp_path):
+    code, calls = run(tmp_path, "rollout_drain.yml", busy_polls=99, polls=2)
+    assert code != 0
+    assert calls.count(BUSY) == 1 + 3  # the listing, then the first try and two retries
+    assert not any("requeue" in c for c in calls)
+
+
+def test_resume_names_the_batch(tmp_path):
+    code, calls = run(tmp_path, "rollout_resume.yml")
+    assert code == 0 and calls == ["scontrol update NodeName=f-r002-n01,f-r002-n02 State=RESUME"]
