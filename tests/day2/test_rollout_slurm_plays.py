@@ -1,7 +1,8 @@
-"""rollout_drain.yml and rollout_resume.yml run for real against local hosts, with `scontrol` and
-`squeue` replaced by scripts that log their arguments and answer as Slurm would: the drain names the
-batch and the reason, --force requeues the running jobs, the wait ends when the batch is free and
-fails the run when jobs outlive the drain timeout."""
+"""rollout_drain.yml, rollout_restart.yml and rollout_resume.yml run for real against local hosts, with
+`scontrol` and `squeue` replaced by scripts that log their arguments and answer as Slurm would: the
+drain names the batch and the reason, --force requeues the running jobs, the wait ends when the batch
+is free and fails the run when jobs outlive the drain timeout; only nodes whose role set the restart
+fact go through their BMC."""
 
 from __future__ import annotations
 
@@ -76,3 +77,27 @@ def test_jobs_outliving_the_drain_timeout_fail_the_batch(tmp_path):
 def test_resume_names_the_batch(tmp_path):
     code, calls = run(tmp_path, "rollout_resume.yml")
     assert code == 0 and calls == ["scontrol update NodeName=f-r002-n01,f-r002-n02 State=RESUME"]
+
+
+def test_only_the_nodes_whose_role_asks_for_it_are_restarted_through_their_bmc(tmp_path):
+    """Node n1's role set the restart fact, n2's did not: only n1's BMC enters the bmc role (whose
+    endpoint check stops it here, which shows it ran), and only n1 is waited for."""
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"children": {
+        "node_bmcs": {"hosts": {bmc: {**local, "bmc_endpoint": "http://127.0.0.1:9"} for bmc in ("n1-bmc", "n2-bmc")}},
+        "nodes": {"hosts": {"n1": {**local, "nvidia_gpu_reboot_required": True}, "n2": local}}}}}))
+    extra = {"aifactory_rollout_bmc_node": {"n1-bmc": "n1", "n2-bmc": "n2"},
+             "aifactory_rollout_reboot_fact": "nvidia_gpu_reboot_required", "aifactory_rollout_boot_timeout": 30}
+    done = subprocess.run([PLAYBOOK, "-i", str(inventory), "playbooks/rollout_restart.yml", "-e", json.dumps(extra)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
+                               "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")})
+    plays = json.loads(done.stdout)["plays"]
+    restart = {t["task"]["name"]: t["hosts"] for t in plays[0]["tasks"]}
+    assert restart["Restart the node"]["n2-bmc"].get("skipped") is True
+    assert "n1-bmc" not in {h for h, r in restart["Restart the node"].items() if r.get("skipped")}
+    endpoint_check = restart["bmc : Check that the BMC endpoint speaks HTTPS"]
+    assert list(endpoint_check) == ["n1-bmc"] and endpoint_check["n1-bmc"]["failed"]
+    wait = {t["task"]["name"]: t["hosts"] for t in plays[1]["tasks"]}["Wait until the node answers again"]
+    assert wait["n2"].get("skipped") is True and not wait["n1"].get("skipped")
