@@ -5,6 +5,7 @@ profile and fails exactly the fault's checks, and the stand-in repositories are 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import io
 import json
@@ -308,3 +309,21 @@ def test_a_real_tools_output_is_not_marked_stand_in(tmp_path):
     obs = observations(tmp_path, hw, expected)
     real = obs | {"tool_versions": {key: "NVIDIA-SMI version  : 580.105.08" for key in obs["tool_versions"]}}
     assert not any(c["stand_in"] for c in evaluate(expected, real)["checks"])
+
+
+def test_the_lab_points_the_roles_at_paths_the_repositories_have(repos):
+    """The role settings the lab gives its nodes, joined as the roles join them (vars/main.yml), name files that exist."""
+    www = repos / "www"
+    m = hardware.manifest()
+    v = vendor_repos.role_vars(str(www), www, "amd64", m["doca"]["version"])
+    for distro in ("debian12", "debian13"):
+        cuda = Path(v["nvidia_gpu_repo_url"]) / distro / v["nvidia_gpu_repo_arch"]
+        assert (cuda / f"cuda-keyring_{m['nvidia_cuda']['keyring']['version']}_all.deb").is_file()
+        assert (Path(v["rdma_fabric_doca_repo_url"]) / m["doca"]["version"] / distro / v["rdma_fabric_doca_arch"] / "InRelease").is_file()
+    assert (Path(v["rdma_fabric_doca_repo_url"]) / m["doca"]["key"]["path"]).is_file()
+    assert (Path(v["neuron_repo_url"]) / m["neuron"]["key"]["path"]).is_file()
+    assert (Path(v["neuron_repo_url"]) / "dists" / role_yaml("neuron", "vars/Debian.yml")["__neuron_repo_suite"] / "InRelease").is_file()
+    efa = Path(v["neuron_efa_installer_url"]) / m["efa"]["tarball"]
+    assert hashlib.sha256(efa.read_bytes()).hexdigest() == v["neuron_efa_installer_sha256"] != m["efa"]["sha256"]
+    assert (v["nvidia_gpu_apt_arch"], v["rdma_fabric_apt_arch"], v["neuron_apt_arch"]) == ("amd64",) * 3
+    assert "rdma_fabric_doca_repo_url" not in vendor_repos.role_vars(str(www), www, "amd64", "")  # rdma-core: no DOCA
