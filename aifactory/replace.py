@@ -271,7 +271,7 @@ def run_replace(f: Factory, options: ReplaceOptions, runner: Runner = run_bringu
             step("resume it in Slurm", "resumed")
         else:
             step("resume it in Slurm", "skipped: the factory has no scheduler (scheduler: none)")
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):  # between the runs (SIGTERM is SystemExit): each run handles its own
         return stop("interrupted")
     return stop("in service")
 

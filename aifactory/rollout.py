@@ -294,9 +294,9 @@ def run_rollout(f: Factory, options: RolloutOptions, path: Path, record: dict, r
         save_record(path, record)
         try:
             outcome = _run_batch(f, options, record, entry, batch, runner, say)
-        except KeyboardInterrupt:  # between the runs: each run handles its own Ctrl-C
+        except (KeyboardInterrupt, SystemExit) as stop:  # between the runs: each run handles its own signals
             outcome = "interrupted"
-            record["interrupted_by"] = "SIGINT"
+            record["interrupted_by"] = "SIGTERM" if isinstance(stop, SystemExit) else "SIGINT"
         entry["outcome"] = outcome
         if outcome != "passed":
             record["status"] = "interrupted" if outcome == "interrupted" else "stopped"

@@ -65,14 +65,14 @@ class Runner:
     """Stands in for run_bringup: records each run and answers with the verdicts it is told."""
 
     def __init__(self, tmp: Path, verdict=lambda node: "pass", interrupt_on: int | None = None,
-                 raise_on: int | None = None):
-        self.tmp, self.verdict, self.interrupt_on, self.raise_on = tmp, verdict, interrupt_on, raise_on
+                 raise_on: int | None = None, raises: BaseException = KeyboardInterrupt()):
+        self.tmp, self.verdict, self.interrupt_on, self.raise_on, self.raises = tmp, verdict, interrupt_on, raise_on, raises
         self.runs: list[BringupOptions] = []
 
     def __call__(self, f, options: BringupOptions) -> BringupResult:
         self.runs.append(options)
         if self.raise_on == len(self.runs):
-            raise KeyboardInterrupt
+            raise self.raises
         nodes = options.extra_vars["aifactory_rollout_batch"]
         rollout = options.playbook == ROLLOUT_PLAYBOOK
         verdicts = {n: self.verdict(n) for n in nodes} if rollout else {}
@@ -175,6 +175,12 @@ def test_ctrl_c_between_runs_is_recorded_the_same_way(tmp_path):
     record = rollout(tmp_path, Runner(tmp_path, raise_on=2))  # the canary's resume run
     assert record["status"] == "interrupted" and record["batches"][0]["outcome"] == "interrupted"
     assert record["batches"][0]["drained"] == ["lab-gb200-r001-n01"]
+
+
+def test_sigterm_between_runs_is_exit_143_with_the_same_record(tmp_path):
+    record = rollout(tmp_path, Runner(tmp_path, raise_on=1, raises=SystemExit(143)))
+    assert record["status"] == "interrupted" and exit_code(record) == 143
+    assert json.loads((tmp_path / "record.json").read_text())["batches"][0]["outcome"] == "interrupted"
 
 
 def test_max_batches_pauses_and_resume_runs_the_rest(tmp_path):
