@@ -259,7 +259,8 @@ def prepare(f: Factory, options: RolloutOptions) -> tuple[Path, dict]:
     if existing is not None and existing.get("status") != "done":
         raise RolloutError(f"an unfinished rollout of {existing.get('stage')} on {f.name} is recorded at {path} "
                            f"(status {existing.get('status')}): continue it with --resume, or remove the file")
-    skipped = absent_hosts(options.host_overrides)
+    names = {n.name for n in f.nodes}
+    skipped = [h for h in absent_hosts(options.host_overrides) if h in names]
     batches = plan_batches(f.nodes, f.platform.nvlink_domain == "rack", options.batch_size, skipped)
     if not batches:
         raise RolloutError(f"{f.name}: no node to roll out to (every node is absent)")
@@ -274,7 +275,8 @@ def run_rollout(f: Factory, options: RolloutOptions, path: Path, record: dict, r
     record["status"], record["stopped_at"] = "running", None
     record.pop("interrupted_by", None)
     if record["skipped_absent"]:
-        say(f"rollout: skipping absent hosts: {', '.join(record['skipped_absent'])}")
+        absent = record["skipped_absent"]
+        say(f"rollout: skipping {len(absent)} absent node(s): {', '.join(absent[:6])}{' ...' if len(absent) > 6 else ''}")
     if not record["slurm"]:
         say("rollout: the factory has no scheduler (scheduler: none): nodes are not drained or resumed in Slurm")
     save_record(path, record)
