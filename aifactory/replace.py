@@ -3,8 +3,8 @@
 `run_replace` does, for one node:
 
 1. forget what the controller knew of the old machine: its cached facts (aifactory.bringup.forget_facts)
-   and its SSH host key, by name and address, in every known_hosts file its connection uses (the
-   user's, and the lab's when the host overrides name one with UserKnownHostsFile);
+   and its SSH host key, by name and address, in the user's known_hosts and in the one its connection
+   names (UserKnownHostsFile in the host overrides' ssh arguments, as the lab's do);
 2. run `playbooks/replace.yml`: drain the node in Slurm, read the new hardware through the BMC
    (Redfish system inventory and firmware inventory, handed back with set_stats), boot it once from
    the network and power-cycle it, wait for its SSH port;
@@ -225,7 +225,8 @@ def run_replace(f: Factory, options: ReplaceOptions, runner: Runner = run_bringu
     try:
         forget_facts([node.name], dict(os.environ))
         files = known_hosts_files(host_vars, options.home)
-        removed = forget_host_key(files, [node.name, address])
+        user_file = (options.home or Path.home()) / ".ssh" / "known_hosts"
+        removed = forget_host_key(sorted({*files, user_file}), [node.name, address])
         step("forget the old machine", f"cached facts dropped; host keys removed: {len(removed)}")
 
         run = runner(f, with_changes(base, playbook=REPLACE_PLAYBOOK, stages=None, limit=f"{node.name},{bmc_host(node.name)}",

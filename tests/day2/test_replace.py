@@ -91,13 +91,15 @@ def replace(tmp_path, monkeypatch, runner, f=GB200, new_key=None, expected=None,
     monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(tmp_path / "facts"))
     overrides = {NODE: {"ansible_host": ADDRESS, "ansible_ssh_common_args": f"-o UserKnownHostsFile={tmp_path}/kh"}}
     options = ReplaceOptions(node=NODE, host_key=expected, host_overrides=overrides, record=tmp_path / "record.json",
-                             stages=stages)
+                             stages=stages, home=tmp_path / "home")
     return run_replace(f, options, runner=runner, scan=lambda a: [new_key], progress=open(tmp_path / "progress", "a"))
 
 
 def test_a_replaced_node_is_read_forgotten_reinstalled_accepted_and_resumed(tmp_path, monkeypatch):
     old, new = host_key(tmp_path, "old"), host_key(tmp_path, "new")
     (tmp_path / "kh").write_text(f"{ADDRESS} {old}\n")
+    (tmp_path / "home" / ".ssh").mkdir(parents=True)
+    (tmp_path / "home" / ".ssh" / "known_hosts").write_text(f"{NODE} {old}\n")
     (tmp_path / "facts").mkdir()
     (tmp_path / "facts" / NODE).write_text("{}")
     runner = Runner(tmp_path)
@@ -108,6 +110,7 @@ def test_a_replaced_node_is_read_forgotten_reinstalled_accepted_and_resumed(tmp_
     assert runner.runs[0].extra_vars["aifactory_replace_reason"] == "aifactory replace"
     assert runner.runs[2].extra_vars["aifactory_rollout_batch"] == [NODE]
     assert (tmp_path / "kh").read_text() == f"{ADDRESS} {new}\n"
+    assert (tmp_path / "home" / ".ssh" / "known_hosts").read_text() == ""  # the user's copy forgotten too
     assert not (tmp_path / "facts" / NODE).exists()
     saved = json.loads((tmp_path / "record.json").read_text())["replacements"]
     assert saved[0]["hardware"]["serial"] == "SN-NEW-42" and saved[0]["previous_hardware"] is None
