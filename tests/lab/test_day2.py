@@ -147,8 +147,9 @@ def test_growing_by_one_rack_moves_nothing_and_the_rack_joins_slurm_while_a_job_
     assert grown.returncode in (0, 3), grown.stderr[-3000:]
     topology = lab_ssh(f"{SITE}-head01", "scontrol show topology").stdout
     assert "BlockName=rack01" in topology and "BlockName=rack02" in topology
-    states = node_states()
-    assert all(states[n][0] == "idle" for n in RACK2), states
+    # The new nodes' slurmd register once slurmctld knows them (a few seconds after the reconfigure).
+    assert procs.wait_until(lambda: all(node_states().get(n, ["?"])[0] == "idle" for n in RACK2), 120, every_s=2), \
+        node_states()
     assert job_state(job) == ("RUNNING", "0")
     lab_ssh(f"{SITE}-head01", f"scancel {job}")
 
@@ -217,4 +218,4 @@ def test_replacing_a_node_with_wiped_disks_and_a_new_host_key_returns_it_to_serv
     assert new_key != old_key and new_key in nodes.known_hosts(state).read_text()
     assert old_key not in nodes.known_hosts(state).read_text()
     assert lab_ssh(REPLACED, "findmnt --noheadings --output TARGET /scratch").stdout.strip() == "/scratch"
-    assert node_states()[REPLACED][0] == "idle"
+    assert procs.wait_until(lambda: node_states().get(REPLACED, ["?"])[0] == "idle", 120, every_s=2), node_states()
