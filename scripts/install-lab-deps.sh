@@ -15,6 +15,10 @@ losetup:mount
 mount:mount
 nsenter:util-linux
 mkfs.xfs:xfsprogs
+gpg:gpg
+gpgconf:gpgconf
+gpgv:gpgv
+dpkg-deb:dpkg
 "
 
 missing=""

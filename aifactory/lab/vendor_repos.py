@@ -42,7 +42,8 @@ MAINTAINER = "aifactory lab <vendor-stand-in@lab.aifactory.invalid>"
 DRIVER_VERSION_FILE = "/usr/lib/aifactory-lab/nvidia-driver-version"
 CUDA_ARCH = {"amd64": "x86_64", "arm64": "sbsa"}  # Debian architecture -> CUDA repository directory
 DOCA_ARCH = {"amd64": "x86_64", "arm64": "arm64-sbsa"}  # -> DOCA repository directory
-KEY_FILE = "aifactory-lab-vendor-key.gpg"  # the lab's public key, binary, beside the served tree (tests, gpgv)
+KEY_FILE = "aifactory-lab-vendor-key.gpg"
+BUILD_TOOLS = ("gpg", "gpgconf", "dpkg-deb")  # the lab's public key, binary, beside the served tree (tests, gpgv)
 
 
 class VendorRepoError(RuntimeError):
@@ -253,6 +254,9 @@ def efa_installer() -> bytes:
 
 def build(www: Path, gnupg: Path, arch: str) -> None:
     """Every stand-in repository under `www`, signed with a new key kept in `gnupg`."""
+    absent = [tool for tool in BUILD_TOOLS if shutil.which(tool) is None]
+    if absent:
+        raise VendorRepoError(f"missing {', '.join(absent)}: run scripts/install-lab-deps.sh")
     m = manifest()
     signer = Signer(gnupg)
     try:
