@@ -327,3 +327,12 @@ def test_the_lab_points_the_roles_at_paths_the_repositories_have(repos):
     assert hashlib.sha256(efa.read_bytes()).hexdigest() == v["neuron_efa_installer_sha256"] != m["efa"]["sha256"]
     assert (v["nvidia_gpu_apt_arch"], v["rdma_fabric_apt_arch"], v["neuron_apt_arch"]) == ("amd64",) * 3
     assert "rdma_fabric_doca_repo_url" not in vendor_repos.role_vars(str(www), www, "amd64", "")  # rdma-core: no DOCA
+
+
+@pytest.mark.parametrize("command", ["lab up", "rehearse"])
+def test_a_bad_fault_option_exits_2_naming_it_before_anything_starts(command, capsys):
+    from aifactory.cli import main
+
+    rc = main([*command.split(), str(site_dir("lab-b200")), "--fault", "lab-b200-r001-n09:gpu-missing"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: --fault: 'lab-b200-r001-n09' is no node of this site") and "Traceback" not in err
