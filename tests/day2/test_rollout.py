@@ -247,3 +247,9 @@ def test_an_incomplete_verdict_passes_the_gate_on_lab_stand_ins_only(tmp_path):
     record = run_rollout(GB200, options, path, record, runner=runner, progress=open(tmp_path / "progress.txt", "a"))
     assert record["status"] == "done"
     assert record["batches"][0]["nodes_outcome"] == {"lab-gb200-r001-n01": "incomplete (lab stand-in)"}
+
+
+def test_a_record_that_is_not_one_is_bad_input(capsys, tmp_path):
+    (tmp_path / "r.json").write_text("[1, 2")
+    code, err = run_cli(capsys, "rollout", site_dir("lab-gb200"), "--stage", "drivers", "--record", tmp_path / "r.json")
+    assert code == 2 and "not a rollout record" in err and "Traceback" not in err
