@@ -230,7 +230,7 @@ class RolloutOptions:
     stage: str
     batch_size: int | None = None
     force: bool = False
-    drain_timeout: int = DEFAULT_DRAIN_TIMEOUT
+    drain_timeout: int | None = None  # None: the record's on --resume, else DEFAULT_DRAIN_TIMEOUT
     resume: bool = False
     max_batches: int | None = None  # stop (status `paused`) after this many batches ran
     bringup: BringupOptions = field(default_factory=BringupOptions)  # inventory inputs, forks, strategy, artifacts
@@ -255,6 +255,10 @@ def prepare(f: Factory, options: RolloutOptions) -> tuple[Path, dict]:
                                f"not {options.stage!r}")
         if existing.get("status") == "done":
             raise RolloutError(f"--resume: the rollout of {options.stage} on {f.name} is done ({path})")
+        # A batch that timed out waiting for its jobs can be resumed with --force or a longer timeout.
+        existing["force"] = bool(existing.get("force")) or options.force
+        if options.drain_timeout is not None:
+            existing["drain_timeout"] = options.drain_timeout
         return path, existing
     if existing is not None and existing.get("status") != "done":
         raise RolloutError(f"an unfinished rollout of {existing.get('stage')} on {f.name} is recorded at {path} "
@@ -264,7 +268,8 @@ def prepare(f: Factory, options: RolloutOptions) -> tuple[Path, dict]:
     batches = plan_batches(f.nodes, f.platform.nvlink_domain == "rack", options.batch_size, skipped)
     if not batches:
         raise RolloutError(f"{f.name}: no node to roll out to (every node is absent)")
-    return path, new_record(f, options.stage, batches, skipped, options.force, options.drain_timeout, options.batch_size)
+    timeout = DEFAULT_DRAIN_TIMEOUT if options.drain_timeout is None else options.drain_timeout
+    return path, new_record(f, options.stage, batches, skipped, options.force, timeout, options.batch_size)
 
 
 def run_rollout(f: Factory, options: RolloutOptions, path: Path, record: dict, runner: Runner = run_bringup,

@@ -38,9 +38,11 @@ def register(sub) -> None:
     p.add_argument("--stage", required=True, choices=ROLLOUT_STAGES, help="the stage to roll out")
     p.add_argument("--batch-size", type=_positive_int, metavar="N",
                    help="nodes per batch after the canary (not on NVL72, where a batch is a rack; default: a rack)")
-    p.add_argument("--force", action="store_true", help="requeue the batch's running jobs instead of waiting for them")
-    p.add_argument("--drain-timeout", type=_positive_int, default=DEFAULT_DRAIN_TIMEOUT, metavar="S",
-                   help=f"seconds a batch waits for its running jobs before it fails (default {DEFAULT_DRAIN_TIMEOUT})")
+    p.add_argument("--force", action="store_true",
+                   help="requeue the batch's running jobs instead of waiting for them (also with --resume)")
+    p.add_argument("--drain-timeout", type=_positive_int, metavar="S",
+                   help=f"seconds a batch waits for its running jobs before it fails (default {DEFAULT_DRAIN_TIMEOUT}; "
+                        "with --resume, the recorded one)")
     p.add_argument("--resume", action="store_true", help="continue the recorded rollout from the batch where it stopped")
     p.add_argument("--max-batches", type=_positive_int, metavar="N",
                    help="run at most N batches now; --resume runs the rest")

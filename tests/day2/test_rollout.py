@@ -192,6 +192,14 @@ def test_max_batches_pauses_and_resume_runs_the_rest(tmp_path):
     assert runner.batches() == [["lab-gb200-r002-n01", "lab-gb200-r002-n02"]]
 
 
+def test_resume_can_force_or_wait_longer(tmp_path):
+    rollout(tmp_path, Runner(tmp_path, verdict=lambda n: "fail"), drain_timeout=60)
+    _, record, _ = start(tmp_path, resume=True)
+    assert (record["force"], record["drain_timeout"]) == (False, 60)
+    _, record, _ = start(tmp_path, resume=True, force=True, drain_timeout=600)
+    assert (record["force"], record["drain_timeout"]) == (True, 600)
+
+
 def test_an_unfinished_rollout_needs_resume_and_resume_needs_the_same_stage(tmp_path):
     rollout(tmp_path, Runner(tmp_path, verdict=lambda n: "fail"))
     with pytest.raises(RolloutError, match="unfinished rollout of drivers.*--resume"):
