@@ -20,12 +20,14 @@ runs, so a rollout stopped by a failed gate, by Ctrl-C or by a lost controller i
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -172,6 +174,22 @@ def new_record(f: Factory, stage: str, batches: list[Batch], skipped: list[str],
             "skipped_absent": skipped, "stopped_at": None,
             "batches": [{"index": i, "label": b.label, "nodes": list(b.nodes), "outcome": "pending",
                          "drained": [], "nodes_outcome": {}, "runs": []} for i, b in enumerate(batches, 1)]}
+
+
+@contextlib.contextmanager
+def record_lock(path: Path) -> Iterator[None]:
+    """Held while a rollout runs from this record: a second rollout of the site is refused."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(path.with_name(f".{path.name}.lock"), "w")  # noqa: SIM115 - closed below
+    except OSError as err:
+        raise RolloutError(f"--record {path}: {err.strerror or err}") from None
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RolloutError(f"another rollout runs from {path}: wait for it, or stop it (Ctrl-C)") from None
+        yield
 
 
 def load_record(path: Path) -> dict | None:

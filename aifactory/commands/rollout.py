@@ -11,7 +11,7 @@ from aifactory.commands.bringup import _extra_vars, _positive_int, is_lab
 from aifactory.inventory import InventoryInputError, build_inventory, load_host_overrides, load_stack_outputs
 from aifactory.report import emit_json
 from aifactory.rollout import (DEFAULT_DRAIN_TIMEOUT, ROLLOUT_STAGES, RolloutError, RolloutOptions, exit_code, prepare,
-                               run_rollout, state_lines)
+                               record_lock, record_path, run_rollout, state_lines)
 from aifactory.spec import load_spec
 from aifactory.spec.validators import shown
 
@@ -75,7 +75,8 @@ def run(args) -> int:
         options = RolloutOptions(stage=args.stage, batch_size=args.batch_size, force=args.force,
                                  drain_timeout=args.drain_timeout, resume=args.resume, max_batches=args.max_batches,
                                  bringup=bringup, host_overrides=overrides, record=args.record)
-        path, record = prepare(f, options)
+        with record_lock(options.record or record_path(f.name)):
+            return _run(f, args, options, overrides)
     except InventoryInputError as err:
         print(f"error: {shown(err.source, 300)}:", file=sys.stderr)
         for problem in err.problems:
@@ -84,6 +85,11 @@ def run(args) -> int:
     except (BringupError, RolloutError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+
+
+def _run(f, args, options: RolloutOptions, overrides: dict | None) -> int:
+    """Plan or resume, confirm, roll out, report (RolloutError: exit 2, by run)."""
+    path, record = prepare(f, options)
     print(plan_lines(record, path), file=sys.stderr)
     if not is_lab(f, overrides) and not confirmed(f.name, args.yes):
         return 2

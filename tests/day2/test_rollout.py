@@ -12,7 +12,7 @@ import pytest
 from aifactory import cli
 from aifactory.bringup import BringupOptions, BringupResult
 from aifactory.rollout import (RESUME_PLAYBOOK, ROLLOUT_PLAYBOOK, RolloutError, RolloutOptions, exit_code, plan_batches,
-                               prepare, run_rollout, state_lines)
+                               prepare, record_lock, run_rollout, state_lines)
 from aifactory.spec import load_spec
 from tests.conftest import put, site_dir
 
@@ -261,3 +261,11 @@ def test_a_record_that_is_not_one_is_bad_input(capsys, tmp_path):
     (tmp_path / "r.json").write_text("[1, 2")
     code, err = run_cli(capsys, "rollout", site_dir("lab-gb200"), "--stage", "drivers", "--record", tmp_path / "r.json")
     assert code == 2 and "not a rollout record" in err and "Traceback" not in err
+
+
+def test_a_second_rollout_of_the_site_is_refused_while_one_runs(capsys, tmp_path):
+    with record_lock(tmp_path / "r.json"):
+        code, err = run_cli(capsys, "rollout", site_dir("lab-gb200"), "--stage", "drivers", "--record", tmp_path / "r.json")
+    assert code == 2 and "another rollout runs from" in err
+    code, err = run_cli(capsys, "rollout", site_dir("lab-gb200"), "--stage", "drivers", "--record", "/proc/no/r.json")
+    assert code == 2 and "--record /proc/no/r.json" in err
