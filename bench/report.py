@@ -255,7 +255,10 @@ def _bringup(r: dict) -> tuple[list[str], list[str], dict | None]:
             " defaults for what ansible.cfg tunes"
             " (forks 5, no pipelining, implicit full fact gathering, memory fact cache). Controller CPU is the"
             " bringup process tree's rusage, node CPU what the nodes' cgroups used during the run; per host-task ="
-            " CPU / runner_on_* result events.", ""]
+            " CPU / runner_on_* result events."
+            + (f" Measured on its own at {m['date']} (load average at start"
+               f" {', '.join(f'{x:.2f}' for x in m['load_at_start'])}), with the other parts' figures kept."
+               if (m := (r.get("module_probe") or {}).get("measured")) else ""), ""]
     rows = []
     for x in r["bringup_by_nodes"]:
         for s in (s for s in BRINGUP_SETTINGS if s in x):
