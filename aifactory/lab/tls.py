@@ -44,12 +44,14 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
 
 
 def ensure_ca(directory: Path) -> tuple[Path, Path]:
-    """The lab CA's certificate and key under `directory`, made once."""
+    """The lab CA's certificate and key under `directory`, made once and again when it expires within a day."""
     cert_path, key_path = directory / "lab-ca.crt", directory / "lab-ca.key"
-    if cert_path.exists() and key_path.exists():
-        return cert_path, key_path
-    key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.timezone.utc)
+    if cert_path.exists() and key_path.exists():
+        expires = x509.load_pem_x509_certificate(cert_path.read_bytes()).not_valid_after_utc
+        if expires - now > datetime.timedelta(days=1):
+            return cert_path, key_path
+    key = ec.generate_private_key(ec.SECP256R1())
     cert = (x509.CertificateBuilder().subject_name(_name(CA_NAME)).issuer_name(_name(CA_NAME))
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=VALID_DAYS))

@@ -76,6 +76,15 @@ def test_https_listener_serves_the_endpoint_names_with_the_lab_ca(tmp_path):
         context.wrap_socket(raw, server_hostname="sts.amazonaws.com.example.org")
 
 
+def test_lab_ca_is_kept_until_it_nears_expiry(tmp_path, monkeypatch):
+    first = tls.ensure_ca(tmp_path)[0].read_bytes()
+    assert tls.ensure_ca(tmp_path)[0].read_bytes() == first
+    monkeypatch.setattr(tls, "VALID_DAYS", 0)
+    (tmp_path / "lab-ca.crt").unlink()
+    short = tls.ensure_ca(tmp_path)[0].read_bytes()  # valid for minutes only
+    assert tls.ensure_ca(tmp_path)[0].read_bytes() != short
+
+
 # --- the signing helper stand-in ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def moto_url():
