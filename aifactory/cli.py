@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
+        # What an interrupted SDK leaves half torn down (an asyncio loop whose self-pipe is already closed)
+        # is collected at exit and would print "Exception ignored" tracebacks after this line: not for people.
+        sys.unraisablehook = lambda unraisable: None
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as err:  # noqa: BLE001 - the last resort: a message, not a traceback
