@@ -17,7 +17,8 @@ from aifactory.lab.rehearsal import LAB_BMC_CREDENTIALS, SSM_CODE_ENV
 from tests.conftest import site_dir
 from tests.lab.conftest import node_ssh
 
-pytestmark = pytest.mark.lab
+# A long lab scenario (AIFACTORY_LAB_LONG=1, tests/lab/conftest.py): a lab-b200 lab and two bring-ups of its own.
+pytestmark = [pytest.mark.lab, pytest.mark.lab_long]
 
 LAB_SCRATCH_DISKS = lifecycle.SCRATCH_DISKS
 CODE = "lab-act-7Qx9+Zk2/Lm4-awslink"

@@ -95,7 +95,8 @@ def test_aws_stand_in_is_moto(lab):
 def test_host_overrides_point_every_inventory_host_at_the_lab(lab):
     f, state = lab
     overrides = json.loads((state.dir / lifecycle.OVERRIDES_FILE).read_text())
-    assert set(overrides) == {n.name for n in f.nodes} | {f"{n.name}-bmc" for n in f.nodes}
+    assert set(overrides) == ({n.name for n in f.nodes} | {f"{n.name}-bmc" for n in f.nodes}
+                              | {h.name for h in f.head_nodes})
     node = overrides[f.nodes[0].name]
     assert node["ansible_host"] == f.nodes[0].address and node["ansible_user"] == "root"
     assert f"UserKnownHostsFile={state.dir}/ssh/known_hosts" in node["ansible_ssh_common_args"]

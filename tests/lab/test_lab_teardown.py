@@ -13,6 +13,7 @@ import pytest
 from aifactory.cli import main
 from aifactory.lab import procs
 from aifactory.lab.state import LabState
+from aifactory.spec import load_spec
 from tests.conftest import site_dir
 
 pytestmark = pytest.mark.lab
@@ -47,7 +48,8 @@ def test_up_status_down_leaves_nothing_behind(lab_dir, capsys):
     out = capsys.readouterr().out
     assert "AWS stand-in: moto_server at http://127.0.0.1:" in out
     assert "BMC stand-in: sushy-emulator at https://127.0.0.1:" in out
-    assert out.count("node stand-in") == 6  # booting + up, per node
+    f = load_spec(site)
+    assert out.count("node stand-in") == 2 * (len(f.nodes) + len(f.head_nodes))  # booting + up, per node and head node
     recorded = json.loads((Path(os.environ["AIFACTORY_LAB_DIR"]) / "lab-b200" / "state.json").read_text())
     kinds = {r["kind"] for r in recorded["resources"]}
     assert kinds == {"process", "netns", "link", "mount", "loop", "cgroup"}

@@ -18,7 +18,8 @@ from aifactory.spec import load_spec
 from tests.conftest import site_dir
 from tests.lab.test_rehearse import lab_leftovers
 
-pytestmark = pytest.mark.lab
+# A long lab scenario (AIFACTORY_LAB_LONG=1, tests/lab/conftest.py): a lab-b200 lab and two bring-ups of its own.
+pytestmark = [pytest.mark.lab, pytest.mark.lab_long]
 
 
 def test_rehearsal_with_a_fault_fails_exactly_that_node_and_check(lab_dir, capsys):
