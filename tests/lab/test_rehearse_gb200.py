@@ -12,7 +12,10 @@ import pytest
 from aifactory.cli import main
 from tests.conftest import site_dir
 
-pytestmark = pytest.mark.lab
+# A long lab scenario (AIFACTORY_LAB_LONG=1, tests/lab/conftest.py): 26 minutes on two cores. Its last run
+# passed every stage but the scheduler step: `srun -N4` across the two racks' blocks (two trays of each in
+# service, the rest FUTURE) is refused with "Requested node configuration is not available".
+pytestmark = [pytest.mark.lab, pytest.mark.lab_long]
 
 POWER_TASK = "Send the power command"
 DRIVERS_PLAY = "Install the NVIDIA driver stack"
