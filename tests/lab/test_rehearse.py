@@ -54,26 +54,40 @@ def test_rehearse_lab_b200_passes_and_leaves_no_lab(lab_dir, capsys):
     assert rc == 0 and report["passed"], [s for s in report["stages"] if s["outcome"] == "failed"]
     assert list(outcomes) == ["lab up", "plan (AWS side against moto_server)", "bringup",
                               "bringup again (must change nothing)", "acceptance", "GPU / kernel-module steps",
-                              "AWS link (node side)", "lab down"]
+                              "AWS link (node side)", "scheduler (Slurm on the nodes)", "lab down"]
     assert all(s["seconds"] >= 0 for s in report["stages"])
-    assert stages["bringup"]["detail"].startswith("7 hosts ok")  # 3 nodes, 3 BMCs, the controller
-    assert stages["bringup again (must change nothing)"]["detail"] == "7 hosts ok, 0 changes"
-    # Every node ran its checks, scratch was formatted and mounted on the node's empty disk; the checks that
-    # need hardware could not run on the stand-ins: incomplete, truthfully, without failing the rehearsal.
-    assert outcomes["acceptance"] == "incomplete"
-    for node in load_spec(site_dir("lab-b200")).nodes:
-        assert f"{node.name} incomplete (3 passed, 0 failed, " in stages["acceptance"]["detail"]  # scratch, Bedrock
-    assert "lab stand-in: no NVIDIA GPU" in stages["acceptance"]["detail"]
-    # Never faked: what a container cannot do is reported skipped, with the verdict's own reason.
-    assert outcomes["GPU / kernel-module steps"] == "skipped"
-    assert "lab stand-in: no NVIDIA GPU" in stages["GPU / kernel-module steps"]["detail"]
+    f = load_spec(site_dir("lab-b200"))
+    hosts = 2 * len(f.nodes) + len(f.head_nodes) + 1  # nodes, their BMCs, the head node, the controller
+    assert stages["bringup"]["detail"].startswith(f"{hosts} hosts ok")
+    assert stages["bringup again (must change nothing)"]["detail"] == f"{hosts} hosts ok, 0 changes"
+    # The drivers and fabric stages installed for real, from the stand-in vendor repositories, leaving no step out.
+    for stage in ("drivers", "fabric"):
+        assert report["bringup_stages"][stage]["changed"] > 0 and report["bringup_stages"][stage]["failed"] == 0
+    assert report["bringup_stages"]["drivers"]["not_run"] == []
+    # Every check of the HGX B200 profile ran and passed on every node, the hardware ones against the stand-in
+    # tools (scratch and the Bedrock checks use the node's own disk and network).
+    assert outcomes["acceptance"] == "passed", stages["acceptance"]["detail"]
+    checks = report["acceptance_checks"]
+    for node in f.nodes:
+        assert f"{node.name} pass ({len(checks)} passed, 0 failed, 0 could not run)" in stages["acceptance"]["detail"]
+    assert {"accelerator_count", "driver_version", "nvlink_links", "fabric_manager_version", "dcgm_diag",
+            "ib_ports", "scratch", "bedrock_https"} <= set(checks)
+    for name, row in checks.items():
+        assert (row["pass"], row["fail"], row["skipped"]) == (len(f.nodes), 0, 0), (name, row)
+        own = name in ("scratch", "bedrock_dns", "bedrock_https")
+        assert row["stand_in"] == (0 if own else len(f.nodes)), (name, row)
+    assert (outcomes["GPU / kernel-module steps"], stages["GPU / kernel-module steps"]["detail"]) == (
+        "passed", "no check skipped")
+    # What a container cannot do is reported as not run, with its reason (never faked): the kernel parameters.
+    os_not_run = {n["step"] for n in report["bringup_stages"]["os"]["not_run"]}
+    assert any(step.startswith("kernel parameters") and "shares the host's kernel" in step for step in os_not_run)
+    # Slurm on the nodes: every healthy node idle, srun on each, a batch job in sacct.
+    assert outcomes["scheduler (Slurm on the nodes)"] == "passed", stages["scheduler (Slurm on the nodes)"]["detail"]
+    assert f"srun -N{len(f.nodes)} hostname answered from each" in stages["scheduler (Slurm on the nodes)"]["detail"]
     # The AWS link ran: the plan's stack outputs in the inventory, its tasks run on every node, and the
     # Bedrock checks passed through the private endpoint names (the lab's DNS, HTTPS and moto stand-ins).
     assert outcomes["AWS link (node side)"] == "passed", stages["AWS link (node side)"]["detail"]
     assert report["bringup_stages"]["awslink"]["tasks"] > 0 and report["bringup_stages"]["awslink"]["not_run"] == []
-    nodes = len(load_spec(site_dir("lab-b200")).nodes)
-    assert {c: report["acceptance_checks"][c]["pass"] for c in ("bedrock_dns", "bedrock_https")} == {
-        "bedrock_dns": nodes, "bedrock_https": nodes}
     assert outcomes["lab down"] == "passed"
     assert LabState.load("lab-b200") is None
     assert lab_leftovers(lab_dir) == []
