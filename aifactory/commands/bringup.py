@@ -77,14 +77,9 @@ def _positive_int(text: str) -> int:
 def run(args) -> int:
     f = load_spec(args.spec)  # a bad spec raises SpecError: the CLI prints it and exits 2
     try:
-        options = _options(args)
-        # Read the inputs the inventory plugin will read, so that bad ones stop here with exit 2.
-        overrides = load_host_overrides(options.host_overrides) if options.host_overrides else None
-        build_inventory(
-            f,
-            stack_outputs=load_stack_outputs(options.stack_outputs) if options.stack_outputs else None,
-            host_overrides=overrides,
-        )
+        options = run_options(args, stages=[s.strip() for s in args.stages.split(",")] if args.stages is not None
+                              else None, playbook=args.playbook, limit=args.limit, check=args.check)
+        overrides = checked_inputs(f, options)
         if not options.check and not is_lab(f, overrides) and not confirmed(f, options, args.yes):
             return 2
         result = run_bringup(f, options)
@@ -188,23 +183,25 @@ def incomplete_line(result: BringupResult) -> str:
             + (" (check mode runs no tool: not counted in the exit code)" if result.check else ""))
 
 
-def _options(args) -> BringupOptions:
-    options = BringupOptions(
-        stages=[s.strip() for s in args.stages.split(",")] if args.stages is not None else None,
-        playbook=args.playbook,
-        limit=args.limit,
-        check=args.check,
-        stack_outputs=args.stack_outputs,
-        host_overrides=args.host_overrides,
-        extra_vars=_extra_vars(args.extra_vars),
-        forks=args.forks,
-        strategy=args.strategy,
-    )
+def run_options(args, **fields) -> BringupOptions:
+    """The run options every command that runs playbooks takes (bringup, rollout, replace) from its arguments,
+    plus its own `fields`."""
+    options = BringupOptions(stack_outputs=args.stack_outputs, host_overrides=args.host_overrides,
+                             extra_vars=_extra_vars(args.extra_vars), forks=getattr(args, "forks", None),
+                             strategy=args.strategy, **fields)
     if args.strategy == "mitogen":
         mitogen_strategy_dir()  # not installed: exit 2 before anything runs
     if args.artifacts_dir:
         options.artifacts_root = args.artifacts_dir
     return options
+
+
+def checked_inputs(f: Factory, options: BringupOptions) -> dict | None:
+    """Read the inputs the inventory plugin will read, so that bad ones stop here with exit 2; the host overrides."""
+    overrides = load_host_overrides(options.host_overrides) if options.host_overrides else None
+    build_inventory(f, stack_outputs=load_stack_outputs(options.stack_outputs) if options.stack_outputs else None,
+                    host_overrides=overrides)
+    return overrides
 
 
 def _extra_vars(values: list[str]) -> dict:

@@ -6,11 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from aifactory.bringup import STAGES, STRATEGIES, BringupError, BringupOptions, mitogen_strategy_dir, stage_order
-from aifactory.commands.bringup import _extra_vars, _positive_int, is_lab
+from aifactory.bringup import STAGES, STRATEGIES, BringupError, stage_order
+from aifactory.commands.bringup import _positive_int, checked_inputs, is_lab, run_options
 from aifactory.commands.rollout import confirmed
 from aifactory.inputs import InputFileError, read_text
-from aifactory.inventory import InventoryInputError, build_inventory, load_host_overrides, load_stack_outputs
+from aifactory.inventory import InventoryInputError
 from aifactory.replace import DEFAULT_BOOT_TIMEOUT, ReplaceError, ReplaceOptions, check_node, exit_code, public_key, record_path, run_replace
 from aifactory.report import emit_json
 from aifactory.spec import load_spec
@@ -57,15 +57,8 @@ def register(sub) -> None:
 def run(args) -> int:
     f = load_spec(args.spec)
     try:
-        overrides = load_host_overrides(args.host_overrides) if args.host_overrides else None
-        build_inventory(f, stack_outputs=load_stack_outputs(args.stack_outputs) if args.stack_outputs else None,
-                        host_overrides=overrides)
-        if args.strategy == "mitogen":
-            mitogen_strategy_dir()
-        bringup = BringupOptions(stack_outputs=args.stack_outputs, host_overrides=args.host_overrides,
-                                 extra_vars=_extra_vars(args.extra_vars), strategy=args.strategy)
-        if args.artifacts_dir:
-            bringup.artifacts_root = args.artifacts_dir
+        bringup = run_options(args)
+        overrides = checked_inputs(f, bringup)
         host_key = None
         if args.host_key is not None:
             try:

@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from aifactory.bringup import STRATEGIES, BringupError, BringupOptions, mitogen_strategy_dir
-from aifactory.commands.bringup import _extra_vars, _positive_int, is_lab
-from aifactory.inventory import InventoryInputError, build_inventory, load_host_overrides, load_stack_outputs
+from aifactory.bringup import STRATEGIES, BringupError
+from aifactory.commands.bringup import _positive_int, checked_inputs, is_lab, run_options
+from aifactory.inventory import InventoryInputError
 from aifactory.report import emit_json
 from aifactory.rollout import (DEFAULT_DRAIN_TIMEOUT, ROLLOUT_STAGES, RolloutError, RolloutOptions, exit_code, prepare,
                                record_lock, record_path, run_rollout, state_lines)
@@ -63,15 +63,8 @@ def register(sub) -> None:
 def run(args) -> int:
     f = load_spec(args.spec)
     try:
-        overrides = load_host_overrides(args.host_overrides) if args.host_overrides else None
-        build_inventory(f, stack_outputs=load_stack_outputs(args.stack_outputs) if args.stack_outputs else None,
-                        host_overrides=overrides)
-        if args.strategy == "mitogen":
-            mitogen_strategy_dir()
-        bringup = BringupOptions(stack_outputs=args.stack_outputs, host_overrides=args.host_overrides,
-                                 extra_vars=_extra_vars(args.extra_vars), forks=args.forks, strategy=args.strategy)
-        if args.artifacts_dir:
-            bringup.artifacts_root = args.artifacts_dir
+        bringup = run_options(args)
+        overrides = checked_inputs(f, bringup)
         options = RolloutOptions(stage=args.stage, batch_size=args.batch_size, force=args.force,
                                  drain_timeout=args.drain_timeout, resume=args.resume, max_batches=args.max_batches,
                                  bringup=bringup, host_overrides=overrides, record=args.record)
