@@ -85,11 +85,8 @@ def start_link(state: LabState, region: str, gateway: str) -> None:
     files.mkdir(parents=True, exist_ok=True)
     shutil.copy2(STAND_IN_TOOLS / SIGNING_HELPER, files / SIGNING_HELPER)
     build_ssm_agent_deb(files / SSM_AGENT_DEB)
-    port = procs.free_port()
-    url = f"http://{gateway}:{port}"
-    procs.start_service(state, "AWS link downloads (http.server)", [sys.executable, "-m", "http.server", str(port),
-                        "--bind", gateway, "--directory", str(files)], log_dir / "downloads.log", f"{url}/{SIGNING_HELPER}")
-    state.endpoints["aws_downloads"] = url
+    state.endpoints["aws_downloads"] = procs.serve_directory(state, "AWS link downloads", files, gateway,
+                                                             log_dir / "downloads.log", SIGNING_HELPER)
     state.save()
 
 

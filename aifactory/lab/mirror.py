@@ -19,7 +19,6 @@ import lzma
 import re
 import shutil
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -194,9 +193,6 @@ def ensure(upstream: str, base_root: Path, installs: tuple[str, ...],
 
 def start(state: LabState, served: Path, address: str) -> str:
     """Serve the mirror on `address` (the lab bridge's gateway); return its URL once it answers."""
-    port = procs.free_port()
-    argv = [sys.executable, "-m", "http.server", str(port), "--bind", address, "--directory", str(served)]
-    url = f"http://{address}:{port}/{PATH}"
-    procs.start_service(state, "APT mirror (http.server)", argv, state.dir / "mirror" / "http.log",
-                        f"{url}/dists/{SUITE}/InRelease")
-    return url
+    root = procs.serve_directory(state, "APT mirror", served, address, state.dir / "mirror" / "http.log",
+                                 f"{PATH}/dists/{SUITE}/InRelease")
+    return f"{root}/{PATH}"

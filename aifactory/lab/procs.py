@@ -7,6 +7,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable
@@ -49,6 +50,17 @@ def start_service(state, role: str, argv: list[str], log: Path, ready_url: str, 
     if not alive(ident):
         raise RuntimeError(f"{role} exited; see {log}")
     return ident
+
+
+def serve_directory(state, role: str, served: Path, address: str, log: Path, ready_path: str) -> str:
+    """Serve `served` with Python's http.server on `address` (a lab bridge's gateway) as the stand-in `role`;
+    return the base URL once `ready_path` under it answers."""
+    port = free_port()
+    url = f"http://{address}:{port}"
+    start_service(state, f"{role} (http.server)",
+                  [sys.executable, "-m", "http.server", str(port), "--bind", address, "--directory", str(served)],
+                  log, f"{url}/{ready_path}")
+    return url
 
 
 def alive(ident: dict) -> bool:

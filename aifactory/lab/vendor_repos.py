@@ -23,7 +23,6 @@ import hashlib
 import io
 import shutil
 import subprocess
-import sys
 import tarfile
 import tempfile
 import time
@@ -314,12 +313,8 @@ def ensure(progress: Callable[[str], None] = print) -> Path:
 
 def start(state: LabState, served: Path, address: str) -> str:
     """Serve the stand-in repositories on `address` (the lab bridge's gateway); return the root URL."""
-    port = procs.free_port()
-    argv = [sys.executable, "-m", "http.server", str(port), "--bind", address, "--directory", str(served)]
-    url = f"http://{address}:{port}"
-    procs.start_service(state, "vendor repositories (http.server)", argv, state.dir / "vendor" / "http.log",
-                        f"{url}/{efa_tarball()}")
-    return url
+    return procs.serve_directory(state, "vendor repositories", served, address, state.dir / "vendor" / "http.log",
+                                 efa_tarball())
 
 
 def role_vars(url: str, served: Path, arch: str, doca_version: str) -> dict:
