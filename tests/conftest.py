@@ -33,3 +33,13 @@ def put(path: str, value):
             node[last] = value
 
     return mutate
+
+
+def both(*mutations):
+    """One mutation made of several, applied in order."""
+
+    def mutate(data):
+        for m in mutations:
+            m(data)
+
+    return mutate

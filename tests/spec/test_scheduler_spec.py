@@ -5,19 +5,12 @@ from __future__ import annotations
 import pytest
 
 from aifactory.spec import SpecError, load_spec
-from tests.conftest import put
+from tests.conftest import both, put
 
 
 def set_scheduler(**fields):
     def mutate(data):
         data.setdefault("scheduler", {}).update(fields)
-    return mutate
-
-
-def both(*mutations):
-    def mutate(data):
-        for m in mutations:
-            m(data)
     return mutate
 
 

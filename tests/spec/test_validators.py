@@ -16,7 +16,7 @@ from cryptography.x509.oid import NameOID
 
 from aifactory import catalog
 from aifactory.spec import Factory, SpecError, load_spec
-from tests.conftest import put
+from tests.conftest import both, put
 
 
 def drop(path: str):
@@ -26,14 +26,6 @@ def drop(path: str):
         for key in parents:
             node = node[key]
         del node[last]
-
-    return mutate
-
-
-def both(*mutations):
-    def mutate(data):
-        for m in mutations:
-            m(data)
 
     return mutate
 
