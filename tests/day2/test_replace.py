@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from aifactory import cli
 from aifactory.bringup import BringupOptions, BringupResult
 from aifactory.replace import (REPLACE_PLAYBOOK, HostKeyMismatch, ReplaceError, ReplaceOptions, check_node, exit_code,
                                forget_host_key, hardware_record, known_hosts_files, learn_host_key, run_replace)
 from aifactory.rollout import RESUME_PLAYBOOK
 from aifactory.spec import load_spec
 from tests.conftest import put, site_dir
+from tests.hostile.conftest import run_inprocess
 
 GB200 = load_spec(site_dir("lab-gb200"))
 NODE = "lab-gb200-r001-n02"
@@ -151,21 +151,13 @@ def test_unknown_and_absent_nodes_are_refused():
         check_node(GB200, ReplaceOptions(node=NODE, host_overrides={NODE: {"aifactory_absent": True}}))
 
 
-def run_cli(capsys, *args) -> tuple[int, str]:
-    try:
-        code = cli.main([str(a) for a in args])
-    except SystemExit as exit_:
-        code = exit_.code
-    return code, capsys.readouterr().err
-
-
 def test_cli_refuses_bad_input_with_2(capsys, tmp_path):
-    code, err = run_cli(capsys, "replace", site_dir("lab-gb200"), "lab-gb200-r009-n01")
+    code, _, err = run_inprocess(capsys, "replace", site_dir("lab-gb200"), "lab-gb200-r009-n01")
     assert code == 2 and "NODE 'lab-gb200-r009-n01'" in err and "Traceback" not in err
     (tmp_path / "key.pub").write_text("not a key\n")
-    code, err = run_cli(capsys, "replace", site_dir("lab-gb200"), NODE, "--host-key", tmp_path / "key.pub")
+    code, _, err = run_inprocess(capsys, "replace", site_dir("lab-gb200"), NODE, "--host-key", tmp_path / "key.pub")
     assert code == 2 and "--host-key" in err
-    code, err = run_cli(capsys, "replace", site_dir("lab-gb200"), NODE, "--stages", "os,nope")
+    code, _, err = run_inprocess(capsys, "replace", site_dir("lab-gb200"), NODE, "--stages", "os,nope")
     assert code == 2 and "'nope'" in err
-    code, err = run_cli(capsys, "replace", site_dir("paris-gb200"), "paris-gb200-r001-n01", "--record", tmp_path / "r.json")
+    code, _, err = run_inprocess(capsys, "replace", site_dir("paris-gb200"), "paris-gb200-r001-n01", "--record", tmp_path / "r.json")
     assert code == 2 and "pass --yes" in err and not (tmp_path / "r.json").exists()

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from aifactory import cli
 from aifactory.bringup import BringupOptions, BringupResult
 from aifactory.rollout import (RESUME_PLAYBOOK, ROLLOUT_PLAYBOOK, RolloutError, RolloutOptions, exit_code, plan_batches,
                                prepare, record_lock, run_rollout, state_lines)
 from aifactory.spec import load_spec
 from tests.conftest import put, site_dir
+from tests.hostile.conftest import run_inprocess
 
 GB200 = load_spec(site_dir("lab-gb200"))
 # The lab boots the first two trays of each rack; the others are absent.
@@ -221,27 +221,19 @@ def test_without_a_scheduler_nothing_is_drained_or_resumed(tmp_path, site):
 
 
 # --- the command ----------------------------------------------------------------------------------------
-def run_cli(capsys, *args) -> tuple[int, str]:
-    try:
-        code = cli.main([str(a) for a in args])
-    except SystemExit as exit_:
-        code = exit_.code
-    return code, capsys.readouterr().err
-
-
 def test_cli_refuses_bad_input_with_2_naming_it(capsys, tmp_path):
-    code, err = run_cli(capsys, "rollout", site_dir("lab-gb200"), "--stage", "drivers", "--batch-size", "4",
+    code, _, err = run_inprocess(capsys, "rollout", site_dir("lab-gb200"), "--stage", "drivers", "--batch-size", "4",
                         "--record", tmp_path / "r.json")
     assert code == 2 and "--batch-size" in err and "Traceback" not in err
-    code, err = run_cli(capsys, "rollout", site_dir("lab-gb200"), "--stage", "acceptance")
+    code, _, err = run_inprocess(capsys, "rollout", site_dir("lab-gb200"), "--stage", "acceptance")
     assert code == 2 and "--stage" in err
-    code, err = run_cli(capsys, "rollout", site_dir("lab-gb200"), "--stage", "drivers", "--resume",
+    code, _, err = run_inprocess(capsys, "rollout", site_dir("lab-gb200"), "--stage", "drivers", "--resume",
                         "--record", tmp_path / "r.json")
     assert code == 2 and "no rollout record" in err
 
 
 def test_cli_on_a_real_site_without_yes_or_terminal_runs_nothing(capsys, tmp_path):
-    code, err = run_cli(capsys, "rollout", site_dir("paris-gb200"), "--stage", "drivers", "--record", tmp_path / "r.json")
+    code, _, err = run_inprocess(capsys, "rollout", site_dir("paris-gb200"), "--stage", "drivers", "--record", tmp_path / "r.json")
     assert code == 2 and "pass --yes" in err
     assert "batch 1: canary paris-gb200-r001-n01" in err
     assert not (tmp_path / "r.json").exists()
@@ -259,13 +251,13 @@ def test_an_incomplete_verdict_passes_the_gate_on_lab_stand_ins_only(tmp_path):
 
 def test_a_record_that_is_not_one_is_bad_input(capsys, tmp_path):
     (tmp_path / "r.json").write_text("[1, 2")
-    code, err = run_cli(capsys, "rollout", site_dir("lab-gb200"), "--stage", "drivers", "--record", tmp_path / "r.json")
+    code, _, err = run_inprocess(capsys, "rollout", site_dir("lab-gb200"), "--stage", "drivers", "--record", tmp_path / "r.json")
     assert code == 2 and "not a rollout record" in err and "Traceback" not in err
 
 
 def test_a_second_rollout_of_the_site_is_refused_while_one_runs(capsys, tmp_path):
     with record_lock(tmp_path / "r.json"):
-        code, err = run_cli(capsys, "rollout", site_dir("lab-gb200"), "--stage", "drivers", "--record", tmp_path / "r.json")
+        code, _, err = run_inprocess(capsys, "rollout", site_dir("lab-gb200"), "--stage", "drivers", "--record", tmp_path / "r.json")
     assert code == 2 and "another rollout runs from" in err
-    code, err = run_cli(capsys, "rollout", site_dir("lab-gb200"), "--stage", "drivers", "--record", "/proc/no/r.json")
+    code, _, err = run_inprocess(capsys, "rollout", site_dir("lab-gb200"), "--stage", "drivers", "--record", "/proc/no/r.json")
     assert code == 2 and "--record /proc/no/r.json" in err
