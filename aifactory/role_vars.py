@@ -24,7 +24,7 @@ EFA_INSTALLER = "https://efa-installer.amazonaws.com"
 # Roles that act differently on a lab stand-in (no accelerator, no kernel of its own); the lab
 # marks its hosts with `aifactory_stand_in: true` and each of these roles gets `<role>_stand_in`.
 STAND_IN_ROLES = ("os_baseline", "nvidia_gpu", "neuron", "rdma_fabric", "scratch_storage", "shared_storage",
-                  "aws_node_identity", "acceptance", "slurm")
+                  "acceptance", "slurm")
 
 
 def stand_in_vars(stand_in: bool) -> dict:
