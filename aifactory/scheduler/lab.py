@@ -10,7 +10,9 @@ real node's is said in the detail (LAB_DIFFERENCE).
 
 from __future__ import annotations
 
+import math
 import subprocess
+from collections import Counter
 from collections.abc import Callable
 
 from aifactory import scheduler
@@ -46,6 +48,17 @@ def expected_drains(f: Factory, faults: dict[str, list[str]]) -> dict[str, set[s
     return {node: fails for node, kinds in faults.items() if (fails := hardware.expected_failures(kinds, light))}
 
 
+def job_segment(f: Factory, names: list[str]) -> str:
+    """The `--segment` option a job over `names` needs: topology/block keeps a job that fits one block
+    inside one block (a 4-node job over two racks of 2 free trays waits for ever), so a job across racks
+    asks for segments, each inside one rack's NVLink domain (the largest size that splits every rack's
+    share evenly; Slurm 24.11). Empty where one rack or a tree suffices."""
+    per_rack = Counter(n.rack for n in f.nodes if n.name in set(names))
+    if scheduler.topology_plugin(f) != "topology/block" or len(per_rack) < 2:
+        return ""
+    return f" --segment={math.gcd(*per_rack.values())}"
+
+
 def scheduler_outcome(f: Factory, state: LabState, faults: dict[str, list[str]]) -> tuple[str, str]:
     """(passed|failed, detail) of the scheduler step."""
     head = f.head_nodes[0]
@@ -78,9 +91,12 @@ def _check(f: Factory, state: LabState, run, booted: list[str], drains: dict[str
         if not reason.startswith(REASON_PREFIX) or set(reason.removeprefix(REASON_PREFIX).split(", ")) != checks:
             raise SchedulerCheckFailed(f"{node} drained with reason {reason!r}, expected the checks {sorted(checks)}")
 
-    srun = run(f"srun --nodes={len(healthy)} --ntasks-per-node=1 --nodelist={scheduler.hostlist(healthy)} hostname")
+    # Slurm refuses --segment with --nodelist; the healthy nodes are the only idle ones either way.
+    segment = job_segment(f, healthy)
+    where = segment or f" --nodelist={scheduler.hostlist(healthy)}"
+    srun = run(f"srun --nodes={len(healthy)}{where} --ntasks-per-node=1 hostname")
     if srun.returncode != 0 or sorted(srun.stdout.split()) != sorted(healthy):
-        raise SchedulerCheckFailed(f"srun -N{len(healthy)} hostname: exit {srun.returncode}, answered "
+        raise SchedulerCheckFailed(f"srun -N{len(healthy)}{segment} hostname: exit {srun.returncode}, answered "
                                    f"{sorted(srun.stdout.split())}: {srun.stderr.strip()[-300:]}")
     batch = run("sbatch --parsable --nodes=1 --wait --wrap='hostname'")
     job = batch.stdout.strip().split(";")[0]
@@ -102,6 +118,6 @@ def _check(f: Factory, state: LabState, run, booted: list[str], drains: dict[str
     if not set(racks) <= set(listed):
         raise SchedulerCheckFailed(f"scontrol show topology: {kind.lower()}s {listed}, expected one per rack {racks}")
     drained = "; ".join(f"{n} drained ({', '.join(sorted(c))})" for n, c in sorted(drains.items()))
-    return (f"sinfo: {len(healthy)} healthy nodes idle{'; ' + drained if drained else ''}; srun -N{len(healthy)} "
-            f"hostname answered from each; batch job {job} COMPLETED in sacct; topology: {len(listed)} "
+    return (f"sinfo: {len(healthy)} healthy nodes idle{'; ' + drained if drained else ''}; srun -N{len(healthy)}"
+            f"{segment} hostname answered from each; batch job {job} COMPLETED in sacct; topology: {len(listed)} "
             f"{kind.lower()}s ({', '.join(listed)}); {LAB_DIFFERENCE}")
