@@ -8,8 +8,8 @@ on other platforms `--batch-size N` makes batches of N nodes after the canary. H
 
 `run_rollout` runs, per batch, `playbooks/rollout.yml` through `aifactory.bringup.run_bringup` (so
 secrets, progress and artifacts behave as in bringup): drain the batch in Slurm and wait for its jobs
-(or requeue them with --force), apply the stage, restart through the BMC the nodes whose change needs
-it and wait for them, run acceptance. The gate is this module's: the run ended with exit 0 and every
+(or requeue them with --force), apply the stage, give the Slurm node health check the new expected
+profile, restart through the BMC the nodes whose change needs it and wait for them, run acceptance. The gate is this module's: the run ended with exit 0 and every
 node of the batch has the acceptance verdict `pass` (on a lab stand-in, whose kernel-bound checks cannot
 run, `incomplete` and exit 3 count too). Then `playbooks/rollout_resume.yml` resumes the
 nodes. The first batch that fails its gate stops the rollout: its nodes stay drained with the reason,

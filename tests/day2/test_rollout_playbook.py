@@ -24,7 +24,8 @@ def test_a_drivers_batch_drains_then_installs_then_restarts_then_accepts():
     tasks = list_tasks("rollout.yml", "--tags", "drivers")
     wanted = ["Drain the batch's nodes", "Requeue the batch's running jobs (--force)", "Wait until no job runs on the batch",
               "nvidia_gpu : Install the pinned driver stack", "nvidia_gpu : Record that the upgrade needs a restart",
-              "Restart the node", "Wait until the node answers again", "acceptance : Hand the verdict to the bring-up report"]
+              "Refresh the node health check and its expected profile", "Restart the node",
+              "Wait until the node answers again", "acceptance : Hand the verdict to the bring-up report"]
     assert [t for t in tasks if t in wanted] == wanted
     assert not [t for t in tasks if t.startswith(("os_baseline : ", "rdma_fabric : ", "bmc : "))
                 and "Validating arguments" not in t]  # other stages' work is left out

@@ -111,7 +111,7 @@ def start_job(nodes_: list[str]) -> str:
     job = lab_ssh(f"{SITE}-head01", f"sbatch --parsable -N{len(nodes_)} -w {','.join(nodes_)} --wrap='sleep 3000'")
     job_id = job.stdout.strip()
     assert job_id.isdigit(), job.stderr
-    assert procs.wait_until(lambda: job_state(job_id)[0] == "RUNNING", 120, every_s=1), job_state(job_id)
+    assert procs.wait_until(lambda: job_state(job_id)[0] == "RUNNING", 120, every_s=1), (job_state(job_id), node_states())
     return job_id
 
 
