@@ -108,7 +108,7 @@ class BringupResult:
     interrupted_at: dict = field(default_factory=dict)
     # The tasks that changed each host, in run order (what a re-run that should change nothing did).
     changed_tasks: dict[str, list[str]] = field(default_factory=dict)
-    # Per stage: host-task results run, changed, failed, skipped, and the steps reported not run (stage_tally).
+    # Per stage: host-task results run, changed, failed, skipped, the steps reported not run, wall seconds (stage_tally).
     stage_results: dict[str, dict] = field(default_factory=dict)
     # Every key the run's plays handed over with `set_stats` (the acceptance verdicts among them).
     custom_stats: dict = field(default_factory=dict)
@@ -247,6 +247,7 @@ class Progress:
             event.clear()
             event.update(masked)
         name, data = event.get("event"), event.get("event_data") or {}
+        self.tally.tick(self.play, event.get("created"))  # the time since the last event: the play running
         if name == "playbook_on_play_start":
             self.play = data.get("play") or data.get("play_pattern") or ""
             self._line(f"PLAY {self.play} [{data.get('play_pattern', '')}]")

@@ -4,7 +4,11 @@ median (min-max, runs), the targets and whether this run met them, and the capac
 from __future__ import annotations
 
 TARGETS = {"moto_over_bare": 1.5, "marginal_growth": 1.5, "defaults_over_tuned": 2.0, "rerun_over_first": 1 / 3,
-           "extra_site_over_lone": 0.5, "defaults_over_mitogen": 2.0, "mitogen_node_cpu_over_tuned": 0.5}
+           "extra_site_over_lone": 0.5, "defaults_over_mitogen": 2.0, "mitogen_node_cpu_over_tuned": 0.5,
+           "lab_suite_over_ci": 1 / 3}
+CI_MINUTES = 90  # CI's time for the whole `make test`; the lab suite's share is TARGETS["lab_suite_over_ci"]
+REHEARSED_SITES = ("lab-b200", "lab-gb200")  # the rehearsal section's columns, measured or not
+IN_LAB_SUITE = "lab-b200"  # the rehearsal `make test`'s lab suite runs (tests/lab/test_rehearse.py); lab-gb200's is lab_long
 SECONDS_PER_HOUR = 3600
 BRINGUP_SETTINGS = ("tuned", "mitogen", "defaults")  # table order; results before Mitogen have no mitogen side
 # The factory the capacity note plans for: 100 GB200 NVL72 racks, 18 compute trays and 9 NVLink switch trays each.
@@ -436,6 +440,122 @@ def _many_sites(r: dict) -> tuple[list[str], list[str]]:
                  f"{verdict(m[f'extra_over_lone_{key}'] <= target)}" for key, what in (("wall_s", "wall"), ("cpu_s", "CPU"))]
 
 
+def _rehearsal(r: dict) -> tuple[list[str], list[str], list[str]]:
+    """Each site's rehearsal: its stages' seconds and outcomes, its first bring-up per playbook stage, where the
+    time goes and the largest item; and the lab suite against its share of CI's time (target, and why missed)."""
+    sites = (r.get("rehearsal") or {}).get("sites") or {}
+    suite = r.get("lab_suite")
+    if not sites and not suite:
+        return [], [], []
+    out = ["## 5. Rehearsal cost", "",
+           "`aifactory rehearse inventories/SITE --format json`, once per site: one lab up .. lab down, every stage"
+           " as a user runs it, with the seconds and outcome its report gives each stage. Inside the first bring-up,"
+           " each playbook stage's wall seconds come from its runner events (`bringup --format json`'s"
+           " `stage_results`: the time from each of the stage's plays' start to the next play's start, summed), with"
+           " its host-task results (run, changed, skipped by their conditions).", ""]
+    done = {site: x for site, x in sites.items() if "stages" in x}
+    for site in (*REHEARSED_SITES, *(s for s in sites if s not in REHEARSED_SITES)):
+        x = sites.get(site)
+        if x is None:
+            out.append(f"- {site}: not measured in this run.")
+        elif "stages" not in x:
+            out.append(f"- {site}: no report ({x['error']}).")
+        else:
+            m = x["measured"]
+            out.append(f"- {site}: {'passed' if x['passed'] else 'FAILED'}, {x['wall_s']:.0f} s"
+                       f" ({x['wall_s'] / 60:.1f} min) for the whole command, measured at {m['date']} (load average at"
+                       f" start {', '.join(f'{v:.2f}' for v in m['load_at_start'])}; the machine's {r['machine']['cores']}"
+                       f" cores were {x['machine_busy_cores']:.1f} busy on average, other labs' work included).")
+    out.append("")
+    if done:
+        names = list(dict.fromkeys(st["name"] for x in done.values() for st in x["stages"]))
+        cell = {(site, st["name"]): f"{st['seconds']:.1f} s" + ("" if st["outcome"] == "passed" else f" ({st['outcome']})")
+                for site, x in done.items() for st in x["stages"]}
+        out += table(["stage", *done], [[n, *(cell.get((site, n), "-") for site in done)] for n in names]
+                     + [["all stages", *(f"{x['stages_seconds']:.1f} s" for x in done.values())]]) + [""]
+        inner = list(dict.fromkeys(n for x in done.values() for n in x["bringup_stages"]))
+        if inner:
+            out += ["The first bring-up by playbook stage (wall seconds; host-tasks run, changed):", ""]
+            rows = []
+            for n in inner:
+                row = [n]
+                for x in done.values():
+                    b = x["bringup_stages"].get(n)
+                    row += (["-", "-"] if b is None else
+                            ["not recorded" if b["seconds"] is None else f"{b['seconds']:.1f} s",
+                             f"{b['tasks']} ({b['changed']} changed)"])
+                rows.append(row)
+            rows.append(["outside every playbook stage", *(c for x in done.values() for c in
+                         (f"{x['bringup_outside_stages_s']:.1f} s" if "bringup_outside_stages_s" in x else "-", ""))])
+            out += table(["playbook stage", *(f"{site} {what}" for site in done for what in ("seconds", "host-tasks"))],
+                         rows) + [""]
+        out += ["Where the time goes:", ""] + [f"- {line}" for site, x in done.items() for line in _rehearsal_time(site, x)]
+        out.append("")
+    target, why = _lab_suite(sites, suite)
+    if suite:
+        top = list(suite["modules"].items())[:3]
+        out += [f"The lab suite (`pytest tests/lab`, {suite['source']} of {suite['timestamp'] or 'an undated run'}):"
+                f" {suite['tests']} tests ({suite['skipped']} skipped, the `lab_long` scenarios among them;"
+                f" {suite['failures']} failed) in {suite['seconds'] / 60:.1f} min; the largest test modules: "
+                + ", ".join(f"{m} {sec / 60:.1f} min" for m, sec in top) + ".", ""]
+    return out, [target], why
+
+
+def _rehearsal_time(site: str, x: dict) -> list[str]:
+    """Where one rehearsal's time goes: its largest stage, inside the first bring-up its largest playbook stage,
+    the second bring-up against the first, the first bring-up's slowest tasks, and each stage that did not pass."""
+    by_name = {st["name"]: st for st in x["stages"]}
+    total = x["stages_seconds"]
+    big = by_name[x["largest_stage"]]
+    line = (f"{site}: the largest stage is {big['name']}, {big['seconds']:.0f} s of {total:.0f} s"
+            f" ({big['seconds'] / total:.0%})")
+    bringup = by_name.get("bringup")
+    if bringup and x.get("largest_bringup_stage"):
+        name = x["largest_bringup_stage"]
+        b = x["bringup_stages"][name]
+        line += (f"; inside the first bring-up ({bringup['seconds']:.0f} s) the largest playbook stage is {name},"
+                 f" {b['seconds']:.0f} s ({b['seconds'] / bringup['seconds']:.0%} of it) for {b['tasks']} host-tasks"
+                 f" ({b['changed']} changed)")
+        if b["tasks"]:
+            line += f", {1000 * b['seconds'] / b['tasks']:.0f} ms of wall time per host-task"
+    elif bringup:
+        line += "; the report gives no per-stage time inside the bring-up"
+    again = next((st for st in x["stages"] if st["name"].startswith("bringup again")), None)
+    if bringup and again:
+        line += (f"; the second bring-up, which must change nothing, takes {again['seconds']:.0f} s"
+                 f" ({again['seconds'] / bringup['seconds']:.2f} of the first)")
+    if x.get("slowest_tasks"):
+        line += ("; the first bring-up's slowest tasks (all hosts together): "
+                 + ", ".join(f"{t['task']} ({t['stage']}) {t['seconds']:.0f} s" for t in x["slowest_tasks"]))
+    lines = [line + "."]
+    lines += [f"{site}: {st['name']} {st['outcome']} after {st['seconds']:.0f} s: {st.get('detail', '')}"
+              for st in x["stages"] if st["outcome"] not in ("passed", "incomplete", "skipped")]
+    return lines
+
+
+def _lab_suite(sites: dict, suite: dict | None) -> tuple[str, list[str]]:
+    """The lab suite against a third of CI's minutes: the target line and, when missed, why."""
+    budget = CI_MINUTES * TARGETS["lab_suite_over_ci"]
+    head = f"the lab suite within a third of CI's {CI_MINUTES} minutes ({budget:.0f} min):"
+    x = sites.get(IN_LAB_SUITE)
+    share = (f"the {IN_LAB_SUITE} rehearsal it runs (tests/lab/test_rehearse.py) takes {x['wall_s'] / 60:.1f} min of"
+             f" them here" if x and "wall_s" in x else "")
+    if not suite:
+        if x and x["wall_s"] / 60 > budget:
+            return f"{head} {share} alone -> MISSED", [f"{share}, more than the whole lab suite's {budget:.0f} min."]
+        return f"{head} not measured in this run (no --lab-suite-junit)" + (f"; {share}" if share else ""), []
+    minutes = suite["seconds"] / 60
+    target = f"{head} {minutes:.1f} min ({suite['tests'] - suite['skipped']} tests run) -> {verdict(minutes <= budget)}"
+    if minutes <= budget:
+        return target, []
+    top = list(suite["modules"].items())[:3]
+    cause = (f"the lab suite took {minutes:.1f} min against {budget:.0f}: "
+             + ", ".join(f"{m} {sec / 60:.1f} min" for m, sec in top) + (f"; {share}" if share else "")
+             + ". Every lab module boots its own nodes on the same shared cores, so the suite's time is the sum of"
+             " its labs' bring-ups.")
+    return target, [cause]
+
+
 def render(results: dict) -> str:
     plan, plan_targets = _plan(results)
     sites, sites_targets = _many_sites(results)
@@ -444,8 +564,10 @@ def render(results: dict) -> str:
     out = _header(results) + plan + _inventory(results) + bringup
     if largest:
         out += capacity(largest, results["machine"]["cores"], results.get("site_host_tasks"))
-    out += ["## Targets in this run", ""] + [f"- {t}" for t in plan_targets + bringup_targets] + [""]
-    why = notes(results)
+    rehearsal, rehearsal_targets, rehearsal_why = _rehearsal(results)
+    out += rehearsal
+    out += ["## Targets in this run", ""] + [f"- {t}" for t in plan_targets + bringup_targets + rehearsal_targets] + [""]
+    why = notes(results) + rehearsal_why
     if why:
         out += ["## Why targets were missed and what would reach them", ""] + [f"- {n}" for n in why] + [""]
     return "\n".join(out)

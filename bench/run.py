@@ -1,9 +1,10 @@
-"""`make bench`: measure plan, inventory and bring-up cost as the factory grows.
+"""`make bench`: measure plan, inventory, bring-up and rehearsal cost as the factory grows.
 
     python bench/run.py                       # everything; writes bench/results.json and bench/RESULTS.md
     python bench/run.py --only plan,inventory # no lab (bring-up is recorded as skipped, with the reason)
     python bench/run.py --render              # rewrite RESULTS.md from results.json only
     python bench/run.py --only plan-sites --update  # one part again, the others' figures kept
+    python bench/run.py --only rehearsal --rehearsal-sites lab-b200 --update  # one site's rehearsal again
 
 Every figure is the median of --repeats runs (--plan-repeats for plans, --large-repeats for the
 largest size of each sweep)
@@ -24,11 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from a fresh clone
 
-from bench import bringup_cost, inventory_cost, plan_cost  # noqa: E402
+from bench import bringup_cost, inventory_cost, plan_cost, rehearsal_cost  # noqa: E402
 from bench.report import render  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("plan", "plan-sites", "inventory", "bringup")
+PARTS = ("plan", "plan-sites", "inventory", "bringup", "rehearsal")
 # what describes a whole run rather than a part's figures
 RUN_KEYS = ("date", "machine", "versions", "repeats", "plan_repeats", "large_repeats", "skipped", "bench_seconds")
 PACKAGES = ("pulumi", "pulumi-aws", "moto", "boto3", "ansible-core", "ansible-runner", "pydantic")
@@ -61,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--site-run", type=Path, metavar="RUN_DIR",
                    help="a bring-up run directory of the whole site.yml (a rehearsal's first bring-up): its host-tasks"
                         " per node and per BMC go into the capacity note")
+    p.add_argument("--rehearsal-sites", default=",".join(rehearsal_cost.SITES),
+                   help="comma-separated sites rehearsed once each (rehearsal)")
+    p.add_argument("--lab-suite-junit", type=Path, metavar="XML",
+                   help="pytest's --junitxml report of a `pytest tests/lab` run: the lab suite's time, against its budget")
     p.add_argument("--render", action="store_true", help="only rewrite RESULTS.md from results.json")
     p.add_argument("--update", action="store_true",
                    help="keep the figures of the parts not measured now from results.json (the header is this run's)")
@@ -105,6 +110,15 @@ def main(argv: list[str] | None = None) -> int:
                 results["module_probe"] = bringup_cost.module_floor(work, progress)
         else:
             results["skipped"]["bringup"] = "not asked for (--only)"
+        if "rehearsal" in only:
+            reason = bringup_cost.skip_reason()
+            if reason:
+                results["skipped"]["rehearsal"] = reason
+            else:
+                results["rehearsal"] = rehearsal_cost.by_site(args.rehearsal_sites.split(","), bringup_cost.AIFACTORY,
+                                                              progress)
+        if args.lab_suite_junit:
+            results["lab_suite"] = rehearsal_cost.lab_suite(args.lab_suite_junit)
         if args.site_run:
             results["site_host_tasks"] = {**bringup_cost.site_host_tasks(args.site_run),
                                           "source": f"the bring-up run {args.site_run.name} of {args.site_run.parent.name}"}
@@ -112,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.update and (args.out / "results.json").exists():
         # this run's figures join the earlier run's, each with the date and machine load it was measured at
         kept = json.loads((args.out / "results.json").read_text())
+        if "rehearsal" in results and "rehearsal" in kept:  # the sites not rehearsed now keep their figures
+            results["rehearsal"]["sites"] = {**kept["rehearsal"]["sites"], **results["rehearsal"]["sites"]}
         when = {"date": results["date"], "load_at_start": results["machine"]["load_at_start"]}
         kept.update({key: {**value, "measured": when} if isinstance(value, dict) else value
                      for key, value in results.items() if key not in RUN_KEYS})

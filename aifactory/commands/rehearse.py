@@ -58,11 +58,11 @@ def run_rehearse(args) -> int:
 
 
 def print_details(report) -> None:
-    """The first bring-up per stage (with the steps the roles reported not run) and the acceptance checks."""
+    """The first bring-up per stage (its wall seconds, the steps the roles reported not run) and the acceptance checks."""
     if report.bringup_stages:
         print("\nbring-up by stage (host-tasks)\n")
-        print(table(["stage", "run", "changed", "failed", "skipped", "reported not run (hosts): reason"],
-                    [(stage, r["tasks"], r["changed"], r["failed"] + r["unreachable"], r["skipped"],
+        print(table(["stage", "seconds", "run", "changed", "failed", "skipped", "reported not run (hosts): reason"],
+                    [(stage, f"{r['seconds']:.1f}", r["tasks"], r["changed"], r["failed"] + r["unreachable"], r["skipped"],
                       "; ".join(f"{n['step']} ({len(n['hosts'])})" for n in r["not_run"]) or "-")
                      for stage, r in report.bringup_stages.items()]))
     if report.checks:

@@ -10,8 +10,8 @@ has a scheduler (aifactory.scheduler.lab: sinfo, srun, sbatch and sacct on the h
 always, also after a failure, checked to leave nothing.
 Each stage gets its time and outcome. Plan and bringup run as `aifactory` subprocesses, exactly as
 a user would run them, with their JSON output read back; bringup's plays are shown as they start.
-The report also says, per bring-up stage, how many host-tasks ran, changed, failed and were skipped
-and which steps the roles reported as not run (with the reason), and, per acceptance check, on how
+The report also says, per bring-up stage, its wall seconds, how many host-tasks ran, changed, failed and
+were skipped and which steps the roles reported as not run (with the reason), and, per acceptance check, on how
 many hosts it passed, failed or could not run, and whether it ran against a stand-in tool.
 """
 

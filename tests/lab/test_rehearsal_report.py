@@ -6,15 +6,17 @@ import json
 import re
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
+from aifactory.commands.rehearse import print_details
 from aifactory.lab.rehearsal import (AWS_LINK_CHECKS, FAILED, INCOMPLETE, PASSED, StageFailed, acceptance_outcome,
                                      awslink_outcome, bringup_result, check_table, failure_lines, read_acceptance,
                                      run_streaming, skipped_checks)
 from aifactory.parsers.acceptance import evaluate
 from aifactory.spec import load_spec
-from tests.conftest import site_dir
+from tests.conftest import REPO, site_dir
 
 
 def test_bringup_without_a_recap_fails_the_stage_with_its_last_lines():
@@ -129,3 +131,10 @@ def test_streamed_bringup_passes_plays_and_failures_on_and_keeps_stdout_whole():
     done = run_streaming([sys.executable, "-c", script], seen.append)
     assert seen == ["   PLAY Racks [bmcs]", "   FAILED: n1: t: boom"]
     assert json.loads(done.stdout) == {"hosts": {}} and "TASK t" in done.stderr
+
+
+def test_rehearse_prints_the_first_bringups_seconds_per_stage(capsys):
+    recorded = json.loads((REPO / "tests/fixtures/rehearsal/lab-b200.json").read_text())
+    print_details(SimpleNamespace(bringup_stages=recorded["bringup_stages"], checks={}))
+    rows = {line.split()[0]: line.split()[1:4] for line in capsys.readouterr().out.splitlines()[4:] if line.strip()}
+    assert rows["scheduler"] == ["289.5", "134", "48"] and rows["validate"] == ["0.8", "4", "0"]

@@ -37,7 +37,38 @@ def test_progress_tallies_each_stage_and_the_steps_roles_report_not_run():
     for event in events:
         progress(event)
     assert progress.tally.as_dict() == {
-        "drivers": {"tasks": 4, "changed": 1, "failed": 0, "unreachable": 0, "skipped": 1,
+        "drivers": {"tasks": 4, "changed": 1, "failed": 0, "unreachable": 0, "skipped": 1, "seconds": 0.0,
                     "not_run": [{"step": "sysctl, lab stand-in", "hosts": ["a", "b"]}]},
-        "racks": {"tasks": 2, "changed": 0, "failed": 1, "unreachable": 0, "skipped": 0, "not_run": []},
+        "racks": {"tasks": 2, "changed": 0, "failed": 1, "unreachable": 0, "skipped": 0, "seconds": 0.0,
+                  "not_run": []},
     }
+
+
+def test_each_stage_gets_the_wall_seconds_from_its_plays_start_to_the_next_plays():
+    progress = Progress(io.StringIO(), Redactor([]), tty=False)
+    at = lambda s: f"2026-12-01T20:{s // 60:02d}:{s % 60:02d}.500000+00:00"  # noqa: E731
+    events = [
+        ("playbook_on_start", {}, 0),  # before the first play: no stage's time
+        ("playbook_on_play_start", {"play": "Install the NVIDIA driver stack"}, 4),
+        ("playbook_on_task_start", {"task": "Install"}, 5),
+        ("runner_on_ok", {"host": "a", "res": {"changed": True}}, 65),
+        ("playbook_on_play_start", {"play": "Bring up the compute nodes through their BMCs"}, 70),
+        ("runner_on_ok", {"host": "a-bmc", "res": {}}, 72),
+        ("playbook_on_play_start", {"play": "Install the NVIDIA driver stack"}, 80),  # a stage's second play
+        ("runner_on_ok", {"host": "a", "res": {}}, 81),
+        ("playbook_on_stats", {}, 90),  # the run's end: the last play's time runs up to it
+    ]
+    for name, data, second in events:
+        progress({"event": name, "event_data": data, "created": at(second)})
+    stages = progress.tally.as_dict()
+    assert {stage: r["seconds"] for stage, r in stages.items()} == {"drivers": 76.0, "racks": 10.0}
+    assert stages["drivers"]["tasks"] == 2 and stages["racks"]["tasks"] == 1
+
+
+def test_an_event_without_a_time_gives_no_stage_time():
+    progress = Progress(io.StringIO(), Redactor([]), tty=False)
+    progress({"event": "playbook_on_play_start", "event_data": {"play": "Install the NVIDIA driver stack"},
+              "created": "2026-12-01T20:00:00+00:00"})
+    progress({"event": "runner_on_ok", "event_data": {"host": "a", "res": {}}})  # no `created`
+    progress({"event": "playbook_on_stats", "event_data": {}, "created": "2026-12-01T20:00:30+00:00"})
+    assert progress.tally.as_dict()["drivers"]["seconds"] == 30.0

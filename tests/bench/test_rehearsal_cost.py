@@ -1,0 +1,182 @@
+"""The bench's rehearsal part: a recorded `aifactory rehearse lab-b200 --format json` report summarised, its
+RESULTS.md section (stages, the bring-up per playbook stage, where the time goes), the lab suite's time from
+pytest's JUnit XML against a third of CI's 90 minutes, and `--update` keeping the sites not rehearsed now.
+No wall-clock figure is asserted: every figure comes from the recorded data."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import rehearsal_cost, run
+from bench.report import render
+from tests.bench.test_bench_runner import _results
+
+RECORDED = Path(__file__).resolve().parent.parent / "fixtures" / "rehearsal" / "lab-b200.json"
+MEASURED = {"wall_s": 1500.0, "machine_busy_cores": 1.8, "rc": 0,
+            "measured": {"date": "2026-12-01T20:20:00+00:00", "load_at_start": [2.0, 2.5, 3.0]}}
+
+
+@pytest.fixture(scope="module")
+def recorded() -> dict:
+    return json.loads(RECORDED.read_text())
+
+
+def _junit(tmp_path: Path, cases: dict[str, float], skipped: int = 0, failures: int = 0) -> Path:
+    """A pytest --junitxml report: {classname::name: seconds}; its suite time is the cases' sum plus 10 s."""
+    rows = "".join(f'<testcase classname="{c.split("::")[0]}" name="{c.split("::")[1]}" time="{t}" />'
+                   for c, t in cases.items())
+    path = tmp_path / "lab.xml"
+    path.write_text(f'<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" errors="0"'
+                    f' failures="{failures}" skipped="{skipped}" tests="{len(cases)}" time="{sum(cases.values()) + 10}"'
+                    f' timestamp="2026-12-01T21:00:00.000000+00:00" hostname="h">{rows}</testsuite></testsuites>')
+    return path
+
+
+def test_lab_suite_time_and_its_modules_largest_first(tmp_path):
+    path = _junit(tmp_path, {"tests.lab.test_rehearse::test_a": 700.0, "tests.lab.test_scheduler::test_b": 300.0,
+                             "tests.lab.test_scheduler::test_c": 420.5, "tests.lab.test_x.TestGroup::test_d": 5.0},
+                  skipped=6)
+    suite = rehearsal_cost.lab_suite(path)
+    assert suite["seconds"] == 1435.5 and suite["tests"] == 4 and suite["skipped"] == 6
+    assert list(suite["modules"].items()) == [("test_scheduler", 720.5), ("test_rehearse", 700.0), ("test_x", 5.0)]
+
+
+def test_lab_suite_over_its_budget_is_missed_with_its_largest_modules(tmp_path):
+    results = _results(50.0, 20.0, 5.0)
+    results["lab_suite"] = rehearsal_cost.lab_suite(_junit(tmp_path, {"tests.lab.test_rehearse::t": 1500.0,
+                                                                      "tests.lab.test_scheduler::t": 690.0}))
+    md = render(results)
+    assert "the lab suite within a third of CI's 90 minutes (30 min): 36.7 min (2 tests run) -> MISSED" in md
+    assert "the lab suite took 36.7 min against 30: test_rehearse 25.0 min, test_scheduler 11.5 min" in md
+    results["lab_suite"] = rehearsal_cost.lab_suite(_junit(tmp_path, {"tests.lab.test_rehearse::t": 1000.0}))
+    md = render(results)
+    assert "(30 min): 16.8 min (1 tests run) -> met" in md and "the lab suite took" not in md
+
+
+def _summarised(report: dict) -> dict:
+    return {**rehearsal_cost.summary(report), **MEASURED}
+
+
+def test_the_recorded_rehearsal_summarised_stage_by_stage(recorded):
+    x = rehearsal_cost.summary(recorded)
+    assert [s["name"] for s in x["stages"]] == [s["name"] for s in recorded["stages"]]
+    assert x["stages"][2] == {"name": "bringup", "outcome": "passed", "seconds": 829.1}  # no detail when it passed
+    assert x["largest_stage"] == "bringup" and x["stages_seconds"] == 1348.4
+    assert x["bringup_stages"]["scheduler"] == {"seconds": 289.5, "tasks": 134, "changed": 48, "failed": 0, "skipped": 41}
+    assert x["largest_bringup_stage"] == "scheduler"
+    assert x["bringup_outside_stages_s"] == 7.7  # 829.1 s of bringup, 821.4 s in its playbook stages
+
+
+def test_results_md_section_names_the_largest_items_and_the_site_not_measured(recorded):
+    results = _results(50.0, 20.0, 5.0)
+    results["rehearsal"] = {"sites": {"lab-b200": {**_summarised(recorded), "slowest_tasks": [
+        {"stage": "scheduler", "task": "Install Slurm", "seconds": 109.5}]}}}
+    md = render(results)
+    section = md.split("## 5. Rehearsal cost")[1].split("## Targets")[0]
+    assert "- lab-b200: passed, 1500 s (25.0 min) for the whole command, measured at 2026-12-01T20:20:00+00:00" in section
+    assert "- lab-gb200: not measured in this run." in section
+    assert "| bringup again (must change nothing) | 440.3 s |" in section and "| all stages | 1348.4 s |" in section
+    assert "| scheduler | 289.5 s | 134 (48 changed) |" in section
+    assert "| outside every playbook stage | 7.7 s |  |" in section
+    assert ("lab-b200: the largest stage is bringup, 829 s of 1348 s (61%); inside the first bring-up (829 s) the"
+            " largest playbook stage is scheduler, 290 s (35% of it) for 134 host-tasks (48 changed)") in section
+    assert "the second bring-up, which must change nothing, takes 440 s (0.53 of the first)" in section
+    assert "slowest tasks (all hosts together): Install Slurm (scheduler) 110 s." in section
+    assert ("the lab suite within a third of CI's 90 minutes (30 min): not measured in this run (no"
+            " --lab-suite-junit); the lab-b200 rehearsal it runs (tests/lab/test_rehearse.py) takes 25.0 min") in md
+    results["rehearsal"]["sites"]["lab-b200"]["wall_s"] = 1900.0  # the rehearsal alone over the suite's budget
+    assert "takes 31.7 min of them here alone -> MISSED" in render(results)
+
+
+def test_a_failed_stage_keeps_its_time_outcome_and_detail(recorded):
+    report = copy.deepcopy(recorded)
+    report["site"], report["passed"] = "lab-gb200", False
+    report["stages"][7].update(outcome="failed", detail="sbatch: job 2 FAILED")
+    x = _summarised(report)
+    assert x["stages"][7] == {"name": "scheduler (Slurm on the nodes)", "outcome": "failed", "seconds": 10.4,
+                              "detail": "sbatch: job 2 FAILED"}
+    results = _results(50.0, 20.0, 5.0)
+    results["rehearsal"] = {"sites": {"lab-gb200": x}}
+    md = render(results)
+    assert "- lab-gb200: FAILED, 1500 s" in md and "- lab-b200: not measured in this run." in md
+    assert "| scheduler (Slurm on the nodes) | 10.4 s (failed) |" in md
+    assert "- lab-gb200: scheduler (Slurm on the nodes) failed after 10 s: sbatch: job 2 FAILED" in md
+
+
+def test_a_report_without_bringup_stage_times_says_so(recorded):
+    report = copy.deepcopy(recorded)
+    for stage in report["bringup_stages"].values():
+        del stage["seconds"]
+    x = _summarised(report)
+    assert "largest_bringup_stage" not in x and "bringup_outside_stages_s" not in x
+    results = _results(50.0, 20.0, 5.0)
+    results["rehearsal"] = {"sites": {"lab-b200": x}}
+    md = render(results)
+    assert "| scheduler | not recorded | 134 (48 changed) |" in md
+    assert "; the report gives no per-stage time inside the bring-up;" in md
+
+
+def _events(tmp_path: Path, events: list[tuple[str, dict, int]]) -> Path:
+    """A bring-up run directory with these (event, event_data, second) job events."""
+    folder = tmp_path / "run" / "artifacts" / "x" / "job_events"
+    folder.mkdir(parents=True)
+    for counter, (name, data, second) in enumerate(events, 1):
+        (folder / f"{counter}-e.json").write_text(json.dumps(
+            {"counter": counter, "event": name, "event_data": data,
+             "created": f"2026-12-01T20:{second // 60:02d}:{second % 60:02d}+00:00"}))
+    return folder.parent.parent.parent
+
+
+def test_slowest_tasks_run_from_their_start_to_the_next_task_or_play(tmp_path):
+    run_dir = _events(tmp_path, [
+        ("playbook_on_play_start", {"play": "Install the NVIDIA driver stack"}, 0),
+        ("playbook_on_task_start", {"task": "Install the pinned driver stack"}, 1),
+        ("runner_on_ok", {"host": "a"}, 30),
+        ("playbook_on_task_start", {"task": "Start the GPU services"}, 41),
+        ("playbook_on_play_start", {"play": "Not a stage's play"}, 45),
+        ("playbook_on_handler_task_start", {"task": "Restart it"}, 50),
+        ("playbook_on_stats", {}, 110),
+    ])
+    assert rehearsal_cost.slowest_tasks(rehearsal_cost.read_job_events(run_dir), n=2) == [
+        {"stage": "Not a stage's play", "task": "Restart it", "seconds": 60.0},
+        {"stage": "drivers", "task": "Install the pinned driver stack", "seconds": 40.0}]
+
+
+def test_rehearse_runs_the_command_and_reads_its_report_and_run_directory(recorded, tmp_path):
+    report = {**recorded, "bringup_artifacts": str(_events(tmp_path, [
+        ("playbook_on_play_start", {"play": "Run Slurm"}, 0), ("playbook_on_task_start", {"task": "Install Slurm"}, 1),
+        ("playbook_on_stats", {}, 9)]))}
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    fake = [sys.executable, "-c", f"import sys; print(open({str(tmp_path / 'report.json')!r}).read()); sys.exit(0)"]
+    x = rehearsal_cost.rehearse("lab-b200", fake, lambda line: None)
+    assert x["rc"] == 0 and x["largest_stage"] == "bringup" and x["measured"]["date"]
+    assert x["slowest_tasks"] == [{"stage": "scheduler", "task": "Install Slurm", "seconds": 8.0}]
+    broken = [sys.executable, "-c", "import sys; print('Traceback: boom', file=sys.stderr); sys.exit(1)"]
+    x = rehearsal_cost.rehearse("lab-gb200", broken, lambda line: None)
+    assert x["error"] == "rehearse exited 1 without a JSON report: Traceback: boom" and "stages" not in x
+    results = _results(50.0, 20.0, 5.0)
+    results["rehearsal"] = {"sites": {"lab-gb200": x}}
+    assert "- lab-gb200: no report (rehearse exited 1 without a JSON report: Traceback: boom)." in render(results)
+
+
+def test_update_keeps_the_sites_not_rehearsed_now(recorded, tmp_path, monkeypatch):
+    earlier = _results(50.0, 20.0, 5.0)
+    old_gb200 = {**_summarised({**recorded, "site": "lab-gb200"}), "wall_s": 2000.0}
+    earlier["rehearsal"] = {"sites": {"lab-b200": {**_summarised(recorded), "wall_s": 999.0}, "lab-gb200": old_gb200}}
+    (tmp_path / "results.json").write_text(json.dumps(earlier))
+    asked = []
+    monkeypatch.setattr(run.bringup_cost, "skip_reason", lambda: None)
+    monkeypatch.setattr(run.rehearsal_cost, "by_site", lambda sites, aifactory, progress: asked.append(sites) or
+                        {"sites": {"lab-b200": _summarised(recorded)}})
+    assert run.main(["--only", "rehearsal", "--rehearsal-sites", "lab-b200", "--update", "--out", str(tmp_path)]) == 0
+    assert asked == [["lab-b200"]]
+    kept = json.loads((tmp_path / "results.json").read_text())
+    assert kept["rehearsal"]["sites"]["lab-b200"]["wall_s"] == 1500.0  # this run's
+    assert kept["rehearsal"]["sites"]["lab-gb200"] == old_gb200  # the earlier run's, kept
+    assert kept["plan_by_racks"] == earlier["plan_by_racks"]
+    assert "- lab-gb200: passed, 2000 s" in (tmp_path / "RESULTS.md").read_text()
