@@ -37,7 +37,7 @@ lint: $(STAMP)
 role-docs: $(STAMP)
 	$(BIN)/python -m aifactory.role_docs
 
-# Benchmarks: regenerates bench/results.json and bench/RESULTS.md (bring-up part needs root).
+# Benchmarks: regenerates bench/results.json and bench/RESULTS.md (the bring-up and rehearsal parts need root).
 bench: $(STAMP) lab-deps
 	$(BIN)/python bench/run.py
 

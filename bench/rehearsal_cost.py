@@ -1,7 +1,8 @@
 """The rehearsal's own cost: `aifactory rehearse inventories/SITE --format json` once per site (one lab up
 .. lab down), each rehearsal stage's seconds and outcome from its report, and inside the first bring-up
 each playbook stage's wall seconds and host-tasks (`stage_results`, aifactory.stage_tally) and its
-slowest tasks (from the run's job events, which lab down leaves in place). Also the whole lab suite's time from a pytest JUnit XML report of `pytest tests/lab` (`--lab-suite-junit`).
+slowest tasks (from the run's job events, which lab down leaves in place). Also the whole lab suite's
+time from pytest's JUnit XML report of a `pytest tests/lab` run (`--lab-suite-junit`).
 """
 
 from __future__ import annotations
