@@ -52,6 +52,14 @@ def booted(f: Factory, trays_per_rack: int | None) -> list:
     return [n for n in f.nodes if n.slot <= limit]
 
 
+def node_hardware(f: Factory, node, faults: list[str]) -> dict:
+    """The stand-in hardware profile of a lab node: the platform's, with the driver the spec pins, and
+    with the injected `faults`."""
+    nvidia = f.software.nvidia
+    return hardware.with_faults(hardware.node_profile(f.platform, f.name, node.name, node.rack), faults,
+                                str(nvidia.driver_branch) if nvidia else "", nvidia.driver_version if nvidia else None)
+
+
 def up(f: Factory, progress: Progress = print, scratch_disks: int = SCRATCH_DISKS, scratch_disk_mb: int = 64,
        trays_per_rack: int | None = None, faults: dict[str, list[str]] | None = None) -> LabState:
     """Bring up every stand-in for `f`; on any failure remove what was made and raise. Only the first
@@ -119,10 +127,7 @@ def _up(f: Factory, state: LabState, progress: Progress, scratch_disks: int, scr
         nodes.seed(state, node_root, n.name, hosts)
         aws.seed_node(state, node_root, n.name, gateway)
         node_faults = faults.get(n.name, [])
-        hardware.write_profile(node_root, hardware.with_faults(
-            hardware.node_profile(f.platform, f.name, n.name, n.rack), node_faults,
-            str(f.software.nvidia.driver_branch) if f.software.nvidia else "",
-            f.software.nvidia.driver_version if f.software.nvidia else None))
+        hardware.write_profile(node_root, node_hardware(f, n, node_faults))
         if node_faults:
             progress(f"node stand-in {n.name}: hardware profile with faults "
                      + "; ".join(f"{k} ({hardware.FAULTS[k].description})" for k in node_faults))

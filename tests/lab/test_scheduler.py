@@ -2,7 +2,8 @@
 node as a container of its own. The site is lab-b200 renamed `lab-slurm` on ranges of its own, so that
 it can be up beside another helper's lab-b200 lab (one lab at a time still runs, under the lab lock). Jobs go in through `aifactory lab ssh` as a user's would: `srun` on
 every healthy node, a batch job that completes and is in `sacct`, the topology's rack switch, and the
-node with an injected fault drained with the failing check as reason. A second scheduler run changes
+node with an injected fault drained with the failing check as reason, and resumed once its checks
+pass again. A second scheduler run changes
 nothing and restarts no daemon; no munge key or database password is left in any output or artifact.
 """
 
@@ -19,7 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aifactory.lab import lifecycle
+from aifactory import scheduler
+from aifactory.lab import hardware, lifecycle
 from aifactory.lab.rehearsal import LAB_BMC_CREDENTIALS
 from aifactory.lab.state import LabState
 from aifactory.scheduler import lab as scheduler_lab
@@ -95,6 +97,16 @@ def test_jobs_run_on_every_healthy_node_and_the_faulty_one_is_drained(slurm_lab)
     assert lab_ssh(head, "sacctmgr --noheader --parsable2 list cluster format=cluster").stdout.split() == [SITE]
     topology = lab_ssh(head, "scontrol show topology").stdout
     assert "SwitchName=rack01" in topology and "SwitchName=spine" in topology
+
+
+def test_the_drained_node_resumes_once_its_checks_pass_again(slurm_lab):
+    f, state, *_ = slurm_lab
+    node = next(n for n in f.nodes if n.name == FAULTY)
+    repaired = base64.b64encode(json.dumps(lifecycle.node_hardware(f, node, [])).encode()).decode()
+    health = lab_ssh(FAULTY, f"echo {repaired} | base64 -d > {hardware.PROFILE_PATH} && {scheduler.HEALTH_PROGRAM}")
+    assert health.returncode == 0 and f"{FAULTY} resumed" in health.stdout, (health.stdout, health.stderr)
+    shown = lab_ssh(f.head_nodes[0].name, f"sinfo --noheader --Node --nodes={FAULTY} --format='%t %E'").stdout.split()
+    assert shown == ["idle", "none"]
 
 
 def test_a_second_scheduler_run_changes_nothing_and_restarts_no_daemon(slurm_lab, tmp_path):
