@@ -3,7 +3,9 @@ every booted node's and every NVLink switch tray's (NVL72 racks), all powered of
 
 sushy-tools advertises `/redfish/v1/UpdateService/FirmwareInventory` but serves no route for it, so
 this launcher adds one to sushy's own Flask app before starting it: the collection and its members
-come from a firmware-inventory fixture (tests/fixtures/redfish/). Everything else is sushy's code.
+come from a firmware-inventory fixture (tests/fixtures/redfish/). sushy's systems carry no
+SerialNumber, which a real BMC reports (and `aifactory replace` records): the launcher adds a stable
+one to each system it serves. Everything else is sushy's code.
 
 Run as `python -m aifactory.lab.redfish --firmware FIXTURE.json <sushy-emulator arguments>`.
 """
@@ -33,6 +35,11 @@ INVENTORY_PATH = "/redfish/v1/UpdateService/FirmwareInventory"
 def system_uuid(site: str, node: str) -> str:
     """A stable Redfish system id for a node (the fake driver lists systems by uuid)."""
     return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{node}.{site}.aifactory-lab"))
+
+
+def serial_number(system_id: str) -> str:
+    """The stand-in serial number of a system, from its Redfish UUID."""
+    return "LAB" + uuid.UUID(system_id).hex[:12].upper()
 
 
 def firmware_fixture(platform: str) -> Path:
@@ -124,12 +131,30 @@ def add_firmware_inventory(app, fixture: Path) -> None:
     app.add_url_rule(f"{INVENTORY_PATH}/<item_id>", "aifactory_firmware_component", member)
 
 
+def add_serial_numbers(app) -> None:
+    """Answer every system read (GET /redfish/v1/Systems/ID) with its SerialNumber (serial_number)."""
+    import flask
+
+    def with_serial(response):
+        parts = flask.request.path.rstrip("/").split("/")
+        if (flask.request.method == "GET" and parts[:4] == ["", "redfish", "v1", "Systems"] and len(parts) == 5
+                and response.status_code == 200 and response.is_json):
+            system = response.get_json()
+            if system.get("UUID"):
+                system.setdefault("SerialNumber", serial_number(system["UUID"]))
+                response.set_data(json.dumps(system))
+        return response
+
+    app.after_request(with_serial)
+
+
 def main(argv: list[str]) -> int:
     from sushy_tools.emulator import main as sushy
 
     i = argv.index("--firmware")
     fixture = Path(argv[i + 1])
     add_firmware_inventory(sushy.app, fixture)
+    add_serial_numbers(sushy.app)
     sys.argv = ["sushy-emulator", *argv[:i], *argv[i + 2:]]
     return sushy.main()
 

@@ -68,7 +68,8 @@ def test_the_new_hardware_is_read_then_booted_once_from_the_network_and_powered_
     stats = handed["data"][HARDWARE_STATS_KEY]
     record = hardware_record(stats[NODE])
     assert record["firmware"] and all(record["firmware"].values())  # the stand-in's firmware fixture
-    assert record["manufacturer"] == "Sushy Emulator"  # the stand-in's system (it serves no serial)
+    assert record["manufacturer"] == "Sushy Emulator"  # the stand-in's system
+    assert record["serial"] == redfish.serial_number(system_id)
     after = system(url, system_id)
     assert after["PowerState"] == "On"
     assert after["Boot"]["BootSourceOverrideTarget"] == "Pxe"

@@ -205,8 +205,9 @@ def test_replacing_a_node_with_wiped_disks_and_a_new_host_key_returns_it_to_serv
     site, _, state, overrides, work = day2
     old_key = lab_ssh(REPLACED, "cat /etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[1]
     disks = json.loads(overrides.read_text())[REPLACED].get("scratch_storage_devices") or []
-    swap = (f"umount /scratch; wipefs -a {' '.join(disks)}; rm -f /etc/ssh/ssh_host_*; ssh-keygen -A; "
-            "systemctl restart ssh")
+    # wipefs alone leaves the old filesystem's bytes, which the scratch role rightly refuses: a new disk reads zeros.
+    swap = (f"umount /scratch; for d in {' '.join(disks)}; do blkdiscard --force $d; done; rm -f /etc/ssh/ssh_host_*; "
+            "ssh-keygen -A; systemctl restart ssh")
     lab_ssh(REPLACED, swap)  # the new tray: empty disks, a new host key (the session may drop on restart)
     assert lab_ssh(REPLACED, "true").returncode != 0  # the old key is refused: strict checking
 
