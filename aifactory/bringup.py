@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
+from aifactory import task_results
 from aifactory.secret_exec import FIFO_ENV
 from aifactory.spec import Factory
 from aifactory.spec.validators import shown
@@ -256,7 +257,7 @@ class Progress:
             if not self.tty:
                 self._line(f"  TASK {self.task}")
         elif name in RESULT_EVENTS:
-            self._result(name, data)
+            self._result(name, data, task_results.changed(event))
         elif name == "playbook_on_no_hosts_matched":
             self._line(f"  no hosts matched in play {self.play}")
         elif name == "playbook_on_stats":
@@ -264,10 +265,10 @@ class Progress:
             self._status(final=True)
         return True
 
-    def _result(self, name: str, data: dict) -> None:
+    def _result(self, name: str, data: dict, changed: bool) -> None:
         host, res = data.get("host", "?"), data.get("res") or {}
         if name == "runner_on_ok":
-            outcome = "changed" if res.get("changed") else "ok"
+            outcome = "changed" if changed else "ok"
         elif name == "runner_on_failed":
             outcome = "ignored" if data.get("ignore_errors") else "failed"
         else:

@@ -10,6 +10,7 @@ is reported once instead of shifting every task after it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -23,6 +24,20 @@ def read_job_events(run_dir: Path) -> list[dict]:
     """The events of a bringup run directory (`artifacts/*/job_events/*.json`), in the order they happened."""
     events = [json.loads(p.read_text()) for p in sorted((Path(run_dir) / "artifacts").glob("*/job_events/*.json"))]
     return sorted(events, key=lambda e: e.get("counter", 0))
+
+
+# The line Ansible's default output prints for a result that changed its host ("changed: [host]"),
+# after the colour code it may start with.
+CHANGED_LINE = re.compile(r"^(?:\x1b\[[0-9;]*m)?changed: ", re.MULTILINE)
+
+
+def changed(event: Mapping) -> bool:
+    """Whether a runner_on_ok event changed its host. ansible-runner censors a no_log result down to
+    `{"censored": ...}`, its `changed` flag too, so there the line Ansible printed says."""
+    res = (event.get("event_data") or {}).get("res") or {}
+    if "censored" in res:
+        return bool(CHANGED_LINE.search(event.get("stdout") or ""))
+    return bool(res.get("changed"))
 
 
 def task_results(events: Iterable[dict]) -> dict[str, dict[TaskKey, dict]]:
@@ -43,8 +58,7 @@ def task_results(events: Iterable[dict]) -> dict[str, dict[TaskKey, dict]]:
             status = "ignored"
         n = seen.get((host, play, task), 0)
         seen[(host, play, task)] = n + 1
-        res = data.get("res") or {}
-        results.setdefault(host, {})[(play, task, n)] = {"status": status, "changed": bool(res.get("changed"))}
+        results.setdefault(host, {})[(play, task, n)] = {"status": status, "changed": status == "ok" and changed(event)}
     return results
 
 

@@ -143,7 +143,7 @@ def touch_summary(f: Factory, options: BringupOptions) -> str:
     stages = stage_order(options.stages) if options.stages is not None else list(STAGES)
     nodes = len(f.nodes)
     bmcs = len(f.nodes) + len(f.switch_trays)
-    power = options.extra_vars.get("bmc_power_action", "none")
+    power = options.extra_vars.get("bmc_power_action", "on")  # playbooks/racks.yml's: powers on what is off
     pxe = bool(options.extra_vars.get("bmc_pxe_boot_once", False))
     lines = [f"bringup of {f.name} WITHOUT --check: this changes real machines",
              f"  hosts: {nodes} nodes and {bmcs} BMCs" + (f", limited to {options.limit!r}" if options.limit else ""),

@@ -33,15 +33,19 @@ def test_progress_tallies_each_stage_and_the_steps_roles_report_not_run():
         {"event": "playbook_on_play_start", "event_data": {"play": "Bring up the compute nodes through their BMCs"}},
         {"event": "runner_on_failed", "event_data": {"host": "a-bmc", "res": {"msg": "refused"}}},
         {"event": "runner_on_failed", "event_data": {"host": "b-bmc", "res": {"msg": "x"}, "ignore_errors": True}},
+        # A no_log result, censored by ansible-runner: the printed line says it changed the host.
+        {"event": "runner_on_ok", "stdout": "\x1b[0;33mchanged: [c-bmc]\x1b[0m",
+         "event_data": {"host": "c-bmc", "res": {"censored": "hidden: no_log"}}},
     ]
     for event in events:
         progress(event)
     assert progress.tally.as_dict() == {
         "drivers": {"tasks": 4, "changed": 1, "failed": 0, "unreachable": 0, "skipped": 1, "seconds": 0.0,
                     "not_run": [{"step": "sysctl, lab stand-in", "hosts": ["a", "b"]}]},
-        "racks": {"tasks": 2, "changed": 0, "failed": 1, "unreachable": 0, "skipped": 0, "seconds": 0.0,
+        "racks": {"tasks": 3, "changed": 1, "failed": 1, "unreachable": 0, "skipped": 0, "seconds": 0.0,
                   "not_run": []},
     }
+    assert progress.changed_tasks == {"a": ["Install"], "c-bmc": ["Install"]}
 
 
 def test_each_stage_gets_the_wall_seconds_from_its_plays_start_to_the_next_plays():

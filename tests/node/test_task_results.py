@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from aifactory.task_results import differences, read_job_events, task_results, verdict_differences
+from aifactory.task_results import changed, differences, read_job_events, task_results, verdict_differences
 
 
 def event(host: str, task: str, status: str = "ok", changed: bool = False, role: str = "os_baseline",
@@ -88,3 +88,17 @@ def test_job_events_are_read_in_counter_order(tmp_path):
         e = event("n1", task)
         (events / f"{counter}-{task}.json").write_text(json.dumps({**e, "counter": counter}))
     assert [e["event_data"]["task"] for e in read_job_events(tmp_path)] == ["earlier", "later"]
+
+
+CENSORED = {"censored": "the output has been hidden due to the fact that 'no_log: true' was specified for this result"}
+
+
+def test_a_no_log_result_that_changed_its_host_counts_as_changed():
+    # ansible-runner keeps only `censored` of a no_log result; the line Ansible printed still says.
+    powered = {"event": "runner_on_ok", "stdout": "\x1b[0;33mchanged: [r001-sw01-bmc]\x1b[0m",
+               "event_data": {"host": "r001-sw01-bmc", "task": "Send the power command", "play": "Racks", "res": CENSORED}}
+    already_on = {**powered, "stdout": "\x1b[0;32mok: [r001-sw01-bmc]\x1b[0m"}
+    assert changed(powered) and not changed(already_on)
+    assert not changed({**powered, "stdout": "", "event_data": {**powered["event_data"], "res": {"changed": False}}})
+    (result,) = task_results([powered])["r001-sw01-bmc"].values()
+    assert result == {"status": "ok", "changed": True}
