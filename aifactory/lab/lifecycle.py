@@ -277,6 +277,9 @@ def start_node(site: str, node: str) -> None:
         return
     old = next(r for r in state.resources if r["kind"] == "process" and r["pid"] == info["process"]["pid"])
     state.forget(old)
+    # Power on is a fresh boot: the killed container's systemd left its unit cgroups behind, and a new
+    # systemd that finds them sees its services die with SIGKILL as they start (tmpfiles, munge).
+    cgroups.remove(cgroups.relative_path(site, node))
     ident = nodes.boot(state, node, Path(info["root"]), info["netns"], info["disks"])
     info["process"] = ident
     state.save()

@@ -122,6 +122,19 @@ def test_node_reboot_brings_it_back(lab):
     assert procs.alive(LabState.load(f.name).nodes[n.name]["process"])
 
 
+def test_a_node_powered_off_and_on_again_starts_every_service(lab):
+    # A fresh boot: the killed container's cgroups would otherwise make its services die as they start.
+    f, state = lab
+    n = f.nodes[1]
+    lifecycle.stop_node(f.name, n.name)
+    assert node_ssh(state, n.address, "true").returncode != 0
+    lifecycle.start_node(f.name, n.name)
+    assert procs.wait_until(lambda: node_ssh(state, n.address, "systemctl is-system-running").stdout.strip()
+                            not in ("initializing", "starting"), 120, 1)
+    failed = node_ssh(state, n.address, "systemctl --failed --no-legend --plain").stdout.split()
+    assert failed == [], failed
+
+
 def test_a_second_lab_for_the_same_site_is_refused(lab):
     f, _ = lab
     with pytest.raises(lifecycle.LabError, match="already up"):
