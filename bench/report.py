@@ -8,7 +8,8 @@ TARGETS = {"moto_over_bare": 1.5, "marginal_growth": 1.5, "defaults_over_tuned":
            "lab_suite_over_ci": 1 / 3}
 CI_MINUTES = 90  # CI's time for the whole `make test`; the lab suite's share is TARGETS["lab_suite_over_ci"]
 REHEARSED_SITES = ("lab-b200", "lab-gb200")  # the rehearsal section's columns, measured or not
-IN_LAB_SUITE = "lab-b200"  # the rehearsal `make test`'s lab suite runs (tests/lab/test_rehearse.py); lab-gb200's is lab_long
+# the rehearsals `make test`'s lab suite runs, and their tests
+IN_LAB_SUITE = {"lab-b200": "tests/lab/test_rehearse.py", "lab-gb200": "tests/lab/test_rehearse_gb200.py"}
 SECONDS_PER_HOUR = 3600
 BRINGUP_SETTINGS = ("tuned", "mitogen", "defaults")  # table order; results before Mitogen have no mitogen side
 # The factory the capacity note plans for: 100 GB200 NVL72 racks, 18 compute trays and 9 NVLink switch trays each.
@@ -534,26 +535,53 @@ def _rehearsal_time(site: str, x: dict) -> list[str]:
 
 
 def _lab_suite(sites: dict, suite: dict | None) -> tuple[str, list[str]]:
-    """The lab suite against a third of CI's minutes: the target line and, when missed, why."""
+    """The lab suite against a third of CI's minutes: the target line and, when missed, why. Without a JUnit
+    report, the rehearsals it runs are what is measured of it: over the budget alone, the target is missed."""
     budget = CI_MINUTES * TARGETS["lab_suite_over_ci"]
     head = f"the lab suite within a third of CI's {CI_MINUTES} minutes ({budget:.0f} min):"
-    x = sites.get(IN_LAB_SUITE)
-    share = (f"the {IN_LAB_SUITE} rehearsal it runs (tests/lab/test_rehearse.py) takes {x['wall_s'] / 60:.1f} min of"
-             f" them here" if x and "wall_s" in x else "")
+    ran = {site: x for site, x in sites.items() if site in IN_LAB_SUITE and "stages" in x}
+    minutes = sum(x["wall_s"] for x in ran.values()) / 60
+    share = (f"the rehearsals it runs take {minutes:.1f} min here ("
+             + "; ".join(f"{site} {x['wall_s'] / 60:.1f} min, {IN_LAB_SUITE[site]}" for site, x in ran.items()) + ")"
+             if ran else "")
     if not suite:
-        if x and x["wall_s"] / 60 > budget:
-            return f"{head} {share} alone -> MISSED", [f"{share}, more than the whole lab suite's {budget:.0f} min."]
+        if minutes > budget:
+            return f"{head} {share} alone -> MISSED", [_rehearsals_over(ran, minutes, budget)]
         return f"{head} not measured in this run (no --lab-suite-junit)" + (f"; {share}" if share else ""), []
-    minutes = suite["seconds"] / 60
-    target = f"{head} {minutes:.1f} min ({suite['tests'] - suite['skipped']} tests run) -> {verdict(minutes <= budget)}"
-    if minutes <= budget:
+    suite_minutes = suite["seconds"] / 60
+    target = (f"{head} {suite_minutes:.1f} min ({suite['tests'] - suite['skipped']} tests run) ->"
+              f" {verdict(suite_minutes <= budget)}")
+    if suite_minutes <= budget:
         return target, []
     top = list(suite["modules"].items())[:3]
-    cause = (f"the lab suite took {minutes:.1f} min against {budget:.0f}: "
+    cause = (f"the lab suite took {suite_minutes:.1f} min against {budget:.0f}: "
              + ", ".join(f"{m} {sec / 60:.1f} min" for m, sec in top) + (f"; {share}" if share else "")
              + ". Every lab module boots its own nodes on the same shared cores, so the suite's time is the sum of"
              " its labs' bring-ups.")
     return target, [cause]
+
+
+def _rehearsals_over(ran: dict, minutes: float, budget: float) -> str:
+    """Why the rehearsals alone take more than the lab suite's budget: their bring-ups, the second ones among
+    them, each first bring-up's largest playbook stage and slowest task, and how busy the machine was."""
+    def seconds(x: dict, prefix: str) -> float:
+        return sum(st["seconds"] for st in x["stages"] if st["name"].startswith(prefix))
+
+    bringups = sum(seconds(x, "bringup") for x in ran.values()) / 60
+    again = sum(seconds(x, "bringup again") for x in ran.values()) / 60
+    largest = "; ".join(
+        f"{site}: {x['largest_bringup_stage']} {x['bringup_stages'][x['largest_bringup_stage']]['seconds']:.0f} s"
+        + (f", slowest task {x['slowest_tasks'][0]['task']} {x['slowest_tasks'][0]['seconds']:.0f} s"
+           if x.get("slowest_tasks") else "")
+        for site, x in ran.items() if x.get("largest_bringup_stage"))
+    busy = ", ".join(f"{x['machine_busy_cores']:.1f}" for x in ran.values())
+    return (f"the rehearsals the lab suite runs take {minutes:.1f} min alone, more than its {budget:.0f} min: their"
+            f" bring-ups {bringups:.1f} min of it, of which {again:.1f} min the second bring-ups that must change"
+            f" nothing (a module run per check on every host)." + (f" The largest items of the first bring-ups:"
+            f" {largest}." if largest else "") + f" The machine's cores were {busy} busy during them (one figure per"
+            " rehearsal), other labs' work included, so a machine of their own would take less. What would reach the"
+            " budget, not measured here: one rehearsal in the default suite and the other among the long scenarios,"
+            " or a cheaper second bring-up.")
 
 
 def render(results: dict) -> str:

@@ -88,9 +88,26 @@ def test_results_md_section_names_the_largest_items_and_the_site_not_measured(re
     assert "the second bring-up, which must change nothing, takes 440 s (0.53 of the first)" in section
     assert "slowest tasks (all hosts together): Install Slurm (scheduler) 110 s." in section
     assert ("the lab suite within a third of CI's 90 minutes (30 min): not measured in this run (no"
-            " --lab-suite-junit); the lab-b200 rehearsal it runs (tests/lab/test_rehearse.py) takes 25.0 min") in md
-    results["rehearsal"]["sites"]["lab-b200"]["wall_s"] = 1900.0  # the rehearsal alone over the suite's budget
-    assert "takes 31.7 min of them here alone -> MISSED" in render(results)
+            " --lab-suite-junit); the rehearsals it runs take 25.0 min here (lab-b200 25.0 min,"
+            " tests/lab/test_rehearse.py)") in md
+
+
+def test_the_rehearsals_alone_over_the_lab_suites_budget_miss_it_and_say_why(recorded):
+    results = _results(50.0, 20.0, 5.0)
+    b200 = {**_summarised(recorded), "wall_s": 1353.0}  # the recorded rehearsal's own wall time
+    gb200 = {**_summarised({**recorded, "site": "lab-gb200"}), "wall_s": 1353.0, "slowest_tasks": [
+        {"stage": "scheduler", "task": "Install Slurm", "seconds": 109.5}]}
+    results["rehearsal"] = {"sites": {"lab-b200": b200}}
+    assert "take 22.6 min here (lab-b200 22.6 min, tests/lab/test_rehearse.py)" in render(results)
+    assert "-> MISSED" not in render(results).split("the lab suite within")[1]
+    results["rehearsal"]["sites"]["lab-gb200"] = gb200
+    md = render(results)
+    assert ("(30 min): the rehearsals it runs take 45.1 min here (lab-b200 22.6 min, tests/lab/test_rehearse.py;"
+            " lab-gb200 22.6 min, tests/lab/test_rehearse_gb200.py) alone -> MISSED") in md
+    # 2 x (829.1 + 440.3) s of bring-ups, 2 x 440.3 s of them the second ones
+    assert ("the rehearsals the lab suite runs take 45.1 min alone, more than its 30 min: their bring-ups 42.3 min"
+            " of it, of which 14.7 min the second bring-ups") in md
+    assert "lab-b200: scheduler 290 s; lab-gb200: scheduler 290 s, slowest task Install Slurm 110 s." in md
 
 
 def test_a_failed_stage_keeps_its_time_outcome_and_detail(recorded):
