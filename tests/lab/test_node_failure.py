@@ -16,9 +16,8 @@ from aifactory.lab import lifecycle
 from aifactory.lab.rehearsal import LAB_BMC_CREDENTIALS
 from tests.lab.conftest import node_ssh
 
-# A long lab scenario (AIFACTORY_LAB_LONG=1, tests/lab/conftest.py): its last run (10 min) failed one task on the
-# re-run limited to the killed node, after acceptance had passed there (the scheduler stage, whose head node the
-# limit leaves out, is the suspect); kept out of `make test` until that is settled.
+# A long lab scenario (AIFACTORY_LAB_LONG=1, tests/lab/conftest.py): a lab-b200 lab and two bring-ups of its own,
+# 20 minutes on two shared cores.
 pytestmark = [pytest.mark.lab, pytest.mark.lab_long]
 
 LAB_SCRATCH_DISKS = 1
