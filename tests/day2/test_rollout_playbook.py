@@ -32,7 +32,7 @@ def test_a_drivers_batch_drains_then_installs_then_restarts_then_accepts():
 
 
 def test_the_resume_play_parses():
-    assert list_tasks("rollout_resume.yml") == ["Resume the batch's nodes"]
+    assert list_tasks("rollout_resume.yml") == ["Find the batch's nodes still drained", "Resume the batch's nodes"]
 
 
 def test_replace_drains_reads_the_hardware_then_boots_from_the_network_and_waits():

@@ -20,21 +20,25 @@ PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
 BATCH = ["f-r002-n01", "f-r002-n02"]
 
 
-def fake_slurm(bin_dir: Path, log: Path, busy_polls: int) -> None:
-    """scontrol logs its arguments; squeue lists jobs 41 and 42 for its first `busy_polls` calls."""
+def fake_slurm(bin_dir: Path, log: Path, busy_polls: int, drained: list[str]) -> None:
+    """scontrol logs its arguments; squeue lists jobs 41 and 42 for its first `busy_polls` calls;
+    sinfo lists the `drained` nodes (once per node: sinfo --Node repeats a node per partition)."""
     bin_dir.mkdir()
     (bin_dir / "scontrol").write_text(f"#!/bin/sh\necho \"scontrol $*\" >> {log}\n")
     (bin_dir / "squeue").write_text(
         f"#!/bin/sh\necho \"squeue $*\" >> {log}\n"
         f"n=$(grep -c '^squeue' {log})\n"
         f"if [ \"$n\" -le {busy_polls} ]; then printf '41\\n42\\n'; fi\n")
-    for tool in ("scontrol", "squeue"):
+    (bin_dir / "sinfo").write_text(f"#!/bin/sh\necho \"sinfo $*\" >> {log}\n"
+                                   + "".join(f"echo {n}\necho {n}\n" for n in drained))
+    for tool in ("scontrol", "squeue", "sinfo"):
         (bin_dir / tool).chmod(0o755)
 
 
-def run(tmp_path: Path, book: str, busy_polls: int = 0, force: bool = False, polls: int = 3) -> tuple[int, list[str]]:
+def run(tmp_path: Path, book: str, busy_polls: int = 0, force: bool = False, polls: int = 3,
+        drained: list[str] = BATCH) -> tuple[int, list[str]]:
     log = tmp_path / "slurm.log"
-    fake_slurm(tmp_path / "bin", log, busy_polls)
+    fake_slurm(tmp_path / "bin", log, busy_polls, drained)
     local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(yaml.safe_dump({"all": {"children": {
@@ -74,9 +78,21 @@ def test_jobs_outliving_the_drain_timeout_fail_the_batch(tmp_path):
     assert not any("requeue" in c for c in calls)
 
 
+DRAINED = "sinfo --noheader --Node --nodes=f-r002-n01,f-r002-n02 --states=drain --format=%N"
+
+
 def test_resume_names_the_batch(tmp_path):
     code, calls = run(tmp_path, "rollout_resume.yml")
-    assert code == 0 and calls == ["scontrol update NodeName=f-r002-n01,f-r002-n02 State=RESUME"]
+    assert code == 0 and calls == [DRAINED, "scontrol update NodeName=f-r002-n01,f-r002-n02 State=RESUME"]
+
+
+def test_resume_leaves_out_the_nodes_the_health_check_resumed_already(tmp_path):
+    # Slurm refuses to resume a node that is not drained ("Invalid node state specified").
+    code, calls = run(tmp_path, "rollout_resume.yml", drained=["f-r002-n02"])
+    assert code == 0 and calls == [DRAINED, "scontrol update NodeName=f-r002-n02 State=RESUME"]
+    (tmp_path / "none").mkdir()
+    code, calls = run(tmp_path / "none", "rollout_resume.yml", drained=[])
+    assert code == 0 and calls == [DRAINED]  # every node is back already: nothing to resume
 
 
 def test_only_the_nodes_whose_role_asks_for_it_are_restarted_through_their_bmc(tmp_path):
