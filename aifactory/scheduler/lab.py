@@ -53,7 +53,8 @@ def job_segment(f: Factory, names: list[str]) -> str:
     inside one block (a 4-node job over two racks of 2 free trays waits for ever), so a job across racks
     asks for segments, each inside one rack's NVLink domain (the largest size that splits every rack's
     share evenly; Slurm 24.11). Empty where one rack or a tree suffices."""
-    per_rack = Counter(n.rack for n in f.nodes if n.name in set(names))
+    wanted = set(names)
+    per_rack = Counter(n.rack for n in f.nodes if n.name in wanted)
     if scheduler.topology_plugin(f) != "topology/block" or len(per_rack) < 2:
         return ""
     return f" --segment={math.gcd(*per_rack.values())}"

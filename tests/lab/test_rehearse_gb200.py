@@ -6,24 +6,17 @@ shows one topology block per rack."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from aifactory.cli import main
-from aifactory.task_results import changed
+from aifactory.task_results import changed, read_job_events
 from tests.conftest import site_dir
 
 pytestmark = [pytest.mark.lab]
 
 POWER_TASK = "Send the power command"
 DRIVERS_PLAY = "Install the NVIDIA driver stack"
-
-
-def events(run_dir: str) -> list[dict]:
-    """The run's runner events, in the order they happened."""
-    found = [json.loads(p.read_text()) for p in (Path(run_dir) / "artifacts" / "run" / "job_events").glob("*.json")]
-    return sorted(found, key=lambda e: e["counter"])
 
 
 def result_counters(evs: list[dict], play: str, task: str | None = None) -> dict[str, list[int]]:
@@ -52,7 +45,7 @@ def test_rehearse_lab_gb200_powers_switch_trays_first_and_rolls_out_rack_by_rack
     scheduler = stages["scheduler (Slurm on the nodes)"]["detail"]
     assert "srun -N4 --segment=2 hostname answered from each" in scheduler
     assert "topology: 2 blocks (rack01, rack02)" in scheduler
-    evs = events(report["bringup_artifacts"])
+    evs = read_job_events(report["bringup_artifacts"])
 
     switch_power = result_counters(evs, "Bring up the NVLink switch trays through their BMCs", POWER_TASK)
     node_power = result_counters(evs, "Bring up the compute nodes through their BMCs", POWER_TASK)
