@@ -6,9 +6,9 @@ modules it imports (standard library only besides them), and run by slurmd as He
 Prolog and Epilog. It collects the node's observations as the acceptance role does (no DCGM
 diagnostic, no Bedrock probe) and judges them with `aifactory.parsers.acceptance.evaluate`, the one
 verdict. A failed check drains the node with `aifactory health: <checks>` as the reason; a node this
-program drained is resumed once every check passes again (a node drained for any other reason is left
-alone). As Prolog (SLURM_SCRIPT_CONTEXT=prolog_slurmd) it also exits 1, so Slurm refuses the job on
-the node and requeues it. A check that could not run (a lab stand-in has no GPU) drains nothing.
+program drained is resumed once every check passes again; a node drained for any other reason (a
+rollout, a replace, an operator) is left alone, its reason kept. As Prolog (SLURM_SCRIPT_CONTEXT=
+prolog_slurmd) it also exits 1, so Slurm refuses the job on the node and requeues it. A check that could not run (a lab stand-in has no GPU) drains nothing.
 Its configuration (`/etc/aifactory/health.json`): `node` (the Slurm node name), `expected` (the
 profile, `aifactory.scheduler.health_expected`), `stand_in`.
 """
@@ -149,8 +149,12 @@ def node_state(node: str) -> tuple[str, str]:
 
 
 def act(node: str, reason: str | None) -> str:
-    """Drain the node with the reason, or resume it if this program drained it; say what was done."""
+    """Drain the node with the reason, or resume it if this program drained it; say what was done.
+    A node drained for another reason (a rollout, replace, an operator) keeps that reason: it is theirs to
+    resume, after their own gate, and overwriting it would let this program resume the node before then."""
     state, current = node_state(node)
+    if "DRAIN" in state and current and not current.startswith(REASON_PREFIX):
+        return f"{node} stays drained: {current}"
     if reason is not None:
         if "DRAIN" in state and current == reason:
             return f"{node} stays drained: {reason}"

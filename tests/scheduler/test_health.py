@@ -86,6 +86,13 @@ def test_a_node_drained_by_an_operator_stays_drained(slurm):
     assert rc == 0 and updates == []
 
 
+def test_a_failing_check_keeps_a_rollouts_drain_reason(slurm, tmp_path):
+    """Mid-upgrade the checks fail; the rollout's reason must stay, or a later pass would resume the node
+    before the rollout's own acceptance gate ran."""
+    rc, updates, out = slurm(unmounted(tmp_path), "State=IDLE+DRAIN Reason=aifactory rollout drivers [root@t]")
+    assert rc == 0 and updates == [] and "stays drained: aifactory rollout drivers" in out
+
+
 def test_checks_whose_tool_is_not_installed_drain_nothing(slurm):
     """The light profile of a Trainium node where neuron-ls is not installed: skipped, not failed."""
     expected = {**health_expected(load_spec(site_dir("ohio-trn3") / "factory.yaml")), "scratch_mount": "/",
