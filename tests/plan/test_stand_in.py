@@ -96,10 +96,11 @@ def test_external_key_store_plans_offline_with_placeholders_marked(tmp_path, cap
 
 def test_interrupted_plan_is_no_report():
     """Ctrl-C while the program declares resources: exit 130 and one line, no JSON, no SDK noise."""
-    plan = subprocess.Popen([sys.executable, "-m", "aifactory.cli", "plan", str(LAB), "--format", "json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
-    for line in plan.stderr:  # its first progress line: the program is running
-        if line.startswith("planning "):
+    waits = REPO / "tests" / "plan" / "programs" / "waits_for_ctrl_c"
+    plan = subprocess.Popen([sys.executable, "-m", "aifactory.cli", "plan", str(LAB), "--program", str(waits),
+                             "--format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    for line in plan.stderr:  # the program has declared its resources and waits
+        if line.startswith("program: declared"):
             break
     plan.send_signal(signal.SIGINT)
     out, err = plan.communicate(timeout=120)
