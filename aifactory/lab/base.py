@@ -9,12 +9,14 @@ and an unchanged one is reused by every lab. Each node boots an overlay on top o
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 RELEASE = "debian-13"  # the spec's compute.node_os value a lab node is
@@ -58,6 +60,20 @@ def cache_key(mirror: str, packages: tuple[str, ...] = PACKAGES) -> str:
 
 def base_dir(mirror: str) -> Path:
     return CACHE_ROOT / f"{RELEASE}-base-{cache_key(mirror)}"
+
+
+@contextlib.contextmanager
+def cache_lock(progress: Callable[[str], None] = print) -> Iterator[None]:
+    """Hold the lab cache's lock while its trees are checked or built: labs started at once (`make test`'s two
+    workers) would otherwise build one tree into the same `.building` folder."""
+    CACHE_ROOT.mkdir(parents=True, exist_ok=True)
+    with (CACHE_ROOT / ".lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress(f"lab cache: another lab is building {CACHE_ROOT}; waiting for it")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def ensure_base(progress: Callable[[str], None] = print) -> Path:

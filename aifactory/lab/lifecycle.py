@@ -88,9 +88,10 @@ def up(f: Factory, progress: Progress = print, scratch_disks: int = SCRATCH_DISK
 
 def _up(f: Factory, state: LabState, progress: Progress, scratch_disks: int, scratch_disk_mb: int,
         lab_nodes: list, faults: dict[str, list[str]]) -> None:
-    root = base.ensure_base(progress)
-    vendor_root = vendor_repos.ensure(progress)
-    mirror_root = mirror.ensure(base.configured_mirror(), root, mirror.node_installs(f), progress)
+    with base.cache_lock(progress):
+        root = base.ensure_base(progress)
+        vendor_root = vendor_repos.ensure(progress)
+        mirror_root = mirror.ensure(base.configured_mirror(), root, mirror.node_installs(f), progress)
     progress("AWS stand-in: starting moto_server on 127.0.0.1")
     state.endpoints["aws"] = aws.start(state)
     progress(f"AWS stand-in: moto_server at {state.endpoints['aws']}")
