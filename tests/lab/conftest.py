@@ -19,7 +19,7 @@ from tests.conftest import site_dir
 
 
 # Lab tests marked `lab_long` run only with AIFACTORY_LAB_LONG=1: each is a lab of its own that runs for longer
-# than `make test`'s share of CI's time on two cores allows (the README's "Rehearsing offline" lists them).
+# than `make test`'s share of CI's time on two cores allows (the README's "The two commands" lists them).
 LONG_ENV = "AIFACTORY_LAB_LONG"
 
 

@@ -1,40 +1,49 @@
-"""Day 2 on a lab GB200 factory (issue 16), as a user runs it, with Slurm and jobs on the stand-ins.
+"""Slurm and day 2 on a lab GB200 factory (issues 15 and 16), as a user runs them, with jobs on the stand-ins.
 
 The site is lab-gb200 renamed `lab-day2` on ranges of its own (so it never meets another lab), kept in a
 git repository as a user's would be: committed with one rack, then grown to two in the working tree.
 The lab boots the grown spec (two trays of each rack); the first bring-up uses the one-rack spec, so
-rack 2's trays are the new rack. The tests run in order on the one lab (each lab up costs minutes):
+rack 2's trays are the new rack. Rack 1's second tray starts with a GPU missing. The tests run in order
+on the one lab (each lab up and first bring-up costs minutes, so Slurm's own checks share it):
 
-1. growing by one rack: `diff` lists exactly rack 2's hosts and no moved address, and
+1. Slurm after the first bring-up: jobs run on the healthy node through `aifactory lab ssh`, the faulty one
+   is drained with the failing check as reason and resumed once its checks pass again; a second scheduler
+   run changes nothing and restarts no daemon; the munge key and database password are in no output or
+   artifact;
+2. growing by one rack: `diff` lists exactly rack 2's hosts and no moved address, and
    `bringup --limit` the new rack adds its nodes and topology block to Slurm while a job runs on rack 1;
-2. a driver rollout (the stand-in CUDA repository's two versions of the branch): the canary and rack 1
+3. a driver rollout (the stand-in CUDA repository's two versions of the branch): the canary and rack 1
    first, then rack 2 while a job runs on rack 1: the job is never killed, every node ends on the new
    version, acceptance passes;
-3. a canary with an injected fault stops the rollout before any other node is touched, drained with
+4. a canary with an injected fault stops the rollout before any other node is touched, drained with
    the rollout's reason;
-4. replacing a node whose stand-in disk was wiped and whose SSH host key is new returns it to service.
+5. replacing a node whose stand-in disk was wiped and whose SSH host key is new returns it to service.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
+from aifactory import scheduler
 from aifactory.lab import hardware, lifecycle, nodes, procs
 from aifactory.lab.rehearsal import LAB_BMC_CREDENTIALS
 from aifactory.lab.state import LabState
+from aifactory.scheduler import lab as scheduler_lab
 from aifactory.spec import load_spec
 from tests.conftest import site_dir
 
-# A long lab scenario (AIFACTORY_LAB_LONG=1, tests/lab/conftest.py): 30 to 45 minutes on two cores.
-pytestmark = [pytest.mark.lab, pytest.mark.lab_long]
+# 30 to 45 minutes on two cores: make test runs it first, on a worker of its own (tests/conftest.py).
+pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab-day2")]
 
 SITE = "lab-day2"
 OLD, NEW = hardware.manifest()["nvidia_cuda"]["driver_versions"]["value"][:2]
@@ -42,7 +51,11 @@ STAGES = "racks,os,drivers,fabric,storage,acceptance,scheduler"
 CANARY, RACK1_OTHER = f"{SITE}-r001-n01", f"{SITE}-r001-n02"
 RACK2 = [f"{SITE}-r002-n01", f"{SITE}-r002-n02"]
 REPLACED = RACK2[1]
+FAULTY = RACK1_OTHER  # its GPU missing from lab up until the Slurm tests repair it
 ENV = {**os.environ, **LAB_BMC_CREDENTIALS}
+SCHEDULER_DAEMONS = ("munge", "slurmctld", "slurmdbd", "mariadb")
+# As in the rehearsal: the faulty node's failed acceptance is read from its verdict, not by failing the host.
+EXTRA_VARS = json.dumps({"acceptance_fail_on_failure": False})
 
 
 def write_spec(site: Path, racks: int, driver_version: str) -> None:
@@ -72,10 +85,21 @@ def lab_ssh(node: str, command: str) -> subprocess.CompletedProcess:
     return cli("lab", "ssh", SITE, node, command, timeout=300)
 
 
+@dataclass
+class Day2:
+    site: Path  # grown to two racks
+    one_rack: Path  # the committed spec
+    state: LabState
+    overrides: Path  # the lab's, both racks
+    rack1_overrides: Path  # rack 1's hosts only, for the one-rack spec
+    work: Path
+    first: dict  # the first bring-up's JSON result
+    first_stderr: str
+
+
 @pytest.fixture(scope="module")
-def day2(lab_dir, tmp_path_factory):
-    """(site directory grown to two racks, one-rack copy, LabState, host overrides file, work directory)
-    after the one-rack factory's bring-up on the lab of the grown one."""
+def day2(lab_dir, tmp_path_factory) -> Day2:
+    """The one-rack factory's first bring-up (every stage but the AWS link) on the lab of the grown one."""
     work = tmp_path_factory.mktemp("day2")
     site = work / "repo" / "inventories" / SITE
     shutil.copytree(site_dir("lab-gb200"), site)
@@ -87,7 +111,7 @@ def day2(lab_dir, tmp_path_factory):
     shutil.copytree(site, one_rack)
     write_spec(site, racks=2, driver_version=OLD)
     f = load_spec(site)
-    lifecycle.up(f, progress=lambda line: None, scratch_disks=1, trays_per_rack=2)
+    lifecycle.up(f, progress=lambda line: None, scratch_disks=1, trays_per_rack=2, faults={FAULTY: ["gpu-missing"]})
     try:
         state = LabState.load(f.name)
         overrides = state.dir / lifecycle.OVERRIDES_FILE
@@ -95,15 +119,18 @@ def day2(lab_dir, tmp_path_factory):
         known = {h.name for h in load_spec(one_rack).head_nodes} | {n.name for n in load_spec(one_rack).nodes}
         known |= {f"{n.name}-bmc" for n in load_spec(one_rack).nodes} | {f"{t.name}-bmc" for t in load_spec(one_rack).switch_trays}
         rack1_overrides.write_text(json.dumps({h: v for h, v in json.loads(overrides.read_text()).items() if h in known}))
-        first = bringup(one_rack, rack1_overrides, work / "artifacts")
-        assert first.returncode in (0, 3), first.stderr[-3000:]
-        yield site, one_rack, state, overrides, work
+        first = bringup(one_rack, rack1_overrides, work / "artifacts", "--format", "json")
+        result = json.loads(first.stdout)
+        assert result["exit_code"] in (0, 3) and not any(h.get("failed") for h in result["hosts"].values()), \
+            first.stderr[-3000:]
+        yield Day2(site, one_rack, state, overrides, rack1_overrides, work, result, first.stderr)
     finally:
         lifecycle.down(f.name, progress=lambda line: None)
 
 
 def bringup(site: Path, overrides: Path, artifacts: Path, *more: str) -> subprocess.CompletedProcess:
-    return cli("bringup", site, "--stages", STAGES, "--host-overrides", overrides, "--artifacts-dir", artifacts, *more)
+    return cli("bringup", site, "--stages", STAGES, "--host-overrides", overrides, "--artifacts-dir", artifacts,
+               "--extra-vars", EXTRA_VARS, *more)
 
 
 def start_job(nodes_: list[str]) -> str:
@@ -132,8 +159,55 @@ def driver_version(node: str) -> str:
     return lab_ssh(node, "nvidia-smi --query-gpu=driver_version --format=csv,noheader").stdout.split()[0]
 
 
+def test_jobs_run_on_the_healthy_node_and_the_faulty_one_is_drained(day2):
+    f = load_spec(day2.one_rack)
+    outcome, detail = scheduler_lab.scheduler_outcome(f, day2.state, {FAULTY: ["gpu-missing"]})
+    assert outcome == "passed", detail
+    states = node_states()
+    assert states[FAULTY] == ["drain", "aifactory health: accelerator_count"]
+    assert states[CANARY][0] == "idle" and not set(states) & set(RACK2), states  # rack 2 is not in Slurm yet
+    job = lab_ssh(f"{SITE}-head01", f"sbatch --parsable -N1 -w {CANARY} --wait --wrap='echo done'").stdout.strip()
+    sacct = lab_ssh(f"{SITE}-head01", f"sacct --noheader --parsable2 -X -j {job} --format=JobID,State,ExitCode").stdout
+    assert job.isdigit() and sacct.split()[0].split("|")[:2] == [job, "COMPLETED"]
+    assert lab_ssh(f"{SITE}-head01", "sacctmgr --noheader --parsable2 list cluster format=cluster").stdout.split() == [SITE]
+    assert "BlockName=rack01" in lab_ssh(f"{SITE}-head01", "scontrol show topology").stdout
+
+
+def test_the_drained_node_resumes_once_its_checks_pass_again(day2):
+    f = load_spec(day2.one_rack)
+    node = next(n for n in f.nodes if n.name == FAULTY)
+    repaired = base64.b64encode(json.dumps(lifecycle.node_hardware(f, node, [])).encode()).decode()
+    health = lab_ssh(FAULTY, f"echo {repaired} | base64 -d > {hardware.PROFILE_PATH} && {scheduler.HEALTH_PROGRAM}")
+    assert health.returncode == 0 and f"{FAULTY} resumed" in health.stdout, (health.stdout, health.stderr)
+    assert node_states()[FAULTY] == ["idle", "none"]
+
+
+def test_a_second_scheduler_run_changes_nothing_and_restarts_no_daemon(day2):
+    started = lab_ssh(f"{SITE}-head01", f"systemctl show --property=ActiveEnterTimestamp {' '.join(SCHEDULER_DAEMONS)}")
+    again = cli("bringup", day2.one_rack, "--stages", "scheduler", "--host-overrides", day2.rack1_overrides,
+                "--artifacts-dir", day2.work / "artifacts", "--extra-vars", EXTRA_VARS, "--format", "json")
+    result = json.loads(again.stdout)
+    assert result["totals"]["changed"] == 0, (result.get("changed_tasks"), again.stderr[-2000:])
+    assert lab_ssh(f"{SITE}-head01", f"systemctl show --property=ActiveEnterTimestamp "
+                   f"{' '.join(SCHEDULER_DAEMONS)}").stdout == started.stdout
+
+
+def test_no_munge_key_or_database_password_in_output_or_artifacts(day2):
+    secrets = [ENV["AIFACTORY_MUNGE_KEY"], ENV["AIFACTORY_SLURMDBD_DB_PASSWORD"]]
+    forms = [form for value in secrets for form in (value, base64.b64encode(value.encode()).decode())]
+    assert not [form for form in forms if form in day2.first_stderr or form in json.dumps(day2.first)]
+    leaked = [str(path) for path in Path(day2.first["artifacts"]).rglob("*") if path.is_file()
+              and any(form.encode() in path.read_bytes() for form in forms)]
+    assert not leaked
+    # They did reach the head node: the key munge uses, the password slurmdbd logs in with (modes 0400/0600).
+    head = f"{SITE}-head01"
+    assert lab_ssh(head, "stat -c '%a %U' /etc/munge/munge.key /etc/slurm/slurmdbd.conf").stdout.split() == \
+        ["400", "munge", "600", "slurm"]
+    assert lab_ssh(head, "munge -n | unmunge >/dev/null && echo ok").stdout.strip() == "ok"
+
+
 def test_growing_by_one_rack_moves_nothing_and_the_rack_joins_slurm_while_a_job_runs(day2):
-    site, _, state, overrides, work = day2
+    site, overrides, work = day2.site, day2.overrides, day2.work
     diff = cli("diff", site, "--against", "HEAD", "--format", "json", timeout=900)
     assert diff.returncode == 0, diff.stderr[-2000:]
     preview = json.loads(diff.stdout)
@@ -156,7 +230,7 @@ def test_growing_by_one_rack_moves_nothing_and_the_rack_joins_slurm_while_a_job_
 
 
 def test_a_driver_rollout_keeps_a_job_on_rack_1_running_while_rack_2_is_upgraded(day2):
-    site, _, state, overrides, work = day2
+    site, overrides, work = day2.site, day2.overrides, day2.work
     write_spec(site, racks=2, driver_version=NEW)
     record = work / "rollout.json"
     common = ["--stage", "drivers", "--host-overrides", overrides, "--record", record, "--artifacts-dir", work / "artifacts"]
@@ -179,7 +253,7 @@ def test_a_driver_rollout_keeps_a_job_on_rack_1_running_while_rack_2_is_upgraded
 
 
 def test_a_faulty_canary_stops_the_rollout_before_any_other_node(day2):
-    site, _, state, overrides, work = day2
+    site, state, overrides, work = day2.site, day2.state, day2.overrides, day2.work
     root = nodes.node_dir(state, CANARY) / "root"
     healthy = json.loads((root / hardware.PROFILE_PATH.lstrip("/")).read_text())
     hardware.write_profile(root, hardware.with_faults(healthy, ["gpu-missing"]))
@@ -201,7 +275,7 @@ def test_a_faulty_canary_stops_the_rollout_before_any_other_node(day2):
 
 
 def test_replacing_a_node_with_wiped_disks_and_a_new_host_key_returns_it_to_service(day2):
-    site, _, state, overrides, work = day2
+    site, state, overrides, work = day2.site, day2.state, day2.overrides, day2.work
     old_key = lab_ssh(REPLACED, "cat /etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[1]
     disks = json.loads(overrides.read_text())[REPLACED].get("scratch_storage_devices") or []
     # wipefs alone leaves the old filesystem's bytes, which the scratch role rightly refuses: a new disk reads zeros.
