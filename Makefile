@@ -23,7 +23,7 @@ demo: $(STAMP)
 
 # Two workers: the labs wait on their nodes much of the time (tests/conftest.py says how tests are grouped).
 test: $(STAMP) lab-deps
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder
+	$(BIN)/python -m pytest -q -n 2 --no-loadscope-reorder
 
 # The lab tests boot Debian 13 containers: they need root and a few Debian packages; the report test
 # renders a page with Graphviz and headless Chromium (Debian packages too).

@@ -43,7 +43,7 @@ from aifactory.spec import load_spec
 from tests.conftest import site_dir
 
 # 30 to 45 minutes on two cores: make test runs it first, on a worker of its own (tests/conftest.py).
-pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab-day2")]
+pytestmark = [pytest.mark.lab]
 
 SITE = "lab-day2"
 OLD, NEW = hardware.manifest()["nvidia_cuda"]["driver_versions"]["value"][:2]

@@ -13,7 +13,7 @@ from aifactory.cli import main
 from aifactory.task_results import changed, read_job_events
 from tests.conftest import site_dir
 
-pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab-gb200")]
+pytestmark = [pytest.mark.lab]
 
 POWER_TASK = "Send the power command"
 DRIVERS_PLAY = "Install the NVIDIA driver stack"

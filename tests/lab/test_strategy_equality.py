@@ -22,7 +22,7 @@ from aifactory.lab.state import LabState
 from aifactory.task_results import differences, read_job_events, verdict_differences
 from bench.specs import lab_site
 
-pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab-bench")]
+pytestmark = pytest.mark.lab
 NODES = 2
 SCRATCH_DISKS = 1  # the storage stage formats one device
 STAGES = "os,storage,acceptance"
