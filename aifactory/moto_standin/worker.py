@@ -151,10 +151,13 @@ class MotoWorker:
         tail = self._stderr.read().decode(errors="replace").strip().splitlines()[-3:]
         return f"exit status {rc}" + (": " + " / ".join(tail) if tail else "")
 
-    def close(self) -> None:
-        """End the worker (it exits when its stdin closes) and wait for it."""
+    def close(self, promptly: bool = False) -> None:
+        """End the worker (it exits when its stdin closes) and wait for it; `promptly` (Ctrl-C, SIGTERM) kills
+        it instead: a worker still setting moto up reads its stdin only when done, which can take seconds."""
         if self._proc.stdin:
             self._proc.stdin.close()
+        if promptly:
+            self._proc.kill()
         try:
             self._proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -167,8 +170,8 @@ class MotoWorker:
     def __enter__(self) -> MotoWorker:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(promptly=exc_type is not None and not issubclass(exc_type, Exception))
 
 
 class WorkerSite:

@@ -52,6 +52,15 @@ def test_calls_from_many_threads_each_get_their_own_answer():
     assert all(out["arn"].endswith(f":role/{n}") for n, (_, out) in zip(names, answers))
 
 
+def test_the_worker_ends_when_the_plan_ends_and_is_killed_on_ctrl_c():
+    with MotoWorker(REGION) as finished:
+        finished.caller_identity()
+    assert finished._proc.returncode == 0  # it read the end of its stdin and exited
+    with pytest.raises(KeyboardInterrupt), MotoWorker(REGION) as interrupted:
+        raise KeyboardInterrupt  # still setting moto up: not waited for
+    assert interrupted._proc.returncode == -signal.SIGKILL
+
+
 def test_a_dead_worker_is_an_error_not_a_hang():
     with MotoWorker(REGION) as aws:
         os.kill(aws.pid, signal.SIGKILL)
