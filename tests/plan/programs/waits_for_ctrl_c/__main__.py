@@ -10,4 +10,7 @@ import pulumi_aws as aws
 vpc = aws.ec2.Vpc("hub", cidr_block="10.20.0.0/24")
 aws.ec2.SecurityGroup("nodes", vpc_id=vpc.id, description="interrupted-plan test")
 print("program: declared, waiting for Ctrl-C", file=sys.stderr, flush=True)
-time.sleep(600)
+# Short sleeps: the kernel may hand the SIGINT to any of the SDK's threads, and Python raises
+# KeyboardInterrupt only when the main thread next runs, which one long sleep would put off.
+for _ in range(6000):
+    time.sleep(0.1)
