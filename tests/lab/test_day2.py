@@ -116,8 +116,9 @@ def day2(lab_dir, tmp_path_factory) -> Day2:
         state = LabState.load(f.name)
         overrides = state.dir / lifecycle.OVERRIDES_FILE
         rack1_overrides = work / "rack1-overrides.json"
-        known = {h.name for h in load_spec(one_rack).head_nodes} | {n.name for n in load_spec(one_rack).nodes}
-        known |= {f"{n.name}-bmc" for n in load_spec(one_rack).nodes} | {f"{t.name}-bmc" for t in load_spec(one_rack).switch_trays}
+        rack1 = load_spec(one_rack)
+        known = {h.name for h in rack1.head_nodes} | {n.name for n in rack1.nodes}
+        known |= {f"{n.name}-bmc" for n in rack1.nodes} | {f"{t.name}-bmc" for t in rack1.switch_trays}
         rack1_overrides.write_text(json.dumps({h: v for h, v in json.loads(overrides.read_text()).items() if h in known}))
         first = bringup(one_rack, rack1_overrides, work / "artifacts", "--format", "json")
         result = json.loads(first.stdout)
