@@ -97,8 +97,11 @@ def test_external_key_store_plans_offline_with_placeholders_marked(tmp_path, cap
 def test_interrupted_plan_is_no_report():
     """Ctrl-C while the program declares resources: exit 130 and one line, no JSON, no SDK noise."""
     waits = REPO / "tests" / "plan" / "programs" / "waits_for_ctrl_c"
+    # As a terminal's shell starts a command: SIGINT at its default. A suite started in the background (`make
+    # test &`) ignores SIGINT, and a Python started with it ignored never raises KeyboardInterrupt.
     plan = subprocess.Popen([sys.executable, "-m", "aifactory.cli", "plan", str(LAB), "--program", str(waits),
-                             "--format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+                             "--format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in plan.stderr:  # the program has declared its resources and waits
         if line.startswith("program: declared"):
             break
