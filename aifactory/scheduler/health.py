@@ -7,8 +7,9 @@ Prolog and Epilog. It collects the node's observations as the acceptance role do
 diagnostic, no Bedrock probe) and judges them with `aifactory.parsers.acceptance.evaluate`, the one
 verdict. A failed check drains the node with `aifactory health: <checks>` as the reason; a node this
 program drained is resumed once every check passes again; a node drained for any other reason (a
-rollout, a replace, an operator) is left alone, its reason kept. As Prolog (SLURM_SCRIPT_CONTEXT=
-prolog_slurmd) it also exits 1, so Slurm refuses the job on the node and requeues it. A check that could not run (a lab stand-in has no GPU) drains nothing.
+rollout, a replace, an operator) is left alone, its reason kept. As Prolog
+(SLURM_SCRIPT_CONTEXT=prolog_slurmd) it also exits 1, so Slurm refuses the job on the node and
+requeues it. A check that could not run (a lab stand-in has no GPU) drains nothing.
 Its configuration (`/etc/aifactory/health.json`): `node` (the Slurm node name), `expected` (the
 profile, `aifactory.scheduler.health_expected`), `stand_in`.
 """

@@ -129,8 +129,8 @@ def day2(lab_dir, tmp_path_factory) -> Day2:
         lifecycle.down(f.name, progress=lambda line: None)
 
 
-def bringup(site: Path, overrides: Path, artifacts: Path, *more: str) -> subprocess.CompletedProcess:
-    return cli("bringup", site, "--stages", STAGES, "--host-overrides", overrides, "--artifacts-dir", artifacts,
+def bringup(site: Path, overrides: Path, artifacts: Path, *more: str, stages: str = STAGES) -> subprocess.CompletedProcess:
+    return cli("bringup", site, "--stages", stages, "--host-overrides", overrides, "--artifacts-dir", artifacts,
                "--extra-vars", EXTRA_VARS, *more)
 
 
@@ -185,8 +185,7 @@ def test_the_drained_node_resumes_once_its_checks_pass_again(day2):
 
 def test_a_second_scheduler_run_changes_nothing_and_restarts_no_daemon(day2):
     started = lab_ssh(f"{SITE}-head01", f"systemctl show --property=ActiveEnterTimestamp {' '.join(SCHEDULER_DAEMONS)}")
-    again = cli("bringup", day2.one_rack, "--stages", "scheduler", "--host-overrides", day2.rack1_overrides,
-                "--artifacts-dir", day2.work / "artifacts", "--extra-vars", EXTRA_VARS, "--format", "json")
+    again = bringup(day2.one_rack, day2.rack1_overrides, day2.work / "artifacts", "--format", "json", stages="scheduler")
     result = json.loads(again.stdout)
     assert result["totals"]["changed"] == 0, (result.get("changed_tasks"), again.stderr[-2000:])
     assert lab_ssh(f"{SITE}-head01", f"systemctl show --property=ActiveEnterTimestamp "
