@@ -36,7 +36,7 @@ lint: $(STAMP)
 
 # Each role README's variable table, rewritten from the role's meta/argument_specs.yml (the one source).
 role-docs: $(STAMP)
-	$(BIN)/python -m aifactory.role_docs
+	$(BIN)/python -m aifactory.node.role_docs
 
 # Benchmarks: regenerates bench/results.json and bench/RESULTS.md (the bring-up and rehearsal parts need root).
 bench: $(STAMP) lab-deps

@@ -122,7 +122,7 @@ def last_resort_off() -> bool:
 
 def scrub_killed_runs() -> None:
     """Every command first scrubs what a bring-up killed before its own cleanup left (and says so)."""
-    from aifactory.bringup import scrub_leftovers
+    from aifactory.node.bringup import scrub_leftovers
 
     try:
         scrubbed = scrub_leftovers(dict(os.environ))

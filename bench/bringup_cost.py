@@ -7,7 +7,7 @@ every step an `aifactory` subprocess. Controller CPU is the bringup process's ru
 ansible-playbook, its workers and ssh clients: all its descendants); node CPU is what every process
 in the lab nodes' cgroups used during the run (sshd, the modules); host-tasks are the runner_on_*
 result events in the run's job_events. Every Mitogen run's per-task results (task, host, status,
-changed) are compared with those of the tuned run of the same cycle number (aifactory.task_results).
+changed) are compared with those of the tuned run of the same cycle number (aifactory.node.task_results).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import statistics
 import sys
 from pathlib import Path
 
-from aifactory.bringup import RESULT_EVENTS
+from aifactory.node.bringup import RESULT_EVENTS
 from aifactory.lab import cgroups, preflight
 from aifactory.spec import Factory
-from aifactory.task_results import differences, read_job_events
+from aifactory.node.task_results import differences, read_job_events
 from bench import module_probe
 from bench.measure import run_child, spread
 from bench.specs import lab_site

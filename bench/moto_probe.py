@@ -6,7 +6,7 @@ Prints one JSON object:
 - setup_s: the first call into each moto service, as a plan's moto worker makes them while the
   program loads (`Backend.warm_up` in `WARM_UP` order, botocore's model loader shared as in the
   worker; moto builds a service's backend on first use; IAM also loads the AWS managed policies);
-- per_call_ms: mean time of the engine's create handler (aifactory.moto_standin.backend) for a VPC, a
+- per_call_ms: mean time of the engine's create handler (aifactory.aws.moto_standin.backend) for a VPC, a
   security group and a role, over the first and the last 100 of COPIES copies; and, for comparison,
   of the two filtered `describe_*` lookups per VPC that the VPC handler used to make (moto answers
   them by scanning every group and route table in the region, so they grow with the VPC count).
@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aifactory.moto_standin.backend import WARM_UP, Backend, client_factory, in_process_moto  # noqa: E402
-from aifactory.moto_standin.worker import share_botocore_loader  # noqa: E402
+from aifactory.aws.moto_standin.backend import WARM_UP, Backend, client_factory, in_process_moto  # noqa: E402
+from aifactory.aws.moto_standin.worker import share_botocore_loader  # noqa: E402
 
 REGION = "eu-west-3"
 ASSUME = json.dumps({"Version": "2012-10-17", "Statement": [

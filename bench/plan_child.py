@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from collections import Counter  # noqa: E402
 
-from aifactory.plan import DEFAULT_PROGRAM, control_config, make_plan  # noqa: E402
-from aifactory.plan.engine import INVOKES, PlanMocks, mock_outputs, run_program  # noqa: E402
-from aifactory.plan.evaluate import evaluate  # noqa: E402
+from aifactory.aws.plan import DEFAULT_PROGRAM, control_config, make_plan  # noqa: E402
+from aifactory.aws.plan.engine import INVOKES, PlanMocks, mock_outputs, run_program  # noqa: E402
+from aifactory.aws.plan.evaluate import evaluate  # noqa: E402
 from aifactory.spec import load_spec  # noqa: E402
 
 # What moto answers for the two invokes that need an account (its default account and zones).

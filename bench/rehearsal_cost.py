@@ -1,8 +1,8 @@
 """The rehearsal's own cost: `aifactory rehearse inventories/SITE --format json` once per site (one lab up
 .. lab down), each rehearsal stage's seconds and outcome from its report, and inside the first bring-up
-each playbook stage's wall seconds and host-tasks (`stage_results`, aifactory.stage_tally) and its
+each playbook stage's wall seconds and host-tasks (`stage_results`, aifactory.node.stage_tally) and its
 slowest tasks (from the run's job events, which lab down leaves in place). Also the whole lab suite's
-time from pytest's JUnit XML report of a `pytest tests/lab` run (`--lab-suite-junit`).
+time from pytest's JUnit XML report of a `pytest tests/scenarios` run (`--lab-suite-junit`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from aifactory.bringup import PLAYBOOKS, STAGES
-from aifactory.stage_tally import play_stages
-from aifactory.task_results import read_job_events
+from aifactory.node.bringup import PLAYBOOKS, STAGES
+from aifactory.node.stage_tally import play_stages
+from aifactory.node.task_results import read_job_events
 from bench.measure import run_child
 
 SITES = ("lab-b200", "lab-gb200")
@@ -109,7 +109,7 @@ def lab_suite(junit: Path) -> dict:
         raise ValueError(f"{junit}: no testsuite element")
     modules: dict[str, float] = {}
     for case in suite.iter("testcase"):
-        classname = case.get("classname") or "?"  # tests.lab.test_x, or tests.lab.test_x.TestClass
+        classname = case.get("classname") or "?"  # tests.scenarios.test_x, or tests.scenarios.test_x.TestClass
         module = next((part for part in reversed(classname.split(".")) if part.startswith("test_")), classname)
         modules[module] = modules.get(module, 0.0) + float(case.get("time") or 0)
     return {"seconds": round(float(suite.get("time") or 0), 1), "tests": int(suite.get("tests") or 0),

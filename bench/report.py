@@ -9,7 +9,7 @@ TARGETS = {"moto_over_bare": 1.5, "marginal_growth": 1.5, "defaults_over_tuned":
 CI_MINUTES = 90  # CI's time for the whole `make test`; the lab suite's share is TARGETS["lab_suite_over_ci"]
 REHEARSED_SITES = ("lab-b200", "lab-gb200")  # the rehearsal section's columns, measured or not
 # the rehearsals `make test`'s lab suite runs, and their tests
-IN_LAB_SUITE = {"lab-b200": "tests/lab/test_rehearse.py", "lab-gb200": "tests/lab/test_rehearse_gb200.py"}
+IN_LAB_SUITE = {"lab-b200": "tests/scenarios/test_rehearse.py", "lab-gb200": "tests/scenarios/test_rehearse_gb200.py"}
 SECONDS_PER_HOUR = 3600
 BRINGUP_SETTINGS = ("tuned", "mitogen", "defaults")  # table order; results before Mitogen have no mitogen side
 # The factory the capacity note plans for: 100 GB200 NVL72 racks, 18 compute trays and 9 NVLink switch trays each.
@@ -84,7 +84,7 @@ def _plan(r: dict) -> tuple[list[str], list[str]]:
         out += ["Found and changed in the code measured here, where plan cost grew faster than the resources:"
                 " Python's cycle collector, whose full passes walked the growing heap thousands of times per plan"
                 " at its default thresholds (the plan and the moto worker now collect in larger batches,"
-                " `aifactory/batch_gc.py`); the SDK's registrations waiting on moto one at a time (the worker"
+                " `aifactory/core/batch_gc.py`); the SDK's registrations waiting on moto one at a time (the worker"
                 " now queues them); two filtered describes per VPC, which moto answers by scanning the region.", ""]
         for mode in ("moto", "bare"):
             marg = pr[f"{mode}_marginal"]
@@ -309,7 +309,7 @@ def _equality(rows: list[dict]) -> list[str]:
     if not rows:
         return []
     out = ["Mitogen against the standard (linear) strategy, task by task: each Mitogen run's per-task results"
-           " (task, host, status, changed flag; `aifactory.task_results`) compared with the tuned run of the"
+           " (task, host, status, changed flag; `aifactory.node.task_results`) compared with the tuned run of the"
            " same cycle and phase, both on fresh nodes of the same lab.", ""]
     out += table(["nodes", "runs compared", "differences", "mitogen/tuned wall (first)", "mitogen/tuned wall (re-run)",
                   "mitogen/tuned node CPU per host-task (first, re-run)"],
@@ -495,7 +495,7 @@ def _rehearsal(r: dict) -> tuple[list[str], list[str], list[str]]:
     target, why = _lab_suite(sites, suite)
     if suite:
         top = list(suite["modules"].items())[:3]
-        out += [f"The lab suite (`pytest tests/lab`, {suite['source']} of {suite['timestamp'] or 'an undated run'}):"
+        out += [f"The lab suite (`pytest tests/scenarios`, {suite['source']} of {suite['timestamp'] or 'an undated run'}):"
                 f" {suite['tests']} tests ({suite['skipped']} skipped, the `lab_long` scenarios among them;"
                 f" {suite['failures']} failed) in {suite['seconds'] / 60:.1f} min; the largest test modules: "
                 + ", ".join(f"{m} {sec / 60:.1f} min" for m, sec in top) + ".", ""]

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rehearsal-sites", default=",".join(rehearsal_cost.SITES),
                    help="comma-separated sites rehearsed once each (rehearsal)")
     p.add_argument("--lab-suite-junit", type=Path, metavar="XML",
-                   help="pytest's --junitxml report of a `pytest tests/lab` run: the lab suite's time, against its budget")
+                   help="pytest's --junitxml report of a `pytest tests/scenarios` run: the lab suite's time, against its budget")
     p.add_argument("--render", action="store_true", help="only rewrite RESULTS.md from results.json")
     p.add_argument("--update", action="store_true",
                    help="keep the figures of the parts not measured now from results.json (the header is this run's)")

@@ -1,6 +1,6 @@
 """The aifactory sovereignty policy pack: `pulumi preview --policy-pack policies/`.
 
-Every control is MANDATORY. The controls themselves are `aifactory.plan.controls.POLICIES`, the
+Every control is MANDATORY. The controls themselves are `aifactory.aws.plan.controls.POLICIES`, the
 same objects `aifactory plan` evaluates offline; this file only packs them.
 """
 
@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 try:
-    from aifactory.plan.controls import POLICIES
+    from aifactory.aws.plan.controls import POLICIES
 except ImportError:  # run from a checkout without aifactory installed in the pack's environment
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from aifactory.plan.controls import POLICIES
+    from aifactory.aws.plan.controls import POLICIES
 
 from pulumi_policy import EnforcementLevel, PolicyPack
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Install the Debian packages that `aifactory lab` and the lab tests need (tests/lab/).
+# Install the Debian packages that `aifactory lab` and the lab tests need (tests/scenarios/).
 # Idempotent: does nothing when every command is already present. Needs root (or sudo) and apt.
 set -eu
 

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install the Debian packages that `aifactory report` and its test need: Graphviz (`dot`) draws the
-# topology; headless Chromium renders the page in tests/ci/test_report.py.
+# topology; headless Chromium renders the page in tests/reports/test_report.py.
 # Idempotent: does nothing when both commands are present. Needs root (or sudo) and apt.
 set -eu
 

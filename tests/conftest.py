@@ -14,15 +14,15 @@ SITES = ("paris-gb200", "ohio-trn3", "lab-b200", "lab-gb200")
 # or one other module (its module fixtures are set up once). The labs go first, the longest first, so
 # that no long lab is left for the end. (xdist's own `xdist_group` marks do not group under pytest 9.2,
 # whose node ids xdist can no longer rename, so the grouping is this scheduler's.)
-LAB_SITES = {"tests/lab/test_day2.py": "lab-day2", "tests/lab/test_rehearse_gb200.py": "lab-gb200",
-             "tests/lab/test_strategy_equality.py": "lab-bench"}
+LAB_SITES = {"tests/scenarios/test_day2.py": "lab-day2", "tests/scenarios/test_rehearse_gb200.py": "lab-gb200",
+             "tests/scenarios/test_strategy_equality.py": "lab-bench"}
 LAB_ORDER = ("lab-day2", "lab-gb200", "lab-b200", "lab-bench")
 
 
 def xdist_group_of(nodeid: str) -> str:
     """The group of a test: its lab site for the lab modules, else its module."""
     module = nodeid.split("::", 1)[0]
-    if module.startswith("tests/lab/"):
+    if module.startswith("tests/scenarios/"):
         return LAB_SITES.get(module, "lab-b200")
     return module
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import boto3
 
-from aifactory.moto_standin.backend import FAKE_CREDENTIALS, use_moto_account
+from aifactory.aws.moto_standin.backend import FAKE_CREDENTIALS, use_moto_account
 
 
 def add_aws_endpoint(parser) -> None:

@@ -10,9 +10,9 @@ import sys
 
 import botocore.exceptions
 
-from aifactory.bootstrap import BootstrapError, bootstrap
+from aifactory.aws.bootstrap import BootstrapError, bootstrap
 from aifactory.commands.aws import add_aws_endpoint, aws_session
-from aifactory.report import emit_json
+from aifactory.core.output import emit_json
 from aifactory.spec import load_spec
 
 

@@ -7,11 +7,11 @@ import signal
 import sys
 from pathlib import Path
 
-from aifactory.bringup import (EXIT_ACCEPTANCE_INCOMPLETE, STAGES, STRATEGIES, BringupError, BringupOptions,
+from aifactory.node.bringup import (EXIT_ACCEPTANCE_INCOMPLETE, STAGES, STRATEGIES, BringupError, BringupOptions,
                                BringupResult, mitogen_strategy_dir, run_bringup, runner_output_tail, stage_order)
-from aifactory.inputs import InputFileError, parse_json, read_text
-from aifactory.inventory import InventoryInputError, build_inventory, load_host_overrides, load_stack_outputs
-from aifactory.report import emit_json, table
+from aifactory.core.inputs import InputFileError, parse_json, read_text
+from aifactory.node.inventory import InventoryInputError, build_inventory, load_host_overrides, load_stack_outputs
+from aifactory.core.output import emit_json, table
 from aifactory.spec import Factory, load_spec
 from aifactory.spec.validators import shown
 

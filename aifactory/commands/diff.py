@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sys
 
-from aifactory.diff import DiffError, has_errors, markdown, site_diff
-from aifactory.report import emit_json
+from aifactory.reports.diff import DiffError, has_errors, markdown, site_diff
+from aifactory.core.output import emit_json
 
 
 def register(sub) -> None:

@@ -9,7 +9,7 @@ import sys
 from aifactory.lab import hardware, lifecycle, nodes, preflight
 from aifactory.lab.state import LabState
 from aifactory.lab.state import site_dir
-from aifactory.report import emit_json, table
+from aifactory.core.output import emit_json, table
 from aifactory.spec import load_spec
 
 

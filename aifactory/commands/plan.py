@@ -15,12 +15,12 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from aifactory.formats import MACHINE_FORMATS, spec_document
-from aifactory.formats.junit import plans_junit
-from aifactory.formats.sarif import plans_sarif
-from aifactory.plan import JSON_VERSION, Plan, PlanError, make_plans
-from aifactory.plan.engine import MOCK_ONLY, MOTO, REJECTED
-from aifactory.report import emit_json, progress, table
+from aifactory.reports.formats import MACHINE_FORMATS, spec_document
+from aifactory.reports.formats.junit import plans_junit
+from aifactory.reports.formats.sarif import plans_sarif
+from aifactory.aws.plan import JSON_VERSION, Plan, PlanError, make_plans
+from aifactory.aws.plan.engine import MOCK_ONLY, MOTO, REJECTED
+from aifactory.core.output import emit_json, progress, table
 from aifactory.spec import SpecError
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from aifactory.bringup import BringupError, mitogen_strategy_dir
+from aifactory.node.bringup import BringupError, mitogen_strategy_dir
 from aifactory.commands.bringup import add_strategy_argument
 from aifactory.commands.lab import add_fault_argument, parse_fault_options
 from aifactory.lab import preflight
 from aifactory.lab.rehearsal import rehearse
-from aifactory.report import emit_json, table
+from aifactory.core.output import emit_json, table
 from aifactory.spec import load_spec
 
 

@@ -1,4 +1,4 @@
-"""`aifactory replace SITE NODE`: a swapped tray or server read, re-installed, accepted and resumed (aifactory.replace)."""
+"""`aifactory replace SITE NODE`: a swapped tray or server read, re-installed, accepted and resumed (aifactory.day2.replace)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from aifactory.bringup import STAGES, STRATEGIES, BringupError, stage_order
+from aifactory.node.bringup import STAGES, STRATEGIES, BringupError, stage_order
 from aifactory.commands.bringup import _positive_int, checked_inputs, is_lab, run_options
 from aifactory.commands.rollout import confirmed
-from aifactory.inputs import InputFileError, read_text
-from aifactory.inventory import InventoryInputError
-from aifactory.replace import DEFAULT_BOOT_TIMEOUT, ReplaceError, ReplaceOptions, check_node, exit_code, public_key, record_path, run_replace
-from aifactory.report import emit_json
+from aifactory.core.inputs import InputFileError, read_text
+from aifactory.node.inventory import InventoryInputError
+from aifactory.day2.replace import DEFAULT_BOOT_TIMEOUT, ReplaceError, ReplaceOptions, check_node, exit_code, public_key, record_path, run_replace
+from aifactory.core.output import emit_json
 from aifactory.spec import load_spec
 from aifactory.spec.validators import shown
 
 EPILOG = """After a tray or server swap: drain the node in Slurm (reason "aifactory replace"), read the new
-hardware through its BMC (serial, model, firmware versions; recorded in .aifactory/replace/SITE.json
+hardware through its BMC (serial, model, firmware versions; recorded in .aifactory/day2/replace/SITE.json
 with the previous hardware), boot it once from the network and power-cycle it, forget the old
 machine's cached facts and SSH host key, learn the new key (checked against --host-key when given,
 trusted on first use otherwise, with its fingerprint shown), bring only that node up, run acceptance
@@ -42,7 +42,7 @@ def register(sub) -> None:
     p.add_argument("--boot-timeout", type=_positive_int, default=DEFAULT_BOOT_TIMEOUT, metavar="S",
                    help=f"seconds for the network install and first boot (default {DEFAULT_BOOT_TIMEOUT})")
     p.add_argument("--stages", help=f"the stages of the node's bring-up, comma-separated (default all: {','.join(STAGES)})")
-    p.add_argument("--record", type=Path, metavar="FILE", help="the replacements' JSON record (default .aifactory/replace/SITE.json)")
+    p.add_argument("--record", type=Path, metavar="FILE", help="the replacements' JSON record (default .aifactory/day2/replace/SITE.json)")
     p.add_argument("--stack-outputs", type=Path, metavar="FILE", help="as for bringup")
     p.add_argument("--host-overrides", type=Path, metavar="FILE", help="JSON {host: {var: value}} applied last")
     p.add_argument("--extra-vars", "-e", action="append", default=[], metavar="JSON|@FILE",

@@ -8,9 +8,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from aifactory.plan import make_plan
-from aifactory.report import progress
-from aifactory.report_html import ReportError, build_report
+from aifactory.aws.plan import make_plan
+from aifactory.core.output import progress
+from aifactory.reports.html import ReportError, build_report
 
 
 def register(sub) -> None:

@@ -1,4 +1,4 @@
-"""`aifactory rollout SITE --stage STAGE`: a disruptive stage rolled out batch by batch (aifactory.rollout)."""
+"""`aifactory rollout SITE --stage STAGE`: a disruptive stage rolled out batch by batch (aifactory.day2.rollout)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from aifactory.bringup import STRATEGIES, BringupError
+from aifactory.node.bringup import STRATEGIES, BringupError
 from aifactory.commands.bringup import _positive_int, checked_inputs, is_lab, run_options
-from aifactory.inventory import InventoryInputError
-from aifactory.report import emit_json
-from aifactory.rollout import (DEFAULT_DRAIN_TIMEOUT, ROLLOUT_STAGES, RolloutError, RolloutOptions, exit_code, prepare,
+from aifactory.node.inventory import InventoryInputError
+from aifactory.core.output import emit_json
+from aifactory.day2.rollout import (DEFAULT_DRAIN_TIMEOUT, ROLLOUT_STAGES, RolloutError, RolloutOptions, exit_code, prepare,
                                record_lock, record_path, run_rollout, state_lines)
 from aifactory.spec import load_spec
 from aifactory.spec.validators import shown
@@ -20,7 +20,7 @@ jobs (--drain-timeout; --force requeues them instead), apply the stage, restart 
 nodes whose change needs it (a driver upgrade) and wait for them, run acceptance, resume the nodes.
 The first batch whose gate fails (a failed task, an acceptance verdict other than pass) stops the
 rollout: its nodes stay drained, later batches are not touched. The record (--record, default
-.aifactory/rollout/SITE.json) says which batch stopped and which nodes are drained; --resume
+.aifactory/day2/rollout/SITE.json) says which batch stopped and which nodes are drained; --resume
 continues from that batch. Ctrl-C stops the running batch the same way.
 
 exit codes:
@@ -46,7 +46,7 @@ def register(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue the recorded rollout from the batch where it stopped")
     p.add_argument("--max-batches", type=_positive_int, metavar="N",
                    help="run at most N batches now; --resume runs the rest")
-    p.add_argument("--record", type=Path, metavar="FILE", help="the rollout's JSON record (default .aifactory/rollout/SITE.json)")
+    p.add_argument("--record", type=Path, metavar="FILE", help="the rollout's JSON record (default .aifactory/day2/rollout/SITE.json)")
     p.add_argument("--stack-outputs", type=Path, metavar="FILE", help="as for bringup")
     p.add_argument("--host-overrides", type=Path, metavar="FILE",
                    help="JSON {host: {var: value}} applied last; hosts with aifactory_absent are skipped")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from aifactory.formats import MACHINE_FORMATS, spec_report
-from aifactory.report import emit_json, table
+from aifactory.reports.formats import MACHINE_FORMATS, spec_report
+from aifactory.core.output import emit_json, table
 from aifactory.spec import Factory, Problem, load_spec
 from aifactory.spec.model import Factory as FactoryModel
 

@@ -12,9 +12,9 @@ import sys
 import botocore.exceptions
 
 from aifactory.commands.aws import add_aws_endpoint, aws_session
-from aifactory.report import emit_json, table
+from aifactory.core.output import emit_json, table
 from aifactory.spec import load_spec
-from aifactory.verify import verify
+from aifactory.aws.verify import verify
 
 
 def register(sub) -> None:

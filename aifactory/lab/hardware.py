@@ -60,7 +60,7 @@ class Fault:
                 "driver-off-pin": platform.software_stack == "nvidia"}[self.kind]
 
     def fails(self, expected: dict) -> set[str]:
-        """The checks of aifactory.parsers.acceptance.evaluate this fault fails, for a node whose expected
+        """The checks of aifactory.node.parsers.acceptance.evaluate this fault fails, for a node whose expected
         profile (as the acceptance role passes it) is `expected`."""
         if self.kind == "ecc-uncorrectable":  # DCGM's memory test flags the pending row remapping too
             return {"memory_health"} | ({"dcgm_diag"} if expected.get("dcgm_diag_level", 0) > 0 else set())

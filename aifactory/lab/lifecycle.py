@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from aifactory import bringup
+from aifactory.node import bringup
 from aifactory.lab import aws, base, cgroups, hardware, mirror, network, nodes, procs, redfish, vendor_repos
 from aifactory.lab.state import LabState
 from aifactory.spec import Factory
@@ -26,7 +26,7 @@ Progress = Callable[[str], None]
 OVERRIDES_FILE = "host-overrides.json"
 ENV_FILE = "lab.env"
 # Facts every lab host gets: what the roles must not attempt on a container without accelerators.
-# The one stand-in switch (aifactory.inventory turns it into each role's `<role>_stand_in`).
+# The one stand-in switch (aifactory.node.inventory turns it into each role's `<role>_stand_in`).
 STAND_IN = {"aifactory_stand_in": True}
 
 

@@ -6,7 +6,7 @@ the lab (host overrides); a second bringup that must change nothing on any host;
 verdicts the acceptance role wrote per host (`incomplete` on stand-ins: the checks that need hardware
 could not run, which does not fail the rehearsal; a failed check does); the steps the lab cannot run,
 reported as skipped from those results (never faked); the AWS link; Slurm on the nodes when the spec
-has a scheduler (aifactory.scheduler.lab: sinfo, srun, sbatch and sacct on the head node); lab down,
+has a scheduler (aifactory.lab.scheduler: sinfo, srun, sbatch and sacct on the head node); lab down,
 always, also after a failure, checked to leave nothing.
 Each stage gets its time and outcome. Plan and bringup run as `aifactory` subprocesses, exactly as
 a user would run them, with their JSON output read back; bringup's plays are shown as they start.
@@ -29,11 +29,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from aifactory.bringup import EXIT_ACCEPTANCE_INCOMPLETE
+from aifactory.node.bringup import EXIT_ACCEPTANCE_INCOMPLETE
 from aifactory.lab import aws, lifecycle
 from aifactory.lab.state import LabState
-from aifactory.parsers.acceptance import STAND_IN
-from aifactory.scheduler import lab as scheduler_lab
+from aifactory.node.parsers.acceptance import STAND_IN
+from aifactory.lab import scheduler as scheduler_lab
 from aifactory.spec import Factory, resolve_spec_path
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"

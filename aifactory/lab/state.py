@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aifactory.userstate import state_dir
+from aifactory.core.userstate import state_dir
 
 STATE_FILE = "state.json"
 REPO = Path(__file__).resolve().parents[2]

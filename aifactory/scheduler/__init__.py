@@ -1,6 +1,6 @@
 """The Slurm configuration of a factory, generated from the spec and the platform catalog.
 
-The roles `munge`, `slurm` and `slurmdbd` write these files verbatim (`aifactory.role_vars.slurm_vars`
+The roles `munge`, `slurm` and `slurmdbd` write these files verbatim (`aifactory.node.role_vars.slurm_vars`
 hands them over); nothing here is computed in Jinja. docs/scheduler.md describes the result:
 
 - `slurm.conf`: the head nodes (`SlurmctldHost`), one `NodeName` line per node with its address, CPUs,
@@ -29,13 +29,14 @@ from aifactory.spec import Factory, rack_group
 
 CONF_DIR = "/etc/slurm"
 # Where the slurm role installs the node health check: the program and the aifactory modules it runs
-# (aifactory.parsers, the acceptance verdict), with its configuration in HEALTH_CONFIG.
+# (aifactory.node.parsers, the acceptance verdict), with its configuration in HEALTH_CONFIG.
 HEALTH_DIR = "/usr/lib/aifactory"
 HEALTH_PROGRAM = f"{HEALTH_DIR}/aifactory-health"
 HEALTH_CONFIG = "/etc/aifactory/health.json"
 # The modules the health program imports, relative to the aifactory package (stdlib only besides these).
-HEALTH_MODULES = ("__init__.py", "parsers/__init__.py", "parsers/acceptance.py", "parsers/dcgm.py",
-                  "parsers/ibstat.py", "parsers/neuron_ls.py", "parsers/nvidia_smi.py", "parsers/nvlink.py")
+HEALTH_MODULES = ("__init__.py", "node/__init__.py", "node/parsers/__init__.py", "node/parsers/acceptance.py",
+                  "node/parsers/dcgm.py", "node/parsers/ibstat.py", "node/parsers/neuron_ls.py",
+                  "node/parsers/nvidia_smi.py", "node/parsers/nvlink.py")
 HEALTH_CHECK_INTERVAL = 300  # seconds
 # Memory slurmd may hand out: what the catalog says a node has, less this share for the OS and daemons
 # (slurmd refuses a node whose RealMemory exceeds what it finds).

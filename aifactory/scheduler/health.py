@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """aifactory-health: the node health check of the Slurm cluster, the light subset of acceptance.
 
-Installed by the slurm role as `/usr/lib/aifactory/aifactory-health`, next to the `aifactory.parsers`
+Installed by the slurm role as `/usr/lib/aifactory/aifactory-health`, next to the `aifactory.node.parsers`
 modules it imports (standard library only besides them), and run by slurmd as HealthCheckProgram,
 Prolog and Epilog. It collects the node's observations as the acceptance role does (no DCGM
-diagnostic, no Bedrock probe) and judges them with `aifactory.parsers.acceptance.evaluate`, the one
+diagnostic, no Bedrock probe) and judges them with `aifactory.node.parsers.acceptance.evaluate`, the one
 verdict. A failed check drains the node with `aifactory health: <checks>` as the reason; a node this
 program drained is resumed once every check passes again; a node drained for any other reason (a
 rollout, a replace, an operator) is left alone, its reason kept. As Prolog
@@ -24,10 +24,10 @@ import tempfile
 from pathlib import Path
 
 try:
-    from aifactory.parsers.acceptance import FABRIC_PACKAGES, FABRIC_UNITS, evaluate
+    from aifactory.node.parsers.acceptance import FABRIC_PACKAGES, FABRIC_UNITS, evaluate
 except ImportError:  # installed: the aifactory modules sit beside this program
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from aifactory.parsers.acceptance import FABRIC_PACKAGES, FABRIC_UNITS, evaluate
+    from aifactory.node.parsers.acceptance import FABRIC_PACKAGES, FABRIC_UNITS, evaluate
 
 CONFIG = "/etc/aifactory/health.json"
 REASON_PREFIX = "aifactory health: "
@@ -104,7 +104,7 @@ def scratch_probe(mount: str) -> str:
 
 
 def observe(expected: dict, stand_in: bool) -> dict:
-    """The node's observations document, in the shape `aifactory.parsers.acceptance.evaluate` reads, collected
+    """The node's observations document, in the shape `aifactory.node.parsers.acceptance.evaluate` reads, collected
     as the acceptance role collects it: on a lab stand-in too the installed tools run (the lab's stand-in
     tools say so in their --version); only the IMEX channel, a device node of a loaded driver, is not looked for."""
     obs: dict = {"stand_in": stand_in, "tools": {}, "tool_versions": {}}

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from aifactory.inputs import MAX_INPUT_BYTES, InputFileError, read_text
+from aifactory.core.inputs import MAX_INPUT_BYTES, InputFileError, read_text
 from aifactory.spec.model import Factory, Node, SwitchTray, rack_group
 from aifactory.spec.validators import Problem, validate
 

@@ -1,4 +1,4 @@
-"""Jinja filters that read node tool output on the controller, wrapping `aifactory.parsers`.
+"""Jinja filters that read node tool output on the controller, wrapping `aifactory.node.parsers`.
 
     {{ smi.stdout | aifactory_nvidia_smi_xml }}                   nvidia-smi -q -x
     {{ nvlink.stdout | aifactory_nvlink_status }}                 nvidia-smi nvlink -s
@@ -7,10 +7,10 @@
     {{ neuron.stdout | aifactory_neuron_ls }}                     neuron-ls -j
     {{ ib.stdout | aifactory_fabric_ports(kind, min_rate_gbps) }} compute-fabric ports: {status, reason}
     {{ collected | aifactory_acceptance_observations }}           the node's observations document
-    {{ observations | aifactory_acceptance_check(expected) }}     the verdict (aifactory.parsers.acceptance)
+    {{ observations | aifactory_acceptance_check(expected) }}     the verdict (aifactory.node.parsers.acceptance)
     {{ results_by_host | aifactory_acceptance_summary(racks) }}   the summary of each rack
 
-The acceptance role collects and calls these; every comparison lives in `aifactory.parsers`.
+The acceptance role collects and calls these; every comparison lives in `aifactory.node.parsers`.
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ try:
 except ImportError:  # running from a checkout: the repository root is two levels up
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from aifactory.parsers import ParseError
-from aifactory.parsers.acceptance import evaluate, observations, summarize
-from aifactory.parsers.dcgm import parse_dcgm_diag
-from aifactory.parsers.ibstat import check_fabric_ports, fabric_link_layer, parse_ibstat
-from aifactory.parsers.neuron_ls import parse_neuron_ls
-from aifactory.parsers.nvidia_smi import parse_nvidia_smi_xml
-from aifactory.parsers.nvlink import parse_nvlink_status
+from aifactory.node.parsers import ParseError
+from aifactory.node.parsers.acceptance import evaluate, observations, summarize
+from aifactory.node.parsers.dcgm import parse_dcgm_diag
+from aifactory.node.parsers.ibstat import check_fabric_ports, fabric_link_layer, parse_ibstat
+from aifactory.node.parsers.neuron_ls import parse_neuron_ls
+from aifactory.node.parsers.nvidia_smi import parse_nvidia_smi_xml
+from aifactory.node.parsers.nvlink import parse_nvlink_status
 
 
 def _filter(parse):

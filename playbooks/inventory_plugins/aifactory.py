@@ -1,6 +1,6 @@
 """Ansible inventory plugin `aifactory`: the hosts and groups of a factory, read from factory.yaml.
 
-The inventory itself is built by `aifactory.inventory` from the spec that `aifactory.spec` parses
+The inventory itself is built by `aifactory.node.inventory` from the spec that `aifactory.spec` parses
 (the only parser of factory.yaml); this module only hands it to Ansible.
 """
 
@@ -18,7 +18,7 @@ try:
 except ImportError:  # running from a checkout: the repository root is two levels up
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from aifactory.inventory import (InventoryInputError, build_inventory, load_host_overrides,
+from aifactory.node.inventory import (InventoryInputError, build_inventory, load_host_overrides,
                                  load_stack_outputs)
 from aifactory.spec import SpecError, load_spec
 
@@ -43,7 +43,7 @@ options:
   stack_outputs:
     description:
       - JSON file of Pulumi stack outputs (C(pulumi stack output --json --show-secrets)).
-      - Only the non-secret outputs named in C(aifactory.inventory.AWS_OUTPUT_KEYS) reach the roles' variables.
+      - Only the non-secret outputs named in C(aifactory.node.inventory.AWS_OUTPUT_KEYS) reach the roles' variables.
     type: str
     env:
       - name: AIFACTORY_STACK_OUTPUTS

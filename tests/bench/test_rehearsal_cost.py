@@ -38,8 +38,8 @@ def _junit(tmp_path: Path, cases: dict[str, float], skipped: int = 0, failures: 
 
 
 def test_lab_suite_time_and_its_modules_largest_first(tmp_path):
-    path = _junit(tmp_path, {"tests.lab.test_rehearse::test_a": 700.0, "tests.lab.test_scheduler::test_b": 300.0,
-                             "tests.lab.test_scheduler::test_c": 420.5, "tests.lab.test_x.TestGroup::test_d": 5.0},
+    path = _junit(tmp_path, {"tests.scenarios.test_rehearse::test_a": 700.0, "tests.scenarios.test_scheduler::test_b": 300.0,
+                             "tests.scenarios.test_scheduler::test_c": 420.5, "tests.scenarios.test_x.TestGroup::test_d": 5.0},
                   skipped=6)
     suite = rehearsal_cost.lab_suite(path)
     assert suite["seconds"] == 1435.5 and suite["tests"] == 4 and suite["skipped"] == 6
@@ -48,12 +48,12 @@ def test_lab_suite_time_and_its_modules_largest_first(tmp_path):
 
 def test_lab_suite_over_its_budget_is_missed_with_its_largest_modules(tmp_path):
     results = _results(50.0, 20.0, 5.0)
-    results["lab_suite"] = rehearsal_cost.lab_suite(_junit(tmp_path, {"tests.lab.test_rehearse::t": 1500.0,
-                                                                      "tests.lab.test_scheduler::t": 690.0}))
+    results["lab_suite"] = rehearsal_cost.lab_suite(_junit(tmp_path, {"tests.scenarios.test_rehearse::t": 1500.0,
+                                                                      "tests.scenarios.test_scheduler::t": 690.0}))
     md = render(results)
     assert "the lab suite within a third of CI's 90 minutes (30 min): 36.7 min (2 tests run) -> MISSED" in md
     assert "the lab suite took 36.7 min against 30: test_rehearse 25.0 min, test_scheduler 11.5 min" in md
-    results["lab_suite"] = rehearsal_cost.lab_suite(_junit(tmp_path, {"tests.lab.test_rehearse::t": 1000.0}))
+    results["lab_suite"] = rehearsal_cost.lab_suite(_junit(tmp_path, {"tests.scenarios.test_rehearse::t": 1000.0}))
     md = render(results)
     assert "(30 min): 16.8 min (1 tests run) -> met" in md and "the lab suite took" not in md
 
@@ -89,7 +89,7 @@ def test_results_md_section_names_the_largest_items_and_the_site_not_measured(re
     assert "slowest tasks (all hosts together): Install Slurm (scheduler) 110 s." in section
     assert ("the lab suite within a third of CI's 90 minutes (30 min): not measured in this run (no"
             " --lab-suite-junit); the rehearsals it runs take 25.0 min here (lab-b200 25.0 min,"
-            " tests/lab/test_rehearse.py)") in md
+            " tests/scenarios/test_rehearse.py)") in md
 
 
 def test_the_rehearsals_alone_over_the_lab_suites_budget_miss_it_and_say_why(recorded):
@@ -98,12 +98,12 @@ def test_the_rehearsals_alone_over_the_lab_suites_budget_miss_it_and_say_why(rec
     gb200 = {**_summarised({**recorded, "site": "lab-gb200"}), "wall_s": 1353.0, "slowest_tasks": [
         {"stage": "scheduler", "task": "Install Slurm", "seconds": 109.5}]}
     results["rehearsal"] = {"sites": {"lab-b200": b200}}
-    assert "take 22.6 min here (lab-b200 22.6 min, tests/lab/test_rehearse.py)" in render(results)
+    assert "take 22.6 min here (lab-b200 22.6 min, tests/scenarios/test_rehearse.py)" in render(results)
     assert "-> MISSED" not in render(results).split("the lab suite within")[1]
     results["rehearsal"]["sites"]["lab-gb200"] = gb200
     md = render(results)
-    assert ("(30 min): the rehearsals it runs take 45.1 min here (lab-b200 22.6 min, tests/lab/test_rehearse.py;"
-            " lab-gb200 22.6 min, tests/lab/test_rehearse_gb200.py) alone -> MISSED") in md
+    assert ("(30 min): the rehearsals it runs take 45.1 min here (lab-b200 22.6 min, tests/scenarios/test_rehearse.py;"
+            " lab-gb200 22.6 min, tests/scenarios/test_rehearse_gb200.py) alone -> MISSED") in md
     # 2 x (829.1 + 440.3) s of bring-ups, 2 x 440.3 s of them the second ones
     assert ("the rehearsals the lab suite runs take 45.1 min alone, more than its 30 min: their bring-ups 42.3 min"
             " of it, of which 14.7 min the second bring-ups") in md

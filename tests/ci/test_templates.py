@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.ci.conftest import REPO, valid_junit, valid_sarif
+from tests.reports.conftest import REPO, valid_junit, valid_sarif
 
 VENV_BIN = Path(sys.executable).parent
 GITHUB_EXPRESSION = re.compile(r"\$\{\{\s*([^}]+?)\s*\}\}")

@@ -7,7 +7,7 @@ import json
 import subprocess
 
 from aifactory import cli
-from aifactory.diff import compare_scheduler, has_errors, markdown, scheduler_view
+from aifactory.reports.diff import compare_scheduler, has_errors, markdown, scheduler_view
 from aifactory.spec import load_spec
 from tests.conftest import put, site_dir
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from aifactory.bringup import BringupOptions, BringupResult
-from aifactory.replace import (REPLACE_PLAYBOOK, HostKeyMismatch, ReplaceError, ReplaceOptions, check_node, exit_code,
+from aifactory.node.bringup import BringupOptions, BringupResult
+from aifactory.day2.replace import (REPLACE_PLAYBOOK, HostKeyMismatch, ReplaceError, ReplaceOptions, check_node, exit_code,
                                forget_host_key, hardware_record, known_hosts_files, learn_host_key, run_replace)
-from aifactory.rollout import RESUME_PLAYBOOK
+from aifactory.day2.rollout import RESUME_PLAYBOOK
 from aifactory.spec import load_spec
 from tests.conftest import put, site_dir
 from tests.hostile.conftest import run_inprocess

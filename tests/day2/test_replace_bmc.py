@@ -18,7 +18,7 @@ import yaml
 from aifactory.lab import procs, redfish
 from aifactory.lab.rehearsal import LAB_BMC_CREDENTIALS
 from aifactory.lab.state import LabState
-from aifactory.replace import HARDWARE_STATS_KEY, hardware_record
+from aifactory.day2.replace import HARDWARE_STATS_KEY, hardware_record
 from tests.conftest import REPO
 
 PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")

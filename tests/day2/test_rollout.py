@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from aifactory.bringup import BringupOptions, BringupResult
-from aifactory.rollout import (RESUME_PLAYBOOK, ROLLOUT_PLAYBOOK, RolloutError, RolloutOptions, exit_code, plan_batches,
+from aifactory.node.bringup import BringupOptions, BringupResult
+from aifactory.day2.rollout import (RESUME_PLAYBOOK, ROLLOUT_PLAYBOOK, RolloutError, RolloutOptions, exit_code, plan_batches,
                                prepare, record_lock, run_rollout, state_lines)
 from aifactory.spec import load_spec
 from tests.conftest import put, site_dir

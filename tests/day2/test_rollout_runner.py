@@ -9,9 +9,9 @@ import sys
 
 import yaml
 
-from aifactory import rollout
-from aifactory.bringup import BringupOptions
-from aifactory.rollout import RolloutOptions, prepare, run_rollout
+from aifactory.day2 import rollout
+from aifactory.node.bringup import BringupOptions
+from aifactory.day2.rollout import RolloutOptions, prepare, run_rollout
 from aifactory.spec import load_spec
 from tests.conftest import site_dir
 

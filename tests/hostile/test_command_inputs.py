@@ -112,7 +112,7 @@ def test_host_output_cannot_drive_the_terminal():
     """A failing task's message comes from the host: its escape sequences are shown, not obeyed."""
     import io
 
-    from aifactory.bringup import Progress, Redactor
+    from aifactory.node.bringup import Progress, Redactor
 
     stream = io.StringIO()
     progress = Progress(stream, Redactor([]), tty=False)

@@ -14,7 +14,7 @@ from aifactory.commands.rehearse import print_details
 from aifactory.lab.rehearsal import (AWS_LINK_CHECKS, FAILED, INCOMPLETE, PASSED, StageFailed, acceptance_outcome,
                                      awslink_outcome, bringup_result, check_table, failure_lines, read_acceptance,
                                      run_streaming, skipped_checks)
-from aifactory.parsers.acceptance import evaluate
+from aifactory.node.parsers.acceptance import evaluate
 from aifactory.spec import load_spec
 from tests.conftest import REPO, site_dir
 

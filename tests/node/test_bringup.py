@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import ansible_runner
 
-from aifactory.bringup import (EXIT_ACCEPTANCE_INCOMPLETE, MASK, STAGES, BringupOptions, BringupResult, Progress,
+from aifactory.node.bringup import (EXIT_ACCEPTANCE_INCOMPLETE, MASK, STAGES, BringupOptions, BringupResult, Progress,
                                Redactor, fact_cache, forget_facts, run_bringup, secret_values)
 from aifactory.spec import load_spec
 from tests.conftest import REPO
@@ -81,10 +81,10 @@ def test_secrets_never_reach_output_or_artifacts(tmp_path):
     stdout = (run_dir / "artifacts" / "run" / "stdout").read_text()
     assert f"password is {MASK}" in stdout
     # ansible-runner records the environment it starts ansible-playbook with: the secret was never in it
-    # (it went through the FIFO to aifactory.secret_exec, which is gone with the run).
+    # (it went through the FIFO to aifactory.node.secret_exec, which is gone with the run).
     command = json.loads((run_dir / "artifacts" / "run" / "command").read_text())
     assert "AIFACTORY_BMC_PASSWORD" not in command["env"]
-    assert command["command"][1:3] == ["-m", "aifactory.secret_exec"]
+    assert command["command"][1:3] == ["-m", "aifactory.node.secret_exec"]
     assert command["env"]["ANSIBLE_CONFIG"] == str(REPO / "ansible.cfg")
     assert not (run_dir / "secrets.fifo").exists()
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aifactory.inventory import (AWS_OUTPUT_KEYS, InventoryInputError, build_inventory, load_host_overrides,
+from aifactory.node.inventory import (AWS_OUTPUT_KEYS, InventoryInputError, build_inventory, load_host_overrides,
                                  load_stack_outputs)
-from aifactory.role_vars import STAND_IN_ROLES, role_vars
+from aifactory.node.role_vars import STAND_IN_ROLES, role_vars
 from aifactory.spec import load_spec
 from tests.conftest import REPO, site_dir
 

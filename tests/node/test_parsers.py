@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from aifactory.parsers import ParseError
-from aifactory.parsers.acceptance import NO_STACK_OUTPUTS, evaluate, observations, summarize
-from aifactory.parsers.dcgm import parse_dcgm_diag
-from aifactory.parsers.ibstat import check_fabric_ports, fabric_link_layer, parse_ibstat
-from aifactory.parsers.neuron_ls import parse_neuron_ls
-from aifactory.parsers.nvidia_smi import parse_nvidia_smi_xml
-from aifactory.parsers.nvlink import parse_nvlink_status
+from aifactory.node.parsers import ParseError
+from aifactory.node.parsers.acceptance import NO_STACK_OUTPUTS, evaluate, observations, summarize
+from aifactory.node.parsers.dcgm import parse_dcgm_diag
+from aifactory.node.parsers.ibstat import check_fabric_ports, fabric_link_layer, parse_ibstat
+from aifactory.node.parsers.neuron_ls import parse_neuron_ls
+from aifactory.node.parsers.nvidia_smi import parse_nvidia_smi_xml
+from aifactory.node.parsers.nvlink import parse_nvlink_status
 from aifactory.spec import load_spec
 from tests.conftest import REPO, site_dir
 

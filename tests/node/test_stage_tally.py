@@ -1,4 +1,4 @@
-"""Per-stage results of a bring-up, tallied from runner events (aifactory.stage_tally)."""
+"""Per-stage results of a bring-up, tallied from runner events (aifactory.node.stage_tally)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections import Counter
 
 import yaml
 
-from aifactory.bringup import PLAYBOOKS, STAGES, Progress, Redactor
-from aifactory.stage_tally import play_stages
+from aifactory.node.bringup import PLAYBOOKS, STAGES, Progress, Redactor
+from aifactory.node.stage_tally import play_stages
 
 
 def test_every_play_of_every_stage_maps_to_its_stage_and_no_name_is_shared():

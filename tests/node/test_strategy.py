@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from aifactory.bringup import MITOGEN_STRATEGY, BringupError, BringupOptions, mitogen_strategy_dir, runner_env
+from aifactory.node.bringup import MITOGEN_STRATEGY, BringupError, BringupOptions, mitogen_strategy_dir, runner_env
 from aifactory.cli import main
-from aifactory.task_results import differences, read_job_events
+from aifactory.node.task_results import differences, read_job_events
 from tests.conftest import REPO
 
 THIRD_PARTY_STRATEGY = "Use of strategy plugins not included in ansible.builtin are deprecated"

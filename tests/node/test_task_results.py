@@ -1,10 +1,10 @@
-"""The per-task comparison of two bring-up runs (aifactory.task_results), on synthetic runner events."""
+"""The per-task comparison of two bring-up runs (aifactory.node.task_results), on synthetic runner events."""
 
 from __future__ import annotations
 
 import json
 
-from aifactory.task_results import changed, differences, read_job_events, task_results, verdict_differences
+from aifactory.node.task_results import changed, differences, read_job_events, task_results, verdict_differences
 
 
 def event(host: str, task: str, status: str = "ok", changed: bool = False, role: str = "os_baseline",

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from aifactory import scheduler
-from aifactory.inventory import build_inventory
+from aifactory.node.inventory import build_inventory
 from aifactory.lab.mirror import node_installs
 from aifactory.spec import load_spec
 from aifactory.spec.model import RESERVED_LEADING_ADDRESSES

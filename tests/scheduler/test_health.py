@@ -42,7 +42,7 @@ cat {tmp_path}/state.txt
         config = tmp_path / "health.json"
         config.write_text(json.dumps({"node": NODE, "expected": expected, "stand_in": True}))
         env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_SCRIPT_CONTEXT": context}
-        # Run as slurmd would: the program file itself, not the package (it finds aifactory.parsers on its own).
+        # Run as slurmd would: the program file itself, not the package (it finds aifactory.node.parsers on its own).
         done = subprocess.run([sys.executable, str(HEALTH), str(config)], capture_output=True, text=True, env=env,
                               cwd=tmp_path)
         updates = (tmp_path / "updates.txt").read_text().splitlines() if (tmp_path / "updates.txt").exists() else []

@@ -1,0 +1,285 @@
+"""Replace: a node whose tray or server was swapped is read, re-installed, brought up and returned to service.
+
+`run_replace` does, for one node:
+
+1. forget what the controller knew of the old machine: its cached facts (aifactory.node.bringup.forget_facts)
+   and its SSH host key, by name and address, in the user's known_hosts and in the one its connection
+   names (UserKnownHostsFile in the host overrides' ssh arguments, as the lab's do);
+2. run `playbooks/replace.yml`: drain the node in Slurm, read the new hardware through the BMC
+   (Redfish system inventory and firmware inventory, handed back with set_stats), boot it once from
+   the network and power-cycle it, wait for its SSH port;
+3. learn the new host key with ssh-keyscan, checked against `--host-key` (the public key read from
+   the installer or the console) when given, trusted on first use otherwise and said so with its
+   fingerprint, and write it to those known_hosts files;
+4. bring only that node up (site.yml limited to it, every stage or --stages) and judge acceptance (the verdict must be `pass`,
+   or incomplete on a lab stand-in: aifactory.day2.rollout.node_verdict);
+5. resume it in Slurm (playbooks/rollout_resume.yml).
+
+Every replacement is appended to a JSON record per site with the hardware read (serial, model,
+firmware versions), the previous hardware of that node when there was one, the host key fingerprint
+and how it was learned, and each step's outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TextIO
+
+from aifactory.node.bringup import (EXIT_ACCEPTANCE_INCOMPLETE, PLAYBOOKS, REPO, BringupOptions, BringupResult, forget_facts,
+                               run_bringup)
+from aifactory.day2.rollout import (GATE_PASSES, RESUME_PLAYBOOK, bmc_host, node_verdict, stand_in_hosts, uses_slurm,
+                               with_changes)
+from aifactory.spec import Factory
+
+REPLACE_PLAYBOOK = PLAYBOOKS / "replace.yml"
+RECORD_ROOT = REPO / ".aifactory" / "replace"
+HARDWARE_STATS_KEY = "aifactory_replace_hardware"
+DRAIN_REASON = "aifactory replace"
+DEFAULT_BOOT_TIMEOUT = 1800  # seconds for the network install and first boot
+KEYSCAN_TYPE = "ed25519"
+
+
+class ReplaceError(Exception):
+    """The replacement cannot start: an unknown or absent node, an unusable --host-key."""
+
+
+class HostKeyMismatch(Exception):
+    """The key the node presents is not the one given with --host-key."""
+
+
+# --- hardware ------------------------------------------------------------------------------------------
+def hardware_record(raw: dict) -> dict:
+    """Serial, maker, model, BIOS and firmware versions of the node's system, from the raw Redfish reads
+    the playbook hands back ({system_id, systems: [[{system_uri}, {properties}], ...], firmware: [...]});
+    the system is the one whose URI ends with system_id, or the BMC's only one."""
+    systems = [pair for pair in raw.get("systems") or [] if isinstance(pair, list) and len(pair) == 2]
+    wanted = raw.get("system_id") or ""
+    chosen = [props for where, props in systems if not wanted or str(where.get("system_uri", "")).endswith(f"/{wanted}")]
+    system = chosen[0] if len(chosen) == 1 or (chosen and wanted) else {}
+    firmware = {str(e.get("Id") or e.get("Name")): str(e.get("Version", "")) for e in raw.get("firmware") or []
+                if isinstance(e, dict) and (e.get("Id") or e.get("Name"))}
+    return {"serial": system.get("SerialNumber"), "manufacturer": system.get("Manufacturer"),
+            "model": system.get("Model"), "bios_version": system.get("BiosVersion"), "firmware": firmware}
+
+
+# --- SSH host keys -------------------------------------------------------------------------------------
+def known_hosts_files(host_vars: dict, home: Path | None = None) -> list[Path]:
+    """The known_hosts files a connection to the host uses: the one its ansible_ssh_common_args name
+    (UserKnownHostsFile, the lab's), else the user's ~/.ssh/known_hosts."""
+    named = re.findall(r"UserKnownHostsFile=(\S+)", str(host_vars.get("ansible_ssh_common_args") or ""))
+    if named:
+        return [Path(p) for p in named]
+    return [(home or Path.home()) / ".ssh" / "known_hosts"]
+
+
+def forget_host_key(files: list[Path], names: list[str]) -> list[str]:
+    """Remove every key of these names and addresses (hashed entries too) with `ssh-keygen -R`; return
+    the `file: name` entries removed."""
+    removed = []
+    for path in files:
+        if not path.is_file():
+            continue
+        for name in names:
+            done = subprocess.run(["ssh-keygen", "-R", name, "-f", str(path)], capture_output=True, text=True)
+            if "updated" in done.stdout + done.stderr:
+                removed.append(f"{path}: {name}")
+        Path(f"{path}.old").unlink(missing_ok=True)  # ssh-keygen's backup would keep the old key
+    return removed
+
+
+def keyscan(address: str, timeout: int = 10) -> list[str]:
+    """The node's public host key line(s) of KEYSCAN_TYPE, as `type base64` (ssh-keyscan)."""
+    done = subprocess.run(["ssh-keyscan", "-T", str(timeout), "-t", KEYSCAN_TYPE, address],
+                          capture_output=True, text=True, timeout=timeout + 30)
+    keys = []
+    for line in done.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and not line.startswith("#"):
+            keys.append(f"{parts[1]} {parts[2]}")
+    return keys
+
+
+def public_key(text: str) -> str:
+    """`type base64` of an OpenSSH public key (a .pub file's content); a ReplaceError otherwise."""
+    parts = text.split()
+    if len(parts) < 2 or not parts[0].startswith(("ssh-", "ecdsa-")):
+        raise ReplaceError("--host-key: not an OpenSSH public key (e.g. /etc/ssh/ssh_host_ed25519_key.pub)")
+    return f"{parts[0]} {parts[1]}"
+
+
+def fingerprint(key: str) -> str:
+    done = subprocess.run(["ssh-keygen", "-lf", "-"], input=f"{key}\n", capture_output=True, text=True)
+    return done.stdout.split()[1] if done.returncode == 0 and done.stdout.split() else "?"
+
+
+def learn_host_key(address: str, files: list[Path], expected: str | None,
+                   scan: Callable[[str], list[str]] = keyscan) -> dict:
+    """Read the node's host key and write it to the known_hosts files. With `expected` (--host-key) the
+    key the node presents must be that one (HostKeyMismatch otherwise); without it, the key is trusted
+    on first use, as the record says."""
+    keys = scan(address)
+    if not keys:
+        raise HostKeyMismatch(f"{address} presented no {KEYSCAN_TYPE} host key (ssh-keyscan)")
+    if expected is not None and expected not in keys:
+        raise HostKeyMismatch(f"{address} presents {fingerprint(keys[0])}, not the key given with --host-key "
+                              f"({fingerprint(expected)}): nothing was trusted")
+    key = expected or keys[0]
+    for path in files:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with path.open("a") as out:
+            out.write(f"{address} {key}\n")
+    return {"fingerprint": fingerprint(key), "learned": "checked against --host-key" if expected else
+            "trusted on first use (ssh-keyscan); compare the fingerprint with the node's console"}
+
+
+# --- the record ----------------------------------------------------------------------------------------
+def record_path(site: str, root: Path = RECORD_ROOT) -> Path:
+    return Path(root) / f"{site}.json"
+
+
+def load_records(path: Path) -> list[dict]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as err:
+        raise ReplaceError(f"{path}: not a replacement record ({err})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("replacements"), list):
+        raise ReplaceError(f"{path}: not a replacement record")
+    return data["replacements"]
+
+
+def save_records(path: Path, site: str, records: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(json.dumps({"site": site, "replacements": records}, indent=2) + "\n")
+    partial.replace(path)
+
+
+# --- the driver ----------------------------------------------------------------------------------------
+@dataclass
+class ReplaceOptions:
+    node: str
+    host_key: str | None = None  # `type base64` the node must present
+    boot_timeout: int = DEFAULT_BOOT_TIMEOUT
+    stages: list[str] | None = None  # of the node's bring-up; None: every stage
+    bringup: BringupOptions = field(default_factory=BringupOptions)
+    host_overrides: dict | None = None
+    record: Path | None = None
+    home: Path | None = None  # whose ~/.ssh/known_hosts (tests)
+
+
+Runner = Callable[[Factory, BringupOptions], BringupResult]
+
+
+def check_node(f: Factory, options: ReplaceOptions) -> None:
+    names = {n.name for n in f.nodes}
+    if options.node not in names:
+        raise ReplaceError(f"NODE {options.node!r}: no such compute node in {f.name} (e.g. {f.nodes[0].name})")
+    if ((options.host_overrides or {}).get(options.node) or {}).get("aifactory_absent") is True:
+        raise ReplaceError(f"NODE {options.node!r} is marked absent in the host overrides: take its "
+                           "aifactory_absent off once the new hardware is in")
+
+
+def run_replace(f: Factory, options: ReplaceOptions, runner: Runner = run_bringup,
+                scan: Callable[[str], list[str]] = keyscan, progress: TextIO = sys.stderr) -> dict:
+    """Replace one node (module doc); returns its record entry (outcome `in service`, or the step that
+    failed or was interrupted)."""
+    check_node(f, options)
+    say = lambda text: print(text, file=progress, flush=True)  # noqa: E731
+    node = next(n for n in f.nodes if n.name == options.node)
+    host_vars = (options.host_overrides or {}).get(node.name) or {}
+    address = str(host_vars.get("ansible_host") or node.address)
+    path = options.record or record_path(f.name)
+    records = load_records(path)
+    previous = next((r.get("hardware") for r in reversed(records) if r.get("node") == node.name and r.get("hardware")), None)
+    entry = {"node": node.name, "address": address, "started": _now(), "outcome": "running", "steps": {},
+             "hardware": None, "previous_hardware": previous, "host_key": None}
+    records.append(entry)
+
+    def step(name: str, outcome: str) -> None:
+        entry["steps"][name] = outcome
+        save_records(path, f.name, records)
+        say(f"replace {node.name}: {name}: {outcome}")
+
+    def stop(outcome: str) -> dict:
+        entry["outcome"] = outcome
+        save_records(path, f.name, records)
+        return entry
+
+    slurm = uses_slurm(f)
+    extra = {"aifactory_replace_slurm": slurm, "aifactory_replace_reason": DRAIN_REASON,
+             "aifactory_replace_bmc_node": {bmc_host(node.name): node.name},
+             "aifactory_replace_boot_timeout": options.boot_timeout,
+             # rollout_resume.yml's variables
+             "aifactory_rollout_slurm": slurm, "aifactory_rollout_batch": [node.name]}
+    base = options.bringup
+    try:
+        forget_facts([node.name], dict(os.environ))
+        files = known_hosts_files(host_vars, options.home)
+        user_file = (options.home or Path.home()) / ".ssh" / "known_hosts"
+        removed = forget_host_key(sorted({*files, user_file}), [node.name, address])
+        step("forget the old machine", f"cached facts dropped; host keys removed: {len(removed)}")
+
+        run = runner(f, with_changes(base, playbook=REPLACE_PLAYBOOK, stages=None, limit=f"{node.name},{bmc_host(node.name)}",
+                              extra_vars={**base.extra_vars, **extra}))
+        raw = (run.custom_stats.get(HARDWARE_STATS_KEY) or {}).get(node.name)
+        if raw:
+            entry["hardware"] = hardware_record(raw)
+        if run.interrupted_by is not None:
+            step("drain, read the hardware, PXE boot and power cycle", "interrupted")
+            return stop("interrupted")
+        if run.exit_code != 0:
+            step("drain, read the hardware, PXE boot and power cycle", f"failed (exit {run.exit_code}, {run.run_dir})")
+            return stop("failed")
+        hw = entry["hardware"] or {}
+        step("drain, read the hardware, PXE boot and power cycle",
+             f"serial {hw.get('serial')}, {len(hw.get('firmware') or {})} firmware component(s) recorded")
+
+        try:
+            entry["host_key"] = learn_host_key(address, files, options.host_key, scan)
+        except HostKeyMismatch as err:
+            step("learn the new host key", f"refused: {err}")
+            return stop("failed")
+        step("learn the new host key", f"{entry['host_key']['fingerprint']}, {entry['host_key']['learned']}")
+
+        up = runner(f, with_changes(base, playbook=None, stages=options.stages, limit=node.name,
+                                    extra_vars=dict(base.extra_vars)))
+        verdict = node_verdict(node.name, up, stand_in_hosts(options.host_overrides))
+        if up.interrupted_by is not None:
+            step("bring the node up and accept it", "interrupted")
+            return stop("interrupted")
+        if up.exit_code not in (0, EXIT_ACCEPTANCE_INCOMPLETE) or verdict not in GATE_PASSES:
+            kept = f"; it stays drained with reason {DRAIN_REASON!r}" if slurm else ""
+            step("bring the node up and accept it", f"failed (exit {up.exit_code}, acceptance {verdict}, {up.run_dir}){kept}")
+            return stop("failed")
+        step("bring the node up and accept it", f"acceptance {verdict}")
+
+        if slurm:
+            resumed = runner(f, with_changes(base, playbook=RESUME_PLAYBOOK, stages=None, limit=node.name,
+                                      extra_vars={**base.extra_vars, **extra}))
+            if resumed.exit_code != 0:
+                step("resume it in Slurm", f"failed (exit {resumed.exit_code}, {resumed.run_dir})")
+                return stop("interrupted" if resumed.interrupted_by is not None else "failed")
+            step("resume it in Slurm", "resumed")
+        else:
+            step("resume it in Slurm", "skipped: the factory has no scheduler (scheduler: none)")
+    except (KeyboardInterrupt, SystemExit):  # between the runs (SIGTERM is SystemExit): each run handles its own
+        return stop("interrupted")
+    return stop("in service")
+
+
+def exit_code(entry: dict) -> int:
+    return {"in service": 0, "interrupted": 130}.get(entry["outcome"], 1)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,235 @@
+"""The Ansible inventory of a factory, as plain data: groups, group vars and host vars.
+
+Built from the typed spec, plus optional Pulumi stack outputs and per-host overrides. The inventory
+plugin (`playbooks/inventory_plugins/aifactory.py`) only copies this into Ansible's inventory, so
+the layout below is the contract the playbooks rely on:
+
+- `nodes` (children `rack01`, `rack02`, ...): every compute node;
+- `gpu_nodes` or `trainium_nodes`, `platform_<platform>`: parents of `nodes`;
+- `bmcs` (children `switch_tray_bmcs`, `node_bmcs`): one host per BMC, driven from the controller;
+- `factory_<name>` (children `nodes`, `bmcs`): holds the vars every host shares, set once;
+- `head_nodes` (child `slurm_accounting`, the one running slurmdbd): the scheduler's head nodes
+  (`<factory>-head01`...), and `slurm_cluster` (children `head_nodes`, `nodes`) with the munge, slurm
+  and slurmdbd roles' variables; absent when `scheduler.kind` is none.
+
+The roles' variables come from `aifactory.node.role_vars`: those of every node on `nodes`, the NVLink
+domain's on each rack group. A host override `aifactory_stand_in: true` (the lab's nodes) turns on
+each role's `<role>_stand_in` for that host. A host override `aifactory_absent: true` leaves that
+host out of the inventory (a tray that is not there: out for repair, or not booted in the lab); its
+name and address stay reserved, and no other host moves. `factory_<name>` lists them in
+`aifactory_absent_hosts`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aifactory.core.inputs import InputFileError, parse_json, read_text
+from aifactory.node.role_vars import (os_baseline_vars, rack_vars, role_vars, scheduler_vars, shared_storage_vars,
+                                 stand_in_vars)
+from aifactory.spec import Factory, Problem, rack_group
+
+# Pulumi stack outputs the roles get (`aws_node_identity_outputs`, `acceptance_endpoint_dns`): an
+# allow-list, so that a secret output such as `ssm_activation_code` can never reach inventory vars,
+# whatever the stack exports.
+AWS_OUTPUT_KEYS = ("region", "endpoint_dns", "trust_anchor_arn", "node_profile_arn", "node_role_arn",
+                   "ssm_activation_id")
+# The variable (on `factory_<name>`) naming the stack outputs the awslink stage needs: playbooks/validate.yml
+# refuses to run the stage without them.
+AWSLINK_REQUIRED_VAR = "aifactory_awslink_required_outputs"
+
+
+class InventoryInputError(Exception):
+    """A stack-outputs or host-overrides file cannot be used; `problems` lists every reason."""
+
+    def __init__(self, source: str, problems: list[Problem]):
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(str(p) for p in problems))
+
+
+@dataclass
+class Group:
+    name: str
+    children: list[str] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)
+    vars: dict = field(default_factory=dict)
+
+
+@dataclass
+class Inventory:
+    """Groups in creation order (parents before children) and the vars of each host."""
+
+    groups: dict[str, Group] = field(default_factory=dict)
+    hostvars: dict[str, dict] = field(default_factory=dict)
+
+    def group(self, name: str, *, parent: str | None = None) -> Group:
+        group = self.groups.setdefault(name, Group(name))
+        if parent is not None:
+            self.groups[parent].children.append(name)
+        return group
+
+    def add_host(self, group: str, host: str, hostvars: dict) -> None:
+        self.groups[group].hosts.append(host)
+        self.hostvars[host] = hostvars
+
+    def remove_host(self, host: str) -> None:
+        for g in self.groups.values():
+            if host in g.hosts:
+                g.hosts.remove(host)
+        del self.hostvars[host]
+
+    def to_ansible_list(self) -> dict:
+        """The shape `ansible-inventory --list --export` prints (group vars not merged into hosts)."""
+        data: dict = {"_meta": {"hostvars": self.hostvars}, "all": {"children": []}}
+        children = {c for g in self.groups.values() for c in g.children}
+        for g in self.groups.values():
+            entry = {k: v for k, v in (("children", g.children), ("hosts", g.hosts), ("vars", g.vars)) if v}
+            data[g.name] = entry
+            if g.name not in children:
+                data["all"]["children"].append(g.name)
+        return data
+
+
+def group_name(prefix: str, value: str) -> str:
+    """An Ansible-safe group name: `platform_nvidia_gb200_nvl72`."""
+    return f"{prefix}_{value.replace('-', '_').replace('.', '_')}"
+
+
+def factory_vars(f: Factory) -> dict:
+    """The vars every host of the factory shares: which factory and platform it is, and the stack outputs
+    its awslink stage needs. What the roles need is on `nodes` (`aifactory.node.role_vars`)."""
+    return {"aifactory_factory_name": f.name, "aifactory_platform": f.compute.platform,
+            AWSLINK_REQUIRED_VAR: awslink_required_outputs(f)}
+
+
+def build_inventory(f: Factory, stack_outputs: dict | None = None, host_overrides: dict | None = None,
+                    controller_python: str | None = None) -> Inventory:
+    """The whole inventory of a factory. Host overrides are applied last and name known hosts only.
+
+    `controller_python` is the Python running Ansible, which the BMC hosts' Redfish modules run in.
+    """
+    inv = Inventory()
+    factory = inv.group(group_name("factory", f.name))
+    factory.vars = factory_vars(f)
+
+    inv.group("nodes", parent=factory.name).vars = role_vars(f, aws_vars(stack_outputs or {}))
+    stack_group = "trainium_nodes" if f.platform.software_stack == "neuron" else "gpu_nodes"
+    for parent in (stack_group, group_name("platform", f.compute.platform)):
+        inv.group(parent, parent=factory.name)
+        inv.groups[parent].children.append("nodes")
+    # BMCs are driven from the controller (Redfish over HTTPS), never logged into.
+    bmcs = inv.group("bmcs", parent=factory.name)
+    bmcs.vars = {"ansible_connection": "local"}
+    if controller_python:
+        bmcs.vars["ansible_python_interpreter"] = controller_python
+    inv.group("switch_tray_bmcs", parent="bmcs").vars = {"aifactory_bmc_kind": "switch-tray"}
+    inv.group("node_bmcs", parent="bmcs").vars = {"aifactory_bmc_kind": "compute"}
+
+    for rack in range(1, f.compute.racks + 1):
+        inv.group(rack_group(rack), parent="nodes").vars = rack_vars(f, rack_group(rack))
+    if f.head_nodes:
+        add_scheduler_groups(inv, f, factory.name)
+    for tray in f.switch_trays:
+        inv.add_host("switch_tray_bmcs", f"{tray.name}-bmc", _bmc_vars(tray.rack, tray.bmc_address))
+    for node in f.nodes:
+        inv.add_host(node.rack_group, node.name, {
+            "ansible_host": node.address,
+            "aifactory_rack": node.rack,
+            "aifactory_rack_group": node.rack_group,
+            "aifactory_slot": node.slot,
+            "aifactory_bmc_address": node.bmc_address,
+            "aifactory_storage_address": node.storage_address,
+        })
+        inv.add_host("node_bmcs", f"{node.name}-bmc", _bmc_vars(node.rack, node.bmc_address))
+
+    if host_overrides:
+        unknown = sorted(set(host_overrides) - set(inv.hostvars))
+        if unknown:
+            raise InventoryInputError("host overrides", [
+                Problem(h, "no such host in this factory", None) for h in unknown])
+        for host, overrides in host_overrides.items():
+            stand_in = stand_in_vars(True) if overrides.get("aifactory_stand_in") else {}
+            inv.hostvars[host].update({**stand_in, **overrides})
+        absent = sorted(h for h, o in host_overrides.items() if o.get("aifactory_absent") is True)
+        for host in absent:
+            inv.remove_host(host)
+        if absent:
+            factory.vars["aifactory_absent_hosts"] = absent
+    if f.head_nodes:  # after the overrides: absent nodes are FUTURE nodes, stand-ins get the lab's files
+        stand_in = any(o.get("aifactory_stand_in") for o in (host_overrides or {}).values())
+        inv.groups["slurm_cluster"].vars = {
+            **scheduler_vars(f, absent=factory.vars.get("aifactory_absent_hosts", []), stand_in=stand_in),
+            "os_baseline_hosts_group": "slurm_cluster"}
+    return inv
+
+
+def add_scheduler_groups(inv: Inventory, f: Factory, factory_group: str) -> None:
+    """`head_nodes` and `slurm_cluster` (whose vars are set once the host overrides are known). Head nodes
+    get the OS baseline and shared mounts in the scheduler stage, and every host of the cluster lists the
+    others in /etc/hosts (`os_baseline_hosts_group`)."""
+    head = inv.group("head_nodes", parent=factory_group)
+    head.vars = {**os_baseline_vars(f), **shared_storage_vars(f)}
+    inv.group("slurm_cluster", parent=factory_group).children += ["head_nodes", "nodes"]
+    accounting = inv.group("slurm_accounting", parent="head_nodes")
+    for h in f.head_nodes:
+        inv.add_host("head_nodes", h.name, {"ansible_host": h.address, "aifactory_head_services": list(h.services)})
+        if "slurmdbd" in h.services:
+            accounting.hosts.append(h.name)
+
+
+def _bmc_vars(rack: int, address: str) -> dict:
+    return {
+        "aifactory_bmc_address": address,
+        "bmc_endpoint": f"https://{address}",
+        "aifactory_rack": rack,
+        "aifactory_rack_group": f"rack{rack:02d}",
+    }
+
+
+def awslink_required_outputs(f: Factory) -> list[str]:
+    """The stack outputs the awslink stage acts on: every one the playbooks consume, the SSM activation
+    id only where the spec asks for the hybrid activation (no other stack exports it)."""
+    return [key for key in AWS_OUTPUT_KEYS if key != "ssm_activation_id" or f.identity.ssm_hybrid_activation]
+
+
+def aws_vars(stack_outputs: dict) -> dict:
+    """The allow-listed, non-secret stack outputs; `{}` when there are none."""
+    return {key: stack_outputs[key] for key in AWS_OUTPUT_KEYS if key in stack_outputs}
+
+
+def load_stack_outputs(path: str | Path) -> dict:
+    """Read `pulumi stack output --json` output (never with --show-secrets: no secret belongs in a file),
+    keeping only what inventory may hold."""
+    data = _read_json_mapping(path, "stack outputs")
+    problems = []
+    dns = data.get("endpoint_dns")
+    if dns is not None and not (isinstance(dns, dict) and all(isinstance(v, str) for v in dns.values())):
+        problems.append(Problem("endpoint_dns", "must map each service to a DNS name", type(dns).__name__))
+    for key in set(AWS_OUTPUT_KEYS) - {"endpoint_dns"}:
+        if data.get(key) is not None and not isinstance(data[key], str):
+            problems.append(Problem(key, "must be a string", type(data[key]).__name__))
+    if problems:
+        raise InventoryInputError(str(path), problems)
+    return aws_vars(data)
+
+
+def load_host_overrides(path: str | Path) -> dict:
+    """Read a `{hostname: {var: value}}` JSON file."""
+    data = _read_json_mapping(path, "host overrides")
+    problems = [Problem(host, "must map variable names to values", type(v).__name__)
+                for host, v in data.items() if not isinstance(v, dict)]
+    if problems:
+        raise InventoryInputError(str(path), problems)
+    return data
+
+
+def _read_json_mapping(path: str | Path, what: str) -> dict:
+    try:
+        data = parse_json(read_text(path))
+    except InputFileError as err:
+        raise InventoryInputError(str(path), [Problem("(file)", f"{what}: {err}")]) from None
+    if not isinstance(data, dict):
+        raise InventoryInputError(str(path), [Problem("(top level)", "must be a JSON object", type(data).__name__)])
+    return data

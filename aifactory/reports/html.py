@@ -1,0 +1,299 @@
+"""`aifactory report SITE`: one self-contained HTML page to hand an auditor.
+
+The factory summary; the topology (racks with their compute and switch trays, the fabric, the hybrid
+link through Direct Connect and VPN to the Transit Gateway, the hub VPC's endpoints, Bedrock and
+SageMaker) drawn by Graphviz and inlined as SVG; the offline plan by component with what moto created
+and what was only mocked; each control with its evidence per resource; and the last acceptance
+results per rack when a bring-up wrote them. No script, style sheet, font or image is fetched.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import subprocess
+from collections import Counter, defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pulumi_policy import PolicyResource, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs
+from pulumi_policy.policy import _NotApplicableError
+
+from aifactory.commands.validate import summary, summary_rows
+from aifactory.aws.plan import Plan, control_config, masked
+from aifactory.aws.plan.controls import CONTROLS
+from aifactory.aws.plan.engine import MOCK_ONLY, MOTO, REJECTED
+from aifactory.aws.plan.evaluate import _options
+from aifactory.spec import Factory
+
+REPO = Path(__file__).resolve().parents[2]
+EVIDENCE_WIDTH = 160  # characters of one property's value shown as evidence
+TRAYS_PER_ROW = 9
+
+
+class ReportError(Exception):
+    """The page cannot be made (Graphviz missing or failing)."""
+
+
+def acceptance_dir(f: Factory) -> Path:
+    """Where `aifactory bringup` leaves the acceptance results of a factory (the acceptance role's
+    acceptance_results_dir)."""
+    return REPO / ".aifactory" / "acceptance" / f.name
+
+
+# --- evidence ------------------------------------------------------------------------------------
+class _Reads(dict):
+    """A resource's properties that remember which of them a control read."""
+
+    def __init__(self, values: dict, seen: set[str]):
+        super().__init__(values)
+        self.seen = seen
+
+    def get(self, key, default=None):
+        if key in self:
+            self.seen.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        self.seen.add(key)
+        return super().__getitem__(key)
+
+
+def evidence(plan: Plan) -> dict[str, dict[str, dict[str, object]]]:
+    """{control id: {resource name: {property: value}}}: the properties of each resource each control
+    read while checking it (secrets masked). The controls run again on recording copies of the inputs
+    (resource controls) and outputs (stack controls); what they report is already in the plan."""
+    found: dict[str, dict[str, dict]] = defaultdict(dict)
+    config = control_config(plan.factory)
+    for control in CONTROLS:
+        policy_config = config.get(control.policy.name, {})
+        per_resource = isinstance(control.policy, ResourceValidationPolicy)
+        targets = plan.resources if per_resource else [*plan.resources, *plan.components]
+        reads: list[set[str]] = [set() for _ in targets]
+        if per_resource:
+            for r, seen in zip(targets, reads):
+                _quietly(control.policy.validate, ResourceValidationArgs(
+                    r.type, _Reads(r.inputs, seen), r.urn, r.name, _options(), None, policy_config))
+        else:
+            stack = [PolicyResource(r.type, _Reads(r.outputs, seen), r.urn, r.name, _options(), None, None, [], {})
+                     for r, seen in zip(targets, reads)]
+            _quietly(control.policy.validate, StackValidationArgs(stack, policy_config))
+        for r, seen in zip(targets, reads):
+            source = r.inputs if per_resource else r.outputs
+            if seen:
+                found[control.id].setdefault(r.name, {}).update(
+                    {k: masked(source[k], r.secret_paths, k) for k in sorted(seen) if k in source})
+    return found
+
+
+def _quietly(validate, args) -> None:
+    try:
+        validate(args, lambda *a, **k: None)  # what it reports is in the plan already
+    except _NotApplicableError:
+        pass
+
+
+# --- topology ------------------------------------------------------------------------------------
+def _label(*lines: str) -> str:
+    return "<" + "<BR/>".join(html.escape(line) for line in lines) + ">"
+
+
+def _rack_table(f: Factory, rack: int) -> str:
+    nodes = [n for n in f.nodes if n.rack == rack]
+    trays = [t for t in f.switch_trays if t.rack == rack]
+    short = lambda name: name.rsplit("-", 1)[-1]  # noqa: E731
+    width = min(TRAYS_PER_ROW, max(len(nodes), len(trays), 1))
+    rows = [f'<TR><TD COLSPAN="{width}" BGCOLOR="#1f3b63"><FONT COLOR="white"><B>rack{rack:02d}</B> '
+            f"{len(nodes)} compute{f' + {len(trays)} switch' if trays else ''} trays</FONT></TD></TR>"]
+    for members, colour in ((nodes, "#cfe3ff"), (trays, "#ffe2b8")):
+        for i in range(0, len(members), width):
+            cells = "".join(f'<TD BGCOLOR="{colour}">{html.escape(short(m.name))}</TD>' for m in members[i:i + width])
+            pad = width - len(members[i:i + width])
+            filler = f'<TD COLSPAN="{pad}"></TD>' if pad else ""
+            rows.append(f"<TR>{cells}{filler}</TR>")
+    return '<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="3">' + "".join(rows) + "</TABLE>>"
+
+
+def topology_dot(plan: Plan) -> str:
+    """The factory as a Graphviz graph: on-prem, the hybrid link, the home region."""
+    f = plan.factory
+    by_type = defaultdict(list)
+    for r in plan.resources:
+        by_type[r.type.rsplit(":", 1)[-1]].append(r)
+    region = f.sovereignty.region
+    services = sorted(str(r.inputs.get("serviceName", "")).removeprefix(f"com.amazonaws.{region}.")
+                      for r in by_type["VpcEndpoint"])
+    out = ['digraph factory {', '  rankdir=LR; compound=true; newrank=true; nodesep=0.3; ranksep=0.6;',
+           '  graph [fontname="DejaVu Sans", fontsize=12]; edge [color="#555555"];',
+           '  node [fontname="DejaVu Sans", fontsize=10, shape=box, style="rounded,filled", fillcolor=white];',
+           f'  subgraph cluster_onprem {{ label={_label(f"On premises: {f.name}", f.platform.title)};'
+           ' style="rounded,filled"; fillcolor="#eef3fa";']
+    for rack in range(1, f.compute.racks + 1):
+        out.append(f'    rack{rack} [shape=plaintext, style="", label={_rack_table(f, rack)}];')
+    out.append(f'    fabric [label={_label(f.network.fabric + " fabric", "compute network")}, fillcolor="#dde8d5"];')
+    out.append(f'    edge_router [label={_label("on-prem edge", f"AS {f.hybrid_link.onprem_asn}", f.network.onprem_cidr)}];')
+    out += [f"    rack{rack} -> fabric [dir=none];" for rack in range(1, f.compute.racks + 1)]
+    out += [f"    rack{rack} -> edge_router [dir=none, style=dashed];" for rack in range(1, f.compute.racks + 1)]
+    out.append("  }")
+    out.append(f'  subgraph cluster_link {{ label="hybrid link (private)"; style="rounded,dashed";')
+    links = []
+    for i, dx in enumerate(f.hybrid_link.direct_connect):
+        out.append(f'    dx{i} [label={_label("Direct Connect", dx.connection_id, f"VLAN {dx.vlan}, {dx.bandwidth}")}, fillcolor="#f1e4ff"];')
+        links.append(f"dx{i}")
+    for i, vpn in enumerate(f.hybrid_link.vpn):
+        out.append(f'    vpn{i} [label={_label("Site-to-Site VPN", f"peer {vpn.peer_ip}", "IPsec")}, fillcolor="#f1e4ff"];')
+        links.append(f"vpn{i}")
+    out.append("  }")
+    out.append(f'  subgraph cluster_aws {{ label={_label(f"AWS {region} (home region)", f"residency {f.sovereignty.residency}")};'
+               ' style="rounded,filled"; fillcolor="#fff6e8";')
+    out.append(f'    tgw [label={_label("Transit Gateway", f"AS {f.hybrid_link.aws_asn}")}, fillcolor="#ffe2b8"];')
+    out.append(f'    subgraph cluster_vpc {{ label={_label("hub VPC " + f.hybrid_link.vpc_cidr, "no internet path")}; style="rounded,filled"; fillcolor=white;')
+    cells = "".join(f'<TR><TD PORT="{re.sub(r"[^a-z0-9]", "_", s)}" ALIGN="LEFT">{html.escape(s)}</TD></TR>' for s in services)
+    out.append('      endpoints [shape=plaintext, style="", label=<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="3">'
+               f'<TR><TD BGCOLOR="#ffe2b8"><B>interface endpoints</B></TD></TR>{cells}</TABLE>>];')
+    out.append("    }")
+    bedrock = f.aws_services.bedrock
+    out.append(f'    bedrock [label={_label("Amazon Bedrock", f"guardrail (PII {bedrock.guardrail.pii})", *bedrock.models)}, fillcolor="#d9f2ef"];')
+    sagemaker = f.aws_services.sagemaker
+    sm_lines = (["domain (VPC only)"] if sagemaker.domain else []) + [f"model group {g}" for g in sagemaker.model_groups]
+    out.append(f'    sagemaker [label={_label("Amazon SageMaker", *(sm_lines or ["endpoints only"]))}, fillcolor="#d9f2ef"];')
+    out.append("  }")
+    out += [f"  edge_router -> {link} [dir=both];" for link in links]
+    out += [f"  {link} -> tgw [dir=both];" for link in links]
+    out.append("  tgw -> endpoints [dir=both, lhead=cluster_vpc];")
+    for s in services:
+        port = re.sub(r"[^a-z0-9]", "_", s)
+        if s.startswith("bedrock"):
+            out.append(f"  endpoints:{port} -> bedrock;")
+        elif s.startswith("sagemaker"):
+            out.append(f"  endpoints:{port} -> sagemaker;")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def render_svg(dot_source: str) -> str:
+    """Graphviz's SVG of the graph, ready to inline (no XML prolog or doctype)."""
+    dot = shutil.which("dot")
+    if not dot:
+        raise ReportError("Graphviz is not installed (Debian package `graphviz`; scripts/install-report-deps.sh)")
+    done = subprocess.run([dot, "-Tsvg"], input=dot_source, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ReportError(f"dot failed: {done.stderr.strip()}")
+    return done.stdout[done.stdout.index("<svg"):]
+
+
+# --- the page ------------------------------------------------------------------------------------
+def last_acceptance(f: Factory, results_dir: Path | None = None) -> list[dict]:
+    """The rack summaries the last bring-up's acceptance wrote (summary-<rack>.json), with their time."""
+    directory = results_dir or acceptance_dir(f)
+    racks = []
+    for path in sorted(directory.glob("summary-*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        data["written"] = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        racks.append(data)
+    return racks
+
+
+def _short(value: object) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= EVIDENCE_WIDTH else text[:EVIDENCE_WIDTH - 1] + "…"
+
+
+def page(plan: Plan, svg: str, found: dict, acceptance: list[dict]) -> str:
+    f, s = plan.factory, summary(plan.factory)
+    e = html.escape
+    counts = Counter(r.checked_by for r in plan.resources)
+    failed = [c for c in plan.controls if not c.passed]
+    verdict = "clean" if plan.clean else f"{len(failed)} control(s) failed, {len(plan.errors) + len(plan.resource_errors)} error(s)"
+    facts = [
+        *summary_rows(s),
+        ("plan", f"{len(plan.resources)} AWS resources: {counts[MOTO]} created in moto, {counts[MOCK_ONLY]} mock only, "
+                 f"{counts[REJECTED]} rejected; {verdict}"),
+    ]
+    out = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{e(f.name)}: aifactory report</title>",
+           f"<style>{CSS}</style></head><body>",
+           f"<h1>{e(f.name)}</h1><p class=\"lead\">{e(f.description)}</p>",
+           "<section id=\"summary\"><h2>Factory</h2><table class=\"facts\">"]
+    out += [f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in facts]
+    out += ["</table></section>", "<section id=\"topology\"><h2>Topology</h2>", f"<figure>{svg}</figure></section>"]
+
+    out.append("<section id=\"controls\"><h2>Sovereignty controls</h2>")
+    for c in plan.controls:
+        status = "pass" if c.passed else "fail"
+        resources = found.get(c.id, {})
+        out.append(f"<details class=\"control\" id=\"{e(c.id)}\"{'' if c.passed else ' open'}><summary>"
+                   f"<span class=\"badge {status}\">{status.upper()}</span> <b>{e(c.id)}</b> {e(c.statement)} "
+                   f"<span class=\"muted\">({len(resources)} resources examined)</span></summary>")
+        if c.violations:
+            out.append("<ul class=\"violations\">" + "".join(f"<li>{e(v.resource or '(stack)')}: {e(v.message)}</li>" for v in c.violations) + "</ul>")
+        if resources:
+            out.append("<table class=\"evidence\"><tr><th>resource</th><th>property the control read</th><th>value</th></tr>")
+            for name, props in resources.items():
+                rows = list(props.items()) or [("", "")]
+                for i, (k, v) in enumerate(rows):
+                    first = f"<td rowspan=\"{len(rows)}\">{e(name)}</td>" if i == 0 else ""
+                    out.append(f"<tr>{first}<td>{e(k)}</td><td><code>{e(_short(v))}</code></td></tr>")
+            out.append("</table>")
+        out.append("</details>")
+    out.append("</section>")
+
+    out.append("<section id=\"plan\"><h2>Plan by component</h2><p>The Pulumi program run offline: moto (a stand-in for AWS) "
+               "created what it can; mock-only resources were checked by the controls only.</p>"
+               "<table><tr><th>component</th><th>resources</th><th>moto</th><th>mock only</th><th>rejected</th></tr>")
+    per_component: dict[str, list] = defaultdict(list)
+    for r in plan.resources:
+        per_component[r.component].append(r)
+    for component, members in per_component.items():
+        n = Counter(r.checked_by for r in members)
+        out.append(f"<tr><td>{e(component)}</td><td>{len(members)}</td><td>{n[MOTO]}</td><td>{n[MOCK_ONLY]}</td><td>{n[REJECTED]}</td></tr>")
+    out.append("</table>")
+    for component, members in per_component.items():
+        out.append(f"<details><summary>{e(component)}: {len(members)} resources</summary><ul class=\"resources\">")
+        out += [f"<li><span class=\"badge {r.checked_by.replace(' ', '-')}\">{e(r.checked_by)}</span> {e(r.name)} "
+                f"<code>{e(r.type)}</code>{' - ' + e(r.error) if r.error else ''}</li>" for r in members]
+        out.append("</ul></details>")
+    if plan.errors:
+        out.append("<p class=\"fail\">Program errors:</p><ul>" + "".join(f"<li>{e(x)}</li>" for x in plan.errors) + "</ul>")
+    out.append("</section>")
+
+    out.append("<section id=\"acceptance\"><h2>Last bring-up acceptance</h2>")
+    if not acceptance:
+        out.append("<p class=\"muted\">No acceptance results yet: `aifactory bringup` writes them per rack.</p>")
+    else:
+        out.append("<table><tr><th>rack</th><th>result</th><th>hosts</th><th>checks</th><th>could not run</th><th>written</th></tr>")
+        for rack in acceptance:
+            hosts = ", ".join(f"{h}: {r}" for h, r in rack.get("hosts", {}).items())
+            checks = ", ".join(f"{n} {k}" for k, n in rack.get("checks", {}).items())
+            missing = "; ".join(f"{h}: {', '.join(c)}" for h, c in rack.get("could_not_run", {}).items())
+            out.append(f"<tr><td>{e(str(rack.get('rack')))}</td><td><span class=\"badge {e(str(rack.get('result')))}\">"
+                       f"{e(str(rack.get('result')))}</span></td><td>{e(hosts)}</td><td>{e(checks)}</td><td>{e(missing)}</td>"
+                       f"<td>{e(rack['written'])}</td></tr>")
+        out.append("</table>")
+    out.append("</section>")
+    out.append(f"<footer>aifactory report of {e(f.name)}; plan of {e(plan.program.name)}/ against {e(plan.backend)}.</footer></body></html>")
+    return "\n".join(out) + "\n"
+
+
+CSS = """
+body{font-family:"DejaVu Sans",Arial,sans-serif;margin:24px 32px;color:#1d2733;background:#fff;font-size:14px}
+h1{margin:0;color:#1f3b63}h2{border-bottom:2px solid #1f3b63;padding-bottom:4px;margin-top:28px;color:#1f3b63}
+.lead{color:#4a5a6a;margin-top:4px}table{border-collapse:collapse;margin:8px 0}
+th,td{border:1px solid #c8d2dc;padding:4px 8px;text-align:left;vertical-align:top}th{background:#eef3fa}
+.facts th{width:140px}figure{margin:0;overflow-x:auto}figure svg{max-width:100%;height:auto}
+.badge{display:inline-block;border-radius:3px;padding:0 6px;font-size:12px;font-weight:bold;color:#fff;background:#7a8794}
+.badge.pass,.badge.moto{background:#2e7d32}.badge.fail,.badge.rejected{background:#c62828}
+.badge.incomplete,.badge.mock-only{background:#ef8f00}.muted{color:#6b7785}.fail{color:#c62828}
+details{margin:4px 0}summary{cursor:pointer;padding:3px 0}.control>summary{font-size:14px}
+.evidence code{font-size:11px;word-break:break-all}ul.resources{columns:2;font-size:12px}
+.violations li{color:#c62828}footer{margin-top:32px;color:#6b7785;font-size:12px}
+"""
+
+
+def build_report(plan: Plan, results_dir: Path | None = None) -> str:
+    """The whole page for a plan already made."""
+    return page(plan, render_svg(topology_dot(plan)), evidence(plan), last_acceptance(plan.factory, results_dir))

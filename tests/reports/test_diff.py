@@ -1,0 +1,92 @@
+"""`aifactory diff`: hosts added, removed and moved; AWS resources compared by two offline plans."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from aifactory.cli import main
+from aifactory.reports.diff import compare_hosts, compare_plans, markdown
+from tests.reports.conftest import REPO, run_cli
+
+
+def git(repo, *args):
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+                   check=True, capture_output=True)
+
+
+@pytest.fixture
+def paris_repo(tmp_path):
+    """A repository holding paris-gb200 as committed; the working tree is edited by the test."""
+    site = tmp_path / "inventories" / "paris-gb200"
+    shutil.copytree(REPO / "inventories" / "paris-gb200", site)
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-q", "-m", "paris as built")
+    return site
+
+
+def test_paris_grown_by_one_rack(capsys, paris_repo):
+    spec = paris_repo / "factory.yaml"
+    text = spec.read_text()
+    spec.write_text(text.replace("  racks: 4\n", "  racks: 5\n").replace("power_budget_kw: 600", "power_budget_kw: 700"))
+    status, out = run_cli(capsys, "diff", paris_repo, "--against", "HEAD", "--format", "json")
+    diff = json.loads(out)
+    assert status == 0 and diff["hosts"]["moved"] == [] and diff["hosts"]["removed"] == []
+    added = diff["hosts"]["added"]
+    assert {h["rack"] for h in added} == {5}
+    assert sum(h["kind"] == "node" for h in added) == 18 and sum(h["kind"] == "switch tray" for h in added) == 9
+    assert diff["aws"]["replaced"] == [] and diff["aws"]["deleted"] == []
+    assert "**Hosts**: 27 added, 0 removed, 0 moved" in markdown(diff)
+
+
+def test_moved_names_and_addresses_are_errors():
+    before = {(1, 1, "node"): {"name": "n1", "address": "10.0.0.1"}, (1, 2, "node"): {"name": "n2", "address": "10.0.0.2"}}
+    renamed = {(1, 1, "node"): {"name": "n1", "address": "10.0.0.2"}, (1, 2, "node"): {"name": "n2", "address": "10.0.0.3"}}
+    moved = compare_hosts(before, renamed)["moved"]
+    assert {m["field"] for m in moved} == {"address"}
+    assert any("10.0.0.2 would move from rack 1 slot 2 to rack 1 slot 1" in m["message"] for m in moved)
+    grown = {**before, (2, 1, "node"): {"name": "n3", "address": "10.0.1.1"}}
+    assert compare_hosts(before, grown) == {"added": [{"rack": 2, "slot": 1, "kind": "node", "name": "n3", "address": "10.0.1.1"}],
+                                            "removed": [], "moved": []}
+
+
+def test_plans_compared_by_reference_not_by_made_up_ids():
+    def plan(vpc_id, cidr, bucket):
+        return {"resources": [
+            {"name": "hub", "type": "aws:ec2/vpc:Vpc", "component": "Hub", "id": vpc_id, "inputs": {"cidrBlock": cidr}},
+            {"name": "a", "type": "aws:ec2/subnet:Subnet", "component": "Hub", "id": "subnet-0123456789abcdef0",
+             "inputs": {"vpcId": vpc_id, "tgw": "tgw-attach-083a294f0bbf74a3d" if bucket == "b1" else "tgw-attach-149a6cb3e64f6ec25"}},
+            {"name": "logs", "type": "aws:s3/bucket:Bucket", "component": "Buckets", "id": bucket, "inputs": {"bucket": bucket}}]}
+    same = compare_plans(plan("vpc-0aaaaaaaaaaaaaaaa", "10.0.0.0/24", "b1"), plan("vpc-0bbbbbbbbbbbbbbbb", "10.0.0.0/24", "b1"))
+    assert same == {"created": [], "updated": [], "replaced": [], "deleted": []}
+    changed = compare_plans(plan("vpc-0aaaaaaaaaaaaaaaa", "10.0.0.0/24", "b1"), plan("vpc-0bbbbbbbbbbbbbbbb", "10.0.1.0/24", "b2"))
+    assert [(r["name"], r["properties"]) for r in changed["updated"]] == [("hub", ["cidrBlock"])]
+    assert [(r["name"], r["because"]) for r in changed["replaced"]] == [("logs", ["bucket"])]
+    activation = {"name": "activation", "type": "aws:ssm/activation:Activation", "component": "Identity", "id": "a",
+                  "ignore_changes": ["expirationDate"]}
+    later = compare_plans({"resources": [{**activation, "inputs": {"expirationDate": "2026-12-31T10:00:00Z"}}]},
+                          {"resources": [{**activation, "inputs": {"expirationDate": "2026-12-31T10:00:07Z"}}]})
+    assert later["updated"] == []  # ignore_changes, as the program declared it
+
+
+def test_against_a_saved_plan(capsys, tmp_path):
+    lab = REPO / "inventories" / "lab-b200"
+    status, out = run_cli(capsys, "plan", lab, "--format", "json")
+    saved = json.loads(out)
+    saved["resources"] = [r for r in saved["resources"] if r["name"] != "lab-b200-vpc"]
+    (tmp_path / "plan.json").write_text(json.dumps(saved))
+    status, out = run_cli(capsys, "diff", lab, "--against", tmp_path / "plan.json")
+    assert status == 0 and "| created | lab-b200-vpc |" in out and "hosts not compared" in out
+
+
+def test_unreadable_against_is_bad_input(capsys, tmp_path):
+    lab = REPO / "inventories" / "lab-b200"
+    (tmp_path / "not-a-plan.json").write_text('{"factory": "lab-b200"}')
+    assert main(["diff", str(lab), "--against", "no-such-ref-anywhere"]) == 2
+    assert "no-such-ref-anywhere" in capsys.readouterr().err
+    assert main(["diff", str(lab), "--against", str(tmp_path / "not-a-plan.json")]) == 2
+    assert "not a plan JSON" in capsys.readouterr().err
