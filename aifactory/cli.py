@@ -15,6 +15,8 @@ import sys
 import threading
 from urllib.parse import urlsplit
 
+from aifactory import __version__
+from aifactory.core.inputs import BadInput
 from aifactory.spec import SpecError
 from aifactory.spec.validators import shown
 
@@ -71,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog=EXIT_CODES.format(failure="the command ran and found failures (see "
                                                               "`aifactory COMMAND --help`)"),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -124,18 +127,41 @@ def scrub_killed_runs() -> None:
     """Every command first scrubs what a bring-up killed before its own cleanup left (and says so)."""
     from aifactory.node.bringup import scrub_leftovers
 
+    refused: list[str] = []
     try:
-        scrubbed = scrub_leftovers(dict(os.environ))
+        scrubbed = scrub_leftovers(dict(os.environ), refused)
     except (OSError, RuntimeError) as err:  # RuntimeError: no home directory to keep state in
         print(f"warning: cannot check for run directories left by killed bring-ups: {err}", file=sys.stderr)
         return
+    for line in refused:
+        print(f"warning: {shown(line, 600)}", file=sys.stderr)
     for run_dir in scrubbed:
         print(f"note: scrubbed {shown(run_dir, 300)}: a bring-up there was killed before it could clean up "
               "(secrets FIFO removed, this environment's secret values masked)", file=sys.stderr)
 
 
+def move_legacy_records() -> bool:
+    """Every command first moves the records an older aifactory kept in the checkout (`.aifactory/`,
+    `.lab/`) into the user's state directory (and says so); False when that is refused."""
+    from aifactory.core import project, userstate
+
+    try:
+        moved = userstate.migrate_legacy(project.checkout())
+    except userstate.LegacyStateError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return False
+    except (OSError, RuntimeError) as err:  # RuntimeError: no home directory to keep state in
+        print(f"warning: cannot move the records left in the checkout: {err}", file=sys.stderr)
+        return True
+    for line in moved:
+        print(f"note: {line}", file=sys.stderr)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not move_legacy_records():
+        return 2
     scrub_killed_runs()
     problem = check_options(args)
     if problem:
@@ -152,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"valid": False, "source": shown(err.source, 500),
                               "problems": [p.as_dict() for p in err.problems]}, indent=2))
         print_spec_error(err)
+        return 2
+    except BadInput as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()

@@ -3,9 +3,9 @@
     python bench/plan_child.py moto SITE [--program DIR]   # what `aifactory plan` does (make_plan: moto worker)
     python bench/plan_child.py bare SITE [--program DIR]   # the same program and engine, no moto
 
-"bare" is the Pulumi SDK's mock runtime alone: the engine's PlanMocks with every resource answered
-by mock outputs and the invokes answered statically, then the same controls evaluated, outside `mock_aws` (so neither moto's patching
-nor its managed-policy load run). Prints one JSON object: plan_seconds (in-process time of the plan
+"bare" is the Pulumi SDK's mock runtime alone: the engine's PlanMocks over its MockOnlyBackend (every
+resource answered by mock outputs, the invokes answered statically), then the same controls evaluated,
+outside `mock_aws` (so neither moto's patching nor its managed-policy load run). Prints one JSON object: plan_seconds (in-process time of the plan
 itself, imports excluded; in moto mode it includes waiting for the moto worker process), import_seconds,
 peak_rss_mb, resources, by_checker, errors. The parent's rusage of this process includes the worker's CPU
 (it is waited for), so CPU compares the whole cost of both modes; peak_rss_mb adds the worker's peak
@@ -27,41 +27,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from collections import Counter  # noqa: E402
 
 from aifactory.aws.plan import DEFAULT_PROGRAM, control_config, make_plan  # noqa: E402
-from aifactory.aws.plan.engine import INVOKES, PlanMocks, mock_outputs, run_program  # noqa: E402
+from aifactory.aws.plan.engine import MockOnlyBackend, PlanMocks, run_program  # noqa: E402
 from aifactory.aws.plan.evaluate import evaluate  # noqa: E402
 from aifactory.spec import load_spec  # noqa: E402
 
-# What moto answers for the two invokes that need an account (its default account and zones).
-STATIC_INVOKES = {
-    "aws:index/getCallerIdentity:getCallerIdentity": lambda m, a: {
-        "accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/bench", "userId": "BENCH", "id": "123456789012"},
-    "aws:index/getAvailabilityZones:getAvailabilityZones": lambda m, a: {
-        "names": [f"{m.region}{z}" for z in "abc"], "zoneIds": [f"zone-{z}" for z in "123"], "id": m.region,
-        "groupNames": [m.region] * 3},
-}
-
-
-class BareMocks(PlanMocks):
-    """PlanMocks without an AWS behind it: every resource gets mock outputs."""
-
-    def __init__(self, region: str):
-        super().__init__(backend=None, region=region, progress=lambda line: None)
-
-    def _create(self, args, inputs):
-        computed = mock_outputs(args.typ, args.name, inputs.get("region") or self.region)
-        return computed["id"], computed, "bare", None
-
-    def call(self, args):
-        answer = STATIC_INVOKES.get(args.token) or INVOKES.get(args.token)
-        return answer(self, dict(args.args)) if answer else {}
-
 
 def bare_plan(spec: Path, program: Path):
-    """make_plan's steps with BareMocks: the program run, then the same controls on its resources."""
+    """make_plan's steps with no AWS stand-in: the program run, then the same controls on its resources."""
     factory = load_spec(spec)
     region = factory.sovereignty.region
     config = {"aifactory:spec": str(Path(spec).resolve() / "factory.yaml"), "aws:region": region}
-    run = run_program(Path(program).resolve(), config, BareMocks(region), stack=factory.name)
+    mocks = PlanMocks(MockOnlyBackend(region), region, progress=lambda line: None)
+    run = run_program(Path(program).resolve(), config, mocks, stack=factory.name)
     evaluate(run.resources, control_config(factory))
     return run
 

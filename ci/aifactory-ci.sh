@@ -29,8 +29,8 @@ if [ -n "$BASE" ]; then
     for site in inventories/*/; do
         site=${site%/}
         [ -f "$site/factory.yaml" ] || continue
-        if git diff --quiet "$BASE" -- "$site" infra; then
-            continue  # neither the site nor the program changed
+        if git diff --quiet "$BASE" -- "$site" "Pulumi.${site##*/}.yaml" Pulumi.yaml infra policies aifactory; then
+            continue  # neither the site, its stack file, the program nor the controls changed
         fi
         if ! git cat-file -e "$BASE:$site/factory.yaml" 2>/dev/null; then
             printf '### aifactory diff: %s\n\nA new site.\n\n' "${site##*/}" >>"$REPORTS/preview.md"

@@ -13,13 +13,15 @@ program owns it and logs to a private CMK bucket in the home region, whose logs 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_aws as aws
 
 from infra import policies
 from infra.account import Account
 from aifactory.spec.model import Guardrail as GuardrailSpec, Sovereignty
-from infra.buckets import PrivateBucket
+from infra.buckets import PrivateBucket, PrivateBucketArgs
 
 PII_ENTITIES = ("NAME", "EMAIL", "PHONE", "ADDRESS", "AGE", "USERNAME", "PASSWORD", "IP_ADDRESS",
                 "CREDIT_DEBIT_CARD_NUMBER", "INTERNATIONAL_BANK_ACCOUNT_NUMBER", "SWIFT_CODE",
@@ -51,6 +53,18 @@ def guardrail_arguments(spec: GuardrailSpec) -> dict:
     return arguments
 
 
+@dataclass(frozen=True)
+class BedrockArgs:
+    """The spec's sovereignty section (invocation logging) and guardrail, the data key, the account, and the
+    bucket that receives the invocation-log bucket's access logs."""
+
+    sovereignty: Sovereignty
+    guardrail: GuardrailSpec
+    data_key_arn: pulumi.Input[str]
+    account: pulumi.Output[Account]
+    access_logs: PrivateBucket | None = None
+
+
 class Bedrock(pulumi.ComponentResource):
     """Guardrail + version; invocation logging to a CMK bucket when in-region logging is on."""
 
@@ -58,45 +72,40 @@ class Bedrock(pulumi.ComponentResource):
     guardrail_id: pulumi.Output[str]
     guardrail_version: pulumi.Output[str]
 
-    def __init__(
-        self, factory_name: str, sovereignty: Sovereignty, guardrail: GuardrailSpec, data_key_arn: pulumi.Input[str],
-        account: pulumi.Output[Account], access_logs: PrivateBucket | None = None,
-        opts: pulumi.ResourceOptions | None = None,
-    ):
-        super().__init__("aifactory:infra:Bedrock", f"{factory_name}-bedrock", None, opts)
+    def __init__(self, name: str, args: BedrockArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aifactory:infra:Bedrock", f"{name}-bedrock", None, opts)
         child = pulumi.ResourceOptions(parent=self)
         resource = aws.bedrock.Guardrail(
-            f"{factory_name}-guardrail", name=f"{factory_name}-guardrail", kms_key_arn=data_key_arn,
-            description=f"aifactory {factory_name}: required on every model invocation",
+            f"{name}-guardrail", name=f"{name}-guardrail", kms_key_arn=args.data_key_arn,
+            description=f"aifactory {name}: required on every model invocation",
             blocked_input_messaging=BLOCKED_MESSAGE, blocked_outputs_messaging=BLOCKED_MESSAGE,
-            opts=child, **guardrail_arguments(guardrail))
-        version = aws.bedrock.GuardrailVersion(f"{factory_name}-guardrail-version",
+            opts=child, **guardrail_arguments(args.guardrail))
+        version = aws.bedrock.GuardrailVersion(f"{name}-guardrail-version",
                                                guardrail_arn=resource.guardrail_arn,
                                                description="deployed by aifactory", opts=child)
-        if sovereignty.bedrock_invocation_logs == "in-region":
-            self._invocation_logging(factory_name, sovereignty, data_key_arn, account, access_logs)
+        if args.sovereignty.bedrock_invocation_logs == "in-region":
+            self._invocation_logging(name, args)
         self.guardrail_arn = resource.guardrail_arn
         self.guardrail_id = resource.guardrail_id
         self.guardrail_version = version.version
         self.register_outputs({"guardrail_id": self.guardrail_id, "guardrail_version": self.guardrail_version})
 
-    def _invocation_logging(self, factory_name: str, sovereignty: Sovereignty, data_key_arn: pulumi.Input[str],
-                            account: pulumi.Output[Account], access_logs: PrivateBucket | None) -> None:
-        region = sovereignty.region
-        bucket = PrivateBucket(
-            f"{factory_name}-bedrock-logs", data_key_arn,
-            policy=lambda arn: account.apply(
-                lambda a: policies.bedrock_logging_bucket_policy(arn, a.partition, a.id, region)),
-            access_logs=access_logs, opts=pulumi.ResourceOptions(parent=self))
+    def _invocation_logging(self, name: str, args: BedrockArgs) -> None:
+        sovereignty, region = args.sovereignty, args.sovereignty.region
+        bucket = PrivateBucket(f"{name}-bedrock-logs", PrivateBucketArgs(
+            args.data_key_arn, access_logs=args.access_logs,
+            policy=lambda arn: args.account.apply(
+                lambda a: policies.bedrock_logging_bucket_policy(arn, a.partition, a.id, region))),
+            opts=pulumi.ResourceOptions(parent=self))
         aws.s3.BucketLifecycleConfiguration(
-            f"{factory_name}-bedrock-logs-retention", bucket=bucket.bucket.id,
+            f"{name}-bedrock-logs-retention", bucket=bucket.bucket.id,
             rules=[{"id": "invocation-log-retention", "status": "Enabled", "filter": {},
                     "expiration": {"days": sovereignty.bedrock_invocation_log_days},
                     "noncurrent_version_expiration": {"noncurrent_days": sovereignty.bedrock_invocation_log_noncurrent_days},
                     "abort_incomplete_multipart_upload": {"days_after_initiation": 7}}],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket.policy]))
         aws.bedrockmodel.InvocationLoggingConfiguration(
-            f"{factory_name}-invocation-logging",
+            f"{name}-invocation-logging",
             logging_config={"s3_config": {"bucket_name": bucket.bucket.id},
                             "text_data_delivery_enabled": True, "image_data_delivery_enabled": True,
                             "embedding_data_delivery_enabled": True, "video_data_delivery_enabled": True},

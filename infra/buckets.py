@@ -4,6 +4,7 @@ with its server access logs in the factory's access-log bucket (SOV-13)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -11,24 +12,30 @@ import pulumi_aws as aws
 from infra import policies
 
 
+@dataclass(frozen=True)
+class PrivateBucketArgs:
+    """The key that encrypts the bucket; `policy(bucket_arn) -> JSON` gives the bucket policy (TLS-only by
+    default); `access_logs` is the bucket that receives its server access logs (none: it is that bucket)."""
+
+    kms_key_arn: pulumi.Input[str]
+    policy: Callable[[str], str | pulumi.Output[str]] = policies.bucket_tls_only_policy
+    access_logs: "PrivateBucket | None" = None
+
+
 class PrivateBucket(pulumi.ComponentResource):
-    """`policy(bucket_arn) -> JSON` gives the bucket policy; it defaults to TLS-only."""
+    """The bucket `name` and its encryption, public access block, ownership, versioning, policy and logging."""
 
     bucket: aws.s3.Bucket
     policy: aws.s3.BucketPolicy
 
-    def __init__(
-        self, name: str, kms_key_arn: pulumi.Input[str],
-        policy: Callable[[str], str | pulumi.Output[str]] = policies.bucket_tls_only_policy,
-        access_logs: "PrivateBucket | None" = None, opts: pulumi.ResourceOptions | None = None,
-    ):
+    def __init__(self, name: str, args: PrivateBucketArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aifactory:infra:PrivateBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         bucket = aws.s3.Bucket(name, force_destroy=False, opts=child)
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-sse", bucket=bucket.id,
             rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms",
-                                                                "kms_master_key_id": kms_key_arn},
+                                                                "kms_master_key_id": args.kms_key_arn},
                     "bucket_key_enabled": True}],
             opts=child)
         access_block = aws.s3.BucketPublicAccessBlock(
@@ -39,11 +46,11 @@ class PrivateBucket(pulumi.ComponentResource):
         aws.s3.BucketVersioning(f"{name}-versioning", bucket=bucket.id,
                                 versioning_configuration={"status": "Enabled"}, opts=child)
         self.policy = aws.s3.BucketPolicy(
-            f"{name}-policy", bucket=bucket.id, policy=bucket.arn.apply(policy),
+            f"{name}-policy", bucket=bucket.id, policy=bucket.arn.apply(args.policy),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[access_block]))
-        if access_logs is not None:
-            aws.s3.BucketLogging(f"{name}-access-logging", bucket=bucket.id, target_bucket=access_logs.bucket.id,
+        if args.access_logs is not None:
+            aws.s3.BucketLogging(f"{name}-access-logging", bucket=bucket.id, target_bucket=args.access_logs.bucket.id,
                                  target_prefix=f"{name}/",
-                                 opts=pulumi.ResourceOptions(parent=self, depends_on=[access_logs.policy]))
+                                 opts=pulumi.ResourceOptions(parent=self, depends_on=[args.access_logs.policy]))
         self.bucket = bucket
         self.register_outputs({"bucket": bucket.id, "arn": bucket.arn})

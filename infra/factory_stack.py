@@ -14,21 +14,22 @@ import pulumi
 import pulumi_aws as aws
 
 from aifactory import catalog
+from aifactory.core import project
 from aifactory.spec import Factory
 from infra import policies
 from infra.account import current_account
-from infra.audit import Audit
-from infra.bedrock import Bedrock
-from infra.hub_network import HubNetwork
-from infra.hybrid_link import HybridLink
-from infra.identity import Identity
-from infra.keys import Keys
-from infra.private_services import PrivateServices
-from infra.region_pinning import RegionPinning
-from infra.sagemaker import SageMaker
-from infra.state import PulumiState, declared_state
+from infra.audit import Audit, AuditArgs
+from infra.bedrock import Bedrock, BedrockArgs
+from infra.hub_network import HubNetwork, HubNetworkArgs
+from infra.hybrid_link import HybridLink, HybridLinkArgs
+from infra.identity import Identity, IdentityArgs
+from infra.keys import Keys, KeysArgs
+from infra.private_services import PrivateServices, PrivateServicesArgs
+from infra.region_pinning import RegionPinning, RegionPinningArgs
+from infra.sagemaker import SageMaker, SageMakerArgs
+from infra.state import PulumiState, PulumiStateArgs, declared_state
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = project.root()  # Pulumi.yaml's directory: the checkout's, or the installed package's copy
 
 
 def spec_path(configured: str) -> Path:
@@ -55,28 +56,36 @@ def build(factory: Factory) -> dict[str, Any]:
     opts = pulumi.ResourceOptions(providers=[provider])
     account = current_account(provider)
 
-    PulumiState(name, region, *declared_state(PROJECT_ROOT, pulumi.get_stack()), opts=opts)
-    pinning = RegionPinning(name, sovereignty.allowed_regions, opts=opts)
-    keys = Keys(name, sovereignty, account, opts=opts)
-    audit = Audit(name, sovereignty, keys.arns["logs"], account, opts=opts)
-    hub = HubNetwork(name, region, factory.hybrid_link, factory.network.onprem_cidr, keys.arns["logs"],
-                     pinning.boundary_arn, account, nfs=factory.aws_services.sagemaker.domain, opts=opts)
-    link = HybridLink(name, factory.hybrid_link, factory.network.onprem_cidr, hub.vpc_id, hub.subnet_ids,
-                      hub.route_table_id, keys.arns["logs"], opts=opts)
-    bedrock = Bedrock(name, sovereignty, factory.aws_services.bedrock.guardrail, keys.arns["data"], account,
-                      audit.access_logs, opts=opts)
+    onprem_cidr = factory.network.onprem_cidr
+    PulumiState(name, PulumiStateArgs(region, *declared_state(PROJECT_ROOT, pulumi.get_stack())), opts=opts)
+    pinning = RegionPinning(name, RegionPinningArgs(sovereignty.allowed_regions), opts=opts)
+    keys = Keys(name, KeysArgs(sovereignty, account), opts=opts)
+    audit = Audit(name, AuditArgs(sovereignty, keys.arns["logs"], account), opts=opts)
+    hub = HubNetwork(name, HubNetworkArgs(
+        region=region, link=factory.hybrid_link, onprem_cidr=onprem_cidr, logs_key_arn=keys.arns["logs"],
+        boundary_arn=pinning.boundary_arn, account=account, nfs=factory.aws_services.sagemaker.domain), opts=opts)
+    link = HybridLink(name, HybridLinkArgs(
+        link=factory.hybrid_link, onprem_cidr=onprem_cidr, vpc_id=hub.vpc_id, subnet_ids=hub.subnet_ids,
+        vpc_route_table_id=hub.route_table_id, logs_key_arn=keys.arns["logs"]), opts=opts)
+    bedrock = Bedrock(name, BedrockArgs(
+        sovereignty=sovereignty, guardrail=factory.aws_services.bedrock.guardrail, data_key_arn=keys.arns["data"],
+        account=account, access_logs=audit.access_logs), opts=opts)
     model_arns = account.apply(lambda a: policies.bedrock_model_arns(
         a.partition, a.id, region, sovereignty.allowed_regions, factory.bedrock_foundation_models,
         inference_profiles(factory)))
-    services = PrivateServices(name, region, hub.vpc_id, hub.vpc_cidr, factory.network.onprem_cidr, hub.subnet_ids,
-                               account, model_arns, bedrock.guardrail_arn, opts=opts)
+    services = PrivateServices(name, PrivateServicesArgs(
+        region=region, vpc_id=hub.vpc_id, vpc_cidr=hub.vpc_cidr, onprem_cidr=onprem_cidr, subnet_ids=hub.subnet_ids,
+        account=account, model_arns=model_arns, guardrail_arn=bedrock.guardrail_arn), opts=opts)
     sagemaker = None
     if factory.aws_services.sagemaker.domain:
-        sagemaker = SageMaker(name, region, factory.aws_services.sagemaker, hub.vpc_id, hub.vpc_cidr, hub.subnet_ids,
-                  keys.arns["data"], services.endpoint_ids["s3"], pinning.boundary_arn, account, audit.access_logs,
-                              opts=opts)
-    identity = Identity(name, region, factory.identity, factory.trust_anchor_path, factory.node_count, model_arns,
-                        bedrock.guardrail_arn, keys.arns["data"], pinning.boundary_arn, account, opts=opts)
+        sagemaker = SageMaker(name, SageMakerArgs(
+            region=region, spec=factory.aws_services.sagemaker, vpc_id=hub.vpc_id, vpc_cidr=hub.vpc_cidr,
+            subnet_ids=hub.subnet_ids, data_key_arn=keys.arns["data"], s3_endpoint_id=services.endpoint_ids["s3"],
+            boundary_arn=pinning.boundary_arn, account=account, access_logs=audit.access_logs), opts=opts)
+    identity = Identity(name, IdentityArgs(
+        region=region, spec=factory.identity, ca_certificate=factory.trust_anchor_path, node_count=factory.node_count,
+        model_arns=model_arns, guardrail_arn=bedrock.guardrail_arn, guardrail_key_arn=keys.arns["data"],
+        boundary_arn=pinning.boundary_arn, account=account), opts=opts)
     # Key use pinned to the roles that need it: SageMaker's jobs use the data key; the nodes only decrypt
     # with it (the guardrail's key); the operators administer both keys.
     keys.pin_policies(administrators=identity.operator_role_arns,

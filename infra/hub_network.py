@@ -9,6 +9,7 @@ group; a Route 53 Resolver inbound endpoint lets on-prem DNS resolve the private
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -64,6 +65,20 @@ def _zone(names: Sequence[str], index: int, region: str) -> str:
     return names[index]
 
 
+@dataclass(frozen=True)
+class HubNetworkArgs:
+    """The home region, the spec's hybrid link (VPC CIDR, zones) and on-prem CIDR, the logs key, the permission
+    boundary and the account; `nfs` opens NFS inside the hub (SageMaker's EFS home directories)."""
+
+    region: str
+    link: HybridLink
+    onprem_cidr: str
+    logs_key_arn: pulumi.Input[str]
+    boundary_arn: pulumi.Input[str]
+    account: pulumi.Output[Account]
+    nfs: bool = False
+
+
 class HubNetwork(pulumi.ComponentResource):
     """The hub VPC, one private subnet per availability zone, DNS for on-prem."""
 
@@ -73,21 +88,18 @@ class HubNetwork(pulumi.ComponentResource):
     route_table_id: pulumi.Output[str]
     resolver_inbound_ips: list[str]
 
-    def __init__(
-        self, factory_name: str, region: str, link: HybridLink, onprem_cidr: str, logs_key_arn: pulumi.Input[str],
-        boundary_arn: pulumi.Input[str], account: pulumi.Output[Account], nfs: bool = False,
-        opts: pulumi.ResourceOptions | None = None,
-    ):
-        super().__init__("aifactory:infra:HubNetwork", f"{factory_name}-network", None, opts)
+    def __init__(self, name: str, args: HubNetworkArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aifactory:infra:HubNetwork", f"{name}-network", None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        region, link, onprem_cidr = args.region, args.link, args.onprem_cidr
         self.vpc_cidr = link.vpc_cidr
 
-        vpc = aws.ec2.Vpc(f"{factory_name}-vpc", cidr_block=link.vpc_cidr, enable_dns_support=True,
-                          enable_dns_hostnames=True, tags={"Name": f"{factory_name}-hub"}, opts=child)
-        aws.ec2.DefaultSecurityGroup(f"{factory_name}-default-sg", vpc_id=vpc.id, ingress=[], egress=[],
+        vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=link.vpc_cidr, enable_dns_support=True,
+                          enable_dns_hostnames=True, tags={"Name": f"{name}-hub"}, opts=child)
+        aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=vpc.id, ingress=[], egress=[],
                                      revoke_rules_on_delete=True, opts=child)
-        route_table = aws.ec2.RouteTable(f"{factory_name}-private-rt", vpc_id=vpc.id,
-                                         tags={"Name": f"{factory_name}-private"}, opts=child)
+        route_table = aws.ec2.RouteTable(f"{name}-private-rt", vpc_id=vpc.id,
+                                         tags={"Name": f"{name}-private"}, opts=child)
 
         zones = aws.get_availability_zones_output(
             state="available", filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
@@ -95,53 +107,53 @@ class HubNetwork(pulumi.ComponentResource):
         self.subnet_ids = []
         for index, cidr in enumerate(az_subnets(link.vpc_cidr, link.availability_zones)):
             subnet = aws.ec2.Subnet(
-                f"{factory_name}-private-{index + 1}", vpc_id=vpc.id, cidr_block=str(cidr),
+                f"{name}-private-{index + 1}", vpc_id=vpc.id, cidr_block=str(cidr),
                 availability_zone=zones.names.apply(lambda names, i=index: _zone(names, i, region)),
                 map_public_ip_on_launch=False, assign_ipv6_address_on_creation=False,
-                tags={"Name": f"{factory_name}-private-{index + 1}"}, opts=child)
-            aws.ec2.RouteTableAssociation(f"{factory_name}-private-{index + 1}-rt", subnet_id=subnet.id,
+                tags={"Name": f"{name}-private-{index + 1}"}, opts=child)
+            aws.ec2.RouteTableAssociation(f"{name}-private-{index + 1}-rt", subnet_id=subnet.id,
                                           route_table_id=route_table.id, opts=child)
             self.subnet_ids.append(subnet.id)
-        aws.ec2.DefaultNetworkAcl(f"{factory_name}-default-nacl", default_network_acl_id=vpc.default_network_acl_id,
+        aws.ec2.DefaultNetworkAcl(f"{name}-default-nacl", default_network_acl_id=vpc.default_network_acl_id,
                                   subnet_ids=self.subnet_ids, opts=child,
-                                  **hub_nacl_rules(onprem_cidr, link.vpc_cidr, nfs))
+                                  **hub_nacl_rules(onprem_cidr, link.vpc_cidr, args.nfs))
 
-        self._flow_logs(factory_name, vpc, logs_key_arn, boundary_arn, account, region, child)
+        self._flow_logs(name, vpc, args.logs_key_arn, args.boundary_arn, args.account, region, child)
         placement = resolver_addresses(link.vpc_cidr, link.availability_zones)
         self.resolver_inbound_ips = [ip for _, ip in placement]
-        self._resolver(factory_name, vpc, onprem_cidr, placement, child)
+        self._resolver(name, vpc, onprem_cidr, placement, child)
 
         self.vpc_id = vpc.id
         self.route_table_id = route_table.id
         self.register_outputs({"vpc_id": self.vpc_id, "subnet_ids": self.subnet_ids,
                                "resolver_inbound_ips": self.resolver_inbound_ips})
 
-    def _flow_logs(self, factory_name: str, vpc: aws.ec2.Vpc, logs_key_arn: pulumi.Input[str],
+    def _flow_logs(self, name: str, vpc: aws.ec2.Vpc, logs_key_arn: pulumi.Input[str],
                    boundary_arn: pulumi.Input[str], account: pulumi.Output[Account], region: str,
                    opts: pulumi.ResourceOptions) -> None:
-        group = aws.cloudwatch.LogGroup(f"{factory_name}-flow-logs", kms_key_id=logs_key_arn,
+        group = aws.cloudwatch.LogGroup(f"{name}-flow-logs", kms_key_id=logs_key_arn,
                                         retention_in_days=LOG_RETENTION_DAYS, opts=opts)
         role = aws.iam.Role(
-            f"{factory_name}-flow-logs",
+            f"{name}-flow-logs",
             assume_role_policy=account.apply(lambda a: policies.service_trust_policy(
                 "vpc-flow-logs.amazonaws.com", a.id, f"arn:{a.partition}:ec2:{region}:{a.id}:vpc-flow-log/*")),
             permissions_boundary=boundary_arn, opts=opts)
-        aws.iam.RolePolicy(f"{factory_name}-flow-logs", role=role.id,
+        aws.iam.RolePolicy(f"{name}-flow-logs", role=role.id,
                            policy=group.arn.apply(policies.flow_logs_role_policy), opts=opts)
-        aws.ec2.FlowLog(f"{factory_name}-flow-log", vpc_id=vpc.id, traffic_type="ALL",
+        aws.ec2.FlowLog(f"{name}-flow-log", vpc_id=vpc.id, traffic_type="ALL",
                         log_destination_type="cloud-watch-logs", log_destination=group.arn,
                         iam_role_arn=role.arn, max_aggregation_interval=60, opts=opts)
 
-    def _resolver(self, factory_name: str, vpc: aws.ec2.Vpc, onprem_cidr: str,
+    def _resolver(self, name: str, vpc: aws.ec2.Vpc, onprem_cidr: str,
                   placement: list[tuple[int, str]], opts: pulumi.ResourceOptions) -> None:
         dns = [aws.ec2.SecurityGroupIngressArgs(protocol=protocol, from_port=53, to_port=53,
                                                 cidr_blocks=[onprem_cidr], description=f"DNS/{protocol} from on-prem")
                for protocol in ("tcp", "udp")]
-        group = aws.ec2.SecurityGroup(f"{factory_name}-resolver-sg", vpc_id=vpc.id,
+        group = aws.ec2.SecurityGroup(f"{name}-resolver-sg", vpc_id=vpc.id,
                                       description="Route 53 Resolver inbound: DNS from on-prem only",
                                       ingress=dns, egress=[], opts=opts)
         aws.route53.ResolverEndpoint(
-            f"{factory_name}-resolver-inbound", name=f"{factory_name}-inbound", direction="INBOUND",
+            f"{name}-resolver-inbound", name=f"{name}-inbound", direction="INBOUND",
             security_group_ids=[group.id], protocols=["Do53"],
             ip_addresses=[aws.route53.ResolverEndpointIpAddressArgs(subnet_id=self.subnet_ids[i], ip=ip)
                           for i, ip in placement],

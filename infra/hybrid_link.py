@@ -15,6 +15,9 @@ index in hybrid_link.vpn; used for both tunnels). DX BGP MD5 keys likewise come 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_aws as aws
 
@@ -42,44 +45,53 @@ def dx_gateway_asn(link: HybridLinkSpec) -> int:
     return asn
 
 
+@dataclass(frozen=True)
+class HybridLinkArgs:
+    """The spec's hybrid link and on-prem CIDR; the hub VPC, its subnets and route table; the logs key."""
+
+    link: HybridLinkSpec
+    onprem_cidr: str
+    vpc_id: pulumi.Input[str]
+    subnet_ids: Sequence[pulumi.Input[str]]
+    vpc_route_table_id: pulumi.Input[str]
+    logs_key_arn: pulumi.Input[str]
+
+
 class HybridLink(pulumi.ComponentResource):
     """Transit Gateway + Direct Connect + VPN; routes on-prem traffic from the hub through the TGW."""
 
     transit_gateway_id: pulumi.Output[str]
     vpn_connection_ids: list[pulumi.Output[str]]
 
-    def __init__(
-        self, factory_name: str, link: HybridLinkSpec, onprem_cidr: str, vpc_id: pulumi.Input[str],
-        subnet_ids: list[pulumi.Input[str]], vpc_route_table_id: pulumi.Input[str], logs_key_arn: pulumi.Input[str],
-        opts: pulumi.ResourceOptions | None = None,
-    ):
-        super().__init__("aifactory:infra:HybridLink", f"{factory_name}-link", None, opts)
+    def __init__(self, name: str, args: HybridLinkArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aifactory:infra:HybridLink", f"{name}-link", None, opts)
         child = pulumi.ResourceOptions(parent=self)
         config = pulumi.Config("aifactory")
+        link = args.link
 
         tgw = aws.ec2transitgateway.TransitGateway(
-            f"{factory_name}-tgw", description=f"aifactory {factory_name} hybrid link",
+            f"{name}-tgw", description=f"aifactory {name} hybrid link",
             amazon_side_asn=link.aws_asn, auto_accept_shared_attachments="disable",
             default_route_table_association="disable", default_route_table_propagation="disable",
             dns_support="enable", vpn_ecmp_support="enable", opts=child)
-        route_table = aws.ec2transitgateway.RouteTable(f"{factory_name}-tgw-rt", transit_gateway_id=tgw.id, opts=child)
+        route_table = aws.ec2transitgateway.RouteTable(f"{name}-tgw-rt", transit_gateway_id=tgw.id, opts=child)
         vpc_attachment = aws.ec2transitgateway.VpcAttachment(
-            f"{factory_name}-tgw-vpc", transit_gateway_id=tgw.id, vpc_id=vpc_id, subnet_ids=subnet_ids,
+            f"{name}-tgw-vpc", transit_gateway_id=tgw.id, vpc_id=args.vpc_id, subnet_ids=list(args.subnet_ids),
             dns_support="enable", transit_gateway_default_route_table_association=False,
             transit_gateway_default_route_table_propagation=False, opts=child)
         attachments: list[tuple[str, pulumi.Input[str]]] = [("vpc", vpc_attachment.id)]
-        aws.ec2.Route(f"{factory_name}-to-onprem", route_table_id=vpc_route_table_id,
-                      destination_cidr_block=onprem_cidr, transit_gateway_id=tgw.id,
+        aws.ec2.Route(f"{name}-to-onprem", route_table_id=args.vpc_route_table_id,
+                      destination_cidr_block=args.onprem_cidr, transit_gateway_id=tgw.id,
                       opts=pulumi.ResourceOptions(parent=self, depends_on=[vpc_attachment]))
 
         if link.direct_connect:
-            attachments.append(("dx", self._direct_connect(factory_name, link, tgw, config, child)))
+            attachments.append(("dx", self._direct_connect(name, link, tgw, config, child)))
         self.vpn_connection_ids = []
         if link.vpn:
-            log_group = aws.cloudwatch.LogGroup(f"{factory_name}-vpn-logs", kms_key_id=logs_key_arn,
+            log_group = aws.cloudwatch.LogGroup(f"{name}-vpn-logs", kms_key_id=args.logs_key_arn,
                                                 retention_in_days=LOG_RETENTION_DAYS, opts=child)
             for index, peer in enumerate(link.vpn, start=1):
-                vpn = self._vpn(factory_name, index, peer.peer_ip, link, tgw, log_group, config)
+                vpn = self._vpn(name, index, peer.peer_ip, link, tgw, log_group, config)
                 self.vpn_connection_ids.append(vpn.id)
                 attachments.append((f"vpn-{index}", vpn.transit_gateway_attachment_id))
 
@@ -87,39 +99,39 @@ class HybridLink(pulumi.ComponentResource):
         # the VPC its CIDR, DX and VPN the on-prem prefixes learned over BGP.
         for label, attachment_id in attachments:
             aws.ec2transitgateway.RouteTableAssociation(
-                f"{factory_name}-tgw-assoc-{label}", transit_gateway_attachment_id=attachment_id,
+                f"{name}-tgw-assoc-{label}", transit_gateway_attachment_id=attachment_id,
                 transit_gateway_route_table_id=route_table.id, opts=child)
             aws.ec2transitgateway.RouteTablePropagation(
-                f"{factory_name}-tgw-prop-{label}", transit_gateway_attachment_id=attachment_id,
+                f"{name}-tgw-prop-{label}", transit_gateway_attachment_id=attachment_id,
                 transit_gateway_route_table_id=route_table.id, opts=child)
 
         self.transit_gateway_id = tgw.id
         self.register_outputs({"transit_gateway_id": self.transit_gateway_id,
                                "vpn_connection_ids": self.vpn_connection_ids})
 
-    def _direct_connect(self, factory_name: str, link: HybridLinkSpec, tgw: aws.ec2transitgateway.TransitGateway,
+    def _direct_connect(self, name: str, link: HybridLinkSpec, tgw: aws.ec2transitgateway.TransitGateway,
                         config: pulumi.Config, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
-        gateway = aws.directconnect.Gateway(f"{factory_name}-dxgw", name=f"{factory_name}-dxgw",
+        gateway = aws.directconnect.Gateway(f"{name}-dxgw", name=f"{name}-dxgw",
                                             amazon_side_asn=str(dx_gateway_asn(link)), opts=opts)
         for index, connection in enumerate(link.direct_connect, start=1):
             aws.directconnect.TransitVirtualInterface(
-                f"{factory_name}-dx-vif-{index}", name=f"{factory_name}-dx-vif-{index}",
+                f"{name}-dx-vif-{index}", name=f"{name}-dx-vif-{index}",
                 connection_id=connection.connection_id, dx_gateway_id=gateway.id, vlan=connection.vlan,
                 address_family="ipv4", bgp_asn=link.onprem_asn, mtu=8500,
                 bgp_auth_key=config.get_secret(f"dxBgpAuthKey{index}"),
                 opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["bgpAuthKey"]))
         association = aws.directconnect.GatewayAssociation(
-            f"{factory_name}-dxgw-tgw", dx_gateway_id=gateway.id, associated_gateway_id=tgw.id,
+            f"{name}-dxgw-tgw", dx_gateway_id=gateway.id, associated_gateway_id=tgw.id,
             allowed_prefixes=[link.vpc_cidr], opts=opts)
         return association.transit_gateway_attachment_id
 
-    def _vpn(self, factory_name: str, index: int, peer_ip: str, link: HybridLinkSpec,
+    def _vpn(self, name: str, index: int, peer_ip: str, link: HybridLinkSpec,
              tgw: aws.ec2transitgateway.TransitGateway, log_group: aws.cloudwatch.LogGroup,
              config: pulumi.Config) -> aws.ec2.VpnConnection:
         child = pulumi.ResourceOptions(parent=self)
-        gateway = aws.ec2.CustomerGateway(f"{factory_name}-cgw-{index}", bgp_asn=str(link.onprem_asn),
+        gateway = aws.ec2.CustomerGateway(f"{name}-cgw-{index}", bgp_asn=str(link.onprem_asn),
                                           ip_address=peer_ip, type="ipsec.1",
-                                          tags={"Name": f"{factory_name}-cgw-{index}"}, opts=child)
+                                          tags={"Name": f"{name}-cgw-{index}"}, opts=child)
         logging = {"cloudwatch_log_options": {
             "log_enabled": True, "log_group_arn": log_group.arn, "log_output_format": "json",
             "bgp_log_enabled": True, "bgp_log_group_arn": log_group.arn, "bgp_log_output_format": "json"}}
@@ -130,8 +142,8 @@ class HybridLink(pulumi.ComponentResource):
             tunnels[f"tunnel{tunnel}_log_options"] = logging
             tunnels[f"tunnel{tunnel}_preshared_key"] = psk
         return aws.ec2.VpnConnection(
-            f"{factory_name}-vpn-{index}", customer_gateway_id=gateway.id, transit_gateway_id=tgw.id,
+            f"{name}-vpn-{index}", customer_gateway_id=gateway.id, transit_gateway_id=tgw.id,
             type="ipsec.1", static_routes_only=False, preshared_key_storage="SecretsManager",
-            tags={"Name": f"{factory_name}-vpn-{index}"},
+            tags={"Name": f"{name}-vpn-{index}"},
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=VPN_SECRET_OUTPUTS),
             **tunnels)

@@ -14,6 +14,8 @@ the roles exist. Until then a new key carries KMS's default policy (pulumi-aws, 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_aws as aws
 
@@ -25,21 +27,27 @@ PURPOSES = ("data", "logs")
 XKS_CONNECTIVITY = {"public-endpoint": "PUBLIC_ENDPOINT", "vpc-endpoint-service": "VPC_ENDPOINT_SERVICE"}
 
 
+@dataclass(frozen=True)
+class KeysArgs:
+    """The spec's sovereignty section (key kind, region, invocation logging) and the deploying account."""
+
+    sovereignty: Sovereignty
+    account: pulumi.Output[Account]
+
+
 class Keys(pulumi.ComponentResource):
     """KMS keys of the factory; `arns` maps purpose -> key ARN."""
 
     arns: dict[str, pulumi.Output[str]]
 
-    def __init__(
-        self, factory_name: str, sovereignty: Sovereignty, account: pulumi.Output[Account],
-        opts: pulumi.ResourceOptions | None = None,
-    ):
-        super().__init__("aifactory:infra:Keys", f"{factory_name}-keys", None, opts)
+    def __init__(self, name: str, args: KeysArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aifactory:infra:Keys", f"{name}-keys", None, opts)
         child = pulumi.ResourceOptions(parent=self)
         config = pulumi.Config("aifactory")
-        store = self._external_key_store(factory_name, sovereignty, config, child) \
+        sovereignty = args.sovereignty
+        store = self._external_key_store(name, sovereignty, config, child) \
             if sovereignty.keys == "external-key-store" else None
-        self.factory_name, self.sovereignty, self.account = factory_name, sovereignty, account
+        self.factory_name, self.sovereignty, self.account = name, sovereignty, args.account
         self.arns = {}
         self.keys: dict[str, aws.kms.Key] = {}
         for purpose in PURPOSES:
@@ -48,8 +56,8 @@ class Keys(pulumi.ComponentResource):
                 "xks_key_id": config.require(f"xksKeyId{purpose.capitalize()}"),
             }
             key = aws.kms.Key(
-                f"{factory_name}-{purpose}-key",
-                description=f"aifactory {factory_name}: {purpose}",
+                f"{name}-{purpose}-key",
+                description=f"aifactory {name}: {purpose}",
                 enable_key_rotation=store is None,
                 rotation_period_in_days=365 if store is None else None,
                 deletion_window_in_days=30,
@@ -57,7 +65,7 @@ class Keys(pulumi.ComponentResource):
                 opts=child,
                 **external,
             )
-            aws.kms.Alias(f"{factory_name}-{purpose}-key-alias", name=f"alias/{factory_name}-{purpose}",
+            aws.kms.Alias(f"{name}-{purpose}-key-alias", name=f"alias/{name}-{purpose}",
                           target_key_id=key.key_id, opts=child)
             self.arns[purpose] = key.arn
             self.keys[purpose] = key
@@ -87,13 +95,13 @@ class Keys(pulumi.ComponentResource):
         return [*roles, policies.role_arn(account.caller_arn)] if purpose == "data" else list(roles)
 
     @staticmethod
-    def _external_key_store(factory_name: str, sovereignty: Sovereignty, config: pulumi.Config,
+    def _external_key_store(name: str, sovereignty: Sovereignty, config: pulumi.Config,
                             opts: pulumi.ResourceOptions) -> aws.kms.CustomKeyStore:
         xks = sovereignty.external_key_store
         assert xks is not None, "aifactory.spec requires external_key_store with keys: external-key-store"
         return aws.kms.CustomKeyStore(
-            f"{factory_name}-xks",
-            custom_key_store_name=f"{factory_name}-xks",
+            f"{name}-xks",
+            custom_key_store_name=f"{name}-xks",
             custom_key_store_type="EXTERNAL_KEY_STORE",
             xks_proxy_connectivity=XKS_CONNECTIVITY[xks.connectivity],
             xks_proxy_uri_endpoint=xks.proxy_uri_endpoint,

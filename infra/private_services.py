@@ -9,6 +9,7 @@ spec's models only, with the factory's guardrail.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -30,6 +31,21 @@ def resource_suffix(service: str) -> str:
     return service.replace(".", "-")
 
 
+@dataclass(frozen=True)
+class PrivateServicesArgs:
+    """The home region; the hub VPC, its CIDR and subnets; the on-prem CIDR; the account; the models and
+    guardrail the bedrock-runtime endpoint admits."""
+
+    region: str
+    vpc_id: pulumi.Input[str]
+    vpc_cidr: str
+    onprem_cidr: str
+    subnet_ids: Sequence[pulumi.Input[str]]
+    account: pulumi.Output[Account]
+    model_arns: pulumi.Output[list[str]]
+    guardrail_arn: pulumi.Input[str]
+
+
 class PrivateServices(pulumi.ComponentResource):
     """The interface endpoints; `endpoint_dns` maps service -> the private DNS name clients use."""
 
@@ -37,33 +53,30 @@ class PrivateServices(pulumi.ComponentResource):
     endpoint_dns: dict[str, str]
     security_group_id: pulumi.Output[str]
 
-    def __init__(
-        self, factory_name: str, region: str, vpc_id: pulumi.Input[str], vpc_cidr: str, onprem_cidr: str,
-        subnet_ids: Sequence[pulumi.Input[str]], account: pulumi.Output[Account], model_arns: pulumi.Output[list[str]],
-        guardrail_arn: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None,
-    ):
-        super().__init__("aifactory:infra:PrivateServices", f"{factory_name}-endpoints", None, opts)
+    def __init__(self, name: str, args: PrivateServicesArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aifactory:infra:PrivateServices", f"{name}-endpoints", None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        region, account = args.region, args.account
         group = aws.ec2.SecurityGroup(
-            f"{factory_name}-endpoints-sg", vpc_id=vpc_id, description="Interface endpoints: HTTPS from on-prem and hub",
+            f"{name}-endpoints-sg", vpc_id=args.vpc_id, description="Interface endpoints: HTTPS from on-prem and hub",
             ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=443, to_port=443,
-                                                      cidr_blocks=[onprem_cidr, vpc_cidr], description="HTTPS")],
+                                                      cidr_blocks=[args.onprem_cidr, args.vpc_cidr], description="HTTPS")],
             egress=[], opts=child)
         self.security_group_id = group.id
         self.endpoint_ids = {}
         self.endpoint_dns = {}
         for service in SERVICES:
             if service == "bedrock-runtime":
-                policy = pulumi.Output.all(account, model_arns, guardrail_arn).apply(
+                policy = pulumi.Output.all(account, args.model_arns, args.guardrail_arn).apply(
                     lambda v: policies.bedrock_runtime_endpoint_policy(v[0].id, v[1], v[2]))
             else:
                 policy = account.apply(lambda a, s=service: policies.endpoint_policy(s, a.id))
             endpoint = aws.ec2.VpcEndpoint(
-                f"{factory_name}-vpce-{resource_suffix(service)}", vpc_id=vpc_id,
+                f"{name}-vpce-{resource_suffix(service)}", vpc_id=args.vpc_id,
                 service_name=f"com.amazonaws.{region}.{service}", vpc_endpoint_type="Interface",
-                subnet_ids=list(subnet_ids), security_group_ids=[group.id], private_dns_enabled=True,
+                subnet_ids=list(args.subnet_ids), security_group_ids=[group.id], private_dns_enabled=True,
                 dns_options={"private_dns_only_for_inbound_resolver_endpoint": False} if service == "s3" else None,
-                policy=policy, tags={"Name": f"{factory_name}-{service}"}, opts=child)
+                policy=policy, tags={"Name": f"{name}-{service}"}, opts=child)
             self.endpoint_ids[service] = endpoint.id
             self.endpoint_dns[service] = private_dns_name(service, region)
         self.register_outputs({"endpoint_ids": self.endpoint_ids, "endpoint_dns": self.endpoint_dns})

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from infra import policies
+
+
+@dataclass(frozen=True)
+class RegionPinningArgs:
+    """The regions the factory may use (`sovereignty.allowed_regions`)."""
+
+    allowed_regions: Sequence[str]
 
 
 class RegionPinning(pulumi.ComponentResource):
@@ -16,15 +24,15 @@ class RegionPinning(pulumi.ComponentResource):
     boundary_arn: pulumi.Output[str]
     scp_json: str
 
-    def __init__(self, factory_name: str, allowed_regions: Sequence[str], opts: pulumi.ResourceOptions | None = None):
-        super().__init__("aifactory:infra:RegionPinning", f"{factory_name}-region-pinning", None, opts)
+    def __init__(self, name: str, args: RegionPinningArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aifactory:infra:RegionPinning", f"{name}-region-pinning", None, opts)
         child = pulumi.ResourceOptions(parent=self)
         boundary = aws.iam.Policy(
-            f"{factory_name}-region-boundary",
+            f"{name}-region-boundary",
             description="aifactory region pinning: factory services only, allowed regions only",
-            policy=policies.region_pinning_boundary(allowed_regions),
+            policy=policies.region_pinning_boundary(args.allowed_regions),
             opts=child,
         )
         self.boundary_arn = boundary.arn
-        self.scp_json = policies.region_pinning_scp(allowed_regions)
+        self.scp_json = policies.region_pinning_scp(args.allowed_regions)
         self.register_outputs({"boundary_arn": self.boundary_arn, "scp_json": self.scp_json})

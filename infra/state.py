@@ -13,6 +13,7 @@ uses and records it as this component's properties, so the policy pack can refus
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
@@ -33,11 +34,20 @@ def declared_state(project_root: Path, stack: str) -> tuple[str, str]:
     return str(backend), str(stack_file.get("secretsprovider") or "")
 
 
+@dataclass(frozen=True)
+class PulumiStateArgs:
+    """The home region, and the backend URL and secrets provider the stack uses (`declared_state`)."""
+
+    home_region: str
+    backend_url: str
+    secrets_provider: str
+
+
 class PulumiState(pulumi.ComponentResource):
     """No cloud resource: the state backend and secrets provider, as properties the controls read."""
 
-    def __init__(self, factory_name: str, home_region: str, backend_url: str, secrets_provider: str,
-                 opts: pulumi.ResourceOptions | None = None):
-        props = {"backendUrl": backend_url, "secretsProvider": secrets_provider, "homeRegion": home_region}
-        super().__init__(STATE_TYPE, f"{factory_name}-pulumi-state", props, opts)
+    def __init__(self, name: str, args: PulumiStateArgs, opts: pulumi.ResourceOptions | None = None):
+        props = {"backendUrl": args.backend_url, "secretsProvider": args.secrets_provider,
+                 "homeRegion": args.home_region}
+        super().__init__(STATE_TYPE, f"{name}-pulumi-state", props, opts)
         self.register_outputs(props)

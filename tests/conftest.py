@@ -47,6 +47,15 @@ def pytest_xdist_make_scheduler(config, log):
     return GroupScheduling(config, log)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def run_state_dir(tmp_path_factory):
+    """aifactory's state directory (records, runs, labs) is the test run's own, never the user's; a test
+    may point AIFACTORY_STATE_DIR elsewhere."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIFACTORY_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO

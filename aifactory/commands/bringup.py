@@ -5,19 +5,21 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from pathlib import Path
 
-from aifactory.node.bringup import (EXIT_ACCEPTANCE_INCOMPLETE, STAGES, STRATEGIES, BringupError, BringupOptions,
-                               BringupResult, mitogen_strategy_dir, run_bringup, runner_output_tail, stage_order)
-from aifactory.core.inputs import InputFileError, parse_json, read_text
-from aifactory.node.inventory import InventoryInputError, build_inventory, load_host_overrides, load_stack_outputs
+from aifactory.commands.paths import input_file
+from aifactory.commands.runner_options import add_run_arguments, bad_input, checked_run_options, confirmed, is_lab
 from aifactory.core.output import emit_json, table
+from aifactory.node.acceptance_gate import EXIT_ACCEPTANCE_INCOMPLETE
+from aifactory.node.bringup import (STAGES, BringupError, BringupOptions, BringupResult, run_bringup, runner_output_tail,
+                                    stage_order)
+from aifactory.node.inventory import InventoryInputError
 from aifactory.spec import Factory, load_spec
-from aifactory.spec.validators import shown
 
+# Why a real run on an inventory that is not a lab did not run, without a terminal to ask on.
+REFUSAL = "not a terminal, so nothing was asked and nothing ran: pass --yes to run for real, or --check"
 
-EXIT_CODES = f"""A run without --check on an inventory that is not a lab (the lab's host overrides mark every node
-`aifactory_stand_in: true`) first shows what it will touch and asks on a terminal; without a
+EXIT_CODES = f"""A run without --check on an inventory that is not a lab (the lab's host overrides say every node
+is a container, `aifactory_dedicated_resources: false`) first shows what it will touch and asks on a terminal; without a
 terminal it needs --yes. Secrets come from the environment only and are never written to disk.
 
 exit codes:
@@ -26,7 +28,7 @@ exit codes:
   2    bad input (spec, stage names, stack outputs, host overrides, extra vars, options), or a real
        run that was not confirmed; nothing ran
   {EXIT_ACCEPTANCE_INCOMPLETE}    nothing failed, but acceptance is incomplete: checks the platform's expected hardware
-       needs could not run on some host (tool not installed, lab stand-in); see .aifactory/acceptance/
+       needs could not run on some host (tool not installed, a kernel it does not have); see ~/.local/state/aifactory/sites/SITE/acceptance/
        (not with --check: check mode runs no tool, so its acceptance is never complete)
   130  stopped by Ctrl-C (SIGINT); 143 stopped by SIGTERM: ansible-playbook was stopped, the summary
        says where"""
@@ -38,59 +40,25 @@ def register(sub) -> None:
     p.add_argument("spec", metavar="SPEC", help="factory.yaml or the site directory holding it")
     p.add_argument("--stages", help=f"comma-separated stages to run, as site.yml's tags (they run in this order): "
                                     f"{','.join(STAGES)}")
-    p.add_argument("--playbook", type=Path, help="run this playbook instead of site.yml (--stages become its --tags)")
+    p.add_argument("--playbook", type=input_file, metavar="FILE", help="run this playbook instead of site.yml (--stages become its --tags)")
     p.add_argument("--limit", help="Ansible host pattern to limit the run to")
     p.add_argument("--check", action="store_true", help="check mode: report what would change, change nothing")
-    p.add_argument("--stack-outputs", type=Path, metavar="FILE",
-                   help="JSON from `pulumi stack output --json` (no --show-secrets: the secret activation code "
-                        "goes in $AIFACTORY_SSM_ACTIVATION_CODE, never in a file)")
-    p.add_argument("--host-overrides", type=Path, metavar="FILE", help="JSON {host: {var: value}} applied last")
-    p.add_argument("--extra-vars", "-e", action="append", default=[], metavar="JSON|@FILE",
-                   help="extra variables as a JSON object or @file.json (never secrets: they are kept in the artifacts)")
-    p.add_argument("--forks", type=_positive_int, help="parallel hosts (default: ansible.cfg)")
-    add_strategy_argument(p)
-    p.add_argument("--yes", action="store_true",
-                   help="run without asking, also when the inventory is not a lab (needed without a terminal)")
-    p.add_argument("--artifacts-dir", type=Path, help="where run directories go (default .artifacts/bringup)")
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    add_run_arguments(p)
     p.set_defaults(func=run)
-
-
-def add_strategy_argument(p) -> None:
-    """--strategy, shared by bringup and rehearse."""
-    p.add_argument("--strategy", choices=STRATEGIES,
-                   help="Ansible strategy: linear (Ansible's own) or mitogen (Mitogen for Ansible's mitogen_linear: "
-                        "one Python per host, modules shipped once; a third-party plugin, so Ansible prints a "
-                        "deprecation warning). Default: ansible.cfg's, linear; see the README")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= 10_000:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 10000: {value}")
-    return value
 
 
 def run(args) -> int:
     f = load_spec(args.spec)  # a bad spec raises SpecError: the CLI prints it and exits 2
     try:
-        options = run_options(args, stages=[s.strip() for s in args.stages.split(",")] if args.stages is not None
-                              else None, playbook=args.playbook, limit=args.limit, check=args.check)
-        overrides = checked_inputs(f, options)
-        if not options.check and not is_lab(f, overrides) and not confirmed(f, options, args.yes):
+        options, overrides = checked_run_options(
+            f, args, stages=[s.strip() for s in args.stages.split(",")] if args.stages is not None else None,
+            playbook=args.playbook, limit=args.limit, check=args.check)
+        if not options.check and not is_lab(f, overrides) and not confirmed(
+                f.name, args.yes, REFUSAL, summary=lambda: touch_summary(f, options)):
             return 2
         result = run_bringup(f, options)
-    except InventoryInputError as err:
-        print(f"error: {shown(err.source, 300)}:", file=sys.stderr)
-        for problem in err.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 2
-    except BringupError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except (InventoryInputError, BringupError) as err:
+        return bad_input(err)
 
     if result.interrupted_by is not None:
         print(interrupted_line(result), file=sys.stderr)
@@ -130,14 +98,6 @@ def interrupted_line(result: BringupResult) -> str:
             "through that task; a re-run converges them.")
 
 
-def is_lab(f: Factory, overrides: dict | None) -> bool:
-    """A lab inventory: the host overrides mark every node of the factory as a stand-in, or as absent (left
-    out of the inventory: a lab that boots only some trays of a rack), and at least one as a stand-in."""
-    marks = [overrides.get(n.name) or {} for n in f.nodes] if overrides else []
-    return (any(m.get("aifactory_stand_in") is True for m in marks)
-            and all(m.get("aifactory_stand_in") is True or m.get("aifactory_absent") is True for m in marks))
-
-
 def touch_summary(f: Factory, options: BringupOptions) -> str:
     """What a real run will touch: hosts, stages and the power actions of the racks stage."""
     stages = stage_order(options.stages) if options.stages is not None else list(STAGES)
@@ -154,26 +114,6 @@ def touch_summary(f: Factory, options: BringupOptions) -> str:
     return "\n".join(lines)
 
 
-def confirmed(f: Factory, options: BringupOptions, yes: bool) -> bool:
-    """A real run on an inventory that is not a lab goes ahead with --yes, or when the user types the
-    factory's name on a terminal."""
-    if yes:
-        return True
-    print(touch_summary(f, options), file=sys.stderr)
-    if not (sys.stdin.isatty() and sys.stderr.isatty()):
-        print("error: not a terminal, so nothing was asked and nothing ran: pass --yes to run for real, or --check",
-              file=sys.stderr)
-        return False
-    try:
-        answer = input(f"type the factory's name ({f.name}) to go on: ")
-    except EOFError:
-        answer = ""
-    if answer.strip() != f.name:
-        print("not confirmed: nothing ran", file=sys.stderr)
-        return False
-    return True
-
-
 def incomplete_line(result: BringupResult) -> str:
     """One line naming the hosts whose acceptance is incomplete and the checks that could not run."""
     hosts = result.acceptance_incomplete
@@ -181,38 +121,3 @@ def incomplete_line(result: BringupResult) -> str:
     return (f"acceptance incomplete on {len(hosts)} host{'s' if len(hosts) != 1 else ''}: checks that need hardware "
             f"could not run ({', '.join(checks)}) on {', '.join(hosts[:5])}{' ...' if len(hosts) > 5 else ''}"
             + (" (check mode runs no tool: not counted in the exit code)" if result.check else ""))
-
-
-def run_options(args, **fields) -> BringupOptions:
-    """The run options every command that runs playbooks takes (bringup, rollout, replace) from its arguments,
-    plus its own `fields`."""
-    options = BringupOptions(stack_outputs=args.stack_outputs, host_overrides=args.host_overrides,
-                             extra_vars=_extra_vars(args.extra_vars), forks=getattr(args, "forks", None),
-                             strategy=args.strategy, **fields)
-    if args.strategy == "mitogen":
-        mitogen_strategy_dir()  # not installed: exit 2 before anything runs
-    if args.artifacts_dir:
-        options.artifacts_root = args.artifacts_dir
-    return options
-
-
-def checked_inputs(f: Factory, options: BringupOptions) -> dict | None:
-    """Read the inputs the inventory plugin will read, so that bad ones stop here with exit 2; the host overrides."""
-    overrides = load_host_overrides(options.host_overrides) if options.host_overrides else None
-    build_inventory(f, stack_outputs=load_stack_outputs(options.stack_outputs) if options.stack_outputs else None,
-                    host_overrides=overrides)
-    return overrides
-
-
-def _extra_vars(values: list[str]) -> dict:
-    merged: dict = {}
-    for value in values:
-        source = shown(value)
-        try:
-            data = parse_json(read_text(value[1:]) if value.startswith("@") else value)
-        except InputFileError as err:
-            raise BringupError(f"--extra-vars {source}: {err}") from None
-        if not isinstance(data, dict):
-            raise BringupError(f"--extra-vars {source}: not a JSON object")
-        merged.update(data)
-    return merged

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 
+from aifactory.commands.paths import input_dir
 from aifactory.reports.diff import DiffError, has_errors, markdown, site_diff
 from aifactory.core.output import emit_json
 
@@ -18,7 +19,7 @@ def register(sub) -> None:
     p.add_argument("spec", metavar="SITE", help="factory.yaml or the site directory holding it")
     p.add_argument("--against", metavar="REF", required=True,
                    help="a git ref of the site's repository (e.g. origin/main), or a saved `aifactory plan --format json`")
-    p.add_argument("--program", metavar="DIR", help="Pulumi program of the new side (default: infra/); the ref's infra/ plans the old")
+    p.add_argument("--program", metavar="DIR", type=input_dir, help="Pulumi program of the new side (default: infra/); the ref's infra/ plans the old")
     p.add_argument("--format", choices=["markdown", "json"], default="markdown")
     p.set_defaults(func=run_diff)
 

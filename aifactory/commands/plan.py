@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter, defaultdict
-from pathlib import Path
 
+from aifactory.commands.paths import input_dir, output_file
 from aifactory.reports.formats import MACHINE_FORMATS, spec_document
 from aifactory.reports.formats.junit import plans_junit
 from aifactory.reports.formats.sarif import plans_sarif
@@ -27,15 +27,15 @@ from aifactory.spec import SpecError
 def register(sub) -> None:
     p = sub.add_parser("plan", help="plan the AWS side offline (Pulumi mocks + moto) and check SOV-01..15")
     p.add_argument("spec", metavar="SPEC", nargs="+", help="factory.yaml or the site directory holding it; several plan in one run")
-    p.add_argument("--program", metavar="DIR", help="Pulumi program directory with __main__.py (default: infra/)")
+    p.add_argument("--program", metavar="DIR", type=input_dir, help="Pulumi program directory with __main__.py (default: infra/)")
     p.add_argument("--aws-endpoint", metavar="URL", help="a running moto_server instead of a moto worker process")
     p.add_argument("--format", choices=["table", "json", *MACHINE_FORMATS], default="table",
                    help="sarif: code-scanning results at the declaring program line; junit: a test case per control and resource")
-    p.add_argument("--stack-outputs", metavar="FILE", type=Path,
+    p.add_argument("--stack-outputs", metavar="FILE", type=output_file,
                    help="write the stack outputs the playbooks consume (no secret) to FILE, in the format of "
                         "`pulumi stack output --json`, for `bringup --stack-outputs` (one site only)")
     for fmt in MACHINE_FORMATS:  # CI: one plan, the table in the log and both documents as files
-        p.add_argument(f"--{fmt}", metavar="FILE", type=Path, help=f"also write the {fmt.upper()} document to FILE")
+        p.add_argument(f"--{fmt}", metavar="FILE", type=output_file, help=f"also write the {fmt.upper()} document to FILE")
     p.set_defaults(func=run_plan)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from aifactory.node.bringup import BringupError, mitogen_strategy_dir
-from aifactory.commands.bringup import add_strategy_argument
+from aifactory.commands.runner_options import add_strategy_argument
 from aifactory.commands.lab import add_fault_argument, parse_fault_options
 from aifactory.lab import preflight
 from aifactory.lab.rehearsal import rehearse

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-from aifactory.node.bringup import STAGES, STRATEGIES, BringupError, stage_order
-from aifactory.commands.bringup import _positive_int, checked_inputs, is_lab, run_options
-from aifactory.commands.rollout import confirmed
+from aifactory.commands.rollout import PROMPT, REFUSAL
+from aifactory.commands.paths import input_file, record_file
+from aifactory.commands.runner_options import (add_run_arguments, bad_input, checked_run_options, confirmed, is_lab,
+                                               positive_int)
+from aifactory.node.bringup import STAGES, BringupError, stage_order
 from aifactory.core.inputs import InputFileError, read_text
 from aifactory.node.inventory import InventoryInputError
-from aifactory.day2.replace import DEFAULT_BOOT_TIMEOUT, ReplaceError, ReplaceOptions, check_node, exit_code, public_key, record_path, run_replace
+from aifactory.day2.replace import (DEFAULT_BOOT_TIMEOUT, ReplaceError, ReplaceOptions, check_node, exit_code,
+                                   load_records, public_key, record_path, run_replace)
 from aifactory.core.output import emit_json
 from aifactory.spec import load_spec
 from aifactory.spec.validators import shown
 
 EPILOG = """After a tray or server swap: drain the node in Slurm (reason "aifactory replace"), read the new
-hardware through its BMC (serial, model, firmware versions; recorded in .aifactory/day2/replace/SITE.json
+hardware through its BMC (serial, model, firmware versions; recorded in
+~/.local/state/aifactory/sites/SITE/day2/replace.json
 with the previous hardware), boot it once from the network and power-cycle it, forget the old
 machine's cached facts and SSH host key, learn the new key (checked against --host-key when given,
 trusted on first use otherwise, with its fingerprint shown), bring only that node up, run acceptance
@@ -36,29 +38,21 @@ def register(sub) -> None:
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("spec", metavar="SITE", help="factory.yaml or the site directory holding it")
     p.add_argument("node", metavar="NODE", help="the compute node whose hardware was replaced")
-    p.add_argument("--host-key", type=Path, metavar="FILE",
+    p.add_argument("--host-key", type=input_file, metavar="FILE",
                    help="the new machine's SSH host public key (from its installer or console); without it the key "
                         "is trusted on first use")
-    p.add_argument("--boot-timeout", type=_positive_int, default=DEFAULT_BOOT_TIMEOUT, metavar="S",
+    p.add_argument("--boot-timeout", type=positive_int, default=DEFAULT_BOOT_TIMEOUT, metavar="S",
                    help=f"seconds for the network install and first boot (default {DEFAULT_BOOT_TIMEOUT})")
     p.add_argument("--stages", help=f"the stages of the node's bring-up, comma-separated (default all: {','.join(STAGES)})")
-    p.add_argument("--record", type=Path, metavar="FILE", help="the replacements' JSON record (default .aifactory/day2/replace/SITE.json)")
-    p.add_argument("--stack-outputs", type=Path, metavar="FILE", help="as for bringup")
-    p.add_argument("--host-overrides", type=Path, metavar="FILE", help="JSON {host: {var: value}} applied last")
-    p.add_argument("--extra-vars", "-e", action="append", default=[], metavar="JSON|@FILE",
-                   help="extra variables as for bringup (never secrets)")
-    p.add_argument("--strategy", choices=STRATEGIES, help="Ansible strategy, as for bringup")
-    p.add_argument("--yes", action="store_true", help="run without asking, also when the inventory is not a lab")
-    p.add_argument("--artifacts-dir", type=Path, help="where run directories go (default .artifacts/bringup)")
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--record", type=record_file, metavar="FILE", help="the replacements' JSON record (default ~/.local/state/aifactory/sites/SITE/day2/replace.json)")
+    add_run_arguments(p, brief=True, forks=False)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     f = load_spec(args.spec)
     try:
-        bringup = run_options(args)
-        overrides = checked_inputs(f, bringup)
+        bringup, overrides = checked_run_options(f, args)
         host_key = None
         if args.host_key is not None:
             try:
@@ -69,15 +63,10 @@ def run(args) -> int:
         options = ReplaceOptions(node=args.node, host_key=host_key, boot_timeout=args.boot_timeout, stages=stages,
                                  bringup=bringup, host_overrides=overrides, record=args.record)
         check_node(f, options)
-    except InventoryInputError as err:
-        print(f"error: {shown(err.source, 300)}:", file=sys.stderr)
-        for problem in err.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 2
-    except (BringupError, ReplaceError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if not is_lab(f, overrides) and not confirmed(f.name, args.yes):
+        load_records(options.record or record_path(f.name), f)  # a record that is not this site's stops here
+    except (InventoryInputError, BringupError, ReplaceError) as err:
+        return bad_input(err)
+    if not is_lab(f, overrides) and not confirmed(f.name, args.yes, REFUSAL, PROMPT):
         return 2
     entry = run_replace(f, options)
     if args.format == "json":

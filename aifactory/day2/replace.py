@@ -12,7 +12,7 @@
    the installer or the console) when given, trusted on first use otherwise and said so with its
    fingerprint, and write it to those known_hosts files;
 4. bring only that node up (site.yml limited to it, every stage or --stages) and judge acceptance (the verdict must be `pass`,
-   or incomplete on a lab stand-in: aifactory.day2.rollout.node_verdict);
+   or incomplete of kernel-bound checks its host does not have the kernel for: aifactory.node.acceptance_gate);
 5. resume it in Slurm (playbooks/rollout_resume.yml).
 
 Every replacement is appended to a JSON record per site with the hardware read (serial, model,
@@ -22,25 +22,24 @@ and how it was learned, and each step's outcome.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
-from aifactory.node.bringup import (EXIT_ACCEPTANCE_INCOMPLETE, PLAYBOOKS, REPO, BringupOptions, BringupResult, forget_facts,
-                               run_bringup)
-from aifactory.day2.rollout import (GATE_PASSES, RESUME_PLAYBOOK, bmc_host, node_verdict, stand_in_hosts, uses_slurm,
-                               with_changes)
+from aifactory.core.userstate import day2_record
+from aifactory.day2.records import RecordError, ReplaceRecord, check_site, now, read_record, write_record
+from aifactory.day2.rollout import RESUME_PLAYBOOK, uses_slurm
+from aifactory.node import redfish
+from aifactory.node.bringup import PLAYBOOKS, BringupOptions, Runner, forget_facts, run_bringup
 from aifactory.spec import Factory
+from aifactory.spec.naming import ABSENT, bmc_host, is_marked
 
 REPLACE_PLAYBOOK = PLAYBOOKS / "replace.yml"
-RECORD_ROOT = REPO / ".aifactory" / "replace"
 HARDWARE_STATS_KEY = "aifactory_replace_hardware"
 DRAIN_REASON = "aifactory replace"
 DEFAULT_BOOT_TIMEOUT = 1800  # seconds for the network install and first boot
@@ -56,18 +55,11 @@ class HostKeyMismatch(Exception):
 
 
 # --- hardware ------------------------------------------------------------------------------------------
-def hardware_record(raw: dict) -> dict:
-    """Serial, maker, model, BIOS and firmware versions of the node's system, from the raw Redfish reads
-    the playbook hands back ({system_id, systems: [[{system_uri}, {properties}], ...], firmware: [...]});
-    the system is the one whose URI ends with system_id, or the BMC's only one."""
-    systems = [pair for pair in raw.get("systems") or [] if isinstance(pair, list) and len(pair) == 2]
-    wanted = raw.get("system_id") or ""
-    chosen = [props for where, props in systems if not wanted or str(where.get("system_uri", "")).endswith(f"/{wanted}")]
-    system = chosen[0] if len(chosen) == 1 or (chosen and wanted) else {}
-    firmware = {str(e.get("Id") or e.get("Name")): str(e.get("Version", "")) for e in raw.get("firmware") or []
-                if isinstance(e, dict) and (e.get("Id") or e.get("Name"))}
-    return {"serial": system.get("SerialNumber"), "manufacturer": system.get("Manufacturer"),
-            "model": system.get("Model"), "bios_version": system.get("BiosVersion"), "firmware": firmware}
+def hardware_record(read: dict) -> dict:
+    """Serial, maker, model, BIOS and firmware versions of the node, from what replace.yml hands back:
+    {system: the properties of the node's system, firmware: {component: version}}, as the bmc role read
+    them (aifactory.node.redfish)."""
+    return redfish.hardware_record(read.get("system"), read.get("firmware"))
 
 
 # --- SSH host keys -------------------------------------------------------------------------------------
@@ -141,27 +133,27 @@ def learn_host_key(address: str, files: list[Path], expected: str | None,
 
 
 # --- the record ----------------------------------------------------------------------------------------
-def record_path(site: str, root: Path = RECORD_ROOT) -> Path:
-    return Path(root) / f"{site}.json"
+def record_path(site: str) -> Path:
+    """The site's replace record in the user's state directory (`--record` names another)."""
+    return day2_record(site, "replace")
 
 
-def load_records(path: Path) -> list[dict]:
+def load_records(path: Path, f: Factory) -> list[dict]:
+    """The site's replacements so far ([] when none), read back as strictly as the spec
+    (aifactory.day2.records): typed, bounded, of this site and naming only its nodes."""
     try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return []
-    except (OSError, ValueError) as err:
-        raise ReplaceError(f"{path}: not a replacement record ({err})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("replacements"), list):
-        raise ReplaceError(f"{path}: not a replacement record")
-    return data["replacements"]
+        record = read_record(path, ReplaceRecord, "replacement record")
+        if record is None:
+            return []
+        check_site(path, "replacement record", record.site, f,
+                   {f"replacements.{i}.node": [r.node] for i, r in enumerate(record.replacements)})
+    except RecordError as err:
+        raise ReplaceError(str(err)) from None
+    return record.model_dump()["replacements"]
 
 
 def save_records(path: Path, site: str, records: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
-    partial.write_text(json.dumps({"site": site, "replacements": records}, indent=2) + "\n")
-    partial.replace(path)
+    write_record(path, {"site": site, "replacements": records})
 
 
 # --- the driver ----------------------------------------------------------------------------------------
@@ -177,16 +169,13 @@ class ReplaceOptions:
     home: Path | None = None  # whose ~/.ssh/known_hosts (tests)
 
 
-Runner = Callable[[Factory, BringupOptions], BringupResult]
-
-
 def check_node(f: Factory, options: ReplaceOptions) -> None:
     names = {n.name for n in f.nodes}
     if options.node not in names:
         raise ReplaceError(f"NODE {options.node!r}: no such compute node in {f.name} (e.g. {f.nodes[0].name})")
-    if ((options.host_overrides or {}).get(options.node) or {}).get("aifactory_absent") is True:
+    if is_marked((options.host_overrides or {}).get(options.node), ABSENT):
         raise ReplaceError(f"NODE {options.node!r} is marked absent in the host overrides: take its "
-                           "aifactory_absent off once the new hardware is in")
+                           f"{ABSENT} off once the new hardware is in")
 
 
 def run_replace(f: Factory, options: ReplaceOptions, runner: Runner = run_bringup,
@@ -199,9 +188,9 @@ def run_replace(f: Factory, options: ReplaceOptions, runner: Runner = run_bringu
     host_vars = (options.host_overrides or {}).get(node.name) or {}
     address = str(host_vars.get("ansible_host") or node.address)
     path = options.record or record_path(f.name)
-    records = load_records(path)
+    records = load_records(path, f)
     previous = next((r.get("hardware") for r in reversed(records) if r.get("node") == node.name and r.get("hardware")), None)
-    entry = {"node": node.name, "address": address, "started": _now(), "outcome": "running", "steps": {},
+    entry = {"node": node.name, "address": address, "started": now(), "outcome": "running", "steps": {},
              "hardware": None, "previous_hardware": previous, "host_key": None}
     records.append(entry)
 
@@ -229,7 +218,7 @@ def run_replace(f: Factory, options: ReplaceOptions, runner: Runner = run_bringu
         removed = forget_host_key(sorted({*files, user_file}), [node.name, address])
         step("forget the old machine", f"cached facts dropped; host keys removed: {len(removed)}")
 
-        run = runner(f, with_changes(base, playbook=REPLACE_PLAYBOOK, stages=None, limit=f"{node.name},{bmc_host(node.name)}",
+        run = runner(f, replace(base, playbook=REPLACE_PLAYBOOK, stages=None, limit=f"{node.name},{bmc_host(node.name)}",
                               extra_vars={**base.extra_vars, **extra}))
         raw = (run.custom_stats.get(HARDWARE_STATS_KEY) or {}).get(node.name)
         if raw:
@@ -251,20 +240,21 @@ def run_replace(f: Factory, options: ReplaceOptions, runner: Runner = run_bringu
             return stop("failed")
         step("learn the new host key", f"{entry['host_key']['fingerprint']}, {entry['host_key']['learned']}")
 
-        up = runner(f, with_changes(base, playbook=None, stages=options.stages, limit=node.name,
+        up = runner(f, replace(base, playbook=None, stages=options.stages, limit=node.name,
                                     extra_vars=dict(base.extra_vars)))
-        verdict = node_verdict(node.name, up, stand_in_hosts(options.host_overrides))
+        gate = up.gate([node.name])
+        verdict = gate.outcomes[node.name]
         if up.interrupted_by is not None:
             step("bring the node up and accept it", "interrupted")
             return stop("interrupted")
-        if up.exit_code not in (0, EXIT_ACCEPTANCE_INCOMPLETE) or verdict not in GATE_PASSES:
+        if not gate.passed:
             kept = f"; it stays drained with reason {DRAIN_REASON!r}" if slurm else ""
             step("bring the node up and accept it", f"failed (exit {up.exit_code}, acceptance {verdict}, {up.run_dir}){kept}")
             return stop("failed")
         step("bring the node up and accept it", f"acceptance {verdict}")
 
         if slurm:
-            resumed = runner(f, with_changes(base, playbook=RESUME_PLAYBOOK, stages=None, limit=node.name,
+            resumed = runner(f, replace(base, playbook=RESUME_PLAYBOOK, stages=None, limit=node.name,
                                       extra_vars={**base.extra_vars, **extra}))
             if resumed.exit_code != 0:
                 step("resume it in Slurm", f"failed (exit {resumed.exit_code}, {resumed.run_dir})")
@@ -279,7 +269,3 @@ def run_replace(f: Factory, options: ReplaceOptions, runner: Runner = run_bringu
 
 def exit_code(entry: dict) -> int:
     return {"in service": 0, "interrupted": 130}.get(entry["outcome"], 1)
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,17 +1,18 @@
 """Rollout: a disruptive stage (drivers, fabric, OS, rack firmware) applied batch by batch, with Slurm
 drained before and acceptance as the gate after.
 
-`plan_batches` cuts the factory's present nodes into batches: a canary node first, then the rest of
-its rack, then one rack per batch (an NVL72 rack is one NVLink domain, so it is never split further);
-on other platforms `--batch-size N` makes batches of N nodes after the canary. Hosts marked absent
-(`aifactory_absent` host overrides) are skipped.
+`aifactory.node.batches.plan_batches` cuts the factory's present nodes into batches: a canary node
+first, then the rest of its rack, then one rack per batch (an NVL72 rack is one NVLink domain, so it is
+never split further); on other platforms `--batch-size N` makes batches of N nodes after the canary.
+Hosts marked absent (`aifactory_absent` host overrides) are skipped. A batch's run hands the drivers
+plays its whole batch as one `serial` batch, so a batch is never split again.
 
 `run_rollout` runs, per batch, `playbooks/rollout.yml` through `aifactory.node.bringup.run_bringup` (so
 secrets, progress and artifacts behave as in bringup): drain the batch in Slurm and wait for its jobs
 (or requeue them with --force), apply the stage, give the Slurm node health check the new expected
-profile, restart through the BMC the nodes whose change needs it and wait for them, run acceptance. The gate is this module's: the run ended with exit 0 and every
-node of the batch has the acceptance verdict `pass` (on a lab stand-in, whose kernel-bound checks cannot
-run, `incomplete` and exit 3 count too). Then `playbooks/rollout_resume.yml` resumes the
+profile, restart through the BMC the nodes whose change needs it and wait for them, run acceptance. The gate is aifactory.node.acceptance_gate's: the run ended with exit 0 and
+every node of the batch has the acceptance verdict `pass` (or `incomplete` of checks that need a kernel the
+inventory says the node does not have, with exit 3). Then `playbooks/rollout_resume.yml` resumes the
 nodes. The first batch that fails its gate stops the rollout: its nodes stay drained with the reason,
 later batches are not touched. Every step is written to a JSON record per site before and after it
 runs, so a rollout stopped by a failed gate, by Ctrl-C or by a lost controller is continued with
@@ -22,78 +23,37 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import math
-import os
 import signal
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
-from aifactory.node.bringup import (EXIT_ACCEPTANCE_INCOMPLETE, PLAYBOOKS, REPO, BringupOptions, BringupResult,
-                               run_bringup)
+from aifactory.node.batches import SERIAL_VAR, Batch, BatchPlanError, plan_batches, serial_sizes
+from aifactory.node.acceptance_gate import GATE_PASSES
+from aifactory.core.userstate import day2_record
+from aifactory.day2.records import RecordError, RolloutRecord, check_site, now, read_record, write_record
+from aifactory.node.bringup import PLAYBOOKS, BringupOptions, Runner, run_bringup
 from aifactory.spec import Factory
+from aifactory.spec.naming import absent_hosts, bmc_host
 
 # Stages whose change disrupts a node and is therefore rolled out in batches.
 ROLLOUT_STAGES = ("racks", "os", "drivers", "fabric")
 ROLLOUT_PLAYBOOK = PLAYBOOKS / "rollout.yml"
 RESUME_PLAYBOOK = PLAYBOOKS / "rollout_resume.yml"
-RECORD_ROOT = REPO / ".aifactory" / "rollout"
 # The fact a stage's role sets on a node whose change takes effect only after a restart.
 REBOOT_FACT = {"drivers": "nvidia_gpu_reboot_required"}
 DEFAULT_DRAIN_TIMEOUT = 3600  # seconds a batch waits for its running jobs
 DEFAULT_BOOT_TIMEOUT = 1800  # seconds a node restarted through its BMC has to answer again
 DRAIN_POLL_SECONDS = 10
-GATE_VERDICT = "pass"
-STAND_IN_INCOMPLETE = "incomplete (lab stand-in)"
-GATE_PASSES = (GATE_VERDICT, STAND_IN_INCOMPLETE)
 EXIT_STOPPED = 1
 EXIT_SIGNALS = {"SIGINT": 130, "SIGTERM": 143}
 
 
 class RolloutError(Exception):
     """The rollout cannot start or resume: bad options, no record to resume, a record of another stage."""
-
-
-@dataclass(frozen=True)
-class Batch:
-    label: str
-    nodes: tuple[str, ...]
-
-
-def plan_batches(nodes: Sequence, rack_domain: bool, batch_size: int | None = None,
-                 absent: Iterable[str] = ()) -> list[Batch]:
-    """The batches of a rollout, in order. `nodes` carry name, rack and slot; `rack_domain` is True where
-    a rack is one NVLink domain (NVL72), which refuses a batch size (a batch is a rack). Without a batch
-    size the other platforms also go rack by rack."""
-    if batch_size is not None and batch_size < 1:
-        raise RolloutError(f"--batch-size must be at least 1, not {batch_size}")
-    if rack_domain and batch_size is not None:
-        raise RolloutError("--batch-size: on this platform a rack is one NVLink domain, so a batch is a rack")
-    skip = set(absent)
-    present = sorted((n for n in nodes if n.name not in skip), key=lambda n: (n.rack, n.slot))
-    if not present:
-        return []
-    canary, rest = present[0], present[1:]
-    batches = [Batch(f"canary {canary.name}", (canary.name,))]
-    if batch_size is not None:
-        for start in range(0, len(rest), batch_size):
-            chunk = rest[start:start + batch_size]
-            batches.append(Batch(f"nodes {chunk[0].name}..{chunk[-1].name}" if len(chunk) > 1 else chunk[0].name,
-                                 tuple(n.name for n in chunk)))
-        return batches
-    for rack in sorted({n.rack for n in rest}):
-        members = tuple(n.name for n in rest if n.rack == rack)
-        batches.append(Batch(f"rack{rack:02d}" + (" (after the canary)" if rack == canary.rack else ""), members))
-    return batches
-
-
-def absent_hosts(host_overrides: dict | None) -> list[str]:
-    """The hosts the overrides mark absent (not booted, out for repair): a rollout skips them."""
-    return sorted(h for h, o in (host_overrides or {}).items() if isinstance(o, dict) and o.get("aifactory_absent") is True)
 
 
 def uses_slurm(f: Factory) -> bool:
@@ -119,12 +79,8 @@ def batch_vars(f: Factory, stage: str, batch: Batch, force: bool, drain_timeout:
         "aifactory_rollout_drain_poll_delay": delay,
         "aifactory_rollout_reboot_fact": REBOOT_FACT.get(stage, ""),
         "aifactory_rollout_boot_timeout": boot_timeout,
+        SERIAL_VAR: serial_sizes([batch]),  # the batch is one serial batch of the stage's plays
     }
-
-
-def bmc_host(node: str) -> str:
-    """The inventory host of a node's BMC (aifactory.node.inventory)."""
-    return f"{node}-bmc"
 
 
 def batch_limit(batch: Batch) -> str:
@@ -132,43 +88,15 @@ def batch_limit(batch: Batch) -> str:
     return ",".join([*batch.nodes, *(bmc_host(n) for n in batch.nodes)])
 
 
-def node_verdict(node: str, result: BringupResult, stand_ins: Iterable[str] = ()) -> str:
-    """A node's outcome in a run: its acceptance verdict, `failed` or `unreachable` (a task failed on it
-    before acceptance), or `not judged`. A lab stand-in's `incomplete` (checks that need a kernel module
-    or a device file could not run there) is `incomplete (lab stand-in)`, which passes a gate."""
-    counts = result.hosts.get(node) or {}
-    verdict = (result.acceptance.get(node) or {}).get("result")
-    if counts.get("unreachable"):
-        return "unreachable"
-    if verdict == "incomplete" and node in set(stand_ins):
-        return STAND_IN_INCOMPLETE
-    if verdict:
-        return verdict
-    return "failed" if counts.get("failed") else "not judged"
-
-
-def gate(batch: Batch, result: BringupResult, stand_ins: Iterable[str] = ()) -> tuple[bool, dict[str, str]]:
-    """The batch's gate: the run ended well (exit 0, or 3 for acceptance incomplete on lab stand-ins
-    only) and every node's outcome (node_verdict) is `pass` or a lab stand-in's incomplete.
-    Returns (passed, {node: outcome})."""
-    outcomes = {node: node_verdict(node, result, stand_ins) for node in batch.nodes}
-    ended_well = result.exit_code in (0, EXIT_ACCEPTANCE_INCOMPLETE)
-    return ended_well and all(o in GATE_PASSES for o in outcomes.values()), outcomes
-
-
-def stand_in_hosts(host_overrides: dict | None) -> list[str]:
-    """The hosts the overrides mark as lab stand-ins."""
-    return sorted(h for h, o in (host_overrides or {}).items() if isinstance(o, dict) and o.get("aifactory_stand_in") is True)
-
-
 # --- the record --------------------------------------------------------------------------------------
-def record_path(site: str, root: Path = RECORD_ROOT) -> Path:
-    return Path(root) / f"{site}.json"
+def record_path(site: str) -> Path:
+    """The site's rollout record in the user's state directory (`--record` names another)."""
+    return day2_record(site, "rollout")
 
 
 def new_record(f: Factory, stage: str, batches: list[Batch], skipped: list[str], force: bool,
                drain_timeout: int, batch_size: int | None) -> dict:
-    return {"site": f.name, "stage": stage, "status": "running", "started": _now(), "updated": _now(),
+    return {"site": f.name, "stage": stage, "status": "running", "started": now(), "updated": now(),
             "slurm": uses_slurm(f), "drain_reason": drain_reason(stage) if uses_slurm(f) else None,
             "batch_size": batch_size, "force": force, "drain_timeout": drain_timeout,
             "skipped_absent": skipped, "stopped_at": None,
@@ -192,29 +120,55 @@ def record_lock(path: Path) -> Iterator[None]:
         yield
 
 
-def load_record(path: Path) -> dict | None:
+def load_record(path: Path, f: Factory) -> dict | None:
+    """The site's rollout record, None when there is none. Read back as strictly as the spec
+    (aifactory.day2.records): typed, bounded, of this site, naming only its nodes, each in one batch, with
+    the Slurm drain the site has; a RolloutError naming the file and the problem otherwise."""
     try:
-        record = json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as err:
-        raise RolloutError(f"{path}: not a rollout record ({err})") from None
-    if not isinstance(record, dict) or not isinstance(record.get("batches"), list):
-        raise RolloutError(f"{path}: not a rollout record")
-    return record
+        record = read_record(path, RolloutRecord, "rollout record")
+        if record is None:
+            return None
+        check_site(path, "rollout record", record.site, f, {
+            **{f"batches.{b.index}.nodes": b.nodes for b in record.batches},
+            **{f"batches.{b.index}.drained": b.drained for b in record.batches},
+            **{f"batches.{b.index}.nodes_outcome": list(b.nodes_outcome) for b in record.batches},
+            "skipped_absent": record.skipped_absent})
+    except RecordError as err:
+        raise RolloutError(str(err)) from None
+    problem = _record_problem(record, f)
+    if problem:
+        raise RolloutError(f"{path}: {problem}: fix or remove the file")
+    return record.model_dump(exclude_unset=True)
+
+
+def _record_problem(record: RolloutRecord, f: Factory) -> str | None:
+    """What in a well-formed record contradicts the site or itself."""
+    if record.stage not in ROLLOUT_STAGES:
+        return f"stage {record.stage!r} is not one rolled out in batches ({', '.join(ROLLOUT_STAGES)})"
+    if record.slurm != uses_slurm(f):
+        return (f"the record says Slurm {'drains' if record.slurm else 'does not drain'} the nodes, the spec of "
+                f"{f.name} says it {'does' if uses_slurm(f) else 'does not'}")
+    expected = drain_reason(record.stage) if record.slurm else None
+    if record.drain_reason != expected:
+        return f"drain_reason must be {expected!r} for this rollout"
+    seen: set[str] = set()
+    for position, batch in enumerate(record.batches, 1):
+        if batch.index != position:
+            return f"batch {position} is numbered {batch.index}"
+        twice = seen.intersection(batch.nodes) or (len(set(batch.nodes)) != len(batch.nodes) and batch.nodes)
+        if twice:
+            return f"batch {position} names a node already in a batch ({sorted(twice)[0]})"
+        seen.update(batch.nodes)
+        if not set(batch.drained) <= set(batch.nodes) or not set(batch.nodes_outcome) <= set(batch.nodes):
+            return f"batch {position} lists a drained node or an outcome of a node not in the batch"
+    if record.stopped_at is not None and record.stopped_at > len(record.batches):
+        return f"stopped_at {record.stopped_at} is past the last batch"
+    return None
 
 
 def save_record(path: Path, record: dict) -> None:
-    """Write the record whole or not at all (a rename), so Ctrl-C or a crash never leaves half of one."""
-    record["updated"] = _now()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
-    partial.write_text(json.dumps(record, indent=2) + "\n")
-    partial.replace(path)
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    record["updated"] = now()
+    write_record(path, record)
 
 
 def drained_nodes(record: dict) -> list[str]:
@@ -256,15 +210,12 @@ class RolloutOptions:
     record: Path | None = None
 
 
-Runner = Callable[[Factory, BringupOptions], BringupResult]
-
-
 def prepare(f: Factory, options: RolloutOptions) -> tuple[Path, dict]:
     """The record to run from: a new one, or the stopped one with --resume; a RolloutError otherwise."""
     if options.stage not in ROLLOUT_STAGES:
         raise RolloutError(f"--stage {options.stage!r}: the stages rolled out in batches are {', '.join(ROLLOUT_STAGES)}")
     path = options.record or record_path(f.name)
-    existing = load_record(path)
+    existing = load_record(path, f)
     if options.resume:
         if existing is None:
             raise RolloutError(f"--resume: no rollout record for {f.name} at {path}")
@@ -283,7 +234,10 @@ def prepare(f: Factory, options: RolloutOptions) -> tuple[Path, dict]:
                            f"(status {existing.get('status')}): continue it with --resume, or remove the file")
     names = {n.name for n in f.nodes}
     skipped = [h for h in absent_hosts(options.host_overrides) if h in names]
-    batches = plan_batches(f.nodes, f.platform.nvlink_domain == "rack", options.batch_size, skipped)
+    try:
+        batches = plan_batches(f.nodes, f.platform.nvlink_domain == "rack", options.batch_size, skipped)
+    except BatchPlanError as err:
+        raise RolloutError(str(err)) from None
     if not batches:
         raise RolloutError(f"{f.name}: no node to roll out to (every node is absent)")
     timeout = DEFAULT_DRAIN_TIMEOUT if options.drain_timeout is None else options.drain_timeout
@@ -340,23 +294,24 @@ def _run_batch(f: Factory, options: RolloutOptions, record: dict, entry: dict, b
     """One batch: the rollout run, the gate, the resume run. Returns the batch's outcome."""
     extra = batch_vars(f, record["stage"], batch, record["force"], record["drain_timeout"])
     base = options.bringup
-    run = runner(f, with_changes(base, playbook=ROLLOUT_PLAYBOOK, stages=[record["stage"]], limit=batch_limit(batch),
+    run = runner(f, replace(base, playbook=ROLLOUT_PLAYBOOK, stages=[record["stage"]], limit=batch_limit(batch),
                           extra_vars={**base.extra_vars, **extra}))
     entry["runs"].append({"playbook": run.playbook, "exit_code": run.exit_code, "artifacts": str(run.run_dir)})
     if run.interrupted_by is not None:
         record["interrupted_by"] = _signal_name(run.interrupted_by)
         return "interrupted"
-    passed, outcomes = gate(batch, run, stand_in_hosts(options.host_overrides))
-    entry["nodes_outcome"] = outcomes
-    for node, outcome in outcomes.items():
+    # The gate (aifactory.node.acceptance_gate) over the batch's nodes.
+    gate = run.gate(batch.nodes)
+    entry["nodes_outcome"] = gate.outcomes
+    for node, outcome in gate.outcomes.items():
         say(f"  {node}: {outcome}")
-    if not passed:
+    if not gate.passed:
         say(f"rollout {record['stage']}: batch {entry['index']} ({batch.label}) failed its gate (exit {run.exit_code}); "
             "later batches are not touched")
         return "failed"
     if not record["slurm"]:
         return "passed"
-    resumed = runner(f, with_changes(base, playbook=RESUME_PLAYBOOK, stages=None, limit=",".join(batch.nodes),
+    resumed = runner(f, replace(base, playbook=RESUME_PLAYBOOK, stages=None, limit=",".join(batch.nodes),
                               extra_vars={**base.extra_vars, **extra}))
     entry["runs"].append({"playbook": resumed.playbook, "exit_code": resumed.exit_code,
                           "artifacts": str(resumed.run_dir)})
@@ -370,12 +325,6 @@ def _run_batch(f: Factory, options: RolloutOptions, record: dict, entry: dict, b
     entry["drained"] = []
     say(f"  resumed in Slurm: {', '.join(batch.nodes)}")
     return "passed"
-
-
-def with_changes(base: BringupOptions, **changes) -> BringupOptions:
-    """A copy of the bring-up options with some changed."""
-    values = {name: getattr(base, name) for name in BringupOptions.__dataclass_fields__}
-    return BringupOptions(**{**values, **changes})
 
 
 def _signal_name(signum: int) -> str:

@@ -16,6 +16,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 
 import yaml
@@ -23,7 +24,7 @@ import yaml
 from aifactory.catalog import Platform
 
 PROFILE_PATH = "/etc/aifactory-lab/hardware.json"  # inside a node
-MANIFEST = Path(__file__).resolve().parents[1] / "catalog" / "vendor_packages.yaml"
+MANIFEST = Path(str(files("aifactory.catalog") / "vendor_packages.yaml"))
 NVLINKS_PER_GPU = 18  # NVLink 5 on Blackwell: 18 links per GPU (NVIDIA Blackwell architecture technical brief)
 NVLINK_GBYTES = 50.0  # per link and direction (nvidia-smi nvlink -s on B200/GB200: "50 GB/s")
 CUDA_VERSION = "13.0"  # what a R580 driver reports as its CUDA version

@@ -21,13 +21,25 @@ from aifactory.node import bringup
 from aifactory.lab import aws, base, cgroups, hardware, mirror, network, nodes, procs, redfish, vendor_repos
 from aifactory.lab.state import LabState
 from aifactory.spec import Factory
+from aifactory.spec import naming
 
 Progress = Callable[[str], None]
 OVERRIDES_FILE = "host-overrides.json"
 ENV_FILE = "lab.env"
-# Facts every lab host gets: what the roles must not attempt on a container without accelerators.
-# The one stand-in switch (aifactory.node.inventory turns it into each role's `<role>_stand_in`).
-STAND_IN = {"aifactory_stand_in": True}
+# What every lab host lacks, as capability variables of its host overrides: a container on the lab
+# machine's kernel, sharing its CPUs, memory and cgroups, without accelerators. The inventory-level ones
+# feed several roles (aifactory.node.role_vars.HOST_CAPABILITIES), the others are a role's own.
+CONTAINER_CAPABILITIES = {
+    "aifactory_kernel_modules": False,
+    "aifactory_accelerator_install_needs_pci": False,
+    "aifactory_checks_without_kernel": ["imex_channel", "shared"],
+    naming.DEDICATED: False,
+    "os_baseline_hostname_now": False,
+    "os_baseline_apply_sysctl": False,
+    "os_baseline_set_clock": False,
+    "scratch_storage_install_packages": False,
+    "shared_storage_kernel_clients": False,
+}
 
 
 class LabError(RuntimeError):
@@ -185,24 +197,24 @@ def write_overrides(f: Factory, state: LabState) -> Path:
     overrides: dict[str, dict] = {}
     for n in f.nodes:
         if n.name not in state.nodes:
-            overrides[n.name] = overrides[f"{n.name}-bmc"] = {"aifactory_absent": True}
+            overrides[n.name] = overrides[naming.bmc_host(n.name)] = {naming.ABSENT: True}
             continue
         disks = state.nodes.get(n.name, {}).get("disks") or []
         overrides[n.name] = {"ansible_host": n.address, "ansible_user": "root",
                              "ansible_ssh_private_key_file": str(key), "ansible_ssh_common_args": common,
-                             "ansible_python_interpreter": "/usr/bin/python3", **STAND_IN,
+                             "ansible_python_interpreter": "/usr/bin/python3", **CONTAINER_CAPABILITIES,
                              **node_role_vars(f, state), **({"scratch_storage_devices": disks} if disks else {})}
         # BMC hosts run their Redfish modules on the controller (ansible_connection: local), with
         # this interpreter: the one that has the collections' Python dependencies.
-        overrides[f"{n.name}-bmc"] = {"bmc_endpoint": state.endpoints["bmc"],
+        overrides[naming.bmc_host(n.name)] = {"bmc_endpoint": state.endpoints["bmc"],
                                       "bmc_system_id": redfish.system_uuid(f.name, n.name),
                                       "ansible_python_interpreter": sys.executable}
     for h in f.head_nodes:
         overrides[h.name] = {"ansible_host": h.address, "ansible_user": "root", "ansible_ssh_private_key_file": str(key),
                              "ansible_ssh_common_args": common, "ansible_python_interpreter": "/usr/bin/python3",
-                             **STAND_IN, **node_role_vars(f, state)}
+                             **CONTAINER_CAPABILITIES, **node_role_vars(f, state)}
     for t in f.switch_trays:
-        overrides[f"{t.name}-bmc"] = {"bmc_endpoint": state.endpoints["bmc"],
+        overrides[naming.bmc_host(t.name)] = {"bmc_endpoint": state.endpoints["bmc"],
                                       "bmc_system_id": redfish.system_uuid(f.name, t.name),
                                       "ansible_python_interpreter": sys.executable}
     path = state.dir / OVERRIDES_FILE
@@ -214,10 +226,12 @@ def node_role_vars(f: Factory, state: LabState) -> dict:
     """Role settings for a lab node, as on an air-gapped site: APT only from the lab's mirror
     stand-in; the gateway as NTP server (chrony is installed and configured, but nothing answers NTP
     there and a stand-in keeps the host's clock); the vendors' repositories from the lab's stand-ins.
-    What a stand-in cannot do follows from STAND_IN."""
+    What a container lacks is CONTAINER_CAPABILITIES; DOCA-OFED installs without an RDMA device because
+    the lab stands in for DOCA's repository (for no distribution rdma-core)."""
     doca = (f.software.nvidia.doca_ofed or "") if f.software.nvidia else ""
     return {"os_baseline_air_gapped": True, "os_baseline_apt_mirror": state.endpoints["apt"],
             "os_baseline_ntp_servers": [str(network.gateway(f.network.host_cidr).ip)],
+            "rdma_fabric_install_needs_pci": not doca,
             **vendor_repos.role_vars(state.endpoints["vendor"], Path(state.endpoints["vendor_root"]),
                                      vendor_repos.architecture(), doca),
             **aws.role_vars(state)}

@@ -3,7 +3,7 @@ every booted node's and every NVLink switch tray's (NVL72 racks), all powered of
 
 sushy-tools advertises `/redfish/v1/UpdateService/FirmwareInventory` but serves no route for it, so
 this launcher adds one to sushy's own Flask app before starting it: the collection and its members
-come from a firmware-inventory fixture (tests/fixtures/redfish/). sushy's systems carry no
+come from a firmware inventory shipped with the package (aifactory/lab/firmware/). sushy's systems carry no
 SerialNumber, which a real BMC reports (and `aifactory replace` records): the launcher adds a stable
 one to each system it serves. Everything else is sushy's code.
 
@@ -17,6 +17,7 @@ import json
 import ipaddress
 import sys
 import uuid
+from importlib.resources import files
 from pathlib import Path
 
 from cryptography import x509
@@ -27,8 +28,7 @@ from cryptography.x509.oid import NameOID
 from aifactory.lab import procs
 from aifactory.lab.state import LabState
 
-REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO / "tests" / "fixtures" / "redfish"
+FIRMWARE = Path(str(files("aifactory.lab") / "firmware"))  # the stand-in firmware inventories, per platform
 INVENTORY_PATH = "/redfish/v1/UpdateService/FirmwareInventory"
 
 
@@ -44,8 +44,8 @@ def serial_number(system_id: str) -> str:
 
 def firmware_fixture(platform: str) -> Path:
     """The firmware inventory served for `platform`, or the generic one when it has none."""
-    own = FIXTURES / f"firmware-{platform}.json"
-    return own if own.exists() else FIXTURES / "firmware-generic.json"
+    own = FIRMWARE / f"firmware-{platform}.json"
+    return own if own.exists() else FIRMWARE / "firmware-generic.json"
 
 
 def write_tls(d: Path) -> tuple[Path, Path]:

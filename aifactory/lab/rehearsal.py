@@ -29,10 +29,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from aifactory.node.bringup import EXIT_ACCEPTANCE_INCOMPLETE
+from aifactory.node.acceptance_gate import ended_well, judge
 from aifactory.lab import aws, lifecycle
 from aifactory.lab.state import LabState
-from aifactory.node.parsers.acceptance import STAND_IN
+from aifactory.node.parsers.acceptance import WITHOUT_KERNEL
 from aifactory.lab import scheduler as scheduler_lab
 from aifactory.spec import Factory, resolve_spec_path
 
@@ -161,8 +161,8 @@ def skipped_checks(results: dict[str, dict | None], names: Callable[[str], bool]
 
 
 def lab_explains(check: dict) -> bool:
-    """A check the lab cannot run: it needs hardware a stand-in lacks."""
-    return check["reason"].startswith(STAND_IN)
+    """A check the lab cannot run: it needs a kernel the lab's containers do not have (the gate's reading too)."""
+    return check["reason"].startswith(WITHOUT_KERNEL)
 
 
 def awslink_outcome(stage_results: dict, results: dict[str, dict | None]) -> tuple[str, str]:
@@ -187,13 +187,15 @@ def awslink_outcome(stage_results: dict, results: dict[str, dict | None]) -> tup
                     f"names on {', '.join(sorted(checks))}")
 
 
-def acceptance_outcome(results: dict[str, dict | None]) -> tuple[str, str]:
-    """The acceptance stage of a rehearsal: failed on a missing result, a failed check, or a check that
-    could not run for a reason the lab does not explain; incomplete when only the lab's stand-ins kept
-    checks from running; passed when every check passed. The detail gives each host's counts and names
-    the checks that could not run, and why."""
+def acceptance_outcome(results: dict[str, dict | None], exit_code: int = 0) -> tuple[str, str]:
+    """The acceptance stage of a rehearsal, the acceptance gate (aifactory.node.acceptance_gate) over
+    every node: failed on a missing result, a failed check, or a check that could not run for a reason
+    the lab does not explain (lab_explains: a kernel its containers do not have); incomplete when only
+    that kept checks from running; passed when every check passed. `exit_code` is the bring-up's. The detail gives each host's counts and names the checks that
+    could not run, and why."""
     if not results:
         return FAILED, "no node ran acceptance"
+    gate = judge(exit_code, results, results)
     hosts = "; ".join(f"{h} {r['result']} ({r['counts']['pass']} passed, {r['counts']['fail']} failed, "
                       f"{r['counts']['skipped']} could not run)" if r else f"{h} no result"
                       for h, r in sorted(results.items()))
@@ -202,9 +204,10 @@ def acceptance_outcome(results: dict[str, dict | None]) -> tuple[str, str]:
               for c in r["checks"] if c["status"] == "fail"}
     unexplained = {f"{h}: {c['name']} ({c['reason']})" for h, r in results.items() if r
                    for c in r["checks"] if c["status"] == SKIPPED and not lab_explains(c)}
-    if missing or failed or unexplained:
+    if not gate.passed:
         problems = ([f"no result from {', '.join(missing)}"] if missing else []) + sorted(failed) + \
-            [f"could not run, not explained by the lab: {u}" for u in sorted(unexplained)]
+            [f"could not run, not explained by the lab: {u}" for u in sorted(unexplained)] + \
+            ([] if ended_well(exit_code) else [f"the bring-up exited {exit_code}"])
         return FAILED, f"{hosts}; {'; '.join(problems)}"
     reasons: dict[str, set[str]] = {}
     for r in results.values():
@@ -286,7 +289,7 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
             stats = data["hosts"]
             bad = sorted(h for h, s in stats.items() if s.get("failed") or s.get("unreachable"))
             # Exit 3 (acceptance incomplete) is expected on stand-ins; the acceptance stage judges it.
-            if bad or data.get("exit_code", result.returncode) not in (0, EXIT_ACCEPTANCE_INCOMPLETE):
+            if bad or not ended_well(data.get("exit_code", result.returncode)):
                 why = failure_lines(result.stderr) or [f"status {data.get('status')}, rc {data.get('rc')}"]
                 return FAILED, (f"failed on {', '.join(bad) or 'the run'}: {' | '.join(why)}; "
                                 f"artifacts {data.get('artifacts')}")
@@ -302,7 +305,7 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
         ran = [h for h in ctx["bringup"]["hosts"] if h in node_names]
         results = ctx["acceptance"] = read_acceptance(ctx["results_dir"], ran)
         report.checks = check_table(results)
-        return acceptance_outcome(results)
+        return acceptance_outcome(results, ctx["bringup"]["exit_code"])
 
     def reported_skipped(names: Callable[[str], bool], why: str):
         def run():

@@ -1,7 +1,7 @@
 """What a lab created, written down as it is created, so `lab down` removes exactly that.
 
-The state file `<lab root>/<site>/state.json` (lab root: `$AIFACTORY_LAB_DIR`, else the repository's
-`.lab/`) lists every resource in creation order (network namespace,
+The state file `<lab root>/<site>/state.json` (lab root: `$AIFACTORY_LAB_DIR`, else `labs/` in the
+user's state directory, aifactory.core.userstate) lists every resource in creation order (network namespace,
 link, mount, loop device, process with its start time) plus the endpoints the lab serves. Teardown
 walks it backwards and removes each item by its id; it never removes anything by name pattern.
 Each save also notes the lab root under the user's state directory (`labs/<site>.path`), so `lab
@@ -15,21 +15,26 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aifactory.core.userstate import state_dir
+from aifactory.core.inputs import MAX_RECORD_BYTES, BadInput, InputFileError, parse_json, read_text
+from aifactory.core.userstate import labs_dir
+from aifactory.spec.validators import shown
+from aifactory.spec.validators.text import DNS_LABEL
 
 STATE_FILE = "state.json"
-REPO = Path(__file__).resolve().parents[2]
+# What a lab records (aifactory.lab.lifecycle creates and removes each kind).
+RESOURCE_KINDS = ("netns", "link", "mount", "loop", "process", "cgroup")
+MAX_POINTER_BYTES = 4096
 
 
 def lab_root() -> Path:
-    """Where labs keep their state: `$AIFACTORY_LAB_DIR`, else `.lab/` in the repository (not the
-    working directory: a lab is found from anywhere)."""
-    return Path(os.environ.get("AIFACTORY_LAB_DIR") or REPO / ".lab").resolve()
+    """Where labs keep their state: `$AIFACTORY_LAB_DIR`, else the user's state directory's `labs/`
+    (not the working directory: a lab is found from anywhere)."""
+    return Path(os.environ.get("AIFACTORY_LAB_DIR") or labs_dir()).resolve()
 
 
 def _pointer(site: str) -> Path:
     """The note of where the site's lab lives (its lab root)."""
-    return state_dir() / "labs" / f"{site}.path"
+    return labs_dir() / f"{site}.path"
 
 
 def site_dir(site: str) -> Path:
@@ -83,15 +88,44 @@ class LabState:
 
     @classmethod
     def load(cls, site: str) -> LabState | None:
-        """The site's lab: under this environment's lab root, else where its last save noted it."""
+        """The site's lab: under this environment's lab root, else where its last save noted it. Both
+        files are read as strictly as any input (_read_state); BadInput naming the file otherwise."""
+        if not DNS_LABEL.fullmatch(site):  # it becomes part of paths
+            raise BadInput(f"{shown(site)}: not a site's name (a DNS label), its factory.yaml or its directory")
         roots = [lab_root()]
         pointer = _pointer(site)
-        if pointer.is_file():
-            roots.append(Path(pointer.read_text().strip()))
+        if os.path.lexists(pointer):
+            roots.append(_read_pointer(pointer))
         for root in roots:
             path = root / site / STATE_FILE
-            if path.exists():
-                data = json.loads(path.read_text())
+            if os.path.lexists(path):
+                data = _read_state(path, site)
                 return cls(site=data["site"], resources=data["resources"], endpoints=data["endpoints"],
                            nodes=data.get("nodes", {}), root=root)
         return None
+
+
+def _read_pointer(pointer: Path) -> Path:
+    """The lab root a pointer notes: an absolute path on one line."""
+    try:
+        root = Path(read_text(pointer, MAX_POINTER_BYTES).strip())
+    except InputFileError as err:
+        raise BadInput(f"{pointer}: {err}: remove it (it notes where a lab lives)") from None
+    if not root.is_absolute() or "\n" in str(root):
+        raise BadInput(f"{pointer}: not an absolute lab root: remove it (it notes where a lab lives)")
+    return root
+
+
+def _read_state(path: Path, site: str) -> dict:
+    """A lab's state file: a regular JSON file of bounded size, of this site, each resource a known kind."""
+    try:
+        data = parse_json(read_text(path, MAX_RECORD_BYTES))
+    except InputFileError as err:
+        raise BadInput(f"{path}: not a lab state file ({err})") from None
+    shape = (isinstance(data, dict) and data.get("site") == site and isinstance(data.get("resources"), list)
+             and isinstance(data.get("endpoints"), dict) and isinstance(data.get("nodes", {}), dict)
+             and all(isinstance(r, dict) and r.get("kind") in RESOURCE_KINDS for r in data["resources"]))
+    if not shape:
+        raise BadInput(f"{path}: not the lab state of {site} (site, resources of the kinds {', '.join(RESOURCE_KINDS)}, "
+                       "endpoints, nodes): take the lab down by hand and remove the file")
+    return data

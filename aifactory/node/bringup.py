@@ -1,7 +1,8 @@
 """Bring-up: the stage playbooks of a site run through ansible-runner, with progress and a closing table.
 
 One run is one `ansible-playbook` process (site.yml, or a given playbook) whose runner directory is
-kept under `.artifacts/bringup/<site>/<timestamp>/`. Stages are site.yml's tags: `--stages drivers,os`
+kept in the user's state directory (`sites/<site>/bringup/<timestamp>/`, aifactory.core.userstate;
+`--artifacts-dir DIR`: `DIR/<site>/<timestamp>/`). Stages are site.yml's tags: `--stages drivers,os`
 runs site.yml with `--tags os,drivers`, so the plays keep site.yml's order and the validation (tagged
 `always`) runs first.
 
@@ -24,27 +25,29 @@ import re
 import signal
 import sys
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
 from aifactory.node import task_results
+from aifactory.node.acceptance_gate import Gate, incomplete_hosts, judge, run_exit_code
 from aifactory.node.secret_exec import FIFO_ENV
 from aifactory.spec import Factory
 from aifactory.spec.validators import shown
 from aifactory.node.stage_tally import StageTally, play_stages
-from aifactory.core.userstate import state_dir
+from aifactory.node.stages import site_stages
+from aifactory.core import project
+from aifactory.core.inputs import InputFileError, parse_json, read_text
+from aifactory.core.userstate import acceptance_dir, bringup_runs, fact_cache_dir, state_dir
 
-REPO = Path(__file__).resolve().parents[2]
-PLAYBOOKS = REPO / "playbooks"
-ANSIBLE_CFG = REPO / "ansible.cfg"
-STAGES = ("racks", "os", "drivers", "fabric", "storage", "awslink", "acceptance", "scheduler")
+PROJECT_ROOT = project.root()  # ansible.cfg and playbooks/: the checkout's, or the installed package's copy
+PLAYBOOKS = project.playbooks()
+ANSIBLE_CFG = project.ansible_cfg()
+STAGES = site_stages(PLAYBOOKS / "site.yml")  # site.yml's stage imports, in its order
 INVENTORY_SOURCE = "aifactory.yml"
 RUNNER_IDENT = "run"
-# Exit code of a run in which nothing failed but acceptance is incomplete on some host: checks the
-# platform's expected hardware needs could not run there (tool absent, lab stand-in). 1 stays "failed".
-EXIT_ACCEPTANCE_INCOMPLETE = 3
 ACCEPTANCE_STATS_KEY = "aifactory_acceptance"  # the acceptance role's set_stats key
 MASK = "********"
 # Environment variables whose values are secrets: BMC passwords, the SSM activation code, VPN
@@ -60,6 +63,9 @@ STRATEGIES = ("linear", "mitogen")
 MITOGEN_STRATEGY = "mitogen_linear"
 
 
+# In each run directory: the name of its marker in the state directory (aifactory.node.bringup.register_run).
+RUN_TOKEN = ".aifactory-run"
+MARKER_BYTES = 64 * 1024  # a marker or a run token is a line
 SECRETS_FIFO = "secrets.fifo"  # in the run directory; holds nothing once read (a kernel pipe)
 EXIT_SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -88,7 +94,7 @@ class BringupOptions:
     extra_vars: dict = field(default_factory=dict)
     forks: int | None = None
     strategy: str | None = None  # one of STRATEGIES; None: ansible.cfg's (linear unless changed there)
-    artifacts_root: Path = REPO / ".artifacts" / "bringup"
+    artifacts_root: Path | None = None  # run directories go to <root>/<site>/; None: the site's state directory
 
 
 @dataclass
@@ -121,7 +127,7 @@ class BringupResult:
     @property
     def acceptance_incomplete(self) -> list[str]:
         """Hosts whose acceptance is incomplete: checks their hardware profile needs could not run."""
-        return sorted(h for h, verdict in self.acceptance.items() if verdict.get("result") == "incomplete")
+        return incomplete_hosts(self.acceptance)
 
     @property
     def exit_code(self) -> int:
@@ -133,10 +139,13 @@ class BringupResult:
         if self.interrupted_by is not None:
             return EXIT_SIGNALS.get(self.interrupted_by, 1)
         totals = self.totals
-        ok = self.status == "successful" and self.rc == 0 and self.hosts
-        if not ok or totals["failed"] or totals["unreachable"]:
-            return 1
-        return EXIT_ACCEPTANCE_INCOMPLETE if self.acceptance_incomplete and not self.check else 0
+        ran_clean = (self.status == "successful" and self.rc == 0 and bool(self.hosts)
+                     and not totals["failed"] and not totals["unreachable"])
+        return run_exit_code(ran_clean, self.acceptance, self.check)
+
+    def gate(self, hosts: Iterable[str]) -> Gate:
+        """The acceptance gate (aifactory.node.acceptance_gate.judge) of these hosts in this run."""
+        return judge(self.exit_code, hosts, self.acceptance, self.hosts)
 
     def as_dict(self) -> dict:
         return {"site": self.site, "playbook": self.playbook, "stages": self.stages, "check": self.check,
@@ -300,15 +309,16 @@ class Progress:
         self.stream.flush()
 
 
-def new_run_dir(root: Path, site: str) -> Path:
+def new_run_dir(runs: Path) -> Path:
+    """A new run directory, named by its UTC start time, in the site's directory of runs."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    run_dir, n = root / site / stamp, 1
+    run_dir, n = runs / stamp, 1
     try:
         while run_dir.exists():
-            run_dir, n = root / site / f"{stamp}-{n}", n + 1
+            run_dir, n = runs / f"{stamp}-{n}", n + 1
         run_dir.mkdir(parents=True)
     except (OSError, ValueError) as err:
-        raise BringupError(f"cannot create a run directory under {root} (--artifacts-dir): "
+        raise BringupError(f"cannot create a run directory under {runs} (--artifacts-dir or the state directory): "
                            f"{getattr(err, 'strerror', None) or err}") from None
     return run_dir
 
@@ -418,20 +428,20 @@ def run_bringup(f: Factory, options: BringupOptions, progress_stream: TextIO = s
     import ansible_runner  # imported here: ansible-runner is only needed when something runs
 
     playbook, tags = select_playbook(options)
-    run_dir = new_run_dir(Path(options.artifacts_root), f.name)
+    run_dir = new_run_dir(Path(options.artifacts_root) / f.name if options.artifacts_root else bringup_runs(f.name))
     marker = register_run(run_dir)
     secrets = secret_env(dict(os.environ))
     scrub_values, unscrubbable = secret_values(secrets)
     redactor = Redactor(scrub_values)
     progress = Progress(progress_stream, redactor)
-    # Acceptance results go next to the repo's playbooks whatever playbook the run starts from.
-    extra_vars = {"acceptance_results_dir": str(REPO / ".aifactory" / "acceptance" / f.name), **options.extra_vars}
+    # Acceptance results go to the site's state directory whatever playbook the run starts from.
+    extra_vars = {"acceptance_results_dir": str(acceptance_dir(f.name)), **options.extra_vars}
     pipe = None
     try:
         with Interruption() as interruption:
             runner = ansible_runner.interface.init_runner(
                 private_data_dir=str(run_dir),
-                project_dir=str(REPO),
+                project_dir=str(PROJECT_ROOT),
                 ident=RUNNER_IDENT,
                 playbook=str(playbook),
                 tags=tags,
@@ -475,6 +485,10 @@ def run_bringup(f: Factory, options: BringupOptions, progress_stream: TextIO = s
     )
 
 
+# What runs a bring-up: run_bringup, or a stand-in for it in the day-2 procedures' tests.
+Runner = Callable[[Factory, BringupOptions], BringupResult]
+
+
 def keep_secrets_from(config, secrets: dict[str, str], fifo: Path) -> None:
     """Take the secrets out of the environment runner records and starts the process with, and start
     ansible-playbook through `aifactory.node.secret_exec`, which takes them from the FIFO."""
@@ -489,8 +503,29 @@ def register_run(run_dir: Path) -> Path:
     runs = state_dir() / "bringup-runs"
     runs.mkdir(parents=True, exist_ok=True)
     marker = runs / f"{os.getpid()}-{run_dir.name}.json"
+    (run_dir / RUN_TOKEN).write_text(marker.name)  # the run directory names its marker back
     marker.write_text(json.dumps({"pid": os.getpid(), "run_dir": str(run_dir.resolve())}))
     return marker
+
+
+def _marked_run(marker: Path) -> tuple[int, Path]:
+    """(pid, run directory) of a marker, checked as strictly as any input: a small regular JSON file naming
+    a live or dead pid and a run directory that names this marker back in its RUN_TOKEN, so a marker
+    someone else wrote makes no command rewrite or remove files it names. InputFileError otherwise."""
+    record = parse_json(read_text(marker, MARKER_BYTES))
+    if not (isinstance(record, dict) and set(record) == {"pid", "run_dir"} and type(record["pid"]) is int
+            and record["pid"] > 0 and isinstance(record["run_dir"], str)):
+        raise InputFileError("not a run marker ({pid, run_dir})")
+    run_dir = Path(record["run_dir"])
+    if marker.name != f"{record['pid']}-{run_dir.name}.json":
+        raise InputFileError("its name is not its pid and run directory")
+    try:
+        token = read_text(run_dir / RUN_TOKEN, MARKER_BYTES)
+    except InputFileError as err:
+        raise InputFileError(f"{run_dir} is no run directory of aifactory's ({RUN_TOKEN}: {err})") from None
+    if token != marker.name:
+        raise InputFileError(f"{run_dir} is no run directory of this marker's")
+    return record["pid"], run_dir
 
 
 def _alive(pid: int) -> bool:
@@ -503,9 +538,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def scrub_leftovers(environ: dict[str, str]) -> list[Path]:
+def scrub_leftovers(environ: dict[str, str], refused: list[str] | None = None) -> list[Path]:
     """Scrub the run directories of bring-ups that ended without cleaning up (their process is gone):
-    remove the secrets FIFO and mask every secret value of this environment; return those run dirs."""
+    remove the secrets FIFO and mask every secret value of this environment; return those run dirs.
+    A marker that is not one aifactory wrote (_marked_run) is left alone, said in `refused`."""
     runs = state_dir() / "bringup-runs"
     if not runs.is_dir():
         return []
@@ -513,10 +549,10 @@ def scrub_leftovers(environ: dict[str, str]) -> list[Path]:
     scrubbed = []
     for marker in sorted(runs.glob("*.json")):
         try:
-            record = json.loads(marker.read_text())
-            pid, run_dir = int(record["pid"]), Path(record["run_dir"])
-        except (OSError, ValueError, KeyError, TypeError):
-            marker.unlink(missing_ok=True)
+            pid, run_dir = _marked_run(marker)
+        except InputFileError as err:
+            if refused is not None:
+                refused.append(f"{marker}: {err}: left alone (nothing it names was touched); remove it")
             continue
         if pid != os.getpid() and _alive(pid):
             continue
@@ -530,13 +566,13 @@ def scrub_leftovers(environ: dict[str, str]) -> list[Path]:
 
 def fact_cache(environ: dict[str, str]) -> dict[str, str]:
     """ansible-runner's fact-cache settings for the cache ansible.cfg asks for: jsonfile under
-    .ansible/facts (or $ANSIBLE_CACHE_PLUGIN_CONNECTION), shared by every run, so a re-run gathers no
+    the state directory's ansible-facts/ (or $ANSIBLE_CACHE_PLUGIN_CONNECTION), shared by every run, so a re-run gathers no
     facts it has (ansible.cfg's `gathering = smart`). Left to itself, runner points Ansible at a new
     cache inside each run directory. Another plugin named in $ANSIBLE_CACHE_PLUGIN is left to Ansible."""
     plugin = environ.get("ANSIBLE_CACHE_PLUGIN", "jsonfile")
     if plugin != "jsonfile":
         return {"fact_cache_type": plugin}
-    where = Path(environ.get("ANSIBLE_CACHE_PLUGIN_CONNECTION") or REPO / ".ansible" / "facts")
+    where = Path(environ.get("ANSIBLE_CACHE_PLUGIN_CONNECTION") or fact_cache_dir())
     return {"fact_cache_type": "jsonfile", "fact_cache": str(where.resolve())}
 
 
@@ -577,6 +613,6 @@ def runner_output_tail(result: BringupResult, lines: int = 15) -> str:
 
 def _display_path(path: Path) -> str:
     try:
-        return str(path.relative_to(REPO))
+        return str(path.relative_to(PROJECT_ROOT))
     except ValueError:
         return str(path)

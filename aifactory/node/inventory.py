@@ -13,8 +13,12 @@ the layout below is the contract the playbooks rely on:
   and slurmdbd roles' variables; absent when `scheduler.kind` is none.
 
 The roles' variables come from `aifactory.node.role_vars`: those of every node on `nodes`, the NVLink
-domain's on each rack group. A host override `aifactory_stand_in: true` (the lab's nodes) turns on
-each role's `<role>_stand_in` for that host. A host override `aifactory_absent: true` leaves that
+domain's on each rack group. What a host lacks comes as capability variables in its host overrides
+(the lab's containers set them): a role's own (`os_baseline_apply_sysctl: false`), or an inventory-level
+one that several roles act on (`aifactory_kernel_modules: false`, `role_vars.HOST_CAPABILITIES`), spelled
+here as each role's variable; the Slurm files lack what one host lacks (`role_vars.CLUSTER_CAPABILITIES`).
+The old lab switches (`aifactory_stand_in`, `<role>_stand_in`) are refused, naming the capability
+variables to set instead. A host override `aifactory_absent: true` leaves that
 host out of the inventory (a tray that is not there: out for repair, or not booted in the lab); its
 name and address stay reserved, and no other host moves. `factory_<name>` lists them in
 `aifactory_absent_hosts`.
@@ -22,15 +26,18 @@ name and address stay reserved, and no other host moves. `factory_<name>` lists 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aifactory.core.inputs import InputFileError, parse_json, read_text
-from aifactory.node.role_vars import (os_baseline_vars, rack_vars, role_vars, scheduler_vars, shared_storage_vars,
-                                 stand_in_vars)
+from aifactory.node.role_docs import ROLES, argument_specs
+from aifactory.node.role_vars import (CLUSTER_CAPABILITIES, HOST_CAPABILITIES, OLD_STAND_IN_SWITCHES, capability_vars, cluster_capabilities, os_baseline_vars,
+                                      rack_vars, role_vars, scheduler_vars, shared_storage_vars)
 from aifactory.spec import Factory, Problem, rack_group
+from aifactory.spec.naming import MARKS, absent_hosts, bmc_host, mark_problems
 
-# Pulumi stack outputs the roles get (`aws_node_identity_outputs`, `acceptance_endpoint_dns`): an
+# Pulumi stack outputs the roles get (`aws_node_identity_outputs`, the Bedrock endpoint in `acceptance_expected`): an
 # allow-list, so that a secret output such as `ssm_activation_code` can never reach inventory vars,
 # whatever the stack exports.
 AWS_OUTPUT_KEYS = ("region", "endpoint_dns", "trust_anchor_arn", "node_profile_arn", "node_role_arn",
@@ -110,6 +117,9 @@ def build_inventory(f: Factory, stack_outputs: dict | None = None, host_override
 
     `controller_python` is the Python running Ansible, which the BMC hosts' Redfish modules run in.
     """
+    problems = stack_output_problems(f, stack_outputs or {})
+    if problems:
+        raise InventoryInputError("stack outputs", problems)
     inv = Inventory()
     factory = inv.group(group_name("factory", f.name))
     factory.vars = factory_vars(f)
@@ -132,7 +142,7 @@ def build_inventory(f: Factory, stack_outputs: dict | None = None, host_override
     if f.head_nodes:
         add_scheduler_groups(inv, f, factory.name)
     for tray in f.switch_trays:
-        inv.add_host("switch_tray_bmcs", f"{tray.name}-bmc", _bmc_vars(tray.rack, tray.bmc_address))
+        inv.add_host("switch_tray_bmcs", bmc_host(tray.name), _bmc_vars(tray.rack, tray.bmc_address))
     for node in f.nodes:
         inv.add_host(node.rack_group, node.name, {
             "ansible_host": node.address,
@@ -142,27 +152,38 @@ def build_inventory(f: Factory, stack_outputs: dict | None = None, host_override
             "aifactory_bmc_address": node.bmc_address,
             "aifactory_storage_address": node.storage_address,
         })
-        inv.add_host("node_bmcs", f"{node.name}-bmc", _bmc_vars(node.rack, node.bmc_address))
+        inv.add_host("node_bmcs", bmc_host(node.name), _bmc_vars(node.rack, node.bmc_address))
 
     if host_overrides:
         unknown = sorted(set(host_overrides) - set(inv.hostvars))
         if unknown:
             raise InventoryInputError("host overrides", [
                 Problem(h, "no such host in this factory", None) for h in unknown])
+        old = old_switch_problems(host_overrides)
+        if old:
+            raise InventoryInputError("host overrides", old)
         for host, overrides in host_overrides.items():
-            stand_in = stand_in_vars(True) if overrides.get("aifactory_stand_in") else {}
-            inv.hostvars[host].update({**stand_in, **overrides})
-        absent = sorted(h for h, o in host_overrides.items() if o.get("aifactory_absent") is True)
+            inv.hostvars[host].update({**capability_vars(overrides), **overrides})
+        absent = absent_hosts(host_overrides)
         for host in absent:
             inv.remove_host(host)
         if absent:
             factory.vars["aifactory_absent_hosts"] = absent
-    if f.head_nodes:  # after the overrides: absent nodes are FUTURE nodes, stand-ins get the lab's files
-        stand_in = any(o.get("aifactory_stand_in") for o in (host_overrides or {}).values())
+    if f.head_nodes:  # after the overrides: absent nodes are FUTURE nodes, the files lack what a host lacks
+        capable = cluster_capabilities(list((host_overrides or {}).values()))
         inv.groups["slurm_cluster"].vars = {
-            **scheduler_vars(f, absent=factory.vars.get("aifactory_absent_hosts", []), stand_in=stand_in),
+            **scheduler_vars(f, absent=factory.vars.get("aifactory_absent_hosts", []), kernel_modules=capable["aifactory_kernel_modules"],
+                             dedicated_resources=capable["aifactory_dedicated_resources"]),
             "os_baseline_hosts_group": "slurm_cluster"}
     return inv
+
+
+def old_switch_problems(host_overrides: dict) -> list[Problem]:
+    """One problem per old lab switch set in the host overrides, naming the capability variables to set instead."""
+    return [Problem(f"{host}.{name}", "the lab switch is gone: set what the host lacks as capability variables "
+                    f"instead ({', '.join(OLD_STAND_IN_SWITCHES[name])})", value)
+            for host, overrides in host_overrides.items() if isinstance(overrides, dict)
+            for name, value in overrides.items() if name in OLD_STAND_IN_SWITCHES]
 
 
 def add_scheduler_groups(inv: Inventory, f: Factory, factory_group: str) -> None:
@@ -184,7 +205,7 @@ def _bmc_vars(rack: int, address: str) -> dict:
         "aifactory_bmc_address": address,
         "bmc_endpoint": f"https://{address}",
         "aifactory_rack": rack,
-        "aifactory_rack_group": f"rack{rack:02d}",
+        "aifactory_rack_group": rack_group(rack),
     }
 
 
@@ -197,6 +218,40 @@ def awslink_required_outputs(f: Factory) -> list[str]:
 def aws_vars(stack_outputs: dict) -> dict:
     """The allow-listed, non-secret stack outputs; `{}` when there are none."""
     return {key: stack_outputs[key] for key in AWS_OUTPUT_KEYS if key in stack_outputs}
+
+
+def _partition(region: str) -> str:
+    """The AWS partition a region belongs to (the ARN's second field)."""
+    return "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+
+
+def stack_output_problems(f: Factory, outputs: dict) -> list[Problem]:
+    """Stack outputs of another stack refused: the region, each ARN's partition and region, and each AWS
+    endpoint's DNS name must be the spec's home region's, and every ARN of one account."""
+    region = f.sovereignty.region
+    problems = []
+    if outputs.get("region") not in (None, region):
+        problems.append(Problem("region", f"the stack is in another region than {f.name}'s home region {region}",
+                                outputs["region"]))
+    accounts = {}
+    for key in sorted(k for k in AWS_OUTPUT_KEYS if k.endswith("_arn") and outputs.get(k) is not None):
+        parts = str(outputs[key]).split(":", 5)
+        if len(parts) < 6 or parts[0] != "arn" or not parts[4].isdigit():
+            problems.append(Problem(key, "not an ARN with an account (arn:PARTITION:SERVICE:REGION:ACCOUNT:...)",
+                                    outputs[key]))
+            continue
+        if parts[1] != _partition(region) or parts[3] not in ("", region):
+            problems.append(Problem(key, f"of another partition or region than {f.name}'s home region {region}",
+                                    outputs[key]))
+        accounts[key] = parts[4]
+    if len(set(accounts.values())) > 1:
+        problems.append(Problem(", ".join(accounts), "ARNs of different AWS accounts: one stack is one account",
+                                sorted(set(accounts.values()))))
+    for service, dns in sorted((outputs.get("endpoint_dns") or {}).items()):
+        if str(dns).endswith(".amazonaws.com") and region not in str(dns).split("."):
+            problems.append(Problem(f"endpoint_dns.{service}", f"an endpoint outside {f.name}'s home region {region}",
+                                    dns))
+    return problems
 
 
 def load_stack_outputs(path: str | Path) -> dict:
@@ -220,9 +275,34 @@ def load_host_overrides(path: str | Path) -> dict:
     data = _read_json_mapping(path, "host overrides")
     problems = [Problem(host, "must map variable names to values", type(v).__name__)
                 for host, v in data.items() if not isinstance(v, dict)]
+    problems += [Problem(host, message, given) for host, message, given in mark_problems(data)]
+    problems += boolean_problems(data)
     if problems:
         raise InventoryInputError(str(path), problems)
     return data
+
+
+@functools.cache
+def boolean_variables() -> frozenset[str]:
+    """The host variables that are booleans: every role variable whose argument spec says `type: bool`,
+    the cluster's capabilities and each host capability that feeds boolean role variables
+    (aifactory.node.role_vars)."""
+    names = set(CLUSTER_CAPABILITIES)
+    for role in sorted(ROLES.iterdir()):
+        if (role / "meta" / "argument_specs.yml").is_file():
+            for spec in argument_specs(role).values():
+                names.update(n for n, option in (spec.get("options") or {}).items() if option.get("type") == "bool")
+    names.update(name for name, fed in HOST_CAPABILITIES.items() if set(fed) <= names)
+    return frozenset(names)
+
+
+def boolean_problems(host_overrides: dict) -> list[Problem]:
+    """One problem per boolean host variable given as anything but true or false (the string "false" is
+    true to Jinja): the marks are naming's (mark_problems)."""
+    return [Problem(f"{host}.{name}", "must be true or false (a JSON boolean, not a string or a number)", value)
+            for host, host_vars in host_overrides.items() if isinstance(host_vars, dict)
+            for name, value in host_vars.items()
+            if name in boolean_variables() and name not in MARKS and not isinstance(value, bool)]
 
 
 def _read_json_mapping(path: str | Path, what: str) -> dict:

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import yaml
 
-ROLES = Path(__file__).resolve().parents[2] / "playbooks" / "roles"
+from aifactory.core import project
+
+ROLES = project.playbooks() / "roles"
 BEGIN = "<!-- BEGIN ROLE VARIABLES (generated from meta/argument_specs.yml by make role-docs) -->"
 END = "<!-- END ROLE VARIABLES -->"
 ENTRY_POINT = "main"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from aifactory import scheduler
 from aifactory.spec import Factory
+from aifactory.spec.naming import DEDICATED
 
 # Vendor download roots. `software.mirrors.nvidia` mirrors NVIDIA's trees under the same paths
 # (`<mirror>/compute/cuda/repos/...` as on developer.download.nvidia.com, `<mirror>/doca/...` as under
@@ -20,16 +21,56 @@ NVIDIA_DOWNLOADS = "https://developer.download.nvidia.com"
 MELLANOX_REPO = "https://linux.mellanox.com/public/repo"
 NEURON_REPO = "https://apt.repos.neuron.amazonaws.com"
 EFA_INSTALLER = "https://efa-installer.amazonaws.com"
+# The key of the Bedrock runtime endpoint in the stack output `endpoint_dns` (infra/private_services.py).
+BEDROCK_SERVICE = "bedrock-runtime"
 
-# Roles that act differently on a lab stand-in (no accelerator, no kernel of its own); the lab
-# marks its hosts with `aifactory_stand_in: true` and each of these roles gets `<role>_stand_in`.
-STAND_IN_ROLES = ("os_baseline", "nvidia_gpu", "neuron", "rdma_fabric", "scratch_storage", "shared_storage",
-                  "acceptance", "slurm")
+# What a host can do, as each role's own variables (defaults/main.yml: the production value, a machine
+# with its own kernel and devices). A host that lacks something (a container) sets them false.
+ROLE_CAPABILITIES = {
+    "os_baseline": ("os_baseline_hostname_now", "os_baseline_apply_sysctl", "os_baseline_set_clock"),
+    "nvidia_gpu": ("nvidia_gpu_install_needs_pci", "nvidia_gpu_kernel_modules"),
+    "neuron": ("neuron_install_needs_pci", "neuron_kernel_modules"),
+    "rdma_fabric": ("rdma_fabric_install_needs_pci", "rdma_fabric_kernel_modules"),
+    "scratch_storage": ("scratch_storage_install_packages", "scratch_storage_kernel_modules"),
+    "shared_storage": ("shared_storage_kernel_clients",),
+    "acceptance": ("acceptance_checks_without_kernel",),
+    "slurm": ("slurm_health_checks_without_kernel",),
+}
+# Capabilities several roles act on, as inventory-level host variables (host overrides), each fed to the
+# role variables it stands for; a role variable set in the same overrides wins.
+HOST_CAPABILITIES = {
+    # Kernel modules can be loaded (and built) for the host's kernel; the accelerators' device files
+    # (Slurm's Gres) come from them.
+    "aifactory_kernel_modules": ("nvidia_gpu_kernel_modules", "neuron_kernel_modules", "rdma_fabric_kernel_modules",
+                                 "scratch_storage_kernel_modules"),
+    # The accelerators' vendor stack is installed only where their PCI device is.
+    "aifactory_accelerator_install_needs_pci": ("nvidia_gpu_install_needs_pci", "neuron_install_needs_pci"),
+    # Acceptance checks that need a kernel (a loaded driver's device nodes, a filesystem client) the host
+    # does not have: reported as skipped, and an `incomplete` made of them passes a rollout gate.
+    "aifactory_checks_without_kernel": ("acceptance_checks_without_kernel", "slurm_health_checks_without_kernel"),
+}
+# Capabilities of the Slurm cluster's files, which every host shares: the files lack what one host lacks.
+# `aifactory_dedicated_resources`: the host's CPUs, memory and cgroups are its own (false: a container
+# sharing them with the machine it runs on).
+CLUSTER_CAPABILITIES = ("aifactory_kernel_modules", DEDICATED)
+_FED = {v for fed in HOST_CAPABILITIES.values() for v in fed}
+# Switches that named the lab instead of a capability (refused in host overrides): the variables to set instead.
+OLD_STAND_IN_SWITCHES = {
+    "aifactory_stand_in": (*HOST_CAPABILITIES, DEDICATED,
+                           *(v for names in ROLE_CAPABILITIES.values() for v in names if v not in _FED)),
+    **{f"{role}_stand_in": names for role, names in ROLE_CAPABILITIES.items()},
+}
 
 
-def stand_in_vars(stand_in: bool) -> dict:
-    """The one stand-in switch, spelled as each role's own variable."""
-    return {f"{role}_stand_in": bool(stand_in) for role in STAND_IN_ROLES}
+def capability_vars(host_vars: dict) -> dict:
+    """The role variables the inventory-level capabilities in a host's variables stand for."""
+    return {role_var: host_vars[name] for name, fed in HOST_CAPABILITIES.items() if name in host_vars
+            for role_var in fed}
+
+
+def cluster_capabilities(host_vars: list[dict]) -> dict[str, bool]:
+    """{capability: whether every host has it} of CLUSTER_CAPABILITIES (unset: has it)."""
+    return {name: all(v.get(name, True) is not False for v in host_vars) for name in CLUSTER_CAPABILITIES}
 
 
 def os_baseline_vars(f: Factory) -> dict:
@@ -110,31 +151,42 @@ def rack_vars(f: Factory, rack_group: str) -> dict:
 
 
 def acceptance_vars(f: Factory, aws: dict) -> dict:
-    """What a node of this factory should be; the role's verdict compares the node's tools with it."""
-    nvidia = f.software.nvidia
-    expected = f.platform.expected
+    """What a node of this factory should be (`acceptance_expected`); the role's verdict compares the
+    node's tools with it."""
     return {
-        "acceptance_expected": expected.model_dump(),
+        "acceptance_expected": acceptance_expected(f, aws),
         "acceptance_software_stack": f.platform.software_stack,
         "acceptance_platform": f.compute.platform,
-        "acceptance_driver_branch": str(nvidia.driver_branch) if nvidia else "",
-        "acceptance_driver_version": (nvidia.driver_version or "") if nvidia else "",
-        "acceptance_network_fabric": f.network.fabric,
-        "acceptance_dcgm_diag_level": expected.dcgm_diag_level,
-        "acceptance_scratch_mount": f.storage.scratch.mount,
-        "acceptance_shared_mounts": [m.model_dump() for m in f.storage.shared],
-        "acceptance_endpoint_dns": aws.get("endpoint_dns") or {},
     }
 
 
-def scheduler_vars(f: Factory, absent: list[str] | tuple[str, ...] = (), stand_in: bool = False) -> dict:
+def acceptance_expected(f: Factory, aws: dict) -> dict:
+    """The one profile aifactory.node.parsers.acceptance.evaluate judges a node by: the platform's expected
+    hardware (catalog `expected`), the pinned driver, the fabric, the mounts and the Bedrock endpoint's
+    DNS name ("" without stack outputs: its checks come back skipped)."""
+    nvidia = f.software.nvidia
+    return {
+        **f.platform.expected.model_dump(),
+        "driver_branch": str(nvidia.driver_branch) if nvidia else "",
+        "driver_version": (nvidia.driver_version or "") if nvidia else "",
+        "network_fabric": f.network.fabric,
+        "scratch_mount": f.storage.scratch.mount,
+        "shared_mounts": [m.model_dump() for m in f.storage.shared],
+        "bedrock_endpoint": (aws.get("endpoint_dns") or {}).get(BEDROCK_SERVICE, ""),
+    }
+
+
+def scheduler_vars(f: Factory, absent: list[str] | tuple[str, ...] = (), kernel_modules: bool = True,
+                   dedicated_resources: bool = True) -> dict:
     """The munge, slurm and slurmdbd roles' variables, for every host of the Slurm cluster (head nodes
     and nodes): the configuration files as `aifactory.scheduler` generates them, written verbatim.
     `absent` nodes (not in the inventory: out for repair, not booted in the lab) are FUTURE nodes;
-    `stand_in`: the nodes are lab stand-ins, whose files differ in the smallest way."""
+    without `kernel_modules` the nodes have no accelerator device files, without `dedicated_resources`
+    no CPUs, memory and cgroups of their own (`aifactory.scheduler.config_files`)."""
     accounting = next((h for h in f.head_nodes if "slurmdbd" in h.services), None)
     return {
-        "slurm_conf_files": scheduler.config_files(f, stand_in=stand_in, absent=absent),
+        "slurm_conf_files": scheduler.config_files(f, absent=absent, accelerator_devices=kernel_modules,
+                                                   dedicated_resources=dedicated_resources),
         "slurm_controllers": [h.name for h in f.head_nodes if h.services[0].startswith("slurmctld")],
         "slurm_state_dir": f.scheduler.state_dir,
         "slurm_health_expected": scheduler.health_expected(f),

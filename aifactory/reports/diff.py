@@ -2,33 +2,37 @@
 
 `site_diff(site, against)` compares the site as it is with the site at a git ref of its repository
 (its files read with `git show` into a temporary directory) or with a saved plan JSON
-(`aifactory plan --format json`, AWS side only). Hosts are compared by their place (rack, slot):
-one added or removed is expected growth; one whose name or address would change, or a name or
-address that would pass to another place, is an error, since the node would be re-addressed in place.
+(`aifactory plan --format json`, AWS side only). Hosts are the inventory's (each node, each node's BMC,
+each switch tray's BMC), compared by their place (rack, slot, kind): one added or removed is expected
+growth; one whose name or address would change, or a name or address that would pass to another place,
+is an error, since the node would be re-addressed in place.
 The scheduler is compared by the Slurm files aifactory.scheduler generates on each side: head nodes
 (a moved address is an error too), Slurm nodes, partitions and topology blocks or switches added,
 removed or changed, and which files change (the scheduler stage applies them with `scontrol
 reconfigure`). AWS resources are compared by two offline plans (the program at the ref when the ref
-has one).
+has one): a changed resource is replaced when a changed property forces a new resource in the AWS
+provider (aifactory.reports.replace_on_change), updated otherwise; each change shows its old and new
+value, secrets masked.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from aifactory import scheduler
+from aifactory.aws.plan import MASK, masked
+from aifactory.core.inputs import MAX_RECORD_BYTES, InputFileError, read_json
+from aifactory.reports.replace_on_change import replacing
 from aifactory.spec import Factory, load_spec, resolve_spec_path
-
-# Properties that name a resource in AWS: a change creates a new resource (AWS renames none of them
-# in place), so Pulumi replaces it.
-NAMING_PROPERTIES = {"name", "bucket", "roleName", "policyName", "aliasName", "keyName", "functionName",
-                     "logGroupName", "trailName", "domainName", "modelPackageGroupName"}
-
+from aifactory.spec.naming import bmc_host
+from aifactory.spec.validators import shown
 
 # An id AWS (and moto) makes up: a type prefix and 8 or 17 hex digits (vpc-0a1b2c3d4e5f60718).
 MADE_UP_ID = re.compile(r"\b[a-z]+(?:-[a-z]+)*-(?:[0-9a-f]{17}|[0-9a-f]{8})\b")
@@ -40,10 +44,13 @@ class DiffError(Exception):
 
 # --- hosts -----------------------------------------------------------------------------------------
 def hosts(f: Factory) -> dict[tuple[int, int, str], dict]:
-    """Every host by its place: (rack, slot, kind) -> name and addresses."""
-    places = {(n.rack, n.slot, "node"): {"name": n.name, "address": n.address, "bmc_address": n.bmc_address,
+    """Every inventory host of the racks by its place: (rack, slot, kind) -> name and addresses. A node, its
+    BMC and a switch tray's BMC are each a host (aifactory.node.inventory)."""
+    places = {(n.rack, n.slot, "node"): {"name": n.name, "address": n.address,
                                          "storage_address": n.storage_address} for n in f.nodes}
-    places |= {(t.rack, t.slot, "switch tray"): {"name": t.name, "bmc_address": t.bmc_address} for t in f.switch_trays}
+    places |= {(n.rack, n.slot, "node BMC"): {"name": bmc_host(n.name), "address": n.bmc_address} for n in f.nodes}
+    places |= {(t.rack, t.slot, "switch-tray BMC"): {"name": bmc_host(t.name), "address": t.bmc_address}
+               for t in f.switch_trays}
     return places
 
 
@@ -136,11 +143,15 @@ def _with_references(value, ids: list[tuple[str, str]]):
 def _resources(plan: dict) -> dict[str, dict]:
     ids = sorted(((r["id"], r["name"]) for r in plan["resources"] if r.get("id") and len(r["id"]) >= 6),
                  key=lambda pair: -len(pair[0]))
-    return {r["name"]: {**r, "inputs": _with_references(r.get("inputs") or {}, ids)} for r in plan["resources"]}
+    return {r["name"]: {**r, "inputs": masked(_with_references(r.get("inputs") or {}, ids), set())}
+            for r in plan["resources"]}
 
 
 def compare_plans(before: dict, after: dict) -> dict[str, list[dict]]:
-    """Resources created, updated (which properties), replaced (type or AWS name changed) and deleted."""
+    """Resources created, updated, replaced and deleted. A changed resource is replaced when its type changed or
+    a changed property forces a new one (`replace_on_change`); each lists its changes, old -> new (secrets
+    masked), and `because` (the properties or type that force the replacement). A type the table lacks is
+    updated with `replacement_unknown` set."""
     old, new = _resources(before), _resources(after)
     brief = lambda r: {"name": r["name"], "type": r["type"], "component": r["component"]}  # noqa: E731
     created = [brief(new[n]) for n in new.keys() - old.keys()]
@@ -151,13 +162,16 @@ def compare_plans(before: dict, after: dict) -> dict[str, list[dict]]:
         # properties the program told Pulumi to ignore (ignore_changes) are no change, as under `pulumi preview`
         ignored = set(a.get("ignore_changes") or []) | set(b.get("ignore_changes") or [])
         changed = sorted(k for k in (a["inputs"].keys() | b["inputs"].keys()) - ignored if a["inputs"].get(k) != b["inputs"].get(k))
-        naming = sorted(set(changed) & NAMING_PROPERTIES)
+        changes = [{"property": k, "before": a["inputs"].get(k), "after": b["inputs"].get(k)} for k in changed]
+        forcing = replacing(b["type"], changed)
         if a["type"] != b["type"]:
-            replaced.append({**brief(b), "because": [f"type was {a['type']}"], "properties": changed})
-        elif naming:
-            replaced.append({**brief(b), "because": naming, "properties": changed})
+            replaced.append({**brief(b), "because": [f"type was {a['type']}"], "properties": changed,
+                             "changes": changes})
+        elif forcing:
+            replaced.append({**brief(b), "because": forcing, "properties": changed, "changes": changes})
         elif changed:
-            updated.append({**brief(b), "properties": changed})
+            updated.append({**brief(b), "properties": changed, "changes": changes,
+                            **({"replacement_unknown": True} if forcing is None else {})})
     order = lambda items: sorted(items, key=lambda r: (r["component"], r["name"]))  # noqa: E731
     return {"created": order(created), "updated": order(updated), "replaced": order(replaced), "deleted": order(deleted)}
 
@@ -175,11 +189,16 @@ def plan_json(spec: Path, program: Path | None, cwd: Path | None = None) -> dict
 
 
 # --- the two sides ---------------------------------------------------------------------------------
-def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+def _git(repo: Path, *args: str, reason: str = "") -> str:
+    """git's output; a DiffError with git's reason (or `reason`, for a git that says none) when it fails."""
+    try:
+        done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True)
+    except OSError as err:
+        raise DiffError(f"cannot run git: {err.strerror or err}") from None
     if done.returncode != 0:
-        raise DiffError(f"git {' '.join(args)}: {done.stderr.strip()}")
-    return done.stdout
+        said = done.stderr.decode(errors="replace").strip()[-2000:] or reason or f"exit {done.returncode}"
+        raise DiffError(f"git {' '.join(shown(a, 300) for a in args)}: {shown(said, 2000)}")
+    return done.stdout.decode(errors="replace")
 
 
 def checkout_at(site_dir: Path, ref: str, into: Path) -> tuple[Path, Path | None]:
@@ -187,7 +206,8 @@ def checkout_at(site_dir: Path, ref: str, into: Path) -> tuple[Path, Path | None
     (the site directory there, the program there or None when the ref has no infra/)."""
     top = Path(_git(site_dir, "rev-parse", "--show-toplevel").strip())
     site_rel = site_dir.resolve().relative_to(top).as_posix()
-    _git(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    _git(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}",
+         reason=f"{shown(ref, 300)} is neither a commit of {top} nor a saved plan file")
     files = _git(top, "ls-tree", "-r", "--name-only", ref, "--", site_rel, "infra").splitlines()
     files += [f for f in _git(top, "ls-tree", "--name-only", ref).splitlines() if f.startswith("Pulumi.") and f.endswith(".yaml")]
     if not any(f.startswith(site_rel + "/") for f in files):
@@ -195,18 +215,28 @@ def checkout_at(site_dir: Path, ref: str, into: Path) -> tuple[Path, Path | None
     for name in files:
         target = into / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(subprocess.run(["git", "-C", str(top), "show", f"{ref}:{name}"], capture_output=True, check=True).stdout)
+        target.write_bytes(_git(top, "show", f"{ref}:{name}").encode())
     program = into / "infra"
     return into / site_rel, program if (program / "__main__.py").is_file() else None
 
 
-def saved_plan(path: Path) -> dict:
+def _names_a_file(against: str) -> bool:
+    """Whether --against names something other than a directory (a saved plan, or a FIFO or device
+    that reading it as one refuses) rather than a git ref."""
     try:
-        plan = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise DiffError(f"{path}: not a plan JSON ({err})") from None
+        return not stat.S_ISDIR(os.stat(against).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def saved_plan(path: Path) -> dict:
+    """A saved `aifactory plan --format json`: a regular file of at most MAX_RECORD_BYTES."""
+    try:
+        plan = read_json(path, MAX_RECORD_BYTES)
+    except InputFileError as err:
+        raise DiffError(f"--against {shown(str(path), 300)}: not a plan JSON ({err})") from None
     if not isinstance(plan, dict) or not isinstance(plan.get("resources"), list):
-        raise DiffError(f"{path}: not a plan JSON (`aifactory plan --format json`)")
+        raise DiffError(f"--against {shown(str(path), 300)}: not a plan JSON (`aifactory plan --format json`)")
     return plan
 
 
@@ -217,7 +247,7 @@ def site_diff(site: str | Path, against: str, program: Path | None = None) -> di
     after = load_spec(spec_file)
     result = {"site": after.name, "against": against, "hosts": None, "scheduler": None, "aws": None, "notes": []}
     with tempfile.TemporaryDirectory(prefix="aifactory-diff-") as tmp:
-        if Path(against).is_file():
+        if _names_a_file(against):
             before_plan = saved_plan(Path(against))
             result["notes"].append("hosts not compared (nor the scheduler): a saved plan holds the AWS side only")
         else:
@@ -275,6 +305,26 @@ def scheduler_markdown(sched: dict) -> list[str]:
     return out
 
 
+# The longest value a merge-request comment shows in full; the JSON has every value whole.
+SHOWN_VALUE_LENGTH = 80
+
+
+def _shown(value) -> str:
+    """One value of a change as a table cell: JSON, cut to SHOWN_VALUE_LENGTH, pipes escaped."""
+    text = value if value == MASK else json.dumps(value, sort_keys=True)
+    if len(text) > SHOWN_VALUE_LENGTH:
+        text = text[:SHOWN_VALUE_LENGTH - 1] + "…"
+    return text.replace("|", "\\|")
+
+
+def _changes_cell(resource: dict) -> str:
+    """`property: old -> new` for each change of a resource (a type the replace table lacks is said so)."""
+    cell = "; ".join(f"{c['property']}: `{_shown(c['before'])}` -> `{_shown(c['after'])}`" for c in resource["changes"])
+    if resource.get("replacement_unknown"):
+        cell += " (whether this replaces it is unknown: the type is not in aifactory.reports.replace_on_change)"
+    return cell
+
+
 def markdown(diff: dict) -> str:
     """The preview as a merge-request comment."""
     out = [f"### aifactory diff: {diff['site']} against `{diff['against']}`", ""]
@@ -288,8 +338,7 @@ def markdown(diff: dict) -> str:
         rows = [("added", x) for x in h["added"]] + [("removed", x) for x in h["removed"]]
         if rows:
             out += ["| change | host | kind | rack | slot | address |", "|---|---|---|---|---|---|"]
-            out += [f"| {c} | {x['name']} | {x['kind']} | {x['rack']} | {x['slot']} | {x.get('address') or x['bmc_address']} |"
-                    for c, x in rows]
+            out += [f"| {c} | {x['name']} | {x['kind']} | {x['rack']} | {x['slot']} | {x['address']} |" for c, x in rows]
             out.append("")
     if diff.get("scheduler"):
         out += scheduler_markdown(diff["scheduler"])
@@ -297,10 +346,11 @@ def markdown(diff: dict) -> str:
     out.append(f"**AWS resources**: {len(a['created'])} created, {len(a['updated'])} updated, "
                f"{len(a['replaced'])} replaced, {len(a['deleted'])} deleted")
     out.append("")
-    rows = ([("created", r, "") for r in a["created"]] + [("updated", r, ", ".join(r["properties"])) for r in a["updated"]]
-            + [("replaced", r, ", ".join(r["because"])) for r in a["replaced"]] + [("deleted", r, "") for r in a["deleted"]])
+    rows = ([("created", r, "") for r in a["created"]] + [("updated", r, _changes_cell(r)) for r in a["updated"]]
+            + [("replaced", r, f"replaced because {', '.join(r['because'])} changed: {_changes_cell(r)}")
+               for r in a["replaced"]] + [("deleted", r, "") for r in a["deleted"]])
     if rows:
-        out += ["| change | resource | type | component | properties |", "|---|---|---|---|---|"]
+        out += ["| change | resource | type | component | changes |", "|---|---|---|---|---|"]
         out += [f"| {c} | {r['name']} | `{r['type']}` | {r['component']} | {p} |" for c, r, p in rows]
         out.append("")
     out += [f"_{n}_" for n in diff["notes"]]

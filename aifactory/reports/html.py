@@ -18,17 +18,13 @@ from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pulumi_policy import PolicyResource, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs
-from pulumi_policy.policy import _NotApplicableError
-
-from aifactory.commands.validate import summary, summary_rows
-from aifactory.aws.plan import Plan, control_config, masked
-from aifactory.aws.plan.controls import CONTROLS
+from aifactory.core import userstate
+from aifactory.core.inputs import InputFileError, read_json
+from aifactory.aws.plan import Plan, masked
 from aifactory.aws.plan.engine import MOCK_ONLY, MOTO, REJECTED
-from aifactory.aws.plan.evaluate import _options
-from aifactory.spec import Factory
+from aifactory.spec import Factory, rack_group
+from aifactory.spec.summary import summary, summary_rows
 
-REPO = Path(__file__).resolve().parents[2]
 EVIDENCE_WIDTH = 160  # characters of one property's value shown as evidence
 TRAYS_PER_ROW = 9
 
@@ -39,60 +35,20 @@ class ReportError(Exception):
 
 def acceptance_dir(f: Factory) -> Path:
     """Where `aifactory bringup` leaves the acceptance results of a factory (the acceptance role's
-    acceptance_results_dir)."""
-    return REPO / ".aifactory" / "acceptance" / f.name
+    acceptance_results_dir), in the user's state directory."""
+    return userstate.acceptance_dir(f.name)
 
 
 # --- evidence ------------------------------------------------------------------------------------
-class _Reads(dict):
-    """A resource's properties that remember which of them a control read."""
-
-    def __init__(self, values: dict, seen: set[str]):
-        super().__init__(values)
-        self.seen = seen
-
-    def get(self, key, default=None):
-        if key in self:
-            self.seen.add(key)
-        return super().get(key, default)
-
-    def __getitem__(self, key):
-        self.seen.add(key)
-        return super().__getitem__(key)
-
-
 def evidence(plan: Plan) -> dict[str, dict[str, dict[str, object]]]:
-    """{control id: {resource name: {property: value}}}: the properties of each resource each control
-    read while checking it (secrets masked). The controls run again on recording copies of the inputs
-    (resource controls) and outputs (stack controls); what they report is already in the plan."""
-    found: dict[str, dict[str, dict]] = defaultdict(dict)
-    config = control_config(plan.factory)
-    for control in CONTROLS:
-        policy_config = config.get(control.policy.name, {})
-        per_resource = isinstance(control.policy, ResourceValidationPolicy)
-        targets = plan.resources if per_resource else [*plan.resources, *plan.components]
-        reads: list[set[str]] = [set() for _ in targets]
-        if per_resource:
-            for r, seen in zip(targets, reads):
-                _quietly(control.policy.validate, ResourceValidationArgs(
-                    r.type, _Reads(r.inputs, seen), r.urn, r.name, _options(), None, policy_config))
-        else:
-            stack = [PolicyResource(r.type, _Reads(r.outputs, seen), r.urn, r.name, _options(), None, None, [], {})
-                     for r, seen in zip(targets, reads)]
-            _quietly(control.policy.validate, StackValidationArgs(stack, policy_config))
-        for r, seen in zip(targets, reads):
-            source = r.inputs if per_resource else r.outputs
-            if seen:
-                found[control.id].setdefault(r.name, {}).update(
-                    {k: masked(source[k], r.secret_paths, k) for k in sorted(seen) if k in source})
-    return found
-
-
-def _quietly(validate, args) -> None:
-    try:
-        validate(args, lambda *a, **k: None)  # what it reports is in the plan already
-    except _NotApplicableError:
-        pass
+    """{control id: {resource name: {property: value}}}: what each control read of each resource while
+    the plan evaluated it (aifactory.aws.plan.evaluate records it), secrets masked."""
+    secret_paths: dict[str, set[str]] = defaultdict(set)
+    for r in [*plan.resources, *plan.components]:
+        secret_paths[r.name] |= r.secret_paths
+    return {c.id: {name: {k: masked(v, secret_paths[name], k) for k, v in props.items()}
+                   for name, props in c.evidence.items()}
+            for c in plan.controls}
 
 
 # --- topology ------------------------------------------------------------------------------------
@@ -105,7 +61,7 @@ def _rack_table(f: Factory, rack: int) -> str:
     trays = [t for t in f.switch_trays if t.rack == rack]
     short = lambda name: name.rsplit("-", 1)[-1]  # noqa: E731
     width = min(TRAYS_PER_ROW, max(len(nodes), len(trays), 1))
-    rows = [f'<TR><TD COLSPAN="{width}" BGCOLOR="#1f3b63"><FONT COLOR="white"><B>rack{rack:02d}</B> '
+    rows = [f'<TR><TD COLSPAN="{width}" BGCOLOR="#1f3b63"><FONT COLOR="white"><B>{rack_group(rack)}</B> '
             f"{len(nodes)} compute{f' + {len(trays)} switch' if trays else ''} trays</FONT></TD></TR>"]
     for members, colour in ((nodes, "#cfe3ff"), (trays, "#ffe2b8")):
         for i in range(0, len(members), width):
@@ -191,8 +147,10 @@ def last_acceptance(f: Factory, results_dir: Path | None = None) -> list[dict]:
     racks = []
     for path in sorted(directory.glob("summary-*.json")):
         try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
+            data = read_json(path)
+        except InputFileError:  # not a regular file, too large, not JSON: not a summary the role wrote
+            continue
+        if not isinstance(data, dict):
             continue
         data["written"] = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         racks.append(data)

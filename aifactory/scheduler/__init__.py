@@ -13,11 +13,12 @@ hands them over); nothing here is computed in Jinja. docs/scheduler.md describes
 - `cgroup.conf`: jobs confined to their cores, memory and devices;
 - `slurmdbd.conf` without its password, which the slurmdbd role adds from the secret.
 
-A lab stand-in (a container without accelerators, sharing the lab machine's CPUs, memory and cgroups)
-gets the same files with the smallest changes: no CPU, memory or `Gres` figures on its `NodeName`
-lines, so that slurmd registers what the container has; no GPU or Neuron device in `gres.conf`; and
-processes tracked by Slurm itself instead of cgroups (`proctrack/linuxproc`, `task/affinity`,
-`jobacct_gather/linux`, `CgroupPlugin=disabled`): a container has no cgroup controllers to give jobs.
+Nodes that lack something get the same files with the smallest changes. Without `dedicated_resources`
+(containers sharing the machine's CPUs, memory and cgroups): no CPU or memory figures on the `NodeName`
+lines, so that slurmd registers what it has, cores as the only consumable, and processes tracked by Slurm
+itself instead of cgroups (`proctrack/linuxproc`, `task/affinity`, `jobacct_gather/linux`,
+`CgroupPlugin=disabled`): a container has no cgroup controllers to give jobs. Without
+`accelerator_devices` (no driver module loaded, so no device files): no `Gres` anywhere.
 """
 
 from __future__ import annotations
@@ -88,13 +89,16 @@ def _rack_nodes(f: Factory, racks: Iterable[int] | None = None) -> list[str]:
     return [n.name for n in f.nodes if wanted is None or n.rack in wanted]
 
 
-def _node_line(f: Factory, name: str, address: str, stand_in: bool, absent: bool) -> str:
+def _node_line(f: Factory, name: str, address: str, absent: bool, accelerator_devices: bool,
+               dedicated_resources: bool) -> str:
     line = f"NodeName={name} NodeAddr={address}"
-    if not stand_in:
-        p = f.platform
+    p = f.platform
+    if dedicated_resources:
         sockets = int(p.cpus_per_node.value)
         line += (f" Sockets={sockets} CoresPerSocket={int(p.cores_per_node.value) // sockets} ThreadsPerCore=1"
-                 f" RealMemory={real_memory_mib(f)} Gres={gres_name(f)}:{int(p.accelerators_per_node.value)}")
+                 f" RealMemory={real_memory_mib(f)}")
+    if accelerator_devices:
+        line += f" Gres={gres_name(f)}:{int(p.accelerators_per_node.value)}"
     return line + (" State=FUTURE" if absent else " State=UNKNOWN")
 
 
@@ -109,7 +113,8 @@ def topology_plugin(f: Factory) -> str:
     return "topology/block" if f.platform.nvlink_domain == "rack" else "topology/tree"
 
 
-def slurm_conf(f: Factory, stand_in: bool = False, absent: Iterable[str] = ()) -> str:
+def slurm_conf(f: Factory, absent: Iterable[str] = (), accelerator_devices: bool = True,
+               dedicated_resources: bool = True) -> str:
     """`absent` nodes (out for repair, not booted in the lab) are FUTURE nodes: defined, so that no name
     or block changes when they arrive, but neither scheduled nor shown as down."""
     head, absent = f.head_nodes, set(absent)
@@ -126,11 +131,11 @@ def slurm_conf(f: Factory, stand_in: bool = False, absent: Iterable[str] = ()) -
         "ReturnToService=2",
         "MpiDefault=none",
         "SelectType=select/cons_tres",
-        f"SelectTypeParameters={'CR_Core' if stand_in else 'CR_Core_Memory'}",
-        # A container gets no cgroup of its own to confine jobs in: the lab tracks processes instead.
-        f"ProctrackType={'proctrack/linuxproc' if stand_in else 'proctrack/cgroup'}",
-        f"TaskPlugin={'task/affinity' if stand_in else 'task/cgroup,task/affinity'}",
-        f"JobAcctGatherType={'jobacct_gather/linux' if stand_in else 'jobacct_gather/cgroup'}",
+        f"SelectTypeParameters={'CR_Core_Memory' if dedicated_resources else 'CR_Core'}",
+        # A container gets no cgroup of its own to confine jobs in: Slurm tracks processes instead.
+        f"ProctrackType={'proctrack/cgroup' if dedicated_resources else 'proctrack/linuxproc'}",
+        f"TaskPlugin={'task/cgroup,task/affinity' if dedicated_resources else 'task/affinity'}",
+        f"JobAcctGatherType={'jobacct_gather/cgroup' if dedicated_resources else 'jobacct_gather/linux'}",
         f"TopologyPlugin={topology_plugin(f)}",
         f"HealthCheckProgram={HEALTH_PROGRAM}",
         f"HealthCheckInterval={HEALTH_CHECK_INTERVAL}",
@@ -141,23 +146,24 @@ def slurm_conf(f: Factory, stand_in: bool = False, absent: Iterable[str] = ()) -
         f"Epilog={HEALTH_PROGRAM}",
         "PrologFlags=Alloc",
     ]
-    if not stand_in:
+    if accelerator_devices:
         lines.append(f"GresTypes={gres_name(f)}")
     accounting = next((h for h in head if "slurmdbd" in h.services), None)
     if accounting:
         lines += ["AccountingStorageType=accounting_storage/slurmdbd", f"AccountingStorageHost={accounting.address}",
                   "JobAcctGatherFrequency=30"]
     lines.append("")
-    lines += [_node_line(f, n.name, n.address, stand_in, n.name in absent) for n in f.nodes]
+    lines += [_node_line(f, n.name, n.address, n.name in absent, accelerator_devices, dedicated_resources)
+              for n in f.nodes]
     lines.append("")
     lines += [_partition_line(f, p) for p in f.scheduler.partitions]
     return "\n".join(lines) + "\n"
 
 
-def gres_conf(f: Factory, stand_in: bool = False) -> str:
+def gres_conf(f: Factory, accelerator_devices: bool = True) -> str:
     text = HEADER.format(name=f.name)
-    if stand_in:
-        return text + "# Lab stand-in: no accelerator device files, so no Gres (docs/scheduler.md).\n"
+    if not accelerator_devices:
+        return text + "# No accelerator device files on the nodes, so no Gres (docs/scheduler.md).\n"
     per_node = int(f.platform.accelerators_per_node.value)
     device = "/dev/nvidia" if f.platform.software_stack == "nvidia" else "/dev/neuron"
     return text + (f"NodeName={hostlist(_rack_nodes(f))} Name={gres_name(f)} "
@@ -185,9 +191,9 @@ def block_sizes(f: Factory) -> list[int]:
     return sizes
 
 
-def cgroup_conf(f: Factory, stand_in: bool = False) -> str:
-    if stand_in:
-        return HEADER.format(name=f.name) + ("# Lab stand-in: jobs are not confined by cgroups (docs/scheduler.md).\n"
+def cgroup_conf(f: Factory, dedicated_resources: bool = True) -> str:
+    if not dedicated_resources:
+        return HEADER.format(name=f.name) + ("# No cgroups of the nodes' own: jobs are not confined by them (docs/scheduler.md).\n"
                                              "CgroupPlugin=disabled\n")
     return HEADER.format(name=f.name) + (
         "CgroupPlugin=cgroup/v2\n"
@@ -214,10 +220,13 @@ def slurmdbd_conf(f: Factory) -> str:
         f"StorageUser={ACCOUNTING_DB_USER}\n")
 
 
-def config_files(f: Factory, stand_in: bool = False, absent: Iterable[str] = ()) -> dict[str, str]:
-    """{file name in /etc/slurm: content} of every host of the cluster."""
-    return {"slurm.conf": slurm_conf(f, stand_in, absent), "gres.conf": gres_conf(f, stand_in),
-            "topology.conf": topology_conf(f), "cgroup.conf": cgroup_conf(f, stand_in)}
+def config_files(f: Factory, absent: Iterable[str] = (), accelerator_devices: bool = True,
+                 dedicated_resources: bool = True) -> dict[str, str]:
+    """{file name in /etc/slurm: content} of every host of the cluster. `accelerator_devices`: the nodes have
+    their accelerators' device files; `dedicated_resources`: their CPUs, memory and cgroups are their own."""
+    return {"slurm.conf": slurm_conf(f, absent, accelerator_devices, dedicated_resources),
+            "gres.conf": gres_conf(f, accelerator_devices), "topology.conf": topology_conf(f),
+            "cgroup.conf": cgroup_conf(f, dedicated_resources)}
 
 
 def health_expected(f: Factory) -> dict:

@@ -9,9 +9,9 @@ verdict. A failed check drains the node with `aifactory health: <checks>` as the
 program drained is resumed once every check passes again; a node drained for any other reason (a
 rollout, a replace, an operator) is left alone, its reason kept. As Prolog
 (SLURM_SCRIPT_CONTEXT=prolog_slurmd) it also exits 1, so Slurm refuses the job on the node and
-requeues it. A check that could not run (a lab stand-in has no GPU) drains nothing.
-Its configuration (`/etc/aifactory/health.json`): `node` (the Slurm node name), `expected` (the
-profile, `aifactory.scheduler.health_expected`), `stand_in`.
+requeues it. A check that could not run (a tool not installed, a kernel the node does not have) drains
+nothing. Its configuration (`/etc/aifactory/health.json`): `node` (the Slurm node name), `expected` (the
+profile, `aifactory.scheduler.health_expected`), `checks_without_kernel` (as the acceptance role's).
 """
 
 from __future__ import annotations
@@ -103,11 +103,11 @@ def scratch_probe(mount: str) -> str:
         return f"{type(err).__name__}: {err.strerror or err}"
 
 
-def observe(expected: dict, stand_in: bool) -> dict:
+def observe(expected: dict, checks_without_kernel: list[str]) -> dict:
     """The node's observations document, in the shape `aifactory.node.parsers.acceptance.evaluate` reads, collected
-    as the acceptance role collects it: on a lab stand-in too the installed tools run (the lab's stand-in
-    tools say so in their --version); only the IMEX channel, a device node of a loaded driver, is not looked for."""
-    obs: dict = {"stand_in": stand_in, "tools": {}, "tool_versions": {}}
+    as the acceptance role collects it: the installed tools run (a stand-in tool says so in its --version); the
+    IMEX channel, a device node of a loaded driver, is not looked for where `checks_without_kernel` names it."""
+    obs: dict = {"checks_without_kernel": list(checks_without_kernel), "tools": {}, "tool_versions": {}}
     for key in wanted_tools(expected):
         tool, args = TOOLS[key]
         installed = Path(TOOL_PATHS[tool]).is_file()
@@ -119,7 +119,7 @@ def observe(expected: dict, stand_in: bool) -> dict:
     if expected.get("fabric") in ("imex", "fabric-manager"):
         obs["services"] = services()
         obs["packages"] = packages()
-        if not stand_in:
+        if "imex_channel" not in checks_without_kernel:
             obs["imex_channel"] = Path(IMEX_CHANNEL).exists()
     points = [expected.get("scratch_mount") or ""] + [m["mount"] for m in expected.get("shared_mounts") or []]
     obs["mounts"] = mounts([p for p in points if p])
@@ -175,7 +175,7 @@ def main(argv: list[str]) -> int:
     except (OSError, ValueError, KeyError, TypeError) as err:
         print(f"aifactory-health: cannot read {config_path}: {err}", file=sys.stderr)
         return 2
-    verdict = evaluate(expected, observe(expected, bool(config.get("stand_in"))))
+    verdict = evaluate(expected, observe(expected, list(config.get("checks_without_kernel") or [])))
     reason = drain_reason(verdict)
     print(f"aifactory-health: {act(node, reason)}")
     prolog = os.environ.get("SLURM_SCRIPT_CONTEXT", "").startswith("prolog")

@@ -13,7 +13,8 @@ import yaml
 from pydantic import ValidationError
 
 from aifactory.core.inputs import MAX_INPUT_BYTES, InputFileError, read_text
-from aifactory.spec.model import Factory, Node, SwitchTray, rack_group
+from aifactory.spec.model import Factory, Node, SwitchTray
+from aifactory.spec.naming import rack_group
 from aifactory.spec.validators import Problem, validate
 
 SPEC_FILE = "factory.yaml"
@@ -37,7 +38,11 @@ class SpecError(Exception):
 def resolve_spec_path(spec: str | Path) -> Path:
     """SPEC may be a factory.yaml or the site directory that holds one."""
     path = Path(spec)
-    return path / SPEC_FILE if path.is_dir() else path
+    try:
+        is_dir = path.is_dir()
+    except (OSError, ValueError):  # an over-long path, a NUL byte: reading it says why
+        is_dir = False
+    return path / SPEC_FILE if is_dir else path
 
 
 class StrictLoader(yaml.SafeLoader):

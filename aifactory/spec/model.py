@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr
 
 from aifactory import catalog
+from aifactory.spec.naming import head_node_name, node_name, rack_group, switch_tray_name
 
 # The first addresses of every on-prem range are left to gateways, VIPs and services.
 RESERVED_LEADING_ADDRESSES = 10
@@ -24,8 +25,6 @@ RESERVED_LEADING_ADDRESSES = 10
 # addresses, after the first HEAD_NODE_OFFSET (gateways and VIPs): head01 at the range's first address
 # + 5, head02 at + 6 (room for six up to + 10), so adding racks moves none (docs/addressing.md).
 HEAD_NODE_OFFSET = 4
-# Rack numbers in host names: `r001`; a factory past rack 999 names rack 1000 `r1000`, renaming none.
-RACK_NAME_DIGITS = 3
 
 
 def _network(value: str) -> str:
@@ -81,9 +80,18 @@ class Sovereignty(Section):
 PlatformName = Literal[tuple(catalog.platforms())]  # type: ignore[valid-type]
 
 
+# The most racks and nodes a spec may ask for (aifactory.spec.validators.platform refuses more by arithmetic,
+# before anything expands the nodes: a 3 KB spec asking for 200,000 racks took 78 s and 2 GB to validate).
+# The largest AI factory announced, xAI's Colossus, is 200,000 GPUs: 25,000 8-GPU servers, or the GPUs of
+# about 2,800 NVL72 racks. These leave 2.5x room in servers and 1.5x in racks, and keep every command within
+# seconds (a node costs ~50 us and ~1.3 KB to expand).
+MAX_NODES = 65_536
+MAX_RACKS = 4_096
+
+
 class Compute(Section):
     platform: PlatformName
-    racks: int = Field(ge=1)
+    racks: int = Field(ge=1, description=f"at most {MAX_RACKS}")
     nodes_per_rack: int | None = Field(default=None, ge=1)
     node_os: Literal["ubuntu-24.04", "ubuntu-22.04", "debian-12", "debian-13"] = "ubuntu-24.04"
 
@@ -259,10 +267,6 @@ class SwitchTray:
     bmc_address: str
 
 
-def rack_group(rack: int) -> str:
-    return f"rack{rack:02d}"
-
-
 class Factory(Section):
     """A whole factory: the parsed factory.yaml plus what it implies."""
 
@@ -356,10 +360,6 @@ class Factory(Section):
         """The largest rack count the spec's ranges hold."""
         return min(self.rack_capacity.values())
 
-    def _rack_name(self, rack: int) -> str:
-        """`<factory>-r001`: three digits whatever the rack count, so no name changes as racks are added."""
-        return f"{self.name}-r{rack:0{RACK_NAME_DIGITS}d}"
-
     def _rack_bases(self, rack: int) -> dict[str, ipaddress.IPv4Address]:
         """The address just before the rack's block in each range (slot 1 is base + 1)."""
         return {field: ipaddress.IPv4Network(getattr(self.network, field)).network_address
@@ -373,7 +373,7 @@ class Factory(Section):
             base = self._rack_bases(rack)
             for slot in range(1, self.nodes_per_rack + 1):
                 nodes.append(Node(
-                    name=f"{self._rack_name(rack)}-n{slot:02d}",
+                    name=node_name(self.name, rack, slot),
                     rack=rack,
                     slot=slot,
                     address=str(base["host_cidr"] + slot),
@@ -391,7 +391,7 @@ class Factory(Section):
             base = self._rack_bases(rack)["bmc_cidr"] + node_slots
             for slot in range(1, self.switch_trays_per_rack + 1):
                 trays.append(SwitchTray(
-                    name=f"{self._rack_name(rack)}-sw{slot:02d}",
+                    name=switch_tray_name(self.name, rack, slot),
                     rack=rack,
                     slot=slot,
                     bmc_address=str(base + slot),
@@ -410,7 +410,7 @@ class Factory(Section):
         if sched.backup_controller:
             services.append(("slurmctld-backup",))
         first = ipaddress.IPv4Network(self.network.host_cidr).network_address + HEAD_NODE_OFFSET
-        return tuple(HeadNode(name=f"{self.name}-head{i:02d}", index=i, address=str(first + i), services=own)
+        return tuple(HeadNode(name=head_node_name(self.name, i), index=i, address=str(first + i), services=own)
                      for i, own in enumerate(services, start=1))
 
     # --- Bedrock ---------------------------------------------------------------------------------

@@ -10,20 +10,13 @@
     {{ observations | aifactory_acceptance_check(expected) }}     the verdict (aifactory.node.parsers.acceptance)
     {{ results_by_host | aifactory_acceptance_summary(racks) }}   the summary of each rack
 
-The acceptance role collects and calls these; every comparison lives in `aifactory.node.parsers`.
+The acceptance role collects and calls these; every comparison lives in `aifactory.node.parsers` (the
+installed aifactory: the Python that runs Ansible is the one aifactory is installed in).
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from ansible.errors import AnsibleFilterError
-
-try:
-    import aifactory  # noqa: F401  (installed into the Python that runs Ansible)
-except ImportError:  # running from a checkout: the repository root is two levels up
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from aifactory.node.parsers import ParseError
 from aifactory.node.parsers.acceptance import evaluate, observations, summarize

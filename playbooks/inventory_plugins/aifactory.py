@@ -1,7 +1,8 @@
 """Ansible inventory plugin `aifactory`: the hosts and groups of a factory, read from factory.yaml.
 
 The inventory itself is built by `aifactory.node.inventory` from the spec that `aifactory.spec` parses
-(the only parser of factory.yaml); this module only hands it to Ansible.
+(the only parser of factory.yaml); this module only hands it to Ansible. It imports the installed
+aifactory: the Python that runs Ansible is the one aifactory is installed in.
 """
 
 from __future__ import annotations
@@ -12,11 +13,7 @@ from pathlib import Path
 
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin
-
-try:
-    import aifactory  # noqa: F401  (installed into the Python that runs Ansible)
-except ImportError:  # running from a checkout: the repository root is two levels up
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from ansible.utils.unsafe_proxy import wrap_var
 
 from aifactory.node.inventory import (InventoryInputError, build_inventory, load_host_overrides,
                                  load_stack_outputs)
@@ -63,6 +60,9 @@ spec: factory.yaml
 
 class InventoryModule(BaseInventoryPlugin):
     NAME = "aifactory"
+    # Spec values are data: never trusted as templates (ansible-core 2.19 and later), and each one marked
+    # unsafe as it is set (wrap_var: AnsibleUnsafe before 2.19), so a `{{ ... }}` in the spec is never run.
+    trusted_by_default = False
 
     def verify_file(self, path):
         return super().verify_file(path) and os.path.basename(path) in ("aifactory.yml", "aifactory.yaml")
@@ -104,9 +104,9 @@ class InventoryModule(BaseInventoryPlugin):
             for child in group.children:
                 inv.add_child(group.name, child)
             for key, value in group.vars.items():
-                inv.set_variable(group.name, key, value)
+                inv.set_variable(group.name, key, wrap_var(value))
         for group in built.groups.values():
             for host in group.hosts:
                 inv.add_host(host, group=group.name)
                 for key, value in built.hostvars[host].items():
-                    inv.set_variable(host, key, value)
+                    inv.set_variable(host, key, wrap_var(value))

@@ -8,6 +8,7 @@ import subprocess
 
 from aifactory import cli
 from aifactory.reports.diff import compare_scheduler, has_errors, markdown, scheduler_view
+from aifactory.node.inventory import build_inventory
 from aifactory.spec import load_spec
 from tests.conftest import put, site_dir
 
@@ -68,7 +69,9 @@ def test_diff_of_a_lab_site_grown_by_one_rack(capsys, tmp_path, site):
     diff = json.loads(capsys.readouterr().out)
     assert code == 0
     f = load_spec(spec_dir)
-    new = {n.name for n in f.nodes if n.rack == 3} | {t.name for t in f.switch_trays if t.rack == 3}
+    inventory = build_inventory(f).to_ansible_list()
+    new = {h for h in inventory["_meta"]["hostvars"] if h.startswith("lab-gb200-r003-")}
+    assert len(new) == 18 + 18 + 9  # the rack's nodes, their BMCs and its switch trays' BMCs
     assert {h["name"] for h in diff["hosts"]["added"]} == new
     assert diff["hosts"]["moved"] == [] and diff["hosts"]["removed"] == []
     assert diff["scheduler"]["topology"]["added"] == ["rack03"] and diff["scheduler"]["head_nodes"]["moved"] == []

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from aifactory.node.bringup import BringupOptions, BringupResult
+from aifactory.node.redfish import firmware_versions, select_system
 from aifactory.day2.replace import (REPLACE_PLAYBOOK, HostKeyMismatch, ReplaceError, ReplaceOptions, check_node, exit_code,
                                forget_host_key, hardware_record, known_hosts_files, learn_host_key, run_replace)
 from aifactory.day2.rollout import RESUME_PLAYBOOK
@@ -32,11 +33,11 @@ def host_key(tmp_path: Path, name: str) -> str:
 
 
 def test_the_hardware_record_is_the_bmc_system_of_this_node():
-    record = hardware_record({"system_id": "bbbb", "systems": SYSTEMS, "firmware": FIRMWARE})
-    assert record == {"serial": "SN-NEW-42", "manufacturer": "Stand-in", "model": "GB200 compute tray",
-                      "bios_version": "1.2", "firmware": {"BMC": "24.10", "BIOS": "1.2"}}
-    assert hardware_record({"systems": SYSTEMS[:1]})["serial"] == "OLD-1"  # the BMC's only system
-    assert hardware_record({"systems": SYSTEMS})["serial"] is None  # several and none named: nothing guessed
+    # What replace.yml hands back: the bmc role's selection and firmware read (aifactory.node.redfish).
+    read = {"system": select_system(SYSTEMS, "bbbb"), "firmware": firmware_versions(FIRMWARE)}
+    assert hardware_record(read) == {"serial": "SN-NEW-42", "manufacturer": "Stand-in", "model": "GB200 compute tray",
+                                     "bios_version": "1.2", "firmware": {"BMC": "24.10", "BIOS": "1.2"}}
+    assert hardware_record({"system": {}, "firmware": {}})["serial"] is None
 
 
 def test_known_hosts_are_the_labs_when_the_overrides_name_one(tmp_path):
@@ -77,7 +78,8 @@ class Runner:
         self.runs.append(options)
         stats, acceptance = {}, {}
         if options.playbook == REPLACE_PLAYBOOK:
-            stats = {"aifactory_replace_hardware": {NODE: {"system_id": "bbbb", "systems": SYSTEMS, "firmware": FIRMWARE}}}
+            stats = {"aifactory_replace_hardware": {NODE: {"system": select_system(SYSTEMS, "bbbb"),
+                                                      "firmware": firmware_versions(FIRMWARE)}}}
         elif options.playbook is None:
             acceptance = {NODE: {"result": self.verdict}}
         failed = self.verdict == "fail" and options.playbook is None

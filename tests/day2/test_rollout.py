@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from aifactory.node.acceptance_gate import KERNEL_BOUND_INCOMPLETE
+from aifactory.node.batches import BatchPlanError, plan_batches
 from aifactory.node.bringup import BringupOptions, BringupResult
-from aifactory.day2.rollout import (RESUME_PLAYBOOK, ROLLOUT_PLAYBOOK, RolloutError, RolloutOptions, exit_code, plan_batches,
-                               prepare, record_lock, run_rollout, state_lines)
+from aifactory.node.parsers.acceptance import WITHOUT_KERNEL
+from aifactory.day2.rollout import (RESUME_PLAYBOOK, ROLLOUT_PLAYBOOK, RolloutError, RolloutOptions, exit_code, prepare,
+                               record_lock, run_rollout, state_lines)
 from aifactory.spec import load_spec
 from tests.conftest import put, site_dir
 from tests.hostile.conftest import run_inprocess
@@ -53,11 +56,13 @@ def test_other_platforms_go_rack_by_rack_without_a_batch_size():
     assert [len(b.nodes) for b in plan_batches(f.nodes, rack_domain=False)] == [1, 35, 36]
 
 
-def test_a_batch_size_on_nvl72_or_below_one_is_refused():
-    with pytest.raises(RolloutError, match="--batch-size"):
+def test_a_batch_size_on_nvl72_or_below_one_is_refused(tmp_path):
+    with pytest.raises(BatchPlanError, match="--batch-size"):
         plan_batches(GB200.nodes, True, batch_size=4)
-    with pytest.raises(RolloutError, match="--batch-size"):
+    with pytest.raises(BatchPlanError, match="--batch-size"):
         plan_batches(GB200.nodes, False, batch_size=0)
+    with pytest.raises(RolloutError, match="--batch-size: on this platform a rack is one NVLink domain"):
+        prepare(GB200, RolloutOptions(stage="drivers", batch_size=4, record=tmp_path / "record.json"))
 
 
 # --- the driver, with a recording runner ----------------------------------------------------------------
@@ -65,8 +70,9 @@ class Runner:
     """Stands in for run_bringup: records each run and answers with the verdicts it is told."""
 
     def __init__(self, tmp: Path, verdict=lambda node: "pass", interrupt_on: int | None = None,
-                 raise_on: int | None = None, raises: BaseException = KeyboardInterrupt()):
+                 raise_on: int | None = None, raises: BaseException = KeyboardInterrupt(), skipped=lambda node: {}):
         self.tmp, self.verdict, self.interrupt_on, self.raise_on, self.raises = tmp, verdict, interrupt_on, raise_on, raises
+        self.skipped = skipped  # {check: reason} of a node's checks that could not run
         self.runs: list[BringupOptions] = []
 
     def __call__(self, f, options: BringupOptions) -> BringupResult:
@@ -83,7 +89,7 @@ class Runner:
             hosts={n: {"ok": 5, "changed": 1, "failed": int(verdicts.get(n) == "fail"), "unreachable": 0, "skipped": 0,
                        "rescued": 0, "ignored": 0} for n in nodes},
             run_dir=self.tmp / f"run{len(self.runs)}", unscrubbable=[],
-            acceptance={n: {"result": v} for n, v in verdicts.items()},
+            acceptance={n: {"result": v, "skipped": self.skipped(n)} for n, v in verdicts.items()},
             interrupted_by=signal.SIGINT if self.interrupt_on == len(self.runs) else None)
 
     def batches(self) -> list[list[str]]:
@@ -116,6 +122,9 @@ def test_every_batch_drains_applies_accepts_and_resumes_in_order(tmp_path):
     assert first.extra_vars["aifactory_rollout_drain_reason"] == "aifactory rollout drivers"
     assert first.extra_vars["aifactory_rollout_reboot_fact"] == "nvidia_gpu_reboot_required"
     assert first.extra_vars["aifactory_rollout_slurm"] is True
+    # The stage's plays take the batch whole: one serial batch of its size, never split again.
+    assert [o.extra_vars["aifactory_drivers_serial"] for o in runner.runs if Path(o.playbook) == ROLLOUT_PLAYBOOK] == [
+        [1], [1], [2]]
     saved = json.loads((tmp_path / "record.json").read_text())
     assert saved["status"] == "done" and saved["skipped_absent"] == LAB_ABSENT
     assert [b["outcome"] for b in saved["batches"]] == ["passed"] * 3
@@ -239,14 +248,18 @@ def test_cli_on_a_real_site_without_yes_or_terminal_runs_nothing(capsys, tmp_pat
     assert not (tmp_path / "r.json").exists()
 
 
-def test_an_incomplete_verdict_passes_the_gate_on_lab_stand_ins_only(tmp_path):
-    stand_ins = {n.name: {"aifactory_stand_in": True} for n in GB200.nodes if n.slot <= 2}
+def test_an_incomplete_verdict_passes_the_gate_only_for_checks_without_the_kernel_they_need(tmp_path):
     path, record, options = start(tmp_path)
-    options.host_overrides = {**options.host_overrides, **stand_ins}
-    runner = Runner(tmp_path, verdict=lambda n: "incomplete")
+    kernel_bound = {"imex_channel": f"{WITHOUT_KERNEL}: IMEX channels are device nodes of a loaded NVIDIA driver"}
+    runner = Runner(tmp_path, verdict=lambda n: "incomplete", skipped=lambda n: kernel_bound)
     record = run_rollout(GB200, options, path, record, runner=runner, progress=open(tmp_path / "progress.txt", "a"))
     assert record["status"] == "done"
-    assert record["batches"][0]["nodes_outcome"] == {"lab-gb200-r001-n01": "incomplete (lab stand-in)"}
+    assert record["batches"][0]["nodes_outcome"] == {"lab-gb200-r001-n01": KERNEL_BOUND_INCOMPLETE}
+    (tmp_path / "other").mkdir()
+    path, record, options = start(tmp_path / "other")
+    runner = Runner(tmp_path, verdict=lambda n: "incomplete", skipped=lambda n: kernel_bound | {"ecc": "`nvidia-smi` is not installed"})
+    record = run_rollout(GB200, options, path, record, runner=runner, progress=open(tmp_path / "progress.txt", "a"))
+    assert record["status"] != "done" and record["batches"][0]["nodes_outcome"] == {"lab-gb200-r001-n01": "incomplete"}
 
 
 def test_a_record_that_is_not_one_is_bad_input(capsys, tmp_path):

@@ -1,8 +1,9 @@
-"""rollout_drain.yml, rollout_restart.yml and rollout_resume.yml run for real against local hosts, with
-`scontrol` and `squeue` replaced by scripts that log their arguments and answer as Slurm would: the
-drain names the batch and the reason, --force requeues the running jobs, the wait ends when the batch
-is free and fails the run when jobs outlive the drain timeout; only nodes whose role set the restart
-fact go through their BMC."""
+"""slurm_drain.yml (with the variables rollout.yml and replace.yml import it with), rollout_restart.yml and
+rollout_resume.yml run for real against local hosts, with `scontrol` and `squeue` replaced by scripts that
+log their arguments and answer as Slurm would: the drain names the batch and the reason, --force requeues
+the running jobs, the wait ends when the batch is free and fails the run when jobs outlive the drain
+timeout, replace drains its node without waiting; only nodes whose role set the restart fact go through
+their BMC."""
 
 from __future__ import annotations
 
@@ -35,8 +36,14 @@ def fake_slurm(bin_dir: Path, log: Path, busy_polls: int, drained: list[str]) ->
         (bin_dir / tool).chmod(0o755)
 
 
+def drain_import_vars(importer: str) -> dict:
+    """The variables `importer` (rollout.yml, replace.yml) imports slurm_drain.yml with."""
+    plays = yaml.safe_load((REPO / "playbooks" / importer).read_text())
+    return next(p["vars"] for p in plays if p.get("ansible.builtin.import_playbook") == "slurm_drain.yml")
+
+
 def run(tmp_path: Path, book: str, busy_polls: int = 0, force: bool = False, polls: int = 3,
-        drained: list[str] = BATCH) -> tuple[int, list[str]]:
+        drained: list[str] = BATCH, more: dict | None = None) -> tuple[int, list[str]]:
     log = tmp_path / "slurm.log"
     fake_slurm(tmp_path / "bin", log, busy_polls, drained)
     local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
@@ -47,7 +54,7 @@ def run(tmp_path: Path, book: str, busy_polls: int = 0, force: bool = False, pol
     extra = {"aifactory_become": False, "slurm_controllers": ["f-head01"], "aifactory_rollout_batch": BATCH,
              "aifactory_rollout_slurm": True, "aifactory_rollout_drain_reason": "aifactory rollout drivers",
              "aifactory_rollout_force": force, "aifactory_rollout_drain_polls": polls,
-             "aifactory_rollout_drain_poll_delay": 0}
+             "aifactory_rollout_drain_poll_delay": 0, **(more or {})}
     done = subprocess.run([PLAYBOOK, "-i", str(inventory), f"playbooks/{book}", "--limit", ",".join(BATCH),
                            "-e", json.dumps(extra)], cwd=REPO, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
@@ -58,24 +65,36 @@ def run(tmp_path: Path, book: str, busy_polls: int = 0, force: bool = False, pol
 BUSY = "squeue --noheader --format=%i --nodelist=f-r002-n01,f-r002-n02 --states=RUNNING,COMPLETING,CONFIGURING,SUSPENDED"
 
 
+def rollout_drain(tmp_path: Path, **kw) -> tuple[int, list[str]]:
+    """slurm_drain.yml as rollout.yml runs it: its import variables mapped from the rollout's."""
+    return run(tmp_path, "slurm_drain.yml", more=drain_import_vars("rollout.yml"), **kw)
+
+
 def test_drain_then_wait_until_the_jobs_are_gone(tmp_path):
-    code, calls = run(tmp_path, "rollout_drain.yml", busy_polls=2)
+    code, calls = rollout_drain(tmp_path, busy_polls=2)
     assert code == 0
     assert calls == ["scontrol update NodeName=f-r002-n01,f-r002-n02 State=DRAIN Reason=aifactory rollout drivers",
                      BUSY, BUSY, BUSY]  # listed once, then polled until free
 
 
 def test_force_requeues_the_running_jobs(tmp_path):
-    code, calls = run(tmp_path, "rollout_drain.yml", busy_polls=1, force=True)
+    code, calls = rollout_drain(tmp_path, busy_polls=1, force=True)
     assert code == 0 and "scontrol requeue 41,42" in calls
     assert calls.index("scontrol requeue 41,42") == 2
 
 
 def test_jobs_outliving_the_drain_timeout_fail_the_batch(tmp_path):
-    code, calls = run(tmp_path, "rollout_drain.yml", busy_polls=99, polls=2)
+    code, calls = rollout_drain(tmp_path, busy_polls=99, polls=2)
     assert code != 0
     assert calls.count(BUSY) == 1 + 3  # the listing, then the first try and two retries
     assert not any("requeue" in c for c in calls)
+
+
+def test_replace_drains_its_node_with_its_reason_and_does_not_wait(tmp_path):
+    replace = {"aifactory_replace_slurm": True, "aifactory_replace_reason": "aifactory replace",
+               "aifactory_replace_bmc_node": {"f-r002-n02-bmc": "f-r002-n02"}}
+    code, calls = run(tmp_path, "slurm_drain.yml", busy_polls=99, more={**drain_import_vars("replace.yml"), **replace})
+    assert code == 0 and calls == ["scontrol update NodeName=f-r002-n02 State=DRAIN Reason=aifactory replace"]
 
 
 DRAINED = "sinfo --noheader --Node --nodes=f-r002-n01,f-r002-n02 --states=drain --format=%N"

@@ -61,7 +61,7 @@ def test_bringup_input_files(capsys, tmp_path, files, option, kind):
     (["bringup", LAB, "--forks", "9" * 400], "--forks"),
     (["bringup", LAB, "--check", "-e", "[1, 2]"], "not a JSON object"),
     (["bringup", LAB, "--check", "-e", "{" * 100_000], "--extra-vars"),
-    (["bringup", LAB, "--check", "--playbook", "/nonexistent/site.yml"], "no such playbook"),
+    (["bringup", LAB, "--check", "--playbook", "/nonexistent/site.yml"], "--playbook: /nonexistent/site.yml: no such file"),
     (["bringup", LAB, "--check", "--stack-outputs", "bad\0path.json"], "NUL byte"),
     (["bringup", LAB, "--check", "--playbook", "bad\0path.yml"], "--playbook"),
     (["bringup", LAB, "--check", "--artifacts-dir", "/dev/null/runs"], "--artifacts-dir"),
@@ -100,6 +100,33 @@ def test_every_help_documents_its_exit_codes():
     assert len(helps) > 9
     for text in helps:
         assert "exit codes:" in text and "  2  " in text.replace("  2    ", "  2  "), text
+
+
+@pytest.mark.parametrize("command", [["bringup", "--check"], ["rollout", "--stage", "drivers", "--record"],
+                                     ["replace", "--record"]])
+def test_a_host_override_mark_that_is_not_a_boolean_is_refused_naming_host_and_mark(capsys, tmp_path, command):
+    """`aifactory_absent: "yes"` would be read as absent by one reader and present by another: refused."""
+    overrides = tmp_path / "overrides.json"
+    overrides.write_text(json.dumps({"lab-b200-r001-n01": {"aifactory_absent": "yes"}}))
+    node = ["lab-b200-r001-n01"] if command[0] == "replace" else []
+    record = [tmp_path / "record.json"] if command[-1] == "--record" else []
+    code, _, err = run_inprocess(capsys, command[0], LAB, *node, *command[1:], *record, "--host-overrides", overrides,
+                                 "--yes", "--artifacts-dir", tmp_path / "artifacts")
+    assert_refused(code, err, "lab-b200-r001-n01", "aifactory_absent must be true or false")
+    assert not (tmp_path / "artifacts").exists() and not (tmp_path / "record.json").exists(), "something ran"
+
+
+@pytest.mark.parametrize("switch, instead", [("aifactory_stand_in", "aifactory_kernel_modules"),
+                                             ("scratch_storage_stand_in", "scratch_storage_kernel_modules")])
+def test_an_old_lab_switch_in_host_overrides_is_refused_naming_the_capability_variables(capsys, tmp_path, switch, instead):
+    """The lab enters through capabilities: a host override that still sets the old switch would silently do
+    nothing, so it is refused, saying what to set instead."""
+    overrides = tmp_path / "overrides.json"
+    overrides.write_text(json.dumps({"lab-b200-r001-n02": {switch: True}}))
+    code, _, err = run_inprocess(capsys, "bringup", LAB, "--check", "--host-overrides", overrides,
+                                 "--artifacts-dir", tmp_path / "artifacts")
+    assert_refused(code, err, f"lab-b200-r001-n02.{switch}", "the lab switch is gone", instead)
+    assert not (tmp_path / "artifacts").exists(), "something ran"
 
 
 def test_json_problems_of_a_bad_input_file(capsys, files):

@@ -1,6 +1,6 @@
 """No accidental real run (issue 13, item 6): a bring-up without --check on an inventory that is not a lab
 shows what it will touch and asks on a terminal; without a terminal it needs --yes. Lab inventories (the
-lab's host overrides mark every node a stand-in) run without asking, as the rehearsal and bench do."""
+lab's host overrides say every node is a container) run without asking, as the rehearsal and bench do."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from types import SimpleNamespace
 
 import ansible_runner
 
-from aifactory.commands.bringup import is_lab
+from aifactory.commands.runner_options import is_lab
+from aifactory.lab.lifecycle import CONTAINER_CAPABILITIES
 from aifactory.spec import load_spec
 from tests.hostile.conftest import AIFACTORY, REPO, assert_refused, run_inprocess, run_subprocess
 
@@ -40,7 +41,7 @@ def test_without_a_terminal_a_real_run_needs_yes(tmp_path):
 
 def test_a_lab_inventory_runs_without_asking(tmp_path, monkeypatch, capsys):
     overrides = tmp_path / "host-overrides.json"
-    overrides.write_text(json.dumps({n.name: {"aifactory_stand_in": True} for n in load_spec(LAB).nodes}))
+    overrides.write_text(json.dumps({n.name: CONTAINER_CAPABILITIES for n in load_spec(LAB).nodes}))
     calls = []
 
     def init_runner(**kwargs):
@@ -64,7 +65,7 @@ def test_a_lab_inventory_runs_without_asking(tmp_path, monkeypatch, capsys):
 
 def test_a_lab_that_boots_some_trays_is_a_lab_but_absent_nodes_alone_are_not():
     f = load_spec(REPO / "inventories" / "lab-gb200")
-    some = {n.name: {"aifactory_stand_in": True} if n.slot <= 2 else {"aifactory_absent": True} for n in f.nodes}
+    some = {n.name: CONTAINER_CAPABILITIES if n.slot <= 2 else {"aifactory_absent": True} for n in f.nodes}
     assert is_lab(f, some)
     assert not is_lab(f, {n.name: {"aifactory_absent": True} for n in f.nodes})
     assert not is_lab(f, {**some, f.nodes[-1].name: {}})

@@ -1,6 +1,7 @@
-"""The real Pulumi program, run under the SDK's mock engine for each example site: wiring and secure defaults.
+"""The real Pulumi program, run by the plan's engine for each example site: wiring and secure defaults.
 
-Assertions read the inputs the mock engine recorded (camelCase, as the engine sees them).
+Assertions read the inputs the engine recorded (camelCase, as the engine sees them; secrets unwrapped,
+their paths in `secret_paths`). Ids and ARNs are the engine's mock outputs, read from the resources.
 """
 
 from __future__ import annotations
@@ -9,13 +10,13 @@ import json
 import re
 
 import pytest
-from pulumi.runtime import rpc
 
+from aifactory.aws.plan.engine import MockOnlyBackend
 from aifactory.spec import load_spec
 from aifactory.spec.validators import az_subnets
 from infra.private_services import SERVICES
 from tests.conftest import site_dir
-from tests.infra.mock_run import Run, run_program
+from tests.infra.conftest import program_run
 
 OUTPUTS = {"region", "vpc_id", "transit_gateway_id", "vpn_connection_ids", "endpoint_dns", "resolver_inbound_ips",
            "trust_anchor_arn", "node_profile_arn", "node_role_arn", "ssm_activation_id", "ssm_activation_code",
@@ -54,18 +55,19 @@ def test_exports_exactly_the_outputs_the_playbooks_use(run, spec):
 
 
 def test_every_aws_resource_uses_the_home_region_provider_inside_a_component(run, spec):
-    (provider,) = run.of_type("pulumi:providers:aws")
+    (provider,) = [p for p in run.providers if p.type == "pulumi:providers:aws"]
     assert provider.inputs["region"] == spec.sovereignty.region
-    aws_resources = [r for r in run.resources if r.typ.startswith("aws:")]
+    aws_resources = [r for r in run.resources if r.type.startswith("aws:")]
     assert aws_resources
     for resource in aws_resources:
         assert f"pulumi:providers:aws::{spec.name}-home::" in resource.provider, resource.name
-        assert "aifactory:infra:" in resource.parent, resource.name
+        parents = resource.urn.split("::")[2].split("$")[:-1]  # the URN's type chain, down to the resource's own
+        assert any(t.startswith("aifactory:infra:") for t in parents), resource.name
         assert resource.name.startswith(f"{spec.name}-"), resource.name
 
 
 def test_no_internet_path(run, spec):
-    assert not INTERNET_PATHS & {r.typ for r in run.resources}
+    assert not INTERNET_PATHS & {r.type for r in run.resources}
     subnets = run.of_type("aws:ec2/subnet:Subnet")
     assert sorted(s.inputs["cidrBlock"] for s in subnets) == sorted(
         str(n) for n in az_subnets(spec.hybrid_link.vpc_cidr, spec.hybrid_link.availability_zones))
@@ -89,7 +91,8 @@ def test_hub_vpc_dns_default_sg_and_flow_logs(run, spec):
 
 def test_hub_default_nacl_admits_only_on_prem_and_hub_on_the_needed_ports(run, spec):
     acl = run.one("aws:ec2/defaultNetworkAcl:DefaultNetworkAcl")
-    assert acl.inputs["subnetIds"] == [s.name + "-id" for s in run.of_type("aws:ec2/subnet:Subnet")]
+    # sorted: the engine records resources as the SDK's threads register them, not in the program's order
+    assert sorted(acl.inputs["subnetIds"]) == sorted(s.id for s in run.of_type("aws:ec2/subnet:Subnet"))
     onprem, hub = spec.network.onprem_cidr, spec.hybrid_link.vpc_cidr
     rules = {d: {(r["protocol"], r["fromPort"], r["toPort"], r["cidrBlock"]) for r in acl.inputs[d]} for d in ("ingress", "egress")}
     assert {r["action"] for d in ("ingress", "egress") for r in acl.inputs[d]} == {"allow"}
@@ -106,7 +109,7 @@ def test_resolver_inbound_endpoint_answers_on_prem_only(run, spec):
     assert endpoint.inputs["direction"] == "INBOUND"
     assert [a["ip"] for a in endpoint.inputs["ipAddresses"]] == run.outputs["resolver_inbound_ips"]
     sg = run.named(f"{spec.name}-resolver-sg")
-    assert endpoint.inputs["securityGroupIds"] == [f"{sg.name}-id"]
+    assert endpoint.inputs["securityGroupIds"] == [sg.id]
     assert sorted((r["protocol"], r["fromPort"], r["toPort"], tuple(r["cidrBlocks"])) for r in sg.inputs["ingress"]) == [
         ("tcp", 53, 53, (spec.network.onprem_cidr,)), ("udp", 53, 53, (spec.network.onprem_cidr,))]
 
@@ -122,7 +125,7 @@ def test_transit_gateway_segmented_and_every_attachment_routed(run, spec):
     for typ in ("aws:ec2transitgateway/routeTableAssociation:RouteTableAssociation",
                 "aws:ec2transitgateway/routeTablePropagation:RouteTablePropagation"):
         assert len(run.of_type(typ)) == expected, typ
-        assert {r.inputs["transitGatewayRouteTableId"] for r in run.of_type(typ)} == {f"{spec.name}-tgw-rt-id"}
+        assert {r.inputs["transitGatewayRouteTableId"] for r in run.of_type(typ)} == {run.named(f"{spec.name}-tgw-rt").id}
 
 
 def test_direct_connect_transit_vifs_and_allowed_prefixes(run, spec):
@@ -132,12 +135,12 @@ def test_direct_connect_transit_vifs_and_allowed_prefixes(run, spec):
         (c.connection_id, c.vlan) for c in spec.hybrid_link.direct_connect)
     for vif in vifs:
         assert vif.inputs["bgpAsn"] == spec.hybrid_link.onprem_asn and vif.inputs["addressFamily"] == "ipv4"
-        assert vif.secret_outputs == ("bgpAuthKey",)
+        assert vif.secret_paths == {"bgpAuthKey"}
     associations = run.of_type("aws:directconnect/gatewayAssociation:GatewayAssociation")
     assert len(associations) == (1 if spec.hybrid_link.direct_connect else 0)
     for association in associations:
         assert association.inputs["allowedPrefixes"] == [spec.hybrid_link.vpc_cidr]
-        assert association.inputs["associatedGatewayId"] == f"{spec.name}-tgw-id"
+        assert association.inputs["associatedGatewayId"] == run.named(f"{spec.name}-tgw").id
 
 
 def test_vpn_bgp_strong_crypto_logged_keys_secret(run, spec):
@@ -145,17 +148,17 @@ def test_vpn_bgp_strong_crypto_logged_keys_secret(run, spec):
     assert sorted((g.inputs["ipAddress"], g.inputs["bgpAsn"], g.inputs["type"]) for g in gateways) == sorted(
         (p.peer_ip, str(spec.hybrid_link.onprem_asn), "ipsec.1") for p in spec.hybrid_link.vpn)
     vpns = run.of_type("aws:ec2/vpnConnection:VpnConnection")
-    assert len(vpns) == len(spec.hybrid_link.vpn) and sorted(f"{v.name}-id" for v in vpns) == sorted(run.outputs["vpn_connection_ids"])
+    assert len(vpns) == len(spec.hybrid_link.vpn) and sorted(v.id for v in vpns) == sorted(run.outputs["vpn_connection_ids"])
     for vpn in vpns:
-        assert vpn.inputs["staticRoutesOnly"] is False and vpn.inputs["transitGatewayId"] == f"{spec.name}-tgw-id"
+        assert vpn.inputs["staticRoutesOnly"] is False and vpn.inputs["transitGatewayId"] == run.named(f"{spec.name}-tgw").id
         assert vpn.inputs["presharedKeyStorage"] == "SecretsManager"
-        assert {"tunnel1PresharedKey", "tunnel2PresharedKey", "customerGatewayConfiguration"} <= set(vpn.secret_outputs)
+        assert {"tunnel1PresharedKey", "tunnel2PresharedKey", "customerGatewayConfiguration"} <= vpn.secret_paths
         for tunnel in (1, 2):
             for option, value in TUNNEL_CRYPTO.items():
                 assert vpn.inputs[camel(f"tunnel{tunnel}_{option}")] == value, (tunnel, option)
             log = vpn.inputs[f"tunnel{tunnel}LogOptions"]["cloudwatchLogOptions"]
             assert log["logEnabled"] is True and log["bgpLogEnabled"] is True
-            assert log["logGroupArn"].endswith(f"{spec.name}-vpn-logs")
+            assert log["logGroupArn"] == run.named(f"{spec.name}-vpn-logs").outputs["arn"]
             assert f"tunnel{tunnel}PresharedKey" not in vpn.inputs  # AWS generates it: never in Pulumi state
 
 
@@ -163,8 +166,8 @@ def test_vpn_psk_from_config_secret(run_site):
     run = run_site("lab-b200", lambda data: None, {"aifactory:vpnPsk1": "a-psk-from-config-1"})
     (vpn,) = run.of_type("aws:ec2/vpnConnection:VpnConnection")
     for tunnel in (1, 2):  # reaches the engine as a secret value, never as plain text
-        assert vpn.inputs[f"tunnel{tunnel}PresharedKey"] == {rpc._special_sig_key: rpc._special_secret_sig,
-                                                              "value": "a-psk-from-config-1"}
+        assert vpn.inputs[f"tunnel{tunnel}PresharedKey"] == "a-psk-from-config-1"
+        assert f"tunnel{tunnel}PresharedKey" in vpn.secret_paths
 
 
 def test_interface_endpoints_private_dns_explicit_sg_and_policy(run, spec):
@@ -177,7 +180,7 @@ def test_interface_endpoints_private_dns_explicit_sg_and_policy(run, spec):
     for name, endpoint in endpoints.items():
         assert endpoint.inputs["vpcEndpointType"] == "Interface", name
         assert endpoint.inputs["privateDnsEnabled"] is True, name
-        assert endpoint.inputs["securityGroupIds"] == [f"{sg.name}-id"], name
+        assert endpoint.inputs["securityGroupIds"] == [sg.id], name
         assert json.loads(endpoint.inputs["policy"])["Statement"], name
     s3 = endpoints[f"com.amazonaws.{spec.sovereignty.region}.s3"]
     assert s3.inputs["dnsOptions"] == {"privateDnsOnlyForInboundResolverEndpoint": False}
@@ -194,7 +197,8 @@ def test_bedrock_runtime_endpoint_allows_the_spec_models_with_the_guardrail(run,
     profiles = {m for m in spec.aws_services.bedrock.models if m not in spec.bedrock_foundation_models}
     assert {r.rsplit("/", 1)[1] for r in resources if ":inference-profile/" in r} == profiles
     assert all(f"bedrock:{region}:" in r for r in resources if ":inference-profile/" in r)
-    guardrail = f"arn:aws:bedrock:{region}:123456789012:guardrail/{spec.name}-guardrail"
+    guardrail = run.one("aws:bedrock/guardrail:Guardrail").outputs["guardrailArn"]
+    assert guardrail.startswith(f"arn:aws:bedrock:{region}:")
     assert invoke["Condition"]["StringLike"]["bedrock:GuardrailIdentifier"] == [guardrail, f"{guardrail}:*"]
 
 
@@ -209,9 +213,8 @@ def test_keys_customer_managed_and_rotated(run, spec):
 def test_key_policies_name_the_roles_that_need_each_key(run, spec):
     key_policies = {p.name: json.loads(p.inputs["policy"]) for p in run.of_type("aws:kms/keyPolicy:KeyPolicy")}
     assert set(key_policies) == {f"{spec.name}-data-key-policy", f"{spec.name}-logs-key-policy"}
-    role = {r.name: r.name + "-1a2b3c" for r in run.of_type("aws:iam/role:Role")}
-    arn = lambda name: f"arn:aws:iam::123456789012:role/{role[name]}"  # noqa: E731
-    deployer = "arn:aws:iam::123456789012:user/deployer"
+    arn = {r.name: r.outputs["arn"] for r in run.of_type("aws:iam/role:Role")}.__getitem__
+    deployer = MockOnlyBackend.caller_arn
     operators = sorted([arn(f"{spec.name}-operator-{i}") for i in range(1, len(spec.identity.operator_principals) + 1)] + [deployer])
     for document in key_policies.values():
         by_sid = {s["Sid"]: s for s in document["Statement"]}
@@ -228,7 +231,7 @@ def test_permission_boundary_on_every_role(run, spec):
     expected = 1 + len(spec.identity.operator_principals) + spec.identity.ssm_hybrid_activation \
         + spec.aws_services.sagemaker.domain + 1  # node, operators, ssm, sagemaker, flow logs
     assert len(roles) == expected
-    boundary = f"arn:aws:iam:{spec.sovereignty.region}:123456789012:policy/{spec.name}-region-boundary"
+    boundary = run.named(f"{spec.name}-region-boundary", "aws:iam/policy:Policy").outputs["arn"]
     assert {r.inputs.get("permissionsBoundary") for r in roles} == {boundary}
 
 
@@ -243,7 +246,7 @@ def test_guardrail_with_cmk_pii_action_and_topics(run, spec):
     topics = guardrail.inputs.get("topicPolicyConfig", {}).get("topicsConfigs", [])
     assert [t["name"] for t in topics] == spec.aws_services.bedrock.guardrail.blocked_topics
     version = run.one("aws:bedrock/guardrailVersion:GuardrailVersion")
-    assert version.inputs["guardrailArn"].endswith(f"guardrail/{spec.name}-guardrail")
+    assert version.inputs["guardrailArn"] == guardrail.outputs["guardrailArn"]
 
 
 def test_invocation_logging_only_in_region_to_a_private_cmk_bucket(run, spec):
@@ -253,7 +256,7 @@ def test_invocation_logging_only_in_region_to_a_private_cmk_bucket(run, spec):
         return
     (config,) = logging
     bucket = config.inputs["loggingConfig"]["s3Config"]["bucketName"]
-    assert bucket == f"{spec.name}-bedrock-logs-id"
+    assert bucket == run.named(f"{spec.name}-bedrock-logs", "aws:s3/bucket:Bucket").id
     policy = json.loads(run.named(f"{spec.name}-bedrock-logs-policy").inputs["policy"])
     assert policy["Statement"][1]["Principal"] == {"Service": "bedrock.amazonaws.com"}
 
@@ -292,7 +295,7 @@ def test_sagemaker_domain_vpc_only_with_cmk(run, spec):
     assert sorted(g.inputs["modelPackageGroupName"] for g in groups) == sorted(
         f"{spec.name}-{g}" for g in spec.aws_services.sagemaker.model_groups)
     artifacts = json.loads(run.named(f"{spec.name}-artifacts-policy").inputs["policy"])["Statement"]
-    assert artifacts[1]["Condition"]["StringNotEquals"] == {"aws:SourceVpce": f"{spec.name}-vpce-s3-id"}
+    assert artifacts[1]["Condition"]["StringNotEquals"] == {"aws:SourceVpce": run.named(f"{spec.name}-vpce-s3").id}
 
 
 def test_roles_anywhere_trust_anchor_node_role_and_profile(run, spec):
@@ -317,7 +320,7 @@ def test_ssm_activation_code_is_a_secret_output(run, spec):
         return
     (activation,) = activations
     assert activation.inputs["registrationLimit"] == spec.node_count
-    assert "activationCode" in activation.secret_outputs
+    assert "activationCode" in activation.secret_paths
     assert "ssm_activation_code" in run.secret_outputs
     assert run.secret_outputs == {"ssm_activation_code"}
 
@@ -332,27 +335,28 @@ def test_external_key_store(run_site):
                                      "aifactory:xksKeyIdData": "ext-data", "aifactory:xksKeyIdLogs": "ext-logs"})
     store = run.one("aws:kms/customKeyStore:CustomKeyStore")
     credential = store.inputs["xksProxyAuthenticationCredential"]
-    assert credential == {rpc._special_sig_key: rpc._special_secret_sig,  # the whole block is secret
-                          "value": {"accessKeyId": "AKIDEXAMPLEXKS", "rawSecretAccessKey": "s" * 43}}
+    assert credential == {"accessKeyId": "AKIDEXAMPLEXKS", "rawSecretAccessKey": "s" * 43}
+    assert "xksProxyAuthenticationCredential" in store.secret_paths  # the whole block is secret
     assert store.inputs["customKeyStoreType"] == "EXTERNAL_KEY_STORE"
     assert store.inputs["xksProxyConnectivity"] == "PUBLIC_ENDPOINT"
     keys = {k.name: k.inputs for k in run.of_type("aws:kms/key:Key")}
     assert {k["xksKeyId"] for k in keys.values()} == {"ext-data", "ext-logs"}
-    assert all(k["customKeyStoreId"] == "lab-b200-xks-id" and k["enableKeyRotation"] is False for k in keys.values())
+    assert all(k["customKeyStoreId"] == store.id and k["enableKeyRotation"] is False for k in keys.values())
 
 
 def test_bad_spec_path_is_a_clean_error(tmp_path):
-    import pulumi
-
-    with pytest.raises(pulumi.RunError, match="no such file"):
-        run_program(tmp_path / "missing.yaml", "eu-west-3", "missing")
+    run = program_run(tmp_path / "missing.yaml", "eu-west-3", "missing")
+    (error,) = run.errors
+    assert error.startswith("the program failed: RunError: ") and "no such file" in error
+    assert run.resources == []
 
 
 def test_every_bucket_logs_its_access_into_the_access_log_bucket(run, spec):
     buckets = {b.name for b in run.of_type("aws:s3/bucket:Bucket")}
     logging = {r.inputs["bucket"]: r.inputs["targetBucket"] for r in run.of_type("aws:s3/bucketLogging:BucketLogging")}
-    target = f"{spec.name}-access-logs-id"
-    assert logging == {f"{b}-id": target for b in buckets - {f"{spec.name}-access-logs"}}
+    bucket_id = {b.name: b.id for b in run.of_type("aws:s3/bucket:Bucket")}
+    target = bucket_id[f"{spec.name}-access-logs"]
+    assert logging == {bucket_id[b]: target for b in buckets - {f"{spec.name}-access-logs"}}
 
 
 def test_home_region_trail_with_s3_and_bedrock_data_events_and_access_analyzer(run, spec):
@@ -361,7 +365,7 @@ def test_home_region_trail_with_s3_and_bedrock_data_events_and_access_analyzer(r
     trail = run.one("aws:cloudtrail/trail:Trail")
     assert trail.inputs["isMultiRegionTrail"] is False and trail.inputs["enableLogFileValidation"] is True
     assert trail.inputs["kmsKeyId"] == run.outputs["kms_key_arns"]["logs"]
-    assert trail.inputs["s3BucketName"] == f"{spec.name}-trail-logs-id"
+    assert trail.inputs["s3BucketName"] == run.named(f"{spec.name}-trail-logs", "aws:s3/bucket:Bucket").id
     kinds = {f["equals"][0] for s in trail.inputs["advancedEventSelectors"] for f in s["fieldSelectors"]
              if f["field"] == "resources.type"}
     assert {"AWS::S3::Object", "AWS::Bedrock::Guardrail"} <= kinds

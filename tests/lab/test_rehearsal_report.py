@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from aifactory.commands.rehearse import print_details
+from aifactory.lab.lifecycle import CONTAINER_CAPABILITIES
 from aifactory.lab.rehearsal import (AWS_LINK_CHECKS, FAILED, INCOMPLETE, PASSED, StageFailed, acceptance_outcome,
                                      awslink_outcome, bringup_result, check_table, failure_lines, read_acceptance,
                                      run_streaming, skipped_checks)
@@ -43,25 +44,38 @@ def lab_site(bedrock_endpoint: str = BEDROCK) -> dict:
 
 
 def stand_in(**observed) -> dict:
-    """A lab node: scratch mounted, the Bedrock endpoint name resolving to the lab gateway and answering."""
-    return {"stand_in": True, "mounts": ["/", "/scratch"], "scratch_probe": "ok",
+    """A lab node: scratch mounted, the Bedrock endpoint name resolving to the lab gateway and answering,
+    the checks that need a kernel declared as the lab declares them."""
+    return {"checks_without_kernel": CONTAINER_CAPABILITIES["aifactory_checks_without_kernel"],
+            "mounts": ["/", "/scratch"], "scratch_probe": "ok",
             "bedrock_dns": {"stdout": f"10.77.1.1      STREAM {BEDROCK}\n"}, "bedrock_https": {"status": 200}, **observed}
 
 
-def test_stand_ins_make_acceptance_incomplete_not_failed_with_counts_and_reasons(tmp_path):
-    hosts = [n.name for n in load_spec(site_dir("lab-b200")).nodes]
+def test_kernel_bound_checks_make_acceptance_incomplete_not_failed_with_counts_and_reasons(tmp_path):
+    """A GB200 lab node: its stand-in tools answer, but the IMEX channel and an NFS share need a kernel it lacks."""
+    site = load_spec(site_dir("lab-gb200")).platform.expected.model_dump() | {
+        "driver_branch": "580", "scratch_mount": "/scratch", "bedrock_endpoint": BEDROCK,
+        "shared_mounts": [{"name": "home", "type": "nfs", "source": "10.0.0.2:/home", "mount": "/home/shared"}]}
+    tools = {key: (REPO / "tests" / "fixtures" / "tools" / name).read_text() for key, name in (
+        ("nvidia_smi", "nvidia-smi-q-x.gb200-healthy.xml"), ("nvlink", "nvidia-smi-nvlink-s.gb200-healthy.txt"),
+        ("dcgm", "dcgmi-diag-r2-j.gb200-healthy.json"), ("ibstat", "ibstat.gb200-healthy.txt"))}
+    node = stand_in(**tools, services={"nvidia-imex.service": {"state": "running"}})
+    hosts = [n.name for n in load_spec(site_dir("lab-gb200")).nodes[:2]]
     for host in hosts:
-        (tmp_path / f"{host}.json").write_text(json.dumps({"host": host} | evaluate(lab_site(), stand_in())))
+        (tmp_path / f"{host}.json").write_text(json.dumps({"host": host} | evaluate(site, node)))
     results = read_acceptance(tmp_path, hosts + ["absent"])
     assert results["absent"] is None and results[hosts[0]]["result"] == "incomplete"
     del results["absent"]
     outcome, detail = acceptance_outcome(results)
-    assert outcome == INCOMPLETE
-    assert f"{hosts[0]} incomplete (3 passed, 0 failed, 11 could not run)" in detail
-    assert "ecc_enabled" in detail and "lab stand-in: no NVIDIA GPU, `nvidia-smi -q -x` not run" in detail
-    assert "lab stand-in: no RDMA device, `ibstat` not run" in detail
+    assert outcome == INCOMPLETE, detail
+    ran = len(results[hosts[0]]["checks"]) - 2
+    assert f"{hosts[0]} incomplete ({ran} passed, 0 failed, 2 could not run)" in detail
+    assert "imex_channel: needs a kernel this host does not have: IMEX channels are device nodes" in detail
     assert skipped_checks(results, lambda c: c in AWS_LINK_CHECKS) == {}
-    assert "ecc_enabled" in skipped_checks(results, lambda c: c not in AWS_LINK_CHECKS)
+    assert set(skipped_checks(results, lambda c: c not in AWS_LINK_CHECKS)) == {"imex_channel", "shared:home"}
+    # The same node without its stand-in tools: that is no kernel's doing, and fails the rehearsal.
+    outcome, detail = acceptance_outcome({hosts[0]: evaluate(site, stand_in())})
+    assert outcome == FAILED and "not explained by the lab" in detail and "no `nvidia-smi -q -x` output collected" in detail
 
 
 def test_bedrock_checks_without_stack_outputs_are_not_the_labs_doing():

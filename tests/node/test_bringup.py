@@ -15,8 +15,9 @@ from types import SimpleNamespace
 
 import ansible_runner
 
-from aifactory.node.bringup import (EXIT_ACCEPTANCE_INCOMPLETE, MASK, STAGES, BringupOptions, BringupResult, Progress,
-                               Redactor, fact_cache, forget_facts, run_bringup, secret_values)
+from aifactory.node.acceptance_gate import EXIT_ACCEPTANCE_INCOMPLETE
+from aifactory.node.bringup import (MASK, STAGES, BringupOptions, BringupResult, Progress, Redactor, fact_cache,
+                                    forget_facts, run_bringup, secret_values)
 from aifactory.spec import load_spec
 from tests.conftest import REPO
 
@@ -156,6 +157,19 @@ def test_stages_are_site_yml_tags_in_stage_order(tmp_path, monkeypatch):
     assert (calls[-1]["playbook"], calls[-1]["tags"]) == (str(own), "drivers")
 
 
+def test_runs_and_acceptance_results_default_to_the_sites_state_directory(tmp_path, monkeypatch):
+    """No --artifacts-dir: the run directory and the acceptance results are the site's, in the user's
+    state directory, whatever the working directory; ansible-runner runs in the project (ansible.cfg's)."""
+    monkeypatch.setenv("AIFACTORY_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)
+    calls = fake_runner(monkeypatch)
+    result = run_bringup(load_spec(REPO / "inventories" / "lab-b200"), BringupOptions(), progress_stream=io.StringIO())
+    site = tmp_path / "state" / "sites" / "lab-b200"
+    assert result.run_dir.parent == site / "bringup" and result.run_dir.is_dir()
+    assert calls[-1]["extravars"]["acceptance_results_dir"] == str(site / "acceptance")
+    assert calls[-1]["project_dir"] == str(REPO) and (REPO / "ansible.cfg").is_file()
+
+
 def test_secret_values_and_scrubbing(tmp_path):
     values, short = secret_values({"AIFACTORY_BMC_PASSWORD": "hunter2!", "AIFACTORY_SSM_ACTIVATION_CODE": "abc",
                                    "AIFACTORY_BMC_USERNAME": "admin", "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI"})
@@ -218,10 +232,11 @@ def test_tags_run_the_validation_and_the_chosen_stages_in_site_order():
     assert list(dict.fromkeys(tag for tags in every for tag in tags)) == list(STAGES)
 
 
-def test_fact_cache_is_shared_by_runs_unless_the_environment_says_otherwise(tmp_path):
-    """ansible-runner would point each run at a new cache in its run directory; bringup keeps the one
-    ansible.cfg names, so `gathering = smart` can skip hosts whose facts a previous run cached."""
-    assert fact_cache({}) == {"fact_cache_type": "jsonfile", "fact_cache": str(REPO / ".ansible" / "facts")}
+def test_fact_cache_is_shared_by_runs_unless_the_environment_says_otherwise(tmp_path, monkeypatch):
+    """ansible-runner would point each run at a new cache in its run directory; bringup keeps one in the
+    user's state directory, so `gathering = smart` can skip hosts whose facts a previous run cached."""
+    monkeypatch.setenv("AIFACTORY_STATE_DIR", str(tmp_path / "state"))
+    assert fact_cache({}) == {"fact_cache_type": "jsonfile", "fact_cache": str(tmp_path / "state" / "ansible-facts")}
     assert fact_cache({"ANSIBLE_CACHE_PLUGIN_CONNECTION": str(tmp_path)})["fact_cache"] == str(tmp_path)
     assert fact_cache({"ANSIBLE_CACHE_PLUGIN": "memory"}) == {"fact_cache_type": "memory"}
 

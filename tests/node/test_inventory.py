@@ -12,9 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aifactory.node.inventory import (AWS_OUTPUT_KEYS, InventoryInputError, build_inventory, load_host_overrides,
-                                 load_stack_outputs)
-from aifactory.node.role_vars import STAND_IN_ROLES, role_vars
+from aifactory.node.batches import inventory_serial, plan_batches, serial_sizes
+from aifactory.node.inventory import (AWS_OUTPUT_KEYS, InventoryInputError, aws_vars, build_inventory,
+                                 load_host_overrides, load_stack_outputs)
+from aifactory.node.parsers.acceptance import Observations, planned_checks
+from aifactory.lab.lifecycle import CONTAINER_CAPABILITIES
+from aifactory.node.role_vars import HOST_CAPABILITIES, OLD_STAND_IN_SWITCHES, ROLE_CAPABILITIES, role_vars
 from aifactory.spec import load_spec
 from tests.conftest import REPO, site_dir
 
@@ -131,14 +134,32 @@ def test_absent_hosts_leave_the_inventory_and_move_nothing():
     assert inv.groups["factory_lab_gb200"].vars["aifactory_absent_hosts"] == sorted(overrides)
 
 
+def groups_of(inv) -> dict[str, list[str]]:
+    """The inventory's direct host lists per group, as Ansible's `groups` holds them for rack groups."""
+    return {name: list(g.hosts) for name, g in inv.groups.items()}
+
+
+def test_the_drivers_serial_is_the_rollout_plan_of_the_inventorys_present_nodes():
+    f = load_spec(site_dir("lab-gb200"))
+    absent = {n.name: {"aifactory_absent": True} for n in f.nodes if n.slot > 2 or n.name == "lab-gb200-r001-n01"}
+    serial = inventory_serial(groups_of(build_inventory(f, host_overrides=absent)))
+    # lab-gb200-r001-n02 is the canary and alone in the rest of rack01; rack02 keeps its two trays.
+    assert serial == serial_sizes(plan_batches(f.nodes, True, absent=absent)) == [1, 2]
+    paris = load_spec(site_dir("paris-gb200"))
+    assert inventory_serial(groups_of(build_inventory(paris))) == [1, 17, 18, 18, 18]
+    trn = load_spec(site_dir("ohio-trn3"))
+    assert inventory_serial(groups_of(build_inventory(trn))) == serial_sizes(plan_batches(trn.nodes, False)) == [1, 35, 36]
+    assert inventory_serial({"all": ["a", "b"], "gpu_nodes": ["a", "b"]}) == [1]  # no rack groups: one at a time
+
+
 # --- the spec as role variables ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("site", ["paris-gb200", "ohio-trn3", "lab-b200"])
 def test_nodes_carry_every_role_variable_from_the_spec_once(site):
     f = load_spec(site_dir(site))
-    inv = build_inventory(f, stack_outputs={"region": "eu-west-3"})
-    assert inv.groups["nodes"].vars == role_vars(f, {"region": "eu-west-3"})
-    assert not any(k.startswith(tuple(f"{r}_" for r in STAND_IN_ROLES)) for h in f.nodes for k in inv.hostvars[h.name])
+    inv = build_inventory(f, stack_outputs={"region": f.sovereignty.region})
+    assert inv.groups["nodes"].vars == role_vars(f, {"region": f.sovereignty.region})
+    assert not any(k.startswith(tuple(f"{r}_" for r in ROLE_CAPABILITIES)) for h in f.nodes for k in inv.hostvars[h.name])
 
 
 def test_gb200_role_variables_follow_grace_and_the_air_gapped_mirrors():
@@ -154,6 +175,26 @@ def test_gb200_role_variables_follow_grace_and_the_air_gapped_mirrors():
     assert nodes["rdma_fabric_doca_ofed"] == f.software.nvidia.doca_ofed
     assert [m["name"] for m in nodes["shared_storage_mounts"]] == [m.name for m in f.storage.shared]
     assert not any(k.startswith("neuron_") for k in nodes)
+
+
+def test_the_acceptance_role_gets_one_ready_expected_profile():
+    f = load_spec(site_dir("paris-gb200"))
+    aws = aws_vars(STACK_OUTPUTS)
+    nodes = build_inventory(f, stack_outputs=aws).groups["nodes"].vars
+    expected = nodes["acceptance_expected"]
+    assert expected == {**f.platform.expected.model_dump(), "driver_branch": str(f.software.nvidia.driver_branch),
+                        "driver_version": f.software.nvidia.driver_version or "", "network_fabric": f.network.fabric,
+                        "scratch_mount": f.storage.scratch.mount,
+                        "shared_mounts": [m.model_dump() for m in f.storage.shared],
+                        "bedrock_endpoint": STACK_OUTPUTS["endpoint_dns"]["bedrock-runtime"]}
+    assert not {k for k in nodes if k.startswith("acceptance_")} - {
+        "acceptance_expected", "acceptance_software_stack", "acceptance_platform"}
+    # The verdict plans every check the profile calls for, the site's pins and mounts among them.
+    planned = [name for name, _ in planned_checks(expected, Observations({}))]
+    assert {"driver_version", "dcgm_diag", "scratch", "bedrock_dns", "bedrock_https"} <= set(planned)
+    assert [p for p in planned if p.startswith("shared:")] == [f"shared:{m.name}" for m in f.storage.shared]
+    # Without stack outputs the endpoint is unknown: its checks are planned and come back skipped.
+    assert build_inventory(f).groups["nodes"].vars["acceptance_expected"]["bedrock_endpoint"] == ""
 
 
 def test_hgx_and_trainium_role_variables_are_x86_64_from_the_vendors_or_the_mirror():
@@ -180,15 +221,32 @@ def test_each_rack_group_names_its_rack_and_each_nvl72_rack_is_its_own_imex_doma
     assert [hgx.groups[r].vars for r in hgx_racks] == [{"acceptance_rack": r} for r in hgx_racks]
 
 
-def test_stand_in_switch_turns_on_every_role_stand_in_of_that_host_only():
+def test_an_inventory_level_capability_feeds_each_role_variable_of_that_host_only():
     f = load_spec(site_dir("lab-b200"))
-    lab_node, real_node = f.nodes[0].name, f.nodes[1].name
-    inv = build_inventory(f, host_overrides={lab_node: {"aifactory_stand_in": True, "neuron_stand_in": False},
-                                             real_node: {"aifactory_stand_in": False}})
-    switched = {k: v for k, v in inv.hostvars[lab_node].items() if k.endswith("_stand_in")}
-    assert switched == {"aifactory_stand_in": True, "neuron_stand_in": False,
-                        **{f"{r}_stand_in": True for r in STAND_IN_ROLES if r != "neuron"}}
-    assert [k for k in inv.hostvars[real_node] if k.endswith("_stand_in")] == ["aifactory_stand_in"]
+    container, machine = f.nodes[0].name, f.nodes[1].name
+    inv = build_inventory(f, host_overrides={container: {"aifactory_kernel_modules": False, "neuron_kernel_modules": True},
+                                             machine: {"aifactory_accelerator_install_needs_pci": True}})
+    fed = {k: v for k, v in inv.hostvars[container].items() if k.endswith("_kernel_modules")}
+    # A role's own variable set beside it wins.
+    assert fed == {"aifactory_kernel_modules": False, "neuron_kernel_modules": True,
+                   **{r: False for r in HOST_CAPABILITIES["aifactory_kernel_modules"] if r != "neuron_kernel_modules"}}
+    assert not any(k.endswith("_kernel_modules") for k in inv.hostvars[machine])
+    assert inv.hostvars[machine]["nvidia_gpu_install_needs_pci"] is True
+
+
+@pytest.mark.parametrize("switch, told", [
+    ("aifactory_stand_in", ["aifactory_kernel_modules", "aifactory_dedicated_resources", "os_baseline_apply_sysctl"]),
+    ("nvidia_gpu_stand_in", ["nvidia_gpu_install_needs_pci", "nvidia_gpu_kernel_modules"]),
+    ("acceptance_stand_in", ["acceptance_checks_without_kernel"]),
+])
+def test_an_old_lab_switch_in_host_overrides_is_refused_naming_the_capability_variables(switch, told):
+    f = load_spec(site_dir("lab-b200"))
+    with pytest.raises(InventoryInputError) as refused:
+        build_inventory(f, host_overrides={f.nodes[1].name: {switch: True}, f.nodes[0].name: CONTAINER_CAPABILITIES})
+    [problem] = refused.value.problems
+    assert problem.path == f"{f.nodes[1].name}.{switch}" and "the lab switch is gone" in problem.message
+    assert all(name in problem.message for name in told)
+    assert sorted(OLD_STAND_IN_SWITCHES) == sorted(["aifactory_stand_in", *(f"{r}_stand_in" for r in ROLE_CAPABILITIES)])
 
 
 def test_every_role_variable_the_inventory_sets_is_a_documented_option_of_that_role():
@@ -199,7 +257,7 @@ def test_every_role_variable_the_inventory_sets_is_a_documented_option_of_that_r
     emitted = {}
     for site in ("paris-gb200", "ohio-trn3", "lab-b200"):
         f = load_spec(site_dir(site))
-        inv = build_inventory(f, host_overrides={f.nodes[0].name: {"aifactory_stand_in": True}})
+        inv = build_inventory(f, host_overrides={f.nodes[0].name: CONTAINER_CAPABILITIES})
         emitted |= inv.groups["nodes"].vars | inv.groups["rack01"].vars | inv.hostvars[f.nodes[0].name]
     role_of = {name: next((r for r in options if name.startswith(f"{r}_")), None) for name in emitted
                if not name.startswith(("aifactory_", "ansible_"))}
@@ -232,7 +290,7 @@ def test_ansible_inventory_lists_the_paris_factory(tmp_path):
     f = load_spec(site_dir("paris-gb200"))
     last, bmc_host = f.nodes[-1], f"{f.nodes[0].name}-bmc"
     overrides.write_text(json.dumps({bmc_host: {"bmc_endpoint": "https://127.0.0.1:8001"},
-                                     last.name: {"aifactory_stand_in": True}}))
+                                     last.name: {"aifactory_kernel_modules": False}}))
     result = ansible_inventory(site_dir("paris-gb200") / "aifactory.yml", "--list",
                                env={"AIFACTORY_STACK_OUTPUTS": str(outputs), "AIFACTORY_HOST_OVERRIDES": str(overrides)})
     assert result.returncode == 0, result.stderr
@@ -245,7 +303,7 @@ def test_ansible_inventory_lists_the_paris_factory(tmp_path):
     assert node["ansible_host"] == last.address
     assert node["aws_node_identity_outputs"]["trust_anchor_arn"] == STACK_OUTPUTS["trust_anchor_arn"]
     assert (node["nvidia_gpu_repo_arch"], node["nvidia_gpu_imex_group"]) == ("sbsa", last.rack_group)
-    assert node["nvidia_gpu_stand_in"] is True and hostvars[f.nodes[0].name].get("nvidia_gpu_stand_in") is None
+    assert node["nvidia_gpu_kernel_modules"] is False and "nvidia_gpu_kernel_modules" not in hostvars[f.nodes[0].name]
     bmc = hostvars[bmc_host]
     assert (bmc["ansible_connection"], bmc["aifactory_bmc_kind"]) == ("local", "compute")
     assert bmc["bmc_endpoint"] == "https://127.0.0.1:8001"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from aifactory.node.parsers import ParseError
-from aifactory.node.parsers.acceptance import NO_STACK_OUTPUTS, evaluate, observations, summarize
+from aifactory.node.parsers.acceptance import NO_STACK_OUTPUTS, WITHOUT_KERNEL, evaluate, observations, summarize
 from aifactory.node.parsers.dcgm import parse_dcgm_diag
 from aifactory.node.parsers.ibstat import check_fabric_ports, fabric_link_layer, parse_ibstat
 from aifactory.node.parsers.neuron_ls import parse_neuron_ls
@@ -255,21 +255,29 @@ def test_a_tool_not_installed_is_skipped_a_tool_that_failed_fails():
     assert "Pending page retirements" in by_name(evaluate(expected("paris-gb200"), failing))["dcgm_diag"]["reason"]
 
 
-def test_a_lab_stand_in_is_incomplete_with_the_reason_and_its_storage_still_judged():
-    site = expected("paris-gb200", driver_branch="580", scratch_mount="/scratch", bedrock_endpoint="",
+def test_checks_without_the_kernel_they_need_are_skipped_with_the_reason_and_the_rest_still_judged():
+    site = expected("paris-gb200", driver_branch="580", scratch_mount="/scratch",
                     shared_mounts=[{"name": "home", "type": "nfs", "source": "10.0.0.2:/home", "mount": "/home/shared"}])
-    stand_in = {"stand_in": True, "mounts": ["/", "/scratch"], "scratch_probe": "ok"}
-    result = evaluate(site, stand_in)
+    # A container: its tools run, but no IMEX channel device is looked for and no NFS client can mount.
+    container = gb200("healthy") | {"imex_channel": None, "mounts": ["/", "/scratch"], "scratch_probe": "ok",
+                                    "checks_without_kernel": ["imex_channel", "shared"]}
+    result = evaluate(site, container)
     checks = by_name(result)
     assert result["result"] == "incomplete"
-    assert checks["ecc_enabled"]["reason"] == "lab stand-in: no NVIDIA GPU, `nvidia-smi -q -x` not run"
-    assert checks["imex_service"]["reason"] == "lab stand-in: no NVIDIA GPU, so no fabric service"
-    assert checks["ib_ports"]["reason"] == "lab stand-in: no RDMA device, `ibstat` not run"
-    assert checks["shared:home"]["status"] == "skipped" and "a container cannot mount nfs" in checks["shared:home"]["reason"]
-    assert checks["bedrock_dns"] == {"name": "bedrock_dns", "status": "skipped", "reason": NO_STACK_OUTPUTS}
-    assert checks["scratch"] == {"name": "scratch", "status": "pass", "reason": "/scratch mounted, a file was written and deleted"}
-    assert result["counts"] == {"pass": 1, "fail": 0, "skipped": len(checks) - 1}
-    unmounted = evaluate(site, stand_in | {"mounts": ["/"]})
+    assert checks["imex_channel"] == {"name": "imex_channel", "status": "skipped", "reason": (
+        f"{WITHOUT_KERNEL}: IMEX channels are device nodes of a loaded NVIDIA driver, the IMEX channel device not looked for")}
+    assert checks["shared:home"] == {"name": "shared:home", "status": "skipped", "reason": (
+        f"{WITHOUT_KERNEL}: a shared filesystem is mounted by the kernel's client, nfs 10.0.0.2:/home at /home/shared "
+        "not mounted")}
+    assert {n for n, c in checks.items() if c["status"] != "pass"} == {"imex_channel", "shared:home"}
+    # The same node, its kernel not declared lacking: the channel is not collected, the share fails.
+    machine = by_name(evaluate(site, {k: v for k, v in container.items() if k != "checks_without_kernel"}))
+    assert machine["imex_channel"]["reason"] == "the IMEX channel device not collected"
+    assert machine["shared:home"]["status"] == "fail"
+    # A declared check that is mounted passes; scratch is never excused.
+    mounted = evaluate(site, container | {"mounts": ["/", "/scratch", "/home/shared"]})
+    assert by_name(mounted)["shared:home"]["status"] == "pass"
+    unmounted = evaluate(site, container | {"mounts": ["/"]})
     assert unmounted["result"] == "fail" and by_name(unmounted)["scratch"]["reason"] == "/scratch is not mounted"
 
 
@@ -324,7 +332,7 @@ def test_trainium_node_counts_neuron_devices():
 
 def test_observations_cut_ansibles_registered_results_down():
     doc = observations({
-        "stand_in": False,
+        "checks_without_kernel": [],
         "nvidia_smi": {"changed": False, "rc": 0, "stdout": "<x/>", "stderr": "", "stdout_lines": ["<x/>"], "cmd": ["nvidia-smi"]},
         "dcgm": {"changed": False, "skipped": True, "skip_reason": "Conditional result was False"},
         "services": {"ansible_facts": {"services": {"nvidia-imex.service": {"name": "nvidia-imex.service", "state": "running"},
@@ -348,15 +356,15 @@ def test_observations_cut_ansibles_registered_results_down():
 def test_rack_summary_is_incomplete_when_a_host_could_not_run_a_check_and_fails_on_a_missing_host():
     site = expected("paris-gb200")
     healthy = evaluate(site, gb200("healthy"))
-    stand_in = evaluate(site, {"stand_in": True})
-    summary = summarize({"n1": healthy, "n2": stand_in, "n3": healthy},
+    untested = evaluate(site, {})
+    summary = summarize({"n1": healthy, "n2": untested, "n3": healthy},
                         {"n1": "rack01", "n2": "rack01", "n3": "rack02"})
     assert summary["rack02"]["result"] == "pass"
     rack01 = summary["rack01"]
     assert (rack01["result"], rack01["hosts"]) == ("incomplete", {"n1": "pass", "n2": "incomplete"})
     assert rack01["counts"] == {"pass": 1, "fail": 0, "incomplete": 1, "no result": 0}
-    assert rack01["could_not_run"]["n2"] == sorted(c["name"] for c in stand_in["checks"])
-    assert rack01["checks"]["skipped"] == stand_in["counts"]["skipped"]
+    assert rack01["could_not_run"]["n2"] == sorted(c["name"] for c in untested["checks"])
+    assert rack01["checks"]["skipped"] == untested["counts"]["skipped"]
     lost = summarize({"n1": healthy, "n2": None}, {"n1": "rack01", "n2": "rack01"})["rack01"]
     assert (lost["result"], lost["hosts"]["n2"]) == ("fail", "no result")
 

@@ -10,7 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from aifactory.node.bringup import EXIT_ACCEPTANCE_INCOMPLETE, BringupResult, acceptance_verdicts
+from aifactory.node.acceptance_gate import EXIT_ACCEPTANCE_INCOMPLETE
+from aifactory.node.bringup import BringupResult, acceptance_verdicts
 from aifactory.spec import load_spec
 from tests.conftest import REPO, site_dir
 
@@ -71,16 +72,16 @@ def test_role_judges_each_host_writes_results_and_bringup_exits_1_on_a_failure(t
     profile = {"accelerators": 4, "accelerator_name_contains": "GB200", "fabric": "none", "fabric_manager": False,
                "nvlink_domain_gpus": 72, "fabric_state": "completed", "ib_ports": 4, "ib_rate_gbps": 400,
                "dcgm_diag_level": 1}
-    real = {"acceptance_rack": "rack01", "acceptance_expected": profile, "acceptance_driver_branch": "580",
-            "acceptance_dcgm_diag_level": 1, "acceptance_network_fabric": "infiniband-xdr",
-            "acceptance_scratch_mount": "", "acceptance_bedrock_service": ""}
+    # The one expected profile, as aifactory.node.role_vars hands it: no scratch and no Bedrock endpoint to check.
+    pinned = profile | {"driver_branch": "580", "network_fabric": "infiniband-xdr", "scratch_mount": ""}
+    real = {"acceptance_rack": "rack01", "acceptance_expected": pinned}
     overrides = {
-        stand_in: {"acceptance_rack": "rack01", "acceptance_stand_in": True, "acceptance_expected": profile,
-                   "acceptance_scratch_mount": "", "acceptance_bedrock_service": "",
-                   "acceptance_shared_mounts": [{"name": "root", "type": "nfs", "source": "x:/", "mount": "/"},
-                                                {"name": "data", "type": "nfs", "source": "x:/d", "mount": "/nowhere"}]},
+        stand_in: {"acceptance_rack": "rack01", "acceptance_checks_without_kernel": ["shared"], "acceptance_expected": profile | {
+            "scratch_mount": "",
+            "shared_mounts": [{"name": "root", "type": "nfs", "source": "x:/", "mount": "/"},
+                              {"name": "data", "type": "nfs", "source": "x:/d", "mount": "/nowhere"}]}},
         healthy: real,
-        wrong: real | {"acceptance_expected": profile | {"accelerators": 8}},
+        wrong: real | {"acceptance_expected": pinned | {"accelerators": 8}},
     }
     done = bringup(tmp_path, ROLE_PLAY, overrides,
                    {"acceptance_results_dir": str(results), "__acceptance_tools": fake_tools(tmp_path / "bin")})
@@ -97,9 +98,10 @@ def test_role_judges_each_host_writes_results_and_bringup_exits_1_on_a_failure(t
     assert "not counted: mlx5_0 port 1 (BlueField-3)" in checks["ib_ports"]["reason"]
     assert {c["name"] for c in report[wrong]["checks"] if c["status"] == "fail"} == {"accelerator_count"}
     skipped = {c["name"]: c["reason"] for c in report[stand_in]["checks"] if c["status"] == "skipped"}
-    # A stand-in runs the tools it has (here the fixtures' fake tools, which do not call themselves stand-ins);
-    # what its kernel cannot do (an NFS mount) is skipped with the reason.
-    assert skipped == {"shared:data": "lab stand-in: nfs x:/d at /nowhere not mounted, a container cannot mount nfs"}
+    # A container runs the tools it has (here the fixtures' fake tools, which do not call themselves stand-ins);
+    # what needs a kernel it does not have (an NFS mount) is skipped with the reason.
+    assert skipped == {"shared:data": "needs a kernel this host does not have: a shared filesystem is mounted by the "
+                                      "kernel's client, nfs x:/d at /nowhere not mounted"}
     ran = {c["name"]: c for c in report[stand_in]["checks"]}
     assert ran["ecc_enabled"]["status"] == ran["ib_ports"]["status"] == "pass"
     assert not any(c["stand_in"] for c in report[stand_in]["checks"])
@@ -107,7 +109,7 @@ def test_role_judges_each_host_writes_results_and_bringup_exits_1_on_a_failure(t
 
     observed = json.loads((results / "observations" / f"{healthy}.json").read_text())
     assert observed["nvidia_smi"]["rc"] == 0 and observed["nvidia_smi"]["stdout"].startswith("<?xml")
-    assert observed["tools"]["nvidia_smi"] is True and observed["stand_in"] is False
+    assert observed["tools"]["nvidia_smi"] is True and observed["checks_without_kernel"] == []
     rack = json.loads((results / "summary-rack01.json").read_text())
     assert (rack["result"], rack["counts"]["incomplete"], rack["counts"]["fail"]) == ("fail", 1, 1)
     assert rack["could_not_run"][stand_in] == sorted(skipped)

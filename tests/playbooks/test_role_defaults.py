@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from aifactory.node.inventory import build_inventory
-from aifactory.node.role_vars import STAND_IN_ROLES
+from aifactory.node.role_vars import HOST_CAPABILITIES, ROLE_CAPABILITIES
 from aifactory.spec import load_spec
 from tests.conftest import site_dir
 
@@ -45,11 +45,21 @@ def test_no_default_or_empty_chains_and_no_container_detection_in_any_role():
     assert offenders == []
 
 
-@pytest.mark.parametrize("role", STAND_IN_ROLES)
-def test_every_stand_in_role_has_its_switch_off_by_default(role):
+@pytest.mark.parametrize("role", ROLE_CAPABILITIES)
+def test_every_capability_of_a_role_defaults_to_what_a_machine_of_a_site_has(role):
+    """A machine loads kernel modules, applies sysctl, ...: true; it lacks no kernel for a check: []."""
     defaults = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text())
-    assert defaults[f"{role}_stand_in"] is False
-    assert options(role)[f"{role}_stand_in"]["default"] is False
+    for name in ROLE_CAPABILITIES[role]:
+        production = [] if options(role)[name]["type"] == "list" else True
+        assert defaults[name] == production == options(role)[name]["default"], name
+
+
+def test_inventory_level_capabilities_feed_only_role_capabilities_and_no_role_names_the_lab():
+    fed = {v for names in HOST_CAPABILITIES.values() for v in names}
+    assert fed <= {v for names in ROLE_CAPABILITIES.values() for v in names}
+    named = [p.relative_to(ROLES).as_posix() for p in role_files("*")
+             if p.suffix in (".yml", ".py", ".j2", ".md") and re.search(r"_stand_in\b|lab stand-in", p.read_text())]
+    assert named == []
 
 
 @pytest.mark.parametrize("role", SYNCED_ROLES)

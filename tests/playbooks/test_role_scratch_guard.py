@@ -20,7 +20,7 @@ _spec.loader.exec_module(guard)
 
 SETTINGS = {"fstype": "ext4", "label": "aif-scratch", "mount": "/scratch", "md_name": "aif-scratch"}
 PLAN = {"fstype": "xfs", "label": "aif-scratch", "mount": "/scratch", "md_name": "aif-scratch", "chunk_kib": 512,
-        "stand_in": False}
+        "kernel_md": True}
 MD = "/dev/md/aif-scratch"
 MKFS_MD = ["mkfs.xfs", "-L", "aif-scratch", MD]
 # An md array's UUID as mdadm writes it, and as blkid/wipefs write the same one.
@@ -346,11 +346,12 @@ def test_a_foreign_array_is_refused_and_only_the_empty_devices_are_used():
     assert not any(argv[0] == "wipefs" for argv in result["commands"])
 
 
-def test_several_usable_devices_on_a_stand_in_are_skipped_not_striped():
-    result = plan(empties(2), stand_in=True)
+def test_several_usable_devices_on_a_kernel_without_md_are_skipped_not_striped():
+    result = plan(empties(2), kernel_md=False)
     assert result["commands"] == []
-    assert result["skipped"].startswith("2 usable devices (/dev/nvme1n1, /dev/nvme2n1) need an md RAID 0 array")
-    assert plan(empties(1), stand_in=True)["commands"] == [["mkfs.xfs", "-L", "aif-scratch", "/dev/nvme1n1"]]
+    assert result["skipped"] == ("2 usable devices (/dev/nvme1n1, /dev/nvme2n1) need an md RAID 0 array, and this "
+                                 "host's kernel runs none (kernel_md is false)")
+    assert plan(empties(1), kernel_md=False)["commands"] == [["mkfs.xfs", "-L", "aif-scratch", "/dev/nvme1n1"]]
 
 
 # --- converging a node: the plan run, re-run and after a reboot -----------------------------------

@@ -9,7 +9,9 @@ import subprocess
 import pytest
 
 from aifactory.cli import main
+from aifactory.node.inventory import build_inventory
 from aifactory.reports.diff import compare_hosts, compare_plans, markdown
+from aifactory.spec import load_spec
 from tests.reports.conftest import REPO, run_cli
 
 
@@ -32,15 +34,24 @@ def paris_repo(tmp_path):
 def test_paris_grown_by_one_rack(capsys, paris_repo):
     spec = paris_repo / "factory.yaml"
     text = spec.read_text()
+    before_hosts = set(build_inventory(load_spec(spec)).hostvars)
     spec.write_text(text.replace("  racks: 4\n", "  racks: 5\n").replace("power_budget_kw: 600", "power_budget_kw: 700"))
     status, out = run_cli(capsys, "diff", paris_repo, "--against", "HEAD", "--format", "json")
     diff = json.loads(out)
     assert status == 0 and diff["hosts"]["moved"] == [] and diff["hosts"]["removed"] == []
     added = diff["hosts"]["added"]
     assert {h["rack"] for h in added} == {5}
-    assert sum(h["kind"] == "node" for h in added) == 18 and sum(h["kind"] == "switch tray" for h in added) == 9
-    assert diff["aws"]["replaced"] == [] and diff["aws"]["deleted"] == []
-    assert "**Hosts**: 27 added, 0 removed, 0 moved" in markdown(diff)
+    # the hosts the inventory gains: 18 nodes, their 18 BMCs, the 9 switch trays' BMCs
+    assert {h["name"] for h in added} == set(build_inventory(load_spec(spec)).hostvars) - before_hosts
+    assert [sum(h["kind"] == kind for h in added) for kind in ("node", "node BMC", "switch-tray BMC")] == [18, 18, 9]
+    assert "**Hosts**: 45 added, 0 removed, 0 moved" in markdown(diff)
+    # the activation has no update in the AWS provider: a new registration limit is a new activation
+    [activation] = [r for r in diff["aws"]["replaced"] if r["type"] == "aws:ssm/activation:Activation"]
+    assert activation["because"] == ["registrationLimit"]
+    assert activation["changes"] == [{"property": "registrationLimit", "before": 72, "after": 90}]
+    assert not any(r["type"] == "aws:ssm/activation:Activation" for r in diff["aws"]["updated"])
+    assert diff["aws"]["deleted"] == []
+    assert "replaced because registrationLimit changed: registrationLimit: `72` -> `90`" in markdown(diff)
 
 
 def test_moved_names_and_addresses_are_errors():
@@ -64,8 +75,8 @@ def test_plans_compared_by_reference_not_by_made_up_ids():
     same = compare_plans(plan("vpc-0aaaaaaaaaaaaaaaa", "10.0.0.0/24", "b1"), plan("vpc-0bbbbbbbbbbbbbbbb", "10.0.0.0/24", "b1"))
     assert same == {"created": [], "updated": [], "replaced": [], "deleted": []}
     changed = compare_plans(plan("vpc-0aaaaaaaaaaaaaaaa", "10.0.0.0/24", "b1"), plan("vpc-0bbbbbbbbbbbbbbbb", "10.0.1.0/24", "b2"))
-    assert [(r["name"], r["properties"]) for r in changed["updated"]] == [("hub", ["cidrBlock"])]
-    assert [(r["name"], r["because"]) for r in changed["replaced"]] == [("logs", ["bucket"])]
+    assert changed["updated"] == []  # a VPC's CIDR block forces a new VPC, as a bucket's name a new bucket
+    assert [(r["name"], r["because"]) for r in changed["replaced"]] == [("logs", ["bucket"]), ("hub", ["cidrBlock"])]
     activation = {"name": "activation", "type": "aws:ssm/activation:Activation", "component": "Identity", "id": "a",
                   "ignore_changes": ["expirationDate"]}
     later = compare_plans({"resources": [{**activation, "inputs": {"expirationDate": "2026-12-31T10:00:00Z"}}]},
@@ -90,3 +101,19 @@ def test_unreadable_against_is_bad_input(capsys, tmp_path):
     assert "no-such-ref-anywhere" in capsys.readouterr().err
     assert main(["diff", str(lab), "--against", str(tmp_path / "not-a-plan.json")]) == 2
     assert "not a plan JSON" in capsys.readouterr().err
+
+
+def test_updates_show_old_and_new_values_with_secrets_masked():
+    def link(psk, asn):
+        return {"resources": [{"name": "vpn", "type": "aws:ec2/vpnConnection:VpnConnection", "component": "Link", "id": "v",
+                               "inputs": {"tunnel1PresharedKey": psk, "tunnel1Phase1LifetimeSeconds": asn,
+                                          "keyMaterialBase64": psk, "clientSecret": psk}},
+                              {"name": "odd", "type": "aws:example/thing:Thing", "component": "Link", "id": "t",
+                               "inputs": {"size": asn}}]}
+    diff = {"site": "s", "against": "HEAD", "hosts": None, "notes": [],
+            "aws": compare_plans(link("old-psk-value-1", 3600), link("new-psk-value-2", 7200))}
+    odd, vpn = diff["aws"]["updated"]
+    assert vpn["changes"] == [{"property": "tunnel1Phase1LifetimeSeconds", "before": 3600, "after": 7200}]
+    assert odd["replacement_unknown"] and "not in aifactory.reports.replace_on_change" in markdown(diff)
+    assert "tunnel1Phase1LifetimeSeconds: `3600` -> `7200`" in markdown(diff)
+    assert "psk-value" not in json.dumps(diff) + markdown(diff)

@@ -102,7 +102,7 @@ def test_host_overrides_point_every_inventory_host_at_the_lab(lab):
     assert f"UserKnownHostsFile={state.dir}/ssh/known_hosts" in node["ansible_ssh_common_args"]
     assert "StrictHostKeyChecking=yes" in node["ansible_ssh_common_args"]
     assert overrides[f.nodes[0].name + "-bmc"]["bmc_endpoint"] == state.endpoints["bmc"]
-    assert node["aifactory_stand_in"] is True
+    assert {k: node[k] for k in lifecycle.CONTAINER_CAPABILITIES} == lifecycle.CONTAINER_CAPABILITIES
 
 
 def test_scratch_disk_is_a_usable_block_device_inside_the_node(lab):

@@ -80,7 +80,8 @@ def test_rehearse_lab_b200_passes_and_leaves_no_lab(lab_dir, capsys):
         "passed", "no check skipped")
     # What a container cannot do is reported as not run, with its reason (never faked): the kernel parameters.
     os_not_run = {n["step"] for n in report["bringup_stages"]["os"]["not_run"]}
-    assert any(step.startswith("kernel parameters") and "shares the host's kernel" in step for step in os_not_run)
+    assert any(step.startswith("kernel parameters") and "os_baseline_apply_sysctl is false (a container shares the "
+               "host's kernel)" in step for step in os_not_run)
     # Slurm on the nodes: every healthy node idle, srun on each, a batch job in sacct.
     assert outcomes["scheduler (Slurm on the nodes)"] == "passed", stages["scheduler (Slurm on the nodes)"]["detail"]
     assert f"srun -N{len(f.nodes)} hostname answered from each" in stages["scheduler (Slurm on the nodes)"]["detail"]

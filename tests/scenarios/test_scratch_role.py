@@ -31,7 +31,7 @@ def run_role(state, node: str, devices: list[str], tmp_path: Path) -> subprocess
   roles:
     - role: scratch_storage
       vars:
-        scratch_storage_stand_in: true
+        scratch_storage_kernel_modules: false
         scratch_storage_devices: {devices}
 """)
     env = {**os.environ, "AIFACTORY_HOST_OVERRIDES": str(state.dir / lifecycle.OVERRIDES_FILE),
@@ -61,7 +61,7 @@ def test_scratch_role_keeps_data_and_formats_only_an_empty_device(lab, tmp_path)
 
     striped = run_role(state, node.name, [used, empty, spare], tmp_path)
     assert striped.returncode == 0, striped.stdout[-3000:]
-    assert "need an md RAID 0 array, and this lab stand-in has no md in its kernel" in striped.stdout
+    assert "need an md RAID 0 array, and this host" in striped.stdout and "runs none (kernel_md is false)" in striped.stdout
     untouched = node_ssh(state, node.address, f"blkid -p {empty} {spare}; findmnt -n /scratch")
     assert untouched.stdout == ""
 

@@ -12,6 +12,7 @@ import yaml
 
 from aifactory import scheduler
 from aifactory.node.inventory import build_inventory
+from aifactory.lab.lifecycle import CONTAINER_CAPABILITIES
 from aifactory.lab.mirror import node_installs
 from aifactory.spec import load_spec
 from aifactory.spec.model import RESERVED_LEADING_ADDRESSES
@@ -92,9 +93,16 @@ def test_partitions_default_and_limits(tmp_path):
         "PartitionName=rack2 Nodes=paris-gb200-r002-n[01-18] Default=NO MaxTime=60 MaxNodes=9 State=UP"]
 
 
-def test_stand_in_differs_only_in_node_figures_and_devices():
+def test_nodes_without_their_own_resources_or_device_files_differ_only_in_figures_tracking_and_gres():
     f = spec("lab-b200")
-    real, lab = scheduler.config_files(f), scheduler.config_files(f, stand_in=True)
+    real = scheduler.config_files(f)
+    lab = scheduler.config_files(f, accelerator_devices=False, dedicated_resources=False)
+    shared = scheduler.config_files(f, dedicated_resources=False)
+    assert "CgroupPlugin=disabled" in shared["cgroup.conf"] and shared["gres.conf"] == real["gres.conf"]
+    assert "Gres=gpu:8" in shared["slurm.conf"] and "RealMemory" not in shared["slurm.conf"]
+    no_devices = scheduler.config_files(f, accelerator_devices=False)
+    assert no_devices["cgroup.conf"] == real["cgroup.conf"] and "File=" not in no_devices["gres.conf"]
+    assert "RealMemory" in no_devices["slurm.conf"] and "Gres" not in no_devices["slurm.conf"]
     assert lab["topology.conf"] == real["topology.conf"]
     assert "CgroupPlugin=disabled" in lab["cgroup.conf"].splitlines() and "Constrain" not in lab["cgroup.conf"]
     assert "File=" not in lab["gres.conf"]
@@ -109,7 +117,7 @@ def test_stand_in_differs_only_in_node_figures_and_devices():
 def test_absent_nodes_are_future_nodes():
     f = spec("lab-gb200")
     absent = [n.name for n in f.nodes if n.slot > 2]
-    conf = scheduler.slurm_conf(f, stand_in=True, absent=absent)
+    conf = scheduler.slurm_conf(f, absent=absent)
     states = {line.split()[0].removeprefix("NodeName="): line.split()[-1] for line in conf_lines(conf, "NodeName")}
     assert {n for n, s in states.items() if s == "State=UNKNOWN"} == {n.name for n in f.nodes if n.slot <= 2}
     assert {n for n, s in states.items() if s == "State=FUTURE"} == set(absent)
@@ -160,12 +168,17 @@ def test_inventory_head_nodes_and_the_cluster_group():
     assert not any(k in cluster for k in ("munge_key", "slurmdbd_database_password"))
 
 
-def test_lab_inventory_gets_the_stand_in_files_and_future_absent_nodes():
+def test_lab_inventory_gets_the_files_of_what_its_containers_lack_and_future_absent_nodes():
     f = spec("lab-gb200")
-    overrides = {n.name: ({"aifactory_stand_in": True} if n.slot <= 2 else {"aifactory_absent": True}) for n in f.nodes}
+    overrides = {n.name: (CONTAINER_CAPABILITIES if n.slot <= 2 else {"aifactory_absent": True}) for n in f.nodes}
     cluster = build_inventory(f, host_overrides=overrides).to_ansible_list()["slurm_cluster"]["vars"]
     absent = [n.name for n in f.nodes if n.slot > 2]
-    assert cluster["slurm_conf_files"] == scheduler.config_files(f, stand_in=True, absent=absent)
+    assert cluster["slurm_conf_files"] == scheduler.config_files(f, absent=absent, accelerator_devices=False,
+                                                                 dedicated_resources=False)
+    # One host without kernel modules is enough for the cluster's files to have no Gres.
+    one = build_inventory(f, host_overrides={f.nodes[0].name: {"aifactory_kernel_modules": False}})
+    assert one.to_ansible_list()["slurm_cluster"]["vars"]["slurm_conf_files"] == scheduler.config_files(
+        f, accelerator_devices=False)
 
 
 def role_default(role: str, var: str) -> list[str]:

@@ -40,7 +40,8 @@ cat {tmp_path}/state.txt
         (tmp_path / "state.txt").write_text(f"NodeName={NODE} Arch=x86_64 {state}\n")
         (tmp_path / "updates.txt").unlink(missing_ok=True)
         config = tmp_path / "health.json"
-        config.write_text(json.dumps({"node": NODE, "expected": expected, "stand_in": True}))
+        config.write_text(json.dumps({"node": NODE, "expected": expected,
+                                      "checks_without_kernel": ["imex_channel", "shared"]}))
         env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_SCRIPT_CONTEXT": context}
         # Run as slurmd would: the program file itself, not the package (it finds aifactory.node.parsers on its own).
         done = subprocess.run([sys.executable, str(HEALTH), str(config)], capture_output=True, text=True, env=env,
@@ -115,8 +116,17 @@ def test_a_failing_gpu_reads_as_the_acceptance_verdict_says(monkeypatch):
     monkeypatch.setattr(health, "run", lambda argv: {"rc": 9, "stdout": "", "stderr": "NVIDIA-SMI has failed"})
     monkeypatch.setattr(health, "services", dict)
     monkeypatch.setattr(health, "packages", dict)
-    verdict = health.evaluate(expected, health.observe(expected, stand_in=False))
+    verdict = health.evaluate(expected, health.observe(expected, checks_without_kernel=[]))
     assert health.drain_reason(verdict).startswith("aifactory health: accelerator_count, accelerator_model")
+
+
+def test_the_imex_channel_is_not_looked_for_where_the_kernel_for_it_is_declared_missing(monkeypatch):
+    expected = {"fabric": "imex", "scratch_mount": ""}
+    monkeypatch.setattr(health, "services", dict)
+    monkeypatch.setattr(health, "packages", dict)
+    assert "imex_channel" in health.observe(expected, checks_without_kernel=[])
+    container = health.observe(expected, checks_without_kernel=["imex_channel"])
+    assert "imex_channel" not in container and container["checks_without_kernel"] == ["imex_channel"]
 
 
 def test_an_unreadable_configuration_is_exit_2(tmp_path):
@@ -136,7 +146,7 @@ def test_runs_installed_as_the_slurm_role_lays_it_out(tmp_path):
     program = root / "aifactory-health"
     program.write_bytes(HEALTH.read_bytes())
     config = tmp_path / "health.json"
-    config.write_text(json.dumps({"node": NODE, "expected": {}, "stand_in": True}))
+    config.write_text(json.dumps({"node": NODE, "expected": {}, "checks_without_kernel": ["imex_channel"]}))
     done = subprocess.run([sys.executable, "-S", str(program), str(config)], capture_output=True, text=True,
                           cwd=tmp_path, env={"PATH": "/nonexistent"})
     assert done.returncode == 0 and "aifactory-health:" in done.stdout, done.stderr

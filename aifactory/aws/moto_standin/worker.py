@@ -27,13 +27,11 @@ import tempfile
 import threading
 import traceback
 from concurrent.futures import Future
-from pathlib import Path
 
 from aifactory.core.batch_gc import fewer_collections
 from aifactory.aws.moto_standin.backend import (ACCOUNT_ID, HANDLERS, WARM_UP, AwsRejected, Backend, StandInFailed, client_factory,
                                             in_process_moto)
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[3]  # the directory holding the aifactory package
 _HEADER = struct.Struct(">I")
 # What the engine may ask; the exceptions a handler raises for bad inputs travel back as themselves.
 METHODS = ("create", "caller_identity", "availability_zones")
@@ -81,9 +79,8 @@ class MotoWorker:
         self._waiting: dict[int, Future] = {}
         self._exited = False
         self._stderr = tempfile.TemporaryFile()
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))}
         self._proc = subprocess.Popen([sys.executable, "-m", "aifactory.aws.moto_standin.worker", region], bufsize=0,
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=env)
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr)
         self._reader = threading.Thread(target=self._read_replies, name="moto-worker-replies", daemon=True)
         self._reader.start()
 

@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aifactory.core import project
 from aifactory.node.inventory import AWS_OUTPUT_KEYS
 from aifactory.aws.moto_standin.backend import ACCOUNT_ID, Backend, StandInFailed, client_factory, new_account_id
 from aifactory.aws.moto_standin.worker import MotoWorker, WorkerSite
@@ -21,13 +22,13 @@ from aifactory.aws.plan.engine import MOCK_ONLY, MOTO, REJECTED, PlanMocks, Plan
 from aifactory.aws.plan.evaluate import ControlResult, evaluate
 from aifactory.spec import Factory, load_spec
 
-DEFAULT_PROGRAM = Path(__file__).resolve().parents[3] / "infra"
 JSON_VERSION = 1
 MASK = "[secret]"
 # Property names that hold secrets whatever the program marked (pre-shared keys, activation codes,
-# BGP auth keys, XKS credentials, passwords, secret strings, CGW configurations with PSKs inside).
+# BGP auth keys, XKS credentials, passwords, secrets, key material, CGW configurations with PSKs inside).
 SECRET_NAME = re.compile(r"(presharedkey|activationcode|bgpauthkey|authkey|rawsecretaccesskey|secretaccesskey|"
-                         r"password|secretstring|secretbinary|customergatewayconfiguration|privatekey)$", re.I)
+                         r"password|secret|secretstring|secretbinary|customergatewayconfiguration|privatekey|"
+                         r"keymaterial|keymaterialbase64)$", re.I)
 # An offline plan never holds a site's XKS proxy credentials or its external key ids (the Pulumi config
 # infra/keys.py reads): values of the shapes KMS accepts stand in for them, and the plan lists them.
 XKS_PLACEHOLDERS = {
@@ -147,7 +148,7 @@ def _progress(line: str) -> None:
 
 def program_dir(program: Path | None) -> Path:
     """The Pulumi program directory to plan with (default: the project's infra/); PlanError if it is none."""
-    program = Path(program or DEFAULT_PROGRAM).resolve()
+    program = Path(program or project.program()).resolve()
     if not (program / "__main__.py").is_file():
         raise PlanError(f"--program {program}: not a Pulumi program directory (no __main__.py)")
     return program

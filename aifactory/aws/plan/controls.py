@@ -609,14 +609,37 @@ def activation_expires(args: ResourceValidationArgs, report):
         report(f"SSM activation expires {expiry}, more than {MAX_ACTIVATION_DAYS} days away")
 
 
+# Query parameters of the gocloud.dev URLs Pulumi opens (s3blob for the S3 backend, awskms for the secrets
+# provider: gocloud.dev/aws's ConfigFromURLParams and s3blob's URL opener) that send the requests elsewhere
+# than AWS's regional endpoint (`endpoint`; `s3ForcePathStyle` only acts with it) or without TLS.
+TLS_OFF_PARAMETERS = ("disablessl", "disable_https")
+
+
+def url_redirections(query: str) -> list[str]:
+    """How a gocloud.dev URL's query sends requests elsewhere: another endpoint, TLS off, several regions."""
+    found = []
+    for name, values in parse_qs(query, keep_blank_values=True).items():
+        if name.lower() == "endpoint":
+            found.append(f"overrides AWS's endpoint ({name}=)")
+        elif name.lower() in TLS_OFF_PARAMETERS and any(value.lower() != "false" for value in values):
+            found.append(f"turns TLS off ({name}=)")
+        elif name == "region" and len(values) > 1:
+            found.append("names more than one region")
+    return found
+
+
 def state_problems(backend_url: str, secrets_provider: str, home_region: str) -> list[str]:
-    """Why a stack's state backend or secrets provider leaves the home region or the customer's keys."""
+    """Why a stack's state backend or secrets provider leaves the home region or the customer's keys, or
+    is reached at another endpoint than AWS's or without TLS."""
     problems = []
     backend = urlparse(backend_url)
     if not backend_url:
         problems.append("the state backend is Pulumi's default, the Pulumi Cloud service")
     elif backend.scheme != "s3":
         problems.append(f"the state backend {backend_url} is not an S3 bucket of the customer's")
+    elif redirections := url_redirections(backend.query):
+        problems.append(f"the state backend {backend_url} {' and '.join(redirections)}: keep only ?region={home_region} "
+                        "(and awssdk=), so that the state goes to S3's own endpoint in the home region over TLS")
     elif parse_qs(backend.query).get("region", [""])[0] != home_region:
         problems.append(f"the state backend {backend_url} is not pinned to the home region {home_region} (?region=)")
     secrets = urlparse(secrets_provider)
@@ -626,6 +649,9 @@ def state_problems(backend_url: str, secrets_provider: str, home_region: str) ->
         problems.append(f"the secrets provider is {secrets_provider or 'the default'}, not a customer KMS key (awskms://)")
     elif key.startswith("alias/aws/"):
         problems.append(f"the secrets provider key {key} is AWS-managed, not the customer's")
+    elif redirections := url_redirections(secrets.query):
+        problems.append(f"the secrets provider {secrets_provider} {' and '.join(redirections)}: keep only the key "
+                        "and its region, so that it is used at KMS's own endpoint in the home region over TLS")
     elif key_region != home_region:
         problems.append(f"the secrets provider key {key} is not in the home region {home_region}")
     return problems

@@ -58,6 +58,7 @@ class PlannedResource:
     custom: bool = True
     source: tuple[str, int] | None = None  # (file URI, line) the SDK recorded for the declaration
     ignore_changes: list[str] = field(default_factory=list)  # properties the program told Pulumi to ignore
+    provider: str = ""  # the provider reference the resource was registered with ("" for the default one)
 
 
 @dataclass
@@ -75,6 +76,7 @@ class ProgramRun:
     errors: list[str]  # program-level errors (exceptions, unanswered invokes)
     components: list[PlannedResource]
     outputs: list[StackOutput] = field(default_factory=list)  # the stack's exports, in export order
+    providers: list[PlannedResource] = field(default_factory=list)  # explicit providers, with their inputs
 
 
 def unwrap_secrets(value: Any, path: str = "", found: set[str] | None = None) -> tuple[Any, set[str]]:
@@ -143,6 +145,7 @@ class PlanMocks(pulumi.runtime.Mocks):
         self.lock = threading.Lock()
         self.resources: list[PlannedResource] = []
         self.components: list[PlannedResource] = []
+        self.providers: list[PlannedResource] = []
         self.errors: list[str] = []
         self.default_tags: dict[str, dict] = {}  # provider reference -> its default tags
         self.account = getattr(backend, "account_id", ACCOUNT_ID)
@@ -163,6 +166,8 @@ class PlanMocks(pulumi.runtime.Mocks):
             provider_id = f"{args.name}-provider-id"
             with self.lock:
                 self.default_tags[f"{urn}::{provider_id}"] = provider_default_tags(inputs)
+                self.providers.append(PlannedResource(urn, args.typ, args.name, component_label(urn), inputs, inputs,
+                                                      provider_id, MOCK_ONLY, secret_paths))
             return provider_id, dict(args.inputs)
         aws_inputs = self._with_default_tags(args, inputs)
         # Not under the lock: the SDK's threads wait on the backend side by side (the moto worker
@@ -175,7 +180,8 @@ class PlanMocks(pulumi.runtime.Mocks):
             self.resources.append(PlannedResource(urn, args.typ, args.name, component_label(urn), inputs, outputs,
                                                   resource_id, checked_by, secret_paths, error,
                                                   source=getattr(self.current, "source", None),
-                                                  ignore_changes=getattr(self.current, "ignore_changes", [])))
+                                                  ignore_changes=getattr(self.current, "ignore_changes", []),
+                                                  provider=args.provider or ""))
         return resource_id, {**dict(args.inputs), **computed}
 
     def _with_default_tags(self, args: MockResourceArgs, inputs: dict) -> dict:
@@ -352,6 +358,28 @@ INVOKES: dict[str, Callable[[PlanMocks, dict], dict]] = {
 }
 
 
+class MockOnlyBackend:
+    """No AWS stand-in at all: it creates nothing, so every resource gets mock outputs ("mock only"); the
+    account and zone invokes get fixed answers (moto's default account, zones a-c). The bench's bare
+    mode and the program's tests run the engine with it."""
+
+    account_id = ACCOUNT_ID
+    caller_arn = f"arn:aws:iam::{ACCOUNT_ID}:user/mock-only-deployer"
+
+    def __init__(self, region: str):
+        self.region = region
+
+    def can_create(self, resource_type: str) -> bool:
+        return False
+
+    def caller_identity(self) -> dict:
+        return {"Account": self.account_id, "Arn": self.caller_arn, "UserId": "MOCKONLY"}
+
+    def availability_zones(self) -> list[dict]:
+        return [{"ZoneName": f"{self.region}{z}", "ZoneId": f"mock-az{i}", "GroupName": self.region}
+                for i, z in enumerate("abc", start=1)]
+
+
 # --- running a program ---------------------------------------------------------------------------
 def run_program(program_dir: Path, config: dict[str, str], mocks: PlanMocks, stack: str) -> ProgramRun:
     """Run `program_dir/__main__.py` once under the mocks; every exception becomes a plan error."""
@@ -377,7 +405,7 @@ def run_program(program_dir: Path, config: dict[str, str], mocks: PlanMocks, sta
         sys.path.remove(str(program_dir))
         loop.close()
         asyncio.set_event_loop(None)
-    return ProgramRun(mocks.resources, mocks.errors + errors, mocks.components, outputs)
+    return ProgramRun(mocks.resources, mocks.errors + errors, mocks.components, outputs, mocks.providers)
 
 
 async def stack_outputs() -> list[StackOutput]:

@@ -12,11 +12,12 @@
 `observations` is the node's one observations document (see `observations()`): the raw output of
 each tool keyed `nvidia_smi`, `nvlink`, `dcgm`, `ibstat`, `neuron_ls` (the output as a string, a
 command result `{rc, stdout, stderr}`, or what the parser returned), `services`, `packages`,
-`imex_channel`, `mounts`, `scratch_probe`, `bedrock_dns`, `bedrock_https`, `stand_in` / `tools`
-(which tools are installed) and `tool_versions` (each installed tool's `--version` output, keyed as
-`tools`). Only the checks the expected profile calls for are listed. A check whose
-observation is missing is `skipped` with the reason (lab stand-in, tool not installed), never `pass`,
-and makes the node `incomplete`; a tool that ran and failed fails its checks.
+`imex_channel`, `mounts`, `scratch_probe`, `bedrock_dns`, `bedrock_https`, `tools` (which tools are
+installed), `tool_versions` (each installed tool's `--version` output, keyed as `tools`) and
+`checks_without_kernel` (checks that need a kernel the host does not have, KERNEL_BOUND: `imex_channel`,
+`shared` for every shared mount). Only the checks the expected profile calls for are listed. A check
+whose observation is missing is `skipped` with the reason (tool not installed, a kernel the host does
+not have), never `pass`, and makes the node `incomplete`; a tool that ran and failed fails its checks.
 """
 
 from __future__ import annotations
@@ -31,27 +32,33 @@ from aifactory.node.parsers.neuron_ls import parse_neuron_ls
 from aifactory.node.parsers.nvidia_smi import parse_nvidia_smi_xml
 from aifactory.node.parsers.nvlink import parse_nvlink_status
 
-# observation -> (command, parser, installed tool it needs, what a lab stand-in lacks for it)
-TOOLS: dict[str, tuple[str, Callable, str, str]] = {
-    "nvidia_smi": ("nvidia-smi -q -x", parse_nvidia_smi_xml, "nvidia_smi", "no NVIDIA GPU"),
-    "nvlink": ("nvidia-smi nvlink -s", parse_nvlink_status, "nvidia_smi", "no NVIDIA GPU"),
-    "dcgm": ("dcgmi diag -j", parse_dcgm_diag, "dcgmi", "no NVIDIA GPU"),
-    "ibstat": ("ibstat", parse_ibstat, "ibstat", "no RDMA device"),
-    "neuron_ls": ("neuron-ls -j", parse_neuron_ls, "neuron_ls", "no Neuron device"),
+# observation -> (command, parser, installed tool it needs)
+TOOLS: dict[str, tuple[str, Callable, str]] = {
+    "nvidia_smi": ("nvidia-smi -q -x", parse_nvidia_smi_xml, "nvidia_smi"),
+    "nvlink": ("nvidia-smi nvlink -s", parse_nvlink_status, "nvidia_smi"),
+    "dcgm": ("dcgmi diag -j", parse_dcgm_diag, "dcgmi"),
+    "ibstat": ("ibstat", parse_ibstat, "ibstat"),
+    "neuron_ls": ("neuron-ls -j", parse_neuron_ls, "neuron_ls"),
 }
-# Observations that are not tool output: (what was read, what a lab stand-in lacks for it).
+# Observations that are not tool output: what was read.
 STATE = {
-    "services": ("the fabric services' state", "no NVIDIA GPU, so no fabric service"),
-    "packages": ("the installed fabric packages", "no NVIDIA GPU, so no fabric package"),
-    "imex_channel": ("the IMEX channel device",
-                     "IMEX channels are device nodes of a loaded NVIDIA driver (kernel-bound), none here"),
+    "services": "the fabric services' state",
+    "packages": "the installed fabric packages",
+    "imex_channel": "the IMEX channel device",
 }
+# Checks that need a kernel of the host's own (`checks_without_kernel` names those it does not have; `shared`
+# stands for every `shared:<name>`): what that kernel provides.
+KERNEL_BOUND = {
+    "imex_channel": "IMEX channels are device nodes of a loaded NVIDIA driver",
+    "shared": "a shared filesystem is mounted by the kernel's client",
+}
+# The start of the reason of a check skipped for a kernel the host does not have.
+WITHOUT_KERNEL = "needs a kernel this host does not have"
 # A fabric service's daemon comes with the driver stack, whose nvidia-smi says whether it is a stand-in (the
 # daemons themselves are not run to ask).
 SERVICE_TOOLS = {"nvidia-imex.service": "nvidia_smi", "nvidia-fabricmanager.service": "nvidia_smi"}
 STATUSES = ("pass", "fail", "skipped")
-STAND_IN = "lab stand-in"
-# What every aifactory lab stand-in tool prints in its --version (aifactory/lab/stand_in_tools).
+# What every aifactory stand-in tool prints in its --version (aifactory/lab/stand_in_tools): data, read as such.
 STAND_IN_TOOL_MARK = "aifactory lab stand-in"
 NO_STACK_OUTPUTS = "no AWS stack outputs (the Bedrock endpoint's DNS name is unknown)"
 NO_CLUSTER = "00000000-0000-0000-0000-000000000000"
@@ -86,6 +93,7 @@ def evaluate(expected: dict, observations: dict | None) -> dict:
     checks = []
     for name, run in planned_checks(expected, obs):
         obs.read.clear()
+        obs.check = name
         try:
             passed, reason = run()
         except Missing as missing:
@@ -197,8 +205,17 @@ class Observations:
     def __init__(self, raw: dict):
         self._raw = raw
         self._parsed: dict = {}
-        self.stand_in = bool(raw.get("stand_in"))
+        self.without_kernel = set(raw.get("checks_without_kernel") or [])
+        self.check = ""  # the check being judged
         self.read: set[str] = set()  # the tools whose output the current check read
+
+    def lacks_kernel(self) -> bool:
+        """Whether the current check needs a kernel the host does not have (`shared` for every shared mount)."""
+        return bool({self.check, self.check.split(":")[0]} & self.without_kernel & KERNEL_BOUND.keys())
+
+    def no_kernel(self, what: str) -> Missing:
+        """The current check skipped for a kernel the host does not have."""
+        return Missing(f"{WITHOUT_KERNEL}: {KERNEL_BOUND[self.check.split(':')[0]]}, {what}")
 
     def read_stand_in(self) -> bool:
         """Whether a tool the current check read is an aifactory lab stand-in, by its --version output."""
@@ -218,12 +235,12 @@ class Observations:
         """A non-tool observation (services, packages, ...), or Missing with the reason."""
         value = self._raw.get(key)
         if value is None:
-            what, lacks = STATE.get(key, (key, None))
-            raise Missing(f"{STAND_IN}: {lacks}" if self.stand_in and lacks else f"{what} not collected")
+            what = STATE.get(key, key)
+            raise self.no_kernel(f"{what} not looked for") if self.lacks_kernel() else Missing(f"{what} not collected")
         return value
 
     def _read(self, key: str):
-        command, parse, tool, lacks = TOOLS[key]
+        command, parse, tool = TOOLS[key]
         value = self._raw.get(key)
         if isinstance(value, dict) and "stdout" in value and "rc" in value:
             if not value["stdout"].strip() and value["rc"]:
@@ -231,8 +248,6 @@ class Observations:
                 return ToolFailed(f"`{command}` failed (exit {value['rc']}){': ' + why[-1] if why else ''}")
             value = value["stdout"]
         if value is None or (isinstance(value, str) and not value.strip()):
-            if self.stand_in:
-                return Missing(f"{STAND_IN}: {lacks}, `{command}` not run")
             if (self._raw.get("tools") or {}).get(tool) is False:
                 return Missing(f"`{command.split()[0]}` is not installed")
             return Missing(f"no `{command}` output collected")
@@ -400,8 +415,8 @@ def _shared(share: dict, obs: Observations) -> tuple[bool, str]:
     what = f"{share.get('type')} {share.get('source')} at {share['mount']}"
     if _mounted(obs, share["mount"]):
         return True, f"{what} mounted"
-    if obs.stand_in:  # the shared_storage role skips what the stand-in's (the lab host's) kernel cannot mount
-        raise Missing(f"{STAND_IN}: {what} not mounted, a container cannot mount {share.get('type')}")
+    if obs.lacks_kernel():  # the shared_storage role skips what a kernel without the client cannot mount
+        raise obs.no_kernel(f"{what} not mounted")
     return False, f"{what} is not mounted"
 
 

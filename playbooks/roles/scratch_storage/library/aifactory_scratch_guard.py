@@ -62,10 +62,10 @@ options:
     description: Chunk size of the md RAID 0 array, in KiB.
     type: int
     default: 512
-  stand_in:
-    description: This host is a lab stand-in without md in its kernel; several usable devices are reported skipped.
+  kernel_md:
+    description: The kernel runs md arrays; without, several usable devices are reported skipped (a container).
     type: bool
-    default: false
+    default: true
   probe_bytes:
     description: Bytes read from the start of a device to look for data without a signature.
     type: int
@@ -267,7 +267,7 @@ def _wipe_commands(info: dict) -> list[list[str]]:
 
 
 def plan(infos: list[dict], *, arrays: list[dict], wipe_devices: set[str], fstype: str, label: str, mount: str,
-         md_name: str, chunk_kib: int, stand_in: bool) -> dict:
+         md_name: str, chunk_kib: int, kernel_md: bool) -> dict:
     """What to do with the devices together. ``infos``: as for ``decide``; ``arrays``: the running md
     arrays the devices belong to, each {path, detail (``mdadm --detail --export``), signatures,
     has_data}. Returns {devices, layout, target, commands, array, reinspect, skipped, problem, unused}:
@@ -336,9 +336,9 @@ def plan(infos: list[dict], *, arrays: list[dict], wipe_devices: set[str], fstyp
         out["skipped"] = "no usable device"
         return out
     paths = [d["device"] for d in usable]
-    if len(usable) > 1 and stand_in:
-        out["skipped"] = (f"{len(usable)} usable devices ({', '.join(paths)}) need an md RAID 0 array, and this lab "
-                          "stand-in has no md in its kernel")
+    if len(usable) > 1 and not kernel_md:
+        out["skipped"] = (f"{len(usable)} usable devices ({', '.join(paths)}) need an md RAID 0 array, and this "
+                          "host's kernel runs none (kernel_md is false)")
         return out
     wipes = [argv for d in usable if d["wipe"] for argv in _wipe_commands(by_path[d["device"]])]
     if len(usable) == 1:
@@ -438,7 +438,7 @@ def converge(inspector, params: dict, check_mode: bool) -> dict:
     settings = {"wipe_devices": {p for p in paths if os.path.realpath(p) in allowed},
                 "fstype": params["fstype"], "label": params["label"],
                 "mount": params["mount"], "md_name": params["md_name"], "chunk_kib": params["chunk_kib"],
-                "stand_in": params["stand_in"]}
+                "kernel_md": params["kernel_md"]}
     ran: list[list[str]] = []
     for attempt in range(2):
         infos = [inspector.inspect(p) for p in paths]
@@ -470,7 +470,7 @@ def main() -> None:
             "mount": {"type": "str", "required": True},
             "md_name": {"type": "str", "required": True},
             "chunk_kib": {"type": "int", "default": 512},
-            "stand_in": {"type": "bool", "default": False},
+            "kernel_md": {"type": "bool", "default": True},
             "probe_bytes": {"type": "int", "default": 1048576},
         },
         supports_check_mode=True,

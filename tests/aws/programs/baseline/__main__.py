@@ -12,7 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from aifactory.spec import load_spec
-from infra.state import PulumiState
+from infra.state import PulumiState, PulumiStateArgs
 
 factory = load_spec(pulumi.Config("aifactory").require("spec"))
 NAME, REGION = factory.name, factory.sovereignty.region
@@ -27,8 +27,9 @@ def doc(*statements):
 
 # state_elsewhere: the state in another region's bucket, the secrets under a passphrase
 STATE_REGION = "us-east-1" if FAULT == "state_elsewhere" else REGION
-PulumiState(NAME, REGION, f"s3://{NAME}-pulumi-state?region={STATE_REGION}",
-            "passphrase" if FAULT == "state_elsewhere" else f"awskms://alias/{NAME}-pulumi-state?region={REGION}")
+PulumiState(NAME, PulumiStateArgs(
+    REGION, f"s3://{NAME}-pulumi-state?region={STATE_REGION}",
+    "passphrase" if FAULT == "state_elsewhere" else f"awskms://alias/{NAME}-pulumi-state?region={REGION}"))
 
 key = aws.kms.Key("key", enable_key_rotation=FAULT != "key_no_rotation", deletion_window_in_days=30)
 aws.kms.Alias("key-alias", name=f"alias/{NAME}-data", target_key_id=key.key_id)

@@ -1,0 +1,82 @@
+"""The acceptance gate: whether hosts passed acceptance, judged once for bringup, rollout, replace and the rehearsal.
+
+A host's acceptance verdict (aifactory.node.parsers.acceptance.evaluate, handed over by the acceptance
+role with set_stats or written to `<results dir>/<host>.json`) has a `result`: `pass`, `fail`, or
+`incomplete` (checks the platform's expected hardware needs could not run). A run's exit code says
+whether the run itself ended well: 0, or EXIT_ACCEPTANCE_INCOMPLETE when nothing failed but acceptance
+is incomplete on some host. A host passes the gate with `pass`, or with `incomplete` where every check
+that could not run needs a kernel the inventory says the host does not have (`checks_without_kernel`,
+whose skip reason starts with WITHOUT_KERNEL): `incomplete (kernel-bound checks only)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from aifactory.node.parsers.acceptance import WITHOUT_KERNEL
+
+# Exit code of a run in which nothing failed but acceptance is incomplete on some host. 1 stays "failed".
+EXIT_ACCEPTANCE_INCOMPLETE = 3
+PASS, INCOMPLETE = "pass", "incomplete"
+KERNEL_BOUND_INCOMPLETE = "incomplete (kernel-bound checks only)"
+GATE_PASSES = (PASS, KERNEL_BOUND_INCOMPLETE)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The gate's answer: passed, and each judged host's outcome (host_outcome)."""
+
+    passed: bool
+    outcomes: dict[str, str]
+
+
+def incomplete_hosts(verdicts: Mapping[str, dict | None]) -> list[str]:
+    """The hosts whose acceptance verdict is incomplete, sorted."""
+    return sorted(h for h, verdict in verdicts.items() if (verdict or {}).get("result") == INCOMPLETE)
+
+
+def run_exit_code(ran_clean: bool, verdicts: Mapping[str, dict | None], check: bool) -> int:
+    """A finished run's exit code: 1 when it did not run clean (the run, or a host, failed or was
+    unreachable); EXIT_ACCEPTANCE_INCOMPLETE when acceptance is incomplete on some host, except in check
+    mode (which runs no tool, so its acceptance is never complete); 0 otherwise."""
+    if not ran_clean:
+        return 1
+    return EXIT_ACCEPTANCE_INCOMPLETE if incomplete_hosts(verdicts) and not check else 0
+
+
+def ended_well(exit_code: int) -> bool:
+    """The run ended without a failure: exit 0, or acceptance incomplete (judged per host by the gate)."""
+    return exit_code in (0, EXIT_ACCEPTANCE_INCOMPLETE)
+
+
+def skipped_reasons(verdict: Mapping) -> list[str]:
+    """The reasons of the checks that could not run, from a verdict as the bring-up report holds it
+    (`skipped`: {check: reason}) or as `evaluate` writes it (`checks`)."""
+    if "skipped" in verdict:
+        return list((verdict.get("skipped") or {}).values())
+    return [c.get("reason", "") for c in verdict.get("checks") or [] if c.get("status") == "skipped"]
+
+
+def host_outcome(verdict: dict | None, counts: Mapping[str, int] | None = None) -> str:
+    """A host's outcome in a run: `unreachable`, its acceptance verdict (`incomplete (kernel-bound checks
+    only)` when every check that could not run needs a kernel the host does not have), `failed` (a task
+    failed on it before acceptance), or `not judged`."""
+    counts = counts or {}
+    result = (verdict or {}).get("result")
+    if counts.get("unreachable"):
+        return "unreachable"
+    reasons = skipped_reasons(verdict or {})
+    if result == INCOMPLETE and reasons and all(r.startswith(WITHOUT_KERNEL) for r in reasons):
+        return KERNEL_BOUND_INCOMPLETE
+    if result:
+        return result
+    return "failed" if counts.get("failed") else "not judged"
+
+
+def judge(exit_code: int, hosts: Iterable[str], verdicts: Mapping[str, dict | None],
+          counts: Mapping[str, Mapping[str, int]] | None = None) -> Gate:
+    """The gate over `hosts`: the run ended well (ended_well) and every host's outcome is `pass` or an
+    incomplete of kernel-bound checks only. `counts` are the run's per-host task counts."""
+    outcomes = {h: host_outcome(verdicts.get(h), (counts or {}).get(h)) for h in hosts}
+    return Gate(ended_well(exit_code) and all(o in GATE_PASSES for o in outcomes.values()), outcomes)

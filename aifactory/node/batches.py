@@ -1,0 +1,81 @@
+"""The batch plan of a disruptive stage: a canary node first, then the rest of its rack, then one rack per
+batch (an NVL72 rack is one NVLink domain, so it is never split further); on other platforms a batch
+size makes batches of N nodes after the canary. Hosts marked absent are skipped.
+
+One plan for both ways a disruptive stage runs: `aifactory rollout` runs one batch per run
+(aifactory.day2.rollout) and hands the drivers plays that batch whole as their `serial`
+(`aifactory_drivers_serial`); a plain site.yml run gives them the plan's batch sizes (`inventory_serial`,
+the `aifactory_batch_serial` filter of playbooks/filter_plugins), planned from the inventory's rack groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from aifactory.spec.naming import rack_group
+
+# The extra variable a rollout batch's run hands the drivers plays as their `serial` (playbooks/drivers.yml).
+SERIAL_VAR = "aifactory_drivers_serial"
+
+
+class BatchPlanError(ValueError):
+    """A batch size the platform refuses, or one below 1."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    label: str
+    nodes: tuple[str, ...]
+
+
+def plan_batches(nodes: Sequence, rack_domain: bool, batch_size: int | None = None,
+                 absent: Iterable[str] = ()) -> list[Batch]:
+    """The batches, in order. `nodes` carry name, rack and slot; `rack_domain` is True where a rack is one
+    NVLink domain (NVL72), which refuses a batch size (a batch is a rack). Without a batch size the other
+    platforms also go rack by rack."""
+    if batch_size is not None and batch_size < 1:
+        raise BatchPlanError(f"--batch-size must be at least 1, not {batch_size}")
+    if rack_domain and batch_size is not None:
+        raise BatchPlanError("--batch-size: on this platform a rack is one NVLink domain, so a batch is a rack")
+    skip = set(absent)
+    present = sorted((n for n in nodes if n.name not in skip), key=lambda n: (n.rack, n.slot))
+    if not present:
+        return []
+    canary, rest = present[0], present[1:]
+    batches = [Batch(f"canary {canary.name}", (canary.name,))]
+    if batch_size is not None:
+        for start in range(0, len(rest), batch_size):
+            chunk = rest[start:start + batch_size]
+            batches.append(Batch(f"nodes {chunk[0].name}..{chunk[-1].name}" if len(chunk) > 1 else chunk[0].name,
+                                 tuple(n.name for n in chunk)))
+        return batches
+    for rack in sorted({n.rack for n in rest}):
+        members = tuple(n.name for n in rest if n.rack == rack)
+        batches.append(Batch(rack_group(rack) + (" (after the canary)" if rack == canary.rack else ""), members))
+    return batches
+
+
+def serial_sizes(batches: Sequence[Batch]) -> list[int]:
+    """The batches as an Ansible `serial` list: each batch's size, in order (a play's hosts `order: sorted`
+    are in rack and slot order: names sort so)."""
+    return [len(b.nodes) for b in batches]
+
+
+class InventoryNode(NamedTuple):
+    name: str
+    rack: int
+    slot: int
+
+
+def inventory_serial(groups: Mapping[str, Sequence[str]]) -> list[int]:
+    """The plan's batch sizes from the inventory as Ansible holds it (`groups`): each rack group's hosts,
+    in slot order, are its present nodes (absent ones are not in the inventory). An inventory without
+    rack groups (not aifactory's) goes one host at a time."""
+    nodes: list[InventoryNode] = []
+    rack = 1
+    while rack_group(rack) in groups:
+        nodes += [InventoryNode(str(name), rack, slot) for slot, name in enumerate(groups[rack_group(rack)], 1)]
+        rack += 1
+    return serial_sizes(plan_batches(nodes, rack_domain=False)) or [1]

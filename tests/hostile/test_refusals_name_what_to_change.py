@@ -1,0 +1,87 @@
+"""Refusals that say what to change (issue 27, class 8): bad input that used to reach the last resort ("unexpected
+X (a bug in aifactory)") or an empty reason now names the file, option or field; git's reason reaches `diff`; no
+credential given in an option or field is echoed. In-process runs keep the last resort's traceback, so reaching it
+fails these tests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from aifactory.spec.validators import shown
+from tests.conftest import site_dir
+from tests.hostile.conftest import assert_refused, run_inprocess, run_subprocess
+
+SITE = site_dir("lab-gb200")
+LONG = "x" * 300  # past NAME_MAX (255)
+DEEP = "/".join(["d" * 200] * 30)  # past PATH_MAX (4096)
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["validate", LONG], "File name too long"),
+    (["lab", "status", DEEP], "File name too long"),
+    (["report", SITE, "-o", "/nonexistent-dir/page.html"], "-o/--output: /nonexistent-dir/page.html: no such directory"),
+    (["report", SITE, "-o", DEEP], "-o/--output"),
+    (["rollout", SITE, "--stage", "drivers", "--record", f"/{LONG}/r.json"], "--record"),
+    (["plan", SITE, "--sarif", "/"], "--sarif: /: not a regular file to write (a directory)"),
+    (["bringup", SITE, "--artifacts-dir", "/proc/version/runs"], "--artifacts-dir: /proc/version/runs: Not a directory"),
+])
+def test_paths_no_command_can_use_are_refused_by_name(capsys, argv, named):
+    code, _, err = run_inprocess(capsys, *argv)
+    assert_refused(code, err, named)
+
+
+def test_a_record_that_is_json_but_not_a_record_is_refused_before_a_replacement_starts(capsys, tmp_path):
+    record = tmp_path / "replace.json"
+    record.write_text(json.dumps([1, 2, 3]))
+    code, _, err = run_inprocess(capsys, "replace", SITE, "lab-gb200-r001-n01", "--record", record, "--yes",
+                                 "--artifacts-dir", tmp_path / "artifacts")
+    assert_refused(code, err, str(record), "not a replacement record", "fix or remove the file")
+    assert not (tmp_path / "artifacts").exists(), "something ran"
+
+
+def test_diff_says_why_git_refused(capsys, site):
+    code, _, err = run_inprocess(capsys, "diff", SITE, "--against", "no-such-ref-27")
+    assert_refused(code, err, "no-such-ref-27 is neither a commit of", "nor a saved plan file")
+    outside = site("lab-gb200")  # a copy outside any git repository
+    code, _, err = run_inprocess(capsys, "diff", outside, "--against", "HEAD")
+    assert_refused(code, err, "git rev-parse --show-toplevel", "not a git repository")
+
+
+def test_a_saved_plan_that_is_not_one_names_the_option(capsys, tmp_path):
+    plan = tmp_path / "plan.json"
+    plan.write_text('{"resources": ')
+    code, _, err = run_inprocess(capsys, "diff", SITE, "--against", plan)
+    assert_refused(code, err, f"--against {plan}: not a plan JSON", "not valid JSON at line 1")
+
+
+@pytest.mark.parametrize("value", ["http://admin:hunter2-27@127.0.0.1:5000 x", "https://admin:hunter2-27@[::1"])
+def test_no_credential_in_an_option_is_echoed(value):
+    result = run_subprocess("plan", SITE, "--aws-endpoint", value)
+    assert_refused(result.returncode, result.stderr, "--aws-endpoint", "://***@")
+    assert "hunter2-27" not in result.stderr + result.stdout
+
+
+def test_no_credential_in_a_spec_field_is_echoed(site):
+    spec = site("lab-gb200", lambda d: d["software"].setdefault("mirrors", {}).update(
+        apt="http://admin:hunter2-27@203.0.113.9/ubuntu"))
+    for fmt in ("table", "json"):
+        result = run_subprocess("validate", spec, "--format", fmt)
+        assert result.returncode == 2 and "software.mirrors.apt" in result.stderr + result.stdout
+        assert "hunter2-27" not in result.stderr + result.stdout
+
+
+def test_shown_masks_the_user_info_of_every_url_and_keeps_the_rest():
+    assert shown("mirror http://u:p@host/x and ftp://token@h") == "mirror http://***@host/x and ftp://***@h"
+    assert shown("http://host/path@v2 and user@example.org") == "http://host/path@v2 and user@example.org"
+
+
+def test_a_git_that_cannot_run_is_named(monkeypatch, capsys):
+    def missing(*args, **kwargs):
+        raise FileNotFoundError(2, "No such file or directory", "git")
+
+    monkeypatch.setattr(subprocess, "run", missing)
+    code, _, err = run_inprocess(capsys, "diff", SITE, "--against", "HEAD")
+    assert_refused(code, err, "cannot run git")
