@@ -45,7 +45,10 @@ def lab_nodes() -> list[str]:
 
 @pytest.mark.parametrize("site", SITES)
 def test_accepts_example_site_with_its_stack_outputs(tmp_path, site):
-    done = validate_play(tmp_path, site=site, outputs=STACK_OUTPUTS)
+    """Each site with stack outputs of its own home region (outputs of another region are refused)."""
+    region = load_spec(site_dir(site)).sovereignty.region
+    outputs = json.loads(json.dumps(STACK_OUTPUTS).replace(STACK_OUTPUTS["region"], region))
+    done = validate_play(tmp_path, site=site, outputs=outputs)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "failed=0" in done.stdout
 
