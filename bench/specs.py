@@ -22,7 +22,9 @@ LAB_TEMPLATE = REPO / "inventories" / "lab-b200"
 WIDE_NETWORK = {"onprem_cidr": "10.0.0.0/8", "bmc_cidr": "10.0.0.0/16", "host_cidr": "10.1.0.0/16",
                 "storage_cidr": "10.2.0.0/16"}
 WIDE_VPC = "172.31.0.0/22"
-LAB_HOST_CIDR = "10.78.1.0/24"  # not lab-b200's 10.77.1.0/24: both labs may be up at once
+# Its own ranges: lab-b200 (10.77), lab-gb200 (10.78) and the day-2 lab (10.81) may be up at the same time.
+LAB_ONPREM_CIDR = "10.79.0.0/16"
+LAB_HOST_CIDR = "10.79.1.0/24"
 POWER_HEADROOM = 1.25
 
 
@@ -61,8 +63,8 @@ def lab_site(nodes: int, dest: Path) -> Factory:
     spec["name"] = f"bench-lab{nodes}"
     spec["compute"]["nodes_per_rack"] = nodes
     spec["network"]["host_cidr"] = LAB_HOST_CIDR
-    spec["network"]["onprem_cidr"] = "10.78.0.0/16"
-    spec["network"]["bmc_cidr"] = "10.78.0.0/24"
-    spec["network"]["storage_cidr"] = "10.78.2.0/24"
+    spec["network"]["onprem_cidr"] = LAB_ONPREM_CIDR
+    spec["network"]["bmc_cidr"] = "10.79.0.0/24"
+    spec["network"]["storage_cidr"] = "10.79.2.0/24"
     _copy_site(LAB_TEMPLATE, dest, spec)
     return _fit_power(dest, spec)

@@ -14,13 +14,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from aifactory.node.parsers.acceptance import WITHOUT_KERNEL
+from aifactory.node.parsers.acceptance import NO_STACK_OUTPUTS, WITHOUT_KERNEL
 
 # Exit code of a run in which nothing failed but acceptance is incomplete on some host. 1 stays "failed".
 EXIT_ACCEPTANCE_INCOMPLETE = 3
 PASS, INCOMPLETE = "pass", "incomplete"
 KERNEL_BOUND_INCOMPLETE = "incomplete (kernel-bound checks only)"
-GATE_PASSES = (PASS, KERNEL_BOUND_INCOMPLETE)
+# The AWS-link checks cannot run without the stack outputs, which a run of the node stages alone is not given:
+# the gate lets them through, and the outcome says that they were not checked.
+WITHOUT_STACK_OUTPUTS_INCOMPLETE = "incomplete (kernel-bound checks, and AWS checks without stack outputs)"
+GATE_PASSES = (PASS, KERNEL_BOUND_INCOMPLETE, WITHOUT_STACK_OUTPUTS_INCOMPLETE)
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ def host_outcome(verdict: dict | None, counts: Mapping[str, int] | None = None) 
     reasons = skipped_reasons(verdict or {})
     if result == INCOMPLETE and reasons and all(r.startswith(WITHOUT_KERNEL) for r in reasons):
         return KERNEL_BOUND_INCOMPLETE
+    if result == INCOMPLETE and reasons and all(r.startswith(WITHOUT_KERNEL) or r == NO_STACK_OUTPUTS for r in reasons):
+        return WITHOUT_STACK_OUTPUTS_INCOMPLETE
     if result:
         return result
     return "failed" if counts.get("failed") else "not judged"

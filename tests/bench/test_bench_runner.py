@@ -31,8 +31,9 @@ def test_scaled_site_validates_with_all_its_nodes(tmp_path, racks):
 def test_lab_site_has_its_own_name_and_network(tmp_path):
     f = lab_site(8, tmp_path / "lab")
     assert f.node_count == 8 and f.name == "bench-lab8"
-    assert f.network.host_cidr == LAB_HOST_CIDR != load_spec("inventories/lab-b200").network.host_cidr
-    assert all(n.address.startswith("10.78.1.") for n in f.nodes)
+    assert f.network.host_cidr == LAB_HOST_CIDR
+    assert LAB_HOST_CIDR not in {load_spec(f"inventories/{s}").network.host_cidr for s in ("lab-b200", "lab-gb200")}
+    assert all(n.address.startswith("10.79.1.") for n in f.nodes)
 
 
 def test_spread_is_median_min_max_and_count():

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from aifactory.node.acceptance_gate import (EXIT_ACCEPTANCE_INCOMPLETE, KERNEL_BOUND_INCOMPLETE, ended_well, host_outcome,
+from aifactory.node.acceptance_gate import (EXIT_ACCEPTANCE_INCOMPLETE, KERNEL_BOUND_INCOMPLETE,
+                                            WITHOUT_STACK_OUTPUTS_INCOMPLETE, ended_well, host_outcome,
                                             incomplete_hosts, judge, run_exit_code)
-from aifactory.node.parsers.acceptance import WITHOUT_KERNEL
+from aifactory.node.parsers.acceptance import NO_STACK_OUTPUTS, WITHOUT_KERNEL
 
 CLEAN = {"ok": 5, "changed": 1, "failed": 0, "unreachable": 0}
 PASS, FAIL, INCOMPLETE = {"result": "pass"}, {"result": "fail"}, {"result": "incomplete", "skipped": {"ecc": "x"}}
@@ -15,6 +16,8 @@ KERNEL_BOUND = {"result": "incomplete", "skipped": {"imex_channel": f"{WITHOUT_K
 KERNEL_BOUND_CHECKS = {"result": "incomplete", "checks": [{"name": "ecc", "status": "pass"},
                                                           {"name": "shared:home", "status": "skipped",
                                                            "reason": f"{WITHOUT_KERNEL}: a shared filesystem ..."}]}
+# A run of the node stages without the AWS stack outputs: the Bedrock checks could not run either.
+NO_OUTPUTS = {"result": "incomplete", "skipped": {"imex_channel": f"{WITHOUT_KERNEL}: IMEX", "bedrock_dns": NO_STACK_OUTPUTS}}
 MIXED = {"result": "incomplete", "skipped": {"imex_channel": f"{WITHOUT_KERNEL}: IMEX", "ecc": "`nvidia-smi` is not installed"}}
 
 
@@ -45,6 +48,7 @@ def test_a_run_ended_well_with_exit_0_or_acceptance_incomplete_only():
     (INCOMPLETE, CLEAN, "incomplete"),
     (KERNEL_BOUND, CLEAN, KERNEL_BOUND_INCOMPLETE),
     (KERNEL_BOUND_CHECKS, CLEAN, KERNEL_BOUND_INCOMPLETE),
+    (NO_OUTPUTS, CLEAN, WITHOUT_STACK_OUTPUTS_INCOMPLETE),
     (MIXED, CLEAN, "incomplete"),  # one check that could not run for another reason
     (PASS, {**CLEAN, "unreachable": 1}, "unreachable"),  # unreachable wins over an earlier verdict
     (None, {**CLEAN, "failed": 1}, "failed"),  # a task failed before acceptance
@@ -56,9 +60,10 @@ def test_host_outcome(verdict, counts, outcome):
 
 
 def test_the_gate_passes_on_pass_and_a_kernel_bound_incomplete_after_a_run_that_ended_well():
-    verdicts = {"n1": PASS, "n2": KERNEL_BOUND}
-    gate = judge(EXIT_ACCEPTANCE_INCOMPLETE, ["n1", "n2"], verdicts, {"n1": CLEAN, "n2": CLEAN})
-    assert gate.passed and gate.outcomes == {"n1": "pass", "n2": KERNEL_BOUND_INCOMPLETE}
+    verdicts = {"n1": PASS, "n2": KERNEL_BOUND, "n3": NO_OUTPUTS}
+    gate = judge(EXIT_ACCEPTANCE_INCOMPLETE, ["n1", "n2", "n3"], verdicts, {"n1": CLEAN, "n2": CLEAN})
+    assert gate.passed and gate.outcomes == {"n1": "pass", "n2": KERNEL_BOUND_INCOMPLETE,
+                                             "n3": WITHOUT_STACK_OUTPUTS_INCOMPLETE}
 
 
 def test_the_gate_fails_on_any_other_incomplete_a_failure_or_a_host_not_judged():

@@ -38,6 +38,8 @@ from aifactory import scheduler
 from aifactory.lab import hardware, lifecycle, nodes, procs
 from aifactory.lab.rehearsal import LAB_BMC_CREDENTIALS
 from aifactory.lab.state import LabState
+from aifactory.node.acceptance_gate import GATE_PASSES
+from aifactory.node.inventory import build_inventory
 from aifactory.lab import scheduler as scheduler_lab
 from aifactory.spec import load_spec
 from tests.conftest import site_dir
@@ -52,7 +54,7 @@ CANARY, RACK1_OTHER = f"{SITE}-r001-n01", f"{SITE}-r001-n02"
 RACK2 = [f"{SITE}-r002-n01", f"{SITE}-r002-n02"]
 REPLACED = RACK2[1]
 FAULTY = RACK1_OTHER  # its GPU missing from lab up until the Slurm tests repair it
-ENV = {**os.environ, **LAB_BMC_CREDENTIALS}
+ENV = LAB_BMC_CREDENTIALS
 SCHEDULER_DAEMONS = ("munge", "slurmctld", "slurmdbd", "mariadb")
 # As in the rehearsal: the faulty node's failed acceptance is read from its verdict, not by failing the host.
 EXTRA_VARS = json.dumps({"acceptance_fail_on_failure": False})
@@ -77,8 +79,9 @@ def git(repo: Path, *args: str) -> None:
 
 
 def cli(*args, timeout: int = 3600) -> subprocess.CompletedProcess:
+    """The command in the test run's environment as it is now (its state and lab directories) with the lab's secrets."""
     return subprocess.run([sys.executable, "-m", "aifactory.cli", *map(str, args)], capture_output=True, text=True,
-                          env=ENV, timeout=timeout)
+                          env={**os.environ, **ENV}, timeout=timeout)
 
 
 def lab_ssh(node: str, command: str) -> subprocess.CompletedProcess:
@@ -212,7 +215,8 @@ def test_growing_by_one_rack_moves_nothing_and_the_rack_joins_slurm_while_a_job_
     assert diff.returncode == 0, diff.stderr[-2000:]
     preview = json.loads(diff.stdout)
     f = load_spec(site)
-    new = {n.name for n in f.nodes if n.rack == 2} | {t.name for t in f.switch_trays if t.rack == 2}
+    new = {h for h in build_inventory(f).to_ansible_list()["_meta"]["hostvars"] if h.startswith(f"{SITE}-r002-")}
+    assert len(new) == 18 + 18 + 9  # the rack's nodes, their BMCs and its switch trays' BMCs
     assert {h["name"] for h in preview["hosts"]["added"]} == new
     assert preview["hosts"]["moved"] == [] and preview["hosts"]["removed"] == []
     assert preview["scheduler"]["topology"]["added"] == ["rack02"] and preview["scheduler"]["head_nodes"]["moved"] == []
@@ -244,7 +248,7 @@ def test_a_driver_rollout_keeps_a_job_on_rack_1_running_while_rack_2_is_upgraded
     assert rest.returncode == 0, rest.stderr[-3000:]
     done = json.loads(rest.stdout)
     assert done["status"] == "done" and [b["nodes"] for b in done["batches"]][2] == RACK2
-    assert all(o in ("pass", "incomplete (kernel-bound checks only)") for b in done["batches"] for o in b["nodes_outcome"].values())
+    assert all(o in GATE_PASSES for b in done["batches"] for o in b["nodes_outcome"].values())
     assert job_state(job) == ("RUNNING", "0")  # never killed nor requeued
     assert {driver_version(n) for n in (CANARY, RACK1_OTHER, *RACK2)} == {NEW}
     states = node_states()
