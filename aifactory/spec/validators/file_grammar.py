@@ -30,6 +30,13 @@ FSTAB_FIELD = re.compile(r"[^\s\\#][^\s\\]*")
 DEVICE_PATH = re.compile(r"/dev/[A-Za-z0-9_.:+-]+(/[A-Za-z0-9_.:+-]+)*")
 
 
+def outside(grammar: re.Pattern, values: list[tuple[str, str]], message: str) -> Iterator[Problem]:
+    """A problem, with `message`, for each (path, value) that is not one whole match of `grammar`."""
+    for path, value in values:
+        if not grammar.fullmatch(value):
+            yield Problem(path, message, value)
+
+
 @validator()
 def slurm_conf_values(f: Factory) -> Iterator[Problem]:
     """The cluster name, state directory and partition names are single words of slurm.conf."""
@@ -37,20 +44,17 @@ def slurm_conf_values(f: Factory) -> Iterator[Problem]:
         return
     values = [("name", f.name), ("scheduler.state_dir", f.scheduler.state_dir)]
     values += [(f"scheduler.partitions.{i}.name", p.name) for i, p in enumerate(f.scheduler.partitions)]
-    for path, value in values:
-        if not SLURM_CONF_WORD.fullmatch(value):
-            yield Problem(path, "is written into slurm.conf, where it must be one word: no whitespace, quote, '#', "
-                          "'=' or backslash", value)
+    yield from outside(SLURM_CONF_WORD, values, "is written into slurm.conf, where it must be one word: no "
+                       "whitespace, quote, '#', '=' or backslash")
 
 
 @validator()
 def apt_source_values(f: Factory) -> Iterator[Problem]:
     """Mirror URLs and the DOCA-OFED release are written into APT sources (deb822)."""
-    for field in ("apt", "nvidia", "neuron"):
-        value = getattr(f.software.mirrors, field)
-        if value is not None and not URI.fullmatch(value):
-            yield Problem(f"software.mirrors.{field}", "is written into an APT source, where it must be one URI: "
-                          "no whitespace or characters outside RFC 3986 (percent-encode them)", value)
+    mirrors = [(f"software.mirrors.{field}", getattr(f.software.mirrors, field))
+               for field in ("apt", "nvidia", "neuron") if getattr(f.software.mirrors, field) is not None]
+    yield from outside(URI, mirrors, "is written into an APT source, where it must be one URI: no whitespace or "
+                       "characters outside RFC 3986 (percent-encode them)")
     doca = f.software.nvidia.doca_ofed if f.software.nvidia else None
     if doca is not None and not DOCA_RELEASE.fullmatch(doca):
         yield Problem("software.nvidia.doca_ofed", "is a path segment of the DOCA repository's APT source: a "
@@ -66,10 +70,8 @@ def fstab_fields(f: Factory) -> Iterator[Problem]:
         values += [(f"storage.shared.{i}.mount", m.mount), (f"storage.shared.{i}.source", m.source)]
         if m.options is not None:
             values.append((f"storage.shared.{i}.options", m.options))
-    for path, value in values:
-        if not FSTAB_FIELD.fullmatch(value):
-            yield Problem(path, "is a field of /etc/fstab: one non-empty word without whitespace or backslash "
-                          "(fstab reads \\040 as a space), not starting with '#'", value)
+    yield from outside(FSTAB_FIELD, values, "is a field of /etc/fstab: one non-empty word without whitespace or "
+                       "backslash (fstab reads \\040 as a space), not starting with '#'")
 
 
 @validator()

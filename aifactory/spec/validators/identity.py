@@ -89,7 +89,7 @@ def trust_anchor_certificate(f: Factory) -> Iterator[Problem]:
 
 @validator(level="warning")
 def trust_anchor_expiry(f: Factory) -> Iterator[Problem]:
-    cert, problem = _trust_anchor(f)
+    cert, _ = _trust_anchor(f)
     if cert is None:
         return
     left = cert.not_valid_after_utc - datetime.datetime.now(datetime.timezone.utc)
