@@ -24,8 +24,11 @@ demo: $(STAMP)
 
 # `make test`: the unit tests first, so that a broken unit fails in minutes; then the booted-lab scenarios
 # (tests/scenarios) on two workers: the labs wait on their nodes much of the time (tests/conftest.py groups them).
-UNIT      := $(BIN)/python -m pytest -q -n 2 -m "not lab" --ignore=tests/scenarios
-SCENARIOS := $(BIN)/python -m pytest -q -n 2 --no-loadscope-reorder tests/scenarios
+# Each part writes its JUnit report under test-results/ (CI keeps them; `bench/run.py --make-test-junit` reads
+# the two parts' times from them).
+RESULTS   := test-results
+UNIT      := $(BIN)/python -m pytest -q -n 2 --no-loadscope-reorder -m "not lab" --ignore=tests/scenarios --junitxml=$(RESULTS)/unit.xml
+SCENARIOS := $(BIN)/python -m pytest -q -n 2 --no-loadscope-reorder tests/scenarios --junitxml=$(RESULTS)/scenarios.xml
 
 test: $(STAMP) lab-deps
 	$(UNIT)
@@ -56,4 +59,4 @@ bench: $(STAMP) lab-deps
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache $(RESULTS)

@@ -1,15 +1,13 @@
 """The rehearsal's own cost: `aifactory rehearse inventories/SITE --format json` once per site (one lab up
 .. lab down), each rehearsal stage's seconds and outcome from its report, and inside the first bring-up
 each playbook stage's wall seconds and host-tasks (`stage_results`, aifactory.node.stage_tally) and its
-slowest tasks (from the run's job events, which lab down leaves in place). Also the whole lab suite's
-time from pytest's JUnit XML report of a `pytest tests/scenarios` run (`--lab-suite-junit`).
+slowest tasks (from the run's job events, which lab down leaves in place).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -99,21 +97,3 @@ def by_site(sites: list[str], aifactory: list[str], progress: Callable[[str], No
     """{"sites": {site: rehearse(site)}}, in the order given."""
     return {"sites": {site: rehearse(site, aifactory, progress) for site in sites}}
 
-
-def lab_suite(junit: Path) -> dict:
-    """The lab suite's time from pytest's JUnit XML report: total seconds, test counts, seconds per test module
-    (largest first), and the report's own timestamp."""
-    root = ET.parse(junit).getroot()
-    suite = root if root.tag == "testsuite" else root.find("testsuite")
-    if suite is None:
-        raise ValueError(f"{junit}: no testsuite element")
-    modules: dict[str, float] = {}
-    for case in suite.iter("testcase"):
-        classname = case.get("classname") or "?"  # tests.scenarios.test_x, or tests.scenarios.test_x.TestClass
-        module = next((part for part in reversed(classname.split(".")) if part.startswith("test_")), classname)
-        modules[module] = modules.get(module, 0.0) + float(case.get("time") or 0)
-    return {"seconds": round(float(suite.get("time") or 0), 1), "tests": int(suite.get("tests") or 0),
-            "failures": int(suite.get("failures") or 0) + int(suite.get("errors") or 0),
-            "skipped": int(suite.get("skipped") or 0), "timestamp": suite.get("timestamp", ""),
-            "modules": dict(sorted(((m, round(s, 1)) for m, s in modules.items()), key=lambda x: -x[1])),
-            "source": junit.name}

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 TARGETS = {"moto_over_bare": 1.5, "marginal_growth": 1.5, "defaults_over_tuned": 2.0, "rerun_over_first": 1 / 3,
            "extra_site_over_lone": 0.5, "defaults_over_mitogen": 2.0, "mitogen_node_cpu_over_tuned": 0.5,
-           "lab_suite_over_ci": 1 / 3}
-CI_MINUTES = 90  # CI's time for the whole `make test`; the lab suite's share is TARGETS["lab_suite_over_ci"]
+           # issue 26's: `make test` and `make unit` in minutes, the lab-gb200 rehearsal in minutes and its
+           # "bringup again (must change nothing)" stage over its "bringup" stage
+           "make_test_minutes": 45, "make_unit_minutes": 3, "rehearsal_minutes": 12, "again_over_first": 0.2}
 REHEARSED_SITES = ("lab-b200", "lab-gb200")  # the rehearsal section's columns, measured or not
-# the rehearsals `make test`'s lab suite runs, and their tests
-IN_LAB_SUITE = {"lab-b200": "tests/scenarios/test_rehearse.py", "lab-gb200": "tests/scenarios/test_rehearse_gb200.py"}
+TIMED_REHEARSAL = "lab-gb200"  # the rehearsal whose time and second bring-up issue 26 targets
+# the rehearsals `make test`'s lab part runs: their test modules (as make_test_cost names them) and how they run
+IN_LAB_SUITE = {"lab-b200": ("tests/scenarios/test_rehearse.py", "with an injected NVLink fault: acceptance fails"
+                             " by design, every other stage passes"),
+                "lab-gb200": ("tests/scenarios/test_rehearse_gb200.py", "passes whole")}
+MAKE_TEST_PARTS = {"unit": "`make unit` (every test that boots no lab)", "scenarios": "the lab scenarios (tests/scenarios)"}
 SECONDS_PER_HOUR = 3600
 BRINGUP_SETTINGS = ("tuned", "mitogen", "defaults")  # table order; results before Mitogen have no mitogen side
 # The factory the capacity note plans for: 100 GB200 NVL72 racks, 18 compute trays and 9 NVLink switch trays each.
@@ -443,10 +448,9 @@ def _many_sites(r: dict) -> tuple[list[str], list[str]]:
 
 def _rehearsal(r: dict) -> tuple[list[str], list[str], list[str]]:
     """Each site's rehearsal: its stages' seconds and outcomes, its first bring-up per playbook stage, where the
-    time goes and the largest item; and the lab suite against its share of CI's time (target, and why missed)."""
+    time goes and the largest item; and issue 26's targets for the lab-gb200 rehearsal (and why missed)."""
     sites = (r.get("rehearsal") or {}).get("sites") or {}
-    suite = r.get("lab_suite")
-    if not sites and not suite:
+    if not sites:
         return [], [], []
     out = ["## 5. Rehearsal cost", "",
            "`aifactory rehearse inventories/SITE --format json`, once per site: one lab up .. lab down, every stage"
@@ -492,14 +496,8 @@ def _rehearsal(r: dict) -> tuple[list[str], list[str], list[str]]:
                          rows) + [""]
         out += ["Where the time goes:", ""] + [f"- {line}" for site, x in done.items() for line in _rehearsal_time(site, x)]
         out.append("")
-    target, why = _lab_suite(sites, suite)
-    if suite:
-        top = list(suite["modules"].items())[:3]
-        out += [f"The lab suite (`pytest tests/scenarios`, {suite['source']} of {suite['timestamp'] or 'an undated run'}):"
-                f" {suite['tests']} tests ({suite['skipped']} skipped, the `lab_long` scenarios among them;"
-                f" {suite['failures']} failed) in {suite['seconds'] / 60:.1f} min; the largest test modules: "
-                + ", ".join(f"{m} {sec / 60:.1f} min" for m, sec in top) + ".", ""]
-    return out, [target], why
+    targets, why = _timed_rehearsal(sites.get(TIMED_REHEARSAL), r["machine"]["cores"])
+    return out, targets, why
 
 
 def _rehearsal_time(site: str, x: dict) -> list[str]:
@@ -510,7 +508,7 @@ def _rehearsal_time(site: str, x: dict) -> list[str]:
     big = by_name[x["largest_stage"]]
     line = (f"{site}: the largest stage is {big['name']}, {big['seconds']:.0f} s of {total:.0f} s"
             f" ({big['seconds'] / total:.0%})")
-    bringup = by_name.get("bringup")
+    bringup, again = _bringups(x)
     if bringup and x.get("largest_bringup_stage"):
         name = x["largest_bringup_stage"]
         b = x["bringup_stages"][name]
@@ -521,7 +519,6 @@ def _rehearsal_time(site: str, x: dict) -> list[str]:
             line += f", {1000 * b['seconds'] / b['tasks']:.0f} ms of wall time per host-task"
     elif bringup:
         line += "; the report gives no per-stage time inside the bring-up"
-    again = next((st for st in x["stages"] if st["name"].startswith("bringup again")), None)
     if bringup and again:
         line += (f"; the second bring-up, which must change nothing, takes {again['seconds']:.0f} s"
                  f" ({again['seconds'] / bringup['seconds']:.2f} of the first)")
@@ -534,35 +531,192 @@ def _rehearsal_time(site: str, x: dict) -> list[str]:
     return lines
 
 
-def _lab_suite(sites: dict, suite: dict | None) -> tuple[str, list[str]]:
-    """The lab suite against a third of CI's minutes: the target line and, when missed, why. Without a JUnit
-    report, the rehearsals it runs are what is measured of it: over the budget alone, the target is missed."""
-    budget = CI_MINUTES * TARGETS["lab_suite_over_ci"]
-    head = f"the lab suite within a third of CI's {CI_MINUTES} minutes ({budget:.0f} min):"
+def _bringups(x: dict) -> tuple[dict | None, dict | None]:
+    """A rehearsal's first bring-up stage and its second ("bringup again"), each None where its report has none."""
+    return (next((st for st in x["stages"] if st["name"] == "bringup"), None),
+            next((st for st in x["stages"] if st["name"].startswith("bringup again")), None))
+
+
+def _timed_rehearsal(x: dict | None, cores: int) -> tuple[list[str], list[str]]:
+    """Issue 26's targets for the lab-gb200 rehearsal, its whole time and its second bring-up over its first,
+    and why each was missed, from its stages, its first bring-up's largest items and how busy the machine was."""
+    site, minutes, ratio = TIMED_REHEARSAL, TARGETS["rehearsal_minutes"], TARGETS["again_over_first"]
+    heads = (f"the {site} rehearsal at most {minutes} minutes (issue 26):",
+             f"{site}'s \"bringup again (must change nothing)\" stage at most {ratio} of its \"bringup\" stage (issue 26):")
+    if not x or "stages" not in x:
+        return [f"{head} not measured in this run" for head in heads], []
+    targets, why = [], []
+    wall = x["wall_s"] / 60
+    targets.append(f"{heads[0]} {wall:.1f} min ({x['wall_s']:.0f} s) -> {verdict(wall <= minutes)}")
+    if wall > minutes:
+        largest = sorted(x["stages"], key=lambda st: -st["seconds"])[:3]
+        line = (f"the {site} rehearsal took {wall:.1f} min against {minutes}: its largest stages "
+                + ", ".join(f"{st['name']} {st['seconds']:.0f} s" for st in largest))
+        if x.get("largest_bringup_stage"):
+            name = x["largest_bringup_stage"]
+            line += f"; inside the first bring-up the largest playbook stage is {name}, {x['bringup_stages'][name]['seconds']:.0f} s"
+        if x.get("slowest_tasks"):
+            slowest = x["slowest_tasks"][0]
+            line += f"; its slowest task {slowest['task']} ({slowest['stage']}) {slowest['seconds']:.0f} s"
+        why.append(line + f". The machine's {cores} cores were {x['machine_busy_cores']:.1f} busy on average during it,"
+                   " other labs' work included; issue 26 measures it with the lab cache warm and nothing else running."
+                   + _with_cheap_again(x, minutes))
+    first, again = _bringups(x)
+    if not (first and again and first["seconds"]):
+        return targets + [f"{heads[1]} not in this run's report"], why
+    share = again["seconds"] / first["seconds"]
+    targets.append(f"{heads[1]} {share:.2f} ({again['seconds']:.0f} s against {first['seconds']:.0f} s) ->"
+                   f" {verdict(share <= ratio)}")
+    if share > ratio:
+        tasks = sum(b["tasks"] for b in x["bringup_stages"].values())
+        changed = sum(b["changed"] for b in x["bringup_stages"].values())
+        line = (f"{site}'s second bring-up took {again['seconds']:.0f} s, {share:.2f} of the first"
+                f" ({first['seconds']:.0f} s), against {ratio}")
+        if tasks:
+            line += (f": the first ran {tasks} host-tasks ({changed} changed); the second changes nothing, so its time"
+                     f" is the cost of checking that state, {1000 * again['seconds'] / tasks:.0f} ms of wall time per"
+                     " host-task of the first")
+        why.append(line + ". What would reach it: fewer module runs per host on a run that changes nothing (package"
+                   " state read once per role, loops folded into one module call, no command task run every time to"
+                   " learn a fact: issue 26, item 1).")
+    return targets, why
+
+
+def _with_cheap_again(x: dict, minutes: float) -> str:
+    """A projection from the rehearsal's own figures: its time with the second bring-up at the target share of the
+    first, and whether that alone would bring it within its minutes."""
+    first, again = _bringups(x)
+    if not (first and again) or again["seconds"] <= TARGETS["again_over_first"] * first["seconds"]:
+        return ""
+    projected = (x["wall_s"] - again["seconds"] + TARGETS["again_over_first"] * first["seconds"]) / 60
+    return (f" Projection, not measured: with the second bring-up at {TARGETS['again_over_first']} of the first, the"
+            f" rehearsal would take {projected:.1f} min" + (", within its minutes." if projected <= minutes else
+            "; the first bring-up must shrink as well (issue 26, item 1: a converge close to the floor)."))
+
+
+def _make_test_parts(r: dict) -> dict:
+    """`make test`'s measured parts: the bench's make_test, or an older results.json's lab suite (its lab part
+    alone, from --lab-suite-junit)."""
+    if r.get("make_test"):
+        return {part: r["make_test"][part] for part in MAKE_TEST_PARTS if part in r["make_test"]}
+    return {"scenarios": r["lab_suite"]} if r.get("lab_suite") else {}
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
+
+
+def _largest_modules(part: dict, n: int = 3) -> str:
+    return ", ".join(f"{m} {_duration(sec)}" for m, sec in list(part["modules"].items())[:n])
+
+
+def _make_test(r: dict) -> tuple[list[str], list[str], list[str]]:
+    """`make test` by its parts (from their JUnit reports): wall time, tests run, skipped and failed, each part's
+    largest modules, the rehearsals inside its lab part; issue 26's targets for it and why they were missed.
+    Without its reports, the rehearsals the bench measured are what is known of it."""
+    parts = _make_test_parts(r)
+    sites = (r.get("rehearsal") or {}).get("sites") or {}
     ran = {site: x for site, x in sites.items() if site in IN_LAB_SUITE and "stages" in x}
-    minutes = sum(x["wall_s"] for x in ran.values()) / 60
-    share = (f"the rehearsals it runs take {minutes:.1f} min here ("
-             + "; ".join(f"{site} {x['wall_s'] / 60:.1f} min, {IN_LAB_SUITE[site]}" for site, x in ran.items()) + ")"
-             if ran else "")
-    if not suite:
-        if minutes > budget:
-            return f"{head} {share} alone -> MISSED", [_rehearsals_over(ran, minutes, budget)]
-        return f"{head} not measured in this run (no --lab-suite-junit)" + (f"; {share}" if share else ""), []
-    suite_minutes = suite["seconds"] / 60
-    target = (f"{head} {suite_minutes:.1f} min ({suite['tests'] - suite['skipped']} tests run) ->"
-              f" {verdict(suite_minutes <= budget)}")
-    if suite_minutes <= budget:
-        return target, []
-    top = list(suite["modules"].items())[:3]
-    cause = (f"the lab suite took {suite_minutes:.1f} min against {budget:.0f}: "
-             + ", ".join(f"{m} {sec / 60:.1f} min" for m, sec in top) + (f"; {share}" if share else "")
-             + ". Every lab module boots its own nodes on the same shared cores, so the suite's time is the sum of"
-             " its labs' bring-ups.")
-    return target, [cause]
+    if not parts and not ran:
+        return [], [], []
+    targets, why = _make_test_targets(parts, ran)
+    if not parts:
+        return [], targets, why
+    out = ["## 6. `make test`", "",
+           "`make test` as CI runs it: `make unit` first, then the booted-lab scenarios, each part on two pytest-xdist"
+           " workers, each writing its JUnit report (`test-results/unit.xml`, `test-results/scenarios.xml`). A part's"
+           " time is its report's wall time; a module's is its tests' time summed, so with two workers a part's"
+           " modules add up to more than the part." + _measured_note(r.get("make_test", {}).get("measured")), ""]
+    rows = []
+    for part, label in MAKE_TEST_PARTS.items():
+        x = parts.get(part)
+        rows.append([label, "not measured", "-", "-", "-", "-"] if x is None else
+                    [label, f"{x['seconds'] / 60:.1f} min ({x['seconds']:.0f} s)", x["tests"] - x["skipped"],
+                     x["skipped"], x["failures"], _largest_modules(x)])
+    if len(parts) == len(MAKE_TEST_PARTS):
+        total = sum(x["seconds"] for x in parts.values())
+        count = {k: sum(x[k] for x in parts.values()) for k in ("tests", "skipped", "failures")}
+        rows.append(["`make test`", f"{total / 60:.1f} min ({total:.0f} s)", count["tests"] - count["skipped"],
+                     count["skipped"], count["failures"], ""])
+    out += table(["part", "wall", "tests run", "skipped", "failed", "largest modules"], rows) + [""]
+    out.append("From " + "; ".join(f"{x['source']} of {x['timestamp'] or 'an undated run'}" for x in parts.values())
+               + ("" if r.get("make_test") else " (an older bench's `pytest tests/scenarios` report, without the unit"
+                  " part)") + ".")
+    lab = parts.get("scenarios")
+    if lab:
+        out.append("The rehearsals in the lab part: " + "; ".join(
+            f"{module} ({site} {how}) "
+            + (_duration(lab["modules"][module]) if module in lab["modules"] else "not in this report")
+            for site, (module, how) in IN_LAB_SUITE.items()) + ".")
+    return out + [""], targets, why
+
+
+def _measured_note(measured: dict | None) -> str:
+    if not measured:
+        return ""
+    return (f" Recorded on its own at {measured['date']} (load average at start"
+            f" {', '.join(f'{v:.2f}' for v in measured['load_at_start'])}).")
+
+
+def _make_test_targets(parts: dict, ran: dict) -> tuple[list[str], list[str]]:
+    """Issue 26's `make test` and `make unit` targets and, when missed, why. Without the whole run's reports, what
+    is measured of it (an older lab part alone, or the rehearsals its lab part runs) misses the target only when it
+    alone is over."""
+    whole, unit_limit = TARGETS["make_test_minutes"], TARGETS["make_unit_minutes"]
+    head = f"`make test` at most {whole} minutes (issue 26):"
+    unit_head = f"`make unit` under {unit_limit} minutes (issue 26):"
+    targets, why = [], []
+    if len(parts) == len(MAKE_TEST_PARTS):
+        minutes = sum(x["seconds"] for x in parts.values()) / 60
+        targets.append(f"{head} {minutes:.1f} min (unit {parts['unit']['seconds'] / 60:.1f} + lab scenarios"
+                       f" {parts['scenarios']['seconds'] / 60:.1f}) -> {verdict(minutes <= whole)}")
+        if minutes > whole:
+            why.append(_make_test_over(parts, minutes))
+    elif "scenarios" in parts:
+        minutes = parts["scenarios"]["seconds"] / 60
+        if minutes > whole:
+            targets.append(f"{head} its lab part alone took {minutes:.1f} min -> MISSED")
+            why.append(_make_test_over(parts, minutes))
+        else:
+            targets.append(f"{head} not measured in this run (its lab part alone {minutes:.1f} min)")
+    else:
+        minutes = sum(x["wall_s"] for x in ran.values()) / 60
+        share = (f"the rehearsals its lab part runs take {minutes:.1f} min here ("
+                 + "; ".join(f"{site} {x['wall_s'] / 60:.1f} min, {IN_LAB_SUITE[site][0]}" for site, x in ran.items())
+                 + ")")
+        if minutes > whole:
+            targets.append(f"{head} {share} alone -> MISSED")
+            why.append(_rehearsals_over(ran, minutes, whole))
+        else:
+            targets.append(f"{head} not measured in this run (no --make-test-junit); {share}")
+    unit = parts.get("unit")
+    if not unit:
+        targets.append(f"{unit_head} not measured in this run (no --make-test-junit)")
+        return targets, why
+    minutes = unit["seconds"] / 60
+    targets.append(f"{unit_head} {minutes:.1f} min ({unit['seconds']:.0f} s, {unit['tests'] - unit['skipped']} tests"
+                   f" run) -> {verdict(minutes < unit_limit)}")
+    if minutes >= unit_limit:
+        why.append(f"`make unit` took {minutes:.1f} min against {unit_limit}: {unit['tests'] - unit['skipped']} tests on"
+                   f" two workers; its largest modules: {_largest_modules(unit)}.")
+    return targets, why
+
+
+def _make_test_over(parts: dict, minutes: float) -> str:
+    """Why `make test` (or its lab part alone) is over its minutes: each part's time and largest modules."""
+    what = "`make test`" if len(parts) == len(MAKE_TEST_PARTS) else "`make test`'s lab part alone"
+    line = (f"{what} took {minutes:.1f} min against {TARGETS['make_test_minutes']}: "
+            + "; ".join(f"{MAKE_TEST_PARTS[part]} {x['seconds'] / 60:.1f} min, its largest modules {_largest_modules(x)}"
+                        for part, x in parts.items()) + ".")
+    failed = sum(x["failures"] for x in parts.values())
+    if failed:
+        line += f" {failed} of its tests failed."
+    return line + (" Each lab module boots its own nodes, two at a time on the same shared cores, so the lab part's"
+                   " time is its labs' bring-ups, two by two.")
 
 
 def _rehearsals_over(ran: dict, minutes: float, budget: float) -> str:
-    """Why the rehearsals alone take more than the lab suite's budget: their bring-ups, the second ones among
+    """Why the rehearsals alone take more than `make test`'s minutes: their bring-ups, the second ones among
     them, each first bring-up's largest playbook stage and slowest task, and how busy the machine was."""
     def seconds(x: dict, prefix: str) -> float:
         return sum(st["seconds"] for st in x["stages"] if st["name"].startswith(prefix))
@@ -575,13 +729,12 @@ def _rehearsals_over(ran: dict, minutes: float, budget: float) -> str:
            if x.get("slowest_tasks") else "")
         for site, x in ran.items() if x.get("largest_bringup_stage"))
     busy = ", ".join(f"{x['machine_busy_cores']:.1f}" for x in ran.values())
-    return (f"the rehearsals the lab suite runs take {minutes:.1f} min alone, more than its {budget:.0f} min: their"
-            f" bring-ups {bringups:.1f} min of it, of which {again:.1f} min the second bring-ups that must change"
-            f" nothing (a module run per check on every host)." + (f" The largest items of the first bring-ups:"
-            f" {largest}." if largest else "") + f" The machine's cores were {busy} busy during them (one figure per"
-            " rehearsal), other labs' work included, so a machine of their own would take less. What would reach the"
-            " budget, not measured here: one rehearsal in the default suite and the other among the long scenarios,"
-            " or a cheaper second bring-up.")
+    return (f"the rehearsals that `make test`'s lab part runs take {minutes:.1f} min alone, more than its {budget} min"
+            f" for the whole run: their bring-ups {bringups:.1f} min of it, of which {again:.1f} min the second"
+            " bring-ups that must change nothing." + (f" The largest items of the first bring-ups: {largest}."
+            if largest else "") + f" The machine's cores were {busy} busy during them (one figure per rehearsal),"
+            " other labs' work included, so a machine of their own would take less. (The bench rehearses lab-b200"
+            " without the fault its test injects.)")
 
 
 def render(results: dict) -> str:
@@ -593,9 +746,11 @@ def render(results: dict) -> str:
     if largest:
         out += capacity(largest, results["machine"]["cores"], results.get("site_host_tasks"))
     rehearsal, rehearsal_targets, rehearsal_why = _rehearsal(results)
-    out += rehearsal
-    out += ["## Targets in this run", ""] + [f"- {t}" for t in plan_targets + bringup_targets + rehearsal_targets] + [""]
-    why = notes(results) + rehearsal_why
+    make_test, make_test_targets, make_test_why = _make_test(results)
+    out += rehearsal + make_test
+    out += ["## Targets in this run", ""] + [f"- {t}" for t in plan_targets + bringup_targets + rehearsal_targets
+                                              + make_test_targets] + [""]
+    why = notes(results) + rehearsal_why + make_test_why
     if why:
         out += ["## Why targets were missed and what would reach them", ""] + [f"- {n}" for n in why] + [""]
     return "\n".join(out)

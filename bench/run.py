@@ -1,10 +1,11 @@
-"""`make bench`: measure plan, inventory, bring-up and rehearsal cost as the factory grows.
+"""`make bench`: measure plan, inventory, bring-up and rehearsal cost as the factory grows, and `make test`'s.
 
     python bench/run.py                       # everything; writes bench/results.json and bench/RESULTS.md
     python bench/run.py --only plan,inventory # no lab (bring-up is recorded as skipped, with the reason)
     python bench/run.py --render              # rewrite RESULTS.md from results.json only
     python bench/run.py --only plan-sites --update  # one part again, the others' figures kept
     python bench/run.py --only rehearsal --rehearsal-sites lab-b200 --update  # one site's rehearsal again
+    python bench/run.py --only make-test --make-test-junit test-results --update  # after `make test`: its parts' times
 
 Every figure is the median of --repeats runs (--plan-repeats for plans, --large-repeats for the
 largest size of each sweep)
@@ -25,11 +26,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from a fresh clone
 
-from bench import bringup_cost, inventory_cost, plan_cost, rehearsal_cost  # noqa: E402
+from bench import bringup_cost, inventory_cost, make_test_cost, plan_cost, rehearsal_cost  # noqa: E402
 from bench.report import render  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("plan", "plan-sites", "inventory", "bringup", "rehearsal")
+PARTS = ("plan", "plan-sites", "inventory", "bringup", "rehearsal", "make-test")  # make-test reads --make-test-junit
 # what describes a whole run rather than a part's figures
 RUN_KEYS = ("date", "machine", "versions", "repeats", "plan_repeats", "large_repeats", "skipped", "bench_seconds")
 PACKAGES = ("pulumi", "pulumi-aws", "moto", "boto3", "ansible-core", "ansible-runner", "pydantic")
@@ -50,7 +51,7 @@ def sizes(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts: {','.join(PARTS)}")
+    p.add_argument("--only", help=f"comma-separated parts: {','.join(PARTS)} (default: all of them)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--plan-repeats", type=int, default=5, help="runs of each plan size (plans are short and noisy)")
     p.add_argument("--large-repeats", type=int, default=2, help="runs of the largest size of each sweep")
@@ -64,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
                         " per node and per BMC go into the capacity note")
     p.add_argument("--rehearsal-sites", default=",".join(rehearsal_cost.SITES),
                    help="comma-separated sites rehearsed once each (rehearsal)")
-    p.add_argument("--lab-suite-junit", type=Path, metavar="XML",
-                   help="pytest's --junitxml report of a `pytest tests/scenarios` run: the lab suite's time, against its budget")
+    p.add_argument("--make-test-junit", type=Path, metavar="DIR",
+                   help="the folder where `make test` wrote its JUnit reports (test-results): unit.xml and scenarios.xml,"
+                        " its unit and lab parts' times (the make-test part)")
     p.add_argument("--render", action="store_true", help="only rewrite RESULTS.md from results.json")
     p.add_argument("--update", action="store_true",
                    help="keep the figures of the parts not measured now from results.json (the header is this run's)")
@@ -73,9 +75,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.render:
         (args.out / "RESULTS.md").write_text(render(json.loads((args.out / "results.json").read_text())))
         return 0
-    only = set(args.only.split(","))
+    only = set((args.only or ",".join(PARTS)).split(","))
     if only - set(PARTS):
         p.error(f"unknown part(s) {', '.join(sorted(only - set(PARTS)))}; parts are {', '.join(PARTS)}")
+    if args.only and "make-test" in only and not args.make_test_junit:
+        p.error("--only make-test reads `make test`'s JUnit reports: give their folder with --make-test-junit DIR")
+    try:  # read before any part runs: a missing report fails in a second, not after the labs
+        make_test = make_test_cost.make_test(args.make_test_junit) if args.make_test_junit else None
+    except ValueError as e:
+        p.error(f"--make-test-junit: {e}")
 
     def repeats_of(series: list[int], repeats: int | None = None):
         return lambda n: args.large_repeats if n == max(series) and len(series) > 1 else (repeats or args.repeats)
@@ -117,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 results["rehearsal"] = rehearsal_cost.by_site(args.rehearsal_sites.split(","), bringup_cost.AIFACTORY,
                                                               progress)
-        if args.lab_suite_junit:
-            results["lab_suite"] = rehearsal_cost.lab_suite(args.lab_suite_junit)
+        if make_test:
+            results["make_test"] = make_test
         if args.site_run:
             results["site_host_tasks"] = {**bringup_cost.site_host_tasks(args.site_run),
                                           "source": f"the bring-up run {args.site_run.name} of {args.site_run.parent.name}"}
@@ -126,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.update and (args.out / "results.json").exists():
         # this run's figures join the earlier run's, each with the date and machine load it was measured at
         kept = json.loads((args.out / "results.json").read_text())
+        if "make_test" in results:
+            kept.pop("lab_suite", None)  # an older bench's lab part alone, which make_test replaces
         if "rehearsal" in results and "rehearsal" in kept:  # the sites not rehearsed now keep their figures
             results["rehearsal"]["sites"] = {**kept["rehearsal"]["sites"], **results["rehearsal"]["sites"]}
         when = {"date": results["date"], "load_at_start": results["machine"]["load_at_start"]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,15 @@ SITES = ("paris-gb200", "ohio-trn3", "lab-b200", "lab-gb200")
 # that no long lab is left for the end. (xdist's own `xdist_group` marks do not group under pytest 9.2,
 # whose node ids xdist can no longer rename, so the grouping is this scheduler's.)
 LAB_SITES = {"tests/scenarios/test_day2.py": "lab-day2", "tests/scenarios/test_rehearse_gb200.py": "lab-gb200",
-             "tests/scenarios/test_strategy_equality.py": "lab-bench"}
-LAB_ORDER = ("lab-day2", "lab-gb200", "lab-b200", "lab-bench")
+             "tests/scenarios/test_converge.py": "lab-converge", "tests/scenarios/test_strategy_equality.py": "lab-bench"}
+LAB_ORDER = ("lab-b200", "lab-day2", "lab-gb200", "lab-converge", "lab-bench")
+# The unit modules that take longest on a worker (ansible-lint, plans of whole sites, real playbook runs): they
+# go first after the labs (`make unit` keeps this order: `--no-loadscope-reorder`), so that no long module is
+# left for the end while the other worker idles.
+UNIT_FIRST = ("tests/playbooks/test_lint.py", "tests/reports/test_diff.py", "tests/aws/test_stand_in.py",
+              "tests/day2/test_rollout_slurm_plays.py", "tests/playbooks/test_role_acceptance.py",
+              "tests/day2/test_diff_scheduler.py", "tests/ci/test_templates.py", "tests/aws/test_faults.py",
+              "tests/test_structure.py")
 
 
 def xdist_group_of(nodeid: str) -> str:
@@ -29,9 +37,11 @@ def xdist_group_of(nodeid: str) -> str:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
+    order = LAB_ORDER + UNIT_FIRST
+
     def rank(item) -> int:
         group = xdist_group_of(item.nodeid)
-        return LAB_ORDER.index(group) if group in LAB_ORDER else len(LAB_ORDER)
+        return order.index(group) if group in order else len(order)
 
     items.sort(key=rank)  # stable: each group keeps its tests' order
 
@@ -53,6 +63,20 @@ def run_state_dir(tmp_path_factory):
     may point AIFACTORY_STATE_DIR elsewhere."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AIFACTORY_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_trusted_by_git():
+    """git trusts this checkout when the tests run as another user than its owner (`make unit` without root in a
+    root's checkout): `diff --against REF` reads its git history, and git refuses a repository someone else owns."""
+    if REPO.stat().st_uid == os.geteuid() or "GIT_CONFIG_COUNT" in os.environ:
+        yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in (("GIT_CONFIG_COUNT", "1"), ("GIT_CONFIG_KEY_0", "safe.directory"),
+                            ("GIT_CONFIG_VALUE_0", str(REPO))):
+            patch.setenv(name, value)
         yield
 
 

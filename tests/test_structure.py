@@ -46,7 +46,7 @@ def test_an_import_from_a_lower_layer_to_a_higher_one_breaks_the_contract(tmp_pa
 
 def test_no_duplicate_code():
     paths = ["aifactory", "infra", "policies", *(str(p.relative_to(REPO)) for p in
-                                                 sorted([*REPO.glob("playbooks/*_plugins"),
+                                                 sorted([*REPO.glob("playbooks/*_plugins"), *REPO.glob("playbooks/library"),
                                                          *REPO.glob("playbooks/roles/*/library")]))]
     assert {"playbooks/filter_plugins", "playbooks/inventory_plugins"} <= set(paths)
     result = duplicate_code(REPO, paths)

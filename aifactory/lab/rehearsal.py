@@ -8,6 +8,10 @@ could not run, which does not fail the rehearsal; a failed check does); the step
 reported as skipped from those results (never faked); the AWS link; Slurm on the nodes when the spec
 has a scheduler (aifactory.lab.scheduler: sinfo, srun, sbatch and sacct on the head node); lab down,
 always, also after a failure, checked to leave nothing.
+A failed build stage (lab up, plan, either bring-up) stops the rehearsal; the verdict stages after the
+bring-ups (acceptance, the skipped steps, the AWS link, the scheduler) each judge the same brought-up lab, so
+all of them run and report even when one fails: with an injected fault, acceptance fails naming the node and
+its check, and the scheduler stage shows Slurm draining that node for it.
 Each stage gets its time and outcome. Plan and bringup run as `aifactory` subprocesses, exactly as
 a user would run them, with their JSON output read back; bringup's plays are shown as they start.
 The report also says, per bring-up stage, its wall seconds, how many host-tasks ran, changed, failed and
@@ -87,7 +91,7 @@ class Rehearsal:
 
 
 class StageFailed(Exception):
-    """A stage failed; the rehearsal stops (lab down still runs)."""
+    """A build stage failed; the rehearsal stops (lab down still runs)."""
 
 
 def aifactory(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -223,7 +227,8 @@ def acceptance_outcome(results: dict[str, dict | None], exit_code: int = 0) -> t
 def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, limit: str | None = None,
              trays_per_rack: int | None = None, strategy: str | None = None,
              faults: dict[str, list[str]] | None = None) -> Rehearsal:
-    """Run every stage in order, stop at the first failed one, and always remove the lab it brought up.
+    """Run every stage in order, stop at the first failed build stage (the verdicts all run), and always
+    remove the lab it brought up.
     Both bring-ups run with `strategy` (`aifactory bringup --strategy`; None: ansible.cfg's)."""
     report = Rehearsal(f.name, [])
     spec_file = str(resolve_spec_path(spec).resolve())
@@ -231,7 +236,8 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
     env: dict[str, str] = {**LAB_BMC_CREDENTIALS, SSM_CODE_ENV: f"lab-{secrets.token_urlsafe(15)}"}
     ctx: dict = {"bringup": {}, "acceptance": {}}
 
-    def stage(name: str, work: Callable[[], tuple[str, str]]) -> None:
+    def stage(name: str, work: Callable[[], tuple[str, str]], stops: bool = True) -> None:
+        """Run one stage and record it; a failed stage that `stops` ends the rehearsal."""
         progress(f"== {name}")
         start = time.monotonic()
         try:
@@ -240,7 +246,7 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
             outcome, detail = FAILED, str(err)
         report.stages.append(Stage(name, outcome, round(time.monotonic() - start, 1), detail))
         progress(f"   {outcome}: {detail}")
-        if outcome == FAILED:
+        if outcome == FAILED and stops:
             raise StageFailed(detail)
 
     def lab_up():
@@ -321,11 +327,13 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
         stage("plan (AWS side against moto_server)", plan)
         stage("bringup", bringup(second=False))
         stage("bringup again (must change nothing)", bringup(second=True))
-        stage("acceptance", acceptance)
-        stage("GPU / kernel-module steps", reported_skipped(lambda c: c not in AWS_LINK_CHECKS, NOT_IN_LAB))
-        stage("AWS link (node side)", lambda: awslink_outcome(report.bringup_stages, ctx["acceptance"]))
+        # The verdicts on the brought-up lab: each runs, whatever the one before found.
+        stage("acceptance", acceptance, stops=False)
+        stage("GPU / kernel-module steps", reported_skipped(lambda c: c not in AWS_LINK_CHECKS, NOT_IN_LAB), stops=False)
+        stage("AWS link (node side)", lambda: awslink_outcome(report.bringup_stages, ctx["acceptance"]), stops=False)
         if f.head_nodes:
-            stage("scheduler (Slurm on the nodes)", lambda: scheduler_lab.scheduler_outcome(f, ctx["state"], faults or {}))
+            stage("scheduler (Slurm on the nodes)", lambda: scheduler_lab.scheduler_outcome(f, ctx["state"], faults or {}),
+                  stops=False)
     except StageFailed:
         pass
     finally:

@@ -319,7 +319,8 @@ def start(state: LabState, served: Path, address: str) -> str:
 
 def role_vars(url: str, served: Path, arch: str, doca_version: str) -> dict:
     """Role settings that point a lab node's vendor sources at the stand-in repositories at `url`: as a
-    site mirror keeps the vendors' paths (role_vars.py), with the controller's architecture (see above).
+    site mirror keeps the vendors' paths (role_vars.py), with the controller's architecture (see above);
+    and the acceptance role's poll of the stand-in DCGM diagnostic they install.
     `doca_version`: the spec's DOCA-OFED, or "" for the distribution's rdma-core (no stand-in repository)."""
     efa = served / efa_tarball()
     return {
@@ -329,4 +330,7 @@ def role_vars(url: str, served: Path, arch: str, doca_version: str) -> dict:
             "rdma_fabric_apt_arch": arch} if doca_version else {}),
         "neuron_repo_url": f"{url}/neuron", "neuron_apt_arch": arch, "neuron_efa_installer_url": f"{url}/neuron",
         "neuron_efa_installer_sha256": hashlib.sha256(efa.read_bytes()).hexdigest(),
+        # The stand-in dcgmi these repositories install answers at once: poll its diagnostic every second,
+        # not every 30 s (the role's default for levels above 1).
+        "acceptance_dcgm_diag_poll": 1,
     }

@@ -1,5 +1,6 @@
 """What a BMC's Redfish inventory says, read once in Python: which system a host acts on, its firmware
-versions, how they compare with a baseline, and the hardware record of a replaced node.
+versions, how they compare with a baseline, the power command a power action still needs, and the hardware
+record of a replaced node.
 
 The input is what community.general.redfish_info returns: GetSystemInventory's `entries`
 (`[[{system_uri}, {properties}], ...]`) and GetFirmwareInventory's (`[{Id, Name, Version}, ...]`). The bmc
@@ -48,6 +49,21 @@ def firmware_mismatches(entries: list, baseline: dict) -> list[dict]:
                 found.setdefault(str(key), str(entry.get("Version", "")))
     return [{"component": component, "expected": version, "found": found.get(str(component), ABSENT)}
             for component, version in baseline.items() if found.get(str(component)) != str(version)]
+
+
+def power_command(system: dict, action: str, off_command: str = "PowerForceOff") -> str:
+    """The Redfish command a power action (`none`, `on`, `off`, `restart`) still needs on the selected system,
+    or "" when there is nothing to send: `on` and `off` only when the system is not in that PowerState
+    already (a re-run sends nothing); `restart` always."""
+    if action == "none":
+        return ""
+    if action == "restart":
+        return "PowerForceRestart"
+    wanted = {"on": ("On", "PowerOn"), "off": ("Off", off_command)}
+    if action not in wanted:
+        raise RedfishDataError(f"unknown power action {action!r} (none, on, off or restart)")
+    state, command = wanted[action]
+    return "" if (system or {}).get("PowerState") == state else command
 
 
 def hardware_record(system: dict | None, firmware: dict | None) -> dict:

@@ -7,9 +7,8 @@ these variables for every node of a factory instead. One function per role, name
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aifactory import scheduler
+from aifactory.scheduler import health_program
 from aifactory.spec import Factory
 from aifactory.spec.naming import DEDICATED
 
@@ -179,7 +178,8 @@ def acceptance_expected(f: Factory, aws: dict) -> dict:
 def scheduler_vars(f: Factory, absent: list[str] | tuple[str, ...] = (), kernel_modules: bool = True,
                    dedicated_resources: bool = True) -> dict:
     """The munge, slurm and slurmdbd roles' variables, for every host of the Slurm cluster (head nodes
-    and nodes): the configuration files as `aifactory.scheduler` generates them, written verbatim.
+    and nodes): the configuration files as `aifactory.scheduler` generates them, written verbatim, and the
+    node health check's zipapp, built into the state directory (`aifactory.scheduler.health_program`).
     `absent` nodes (not in the inventory: out for repair, not booted in the lab) are FUTURE nodes;
     without `kernel_modules` the nodes have no accelerator device files, without `dedicated_resources`
     no CPUs, memory and cgroups of their own (`aifactory.scheduler.config_files`)."""
@@ -190,8 +190,7 @@ def scheduler_vars(f: Factory, absent: list[str] | tuple[str, ...] = (), kernel_
         "slurm_controllers": [h.name for h in f.head_nodes if h.services[0].startswith("slurmctld")],
         "slurm_state_dir": f.scheduler.state_dir,
         "slurm_health_expected": scheduler.health_expected(f),
-        "slurm_health_source": str(Path(scheduler.__file__).resolve().parent.parent),
-        "slurm_health_modules": list(scheduler.HEALTH_MODULES),
+        "slurm_health_program_source": str(health_program.cached_program()),
         **({"slurmdbd_cluster_name": f.name, "slurmdbd_conf": scheduler.slurmdbd_conf(f),
             "slurmdbd_database": scheduler.ACCOUNTING_DB, "slurmdbd_database_user": scheduler.ACCOUNTING_DB_USER}
            if accounting else {}),

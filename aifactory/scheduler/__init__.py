@@ -29,12 +29,14 @@ from collections.abc import Iterable
 from aifactory.spec import Factory, rack_group
 
 CONF_DIR = "/etc/slurm"
-# Where the slurm role installs the node health check: the program and the aifactory modules it runs
-# (aifactory.node.parsers, the acceptance verdict), with its configuration in HEALTH_CONFIG.
+# Where the slurm role installs the node health check: one zipapp of the program and the aifactory modules
+# it runs (aifactory.node.parsers, the acceptance verdict; aifactory.scheduler.health_program builds it), with
+# its configuration in HEALTH_CONFIG.
 HEALTH_DIR = "/usr/lib/aifactory"
 HEALTH_PROGRAM = f"{HEALTH_DIR}/aifactory-health"
 HEALTH_CONFIG = "/etc/aifactory/health.json"
-# The modules the health program imports, relative to the aifactory package (stdlib only besides these).
+# The modules the health program imports, relative to the aifactory package (stdlib only besides these):
+# the zipapp's aifactory/.
 HEALTH_MODULES = ("__init__.py", "node/__init__.py", "node/parsers/__init__.py", "node/parsers/acceptance.py",
                   "node/parsers/dcgm.py", "node/parsers/ibstat.py", "node/parsers/neuron_ls.py",
                   "node/parsers/nvidia_smi.py", "node/parsers/nvlink.py")

@@ -1,11 +1,11 @@
 #!/usr/bin/python3
 """aifactory-health: the node health check of the Slurm cluster, the light subset of acceptance.
 
-Installed by the slurm role as `/usr/lib/aifactory/aifactory-health`, next to the `aifactory.node.parsers`
-modules it imports (standard library only besides them), and run by slurmd as HealthCheckProgram,
-Prolog and Epilog. It collects the node's observations as the acceptance role does (no DCGM
-diagnostic, no Bedrock probe) and judges them with `aifactory.node.parsers.acceptance.evaluate`, the one
-verdict. A failed check drains the node with `aifactory health: <checks>` as the reason; a node this
+Installed by the slurm role as `/usr/lib/aifactory/aifactory-health`, one zipapp holding this program (its
+`__main__.py`) and the `aifactory.node.parsers` modules it imports (standard library only besides them;
+`aifactory.scheduler.health_program` builds it), and run by slurmd as HealthCheckProgram, Prolog and Epilog.
+It collects the node's observations as the acceptance role does (no DCGM diagnostic, no Bedrock probe)
+and judges them with `aifactory.node.parsers.acceptance.evaluate`, the one verdict. A failed check drains the node with `aifactory health: <checks>` as the reason; a node this
 program drained is resumed once every check passes again; a node drained for any other reason (a
 rollout, a replace, an operator) is left alone, its reason kept. As Prolog
 (SLURM_SCRIPT_CONTEXT=prolog_slurmd) it also exits 1, so Slurm refuses the job on the node and
@@ -23,11 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-try:
-    from aifactory.node.parsers.acceptance import FABRIC_PACKAGES, FABRIC_UNITS, evaluate
-except ImportError:  # installed: the aifactory modules sit beside this program
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from aifactory.node.parsers.acceptance import FABRIC_PACKAGES, FABRIC_UNITS, evaluate
+from aifactory.node.parsers.acceptance import FABRIC_PACKAGES, FABRIC_UNITS, evaluate
 
 CONFIG = "/etc/aifactory/health.json"
 REASON_PREFIX = "aifactory health: "

@@ -3,6 +3,7 @@
     {{ systems.redfish_facts.system.entries | aifactory_redfish_system(bmc_system_id) }}        the host's system
     {{ firmware.redfish_facts.firmware.entries | aifactory_redfish_firmware }}                 {component: version}
     {{ firmware.redfish_facts.firmware.entries | aifactory_redfish_firmware_mismatches(baseline) }}
+    {{ bmc_system | aifactory_redfish_power_command(bmc_power_action, bmc_power_off_command) }}   "" or a command
 
 The bmc role and playbooks/replace.yml call these; no selection or comparison is written in Jinja.
 """
@@ -13,7 +14,8 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
-from aifactory.node.redfish import RedfishDataError, firmware_mismatches, firmware_versions, select_system
+from aifactory.node.redfish import (RedfishDataError, firmware_mismatches, firmware_versions, power_command,
+                                    select_system)
 
 
 def _filter(read):
@@ -41,4 +43,5 @@ class FilterModule:
             "aifactory_redfish_system": _filter(select_system),
             "aifactory_redfish_firmware": _filter(firmware_versions),
             "aifactory_redfish_firmware_mismatches": _filter(firmware_mismatches),
+            "aifactory_redfish_power_command": _filter(power_command),
         }

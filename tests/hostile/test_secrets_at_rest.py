@@ -36,16 +36,14 @@ PROBE = """
           - slurmdbd_database_password | length > 0
           - lookup('ansible.builtin.env', 'AIFACTORY_SSM_ACTIVATION_CODE') | length > 0
       no_log: true
-    - name: Say the run is under way
-      ansible.builtin.copy:
-        dest: "{{ handshake_dir }}/started"
-        content: started
-        mode: "0600"
-      check_mode: false
+    # One task says the run is under way and waits: once `started` exists the run is inside it (with a task of its
+    # own, a signal could come before the wait began).
     - name: Wait for the test's go
-      ansible.builtin.wait_for:
-        path: "{{ handshake_dir }}/release"
-        timeout: 300
+      ansible.builtin.shell: |
+        echo started > {{ handshake_dir }}/started
+        for _ in $(seq 3000); do [ -e {{ handshake_dir }}/release ] && exit 0; sleep 0.1; done
+        exit 1
+      changed_when: false
       check_mode: false
 """
 

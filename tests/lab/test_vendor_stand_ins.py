@@ -329,6 +329,16 @@ def test_the_lab_points_the_roles_at_paths_the_repositories_have(repos):
     assert "rdma_fabric_doca_repo_url" not in vendor_repos.role_vars(str(www), www, "amd64", "")  # rdma-core: no DOCA
 
 
+def test_the_lab_polls_the_stand_in_dcgm_diagnostic_every_second_not_at_the_roles_pace(tmp_path):
+    """The role polls a level-2 diagnostic every 30 s; the stand-in answers at once."""
+    efa = tmp_path / vendor_repos.efa_tarball()
+    efa.parent.mkdir(parents=True)
+    efa.write_bytes(b"stand-in EFA installer")
+    settings = vendor_repos.role_vars("http://192.0.2.1", tmp_path, "amd64", "")
+    options = role_yaml("acceptance", "meta/argument_specs.yml")["argument_specs"]["main"]["options"]
+    assert settings["acceptance_dcgm_diag_poll"] == 1 and options["acceptance_dcgm_diag_poll"]["type"] == "int"
+
+
 @pytest.mark.parametrize("command", ["lab up", "rehearse"])
 def test_a_bad_fault_option_exits_2_naming_it_before_anything_starts(command, capsys):
     from aifactory.cli import main

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from aifactory.node.redfish import (RedfishDataError, firmware_mismatches, firmware_versions, hardware_record,
-                                    select_system)
+                                    power_command, select_system)
 from tests.conftest import REPO
 
 SYSTEMS = [[{"system_uri": "/redfish/v1/Systems/aaaa"}, {"SerialNumber": "OLD-1", "PowerState": "Off"}],
@@ -41,6 +41,18 @@ def test_firmware_is_read_by_id_or_name_and_compared_with_a_baseline():
     assert hardware_record(SYSTEMS[1][1], firmware_versions(FIRMWARE))["serial"] == "SN-NEW-42"
 
 
+def test_on_and_off_are_sent_only_to_a_system_in_the_other_state_restart_always():
+    off, on = SYSTEMS[0][1], SYSTEMS[1][1]
+    assert power_command(off, "on") == "PowerOn" and power_command(on, "on") == ""
+    assert power_command(on, "off", "PowerGracefulShutdown") == "PowerGracefulShutdown"
+    assert power_command(off, "off") == ""
+    assert power_command(on, "restart") == power_command(off, "restart") == "PowerForceRestart"
+    assert power_command(off, "none") == ""
+    assert power_command({}, "on") == "PowerOn"  # a state the BMC does not give is not the wanted one
+    with pytest.raises(RedfishDataError):
+        power_command(on, "cycle")
+
+
 def test_the_playbooks_filters_are_these_functions(tmp_path):
     book = tmp_path / "play.yml"
     book.write_text("""
@@ -52,7 +64,9 @@ def test_the_playbooks_filters_are_these_functions(tmp_path):
       ansible.builtin.debug:
         msg: >-
           {{ {'system': systems | aifactory_redfish_system('bbbb'), 'firmware': firmware | aifactory_redfish_firmware,
-              'mismatches': firmware | aifactory_redfish_firmware_mismatches({'BIOS': '1.3'})} | to_json }}
+              'mismatches': firmware | aifactory_redfish_firmware_mismatches({'BIOS': '1.3'}),
+              'power': systems | aifactory_redfish_system('aaaa') | aifactory_redfish_power_command('on', 'PowerForceOff')}
+             | to_json }}
 """)
     done = subprocess.run([PLAYBOOK, "-i", "localhost,", "-c", "local", str(book), "-e",
                            json.dumps({"systems": SYSTEMS, "firmware": FIRMWARE})],
@@ -62,4 +76,4 @@ def test_the_playbooks_filters_are_these_functions(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     shown = json.loads(json.loads(done.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]["msg"])
     assert shown == {"system": select_system(SYSTEMS, "bbbb"), "firmware": firmware_versions(FIRMWARE),
-                     "mismatches": firmware_mismatches(FIRMWARE, {"BIOS": "1.3"})}
+                     "mismatches": firmware_mismatches(FIRMWARE, {"BIOS": "1.3"}), "power": "PowerOn"}

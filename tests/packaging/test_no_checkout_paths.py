@@ -11,8 +11,6 @@ from tests.conftest import REPO
 # A module's own path climbed above its folder (alone or into sys.path), a path into tests/.
 REACHING_OUT = re.compile(r"Path\(__file__\)[^\n]*\.(parents\[|parent\.parent)|sys\.path\.(insert|append)\([^\n]*__file__"
                           r"|/\s*[\"']tests[\"']|[\"']tests/")
-# Copied onto the node by the slurm role and run there as a script beside its parsers, not as a package.
-NODE_SCRIPTS = {"aifactory/scheduler/health.py"}
 
 
 def offenders() -> list[str]:
@@ -20,8 +18,6 @@ def offenders() -> list[str]:
     for top in ("aifactory", "infra", "policies", "playbooks"):
         for path in sorted((REPO / top).rglob("*.py")):
             rel = path.relative_to(REPO).as_posix()
-            if rel in NODE_SCRIPTS:
-                continue
             found += [f"{rel}:{n}: {line.strip()}" for n, line in enumerate(path.read_text().splitlines(), 1)
                       if REACHING_OUT.search(line)]
     return found

@@ -6,11 +6,13 @@ elsewhere they skip and say why. The base root is built once and cached (aifacto
 
 from __future__ import annotations
 
-import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import yaml
 
 from aifactory.lab import aws, lifecycle, nodes, preflight
 from aifactory.lab.state import LabState
@@ -18,17 +20,8 @@ from aifactory.spec import load_spec
 from tests.conftest import site_dir
 
 
-# Lab tests marked `lab_long` run only with AIFACTORY_LAB_LONG=1: each is a lab of its own that runs for longer
-# than `make test`'s share of CI's time on two cores allows (the README's "The two commands" lists them).
-LONG_ENV = "AIFACTORY_LAB_LONG"
-
-
 def pytest_collection_modifyitems(config, items):
     problems = preflight.missing()
-    long_skip = pytest.mark.skip(reason=f"long lab scenario: set {LONG_ENV}=1 to run it")
-    for item in items:
-        if "lab_long" in item.keywords and os.environ.get(LONG_ENV) != "1":
-            item.add_marker(long_skip)
     if not problems:
         return
     skip = pytest.mark.skip(reason="lab tests: " + "; ".join(problems))
@@ -51,11 +44,29 @@ def monkeypatch_session():
     mp.undo()
 
 
+def lab_b200_copy(name: str, octet: int, dest: Path) -> Path:
+    """lab-b200 as the site `name` on 10.`octet`.0.0/16, written under `dest`: a lab of its own, which can be up
+    beside lab-b200's (tests/conftest.py's LAB_SITES gives its module a group of its own)."""
+    site = dest / name
+    shutil.copytree(site_dir("lab-b200"), site)
+    data = yaml.safe_load((site / "factory.yaml").read_text())
+    data["name"] = name
+    data["network"].update(domain=f"{name}.factory.internal", onprem_cidr=f"10.{octet}.0.0/16",
+                           bmc_cidr=f"10.{octet}.0.0/24", host_cidr=f"10.{octet}.1.0/24",
+                           storage_cidr=f"10.{octet}.2.0/24")
+    data["hybrid_link"]["vpc_cidr"] = f"10.{100 + octet}.0.0/24"
+    (site / "factory.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return site
+
+
 @pytest.fixture(scope="module")
-def lab(lab_dir, request):
+def lab(lab_dir, request, tmp_path_factory):
     """lab-b200's lab, up for the module and removed after it; yields (Factory, LabState).
-    Each node gets the module's LAB_SCRATCH_DISKS empty loop devices (2 when it sets none)."""
-    f = load_spec(site_dir("lab-b200"))
+    Each node gets the module's LAB_SCRATCH_DISKS empty loop devices (2 when it sets none). A module that sets
+    LAB_COPY = (name, octet) gets a copy of lab-b200 under that name and network instead (lab_b200_copy)."""
+    copy = getattr(request.module, "LAB_COPY", None)
+    site = lab_b200_copy(*copy, tmp_path_factory.mktemp("site")) if copy else site_dir("lab-b200")
+    f = load_spec(site)
     lifecycle.up(f, progress=lambda line: None, scratch_disks=getattr(request.module, "LAB_SCRATCH_DISKS", 2))
     try:
         yield f, LabState.load(f.name)
@@ -69,7 +80,7 @@ def lab_stack_outputs(lab):
     file (whose endpoint names the lab's DNS stand-in answers), as `aifactory rehearse` makes them."""
     f, state = lab
     path = aws.stack_outputs_path(state)
-    done = subprocess.run([sys.executable, "-m", "aifactory.cli", "plan", str(site_dir(f.name)), "--aws-endpoint",
+    done = subprocess.run([sys.executable, "-m", "aifactory.cli", "plan", str(f.site_dir), "--aws-endpoint",
                            state.endpoints["aws"], "--format", "json", "--stack-outputs", str(path)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0 and path.is_file(), done.stderr[-2000:]

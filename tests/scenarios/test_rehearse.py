@@ -1,17 +1,24 @@
-"""`aifactory rehearse lab-b200`: the whole deployment against the lab passes, the second bringup
-changes nothing, the acceptance results come from the nodes, the steps a container cannot run are
-reported as skipped, and the lab is gone afterwards (checked here, independently of `lab down`)."""
+"""`aifactory rehearse lab-b200 --fault NODE:nvlink-down`: one rehearsal proves the deployment and the fault path.
+Every build stage passes, the second bringup changes nothing, the drivers and fabric stages install from the
+lab's stand-in vendor repositories, acceptance runs every check of the HGX B200 profile on every node and
+fails exactly the faulty node's NVLink check (the healthy nodes pass every check), the steps a container
+cannot run are reported as skipped, Slurm drains the faulty node for that check and runs jobs on the others,
+and the lab is gone afterwards (checked here, independently of `lab down`). lab-gb200's rehearsal
+(test_rehearse_gb200.py) is the one that passes whole."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from aifactory.cli import main
+from aifactory.lab.hardware import FAULTS
+from aifactory.lab.rehearsal import AWS_LINK_CHECKS
 from aifactory.lab.state import LabState
 from aifactory.spec import load_spec
 from tests.conftest import site_dir
@@ -46,17 +53,20 @@ def lab_processes(lab_dir) -> list[str]:
     return found
 
 
-def test_rehearse_lab_b200_passes_and_leaves_no_lab(lab_dir, capsys):
-    rc = main(["rehearse", str(site_dir("lab-b200")), "--format", "json"])
+def test_rehearsal_with_a_fault_fails_exactly_that_node_and_check_and_leaves_no_lab(lab_dir, capsys):
+    f = load_spec(site_dir("lab-b200"))
+    faulty, healthy = f.nodes[1].name, [n.name for n in f.nodes if n.name != f.nodes[1].name]
+    rc = main(["rehearse", str(site_dir("lab-b200")), "--fault", f"{faulty}:nvlink-down", "--format", "json"])
     report = json.loads(capsys.readouterr().out)
     stages = {s["name"]: s for s in report["stages"]}
     outcomes = {name: s["outcome"] for name, s in stages.items()}
-    assert rc == 0 and report["passed"], [s for s in report["stages"] if s["outcome"] == "failed"]
     assert list(outcomes) == ["lab up", "plan (AWS side against moto_server)", "bringup",
                               "bringup again (must change nothing)", "acceptance", "GPU / kernel-module steps",
                               "AWS link (node side)", "scheduler (Slurm on the nodes)", "lab down"]
+    # The fault fails the rehearsal in acceptance alone: every other stage passed.
+    assert rc == 1 and not report["passed"]
+    assert [name for name, outcome in outcomes.items() if outcome != "passed"] == ["acceptance"], stages
     assert all(s["seconds"] >= 0 for s in report["stages"])
-    f = load_spec(site_dir("lab-b200"))
     hosts = 2 * len(f.nodes) + len(f.head_nodes) + 1  # nodes, their BMCs, the head node, the controller
     assert stages["bringup"]["detail"].startswith(f"{hosts} hosts ok")
     assert stages["bringup again (must change nothing)"]["detail"] == f"{hosts} hosts ok, 0 changes"
@@ -64,31 +74,36 @@ def test_rehearse_lab_b200_passes_and_leaves_no_lab(lab_dir, capsys):
     for stage in ("drivers", "fabric"):
         assert report["bringup_stages"][stage]["changed"] > 0 and report["bringup_stages"][stage]["failed"] == 0
     assert report["bringup_stages"]["drivers"]["not_run"] == []
-    # Every check of the HGX B200 profile ran and passed on every node, the hardware ones against the stand-in
-    # tools (scratch and the Bedrock checks use the node's own disk and network).
-    assert outcomes["acceptance"] == "passed", stages["acceptance"]["detail"]
+    # Acceptance: exactly the faulty node's NVLink check failed; every other check of the HGX B200 profile ran and
+    # passed on every node, the hardware ones against the stand-in tools (scratch and the Bedrock checks use the
+    # node's own disk and network).
+    acceptance = stages["acceptance"]["detail"]
+    assert f"{faulty}: nvlink_links (GPU 0: 1 of 18 links inactive)" in acceptance
+    assert re.search(rf"{faulty} fail \(\d+ passed, 1 failed", acceptance), acceptance
     checks = report["acceptance_checks"]
-    for node in f.nodes:
-        assert f"{node.name} pass ({len(checks)} passed, 0 failed, 0 could not run)" in stages["acceptance"]["detail"]
-    assert {"accelerator_count", "driver_version", "nvlink_links", "fabric_manager_version", "dcgm_diag",
-            "ib_ports", "scratch", "bedrock_https"} <= set(checks)
+    for node in healthy:
+        assert f"{node} pass ({len(checks)} passed, 0 failed, 0 could not run)" in acceptance, acceptance
+    assert {"accelerator_count", "ecc_enabled", "memory_health", "driver_version", "fabric_state",
+            "fabric_manager_service", "fabric_manager_version", "nvlink_links", "dcgm_diag", "ib_ports", "scratch",
+            "bedrock_https"} <= set(checks)
+    assert FAULTS["nvlink-down"].fails({}) == {"nvlink_links"}
     for name, row in checks.items():
-        assert (row["pass"], row["fail"], row["skipped"]) == (len(f.nodes), 0, 0), (name, row)
-        own = name in ("scratch", "bedrock_dns", "bedrock_https")
+        expected = (len(healthy), 1, 0) if name == "nvlink_links" else (len(f.nodes), 0, 0)
+        assert (row["pass"], row["fail"], row["skipped"]) == expected, (name, row)
+        own = name in ("scratch", *AWS_LINK_CHECKS)
         assert row["stand_in"] == (0 if own else len(f.nodes)), (name, row)
-    assert (outcomes["GPU / kernel-module steps"], stages["GPU / kernel-module steps"]["detail"]) == (
-        "passed", "no check skipped")
+    assert stages["GPU / kernel-module steps"]["detail"] == "no check skipped"
     # What a container cannot do is reported as not run, with its reason (never faked): the kernel parameters.
     os_not_run = {n["step"] for n in report["bringup_stages"]["os"]["not_run"]}
     assert any(step.startswith("kernel parameters") and "os_baseline_apply_sysctl is false (a container shares the "
                "host's kernel)" in step for step in os_not_run)
-    # Slurm on the nodes: every healthy node idle, srun on each, a batch job in sacct.
-    assert outcomes["scheduler (Slurm on the nodes)"] == "passed", stages["scheduler (Slurm on the nodes)"]["detail"]
-    assert f"srun -N{len(f.nodes)} hostname answered from each" in stages["scheduler (Slurm on the nodes)"]["detail"]
+    # Slurm on the nodes: the faulty node drained by the health check (the acceptance verdict) for its check, every
+    # healthy node idle, srun on each, a batch job in sacct.
+    scheduler = stages["scheduler (Slurm on the nodes)"]["detail"]
+    assert f"{faulty} drained (nvlink_links)" in scheduler, scheduler
+    assert f"srun -N{len(healthy)} hostname answered from each" in scheduler, scheduler
     # The AWS link ran: the plan's stack outputs in the inventory, its tasks run on every node, and the
     # Bedrock checks passed through the private endpoint names (the lab's DNS, HTTPS and moto stand-ins).
-    assert outcomes["AWS link (node side)"] == "passed", stages["AWS link (node side)"]["detail"]
     assert report["bringup_stages"]["awslink"]["tasks"] > 0 and report["bringup_stages"]["awslink"]["not_run"] == []
-    assert outcomes["lab down"] == "passed"
     assert LabState.load("lab-b200") is None
     assert lab_leftovers(lab_dir) == []

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from aifactory.scheduler import health, health_expected
+from aifactory.scheduler import health, health_expected, health_program
 from aifactory.spec import load_spec
 from tests.conftest import site_dir
 
@@ -56,6 +56,17 @@ def unmounted(tmp_path) -> dict:
     return {"scratch_mount": str(tmp_path / "scratch")}
 
 
+def writable_mount() -> str:
+    """A mount point of this machine that the user running the tests can write ("/" as root; /dev/shm or
+    another world-writable mount otherwise): the scratch that passes."""
+    with open("/proc/self/mounts", encoding="utf-8") as table:
+        points = [line.split()[1] for line in table if len(line.split()) > 1]
+    usable = [p for p in ["/", *points] if os.path.isdir(p) and os.access(p, os.W_OK | os.X_OK)]
+    if not usable:
+        pytest.skip("no mount point of this machine can be written by this user")
+    return usable[0]
+
+
 def test_a_failing_check_drains_the_node_with_the_check_as_reason(slurm, tmp_path):
     rc, updates, out = slurm(unmounted(tmp_path), "State=IDLE")
     assert rc == 0, out
@@ -78,12 +89,12 @@ def test_a_node_drained_for_the_same_reason_is_left_as_it_is(slurm, tmp_path):
 
 
 def test_passing_again_resumes_a_node_this_check_drained(slurm):
-    rc, updates, _ = slurm({"scratch_mount": "/"}, "State=IDLE+DRAIN Reason=aifactory health: scratch [slurm@t]")
+    rc, updates, _ = slurm({"scratch_mount": writable_mount()}, "State=IDLE+DRAIN Reason=aifactory health: scratch [slurm@t]")
     assert rc == 0 and updates == [f"update NodeName={NODE} State=RESUME"]
 
 
 def test_a_node_drained_by_an_operator_stays_drained(slurm):
-    rc, updates, _ = slurm({"scratch_mount": "/"}, "State=IDLE+DRAIN Reason=new DIMMs [admin@t]")
+    rc, updates, _ = slurm({"scratch_mount": writable_mount()}, "State=IDLE+DRAIN Reason=new DIMMs [admin@t]")
     assert rc == 0 and updates == []
 
 
@@ -96,7 +107,7 @@ def test_a_failing_check_keeps_a_rollouts_drain_reason(slurm, tmp_path):
 
 def test_checks_whose_tool_is_not_installed_drain_nothing(slurm):
     """The light profile of a Trainium node where neuron-ls is not installed: skipped, not failed."""
-    expected = {**health_expected(load_spec(site_dir("ohio-trn3") / "factory.yaml")), "scratch_mount": "/",
+    expected = {**health_expected(load_spec(site_dir("ohio-trn3") / "factory.yaml")), "scratch_mount": writable_mount(),
                 "shared_mounts": []}
     rc, updates, out = slurm(expected, "State=IDLE")
     assert rc == 0 and updates == [], out
@@ -134,19 +145,32 @@ def test_an_unreadable_configuration_is_exit_2(tmp_path):
     assert done.returncode == 2 and "cannot read" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_runs_installed_as_the_slurm_role_lays_it_out(tmp_path):
-    """/usr/lib/aifactory/aifactory-health beside aifactory/<HEALTH_MODULES>, with no site packages."""
-    from aifactory import scheduler
+def test_the_zipapp_is_the_same_bytes_build_after_build_and_changes_with_its_sources(monkeypatch):
+    first = health_program.program_bytes()
+    assert health_program.program_bytes() == first
+    assert health_program.cached_program().read_bytes() == first
+    sources = health_program.entries()
+    monkeypatch.setattr(health_program, "entries", lambda: {**sources, "__main__.py": sources["__main__.py"] + b"\n"})
+    assert health_program.program_bytes() != first
 
-    root = tmp_path / "lib"
-    source = Path(scheduler.__file__).resolve().parent.parent
-    for module in scheduler.HEALTH_MODULES:
-        (root / "aifactory" / module).parent.mkdir(parents=True, exist_ok=True)
-        (root / "aifactory" / module).write_bytes((source / module).read_bytes())
-    program = root / "aifactory-health"
-    program.write_bytes(HEALTH.read_bytes())
+
+def test_the_zipapp_runs_as_slurmd_runs_it_with_only_its_own_modules(tmp_path):
+    """The file alone, executed through its shebang's Python (-S: no site packages, so no installed aifactory)."""
+    program = tmp_path / "aifactory-health"
+    done = subprocess.run([sys.executable, "-m", "aifactory.scheduler.health_program", str(program)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert program.read_bytes().startswith(b"#!/usr/bin/python3\n") and os.access(program, os.X_OK)
     config = tmp_path / "health.json"
     config.write_text(json.dumps({"node": NODE, "expected": {}, "checks_without_kernel": ["imex_channel"]}))
     done = subprocess.run([sys.executable, "-S", str(program), str(config)], capture_output=True, text=True,
                           cwd=tmp_path, env={"PATH": "/nonexistent"})
     assert done.returncode == 0 and "aifactory-health:" in done.stdout, done.stderr
+    done = subprocess.run([sys.executable, "-S", str(program), str(tmp_path / "missing.json")], capture_output=True,
+                          text=True, cwd=tmp_path, env={"PATH": "/nonexistent"})
+    assert done.returncode == 2 and "cannot read" in done.stderr
+
+
+def test_building_without_a_path_is_exit_2():
+    done = subprocess.run([sys.executable, "-m", "aifactory.scheduler.health_program"], capture_output=True, text=True)
+    assert done.returncode == 2 and "usage" in done.stderr and "Traceback" not in done.stderr

@@ -150,9 +150,10 @@ def planned_checks(expected: dict, obs: Observations) -> list[tuple[str, Callabl
 
 def observations(collected: dict) -> dict:
     """The observations document from what the role collected, with Ansible's registered results cut down
-    to what the checks read: a command to `{rc, stdout, stderr}`, service and package facts to the fabric
-    units and packages, a stat to whether the path exists, the probes to their outcome. A registered
-    result of a skipped task becomes None (not collected); anything else is kept as it is."""
+    to what the checks read: a command to `{rc, stdout, stderr}`, service facts and the package state
+    (aifactory_packages) to the fabric units and the installed fabric packages' versions, a stat to whether
+    the path exists, the probes to their outcome. A registered result of a skipped task becomes None (not
+    collected); anything else is kept as it is."""
     doc = dict(collected)
     for key in (*TOOLS, "bedrock_dns"):
         doc[key] = _registered(doc.get(key), lambda r: {"rc": r.get("rc"), "stdout": r.get("stdout") or "",
@@ -161,8 +162,8 @@ def observations(collected: dict) -> dict:
         unit: {"state": facts.get("state")}
         for unit, facts in ((r.get("ansible_facts") or {}).get("services") or {}).items() if unit in FABRIC_UNITS})
     doc["packages"] = _registered(doc.get("packages"), lambda r: {
-        name: str(entries[0].get("version")) for name, entries in ((r.get("ansible_facts") or {}).get("packages") or {}).items()
-        if name.startswith(FABRIC_PACKAGES) and entries})
+        name: str(entry.get("version")) for name, entry in (r.get("packages") or {}).items()
+        if name.startswith(FABRIC_PACKAGES) and entry.get("installed")})
     doc["tool_versions"] = {tool: str(text or "").strip()[:300] for tool, text in (doc.get("tool_versions") or {}).items()}
     doc["imex_channel"] = _registered(doc.get("imex_channel"), lambda r: bool((r.get("stat") or {}).get("exists")))
     doc["scratch_probe"] = _registered(doc.get("scratch_probe"), lambda r: str(r.get("msg") or "failed")

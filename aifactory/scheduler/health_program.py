@@ -1,0 +1,80 @@
+"""The node health check as one file the slurm role copies: a zipapp of `aifactory.scheduler.health` (its
+`__main__.py`) and the aifactory modules it imports (`HEALTH_MODULES`), built on the controller.
+
+The bytes depend on the sources only (entries sorted, stored uncompressed, fixed timestamps and modes), so a
+re-run copies nothing. `cached_program()` keeps it in the state directory under its content hash, the path
+the inventory gives the role (`slurm_health_program_source`); a user without that inventory builds it with
+`python -m aifactory.scheduler.health_program PATH`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import sys
+import tempfile
+import zipfile
+from importlib.resources import files
+from pathlib import Path
+
+from aifactory.core.userstate import state_dir
+from aifactory.scheduler import HEALTH_MODULES
+
+SHEBANG = b"#!/usr/bin/python3\n"  # the node's Python: slurmd runs the file itself (HealthCheckProgram, Prolog)
+ENTRY_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
+ENTRY_MODE = 0o644
+
+
+def entries() -> dict[str, bytes]:
+    """{name in the zipapp: source bytes}: health.py as __main__.py, the modules under aifactory/."""
+    package = files("aifactory")
+    found = {"__main__.py": package.joinpath("scheduler", "health.py").read_bytes()}
+    for module in HEALTH_MODULES:
+        found[f"aifactory/{module}"] = package.joinpath(*module.split("/")).read_bytes()
+    return found
+
+
+def program_bytes() -> bytes:
+    """The zipapp, with its shebang: the same bytes for the same sources."""
+    out = io.BytesIO()
+    out.write(SHEBANG)
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, data in sorted(entries().items()):
+            info = zipfile.ZipInfo(name, date_time=ENTRY_TIME)
+            info.create_system = 3  # Unix, whatever the controller: the mode below is a Unix one
+            info.external_attr = ENTRY_MODE << 16
+            archive.writestr(info, data)
+    return out.getvalue()
+
+
+def write(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` atomically (a reader never sees half a program)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(temporary, 0o755)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def cached_program() -> Path:
+    """The zipapp in the state directory (`health/aifactory-health-<hash>.pyz`), written when missing or
+    not these bytes."""
+    data = program_bytes()
+    path = state_dir() / "health" / f"aifactory-health-{hashlib.sha256(data).hexdigest()[:16]}.pyz"
+    if not path.is_file() or path.read_bytes() != data:
+        write(path, data)
+    return path
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        print("usage: python -m aifactory.scheduler.health_program PATH  (writes the node health check zipapp)",
+              file=sys.stderr)
+        sys.exit(2)
+    write(Path(sys.argv[1]), program_bytes())

@@ -1,0 +1,85 @@
+"""The bmc role's power action against the lab's BMC stand-in (sushy-emulator with its fake driver, on
+127.0.0.1 only, no node booted): check mode names the command it would send and sends nothing, the first run
+powers the system on and waits, a second run sends nothing and waits for nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+import yaml
+
+from aifactory.lab import procs, redfish
+from aifactory.lab.rehearsal import LAB_BMC_CREDENTIALS
+from aifactory.lab.state import LabState
+from tests.conftest import REPO
+
+PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+NODE = "f-r001-n01"
+POWER_TASKS = ("Send the power command", "Report the power command that would be sent (check mode)",
+               "Wait until the power state really changed")
+
+
+@pytest.fixture
+def bmc(tmp_path):
+    """(base URL, system id) of a BMC stand-in serving one powered-off system; stopped afterwards."""
+    state = LabState(site="bmc-power", root=tmp_path / "lab")
+    try:
+        url = redfish.start(state, [(NODE, "10.0.1.1")], "nvidia-b200")
+        yield url, redfish.system_uuid(state.site, NODE)
+    finally:
+        for item in state.resources:
+            if item["kind"] == "process":
+                procs.stop(item)
+
+
+def power_state(url: str, system_id: str) -> str:
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with urllib.request.urlopen(f"{url}/redfish/v1/Systems/{system_id}", context=context, timeout=30) as answer:
+        return json.load(answer)["PowerState"]
+
+
+def power_on(tmp_path, url: str, system_id: str, *check: str) -> dict[str, dict]:
+    """Run the bmc role with bmc_power_action=on; {power task: its result} for the tasks that ran."""
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {f"{NODE}-bmc": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable, "bmc_endpoint": url,
+        "bmc_system_id": system_id, "bmc_power_action": "on", "bmc_power_poll_delay": 1,
+        "bmc_username": "{{ lookup('env', 'AIFACTORY_BMC_USERNAME') }}",
+        "bmc_password": "{{ lookup('env', 'AIFACTORY_BMC_PASSWORD') }}"}}}}))
+    book = tmp_path / "power.yml"
+    book.write_text(yaml.safe_dump([{"name": "Power", "hosts": "all", "gather_facts": False,
+                                     "roles": [{"role": "bmc"}]}]))
+    done = subprocess.run([PLAYBOOK, "-i", str(inventory), str(book), *check], cwd=REPO, capture_output=True,
+                          text=True, timeout=600,
+                          env={**os.environ, **LAB_BMC_CREDENTIALS, "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
+                               "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")})
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    tasks = {t["task"]["name"].removeprefix("bmc : "): t["hosts"][f"{NODE}-bmc"]
+             for play in json.loads(done.stdout)["plays"] for t in play["tasks"]}
+    return {name: tasks[name] for name in POWER_TASKS if name in tasks and not tasks[name].get("skipped")}
+
+
+def test_a_system_already_on_gets_no_power_command_and_no_wait(tmp_path, bmc):
+    url, system_id = bmc
+    assert power_state(url, system_id) == "Off"
+
+    checked = power_on(tmp_path, url, system_id, "--check")
+    assert list(checked) == ["Report the power command that would be sent (check mode)"]
+    assert checked["Report the power command that would be sent (check mode)"]["changed"]
+    assert "PowerOn" in checked["Report the power command that would be sent (check mode)"]["msg"]
+    assert power_state(url, system_id) == "Off"
+
+    first = power_on(tmp_path, url, system_id)
+    assert list(first) == ["Send the power command", "Wait until the power state really changed"]
+    assert first["Send the power command"]["changed"]
+    assert power_state(url, system_id) == "On"
+
+    assert power_on(tmp_path, url, system_id) == {}
+    assert power_on(tmp_path, url, system_id, "--check") == {}
