@@ -16,6 +16,7 @@ import threading
 from urllib.parse import urlsplit
 
 from aifactory import __version__
+from aifactory.commands.aws import EXIT_NOT_CHECKED
 from aifactory.core.inputs import BadInput
 from aifactory.spec import SpecError
 from aifactory.spec.validators import shown
@@ -40,27 +41,38 @@ EXIT_TERMINATED = 143  # SIGTERM
 FAILURE_MEANING = {
     "validate": "not used (a bad spec is 2)",
     "schema": "not used",
-    "plan": "the plan has errors or violated sovereignty controls (several sites: any of them; an AWS stand-in\n"
-            "       that cannot be reached, lacks managed policies or fails mid-plan is 2: no verdict)",
-    "verify": "a check of the deployed AWS side failed",
+    "plan": "non-compliant: the plan has errors or violated sovereignty controls (several sites: any of them)",
+    "verify": "non-compliant: a check of the deployed AWS side failed",
     "bootstrap": "AWS refused or could not be reached",
     "lab": "a stand-in failed to start, is gone, or no lab is up (status)",
     "rehearse": "a stage of the rehearsal failed",
     "diff": "a host's or head node's name or address would move (a ref or saved plan that cannot be read is 2)",
     "report": "the page could not be written (Graphviz missing, no program)",
 }
+# Commands that give a verdict on AWS: what their EXIT_NOT_CHECKED means (no verdict, as against 1).
+NOT_CHECKED_MEANING = {
+    "plan": "could not check: the AWS stand-in cannot be reached, lacks managed policies or fails mid-plan",
+    "verify": "could not check: AWS cannot be asked (no credentials, unreachable, refused)",
+}
 EXIT_CODES = """exit codes:
   0    success
   1    {failure}
   2    bad input: an invalid spec, an unusable file (missing, not a regular file, not UTF-8, too
-       large, malformed JSON), a bad option; nothing was changed
+       large, malformed JSON), a bad option; nothing was changed{not_checked}
   130  interrupted (Ctrl-C); 143 terminated (SIGTERM)"""
+
+
+def exit_codes(failure: str, not_checked: str | None = None) -> str:
+    """The exit-code epilog of a command: what 1 means for it and, for a command that gives a verdict on
+    AWS, what EXIT_NOT_CHECKED means."""
+    line = f"\n  {EXIT_NOT_CHECKED}    {not_checked}; no verdict" if not_checked else ""
+    return EXIT_CODES.format(failure=failure, not_checked=line)
 
 
 def _with_exit_codes(parser: argparse.ArgumentParser, command: str) -> None:
     """Give a subcommand (and its own subcommands) an epilog with its exit codes, unless it has one."""
     if parser.epilog is None:
-        parser.epilog = EXIT_CODES.format(failure=FAILURE_MEANING.get(command, "the command failed"))
+        parser.epilog = exit_codes(FAILURE_MEANING.get(command, "the command failed"), NOT_CHECKED_MEANING.get(command))
         parser.formatter_class = argparse.RawDescriptionHelpFormatter
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -70,8 +82,9 @@ def _with_exit_codes(parser: argparse.ArgumentParser, command: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aifactory", description=__doc__.splitlines()[0],
-                                     epilog=EXIT_CODES.format(failure="the command ran and found failures (see "
-                                                              "`aifactory COMMAND --help`)"),
+                                     epilog=exit_codes("the command ran and found failures (see `aifactory COMMAND --help`)",
+                                                       "plan, verify: could not check (AWS or its stand-in unreachable, "
+                                                       "refusing or failing)"),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -83,10 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def print_spec_error(err: SpecError) -> None:
+    """Each problem as `line:column: path: message (given)`, then the checks a schema error stopped."""
     print(f"error: {shown(err.source, 500)} is not a valid factory spec ({len(err.problems)} problem(s)):",
           file=sys.stderr)
     for problem in err.problems:
-        print(f"  {problem}", file=sys.stderr)
+        print(f"  {problem.located()}", file=sys.stderr)
+    for not_run in err.not_run:
+        print(f"  {not_run}", file=sys.stderr)
 
 
 def aws_endpoint_problem(url: str) -> str | None:
@@ -176,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as err:
         if getattr(args, "format", None) == "json":  # machines read the problems on stdout
             print(json.dumps({"valid": False, "source": shown(err.source, 500),
-                              "problems": [p.as_dict() for p in err.problems]}, indent=2))
+                              "problems": [p.as_dict() for p in err.problems],
+                              "not_run": [n.as_dict() for n in err.not_run]}, indent=2))
         print_spec_error(err)
         return 2
     except BadInput as err:

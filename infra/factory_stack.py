@@ -27,7 +27,7 @@ from infra.keys import Keys, KeysArgs
 from infra.private_services import PrivateServices, PrivateServicesArgs
 from infra.region_pinning import RegionPinning, RegionPinningArgs
 from infra.sagemaker import SageMaker, SageMakerArgs
-from infra.state import PulumiState, PulumiStateArgs, declared_state
+from infra.state import PulumiState, stack_state
 
 PROJECT_ROOT = project.root()  # Pulumi.yaml's directory: the checkout's, or the installed package's copy
 
@@ -57,7 +57,7 @@ def build(factory: Factory) -> dict[str, Any]:
     account = current_account(provider)
 
     onprem_cidr = factory.network.onprem_cidr
-    PulumiState(name, PulumiStateArgs(region, *declared_state(PROJECT_ROOT, pulumi.get_stack())), opts=opts)
+    PulumiState(name, stack_state(region, PROJECT_ROOT, pulumi.get_stack()), opts=opts)
     pinning = RegionPinning(name, RegionPinningArgs(sovereignty.allowed_regions), opts=opts)
     keys = Keys(name, KeysArgs(sovereignty, account), opts=opts)
     audit = Audit(name, AuditArgs(sovereignty, keys.arns["logs"], account), opts=opts)

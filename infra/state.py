@@ -8,6 +8,9 @@ uses and records it as this component's properties, so the policy pack can refus
 - backend: `PULUMI_BACKEND_URL` when set (what `pulumi login` uses before anything else), else the
   project's `backend.url` in Pulumi.yaml, else the stack's `aifactory:stateBackend` config;
 - secrets provider: the stack file's `secretsprovider` (Pulumi.<stack>.yaml).
+
+When that stack file is not there, the component says which file it looked for (`missingStackFile`),
+so SOV-15 names it rather than judging Pulumi's defaults.
 """
 
 from __future__ import annotations
@@ -34,13 +37,24 @@ def declared_state(project_root: Path, stack: str) -> tuple[str, str]:
     return str(backend), str(stack_file.get("secretsprovider") or "")
 
 
+def stack_state(home_region: str, project_root: Path, stack: str) -> PulumiStateArgs:
+    """What the stack `stack` of the project at `project_root` declares (`declared_state`), and the stack
+    file looked for when it is missing."""
+    stack_file = project_root / f"Pulumi.{stack}.yaml"
+    return PulumiStateArgs(home_region, *declared_state(project_root, stack),
+                           missing_stack_file="" if stack_file.is_file() else str(stack_file))
+
+
 @dataclass(frozen=True)
 class PulumiStateArgs:
-    """The home region, and the backend URL and secrets provider the stack uses (`declared_state`)."""
+    """The home region, and the backend URL and secrets provider the stack uses (`declared_state`);
+    `missing_stack_file`: the Pulumi.<stack>.yaml looked for and not found ("" when found, or when the
+    values are given by hand)."""
 
     home_region: str
     backend_url: str
     secrets_provider: str
+    missing_stack_file: str = ""
 
 
 class PulumiState(pulumi.ComponentResource):
@@ -48,6 +62,6 @@ class PulumiState(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: PulumiStateArgs, opts: pulumi.ResourceOptions | None = None):
         props = {"backendUrl": args.backend_url, "secretsProvider": args.secrets_provider,
-                 "homeRegion": args.home_region}
+                 "homeRegion": args.home_region, "missingStackFile": args.missing_stack_file}
         super().__init__(STATE_TYPE, f"{name}-pulumi-state", props, opts)
         self.register_outputs(props)

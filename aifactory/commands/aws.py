@@ -8,6 +8,10 @@ import boto3
 
 from aifactory.aws.moto_standin.backend import FAKE_CREDENTIALS, use_moto_account
 
+# The exit status of a check that could not be made (AWS or its stand-in unreachable, refusing, failing):
+# no verdict, as against 1, a verdict of non-compliance. Documented in `aifactory --help` (aifactory.cli).
+EXIT_NOT_CHECKED = 4
+
 
 def add_aws_endpoint(parser) -> None:
     parser.add_argument("--aws-endpoint", metavar="URL", help="a moto_server URL (fake credentials) instead of real AWS")
@@ -22,3 +26,11 @@ def aws_session(args, region: str) -> Callable[[str], object]:
     if endpoint and account:
         use_moto_account(session, account)
     return lambda service: session.client(service, region_name=region, endpoint_url=endpoint)
+
+
+def aws_account_problem(args) -> str | None:
+    """Why `--aws-account` cannot be used as given, or None: it picks a moto account, so it needs `--aws-endpoint`."""
+    if getattr(args, "aws_account", None) and not args.aws_endpoint:
+        return ("--aws-account selects an account of the moto_server named by --aws-endpoint, and no --aws-endpoint "
+                "was given (against real AWS the credentials decide the account): add --aws-endpoint URL or drop --aws-account")
+    return None

@@ -4,8 +4,8 @@ Several sites (`aifactory plan inventories/*/`) are planned in one process, one 
 one report (JSON: `{"sites": [...]}`; SARIF: one run per site; JUnit: two suites per site) and one exit
 status, the worst of the sites'.
 
-Exit 0 when the plan is clean, 1 on plan errors or control violations, 2 on a bad spec, a bad
-program directory, or an AWS stand-in that cannot be reached or fails mid-plan (no verdict).
+Exit 0 when the plan is clean, 1 on plan errors or control violations, 2 on a bad spec or a bad
+program directory, 4 when the AWS stand-in cannot be reached, is not set up or fails mid-plan (no verdict).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from aifactory.commands.paths import input_dir, output_file
 from aifactory.reports.formats import MACHINE_FORMATS, spec_document
 from aifactory.reports.formats.junit import plans_junit
 from aifactory.reports.formats.sarif import plans_sarif
-from aifactory.aws.plan import JSON_VERSION, Plan, PlanError, make_plans
+from aifactory.aws.plan import JSON_VERSION, Plan, PlanError, StandInUnavailable, make_plans
+from aifactory.commands.aws import EXIT_NOT_CHECKED
 from aifactory.aws.plan.engine import MOCK_ONLY, MOTO, REJECTED
 from aifactory.core.output import emit_json, progress, table
 from aifactory.spec import SpecError
@@ -46,14 +47,17 @@ def run_plan(args) -> int:
     try:
         with progress(f"planning {', '.join(args.spec)}") as step:
             plans = make_plans(args.spec, args.program, args.aws_endpoint, progress=step)
+    except StandInUnavailable as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_NOT_CHECKED
     except (PlanError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except SpecError as err:
-        write_documents(args, lambda fmt: spec_document(err.source, err.problems, fmt, "plan"))
+        write_documents(args, lambda fmt: spec_document(err.source, err.problems, fmt, "plan", err.not_run))
         if args.format not in MACHINE_FORMATS:
             raise
-        print(spec_document(err.source, err.problems, args.format, "plan"), end="")
+        print(spec_document(err.source, err.problems, args.format, "plan", err.not_run), end="")
         return 2
 
     def document(fmt: str) -> str:

@@ -11,13 +11,13 @@ from pathlib import Path
 from aifactory.aws.plan import make_plan
 from aifactory.commands.paths import input_dir, output_file
 from aifactory.core.output import progress
-from aifactory.reports.html import ReportError, build_report
+from aifactory.reports.html import ReportError, build_report, default_page
 
 
 def register(sub) -> None:
     p = sub.add_parser("report", help="write one self-contained HTML page of a factory (topology, plan, controls, acceptance)")
     p.add_argument("spec", metavar="SITE", help="factory.yaml or the site directory holding it")
-    p.add_argument("-o", "--output", metavar="FILE", type=output_file, help="where to write the page (default: <factory>-report.html)")
+    p.add_argument("-o", "--output", metavar="FILE", type=output_file, help="where to write the page (default: ~/.local/state/aifactory/sites/<factory>/report.html)")
     p.add_argument("--program", metavar="DIR", type=input_dir, help="Pulumi program directory with __main__.py (default: infra/)")
     p.add_argument("--acceptance", metavar="DIR", type=input_dir,
                    help="acceptance results of the last bring-up (default: ~/.local/state/aifactory/sites/<factory>/acceptance/)")
@@ -32,11 +32,13 @@ def run_report(args) -> int:
     except (FileNotFoundError, ReportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    output = Path(args.output or f"{plan.factory.name}-report.html")
+    output = Path(args.output) if args.output else default_page(plan.factory)
     try:
+        if not args.output:
+            output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(document, encoding="utf-8")
     except OSError as err:
-        print(f"error: -o {output}: the page could not be written ({err.strerror or err}): give another --output",
+        print(f"error: {'-o ' if args.output else ''}{output}: the page could not be written ({err.strerror or err}): give another --output",
               file=sys.stderr)
         return 1
     print(f"{output}: {plan.factory.name} report ({'clean plan' if plan.clean else 'plan with findings'})")

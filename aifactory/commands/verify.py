@@ -2,7 +2,8 @@
 
 Against real AWS the credentials come from the environment as usual; with --aws-endpoint (a
 moto_server, e.g. after `aifactory plan --aws-endpoint`) fake credentials are used.
-Exit 0 when every check passes, 1 otherwise.
+Exit 0 when every check passes, 1 when one fails (non-compliant), 4 when AWS could not be asked (no
+credentials, unreachable, refused): no verdict.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 
 import botocore.exceptions
 
-from aifactory.commands.aws import add_aws_endpoint, aws_session
+from aifactory.commands.aws import EXIT_NOT_CHECKED, add_aws_endpoint, aws_account_problem, aws_session
 from aifactory.core.output import emit_json, table
 from aifactory.spec import load_spec
 from aifactory.aws.verify import verify
@@ -28,13 +29,17 @@ def register(sub) -> None:
 
 
 def run_verify(args) -> int:
+    problem = aws_account_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     factory = load_spec(args.spec)
     region = args.region or factory.sovereignty.region
     try:
         checks = verify(factory, aws_session(args, region))
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as err:
-        print(f"error: cannot verify {factory.name} in {region}: {err}", file=sys.stderr)
-        return 1
+        print(f"error: cannot verify {factory.name} in {region}, no verdict: {err}", file=sys.stderr)
+        return EXIT_NOT_CHECKED
     ok = all(c.ok for c in checks)
     if args.format == "json":
         emit_json({"factory": factory.name, "region": region, "ok": ok,

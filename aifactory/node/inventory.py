@@ -36,6 +36,7 @@ from aifactory.node.role_vars import (CLUSTER_CAPABILITIES, HOST_CAPABILITIES, O
                                       rack_vars, role_vars, scheduler_vars, shared_storage_vars)
 from aifactory.spec import Factory, Problem, rack_group
 from aifactory.spec.naming import MARKS, absent_hosts, bmc_host, mark_problems
+from aifactory.spec.validators.registry import Kind
 
 # Pulumi stack outputs the roles get (`aws_node_identity_outputs`, the Bedrock endpoint in `acceptance_expected`): an
 # allow-list, so that a secret output such as `ssm_activation_code` can never reach inventory vars,
@@ -261,10 +262,10 @@ def load_stack_outputs(path: str | Path) -> dict:
     problems = []
     dns = data.get("endpoint_dns")
     if dns is not None and not (isinstance(dns, dict) and all(isinstance(v, str) for v in dns.values())):
-        problems.append(Problem("endpoint_dns", "must map each service to a DNS name", type(dns).__name__))
+        problems.append(Problem("endpoint_dns", "must map each service to a DNS name", Kind(type(dns).__name__)))
     for key in set(AWS_OUTPUT_KEYS) - {"endpoint_dns"}:
         if data.get(key) is not None and not isinstance(data[key], str):
-            problems.append(Problem(key, "must be a string", type(data[key]).__name__))
+            problems.append(Problem(key, "must be a string", Kind(type(data[key]).__name__)))
     if problems:
         raise InventoryInputError(str(path), problems)
     return aws_vars(data)
@@ -273,7 +274,7 @@ def load_stack_outputs(path: str | Path) -> dict:
 def load_host_overrides(path: str | Path) -> dict:
     """Read a `{hostname: {var: value}}` JSON file."""
     data = _read_json_mapping(path, "host overrides")
-    problems = [Problem(host, "must map variable names to values", type(v).__name__)
+    problems = [Problem(host, "must map variable names to values", Kind(type(v).__name__))
                 for host, v in data.items() if not isinstance(v, dict)]
     problems += [Problem(host, message, given) for host, message, given in mark_problems(data)]
     problems += boolean_problems(data)
@@ -311,5 +312,5 @@ def _read_json_mapping(path: str | Path, what: str) -> dict:
     except InputFileError as err:
         raise InventoryInputError(str(path), [Problem("(file)", f"{what}: {err}")]) from None
     if not isinstance(data, dict):
-        raise InventoryInputError(str(path), [Problem("(top level)", "must be a JSON object", type(data).__name__)])
+        raise InventoryInputError(str(path), [Problem("(top level)", "must be a JSON object", Kind(type(data).__name__))])
     return data

@@ -2,9 +2,11 @@
 
 The factory summary; the topology (racks with their compute and switch trays, the fabric, the hybrid
 link through Direct Connect and VPN to the Transit Gateway, the hub VPC's endpoints, Bedrock and
-SageMaker) drawn by Graphviz and inlined as SVG; the offline plan by component with what moto created
-and what was only mocked; each control with its evidence per resource; and the last acceptance
-results per rack when a bring-up wrote them. No script, style sheet, font or image is fetched.
+SageMaker) drawn by Graphviz and inlined as SVG, each statement a control backs marked by that
+control's result (aifactory.reports.claims); the offline plan by component with what moto created
+and what was only mocked; each control with its evidence per resource, violating ones first; the last
+acceptance results per rack when a bring-up wrote them; when, by what and from which commit it was
+made (aifactory.reports.provenance). No script, style sheet, font or image is fetched.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 import shutil
 import subprocess
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,15 +25,28 @@ from aifactory.core import userstate
 from aifactory.core.inputs import InputFileError, read_json
 from aifactory.aws.plan import Plan, masked
 from aifactory.aws.plan.engine import MOCK_ONLY, MOTO, REJECTED
+from aifactory.aws.plan.evaluate import ControlResult
+from aifactory.reports.claims import FAILS, HOLDS, STACK, ClaimState, claim_states
+from aifactory.reports.provenance import Provenance, provenance
 from aifactory.spec import Factory, rack_group
 from aifactory.spec.summary import summary, summary_rows
 
 EVIDENCE_WIDTH = 160  # characters of one property's value shown as evidence
 TRAYS_PER_ROW = 9
+NAMED_IN_DRAWING = 4  # resources a failing claim names in the drawing (its control's evidence has them all)
+# Ink of a claim in the drawing by its state, and the fill behind a failing one (each at least 4.5:1)
+CLAIM_INK = {HOLDS: "#1b5e20", FAILS: "#b71c1c"}
+UNCHECKED_INK = "#5b6673"
+FAIL_FILL = "#ffebee"
 
 
 class ReportError(Exception):
     """The page cannot be made (Graphviz missing or failing)."""
+
+
+def default_page(f: Factory) -> Path:
+    """Where `aifactory report` writes the page without --output: the site's state directory."""
+    return userstate.site_home(f.name) / "report.html"
 
 
 def acceptance_dir(f: Factory) -> Path:
@@ -52,8 +68,32 @@ def evidence(plan: Plan) -> dict[str, dict[str, dict[str, object]]]:
 
 
 # --- topology ------------------------------------------------------------------------------------
-def _label(*lines: str) -> str:
-    return "<" + "<BR/>".join(html.escape(line) for line in lines) + ">"
+def _label(*lines: str, marks: Sequence[str] = ()) -> str:
+    return "<" + "<BR/>".join([*(html.escape(line) for line in lines), *marks]) + ">"
+
+
+def _marks(states: list[ClaimState], place: str) -> list[str]:
+    """The claims shown at one place of the drawing as label lines: the statement while its control
+    passed, else the control that failed and the resources it named."""
+    lines = []
+    for s in (s for s in states if s.claim.place == place):
+        ink = CLAIM_INK.get(s.state, UNCHECKED_INK)
+        text = html.escape(s.text)
+        lines.append(f'<FONT COLOR="{ink}">{f"<B>{text}</B>" if s.state == FAILS else text}</FONT>')
+        named = [*s.resources[:NAMED_IN_DRAWING]]
+        if len(s.resources) > NAMED_IN_DRAWING:
+            named.append(f"and {len(s.resources) - NAMED_IN_DRAWING} more (see {s.claim.control})")
+        lines += [f'<FONT COLOR="{ink}">{html.escape(name)}</FONT>' for name in named]
+    return lines
+
+
+def _fails_at(states: list[ClaimState], place: str) -> bool:
+    return any(s.state == FAILS and s.claim.place == place for s in states)
+
+
+def _outline(states: list[ClaimState], place: str) -> str:
+    """A cluster's border drawn in the failing ink where one of its claims fails."""
+    return f' pencolor="{CLAIM_INK[FAILS]}"; penwidth=2;' if _fails_at(states, place) else ""
 
 
 def _rack_table(f: Factory, rack: int) -> str:
@@ -73,8 +113,10 @@ def _rack_table(f: Factory, rack: int) -> str:
 
 
 def topology_dot(plan: Plan) -> str:
-    """The factory as a Graphviz graph: on-prem, the hybrid link, the home region."""
+    """The factory as a Graphviz graph: on-prem, the hybrid link, the home region; each statement a
+    control backs marked by that control's result (aifactory.reports.claims)."""
     f = plan.factory
+    states = claim_states(plan.controls, program_finished=not plan.errors)
     by_type = defaultdict(list)
     for r in plan.resources:
         by_type[r.type.rsplit(":", 1)[-1]].append(r)
@@ -93,7 +135,8 @@ def topology_dot(plan: Plan) -> str:
     out += [f"    rack{rack} -> fabric [dir=none];" for rack in range(1, f.compute.racks + 1)]
     out += [f"    rack{rack} -> edge_router [dir=none, style=dashed];" for rack in range(1, f.compute.racks + 1)]
     out.append("  }")
-    out.append(f'  subgraph cluster_link {{ label="hybrid link (private)"; style="rounded,dashed";')
+    out.append(f'  subgraph cluster_link {{ label={_label("hybrid link (private)", marks=_marks(states, "link"))};'
+               f' style="rounded,dashed";{_outline(states, "link")}')
     links = []
     for i, dx in enumerate(f.hybrid_link.direct_connect):
         out.append(f'    dx{i} [label={_label("Direct Connect", dx.connection_id, f"VLAN {dx.vlan}, {dx.bandwidth}")}, fillcolor="#f1e4ff"];')
@@ -102,16 +145,22 @@ def topology_dot(plan: Plan) -> str:
         out.append(f'    vpn{i} [label={_label("Site-to-Site VPN", f"peer {vpn.peer_ip}", "IPsec")}, fillcolor="#f1e4ff"];')
         links.append(f"vpn{i}")
     out.append("  }")
-    out.append(f'  subgraph cluster_aws {{ label={_label(f"AWS {region} (home region)", f"residency {f.sovereignty.residency}")};'
-               ' style="rounded,filled"; fillcolor="#fff6e8";')
+    out.append(f'  subgraph cluster_aws {{ label={_label(f"AWS {region} (home region)", f"residency zone {f.sovereignty.residency}", marks=_marks(states, "region"))};'
+               f' style="rounded,filled"; fillcolor="#fff6e8";{_outline(states, "region")}')
     out.append(f'    tgw [label={_label("Transit Gateway", f"AS {f.hybrid_link.aws_asn}")}, fillcolor="#ffe2b8"];')
-    out.append(f'    subgraph cluster_vpc {{ label={_label("hub VPC " + f.hybrid_link.vpc_cidr, "no internet path")}; style="rounded,filled"; fillcolor=white;')
+    out.append(f'    subgraph cluster_vpc {{ label={_label("hub VPC " + f.hybrid_link.vpc_cidr, marks=_marks(states, "vpc"))};'
+               f' style="rounded,filled"; fillcolor=white;{_outline(states, "vpc")}')
     cells = "".join(f'<TR><TD PORT="{re.sub(r"[^a-z0-9]", "_", s)}" ALIGN="LEFT">{html.escape(s)}</TD></TR>' for s in services)
+    endpoint_marks = _marks(states, "endpoints")
+    fill = f' BGCOLOR="{FAIL_FILL}"' if _fails_at(states, "endpoints") else ""
+    claim_cell = f'<TR><TD ALIGN="LEFT"{fill}>' + '<BR ALIGN="LEFT"/>'.join(endpoint_marks) + "</TD></TR>" if endpoint_marks else ""
     out.append('      endpoints [shape=plaintext, style="", label=<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="3">'
-               f'<TR><TD BGCOLOR="#ffe2b8"><B>interface endpoints</B></TD></TR>{cells}</TABLE>>];')
+               f'<TR><TD BGCOLOR="#ffe2b8"><B>interface endpoints</B></TD></TR>{claim_cell}{cells}</TABLE>>];')
     out.append("    }")
     bedrock = f.aws_services.bedrock
-    out.append(f'    bedrock [label={_label("Amazon Bedrock", f"guardrail (PII {bedrock.guardrail.pii})", *bedrock.models)}, fillcolor="#d9f2ef"];')
+    bedrock_outline = f', color="{CLAIM_INK[FAILS]}", penwidth=2' if _fails_at(states, "bedrock") else ""
+    out.append(f'    bedrock [label={_label("Amazon Bedrock", f"guardrail (PII {bedrock.guardrail.pii})", *bedrock.models, marks=_marks(states, "bedrock"))}, '
+               f'fillcolor="#d9f2ef"{bedrock_outline}];')
     sagemaker = f.aws_services.sagemaker
     sm_lines = (["domain (VPC only)"] if sagemaker.domain else []) + [f"model group {g}" for g in sagemaker.model_groups]
     out.append(f'    sagemaker [label={_label("Amazon SageMaker", *(sm_lines or ["endpoints only"]))}, fillcolor="#d9f2ef"];')
@@ -162,41 +211,84 @@ def _short(value: object) -> str:
     return text if len(text) <= EVIDENCE_WIDTH else text[:EVIDENCE_WIDTH - 1] + "…"
 
 
-def page(plan: Plan, svg: str, found: dict, acceptance: list[dict]) -> str:
+def evidence_rows(control: ControlResult, read: dict[str, dict[str, object]]) -> list[tuple[str, list[str], dict[str, object]]]:
+    """(resource, the control's findings on it, the properties it read there) for every resource the
+    control named or read: those it found violating first, in its order, then those that satisfy it.
+    A violating resource whose properties the control did not read shows its type."""
+    findings: dict[str, list[str]] = {}
+    types: dict[str, str] = {}
+    for v in control.violations:
+        findings.setdefault(v.resource or STACK, []).append(v.message)
+        types.setdefault(v.resource or STACK, v.type or "")
+    rows = [(name, messages, read.get(name) or ({"(resource type)": types[name]} if types[name] else {}))
+            for name, messages in findings.items()]
+    return rows + [(name, [], props) for name, props in read.items() if name not in findings]
+
+
+def _evidence_table(rows: list[tuple[str, list[str], dict[str, object]]]) -> list[str]:
+    e = html.escape
+    out = ["<table class=\"evidence\"><tr><th>resource</th><th>result</th><th>property the control read</th><th>value</th></tr>"]
+    for name, findings, props in rows:
+        cells = list(props.items()) or [("", "")]
+        result = ("<span class=\"badge fail\">VIOLATES</span> " + "<br>".join(e(m) for m in findings)) if findings else "satisfies"
+        row = "<tr class=\"violating\">" if findings else "<tr>"
+        for i, (k, v) in enumerate(cells):
+            first = f"<td rowspan=\"{len(cells)}\">{e(name)}</td><td rowspan=\"{len(cells)}\">{result}</td>" if i == 0 else ""
+            out.append(f"{row}{first}<td>{e(k)}</td><td><code>{e(_short(v))}</code></td></tr>")
+    out.append("</table>")
+    return out
+
+
+CLAIM_BADGES = {HOLDS: ("pass", "HOLDS"), FAILS: ("fail", "FAILS")}
+
+
+def _claims_table(states: list[ClaimState]) -> list[str]:
+    """What the drawing asserts, as text: each statement, its control, and its state on this plan."""
+    e = html.escape
+    out = ["<table id=\"claims\"><caption>What the drawing asserts, as this plan's controls found it</caption>"
+           "<tr><th>statement</th><th>control</th><th>on this plan</th><th>resources the control named</th></tr>"]
+    for s in states:
+        badge, word = CLAIM_BADGES.get(s.state, ("unchecked", "NOT CHECKED"))
+        said = ", ".join(s.resources) if s.resources else s.why
+        out.append(f"<tr class=\"claim {badge}\"><td>{e(s.claim.holds)}</td><td><a href=\"#{e(s.claim.control)}\">{e(s.claim.control)}</a></td>"
+                   f"<td><span class=\"badge {badge}\">{word}</span></td><td>{e(said)}</td></tr>")
+    out.append("</table>")
+    return out
+
+
+def page(plan: Plan, svg: str, found: dict, acceptance: list[dict], made: Provenance) -> str:
     f, s = plan.factory, summary(plan.factory)
     e = html.escape
     counts = Counter(r.checked_by for r in plan.resources)
     failed = [c for c in plan.controls if not c.passed]
-    verdict = "clean" if plan.clean else f"{len(failed)} control(s) failed, {len(plan.errors) + len(plan.resource_errors)} error(s)"
+    failed_ids = f": {', '.join(c.id for c in failed)}" if failed else ""
+    verdict = "clean" if plan.clean else f"{len(failed)} control(s) failed{failed_ids}, {len(plan.errors) + len(plan.resource_errors)} error(s)"
     facts = [
         *summary_rows(s),
         ("plan", f"{len(plan.resources)} AWS resources: {counts[MOTO]} created in moto, {counts[MOCK_ONLY]} mock only, "
                  f"{counts[REJECTED]} rejected; {verdict}"),
+        ("report", made.line(plan.program.name)),
     ]
     out = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{e(f.name)}: aifactory report</title>",
            f"<style>{CSS}</style></head><body>",
            f"<h1>{e(f.name)}</h1><p class=\"lead\">{e(f.description)}</p>",
            "<section id=\"summary\"><h2>Factory</h2><table class=\"facts\">"]
     out += [f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in facts]
-    out += ["</table></section>", "<section id=\"topology\"><h2>Topology</h2>", f"<figure>{svg}</figure></section>"]
+    out += ["</table></section>", "<section id=\"topology\"><h2>Topology</h2>", f"<figure>{svg}</figure>",
+            *_claims_table(claim_states(plan.controls, program_finished=not plan.errors)), "</section>"]
 
     out.append("<section id=\"controls\"><h2>Sovereignty controls</h2>")
     for c in plan.controls:
         status = "pass" if c.passed else "fail"
-        resources = found.get(c.id, {})
+        rows = evidence_rows(c, found.get(c.id, {}))
+        violating = sum(1 for _, findings, _ in rows if findings)
         out.append(f"<details class=\"control\" id=\"{e(c.id)}\"{'' if c.passed else ' open'}><summary>"
                    f"<span class=\"badge {status}\">{status.upper()}</span> <b>{e(c.id)}</b> {e(c.statement)} "
-                   f"<span class=\"muted\">({len(resources)} resources examined)</span></summary>")
+                   f"<span class=\"muted\">({len(rows)} resources examined{f', {violating} violating' if violating else ''})</span></summary>")
         if c.violations:
-            out.append("<ul class=\"violations\">" + "".join(f"<li>{e(v.resource or '(stack)')}: {e(v.message)}</li>" for v in c.violations) + "</ul>")
-        if resources:
-            out.append("<table class=\"evidence\"><tr><th>resource</th><th>property the control read</th><th>value</th></tr>")
-            for name, props in resources.items():
-                rows = list(props.items()) or [("", "")]
-                for i, (k, v) in enumerate(rows):
-                    first = f"<td rowspan=\"{len(rows)}\">{e(name)}</td>" if i == 0 else ""
-                    out.append(f"<tr>{first}<td>{e(k)}</td><td><code>{e(_short(v))}</code></td></tr>")
-            out.append("</table>")
+            out.append("<ul class=\"violations\">" + "".join(f"<li>{e(v.resource or STACK)}: {e(v.message)}</li>" for v in c.violations) + "</ul>")
+        if rows:
+            out += _evidence_table(rows)
         out.append("</details>")
     out.append("</section>")
 
@@ -216,7 +308,7 @@ def page(plan: Plan, svg: str, found: dict, acceptance: list[dict]) -> str:
                 f"<code>{e(r.type)}</code>{' - ' + e(r.error) if r.error else ''}</li>" for r in members]
         out.append("</ul></details>")
     if plan.errors:
-        out.append("<p class=\"fail\">Program errors:</p><ul>" + "".join(f"<li>{e(x)}</li>" for x in plan.errors) + "</ul>")
+        out.append("<p class=\"error\">Program errors:</p><ul>" + "".join(f"<li>{e(x)}</li>" for x in plan.errors) + "</ul>")
     out.append("</section>")
 
     out.append("<section id=\"acceptance\"><h2>Last bring-up acceptance</h2>")
@@ -233,7 +325,8 @@ def page(plan: Plan, svg: str, found: dict, acceptance: list[dict]) -> str:
                        f"<td>{e(rack['written'])}</td></tr>")
         out.append("</table>")
     out.append("</section>")
-    out.append(f"<footer>aifactory report of {e(f.name)}; plan of {e(plan.program.name)}/ against {e(plan.backend)}.</footer></body></html>")
+    out.append(f"<footer>aifactory report of {e(f.name)}; plan of {e(plan.program.name)}/ against {e(plan.backend)}; "
+               f"{e(made.line(plan.program.name))}.</footer></body></html>")
     return "\n".join(out) + "\n"
 
 
@@ -243,15 +336,17 @@ h1{margin:0;color:#1f3b63}h2{border-bottom:2px solid #1f3b63;padding-bottom:4px;
 .lead{color:#4a5a6a;margin-top:4px}table{border-collapse:collapse;margin:8px 0}
 th,td{border:1px solid #c8d2dc;padding:4px 8px;text-align:left;vertical-align:top}th{background:#eef3fa}
 .facts th{width:140px}figure{margin:0;overflow-x:auto}figure svg{max-width:100%;height:auto}
-.badge{display:inline-block;border-radius:3px;padding:0 6px;font-size:12px;font-weight:bold;color:#fff;background:#7a8794}
-.badge.pass,.badge.moto{background:#2e7d32}.badge.fail,.badge.rejected{background:#c62828}
-.badge.incomplete,.badge.mock-only{background:#ef8f00}.muted{color:#6b7785}.fail{color:#c62828}
+.badge{display:inline-block;border-radius:3px;padding:0 6px;font-size:12px;font-weight:bold;color:#fff;background:#5b6673}
+.badge.pass,.badge.moto{color:#fff;background:#2e7d32}.badge.fail,.badge.rejected{color:#fff;background:#c62828}
+.badge.incomplete,.badge.mock-only{color:#fff;background:#a85400}.muted{color:#5b6673}.error{color:#c62828}
+.violating td,.claim.fail td{background:#ffebee}#claims caption{text-align:left;font-weight:bold;padding:4px 0}
 details{margin:4px 0}summary{cursor:pointer;padding:3px 0}.control>summary{font-size:14px}
 .evidence code{font-size:11px;word-break:break-all}ul.resources{columns:2;font-size:12px}
-.violations li{color:#c62828}footer{margin-top:32px;color:#6b7785;font-size:12px}
+.violations li{color:#c62828}footer{margin-top:32px;color:#5b6673;font-size:12px}
 """
 
 
 def build_report(plan: Plan, results_dir: Path | None = None) -> str:
     """The whole page for a plan already made."""
-    return page(plan, render_svg(topology_dot(plan)), evidence(plan), last_acceptance(plan.factory, results_dir))
+    return page(plan, render_svg(topology_dot(plan)), evidence(plan), last_acceptance(plan.factory, results_dir),
+                provenance(plan.program))

@@ -1,12 +1,15 @@
 """The factory spec: read factory.yaml, check it, and derive what it implies.
 
 This is the one place the spec is parsed. Pulumi, Ansible, the CLI and the tests all call
-`load_spec`; it raises `SpecError` with every problem found, each as `dotted.path: message (given)`.
+`load_spec`; it raises `SpecError` with every problem found, each as `dotted.path: message (given)` at its
+line and column. A schema error hides no other problem: the validators run on what could be read
+(`aifactory.spec.partial`), and the error says which of them could not run for want of which field.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -15,7 +18,10 @@ from pydantic import ValidationError
 from aifactory.core.inputs import MAX_INPUT_BYTES, InputFileError, read_text
 from aifactory.spec.model import Factory, Node, SwitchTray
 from aifactory.spec.naming import rack_group
-from aifactory.spec.validators import Problem, validate
+from aifactory.spec.partial import readable_factory
+from aifactory.spec.positions import position
+from aifactory.spec.validators import NotRun, Problem, validate
+from aifactory.spec.validators.registry import Kind
 
 SPEC_FILE = "factory.yaml"
 # A factory.yaml is a few kilobytes; anything past this is refused before it is parsed.
@@ -23,16 +29,19 @@ MAX_SPEC_BYTES = MAX_INPUT_BYTES
 # Integers past this many digits are kept as text, so the field refuses them (no huge-number arithmetic).
 MAX_INT_DIGITS = 40
 
-__all__ = ["Factory", "Node", "Problem", "SpecError", "SwitchTray", "load_spec", "rack_group", "resolve_spec_path"]
+__all__ = ["Factory", "Node", "NotRun", "Problem", "SpecError", "SwitchTray", "load_spec", "rack_group", "resolve_spec_path"]
 
 
 class SpecError(Exception):
-    """The spec cannot be used; `problems` lists every reason."""
+    """The spec cannot be used; `problems` lists every reason, `not_run` the validators a schema error stopped."""
 
-    def __init__(self, source: str, problems: list[Problem]):
+    def __init__(self, source: str, problems: list[Problem], not_run: list[NotRun] | None = None):
         self.source = source
         self.problems = problems
-        super().__init__(f"{source}: {len(problems)} problem(s)\n" + "\n".join(f"  {p}" for p in problems))
+        self.not_run = not_run or []
+        super().__init__(f"{source}: {len(problems)} problem(s)\n"
+                         + "\n".join(f"  {p.located()}" for p in problems)
+                         + "".join(f"\n  {n}" for n in self.not_run))
 
 
 def resolve_spec_path(spec: str | Path) -> Path:
@@ -87,18 +96,25 @@ def _read_spec_text(path: Path) -> str:
     try:
         return read_text(path, MAX_SPEC_BYTES)
     except InputFileError as err:
-        raise SpecError(str(path), [Problem("(file)", str(err), str(path))]) from None
+        raise SpecError(str(path), [Problem("(file)", str(err), str(path), line=1, column=1)]) from None
 
 
-def _parse_yaml(text: str, source: str) -> object:
+def _parse_yaml(text: str, source: str) -> tuple[object, yaml.Node | None]:
+    """The spec's data and its composed YAML (which keeps each field's line and column)."""
+    loader = StrictLoader(text)
     try:
-        return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - StrictLoader is a SafeLoader
+        root = loader.get_single_node()
+        return (None if root is None else loader.construct_document(root)), root
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-        raise SpecError(source, [Problem("(yaml)", f"not valid YAML at {where}: {getattr(err, 'problem', None) or err}")]) from None
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise SpecError(source, [Problem("(yaml)", f"not valid YAML at {where}: {getattr(err, 'problem', None) or err}",
+                                         line=line, column=column)]) from None
     except RecursionError:
-        raise SpecError(source, [Problem("(yaml)", "nested too deeply")]) from None
+        raise SpecError(source, [Problem("(yaml)", "nested too deeply", line=1, column=1)]) from None
+    finally:
+        loader.dispose()
 
 
 def _pydantic_problems(err: ValidationError) -> list[Problem]:
@@ -117,27 +133,31 @@ def _pydantic_problems(err: ValidationError) -> list[Problem]:
             message += " (a number or boolean written as text or in a YAML 1.1 form such as yes/on/0o7 is refused)"
         given = None if e["type"] == "missing" else e.get("input")
         if isinstance(given, (dict, list)):
-            given = type(given).__name__
+            given = Kind(type(given).__name__)
         problems.append(Problem(path, message, given, "error", "schema"))
     return problems
 
 
 def load_spec(spec: str | Path, *, warnings: list[Problem] | None = None) -> Factory:
-    """Parse and validate a spec; raise SpecError listing every error. Warnings go to `warnings`."""
+    """Parse and validate a spec; raise SpecError listing every error, each at its line and column, even
+    past schema errors (the validators run on what could be read). Warnings go to `warnings`."""
     path = resolve_spec_path(spec)
     source = str(path)
-    data = _parse_yaml(_read_spec_text(path), source)
+    data, root = _parse_yaml(_read_spec_text(path), source)
     if not isinstance(data, dict):
-        raise SpecError(source, [Problem("(top level)", "must be a mapping of sections", type(data).__name__)])
+        raise SpecError(source, [Problem("(top level)", "must be a mapping of sections", Kind(type(data).__name__),
+                                         line=1, column=1)])
     try:
-        factory = Factory.model_validate(data)
+        factory, schema = Factory.model_validate(data), []
     except ValidationError as err:
-        raise SpecError(source, _pydantic_problems(err)) from None
+        factory, schema = readable_factory(data), _pydantic_problems(err)
     factory._site_dir = path.resolve().parent
-    problems = validate(factory)
+    not_run: list[NotRun] = []
+    problems = [replace(p, line=line, column=column) for p in [*schema, *validate(factory, not_run)]
+                for line, column in [position(root, p.path)]]
     errors = [p for p in problems if p.level == "error"]
     if warnings is not None:
         warnings.extend(p for p in problems if p.level == "warning")
     if errors:
-        raise SpecError(source, errors)
+        raise SpecError(source, errors, not_run)
     return factory

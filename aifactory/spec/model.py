@@ -331,7 +331,7 @@ class Factory(Section):
     def air_gapped(self) -> bool:
         if self.software.air_gapped is not None:
             return self.software.air_gapped
-        return any(self.software.mirrors.model_dump().values())
+        return any(getattr(self.software.mirrors, name) for name in Mirrors.model_fields)
 
     # --- addressing (docs/addressing.md) ---------------------------------------------------------
     @property

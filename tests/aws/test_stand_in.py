@@ -1,5 +1,6 @@
 """No false verdicts: a plan whose AWS stand-in cannot be reached, is not set up, or fails mid-plan is
-an error (exit 2) with one message, never a report of controls; plans share a moto_server safely."""
+an error with one message and exit 4 (could not check, not 1: non-compliant), never a report of controls;
+plans share a moto_server safely."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def plan_cli(capsys, *argv: str) -> tuple[int, str, str]:
 def test_unreachable_endpoint_is_one_error_and_no_verdict(capsys):
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     status, out, err = plan_cli(capsys, LAB, "--program", BASELINE, "--aws-endpoint", url, "--format", "json")
-    assert status == 2 and out == ""
+    assert status == 4 and out == ""
     assert f"cannot reach the moto_server at {url}" in err and "Traceback" not in err
     assert err.count("error:") == 1
 
@@ -51,14 +52,14 @@ sys.exit(main(sys.argv[1:]))
 def test_worker_lost_mid_plan_is_an_error_not_a_report():
     done = subprocess.run([sys.executable, "-c", KILL_THE_WORKER, "plan", str(LAB), "--program", str(BASELINE)],
                           capture_output=True, text=True, cwd=REPO, env={**os.environ, "PLAN_FAULT": ""})
-    assert done.returncode == 2 and done.stdout == ""
+    assert done.returncode == 4 and done.stdout == ""
     error = done.stderr.strip().splitlines()[-1]
     assert error.startswith("error: the plan stopped without a verdict") and "moto worker exited" in error
 
 
 def test_moto_server_without_managed_policies_says_what_to_set(bare_moto_server, capsys):
     status, out, err = plan_cli(capsys, LAB, "--program", BASELINE, "--aws-endpoint", bare_moto_server)
-    assert status == 2 and out == ""
+    assert status == 4 and out == ""
     assert "no AWS managed policies" in err and "MOTO_IAM_LOAD_MANAGED_POLICIES=true" in err
 
 

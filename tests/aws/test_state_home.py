@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
 from aifactory.aws.bootstrap import BootstrapError, bootstrap
 from aifactory.cli import main
 from aifactory.aws.moto_standin.backend import client_factory, in_process_moto
+from aifactory.aws.plan import make_plan
 from aifactory.aws.plan.controls import state_problems
 from aifactory.spec import load_spec
 from tests.conftest import REPO, site_dir
@@ -80,3 +82,28 @@ def test_example_stacks_keep_state_and_secrets_home(monkeypatch):
     for site in ("paris-gb200", "ohio-trn3", "lab-b200"):
         region = load_spec(site_dir(site)).sovereignty.region
         assert state_problems(*declared_state(REPO, site), region) == [], site
+
+
+def test_a_missing_stack_file_is_named_not_judged_as_pulumi_cloud(tmp_path, monkeypatch):
+    from infra.state import stack_state
+
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    args = stack_state("eu-west-3", tmp_path, "nowhere")
+    assert args.missing_stack_file == str(tmp_path / "Pulumi.nowhere.yaml")
+    (problem,) = state_problems(args.backend_url, args.secrets_provider, args.home_region, args.missing_stack_file)
+    assert f"found no stack file {tmp_path / 'Pulumi.nowhere.yaml'}" in problem and "Pulumi Cloud" not in problem
+    assert stack_state("eu-central-1", REPO, "lab-b200").missing_stack_file == ""
+
+
+def test_plan_of_a_site_without_a_stack_file_names_the_file_it_looked_for(tmp_path, monkeypatch):
+    """A new site planned before its Pulumi.<stack>.yaml exists: SOV-15 names that file."""
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    site = tmp_path / "no-stack-file"
+    shutil.copytree(site_dir("lab-b200"), site)
+    spec = site / "factory.yaml"
+    spec.write_text(spec.read_text().replace("name: lab-b200", "name: no-stack-file", 1))
+    plan = make_plan(site, progress=lambda line: None)
+    (sov15,) = [c for c in plan.controls if c.id == "SOV-15"]
+    (violation,) = sov15.violations
+    assert f"found no stack file {REPO / 'Pulumi.no-stack-file.yaml'}" in violation.message
+    assert "Pulumi Cloud" not in violation.message

@@ -78,6 +78,40 @@ def test_shown_masks_the_user_info_of_every_url_and_keeps_the_rest():
     assert shown("http://host/path@v2 and user@example.org") == "http://host/path@v2 and user@example.org"
 
 
+# Credentials in URLs of any scheme, written as people write them: a password holding '/', '?' or '#' unencoded
+# (AWS secret keys hold '/'), a token as the user name. Each field: (URL, the parts that must never be echoed).
+CREDENTIAL_FIELDS = {
+    "software.mirrors.apt": ("ftp://mirror-user:hunter2/27@mirror.example/debian", ["hunter2", "mirror-user"]),
+    "software.mirrors.nvidia": ("s3://AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY@bucket/apt",
+                                ["AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI", "bPxRfiCY"]),
+    "software.mirrors.pypi": ("sftp://ops:pa?ss#27@mirror.example/simple", ["pa?ss", "ss#27"]),  # an unknown field
+    "compute.racks": ("rsync://ghp_token27secret@mirror.example/x", ["ghp_token27secret"]),  # a type error
+}
+
+
+def test_shown_masks_user_info_holding_slashes_queries_and_fragments_for_every_scheme():
+    for url, secrets in CREDENTIAL_FIELDS.values():
+        echoed = shown(url, 200)
+        assert "://***@" in echoed and not [s for s in secrets if s in echoed], echoed
+    assert shown("s3://KEY:se/cr/et@bucket/p") == "s3://***@bucket/p"
+    assert shown("ftp://u:p@ss@host/x") == "ftp://***@host/x"  # an '@' in the password too
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "sarif", "junit"])
+def test_no_credential_in_a_url_of_any_scheme_is_echoed_in_any_format(site, fmt):
+    def mutate(data):
+        data["software"].setdefault("mirrors", {}).update(
+            {field.rsplit(".", 1)[1]: url for field, (url, _) in CREDENTIAL_FIELDS.items() if field.startswith("software")})
+        data["compute"]["racks"] = CREDENTIAL_FIELDS["compute.racks"][0]
+
+    result = run_subprocess("validate", site("lab-gb200", mutate), "--format", fmt)
+    said = result.stdout + result.stderr
+    assert result.returncode == 2 and "Traceback" not in said
+    for field, (_url, secrets) in CREDENTIAL_FIELDS.items():
+        assert field in said, (field, said)
+        assert not [s for s in secrets if s in said], (field, said)
+
+
 def test_a_git_that_cannot_run_is_named(monkeypatch, capsys):
     def missing(*args, **kwargs):
         raise FileNotFoundError(2, "No such file or directory", "git")

@@ -83,7 +83,7 @@ def test_each_jinja_delimiter_is_refused(site, capsys, marker):
 TEMPLATE_ALL = """
 import json, sys
 import aifactory.spec
-aifactory.spec.validate = lambda factory: []
+aifactory.spec.validate = lambda factory, not_run=None: []
 from ansible.inventory.manager import InventoryManager
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template

@@ -7,6 +7,7 @@ from aifactory.aws.plan import MASK, Plan
 from aifactory.aws.plan.engine import MOTO, PlannedResource
 from aifactory.aws.plan.evaluate import ControlResult
 from aifactory.reports.html import evidence, page
+from aifactory.reports.provenance import provenance
 from aifactory.spec import load_spec
 from tests.reports.conftest import REPO
 
@@ -30,7 +31,7 @@ def test_the_page_shows_the_recorded_evidence_with_secrets_masked():
     found = evidence(plan)
     assert found == {"SOV-08": {"lab-b200-vpn-1": {"tunnel1IkeVersions": ["ikev2"], "tunnel1PresharedKey": MASK,
                                                    "customerGatewayConfiguration": MASK}}}
-    text = page(plan, "<svg></svg>", found, [])
+    text = page(plan, "<svg></svg>", found, [], provenance(plan.program))
     section = text[text.index('id="SOV-08"'):]
     assert "tunnel1IkeVersions" in section and "ikev2" in section and "(1 resources examined)" in section
     assert "do-not-print" not in text and "ikev1" not in text
@@ -39,5 +40,5 @@ def test_the_page_shows_the_recorded_evidence_with_secrets_masked():
 def test_a_control_without_recorded_evidence_shows_none():
     plan = plan_with([ControlResult("SOV-08", "strong VPN crypto")])  # the resource is there; nothing was recorded
     assert evidence(plan) == {"SOV-08": {}}
-    text = page(plan, "<svg></svg>", evidence(plan), [])
+    text = page(plan, "<svg></svg>", evidence(plan), [], provenance(plan.program))
     assert "(0 resources examined)" in text and 'class="evidence"' not in text

@@ -144,7 +144,7 @@ def test_every_problem_reported_at_once(write_site):
 
 def test_message_names_the_given_value(write_site):
     problems = problems_of(write_site("lab-b200", put("hybrid_link.vpn.0.peer_ip", "10.9.9.9")))
-    assert str(problems[0]) .endswith("(given: 10.9.9.9)")
+    assert str(problems[0]) .endswith("(given: '10.9.9.9')")
     assert "RFC 1918" in problems[0].message
 
 
@@ -204,7 +204,7 @@ def test_driver_version_on_its_branch_is_accepted(write_site):
 def test_driver_drift_message_says_what_to_change(write_site):
     [problem] = problems_of(write_site("paris-gb200", put("software.nvidia.driver_version", "570.86.15")))
     assert str(problem) == ("software.nvidia.driver_version: is not on software.nvidia.driver_branch 580: pin a 580.x "
-                            "version, or change the branch (given: 570.86.15)")
+                            "version, or change the branch (given: '570.86.15')")
     assert problem.validator == "driver_version_on_branch"
 
 

@@ -43,6 +43,10 @@ class PlanError(Exception):
     """The plan could not run to a verdict (no program, AWS's stand-in unreachable or failed)."""
 
 
+class StandInUnavailable(PlanError):
+    """AWS's stand-in could not be reached, is not set up, or failed mid-plan: the program was not checked."""
+
+
 @dataclass
 class Plan:
     factory: Factory
@@ -185,7 +189,7 @@ def make_plan(spec: str | Path, program: Path | None = None, aws_endpoint: str |
         try:
             server.check_server(aws_endpoint)
         except StandInFailed as err:
-            raise PlanError(str(err)) from None
+            raise StandInUnavailable(str(err)) from None
         aws, label = contextlib.nullcontext(server), f"moto_server at {aws_endpoint}"
     elif worker:
         aws, label = contextlib.nullcontext(worker), worker.label
@@ -195,7 +199,7 @@ def make_plan(spec: str | Path, program: Path | None = None, aws_endpoint: str |
         mocks = PlanMocks(backend, region, progress)
         run = run_program(program, config, mocks, stack=factory.name)
     if mocks.stand_in_failure:
-        raise PlanError(f"the plan stopped without a verdict: AWS's stand-in ({label}) failed: {mocks.stand_in_failure}")
+        raise StandInUnavailable(f"the plan stopped without a verdict: AWS's stand-in ({label}) failed: {mocks.stand_in_failure}")
     errors = list(run.errors)
     if not run.resources:  # controls that pass over nothing are no verdict
         errors.append("the program declared no AWS resource: no control was checked")

@@ -191,23 +191,28 @@ def pinned_regions(resources: Iterable[PolicyResource]) -> set[str]:
 # --- the controls --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Control:
+    """One check of a control: its id and statement (what it requires), the policy the pack serves, and the
+    check function, whose docstring says what it reads and, in its `Fix:` paragraph, what to change."""
+
     id: str
     statement: str
     policy: ResourceValidationPolicy | StackValidationPolicy
+    check: Callable
 
 
 CONTROLS: list[Control] = []
 
 
 def control(control_id: str, statement: str, kind: str = "resource"):
-    """Register `fn(args, report)` as the check of a control (a resource or a stack validation)."""
+    """Register `fn(args, report)` as the check of a control (a resource or a stack validation); its docstring
+    says what it reads and, in a `Fix:` paragraph, what to change (the control's help in SARIF)."""
 
     def register(fn: Callable):
         name = f"{control_id.lower()}-{fn.__name__.replace('_', '-')}"
         cls = ResourceValidationPolicy if kind == "resource" else StackValidationPolicy
         policy = cls(name=name, description=f"{control_id}: {statement}", validate=fn,
                      enforcement_level=EnforcementLevel.MANDATORY)
-        CONTROLS.append(Control(control_id, statement, policy))
+        CONTROLS.append(Control(control_id, statement, policy, fn))
         return fn
 
     return register
@@ -233,6 +238,12 @@ def nacl_rules(resource_type: str, props) -> list[tuple[str, dict]]:
 
 @control("SOV-01", "No internet path: no internet or NAT gateway, public IP, route to one, open security-group rule or network ACL, default-SG rule")
 def no_internet_path(args: ResourceValidationArgs, report):
+    """Each resource on its own: internet, egress-only and NAT gateways, Elastic IPs, subnets that map public IPs,
+    routes to those gateways, the default security group's rules, and security-group or network-ACL rules open to
+    0.0.0.0/0 or ::/0.
+
+    Fix: Remove the gateway or public IP; route through the hybrid link (transit gateway) instead; give the default
+    security group no rules; narrow each rule to the on-prem and VPC ranges."""
     t, p = args.resource_type, args.props
     if t in INTERNET_TYPES:
         report(f"{INTERNET_TYPES[t]} gives the factory an internet path")
@@ -257,7 +268,10 @@ def no_internet_path(args: ResourceValidationArgs, report):
 
 @control("SOV-01", "No internet path: every VPC's default network ACL is owned by the program", kind="stack")
 def default_nacl_owned(args: StackValidationArgs, report):
-    """A VPC's default network ACL allows everything in and out until a program owns it (DefaultNetworkAcl)."""
+    """A VPC's default network ACL allows everything in and out until a program owns it (DefaultNetworkAcl).
+
+    Fix: Declare an aws.ec2.DefaultNetworkAcl for each VPC (default_network_acl_id=vpc.default_network_acl_id) with
+    rules for the on-prem and VPC ranges only."""
     owned = [r.props.get("defaultNetworkAclId") for r in args.resources if r.resource_type == DEFAULT_NACL]
     unknown = sum(1 for acl in owned if not acl)  # known only after apply in a preview
     for vpc in (r for r in args.resources if r.resource_type == VPC):
@@ -271,6 +285,11 @@ def default_nacl_owned(args: StackValidationArgs, report):
 
 @control("SOV-02", "AWS services only through private interface endpoints with private DNS, an explicit security group and a restrictive policy")
 def private_endpoints(args: ResourceValidationArgs, report):
+    """Each VPC endpoint: Interface type (S3 and DynamoDB may be Gateway), private DNS on, its own security group,
+    and a policy that is not allow-all.
+
+    Fix: Set vpc_endpoint_type Interface, private_dns_enabled True and security_group_ids, and give the endpoint a
+    policy naming the factory's principals or conditions."""
     if args.resource_type != ENDPOINT:
         return
     p = args.props
@@ -292,6 +311,9 @@ def private_endpoints(args: ResourceValidationArgs, report):
 
 @control("SOV-03", "Region pinning on every role: a permissions boundary that denies every region outside allowed_regions", kind="stack")
 def region_pinning(args: StackValidationArgs, report):
+    """Every IAM role, and a policy in the stack that denies aws:RequestedRegion outside the allowed regions.
+
+    Fix: Attach the region-pinning policy (infra/region_pinning.py) as each role's permissions_boundary."""
     roles = [r for r in args.resources if r.resource_type == ROLE]
     if roles and not pinned_regions(args.resources):
         report("no policy in the stack denies aws:RequestedRegion outside the allowed regions")
@@ -302,6 +324,10 @@ def region_pinning(args: StackValidationArgs, report):
 
 @control("SOV-04", "Customer keys wherever data rests, with rotation on", kind="stack")
 def customer_keys(args: StackValidationArgs, report):
+    """KMS keys, bucket encryption, log groups, SageMaker domains, secrets and guardrails, read together.
+
+    Fix: Turn enable_key_rotation on; encrypt each bucket with SSE-KMS under a customer key (kms_master_key_id) and
+    set kms_key_id (kms_key_arn for guardrails) to a customer key."""
     encrypted_buckets = set()
     for r in args.resources:
         t, p = r.resource_type, r.props
@@ -323,6 +349,10 @@ def customer_keys(args: StackValidationArgs, report):
 
 @control("SOV-05", "Buckets private and TLS-only: public access blocked, no public grants, a deny on insecure transport", kind="stack")
 def private_buckets(args: StackValidationArgs, report):
+    """Public-access blocks, bucket policies and ACLs of every bucket, read together.
+
+    Fix: Add a BucketPublicAccessBlock with all four flags on, a bucket policy that denies aws:SecureTransport
+    false, no public ACL, and no Allow to any principal without a condition."""
     blocked, tls_only = set(), set()
     for r in args.resources:
         p = r.props
@@ -351,6 +381,11 @@ def private_buckets(args: StackValidationArgs, report):
 
 @control("SOV-06", "Least privilege: no wildcard actions or admin policies, no wildcard principals, Roles Anywhere trust scoped, logs and network interfaces scoped", kind="stack")
 def least_privilege(args: StackValidationArgs, report):
+    """Identity, resource and trust policies and managed-policy attachments; a permissions boundary may hold service
+    wildcards.
+
+    Fix: List the actions and resources each role needs instead of `*` or `service:*`; drop broad managed policies;
+    name principals; scope Roles Anywhere trust by certificate subject and aws:SourceArn."""
     # A permissions boundary is a ceiling, not a grant: service wildcards there give nothing by themselves.
     boundaries = {r.props.get("permissionsBoundary") for r in args.resources if r.resource_type == ROLE}
     for r in args.resources:
@@ -406,6 +441,11 @@ def guardrail_condition_problem(values: list, guardrails: set[str]) -> str | Non
 
 @control("SOV-07", "Bedrock prompts and outputs stay: guardrail required, logging off or in-region to a CMK bucket, no routing outside allowed regions", kind="stack")
 def bedrock_stays(args: StackValidationArgs, report):
+    """Policies that allow Bedrock invocation, guardrail conditions, inference-profile routing and invocation
+    logging, read together.
+
+    Fix: Condition Bedrock invocation on bedrock:GuardrailIdentifier with the guardrail's ARN, log invocations only
+    to an in-region bucket under a customer key, and use profiles that route inside the allowed regions."""
     allowed = pinned_regions(args.resources)
     guardrails = {str(r.props.get("guardrailArn")) for r in args.resources if r.resource_type == GUARDRAIL and r.props.get("guardrailArn")}
     sse_buckets = {r.props.get("bucket") for r in args.resources if r.resource_type in BUCKET_SSE}
@@ -439,6 +479,11 @@ def bedrock_stays(args: StackValidationArgs, report):
 
 @control("SOV-08", "Hybrid link hardened: IKEv2, AES-256, SHA-2, DH 19+, BGP; TGW segmented; DX prefixes explicit")
 def hardened_link(args: ResourceValidationArgs, report):
+    """VPN connections, transit gateways and Direct Connect gateway associations, one at a time.
+
+    Fix: Set both tunnels to ikev2 with AES256 / SHA2 / DH group 19 or higher and BGP routing; disable the transit
+    gateway's default route-table association, propagation and auto-accept; list allowed prefixes on the Direct
+    Connect association."""
     t, p = args.resource_type, args.props
     if t == VPN:
         if p.get("staticRoutesOnly"):
@@ -466,6 +511,10 @@ def hardened_link(args: ResourceValidationArgs, report):
 
 @control("SOV-09", "Residency: every region the factory uses lies in one residency zone", kind="stack")
 def residency(args: StackValidationArgs, report):
+    """The regions every resource and endpoint uses, and the regions region pinning allows.
+
+    Fix: Move the resource to a region of the residency zone (sovereignty.residency), and allow only regions of that
+    zone."""
     zones = catalog.residency_zones()
     zone_of = {region: zone for zone, regions in zones.items() for region in regions}
     used: dict[str, list[PolicyResource]] = {}
@@ -492,6 +541,10 @@ def residency(args: StackValidationArgs, report):
 
 @control("SOV-10", "Audit kept: flow logs on every VPC (all traffic), VPN tunnel logging on", kind="stack")
 def audit_kept(args: StackValidationArgs, report):
+    """Flow logs of every VPC and the tunnel options of every VPN.
+
+    Fix: Add a FlowLog of traffic_type ALL for each VPC, and turn on cloudwatch log_enabled in both tunnels' log
+    options."""
     logged = {r.props.get("vpcId") for r in args.resources if r.resource_type == FLOW_LOG and r.props.get("trafficType") == "ALL"}
     for r in args.resources:
         if r.resource_type == VPC and r.props.get("id") not in logged:
@@ -505,6 +558,10 @@ def audit_kept(args: StackValidationArgs, report):
 
 @control("SOV-11", "Policy documents whole: no null, None or empty value anywhere in a policy (an output the program wrote before it was known)")
 def whole_policies(args: ResourceValidationArgs, report):
+    """Every policy document a resource carries, each value in it.
+
+    Fix: Build the policy inside an Output's apply (or pulumi.Output.json_dumps), so that ARNs and ids are known
+    when the document is written."""
     for prop, document in policy_documents(args.props):
         try:
             parsed = json.loads(document) if isinstance(document, str) else document
@@ -517,6 +574,10 @@ def whole_policies(args: ResourceValidationArgs, report):
 
 @control("SOV-12", "Keys administered and used by named roles only: no kms:Create* or kms:*, CreateGrant only for AWS resources, no account-wide or wildcard principal")
 def named_key_principals(args: ResourceValidationArgs, report):
+    """Each key policy statement that allows access.
+
+    Fix: List the administration actions instead of kms:* or kms:Create*, add kms:GrantIsForAWSResource to
+    CreateGrant, and name the roles that use the key by their exact ARN."""
     if args.resource_type not in (KMS_KEY, KEY_POLICY):
         return
     for s in statements(args.props.get("policy")):
@@ -539,6 +600,10 @@ def named_key_principals(args: ResourceValidationArgs, report):
 
 @control("SOV-12", "Every key has a key policy of its own", kind="stack")
 def keys_have_policies(args: StackValidationArgs, report):
+    """Every KMS key, with the key policies attached to it.
+
+    Fix: Give each key a policy (the key's policy argument or an aws.kms.KeyPolicy) naming its administrators and
+    users."""
     attached = {r.props.get("keyId") for r in args.resources if r.resource_type == KEY_POLICY}
     for key in (r for r in args.resources if r.resource_type == KMS_KEY):
         if not key.props.get("policy") and not ({key.props.get("id"), key.props.get("keyId"), key.props.get("arn")} & attached):
@@ -554,6 +619,11 @@ def trail_resource_types(props) -> set[str]:
 @control("SOV-13", "Audit kept in the home region: a CloudTrail trail with S3 and Bedrock data events into a CMK bucket "
                    "(or the organization's), S3 access logs for every bucket, IAM Access Analyzer, invocation logs expire", kind="stack")
 def audit_trail_and_access_logs(args: StackValidationArgs, report):
+    """Trails, bucket logging, the Access Analyzer and invocation-log lifecycles, read together.
+
+    Fix: Add a CloudTrail trail with S3 and Bedrock data events encrypted under a customer key (or set
+    sovereignty.audit_trail: organization), server access logging of every bucket into a bucket of the factory, an
+    IAM Access Analyzer, and a lifecycle rule expiring invocation logs."""
     resources = args.resources
     buckets = [r for r in resources if r.resource_type in BUCKETS]
     names = lambda r: {r.props.get("id"), r.props.get("bucket")}  # noqa: E731
@@ -594,6 +664,9 @@ def audit_trail_and_access_logs(args: StackValidationArgs, report):
 
 @control("SOV-14", f"Hybrid activations expire: an SSM activation lasts at most {MAX_ACTIVATION_DAYS} days")
 def activation_expires(args: ResourceValidationArgs, report):
+    """Each SSM hybrid activation's expiration date.
+
+    Fix: Set expiration_date to an RFC 3339 time at most 30 days ahead (the spec's activation lifetime)."""
     if args.resource_type != SSM_ACTIVATION:
         return
     expiry = args.props.get("expirationDate")
@@ -628,13 +701,18 @@ def url_redirections(query: str) -> list[str]:
     return found
 
 
-def state_problems(backend_url: str, secrets_provider: str, home_region: str) -> list[str]:
+def state_problems(backend_url: str, secrets_provider: str, home_region: str, missing_stack_file: str = "") -> list[str]:
     """Why a stack's state backend or secrets provider leaves the home region or the customer's keys, or
-    is reached at another endpoint than AWS's or without TLS."""
+    is reached at another endpoint than AWS's or without TLS; with `missing_stack_file` (the stack file
+    looked for and not found), that file is the problem: what it would declare is not judged."""
     problems = []
+    if missing_stack_file:
+        problems.append(f"found no stack file {missing_stack_file}, which declares the stack's secrets provider "
+                        "(and its aifactory:stateBackend): write it with the settings `aifactory bootstrap SITE` prints")
     backend = urlparse(backend_url)
     if not backend_url:
-        problems.append("the state backend is Pulumi's default, the Pulumi Cloud service")
+        if not missing_stack_file:
+            problems.append("the state backend is Pulumi's default, the Pulumi Cloud service")
     elif backend.scheme != "s3":
         problems.append(f"the state backend {backend_url} is not an S3 bucket of the customer's")
     elif redirections := url_redirections(backend.query):
@@ -642,6 +720,8 @@ def state_problems(backend_url: str, secrets_provider: str, home_region: str) ->
                         "(and awssdk=), so that the state goes to S3's own endpoint in the home region over TLS")
     elif parse_qs(backend.query).get("region", [""])[0] != home_region:
         problems.append(f"the state backend {backend_url} is not pinned to the home region {home_region} (?region=)")
+    if missing_stack_file:
+        return problems
     secrets = urlparse(secrets_provider)
     key = (secrets.netloc + secrets.path).lstrip("/")
     key_region = key.split(":")[3] if key.startswith("arn:") and key.count(":") >= 5 else parse_qs(secrets.query).get("region", [""])[0]
@@ -659,12 +739,17 @@ def state_problems(backend_url: str, secrets_provider: str, home_region: str) ->
 
 @control("SOV-15", "State and secrets stay home: the Pulumi state in an S3 bucket and the secrets under a customer KMS key, both in the home region", kind="stack")
 def state_stays_home(args: StackValidationArgs, report):
+    """The stack's declared state backend and secrets provider (infra/state.py's PulumiState).
+
+    Fix: Run `aifactory bootstrap SITE` and put what it prints in Pulumi.<stack>.yaml: the S3 backend with
+    ?region=<home region> and an awskms:// secrets provider in the home region."""
     states = [r for r in args.resources if r.resource_type == PULUMI_STATE]
     if not states and any(r.resource_type.startswith("aws:") for r in args.resources):
         report("the stack does not declare its state backend and secrets provider (infra.state.PulumiState)")
     for state in states:
         p = state.props
-        for problem in state_problems(str(p.get("backendUrl") or ""), str(p.get("secretsProvider") or ""), str(p.get("homeRegion") or "")):
+        for problem in state_problems(str(p.get("backendUrl") or ""), str(p.get("secretsProvider") or ""),
+                                      str(p.get("homeRegion") or ""), str(p.get("missingStackFile") or "")):
             report(problem, state.urn)
 
 

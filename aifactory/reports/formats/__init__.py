@@ -1,7 +1,7 @@
 """Machine formats CI systems read: SARIF 2.1.0 for code scanning, JUnit XML for test reports.
 
-`sarif` and `junit` turn a validated spec, a spec's problems or a plan into those documents;
-`spec_lines` finds the YAML line of a spec problem's dotted path.
+`sarif` and `junit` turn a validated spec, a spec's problems (each at the line and column `load_spec`
+found) or a plan into those documents.
 """
 
 from __future__ import annotations
@@ -11,19 +11,22 @@ from pathlib import Path
 
 from aifactory.reports.formats.junit import spec_junit
 from aifactory.reports.formats.sarif import spec_sarif
-from aifactory.spec import Problem, SpecError, load_spec, resolve_spec_path
+from aifactory.spec import NotRun, Problem, SpecError, load_spec, resolve_spec_path
 
 MACHINE_FORMATS = ("sarif", "junit")
 
 
-def spec_document(spec: str | Path, problems: list[Problem], fmt: str, command: str) -> str:
-    """The spec's problems as SARIF or JUnit; `command` (validate, plan) names the CI category."""
+def spec_document(spec: str | Path, problems: list[Problem], fmt: str, command: str,
+                  not_run: list[NotRun] | None = None) -> str:
+    """The spec's problems as SARIF or JUnit; `command` (validate, plan) names the CI category; `not_run`
+    the validators a schema error stopped."""
     spec_file = resolve_spec_path(spec)
     site = spec_file.resolve().parent.name
     if fmt == "sarif":
-        return json.dumps(spec_sarif(spec_file, problems, f"aifactory-{command}/{site}/"), indent=2) + "\n"
-    parsed = not any(p.validator in ("", "schema") for p in problems)
-    return spec_junit(site, problems, parsed)
+        return json.dumps(spec_sarif(spec_file, problems, f"aifactory-{command}/{site}/", not_run or []),
+                          indent=2) + "\n"
+    parsed = not any(p.validator == "" for p in problems)  # a file or YAML problem: no validator ran
+    return spec_junit(site, problems, parsed, not_run or [])
 
 
 def spec_report(spec: str | Path, fmt: str) -> tuple[str, int]:
@@ -32,5 +35,5 @@ def spec_report(spec: str | Path, fmt: str) -> tuple[str, int]:
     try:
         load_spec(spec, warnings=warnings)
     except SpecError as err:
-        return spec_document(spec, err.problems, fmt, "validate"), 2
+        return spec_document(spec, err.problems, fmt, "validate", err.not_run), 2
     return spec_document(spec, warnings, fmt, "validate"), 0

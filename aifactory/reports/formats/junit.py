@@ -6,9 +6,10 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 
-from aifactory.reports.formats.sarif import spec_rule_id, spec_rules
+from aifactory.reports.formats.rules import spec_rules
+from aifactory.reports.formats.sarif import spec_rule_id
 from aifactory.aws.plan.engine import MOCK_ONLY, REJECTED
-from aifactory.spec import Problem
+from aifactory.spec import NotRun, Problem
 
 
 class Suite:
@@ -49,20 +50,27 @@ def _document(suites: list[Suite]) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def spec_junit(site: str, problems: list[Problem], schema_passed: bool) -> str:
-    """One case per validation step; a step with errors fails, warnings go to its output. When the
-    spec did not parse, the validators did not run: they are skipped."""
+def spec_junit(site: str, problems: list[Problem], parsed: bool, not_run: list[NotRun]) -> str:
+    """One case per validation step; a step with errors fails (each at `line:column`), warnings go to its
+    output. A validator a schema error stopped is skipped, naming the field it needs; when the spec did not
+    parse (its file or YAML), no validator ran: all are skipped."""
     by_rule: dict[str, list[Problem]] = defaultdict(list)
     for p in problems:
         by_rule[spec_rule_id(p)].append(p)
+    stopped = {n.validator: n for n in not_run}
     suite = Suite(f"aifactory validate {site}")
-    for rule_id, _text in spec_rules():
+    for rule_id in (rule.id for rule in spec_rules()):
         found = by_rule.get(rule_id, [])
-        errors = [str(p) for p in found if p.level != "warning"]
-        warnings = [f"warning: {p}" for p in found if p.level == "warning"]
+        errors = [p.located() for p in found if p.level != "warning"]
+        warnings = [f"warning: {p.located()}" for p in found if p.level == "warning"]
         step = rule_id.removeprefix("spec/")
-        not_run = not schema_passed and not found and step not in ("file", "yaml", "schema")
-        suite.case(f"aifactory.validate.{site}", step, errors, "not run: the spec did not parse" if not_run else None, warnings)
+        if step in stopped:
+            skipped = f"not run: it needs {stopped[step].needs}, which the schema refused"
+        elif not parsed and not found and step not in ("file", "yaml", "schema"):
+            skipped = "not run: the spec did not parse"
+        else:
+            skipped = None
+        suite.case(f"aifactory.validate.{site}", step, errors, skipped, warnings)
     return _document([suite])
 
 

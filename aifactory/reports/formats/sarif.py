@@ -8,18 +8,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from aifactory import __version__
-from aifactory.reports.formats.spec_lines import spec_position
-from aifactory.spec import Problem
-from aifactory.spec.validators import VALIDATORS
+from aifactory.reports.formats.rules import Rule, plan_rules, spec_rules
+from aifactory.spec import NotRun, Problem
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SRCROOT = "%SRCROOT%"  # the directory the command ran in: a CI job's checkout
-# Rules for problems no validator reports: the file itself, its YAML syntax, the schema.
-SPEC_RULES = {"file": "The spec file exists and is readable UTF-8 text.",
-              "yaml": "The spec is well-formed YAML holding a mapping of sections.",
-              "schema": "Every field is known and of its type (`aifactory schema`)."}
-PLAN_RULES = {"plan/rejected": "AWS (moto) accepts every resource the program declares.",
-              "plan/program-error": "The program runs to the end and every lookup it makes is answered offline."}
 
 
 def spec_rule_id(problem: Problem) -> str:
@@ -29,13 +22,10 @@ def spec_rule_id(problem: Problem) -> str:
     return {"(file)": "spec/file", "(yaml)": "spec/yaml"}.get(problem.path, "spec/schema")
 
 
-def spec_rules() -> list[tuple[str, str]]:
-    """(rule id, description) of every step of spec validation, in the order they run."""
-    rules = [(f"spec/{name}", text) for name, text in SPEC_RULES.items()]
-    for name, _level, check in VALIDATORS:
-        doc = (check.__doc__ or "").strip()
-        rules.append((f"spec/{name}", doc.split("\n\n")[0].replace("\n", " ") if doc else name.replace("_", " ") + "."))
-    return rules
+def reporting_descriptor(rule: Rule) -> dict:
+    """A rule as SARIF describes it: what it checks, what to change, and where the docs say more."""
+    return {"id": rule.id, "shortDescription": {"text": rule.short}, "fullDescription": {"text": rule.full},
+            "help": {"text": rule.help_text}, "defaultConfiguration": {"level": rule.level}}
 
 
 def artifact_location(path: Path) -> dict:
@@ -47,22 +37,25 @@ def artifact_location(path: Path) -> dict:
         return {"uri": path.as_uri()}
 
 
-def _document(tool_rules: list[tuple[str, str]], results: list[dict], category: str, succeeded: bool) -> dict:
-    index = {rule_id: i for i, (rule_id, _) in enumerate(tool_rules)}
+def _document(tool_rules: list[Rule], results: list[dict], category: str, succeeded: bool,
+              notifications: list[dict] | None = None) -> dict:
+    index = {rule.id: i for i, rule in enumerate(tool_rules)}
     for result in results:
         result["ruleIndex"] = index[result["ruleId"]]
+    for note in notifications or []:
+        note["associatedRule"]["index"] = index[note["associatedRule"]["id"]]
     return {
         "$schema": SCHEMA_URI,
         "version": "2.1.0",
         "runs": [{
             "tool": {"driver": {
-                "name": "aifactory", "version": __version__,
-                "rules": [{"id": rule_id, "shortDescription": {"text": text}, "fullDescription": {"text": text},
-                           "defaultConfiguration": {"level": "error"}} for rule_id, text in tool_rules],
+                "name": "aifactory", "version": __version__, "semanticVersion": __version__,
+                "rules": [reporting_descriptor(rule) for rule in tool_rules],
             }},
             "automationDetails": {"id": category},
             "originalUriBaseIds": {SRCROOT: {"uri": Path.cwd().resolve().as_uri() + "/"}},
-            "invocations": [{"executionSuccessful": succeeded}],
+            "invocations": [{"executionSuccessful": succeeded,
+                             **({"toolExecutionNotifications": notifications} if notifications else {})}],
             "results": results,
         }],
     }
@@ -77,19 +70,21 @@ def _region(line: int | None, column: int | None = None) -> dict:
     return {"region": region}
 
 
-def spec_sarif(spec_file: Path, problems: list[Problem], category: str) -> dict:
-    """The spec's problems (errors and warnings), each at its line in `spec_file`."""
+def spec_sarif(spec_file: Path, problems: list[Problem], category: str, not_run: list[NotRun]) -> dict:
+    """The spec's problems (errors and warnings), each at its line and column in `spec_file`; each validator
+    a schema error stopped, as a note of the run naming the field it needs."""
     results = []
     for p in problems:
-        line, column = spec_position(spec_file, p.path)
         results.append({
             "ruleId": spec_rule_id(p),
             "level": "warning" if p.level == "warning" else "error",
             "message": {"text": str(p)},
-            "locations": [{"physicalLocation": {"artifactLocation": artifact_location(spec_file), **_region(line, column)},
+            "locations": [{"physicalLocation": {"artifactLocation": artifact_location(spec_file), **_region(p.line, p.column)},
                            "logicalLocations": [{"fullyQualifiedName": p.path, "kind": "member"}]}],
         })
-    return _document(spec_rules(), results, category, succeeded=True)
+    notes = [{"level": "note", "message": {"text": str(n)}, "associatedRule": {"id": f"spec/{n.validator}"}}
+             for n in not_run]
+    return _document(spec_rules(), results, category, succeeded=True, notifications=notes)
 
 
 def declared_at(resource, program: Path) -> tuple[Path, int | None]:
@@ -128,5 +123,4 @@ def plan_sarif(plan) -> dict:
         results.append(located("plan/rejected", f"{r.name} ({r.type}): {r.error}", r))
     for error in plan.errors:
         results.append(located("plan/program-error", error))
-    rules = [(c.id, c.statement) for c in plan.controls] + list(PLAN_RULES.items())
-    return _document(rules, results, f"aifactory-plan/{plan.factory.name}/", succeeded=True)
+    return _document(plan_rules(), results, f"aifactory-plan/{plan.factory.name}/", succeeded=True)

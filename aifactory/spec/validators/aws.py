@@ -13,6 +13,9 @@ from aifactory.spec.validators.text import parsed_url
 
 @validator()
 def region_allowed(f: Factory) -> Iterator[Problem]:
+    """The home region (sovereignty.region) is one of sovereignty.allowed_regions, the regions the factory may use.
+
+    Fix: Add sovereignty.region to sovereignty.allowed_regions, or choose a home region among them."""
     s = f.sovereignty
     if s.region not in s.allowed_regions:
         yield Problem("sovereignty.region", "must be one of sovereignty.allowed_regions", s.region)
@@ -20,7 +23,10 @@ def region_allowed(f: Factory) -> Iterator[Problem]:
 
 @validator()
 def regions_known(f: Factory) -> Iterator[Problem]:
-    """Every region named is one the catalog knows (aifactory/catalog/regions.yaml)."""
+    """Every region named is one the catalog knows (aifactory/catalog/regions.yaml).
+
+    Fix: Correct the region name (such as eu-west-3), or add the region to aifactory/catalog/regions.yaml with its
+    availability zones."""
     known = catalog.availability_zones()
     s = f.sovereignty
     for path, region in [("sovereignty.region", s.region),
@@ -31,6 +37,9 @@ def regions_known(f: Factory) -> Iterator[Problem]:
 
 @validator()
 def availability_zones_offered(f: Factory) -> Iterator[Problem]:
+    """The hub asks for no more availability zones (hybrid_link.availability_zones) than the home region offers.
+
+    Fix: Lower hybrid_link.availability_zones to the number the region offers (aifactory/catalog/regions.yaml)."""
     offered = catalog.availability_zones().get(f.sovereignty.region)
     if offered is not None and f.hybrid_link.availability_zones > offered:
         yield Problem("hybrid_link.availability_zones", f"{f.sovereignty.region} offers {offered} availability "
@@ -39,6 +48,10 @@ def availability_zones_offered(f: Factory) -> Iterator[Problem]:
 
 @validator()
 def residency(f: Factory) -> Iterator[Problem]:
+    """The residency zone (sovereignty.residency) is one the catalog knows, and every allowed region lies inside it.
+
+    Fix: Set sovereignty.residency to a zone of aifactory/catalog/regions.yaml, and remove the allowed regions
+    outside it."""
     s = f.sovereignty
     zones = catalog.residency_zones()
     if s.residency not in zones:
@@ -53,6 +66,11 @@ def residency(f: Factory) -> Iterator[Problem]:
 
 @validator()
 def bedrock_models_offered(f: Factory) -> Iterator[Problem]:
+    """Every Bedrock model or inference profile in aws_services.bedrock.models is in the model catalog and can be
+    called from the home region.
+
+    Fix: Choose a model offered in the home region, or an inference profile whose source regions include it
+    (aifactory/catalog/bedrock.yaml)."""
     cat = catalog.bedrock()
     region = f.sovereignty.region
     for i, model_id in enumerate(f.aws_services.bedrock.models):
@@ -75,6 +93,10 @@ def bedrock_models_offered(f: Factory) -> Iterator[Problem]:
 
 @validator()
 def bedrock_routing_allowed(f: Factory) -> Iterator[Problem]:
+    """A cross-region inference profile routes requests only to regions in sovereignty.allowed_regions.
+
+    Fix: Use an in-region model or a profile whose destination regions are all allowed, or allow those regions if
+    residency permits."""
     allowed = set(f.sovereignty.allowed_regions)
     profiles = catalog.bedrock().inference_profiles
     for i, (model_id, regions) in enumerate(f.bedrock_routing_regions.items()):
@@ -88,6 +110,11 @@ def bedrock_routing_allowed(f: Factory) -> Iterator[Problem]:
 
 @validator()
 def external_key_store_configured(f: Factory) -> Iterator[Problem]:
+    """With sovereignty.keys external-key-store, the external key store is described completely: an https proxy
+    endpoint, the proxy path AWS KMS calls, and a VPC endpoint service when it is reached through one.
+
+    Fix: Fill in sovereignty.external_key_store: proxy_uri_endpoint as https://<host>[:port], proxy_uri_path ending
+    in /kms/xks/v1, and vpc_endpoint_service_name with connectivity vpc-endpoint-service."""
     s = f.sovereignty
     if s.keys == "external-key-store" and s.external_key_store is None:
         yield Problem("sovereignty.external_key_store", "required when sovereignty.keys is external-key-store", None)

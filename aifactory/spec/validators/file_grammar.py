@@ -39,7 +39,9 @@ def outside(grammar: re.Pattern, values: list[tuple[str, str]], message: str) ->
 
 @validator()
 def slurm_conf_values(f: Factory) -> Iterator[Problem]:
-    """The cluster name, state directory and partition names are single words of slurm.conf."""
+    """The cluster name, state directory and partition names are single words of slurm.conf.
+
+    Fix: Use one word for each: no whitespace, quote, '#', '=' or backslash."""
     if f.scheduler.kind == "none":
         return
     values = [("name", f.name), ("scheduler.state_dir", f.scheduler.state_dir)]
@@ -50,7 +52,10 @@ def slurm_conf_values(f: Factory) -> Iterator[Problem]:
 
 @validator()
 def apt_source_values(f: Factory) -> Iterator[Problem]:
-    """Mirror URLs and the DOCA-OFED release are written into APT sources (deb822)."""
+    """Mirror URLs and the DOCA-OFED release are written into APT sources (deb822).
+
+    Fix: Percent-encode spaces and characters outside RFC 3986 in mirror URLs; give the DOCA-OFED release as
+    letters, digits, '.', '+', '~', '_', '-' only."""
     mirrors = [(f"software.mirrors.{field}", getattr(f.software.mirrors, field))
                for field in ("apt", "nvidia", "neuron") if getattr(f.software.mirrors, field) is not None]
     yield from outside(URI, mirrors, "is written into an APT source, where it must be one URI: no whitespace or "
@@ -64,7 +69,9 @@ def apt_source_values(f: Factory) -> Iterator[Problem]:
 @validator()
 def fstab_fields(f: Factory) -> Iterator[Problem]:
     """Mount points, sources and options are fields of /etc/fstab lines (and of the systemd mount units
-    made from them)."""
+    made from them).
+
+    Fix: Write mount points, sources and options without whitespace or backslash, none starting with '#'."""
     values = [("storage.scratch.mount", f.storage.scratch.mount)]
     for i, m in enumerate(f.storage.shared):
         values += [(f"storage.shared.{i}.mount", m.mount), (f"storage.shared.{i}.source", m.source)]
@@ -76,7 +83,9 @@ def fstab_fields(f: Factory) -> Iterator[Problem]:
 
 @validator()
 def command_arguments(f: Factory) -> Iterator[Problem]:
-    """Scratch devices are arguments of lsblk, wipefs, mdadm and mkfs: device paths, never options."""
+    """Scratch devices are arguments of lsblk, wipefs, mdadm and mkfs: device paths, never options.
+
+    Fix: List scratch devices as /dev paths such as /dev/nvme1n1, or write `auto`."""
     devices = f.storage.scratch.devices
     if devices == "auto":
         return

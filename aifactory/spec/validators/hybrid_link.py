@@ -27,6 +27,11 @@ def _private_asn(asn: int) -> bool:
 
 @validator()
 def private_asns(f: Factory) -> Iterator[Problem]:
+    """The BGP autonomous system numbers of both sides of the hybrid link are private ASNs, and they differ (eBGP
+    needs two).
+
+    Fix: Set hybrid_link.aws_asn and hybrid_link.onprem_asn to two different private ASNs (64512-65534 or
+    4200000000-4294967294)."""
     for field in ("aws_asn", "onprem_asn"):
         asn = getattr(f.hybrid_link, field)
         if not _private_asn(asn):
@@ -38,12 +43,19 @@ def private_asns(f: Factory) -> Iterator[Problem]:
 
 @validator()
 def link_present(f: Factory) -> Iterator[Problem]:
+    """The factory reaches AWS over at least one private link: a Direct Connect connection or a Site-to-Site VPN.
+
+    Fix: Add a hybrid_link.direct_connect entry (connection id and VLAN) or a hybrid_link.vpn entry (on-prem peer
+    address)."""
     if not f.hybrid_link.direct_connect and not f.hybrid_link.vpn:
         yield Problem("hybrid_link", "needs at least one of direct_connect or vpn", "neither")
 
 
 @validator()
 def direct_connect_unique(f: Factory) -> Iterator[Problem]:
+    """Each Direct Connect connection id appears once, and no VLAN is used twice on one connection.
+
+    Fix: Remove the repeated hybrid_link.direct_connect entry, or give the virtual interface a VLAN of its own."""
     seen_ids, seen_vlans = set(), set()
     for i, dx in enumerate(f.hybrid_link.direct_connect):
         if dx.connection_id in seen_ids:
@@ -56,6 +68,10 @@ def direct_connect_unique(f: Factory) -> Iterator[Problem]:
 
 @validator()
 def vpn_peers_public(f: Factory) -> Iterator[Problem]:
+    """Each Site-to-Site VPN peer is a public IPv4 address (AWS reaches the on-prem IKE endpoint over the internet),
+    and no peer appears twice.
+
+    Fix: Set hybrid_link.vpn[].peer_ip to the public address of the on-prem IKE endpoint, once per tunnel pair."""
     seen = set()
     for i, vpn in enumerate(f.hybrid_link.vpn):
         address = ipaddress.IPv4Address(vpn.peer_ip)

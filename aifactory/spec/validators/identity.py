@@ -54,7 +54,10 @@ def _trust_anchor(f: Factory):
 
 @validator()
 def trust_anchor_certificate(f: Factory) -> Iterator[Problem]:
-    """One CA certificate, in its validity window, RSA >= 2048 bits or EC P-256/P-384, inside the site."""
+    """One CA certificate, in its validity window, RSA >= 2048 bits or EC P-256/P-384, inside the site.
+
+    Fix: Point identity.trust_anchor.certificate_file at one PEM CA certificate inside the site directory, valid
+    now, with an RSA key of 2048 bits or more or an EC P-256/P-384 key."""
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -89,6 +92,9 @@ def trust_anchor_certificate(f: Factory) -> Iterator[Problem]:
 
 @validator(level="warning")
 def trust_anchor_expiry(f: Factory) -> Iterator[Problem]:
+    """The trust anchor's CA certificate does not expire within the warning window (a warning).
+
+    Fix: Renew the factory CA and update identity.trust_anchor.certificate_file before the date the problem gives."""
     cert, _ = _trust_anchor(f)
     if cert is None:
         return

@@ -27,7 +27,10 @@ def _net(cidr: str) -> ipaddress.IPv4Network:
 
 @validator()
 def ranges_usable(f: Factory) -> Iterator[Problem]:
-    """On-prem ranges lie clear of the blocks no host can use (UNUSABLE_BLOCKS)."""
+    """On-prem ranges lie clear of the blocks no host can use (UNUSABLE_BLOCKS).
+
+    Fix: Move the range into private address space (10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16) clear of loopback,
+    link-local, multicast and reserved blocks."""
     for field in ("onprem_cidr", *ONPREM_RANGES):
         cidr = getattr(f.network, field)
         for block, what in UNUSABLE_BLOCKS.items():
@@ -39,6 +42,11 @@ def ranges_usable(f: Factory) -> Iterator[Problem]:
 
 @validator()
 def ranges_inside_onprem(f: Factory) -> Iterator[Problem]:
+    """Every on-prem range (management, BMC, fabric, storage and the others of network) lies inside
+    network.onprem_cidr, the block the hybrid link routes to AWS.
+
+    Fix: Move the range inside network.onprem_cidr, or widen network.onprem_cidr so that it holds every on-prem
+    range."""
     onprem = _net(f.network.onprem_cidr)
     for field in ONPREM_RANGES:
         cidr = getattr(f.network, field)
@@ -48,6 +56,10 @@ def ranges_inside_onprem(f: Factory) -> Iterator[Problem]:
 
 @validator()
 def ranges_do_not_overlap(f: Factory) -> Iterator[Problem]:
+    """The on-prem ranges do not overlap one another, and the AWS VPC (hybrid_link.vpc_cidr) overlaps none of them,
+    so every address routes to one place.
+
+    Fix: Give each on-prem range a block of its own, and pick a hybrid_link.vpc_cidr outside network.onprem_cidr."""
     for i, a in enumerate(ONPREM_RANGES):
         for b in ONPREM_RANGES[i + 1:]:
             if _net(getattr(f.network, a)).overlaps(_net(getattr(f.network, b))):
@@ -67,7 +79,9 @@ def _prefix_for(addresses: int) -> str:
 @validator()
 def ranges_hold_the_racks(f: Factory) -> Iterator[Problem]:
     """Each range holds every rack's fixed block (docs/addressing.md). Arithmetic on the rack count:
-    a spec of 10**30 racks is refused without building a node."""
+    a spec of 10**30 racks is refused without building a node.
+
+    Fix: Widen the range the problem names (keep its first address so that no host moves), or plan fewer racks."""
     for field, capacity in f.rack_capacity.items():
         if f.compute.racks > capacity:
             block = f.rack_block[field]
@@ -79,7 +93,10 @@ def ranges_hold_the_racks(f: Factory) -> Iterator[Problem]:
 
 @validator(level="warning")
 def ranges_hold_the_power_budget(f: Factory) -> Iterator[Problem]:
-    """The racks the power budget allows should fit the ranges, so growing never needs new ranges."""
+    """The racks the power budget allows should fit the ranges, so growing never needs new ranges.
+
+    Fix: Widen the smallest range now, keeping its first address (no address moves), so that it holds every rack
+    facility.power_budget_kw allows."""
     allowed = math.floor(f.facility.power_budget_kw / f.rack_power_kw)
     capacity = f.rack_capacity
     field = min(capacity, key=capacity.get)
@@ -100,6 +117,11 @@ def az_subnets(vpc_cidr: str, zones: int) -> list[ipaddress.IPv4Network]:
 
 @validator()
 def vpc_size(f: Factory) -> Iterator[Problem]:
+    """The AWS VPC (hybrid_link.vpc_cidr) is between /16 and /28, as AWS allows, and large enough for one subnet of
+    at least /28 per availability zone.
+
+    Fix: Choose a hybrid_link.vpc_cidr between /16 and /28 with room for a /28 subnet in each of
+    hybrid_link.availability_zones, or use fewer availability zones."""
     vpc = _net(f.hybrid_link.vpc_cidr)
     if not 16 <= vpc.prefixlen <= 28:
         yield Problem("hybrid_link.vpc_cidr", "must be between /16 and /28 (AWS VPC limits)", f.hybrid_link.vpc_cidr)

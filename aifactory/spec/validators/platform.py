@@ -11,7 +11,9 @@ from aifactory.spec.validators.registry import Problem, validator
 @validator()
 def factory_size_is_bounded(f: Factory) -> Iterator[Problem]:
     """At most MAX_RACKS racks and MAX_NODES nodes (sourced in aifactory.spec.model): arithmetic only, so a
-    spec asking for 10**30 racks is refused without building a node, every other problem still listed."""
+    spec asking for 10**30 racks is refused without building a node, every other problem still listed.
+
+    Fix: Lower compute.racks or compute.nodes_per_rack, or split the site into several factories."""
     if f.compute.racks > MAX_RACKS:
         yield Problem("compute.racks", f"at most {MAX_RACKS} racks (MAX_RACKS: 1.5x the largest AI factory "
                       "announced); split the site into several factories", f.compute.racks)
@@ -24,6 +26,11 @@ def factory_size_is_bounded(f: Factory) -> Iterator[Problem]:
 
 @validator()
 def nodes_per_rack_fits_platform(f: Factory) -> Iterator[Problem]:
+    """compute.nodes_per_rack fits the platform: the fixed count of a rack-scale system, or at most the node slots a
+    rack's address block holds.
+
+    Fix: Leave compute.nodes_per_rack out for a rack-scale platform, or lower it to the platform's node slots per
+    rack."""
     figure = f.platform.nodes_per_rack
     given = f.compute.nodes_per_rack
     if given is not None and figure.fixed and given != figure.value:
@@ -40,7 +47,9 @@ FABRIC_STACKS = {"imex": "nvidia", "fabric-manager": "nvidia", "efa": "neuron"}
 
 @validator()
 def platform_fabric_consistent(f: Factory) -> Iterator[Problem]:
-    """The platform's expected-hardware profile agrees with its software stack and rack shape."""
+    """The platform's expected-hardware profile agrees with its software stack and rack shape.
+
+    Fix: Correct the platform's entry in aifactory/catalog/platforms.yaml (a catalog error, not the site's)."""
     p, expected = f.platform, f.platform.expected
     per_node = int(p.accelerators_per_node.value)
     fix = f"(catalog entry {p.name}: fix aifactory/catalog/platforms.yaml)"
@@ -66,6 +75,10 @@ def platform_fabric_consistent(f: Factory) -> Iterator[Problem]:
 
 @validator()
 def fabric_fits_platform(f: Factory) -> Iterator[Problem]:
+    """The network fabric (network.fabric) is one the platform's servers connect over: EFA platforms need Ethernet,
+    not InfiniBand.
+
+    Fix: Set network.fabric to ethernet-rocev2 for an EFA platform."""
     if f.platform.expected.fabric == "efa" and f.network.fabric.startswith("infiniband"):
         yield Problem("network.fabric", f"{f.platform.title} servers connect over EFA, which runs on Ethernet, not "
                       "InfiniBand: use ethernet-rocev2", f.network.fabric)
@@ -73,6 +86,9 @@ def fabric_fits_platform(f: Factory) -> Iterator[Problem]:
 
 @validator()
 def power_within_budget(f: Factory) -> Iterator[Problem]:
+    """The racks' power (racks x the platform's kW per rack) stays within facility.power_budget_kw.
+
+    Fix: Raise facility.power_budget_kw to what the facility supplies, or remove racks."""
     if f.power_kw > f.facility.power_budget_kw:
         yield Problem("facility.power_budget_kw", f"{f.compute.racks} racks x {f.rack_power_kw} kW = {f.power_kw} kW "
                       "exceeds the budget; add power or remove racks", f.facility.power_budget_kw)
@@ -80,6 +96,9 @@ def power_within_budget(f: Factory) -> Iterator[Problem]:
 
 @validator()
 def cooling_fits_platform(f: Factory) -> Iterator[Problem]:
+    """The facility's cooling (facility.cooling) can cool the platform: liquid-cooled platforms need liquid cooling.
+
+    Fix: Set facility.cooling to liquid for a liquid-cooled platform, or choose an air-cooled platform."""
     if f.platform.cooling.value == "liquid" and f.facility.cooling == "air":
         yield Problem("facility.cooling", f"{f.platform.title} needs liquid cooling ({f.platform.cooling.source})",
                       f.facility.cooling)

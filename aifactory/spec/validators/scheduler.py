@@ -20,7 +20,10 @@ SLURM_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 
 @validator()
 def scheduler_partitions(f: Factory) -> Iterator[Problem]:
-    """Partitions have Slurm-safe unique names, exactly one is the default, and they name racks the factory has."""
+    """Partitions have Slurm-safe unique names, exactly one is the default, and they name racks the factory has.
+
+    Fix: Give each partition a unique lowercase name, mark exactly one `default: true`, and list only racks 1 to
+    compute.racks (or `all`)."""
     sched = f.scheduler
     if sched.kind == "none":
         return
@@ -54,7 +57,10 @@ def scheduler_partitions(f: Factory) -> Iterator[Problem]:
 
 @validator()
 def scheduler_fits_node_os(f: Factory) -> Iterator[Problem]:
-    """The node OS's Slurm has the plugins the generated configuration uses."""
+    """The node OS's Slurm has the plugins the generated configuration uses.
+
+    Fix: Choose a compute.node_os whose Slurm is new enough (ubuntu-24.04 or debian-13), or set scheduler.kind:
+    none."""
     release = SLURM_RELEASES.get(f.compute.node_os)
     if f.scheduler.kind == "none" or release is None:
         return
@@ -70,7 +76,9 @@ def scheduler_fits_node_os(f: Factory) -> Iterator[Problem]:
 
 @validator()
 def scheduler_state_shared(f: Factory) -> Iterator[Problem]:
-    """Both controllers read one state: with a backup, scheduler.state_dir lies on a shared mount."""
+    """Both controllers read one state: with a backup, scheduler.state_dir lies on a shared mount.
+
+    Fix: Put scheduler.state_dir on a storage.shared mount, or set scheduler.backup_controller: false."""
     sched = f.scheduler
     state = normal_mount_point(sched.state_dir)
     if not sched.state_dir.startswith("/"):
@@ -85,7 +93,9 @@ def scheduler_state_shared(f: Factory) -> Iterator[Problem]:
 @validator()
 def scheduler_state_dir(f: Factory) -> Iterator[Problem]:
     """The controllers chown scheduler.state_dir to slurm with mode 0700: a plain path of its own, never a
-    system directory (storage.SYSTEM_DIRS, which lists their parents too) or a key directory."""
+    system directory (storage.SYSTEM_DIRS, which lists their parents too) or a key directory.
+
+    Fix: Use a directory of its own, written in normal form, such as /var/spool/slurmctld."""
     state = f.scheduler.state_dir
     if not state.startswith("/"):
         return
@@ -101,7 +111,9 @@ def scheduler_state_dir(f: Factory) -> Iterator[Problem]:
 
 @validator(level="warning")
 def scheduler_partition_limits(f: Factory) -> Iterator[Problem]:
-    """A partition's max_nodes above the nodes it holds limits nothing."""
+    """A partition's max_nodes above the nodes it holds limits nothing.
+
+    Fix: Lower scheduler.partitions[].max_nodes to the nodes the partition holds, or leave it out."""
     if f.scheduler.kind == "none":
         return
     for i, part in enumerate(f.scheduler.partitions):

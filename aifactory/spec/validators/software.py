@@ -8,7 +8,7 @@ import socket
 from collections.abc import Iterator
 
 from aifactory.spec.model import Factory
-from aifactory.spec.validators.registry import Problem, validator
+from aifactory.spec.validators.registry import Kind, Problem, validator
 from aifactory.spec.validators.text import HOST_NAME, parsed_url
 
 # Top-level domains that never resolve on the internet (RFC 6761, RFC 6762, RFC 8375, ICANN's .internal)
@@ -30,6 +30,10 @@ CLOUD_SUFFIXES = ("amazonaws.com", "amazonaws.com.cn", "on.aws", "cloudfront.net
 
 @validator()
 def software_stack_fits_platform(f: Factory) -> Iterator[Problem]:
+    """The software section names the platform's stack only: software.nvidia for NVIDIA platforms, software.neuron
+    for Trainium.
+
+    Fix: Keep the stack section the platform runs (software.nvidia or software.neuron) and remove the other."""
     stack = f.platform.software_stack
     if stack == "nvidia":
         if f.software.neuron is not None:
@@ -45,6 +49,9 @@ def software_stack_fits_platform(f: Factory) -> Iterator[Problem]:
 
 @validator()
 def driver_branch_supports_platform(f: Factory) -> Iterator[Problem]:
+    """The NVIDIA driver branch (software.nvidia.driver_branch) is at least the one the platform needs.
+
+    Fix: Raise software.nvidia.driver_branch to the platform's minimum branch or later."""
     nvidia, minimum = f.software.nvidia, f.platform.min_driver_branch
     if nvidia and minimum and int(nvidia.driver_branch) < minimum.value:
         yield Problem("software.nvidia.driver_branch", f"{f.platform.title} needs driver branch {int(minimum.value)} "
@@ -53,6 +60,9 @@ def driver_branch_supports_platform(f: Factory) -> Iterator[Problem]:
 
 @validator()
 def node_os_supported(f: Factory) -> Iterator[Problem]:
+    """The node OS (compute.node_os) is one the platform supports.
+
+    Fix: Set compute.node_os to one of the operating systems the problem lists for the platform."""
     supported = f.platform.supported_os
     if supported and f.compute.node_os not in supported.value:
         yield Problem("compute.node_os", f"{f.platform.title} nodes run {', '.join(supported.value)} "
@@ -61,6 +71,10 @@ def node_os_supported(f: Factory) -> Iterator[Problem]:
 
 @validator()
 def driver_version_on_branch(f: Factory) -> Iterator[Problem]:
+    """A pinned NVIDIA driver version (software.nvidia.driver_version) belongs to software.nvidia.driver_branch.
+
+    Fix: Pin a version of the branch (<branch>.x.y), change the branch to match the version, or leave driver_version
+    out."""
     nvidia = f.software.nvidia
     if nvidia and nvidia.driver_version and nvidia.driver_version.split(".")[0] != nvidia.driver_branch:
         yield Problem("software.nvidia.driver_version", f"is not on software.nvidia.driver_branch {nvidia.driver_branch}: "
@@ -69,6 +83,11 @@ def driver_version_on_branch(f: Factory) -> Iterator[Problem]:
 
 @validator()
 def mirrors_when_air_gapped(f: Factory) -> Iterator[Problem]:
+    """An air-gapped site names the mirrors its nodes install from: APT, and the NVIDIA or Neuron repository of its
+    stack.
+
+    Fix: Set software.mirrors.apt and software.mirrors.nvidia (or neuron) to on-prem mirror URLs, or set
+    software.air_gapped: false."""
     if not f.air_gapped:
         return
     mirrors = f.software.mirrors
@@ -81,9 +100,12 @@ def mirrors_when_air_gapped(f: Factory) -> Iterator[Problem]:
 
 @validator(level="warning")
 def internet_package_sources(f: Factory) -> Iterator[Problem]:
+    """A site that is not air-gapped fetches packages from public repositories over the internet (a warning).
+
+    Fix: Set software.mirrors to on-prem mirrors and software.air_gapped: true to keep nodes off the internet."""
     if not f.air_gapped:
         yield Problem("software.mirrors", "no mirrors: nodes will fetch packages from public repositories; "
-                      "set mirrors for an air-gapped site", "{}")
+                      "set mirrors for an air-gapped site", Kind("{}"))
 
 
 def resolver_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -120,7 +142,9 @@ def host_is_public(host: str, domain: str) -> bool:
 @validator()
 def site_domain_is_own(f: Factory) -> Iterator[Problem]:
     """Hosts under network.domain count as the site's own (mirrors of an air-gapped site): the domain has
-    at least two labels and is not a public suffix (PUBLIC_SUFFIXES) nor under a cloud provider's."""
+    at least two labels and is not a public suffix (PUBLIC_SUFFIXES) nor under a cloud provider's.
+
+    Fix: Set network.domain to a domain of the site's own with at least two labels, such as par1.factory.internal."""
     domain = f.network.domain.lower().rstrip(".")
     if "." not in domain:
         yield Problem("network.domain", "must have at least two labels (such as par1.factory.internal): every "
@@ -132,7 +156,10 @@ def site_domain_is_own(f: Factory) -> Iterator[Problem]:
 
 @validator()
 def mirror_urls(f: Factory) -> Iterator[Problem]:
-    """Mirrors are http(s) URLs with a host and no credentials; an air-gapped site's are on-prem hosts."""
+    """Mirrors are http(s) URLs with a host and no credentials; an air-gapped site's are on-prem hosts.
+
+    Fix: Write each mirror as a plain http(s) URL with a host, without user:password@ (give access by network); on
+    an air-gapped site use a host under network.domain or a private address."""
     mirrors = f.software.mirrors
     for field in URL_MIRRORS:
         value = getattr(mirrors, field)
@@ -163,6 +190,9 @@ def mirror_urls(f: Factory) -> Iterator[Problem]:
 
 @validator(level="warning")
 def containers_mirror_reserved(f: Factory) -> Iterator[Problem]:
+    """software.mirrors.containers is reserved: no role pulls containers from it yet (a warning).
+
+    Fix: Leave software.mirrors.containers out until a role uses it."""
     if f.software.mirrors.containers is not None:
         yield Problem("software.mirrors.containers", "is reserved: no role pulls containers from it yet",
                       f.software.mirrors.containers)

@@ -48,7 +48,10 @@ def system_directory(normal: str) -> str | None:
 @validator()
 def mount_points(f: Factory) -> Iterator[Problem]:
     """Mount points are normalised first (`//etc`, `/scratch/../etc` are /etc), then the node's system
-    directories are refused; a path not in normal form is refused too, so the roles mount what was checked."""
+    directories are refused; a path not in normal form is refused too, so the roles mount what was checked.
+
+    Fix: Mount storage on a directory of its own such as /scratch or /data/<name>, written in normal form, each
+    mount point once."""
     mounts = [("storage.scratch.mount", f.storage.scratch.mount)]
     mounts += [(f"storage.shared.{i}.mount", m.mount) for i, m in enumerate(f.storage.shared)]
     seen: dict[str, str] = {}

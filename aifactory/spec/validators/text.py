@@ -9,6 +9,7 @@ from urllib.parse import SplitResult, urlsplit
 from pydantic import BaseModel
 
 from aifactory.spec.model import Factory
+from aifactory.spec.partial import Unreadable, unreadable_raw
 from aifactory.spec.validators.registry import Problem, unsafe_character, validator
 
 DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")  # used with fullmatch: no trailing newline
@@ -27,12 +28,18 @@ def parsed_url(value: str) -> SplitResult | None:
 
 # --- strings ---------------------------------------------------------------------------------------
 def _strings(value: object, path: str) -> Iterator[tuple[str, str]]:
-    """Every string in a parsed section, with its dotted path."""
+    """Every string in a parsed section, with its dotted path; in a field the schema refused, every string
+    the YAML gave it (so no string goes unchecked for a type error beside it)."""
+    if isinstance(value, Unreadable):
+        value = unreadable_raw(value)
     if isinstance(value, str):
         yield path, value
     elif isinstance(value, BaseModel):
         for name in type(value).model_fields:
             yield from _strings(getattr(value, name), f"{path}.{name}" if path else name)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, f"{path}.{key}" if path else str(key))
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
             yield from _strings(item, f"{path}.{i}")
@@ -41,7 +48,10 @@ def _strings(value: object, path: str) -> Iterator[tuple[str, str]]:
 @validator()
 def no_control_characters(f: Factory) -> Iterator[Problem]:
     """Strings end up in files (fstab, APT sources, the inventory) and names: no control characters,
-    newlines, line separators or bidi overrides anywhere in the spec."""
+    newlines, line separators or bidi overrides anywhere in the spec.
+
+    Fix: Remove the control character the problem names (U+xxxx) from that string; write line breaks as separate
+    list items or fields."""
     for path, text in _strings(f, ""):
         char = unsafe_character(text)
         if char is not None:
@@ -56,7 +66,10 @@ TEMPLATE_MARKERS = ("{{", "{%", "{#")
 
 @validator()
 def no_template_syntax(f: Factory) -> Iterator[Problem]:
-    """Spec values are data: refuse Jinja template syntax in every string of the spec."""
+    """Spec values are data: refuse Jinja template syntax in every string of the spec.
+
+    Fix: Remove `{{`, `{%` or `{#` from the value: give the literal value the roles should use; the playbooks
+    template it themselves."""
     for path, text in _strings(f, ""):
         marker = next((m for m in TEMPLATE_MARKERS if m in text), None)
         if marker is not None:
@@ -67,6 +80,11 @@ def no_template_syntax(f: Factory) -> Iterator[Problem]:
 # --- names -----------------------------------------------------------------------------------------
 @validator()
 def dns_safe_names(f: Factory) -> Iterator[Problem]:
+    """The factory name, network.domain, shared-storage names, SageMaker model groups and guardrail topics are DNS
+    labels (names): lowercase letters, digits and '-', as resource and host names need.
+
+    Fix: Rename the value to lowercase letters, digits and '-' (the factory name at most 40 characters; a domain as
+    dot-separated labels)."""
     if not DNS_LABEL.fullmatch(f.name) or len(f.name) > 40:
         yield Problem("name", "must be a DNS label: lowercase letters, digits and '-', at most 40 characters", f.name)
     labels = f.network.domain.split(".")

@@ -1,9 +1,7 @@
 """Where a dotted spec path (`software.nvidia.driver_version`, `hybrid_link.vpn.0.peer_ip`) sits in
-factory.yaml: the YAML is composed (not loaded) so every node keeps its line and column."""
+factory.yaml: the composed YAML keeps every node's line and column."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import yaml
 
@@ -11,22 +9,12 @@ import yaml
 FILE_LEVEL = {"(file)", "(top level)", "(yaml)"}
 
 
-def spec_position(spec_file: Path, dotted: str) -> tuple[int, int]:
-    """(line, column), both from 1, of the field at `dotted`; a path that is not there (a missing
-    field) gives its nearest present parent, a YAML syntax error gives where the parser stopped."""
-    if dotted == "(file)":  # the file itself is unusable (a FIFO, /dev/zero, too large): never read it again
+def position(root: yaml.Node | None, dotted: str) -> tuple[int, int]:
+    """(line, column), both from 1, of the field at `dotted` under `root`; a path that is not there (a
+    missing field) gives its nearest present parent."""
+    if root is None or dotted in FILE_LEVEL:
         return 1, 1
-    try:
-        text = spec_file.read_text(encoding="utf-8", errors="replace")
-        node = yaml.compose(text)
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        return (mark.line + 1, mark.column + 1) if mark else (1, 1)
-    except (OSError, ValueError, RecursionError, yaml.YAMLError):
-        return 1, 1
-    if node is None or dotted in FILE_LEVEL:
-        return 1, 1
-    mark = node.start_mark
+    node, mark = root, root.start_mark
     for part in dotted.split("."):
         node, key_mark = _child(node, part)
         if node is None:
