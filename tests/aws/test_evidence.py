@@ -38,3 +38,12 @@ def test_a_control_that_reads_nothing_of_a_resource_keeps_no_evidence_of_it():
     results = by_id(evaluate([group]))
     assert results["SOV-04"].evidence == {"flow-logs": {"kmsKeyId": "arn:aws:kms:k"}}
     assert "flow-logs" not in results["SOV-02"].evidence
+
+
+def test_no_internet_path_reads_nothing_of_resources_that_are_not_security_groups():
+    analyzer = planned("analyzer", "aws:accessanalyzer/analyzer:Analyzer", {"type": "ACCOUNT"})
+    gateway = planned("cgw", "aws:ec2/customerGateway:CustomerGateway", {"type": "ipsec.1", "bgpAsn": "65000"})
+    rule = planned("sg-in", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", {"cidrIpv4": "10.0.0.0/8"})
+    sov01 = by_id(evaluate([analyzer, gateway, rule]))["SOV-01"]
+    assert "analyzer" not in sov01.evidence and "cgw" not in sov01.evidence
+    assert sov01.evidence["sg-in"]["cidrIpv4"] == "10.0.0.0/8"

@@ -256,14 +256,22 @@ def no_internet_path(args: ResourceValidationArgs, report):
             report(f"route to {target} leads to the internet")
     if t == DEFAULT_SG and (p.get("ingress") or p.get("egress")):
         report("the VPC's default security group must have no rules")
-    rules = {SG_INGRESS: [("ingress", p)], SG_EGRESS: [("egress", p)], SG_RULE: [(p.get("type"), p)],
-             SG: [(d, r) for d in ("ingress", "egress") for r in as_list(p.get(d))]}.get(t, [])
-    for direction, rule in rules:
+    for direction, rule in security_group_rules(t, p):
         if open_to_internet(rule):
             report(f"security group {direction} is open to the whole internet")
     for direction, rule in nacl_rules(t, p):
         if open_to_internet(rule):
             report(f"network ACL allows {direction} from/to the whole internet (rule {rule.get('ruleNo') or rule.get('ruleNumber')})")
+
+
+def security_group_rules(t: str, p) -> list[tuple[str, dict]]:
+    """(direction, rule) of a security group or one of its rules; nothing of other resources, whose properties
+    are not read (what a control reads is its evidence)."""
+    if t == SG:
+        return [(d, r) for d in ("ingress", "egress") for r in as_list(p.get(d))]
+    if t == SG_RULE:
+        return [(p.get("type"), p)]
+    return {SG_INGRESS: [("ingress", p)], SG_EGRESS: [("egress", p)]}.get(t, [])
 
 
 @control("SOV-01", "No internet path: every VPC's default network ACL is owned by the program", kind="stack")
