@@ -53,6 +53,7 @@ FAILURE_MEANING = {
 NOT_CHECKED_MEANING = {
     "plan": "could not check: the AWS stand-in cannot be reached, lacks managed policies or fails mid-plan",
     "verify": "could not check: AWS cannot be asked (no credentials, unreachable, refused)",
+    "diff": "could not check: a side's plan stopped without a verdict (AWS's stand-in unreachable or failed)",
 }
 EXIT_CODES = """exit codes:
   0    success

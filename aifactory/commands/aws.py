@@ -7,10 +7,7 @@ from collections.abc import Callable
 import boto3
 
 from aifactory.aws.moto_standin.backend import FAKE_CREDENTIALS, use_moto_account
-
-# The exit status of a check that could not be made (AWS or its stand-in unreachable, refusing, failing):
-# no verdict, as against 1, a verdict of non-compliance. Documented in `aifactory --help` (aifactory.cli).
-EXIT_NOT_CHECKED = 4
+from aifactory.aws.plan import EXIT_NOT_CHECKED  # noqa: F401  (the commands' one name for it)
 
 
 def add_aws_endpoint(parser) -> None:

@@ -1,7 +1,7 @@
 """`aifactory diff SITE --against REF`: the change preview of a site (hosts, scheduler and AWS resources).
 
 Exit 0 when nothing moves, 1 when a host's or head node's name or address would move, 2 on a bad spec or a ref or
-saved plan that cannot be read.
+saved plan that cannot be read, 4 when a side's plan stopped without a verdict (AWS's stand-in unreachable or failed).
 """
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 
 from aifactory.commands.paths import input_dir
-from aifactory.reports.diff import DiffError, has_errors, markdown, site_diff
+from aifactory.commands.aws import EXIT_NOT_CHECKED
+from aifactory.reports.diff import DiffError, DiffNotChecked, has_errors, markdown, site_diff
 from aifactory.core.output import emit_json
 
 
@@ -27,6 +28,9 @@ def register(sub) -> None:
 def run_diff(args) -> int:
     try:
         diff = site_diff(args.spec, args.against, args.program)
+    except DiffNotChecked as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_NOT_CHECKED
     except DiffError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 from aifactory import scheduler
-from aifactory.aws.plan import MASK, masked
+from aifactory.aws.plan import EXIT_NOT_CHECKED, MASK, masked
 from aifactory.core.inputs import MAX_RECORD_BYTES, InputFileError, read_json
 from aifactory.reports.replace_on_change import replacing
 from aifactory.spec import Factory, load_spec, resolve_spec_path
@@ -40,6 +40,10 @@ MADE_UP_ID = re.compile(r"\b[a-z]+(?:-[a-z]+)*-(?:[0-9a-f]{17}|[0-9a-f]{8})\b")
 
 class DiffError(Exception):
     """The ref or the saved plan cannot be read."""
+
+
+class DiffNotChecked(DiffError):
+    """A side's plan stopped without a verdict (AWS's stand-in unreachable or failed): no diff of the AWS side."""
 
 
 # --- hosts -----------------------------------------------------------------------------------------
@@ -183,6 +187,8 @@ def plan_json(spec: Path, program: Path | None, cwd: Path | None = None) -> dict
     if program:
         command += ["--program", str(program)]
     done = subprocess.run(command, capture_output=True, text=True, cwd=cwd)
+    if done.returncode == EXIT_NOT_CHECKED:
+        raise DiffNotChecked(f"planning {spec} stopped without a verdict: {done.stderr.strip()[-2000:]}")
     if done.returncode not in (0, 1):
         raise DiffError(f"planning {spec} failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
     return json.loads(done.stdout)

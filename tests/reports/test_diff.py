@@ -117,3 +117,17 @@ def test_updates_show_old_and_new_values_with_secrets_masked():
     assert odd["replacement_unknown"] and "not in aifactory.reports.replace_on_change" in markdown(diff)
     assert "tunnel1Phase1LifetimeSeconds: `3600` -> `7200`" in markdown(diff)
     assert "psk-value" not in json.dumps(diff) + markdown(diff)
+
+
+def test_a_plan_without_a_verdict_is_no_diff_and_exits_4(capsys, tmp_path, monkeypatch):
+    """A side's plan that stopped without a verdict (exit 4: AWS's stand-in failed) is not a bad input (2): the
+    diff says it could not check."""
+    import aifactory.reports.diff as diff_module
+
+    lab = REPO / "inventories" / "lab-b200"
+    (tmp_path / "plan.json").write_text(json.dumps({"factory": "lab-b200", "resources": []}))
+    stand_in_failed = subprocess.CompletedProcess([], 4, "", "the plan stopped without a verdict: moto failed")
+    monkeypatch.setattr(diff_module.subprocess, "run", lambda *a, **k: stand_in_failed)
+    assert main(["diff", str(lab), "--against", str(tmp_path / "plan.json")]) == 4
+    err = capsys.readouterr().err
+    assert "stopped without a verdict" in err and "moto failed" in err

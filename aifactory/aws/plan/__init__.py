@@ -39,6 +39,11 @@ XKS_PLACEHOLDERS = {
 }
 
 
+# The exit status of a check that could not be made (AWS or its stand-in unreachable, refusing, failing):
+# no verdict, as against 1, a verdict of non-compliance. Documented in `aifactory --help` (aifactory.cli).
+EXIT_NOT_CHECKED = 4
+
+
 class PlanError(Exception):
     """The plan could not run to a verdict (no program, AWS's stand-in unreachable or failed)."""
 
