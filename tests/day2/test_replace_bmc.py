@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 import subprocess
 import sys
-import urllib.request
 
 import pytest
 import yaml
 
-from aifactory.lab import procs, redfish
+from aifactory.lab import redfish
 from aifactory.lab.rehearsal import LAB_BMC_CREDENTIALS
-from aifactory.lab.state import LabState
 from aifactory.day2.replace import HARDWARE_STATS_KEY, hardware_record
+from tests.bmc_stand_in import one_system, read_system
 from tests.conftest import REPO
 
 PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
@@ -28,21 +26,8 @@ NODE = "f-r001-n01"
 @pytest.fixture
 def bmc(tmp_path):
     """(base URL, system id) of a BMC stand-in serving one powered-off system; stopped afterwards."""
-    state = LabState(site="day2-bmc", root=tmp_path / "lab")
-    try:
-        url = redfish.start(state, [(NODE, "10.0.1.1")], "nvidia-gb200-nvl72")
-        yield url, redfish.system_uuid(state.site, NODE)
-    finally:
-        for item in state.resources:
-            if item["kind"] == "process":
-                procs.stop(item)
-
-
-def system(url: str, system_id: str) -> dict:
-    context = ssl.create_default_context()
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    with urllib.request.urlopen(f"{url}/redfish/v1/Systems/{system_id}", context=context, timeout=30) as answer:
-        return json.load(answer)
+    with one_system(tmp_path / "lab", "day2-bmc", NODE, "nvidia-gb200-nvl72") as served:
+        yield served
 
 
 def test_the_new_hardware_is_read_then_booted_once_from_the_network_and_powered_on(tmp_path, bmc):
@@ -70,7 +55,7 @@ def test_the_new_hardware_is_read_then_booted_once_from_the_network_and_powered_
     assert record["firmware"] and all(record["firmware"].values())  # the stand-in's firmware fixture
     assert record["manufacturer"] == "Sushy Emulator"  # the stand-in's system
     assert record["serial"] == redfish.serial_number(system_id)
-    after = system(url, system_id)
+    after = read_system(url, system_id)
     assert after["PowerState"] == "On"
     assert after["Boot"]["BootSourceOverrideTarget"] == "Pxe"
     assert LAB_BMC_CREDENTIALS["AIFACTORY_BMC_PASSWORD"] not in done.stdout

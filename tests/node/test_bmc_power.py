@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 import subprocess
 import sys
-import urllib.request
 
 import pytest
 import yaml
 
-from aifactory.lab import procs, redfish
 from aifactory.lab.rehearsal import LAB_BMC_CREDENTIALS
-from aifactory.lab.state import LabState
+from tests.bmc_stand_in import one_system, read_system
 from tests.conftest import REPO
 
 PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
@@ -28,21 +25,12 @@ POWER_TASKS = ("Send the power command", "Report the power command that would be
 @pytest.fixture
 def bmc(tmp_path):
     """(base URL, system id) of a BMC stand-in serving one powered-off system; stopped afterwards."""
-    state = LabState(site="bmc-power", root=tmp_path / "lab")
-    try:
-        url = redfish.start(state, [(NODE, "10.0.1.1")], "nvidia-b200")
-        yield url, redfish.system_uuid(state.site, NODE)
-    finally:
-        for item in state.resources:
-            if item["kind"] == "process":
-                procs.stop(item)
+    with one_system(tmp_path / "lab", "bmc-power", NODE, "nvidia-b200") as served:
+        yield served
 
 
 def power_state(url: str, system_id: str) -> str:
-    context = ssl.create_default_context()
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    with urllib.request.urlopen(f"{url}/redfish/v1/Systems/{system_id}", context=context, timeout=30) as answer:
-        return json.load(answer)["PowerState"]
+    return read_system(url, system_id)["PowerState"]
 
 
 def power_on(tmp_path, url: str, system_id: str, *check: str) -> dict[str, dict]:
