@@ -22,10 +22,19 @@ LAB_TEMPLATE = REPO / "inventories" / "lab-b200"
 WIDE_NETWORK = {"onprem_cidr": "10.0.0.0/8", "bmc_cidr": "10.0.0.0/16", "host_cidr": "10.1.0.0/16",
                 "storage_cidr": "10.2.0.0/16"}
 WIDE_VPC = "172.31.0.0/22"
-# Its own ranges: lab-b200 (10.77), lab-gb200 (10.78) and the day-2 lab (10.81) may be up at the same time.
-LAB_ONPREM_CIDR = "10.79.0.0/16"
-LAB_HOST_CIDR = "10.79.1.0/24"
+# Each lab that may be up beside another has its own 10.<octet>.0.0/16: lab-b200 77, lab-gb200 78, the bench's
+# lab 79, the day-2 lab 81, lab-converge 82.
+BENCH_LAB_OCTET = 79
 POWER_HEADROOM = 1.25
+
+
+def lab_network(octet: int) -> dict[str, str]:
+    """A lab's four ranges on 10.<octet>.0.0/16 (BMCs, hosts and storage in its first three /24s)."""
+    return {"onprem_cidr": f"10.{octet}.0.0/16", "bmc_cidr": f"10.{octet}.0.0/24", "host_cidr": f"10.{octet}.1.0/24",
+            "storage_cidr": f"10.{octet}.2.0/24"}
+
+
+LAB_HOST_CIDR = lab_network(BENCH_LAB_OCTET)["host_cidr"]
 
 
 def _copy_site(template: Path, dest: Path, spec: dict) -> None:
@@ -62,9 +71,6 @@ def lab_site(nodes: int, dest: Path) -> Factory:
     spec = yaml.safe_load((LAB_TEMPLATE / "factory.yaml").read_text())
     spec["name"] = f"bench-lab{nodes}"
     spec["compute"]["nodes_per_rack"] = nodes
-    spec["network"]["host_cidr"] = LAB_HOST_CIDR
-    spec["network"]["onprem_cidr"] = LAB_ONPREM_CIDR
-    spec["network"]["bmc_cidr"] = "10.79.0.0/24"
-    spec["network"]["storage_cidr"] = "10.79.2.0/24"
+    spec["network"].update(lab_network(BENCH_LAB_OCTET))
     _copy_site(LAB_TEMPLATE, dest, spec)
     return _fit_power(dest, spec)

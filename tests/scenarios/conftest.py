@@ -17,6 +17,7 @@ import yaml
 from aifactory.lab import aws, lifecycle, nodes, preflight
 from aifactory.lab.state import LabState
 from aifactory.spec import load_spec
+from bench.specs import lab_network
 from tests.conftest import site_dir
 
 
@@ -51,9 +52,7 @@ def lab_b200_copy(name: str, octet: int, dest: Path) -> Path:
     shutil.copytree(site_dir("lab-b200"), site)
     data = yaml.safe_load((site / "factory.yaml").read_text())
     data["name"] = name
-    data["network"].update(domain=f"{name}.factory.internal", onprem_cidr=f"10.{octet}.0.0/16",
-                           bmc_cidr=f"10.{octet}.0.0/24", host_cidr=f"10.{octet}.1.0/24",
-                           storage_cidr=f"10.{octet}.2.0/24")
+    data["network"].update(domain=f"{name}.factory.internal", **lab_network(octet))
     data["hybrid_link"]["vpc_cidr"] = f"10.{100 + octet}.0.0/24"
     (site / "factory.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     return site

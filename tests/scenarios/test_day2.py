@@ -42,6 +42,7 @@ from aifactory.node.acceptance_gate import GATE_PASSES
 from aifactory.node.inventory import build_inventory
 from aifactory.lab import scheduler as scheduler_lab
 from aifactory.spec import load_spec
+from bench.specs import lab_network
 from tests.conftest import site_dir
 
 # 30 to 45 minutes on two cores: make test runs it first, on a worker of its own (tests/conftest.py).
@@ -64,8 +65,7 @@ def write_spec(site: Path, racks: int, driver_version: str) -> None:
     """lab-gb200 as `lab-day2` on 10.81.0.0/16 with `racks` racks and the driver pinned at `driver_version`."""
     data = yaml.safe_load((site_dir("lab-gb200") / "factory.yaml").read_text())
     data["name"] = SITE
-    data["network"].update(domain=f"{SITE}.factory.internal", onprem_cidr="10.81.0.0/16", bmc_cidr="10.81.0.0/24",
-                           host_cidr="10.81.1.0/24", storage_cidr="10.81.2.0/24")
+    data["network"].update(domain=f"{SITE}.factory.internal", **lab_network(81))
     data["hybrid_link"]["vpc_cidr"] = "10.181.0.0/24"
     data["compute"]["racks"] = racks
     data["facility"]["power_budget_kw"] = 150 * racks
