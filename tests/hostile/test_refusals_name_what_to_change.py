@@ -67,7 +67,7 @@ def test_no_credential_in_an_option_is_echoed(value):
 def test_no_credential_in_a_spec_field_is_echoed(site):
     spec = site("lab-gb200", lambda d: d["software"].setdefault("mirrors", {}).update(
         apt="http://admin:hunter2-27@203.0.113.9/ubuntu"))
-    for fmt in ("table", "json"):
+    for fmt in ("table", "json", "sarif", "junit"):
         result = run_subprocess("validate", spec, "--format", fmt)
         assert result.returncode == 2 and "software.mirrors.apt" in result.stderr + result.stdout
         assert "hunter2-27" not in result.stderr + result.stdout

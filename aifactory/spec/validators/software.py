@@ -170,9 +170,9 @@ def mirror_urls(f: Factory) -> Iterator[Problem]:
         if url is None or url.scheme not in ("http", "https") or not url.hostname:
             yield Problem(path, "must be an http:// or https:// URL with a host", value)
         elif url.username is not None or url.password is not None:
-            masked = value.replace(url.netloc, "***@" + url.netloc.rsplit("@", 1)[-1], 1)
+            # echoed with its user info masked, as every given is (registry.mask_credentials)
             yield Problem(path, "must not hold credentials (user:password@): they would be written to every "
-                          "node's APT sources; give the mirror access by network instead", masked)
+                          "node's APT sources; give the mirror access by network instead", value)
         elif url.query or url.fragment:
             yield Problem(path, "must be a plain URL: no query or fragment", value)
         elif f.air_gapped and host_is_public(url.hostname, f.network.domain):
