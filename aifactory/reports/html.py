@@ -24,7 +24,7 @@ from pathlib import Path
 from aifactory.core import userstate
 from aifactory.core.inputs import InputFileError, read_json
 from aifactory.aws.plan import Plan, masked
-from aifactory.aws.plan.engine import MOCK_ONLY, MOTO, REJECTED
+from aifactory.aws.plan.engine import API_MODEL, MOCK_ONLY, MOTO, REJECTED
 from aifactory.aws.plan.evaluate import ControlResult
 from aifactory.reports.claims import FAILS, HOLDS, STACK, ClaimState, claim_states
 from aifactory.reports.provenance import Provenance, provenance
@@ -178,12 +178,17 @@ def topology_dot(plan: Plan) -> str:
     return "\n".join(out) + "\n"
 
 
-def render_svg(dot_source: str) -> str:
-    """Graphviz's SVG of the graph, ready to inline (no XML prolog or doctype)."""
+def graphviz_dot() -> str:
+    """Graphviz's `dot`; a ReportError when it is not installed (`aifactory report` asks before it plans)."""
     dot = shutil.which("dot")
     if not dot:
         raise ReportError("Graphviz is not installed (Debian package `graphviz`; scripts/install-report-deps.sh)")
-    done = subprocess.run([dot, "-Tsvg"], input=dot_source, capture_output=True, text=True)
+    return dot
+
+
+def render_svg(dot_source: str) -> str:
+    """Graphviz's SVG of the graph, ready to inline (no XML prolog or doctype)."""
+    done = subprocess.run([graphviz_dot(), "-Tsvg"], input=dot_source, capture_output=True, text=True)
     if done.returncode != 0:
         raise ReportError(f"dot failed: {done.stderr.strip()}")
     return done.stdout[done.stdout.index("<svg"):]
@@ -265,7 +270,8 @@ def page(plan: Plan, svg: str, found: dict, acceptance: list[dict], made: Proven
     verdict = "clean" if plan.clean else f"{len(failed)} control(s) failed{failed_ids}, {len(plan.errors) + len(plan.resource_errors)} error(s)"
     facts = [
         *summary_rows(s),
-        ("plan", f"{len(plan.resources)} AWS resources: {counts[MOTO]} created in moto, {counts[MOCK_ONLY]} mock only, "
+        ("plan", f"{len(plan.resources)} AWS resources: {counts[MOTO]} created in moto, {counts[API_MODEL]} checked against "
+                 f"the AWS API's model, {counts[MOCK_ONLY]} mock only, "
                  f"{counts[REJECTED]} rejected; {verdict}"),
         ("report", made.line(plan.program.name)),
     ]
@@ -293,14 +299,16 @@ def page(plan: Plan, svg: str, found: dict, acceptance: list[dict], made: Proven
     out.append("</section>")
 
     out.append("<section id=\"plan\"><h2>Plan by component</h2><p>The Pulumi program run offline: moto (a stand-in for AWS) "
-               "created what it can; mock-only resources were checked by the controls only.</p>"
-               "<table><tr><th>component</th><th>resources</th><th>moto</th><th>mock only</th><th>rejected</th></tr>")
+               "created what it can; the others' inputs were checked against the AWS API's model (api-model) or by the "
+               "controls only (mock only).</p>"
+               "<table><tr><th>component</th><th>resources</th><th>moto</th><th>api-model</th><th>mock only</th>"
+               "<th>rejected</th></tr>")
     per_component: dict[str, list] = defaultdict(list)
     for r in plan.resources:
         per_component[r.component].append(r)
     for component, members in per_component.items():
         n = Counter(r.checked_by for r in members)
-        out.append(f"<tr><td>{e(component)}</td><td>{len(members)}</td><td>{n[MOTO]}</td><td>{n[MOCK_ONLY]}</td><td>{n[REJECTED]}</td></tr>")
+        out.append(f"<tr><td>{e(component)}</td><td>{len(members)}</td><td>{n[MOTO]}</td><td>{n[API_MODEL]}</td><td>{n[MOCK_ONLY]}</td><td>{n[REJECTED]}</td></tr>")
     out.append("</table>")
     for component, members in per_component.items():
         out.append(f"<details><summary>{e(component)}: {len(members)} resources</summary><ul class=\"resources\">")
@@ -337,7 +345,7 @@ h1{margin:0;color:#1f3b63}h2{border-bottom:2px solid #1f3b63;padding-bottom:4px;
 th,td{border:1px solid #c8d2dc;padding:4px 8px;text-align:left;vertical-align:top}th{background:#eef3fa}
 .facts th{width:140px}figure{margin:0;overflow-x:auto}figure svg{max-width:100%;height:auto}
 .badge{display:inline-block;border-radius:3px;padding:0 6px;font-size:12px;font-weight:bold;color:#fff;background:#5b6673}
-.badge.pass,.badge.moto{color:#fff;background:#2e7d32}.badge.fail,.badge.rejected{color:#fff;background:#c62828}
+.badge.pass,.badge.moto,.badge.api-model{color:#fff;background:#2e7d32}.badge.fail,.badge.rejected{color:#fff;background:#c62828}
 .badge.incomplete,.badge.mock-only{color:#fff;background:#a85400}.muted{color:#5b6673}.error{color:#c62828}
 .violating td,.claim.fail td{background:#ffebee}#claims caption{text-align:left;font-weight:bold;padding:4px 0}
 details{margin:4px 0}summary{cursor:pointer;padding:3px 0}.control>summary{font-size:14px}

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from aifactory.aws.plan.engine import MOCK_ONLY, MOTO, REJECTED
+from aifactory.aws.plan.engine import API_MODEL, MOTO, REJECTED
 from tests.aws.conftest import failed_controls
 
 
@@ -20,7 +20,7 @@ def test_baseline_is_clean_and_created_in_moto(plan_with_fault):
     subnet = next(r for r in plan.resources if r.name == "private-a")
     assert subnet.inputs["vpcId"] == vpc.id  # moto's ids flow into dependent resources
     guardrail = next(r for r in plan.resources if r.name == "guardrail")
-    assert guardrail.checked_by == MOCK_ONLY  # moto has no guardrails: the mock gives its outputs AWS's shape
+    assert guardrail.checked_by == API_MODEL  # moto has no guardrails: the mock gives its outputs AWS's shape
     assert re.fullmatch(r"arn:aws:bedrock:[a-z0-9-]+:123456789012:guardrail/[a-z0-9-]+", guardrail.outputs["guardrailArn"])
     condition = json.loads(next(r for r in plan.resources if r.name == "node-invoke").inputs["policy"])
     assert condition["Statement"][0]["Condition"]["StringEquals"]["bedrock:GuardrailIdentifier"] == guardrail.outputs["guardrailArn"]
@@ -81,6 +81,7 @@ AWS_FAULTS = {
     "malformed_policy": ("broken-policy", "MalformedPolicyDocument"),
     "flow_log_no_group": ("hub-flow-log", "log group nowhere, does not exist"),
     "vpn_bad_option": ("vpn", "AES512"),
+    "guardrail_filter_strength": ("guardrail", "contentPolicyConfig.filtersConfig[0].inputStrength is not one of"),
 }
 
 

@@ -10,7 +10,7 @@ import pytest
 from aifactory.cli import main
 from aifactory.aws.plan import MASK, make_plan, masked
 from aifactory.aws.plan.controls import CONTROLS
-from aifactory.aws.plan.engine import MOCK_ONLY, MOTO, resource_properties
+from aifactory.aws.plan.engine import API_MODEL, MOCK_ONLY, MOTO, resource_properties
 from tests.conftest import SITES, site_dir
 
 
@@ -22,7 +22,12 @@ def test_site_plans_clean(site):
     assert [c.id for c in plan.controls] == sorted({c.id for c in CONTROLS})
     by_type = {r.type: r.checked_by for r in plan.resources}
     assert by_type["aws:ec2/vpc:Vpc"] == MOTO
-    assert by_type["aws:bedrock/guardrail:Guardrail"] == MOCK_ONLY
+    assert by_type["aws:bedrock/guardrail:Guardrail"] == API_MODEL
+    assert by_type["aws:ec2/defaultNetworkAcl:DefaultNetworkAcl"] == MOTO
+    # every resource is either in moto or held against the AWS API's model (docs/DESIGN.md names no exception)
+    assert [r.name for r in plan.resources if r.checked_by == MOCK_ONLY] == []
+    summary = plan.as_dict()["summary"]
+    assert summary["moto"] + summary["api_model"] == summary["resources"] and summary["mock_only"] == 0
     # no policy holds a value the program wrote before it was known
     policies = [r for r in plan.resources if "policy" in r.inputs or "assumeRolePolicy" in r.inputs]
     assert policies and not [r.name for r in policies if re.search(r'null|"None|None"|:None|/None', json.dumps(r.inputs))]

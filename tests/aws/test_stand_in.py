@@ -87,7 +87,7 @@ def test_external_key_store_plans_offline_with_placeholders_marked(tmp_path, cap
     data = json.loads(out)
     assert data["errors"] == [] and data["placeholders"] == sorted(XKS_PLACEHOLDERS)
     store = next(r for r in data["resources"] if r["type"] == "aws:kms/customKeyStore:CustomKeyStore")
-    assert store["checked_by"] == "mock only"
+    assert store["checked_by"] == "api-model"  # the placeholders have the shapes KMS accepts
     assert store["inputs"]["xksProxyAuthenticationCredential"] == "[secret]"
     assert XKS_PLACEHOLDERS["aifactory:xksSecretAccessKey"] not in out
     assert status == 0 and data["clean"]

@@ -96,8 +96,9 @@ def test_clean_plan(capsys, monkeypatch, tmp_path):
     assert root.get("failures") == "0"
     controls, resources = root.findall("testsuite")
     assert len(controls.findall("testcase")) == len({c.id for c in CONTROLS}) + 1  # and the program itself
-    mock_only = [c.get("name") for c in resources.iter("testcase") if c.find("skipped") is not None]
-    assert "guardrail (aws:bedrock/guardrail:Guardrail)" in mock_only
+    # the guardrail, which moto cannot create, was checked against the AWS API's model: a case that passed
+    guardrail = next(c for c in resources.iter("testcase") if c.get("name") == "guardrail (aws:bedrock/guardrail:Guardrail)")
+    assert guardrail.find("skipped") is None and guardrail.find("failure") is None
 
 
 def test_faulty_program(capsys, monkeypatch, tmp_path):

@@ -224,6 +224,15 @@ class Backend:
 
 HANDLERS: dict[str, Callable[[Backend, str, dict, str], tuple[str, dict]]] = {}
 
+# Inputs moto accepts but does not hold, by type (a pattern of input names): a plan lists them on the
+# resource as not in moto; the handler checks them against what AWS accepts instead.
+NOT_HELD: dict[str, re.Pattern] = {
+    "aws:ec2/vpnConnection:VpnConnection": re.compile(
+        r"tunnel[12](IkeVersions|Phase[12](Encryption|Integrity)Algorithms|Phase[12]DhGroupNumbers|"
+        r"Phase[12]LifetimeSeconds|RekeyFuzzPercentage|RekeyMarginTimeSeconds|ReplayWindowSize|DpdTimeoutSeconds|"
+        r"DpdTimeoutAction|StartupAction|InsideCidr|InsideIpv6Cidr|PresharedKey|LogOptions|EnableTunnelLifecycleControl)"),
+}
+
 # One cheap read per service the handlers and invokes call, in the order infra/ first needs them.
 WARM_UP: dict[str, tuple[str, dict]] = {
     "kms": ("list_keys", {}),
@@ -259,13 +268,17 @@ def _vpc(b: Backend, logical, inputs, region):
         if attr in inputs:
             key = attr[0].upper() + attr[1:]
             ec2.modify_vpc_attribute(VpcId=vpc_id, **{key: {"Value": bool(inputs[attr])}})
+    # The default network ACL's id, so that the program's DefaultNetworkAcl is applied in moto (a scan
+    # of the region's network ACLs only: a VPC has few).
+    acls = ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
+                                              {"Name": "default", "Values": ["true"]}])["NetworkAcls"]
     return vpc_id, {
         "arn": b.arn("ec2", region, f"vpc/{vpc_id}"),
         "ownerId": vpc.get("OwnerId", b.account_id),
+        "defaultNetworkAclId": acls[0]["NetworkAclId"] if acls else KNOWN_AFTER_APPLY,
         # Known after apply, as in `pulumi preview`: looking them up costs moto a scan of every
         # group and route table in the region per VPC, which made plan time quadratic in VPCs.
-        **{key: KNOWN_AFTER_APPLY for key in ("defaultSecurityGroupId", "defaultNetworkAclId", "mainRouteTableId",
-                                              "defaultRouteTableId")},
+        **{key: KNOWN_AFTER_APPLY for key in ("defaultSecurityGroupId", "mainRouteTableId", "defaultRouteTableId")},
         "dhcpOptionsId": vpc.get("DhcpOptionsId", ""),
     }
 
@@ -404,6 +417,49 @@ def _default_security_group(b: Backend, logical, inputs, region):
     return group["GroupId"], {"arn": b.arn("ec2", region, f"security-group/{group['GroupId']}"), "name": "default"}
 
 
+# pulumi-aws (as Terraform) takes a network ACL rule's protocol by name or number; EC2 by number.
+PROTOCOL_NUMBERS = {"all": "-1", "-1": "-1", "icmp": "1", "tcp": "6", "udp": "17", "icmpv6": "58"}
+
+
+def _acl_entry(acl_id: str, rule: dict, egress: bool) -> dict:
+    """One rule of a DefaultNetworkAcl's ingress or egress as EC2's CreateNetworkAclEntry takes it."""
+    protocol = str(rule["protocol"]).lower()
+    protocol = PROTOCOL_NUMBERS.get(protocol, protocol)
+    entry = _strip_none({"NetworkAclId": acl_id, "RuleNumber": int(rule["ruleNo"]), "Protocol": protocol,
+                         "RuleAction": rule["action"], "Egress": egress, "CidrBlock": rule.get("cidrBlock"),
+                         "Ipv6CidrBlock": rule.get("ipv6CidrBlock")})
+    if protocol in ("6", "17"):
+        entry["PortRange"] = {"From": int(rule.get("fromPort", 0)), "To": int(rule.get("toPort", 0))}
+    if protocol in ("1", "58"):
+        entry["IcmpTypeCode"] = {"Type": int(rule.get("icmpType", -1)), "Code": int(rule.get("icmpCode", -1))}
+    return entry
+
+
+@handles("aws:ec2/defaultNetworkAcl:DefaultNetworkAcl")
+def _default_network_acl(b: Backend, logical, inputs, region):
+    """Adopt the VPC's default network ACL and leave it with exactly the rules the program lists (EC2's
+    last rule, 32767 deny all, stays: no API call removes it)."""
+    ec2, acl_id = b.ec2(region), inputs["defaultNetworkAclId"]
+    acl = ec2.describe_network_acls(NetworkAclIds=[acl_id])["NetworkAcls"][0]
+    if not acl.get("IsDefault"):
+        raise AwsRejected(f"{acl_id} is not a VPC's default network ACL")
+    for entry in acl.get("Entries", []):
+        if entry["RuleNumber"] != 32767:
+            ec2.delete_network_acl_entry(NetworkAclId=acl_id, RuleNumber=entry["RuleNumber"], Egress=entry["Egress"])
+    for direction, egress in (("ingress", False), ("egress", True)):
+        for rule in inputs.get(direction) or []:
+            ec2.create_network_acl_entry(**_acl_entry(acl_id, rule, egress))
+    associated = {a["SubnetId"] for a in acl.get("Associations", [])}
+    for subnet in inputs.get("subnetIds") or []:
+        if subnet not in associated:
+            current = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])["NetworkAcls"]
+            if not current:
+                raise AwsRejected(f"InvalidSubnetID.NotFound: the subnet '{subnet}' does not exist")
+            association = next(a["NetworkAclAssociationId"] for a in current[0]["Associations"] if a["SubnetId"] == subnet)
+            ec2.replace_network_acl_association(AssociationId=association, NetworkAclId=acl_id)
+    return acl_id, {"arn": b.arn("ec2", region, f"network-acl/{acl_id}"), "vpcId": acl["VpcId"], "ownerId": b.account_id}
+
+
 @handles("aws:ec2/internetGateway:InternetGateway")
 def _internet_gateway(b: Backend, logical, inputs, region):
     ec2 = b.ec2(region)
@@ -435,9 +491,11 @@ def _flow_log(b: Backend, logical, inputs, region):
         "MaxAggregationInterval": inputs.get("maxAggregationInterval"), "TagSpecifications": _tags(inputs, "vpc-flow-log"),
     })
     if params.get("LogDestinationType", "cloud-watch-logs") == "cloud-watch-logs" and params.get("LogDestination"):
-        # AWS accepts a flow log to a missing group and then fails every delivery; moto only looks the
-        # group up by LogGroupName. A plan calls a missing group what it is: an error.
+        # AWS accepts a flow log to a missing group and then fails every delivery: a plan calls a missing
+        # group what it is, an error. moto looks the group up by LogGroupName only (given the ARN, it
+        # reports the delivery FAILED): it gets the name the ARN resolves to, as AWS resolves it.
         _require_log_group(b, params["LogDestination"], region, "the flow log's destination")
+        params["LogGroupName"] = log_group_name(params.pop("LogDestination"))
     result = b.ec2(region).create_flow_logs(**params)
     if result.get("Unsuccessful"):
         raise AwsRejected(result["Unsuccessful"][0]["Error"]["Message"])
@@ -490,7 +548,7 @@ def _customer_gateway(b: Backend, logical, inputs, region):
 
 
 # What EC2 accepts in a tunnel's options (EC2 API reference, VpnTunnelOptionsSpecification).
-# moto accepts and drops every tunnel option, so the handler checks them itself.
+# moto accepts and drops every tunnel option (`NOT_HELD`), so the handler checks them itself.
 TUNNEL_OPTION_VALUES = {
     "IkeVersions": {"ikev1", "ikev2"},
     "Phase1EncryptionAlgorithms": {"AES128", "AES256", "AES128-GCM-16", "AES256-GCM-16"},
@@ -612,6 +670,10 @@ def _vpc_endpoint(b: Backend, logical, inputs, region):
         "TagSpecifications": _tags(inputs, "vpc-endpoint"),
     })
     ep = b.ec2(region).create_vpc_endpoint(**params)["VpcEndpoint"]
+    # AWS gives an interface endpoint's network interfaces the endpoint's security groups; moto gives
+    # them the VPC's default group, so they get the program's here.
+    for eni in ep.get("NetworkInterfaceIds", []) if params.get("SecurityGroupIds") else []:
+        b.ec2(region).modify_network_interface_attribute(NetworkInterfaceId=eni, Groups=params["SecurityGroupIds"])
     return ep["VpcEndpointId"], {
         "arn": b.arn("ec2", region, f"vpc-endpoint/{ep['VpcEndpointId']}"), "ownerId": b.account_id, "state": ep.get("State", ""),
         "dnsEntries": [{"dnsName": d.get("DnsName", ""), "hostedZoneId": d.get("HostedZoneId", "")} for d in ep.get("DnsEntries", [])],

@@ -8,7 +8,6 @@ returns a `Plan` whose `as_dict()` is the documented JSON shape (docs/plan-json.
 from __future__ import annotations
 
 import contextlib
-import re
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,22 +17,19 @@ from aifactory.core import project
 from aifactory.node.inventory import AWS_OUTPUT_KEYS
 from aifactory.aws.moto_standin.backend import ACCOUNT_ID, Backend, StandInFailed, client_factory, new_account_id
 from aifactory.aws.moto_standin.worker import MotoWorker, WorkerSite
-from aifactory.aws.plan.engine import MOCK_ONLY, MOTO, REJECTED, PlanMocks, PlannedResource, StackOutput, run_program
+from aifactory.aws.plan.engine import (API_MODEL, MOCK_ONLY, MOTO, REJECTED, SECRET_NAME, PlanMocks, PlannedResource,
+                                      StackOutput, run_program)
 from aifactory.aws.plan.evaluate import ControlResult, evaluate
+from aifactory.catalog.aws_api import botocore_version
 from aifactory.spec import Factory, load_spec
 
 JSON_VERSION = 1
 MASK = "[secret]"
-# Property names that hold secrets whatever the program marked (pre-shared keys, activation codes,
-# BGP auth keys, XKS credentials, passwords, secrets, key material, CGW configurations with PSKs inside).
-SECRET_NAME = re.compile(r"(presharedkey|activationcode|bgpauthkey|authkey|rawsecretaccesskey|secretaccesskey|"
-                         r"password|secret|secretstring|secretbinary|customergatewayconfiguration|privatekey|"
-                         r"keymaterial|keymaterialbase64)$", re.I)
 # An offline plan never holds a site's XKS proxy credentials or its external key ids (the Pulumi config
 # infra/keys.py reads): values of the shapes KMS accepts stand in for them, and the plan lists them.
 XKS_PLACEHOLDERS = {
-    "aifactory:xksAccessKeyId": "AIFACTORYOFFLINEPLAN0",
-    "aifactory:xksSecretAccessKey": "offline-plan-placeholder-not-the-site-secret-0000",
+    "aifactory:xksAccessKeyId": "AIFACTORYOFFLINEPLANXKS",
+    "aifactory:xksSecretAccessKey": "offlinePlanPlaceholderNotTheSiteSecret000000000",
     "aifactory:xksKeyIdData": "offline-plan-placeholder-data-key",
     "aifactory:xksKeyIdLogs": "offline-plan-placeholder-logs-key",
 }
@@ -104,14 +100,15 @@ class Plan:
             "aws_account": self.account,
             "clean": self.clean,
             "placeholders": self.placeholders,
-            "summary": {"resources": len(self.resources), "moto": counts[MOTO], "mock_only": counts[MOCK_ONLY],
-                        "rejected": counts[REJECTED],
+            "api_model": {"botocore": botocore_version()},  # the AWS API model mock-only inputs were held against
+            "summary": {"resources": len(self.resources), "moto": counts[MOTO], "api_model": counts[API_MODEL],
+                        "mock_only": counts[MOCK_ONLY], "rejected": counts[REJECTED],
                         "controls_passed": sum(c.passed for c in self.controls), "controls_failed": sum(not c.passed for c in self.controls)},
             "resources": [
                 {"name": r.name, "type": r.type, "component": r.component, "id": r.id, "checked_by": r.checked_by,
                  "error": r.error, "inputs": masked(r.inputs, r.secret_paths),
                  "source": {"uri": r.source[0], "line": r.source[1]} if r.source else None,
-                 "ignore_changes": r.ignore_changes}
+                 "ignore_changes": r.ignore_changes, "not_in_moto": r.not_in_moto}
                 for r in self.resources
             ],
             "controls": [

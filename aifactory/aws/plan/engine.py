@@ -3,8 +3,9 @@
 `run_program` points the SDK at `PlanMocks`: every resource the program registers goes through
 `PlanMocks.new_resource` (called from the SDK's worker threads, several at once). Types moto can create
 are created there in moto (`aifactory.aws.moto_standin`) with the program's real inputs, so ids and ARNs are moto's and an
-AWS refusal becomes a plan error naming the resource; other types get mock outputs and are marked
-"mock only". The result is a list of `PlannedResource`, in registration order.
+AWS refusal becomes a plan error naming the resource; other types get mock outputs, and their inputs are held
+against the AWS API's model (`api_model`: "api-model", or rejected naming the input); a type no API call is
+mapped for stays "mock only". The result is a list of `PlannedResource`, in registration order.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import re
 import runpy
 import sys
 import threading
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -32,9 +34,12 @@ from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 
 from aifactory.core.batch_gc import fewer_collections
-from aifactory.aws.moto_standin.backend import ACCOUNT_ID, AwsRejected, Backend, StandInFailed
+from aifactory.aws.moto_standin.backend import ACCOUNT_ID, NOT_HELD, AwsRejected, Backend, StandInFailed
+from aifactory.aws.plan import api_model
+from aifactory.catalog.aws_api import botocore_version
 
 MOTO = "moto"
+API_MODEL = "api-model"  # not in moto; every input held against the AWS API's model (botocore's service definitions)
 MOCK_ONLY = "mock only"
 REJECTED = "rejected"
 
@@ -52,13 +57,14 @@ class PlannedResource:
     inputs: dict  # camelCase, as the engine sends them; secrets unwrapped
     outputs: dict  # inputs plus the ids and ARNs it got
     id: str | None
-    checked_by: str  # MOTO, MOCK_ONLY or REJECTED
+    checked_by: str  # MOTO, API_MODEL, MOCK_ONLY or REJECTED
     secret_paths: set[str] = field(default_factory=set)
     error: str | None = None
     custom: bool = True
     source: tuple[str, int] | None = None  # (file URI, line) the SDK recorded for the declaration
     ignore_changes: list[str] = field(default_factory=list)  # properties the program told Pulumi to ignore
     provider: str = ""  # the provider reference the resource was registered with ("" for the default one)
+    not_in_moto: list[str] = field(default_factory=list)  # inputs moto took but does not hold (checked by the handler)
 
 
 @dataclass
@@ -172,7 +178,7 @@ class PlanMocks(pulumi.runtime.Mocks):
         aws_inputs = self._with_default_tags(args, inputs)
         # Not under the lock: the SDK's threads wait on the backend side by side (the moto worker
         # queues their requests, an in-process Backend takes them one at a time).
-        resource_id, computed, checked_by, error = self._create(args, aws_inputs)
+        resource_id, computed, checked_by, error = self._create(args, aws_inputs, secret_paths)
         if "tagsAll" in aws_inputs:
             computed = {"tagsAll": aws_inputs["tagsAll"], **computed}
         outputs = {**inputs, **computed, "id": resource_id}
@@ -181,7 +187,8 @@ class PlanMocks(pulumi.runtime.Mocks):
                                                   resource_id, checked_by, secret_paths, error,
                                                   source=getattr(self.current, "source", None),
                                                   ignore_changes=getattr(self.current, "ignore_changes", []),
-                                                  provider=args.provider or ""))
+                                                  provider=args.provider or "",
+                                                  not_in_moto=not_held(args.typ, inputs) if checked_by == MOTO else []))
         return resource_id, {**dict(args.inputs), **computed}
 
     def _with_default_tags(self, args: MockResourceArgs, inputs: dict) -> dict:
@@ -193,15 +200,16 @@ class PlanMocks(pulumi.runtime.Mocks):
         tags = {**defaults, **(inputs.get("tags") or {})}
         return {**inputs, "tags": tags, "tagsAll": tags}
 
-    def _create(self, args: MockResourceArgs, inputs: dict):
+    def _create(self, args: MockResourceArgs, inputs: dict, secret_paths: set[str]):
         if args.resource_id:  # a `.get()` of an existing resource: nothing to create
             return args.resource_id, mock_outputs(args.typ, args.name, self.region, inputs, self.account), MOCK_ONLY, None
-        if (not self.backend.can_create(args.typ) or self._refers_to_unchecked(inputs)
-                or getattr(self.current, "has_unknown_inputs", False)):
-            # moto cannot create it, it points at something moto never saw (no cascade of errors),
-            # or an input is known only after apply (as in `pulumi preview`)
+        if getattr(self.current, "has_unknown_inputs", False):
+            # an input is known only after apply (as in `pulumi preview`): nothing to hold against AWS
             computed = mock_outputs(args.typ, args.name, inputs.get("region") or self.region, inputs, self.account)
             return computed["id"], computed, MOCK_ONLY, None
+        if not self.backend.can_create(args.typ) or self._refers_to_unchecked(inputs):
+            # moto cannot create it, or it points at something moto never saw (no cascade of errors)
+            return self._model_checked(args, inputs, secret_paths)
         try:
             resource_id, computed = self.backend.create(args.typ, args.name, inputs)
             return resource_id, computed, MOTO, None
@@ -213,6 +221,17 @@ class PlanMocks(pulumi.runtime.Mocks):
         except (KeyError, TypeError, ValueError) as err:  # an input AWS requires is missing or malformed
             computed = mock_outputs(args.typ, args.name, inputs.get("region") or self.region, inputs, self.account)
             return computed["id"], computed, REJECTED, f"missing or malformed input: {err!r}"
+
+    def _model_checked(self, args: MockResourceArgs, inputs: dict, secret_paths: set[str]):
+        """Mock outputs for a resource moto does not create, its inputs held against the AWS API's model."""
+        computed = mock_outputs(args.typ, args.name, inputs.get("region") or self.region, inputs, self.account)
+        verdict = api_model.check(args.typ, args.name, inputs, lambda path: is_secret(path, secret_paths))
+        if verdict is None or verdict.unplaced:
+            return computed["id"], computed, MOCK_ONLY, None
+        if verdict.refusals:
+            return computed["id"], computed, REJECTED, (f"the AWS API's model (botocore {botocore_version()}) refuses: "
+                                                        + "; ".join(verdict.refusals))
+        return computed["id"], computed, API_MODEL, None
 
     def _refers_to_unchecked(self, value) -> bool:
         """Whether an input holds an id moto never issued (of a mock-only or rejected resource)."""
@@ -243,10 +262,32 @@ class PlanMocks(pulumi.runtime.Mocks):
         return err
 
 
+# Property names that hold secrets whatever the program marked (pre-shared keys, activation codes,
+# BGP auth keys, XKS credentials, passwords, secrets, key material, CGW configurations with PSKs inside).
+SECRET_NAME = re.compile(r"(presharedkey|activationcode|bgpauthkey|authkey|rawsecretaccesskey|secretaccesskey|"
+                         r"password|secret|secretstring|secretbinary|customergatewayconfiguration|privatekey|"
+                         r"keymaterial|keymaterialbase64)$", re.I)
+
+
+def not_held(resource_type: str, inputs: dict) -> list[str]:
+    """The inputs of a resource created in moto that moto does not hold (`NOT_HELD`)."""
+    pattern = NOT_HELD.get(resource_type)
+    return sorted(k for k in inputs if pattern.fullmatch(k)) if pattern else []
+
+
+def is_secret(path: str, secret_paths: set[str]) -> bool:
+    """Whether an input path (`a.b[0].c`) is, lies inside one the program marked secret, or is secret by name."""
+    names = re.sub(r"\[\d+\]", "", path).split(".")
+    return (any(path == s or path.startswith((s + ".", s + "[")) for s in secret_paths)
+            or any(SECRET_NAME.search(name) for name in names))
+
+
 MOCK_ID_MARK = "mock-"  # in every id the mock makes up, never in one moto issues
 
 # Id prefixes AWS gives the computed ids other resources read (the rest get a bare mock id).
 MOCK_ID_PREFIXES = {"transitGatewayAttachmentId": "tgw-attach-", "dxGatewayAssociationId": "dx-assoc-"}
+# Types whose ARN ends in a UUID (the AWS API's model holds a KMS key's ARN to it).
+UUID_IDS = {"aws:kms/key:Key"}
 # AWS activation codes are 20 characters (SSM CreateActivation's ActivationCode).
 ACTIVATION_CODE_LENGTH = 20
 
@@ -288,9 +329,10 @@ def mock_outputs(resource_type: str, name: str, region: str, inputs: dict | None
     module, _, kind = resource_type.split(":")[1].partition("/")
     digest = hashlib.sha1(f"{resource_type}/{name}".encode()).hexdigest()
     resource_id = f"{MOCK_ID_MARK}{digest[:12]}"
-    # ARNs end in a bare id, as AWS's do (a guardrail's is 12 lowercase characters): a policy that names
-    # the resource stays creatable in moto, since only ids with the mark make a dependent mock only.
-    arn = f"arn:aws:{module}:{region}:{account}:{_kebab(kind)}/{digest[:12]}"
+    # ARNs end in a bare id, as AWS's do (a guardrail's is 12 lowercase characters, a KMS key's a UUID): a
+    # policy that names the resource stays creatable in moto, since only ids with the mark make a dependent mock only.
+    arn_id = str(uuid.UUID(digest[:32])) if resource_type in UUID_IDS else digest[:12]
+    arn = f"arn:aws:{module}:{region}:{account}:{_kebab(kind)}/{arn_id}"
     outputs = {"id": resource_id, "arn": arn}
     for prop in sorted(resource_properties(resource_type)[1] - set(inputs)):
         if prop.endswith("Arn"):

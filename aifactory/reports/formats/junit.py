@@ -50,6 +50,18 @@ def _document(suites: list[Suite]) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
+def merged_junit(documents: list[str]) -> str:
+    """Several JUnit documents as one: their suites in order, the totals summed."""
+    root = ET.Element("testsuites")
+    for document in documents:
+        root.extend(ET.fromstring(document))
+    for key in ("tests", "failures"):
+        root.set(key, str(sum(int(suite.get(key, "0")) for suite in root)))
+    root.attrib.update(errors="0", time="0")
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
 def spec_junit(site: str, problems: list[Problem], parsed: bool, not_run: list[NotRun]) -> str:
     """One case per validation step; a step with errors fails (each at `line:column`), warnings go to its
     output. A validator a schema error stopped is skipped, naming the field it needs; when the spec did not
@@ -81,7 +93,7 @@ def plans_junit(plans: list) -> str:
 
 def _plan_suites(plan) -> list[Suite]:
     """Two suites: one case per control (its violations as the failure), and one case per resource
-    (AWS's error when rejected; skipped when mock only, as moto could not create it)."""
+    (AWS's error when rejected; skipped when mock only, as neither moto nor the API model checked it)."""
     site = plan.factory.name
     controls = Suite(f"aifactory plan {site}: controls")
     for c in plan.controls:

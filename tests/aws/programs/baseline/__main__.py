@@ -72,7 +72,11 @@ if FAULT == "wildcard_admin":
 
 node_role = aws.iam.Role("node-role", permissions_boundary=None if FAULT == "role_no_boundary" else boundary.arn,
                          assume_role_policy=doc({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}))
-guardrail = aws.bedrock.Guardrail("guardrail", blocked_input_messaging="blocked", blocked_outputs_messaging="blocked", kms_key_arn=key.arn)
+# guardrail_filter_strength: a filter strength Bedrock does not have (moto has no guardrails: the API model refuses it)
+strength = "EXTREME" if FAULT == "guardrail_filter_strength" else "HIGH"
+guardrail = aws.bedrock.Guardrail("guardrail", blocked_input_messaging="blocked", blocked_outputs_messaging="blocked", kms_key_arn=key.arn,
+                                  content_policy_config={"filters_configs": [
+                                      {"type": "PROMPT_ATTACK", "input_strength": strength, "output_strength": "NONE"}]})
 # null_guardrail: the condition is written from an output the program never gets (it reads None),
 # which the plan used to pass because the condition was present
 guardrail_arn = guardrail.tags.apply(lambda tags: (tags or {}).get("arn")) if FAULT == "null_guardrail" else guardrail.guardrail_arn
