@@ -73,6 +73,7 @@ def run_up(args) -> int:
     faults = parse_fault_options(args, f)
     if faults is None:
         return 2
+    lifecycle.up_nodes(f, args.trays_per_rack, faults)  # bad options exit 2 before the host is checked
     if not _preflight():
         return 1
     try:

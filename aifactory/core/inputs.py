@@ -45,16 +45,18 @@ def read_text(path: str | Path, limit: int = MAX_INPUT_BYTES) -> str:
         raise InputFileError("the path holds a NUL byte") from None
     except OSError as err:
         raise InputFileError(f"cannot read: {err.strerror or err}") from None
-    with os.fdopen(fd, "rb") as file:
+    try:  # the kind is checked before the descriptor becomes a file object, which a directory cannot be
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise InputFileError("not a regular file (a FIFO, a device, a socket or a directory)")
         if info.st_size > limit:
             raise InputFileError(f"is {info.st_size} bytes; at most {limit} are read")
-        try:
+        with os.fdopen(fd, "rb", closefd=False) as file:
             data = file.read(limit + 1)
-        except OSError as err:
-            raise InputFileError(f"cannot read: {err.strerror}") from None
+    except OSError as err:
+        raise InputFileError(f"cannot read: {err.strerror}") from None
+    finally:
+        os.close(fd)
     if len(data) > limit:
         raise InputFileError(f"is over {limit} bytes")
     try:

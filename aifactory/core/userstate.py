@@ -10,16 +10,52 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from pathlib import Path
 
 from aifactory.core.inputs import MAX_RECORD_BYTES, InputFileError, read_json
 
 
 def state_dir() -> Path:
-    """$AIFACTORY_STATE_DIR, else $XDG_STATE_HOME/aifactory (~/.local/state/aifactory)."""
+    """$AIFACTORY_STATE_DIR, else $XDG_STATE_HOME/aifactory (~/.local/state/aifactory). A relative
+    XDG_STATE_HOME is ignored, as the XDG Base Directory specification asks."""
     if os.environ.get("AIFACTORY_STATE_DIR"):
         return Path(os.environ["AIFACTORY_STATE_DIR"])
-    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "aifactory"
+    xdg = os.environ.get("XDG_STATE_HOME")
+    return Path(xdg if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "state") / "aifactory"
+
+
+def _named_directories() -> list[tuple[str, str]]:
+    """(variable, value) of each variable that names one of aifactory's directories: the state directory's
+    (state_dir) and the labs' (aifactory.lab.state.lab_root)."""
+    named = []
+    if os.environ.get("AIFACTORY_STATE_DIR"):
+        named.append(("AIFACTORY_STATE_DIR", os.environ["AIFACTORY_STATE_DIR"]))
+    elif os.path.isabs(os.environ.get("XDG_STATE_HOME") or ""):
+        named.append(("XDG_STATE_HOME", os.environ["XDG_STATE_HOME"]))
+    if os.environ.get("AIFACTORY_LAB_DIR"):
+        named.append(("AIFACTORY_LAB_DIR", os.environ["AIFACTORY_LAB_DIR"]))
+    return named
+
+
+def directory_problem() -> tuple[str, str] | None:
+    """(variable, why) for a directory the environment names that cannot hold aifactory's state; None when
+    each is usable: an absolute path that is a directory or can be made one (its nearest existing ancestor
+    is a directory)."""
+    for variable, value in _named_directories():
+        if not os.path.isabs(value):
+            return variable, "not an absolute path (it names a directory found from any working directory)"
+        for path in (Path(value), *Path(value).parents):
+            try:
+                mode = path.stat().st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # not there yet: the nearest existing parent must be a directory
+            except OSError as err:  # a name too long, a symlink loop, no permission
+                return variable, err.strerror or str(err)
+            if not stat.S_ISDIR(mode):
+                return variable, "not a directory" + ("" if str(path) == value else f" ({path} is not one)")
+            break
+    return None
 
 
 def site_home(site: str) -> Path:

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import json
 import socket
 import struct
 import sys
 from pathlib import Path
+
+from aifactory.core.inputs import InputFileError, read_json
 
 TTL_S = 60
 TYPE_A, CLASS_IN = 1, 1
@@ -92,11 +93,11 @@ def query(server: str, name: str, timeout: float = 2.0, port: int = 53) -> list[
 
 def endpoint_names(stack_outputs_file: Path) -> set[str]:
     """The private endpoint names (`endpoint_dns`) of a stack-outputs file, lower case; none while the
-    file is absent or is no stack outputs."""
+    file is absent or is no stack outputs (read as any input: a regular file of bounded size)."""
     try:
-        dns_names = json.loads(stack_outputs_file.read_text()).get("endpoint_dns") or {}
+        dns_names = read_json(stack_outputs_file).get("endpoint_dns") or {}
         return {str(n).lower().rstrip(".") for n in dns_names.values()}
-    except (OSError, ValueError, AttributeError):
+    except (InputFileError, AttributeError):
         return set()
 
 

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from aifactory.core.inputs import BadInput
 from aifactory.node import bringup
 from aifactory.lab import aws, base, cgroups, hardware, mirror, network, nodes, procs, redfish, vendor_repos
 from aifactory.lab.state import LabState
@@ -72,18 +73,24 @@ def node_hardware(f: Factory, node, faults: list[str]) -> dict:
                                 str(nvidia.driver_branch) if nvidia else "", nvidia.driver_version if nvidia else None)
 
 
+def up_nodes(f: Factory, trays_per_rack: int | None = None, faults: dict[str, list[str]] | None = None) -> list:
+    """The nodes `up` boots; BadInput when --trays-per-rack is out of range or a --fault names a node left out."""
+    if trays_per_rack is not None and not 1 <= trays_per_rack <= f.nodes_per_rack:
+        raise BadInput(f"--trays-per-rack must be 1 to {f.nodes_per_rack} for {f.name} (given: {trays_per_rack})")
+    lab_nodes = booted(f, trays_per_rack)
+    unbooted = sorted(set(faults or {}) - {n.name for n in lab_nodes})
+    if unbooted:
+        raise BadInput(f"--fault: {', '.join(unbooted)} would not boot (only the first trays of each rack do)")
+    return lab_nodes
+
+
 def up(f: Factory, progress: Progress = print, scratch_disks: int = SCRATCH_DISKS, scratch_disk_mb: int = 64,
        trays_per_rack: int | None = None, faults: dict[str, list[str]] | None = None) -> LabState:
     """Bring up every stand-in for `f`; on any failure remove what was made and raise. Only the first
     `trays_per_rack` nodes of each rack boot (default: default_trays_per_rack); the others are left out
     of the inventory through the host overrides (`aifactory_absent`). `faults` ({node: [kind]}, from
     hardware.parse_faults) change those nodes' hardware profiles."""
-    if trays_per_rack is not None and not 1 <= trays_per_rack <= f.nodes_per_rack:
-        raise LabError(f"--trays-per-rack must be 1 to {f.nodes_per_rack} for {f.name} (given: {trays_per_rack})")
-    lab_nodes = booted(f, trays_per_rack)
-    unbooted = sorted(set(faults or {}) - {n.name for n in lab_nodes})
-    if unbooted:
-        raise LabError(f"--fault: {', '.join(unbooted)} would not boot (only the first trays of each rack do)")
+    lab_nodes = up_nodes(f, trays_per_rack, faults)
     existing = LabState.load(f.name)
     if existing is not None:
         raise LabError(f"a lab for {f.name} is already up (state in {existing.dir}); run `aifactory lab down` first")
@@ -206,7 +213,7 @@ def write_overrides(f: Factory, state: LabState) -> Path:
                              **node_role_vars(f, state), **({"scratch_storage_devices": disks} if disks else {})}
         # BMC hosts run their Redfish modules on the controller (ansible_connection: local), with
         # this interpreter: the one that has the collections' Python dependencies.
-        overrides[naming.bmc_host(n.name)] = {"bmc_endpoint": state.endpoints["bmc"],
+        overrides[naming.bmc_host(n.name)] = {"bmc_endpoint": state.endpoints["bmc_systems"][n.name],
                                       "bmc_system_id": redfish.system_uuid(f.name, n.name),
                                       "ansible_python_interpreter": sys.executable}
     for h in f.head_nodes:
@@ -214,7 +221,7 @@ def write_overrides(f: Factory, state: LabState) -> Path:
                              "ansible_ssh_common_args": common, "ansible_python_interpreter": "/usr/bin/python3",
                              **CONTAINER_CAPABILITIES, **node_role_vars(f, state)}
     for t in f.switch_trays:
-        overrides[naming.bmc_host(t.name)] = {"bmc_endpoint": state.endpoints["bmc"],
+        overrides[naming.bmc_host(t.name)] = {"bmc_endpoint": state.endpoints["bmc_systems"][t.name],
                                       "bmc_system_id": redfish.system_uuid(f.name, t.name),
                                       "ansible_python_interpreter": sys.executable}
     path = state.dir / OVERRIDES_FILE

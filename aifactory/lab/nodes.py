@@ -7,12 +7,14 @@ the lab's authorized key. A supervisor (supervise.py) starts nspawn again when t
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
+from aifactory.core.inputs import BadInput, InputFileError, read_text
 from aifactory.lab import cgroups, procs
 from aifactory.lab.state import LabState
 
@@ -69,15 +71,25 @@ def seed(state: LabState, root: Path, node: str, hosts: dict[str, str]) -> None:
     (root / "etc/hosts").write_text("127.0.0.1 localhost\n" + "".join(f"{a} {n}\n" for n, a in hosts.items()))
     ssh_root = root / "root/.ssh"
     ssh_root.mkdir(mode=0o700, exist_ok=True)
-    (ssh_root / "authorized_keys").write_text(Path(str(lab_key(state)) + ".pub").read_text())
+    (ssh_root / "authorized_keys").write_text(_read_lab_file(Path(str(lab_key(state)) + ".pub")))
     (ssh_root / "authorized_keys").chmod(0o600)
     host_key = root / "etc/ssh/ssh_host_ed25519_key"
     if not host_key.exists():
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", node, "-f", str(host_key)], check=True)
-    pub = Path(str(host_key) + ".pub").read_text().split()
+    pub = _read_lab_file(Path(str(host_key) + ".pub")).split()
     kh = known_hosts(state)
-    lines = [ln for ln in (kh.read_text().splitlines() if kh.exists() else []) if ln.split()[0] != hosts[node]]
+    held = _read_lab_file(kh) if os.path.lexists(kh) else ""
+    lines = [ln for ln in held.splitlines() if ln.split()[:1] != [hosts[node]]]
     kh.write_text("".join(f"{ln}\n" for ln in lines) + f"{hosts[node]} {pub[0]} {pub[1]}\n")
+
+
+def _read_lab_file(path: Path) -> str:
+    """A key or known_hosts file the lab wrote, read back as any input (a regular file of bounded size);
+    BadInput naming it otherwise."""
+    try:
+        return read_text(path)
+    except InputFileError as err:
+        raise BadInput(f"{path}: {err}: remove it (the lab writes it anew)") from None
 
 
 def nspawn_argv(root: Path, node: str, netns: str, binds: list[str]) -> list[str]:

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from aifactory.core.inputs import InputFileError, read_json
 from aifactory.node.acceptance_gate import ended_well, judge
 from aifactory.lab import aws, lifecycle
 from aifactory.lab.state import LabState
@@ -150,11 +151,17 @@ def failure_lines(progress: str, limit: int = 5) -> list[str]:
 
 def read_acceptance(results_dir: Path, hosts: list[str]) -> dict[str, dict | None]:
     """The acceptance role's verdict per host (`<dir>/<host>.json`, `evaluate()`'s format), None where it
-    wrote none."""
+    wrote none. Each is read as any input (a regular file of bounded size); StageFailed names one that is not
+    a verdict."""
     out: dict[str, dict | None] = {}
     for host in hosts:
         path = results_dir / f"{host}.json"
-        out[host] = json.loads(path.read_text()) if path.is_file() else None
+        try:
+            out[host] = read_json(path)
+        except InputFileError as err:
+            raise StageFailed(f"{path}: not an acceptance verdict ({err})") from None
+        if out[host] is not None and not isinstance(out[host], dict):
+            raise StageFailed(f"{path}: not an acceptance verdict (a JSON object)")
     return out
 
 
@@ -268,7 +275,8 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
             s = data["summary"]
         except (json.JSONDecodeError, KeyError, TypeError):
             raise StageFailed(f"plan exited {result.returncode}: {result.stderr.strip()[-300:]}") from None
-        detail = (f"{s['resources']} resources ({s['moto']} created in moto_server, {s['mock_only']} mock only), "
+        detail = (f"{s['resources']} resources ({s['moto']} created in moto_server, {s['api_model']} checked against "
+                  f"the AWS API's model, {s['mock_only']} mock only), "
                   f"controls {s['controls_passed']} passed / {s['controls_failed']} failed")
         if data.get("errors"):
             detail += "; errors: " + " | ".join(data["errors"][:3])

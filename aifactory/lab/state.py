@@ -83,7 +83,7 @@ class LabState:
         """The lab is gone: remove its state file and the note of where it lived."""
         self.path.unlink(missing_ok=True)
         pointer = _pointer(self.site)
-        if pointer.is_file() and pointer.read_text().strip() == str(self.root):
+        if os.path.lexists(pointer) and _read_pointer(pointer) == self.root:
             pointer.unlink()
 
     @classmethod

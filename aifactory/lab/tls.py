@@ -27,6 +27,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from aifactory.core.inputs import BadInput, InputFileError, read_text
+
 CA_NAME = "aifactory lab CA (stand-in for the site's CA)"
 VALID_DAYS = 30
 
@@ -43,12 +45,21 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
                                        serialization.NoEncryption()))
 
 
+def _read_pem(path: Path) -> bytes:
+    """A certificate or key the lab wrote, read back as any input (a regular file of bounded size); BadInput
+    naming it otherwise."""
+    try:
+        return read_text(path).encode()
+    except InputFileError as err:
+        raise BadInput(f"{path}: {err}: remove the lab's pki directory (the next `lab up` makes a new CA)") from None
+
+
 def ensure_ca(directory: Path) -> tuple[Path, Path]:
     """The lab CA's certificate and key under `directory`, made once and again when it expires within a day."""
     cert_path, key_path = directory / "lab-ca.crt", directory / "lab-ca.key"
     now = datetime.datetime.now(datetime.timezone.utc)
     if cert_path.exists() and key_path.exists():
-        expires = x509.load_pem_x509_certificate(cert_path.read_bytes()).not_valid_after_utc
+        expires = x509.load_pem_x509_certificate(_read_pem(cert_path)).not_valid_after_utc
         if expires - now > datetime.timedelta(days=1):
             return cert_path, key_path
     key = ec.generate_private_key(ec.SECP256R1())
@@ -70,8 +81,8 @@ def issue(ca: tuple[Path, Path], directory: Path, name: str, dns_names: list[str
           addresses: list[str] = (), client: bool = False) -> tuple[Path, Path]:
     """A certificate and key `<directory>/<name>.crt|.key` from the lab CA: for a TLS server (the DNS
     names and addresses as subject alternative names) or, with `client`, for a node's identity."""
-    ca_cert = x509.load_pem_x509_certificate(ca[0].read_bytes())
-    ca_key = serialization.load_pem_private_key(ca[1].read_bytes(), password=None)
+    ca_cert = x509.load_pem_x509_certificate(_read_pem(ca[0]))
+    ca_key = serialization.load_pem_private_key(_read_pem(ca[1]), password=None)
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.timezone.utc)
     sans = [x509.DNSName(n) for n in dns_names] + [x509.IPAddress(ipaddress.ip_address(a)) for a in addresses]

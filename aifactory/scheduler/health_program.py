@@ -64,10 +64,10 @@ def write(path: Path, data: bytes) -> None:
 
 def cached_program() -> Path:
     """The zipapp in the state directory (`health/aifactory-health-<hash>.pyz`), written when missing or
-    not these bytes."""
+    not these bytes (read back only when it has their size, so a file grown there is never read whole)."""
     data = program_bytes()
     path = state_dir() / "health" / f"aifactory-health-{hashlib.sha256(data).hexdigest()[:16]}.pyz"
-    if not path.is_file() or path.read_bytes() != data:
+    if not path.is_file() or path.stat().st_size != len(data) or path.read_bytes() != data:
         write(path, data)
     return path
 

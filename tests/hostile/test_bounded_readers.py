@@ -5,13 +5,14 @@ guards each case that used to hang (the guard fails the test; no timing is asser
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 
 import pytest
 
 from aifactory import cli
-from aifactory.core.inputs import BadInput, MAX_RECORD_BYTES
+from aifactory.core.inputs import MAX_INPUT_BYTES, MAX_RECORD_BYTES, BadInput
 from aifactory.lab.state import LabState
 from aifactory.spec.model import MAX_NODES, MAX_RACKS
 from tests.conftest import site_dir
@@ -130,3 +131,104 @@ def test_a_spec_asking_for_more_than_any_factory_is_refused_before_expansion(sit
     spec = site("lab-b200", lambda data: (_wide(data), _spec_asking(racks, per_rack)(data)))
     code, err = finishes(quiet_main, ["validate", str(spec)])
     assert_refused(code, err, named)
+
+
+def _lab_pointer(tmp_path, hostile):
+    from aifactory.core.userstate import labs_dir
+
+    hostile(labs_dir() / "lab-gb200.path")
+    return lambda: LabState(site="lab-gb200", root=tmp_path / "labs").remove()
+
+
+def _acceptance_verdict(tmp_path, hostile):
+    from aifactory.lab.rehearsal import read_acceptance
+
+    hostile(tmp_path / "acceptance" / "lab-gb200-r001-n01.json")
+    return lambda: read_acceptance(tmp_path / "acceptance", ["lab-gb200-r001-n01"])
+
+
+def _known_hosts(tmp_path, hostile):
+    from aifactory.lab import nodes
+
+    state = LabState(site="lab-gb200", root=tmp_path / "labs")
+    root = tmp_path / "node-root"
+    for folder in ("etc/ssh", "root"):
+        (root / folder).mkdir(parents=True)
+    hostile(nodes.known_hosts(state))
+    return lambda: nodes.seed(state, root, "lab-gb200-r001-n01", {"lab-gb200-r001-n01": "10.0.0.11"})
+
+
+def _lab_ca(tmp_path, hostile):
+    from aifactory.lab import tls
+
+    (tmp_path / "pki").mkdir()
+    (tmp_path / "pki" / "lab-ca.key").write_text("")
+    hostile(tmp_path / "pki" / "lab-ca.crt")
+    return lambda: tls.ensure_ca(tmp_path / "pki")
+
+
+def _make_fifo(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(path)
+
+
+def _make_oversized(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as out:  # sparse: past every cap without writing it
+        out.truncate(MAX_RECORD_BYTES + 1)
+
+
+@pytest.mark.parametrize("reader", [_lab_pointer, _acceptance_verdict, _known_hosts, _lab_ca])
+@pytest.mark.parametrize("make, said", [(_make_fifo, "not a regular file"), (_make_oversized, "are read")])
+def test_the_labs_own_readers_refuse_a_fifo_and_an_oversized_file_by_name(tmp_path, reader, make, said):
+    """What the lab wrote and reads back (the note of where it lives, the acceptance verdicts, its known_hosts,
+    its CA) is read as any input: a FIFO or an oversized file is refused naming it, never a hang or a whole read."""
+    from aifactory.lab.rehearsal import StageFailed
+
+    made = []
+    read = reader(tmp_path, lambda path: (make(path), made.append(path)))
+
+    def refusal():
+        try:
+            read()
+        except (BadInput, StageFailed) as err:
+            return str(err)
+        return "read without a refusal"
+
+    message = finishes(refusal)
+    assert str(made[0]) in message and said in message, message
+
+
+def _make_padded_outputs(path):
+    """Stack outputs naming an endpoint, padded past MAX_INPUT_BYTES: usable, were the size not capped."""
+    path.write_text(json.dumps({"endpoint_dns": {"sts": "sts.eu-central-1.amazonaws.com"},
+                                "padding": " " * MAX_INPUT_BYTES}))
+
+
+@pytest.mark.parametrize("make", [_make_fifo, _make_padded_outputs])
+def test_the_lab_dns_answers_no_name_from_a_fifo_or_an_oversized_stack_outputs_file(tmp_path, make):
+    from aifactory.lab.dns import endpoint_names
+
+    outputs = tmp_path / "stack-outputs.json"
+    make(outputs)
+    assert finishes(endpoint_names, outputs) == set()
+    outputs.unlink()
+    outputs.write_text(json.dumps({"endpoint_dns": {"sts": "sts.eu-central-1.amazonaws.com."}}))
+    assert endpoint_names(outputs) == {"sts.eu-central-1.amazonaws.com"}  # the control: a usable file is read
+
+
+def test_an_oversized_file_at_the_health_programs_place_is_replaced_unread(monkeypatch):
+    """The Slurm health check's zipapp, cached in the state directory, is read back only at its own size."""
+    from pathlib import Path
+
+    from aifactory.scheduler import health_program
+
+    path = health_program.cached_program()
+    with path.open("r+b") as out:  # sparse: 300 MB were it read
+        out.truncate(300 * 1024 * 1024)
+    reads = []
+    read_bytes = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: reads.append(self) or read_bytes(self))
+    assert health_program.cached_program() == path and path not in reads
+    monkeypatch.undo()
+    assert path.read_bytes() == health_program.program_bytes()

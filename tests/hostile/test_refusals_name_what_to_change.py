@@ -119,3 +119,67 @@ def test_a_git_that_cannot_run_is_named(monkeypatch, capsys):
     monkeypatch.setattr(subprocess, "run", missing)
     code, _, err = run_inprocess(capsys, "diff", SITE, "--against", "HEAD")
     assert_refused(code, err, "cannot run git")
+
+
+@pytest.mark.parametrize("variable, value, named", [
+    ("AIFACTORY_STATE_DIR", "{file}", "not a directory"),
+    ("AIFACTORY_STATE_DIR", "{file}/state", "is not one"),
+    ("AIFACTORY_STATE_DIR", "relative/state", "not an absolute path"),
+    ("AIFACTORY_STATE_DIR", "/" + LONG, "File name too long"),
+    ("XDG_STATE_HOME", "{file}", "not a directory"),
+    ("AIFACTORY_LAB_DIR", "{file}", "not a directory"),
+])
+@pytest.mark.parametrize("argv", [["schema"], ["rollout", SITE, "--stage", "drivers", "--resume"]])
+def test_a_state_directory_that_cannot_be_one_is_refused_by_its_variable(capsys, monkeypatch, tmp_path, variable,
+                                                                         value, named, argv):
+    """A file (or a relative path) where the environment names aifactory's state directory: exit 2 naming the
+    variable, before any command writes there (rollout used to reach the last resort)."""
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.chdir(tmp_path)
+    if variable == "XDG_STATE_HOME":
+        monkeypatch.delenv("AIFACTORY_STATE_DIR")
+    monkeypatch.setenv(variable, value.format(file=tmp_path / "a-file"))
+    code, _, err = run_inprocess(capsys, *argv)
+    assert_refused(code, err, f"{variable}=", named, f"set {variable} to an absolute path")
+    assert not (tmp_path / "relative").exists()
+
+
+def test_a_relative_xdg_state_home_is_ignored(monkeypatch, tmp_path):
+    """The XDG Base Directory specification: a relative path in XDG_STATE_HOME is invalid and ignored."""
+    from aifactory.core.userstate import state_dir
+
+    monkeypatch.delenv("AIFACTORY_STATE_DIR")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_STATE_HOME", "relative")
+    assert state_dir() == tmp_path / ".local" / "state" / "aifactory"
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert state_dir() == tmp_path / "xdg" / "aifactory"
+
+
+@pytest.mark.parametrize("options, named", [
+    (["--trays-per-rack", "0"], "--trays-per-rack must be 1 to"),
+    (["--trays-per-rack", "1", "--fault", "lab-gb200-r001-n02:gpu-missing"], "--fault: lab-gb200-r001-n02 would not boot"),
+])
+def test_lab_up_options_out_of_range_exit_2_before_anything_starts(capsys, monkeypatch, options, named):
+    from aifactory.commands import lab
+
+    monkeypatch.setattr(lab, "_preflight", lambda: pytest.fail("the host was checked before the options"))
+    code, _, err = run_inprocess(capsys, "lab", "up", SITE, *options)
+    assert_refused(code, err, named)
+
+
+def test_a_directory_where_the_spec_belongs_is_refused_by_name(capsys, tmp_path):
+    """A site whose factory.yaml is a directory: exit 2 naming it (the reader used to open it as a file object and
+    reach the last resort)."""
+    (tmp_path / "site" / "factory.yaml").mkdir(parents=True)
+    code, _, err = run_inprocess(capsys, "validate", tmp_path / "site")
+    assert_refused(code, err, "site/factory.yaml", "not a regular file")
+
+
+def test_a_directory_where_an_acceptance_summary_belongs_is_skipped(tmp_path):
+    from aifactory.reports.html import last_acceptance
+    from aifactory.spec import load_spec
+
+    (tmp_path / "summary-rack01.json").mkdir()
+    (tmp_path / "summary-rack02.json").write_text('{"rack": "rack02", "verdict": "pass"}')
+    assert [r["rack"] for r in last_acceptance(load_spec(SITE), tmp_path)] == ["rack02"]

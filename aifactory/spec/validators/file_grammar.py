@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from aifactory.spec.model import Factory
 from aifactory.spec.validators.registry import Problem, validator
 
-# slurm.conf(5) and slurmdbd.conf(5): `Name=value` settings separated by whitespace, `#` starts a comment,
-# a value holding whitespace is double-quoted. A value is one word without those, `=` or a backslash.
-SLURM_CONF_WORD = re.compile(r"[^\s#\"'=\\]+")
+# slurm.conf(5) and slurmdbd.conf(5): an ASCII file of `Name=value` settings separated by whitespace, `#`
+# starts a comment, a value holding whitespace is double-quoted. A value is one word of printable ASCII
+# without those, `=` or a backslash.
+SLURM_CONF_WORD = re.compile(r"(?:(?![#\"'=\\])[!-~])+")
 # sources.list(5), deb822 style: URIs is a whitespace-separated list, a new line starts a new field.
 # A URI holds the characters RFC 3986 (section 2) allows, nothing else.
 URI = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
@@ -41,13 +42,13 @@ def outside(grammar: re.Pattern, values: list[tuple[str, str]], message: str) ->
 def slurm_conf_values(f: Factory) -> Iterator[Problem]:
     """The cluster name, state directory and partition names are single words of slurm.conf.
 
-    Fix: Use one word for each: no whitespace, quote, '#', '=' or backslash."""
+    Fix: Use one word of printable ASCII for each: no whitespace, quote, '#', '=' or backslash."""
     if f.scheduler.kind == "none":
         return
     values = [("name", f.name), ("scheduler.state_dir", f.scheduler.state_dir)]
     values += [(f"scheduler.partitions.{i}.name", p.name) for i, p in enumerate(f.scheduler.partitions)]
-    yield from outside(SLURM_CONF_WORD, values, "is written into slurm.conf, where it must be one word: no "
-                       "whitespace, quote, '#', '=' or backslash")
+    yield from outside(SLURM_CONF_WORD, values, "is written into slurm.conf, an ASCII file, where it must be one "
+                       "word of printable ASCII: no whitespace, quote, '#', '=' or backslash")
 
 
 @validator()

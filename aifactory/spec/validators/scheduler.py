@@ -16,14 +16,30 @@ SLURM_RELEASES = {"debian-12": (22, 5), "debian-13": (24, 11), "ubuntu-22.04": (
 # cgroup/v2 (slurm 22.05 release notes), topology/block (slurm 23.11 release notes).
 SLURM_CGROUP_V2, SLURM_TOPOLOGY_BLOCK = (22, 5), (23, 11)
 SLURM_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+# Slurm's limits on the values the spec puts in slurm.conf; past one, slurmctld refuses the file or reads
+# another value. Sources: slurm.conf(5) and the SchedMD/slurm parser (src/common) that reads the file.
+# PartitionName=DEFAULT sets the defaults of the partition lines after it (slurm.conf(5) PartitionName;
+# compared without case, read_config.c): a partition of that name would be no partition.
+SLURM_RESERVED_PARTITION = "default"
+# MaxTime: minutes, which time_str2secs (parse_time.c) turns into seconds in a C int; past this it wraps.
+SLURM_MAX_TIME_MINUTES = (2**31 - 1) // 60
+# MaxNodes: a uint32 (s_p_handle_uint32, parse_value.c); 2**32 - 1 is UNLIMITED (slurm.conf(5): "represented
+# internally as -1"), a larger number is refused.
+SLURM_MAX_NODES = 2**32 - 2
+# StateSaveLocation: slurmctld writes `<dir>/hash.N/job.ID/environment` (job_mgr.c), a path Linux limits to
+# PATH_MAX (4096 with its NUL, limits.h), each name in it to NAME_MAX (255).
+SLURM_STATE_FILE = "/hash.9/job.4294967295/environment"
+PATH_MAX, NAME_MAX = 4096, 255
 
 
 @validator()
 def scheduler_partitions(f: Factory) -> Iterator[Problem]:
-    """Partitions have Slurm-safe unique names, exactly one is the default, and they name racks the factory has.
+    """Partitions have Slurm-safe unique names (never Slurm's reserved `default`), exactly one is the default,
+    they name racks the factory has, and their limits are ones Slurm reads.
 
-    Fix: Give each partition a unique lowercase name, mark exactly one `default: true`, and list only racks 1 to
-    compute.racks (or `all`)."""
+    Fix: Give each partition a unique lowercase name other than `default`, mark exactly one `default: true`,
+    list only racks 1 to compute.racks (or `all`), and keep max_time_minutes and max_nodes within Slurm's
+    limits (or leave them out)."""
     sched = f.scheduler
     if sched.kind == "none":
         return
@@ -35,6 +51,9 @@ def scheduler_partitions(f: Factory) -> Iterator[Problem]:
         if not SLURM_NAME.fullmatch(part.name):
             yield Problem(f"scheduler.partitions.{i}.name", "must start with a lowercase letter, then lowercase "
                           "letters, digits, '_' or '-', at most 40 characters", part.name)
+        elif part.name == SLURM_RESERVED_PARTITION:
+            yield Problem(f"scheduler.partitions.{i}.name", "is Slurm's reserved name: `PartitionName=DEFAULT` "
+                          "sets the defaults of other partitions (slurm.conf(5)); choose another name", part.name)
         elif part.name in seen:
             yield Problem(f"scheduler.partitions.{i}.name", "is already the name of another partition; rename one",
                           part.name)
@@ -49,10 +68,23 @@ def scheduler_partitions(f: Factory) -> Iterator[Problem]:
                               f"{f.compute.racks} (compute.racks)", rack)
         if len(set(part.racks)) != len(part.racks):
             yield Problem(f"scheduler.partitions.{i}.racks", "names a rack twice", part.racks)
+    yield from _partition_counts(sched.partitions)
     defaults = [p.name for p in sched.partitions if p.default]
     if sched.partitions and len(defaults) != 1:
         yield Problem("scheduler.partitions", "exactly one partition must be `default: true` (where jobs go without "
                       f"--partition); {len(defaults)} are", ", ".join(defaults) or "none")
+
+
+def _partition_counts(partitions) -> Iterator[Problem]:
+    """MaxTime and MaxNodes within what Slurm reads (SLURM_MAX_TIME_MINUTES, SLURM_MAX_NODES)."""
+    for i, part in enumerate(partitions):
+        if part.max_time_minutes is not None and part.max_time_minutes > SLURM_MAX_TIME_MINUTES:
+            yield Problem(f"scheduler.partitions.{i}.max_time_minutes", f"Slurm reads at most "
+                          f"{SLURM_MAX_TIME_MINUTES} minutes (a larger MaxTime wraps); leave it out for no limit",
+                          part.max_time_minutes)
+        if part.max_nodes is not None and part.max_nodes > SLURM_MAX_NODES:
+            yield Problem(f"scheduler.partitions.{i}.max_nodes", f"Slurm reads at most {SLURM_MAX_NODES} "
+                          "(a 32-bit count); leave it out for no limit", part.max_nodes)
 
 
 @validator()
@@ -93,7 +125,8 @@ def scheduler_state_shared(f: Factory) -> Iterator[Problem]:
 @validator()
 def scheduler_state_dir(f: Factory) -> Iterator[Problem]:
     """The controllers chown scheduler.state_dir to slurm with mode 0700: a plain path of its own, never a
-    system directory (storage.SYSTEM_DIRS, which lists their parents too) or a key directory.
+    system directory (storage.SYSTEM_DIRS, which lists their parents too) or a key directory, short enough
+    for the files slurmctld writes in it.
 
     Fix: Use a directory of its own, written in normal form, such as /var/spool/slurmctld."""
     state = f.scheduler.state_dir
@@ -107,6 +140,10 @@ def scheduler_state_dir(f: Factory) -> Iterator[Problem]:
     elif normal != (state.rstrip("/") or "/"):
         yield Problem("scheduler.state_dir", f"is not a plain path (repeated '/', '.' or '..'); write it as {normal}",
                       state)
+    elif (len(normal.encode()) + len(SLURM_STATE_FILE) >= PATH_MAX
+          or any(len(name.encode()) > NAME_MAX for name in normal.split("/"))):
+        yield Problem("scheduler.state_dir", f"is too long for the files slurmctld writes in it: at most "
+                      f"{PATH_MAX - 1 - len(SLURM_STATE_FILE)} characters, each name at most {NAME_MAX}", state)
 
 
 @validator(level="warning")
