@@ -1,6 +1,11 @@
 """The BMC stand-in: sushy-emulator with its fake driver on 127.0.0.1, one Redfish system per BMC:
 every booted node's and every NVLink switch tray's (NVL72 racks), all powered off at first.
 
+Each BMC has an endpoint of its own, as on real hardware: a port on 127.0.0.1 whose Redfish service
+lists that BMC's system only (`state.endpoints["bmc_systems"]`, by node or switch-tray name). The
+emulator's own port lists every system (`state.endpoints["bmc"]`, for the lab's own reads). With one
+shared endpoint, every BMC host's inventory read would fetch every system: N reads of N systems.
+
 sushy-tools advertises `/redfish/v1/UpdateService/FirmwareInventory` but serves no route for it, so
 this launcher adds one to sushy's own Flask app before starting it: the collection and its members
 come from a firmware inventory shipped with the package (aifactory/lab/firmware/). sushy's systems carry no
@@ -16,6 +21,7 @@ import datetime
 import json
 import ipaddress
 import sys
+import threading
 import uuid
 from importlib.resources import files
 from pathlib import Path
@@ -74,8 +80,9 @@ def fake_systems(site: str, systems: list[tuple[str, str]]) -> list[dict]:
             for i, (name, address) in enumerate(systems, start=1)]
 
 
-def write_config(state: LabState, systems: list[tuple[str, str]], port: int) -> Path:
-    """The emulator's config: fake driver, its own state dir, one system per (name, address)."""
+def write_config(state: LabState, systems: list[tuple[str, str]], port: int, ports: dict[str, int]) -> Path:
+    """The emulator's config: fake driver, its own state dir, one system per (name, address), and the
+    port of each system's own endpoint ({system id: port}, read by this launcher)."""
     systems = fake_systems(state.site, systems)
     d = state.dir / "bmc"
     d.mkdir(parents=True, exist_ok=True)
@@ -89,6 +96,7 @@ def write_config(state: LabState, systems: list[tuple[str, str]], port: int) -> 
         "SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'",
         f"SUSHY_EMULATOR_LISTEN_PORT = {port}",
         f"SUSHY_EMULATOR_FAKE_SYSTEMS = {systems!r}",
+        f"AIFACTORY_BMC_PORTS = {ports!r}",
         "",
     ]))
     return conf
@@ -96,14 +104,17 @@ def write_config(state: LabState, systems: list[tuple[str, str]], port: int) -> 
 
 def start(state: LabState, systems: list[tuple[str, str]], platform: str) -> str:
     """Start the emulator with a system per (name, address); return its base URL once
-    `/redfish/v1/Systems` answers."""
+    `/redfish/v1/Systems` answers. Each system's own endpoint goes to `state.endpoints["bmc_systems"]`."""
     port = procs.free_port()
-    conf = write_config(state, systems, port)
+    own = {name: procs.free_port() for name, _ in systems}
+    conf = write_config(state, systems, port, {system_uuid(state.site, name): p for name, p in own.items()})
     argv = [sys.executable, "-m", "aifactory.lab.redfish", "--firmware", str(firmware_fixture(platform)),
             "--config", str(conf), "--fake", "-i", "127.0.0.1", "-p", str(port)]
     url = f"https://127.0.0.1:{port}"
     procs.start_service(state, "BMCs (sushy-emulator)", argv, state.dir / "bmc" / "emulator.log",
                         f"{url}/redfish/v1/Systems")
+    state.endpoints["bmc_systems"] = {name: f"https://127.0.0.1:{p}" for name, p in own.items()}
+    state.save()
     return url
 
 
@@ -148,6 +159,52 @@ def add_serial_numbers(app) -> None:
     app.after_request(with_serial)
 
 
+def serve_one_system_per_port(app) -> None:
+    """Listen on each system's own port too (config `AIFACTORY_BMC_PORTS`, {system id: port}): there, the
+    Systems collection lists that system only and any other system is not found, as on a BMC of one
+    system. Every listener serves this one app (one fake driver state), started beside sushy's own."""
+    import flask
+    from werkzeug.serving import make_server
+
+    def own_system() -> str | None:
+        return by_port.get(flask.request.environ.get("SERVER_PORT", ""))
+
+    def systems_path() -> list[str] | None:
+        parts = flask.request.path.rstrip("/").split("/")
+        return parts[4:] if parts[:4] == ["", "redfish", "v1", "Systems"] else None
+
+    def other_system():
+        rest, system = systems_path(), own_system()
+        if system and rest and rest[0] != system:
+            return flask.jsonify({"error": {"message": f"no system {rest[0]} on this BMC"}}), 404
+        return None
+
+    def own_member(response):
+        system = own_system()
+        if system and systems_path() == [] and response.status_code == 200 and response.is_json:
+            collection = response.get_json()
+            collection["Members"] = [m for m in collection.get("Members", [])
+                                     if m.get("@odata.id", "").rstrip("/").rsplit("/", 1)[-1] == system]
+            collection["Members@odata.count"] = len(collection["Members"])
+            response.set_data(json.dumps(collection))
+        return response
+
+    by_port: dict[str, str] = {}  # filled once sushy has read its config, before anything listens
+    app.before_request(other_system)
+    app.after_request(own_member)
+    run = app.run
+
+    def run_with_each_system(host, port, ssl_context=None, **options):
+        ports = app.config.get("AIFACTORY_BMC_PORTS") or {}
+        by_port.update({str(own_port): system for system, own_port in ports.items()})
+        for own_port in ports.values():
+            server = make_server(host, own_port, app, threaded=True, ssl_context=ssl_context)
+            threading.Thread(target=server.serve_forever, name=f"bmc-{own_port}", daemon=True).start()
+        return run(host=host, port=port, ssl_context=ssl_context, **options)
+
+    app.run = run_with_each_system
+
+
 def main(argv: list[str]) -> int:
     from sushy_tools.emulator import main as sushy
 
@@ -155,6 +212,7 @@ def main(argv: list[str]) -> int:
     fixture = Path(argv[i + 1])
     add_firmware_inventory(sushy.app, fixture)
     add_serial_numbers(sushy.app)
+    serve_one_system_per_port(sushy.app)
     sys.argv = ["sushy-emulator", *argv[:i], *argv[i + 2:]]
     return sushy.main()
 

@@ -101,7 +101,8 @@ def test_host_overrides_point_every_inventory_host_at_the_lab(lab):
     assert node["ansible_host"] == f.nodes[0].address and node["ansible_user"] == "root"
     assert f"UserKnownHostsFile={state.dir}/ssh/known_hosts" in node["ansible_ssh_common_args"]
     assert "StrictHostKeyChecking=yes" in node["ansible_ssh_common_args"]
-    assert overrides[f.nodes[0].name + "-bmc"]["bmc_endpoint"] == state.endpoints["bmc"]
+    # Each BMC host has its own endpoint, serving its own system only (aifactory.lab.redfish).
+    assert overrides[f.nodes[0].name + "-bmc"]["bmc_endpoint"] == state.endpoints["bmc_systems"][f.nodes[0].name]
     assert {k: node[k] for k in lifecycle.CONTAINER_CAPABILITIES} == lifecycle.CONTAINER_CAPABILITIES
 
 

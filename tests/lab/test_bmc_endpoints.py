@@ -1,0 +1,65 @@
+"""The lab's BMC stand-in gives each BMC an endpoint of its own, as real hardware does: there, the Redfish
+Systems collection lists that BMC's system only and another system is not found; the emulator's own
+endpoint still lists every system. (No node is booted: sushy-emulator alone, on 127.0.0.1.)"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import urllib.error
+import urllib.request
+
+import pytest
+
+from aifactory.lab import procs, redfish
+from aifactory.lab.state import LabState
+
+SITE = "lab-endpoints"
+SYSTEMS = [("n01", "10.0.1.1"), ("n02", "10.0.1.2"), ("sw01", "10.0.2.1")]
+
+
+def get(url: str) -> dict:
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with urllib.request.urlopen(url, context=context, timeout=30) as answer:
+        return json.load(answer)
+
+
+def members(url: str) -> list[str]:
+    return [m["@odata.id"].rsplit("/", 1)[1] for m in get(f"{url}/redfish/v1/Systems")["Members"]]
+
+
+@pytest.fixture(scope="module")
+def stand_in(tmp_path_factory):
+    state = LabState(site=SITE, root=tmp_path_factory.mktemp("lab"))
+    try:
+        url = redfish.start(state, SYSTEMS, "gb200-nvl72")
+        yield url, state
+    finally:
+        for item in state.resources:
+            if item["kind"] == "process":
+                procs.stop(item)
+
+
+def test_each_bmc_endpoint_lists_its_own_system_only(stand_in):
+    url, state = stand_in
+    own = state.endpoints["bmc_systems"]
+    assert sorted(own) == sorted(name for name, _ in SYSTEMS) and len(set(own.values()) | {url}) == len(SYSTEMS) + 1
+    for name, endpoint in own.items():
+        assert members(endpoint) == [redfish.system_uuid(SITE, name)]
+        system = get(f"{endpoint}/redfish/v1/Systems/{redfish.system_uuid(SITE, name)}")
+        assert system["Name"] == name and system["SerialNumber"] == redfish.serial_number(system["UUID"])
+    assert sorted(members(url)) == sorted(redfish.system_uuid(SITE, name) for name, _ in SYSTEMS)
+
+
+def test_another_system_is_not_found_on_a_bmc_endpoint(stand_in):
+    _, state = stand_in
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        get(f"{state.endpoints['bmc_systems']['n01']}/redfish/v1/Systems/{redfish.system_uuid(SITE, 'n02')}")
+    assert refused.value.code == 404
+
+
+def test_the_endpoints_are_in_the_lab_state(stand_in):
+    _, state = stand_in
+    saved = json.loads(state.path.read_text())["endpoints"]["bmc_systems"]
+    assert saved == state.endpoints["bmc_systems"]
