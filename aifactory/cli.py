@@ -15,11 +15,22 @@ import sys
 import threading
 from urllib.parse import urlsplit
 
-from aifactory import __version__
-from aifactory.commands.aws import EXIT_NOT_CHECKED
-from aifactory.core.inputs import BadInput
-from aifactory.spec import SpecError
-from aifactory.spec.validators import shown
+
+def _interrupted_while_loading(signum, frame) -> None:
+    """Ctrl-C while the command's modules load (seconds: pydantic, Pulumi, moto): one line, not a traceback."""
+    sys.stderr.write("interrupted\n")
+    os._exit(130)  # EXIT_INTERRUPTED, defined below the imports this may interrupt
+
+
+# From here until main() has built its parser; then Ctrl-C is KeyboardInterrupt again (main says "interrupted").
+if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _interrupted_while_loading)
+
+from aifactory import __version__  # noqa: E402 - after the handler above
+from aifactory.commands.aws import EXIT_NOT_CHECKED  # noqa: E402
+from aifactory.core.inputs import BadInput  # noqa: E402
+from aifactory.spec import SpecError  # noqa: E402
+from aifactory.spec.validators import shown  # noqa: E402
 
 # Modules that define subcommands: each has `register(subparsers)` and sets `func` on its parser.
 COMMAND_MODULES = [
@@ -175,8 +186,26 @@ def move_legacy_records() -> bool:
     return True
 
 
+def state_directory_problem() -> str | None:
+    """Every command keeps state in the directories the environment names: a message when one is unusable."""
+    from aifactory.core.userstate import directory_problem
+
+    problem = directory_problem()
+    if problem is None:
+        return None
+    variable, why = problem
+    return (f"{variable}={shown(os.environ[variable], 300)}: {why}: set {variable} to an absolute path of a "
+            "directory (or of one aifactory may create), or unset it")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if signal.getsignal(signal.SIGINT) is _interrupted_while_loading:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    problem = state_directory_problem()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     if not move_legacy_records():
         return 2
     scrub_killed_runs()

@@ -11,7 +11,7 @@ import sys
 from aifactory.commands.paths import input_dir
 from aifactory.commands.aws import EXIT_NOT_CHECKED
 from aifactory.reports.diff import DiffError, DiffNotChecked, has_errors, markdown, site_diff
-from aifactory.core.output import emit_json
+from aifactory.core.output import emit_json, progress
 
 
 def register(sub) -> None:
@@ -27,7 +27,8 @@ def register(sub) -> None:
 
 def run_diff(args) -> int:
     try:
-        diff = site_diff(args.spec, args.against, args.program)
+        with progress(f"diff of {args.spec} against {args.against}") as step:
+            diff = site_diff(args.spec, args.against, args.program, progress=step)
     except DiffNotChecked as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_NOT_CHECKED

@@ -1,8 +1,9 @@
 """`aifactory plan SPEC...`: run the Pulumi program offline against moto and check the sovereignty controls.
 
 Several sites (`aifactory plan inventories/*/`) are planned in one process, one after the other, with
-one report (JSON: `{"sites": [...]}`; SARIF: one run per site; JUnit: two suites per site) and one exit
-status, the worst of the sites'.
+one report in the order given (JSON: `{"sites": [...]}`; SARIF: one run per site; JUnit: two suites per
+site) and one exit status, the worst of the sites'. A site whose spec is not valid is not planned: its
+problems take its place in the report (exit 2), and the other sites are planned all the same.
 
 Exit 0 when the plan is clean, 1 on plan errors or control violations, 2 on a bad spec or a bad
 program directory, 4 when the AWS stand-in cannot be reached, is not set up or fails mid-plan (no verdict).
@@ -16,13 +17,15 @@ from collections import Counter, defaultdict
 
 from aifactory.commands.paths import input_dir, output_file
 from aifactory.reports.formats import MACHINE_FORMATS, spec_document
-from aifactory.reports.formats.junit import plans_junit
-from aifactory.reports.formats.sarif import plans_sarif
+from aifactory.reports.formats.junit import merged_junit, plans_junit
+from aifactory.reports.formats.sarif import merged_sarif, plan_sarif
 from aifactory.aws.plan import JSON_VERSION, Plan, PlanError, StandInUnavailable, make_plans
 from aifactory.commands.aws import EXIT_NOT_CHECKED
-from aifactory.aws.plan.engine import MOCK_ONLY, MOTO, REJECTED
+from aifactory.commands.validate import invalid_entry, invalid_section
+from aifactory.aws.plan.engine import API_MODEL, MOCK_ONLY, MOTO, REJECTED
+from aifactory.catalog.aws_api import botocore_version
 from aifactory.core.output import emit_json, progress, table
-from aifactory.spec import SpecError
+from aifactory.spec import SpecError, load_spec
 
 
 def register(sub) -> None:
@@ -44,9 +47,11 @@ def run_plan(args) -> int:
     if args.stack_outputs and len(args.spec) > 1:
         print("error: --stack-outputs: one site only (the file holds one stack's outputs)", file=sys.stderr)
         return 2
+    invalid = spec_errors(args.spec)
+    planned = [spec for spec in args.spec if spec not in invalid] or args.spec  # none valid: the first one's error
     try:
-        with progress(f"planning {', '.join(args.spec)}") as step:
-            plans = make_plans(args.spec, args.program, args.aws_endpoint, progress=step)
+        with progress(f"planning {', '.join(planned)}") as step:
+            plans = dict(zip(planned, make_plans(planned, args.program, args.aws_endpoint, progress=step)))
     except StandInUnavailable as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_NOT_CHECKED
@@ -60,23 +65,45 @@ def run_plan(args) -> int:
         print(spec_document(err.source, err.problems, args.format, "plan", err.not_run), end="")
         return 2
 
-    def document(fmt: str) -> str:
-        return json.dumps(plans_sarif(plans), indent=2) + "\n" if fmt == "sarif" else plans_junit(plans)
+    # Each site in the order given: its plan, or the problems of its spec.
+    sites = [plans.get(spec) or invalid[spec] for spec in args.spec]
 
-    clean = all(plan.clean for plan in plans)
+    def document(fmt: str) -> str:
+        if fmt == "sarif":
+            return json.dumps(merged_sarif([plan_sarif(site) if isinstance(site, Plan) else json.loads(
+                spec_document(site.source, site.problems, fmt, "plan", site.not_run)) for site in sites]), indent=2) + "\n"
+        return merged_junit([plans_junit([site]) if isinstance(site, Plan) else
+                             spec_document(site.source, site.problems, fmt, "plan", site.not_run) for site in sites])
+
+    clean = not invalid and all(plan.clean for plan in plans.values())
     write_documents(args, document)
     if args.stack_outputs:
-        args.stack_outputs.write_text(json.dumps(plans[0].stack_output_file(), indent=2) + "\n", encoding="utf-8")
+        args.stack_outputs.write_text(json.dumps(sites[0].stack_output_file(), indent=2) + "\n", encoding="utf-8")
     if args.format == "json":
-        emit_json(plans[0].as_dict() if len(plans) == 1 else
-                  {"version": JSON_VERSION, "clean": clean, "sites": [plan.as_dict() for plan in plans]})
+        emit_json(sites[0].as_dict() if len(sites) == 1 else
+                  {"version": JSON_VERSION, "clean": clean, "sites": [
+                      site.as_dict() if isinstance(site, Plan) else invalid_entry(spec, site)
+                      for spec, site in zip(args.spec, sites)]})
     elif args.format in MACHINE_FORMATS:
         print(document(args.format), end="")
     else:
-        print("\n\n".join(render(plan) for plan in plans))
-        if len(plans) > 1:
-            print(f"\n{len(plans)} sites: " + ", ".join(f"{p.factory.name} {'clean' if p.clean else 'NOT clean'}" for p in plans))
-    return 0 if clean else 1
+        print("\n\n".join(render(site) if isinstance(site, Plan) else invalid_section(site) for site in sites))
+        if len(sites) > 1:
+            print(f"\n{len(sites)} sites: " + ", ".join(
+                f"{site.factory.name} {'clean' if site.clean else 'NOT clean'}" if isinstance(site, Plan)
+                else f"{spec} NOT valid (not planned)" for spec, site in zip(args.spec, sites)))
+    return 2 if invalid else 0 if clean else 1
+
+
+def spec_errors(specs: list[str]) -> dict[str, SpecError]:
+    """The specs that are not valid, each with its error (their sites are not planned)."""
+    errors = {}
+    for spec in specs:
+        try:
+            load_spec(spec)
+        except SpecError as err:
+            errors[spec] = err
+    return errors
 
 
 def write_documents(args, document) -> None:
@@ -91,13 +118,18 @@ def render(plan: Plan) -> str:
     per_component: dict[str, Counter] = defaultdict(Counter)
     for r in plan.resources:
         per_component[r.component][r.checked_by] += 1
-    rows = [(c, sum(n.values()), n[MOTO], n[MOCK_ONLY], n[REJECTED]) for c, n in per_component.items()]
+    rows = [(c, sum(n.values()), n[MOTO], n[API_MODEL], n[MOCK_ONLY], n[REJECTED]) for c, n in sorted(per_component.items())]
     mock_only = Counter(r.type for r in plan.resources if r.checked_by == MOCK_ONLY)
     out = [f"{plan.factory.name}: plan of {plan.program} against {plan.backend}, account {plan.account} "
            "(stand-in for AWS; Pulumi mock engine)", ""]
-    out.append(table(["component", "resources", "moto", "mock only", "rejected"], rows))
+    out.append(table(["component", "resources", "moto", "api-model", "mock only", "rejected"], rows))
+    model_checked = Counter(r.type for r in plan.resources if r.checked_by == API_MODEL)
+    if model_checked:
+        out += ["", f"api-model (not created in moto; inputs checked against the AWS API's model, botocore "
+                    f"{botocore_version()}):"]
+        out += [f"  {n} x {t}" for t, n in sorted(model_checked.items())]
     if mock_only:
-        out += ["", "mock only (moto cannot create these; inputs checked by the controls only):"]
+        out += ["", "mock only (neither in moto nor in the API model's mapping; inputs checked by the controls only):"]
         out += [f"  {n} x {t}" for t, n in sorted(mock_only.items())]
     if plan.placeholders:
         out += ["", "mock settings (offline placeholders, not the site's values): " + ", ".join(plan.placeholders)]

@@ -11,8 +11,8 @@ from aifactory.commands.runner_options import (add_run_arguments, bad_input, che
 from aifactory.node.bringup import STAGES, BringupError, stage_order
 from aifactory.core.inputs import InputFileError, read_text
 from aifactory.node.inventory import InventoryInputError
-from aifactory.day2.replace import (DEFAULT_BOOT_TIMEOUT, ReplaceError, ReplaceOptions, check_node, exit_code,
-                                   load_records, public_key, record_path, run_replace)
+from aifactory.day2.replace import (DEFAULT_BOOT_TIMEOUT, ReplaceError, ReplaceOptions, check_exit_code, check_node,
+                                    check_replace, exit_code, load_records, public_key, record_path, run_replace)
 from aifactory.core.output import emit_json
 from aifactory.spec import load_spec
 from aifactory.spec.validators import shown
@@ -23,11 +23,14 @@ hardware through its BMC (serial, model, firmware versions; recorded in
 with the previous hardware), boot it once from the network and power-cycle it, forget the old
 machine's cached facts and SSH host key, learn the new key (checked against --host-key when given,
 trusted on first use otherwise, with its fingerprint shown), bring only that node up, run acceptance
-and resume it in Slurm.
+and resume it in Slurm. --check runs the two playbooks in Ansible check mode (no drain, no PXE boot, no
+power cycle) and names the other steps; it forgets no key, resumes nothing, needs no --yes and writes
+no record.
 
 exit codes:
   0    the node is back in service
   1    a step failed (the record and the output say which); the node stays drained
+       (--check: a check run failed)
   2    bad input (spec, node, options, host overrides, --host-key), or a real run that was not
        confirmed; nothing ran
   130  stopped by Ctrl-C"""
@@ -45,6 +48,9 @@ def register(sub) -> None:
                    help=f"seconds for the network install and first boot (default {DEFAULT_BOOT_TIMEOUT})")
     p.add_argument("--stages", help=f"the stages of the node's bring-up, comma-separated (default all: {','.join(STAGES)})")
     p.add_argument("--record", type=record_file, metavar="FILE", help="the replacements' JSON record (default ~/.local/state/aifactory/sites/SITE/day2/replace.json)")
+    p.add_argument("--check", action="store_true",
+                   help="check mode: run the replacement's playbooks in Ansible check mode and name each step; nothing "
+                        "is drained, power-cycled, forgotten or resumed, no record is written")
     add_run_arguments(p, brief=True, forks=False)
     p.set_defaults(func=run)
 
@@ -52,7 +58,7 @@ def register(sub) -> None:
 def run(args) -> int:
     f = load_spec(args.spec)
     try:
-        bringup, overrides = checked_run_options(f, args)
+        bringup, overrides = checked_run_options(f, args, check=args.check)
         host_key = None
         if args.host_key is not None:
             try:
@@ -66,6 +72,8 @@ def run(args) -> int:
         load_records(options.record or record_path(f.name), f)  # a record that is not this site's stops here
     except (InventoryInputError, BringupError, ReplaceError) as err:
         return bad_input(err)
+    if args.check:  # nothing changes: no confirmation
+        return _check(f, args, options)
     if not is_lab(f, overrides) and not confirmed(f.name, args.yes, REFUSAL, PROMPT):
         return 2
     entry = run_replace(f, options)
@@ -77,3 +85,17 @@ def run(args) -> int:
         print(f"{entry['node']}: {entry['outcome']}")
         print(f"record: {args.record or record_path(f.name)}")
     return exit_code(entry)
+
+
+def _check(f, args, options: ReplaceOptions) -> int:
+    report = check_replace(f, options)
+    if args.format == "json":
+        emit_json(report)
+    else:
+        for name, outcome in report["steps"].items():
+            print(f"  {name}: {outcome}")
+        for run in report["runs"]:
+            for host, tasks in run["would_change"].items():
+                print(f"  {run['playbook']}: {host} would change: {'; '.join(tasks)}")
+        print(f"{report['node']}: check mode, nothing changed, no record written")
+    return check_exit_code(report)

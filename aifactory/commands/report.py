@@ -11,7 +11,7 @@ from pathlib import Path
 from aifactory.aws.plan import make_plan
 from aifactory.commands.paths import input_dir, output_file
 from aifactory.core.output import progress
-from aifactory.reports.html import ReportError, build_report, default_page
+from aifactory.reports.html import ReportError, build_report, default_page, graphviz_dot
 
 
 def register(sub) -> None:
@@ -26,6 +26,7 @@ def register(sub) -> None:
 
 def run_report(args) -> int:
     try:
+        graphviz_dot()  # missing: said before the plan, not after it
         with progress(f"planning {args.spec}") as step:
             plan = make_plan(args.spec, args.program, progress=step)
         document = build_report(plan, args.acceptance)

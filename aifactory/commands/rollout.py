@@ -12,8 +12,9 @@ from aifactory.commands.runner_options import (HOST_OVERRIDES_HELP, add_run_argu
 from aifactory.node.bringup import BringupError
 from aifactory.node.inventory import InventoryInputError
 from aifactory.core.output import emit_json
-from aifactory.day2.rollout import (DEFAULT_DRAIN_TIMEOUT, ROLLOUT_STAGES, RolloutError, RolloutOptions, exit_code, prepare,
-                               record_lock, record_path, run_rollout, state_lines)
+from aifactory.day2.rollout import (DEFAULT_DRAIN_TIMEOUT, ROLLOUT_STAGES, RolloutError, RolloutOptions, check_exit_code,
+                                    check_lines, check_rollout, exit_code, prepare, record_lock, record_path,
+                                    run_rollout, state_lines)
 from aifactory.spec import load_spec
 from aifactory.spec.naming import ABSENT
 
@@ -28,11 +29,13 @@ nodes whose change needs it (a driver upgrade) and wait for them, run acceptance
 The first batch whose gate fails (a failed task, an acceptance verdict other than pass) stops the
 rollout: its nodes stay drained, later batches are not touched. The record (--record, default
 ~/.local/state/aifactory/sites/SITE/day2/rollout.json) says which batch stopped and which nodes are drained; --resume
-continues from that batch. Ctrl-C stops the running batch the same way.
+continues from that batch. Ctrl-C stops the running batch the same way. --check prints the batch
+plan and runs each batch's playbook in Ansible check mode (what each host would change); it drains,
+restarts and resumes nothing, sends no BMC power command, needs no --yes and writes no record.
 
 exit codes:
   0    every batch passed (or --max-batches ran and the rest waits for --resume)
-  1    a batch failed its gate: the rollout stopped there
+  1    a batch failed its gate: the rollout stopped there (--check: a batch's check run failed)
   2    bad input (spec, stage, options, record, host overrides), a real run that was not confirmed,
        or an unfinished rollout without --resume; nothing ran
   130  stopped by Ctrl-C (SIGINT); 143 by SIGTERM: the record says where"""
@@ -54,6 +57,9 @@ def register(sub) -> None:
     p.add_argument("--max-batches", type=positive_int, metavar="N",
                    help="run at most N batches now; --resume runs the rest")
     p.add_argument("--record", type=record_file, metavar="FILE", help="the rollout's JSON record (default ~/.local/state/aifactory/sites/SITE/day2/rollout.json)")
+    p.add_argument("--check", action="store_true",
+                   help="check mode: print the batch plan and run each batch's playbook in Ansible check mode to show "
+                        "what it would change; nothing is drained, restarted or resumed, no record is written")
     add_run_arguments(p, brief=True,
                       host_overrides_help=f"{HOST_OVERRIDES_HELP}; hosts with {ABSENT} are skipped")
     p.set_defaults(func=run)
@@ -62,14 +68,28 @@ def register(sub) -> None:
 def run(args) -> int:
     f = load_spec(args.spec)
     try:
-        bringup, overrides = checked_run_options(f, args)
+        bringup, overrides = checked_run_options(f, args, check=args.check)
         options = RolloutOptions(stage=args.stage, batch_size=args.batch_size, force=args.force,
                                  drain_timeout=args.drain_timeout, resume=args.resume, max_batches=args.max_batches,
                                  bringup=bringup, host_overrides=overrides, record=args.record)
+        if args.check:  # reads the record, writes nothing: no lock either
+            return _check(f, args, options)
         with record_lock(options.record or record_path(f.name)):
             return _run(f, args, options, overrides)
     except (InventoryInputError, BringupError, RolloutError) as err:
         return bad_input(err)
+
+
+def _check(f, args, options: RolloutOptions) -> int:
+    """--check: the batch plan, and each batch run in Ansible check mode; no confirmation (nothing changes)."""
+    path, record = prepare(f, options)
+    print(plan_lines(record, path), file=sys.stderr)
+    report = check_rollout(f, options, record)
+    if args.format == "json":
+        emit_json(report)
+    else:
+        print("\n".join(check_lines(report)))
+    return check_exit_code(report)
 
 
 def _run(f, args, options: RolloutOptions, overrides: dict | None) -> int:

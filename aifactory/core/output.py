@@ -8,6 +8,8 @@ import io
 import json
 import shutil
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from rich import box
@@ -49,11 +51,23 @@ def _rich_table(headers: Sequence[str], rows: list[list[str]], header: bool) -> 
 
 
 @contextlib.contextmanager
-def progress(what: str) -> Iterator[Callable[[str], None]]:
-    """A progress callback for long work: on a terminal, one live line on stderr (a spinner, the count
-    of steps and the latest), cleared at the end; otherwise each step printed on a line of stderr."""
+def progress(what: str, clock: Callable[[], float] = time.monotonic) -> Iterator[Callable[[str], None]]:
+    """A progress callback for long work, on stderr only (stdout stays the command's output): on a terminal,
+    one live line (a spinner, the count of steps, the seconds so far and the latest step), then one line with
+    the count and the time; otherwise each step on a line of its own, after the seconds since the start, each
+    line written whole (steps from several threads never interleave)."""
+    start = clock()
+    elapsed = lambda: f"{clock() - start:.1f}s"  # noqa: E731
     if not on_terminal(sys.stderr):
-        yield lambda line: print(line, file=sys.stderr, flush=True)
+        lock = threading.Lock()
+
+        def line_step(line: str) -> None:
+            text = f"[{elapsed():>7}] {line}\n"
+            with lock:
+                sys.stderr.write(text)
+                sys.stderr.flush()
+
+        yield line_step
         return
     steps = 0
     console = Console(file=sys.stderr)
@@ -61,9 +75,10 @@ def progress(what: str) -> Iterator[Callable[[str], None]]:
         def step(line: str) -> None:
             nonlocal steps
             steps += 1
-            status.update(f"{what}: {steps} steps, {line}")
+            status.update(f"{what}: {steps} steps, {elapsed()}, {line}")
 
         yield step
+    console.print(f"{what}: {steps} steps in {elapsed()}", highlight=False, markup=False)
 
 
 def emit_json(data: object) -> None:

@@ -35,6 +35,7 @@ from aifactory.core.userstate import day2_record
 from aifactory.day2.records import RecordError, ReplaceRecord, check_site, now, read_record, write_record
 from aifactory.day2.rollout import RESUME_PLAYBOOK, uses_slurm
 from aifactory.node import redfish
+from aifactory.node.acceptance_gate import ended_well
 from aifactory.node.bringup import PLAYBOOKS, BringupOptions, Runner, forget_facts, run_bringup
 from aifactory.spec import Factory
 from aifactory.spec.naming import ABSENT, bmc_host, is_marked
@@ -70,6 +71,11 @@ def known_hosts_files(host_vars: dict, home: Path | None = None) -> list[Path]:
     if named:
         return [Path(p) for p in named]
     return [(home or Path.home()) / ".ssh" / "known_hosts"]
+
+
+def stale_key_files(files: list[Path], home: Path | None = None) -> list[Path]:
+    """Where the old machine's host key is forgotten: the connection's known_hosts files and the user's."""
+    return sorted({*files, (home or Path.home()) / ".ssh" / "known_hosts"})
 
 
 def forget_host_key(files: list[Path], names: list[str]) -> list[str]:
@@ -214,8 +220,7 @@ def run_replace(f: Factory, options: ReplaceOptions, runner: Runner = run_bringu
     try:
         forget_facts([node.name], dict(os.environ))
         files = known_hosts_files(host_vars, options.home)
-        user_file = (options.home or Path.home()) / ".ssh" / "known_hosts"
-        removed = forget_host_key(sorted({*files, user_file}), [node.name, address])
+        removed = forget_host_key(stale_key_files(files, options.home), [node.name, address])
         step("forget the old machine", f"cached facts dropped; host keys removed: {len(removed)}")
 
         run = runner(f, replace(base, playbook=REPLACE_PLAYBOOK, stages=None, limit=f"{node.name},{bmc_host(node.name)}",
@@ -265,6 +270,57 @@ def run_replace(f: Factory, options: ReplaceOptions, runner: Runner = run_bringu
     except (KeyboardInterrupt, SystemExit):  # between the runs (SIGTERM is SystemExit): each run handles its own
         return stop("interrupted")
     return stop("in service")
+
+
+def check_replace(f: Factory, options: ReplaceOptions, runner: Runner = run_bringup,
+                  progress: TextIO = sys.stderr) -> dict:
+    """--check: the replacement's Ansible runs in check mode (replace.yml: no drain, no PXE boot, no power
+    cycle, the BMC's read only; then the node's bring-up), each step that changes the controller (facts, host
+    keys) or Slurm (resume) only named, and no record written. Returns {node, address, check, steps: {step: what
+    it would do}, runs: [{playbook, exit_code, artifacts, would_change}]}."""
+    check_node(f, options)
+    say = lambda text: print(text, file=progress, flush=True)  # noqa: E731
+    node = next(n for n in f.nodes if n.name == options.node)
+    host_vars = (options.host_overrides or {}).get(node.name) or {}
+    address = str(host_vars.get("ansible_host") or node.address)
+    slurm = uses_slurm(f)
+    base = replace(options.bringup, check=True)
+    extra = {"aifactory_replace_slurm": slurm, "aifactory_replace_reason": DRAIN_REASON,
+             "aifactory_replace_bmc_node": {bmc_host(node.name): node.name},
+             "aifactory_replace_boot_timeout": options.boot_timeout}
+    report = {"node": node.name, "address": address, "check": True, "steps": {}, "runs": []}
+
+    def step(name: str, outcome: str) -> None:
+        report["steps"][name] = outcome
+        say(f"replace {node.name} (check mode): {name}: {outcome}")
+
+    def checked(run) -> str:
+        report["runs"].append({"playbook": run.playbook, "exit_code": run.exit_code, "artifacts": str(run.run_dir),
+                               "would_change": run.changed_tasks})
+        return "check run ok" if ended_well(run.exit_code) else f"check run FAILED (exit {run.exit_code}, {run.run_dir})"
+
+    step("forget the old machine", f"would drop its cached facts and its host keys ({node.name}, {address}) from "
+         f"{', '.join(map(str, stale_key_files(known_hosts_files(host_vars, options.home), options.home)))}")
+    drain = f"drain it in Slurm with reason {DRAIN_REASON!r}, " if slurm else ""
+    run = runner(f, replace(base, playbook=REPLACE_PLAYBOOK, stages=None, limit=f"{node.name},{bmc_host(node.name)}",
+                            extra_vars={**base.extra_vars, **extra}))
+    step("drain, read the hardware, PXE boot and power cycle",
+         f"would {drain}read the hardware, boot once from the network and power-cycle: {checked(run)}")
+    if run.interrupted_by is None:
+        step("learn the new host key", "would read it with ssh-keyscan and " + (
+            "check it against --host-key" if options.host_key else "trust it on first use"))
+        up = runner(f, replace(base, playbook=None, stages=options.stages, limit=node.name,
+                               extra_vars=dict(base.extra_vars)))
+        step("bring the node up and accept it", f"check of the machine there now: {checked(up)}")
+        step("resume it in Slurm", "would resume it" if slurm else "skipped: the factory has no scheduler")
+    return report
+
+
+def check_exit_code(report: dict) -> int:
+    """0 every check run ended well, 1 one failed, 130/143 one was interrupted."""
+    codes = [r["exit_code"] for r in report["runs"]]
+    stopped = next((c for c in codes if c in (130, 143)), None)
+    return stopped or (0 if all(ended_well(c) for c in codes) else 1)
 
 
 def exit_code(entry: dict) -> int:

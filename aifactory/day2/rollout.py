@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TextIO
 
 from aifactory.node.batches import SERIAL_VAR, Batch, BatchPlanError, plan_batches, serial_sizes
-from aifactory.node.acceptance_gate import GATE_PASSES
+from aifactory.node.acceptance_gate import GATE_PASSES, ended_well
 from aifactory.core.userstate import day2_record
 from aifactory.day2.records import RecordError, RolloutRecord, check_site, now, read_record, write_record
 from aifactory.node.bringup import PLAYBOOKS, BringupOptions, Runner, run_bringup
@@ -325,6 +325,60 @@ def _run_batch(f: Factory, options: RolloutOptions, record: dict, entry: dict, b
     entry["drained"] = []
     say(f"  resumed in Slurm: {', '.join(batch.nodes)}")
     return "passed"
+
+
+def check_rollout(f: Factory, options: RolloutOptions, record: dict, runner: Runner = run_bringup,
+                  progress: TextIO = sys.stderr) -> dict:
+    """--check: each batch still to run (at most --max-batches), run as run_rollout would run it but in Ansible
+    check mode: nothing changes (no drain, no restart through a BMC: the bmc role sends no power command in check
+    mode), no resume run, and the record is neither written nor changed. Returns what each batch's check run
+    would change: {site, stage, check, slurm, drain_reason, batches: [{index, label, nodes, exit_code, artifacts,
+    would_change: {host: [task]}}], interrupted_by}."""
+    say = lambda text: print(text, file=progress, flush=True)  # noqa: E731
+    base = replace(options.bringup, check=True)
+    todo = [b for b in record["batches"] if b["outcome"] != "passed"][:options.max_batches]
+    report = {"site": record["site"], "stage": record["stage"], "check": True, "slurm": record["slurm"],
+              "drain_reason": record["drain_reason"], "batches": [], "interrupted_by": None}
+    for entry in todo:
+        batch = Batch(entry["label"], tuple(entry["nodes"]))
+        say(f"rollout {record['stage']} (check mode): batch {entry['index']}/{len(record['batches'])} ({batch.label})")
+        extra = batch_vars(f, record["stage"], batch, record["force"], record["drain_timeout"])
+        try:
+            run = runner(f, replace(base, playbook=ROLLOUT_PLAYBOOK, stages=[record["stage"]], limit=batch_limit(batch),
+                                    extra_vars={**base.extra_vars, **extra}))
+        except (KeyboardInterrupt, SystemExit) as stop:
+            report["interrupted_by"] = "SIGTERM" if isinstance(stop, SystemExit) else "SIGINT"
+            break
+        report["batches"].append({"index": entry["index"], "label": batch.label, "nodes": list(batch.nodes),
+                                  "exit_code": run.exit_code, "artifacts": str(run.run_dir),
+                                  "would_change": run.changed_tasks})
+        if run.interrupted_by is not None:
+            report["interrupted_by"] = _signal_name(run.interrupted_by)
+            break
+    return report
+
+
+def check_lines(report: dict) -> list[str]:
+    """What a --check run found, batch by batch: what the rollout would do and what each host would change."""
+    lines = [f"rollout of {report['stage']} on {report['site']} (check mode: nothing changed, no record written)"]
+    for b in report["batches"]:
+        drain = (f"drain in Slurm with reason {report['drain_reason']!r}, " if report["slurm"] else "")
+        verdict = "ok" if ended_well(b["exit_code"]) else f"FAILED (exit {b['exit_code']}, {b['artifacts']})"
+        lines.append(f"  batch {b['index']} ({b['label']}): would {drain}apply {report['stage']}, restart through the "
+                     f"BMC the nodes that need it, run acceptance{', resume' if report['slurm'] else ''}: "
+                     f"{', '.join(b['nodes'])}; check run {verdict}")
+        for host, tasks in b["would_change"].items():
+            lines.append(f"    {host} would change: {'; '.join(tasks)}")
+    if report["interrupted_by"]:
+        lines.append(f"  interrupted by {report['interrupted_by']}: later batches were not checked")
+    return lines
+
+
+def check_exit_code(report: dict) -> int:
+    """0 every batch's check run ended well, 1 one failed, 130/143 interrupted."""
+    if report["interrupted_by"]:
+        return EXIT_SIGNALS[report["interrupted_by"]]
+    return 0 if all(ended_well(b["exit_code"]) for b in report["batches"]) else EXIT_STOPPED
 
 
 def _signal_name(signum: int) -> str:

@@ -24,6 +24,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from aifactory import scheduler
@@ -246,25 +247,31 @@ def saved_plan(path: Path) -> dict:
     return plan
 
 
-def site_diff(site: str | Path, against: str, program: Path | None = None) -> dict:
+def site_diff(site: str | Path, against: str, program: Path | None = None,
+              progress: Callable[[str], None] = lambda line: None) -> dict:
     """The change preview of `site` against a git ref or a saved plan JSON (see the module doc);
-    the old side is read first, so a bad ref or file costs no plan."""
+    the old side is read first, so a bad ref or file costs no plan. `progress` hears of each step."""
     spec_file = resolve_spec_path(site)
     after = load_spec(spec_file)
     result = {"site": after.name, "against": against, "hosts": None, "scheduler": None, "aws": None, "notes": []}
     with tempfile.TemporaryDirectory(prefix="aifactory-diff-") as tmp:
         if _names_a_file(against):
+            progress(f"reading the saved plan {against}")
             before_plan = saved_plan(Path(against))
             result["notes"].append("hosts not compared (nor the scheduler): a saved plan holds the AWS side only")
         else:
+            progress(f"reading the site and infra/ at {against}")
             old_site, old_program = checkout_at(spec_file.parent, against, Path(tmp))
             before = load_spec(old_site)
             result["hosts"] = compare_hosts(hosts(before), hosts(after))
             result["scheduler"] = compare_scheduler(scheduler_view(before), scheduler_view(after))
             if old_program is None:
                 result["notes"].append(f"{against} has no infra/: both sides planned with the same program")
+            progress(f"planning {after.name} at {against}")
             before_plan = plan_json(old_site / spec_file.name, old_program or program, cwd=Path(tmp))
+    progress(f"planning {after.name} as it is now")
     after_plan = plan_json(spec_file, program)
+    progress("comparing the two sides")
     result["aws"] = compare_plans(before_plan, after_plan)
     for side, plan in (("before", before_plan), ("after", after_plan)):
         if not plan.get("clean", True):

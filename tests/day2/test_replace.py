@@ -11,8 +11,9 @@ import pytest
 
 from aifactory.node.bringup import BringupOptions, BringupResult
 from aifactory.node.redfish import firmware_versions, select_system
-from aifactory.day2.replace import (REPLACE_PLAYBOOK, HostKeyMismatch, ReplaceError, ReplaceOptions, check_node, exit_code,
-                               forget_host_key, hardware_record, known_hosts_files, learn_host_key, run_replace)
+from aifactory.day2.replace import (REPLACE_PLAYBOOK, HostKeyMismatch, ReplaceError, ReplaceOptions, check_exit_code,
+                                    check_node, check_replace, exit_code, forget_host_key, hardware_record,
+                                    known_hosts_files, learn_host_key, run_replace)
 from aifactory.day2.rollout import RESUME_PLAYBOOK
 from aifactory.spec import load_spec
 from tests.conftest import put, site_dir
@@ -83,7 +84,7 @@ class Runner:
         elif options.playbook is None:
             acceptance = {NODE: {"result": self.verdict}}
         failed = self.verdict == "fail" and options.playbook is None
-        return BringupResult(site=f.name, playbook="x", stages=None, check=False, status="successful", rc=0,
+        return BringupResult(site=f.name, playbook="x", stages=None, check=options.check, status="successful", rc=0,
                              hosts={NODE: {"ok": 1, "changed": 0, "failed": int(failed), "unreachable": 0, "skipped": 0,
                                            "rescued": 0, "ignored": 0}},
                              run_dir=self.tmp, unscrubbable=[], acceptance=acceptance, custom_stats=stats)
@@ -144,6 +145,30 @@ def test_without_a_scheduler_nothing_is_resumed(tmp_path, monkeypatch, site):
     assert runner.runs[1].stages == ["os", "drivers"]
     assert entry["outcome"] == "in service" and len(runner.runs) == 2
     assert entry["steps"]["resume it in Slurm"].startswith("skipped")
+
+
+def test_check_runs_both_playbooks_in_check_mode_and_forgets_resumes_and_records_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(tmp_path / "facts"))
+    old = host_key(tmp_path, "old")
+    (tmp_path / "kh").write_text(f"{ADDRESS} {old}\n")
+    (tmp_path / "facts").mkdir()
+    (tmp_path / "facts" / NODE).write_text("{}")
+    overrides = {NODE: {"ansible_host": ADDRESS, "ansible_ssh_common_args": f"-o UserKnownHostsFile={tmp_path}/kh"}}
+    options = ReplaceOptions(node=NODE, host_overrides=overrides, record=tmp_path / "record.json", home=tmp_path / "home")
+    runner = Runner(tmp_path)
+    report = check_replace(GB200, options, runner=runner, progress=open(tmp_path / "progress", "a"))
+    assert [(o.playbook, o.limit, o.check) for o in runner.runs] == [
+        (REPLACE_PLAYBOOK, f"{NODE},{NODE}-bmc", True), (None, NODE, True)]  # no resume run
+    assert (tmp_path / "kh").read_text() == f"{ADDRESS} {old}\n" and (tmp_path / "facts" / NODE).exists()
+    assert not (tmp_path / "record.json").exists() and check_exit_code(report) == 0
+    assert list(report["steps"]) == ["forget the old machine", "drain, read the hardware, PXE boot and power cycle",
+                                     "learn the new host key", "bring the node up and accept it", "resume it in Slurm"]
+    assert f"{tmp_path}/kh" in report["steps"]["forget the old machine"]
+    assert "would drain it in Slurm with reason 'aifactory replace'" in report["steps"][
+        "drain, read the hardware, PXE boot and power cycle"]
+    assert report["steps"]["resume it in Slurm"] == "would resume it"
+    report = check_replace(GB200, options, runner=Runner(tmp_path, verdict="fail"), progress=open(tmp_path / "progress", "a"))
+    assert check_exit_code(report) == 1 and "check run FAILED" in report["steps"]["bring the node up and accept it"]
 
 
 def test_unknown_and_absent_nodes_are_refused():

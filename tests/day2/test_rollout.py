@@ -13,8 +13,9 @@ from aifactory.node.acceptance_gate import KERNEL_BOUND_INCOMPLETE
 from aifactory.node.batches import BatchPlanError, plan_batches
 from aifactory.node.bringup import BringupOptions, BringupResult
 from aifactory.node.parsers.acceptance import WITHOUT_KERNEL
-from aifactory.day2.rollout import (RESUME_PLAYBOOK, ROLLOUT_PLAYBOOK, RolloutError, RolloutOptions, exit_code, prepare,
-                               record_lock, run_rollout, state_lines)
+from aifactory.day2.rollout import (RESUME_PLAYBOOK, ROLLOUT_PLAYBOOK, RolloutError, RolloutOptions, check_exit_code,
+                                    check_lines, check_rollout, exit_code, prepare, record_lock, run_rollout,
+                                    state_lines)
 from aifactory.spec import load_spec
 from tests.conftest import put, site_dir
 from tests.hostile.conftest import run_inprocess
@@ -84,13 +85,14 @@ class Runner:
         verdicts = {n: self.verdict(n) for n in nodes} if rollout else {}
         failed = any(v == "fail" for v in verdicts.values())
         return BringupResult(
-            site=f.name, playbook=Path(options.playbook).name, stages=options.stages, check=False,
+            site=f.name, playbook=Path(options.playbook).name, stages=options.stages, check=options.check,
             status="failed" if failed else "successful", rc=2 if failed else 0,
             hosts={n: {"ok": 5, "changed": 1, "failed": int(verdicts.get(n) == "fail"), "unreachable": 0, "skipped": 0,
                        "rescued": 0, "ignored": 0} for n in nodes},
             run_dir=self.tmp / f"run{len(self.runs)}", unscrubbable=[],
             acceptance={n: {"result": v, "skipped": self.skipped(n)} for n, v in verdicts.items()},
-            interrupted_by=signal.SIGINT if self.interrupt_on == len(self.runs) else None)
+            interrupted_by=signal.SIGINT if self.interrupt_on == len(self.runs) else None,
+            changed_tasks={n: [f"{Path(options.playbook).name}: stand-in task"] for n in nodes})
 
     def batches(self) -> list[list[str]]:
         """The batches the rollout playbook ran on."""
@@ -227,6 +229,42 @@ def test_without_a_scheduler_nothing_is_drained_or_resumed(tmp_path, site):
     assert all(Path(o.playbook) == ROLLOUT_PLAYBOOK for o in runner.runs)
     assert runner.runs[0].extra_vars["aifactory_rollout_slurm"] is False
     assert "nodes are not drained or resumed in Slurm" in (tmp_path / "progress.txt").read_text()
+
+
+# --- --check ------------------------------------------------------------------------------------------
+def test_check_runs_each_batch_in_check_mode_resumes_nothing_and_writes_no_record(tmp_path):
+    path, record, options = start(tmp_path)
+    runner = Runner(tmp_path)
+    report = check_rollout(GB200, options, record, runner=runner, progress=open(tmp_path / "progress.txt", "a"))
+    assert [o.check for o in runner.runs] == [True] * 3
+    assert runner.batches() == [["lab-gb200-r001-n01"], ["lab-gb200-r001-n02"], ["lab-gb200-r002-n01", "lab-gb200-r002-n02"]]
+    assert all(Path(o.playbook) == ROLLOUT_PLAYBOOK for o in runner.runs)  # no resume run
+    assert not path.exists() and check_exit_code(report) == 0
+    assert report["batches"][2]["would_change"] == {"lab-gb200-r002-n01": ["rollout.yml: stand-in task"],
+                                                    "lab-gb200-r002-n02": ["rollout.yml: stand-in task"]}
+    lines = check_lines(report)
+    assert "check mode: nothing changed, no record written" in lines[0]
+    assert "would drain in Slurm with reason 'aifactory rollout drivers'" in lines[1] and "check run ok" in lines[1]
+    assert "    lab-gb200-r001-n01 would change: rollout.yml: stand-in task" in lines
+
+
+def test_check_of_a_stopped_rollout_checks_from_its_batch_and_leaves_the_record_as_it_was(tmp_path):
+    rollout(tmp_path, Runner(tmp_path, verdict=lambda n: "fail" if n == "lab-gb200-r001-n02" else "pass"))
+    saved = (tmp_path / "record.json").read_text()
+    _, record, options = start(tmp_path, resume=True, max_batches=1)
+    runner = Runner(tmp_path, verdict=lambda n: "fail")
+    report = check_rollout(GB200, options, record, runner=runner, progress=open(tmp_path / "progress.txt", "a"))
+    assert runner.batches() == [["lab-gb200-r001-n02"]]  # from the stopped batch, at most --max-batches
+    assert check_exit_code(report) == 1 and "check run FAILED (exit 1" in check_lines(report)[1]
+    assert (tmp_path / "record.json").read_text() == saved
+
+
+def test_check_stopped_by_ctrl_c_says_so(tmp_path):
+    _, record, options = start(tmp_path)
+    report = check_rollout(GB200, options, record, runner=Runner(tmp_path, raise_on=2),
+                           progress=open(tmp_path / "progress.txt", "a"))
+    assert len(report["batches"]) == 1 and check_exit_code(report) == 130
+    assert "interrupted by SIGINT" in check_lines(report)[-1]
 
 
 # --- the command ----------------------------------------------------------------------------------------

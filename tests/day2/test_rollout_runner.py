@@ -14,6 +14,7 @@ from aifactory.node.bringup import BringupOptions
 from aifactory.day2.rollout import RolloutOptions, prepare, run_rollout
 from aifactory.spec import load_spec
 from tests.conftest import site_dir
+from tests.hostile.conftest import run_inprocess
 
 GB200 = load_spec(site_dir("lab-gb200"))
 PRESENT = [n.name for n in GB200.nodes if n.slot <= 2]
@@ -68,3 +69,23 @@ def test_a_failing_verdict_stops_with_the_batch_not_resumed(tmp_path, monkeypatc
     record = run_rollout(GB200, opts, path, record, progress=open(tmp_path / "progress", "w"))
     assert record["status"] == "stopped" and record["batches"][0]["nodes_outcome"] == {"lab-gb200-r001-n01": "fail"}
     assert not list(tmp_path.glob("resumed-*"))
+
+
+def test_check_on_the_command_line_runs_in_check_mode_without_yes_and_changes_nothing(tmp_path, monkeypatch, capsys):
+    """`aifactory rollout --check` on an inventory that is not a lab (these overrides do not say so): no --yes
+    asked, each batch's playbook runs in Ansible check mode (its copy is reported, not made), no resume, no record."""
+    opts = options(tmp_path, monkeypatch, max_batches=1)
+    (tmp_path / "rollout.yml").write_text(yaml.safe_dump([{
+        "name": "Batch", "hosts": "nodes", "gather_facts": False, "tags": ["always"], "tasks": [
+            {"name": "Install the new driver", "ansible.builtin.copy": {
+                "dest": str(tmp_path / "installed-{{ inventory_hostname }}"), "content": "driver", "mode": "0644"}},
+            {"name": "Verdict", "ansible.builtin.set_stats": {
+                "data": {"aifactory_acceptance": "{{ {inventory_hostname: {'result': 'pass'}} }}"}, "per_host": False}}]}]))
+    code, out, err = run_inprocess(capsys, "rollout", site_dir("lab-gb200"), "--stage", "drivers", "--check",
+                                   "--max-batches", "1", "--host-overrides", opts.bringup.host_overrides,
+                                   "--record", opts.record, "--artifacts-dir", tmp_path / "artifacts")
+    assert code == 0, out + err
+    assert "batch 1: canary lab-gb200-r001-n01" in err  # the batch plan
+    assert "    lab-gb200-r001-n01 would change: Install the new driver" in out.splitlines()
+    assert not list(tmp_path.glob("installed-*")) and not list(tmp_path.glob("resumed-*"))
+    assert not opts.record.exists() and not opts.record.with_name(f".{opts.record.name}.lock").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 
@@ -92,6 +93,17 @@ def test_against_a_saved_plan(capsys, tmp_path):
     (tmp_path / "plan.json").write_text(json.dumps(saved))
     status, out = run_cli(capsys, "diff", lab, "--against", tmp_path / "plan.json")
     assert status == 0 and "| created | lab-b200-vpc |" in out and "hosts not compared" in out
+
+
+def test_a_diff_tells_its_steps_with_the_time_on_stderr_and_keeps_json_stdout_clean(capsys, tmp_path):
+    lab = REPO / "inventories" / "lab-b200"
+    (tmp_path / "plan.json").write_text(json.dumps({"factory": "lab-b200", "clean": True, "resources": []}))
+    assert main(["diff", str(lab), "--against", str(tmp_path / "plan.json"), "--format", "json"]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["site"] == "lab-b200"  # stdout is the document alone
+    steps = [re.sub(r"^\[ *\d+\.\ds\] ", "", line) for line in out.err.splitlines()]
+    assert steps == [f"reading the saved plan {tmp_path / 'plan.json'}", "planning lab-b200 as it is now",
+                     "comparing the two sides"]
 
 
 def test_unreadable_against_is_bad_input(capsys, tmp_path):

@@ -158,6 +158,7 @@ def test_the_page_goes_to_the_sites_state_directory_unless_output_is_given(tmp_p
     plan = fabricated_plan({"SOV-01"})
     monkeypatch.setattr("aifactory.commands.report.make_plan", lambda spec, program, progress: plan)
     monkeypatch.setattr("aifactory.commands.report.build_report", lambda p, acceptance: page_of(p))
+    monkeypatch.setattr("aifactory.commands.report.graphviz_dot", lambda: "dot")  # build_report, which needs it, is replaced
     assert main(["report", str(REPO / "inventories" / "lab-b200")]) == 0
     written = state / "sites" / "lab-b200" / "report.html"
     assert "hub-igw" in written.read_text() and str(written) in capsys.readouterr().out
@@ -165,3 +166,12 @@ def test_the_page_goes_to_the_sites_state_directory_unless_output_is_given(tmp_p
     assert main(["report", str(REPO / "inventories" / "lab-b200"), "-o", str(tmp_path / "page.html")]) == 0
     assert (tmp_path / "page.html").read_text() == written.read_text()
     assert str(tmp_path / "page.html") in capsys.readouterr().out
+
+
+def test_without_graphviz_the_report_says_so_before_it_plans(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `dot` on it
+    planned = []
+    monkeypatch.setattr("aifactory.commands.report.make_plan", lambda *a, **kw: planned.append(a))
+    assert main(["report", str(REPO / "inventories" / "lab-b200"), "-o", str(tmp_path / "page.html")]) == 1
+    assert "Graphviz is not installed" in capsys.readouterr().err
+    assert planned == [] and not (tmp_path / "page.html").exists()

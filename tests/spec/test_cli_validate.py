@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, SITES, site_dir
+from tests.reports.conftest import valid_junit, valid_sarif
 
 
 def aifactory(*args, cwd=REPO):
@@ -97,3 +98,35 @@ def test_schema_is_json_schema_with_every_section():
     assert set(schema["required"]) >= {"name", "sovereignty", "compute", "network"}
     platform = schema["$defs"]["Compute"]["properties"]["platform"]
     assert "nvidia-gb200-nvl72" in platform["enum"]
+
+
+def test_several_sites_in_the_order_given_one_section_each_and_one_verdict(tmp_path):
+    bad = tmp_path / "broken"
+    bad.mkdir()
+    (bad / "factory.yaml").write_text((site_dir("lab-b200") / "factory.yaml").read_text().replace("racks: 1", "racks: one"))
+    result = aifactory("validate", "inventories/ohio-trn3", str(bad), "inventories/lab-b200")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    out = result.stdout
+    assert out.index("ohio-trn3: valid") < out.index(f"{bad / 'factory.yaml'}: NOT valid (") < out.index("lab-b200: valid")
+    assert "compute.racks" in out.split("NOT valid")[1].split("lab-b200: valid")[0]  # its problems in its section
+    assert out.rstrip().endswith(f"3 sites: ohio-trn3 valid, {bad / 'factory.yaml'} NOT valid, lab-b200 valid")
+    data = json.loads(aifactory("validate", "inventories/lab-b200", str(bad), "--format", "json").stdout)
+    assert data["valid"] is False
+    assert [(s["spec"], s["valid"]) for s in data["sites"]] == [("inventories/lab-b200", True), (str(bad), False)]
+    assert data["sites"][0]["summary"]["nodes"] == 3 and data["sites"][1]["problems"][0]["path"] == "compute.racks"
+    good = aifactory("validate", "inventories/lab-b200", "inventories/ohio-trn3")
+    assert good.returncode == 0 and good.stdout.rstrip().endswith("2 sites: lab-b200 valid, ohio-trn3 valid")
+
+
+def test_several_sites_as_one_sarif_log_and_one_junit_document(tmp_path):
+    (tmp_path / "factory.yaml").write_text("name: broken\n")
+    result = aifactory("validate", "inventories/lab-b200", str(tmp_path), "--format", "sarif")
+    assert result.returncode == 2
+    runs = valid_sarif(result.stdout)["runs"]
+    assert [r["automationDetails"]["id"] for r in runs] == ["aifactory-validate/lab-b200/", f"aifactory-validate/{tmp_path.name}/"]
+    assert not [r for r in runs[0]["results"] if r["level"] == "error"] and runs[1]["results"]
+    result = aifactory("validate", "inventories/lab-b200", str(tmp_path), "--format", "junit")
+    root = valid_junit(result.stdout)
+    suites = root.findall("testsuite")
+    assert [s.get("name") for s in suites] == ["aifactory validate lab-b200", f"aifactory validate {tmp_path.name}"]
+    assert root.get("failures") == str(sum(int(s.get("failures")) for s in suites)) != "0"

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from aifactory.reports.formats.junit import spec_junit
-from aifactory.reports.formats.sarif import spec_sarif
+from aifactory.reports.formats.junit import merged_junit, spec_junit
+from aifactory.reports.formats.sarif import merged_sarif, spec_sarif
 from aifactory.spec import NotRun, Problem, SpecError, load_spec, resolve_spec_path
 
 MACHINE_FORMATS = ("sarif", "junit")
@@ -37,3 +37,15 @@ def spec_report(spec: str | Path, fmt: str) -> tuple[str, int]:
     except SpecError as err:
         return spec_document(spec, err.problems, fmt, "validate", err.not_run), 2
     return spec_document(spec, warnings, fmt, "validate"), 0
+
+
+def specs_report(specs: list[str | Path], fmt: str) -> tuple[str, int]:
+    """`aifactory validate` of several sites as one SARIF or JUnit document, the sites in the order given (SARIF:
+    a run per site; JUnit: a suite per site), and the worst status (0 all valid, 2 one is not)."""
+    reports = [spec_report(spec, fmt) for spec in specs]
+    status = max(status for _, status in reports)
+    if len(reports) == 1:
+        return reports[0]
+    if fmt == "sarif":
+        return json.dumps(merged_sarif([json.loads(document) for document, _ in reports]), indent=2) + "\n", status
+    return merged_junit([document for document, _ in reports]), status

@@ -97,9 +97,8 @@ def declared_at(resource, program: Path) -> tuple[Path, int | None]:
     return program / "__main__.py", None
 
 
-def plans_sarif(plans: list) -> dict:
-    """Several sites' plans as one SARIF log: one run per site, each with its own category."""
-    documents = [plan_sarif(plan) for plan in plans]
+def merged_sarif(documents: list[dict]) -> dict:
+    """Several sites' SARIF logs (plans, specs) as one: their runs in order, each with its own category."""
     return {**documents[0], "runs": [run for document in documents for run in document["runs"]]}
 
 
