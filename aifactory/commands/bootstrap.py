@@ -6,23 +6,34 @@ moto_server) fake credentials are used, so the bootstrap can be rehearsed offlin
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 import botocore.exceptions
 
 from aifactory.aws.bootstrap import BootstrapError, bootstrap
 from aifactory.commands.aws import add_aws_endpoint, aws_session
+from aifactory.catalog import aws_api
 from aifactory.core.output import emit_json
 from aifactory.spec import load_spec
+from aifactory.spec.validators import shown
 
 
 def register(sub) -> None:
     p = sub.add_parser("bootstrap", help="create the Pulumi state bucket and secrets key in the home region")
     p.add_argument("spec", metavar="SPEC", help="factory.yaml or the site directory holding it")
-    p.add_argument("--bucket", help="state bucket name (default: <factory>-pulumi-state)")
+    p.add_argument("--bucket", type=bucket_name, help="state bucket name (default: <factory>-pulumi-state)")
     add_aws_endpoint(p)
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=run_bootstrap)
+
+
+def bucket_name(value: str) -> str:
+    """--bucket: a name S3 accepts for a general purpose bucket (refused before anything is asked of AWS)."""
+    problem = aws_api.bucket_name_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{shown(value)}: {problem}")
+    return value
 
 
 def run_bootstrap(args) -> int:

@@ -15,6 +15,7 @@ import botocore.exceptions
 from aifactory.commands.aws import EXIT_NOT_CHECKED, add_aws_endpoint, aws_account_problem, aws_session
 from aifactory.core.output import emit_json, table
 from aifactory.spec import load_spec
+from aifactory.spec.validators import shown
 from aifactory.aws.verify import verify
 
 
@@ -35,6 +36,10 @@ def run_verify(args) -> int:
         return 2
     factory = load_spec(args.spec)
     region = args.region or factory.sovereignty.region
+    if region not in factory.sovereignty.allowed_regions:
+        print(f"error: --region {shown(region)} is not one of {factory.name}'s allowed regions "
+              f"(sovereignty.allowed_regions: {', '.join(factory.sovereignty.allowed_regions)})", file=sys.stderr)
+        return 2
     try:
         checks = verify(factory, aws_session(args, region))
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as err:

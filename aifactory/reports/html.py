@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from aifactory.core import userstate
-from aifactory.core.inputs import InputFileError, read_json
+from aifactory.core.inputs import BadInput, InputFileError, read_json
 from aifactory.aws.plan import Plan, masked
 from aifactory.aws.plan.engine import API_MODEL, MOCK_ONLY, MOTO, REJECTED
 from aifactory.aws.plan.evaluate import ControlResult
@@ -195,6 +195,12 @@ def render_svg(dot_source: str) -> str:
 
 
 # --- the page ------------------------------------------------------------------------------------
+def is_rack_summary(data: object) -> bool:
+    """Whether `data` has the shape of a summary-<rack>.json the acceptance role writes."""
+    return (isinstance(data, dict) and isinstance(data.get("rack"), str) and isinstance(data.get("result"), str)
+            and all(isinstance(data.get(key, {}), dict) for key in ("hosts", "checks", "could_not_run")))
+
+
 def last_acceptance(f: Factory, results_dir: Path | None = None) -> list[dict]:
     """The rack summaries the last bring-up's acceptance wrote (summary-<rack>.json), with their time."""
     directory = results_dir or acceptance_dir(f)
@@ -202,10 +208,11 @@ def last_acceptance(f: Factory, results_dir: Path | None = None) -> list[dict]:
     for path in sorted(directory.glob("summary-*.json")):
         try:
             data = read_json(path)
-        except InputFileError:  # not a regular file, too large, not JSON: not a summary the role wrote
-            continue
-        if not isinstance(data, dict):
-            continue
+        except InputFileError as err:
+            raise BadInput(f"{path}: not an acceptance summary ({err}): remove it or run the acceptance stage again") from None
+        if not is_rack_summary(data):
+            raise BadInput(f"{path}: not an acceptance summary (an object with the rack, its result, and hosts, checks "
+                           "and could_not_run as objects): remove it or run the acceptance stage again")
         data["written"] = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         racks.append(data)
     return racks

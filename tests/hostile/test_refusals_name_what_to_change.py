@@ -10,6 +10,7 @@ import subprocess
 
 import pytest
 
+from aifactory.core.inputs import BadInput
 from aifactory.spec.validators import shown
 from tests.conftest import site_dir
 from tests.hostile.conftest import assert_refused, run_inprocess, run_subprocess
@@ -176,10 +177,31 @@ def test_a_directory_where_the_spec_belongs_is_refused_by_name(capsys, tmp_path)
     assert_refused(code, err, "site/factory.yaml", "not a regular file")
 
 
-def test_a_directory_where_an_acceptance_summary_belongs_is_skipped(tmp_path):
+@pytest.mark.parametrize("summary", ["directory", "not JSON", "another shape"])
+def test_an_acceptance_summary_that_is_not_one_is_refused_naming_it(tmp_path, summary):
+    """A report never leaves a rack out silently: a summary it cannot read is named, exit 2."""
     from aifactory.reports.html import last_acceptance
     from aifactory.spec import load_spec
 
-    (tmp_path / "summary-rack01.json").mkdir()
-    (tmp_path / "summary-rack02.json").write_text('{"rack": "rack02", "verdict": "pass"}')
-    assert [r["rack"] for r in last_acceptance(load_spec(SITE), tmp_path)] == ["rack02"]
+    (tmp_path / "summary-rack01.json").write_text(json.dumps({"rack": "rack01", "result": "pass", "hosts": {}, "checks": {}}))
+    bad = tmp_path / "summary-rack02.json"
+    if summary == "directory":
+        bad.mkdir()
+    else:
+        bad.write_text("{not json" if summary == "not JSON" else '{"rack": "rack02", "verdict": "pass"}')
+    with pytest.raises(BadInput) as refused:
+        last_acceptance(load_spec(SITE), tmp_path)
+    assert str(bad) in str(refused.value) and "run the acceptance stage again" in str(refused.value)
+    bad.unlink() if summary != "directory" else bad.rmdir()
+    assert [r["rack"] for r in last_acceptance(load_spec(SITE), tmp_path)] == ["rack01"]
+
+
+def test_a_state_bucket_name_s3_refuses_is_refused_before_aws_is_asked(capsys):
+    # The endpoint is never reached: port 9 (discard) on 127.0.0.1 answers nothing.
+    code, _, err = run_inprocess(capsys, "bootstrap", SITE, "--bucket", "BAD bucket", "--aws-endpoint", "http://127.0.0.1:9")
+    assert_refused(code, err, "--bucket", "BAD bucket", "lowercase letters")
+
+
+def test_a_region_to_verify_outside_the_allowed_ones_is_refused(capsys):
+    code, _, err = run_inprocess(capsys, "verify", SITE, "--region", "x y", "--aws-endpoint", "http://127.0.0.1:9")
+    assert_refused(code, err, "--region", "x y", "sovereignty.allowed_regions")
