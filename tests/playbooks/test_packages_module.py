@@ -176,3 +176,20 @@ def test_every_package_install_runs_only_when_the_roles_read_of_dpkg_finds_somet
         if "ansible.builtin.package_facts" in task or (argv and argv[0] == "dpkg-query"):
             other_reads.append(where)
     assert unguarded == [] and other_reads == []
+
+
+# The roles whose packages ship daemons the role itself starts once their configuration is written.
+DAEMON_ROLES = {"munge": {"munge"}, "slurm": {"slurmctld", "slurmd"}, "slurmdbd": {"mariadb", "slurmdbd"}}
+
+
+def test_daemon_packages_install_without_starting_and_the_role_starts_each_daemon():
+    """slurmd and slurmctld (Type=notify) started by their package's scripts before slurm.conf exists wait out
+    systemd's start timeout (about 90 s a node): the install forbids starts (policy-rc.d 101) and the role
+    starts every daemon itself after writing its configuration."""
+    for role, daemons in DAEMON_ROLES.items():
+        tasks = [(where, task) for where, task, _ in role_tasks() if where.startswith(f"{role}/")]
+        installs = [task["ansible.builtin.apt"] for _, task in tasks if "name" in task.get("ansible.builtin.apt", {})]
+        assert installs and all(apt.get("policy_rc_d") == 101 for apt in installs), role
+        started = {task["ansible.builtin.systemd_service"]["name"] for _, task in tasks
+                   if task.get("ansible.builtin.systemd_service", {}).get("state") == "started"}
+        assert started == daemons, role
