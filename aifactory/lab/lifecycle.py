@@ -339,9 +339,22 @@ def down(site: str, progress: Progress = print) -> bool:
         state.forget(item)
     for node in state.nodes:
         nodes.remove_node_files(state, node)
+    removed_keys = remove_private_keys(state)
     state.remove()
-    progress(f"lab down: {site} removed (namespaces, links, mounts, loop devices, processes)")
+    progress(f"lab down: {site} removed (namespaces, links, mounts, loop devices, processes, {removed_keys} key files)")
     return True
+
+
+def remove_private_keys(state: LabState) -> int:
+    """Delete the private keys the lab made (its SSH key, CA, TLS and node keys; logs stay for reading): a lab
+    that is down leaves no key on disk. The count removed."""
+    # The stand-ins' folders; the nodes' roots are gone already (remove_node_files).
+    stand_in_dirs = [d for d in state.dir.iterdir() if d.is_dir() and not d.is_symlink() and d.name != "nodes"]
+    found = [key for d in stand_in_dirs for key in d.rglob("*.key")] + list(nodes.ssh_dir(state).glob("id_*"))
+    keys = [key for key in found if key.is_file() and not key.is_symlink()]
+    for key in keys:
+        key.unlink()
+    return len(keys)
 
 
 def _mounted(path: str) -> bool:
