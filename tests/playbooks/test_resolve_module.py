@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -61,3 +62,23 @@ def test_the_role_resolves_all_endpoint_names_in_one_task():
     blocks = [t for item in main for t in item.get("block", [])]
     check = next(t for t in blocks if t.get("name") == "Check the private endpoint names")
     assert "loop" not in check and check["ansible.builtin.import_tasks"] == "dns.yml"
+
+
+def test_the_roles_check_names_each_name_outside_the_private_ranges(tmp_path):
+    """The role's two tasks as Ansible runs them (on this machine, `localhost` as an endpoint name: 127.0.0.1 is
+    in no private range): the check fails naming the name and its address."""
+    book = tmp_path / "dns.yml"
+    book.write_text(yaml.safe_dump([{
+        "name": "DNS check", "hosts": "localhost", "connection": "local", "gather_facts": False,
+        "vars": {"aws_node_identity_outputs": {"endpoint_dns": {"sts": "localhost"}},
+                 "ansible_python_interpreter": sys.executable},
+        "tasks": [{"ansible.builtin.import_tasks": str(ROLE / "tasks/dns.yml")}]}]))
+    done = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", str(book)],
+                          capture_output=True, text=True, timeout=120, cwd=MODULE.parents[2],
+                          env={**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
+                               "ANSIBLE_CONFIG": str(MODULE.parents[2] / "ansible.cfg")})
+    tasks = json.loads(done.stdout)["plays"][0]["tasks"]
+    check = tasks[-1]["hosts"]["localhost"]
+    assert done.returncode == 2 and check["failed"] and "Error rendering" not in check["msg"]
+    assert check["msg"].startswith("private endpoint names must resolve to private addresses") and \
+        'outside the private ranges: {"sts": ["127.0.0.1"]}' in check["msg"]
