@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from aifactory import catalog
@@ -113,8 +112,8 @@ def external_key_store_configured(f: Factory) -> Iterator[Problem]:
     """With sovereignty.keys external-key-store, the external key store is described completely: an https proxy
     endpoint, the proxy path AWS KMS calls, and a VPC endpoint service when it is reached through one.
 
-    Fix: Fill in sovereignty.external_key_store: proxy_uri_endpoint as https://<host>[:port], proxy_uri_path ending
-    in /kms/xks/v1, and vpc_endpoint_service_name with connectivity vpc-endpoint-service."""
+    Fix: Fill in sovereignty.external_key_store: proxy_uri_endpoint as https://<host>, and
+    vpc_endpoint_service_name with connectivity vpc-endpoint-service."""
     s = f.sovereignty
     if s.keys == "external-key-store" and s.external_key_store is None:
         yield Problem("sovereignty.external_key_store", "required when sovereignty.keys is external-key-store", None)
@@ -126,10 +125,7 @@ def external_key_store_configured(f: Factory) -> Iterator[Problem]:
         url = parsed_url(xks.proxy_uri_endpoint)
         if url is None or url.scheme != "https" or not url.hostname or url.path not in ("", "/") or url.query \
                 or url.fragment or url.username is not None or url.password is not None:
-            yield Problem("sovereignty.external_key_store.proxy_uri_endpoint", "must be https://<host>[:port] only "
+            yield Problem("sovereignty.external_key_store.proxy_uri_endpoint", "must be https://<host> only "
                           "(AWS KMS reaches an external key store proxy over TLS; the path goes in proxy_uri_path)",
                           xks.proxy_uri_endpoint)
-        # AWS KMS CreateCustomKeyStore: XksProxyUriPath ends in /kms/xks/v1, optionally after a prefix.
-        if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)*/kms/xks/v1", xks.proxy_uri_path):
-            yield Problem("sovereignty.external_key_store.proxy_uri_path", "must be a path ending in /kms/xks/v1",
-                          xks.proxy_uri_path)
+        # The path, and the endpoint's and service name's exact patterns: KMS's own model (aws_refusals.py).
