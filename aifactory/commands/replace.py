@@ -8,7 +8,7 @@ from aifactory.commands.rollout import PROMPT, REFUSAL
 from aifactory.commands.paths import input_file, record_file
 from aifactory.commands.runner_options import (add_run_arguments, bad_input, checked_run_options, confirmed, is_lab,
                                                positive_int)
-from aifactory.node.bringup import STAGES, BringupError, stage_order
+from aifactory.node.bringup import STAGES, BringupError, stage_order, would_change_lines
 from aifactory.core.inputs import InputFileError, read_text
 from aifactory.node.inventory import InventoryInputError
 from aifactory.day2.replace import (DEFAULT_BOOT_TIMEOUT, ReplaceError, ReplaceOptions, check_exit_code, check_node,
@@ -80,11 +80,15 @@ def run(args) -> int:
     if args.format == "json":
         emit_json(entry)
     else:
-        for name, outcome in entry["steps"].items():
-            print(f"  {name}: {outcome}")
+        print_steps(entry["steps"])
         print(f"{entry['node']}: {entry['outcome']}")
         print(f"record: {args.record or record_path(f.name)}")
     return exit_code(entry)
+
+
+def print_steps(steps: dict[str, str]) -> None:
+    for name, outcome in steps.items():
+        print(f"  {name}: {outcome}")
 
 
 def _check(f, args, options: ReplaceOptions) -> int:
@@ -92,10 +96,9 @@ def _check(f, args, options: ReplaceOptions) -> int:
     if args.format == "json":
         emit_json(report)
     else:
-        for name, outcome in report["steps"].items():
-            print(f"  {name}: {outcome}")
+        print_steps(report["steps"])
         for run in report["runs"]:
-            for host, tasks in run["would_change"].items():
-                print(f"  {run['playbook']}: {host} would change: {'; '.join(tasks)}")
+            for line in would_change_lines(run["would_change"], "  ", run["playbook"]):
+                print(line)
         print(f"{report['node']}: check mode, nothing changed, no record written")
     return check_exit_code(report)

@@ -35,7 +35,7 @@ from aifactory.node.batches import SERIAL_VAR, Batch, BatchPlanError, plan_batch
 from aifactory.node.acceptance_gate import GATE_PASSES, ended_well
 from aifactory.core.userstate import day2_record
 from aifactory.day2.records import RecordError, RolloutRecord, check_site, now, read_record, write_record
-from aifactory.node.bringup import PLAYBOOKS, BringupOptions, Runner, run_bringup
+from aifactory.node.bringup import PLAYBOOKS, BringupOptions, Runner, run_bringup, would_change_lines
 from aifactory.spec import Factory
 from aifactory.spec.naming import absent_hosts, bmc_host
 
@@ -367,8 +367,7 @@ def check_lines(report: dict) -> list[str]:
         lines.append(f"  batch {b['index']} ({b['label']}): would {drain}apply {report['stage']}, restart through the "
                      f"BMC the nodes that need it, run acceptance{', resume' if report['slurm'] else ''}: "
                      f"{', '.join(b['nodes'])}; check run {verdict}")
-        for host, tasks in b["would_change"].items():
-            lines.append(f"    {host} would change: {'; '.join(tasks)}")
+        lines += would_change_lines(b["would_change"], "    ")
     if report["interrupted_by"]:
         lines.append(f"  interrupted by {report['interrupted_by']}: later batches were not checked")
     return lines

@@ -83,6 +83,12 @@ def stage_order(names: list[str]) -> list[str]:
     return [stage for stage in STAGES if stage in names]
 
 
+def would_change_lines(changed_tasks: dict[str, list[str]], indent: str, where: str = "") -> list[str]:
+    """A check run's changed tasks as lines, one per host: `<indent>[<where>: ]<host> would change: <tasks>`."""
+    return [f"{indent}{where + ': ' if where else ''}{host} would change: {'; '.join(tasks)}"
+            for host, tasks in changed_tasks.items()]
+
+
 @dataclass
 class BringupOptions:
     stages: list[str] | None = None
