@@ -42,6 +42,8 @@ WALK: dict[str, int | Skip] = {
         Skip(CONNECTS),
     "aifactory bringup inventories/paris-gb200 --stack-outputs inventories/paris-gb200/stack-outputs.json": Skip(CHANGES),
     "aifactory bringup inventories/paris-gb200 --stages drivers --limit rack02": Skip(CHANGES),
+    "aifactory bringup inventories/paris-gb200 --batches": 0,
+    "aifactory bringup inventories/paris-gb200 --batches --fresh --format json": 0,
     "aifactory rollout inventories/paris-gb200 --stage drivers --check": Skip(CONNECTS),
     "aifactory rollout inventories/paris-gb200 --stage drivers --stack-outputs inventories/paris-gb200/stack-outputs.json":
         Skip(CHANGES),
@@ -114,3 +116,5 @@ def test_a_readme_command_exits_as_the_readme_says(command, workdir):
                           env={**os.environ, "NO_COLOR": "1"})
     assert done.returncode == expected, done.stdout[-2000:] + done.stderr[-3000:]
     assert "Traceback" not in done.stderr
+    warnings = re.findall(r"(?mi)^\s*warning\b.*$", done.stdout + done.stderr)
+    assert warnings == [], "a shipped example prints warnings"

@@ -197,8 +197,10 @@ def test_the_acceptance_role_gets_one_ready_expected_profile():
     assert build_inventory(f).groups["nodes"].vars["acceptance_expected"]["bedrock_endpoint"] == ""
 
 
-def test_hgx_and_trainium_role_variables_are_x86_64_from_the_vendors_or_the_mirror():
-    lab = build_inventory(load_spec(site_dir("lab-b200"))).groups["nodes"].vars
+def test_hgx_and_trainium_role_variables_are_x86_64_from_the_vendors_or_the_mirror(tmp_path):
+    def public(data):  # a connected site: no mirrors, the vendors' own repositories
+        data["software"]["mirrors"] = {}
+    lab = build_inventory(load_spec(copy_site(tmp_path, "lab-b200", public))).groups["nodes"].vars
     assert (lab["nvidia_gpu_repo_arch"], lab["nvidia_gpu_apt_arch"]) == ("x86_64", "amd64")
     assert (lab["rdma_fabric_doca_ofed"], lab["rdma_fabric_doca_arch"]) == ("3.1.0", "x86_64")
     assert lab["nvidia_gpu_repo_url"] == "https://developer.download.nvidia.com/compute/cuda/repos"
@@ -324,11 +326,12 @@ def test_bad_spec_is_a_clear_parser_error(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_a_thousand_racks_list_with_group_vars_once(tmp_path):
-    """1,000 GB200 racks: 18,000 nodes and 27,000 BMCs (measured: ~8 s for `--list --export` on 2 cores)."""
+def test_a_hundred_racks_list_with_group_vars_once(tmp_path):
+    """100 GB200 racks (1,800 trays, 2,700 BMCs: the factory the scale plans for). The cost at up to 1,024 racks
+    is measured in the bench (bench/RESULTS.md, inventory cost), not here."""
     def grow(data):
-        data["compute"]["racks"] = 1000
-        data["facility"]["power_budget_kw"] = 200000
+        data["compute"]["racks"] = 100
+        data["facility"]["power_budget_kw"] = 20000
         data["network"].update(onprem_cidr="10.0.0.0/12", bmc_cidr="10.0.0.0/16", host_cidr="10.1.0.0/16",
                                storage_cidr="10.2.0.0/16")
         for share in data["storage"]["shared"]:
@@ -338,11 +341,11 @@ def test_a_thousand_racks_list_with_group_vars_once(tmp_path):
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     racks = data["nodes"]["children"]
-    assert len(racks) == 1000 and racks[-1] == "rack1000"
-    assert sum(len(data[r]["hosts"]) for r in racks) == 18000
-    assert len(data["node_bmcs"]["hosts"]) == 18000 and len(data["switch_tray_bmcs"]["hosts"]) == 9000
-    assert len(data["_meta"]["hostvars"]) == 45000 + 1  # and the scheduler's head node
-    # Role vars live once on the nodes group, not copied into 45,000 hosts.
+    assert len(racks) == 100 and racks[-1] == "rack100"
+    assert sum(len(data[r]["hosts"]) for r in racks) == 1800
+    assert len(data["node_bmcs"]["hosts"]) == 1800 and len(data["switch_tray_bmcs"]["hosts"]) == 900
+    assert len(data["_meta"]["hostvars"]) == 4500 + 1  # and the scheduler's head node
+    # Role vars live once on the nodes group, not copied into 4,500 hosts.
     last = load_spec(site).nodes[-1].name
     assert "acceptance_expected" in data["nodes"]["vars"] and "nvidia_gpu_repo_arch" in data["nodes"]["vars"]
     assert not [k for k in data["_meta"]["hostvars"][last] if not k.startswith(("aifactory_", "ansible_"))]

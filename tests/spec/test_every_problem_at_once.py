@@ -125,7 +125,8 @@ def test_a_type_error_in_a_nested_section_leaves_its_siblings_checked(tmp_path):
     shutil.copytree(site_dir("lab-b200"), site, ignore=shutil.ignore_patterns("group_vars"))
     spec = site / "factory.yaml"
     spec.write_text(spec.read_text().replace('driver_branch: "580"', "driver_branch: 580").replace(
-        "  mirrors: {}", "  mirrors:\n    apt: ftp://mirror.example/debian"))
+        "http://mirror.lab.factory.internal/debian", "ftp://mirror.example/debian").replace(
+        "    nvidia: http://mirror.lab.factory.internal/nvidia\n", ""))
     err = _errors(site)
     assert {(p.path, p.validator) for p in err.problems} == {
         ("software.nvidia.driver_branch", "schema"), ("software.mirrors.apt", "mirror_urls"),

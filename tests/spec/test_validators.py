@@ -192,7 +192,7 @@ def test_a_generated_ca_is_accepted(write_site):
 
 def test_no_mirrors_is_a_warning_not_an_error(write_site):
     warnings = []
-    load_spec(write_site("lab-b200"), warnings=warnings)
+    load_spec(write_site("lab-b200", lambda data: data["software"].update(mirrors={})), warnings=warnings)
     assert [w.path for w in warnings] == ["software.mirrors"]
     assert all(w.level == "warning" for w in warnings)
 
