@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from aifactory.aws.moto_standin.backend import new_account_id
+from aifactory.aws.moto_standin.worker import MotoWorker
 from aifactory.aws.plan import make_plan
+from aifactory.spec import load_spec
 
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 BASELINE = PROGRAMS / "baseline"
@@ -19,13 +22,23 @@ REPO = Path(__file__).resolve().parents[2]
 LAB = REPO / "inventories" / "lab-b200"
 
 
+@pytest.fixture(scope="module")
+def shared_moto_worker():
+    """One moto worker for a module's plans (moto starts once); each plan takes an account of its own in it,
+    as `aifactory plan` does for several sites, so no plan sees another's resources."""
+    with MotoWorker(load_spec(LAB).sovereignty.region) as worker:
+        yield worker
+
+
 @pytest.fixture
-def plan_with_fault(monkeypatch):
-    """Plan lab-b200 with the baseline program and one injected fault (PLAN_FAULT)."""
+def plan_with_fault(monkeypatch, shared_moto_worker):
+    """Plan lab-b200 with the baseline program and one injected fault (PLAN_FAULT), in a new account of the
+    module's moto worker."""
 
     def run(fault: str):
         monkeypatch.setenv("PLAN_FAULT", fault)
-        return make_plan(LAB, BASELINE, progress=lambda line: None)
+        site = shared_moto_worker.site(shared_moto_worker.region, new_account_id())
+        return make_plan(LAB, BASELINE, progress=lambda line: None, worker=site)
 
     return run
 

@@ -21,7 +21,7 @@ def test_baseline_is_clean_and_created_in_moto(plan_with_fault):
     assert subnet.inputs["vpcId"] == vpc.id  # moto's ids flow into dependent resources
     guardrail = next(r for r in plan.resources if r.name == "guardrail")
     assert guardrail.checked_by == API_MODEL  # moto has no guardrails: the mock gives its outputs AWS's shape
-    assert re.fullmatch(r"arn:aws:bedrock:[a-z0-9-]+:123456789012:guardrail/[a-z0-9-]+", guardrail.outputs["guardrailArn"])
+    assert re.fullmatch(rf"arn:aws:bedrock:[a-z0-9-]+:{plan.account}:guardrail/[a-z0-9-]+", guardrail.outputs["guardrailArn"])
     condition = json.loads(next(r for r in plan.resources if r.name == "node-invoke").inputs["policy"])
     assert condition["Statement"][0]["Condition"]["StringEquals"]["bedrock:GuardrailIdentifier"] == guardrail.outputs["guardrailArn"]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from aifactory.aws.plan import make_plan
 from aifactory.cli import main
 from aifactory.reports.formats.sarif import plan_sarif
 from tests.aws.conftest import BASELINE, LAB
@@ -30,9 +31,10 @@ def test_sarif_finding_at_the_declaring_file_and_line(plan_with_fault):
     assert as_json["hub-igw"]["source"] == {"uri": PROGRAM.as_uri(), "line": declaring_line('InternetGateway("hub-igw"')}
 
 
-def test_diff_ignores_what_the_program_ignores(plan_with_fault, capsys, tmp_path):
+def test_diff_ignores_what_the_program_ignores(monkeypatch, capsys, tmp_path):
     """The activation's expiry moves on every plan; its `ignore_changes` makes that no update."""
-    saved = plan_with_fault("").as_dict()
+    monkeypatch.setenv("PLAN_FAULT", "")
+    saved = make_plan(LAB, BASELINE, progress=lambda line: None).as_dict()  # the account `diff` plans in
     activation = next(r for r in saved["resources"] if r["name"] == "activation")
     assert activation["ignore_changes"] == ["expirationDate"]
     assert next(r for r in saved["resources"] if r["name"] == "hub")["ignore_changes"] == []
