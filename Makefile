@@ -1,24 +1,40 @@
 # make demo: validate and plan the paris-gb200 factory offline.   make test: the whole test suite.
 # make unit: every test that boots no lab (no root needed), the fast loop; make test runs it first.
-# Both set up their own virtual environment on a fresh machine (Python 3.11 and make are enough;
+# Both set up their own virtual environment on a fresh machine (a Python 3.11 to 3.13 and make are enough;
 # the lab tests also install Debian packages, see scripts/install-lab-deps.sh).
-PYTHON ?= python3.11
+# Python: PYTHON if given, else the first of python3.11, python3.12, python3.13, python3 on PATH that is one of the
+# versions the project supports (3.11 to 3.13).
+PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3; do \
+	  v=$$(command -v $$p) && $$v -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))' 2>/dev/null \
+	  && echo $$v && break; done)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-
-.PHONY: demo test unit scenarios lint role-docs bench clean venv lab-deps
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+# The installer: uv (pinned), itself installed into the venv by pip; it resolves against ci/requirements.lock,
+# downloads in parallel and shows its progress (bench/install_cost.py measures it against pip).
+UV_VERSION := 0.13.9
+UV := $(BIN)/uv pip install --python $(BIN)/python -c ci/requirements.lock
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml ci/requirements.lock setup.py
-	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
+$(BIN)/uv:
+	@test -n "$(PYTHON)" || { echo "make: no Python 3.11, 3.12 or 3.13 on PATH; install one, or name it: make PYTHON=/path/to/python3.x $(MAKECMDGOALS)"; exit 1; }
+	@echo "creating $(VENV) with $(PYTHON) ($$($(PYTHON) -V 2>&1))"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c ci/requirements.lock -e '.[dev]'
-	touch $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-demo: $(STAMP)
+# What `make demo` needs: the package and its runtime dependencies.
+$(RUNTIME_STAMP): pyproject.toml ci/requirements.lock setup.py $(BIN)/uv
+	$(UV) -e .
+	touch $@
+
+# What the tests need besides: the dev extra.
+$(STAMP): $(RUNTIME_STAMP)
+	$(UV) -e '.[dev]'
+	touch $@
+
+demo: $(RUNTIME_STAMP)
 	$(BIN)/aifactory validate inventories/paris-gb200
 	$(BIN)/aifactory plan inventories/paris-gb200
 

@@ -45,6 +45,9 @@ COMMAND_MODULES = [
     "aifactory.commands.rollout",
     "aifactory.commands.replace",
     "aifactory.commands.report",
+    "aifactory.commands.acceptance",
+    "aifactory.commands.awx",
+    "aifactory.commands.monitoring",
 ]
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it
 EXIT_TERMINATED = 143  # SIGTERM
@@ -59,6 +62,10 @@ FAILURE_MEANING = {
     "rehearse": "a stage of the rehearsal failed",
     "diff": "a host's or head node's name or address would move (a ref or saved plan that cannot be read is 2)",
     "report": "the page could not be written (Graphviz missing, no program)",
+    "awx": "not used (a bad site, option or --out is 2)",
+    "monitoring": "not used (a bad site, host overrides or --out is 2)",
+    "acceptance": "certificate: the certificate to append to does not verify, or KMS refused; verify: the "
+                  "certificate does not verify against the site's public key",
 }
 # Commands that give a verdict on AWS: what their EXIT_NOT_CHECKED means (no verdict, as against 1).
 NOT_CHECKED_MEANING = {

@@ -3,11 +3,15 @@ median (min-max, runs), the targets and whether this run met them, and the capac
 
 from __future__ import annotations
 
+from bench import install_cost
+
 TARGETS = {"moto_over_bare": 1.5, "marginal_growth": 1.5, "defaults_over_tuned": 2.0, "rerun_over_first": 1 / 3,
            "extra_site_over_lone": 0.5, "defaults_over_mitogen": 2.0, "mitogen_node_cpu_over_tuned": 0.5,
            # issue 26's: `make test` and `make unit` in minutes, the lab-gb200 rehearsal in minutes and its
            # "bringup again (must change nothing)" stage over its "bringup" stage
-           "make_test_minutes": 45, "make_unit_minutes": 3, "rehearsal_minutes": 12, "again_over_first": 0.2}
+           "make_test_minutes": 45, "make_unit_minutes": 3, "rehearsal_minutes": 12, "again_over_first": 0.2,
+           # issue 30's: controller CPU per host-task at 100 racks over 1 rack, the project's share, peak memory
+           "controller_growth": 1.2, "project_share": 0.10, "peak_memory_mb": 2048}
 REHEARSED_SITES = ("lab-b200", "lab-gb200")  # the rehearsal section's columns, measured or not
 TIMED_REHEARSAL = "lab-gb200"  # the rehearsal whose time and second bring-up issue 26 targets
 # the rehearsals `make test`'s lab part runs: their test modules (as make_test_cost names them) and how they run
@@ -17,8 +21,6 @@ IN_LAB_SUITE = {"lab-b200": ("tests/scenarios/test_rehearse.py", "with an inject
 MAKE_TEST_PARTS = {"unit": "`make unit` (every test that boots no lab)", "scenarios": "the lab scenarios (tests/scenarios)"}
 SECONDS_PER_HOUR = 3600
 BRINGUP_SETTINGS = ("tuned", "mitogen", "defaults")  # table order; results before Mitogen have no mitogen side
-# The factory the capacity note plans for: 100 GB200 NVL72 racks, 18 compute trays and 9 NVLink switch trays each.
-GB200_FACTORY = {"racks": 100, "trays": 1800, "switch_trays": 900}
 
 
 def fig(s: dict, unit: str = "", digits: int = 2) -> str:
@@ -352,72 +354,155 @@ def _mitogen_targets(rows: list[dict]) -> list[str]:
     ]
 
 
-def capacity(largest: dict, cores: int, site: dict | None = None) -> list[str]:
-    """Nodes one controller converges per hour, from the measured controller CPU per host-task, for each
-    strategy measured; with the whole site.yml's host-task counts (`site`), what a 100-rack GB200 factory needs."""
-    tasks_per_node = largest["tuned"]["first"]["host_tasks"] / largest["nodes"]
-    wall = largest["tuned"]["first"]["wall_s"]["median"]
-    sides = [s for s in ("tuned", "mitogen") if s in largest]
-    out = ["## 4. Capacity note", "",
-           f"Measured here: {largest['nodes']} nodes through os + storage in {wall:.0f} s (tuned)"
-           + (f", {largest['mitogen']['first']['wall_s']['median']:.0f} s with Mitogen" if "mitogen" in largest else "")
-           + f", i.e. ~{SECONDS_PER_HOUR / wall * largest['nodes']:.0f} nodes an hour (tuned) on this machine, whose"
-           f" {cores} cores also run the nodes themselves.", ""]
+def _controller(r: dict) -> tuple[list[str], list[str], list[str]]:
+    """The controller at 1, 10 and 100 racks (bench/controller_cost.py): its figures, issue 30's targets and why
+    one was missed."""
+    c = r.get("controller_cost")
+    if not c:
+        return [f"Not measured: {r['skipped'].get('controller', 'not run')}.", ""], [], []
+    out = ["`bench/controller_cost.py`: a playbook of site.yml's shape, with the plays of the stages"
+           f" {c['stages']} under their real names and host patterns ({c['plays']} plays), {c['per_node']} host-tasks per"
+           f" compute node and {c['per_bmc']} per BMC host ({c['source']}), every task a no-op"
+           " (`ansible.builtin.debug`: an action plugin, no module, nothing touched), local connection, no facts, no"
+           " `serial`, run through `aifactory bringup`'s own path (`run_bringup`: ansible-runner, progress, per-stage"
+           " tally, task results, secret masking and scrubbing, with stand-in secrets in the environment) against the"
+           " inventory plugin's inventory of paris-gb200 at N racks. So this is the engine's cost per host-task with"
+           " the task's own work taken out. Sampled sizes run 1 in 1/F of each kind of task at two fractions F;"
+           " each figure is extrapolated along the line through the two runs to the full host-task count"
+           " (marked extrapolated). One run per size and fraction. Controller CPU is the process tree's wait4 rusage;"
+           " the main loop is ansible-playbook's own process (strategy, variables, forking a worker per host-task,"
+           " results; read by a bench-only callback), which runs on one core whatever the controller has; the"
+           " project's share is the aifactory process's CPU sampled every 2 ms and attributed to aifactory/ when the"
+           " first frame outside the standard library is the project's." + _measured_note(c.get("measured")), ""]
     rows = []
-    for side in sides:
-        first = largest[side]["first"]
-        cpu_per_task = first["cpu_ms_per_host_task"]["median"] / 1000
-        per_core_hour = SECONDS_PER_HOUR / (cpu_per_task * tasks_per_node)
-        rows.append([side, f"{cpu_per_task * 1000:.0f} ms", f"{cpu_per_task * tasks_per_node:.1f} s",
-                     f"{first['nodes_cpu_s']['median'] / largest['nodes']:.1f} s", f"~{per_core_hour:.0f}",
-                     f"~{per_core_hour * 16:.0f}"])
-    out += table(["strategy", "controller CPU/host-task", f"controller CPU/node ({tasks_per_node:.0f} host-tasks)",
-                  "node's own CPU", "nodes per controller core-hour", "16-core controller"], rows) + [""]
-    out += ["One controller core converges that many nodes an hour through os + storage when its CPU is the limit,"
-            " provided the nodes' own work (package downloads, driver builds, reboots) overlaps across forks.", ""]
-    if site:
-        out += _site_capacity(largest, sides, site)
-    return out + [
-        "Past one controller, run the same playbooks on a distributed engine rather than a bigger box:",
-        "- AWX / Ansible Automation Platform: the aifactory inventory plugin as an inventory source (project"
-        " sync), one job template per stage; execution nodes in instance groups, one group per site or rack row"
-        " near the nodes; forks 25-50 per job (capacity = min(CPUs x 4, (mem MB - 2048) / 100) forks per node);"
-        " job slicing (`job_slice_count` = number of execution nodes) splits the inventory across them;"
-        " `serial` batches with `max_fail_percentage` for rolling changes.",
-        "- ansible-pull on the nodes (systemd timer): each node converges itself from the git repo and a local"
-        " copy of its host vars, so controller cost is zero and fleet time is one node's time; keep the BMC"
-        " (racks) stage and acceptance on a controller, since those run against the BMCs.",
-        "- Keep pipelining, ControlPersist, fact caching (redis or jsonfile on shared storage for AWX) and the"
-        " gather subset from ansible.cfg in either case.", "",
+    for x in c["rows"]:
+        how = "full" if not x["extrapolated"] else (
+            "extrapolated from " + " and ".join(f"1/{1 / f:g} ({run['host_tasks']:,})"
+                                                for f, run in zip(x["sample_fractions"], x["runs"])))
+        busy = ", ".join(f"{run['machine_busy_cores']:.1f}" for run in x["runs"])
+        rows.append([x["racks"], f"{x['node_hosts']:,} + {x['bmc_hosts']:,}", f"{x['host_tasks']:,}", how,
+                     f"{x['wall_s']:,.0f} s" if "wall_s" in x else
+                     "samples " + ", ".join(f"{run['wall_s']:,.0f} s" for run in x["runs"]),
+                     f"{x['cpu_s']:,.0f} s", f"{x['cpu_ms_per_host_task']:.1f} ms",
+                     f"{x['main_loop_ms_per_host_task']:.1f} ms", f"{100 * x['project_share']:.1f}%",
+                     f"{x['max_rss_mb']:,} MB", f"{x['parent_max_rss_mb']:,} MB", busy])
+    out += table(["racks", "hosts (nodes + BMCs)", "host-tasks", "run", "wall", "controller CPU", "CPU/host-task",
+                  "main loop CPU/host-task", "project's share", "peak RSS (largest process)",
+                  "peak RSS (aifactory process)", "machine cores busy"], rows) + [""]
+    grown = [(x["racks"], x["runs"]) for x in c["rows"] if x["extrapolated"]
+             and x["runs"][-1]["parent_max_rss_mb"] > x["runs"][0]["parent_max_rss_mb"]]
+    if grown:
+        out += ["The aifactory process's peak RSS grew between the samples of the same size, so its figure goes on"
+                " along that line: " + ", ".join(
+                    f"{racks} racks {runs[0]['parent_max_rss_mb']} -> {runs[-1]['parent_max_rss_mb']} MB over"
+                    f" {runs[-1]['host_tasks'] - runs[0]['host_tasks']:,} more host-tasks" for racks, runs in grown)
+                + " (wall time is not extrapolated: on shared cores it follows the machine's other work).", ""]
+    top = c["rows"][-1]["runs"][-1]["project_top"]
+    if top:
+        out += [f"Where the project's CPU went at {c['rows'][-1]['racks']} racks (samples by function, largest run): "
+                + ", ".join(f"{where} {n}" for where, n in top.items()) + ".", ""]
+    first, last = c["rows"][0], c["rows"][-1]
+    growth = round(last["cpu_ms_per_host_task"] / first["cpu_ms_per_host_task"], 2)
+    share = max(x["project_share"] for x in c["rows"])
+    peak = max(max(x["max_rss_mb"], x["parent_max_rss_mb"]) for x in c["rows"])
+    said = "extrapolated" if last["extrapolated"] else "measured"
+    targets = [
+        f"controller CPU per host-task at {last['racks']} racks ({said}) at most {TARGETS['controller_growth']}x that at"
+        f" {first['racks']} rack(s): {growth}x ({last['cpu_ms_per_host_task']:.1f} ms against"
+        f" {first['cpu_ms_per_host_task']:.1f} ms) -> {verdict(growth <= TARGETS['controller_growth'])}",
+        f"the project's share of the controller's CPU under {100 * TARGETS['project_share']:.0f}% at every size:"
+        f" at most {100 * share:.1f}% -> {verdict(share < TARGETS['project_share'])}",
+        f"the controller's peak memory under {TARGETS['peak_memory_mb']:,} MB at every size (largest process):"
+        f" {peak:,} MB -> {verdict(peak < TARGETS['peak_memory_mb'])}",
     ]
+    why = []
+    if growth > TARGETS["controller_growth"]:
+        main_growth = last["main_loop_ms_per_host_task"] / first["main_loop_ms_per_host_task"]
+        why.append(f"controller CPU per host-task grew {growth}x from {first['racks']} to {last['racks']} racks"
+                   f" ({said}); ansible-playbook's main loop per host-task grew {main_growth:.2f}x, while the project's"
+                   f" share stayed at most {100 * share:.1f}%, so the growth is Ansible's and ansible-runner's per-task"
+                   " work as the inventory grows, not the project's event handling. The machine's cores were"
+                   f" {', '.join(str(run['machine_busy_cores']) for x in c['rows'] for run in x['runs'])} busy during"
+                   " the runs (other work included), which adds noise to one run per size. What would reach it: fewer"
+                   " hosts per ansible-playbook run (job slicing across execution nodes, issue 30 item 3).")
+    return out, targets, why
 
 
-def _site_capacity(largest: dict, sides: list[str], site: dict) -> list[str]:
-    """The whole site.yml for a 100-rack GB200 factory: node host-tasks cost the controller its measured CPU per
-    host-task; BMC host-tasks run their module on the controller too (local connection), so they cost it the
-    measured controller and node CPU per host-task together (an estimate: Redfish calls, not package work)."""
-    f = GB200_FACTORY
-    node_tasks = f["trays"] * site["per_node"]
-    bmc_tasks = (f["trays"] + f["switch_trays"]) * site["per_bmc"]
-    stages = "every stage" if site.get("stages", "all") == "all" else f"the stages {site['stages']}"
-    out = [f"site.yml: {site['per_node']:.0f} host-tasks per compute node and {site['per_bmc']:.0f} per BMC host"
-           f" (medians, counted from the job events of {site['source']}, {stages}). A {f['racks']}-rack GB200 factory ({f['trays']:,}"
-           f" compute trays and {f['switch_trays']:,} NVLink switch trays, each tray with its BMC) runs"
-           f" {node_tasks:,.0f} node host-tasks and {bmc_tasks:,.0f} BMC host-tasks:", ""]
+# The capacity note's close: how to go past what one controller (one ansible-playbook run) does.
+PAST_ONE_CONTROLLER = [
+    "Past one controller, run the same playbooks on a distributed engine rather than a bigger box:",
+    "- AWX / Ansible Automation Platform: the aifactory inventory plugin as an inventory source (project"
+    " sync), one job template per stage; execution nodes in instance groups, one group per site or rack row"
+    " near the nodes; forks 25-50 per job (capacity = min(CPUs x 4, (mem MB - 2048) / 100) forks per node);"
+    " job slicing (`job_slice_count` = number of execution nodes) splits the inventory across them, each"
+    " slice its own main loop; `serial` batches with `max_fail_percentage` for rolling changes.",
+    "- ansible-pull on the nodes (systemd timer): each node converges itself from the git repo and a local"
+    " copy of its host vars, so controller cost is zero and fleet time is one node's time; keep the BMC"
+    " (racks) stage and acceptance on a controller, since those run against the BMCs.",
+    "- Keep pipelining, ControlPersist, fact caching (redis or jsonfile on shared storage for AWX) and the"
+    " gather subset from ansible.cfg in either case.",
+    "",
+]
+
+
+def capacity(r: dict) -> list[str]:
+    """A first bring-up of 10 and 100 GB200 racks: controller core-hours from the lab's controller CPU per host-task
+    with real modules (section 3) plus what the engine's own cost per host-task grows by with the inventory (the
+    no-op runs), the main loop's floor on wall time, and the lab's node-side floor."""
+    c, site = r.get("controller_cost"), r.get("site_host_tasks")
+    largest = (r.get("bringup_by_nodes") or [None])[-1]
+    out = ["### Capacity", ""]
+    if not (c and site and largest):
+        return out + ["Needs the controller part, the lab bring-up part (section 3) and site.yml's host-task counts.",
+                      ""] + PAST_ONE_CONTROLLER
+    floor_ms = {x["racks"]: x["cpu_ms_per_host_task"] for x in c["rows"]}
+    base = c["rows"][0]
+    sides = [s for s in ("tuned", "mitogen") if s in largest]
+    nodes_floor = _nodes_floor(r, c["stages"].split(","))
+    out += [f"Per host-task with real modules over SSH, section 3 measured the controller's CPU at {largest['nodes']}"
+            " nodes: " + ", ".join(f"{largest[s]['first']['cpu_ms_per_host_task']['median']:.0f} ms ({s})" for s in sides)
+            + f", and the node's own at {largest['tuned']['first']['node_cpu_ms_per_host_task']['median']:.0f} ms (tuned)."
+            " At N racks this note adds what the engine's no-op cost per host-task grew by from"
+            f" {base['racks']} rack (table above); a BMC host-task runs its module on the controller (local"
+            " connection), so it costs the controller CPU and the module's CPU together (an estimate: Redfish calls,"
+            " not package work). The main loop (one ansible-playbook process, one core) needs at least its no-op CPU"
+            " per host-task times the host-tasks, however many cores the controller has: past that, more cores"
+            " wait, and only more ansible-playbook runs (job slicing across AWX execution nodes) go faster."
+            + (f" The nodes' own floor is the lab's first bring-up of those stages on lab-gb200 ({nodes_floor:.0f} s,"
+               " with the drivers stage three times: canary tray, canary rack, the rest; lab stand-ins: no reboots,"
+               " no firmware, no driver builds)." if nodes_floor else ""), ""]
     rows = []
-    for side in sides:
-        first = largest[side]["first"]
-        ctl, node = first["cpu_ms_per_host_task"]["median"] / 1000, first["node_cpu_ms_per_host_task"]["median"] / 1000
-        per_tray = ctl * site["per_node"] + (ctl + node) * site["per_bmc"]
-        core_s = node_tasks * ctl + bmc_tasks * (ctl + node)
-        rows.append([side, f"~{SECONDS_PER_HOUR / per_tray:.0f}", f"{core_s / SECONDS_PER_HOUR:.1f}",
-                     f"{core_s / SECONDS_PER_HOUR / 16:.1f} h", f"{core_s / SECONDS_PER_HOUR / 64:.1f} h"])
-    out += table(["strategy", "trays (node and its BMC) per core-hour, whole site.yml", "controller core-hours, whole factory",
-                  "on one 16-core controller", "on 4 AWX execution nodes of 16 cores"], rows) + [""]
-    out += ["Those are CPU floors: the wall time is set by the nodes' own work (driver installs, reboots, firmware)"
-            " and by rolling batches (one rack per drivers batch), so plan the controllers for the CPU and the"
-            " batches for the wall time.", ""]
-    return out
+    for racks in (10, 100):
+        x = next((x for x in c["rows"] if x["racks"] == racks), None)
+        if x is None:
+            continue
+        grown = (floor_ms[racks] - base["cpu_ms_per_host_task"]) / 1000
+        node_tasks, bmc_tasks = x["node_hosts"] * c["per_node"], x["bmc_hosts"] * c["per_bmc"]
+        main_loop_s = x["main_loop_ms_per_host_task"] / 1000 * x["host_tasks"]
+        for side in sides:
+            ctl = largest[side]["first"]["cpu_ms_per_host_task"]["median"] / 1000 + grown
+            node = largest[side]["first"]["node_cpu_ms_per_host_task"]["median"] / 1000
+            core_s = node_tasks * ctl + bmc_tasks * (ctl + node)
+            walls = [max(core_s / (16 * slices), main_loop_s / slices, nodes_floor or 0) for slices in (1, 4)]
+            rows.append([racks, side, f"{x['host_tasks']:,}", f"{core_s / SECONDS_PER_HOUR:.1f}",
+                         f"{main_loop_s / 60:.0f} min", f"{core_s / main_loop_s:.0f}",
+                         *(f"{w / 60:.0f} min" for w in walls)])
+    out += table(["racks", "strategy", "host-tasks", "controller core-hours", "main loop floor (one run)",
+                  "cores one run can use", "wall, one 16-core controller", "wall, 4 x 16 cores (job slicing)"], rows)
+    return out + ["", "Wall time is the largest of the CPU over the cores, the main loop's floor and the nodes' floor;"
+                  " on 4 x 16 cores the inventory is sliced four ways, each slice its own ansible-playbook run and main"
+                  " loop. Plan the controllers for the CPU, the runs for the main loop, and the batches for the nodes'"
+                  " own time.", ""] + PAST_ONE_CONTROLLER
+
+
+def _nodes_floor(r: dict, stages: list[str]) -> float | None:
+    """The lab-gb200 first bring-up's seconds in these stages, its drivers stage counted three times (the batches of
+    a first bring-up: canary tray, canary rack, the rest); None without that rehearsal."""
+    x = ((r.get("rehearsal") or {}).get("sites") or {}).get(TIMED_REHEARSAL)
+    if not x or not x.get("bringup_stages"):
+        return None
+    seconds = {stage: v["seconds"] for stage, v in x["bringup_stages"].items()}
+    return sum(seconds.get(stage, 0) for stage in stages) + 2 * seconds.get("drivers", 0)
 
 
 def _many_sites(r: dict) -> tuple[list[str], list[str]]:
@@ -743,14 +828,16 @@ def render(results: dict) -> str:
     plan, plan_targets = plan + sites, plan_targets + sites_targets
     bringup, bringup_targets, largest = _bringup(results)
     out = _header(results) + plan + _inventory(results) + bringup
-    if largest:
-        out += capacity(largest, results["machine"]["cores"], results.get("site_host_tasks"))
+    controller, controller_targets, controller_why = _controller(results)
+    out += ["## 4. The controller at scale, and capacity", ""] + controller + capacity(results)
     rehearsal, rehearsal_targets, rehearsal_why = _rehearsal(results)
     make_test, make_test_targets, make_test_why = _make_test(results)
     out += rehearsal + make_test
-    out += ["## Targets in this run", ""] + [f"- {t}" for t in plan_targets + bringup_targets + rehearsal_targets
-                                              + make_test_targets] + [""]
-    why = notes(results) + rehearsal_why + make_test_why
+    out += ["## 7. Installing what `make demo` needs", ""] + (install_cost.render(results["install"]) if "install" in results
+                                                               else ["Not measured."]) + [""]
+    out += ["## Targets in this run", ""] + [f"- {t}" for t in plan_targets + bringup_targets + controller_targets
+                                              + rehearsal_targets + make_test_targets] + [""]
+    why = notes(results) + controller_why + rehearsal_why + make_test_why
     if why:
         out += ["## Why targets were missed and what would reach them", ""] + [f"- {n}" for n in why] + [""]
     return "\n".join(out)

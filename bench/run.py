@@ -1,4 +1,4 @@
-"""`make bench`: measure plan, inventory, bring-up and rehearsal cost as the factory grows, and `make test`'s.
+"""`make bench`: measure plan, inventory, bring-up, controller and rehearsal cost as the factory grows, and `make test`'s.
 
     python bench/run.py                       # everything; writes bench/results.json and bench/RESULTS.md
     python bench/run.py --only plan,inventory # no lab (bring-up is recorded as skipped, with the reason)
@@ -6,6 +6,8 @@
     python bench/run.py --only plan-sites --update  # one part again, the others' figures kept
     python bench/run.py --only rehearsal --rehearsal-sites lab-b200 --update  # one site's rehearsal again
     python bench/run.py --only make-test --make-test-junit test-results --update  # after `make test`: its parts' times
+    python bench/run.py --only controller --update  # the controller at 1, 10 and 100 racks (no-op tasks, no lab)
+    python bench/run.py --only install --update  # cold installs of what `make demo` needs: pip against uv (PyPI)
 
 Every figure is the median of --repeats runs (--plan-repeats for plans, --large-repeats for the
 largest size of each sweep)
@@ -26,11 +28,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from a fresh clone
 
-from bench import bringup_cost, inventory_cost, make_test_cost, plan_cost, rehearsal_cost  # noqa: E402
+from bench import (bringup_cost, controller_cost, install_cost, inventory_cost, make_test_cost, plan_cost,  # noqa: E402
+                   rehearsal_cost)
 from bench.report import render  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("plan", "plan-sites", "inventory", "bringup", "rehearsal", "make-test")  # make-test reads --make-test-junit
+PARTS = ("plan", "plan-sites", "inventory", "bringup", "controller", "rehearsal", "make-test", "install")  # make-test reads --make-test-junit
 # what describes a whole run rather than a part's figures
 RUN_KEYS = ("date", "machine", "versions", "repeats", "plan_repeats", "large_repeats", "skipped", "bench_seconds")
 PACKAGES = ("pulumi", "pulumi-aws", "moto", "boto3", "ansible-core", "ansible-runner", "pydantic")
@@ -49,6 +52,24 @@ def sizes(text: str) -> list[int]:
     return [int(x) for x in text.split(",")]
 
 
+def sampled_sizes(text: str) -> dict[int, list[float]]:
+    """'10=0.05+0.1,100=0.01+0.02' -> {10: [0.05, 0.1], 100: [0.01, 0.02]}: racks and their sample fractions."""
+    out = {}
+    for item in filter(None, text.split(",")):
+        racks, _, fractions = item.partition("=")
+        values = [float(x) for x in fractions.split("+")]
+        if len(set(values)) < 2 or not all(0 < x <= 1 for x in values):
+            raise argparse.ArgumentTypeError(f"{item!r}: give racks=F1+F2, two different fractions in (0, 1]")
+        out[int(racks)] = values
+    return out
+
+
+def _kept(out: Path) -> dict:
+    """The results.json in `out`, or nothing."""
+    path = out / "results.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", help=f"comma-separated parts: {','.join(PARTS)} (default: all of them)")
@@ -58,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--racks", type=sizes, default=[1, 16, 128, 1024])
     p.add_argument("--copies", type=sizes, default=[10, 100, 1000], help="copies in the scaled program (3 resources each)")
     p.add_argument("--lab-nodes", type=sizes, default=[1, 3, 8])
+    p.add_argument("--controller-racks", type=sizes, default=[1], help="controller: sizes run with every task")
+    p.add_argument("--controller-sampled", type=sampled_sizes, default=sampled_sizes("10=0.05+0.1,100=0.01+0.02"),
+                   help="controller: sizes run with a sample of the tasks at two fractions each and extrapolated,"
+                        " as RACKS=F1+F2,... (default 10=0.05+0.1,100=0.01+0.02)")
     p.add_argument("--out", type=Path, default=HERE)
     p.add_argument("--sites", type=int, default=3, help="sites planned in one run (plan-sites)")
     p.add_argument("--site-run", type=Path, metavar="RUN_DIR",
@@ -118,6 +143,14 @@ def main(argv: list[str] | None = None) -> int:
                 results["module_probe"] = bringup_cost.module_floor(work, progress)
         else:
             results["skipped"]["bringup"] = "not asked for (--only)"
+        if "controller" in only:
+            site_tasks = results.get("site_host_tasks") or _kept(args.out).get("site_host_tasks")
+            if site_tasks:
+                results["controller_cost"] = controller_cost.by_racks(args.controller_racks, args.controller_sampled,
+                                                                      site_tasks, work, progress)
+            else:
+                results["skipped"]["controller"] = ("no host-task counts of site.yml: run with --site-run DIR once"
+                                                    " (its site_host_tasks are kept in results.json)")
         if "rehearsal" in only:
             reason = bringup_cost.skip_reason()
             if reason:
@@ -127,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
                                                               progress)
         if make_test:
             results["make_test"] = make_test
+        if "install" in only:
+            results["install"] = install_cost.measure(repeats=args.repeats, progress=progress)
         if args.site_run:
             results["site_host_tasks"] = {**bringup_cost.site_host_tasks(args.site_run),
                                           "source": f"the bring-up run {args.site_run.name} of {args.site_run.parent.name}"}

@@ -59,7 +59,9 @@ def build(factory: Factory) -> dict[str, Any]:
     onprem_cidr = factory.network.onprem_cidr
     PulumiState(name, stack_state(region, PROJECT_ROOT, pulumi.get_stack()), opts=opts)
     pinning = RegionPinning(name, RegionPinningArgs(sovereignty.allowed_regions), opts=opts)
-    keys = Keys(name, KeysArgs(sovereignty, account), opts=opts)
+    certificate = factory.acceptance.certificate
+    keys = Keys(name, KeysArgs(sovereignty, account, signing_key=certificate is not None and certificate.signing == "kms"),
+                opts=opts)
     audit = Audit(name, AuditArgs(sovereignty, keys.arns["logs"], account), opts=opts)
     hub = HubNetwork(name, HubNetworkArgs(
         region=region, link=factory.hybrid_link, onprem_cidr=onprem_cidr, logs_key_arn=keys.arns["logs"],

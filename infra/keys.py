@@ -7,6 +7,11 @@ customer runs. Its credentials come from the Pulumi config secrets `aifactory:xk
 `aws kms connect-custom-key-store` after the first `pulumi up` creates it, then `pulumi up` again.
 KMS does not rotate XKS keys; the external key manager does.
 
+With `acceptance.certificate.signing: kms` the factory also has an asymmetric signing key (ECC_NIST_P256,
+SIGN_VERIFY, `alias/<name>-acceptance`) that signs the acceptance certificate. KMS rotates symmetric
+encryption keys only: a signing key cannot rotate (its public key is what verifiers hold), so SOV-04
+exempts SIGN_VERIFY keys from its rotation check.
+
 Key policies name principals by exact ARN, and KMS refuses a policy naming a role that does not exist
 yet, so each key's policy is its own resource (`aws.kms.KeyPolicy`), attached by `pin_policies` once
 the roles exist. Until then a new key carries KMS's default policy (pulumi-aws, aws.kms.KeyPolicy).
@@ -24,6 +29,7 @@ from infra.account import Account
 from aifactory.spec.model import Sovereignty
 
 PURPOSES = ("data", "logs")
+SIGNING_KEY_SPEC = "ECC_NIST_P256"  # aifactory.reports.signing verifies ECDSA_SHA_256 on P-256
 XKS_CONNECTIVITY = {"public-endpoint": "PUBLIC_ENDPOINT", "vpc-endpoint-service": "VPC_ENDPOINT_SERVICE"}
 
 
@@ -33,6 +39,7 @@ class KeysArgs:
 
     sovereignty: Sovereignty
     account: pulumi.Output[Account]
+    signing_key: bool = False  # the acceptance certificate's KMS signing key (acceptance.certificate.signing: kms)
 
 
 class Keys(pulumi.ComponentResource):
@@ -69,12 +76,30 @@ class Keys(pulumi.ComponentResource):
                           target_key_id=key.key_id, opts=child)
             self.arns[purpose] = key.arn
             self.keys[purpose] = key
+        self.signing_key = self._signing_key(name, child) if args.signing_key else None
         self.register_outputs({"arns": self.arns})
+
+    @staticmethod
+    def _signing_key(name: str, opts: pulumi.ResourceOptions) -> aws.kms.Key:
+        """The acceptance certificate's signing key: asymmetric, so it cannot rotate (SOV-04 exempts it)."""
+        key = aws.kms.Key(
+            f"{name}-acceptance-key",
+            description=f"aifactory {name}: acceptance certificate signing",
+            key_usage="SIGN_VERIFY",
+            customer_master_key_spec=SIGNING_KEY_SPEC,
+            enable_key_rotation=False,
+            deletion_window_in_days=30,
+            multi_region=False,
+            opts=opts,
+        )
+        aws.kms.Alias(f"{name}-acceptance-key-alias", name=f"alias/{name}-acceptance", target_key_id=key.key_id, opts=opts)
+        return key
 
     def pin_policies(self, administrators: list[pulumi.Input[str]], users: dict[str, list[pulumi.Input[str]]],
                      decrypters: dict[str, list[pulumi.Input[str]]]) -> None:
         """Each key's policy: `administrators` (role ARNs; the deployer is added), and per purpose the
-        exact role ARNs that use the key or only decrypt with it."""
+        exact role ARNs that use the key or only decrypt with it; the signing key's signers are the
+        administrators (the operators and the deployer)."""
         for purpose, key in self.keys.items():
             policy = pulumi.Output.all(self.account, pulumi.Output.all(*administrators),
                                        pulumi.Output.all(*users.get(purpose, [])),
@@ -86,6 +111,12 @@ class Keys(pulumi.ComponentResource):
                     bedrock_logging=self.sovereignty.bedrock_invocation_logs == "in-region"))
             aws.kms.KeyPolicy(f"{self.factory_name}-{purpose}-key-policy", key_id=key.key_id, policy=policy,
                               opts=pulumi.ResourceOptions(parent=self))
+        if self.signing_key is not None:
+            policy = pulumi.Output.all(self.account, pulumi.Output.all(*administrators)).apply(
+                lambda v: policies.signing_key_policy(administrators=[*v[1], policies.role_arn(v[0].caller_arn)],
+                                                      signers=[*v[1], policies.role_arn(v[0].caller_arn)]))
+            aws.kms.KeyPolicy(f"{self.factory_name}-acceptance-key-policy", key_id=self.signing_key.key_id,
+                              policy=policy, opts=pulumi.ResourceOptions(parent=self))
 
     @staticmethod
     def _users(purpose: str, account: Account, roles: list[str]) -> list[str]:

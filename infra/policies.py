@@ -99,6 +99,8 @@ KEY_USE_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:Generate
 # (Amazon Bedrock user guide, "Encryption of your guardrail").
 KEY_DECRYPT_ACTIONS = ("kms:Decrypt", "kms:DescribeKey")
 GRANT_ACTIONS = ("kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant")
+# The acceptance certificate's signing key: sign, verify and hand out its public key (aifactory acceptance).
+KEY_SIGN_ACTIONS = ("kms:Sign", "kms:Verify", "kms:GetPublicKey", "kms:DescribeKey")
 
 
 def _document(*statements: dict) -> str:
@@ -254,6 +256,15 @@ def kms_key_policy(
                           "ArnLike": {"aws:SourceArn": f"arn:{partition}:bedrock:{region}:{account_id}:*"}},
         })
     return _document(*statements)
+
+
+def signing_key_policy(*, administrators: Sequence[str], signers: Sequence[str]) -> str:
+    """The acceptance signing key's policy: named administrators administer, named roles sign; nobody else."""
+    return _document(
+        {"Sid": "NamedAdministrators", "Effect": "Allow", "Principal": {"AWS": sorted(set(administrators))},
+         "Action": list(KEY_ADMIN_ACTIONS), "Resource": "*"},
+        {"Sid": "NamedRolesSign", "Effect": "Allow", "Principal": {"AWS": sorted(set(signers))},
+         "Action": list(KEY_SIGN_ACTIONS), "Resource": "*"})
 
 
 def role_arn(principal_arn: str) -> str:

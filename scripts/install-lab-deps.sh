@@ -1,5 +1,6 @@
 #!/bin/sh
-# Install the Debian packages that `aifactory lab` and the lab tests need (tests/scenarios/).
+# Install the Debian packages that `aifactory lab` and the lab tests need (tests/scenarios/), and promtool
+# (Debian's prometheus), which tests/monitoring runs over the alert rules and the generated configuration.
 # Idempotent: does nothing when every command is already present. Needs root (or sudo) and apt.
 set -eu
 
@@ -19,6 +20,7 @@ gpg:gpg
 gpgconf:gpgconf
 gpgv:gpgv
 dpkg-deb:dpkg
+promtool:prometheus
 "
 
 missing=""
@@ -41,3 +43,7 @@ echo "lab dependencies: installing$missing"
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+# Debian's prometheus starts a Prometheus server on every address of this machine: the tests need only promtool.
+case " $missing " in
+    *" prometheus "*) if [ -d /run/systemd/system ]; then $SUDO systemctl disable --now prometheus; fi ;;
+esac

@@ -128,7 +128,8 @@ def check_buckets(s3, factory: Factory) -> list[Check]:
 def check_keys(kms, factory: Factory) -> list[Check]:
     """The factory's keys, found by alias. KMS keys must rotate. With `sovereignty.keys:
     external-key-store` they must live in the external key store and be usable; KMS cannot rotate
-    those (the customer's external key manager does), so they get no rotation check."""
+    those (the customer's external key manager does), so they get no rotation check. KMS cannot rotate
+    an asymmetric signing key (the acceptance certificate's) either: it must be enabled, and is exempt."""
     external = factory.sovereignty.keys == "external-key-store"
     checks = []
     for alias in kms.list_aliases()["Aliases"]:
@@ -144,6 +145,10 @@ def check_keys(kms, factory: Factory) -> list[Check]:
             state, store = key.get("KeyState"), key.get("CustomKeyStoreId")
             checks.append(Check(name, state == "Enabled", f"external key store{f' {store}' if store else ''}, "
                                 f"{state}; rotated by the external key manager, not KMS"))
+        elif key.get("KeyUsage") == "SIGN_VERIFY":
+            state = key.get("KeyState")
+            checks.append(Check(name, state == "Enabled", f"signing key {key.get('KeySpec')}, {state}; KMS cannot "
+                                "rotate an asymmetric key (SOV-04 exempts it)"))
         else:
             rotating = kms.get_key_rotation_status(KeyId=alias["TargetKeyId"])["KeyRotationEnabled"]
             checks.append(Check(name, rotating, "rotation on" if rotating else "rotation off"))

@@ -10,10 +10,13 @@ from aifactory.commands.paths import input_file
 from aifactory.commands.runner_options import add_run_arguments, bad_input, checked_run_options, confirmed, is_lab
 from aifactory.core.output import emit_json, table
 from aifactory.node.acceptance_gate import EXIT_ACCEPTANCE_INCOMPLETE
+from aifactory.node.batch_plan import (BATCHED_STAGE, SituationError, StagePlan, drivers_plan, drivers_vars,
+                                       in_service_from_records, plan_dict, plan_rows, site_plan)
 from aifactory.node.bringup import (STAGES, BringupError, BringupOptions, BringupResult, run_bringup, runner_output_tail,
                                     stage_order)
 from aifactory.node.inventory import InventoryInputError
 from aifactory.spec import Factory, load_spec
+from aifactory.spec.naming import absent_hosts
 
 # Why a real run on an inventory that is not a lab did not run, without a terminal to ask on.
 REFUSAL = "not a terminal, so nothing was asked and nothing ran: pass --yes to run for real, or --check"
@@ -43,6 +46,11 @@ def register(sub) -> None:
     p.add_argument("--playbook", type=input_file, metavar="FILE", help="run this playbook instead of site.yml (--stages become its --tags)")
     p.add_argument("--limit", help="Ansible host pattern to limit the run to")
     p.add_argument("--check", action="store_true", help="check mode: report what would change, change nothing")
+    p.add_argument("--batches", action="store_true",
+                   help="print the batch plan of every stage and run nothing (offline: the site's records say which "
+                        "nodes are in service)")
+    p.add_argument("--fresh", action="store_true",
+                   help="plan as if no node were in service (a first bring-up): ignore the site's records")
     add_run_arguments(p)
     p.set_defaults(func=run)
 
@@ -53,11 +61,16 @@ def run(args) -> int:
         options, overrides = checked_run_options(
             f, args, stages=[s.strip() for s in args.stages.split(",")] if args.stages is not None else None,
             playbook=args.playbook, limit=args.limit, check=args.check)
+        in_service = set() if args.fresh else in_service_from_records(f)
+        absent = absent_hosts(overrides)
+        if args.batches:
+            return print_plan(f, site_plan(f, STAGES, in_service, absent), in_service, args)
+        options.extra_vars = {**drivers_vars(drivers_plan(f, in_service, absent)), **options.extra_vars}
         if not options.check and not is_lab(f, overrides) and not confirmed(
                 f.name, args.yes, REFUSAL, summary=lambda: touch_summary(f, options)):
             return 2
         result = run_bringup(f, options)
-    except (InventoryInputError, BringupError) as err:
+    except (InventoryInputError, BringupError, SituationError) as err:
         return bad_input(err)
 
     if result.interrupted_by is not None:
@@ -86,6 +99,22 @@ def run(args) -> int:
     print(f"\n{f.name}: {verdict}{mode}; {result.playbook}{tags}")
     print(f"artifacts: {result.run_dir}")
     return result.exit_code
+
+
+def print_plan(f: Factory, plans: list[StagePlan], in_service: set[str], args) -> int:
+    """--batches: the plan of every stage, as a table or JSON; nothing runs."""
+    if args.format == "json":
+        emit_json(plan_dict(f, plans, in_service, args.fresh))
+        return 0
+    situation = ("--fresh: every node planned as not in service" if args.fresh else
+                 f"{len(in_service)} node(s) in service per the site's records")
+    print(f"batch plan of {f.name} ({situation}; nothing ran)")
+    print(table(["stage", "batch", "what", "nodes", "may fail"], plan_rows(plans)))
+    drivers = next((p for p in plans if p.stage == BATCHED_STAGE), None)
+    if drivers and drivers.max_fail_percentage:
+        print(f"{BATCHED_STAGE}: a batch goes on past {drivers.max_fail_percentage}% failed trays (compute."
+              "fresh_batch_max_fail_percent): they are reported failed and left out")
+    return 0
 
 
 def interrupted_line(result: BringupResult) -> str:

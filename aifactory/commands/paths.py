@@ -95,6 +95,15 @@ def record_file(text: str) -> Path:
     return path
 
 
+def record_input(text: str) -> Path:
+    """A record only read (a signed certificate): an existing regular file of at most MAX_RECORD_BYTES."""
+    path = Path(text)
+    info = _stat(path)
+    if info is None:
+        raise argparse.ArgumentTypeError(f"{_shown(path)}: no such file")
+    return _regular(path, info, MAX_RECORD_BYTES)
+
+
 def output_file(text: str) -> Path:
     """A file to write: absent in a directory that can be written, or a regular file that is replaced."""
     path = Path(text)
@@ -121,4 +130,4 @@ def output_dir(text: str) -> Path:
     return path
 
 
-PATH_TYPES = (input_file, input_dir, record_file, output_file, output_dir)
+PATH_TYPES = (input_file, input_dir, record_file, record_input, output_file, output_dir)

@@ -61,6 +61,12 @@ RESULT_EVENTS = {"runner_on_ok", "runner_on_failed", "runner_on_unreachable", "r
 # (PyPI `mitogen`, pinned in pyproject.toml): one Python interpreter per host, modules shipped once.
 STRATEGIES = ("linear", "mitogen")
 MITOGEN_STRATEGY = "mitogen_linear"
+# ansible-runner reads ansible-playbook's output through pexpect, waiting for a password prompt, a timeout or the
+# end: until one of its patterns matches, pexpect keeps every character printed since the last match (1.5 kB per
+# host-task, hundreds of MB on a 100-rack bring-up) and copies it at every timeout. A line end, answered with
+# nothing (runner sends no reply for None), matches each line, so each is dropped once read (events still go
+# through the event handler and job_events as before).
+RELEASE_READ_OUTPUT = {r"\n": None}
 
 
 # In each run directory: the name of its marker in the state directory (aifactory.node.bringup.register_run).
@@ -459,6 +465,7 @@ def run_bringup(f: Factory, options: BringupOptions, progress_stream: TextIO = s
                 envvars=runner_env(options),
                 suppress_env_files=True,
                 settings={"pexpect_timeout": 1},  # how often the cancel callback is asked
+                passwords=dict(RELEASE_READ_OUTPUT),
                 **fact_cache(dict(os.environ)),
                 quiet=True,
                 event_handler=progress,

@@ -94,6 +94,9 @@ class Compute(Section):
     racks: int = Field(ge=1, description=f"at most {MAX_RACKS}")
     nodes_per_rack: int | None = Field(default=None, ge=1)
     node_os: Literal["ubuntu-24.04", "ubuntu-22.04", "debian-12", "debian-13"] = "ubuntu-24.04"
+    fresh_batch_max_fail_percent: int = Field(
+        default=5, ge=0, le=50, description="share of trays (percent) of a bring-up's big batch of nodes not in "
+        "service that may fail, reported and left out, without stopping the rest (aifactory.node.batch_plan)")
 
 
 class Facility(Section):
@@ -231,6 +234,41 @@ class Scheduler(Section):
     partitions: list[Partition] = Field(default_factory=lambda: [Partition(name="batch", default=True)])
 
 
+class AcceptanceCertificate(Section):
+    """How `aifactory acceptance certificate` signs, and the public key `acceptance verify` checks against."""
+
+    signing: Literal["kms", "local-key"] = Field(
+        description="kms: the factory's asymmetric KMS key alias/<name>-acceptance (customer-managed keys only); "
+                    "local-key: an Ed25519 key the customer holds (offline and external-key-store sites)")
+    public_key_file: str = Field(description="the signing key's public key (PEM), relative to this file: what "
+                                             "`aifactory acceptance verify` checks every signature against")
+    private_key_file: str | None = Field(default=None, description="local-key: the Ed25519 private key (PEM), "
+                                                                   "relative to this file or absolute; kept by the customer")
+
+
+class Acceptance(Section):
+    certificate: AcceptanceCertificate | None = None
+
+
+class AlertReceiver(Section):
+    """Where Alertmanager sends the factory's alerts: one email address or one webhook of the customer's tools."""
+
+    name: str
+    email: str | None = None
+    webhook: str | None = Field(default=None, description="an https:// URL without user:password@")
+
+
+class Monitoring(Section):
+    """Prometheus and Alertmanager on the head nodes (aifactory.monitoring): how long metrics are kept, where
+    alerts go."""
+
+    retention_days: int = Field(default=30, ge=1, le=3650, description="days Prometheus keeps metrics")
+    receivers: list[AlertReceiver] = []
+    smtp_smarthost: str | None = Field(default=None, description="host:port of the mail relay email receivers "
+                                                                 "send through (TLS required)")
+    smtp_from: str | None = Field(default=None, description="the sender address of alert mail")
+
+
 @dataclass(frozen=True)
 class HeadNode:
     """A server of the scheduler's control plane: slurmctld (primary or backup), slurmdbd."""
@@ -282,6 +320,8 @@ class Factory(Section):
     storage: Storage = Storage()
     software: Software
     scheduler: Scheduler = Scheduler()
+    monitoring: Monitoring = Monitoring()
+    acceptance: Acceptance = Acceptance()
 
     _site_dir: Path = PrivateAttr(default=Path("."))
 

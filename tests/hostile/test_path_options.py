@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,9 @@ LAB = str(REPO / "inventories" / "lab-b200")
 # Metavars that say an option or argument names a file or directory (a REF may be a saved plan file).
 PATH_METAVARS = ("SPEC", "SITE", "FILE", "DIR", "REF")
 # Values of required arguments that are not under test, by metavar.
-SAMPLE = {"SPEC": LAB, "SITE": LAB, "NODE": "lab-b200-r001-n01", "REF": "HEAD"}
+# A required output DIR (awx export --out): the cases stop at the input under test, before anything is written.
+SAMPLE = {"SPEC": LAB, "SITE": LAB, "NODE": "lab-b200-r001-n01", "REF": "HEAD", "FILE": str(REPO / "README.md"),
+          "DIR": str(Path(tempfile.gettempdir()) / "aifactory-path-options-out")}
 GUARD_SECONDS = 10
 
 

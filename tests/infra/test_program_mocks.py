@@ -202,16 +202,27 @@ def test_bedrock_runtime_endpoint_allows_the_spec_models_with_the_guardrail(run,
     assert invoke["Condition"]["StringLike"]["bedrock:GuardrailIdentifier"] == [guardrail, f"{guardrail}:*"]
 
 
+def kms_signs(spec) -> bool:
+    """Whether the site signs its acceptance certificate with a KMS key (ohio-trn3 does)."""
+    return spec.acceptance.certificate is not None and spec.acceptance.certificate.signing == "kms"
+
+
 def test_keys_customer_managed_and_rotated(run, spec):
-    keys = run.of_type("aws:kms/key:Key")
+    keys = {k.name: k for k in run.of_type("aws:kms/key:Key")}
+    signing = keys.pop(f"{spec.name}-acceptance-key", None)
     assert len(keys) == 2
-    for key in keys:
+    for key in keys.values():
         assert key.inputs["enableKeyRotation"] is True and key.inputs["deletionWindowInDays"] == 30
         assert "policy" not in key.inputs  # the key's policy is its own resource, written once the roles exist
+    assert (signing is not None) == kms_signs(spec)
+    if signing is not None:  # asymmetric: KMS cannot rotate it (SOV-04 exempts it)
+        assert signing.inputs["keyUsage"] == "SIGN_VERIFY" and signing.inputs["customerMasterKeySpec"] == "ECC_NIST_P256"
+        assert signing.inputs["enableKeyRotation"] is False
 
 
 def test_key_policies_name_the_roles_that_need_each_key(run, spec):
     key_policies = {p.name: json.loads(p.inputs["policy"]) for p in run.of_type("aws:kms/keyPolicy:KeyPolicy")}
+    signing = key_policies.pop(f"{spec.name}-acceptance-key-policy", None)
     assert set(key_policies) == {f"{spec.name}-data-key-policy", f"{spec.name}-logs-key-policy"}
     arn = {r.name: r.outputs["arn"] for r in run.of_type("aws:iam/role:Role")}.__getitem__
     deployer = MockOnlyBackend.caller_arn
@@ -220,6 +231,12 @@ def test_key_policies_name_the_roles_that_need_each_key(run, spec):
         by_sid = {s["Sid"]: s for s in document["Statement"]}
         assert by_sid["NamedAdministrators"]["Principal"] == {"AWS": operators}
         assert not [a for s in document["Statement"] for a in s["Action"] if a in ("kms:*", "kms:Create*")]
+    assert (signing is not None) == kms_signs(spec)
+    if signing is not None:  # the operators and the deployer sign; nobody else, and nobody encrypts with it
+        by_sid = {s["Sid"]: s for s in signing["Statement"]}
+        assert set(by_sid) == {"NamedAdministrators", "NamedRolesSign"}
+        assert by_sid["NamedRolesSign"]["Principal"] == {"AWS": operators}
+        assert by_sid["NamedRolesSign"]["Action"] == ["kms:Sign", "kms:Verify", "kms:GetPublicKey", "kms:DescribeKey"]
     data = {s["Sid"]: s for s in key_policies[f"{spec.name}-data-key-policy"]["Statement"]}
     users = [deployer] + ([arn(f"{spec.name}-sagemaker-execution")] if spec.aws_services.sagemaker.domain else [])
     assert data["NamedRolesUseKey"]["Principal"] == {"AWS": sorted(users)}

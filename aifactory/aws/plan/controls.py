@@ -48,6 +48,7 @@ DX_ASSOCIATION = "aws:directconnect/gatewayAssociation:GatewayAssociation"
 DX_TVIF = "aws:directconnect/transitVirtualInterface:TransitVirtualInterface"
 KMS_KEY = "aws:kms/key:Key"
 KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
+SIGN_VERIFY = "SIGN_VERIFY"  # an asymmetric signing key's keyUsage: KMS cannot rotate it
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 ROLE = "aws:iam/role:Role"
 IAM_POLICY = "aws:iam/policy:Policy"
@@ -330,16 +331,19 @@ def region_pinning(args: StackValidationArgs, report):
             report(f"role {role.name} has no permissions boundary (region pinning)", role.urn)
 
 
-@control("SOV-04", "Customer keys wherever data rests, with rotation on", kind="stack")
+@control("SOV-04", "Customer keys wherever data rests, with rotation on (asymmetric signing keys, which KMS cannot "
+                   "rotate, exempt)", kind="stack")
 def customer_keys(args: StackValidationArgs, report):
-    """KMS keys, bucket encryption, log groups, SageMaker domains, secrets and guardrails, read together.
+    """KMS keys, bucket encryption, log groups, SageMaker domains, secrets and guardrails, read together. KMS rotates
+    symmetric encryption keys only: a SIGN_VERIFY key (the acceptance certificate's) cannot rotate, and is exempt.
 
-    Fix: Turn enable_key_rotation on; encrypt each bucket with SSE-KMS under a customer key (kms_master_key_id) and
+    Fix: Turn enable_key_rotation on (for an encryption key); encrypt each bucket with SSE-KMS under a customer key (kms_master_key_id) and
     set kms_key_id (kms_key_arn for guardrails) to a customer key."""
     encrypted_buckets = set()
     for r in args.resources:
         t, p = r.resource_type, r.props
-        if t == KMS_KEY and not p.get("enableKeyRotation") and not p.get("customKeyStoreId"):
+        if (t == KMS_KEY and not p.get("enableKeyRotation") and not p.get("customKeyStoreId")
+                and p.get("keyUsage") != SIGN_VERIFY):
             report(f"KMS key {r.name} does not rotate", r.urn)
         if t in BUCKET_SSE:
             defaults = [rule.get("applyServerSideEncryptionByDefault") or {} for rule in as_list(p.get("rules"))]

@@ -1,8 +1,10 @@
 """Parsers for the output of node tools, one module per tool, each returning plain data.
 
 `nvidia_smi` (`nvidia-smi -q -x`), `nvlink` (`nvidia-smi nvlink -s`), `dcgm` (`dcgmi diag -j`),
-`ibstat` (`ibstat`), `neuron_ls` (`neuron-ls -j`). `acceptance.evaluate` compares what they parsed
-with a platform's expected-hardware profile. Output that cannot be read raises `ParseError`.
+`ibstat` (`ibstat`), `neuron_ls` (`neuron-ls -j`); for performance acceptance `nccl_tests` (nccl-tests'
+table), `ib_write_bw` (perftest's report) and `nccom_test` (Neuron collectives). `acceptance.evaluate`
+compares what they parsed with a platform's expected-hardware profile, `aifactory.node.performance.judge`
+with the catalog's performance thresholds. Output that cannot be read raises `ParseError`.
 """
 
 from __future__ import annotations

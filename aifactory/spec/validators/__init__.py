@@ -11,7 +11,8 @@ from __future__ import annotations
 from aifactory.spec.model import Factory
 from aifactory.spec.partial import UnreadableField, unreadable_paths
 from aifactory.spec.validators import (  # noqa: F401 - imported to register their validators
-    text, network, hybrid_link, aws, aws_refusals, platform, software, storage, identity, scheduler, file_grammar)
+    text, network, hybrid_link, aws, aws_refusals, platform, software, storage, identity, scheduler, acceptance, monitoring,
+    file_grammar)
 from aifactory.spec.validators.network import az_subnets
 from aifactory.spec.validators.registry import VALIDATORS, Level, NotRun, Problem, shown, unsafe_character, validator
 from aifactory.spec.validators.storage import normal_mount_point

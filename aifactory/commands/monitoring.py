@@ -1,0 +1,60 @@
+"""`aifactory monitoring SITE --out DIR`: the site's Prometheus and Alertmanager configuration and alert rules.
+
+Writes prometheus.yml, alertmanager.yml, rules/aifactory-alerts.yml and, per head node, the Debian
+/etc/default/prometheus line with its command-line flags. Connects to nothing. Exit 0 when written, 2 on a bad spec,
+bad host overrides or a directory that cannot be written.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+from aifactory.commands.paths import input_file, output_dir
+from aifactory.commands.runner_options import HOST_OVERRIDES_HELP, bad_input
+from aifactory.monitoring import alerts, prometheus_config as pc
+from aifactory.node.inventory import InventoryInputError, build_inventory, load_host_overrides
+from aifactory.spec import load_spec
+
+
+def register(sub) -> None:
+    p = sub.add_parser("monitoring", help="write the site's Prometheus and Alertmanager configuration and alert rules")
+    p.add_argument("spec", metavar="SITE", help="factory.yaml or the site directory holding it")
+    p.add_argument("--out", metavar="DIR", type=output_dir, required=True, help="directory to write the files into")
+    p.add_argument("--host-overrides", type=input_file, metavar="FILE",
+                   help=f"{HOST_OVERRIDES_HELP}; hosts with aifactory_absent are not scraped")
+    p.set_defaults(func=run_monitoring)
+
+
+def site_files(spec: str | Path, host_overrides: dict | None = None) -> dict[str, str]:
+    """{relative path: content} of everything the command writes."""
+    f = load_spec(spec)
+    inv = build_inventory(f, host_overrides=host_overrides)
+    files = {
+        "prometheus.yml": pc.as_yaml(pc.prometheus_config(f, inv), "prometheus.yml", f),
+        "alertmanager.yml": pc.as_yaml(pc.alertmanager_config(f), "alertmanager.yml", f),
+        f"rules/{alerts.RULES_FILE}": alerts.rules_yaml(f),
+    }
+    for head in pc.scrape_targets(inv)[1]:
+        flags = shlex.join(pc.prometheus_flags(f, head.address))
+        files[f"default/{head.host}.prometheus"] = f"# /etc/default/prometheus on {head.host}\nARGS={shlex.quote(flags)}\n"
+    return files
+
+
+def run_monitoring(args) -> int:
+    try:
+        files = site_files(args.spec, load_host_overrides(args.host_overrides) if args.host_overrides else None)
+    except InventoryInputError as err:
+        return bad_input(err)
+    try:
+        for name, content in files.items():
+            path = Path(args.out) / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content, encoding="utf-8")
+    except OSError as err:
+        print(f"error: --out {args.out}: {name} could not be written ({err.strerror or err})", file=sys.stderr)
+        return 2
+    for name in files:
+        print(Path(args.out) / name)
+    return 0

@@ -1,0 +1,112 @@
+"""The metrics the alert rules read: their names, who writes them and the labels they carry.
+
+The one source for both ends: the alert rules (`aifactory.monitoring.alerts`) select series only through
+`Metric.select`, which refuses a label the metric does not carry; the project's textfile collector writes the
+`aifactory_*` metrics into node exporter's textfile directory with exactly these names and labels.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+DCGM_EXPORTER = "dcgm-exporter"  # NVIDIA's DCGM exporter (etc/default-counters.csv, dcp-metrics-included.csv)
+NODE_EXPORTER = "node-exporter"  # Prometheus node exporter (infiniband, filesystem, systemd, textfile collectors)
+PROMETHEUS = "prometheus"        # Prometheus's own series per scrape target
+TEXTFILE = "aifactory textfile collector"
+
+# Labels every scraped series carries: Prometheus's and the scrape configuration's own
+# (aifactory.monitoring.prometheus_config: `node` is the inventory's host name, `rack` its rack group).
+TARGET_LABELS = ("job", "instance", "node", "rack")
+# dcgm-exporter's labels on a GPU's series.
+DCGM_GPU_LABELS = ("gpu", "UUID", "device", "modelName", "Hostname")
+# Files the textfile collector writes in node exporter's textfile directory.
+TEXTFILE_NAME = r"aifactory_[a-z0-9_]+\.prom"
+
+
+@dataclass(frozen=True)
+class Match:
+    """A label matcher other than equality: `=~`, `!~` or `!=`."""
+
+    op: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    source: str
+    labels: tuple[str, ...]
+    help: str
+
+    def select(self, **matchers: str | Match) -> str:
+        """A PromQL selector of this metric; a plain string matches the label exactly. A label the metric does not
+        carry raises ValueError: a rule could never match it."""
+        unknown = sorted(set(matchers) - set(self.labels) - set(TARGET_LABELS))
+        if unknown:
+            raise ValueError(f"{self.name} has no label {', '.join(unknown)} (labels: {', '.join(self.labels)})")
+        parts = []
+        for label, value in matchers.items():
+            op, text = (value.op, value.value) if isinstance(value, Match) else ("=", value)
+            parts.append(f"{label}{op}{json.dumps(text)}")
+        return f"{self.name}{{{','.join(parts)}}}" if parts else self.name
+
+
+# --- dcgm-exporter --------------------------------------------------------------------------------------------
+GPU_TEMP = Metric("DCGM_FI_DEV_GPU_TEMP", DCGM_EXPORTER, DCGM_GPU_LABELS, "GPU temperature (C); one series per GPU")
+XID_ERRORS_COUNT = Metric("DCGM_EXP_XID_ERRORS_COUNT", DCGM_EXPORTER, (*DCGM_GPU_LABELS, "xid"),
+                          "XID errors seen in the exporter's window (--xid-count-window-size), by XID")
+ECC_DBE_VOL_TOTAL = Metric("DCGM_FI_DEV_ECC_DBE_VOL_TOTAL", DCGM_EXPORTER, DCGM_GPU_LABELS,
+                           "double-bit volatile ECC errors")
+ROW_REMAP_PENDING = Metric("DCGM_FI_DEV_ROW_REMAP_PENDING", DCGM_EXPORTER, DCGM_GPU_LABELS,
+                           "1 when a row remapping waits for a GPU reset")
+NVLINK_ERRORS = tuple(Metric(f"DCGM_FI_DEV_NVLINK_{kind}_ERROR_COUNT_TOTAL", DCGM_EXPORTER, DCGM_GPU_LABELS, help_)
+                      for kind, help_ in (("CRC_FLIT", "NVLink flow-control CRC errors"),
+                                          ("CRC_DATA", "NVLink data CRC errors"),
+                                          ("REPLAY", "NVLink retries"),
+                                          ("RECOVERY", "NVLink recovery errors")))
+NVLINK_LINK_STATUS = Metric("DCGM_FI_DEV_NVLINK_LINK_STATUS", DCGM_EXPORTER, (*DCGM_GPU_LABELS, "link"),
+                            "NVLink link state: 0 not supported, 1 disabled, 2 down, 3 up")
+NVLINK_LINK_DOWN = 2
+CLOCKS_EVENT_REASONS = Metric("DCGM_FI_DEV_CLOCKS_EVENT_REASONS", DCGM_EXPORTER, DCGM_GPU_LABELS,
+                              "NVML clocks event (throttle) reasons, a bit mask")
+# NVML's nvmlClocksEventReason bits for thermal slowdown: software (0x20) and hardware (0x40).
+THERMAL_SLOWDOWN_BITS = (0x20, 0x40)
+
+# --- node exporter --------------------------------------------------------------------------------------------
+UP = Metric("up", PROMETHEUS, (), "1 when the target's last scrape succeeded")
+IB_STATE = Metric("node_infiniband_state_id", NODE_EXPORTER, ("device", "port"),
+                  "InfiniBand port state: 1 down, 2 init, 3 armed, 4 active, 5 active defer")
+IB_ACTIVE = 4
+IB_RATE = Metric("node_infiniband_rate_bytes_per_second", NODE_EXPORTER, ("device", "port"),
+                 "the port's negotiated rate")
+IB_LINK_DOWNED = Metric("node_infiniband_link_downed_total", NODE_EXPORTER, ("device", "port"),
+                        "times the link went down after failing to recover")
+FS_AVAIL = Metric("node_filesystem_avail_bytes", NODE_EXPORTER, ("device", "fstype", "mountpoint"),
+                  "bytes free to unprivileged users")
+FS_SIZE = Metric("node_filesystem_size_bytes", NODE_EXPORTER, ("device", "fstype", "mountpoint"), "filesystem size")
+SYSTEMD_UNIT_STATE = Metric("node_systemd_unit_state", NODE_EXPORTER, ("name", "state", "type"),
+                            "1 for the unit's current state, 0 for the others")
+TEXTFILE_MTIME = Metric("node_textfile_mtime_seconds", NODE_EXPORTER, ("file",),
+                        "when a file of the textfile directory was last written")
+
+# --- the project's textfile collector -------------------------------------------------------------------------
+SLURM_NODE_STATE = Metric("aifactory_slurm_node_state", TEXTFILE, ("slurm_node", "state", "reason"),
+                          "1 per Slurm node, with its state (idle, allocated, mixed, draining, drained, down, future "
+                          "or unknown) and the reason it was set")
+SLURM_DRAINED_STATES = ("draining", "drained")
+DRIVER_INFO = Metric("aifactory_driver_info", TEXTFILE, ("stack", "version"),
+                     "1, with the loaded accelerator driver's version (stack: nvidia or neuron)")
+LINK_CHECK_SUCCESS = Metric("aifactory_link_check_success", TEXTFILE, ("check", "endpoint"),
+                            "1 when the hybrid link's endpoint check passed on its last run, 0 when it failed")
+
+# XID classes (NVIDIA's XID catalogue, docs.nvidia.com/deploy/xid-errors): which XIDs alert, under which class.
+# Application XIDs (13 graphics engine exception, 31 MMU fault, 43 GPU stopped processing, 45 preemptive cleanup)
+# are a job's own faults and do not alert.
+XID_CLASSES = {
+    # double-bit ECC, row remapping recorded or failed, high single-bit rate, contained or uncontained ECC
+    "memory": (48, 63, 64, 92, 94, 95),
+    "fell-off-bus": (79,),
+    "nvlink": (74,),
+    "gsp-firmware": (119, 120),
+}

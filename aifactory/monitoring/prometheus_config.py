@@ -1,0 +1,136 @@
+"""Prometheus's and Alertmanager's configuration, generated from the spec and the inventory.
+
+Prometheus runs on every head node, each scraping every host of the inventory (the same node list as Slurm's and
+Ansible's: `aifactory.node.inventory`) and sending alerts to the Alertmanager of every head node, which deduplicate
+them. Every listener is on its host's management address only and serves TLS with a certificate of the factory's
+CA (except Neuron's exporter, which has no TLS); Prometheus presents its own certificate to Alertmanager and logs in
+with basic auth. What is generated names the files that hold keys and the password (root-only files on the head
+node), never their content.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import yaml
+
+from aifactory.monitoring.alerts import RULES_FILE
+from aifactory.node.inventory import Inventory
+from aifactory.spec import Factory
+
+ETC = "/etc/prometheus"
+# Exporters' ports (their packages' defaults): node exporter, NVIDIA's DCGM exporter, Neuron's
+# neuron-monitor-prometheus.py.
+EXPORTER_PORTS = {"node": 9100, "dcgm": 9400, "neuron": 8000}
+# Exporters that serve TLS (Prometheus exporter-toolkit's --web.config.file: node exporter, DCGM exporter's
+# --web-config-file). Neuron's neuron-monitor-prometheus.py serves plain HTTP only, on the management network.
+TLS_EXPORTERS = ("node", "dcgm")
+PROMETHEUS_PORT = 9090
+ALERTMANAGER_PORT = 9093
+SCRAPE_INTERVAL = "30s"
+ALERTMANAGER_USER = "prometheus"
+# The receiver alerts go to when the spec names none: they stay visible in Alertmanager, sent nowhere.
+NO_RECEIVER = "none"
+
+
+@dataclass(frozen=True)
+class Files:
+    """Where the head node keeps what the configuration refers to (installed by the server role)."""
+
+    etc: str = ETC
+
+    @property
+    def ca(self) -> str:
+        return f"{self.etc}/tls/factory-ca.pem"
+
+    @property
+    def cert(self) -> str:
+        return f"{self.etc}/tls/prometheus.pem"
+
+    @property
+    def key(self) -> str:
+        return f"{self.etc}/tls/prometheus.key"
+
+    @property
+    def alertmanager_password(self) -> str:
+        return f"{self.etc}/alertmanager.password"
+
+    @property
+    def web_config(self) -> str:
+        return f"{self.etc}/web.yml"
+
+    @property
+    def rules(self) -> str:
+        return f"{self.etc}/rules/{RULES_FILE}"
+
+
+@dataclass(frozen=True)
+class Target:
+    host: str
+    address: str
+    rack: str | None
+
+
+def scrape_targets(inv: Inventory) -> tuple[list[Target], list[Target]]:
+    """(compute nodes, head nodes) of the inventory, hosts left out by host overrides (absent) not among them."""
+    nodes = [Target(host, inv.hostvars[host]["ansible_host"], rack)
+             for rack in inv.groups["nodes"].children for host in inv.groups[rack].hosts]
+    heads = [Target(host, inv.hostvars[host]["ansible_host"], None)
+             for host in (inv.groups["head_nodes"].hosts if "head_nodes" in inv.groups else [])]
+    return nodes, heads
+
+
+def _static_configs(targets: list[Target], port: int) -> list[dict]:
+    return [{"targets": [f"{t.address}:{port}"], "labels": {"node": t.host, **({"rack": t.rack} if t.rack else {})}}
+            for t in targets]
+
+
+def prometheus_config(f: Factory, inv: Inventory, files: Files = Files()) -> dict:
+    """prometheus.yml: the exporters of every host, the rules, every head node's Alertmanager."""
+    nodes, heads = scrape_targets(inv)
+    tls = {"ca_file": files.ca, "cert_file": files.cert, "key_file": files.key}
+    jobs = [("node", nodes + heads), ("dcgm" if f.platform.software_stack == "nvidia" else "neuron", nodes)]
+    config: dict = {
+        "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL,
+                   "external_labels": {"factory": f.name}},
+        "rule_files": [files.rules],
+        "scrape_configs": [{"job_name": job, **({"scheme": "https", "tls_config": dict(tls)} if job in TLS_EXPORTERS
+                                                 else {"scheme": "http"}),
+                            "static_configs": _static_configs(targets, EXPORTER_PORTS[job])} for job, targets in jobs],
+    }
+    if heads:
+        config["alerting"] = {"alertmanagers": [{
+            "scheme": "https", "tls_config": dict(tls),
+            "basic_auth": {"username": ALERTMANAGER_USER, "password_file": files.alertmanager_password},
+            "static_configs": [{"targets": [f"{h.address}:{ALERTMANAGER_PORT}" for h in heads]}]}]}
+    return config
+
+
+def prometheus_flags(f: Factory, address: str, files: Files = Files()) -> list[str]:
+    """Prometheus's command line on a head node: retention from the spec, listening on its management address."""
+    return [f"--storage.tsdb.retention.time={f.monitoring.retention_days}d",
+            f"--web.listen-address={address}:{PROMETHEUS_PORT}", f"--web.config.file={files.web_config}"]
+
+
+def alertmanager_config(f: Factory) -> dict:
+    """alertmanager.yml: every receiver of the spec gets every alert; a node that is down silences its other alerts."""
+    monitoring = f.monitoring
+    config: dict = {}
+    if monitoring.smtp_smarthost:
+        config["global"] = {"smtp_smarthost": monitoring.smtp_smarthost, "smtp_from": monitoring.smtp_from,
+                            "smtp_require_tls": True}
+    config["route"] = {"receiver": NO_RECEIVER, "group_by": ["alertname", "node"], "group_wait": "30s",
+                       "group_interval": "5m", "repeat_interval": "4h",
+                       "routes": [{"receiver": r.name, "continue": True} for r in monitoring.receivers]}
+    config["receivers"] = [{"name": NO_RECEIVER}] + [
+        {"name": r.name, **({"email_configs": [{"to": r.email, "send_resolved": True}]} if r.email else {}),
+         **({"webhook_configs": [{"url": r.webhook, "send_resolved": True}]} if r.webhook else {})}
+        for r in monitoring.receivers]
+    config["inhibit_rules"] = [{"source_matchers": ['alertname="NodeDown"'], "target_matchers": ['alertname!="NodeDown"'],
+                                "equal": ["node"]}]
+    return config
+
+
+def as_yaml(config: dict, what: str, f: Factory) -> str:
+    return f"# {f.name}: {what} generated by aifactory from the spec (aifactory.monitoring)\n" + yaml.safe_dump(
+        config, sort_keys=False, width=1000)
