@@ -27,28 +27,31 @@ if threading.current_thread() is threading.main_thread() and signal.getsignal(si
     signal.signal(signal.SIGINT, _interrupted_while_loading)
 
 from aifactory import __version__  # noqa: E402 - after the handler above
-from aifactory.commands.aws import EXIT_NOT_CHECKED  # noqa: E402
+from aifactory.core.exits import EXIT_NOT_CHECKED  # noqa: E402
 from aifactory.core.inputs import BadInput  # noqa: E402
 from aifactory.spec import SpecError  # noqa: E402
 from aifactory.spec.validators import shown  # noqa: E402
 
-# Modules that define subcommands: each has `register(subparsers)` and sets `func` on its parser.
-COMMAND_MODULES = [
-    "aifactory.commands.validate",
-    "aifactory.commands.lab",
-    "aifactory.commands.rehearse",
-    "aifactory.commands.plan",
-    "aifactory.commands.verify",
-    "aifactory.commands.bootstrap",
-    "aifactory.commands.bringup",
-    "aifactory.commands.diff",
-    "aifactory.commands.rollout",
-    "aifactory.commands.replace",
-    "aifactory.commands.report",
-    "aifactory.commands.acceptance",
-    "aifactory.commands.awx",
-    "aifactory.commands.monitoring",
-]
+# The module that defines each subcommand (`register(subparsers)`, setting `func` on its parser), in the order
+# `aifactory --help` lists them. A run loads only its command's module (a plan's Pulumi, moto and boto3 are not
+# loaded to validate a spec); --help, no command or an unknown one loads them all.
+COMMANDS = {
+    "validate": "aifactory.commands.validate", "schema": "aifactory.commands.validate",
+    "lab": "aifactory.commands.lab",
+    "rehearse": "aifactory.commands.rehearse",
+    "plan": "aifactory.commands.plan",
+    "verify": "aifactory.commands.verify",
+    "bootstrap": "aifactory.commands.bootstrap",
+    "bringup": "aifactory.commands.bringup",
+    "diff": "aifactory.commands.diff",
+    "rollout": "aifactory.commands.rollout",
+    "replace": "aifactory.commands.replace",
+    "report": "aifactory.commands.report",
+    "acceptance": "aifactory.commands.acceptance",
+    "awx": "aifactory.commands.awx",
+    "monitoring": "aifactory.commands.monitoring",
+    "monitoring-receiver": "aifactory.commands.monitoring_receiver",
+}
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it
 EXIT_TERMINATED = 143  # SIGTERM
 # What exit 1 means for each command; 0, 2 and the signals mean the same everywhere.
@@ -64,6 +67,7 @@ FAILURE_MEANING = {
     "report": "the page could not be written (Graphviz missing, no program)",
     "awx": "not used (a bad site, option or --out is 2)",
     "monitoring": "not used (a bad site, host overrides or --out is 2)",
+    "monitoring-receiver": "not used (a bad site, option or file is 2; it serves until stopped)",
     "acceptance": "certificate: the certificate to append to does not verify, or KMS refused; verify: the "
                   "certificate does not verify against the site's public key",
 }
@@ -99,7 +103,18 @@ def _with_exit_codes(parser: argparse.ArgumentParser, command: str) -> None:
                 _with_exit_codes(child, command)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_modules(argv: list[str]) -> list[str]:
+    """The modules to load for a run with `argv`: its command's alone, or every one (help, none or unknown)."""
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    if command is None and "--version" in argv and not {"-h", "--help"} & set(argv):
+        return []
+    if command in COMMANDS and not {"-h", "--help"} & set(argv[:argv.index(command)]):
+        return [COMMANDS[command]]
+    return list(dict.fromkeys(COMMANDS.values()))
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser with the subcommands `argv` needs (default: every one)."""
     parser = argparse.ArgumentParser(prog="aifactory", description=__doc__.splitlines()[0],
                                      epilog=exit_codes("the command ran and found failures (see `aifactory COMMAND --help`)",
                                                        "plan, verify: could not check (AWS or its stand-in unreachable, "
@@ -107,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in command_modules(argv) if argv is not None else dict.fromkeys(COMMANDS.values()):
         importlib.import_module(name).register(sub)
     for name, child in sub.choices.items():
         _with_exit_codes(child, name)
@@ -206,7 +221,8 @@ def state_directory_problem() -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     if signal.getsignal(signal.SIGINT) is _interrupted_while_loading:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     problem = state_directory_problem()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aifactory.core import project
+from aifactory.core.exits import EXIT_NOT_CHECKED  # noqa: F401  (the plan's name for it: aifactory.reports.diff)
 from aifactory.node.inventory import AWS_OUTPUT_KEYS
 from aifactory.aws.moto_standin.backend import ACCOUNT_ID, Backend, StandInFailed, client_factory, new_account_id
 from aifactory.aws.moto_standin.worker import MotoWorker, WorkerSite
@@ -35,9 +36,6 @@ XKS_PLACEHOLDERS = {
 }
 
 
-# The exit status of a check that could not be made (AWS or its stand-in unreachable, refusing, failing):
-# no verdict, as against 1, a verdict of non-compliance. Documented in `aifactory --help` (aifactory.cli).
-EXIT_NOT_CHECKED = 4
 
 
 class PlanError(Exception):
