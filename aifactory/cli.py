@@ -51,6 +51,7 @@ COMMANDS = {
     "awx": "aifactory.commands.awx",
     "monitoring": "aifactory.commands.monitoring",
     "monitoring-receiver": "aifactory.commands.monitoring_receiver",
+    "mirror": "aifactory.commands.mirror",
 }
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it
 EXIT_TERMINATED = 143  # SIGTERM
@@ -68,6 +69,9 @@ FAILURE_MEANING = {
     "awx": "not used (a bad site, option or --out is 2)",
     "monitoring": "not used (a bad site, host overrides or --out is 2)",
     "monitoring-receiver": "not used (a bad site, option or file is 2; it serves until stopped)",
+    "mirror": "bom: a package the roles install is in no index (each is named; the BOM printed lacks it), or an "
+              "index cannot be fetched; verify: the bundle is refused (bad signature, an altered, missing or "
+              "unlisted file)",
     "acceptance": "certificate: the certificate to append to does not verify, or KMS refused; verify: the "
                   "certificate does not verify against the site's public key",
 }

@@ -24,7 +24,8 @@ from infra.hub_network import HubNetwork, HubNetworkArgs
 from infra.hybrid_link import HybridLink, HybridLinkArgs
 from infra.identity import Identity, IdentityArgs
 from infra.keys import Keys, KeysArgs
-from infra.private_services import PrivateServices, PrivateServicesArgs
+from infra.metrics import Metrics, MetricsArgs
+from infra.private_services import METRICS_SERVICE, PrivateServices, PrivateServicesArgs
 from infra.region_pinning import RegionPinning, RegionPinningArgs
 from infra.sagemaker import SageMaker, SageMakerArgs
 from infra.state import PulumiState, stack_state
@@ -77,7 +78,8 @@ def build(factory: Factory) -> dict[str, Any]:
         inference_profiles(factory)))
     services = PrivateServices(name, PrivateServicesArgs(
         region=region, vpc_id=hub.vpc_id, vpc_cidr=hub.vpc_cidr, onprem_cidr=onprem_cidr, subnet_ids=hub.subnet_ids,
-        account=account, model_arns=model_arns, guardrail_arn=bedrock.guardrail_arn), opts=opts)
+        account=account, model_arns=model_arns, guardrail_arn=bedrock.guardrail_arn,
+        amp_remote_write=factory.monitoring.amp_remote_write), opts=opts)
     sagemaker = None
     if factory.aws_services.sagemaker.domain:
         sagemaker = SageMaker(name, SageMakerArgs(
@@ -88,12 +90,16 @@ def build(factory: Factory) -> dict[str, Any]:
         region=region, spec=factory.identity, ca_certificate=factory.trust_anchor_path, node_count=factory.node_count,
         model_arns=model_arns, guardrail_arn=bedrock.guardrail_arn, guardrail_key_arn=keys.arns["data"],
         boundary_arn=pinning.boundary_arn, account=account), opts=opts)
+    metrics = Metrics(name, MetricsArgs(
+        data_key_arn=keys.arns["data"], node_role_id=identity.node_role_id,
+        endpoint_dns=services.endpoint_dns[METRICS_SERVICE]), opts=opts) if factory.monitoring.amp_remote_write else None
     # Key use pinned to the roles that need it: SageMaker's jobs use the data key; the nodes only decrypt
     # with it (the guardrail's key); the operators administer both keys.
     keys.pin_policies(administrators=identity.operator_role_arns,
                       users={"data": [sagemaker.execution_role_arn] if sagemaker else []},
                       decrypters={"data": [identity.node_role_arn]})
 
+    amp = {"amp_remote_write_url": metrics.remote_write_url} if metrics else {}
     return {
         "region": region,
         "vpc_id": hub.vpc_id,
@@ -110,4 +116,5 @@ def build(factory: Factory) -> dict[str, Any]:
         "guardrail_version": bedrock.guardrail_version,
         "kms_key_arns": keys.arns,
         "region_pinning_scp": pinning.scp_json,
+        **amp,
     }

@@ -49,6 +49,7 @@ class Identity(pulumi.ComponentResource):
 
     trust_anchor_arn: pulumi.Output[str]
     node_role_arn: pulumi.Output[str]
+    node_role_id: pulumi.Output[str]  # the role's name, as aws.iam.RolePolicy takes it
     node_profile_arn: pulumi.Output[str]
     operator_role_arns: list[pulumi.Output[str]]
     ssm_activation_id: pulumi.Output[str] | None
@@ -94,6 +95,7 @@ class Identity(pulumi.ComponentResource):
 
         self.trust_anchor_arn = anchor.arn
         self.node_role_arn = node_role.arn
+        self.node_role_id = node_role.id
         self.node_profile_arn = profile.arn
         self.register_outputs({"trust_anchor_arn": self.trust_anchor_arn, "node_role_arn": self.node_role_arn,
                                "node_profile_arn": self.node_profile_arn})

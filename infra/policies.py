@@ -51,6 +51,7 @@ FACTORY_SERVICE_ACTIONS = (
     "kms:ReEncrypt*",
     "logs:*",
     "cloudwatch:PutMetricData",
+    "aps:RemoteWrite",
     "ssm:*",
     "ssmmessages:*",
     "ec2messages:*",
@@ -80,6 +81,7 @@ ENDPOINT_ACTIONS = {
     "ssmmessages": ("ssmmessages:*",),
     "ec2messages": ("ec2messages:*",),
     "s3": ("s3:*",),
+    "aps-workspaces": ("aps:RemoteWrite",),  # Prometheus writes; queries stay on the head nodes
 }
 
 BEDROCK_INVOKE_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
@@ -387,6 +389,12 @@ def node_role_policy(model_arns: Sequence[str], guardrail_arn: str, sagemaker_en
          "Action": ["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointWithResponseStream"],
          "Resource": [sagemaker_endpoint_pattern]},
     )
+
+
+def amp_remote_write_policy(workspace_arn: str) -> str:
+    """The nodes' Prometheus may only write metrics into the factory's own AMP workspace."""
+    return _document({"Sid": "RemoteWriteFactoryWorkspace", "Effect": "Allow", "Action": ["aps:RemoteWrite"],
+                      "Resource": [workspace_arn]})
 
 
 def operator_role_policy() -> str:

@@ -3,7 +3,8 @@
 Each endpoint is an Interface endpoint with private DNS (on-prem resolves the standard service names
 through the Resolver inbound endpoint), an explicit security group that admits HTTPS from the on-prem
 and hub CIDRs only, and an endpoint policy: the factory's account only, and for bedrock-runtime the
-spec's models only, with the factory's guardrail.
+spec's models only, with the factory's guardrail. With `monitoring.amp_remote_write` the head nodes'
+Prometheus writes to Amazon Managed Service for Prometheus through an `aps-workspaces` endpoint too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from infra.account import Account
 SERVICES = ("bedrock", "bedrock-runtime", "bedrock-agent-runtime", "sagemaker.api", "sagemaker.runtime", "sts",
             "kms", "logs", "ssm", "ssmmessages", "ec2messages", "s3")
 # The names clients resolve (private DNS); SageMaker's differ from the endpoint suffix.
+METRICS_SERVICE = "aps-workspaces"  # AMP's data plane: remote write (and queries, which the factory does not make)
 PRIVATE_DNS_PREFIX = {"sagemaker.api": "api.sagemaker", "sagemaker.runtime": "runtime.sagemaker"}
 
 
@@ -34,7 +36,7 @@ def resource_suffix(service: str) -> str:
 @dataclass(frozen=True)
 class PrivateServicesArgs:
     """The home region; the hub VPC, its CIDR and subnets; the on-prem CIDR; the account; the models and
-    guardrail the bedrock-runtime endpoint admits."""
+    guardrail the bedrock-runtime endpoint admits; whether metrics go to AMP (its endpoint)."""
 
     region: str
     vpc_id: pulumi.Input[str]
@@ -44,6 +46,12 @@ class PrivateServicesArgs:
     account: pulumi.Output[Account]
     model_arns: pulumi.Output[list[str]]
     guardrail_arn: pulumi.Input[str]
+    amp_remote_write: bool = False
+
+
+def services(amp_remote_write: bool) -> tuple[str, ...]:
+    """The services the factory reaches through an interface endpoint."""
+    return SERVICES + ((METRICS_SERVICE,) if amp_remote_write else ())
 
 
 class PrivateServices(pulumi.ComponentResource):
@@ -65,7 +73,7 @@ class PrivateServices(pulumi.ComponentResource):
         self.security_group_id = group.id
         self.endpoint_ids = {}
         self.endpoint_dns = {}
-        for service in SERVICES:
+        for service in services(args.amp_remote_write):
             if service == "bedrock-runtime":
                 policy = pulumi.Output.all(account, args.model_arns, args.guardrail_arn).apply(
                     lambda v: policies.bedrock_runtime_endpoint_policy(v[0].id, v[1], v[2]))

@@ -1,8 +1,10 @@
 """`aifactory monitoring SITE --out DIR`: the site's Prometheus and Alertmanager configuration and alert rules.
 
 Writes prometheus.yml, alertmanager.yml, rules/aifactory-alerts.yml and, per head node, the Debian
-/etc/default/prometheus line with its command-line flags. Connects to nothing. Exit 0 when written, 2 on a bad spec,
-bad host overrides or a directory that cannot be written.
+/etc/default/prometheus lines with its command-line flags (and environment). With monitoring.amp_remote_write,
+prometheus.yml also writes to the AMP workspace whose URL `--stack-outputs` holds; without that file it has no
+remote_write (metrics stay on the head nodes) and a note says so. Connects to nothing. Exit 0 when written, 2 on a
+bad spec, bad host overrides or stack outputs, or a directory that cannot be written.
 """
 
 from __future__ import annotations
@@ -24,27 +26,37 @@ def register(sub) -> None:
     p.add_argument("--out", metavar="DIR", type=output_dir, required=True, help="directory to write the files into")
     p.add_argument("--host-overrides", type=input_file, metavar="FILE",
                    help=f"{HOST_OVERRIDES_HELP}; hosts with aifactory_absent are not scraped")
+    p.add_argument("--stack-outputs", type=input_file, metavar="FILE",
+                   help="`pulumi stack output --json` of the site's stack: with monitoring.amp_remote_write, "
+                        f"Prometheus writes to the AMP workspace at its {pc.AMP_OUTPUT}")
     p.set_defaults(func=run_monitoring)
 
 
-def site_files(spec: str | Path, host_overrides: dict | None = None) -> dict[str, str]:
+def site_files(spec: str | Path, host_overrides: dict | None = None, stack_outputs: str | Path | None = None) -> dict[str, str]:
     """{relative path: content} of everything the command writes."""
     f = load_spec(spec)
     inv = build_inventory(f, host_overrides=host_overrides)
+    amp_url = pc.load_remote_write_url(f, stack_outputs) if stack_outputs else None
+    if f.monitoring.amp_remote_write and amp_url is None:
+        print("note: monitoring.amp_remote_write is true but no --stack-outputs was given: prometheus.yml has no "
+              "remote_write (metrics stay on the head nodes)", file=sys.stderr)
+    environment = "".join(f"{name}={shlex.quote(value)}\n" for name, value in pc.prometheus_environment(f, amp_url).items())
     files = {
-        "prometheus.yml": pc.as_yaml(pc.prometheus_config(f, inv), "prometheus.yml", f),
+        "prometheus.yml": pc.as_yaml(pc.prometheus_config(f, inv, amp_url=amp_url), "prometheus.yml", f),
         "alertmanager.yml": pc.as_yaml(pc.alertmanager_config(f), "alertmanager.yml", f),
         f"rules/{alerts.RULES_FILE}": alerts.rules_yaml(f),
     }
     for head in pc.scrape_targets(inv)[1]:
         flags = shlex.join(pc.prometheus_flags(f, head.address))
-        files[f"default/{head.host}.prometheus"] = f"# /etc/default/prometheus on {head.host}\nARGS={shlex.quote(flags)}\n"
+        files[f"default/{head.host}.prometheus"] = (f"# /etc/default/prometheus on {head.host}\nARGS={shlex.quote(flags)}\n"
+                                                    f"{environment}")
     return files
 
 
 def run_monitoring(args) -> int:
     try:
-        files = site_files(args.spec, load_host_overrides(args.host_overrides) if args.host_overrides else None)
+        files = site_files(args.spec, load_host_overrides(args.host_overrides) if args.host_overrides else None,
+                           args.stack_outputs)
     except InventoryInputError as err:
         return bad_input(err)
     try:

@@ -104,6 +104,15 @@ def record_input(text: str) -> Path:
     return _regular(path, info, MAX_RECORD_BYTES)
 
 
+def index_copy(text: str) -> tuple[str, Path]:
+    """`URL=FILE`: the URL an upstream index is published at, and its copy, an existing regular file of at
+    most MAX_RECORD_BYTES (a distribution's largest Packages.xz is a few MiB)."""
+    url, sep, file = text.partition("=")
+    if not sep or not url or not file:
+        raise argparse.ArgumentTypeError(f"{shown(text, 300)}: expected URL=FILE (the index's upstream URL, then its copy)")
+    return url, record_input(file)
+
+
 def output_file(text: str) -> Path:
     """A file to write: absent in a directory that can be written, or a regular file that is replaced."""
     path = Path(text)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import lzma
-import re
 import shutil
 import subprocess
 import urllib.request
@@ -26,6 +25,9 @@ from pathlib import Path
 from aifactory.lab import procs
 from aifactory.lab.base import CACHE_ROOT, RELEASE, SUITE
 from aifactory.lab.state import LabState
+from aifactory.mirror.debian import MirrorIndexError as MirrorBuildError
+from aifactory.mirror.debian import installed, paragraphs, release_sha256, resolve
+from aifactory.mirror.installs import os_archive_packages
 from aifactory.spec import Factory
 
 SUITES = (SUITE, f"{SUITE}-updates")  # what os_baseline's Debian vars write into the mirror source
@@ -33,104 +35,20 @@ COMPONENTS = ("main", "contrib", "non-free", "non-free-firmware")
 PATH = "debian"  # the mirror's URL is http://<gateway>:<port>/debian
 
 
-class MirrorBuildError(RuntimeError):
-    """The partial mirror could not be built; the message says which file or package."""
-
-
 def architecture() -> str:
     return subprocess.run(["dpkg", "--print-architecture"], check=True, capture_output=True, text=True).stdout.strip()
 
 
 def node_installs(f: Factory) -> tuple[str, ...]:
-    """Every package the roles install from the Debian archive on a fresh node of `f` (the base root
-    deliberately lacks them), sorted and unique. This is the one list: a role that installs from the
-    archive adds its packages here, conditional on the spec where they depend on it."""
-    wanted = {"chrony"}  # os_baseline: time sync (__os_baseline_chrony_package)
-    wanted |= {"python3-boto3"}  # aws_node_identity: the identity check (aws_node_identity_packages)
-    if f.scheduler.kind == "slurm":  # munge, slurm and slurmdbd roles' packages (defaults/main.yml)
-        wanted |= {"munge", "slurm-client", "slurmctld", "slurmd"}
-        if f.scheduler.accounting:
-            wanted |= {"slurmdbd", "mariadb-server", "python3-pymysql"}
-    return tuple(sorted(wanted))
+    """Every package the roles install from the Debian archive on a node of `f`, sorted and unique: the
+    OS-archive part of the site's bill of materials (aifactory.mirror.installs.site_packages)."""
+    return os_archive_packages(f)
 
 
 def cache_key(upstream: str, arch: str, base_root: Path, installs: tuple[str, ...]) -> str:
     """Changes with the upstream, the architecture, the base root (what nodes already have) and the installs."""
     text = "\n".join([*SUITES, upstream, arch, base_root.name, *sorted(installs)])
     return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-# --- Debian control data (pure functions) -------------------------------------------------------
-def paragraphs(text: str) -> list[dict[str, str]]:
-    """Deb822 paragraphs (Packages, dpkg status) as dicts; continuation lines are kept joined."""
-    out = []
-    for block in re.split(r"\n\s*\n", text.strip()):
-        fields: dict[str, str] = {}
-        key = None
-        for line in block.splitlines():
-            if line[:1] in (" ", "\t") and key:
-                fields[key] += "\n" + line.strip()
-            elif ":" in line:
-                key, value = line.split(":", 1)
-                fields[key] = value.strip()
-        if fields:
-            out.append(fields)
-    return out
-
-
-def release_sha256(inrelease: str) -> dict[str, tuple[str, int]]:
-    """path -> (sha256, size) from a Release/InRelease file's SHA256 section."""
-    section = re.search(r"^SHA256:\n((?: .*\n?)+)", inrelease, re.M)
-    if not section:
-        raise MirrorBuildError("InRelease has no SHA256 section")
-    files = {}
-    for line in section.group(1).splitlines():
-        digest, size, path = line.split()
-        files[path] = (digest, int(size))
-    return files
-
-
-def _names(field: str) -> list[list[str]]:
-    """A Depends-style field as alternatives of bare package names: 'a (>= 1) | b:any, c' -> [[a, b], [c]]."""
-    groups = []
-    for group in filter(None, (g.strip() for g in field.split(","))):
-        groups.append([re.split(r"[\s(:\[]", alt.strip(), maxsplit=1)[0] for alt in group.split("|")])
-    return groups
-
-
-def installed(status_text: str) -> set[str]:
-    """Package names installed in a dpkg status file, and the virtual names they provide."""
-    names = set()
-    for p in paragraphs(status_text):
-        if p.get("Status", "").endswith(" installed"):
-            names.add(p["Package"])
-            names.update(n for group in _names(p.get("Provides", "")) for n in group)
-    return names
-
-
-def resolve(wanted: tuple[str, ...], available: dict[str, dict], present: set[str]) -> list[dict]:
-    """The packages (index paragraphs) to fetch so that `wanted` installs on a system with `present`:
-    `wanted` and, recursively, every dependency not already satisfied (first alternative that exists)."""
-    providers: dict[str, str] = {}
-    for name, p in available.items():
-        for group in _names(p.get("Provides", "")):
-            providers.setdefault(group[0], name)
-    chosen: dict[str, dict] = {}
-    queue = list(wanted)
-    while queue:
-        name = queue.pop(0)
-        real = name if name in available else providers.get(name)
-        if real is None:
-            raise MirrorBuildError(f"{name} is in no index of the mirror")
-        if real in chosen:
-            continue
-        chosen[real] = available[real]
-        for field in ("Pre-Depends", "Depends"):
-            for alternatives in _names(available[real].get(field, "")):
-                if any(a in present or a in chosen for a in alternatives):
-                    continue
-                queue.append(next((a for a in alternatives if a in available or a in providers), alternatives[0]))
-    return list(chosen.values())
 
 
 # --- building ------------------------------------------------------------------------------------

@@ -5,18 +5,23 @@ Ansible's: `aifactory.node.inventory`) and sending alerts to the Alertmanager of
 them. Every listener is on its host's management address only and serves TLS with a certificate of the factory's
 CA (except Neuron's exporter, which has no TLS); Prometheus presents its own certificate to Alertmanager and logs in
 with basic auth. What is generated names the files that hold keys and the password (root-only files on the head
-node), never their content.
+node), never their content. Metrics stay on the head nodes unless the spec sets `monitoring.amp_remote_write`: then
+Prometheus also writes them to the factory's Amazon Managed Service for Prometheus workspace (infra/metrics.py), at
+its URL from the stack outputs, signed with SigV4 by the node identity's AWS profile, through the private endpoint.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import yaml
 
+from aifactory.core.inputs import InputFileError, parse_json, read_text
 from aifactory.monitoring.alerts import RULES_FILE
-from aifactory.node.inventory import Inventory
-from aifactory.spec import Factory
+from aifactory.node.inventory import Inventory, InventoryInputError
+from aifactory.spec import Factory, Problem
 
 ETC = "/etc/prometheus"
 # Exporters' ports (their packages' defaults): node exporter, NVIDIA's DCGM exporter, Neuron's
@@ -31,6 +36,12 @@ SCRAPE_INTERVAL = "30s"
 ALERTMANAGER_USER = "prometheus"
 # The receiver alerts go to when the spec names none: they stay visible in Alertmanager, sent nowhere.
 NO_RECEIVER = "none"
+# The stack output (infra/factory_stack.py) holding the AMP workspace's remote-write URL.
+AMP_OUTPUT = "amp_remote_write_url"
+# The AWS profile that signs the writes, and its file: the aws_node_identity role's defaults
+# (aws_node_identity_profile, aws_node_identity_config): credentials from IAM Roles Anywhere.
+AWS_PROFILE = "aifactory-node"
+AWS_CONFIG_FILE = "/etc/aifactory/aws/config"
 
 
 @dataclass(frozen=True)
@@ -85,8 +96,46 @@ def _static_configs(targets: list[Target], port: int) -> list[dict]:
             for t in targets]
 
 
-def prometheus_config(f: Factory, inv: Inventory, files: Files = Files()) -> dict:
-    """prometheus.yml: the exporters of every host, the rules, every head node's Alertmanager."""
+def amp_url_pattern(region: str) -> re.Pattern:
+    """An AMP workspace's remote-write URL in `region`, at the name the aps-workspaces endpoint answers privately."""
+    return re.compile(rf"https://aps-workspaces\.{re.escape(region)}\.amazonaws\.com/workspaces/ws-[A-Za-z0-9-]+"
+                      r"/api/v1/remote_write")
+
+
+def load_remote_write_url(f: Factory, path: str | Path) -> str | None:
+    """The AMP workspace's remote-write URL from `pulumi stack output --json` in `path`; None unless the spec sets
+    monitoring.amp_remote_write. InventoryInputError when the file cannot be read or holds no such URL of the home
+    region."""
+    if not f.monitoring.amp_remote_write:
+        return None
+    try:
+        outputs = parse_json(read_text(path))
+    except InputFileError as err:
+        raise InventoryInputError(str(path), [Problem("(file)", f"stack outputs: {err}")]) from None
+    url = outputs.get(AMP_OUTPUT) if isinstance(outputs, dict) else None
+    region = f.sovereignty.region
+    if url is None:
+        raise InventoryInputError(str(path), [Problem(AMP_OUTPUT, "missing: monitoring.amp_remote_write is true, so "
+                                                      "run `pulumi up` to create the workspace, then write this file "
+                                                      "with `pulumi stack output --json`")])
+    if not (isinstance(url, str) and amp_url_pattern(region).fullmatch(url)):
+        raise InventoryInputError(str(path), [Problem(AMP_OUTPUT, f"must be https://aps-workspaces.{region}.amazonaws"
+                                                      ".com/workspaces/<workspace id>/api/v1/remote_write: the home "
+                                                      "region's workspace, through the private endpoint", url)])
+    return url
+
+
+def remote_write(f: Factory, url: str | None) -> list[dict]:
+    """Prometheus's remote_write: the AMP workspace, SigV4-signed in the home region; none unless the spec sets
+    monitoring.amp_remote_write and the workspace's URL is known."""
+    if not (f.monitoring.amp_remote_write and url):
+        return []
+    return [{"url": url, "name": "amp", "sigv4": {"region": f.sovereignty.region, "profile": AWS_PROFILE}}]
+
+
+def prometheus_config(f: Factory, inv: Inventory, files: Files = Files(), amp_url: str | None = None) -> dict:
+    """prometheus.yml: the exporters of every host, the rules, every head node's Alertmanager, and the AMP workspace
+    at `amp_url` where the spec asks for it."""
     nodes, heads = scrape_targets(inv)
     tls = {"ca_file": files.ca, "cert_file": files.cert, "key_file": files.key}
     jobs = [("node", nodes + heads), ("dcgm" if f.platform.software_stack == "nvidia" else "neuron", nodes)]
@@ -103,6 +152,8 @@ def prometheus_config(f: Factory, inv: Inventory, files: Files = Files()) -> dic
             "scheme": "https", "tls_config": dict(tls),
             "basic_auth": {"username": ALERTMANAGER_USER, "password_file": files.alertmanager_password},
             "static_configs": [{"targets": [f"{h.address}:{ALERTMANAGER_PORT}" for h in heads]}]}]}
+    if writes := remote_write(f, amp_url):
+        config["remote_write"] = writes
     return config
 
 
@@ -110,6 +161,12 @@ def prometheus_flags(f: Factory, address: str, files: Files = Files()) -> list[s
     """Prometheus's command line on a head node: retention from the spec, listening on its management address."""
     return [f"--storage.tsdb.retention.time={f.monitoring.retention_days}d",
             f"--web.listen-address={address}:{PROMETHEUS_PORT}", f"--web.config.file={files.web_config}"]
+
+
+def prometheus_environment(f: Factory, amp_url: str | None) -> dict[str, str]:
+    """Prometheus's environment beside its flags (/etc/default/prometheus): where the AWS profile that signs its
+    writes to AMP is, when it writes there."""
+    return {"AWS_CONFIG_FILE": AWS_CONFIG_FILE} if remote_write(f, amp_url) else {}
 
 
 def alertmanager_config(f: Factory) -> dict:

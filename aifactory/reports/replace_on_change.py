@@ -20,6 +20,7 @@ UPSTREAM = "hashicorp/terraform-provider-aws internal/service"
 REPLACE_ON_CHANGE: dict[str, tuple[str, frozenset[str]]] = {
     "aws:accessanalyzer/analyzer:Analyzer": ("accessanalyzer/analyzer.go", frozenset({
         "analyzerName", "configuration", "type"})),
+    "aws:amp/workspace:Workspace": ("amp/workspace.go", frozenset({"kmsKeyArn"})),  # AMP updates only alias/logging
     "aws:bedrock/guardrail:Guardrail": ("bedrock/guardrail.go", frozenset()),
     "aws:bedrock/guardrailVersion:GuardrailVersion": ("bedrock/guardrail_version.go", frozenset({
         "description", "guardrailArn"})),

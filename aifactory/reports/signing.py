@@ -81,6 +81,18 @@ def public_key(f: Factory):
     return key
 
 
+def ed25519_public_key(f: Factory, given: str, field: str) -> ed25519.Ed25519PublicKey:
+    """An Ed25519 public key (PEM) from the file a spec field names; BadInput naming the field otherwise."""
+    text = _key_file(f, given, field)
+    try:
+        key = serialization.load_pem_public_key(text.encode())
+    except ValueError:
+        raise BadInput(f"{field} {shown(given, 300)}: not a PEM public key") from None
+    if not isinstance(key, ed25519.Ed25519PublicKey):
+        raise BadInput(f"{field} {shown(given, 300)}: a {type(key).__name__.lstrip('_')}; an Ed25519 key is needed")
+    return key
+
+
 def algorithm_of(key) -> str:
     """The signature algorithm a public key verifies."""
     return ED25519 if isinstance(key, ed25519.Ed25519PublicKey) else ECDSA_SHA_256

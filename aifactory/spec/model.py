@@ -210,6 +210,9 @@ class Software(Section):
     air_gapped: bool | None = Field(default=None, description="default: true when any mirror is set")
     nvidia: NvidiaSoftware | None = None
     neuron: NeuronSoftware | None = None
+    mirror_public_key_file: str | None = Field(
+        default=None, description="the Ed25519 public key (PEM), relative to this file, whose private key signs the "
+                                  "site's offline mirror bundles: what `aifactory mirror verify` checks a manifest against")
 
 
 class Partition(Section):
@@ -258,6 +261,18 @@ class AlertReceiver(Section):
     webhook: str | None = Field(default=None, description="an https:// URL without user:password@")
 
 
+class AlertActions(Section):
+    """What the alert receiver on the head nodes may do by itself (aifactory.monitoring.receiver)."""
+
+    power_cycle: Literal["propose", "automatic"] = Field(
+        default="propose", description="propose: a drained node's power cycle is proposed for an operator's approval; "
+                                       "automatic: the receiver power-cycles it through its BMC once it is idle")
+    max_rack_out: float = Field(default=0.25, gt=0, le=1, description="the share of a rack's nodes that may be out "
+                                                                      "(drained or down) before the receiver stops acting on that rack")
+    max_factory_out: float = Field(default=0.10, gt=0, le=1, description="the share of the factory's nodes that may be "
+                                                                         "out before the receiver stops acting at all")
+
+
 class Monitoring(Section):
     """Prometheus and Alertmanager on the head nodes (aifactory.monitoring): how long metrics are kept, where
     alerts go."""
@@ -267,6 +282,10 @@ class Monitoring(Section):
     smtp_smarthost: str | None = Field(default=None, description="host:port of the mail relay email receivers "
                                                                  "send through (TLS required)")
     smtp_from: str | None = Field(default=None, description="the sender address of alert mail")
+    actions: AlertActions = AlertActions()
+    amp_remote_write: bool = Field(default=False, description="also write metrics to an Amazon Managed Service for "
+                                                              "Prometheus workspace in the home region, through the "
+                                                              "private link (default: metrics stay on the head nodes)")
 
 
 @dataclass(frozen=True)

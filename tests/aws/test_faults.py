@@ -19,6 +19,9 @@ def test_baseline_is_clean_and_created_in_moto(plan_with_fault):
     assert vpc.checked_by == MOTO and vpc.id.startswith("vpc-")
     subnet = next(r for r in plan.resources if r.name == "private-a")
     assert subnet.inputs["vpcId"] == vpc.id  # moto's ids flow into dependent resources
+    metrics = next(r for r in plan.resources if r.name == "metrics")
+    assert metrics.checked_by == MOTO and metrics.id.startswith("ws-")  # moto's amp holds the workspace
+    assert metrics.not_in_moto == ["kmsKeyArn"]  # moto drops the key: SOV-04 reads it from the program
     guardrail = next(r for r in plan.resources if r.name == "guardrail")
     assert guardrail.checked_by == API_MODEL  # moto has no guardrails: the mock gives its outputs AWS's shape
     assert re.fullmatch(rf"arn:aws:bedrock:[a-z0-9-]+:{plan.account}:guardrail/[a-z0-9-]+", guardrail.outputs["guardrailArn"])
@@ -46,7 +49,16 @@ CONTROL_FAULTS = {
     "missing_trail": ("SOV-13", "artifacts"),
     "activation_no_expiry": ("SOV-14", "activation"),
     "state_elsewhere": ("SOV-15", "lab-b200-pulumi-state"),
+    "amp_no_cmk": ("SOV-04", "metrics"),
+    "amp_foreign_region": ("SOV-09", "metrics"),
 }
+def test_metrics_workspace_in_another_region_of_the_zone_is_refused_as_outside_the_home_region(plan_with_fault):
+    """Residency alone would pass eu-west-1 for an eu-central-1 factory (one zone): metrics must stay home."""
+    (violation,) = failed_controls(plan_with_fault("amp_foreign_region"))["SOV-09"]
+    assert violation.resource == "metrics"
+    assert "eu-west-1, outside the home region eu-central-1" in violation.message
+
+
 # Faults that break a policy's value: the control that reads it and SOV-11 (no unset value in a policy).
 VALUE_FAULTS = {
     "null_guardrail": ({"SOV-07", "SOV-11"}, "node-invoke"),

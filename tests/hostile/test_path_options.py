@@ -19,11 +19,13 @@ from tests.hostile.conftest import REPO
 
 LAB = str(REPO / "inventories" / "lab-b200")
 # Metavars that say an option or argument names a file or directory (a REF may be a saved plan file).
-PATH_METAVARS = ("SPEC", "SITE", "FILE", "DIR", "REF")
+PATH_METAVARS = ("SPEC", "SITE", "FILE", "DIR", "REF", "BUNDLE")
 # Values of required arguments that are not under test, by metavar.
 # A required output DIR (awx export --out): the cases stop at the input under test, before anything is written.
 SAMPLE = {"SPEC": LAB, "SITE": LAB, "NODE": "lab-b200-r001-n01", "REF": "HEAD", "FILE": str(REPO / "README.md"),
-          "DIR": str(Path(tempfile.gettempdir()) / "aifactory-path-options-out")}
+          "DIR": str(Path(tempfile.gettempdir()) / "aifactory-path-options-out"),
+          "BUNDLE": LAB,  # mirror verify: an existing directory
+          "ADDR:PORT": "127.0.0.1:9099"}  # monitoring-receiver --listen
 GUARD_SECONDS = 10
 
 

@@ -11,7 +11,8 @@ from infra import policies
 from infra.bedrock import guardrail_arguments
 from infra.hub_network import resolver_addresses
 from infra.hybrid_link import dx_gateway_asn
-from infra.private_services import SERVICES
+from infra.metrics import remote_write_url
+from infra.private_services import METRICS_SERVICE, SERVICES
 
 ACCOUNT = "123456789012"
 GUARDRAIL = f"arn:aws:bedrock:us-east-2:{ACCOUNT}:guardrail/abc"
@@ -64,6 +65,19 @@ def test_endpoint_policy_is_for_the_account_and_the_service(service):
     (statement,) = statements(document)
     prefix = service.split(".")[0].removesuffix("-agent-runtime")
     assert all(action.startswith(f"{prefix}:") for action in statement["Action"]), statement["Action"]
+
+
+def test_metrics_endpoint_and_node_role_may_only_remote_write_into_the_workspace():
+    (endpoint,) = statements(policies.endpoint_policy(METRICS_SERVICE, ACCOUNT))
+    assert endpoint["Action"] == ["aps:RemoteWrite"]
+    assert endpoint["Condition"] == {"StringEquals": {"aws:PrincipalAccount": ACCOUNT}}
+    workspace = f"arn:aws:aps:eu-west-3:{ACCOUNT}:workspace/ws-1"
+    assert statements(policies.amp_remote_write_policy(workspace)) == [{
+        "Sid": "RemoteWriteFactoryWorkspace", "Effect": "Allow", "Action": ["aps:RemoteWrite"], "Resource": [workspace]}]
+    allow, _ = statements(policies.region_pinning_boundary(["eu-west-3"]))
+    assert "aps:RemoteWrite" in allow["Action"] and not [a for a in allow["Action"] if a.startswith("aps:") and a != "aps:RemoteWrite"]
+    assert remote_write_url("aps-workspaces.eu-west-3.amazonaws.com", "ws-1") == \
+        "https://aps-workspaces.eu-west-3.amazonaws.com/workspaces/ws-1/api/v1/remote_write"
 
 
 def test_s3_endpoint_also_pins_the_bucket_account():

@@ -14,7 +14,7 @@ import pytest
 from aifactory.aws.plan.engine import MockOnlyBackend
 from aifactory.spec import load_spec
 from aifactory.spec.validators import az_subnets
-from infra.private_services import SERVICES
+from infra.private_services import services
 from tests.conftest import site_dir
 from tests.infra.conftest import program_run
 
@@ -47,10 +47,10 @@ def spec(site):
 
 
 def test_exports_exactly_the_outputs_the_playbooks_use(run, spec):
-    assert set(run.outputs) == OUTPUTS
+    assert set(run.outputs) == OUTPUTS | ({"amp_remote_write_url"} if spec.monitoring.amp_remote_write else set())
     assert run.outputs["region"] == spec.sovereignty.region
     assert json.loads(run.outputs["region_pinning_scp"])["Statement"][0]["Effect"] == "Deny"
-    assert set(run.outputs["endpoint_dns"]) == set(SERVICES)
+    assert set(run.outputs["endpoint_dns"]) == set(services(spec.monitoring.amp_remote_write))
     assert set(run.outputs["kms_key_arns"]) == {"data", "logs"}
 
 
@@ -172,7 +172,8 @@ def test_vpn_psk_from_config_secret(run_site):
 
 def test_interface_endpoints_private_dns_explicit_sg_and_policy(run, spec):
     endpoints = {e.inputs["serviceName"]: e for e in run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")}
-    assert set(endpoints) == {f"com.amazonaws.{spec.sovereignty.region}.{s}" for s in SERVICES}
+    assert set(endpoints) == {f"com.amazonaws.{spec.sovereignty.region}.{s}"
+                              for s in services(spec.monitoring.amp_remote_write)}
     sg = run.named(f"{spec.name}-endpoints-sg")
     assert [(r["protocol"], r["fromPort"], r["toPort"], r["cidrBlocks"]) for r in sg.inputs["ingress"]] == [
         ("tcp", 443, 443, [spec.network.onprem_cidr, spec.hybrid_link.vpc_cidr])]
@@ -313,6 +314,27 @@ def test_sagemaker_domain_vpc_only_with_cmk(run, spec):
         f"{spec.name}-{g}" for g in spec.aws_services.sagemaker.model_groups)
     artifacts = json.loads(run.named(f"{spec.name}-artifacts-policy").inputs["policy"])["Statement"]
     assert artifacts[1]["Condition"]["StringNotEquals"] == {"aws:SourceVpce": run.named(f"{spec.name}-vpce-s3").id}
+
+
+def test_metrics_workspace_only_where_the_spec_asks_under_the_data_key_written_by_the_node_role_only(run, spec):
+    workspaces = run.of_type("aws:amp/workspace:Workspace")
+    metrics_policies = [p for p in run.of_type("aws:iam/rolePolicy:RolePolicy") if p.name == f"{spec.name}-node-metrics"]
+    if not spec.monitoring.amp_remote_write:  # sovereign by default: metrics stay on the head nodes
+        assert workspaces == [] and metrics_policies == [] and "aps-workspaces" not in run.outputs["endpoint_dns"]
+        return
+    (workspace,) = workspaces
+    assert workspace.inputs["kmsKeyArn"] == run.outputs["kms_key_arns"]["data"]
+    assert workspace.inputs["alias"] == f"{spec.name}-metrics" and "region" not in workspace.inputs  # the home provider's
+    (policy,) = metrics_policies
+    assert policy.inputs["role"] == run.named(f"{spec.name}-node", "aws:iam/role:Role").id
+    assert json.loads(policy.inputs["policy"])["Statement"] == [{
+        "Sid": "RemoteWriteFactoryWorkspace", "Effect": "Allow", "Action": ["aps:RemoteWrite"],
+        "Resource": [workspace.outputs["arn"]]}]
+    endpoint = run.named(f"{spec.name}-vpce-aps-workspaces")
+    assert json.loads(endpoint.inputs["policy"])["Statement"][0]["Action"] == ["aps:RemoteWrite"]
+    assert run.outputs["endpoint_dns"]["aps-workspaces"] == f"aps-workspaces.{spec.sovereignty.region}.amazonaws.com"
+    assert run.outputs["amp_remote_write_url"] == (f"https://aps-workspaces.{spec.sovereignty.region}.amazonaws.com"
+                                                   f"/workspaces/{workspace.id}/api/v1/remote_write")
 
 
 def test_roles_anywhere_trust_anchor_node_role_and_profile(run, spec):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 
@@ -16,6 +17,9 @@ from aifactory.spec import load_spec
 from tests.conftest import put, site_dir
 from tests.monitoring.test_alert_rules import needs_promtool
 from tests.spec.conftest import write_site  # noqa: F401 - a fixture
+
+
+AMP_URL = "https://aps-workspaces.eu-west-3.amazonaws.com/workspaces/ws-0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0/api/v1/remote_write"
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +39,8 @@ def test_promtool_accepts_the_generated_configuration(tmp_path, paris):
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text("")
     (tmp_path / files.rules).write_text(rules_yaml(paris))
-    (tmp_path / "prometheus.yml").write_text(pc.as_yaml(pc.prometheus_config(paris, build_inventory(paris), files),
-                                                        "prometheus.yml", paris))
+    (tmp_path / "prometheus.yml").write_text(pc.as_yaml(pc.prometheus_config(paris, build_inventory(paris), files,
+                                                                             amp_url=AMP_URL), "prometheus.yml", paris))
     result = subprocess.run([shutil.which("promtool"), "check", "config", str(tmp_path / "prometheus.yml")],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -120,3 +124,49 @@ def test_the_command_leaves_out_an_absent_host_and_refuses_an_unknown_one(tmp_pa
     assert main(["monitoring", "inventories/paris-gb200", "--out", str(tmp_path / "out"),
                  "--host-overrides", str(overrides)]) == 2
     assert "paris-gb200-r099-n01: no such host in this factory" in capsys.readouterr().err
+
+
+def test_metrics_go_to_amp_only_where_the_spec_asks_and_the_workspace_is_known(write_site, paris):  # noqa: F811
+    config = pc.prometheus_config(paris, build_inventory(paris), amp_url=AMP_URL)
+    assert config["remote_write"] == [{"url": AMP_URL, "name": "amp",
+                                       "sigv4": {"region": "eu-west-3", "profile": "aifactory-node"}}]
+    assert pc.prometheus_environment(paris, AMP_URL) == {"AWS_CONFIG_FILE": "/etc/aifactory/aws/config"}
+    assert "remote_write" not in pc.prometheus_config(paris, build_inventory(paris))  # the workspace's URL unknown
+    home = load_spec(write_site("paris-gb200", put("monitoring.amp_remote_write", False)))
+    assert "remote_write" not in pc.prometheus_config(home, build_inventory(home), amp_url=AMP_URL)
+    assert pc.prometheus_environment(home, AMP_URL) == {}
+
+
+def stack_outputs(tmp_path, **outputs) -> str:
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps({"region": "eu-west-3", **outputs}))
+    return str(path)
+
+
+def test_the_command_writes_to_the_workspace_of_the_stack_outputs(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["monitoring", "inventories/paris-gb200", "--out", str(out),
+                 "--stack-outputs", stack_outputs(tmp_path, amp_remote_write_url=AMP_URL)]) == 0
+    assert yaml.safe_load((out / "prometheus.yml").read_text())["remote_write"][0]["url"] == AMP_URL
+    assert "AWS_CONFIG_FILE=/etc/aifactory/aws/config\n" in (out / "default/paris-gb200-head01.prometheus").read_text()
+    assert "note:" not in capsys.readouterr().err
+
+
+def test_without_stack_outputs_metrics_stay_home_and_a_note_says_so(tmp_path, capsys):
+    assert main(["monitoring", "inventories/paris-gb200", "--out", str(tmp_path / "out")]) == 0
+    assert "remote_write" not in yaml.safe_load((tmp_path / "out" / "prometheus.yml").read_text())
+    assert "AWS_CONFIG_FILE" not in (tmp_path / "out" / "default/paris-gb200-head01.prometheus").read_text()
+    assert "no --stack-outputs was given: prometheus.yml has no remote_write" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("outputs, message", [
+    ({}, "amp_remote_write_url: missing"),
+    ({"amp_remote_write_url": AMP_URL.replace("eu-west-3", "us-east-1")},
+     "amp_remote_write_url: must be https://aps-workspaces.eu-west-3.amazonaws.com/workspaces/"),
+    ({"amp_remote_write_url": "http://metrics.example.com/api/v1/write"}, "amp_remote_write_url: must be https://aps-"),
+], ids=["missing", "another-region", "not-amp"])
+def test_the_command_refuses_stack_outputs_without_the_home_region_s_workspace(tmp_path, capsys, outputs, message):
+    assert main(["monitoring", "inventories/paris-gb200", "--out", str(tmp_path / "out"),
+                 "--stack-outputs", stack_outputs(tmp_path, **outputs)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

@@ -52,13 +52,22 @@ def test_messages_say_what_to_change_and_never_echo_a_password(write_site):
     assert "as a file on the head node" in text and "such as mail.example.internal:587" in text
 
 
-def test_monitoring_is_optional(write_site):
+def test_monitoring_is_optional_and_metrics_stay_home_by_default(write_site):
     factory = load_spec(write_site("paris-gb200", lambda data: data.pop("monitoring")))
     assert factory.monitoring.receivers == [] and factory.monitoring.retention_days == 30
+    assert factory.monitoring.amp_remote_write is False
 
 
-def test_receivers_without_head_nodes_are_a_warning(write_site):
+@pytest.mark.parametrize("amp_remote_write", [True, False])
+def test_receivers_and_amp_remote_write_without_head_nodes_are_warnings(write_site, amp_remote_write):
     warnings = []
-    load_spec(write_site("paris-gb200", put("scheduler", {"kind": "none"})), warnings=warnings)
-    assert [(w.path, w.validator) for w in warnings if w.path.startswith("monitoring")] == [
+    load_spec(write_site("paris-gb200", both(put("scheduler", {"kind": "none"}),
+                                             put("monitoring.amp_remote_write", amp_remote_write))), warnings=warnings)
+    assert sorted((w.path, w.validator) for w in warnings if w.path.startswith("monitoring")) == [
+        *([("monitoring.amp_remote_write", "amp_remote_write_needs_head_nodes")] if amp_remote_write else []),
         ("monitoring.receivers", "receivers_need_head_nodes")]
+
+
+def test_amp_remote_write_must_be_a_boolean(write_site):
+    assert {p.path for p in problems_of(write_site("paris-gb200", put("monitoring.amp_remote_write", "sometimes")))} == {
+        "monitoring.amp_remote_write"}

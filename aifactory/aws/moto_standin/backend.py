@@ -231,6 +231,7 @@ NOT_HELD: dict[str, re.Pattern] = {
         r"tunnel[12](IkeVersions|Phase[12](Encryption|Integrity)Algorithms|Phase[12]DhGroupNumbers|"
         r"Phase[12]LifetimeSeconds|RekeyFuzzPercentage|RekeyMarginTimeSeconds|ReplayWindowSize|DpdTimeoutSeconds|"
         r"DpdTimeoutAction|StartupAction|InsideCidr|InsideIpv6Cidr|PresharedKey|LogOptions|EnableTunnelLifecycleControl)"),
+    "aws:amp/workspace:Workspace": re.compile(r"kmsKeyArn"),
 }
 
 # One cheap read per service the handlers and invokes call, in the order infra/ first needs them.
@@ -246,6 +247,7 @@ WARM_UP: dict[str, tuple[str, dict]] = {
     "bedrock": ("list_custom_models", {}),
     "sagemaker": ("list_domains", {}),
     "cloudtrail": ("describe_trails", {}),
+    "amp": ("list_workspaces", {}),
 }
 
 
@@ -860,6 +862,16 @@ def _secret_version(b: Backend, logical, inputs, region):
     version = b.clients("secretsmanager", region).put_secret_value(**_strip_none({
         "SecretId": inputs["secretId"], "SecretString": inputs.get("secretString")}))
     return f"{inputs['secretId']}|{version['VersionId']}", {"arn": version["ARN"], "versionId": version["VersionId"]}
+
+
+# --- metrics -------------------------------------------------------------------------------------
+@handles("aws:amp/workspace:Workspace")
+def _amp_workspace(b: Backend, logical, inputs, region):
+    amp = b.clients("amp", region)
+    created = amp.create_workspace(**_strip_none({
+        "alias": inputs.get("alias"), "kmsKeyArn": inputs.get("kmsKeyArn"), "tags": inputs.get("tags")}))
+    workspace = amp.describe_workspace(workspaceId=created["workspaceId"])["workspace"]
+    return workspace["workspaceId"], {"arn": workspace["arn"], "prometheusEndpoint": workspace["prometheusEndpoint"]}
 
 
 # --- Bedrock and SageMaker -----------------------------------------------------------------------

@@ -69,6 +69,7 @@ BUCKET_LIFECYCLE = ("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfigur
 TRAIL = "aws:cloudtrail/trail:Trail"
 ACCESS_ANALYZER = "aws:accessanalyzer/analyzer:Analyzer"
 SSM_ACTIVATION = "aws:ssm/activation:Activation"
+AMP_WORKSPACE = "aws:amp/workspace:Workspace"
 PULUMI_STATE = "aifactory:infra:PulumiState"  # infra/state.py: the stack's backend and secrets provider
 # AWS Systems Manager: a hybrid activation expires at most 30 days after it is created (CreateActivation).
 MAX_ACTIVATION_DAYS = 30
@@ -334,11 +335,12 @@ def region_pinning(args: StackValidationArgs, report):
 @control("SOV-04", "Customer keys wherever data rests, with rotation on (asymmetric signing keys, which KMS cannot "
                    "rotate, exempt)", kind="stack")
 def customer_keys(args: StackValidationArgs, report):
-    """KMS keys, bucket encryption, log groups, SageMaker domains, secrets and guardrails, read together. KMS rotates
-    symmetric encryption keys only: a SIGN_VERIFY key (the acceptance certificate's) cannot rotate, and is exempt.
+    """KMS keys, bucket encryption, log groups, SageMaker domains, secrets, guardrails and AMP workspaces, read
+    together. KMS rotates symmetric encryption keys only: a SIGN_VERIFY key (the acceptance certificate's) cannot
+    rotate, and is exempt.
 
     Fix: Turn enable_key_rotation on (for an encryption key); encrypt each bucket with SSE-KMS under a customer key (kms_master_key_id) and
-    set kms_key_id (kms_key_arn for guardrails) to a customer key."""
+    set kms_key_id (kms_key_arn for guardrails and AMP workspaces) to a customer key."""
     encrypted_buckets = set()
     for r in args.resources:
         t, p = r.resource_type, r.props
@@ -351,7 +353,8 @@ def customer_keys(args: StackValidationArgs, report):
                 encrypted_buckets.add(p.get("bucket"))
             else:
                 report(f"{r.name}: bucket encryption does not use a customer KMS key", r.urn)
-        for kind, key in ((LOG_GROUP, "kmsKeyId"), (SAGEMAKER_DOMAIN, "kmsKeyId"), (SECRET, "kmsKeyId"), (GUARDRAIL, "kmsKeyArn")):
+        for kind, key in ((LOG_GROUP, "kmsKeyId"), (SAGEMAKER_DOMAIN, "kmsKeyId"), (SECRET, "kmsKeyId"), (GUARDRAIL, "kmsKeyArn"),
+                          (AMP_WORKSPACE, "kmsKeyArn")):
             if t == kind and not p.get(key):
                 report(f"{r.name} ({t.rsplit(':', 1)[-1]}) is not encrypted with a customer key", r.urn)
     for r in args.resources:
@@ -549,6 +552,27 @@ def residency(args: StackValidationArgs, report):
             where = f"used by {', '.join(r.name for r in users[:3])}" if users else "allowed by region pinning"
             report(f"region {region} (zone {zone or 'unknown'}) is outside the residency zone {wanted or 'shared by the others'} ({where})",
                    users[0].urn if users else None)
+
+
+def arn_region(arn: str) -> str:
+    """The region field of an ARN ("" when it has none or is no ARN)."""
+    parts = arn.split(":")
+    return parts[3] if len(parts) > 5 and parts[0] == "arn" else ""
+
+
+@control("SOV-09", "Residency: metrics written to Amazon Managed Service for Prometheus stay in the home region", kind="stack")
+def metrics_in_home_region(args: StackValidationArgs, report):
+    """Each AMP workspace's region (its region, else its ARN's), against the stack's home region (its PulumiState's).
+
+    Fix: Declare the workspace with the program's provider (the home region), not a provider or region of its own;
+    Prometheus reaches it only through the home region's aps-workspaces endpoint."""
+    homes = {str(r.props.get("homeRegion")) for r in args.resources if r.resource_type == PULUMI_STATE and r.props.get("homeRegion")}
+    for r in args.resources:
+        if r.resource_type != AMP_WORKSPACE:
+            continue
+        region = str(r.props.get("region") or arn_region(str(r.props.get("arn") or "")))
+        if region and homes and region not in homes:
+            report(f"metrics workspace {r.name} is in {region}, outside the home region {', '.join(sorted(homes))}", r.urn)
 
 
 @control("SOV-10", "Audit kept: flow logs on every VPC (all traffic), VPN tunnel logging on", kind="stack")

@@ -79,3 +79,14 @@ def receivers_need_head_nodes(f: Factory) -> Iterator[Problem]:
     if f.monitoring.receivers and not f.head_nodes:
         yield Problem("monitoring.receivers", "no head node runs Alertmanager (scheduler.kind is none): these "
                       "receivers get no alert", [r.name for r in f.monitoring.receivers])
+
+
+@validator("warning")
+def amp_remote_write_needs_head_nodes(f: Factory) -> Iterator[Problem]:
+    """Prometheus, which writes to Amazon Managed Service for Prometheus, runs on the scheduler's head nodes: without
+    a scheduler (scheduler.kind: none) nothing is written, though the workspace is created (a warning).
+
+    Fix: Keep scheduler.kind: slurm to have head nodes, or set monitoring.amp_remote_write: false."""
+    if f.monitoring.amp_remote_write and not f.head_nodes:
+        yield Problem("monitoring.amp_remote_write", "no head node runs Prometheus (scheduler.kind is none): the "
+                      "workspace would get no metrics; set it to false", True)

@@ -149,6 +149,11 @@ expiry = None if FAULT == "activation_no_expiry" else (datetime.now(timezone.utc
 aws.ssm.Activation("activation", iam_role=node_role.name, registration_limit=3, expiration_date=expiry,
                    opts=pulumi.ResourceOptions(ignore_changes=["expirationDate"]))
 
+# amp_foreign_region: the metrics workspace in another region of the same residency zone (eu-west-1 for an
+# eu-central-1 factory: residency alone would pass it); amp_no_cmk: under AWS's own key
+aws.amp.Workspace("metrics", alias=f"{NAME}-metrics", kms_key_arn=None if FAULT == "amp_no_cmk" else key.arn,
+                  region="eu-west-1" if FAULT == "amp_foreign_region" else None)
+
 if FAULT == "logs_on_star":  # job logs written anywhere: the SageMaker execution role before it was scoped
     aws.iam.RolePolicy("job-logs", role=node_role.name, policy=doc(
         {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": "*"}))

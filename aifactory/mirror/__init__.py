@@ -1,0 +1,2 @@
+"""The offline mirror: what a site's nodes install (installs), Debian control data (debian), where the
+indexes come from (indexes) and the bill of materials made of them (bom)."""

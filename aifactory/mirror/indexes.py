@@ -1,0 +1,91 @@
+"""The upstream Packages indexes a bill of materials is resolved from: files a staging host fetched
+(`--index URL=FILE`), or the upstream servers themselves, each index checked against its repository's
+InRelease SHA256 list."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import lzma
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from aifactory.core.inputs import BadInput
+from aifactory.mirror.debian import MirrorIndexError, paragraphs, release_sha256
+from aifactory.mirror.installs import Repository, SiteInstalls
+
+
+@dataclass(frozen=True)
+class Index:
+    """One Packages index of a repository: where it is published, its SHA-256 and its paragraphs."""
+
+    repository: Repository
+    url: str
+    sha256: str
+    packages: tuple[dict, ...]
+
+
+def _text(data: bytes, name: str) -> str:
+    """An index's text, decompressed by its name's suffix (.xz, .gz, or none)."""
+    if name.endswith(".xz"):
+        data = lzma.decompress(data)
+    elif name.endswith(".gz"):
+        data = gzip.decompress(data)
+    return data.decode("utf-8")
+
+
+def _repository(url: str, installs: SiteInstalls) -> Repository | None:
+    return next((r for r in installs.repositories if url.startswith(r.url + "/")), None)
+
+
+def from_files(given: list[tuple[str, Path]], installs: SiteInstalls) -> list[Index]:
+    """Indexes from (URL, FILE) pairs: URL is where the index is published (it places the Filename paths),
+    FILE its copy. Every repository the site installs from needs at least one; BadInput otherwise."""
+    out = []
+    for url, file in given:
+        repo = _repository(url, installs)
+        if repo is None:
+            raise BadInput(f"--index {url}: no repository of this site ({installs.node_os}, {installs.arch}) is "
+                           "there; its repositories: " + ", ".join(r.url for r in installs.repositories))
+        try:
+            data = file.read_bytes()
+            text = _text(data, file.name)
+        except (OSError, EOFError, lzma.LZMAError, UnicodeDecodeError) as err:
+            raise BadInput(f"--index {url}={file}: cannot be read as a Packages index ({err})") from err
+        out.append(Index(repo, url, hashlib.sha256(data).hexdigest(), tuple(paragraphs(text))))
+    missing = [r for r in installs.repositories if not any(i.repository == r for i in out)]
+    if missing:
+        raise BadInput("--index: no index given for " + "; ".join(
+            f"the {r.key} repository (such as {r.index_urls(installs.arch)[0]})" for r in missing))
+    return out
+
+
+def _get(url: str) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return response.read()
+    except (urllib.error.URLError, OSError) as err:
+        raise MirrorIndexError(f"{url}: cannot be fetched ({getattr(err, 'reason', err)}); on a host without "
+                               "access, fetch the indexes elsewhere and pass them with --index URL=FILE") from err
+
+
+def from_network(installs: SiteInstalls) -> list[Index]:
+    """Every index of the site's repositories from the upstream servers, each checked against the SHA256
+    its repository's InRelease lists (the signature itself is checked by the mirror build, not here)."""
+    out = []
+    releases: dict[str, dict[str, tuple[str, int]]] = {}
+    for repo in installs.repositories:
+        for release, path in repo.indexes(installs.arch):
+            if release not in releases:
+                releases[release] = release_sha256(_get(f"{release}/InRelease").decode("utf-8", "replace"))
+            if path not in releases[release]:
+                continue  # a component or compression this suite does not publish
+            url, listed = f"{release}/{path}", releases[release][path][0]
+            data = _get(url)
+            digest = hashlib.sha256(data).hexdigest()
+            if digest != listed:
+                raise MirrorIndexError(f"{url}: SHA256 {digest} is not the {listed} its InRelease lists")
+            out.append(Index(repo, url, digest, tuple(paragraphs(_text(data, url)))))
+    return out

@@ -1,0 +1,102 @@
+"""A mirror bundle's signed manifest: every file of the bundle with its SHA-256 and size, signed with the
+site's Ed25519 mirror key.
+
+`manifest.json` ({"format", "site", "files": [{"path", "sha256", "size"}]}, paths relative and sorted) and
+`manifest.json.sig` (the base64 Ed25519 signature of manifest.json's bytes) sit at the bundle's root. A
+bundle verifies when the signature is the key's that the site's spec names (software.mirror_public_key_file,
+never a key the bundle carries), every listed file is there as a regular file with its hash and size, and no
+other file is.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from pathlib import Path, PurePosixPath
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from aifactory.core.inputs import MAX_RECORD_BYTES, InputFileError, read_text
+from aifactory.reports.signing import ED25519, signature_valid
+
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.json.sig"
+FORMAT = "aifactory-mirror-manifest/1"
+KEY_FIELD = "software.mirror_public_key_file"
+
+
+def _digest(path: Path) -> str:
+    with path.open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+def _bundle_files(root: Path) -> tuple[list[str], list[str]]:
+    """(the bundle's regular files, relative POSIX paths, sorted; what is neither a file nor a directory)."""
+    files, odd = [], []
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root).as_posix()
+        if relative in (MANIFEST, SIGNATURE) or (path.is_dir() and not path.is_symlink()):
+            continue
+        (files if path.is_file() and not path.is_symlink() else odd).append(relative)
+    return files, odd
+
+
+def manifest_bytes(root: Path, site: str) -> bytes:
+    """The manifest of every file under `root` (the manifest and its signature aside)."""
+    files, odd = _bundle_files(root)
+    if odd:
+        raise ValueError(f"{root}: not regular files (a bundle holds files only): {', '.join(odd)}")
+    entries = [{"path": p, "sha256": _digest(root / p), "size": (root / p).stat().st_size} for p in files]
+    return (json.dumps({"format": FORMAT, "site": site, "files": entries}, indent=2, sort_keys=True) + "\n").encode()
+
+
+def write(root: Path, site: str, key: ed25519.Ed25519PrivateKey) -> None:
+    """Write `root`'s manifest and its signature with the site's mirror key."""
+    data = manifest_bytes(root, site)
+    (root / MANIFEST).write_bytes(data)
+    (root / SIGNATURE).write_text(base64.b64encode(key.sign(data)).decode() + "\n")
+
+
+def _listed(data: bytes) -> dict[str, dict] | str:
+    """path -> entry of a manifest's files, or why the manifest is malformed."""
+    try:
+        document = json.loads(data)
+        entries = document["files"] if document.get("format") == FORMAT else None
+        if not isinstance(entries, list):
+            return f"not an {FORMAT} manifest"
+        listed = {e["path"]: e for e in entries if isinstance(e, dict)}
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        return f"not an {FORMAT} manifest ({err})"
+    unsafe = [p for p in listed if not isinstance(p, str) or PurePosixPath(p).is_absolute() or ".." in PurePosixPath(p).parts
+              or p in (MANIFEST, SIGNATURE)]
+    if unsafe or len(listed) != len(entries):
+        return f"malformed file list (entries: {len(entries)}, unsafe or repeated paths: {unsafe[:5]})"
+    return listed
+
+
+def verify(root: Path, key: ed25519.Ed25519PublicKey) -> list[str]:
+    """Why the bundle at `root` must not be served (empty: it verifies): the signature first, then each file."""
+    try:
+        data = read_text(root / MANIFEST, MAX_RECORD_BYTES).encode()
+    except InputFileError as err:
+        return [f"{MANIFEST}: {err} (the bundle has no readable manifest)"]
+    try:
+        signature = read_text(root / SIGNATURE, 4096).strip()
+    except InputFileError as err:
+        return [f"{SIGNATURE}: {err} (the manifest is not signed)"]
+    if not signature_valid(key, ED25519, data, signature):
+        return [f"{SIGNATURE}: not a signature of {MANIFEST} by the site's mirror key ({KEY_FIELD})"]
+    listed = _listed(data)
+    if isinstance(listed, str):
+        return [f"{MANIFEST}: {listed}"]
+    files, odd = _bundle_files(root)
+    problems = [f"{p}: not a regular file" for p in odd]
+    problems += [f"{p}: not listed in the manifest" for p in files if p not in listed]
+    for path, entry in listed.items():
+        target = root / path
+        if not target.is_file() or target.is_symlink():
+            problems.append(f"{path}: listed but missing")
+        elif target.stat().st_size != entry.get("size") or _digest(target) != entry.get("sha256"):
+            problems.append(f"{path}: SHA-256 or size differs from the manifest (altered)")
+    return problems
