@@ -60,13 +60,18 @@ def _writable_place(path: Path, made: bool = True) -> None:
         raise argparse.ArgumentTypeError(f"{_shown(path)}: {_shown(parent)} cannot be written (permission denied)")
 
 
-def input_file(text: str) -> Path:
-    """An existing regular file of at most MAX_INPUT_BYTES that can be read."""
+def _existing_file(text: str, limit: int) -> Path:
+    """An existing regular file of at most `limit` bytes that can be read."""
     path = Path(text)
     info = _stat(path)
     if info is None:
         raise argparse.ArgumentTypeError(f"{_shown(path)}: no such file")
-    return _regular(path, info, MAX_INPUT_BYTES)
+    return _regular(path, info, limit)
+
+
+def input_file(text: str) -> Path:
+    """An existing regular file of at most MAX_INPUT_BYTES that can be read."""
+    return _existing_file(text, MAX_INPUT_BYTES)
 
 
 def input_dir(text: str) -> Path:
@@ -97,11 +102,7 @@ def record_file(text: str) -> Path:
 
 def record_input(text: str) -> Path:
     """A record only read (a signed certificate): an existing regular file of at most MAX_RECORD_BYTES."""
-    path = Path(text)
-    info = _stat(path)
-    if info is None:
-        raise argparse.ArgumentTypeError(f"{_shown(path)}: no such file")
-    return _regular(path, info, MAX_RECORD_BYTES)
+    return _existing_file(text, MAX_RECORD_BYTES)
 
 
 def index_copy(text: str) -> tuple[str, Path]:
