@@ -126,7 +126,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in command_modules(argv) if argv is not None else dict.fromkeys(COMMANDS.values()):
+    for name in command_modules(argv or []):
         importlib.import_module(name).register(sub)
     for name, child in sub.choices.items():
         _with_exit_codes(child, name)
