@@ -40,12 +40,15 @@ NODE_CA = "usr/local/share/ca-certificates/aifactory-lab-ca.crt"
 
 def start(state: LabState) -> str:
     """Start moto's server; return its endpoint URL once it answers."""
-    port = procs.free_port()
-    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
     # AWS managed policies (AmazonSSMManagedInstanceCore, ...) exist in moto's IAM only when loaded.
     env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+
+    def launch(ports: list[int]) -> tuple[list[str], str]:
+        argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(ports[0])]
+        return argv, f"http://127.0.0.1:{ports[0]}/moto-api/"
+
+    port, = procs.start_on_free_ports(state, "AWS (moto_server)", 1, launch, state.dir / "aws" / "moto.log", env=env)
     url = f"http://127.0.0.1:{port}"
-    procs.start_service(state, "AWS (moto_server)", argv, state.dir / "aws" / "moto.log", f"{url}/moto-api/", env=env)
     return url
 
 

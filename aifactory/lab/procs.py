@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import ssl
@@ -14,11 +15,41 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+START_ATTEMPTS = 4  # tries of a stand-in whose port another process took between pick and listen
+PORT_IN_USE = b"Address already in use"
+PICK_FROM = 20000  # lowest port free_ports picks; below it live the well-known services' ports
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    """A TCP port on `address` that nothing is bound to right now."""
+    return free_ports(1, address)[0]
+
+
+def free_ports(count: int, address: str = "127.0.0.1") -> list[int]:
+    """`count` distinct TCP ports on `address` that nothing is bound to right now, below the kernel's
+    ephemeral range where one is left (so no outgoing connection's source port takes one meanwhile).
+    Each stays bound until all are picked, so none repeats."""
+    low = _ephemeral_low()
+    held: list[socket.socket] = []
+    try:
+        while len(held) < count:
+            s = socket.socket()
+            held.append(s)
+            try:
+                s.bind((address, random.randrange(PICK_FROM, low) if low - PICK_FROM > 4 * count else 0))
+            except OSError:
+                held.pop().close()
+        return [s.getsockname()[1] for s in held]
+    finally:
+        for s in held:
+            s.close()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return PICK_FROM
 
 
 def start_time(pid: int) -> int | None:
@@ -52,15 +83,40 @@ def start_service(state, role: str, argv: list[str], log: Path, ready_url: str, 
     return ident
 
 
+def start_on_free_ports(state, role: str, count: int, launch: Callable[[list[int]], tuple[list[str], str]],
+                        log: Path, env: dict | None = None, address: str = "127.0.0.1") -> list[int]:
+    """Start the stand-in `launch(ports)` describes ((argv, ready URL)) on `count` ports picked now; when it
+    exits because one was taken before it listened (another lab, another process), pick again, up to
+    START_ATTEMPTS times. Return the ports it listens on (on `address`)."""
+    attempt = 1
+    while True:
+        ports = free_ports(count, address)
+        argv, ready_url = launch(ports)
+        start = log.stat().st_size if log.exists() else 0
+        try:
+            start_service(state, role, argv, log, ready_url, env=env)
+            return ports
+        except RuntimeError:
+            if attempt == START_ATTEMPTS or PORT_IN_USE not in _read_from(log, start):
+                raise
+            attempt += 1
+
+
+def _read_from(log: Path, offset: int) -> bytes:
+    with log.open("rb") as f:
+        f.seek(offset)
+        return f.read()
+
+
 def serve_directory(state, role: str, served: Path, address: str, log: Path, ready_path: str) -> str:
     """Serve `served` with Python's http.server on `address` (a lab bridge's gateway) as the stand-in `role`;
     return the base URL once `ready_path` under it answers."""
-    port = free_port()
-    url = f"http://{address}:{port}"
-    start_service(state, f"{role} (http.server)",
-                  [sys.executable, "-m", "http.server", str(port), "--bind", address, "--directory", str(served)],
-                  log, f"{url}/{ready_path}")
-    return url
+    def launch(ports: list[int]) -> tuple[list[str], str]:
+        argv = [sys.executable, "-m", "http.server", str(ports[0]), "--bind", address, "--directory", str(served)]
+        return argv, f"http://{address}:{ports[0]}/{ready_path}"
+
+    port, = start_on_free_ports(state, f"{role} (http.server)", 1, launch, log, address=address)
+    return f"http://{address}:{port}"
 
 
 def alive(ident: dict) -> bool:

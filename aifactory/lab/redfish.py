@@ -105,14 +105,19 @@ def write_config(state: LabState, systems: list[tuple[str, str]], port: int, por
 def start(state: LabState, systems: list[tuple[str, str]], platform: str) -> str:
     """Start the emulator with a system per (name, address); return its base URL once
     `/redfish/v1/Systems` answers. Each system's own endpoint goes to `state.endpoints["bmc_systems"]`."""
-    port = procs.free_port()
-    own = {name: procs.free_port() for name, _ in systems}
-    conf = write_config(state, systems, port, {system_uuid(state.site, name): p for name, p in own.items()})
-    argv = [sys.executable, "-m", "aifactory.lab.redfish", "--firmware", str(firmware_fixture(platform)),
-            "--config", str(conf), "--fake", "-i", "127.0.0.1", "-p", str(port)]
+    names = [name for name, _ in systems]
+
+    def launch(ports: list[int]) -> tuple[list[str], str]:
+        port, own = ports[0], dict(zip(names, ports[1:]))
+        conf = write_config(state, systems, port, {system_uuid(state.site, name): p for name, p in own.items()})
+        argv = [sys.executable, "-m", "aifactory.lab.redfish", "--firmware", str(firmware_fixture(platform)),
+                "--config", str(conf), "--fake", "-i", "127.0.0.1", "-p", str(port)]
+        return argv, f"https://127.0.0.1:{port}/redfish/v1/Systems"
+
+    port, *own_ports = procs.start_on_free_ports(state, "BMCs (sushy-emulator)", 1 + len(names), launch,
+                                                 state.dir / "bmc" / "emulator.log")
+    own = dict(zip(names, own_ports))
     url = f"https://127.0.0.1:{port}"
-    procs.start_service(state, "BMCs (sushy-emulator)", argv, state.dir / "bmc" / "emulator.log",
-                        f"{url}/redfish/v1/Systems")
     state.endpoints["bmc_systems"] = {name: f"https://127.0.0.1:{p}" for name, p in own.items()}
     state.save()
     return url

@@ -5,6 +5,7 @@ endpoint still lists every system. (No node is booted: sushy-emulator alone, on 
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import urllib.error
 import urllib.request
@@ -63,3 +64,34 @@ def test_the_endpoints_are_in_the_lab_state(stand_in):
     _, state = stand_in
     saved = json.loads(state.path.read_text())["endpoints"]["bmc_systems"]
     assert saved == state.endpoints["bmc_systems"]
+
+
+def test_a_stand_in_whose_port_was_taken_before_it_listened_starts_on_new_ports(tmp_path, monkeypatch):
+    """Between picking a port and listening on it, another lab may take it: the emulator exits with
+    'Address already in use', and the lab picks again instead of failing `lab up`."""
+    state = LabState(site=SITE, root=tmp_path)
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    picks = iter([[taken.getsockname()[1]] * (1 + len(SYSTEMS))])
+    real_free_ports = procs.free_ports
+    monkeypatch.setattr(procs, "free_ports", lambda count, address="127.0.0.1": next(picks, None)
+                        or real_free_ports(count, address))
+    try:
+        url = redfish.start(state, SYSTEMS, "gb200-nvl72")
+        assert not url.endswith(f":{taken.getsockname()[1]}")
+        assert sorted(members(url)) == sorted(redfish.system_uuid(SITE, name) for name, _ in SYSTEMS)
+        started = [item for item in state.resources if item["kind"] == "process"]
+        assert len(started) == 2 and not procs.alive(started[0]) and procs.alive(started[1])
+        assert procs.PORT_IN_USE in (tmp_path / SITE / "bmc" / "emulator.log").read_bytes()
+    finally:
+        taken.close()
+        for item in state.resources:
+            if item["kind"] == "process":
+                procs.stop(item)
+
+
+def test_free_ports_are_distinct_and_outside_the_ephemeral_range():
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    ports = procs.free_ports(200)
+    assert len(set(ports)) == 200 and all(procs.PICK_FROM <= p < low for p in ports)
