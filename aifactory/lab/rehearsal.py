@@ -33,8 +33,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from aifactory.core.inputs import InputFileError, read_json
-from aifactory.node.acceptance_gate import ended_well, judge
+from aifactory.core.inputs import InputFileError
+from aifactory.node.acceptance_gate import ended_well, judge, read_verdict
 from aifactory.lab import aws, lifecycle
 from aifactory.lab.state import LabState
 from aifactory.node.parsers.acceptance import WITHOUT_KERNEL
@@ -157,11 +157,9 @@ def read_acceptance(results_dir: Path, hosts: list[str]) -> dict[str, dict | Non
     for host in hosts:
         path = results_dir / f"{host}.json"
         try:
-            out[host] = read_json(path)
+            out[host] = read_verdict(path)
         except InputFileError as err:
             raise StageFailed(f"{path}: not an acceptance verdict ({err})") from None
-        if out[host] is not None and not isinstance(out[host], dict):
-            raise StageFailed(f"{path}: not an acceptance verdict (a JSON object)")
     return out
 
 

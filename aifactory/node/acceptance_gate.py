@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
+from aifactory.core.inputs import MAX_RECORD_BYTES, InputFileError, read_json
 from aifactory.node.parsers.acceptance import NO_STACK_OUTPUTS, WITHOUT_KERNEL
 
 # Exit code of a run in which nothing failed but acceptance is incomplete on some host. 1 stays "failed".
@@ -32,6 +34,16 @@ class Gate:
 
     passed: bool
     outcomes: dict[str, str]
+
+
+def read_verdict(path: Path) -> dict | None:
+    """The verdict the acceptance role wrote at `path` (`<results dir>/<host>.json`), read as any input (a
+    regular file of bounded size); None when there is none. Raises InputFileError saying why a file there is
+    not a verdict (not JSON, or not an object with a `result`), never quoting it."""
+    verdict = read_json(path, MAX_RECORD_BYTES)
+    if verdict is not None and not (isinstance(verdict, dict) and isinstance(verdict.get("result"), str)):
+        raise InputFileError("not an object with a `result`")
+    return verdict
 
 
 def incomplete_hosts(verdicts: Mapping[str, dict | None]) -> list[str]:

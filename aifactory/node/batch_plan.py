@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aifactory.core.inputs import MAX_RECORD_BYTES, InputFileError, read_json
+from aifactory.core.inputs import InputFileError
 from aifactory.core.userstate import acceptance_dir
+from aifactory.node.acceptance_gate import read_verdict
 from aifactory.node.batches import SERIAL_VAR, Batch, serial_sizes, situation_batches, tolerated_failures
 from aifactory.spec import Factory
 from aifactory.spec.validators import shown
@@ -50,13 +51,10 @@ def in_service_from_records(f: Factory, directory: Path | None = None) -> set[st
         if path.stem not in names:
             continue  # a summary-<rack>.json, or a node the spec no longer has
         try:
-            verdict = read_json(path, MAX_RECORD_BYTES)
+            read_verdict(path)
         except InputFileError as err:
             raise SituationError(f"{shown(str(path), 300)}: not an acceptance verdict ({err}): fix or remove "
                                  "the file, or pass --fresh") from None
-        if not isinstance(verdict, dict) or not isinstance(verdict.get("result"), str):
-            raise SituationError(f"{shown(str(path), 300)}: not an acceptance verdict (no `result`): fix or "
-                                 "remove the file, or pass --fresh")
         found.add(path.stem)
     return found
 

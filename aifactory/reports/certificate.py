@@ -24,7 +24,7 @@ from pathlib import Path
 
 from aifactory import __version__, catalog
 from aifactory.core.inputs import InputFileError, parse_json, read_json
-from aifactory.node.acceptance_gate import GATE_PASSES, host_outcome
+from aifactory.node.acceptance_gate import GATE_PASSES, host_outcome, read_verdict
 from aifactory.node.parsers.acceptance import STAND_IN_TOOL_MARK, Missing, Observations, ToolFailed
 from aifactory.reports import signing
 from aifactory.spec import Factory
@@ -128,11 +128,18 @@ def _json_or_none(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def _verdict(path: Path) -> dict | None:
+    try:
+        return read_verdict(path)
+    except InputFileError as err:
+        raise CertificateError(f"{shown(str(path), 300)}: not an acceptance verdict ({err})") from None
+
+
 def host_records(f: Factory, results: Path, replacements: list[dict]) -> dict[str, dict]:
     """Every node's record from the acceptance results directory (`<host>.json`, `observations/<host>.json`)
     and, for a replaced node, the hardware its last replacement read."""
     hardware = {r["node"]: r["hardware"] for r in replacements if r.get("hardware")}
-    return {node.name: host_record(node, _json_or_none(results / f"{node.name}.json"),
+    return {node.name: host_record(node, _verdict(results / f"{node.name}.json"),
                                    _json_or_none(results / "observations" / f"{node.name}.json"),
                                    hardware.get(node.name))
             for node in f.nodes}

@@ -222,6 +222,7 @@ def test_no_private_key_material_in_output_or_certificate(site, capsys):
     ("signing key is not the named one", "is not the one acceptance.certificate.public_key_file names"),
     ("no private key file", "acceptance.certificate.private_key_file"),
     ("no acceptance results", "no acceptance results"),
+    ("a result that is not a verdict", "not an acceptance verdict (not an object with a `result`)"),
 ])
 def test_bad_input_to_certificate_exits_2_naming_the_field(site, capsys, case, expect):
     spec = site["dir"] / "factory.yaml"
@@ -234,6 +235,8 @@ def test_bad_input_to_certificate_exits_2_naming_the_field(site, capsys, case, e
         public.write_bytes(pem_public(ed25519.Ed25519PrivateKey.generate().public_key()))
     elif case == "no private key file":
         Path(load_spec(site["dir"]).acceptance.certificate.private_key_file).unlink()
+    elif case == "a result that is not a verdict":
+        next(p for p in sorted(site["results"].glob("*.json")) if not p.stem.startswith("summary")).write_text("[1]")
     else:
         for result in site["results"].glob("*.json"):
             result.unlink()
