@@ -71,7 +71,9 @@ FAILURE_MEANING = {
     "monitoring-receiver": "not used (a bad site, option or file is 2; it serves until stopped)",
     "mirror": "bom: a package the roles install is in no index (each is named; the BOM printed lacks it), or an "
               "index cannot be fetched; verify: the bundle is refused (bad signature, an altered, missing or "
-              "unlisted file)",
+              "unlisted file, an APT index or package its Release or Packages does not list so); build: a file or "
+              "index does not match its upstream index or Release (refused, not written) or a package is in no "
+              "index (nothing signed)",
     "acceptance": "certificate: the certificate to append to does not verify, or KMS refused; verify: the "
                   "certificate does not verify against the site's public key",
 }

@@ -1,5 +1,6 @@
-"""`aifactory mirror bom SITE`: the bill of materials of the site's offline mirror; `aifactory mirror verify
-SITE BUNDLE`: a mirror bundle's signed manifest and every file's hash, before anything is served.
+"""`aifactory mirror bom SITE`: the bill of materials of the site's offline mirror; `aifactory mirror build
+SITE --out DIR`: that bill fetched, verified and signed into a bundle; `aifactory mirror verify SITE BUNDLE`: a
+bundle's signed manifest, every file's hash and its APT indexes, before anything is served.
 
 Every package the roles install on the site's nodes (for its OS release and CPU architecture) with its
 dependency closure, and the files they download, resolved from the upstream Packages indexes: fetched
@@ -8,20 +9,33 @@ comes from such files). Exit 0 with a complete BOM; 1 when a package is in no in
 BOM printed lacks it) or an index cannot be fetched; 2 on a bad spec or option, or an unusable --index.
 verify: exit 0 when the bundle verifies; 1 when it is refused (each reason named); 2 on a bad spec, a spec
 without software.mirror_public_key_file or an unusable key or BUNDLE directory.
+build: exit 0 with a signed bundle that verifies; 1 when a file or index fails verification against its
+upstream index or Release (refused, never written) or a package is in no index (nothing is signed then);
+2 on bad input: a spec without the mirror key, a --signing-key that is not its private half, an upstream
+that cannot be read, a --previous bundle that does not verify, an --out holding something else.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
+import urllib.parse
+from pathlib import Path
 
-from aifactory.commands.paths import index_copy, input_dir
+from cryptography.hazmat.primitives import serialization
+
+from aifactory.commands.paths import index_copy, input_dir, input_file, output_dir
 from aifactory.core import output
+from aifactory.core.inputs import BadInput, InputFileError, read_text
+from aifactory.mirror import apt_repo, indexes, manifest, sbom
 from aifactory.mirror import bom as bom_
-from aifactory.mirror import indexes, manifest, sbom
+from aifactory.mirror import build as build_
 from aifactory.mirror.debian import MirrorIndexError
 from aifactory.mirror.installs import site_installs
-from aifactory.reports.signing import ed25519_public_key
-from aifactory.spec import load_spec
+from aifactory.mirror.upstream import WEB, Unreadable, Upstream
+from aifactory.reports.signing import KEY_FILE_MAX_BYTES, ed25519_private_key, ed25519_public_key
+from aifactory.spec import Factory, load_spec
+from aifactory.spec.validators import shown
 
 FORMATS = ("table", "json", "cyclonedx")
 
@@ -43,6 +57,39 @@ def register(sub) -> None:
     v.add_argument("spec", metavar="SITE", help="factory.yaml or the site directory holding it")
     v.add_argument("bundle", metavar="BUNDLE", type=input_dir, help="the bundle's root (manifest.json, manifest.json.sig)")
     v.set_defaults(func=run_verify)
+    m = mirror_sub.add_parser("build", help="on a connected staging host: fetch the bill of materials, verify every "
+                                            "file against its upstream index, lay it out as the nodes' APT "
+                                            "repositories and sign the bundle with the site's mirror key")
+    m.add_argument("spec", metavar="SITE", help="factory.yaml or the site directory holding it")
+    m.add_argument("--out", required=True, type=output_dir, metavar="DIR",
+                   help="the bundle's directory: new, empty, or an interrupted build of this site (resumed)")
+    m.add_argument("--signing-key", required=True, type=input_file, metavar="FILE",
+                   help="the site's mirror key: the Ed25519 private key (PEM) whose public half is "
+                        "software.mirror_public_key_file")
+    m.add_argument("--from", dest="sources", action="append", type=upstream_source, default=[],
+                   metavar="UPSTREAM=URL_OR_DIR",
+                   help="read what is published under the upstream URL prefix UPSTREAM (such as "
+                        "http://deb.debian.org/debian) from another http(s) URL or a local directory holding the same "
+                        "paths; repeat for each. Default: every repository from its upstream server")
+    m.add_argument("--previous", type=input_dir, metavar="DIR",
+                   help="an earlier bundle of this site (verified first): the new one is a delta holding only files "
+                        "whose path or SHA-256 changed, its manifest naming the previous one's")
+    m.set_defaults(func=run_build)
+
+
+def upstream_source(text: str) -> tuple[str, str]:
+    """`UPSTREAM=URL_OR_DIR`: an upstream http(s) URL prefix and the http(s) URL (no credentials) or the
+    existing directory standing for it."""
+    prefix, sep, source = text.partition("=")
+    if not sep or not prefix.startswith(WEB) or not source:
+        raise argparse.ArgumentTypeError(f"{shown(text, 300)}: expected UPSTREAM=URL_OR_DIR (an http(s) URL prefix, "
+                                         "then the URL or directory standing for it)")
+    if source.startswith(WEB):
+        parts = urllib.parse.urlsplit(source)
+        if parts.username or parts.password:
+            raise argparse.ArgumentTypeError(f"{shown(prefix, 300)}=...: the URL holds credentials; give one without")
+        return prefix, source
+    return prefix, str(input_dir(source).absolute())
 
 
 def run_bom(args) -> int:
@@ -71,19 +118,95 @@ def run_bom(args) -> int:
     return 0
 
 
+def _mirror_key(f: Factory):
+    """The site's mirror public key; BadInput when the spec names none."""
+    if not f.software.mirror_public_key_file:
+        raise BadInput(f"{f.name}: the spec names no {manifest.KEY_FIELD} (the Ed25519 public key of the site's "
+                       "mirror key): a bundle is signed and verified with the site's key only")
+    return ed25519_public_key(f, f.software.mirror_public_key_file, manifest.KEY_FIELD)
+
+
+def _problems(bundle: Path, key) -> list[str]:
+    """Why a bundle must not be served: its signed manifest, then its APT indexes as APT checks them."""
+    return manifest.verify(bundle, key) or apt_repo.check(bundle, manifest.carried(manifest.read(bundle)))
+
+
 def run_verify(args) -> int:
     f = load_spec(args.spec)
-    if not f.software.mirror_public_key_file:
-        print(f"error: {f.name}: the spec names no {manifest.KEY_FIELD} (the Ed25519 public key of the site's "
-              "mirror key): a bundle is verified against the site's key only", file=sys.stderr)
-        return 2
-    key = ed25519_public_key(f, f.software.mirror_public_key_file, manifest.KEY_FIELD)
-    problems = manifest.verify(args.bundle, key)
+    key = _mirror_key(f)
+    problems = _problems(args.bundle, key)
     for line in problems:
         print(f"refused: {line}", file=sys.stderr)
     if problems:
         print(f"error: {args.bundle}: the bundle does not verify ({len(problems)} problem(s)); serve none of it",
               file=sys.stderr)
         return 1
-    print(f"{args.bundle}: verified, the manifest signed by the site's mirror key and every file's SHA-256 as listed")
+    previous = manifest.read(args.bundle).get("previous")
+    delta = (f"; a delta: serve it with the bundle whose manifest has SHA-256 {previous.get('manifest_sha256')}"
+             if isinstance(previous, dict) else "")
+    print(f"{args.bundle}: verified, the manifest signed by the site's mirror key, every file's SHA-256 as listed "
+          f"and every APT index and package as its Release and Packages list{delta}")
+    return 0
+
+
+def _signing_key(path: Path, public):
+    """The --signing-key, which must be the private half of the site's mirror key."""
+    try:
+        text = read_text(path, KEY_FILE_MAX_BYTES)
+    except InputFileError as err:
+        raise BadInput(f"--signing-key {shown(str(path), 300)}: {err}") from None
+    key = ed25519_private_key(text, f"--signing-key {shown(str(path), 300)}", "the mirror key")
+    raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    if key.public_key().public_bytes(*raw) != public.public_bytes(*raw):
+        raise BadInput(f"--signing-key {shown(str(path), 300)}: not the private half of {manifest.KEY_FIELD}; "
+                       "nodes would refuse the bundle")
+    return key
+
+
+def run_build(args) -> int:
+    f = load_spec(args.spec)
+    public = _mirror_key(f)
+    key = _signing_key(args.signing_key, public)
+    upstreams = [r.url for r in site_installs(f).repositories]
+    for prefix, _source in args.sources:
+        if not any(u == prefix.rstrip("/") or u.startswith(prefix.rstrip("/") + "/") for u in upstreams):
+            raise BadInput(f"--from {shown(prefix, 300)}: no repository of this site is there; its repositories: "
+                           + ", ".join(upstreams))
+    previous, previous_sha256 = None, ""
+    if args.previous is not None:
+        if args.previous.resolve() == args.out.resolve():
+            raise BadInput("--previous and --out are one directory: the delta is a new bundle beside the previous one")
+        problems = _problems(args.previous, public)
+        if problems:
+            raise BadInput(f"--previous {shown(str(args.previous), 300)}: does not verify ({problems[0]}"
+                           + (f", and {len(problems) - 1} more" if len(problems) > 1 else "") + ")")
+        previous, previous_sha256 = manifest.read(args.previous), manifest.sha256(args.previous)
+        if previous.get("site") != f.name:
+            raise BadInput(f"--previous {shown(str(args.previous), 300)}: a bundle of {shown(previous.get('site'))}, "
+                           f"not of {f.name}")
+    try:
+        outcome = build_.build(f, args.out, Upstream(tuple(args.sources)), key, previous, previous_sha256,
+                               progress=lambda line: print(line, file=sys.stderr))
+    except Unreadable as err:
+        print(f"error: an upstream cannot be read: {err}", file=sys.stderr)
+        return 2
+    except MirrorIndexError as err:
+        print(f"refused: {err}", file=sys.stderr)
+        print("error: an upstream index does not match its Release; nothing was signed", file=sys.stderr)
+        return 1
+    for line in outcome.refused:
+        print(f"refused: {line}", file=sys.stderr)
+    for line in outcome.missing:
+        print(f"error: {line}", file=sys.stderr)
+    if outcome.refused or outcome.missing:
+        print(f"error: {len(outcome.refused)} file(s) refused, {len(outcome.missing)} package(s) in no index; the "
+              f"bundle is not signed (a rerun fetches only what {args.out} lacks)", file=sys.stderr)
+        return 1
+    problems = _problems(args.out, public)
+    for line in problems:
+        print(f"refused: {line}", file=sys.stderr)
+    if problems:
+        return 1
+    print(f"{args.out}: signed and verified, {len(outcome.fetched) + len(outcome.kept)} package(s)"
+          + (f", {len(outcome.carried)} carried from --previous" if previous is not None else ""))
     return 0

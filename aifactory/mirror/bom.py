@@ -56,8 +56,9 @@ def _base_system(indexes: list[Index]) -> set[str]:
             if p.get("Priority") in PRESENT_PRIORITIES or p.get("Essential") == "yes"}
 
 
-def build(site: str, installs: SiteInstalls, indexes: list[Index]) -> Bom:
-    """The site's bill of materials from `indexes` (every index of each repository its packages come from)."""
+def packages(installs: SiteInstalls, indexes: list[Index]) -> tuple[list[tuple[dict, Index]], list[str]]:
+    """The index paragraphs of every package the site installs, each with the index it comes from, and
+    what no index has (the BOM's packages; `mirror build` fetches exactly these)."""
     candidates: dict[str, list[dict]] = {}
     origin: dict[int, Index] = {}
     for index in indexes:
@@ -67,13 +68,19 @@ def build(site: str, installs: SiteInstalls, indexes: list[Index]) -> Bom:
                 origin[id(p)] = index
     missing: list[str] = []
     chosen = closure([(w.name, w.pin) for w in installs.packages], candidates, _base_system(indexes), missing)
+    return [(p, origin[id(p)]) for p in chosen], missing
+
+
+def build(site: str, installs: SiteInstalls, indexes: list[Index]) -> Bom:
+    """The site's bill of materials from `indexes` (every index of each repository its packages come from)."""
+    chosen, missing = packages(installs, indexes)
     roles = {w.name: w.role for w in installs.packages}
-    needed_by = _needed_by(chosen, set(roles))
+    needed_by = _needed_by([p for p, _index in chosen], set(roles))
     components = [Component(p["Package"], p.get("Version", ""), p.get("Architecture", installs.arch),
-                            origin[id(p)].repository.key,
+                            index.repository.key,
                             roles.get(p["Package"]) or DEPENDENCY + needed_by.get(p["Package"], "?"),
-                            origin[id(p)].repository.file_url(origin[id(p)].url, p.get("Filename", "")),
-                            p.get("SHA256", ""), p.get("License", "")) for p in chosen]
+                            index.repository.file_url(index.url, p.get("Filename", "")),
+                            p.get("SHA256", ""), p.get("License", "")) for p, index in chosen]
     components += [_download(d) for d in installs.downloads]
     return Bom(site, installs.node_os, installs.arch, tuple(components), installs.per_kernel,
                tuple({"repository": i.repository.key, "url": i.url, "sha256": i.sha256} for i in indexes),

@@ -9,6 +9,7 @@ import hashlib
 import lzma
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,12 +20,15 @@ from aifactory.mirror.installs import Repository, SiteInstalls
 
 @dataclass(frozen=True)
 class Index:
-    """One Packages index of a repository: where it is published, its SHA-256 and its paragraphs."""
+    """One Packages index of a repository: where it is published, its SHA-256 and its paragraphs; fetched
+    from the network, also the Release (or InRelease) its SHA-256 was checked against."""
 
     repository: Repository
     url: str
     sha256: str
     packages: tuple[dict, ...]
+    release: str = ""
+    release_sha256: str = ""
 
 
 def _text(data: bytes, name: str) -> str:
@@ -71,21 +75,36 @@ def _get(url: str) -> bytes:
                                "access, fetch the indexes elsewhere and pass them with --index URL=FILE") from err
 
 
-def from_network(installs: SiteInstalls) -> list[Index]:
-    """Every index of the site's repositories from the upstream servers, each checked against the SHA256
-    its repository's InRelease lists (the signature itself is checked by the mirror build, not here)."""
+def _release(directory: str, get: Callable[[str], bytes]) -> tuple[str, bytes]:
+    """A repository directory's InRelease, or its Release where it publishes no InRelease: (URL, bytes)."""
+    try:
+        return f"{directory}/InRelease", get(f"{directory}/InRelease")
+    except MirrorIndexError:
+        return f"{directory}/Release", get(f"{directory}/Release")
+
+
+def from_network(installs: SiteInstalls, get: Callable[[str], bytes] = _get) -> list[Index]:
+    """Every index of the site's repositories from the upstream servers (`get` fetches a URL), each checked
+    against the SHA256 its repository's InRelease (or Release) lists; the OpenPGP signature is not checked here."""
     out = []
-    releases: dict[str, dict[str, tuple[str, int]]] = {}
+    releases: dict[str, tuple[str, str, dict[str, tuple[str, int]]]] = {}
     for repo in installs.repositories:
-        for release, path in repo.indexes(installs.arch):
-            if release not in releases:
-                releases[release] = release_sha256(_get(f"{release}/InRelease").decode("utf-8", "replace"))
-            if path not in releases[release]:
+        for directory, path in repo.indexes(installs.arch):
+            if directory not in releases:
+                release_url, data = _release(directory, get)
+                releases[directory] = (release_url, hashlib.sha256(data).hexdigest(),
+                                       release_sha256(data.decode("utf-8", "replace")))
+            release_url, release_digest, listed_files = releases[directory]
+            if path not in listed_files:
                 continue  # a component or compression this suite does not publish
-            url, listed = f"{release}/{path}", releases[release][path][0]
-            data = _get(url)
+            url, listed = f"{directory}/{path}", listed_files[path][0]
+            data = get(url)
             digest = hashlib.sha256(data).hexdigest()
             if digest != listed:
-                raise MirrorIndexError(f"{url}: SHA256 {digest} is not the {listed} its InRelease lists")
-            out.append(Index(repo, url, digest, tuple(paragraphs(_text(data, url)))))
+                raise MirrorIndexError(f"{url}: SHA256 {digest} is not the {listed} its {release_url} lists")
+            try:
+                text = _text(data, url)
+            except (OSError, EOFError, lzma.LZMAError, UnicodeDecodeError) as err:
+                raise MirrorIndexError(f"{url}: cannot be read as a Packages index ({err})") from err
+            out.append(Index(repo, url, digest, tuple(paragraphs(text)), release_url, release_digest))
     return out

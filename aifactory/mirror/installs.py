@@ -96,10 +96,14 @@ class SiteInstalls:
     downloads: tuple[Download, ...]
 
 
+def _with_mirrors(f: Factory, apt: str | None, nvidia: str | None, neuron: str | None) -> Factory:
+    mirrors = f.software.mirrors.model_copy(update={"apt": apt, "nvidia": nvidia, "neuron": neuron})
+    return f.model_copy(update={"software": f.software.model_copy(update={"mirrors": mirrors})})
+
+
 def _upstream(f: Factory) -> Factory:
     """The site without its mirrors: the role variables then name the vendors' and distributions' servers."""
-    mirrors = f.software.mirrors.model_copy(update={"apt": None, "nvidia": None, "neuron": None})
-    return f.model_copy(update={"software": f.software.model_copy(update={"mirrors": mirrors})})
+    return _with_mirrors(f, None, None, None)
 
 
 @functools.cache
@@ -191,7 +195,7 @@ def _downloads(f: Factory, site: dict, node_os: str, arch: str, doca: bool) -> t
 
 def _repositories(f: Factory, site: dict, node_os: str, arch: str, doca: bool) -> tuple[Repository, ...]:
     distribution = OS_FACTS[node_os]["distribution"]
-    repos = [Repository("os", OS_ARCHIVES[distribution, arch],
+    repos = [Repository("os", site["os_baseline_apt_mirror"] or OS_ARCHIVES[distribution, arch],
                         tuple(role_value("os_baseline", "__os_baseline_apt_suites", node_os, site, arch)),
                         tuple(role_value("os_baseline", "__os_baseline_apt_components", node_os, site, arch)))]
     if f.software.nvidia is not None:
@@ -209,3 +213,17 @@ def os_archive_packages(f: Factory) -> tuple[str, ...]:
     """The packages the roles install from the distribution's archive alone, sorted: what a node
     lacking them fetches from the site's APT mirror."""
     return tuple(sorted(w.name for w in site_installs(f).packages if w.sources == ("os",)))
+
+
+# The placeholder host of served_repositories' URLs: what follows it is a path in a mirror bundle, whose
+# top folders are named after the spec's mirror fields (apt/, nvidia/, neuron/).
+BUNDLE_ROOT = "http://bundle.invalid"
+
+
+def served_repositories(f: Factory) -> tuple[Repository, ...]:
+    """The site's repositories (as site_installs(f).repositories, same keys and order) at the paths the
+    nodes' sources name when each of software.mirrors is served from a bundle's folder of its name: the
+    role variables of the site with its mirrors at BUNDLE_ROOT/apt, /nvidia and /neuron."""
+    node_os, arch = f.compute.node_os, f.platform.cpu_architecture.debian
+    site = role_vars(_with_mirrors(f, f"{BUNDLE_ROOT}/apt", f"{BUNDLE_ROOT}/nvidia", f"{BUNDLE_ROOT}/neuron"), {})
+    return _repositories(f, site, node_os, arch, bool(site.get("rdma_fabric_doca_ofed")))

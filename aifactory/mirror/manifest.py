@@ -3,6 +3,10 @@ site's Ed25519 mirror key.
 
 `manifest.json` ({"format", "site", "files": [{"path", "sha256", "size"}]}, paths relative and sorted) and
 `manifest.json.sig` (the base64 Ed25519 signature of manifest.json's bytes) sit at the bundle's root. A
+built bundle's manifest also says where each package came from (a file's "upstream" URL and the "index" it
+was verified against, the top-level "indexes" with the Release each index was checked against) and, for a
+delta, the "previous" bundle's manifest SHA-256 and the files "carried" from it ({"path", "sha256", "size"},
+not in this bundle). A
 bundle verifies when the signature is the key's that the site's spec names (software.mirror_public_key_file,
 never a key the bundle carries), every listed file is there as a regular file with its hash and size, and no
 other file is.
@@ -26,7 +30,8 @@ FORMAT = "aifactory-mirror-manifest/1"
 KEY_FIELD = "software.mirror_public_key_file"
 
 
-def _digest(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """A file's SHA-256, read in chunks."""
     with path.open("rb") as stream:
         return hashlib.file_digest(stream, "sha256").hexdigest()
 
@@ -42,18 +47,22 @@ def _bundle_files(root: Path) -> tuple[list[str], list[str]]:
     return files, odd
 
 
-def manifest_bytes(root: Path, site: str) -> bytes:
-    """The manifest of every file under `root` (the manifest and its signature aside)."""
+def manifest_bytes(root: Path, site: str, sources: dict[str, dict] | None = None, **extra) -> bytes:
+    """The manifest of every file under `root` (the manifest and its signature aside); `sources` adds fields
+    to a file's entry (path -> fields), `extra` to the document."""
     files, odd = _bundle_files(root)
     if odd:
         raise ValueError(f"{root}: not regular files (a bundle holds files only): {', '.join(odd)}")
-    entries = [{"path": p, "sha256": _digest(root / p), "size": (root / p).stat().st_size} for p in files]
-    return (json.dumps({"format": FORMAT, "site": site, "files": entries}, indent=2, sort_keys=True) + "\n").encode()
+    entries = [{**(sources or {}).get(p, {}), "path": p, "sha256": file_sha256(root / p),
+                "size": (root / p).stat().st_size} for p in files]
+    document = {**extra, "format": FORMAT, "site": site, "files": entries}
+    return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
 
 
-def write(root: Path, site: str, key: ed25519.Ed25519PrivateKey) -> None:
+def write(root: Path, site: str, key: ed25519.Ed25519PrivateKey, sources: dict[str, dict] | None = None,
+          **extra) -> None:
     """Write `root`'s manifest and its signature with the site's mirror key."""
-    data = manifest_bytes(root, site)
+    data = manifest_bytes(root, site, sources, **extra)
     (root / MANIFEST).write_bytes(data)
     (root / SIGNATURE).write_text(base64.b64encode(key.sign(data)).decode() + "\n")
 
@@ -97,6 +106,22 @@ def verify(root: Path, key: ed25519.Ed25519PublicKey) -> list[str]:
         target = root / path
         if not target.is_file() or target.is_symlink():
             problems.append(f"{path}: listed but missing")
-        elif target.stat().st_size != entry.get("size") or _digest(target) != entry.get("sha256"):
+        elif target.stat().st_size != entry.get("size") or file_sha256(target) != entry.get("sha256"):
             problems.append(f"{path}: SHA-256 or size differs from the manifest (altered)")
     return problems
+
+
+def read(root: Path) -> dict:
+    """A bundle's manifest document, read after verify() found nothing wrong with the bundle."""
+    return json.loads((root / MANIFEST).read_bytes())
+
+
+def sha256(root: Path) -> str:
+    """The SHA-256 of a bundle's manifest: what a delta built on it names as its previous bundle."""
+    return file_sha256(root / MANIFEST)
+
+
+def carried(document: dict) -> dict[str, str]:
+    """A delta's files kept from its previous bundle: path -> SHA-256 (empty for a whole bundle)."""
+    return {e["path"]: e["sha256"] for e in document.get("carried", []) if isinstance(e, dict)
+            and isinstance(e.get("path"), str) and isinstance(e.get("sha256"), str)}

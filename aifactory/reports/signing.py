@@ -93,6 +93,17 @@ def ed25519_public_key(f: Factory, given: str, field: str) -> ed25519.Ed25519Pub
     return key
 
 
+def ed25519_private_key(text: str, named: str, purpose: str) -> ed25519.Ed25519PrivateKey:
+    """An unencrypted Ed25519 private key (PEM) from `text`; BadInput naming where it came from otherwise."""
+    try:
+        key = serialization.load_pem_private_key(text.encode(), password=None)
+    except (ValueError, TypeError):  # TypeError: an encrypted key
+        raise BadInput(f"{named}: not an unencrypted PEM private key") from None
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise BadInput(f"{named}: a {type(key).__name__.lstrip('_')}; {purpose} uses Ed25519")
+    return key
+
+
 def algorithm_of(key) -> str:
     """The signature algorithm a public key verifies."""
     return ED25519 if isinstance(key, ed25519.Ed25519PublicKey) else ECDSA_SHA_256
@@ -123,14 +134,8 @@ class LocalKey:
     def __init__(self, f: Factory):
         config = _certificate_config(f)
         text = _key_file(f, config.private_key_file or "", PRIVATE_KEY_FIELD)
-        try:
-            key = serialization.load_pem_private_key(text.encode(), password=None)
-        except (ValueError, TypeError):  # TypeError: an encrypted key
-            raise BadInput(f"{PRIVATE_KEY_FIELD} {shown(config.private_key_file, 300)}: not an unencrypted PEM "
-                           "private key") from None
-        if not isinstance(key, ed25519.Ed25519PrivateKey):
-            raise BadInput(f"{PRIVATE_KEY_FIELD} {shown(config.private_key_file, 300)}: a "
-                           f"{type(key).__name__.lstrip('_')}; local-key signing uses Ed25519")
+        key = ed25519_private_key(text, f"{PRIVATE_KEY_FIELD} {shown(config.private_key_file, 300)}",
+                                  "local-key signing")
         self._key = key
         self.public_key = key.public_key()
 

@@ -1,0 +1,196 @@
+"""`aifactory mirror build`: the bill of materials fetched into a bundle, laid out as the APT repositories
+the nodes' sources name, every file verified against its upstream index, the whole signed.
+
+The packages are the BOM's (bom.packages over the indexes fetched and checked against their Release, as
+`mirror bom` resolves them). Each goes to the path its repository has when the site's mirrors serve the
+bundle's folders apt/, nvidia/ and neuron/ (installs.served_repositories), after its SHA-256 matched the
+upstream index's; a file that does not match is refused and never written. The bundle's own Packages and
+Release indexes list exactly what it holds (apt_repo), and the manifest names each package's upstream URL
+and index. A package already in the output directory with the right hash is not fetched again (an
+interrupted build resumes); with the manifest of an earlier bundle (`previous`), a file that bundle holds
+with the same path and hash is carried, not fetched or written: the new bundle is a delta.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from aifactory.core.inputs import BadInput
+from aifactory.mirror import apt_repo, indexes, manifest
+from aifactory.mirror.bom import packages
+from aifactory.mirror.indexes import Index
+from aifactory.mirror.installs import BUNDLE_ROOT, Repository, SiteInstalls, served_repositories, site_installs
+from aifactory.mirror.upstream import Upstream
+from aifactory.spec import Factory
+
+PART = ".part"  # a package being fetched; renamed once its hash is right
+
+
+@dataclass(frozen=True)
+class Package:
+    """A package of the bundle: its path there, its upstream URL and the SHA-256 its upstream index lists."""
+
+    path: str
+    url: str
+    sha256: str
+    index: Index
+
+
+@dataclass
+class Outcome:
+    """What a build did: packages fetched, kept (already there), carried (in the previous bundle); what
+    was refused (a hash that does not match, an unusable stanza) and what no index has."""
+
+    fetched: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    carried: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+def _in_bundle(repo: Repository) -> str:
+    return repo.url.removeprefix(BUNDLE_ROOT + "/")
+
+
+def _plan(installs: SiteInstalls, served: dict[str, Repository], found: list[Index], outcome: Outcome) -> tuple[
+        list[Package], dict[str, list[dict]]]:
+    """The packages to hold, and each bundle Packages index (path without compression) -> its stanzas."""
+    chosen, outcome.missing = packages(installs, found)
+    planned, stanzas = [], {}
+    for repo in served.values():  # every index the nodes' sources name exists, empty or not
+        for directory, path in repo.indexes(installs.arch):
+            stanzas[f"{directory.removeprefix(BUNDLE_ROOT + '/')}/{_plain(path)}"] = []
+    for p, index in chosen:
+        filename, repo = apt_repo.safe_path(p.get("Filename", "")), served[index.repository.key]
+        if filename is None or len(p.get("SHA256", "")) != 64:
+            outcome.refused.append(f"{index.url}: {p.get('Package', '?')} has no usable Filename or SHA256; not fetched")
+            continue
+        planned.append(Package(f"{_in_bundle(repo)}/{filename}", index.repository.file_url(index.url, p["Filename"]),
+                               p["SHA256"], index))
+        stanzas[_in_bundle(repo) + _plain(index.url.removeprefix(index.repository.url))].append(p)
+    return planned, stanzas
+
+
+def _plain(path: str) -> str:
+    return path.removesuffix(".xz").removesuffix(".gz")
+
+
+def _index_files(served: dict[str, Repository], stanzas: dict[str, list[dict]], arch: str) -> dict[str, bytes]:
+    """Bundle path -> content of every Packages index and Release of the bundle's repositories."""
+    out: dict[str, bytes] = {}
+    for repo in served.values():
+        top = _in_bundle(repo)
+        for directory in dict.fromkeys(d for d, _path in repo.indexes(arch)):
+            release_dir = directory.removeprefix(BUNDLE_ROOT + "/")
+            listed = {}
+            for index_path, entries in stanzas.items():
+                if index_path.startswith(release_dir + "/"):
+                    relative_dir = str(PurePosixPath(index_path).parent.relative_to(release_dir))
+                    for name, data in apt_repo.packages_files(entries).items():
+                        listed[f"{relative_dir}/{name}".removeprefix("./")] = data
+            fields = {"Origin": f"aifactory mirror bundle ({top})", "Label": f"aifactory mirror bundle ({top})"}
+            if repo.suites:
+                suite = PurePosixPath(release_dir).name
+                fields |= {"Suite": suite, "Codename": suite, "Components": " ".join(repo.components)}
+            fields["Architectures"] = arch
+            out |= {f"{release_dir}/{path}": data for path, data in listed.items()}
+            out[f"{release_dir}/{apt_repo.RELEASE}"] = apt_repo.release(listed, fields)
+    return out
+
+
+def _previous_files(previous: dict | None) -> dict[str, dict]:
+    """path -> {path, sha256, size} of every file the previous bundle holds or itself carries."""
+    if previous is None:
+        return {}
+    entries = [*previous.get("carried", []), *previous.get("files", [])]
+    return {e["path"]: {"path": e["path"], "sha256": e["sha256"], "size": e["size"]} for e in entries}
+
+
+def _refuse_strangers(out: Path, expected: set[str]) -> None:
+    """Drop what an interrupted build left (`.part` files, an earlier manifest); BadInput when `out` holds
+    files that are no part of this bundle (it is not this site's build directory)."""
+    strangers, leftovers = [], []
+    for path in sorted(out.rglob("*")) if out.is_dir() else []:
+        relative = path.relative_to(out).as_posix()
+        if path.is_dir() and not path.is_symlink():
+            continue
+        if relative in (manifest.MANIFEST, manifest.SIGNATURE) or (
+                relative.endswith(PART) and relative.removesuffix(PART) in expected):
+            leftovers.append(path)
+        elif relative not in expected or not path.is_file() or path.is_symlink():
+            strangers.append(relative)
+    if strangers:
+        raise BadInput(f"--out {out}: holds {len(strangers)} file(s) that are no part of this bundle ("
+                       + ", ".join(strangers[:5]) + "); give an empty directory or an earlier build of this site")
+    for path in leftovers:
+        path.unlink()
+
+
+def _fetch(item: Package, out: Path, upstream: Upstream, outcome: Outcome) -> None:
+    """Fetch one package into the bundle if its hash is right; refused (and nothing written) otherwise."""
+    dest = out / item.path
+    part = dest.with_name(dest.name + PART)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    upstream.copy(item.url, part)
+    got = manifest.file_sha256(part)
+    if got != item.sha256:
+        part.unlink()
+        outcome.refused.append(f"{item.url}: SHA-256 {got} is not the {item.sha256} that {item.index.url} lists; "
+                               "refused, not written into the bundle")
+        return
+    part.replace(dest)
+    outcome.fetched.append(item.path)
+
+
+def build(f: Factory, out: Path, upstream: Upstream, key: ed25519.Ed25519PrivateKey, previous: dict | None = None,
+          previous_sha256: str = "", progress: Callable[[str], None] = print) -> Outcome:
+    """Build the site's bundle into `out`; signed only when nothing was refused or missing (see Outcome).
+    Raises upstream.Unreadable when an upstream file cannot be read, MirrorIndexError when an index does not
+    match its Release, BadInput when `out` holds files of something else."""
+    installs = site_installs(f)
+    served = {r.key: r for r in served_repositories(f)}
+    progress(f"mirror build: reading the indexes of {len(installs.repositories)} repositories")
+    found = indexes.from_network(installs, upstream.get)
+    outcome = Outcome()
+    planned, stanzas = _plan(installs, served, found, outcome)
+    index_files = _index_files(served, stanzas, installs.arch)
+    before = _previous_files(previous)
+    carried = {p.path for p in planned if before.get(p.path, {}).get("sha256") == p.sha256}
+    carried |= {path for path, data in index_files.items()
+                if before.get(path, {}).get("sha256") == hashlib.sha256(data).hexdigest()}
+    _refuse_strangers(out, {p.path for p in planned} | set(index_files))
+    out.mkdir(parents=True, exist_ok=True)
+    for path in carried:  # left by an earlier build of this delta: the previous bundle serves it
+        (out / path).unlink(missing_ok=True)
+    for number, item in enumerate(planned, 1):
+        where = f"mirror build: [{number}/{len(planned)}] {item.path}"
+        if item.path in carried:
+            outcome.carried.append(item.path)
+            progress(f"{where}: in the previous bundle, carried")
+        elif (out / item.path).is_file() and manifest.file_sha256(out / item.path) == item.sha256:
+            outcome.kept.append(item.path)
+            progress(f"{where}: already here, kept")
+        else:
+            progress(f"{where}: fetching {item.url}")
+            _fetch(item, out, upstream, outcome)
+    if outcome.refused or outcome.missing:
+        return outcome
+    for path, data in index_files.items():
+        if path not in carried:
+            (out / path).parent.mkdir(parents=True, exist_ok=True)
+            (out / path).write_bytes(data)
+    sources = {p.path: {"upstream": p.url, "index": p.index.url} for p in planned if p.path not in carried}
+    extra = {"indexes": [{"url": i.url, "sha256": i.sha256, "release": i.release, "release_sha256": i.release_sha256}
+                         for i in found]}
+    if previous is not None:
+        extra |= {"previous": {"manifest_sha256": previous_sha256},
+                  "carried": sorted((before[path] for path in carried), key=lambda e: e["path"])}
+    manifest.write(out, f.name, key, sources, **extra)
+    progress(f"mirror build: signed {out / manifest.MANIFEST}: {len(outcome.fetched)} fetched, {len(outcome.kept)} "
+             f"kept, {len(outcome.carried)} carried from the previous bundle")
+    return outcome

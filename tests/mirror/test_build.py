@@ -1,0 +1,301 @@
+"""`aifactory mirror build`: a bundle from an upstream stand-in made here, then `mirror verify` on it.
+
+The stand-in holds a tiny .deb-shaped file for every package lab-b200's roles install (read from the roles
+through site_installs, so a package a role adds is in it too) plus one dependency, with Packages indexes and
+an InRelease listing them, each repository under its own folder; served by http.server on 127.0.0.1 (which
+records every path asked for) or read as directories.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.server
+import json
+import lzma
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from aifactory.cli import main
+from aifactory.mirror import manifest
+from aifactory.mirror.installs import site_installs
+from aifactory.spec import load_spec
+from tests.conftest import site_dir
+
+DEPENDENCY = "libstand-in1"  # what the first OS package depends on: the closure brings it in
+
+
+def deb(name: str, version: str) -> bytes:
+    return f"!<arch>\naifactory test stand-in of {name} {version}, not a package\n".encode()
+
+
+class StandIn:
+    """The upstream repositories of a site, made in a directory: key -> {package: (version, bytes)}."""
+
+    def __init__(self, root: Path, site: Path):
+        self.root, self.installs = root, site_installs(load_spec(site))
+        self.repos = {r.key: r for r in self.installs.repositories}
+        self.packages: dict[str, dict[str, tuple[str, bytes]]] = {key: {} for key in self.repos}
+        for w in self.installs.packages:
+            version = f"{w.pin}-1" if w.pin else "1.0-1"
+            self.packages[w.sources[0]][w.name] = (version, deb(w.name, version))
+        self.packages["os"][DEPENDENCY] = ("2.0-1", deb(DEPENDENCY, "2.0-1"))
+        self.first_os = next(w.name for w in self.installs.packages if w.sources == ("os",))
+        self.write()
+
+    def filename(self, key: str, name: str, version: str) -> str:
+        file = f"{name}_{version}_{self.installs.arch}.deb"
+        return f"pool/main/{name[0]}/{name}/{file}" if self.repos[key].suites else f"./{file}"
+
+    def write(self) -> None:
+        """Every repository's files, indexes and InRelease, from self.packages."""
+        shutil.rmtree(self.root, ignore_errors=True)
+        for key, repo in self.repos.items():
+            top = self.root / key
+            stanzas = []
+            for name, (version, data) in sorted(self.packages[key].items()):
+                filename = self.filename(key, name, version)
+                (top / filename).parent.mkdir(parents=True, exist_ok=True)
+                (top / filename).write_bytes(data)
+                depends = f"Depends: {DEPENDENCY} (>= 2.0)\n" if name == self.first_os else ""
+                stanzas.append(f"Package: {name}\nVersion: {version}\nArchitecture: {self.installs.arch}\n{depends}"
+                               f"Filename: {filename}\nSize: {len(data)}\nSHA256: {hashlib.sha256(data).hexdigest()}\n"
+                               "Description: aifactory test stand-in\n")
+            text = "\n".join(stanzas).encode()
+            if repo.suites:  # the first suite's first component holds everything, the other suites nothing
+                for suite in repo.suites:
+                    self.index(top / "dists" / suite, f"{repo.components[0]}/binary-{self.installs.arch}/Packages.xz",
+                               lzma.compress(text if suite == repo.suites[0] else b""))
+            else:
+                self.index(top, "Packages.gz", gzip.compress(text))
+
+    @staticmethod
+    def index(directory: Path, path: str, data: bytes) -> None:
+        (directory / path).parent.mkdir(parents=True, exist_ok=True)
+        (directory / path).write_bytes(data)
+        (directory / "InRelease").write_text(
+            f"Origin: test stand-in\nSHA256:\n {hashlib.sha256(data).hexdigest()} {len(data)} {path}\n")
+
+    def path_of(self, key: str, name: str) -> Path:
+        version, _data = self.packages[key][name]
+        return self.root / key / self.filename(key, name, version).removeprefix("./")
+
+    def from_args(self, base: str) -> list[str]:
+        return [arg for key, repo in self.repos.items() for arg in ("--from", f"{repo.url}={base}/{key}")]
+
+
+class Recorder(http.server.SimpleHTTPRequestHandler):
+    asked: list[str] = []
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        type(self).asked.append(self.path)
+        super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def site(tmp_path):
+    """(lab-b200 naming a mirror key, that key's private half in a file)."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    target = tmp_path / "site"
+    shutil.copytree(site_dir("lab-b200"), target)
+    (target / "mirror-key.pub").write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    data = yaml.safe_load((target / "factory.yaml").read_text())
+    data["software"]["mirror_public_key_file"] = "mirror-key.pub"
+    (target / "factory.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    private = tmp_path / "mirror-key.pem"
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    return target, private
+
+
+@pytest.fixture
+def upstream(tmp_path, site):
+    """(the stand-in, its http base URL, the paths asked of it)."""
+    stand_in = StandIn(tmp_path / "upstream", site[0])
+    asked: list[str] = []
+    handler = type("Handler", (Recorder,), {"asked": asked})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: handler(*a, directory=str(stand_in.root)))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield stand_in, f"http://127.0.0.1:{server.server_address[1]}", asked
+    server.shutdown()
+    server.server_close()
+
+
+def build(capsys, site, out: Path, sources: list[str], *extra: str) -> tuple[int, str]:
+    rc = main(["mirror", "build", str(site[0]), "--out", str(out), "--signing-key", str(site[1]), *sources, *extra])
+    return rc, capsys.readouterr().err
+
+
+def verify(capsys, site, bundle: Path) -> tuple[int, str]:
+    rc = main(["mirror", "verify", str(site[0]), str(bundle)])
+    return rc, capsys.readouterr().err
+
+
+def debs(asked_or_bundle) -> set[str]:
+    if isinstance(asked_or_bundle, Path):
+        return {p.name for p in asked_or_bundle.rglob("*.deb")}
+    return {Path(p).name for p in asked_or_bundle if p.endswith(".deb")}
+
+
+def test_a_bundle_built_over_http_verifies_and_is_laid_out_as_the_nodes_sources_name(capsys, tmp_path, site, upstream):
+    stand_in, url, asked = upstream
+    rc, err = build(capsys, site, tmp_path / "bundle", stand_in.from_args(url))
+    assert rc == 0, err
+    bundle = tmp_path / "bundle"
+    expected = {f"{name}_{version}_amd64.deb" for repo in stand_in.packages.values() for name, (version, _d) in repo.items()}
+    assert debs(bundle) == debs(asked) == expected
+    # os -> apt/ (software.mirrors.apt), the CUDA and DOCA trees under nvidia/ with the vendors' paths.
+    assert (bundle / "apt" / stand_in.filename("os", DEPENDENCY, "2.0-1")).is_file()
+    assert (bundle / "nvidia/compute/cuda/repos/debian13/x86_64/cuda-keyring_1.1-1-1_amd64.deb").is_file()
+    assert (bundle / "nvidia/doca/3.1.0/debian13/x86_64/doca-ofed_1.0-1_amd64.deb").is_file()
+    release = (bundle / "apt/dists/trixie/Release").read_text()
+    assert "Valid-Until" not in release and "main/binary-amd64/Packages" in release
+    assert "non-free-firmware/binary-amd64/Packages" in release  # every index the sources name, empty or not
+    assert f"Filename: {stand_in.filename('os', DEPENDENCY, '2.0-1')}" in (
+        bundle / "apt/dists/trixie/main/binary-amd64/Packages").read_text()
+    document = json.loads((bundle / manifest.MANIFEST).read_text())
+    entry = next(e for e in document["files"] if e["path"].endswith("/doca-ofed_1.0-1_amd64.deb"))
+    assert entry["upstream"] == f"{stand_in.repos['doca'].url}/doca-ofed_1.0-1_amd64.deb"
+    assert entry["index"] == f"{stand_in.repos['doca'].url}/Packages.gz"
+    index = next(i for i in document["indexes"] if i["url"] == entry["index"])
+    assert index["release"] == f"{stand_in.repos['doca'].url}/InRelease" and len(index["release_sha256"]) == 64
+    assert "mirror build: [1/" in err and "fetching" in err
+    assert verify(capsys, site, bundle)[0] == 0
+
+
+def test_a_bundle_built_from_directories_verifies(capsys, tmp_path, site, upstream):
+    stand_in, _url, asked = upstream
+    rc, err = build(capsys, site, tmp_path / "bundle", stand_in.from_args(str(stand_in.root)))
+    assert rc == 0, err
+    assert asked == [] and len(debs(tmp_path / "bundle")) == sum(len(p) for p in stand_in.packages.values())
+    assert verify(capsys, site, tmp_path / "bundle")[0] == 0
+
+
+def test_an_altered_upstream_file_is_refused_and_a_rerun_fetches_only_it(capsys, tmp_path, site, upstream):
+    stand_in, url, asked = upstream
+    altered = stand_in.path_of("cuda", "nvidia-open-580")
+    good = altered.read_bytes()
+    altered.write_bytes(good + b"tampered")
+    out = tmp_path / "bundle"
+    rc, err = build(capsys, site, out, stand_in.from_args(url))
+    assert rc == 1 and f"{altered.name}: SHA-256" in err and "refused, not written" in err
+    assert not list(out.rglob(altered.name)) and not list(out.rglob(altered.name + ".part"))
+    assert not (out / manifest.MANIFEST).exists()  # nothing signed
+    altered.write_bytes(good)
+    asked.clear()
+    rc, err = build(capsys, site, out, stand_in.from_args(url))
+    assert rc == 0, err
+    assert debs(asked) == {altered.name}  # the rest was already there with the right hash
+    asked.clear()
+    rc, err = build(capsys, site, out, stand_in.from_args(url))
+    assert rc == 0 and debs(asked) == set() and "already here, kept" in err
+    assert verify(capsys, site, out)[0] == 0
+
+
+def test_an_index_that_does_not_match_its_release_is_refused(capsys, tmp_path, site, upstream):
+    stand_in, url, _asked = upstream
+    index = stand_in.root / "cuda/Packages.gz"
+    index.write_bytes(gzip.compress(gzip.decompress(index.read_bytes()) + b"\n"))
+    rc, err = build(capsys, site, tmp_path / "bundle", stand_in.from_args(url))
+    assert rc == 1 and f"{stand_in.repos['cuda'].url}/Packages.gz: SHA256" in err
+    assert not (tmp_path / "bundle" / manifest.MANIFEST).exists()
+
+
+def test_a_filename_that_leaves_its_repository_is_refused(capsys, tmp_path, site, upstream):
+    stand_in, url, _asked = upstream
+    index = stand_in.root / "doca/Packages.gz"
+    text = gzip.decompress(index.read_bytes()).decode().replace("Filename: ./doca-ofed", "Filename: ../../../doca-ofed")
+    StandIn.index(index.parent, "Packages.gz", gzip.compress(text.encode()))
+    rc, err = build(capsys, site, tmp_path / "out" / "bundle", stand_in.from_args(url))
+    assert rc == 1 and "doca-ofed has no usable Filename or SHA256; not fetched" in err
+    assert not list((tmp_path / "out").rglob("doca-ofed*"))
+
+
+def test_one_altered_byte_in_the_bundle_is_refused_by_verify(capsys, tmp_path, site, upstream):
+    stand_in, url, _asked = upstream
+    bundle = tmp_path / "bundle"
+    assert build(capsys, site, bundle, stand_in.from_args(url))[0] == 0
+    target = next(bundle.rglob("doca-ofed_*.deb"))
+    data = bytearray(target.read_bytes())
+    data[10] ^= 1
+    target.write_bytes(bytes(data))
+    rc, err = verify(capsys, site, bundle)
+    assert rc == 1 and f"{target.relative_to(bundle).as_posix()}: SHA-256 or size differs" in err
+
+
+def test_a_delta_holds_only_the_changed_package_and_names_the_previous_manifest(capsys, tmp_path, site, upstream):
+    stand_in, url, asked = upstream
+    first = tmp_path / "first"
+    assert build(capsys, site, first, stand_in.from_args(url))[0] == 0
+    stand_in.packages["cuda"]["nvidia-open-580"] = ("1.1-1", deb("nvidia-open-580", "1.1-1"))  # a driver upgrade
+    stand_in.write()
+    asked.clear()
+    delta = tmp_path / "delta"
+    rc, err = build(capsys, site, delta, stand_in.from_args(url), "--previous", str(first))
+    assert rc == 0, err
+    assert debs(delta) == debs(asked) == {"nvidia-open-580_1.1-1_amd64.deb"}
+    document = json.loads((delta / manifest.MANIFEST).read_text())
+    assert document["previous"]["manifest_sha256"] == hashlib.sha256((first / manifest.MANIFEST).read_bytes()).hexdigest()
+    carried = {e["path"] for e in document["carried"]}
+    assert any(p.endswith("/doca-ofed_1.0-1_amd64.deb") for p in carried)
+    assert not (delta / "apt/dists/trixie/main/binary-amd64/Packages").exists()  # unchanged index: carried too
+    rc, err = verify(capsys, site, delta)
+    assert rc == 0, err
+    # A carried file is excused only with the hash its index lists: the delta's own index names the new driver.
+    assert "nvidia-open-580_1.0-1_amd64.deb" not in json.dumps(document["carried"])
+
+
+def test_a_previous_bundle_that_does_not_verify_is_bad_input(capsys, tmp_path, site, upstream):
+    stand_in, url, _asked = upstream
+    first = tmp_path / "first"
+    assert build(capsys, site, first, stand_in.from_args(url))[0] == 0
+    next(first.rglob("*.deb")).write_bytes(b"altered")
+    rc, err = build(capsys, site, tmp_path / "delta", stand_in.from_args(url), "--previous", str(first))
+    assert rc == 2 and "--previous" in err and "does not verify" in err
+
+
+@pytest.mark.parametrize("change, extra, message", [
+    ("no key in spec", [], "software.mirror_public_key_file"),
+    ("other key", [], "not the private half of software.mirror_public_key_file"),
+    ("not a key", [], "not an unencrypted PEM private key"),
+    ("", ["--from", "https://example.org/debian=/nonexistent"], "/nonexistent: no such directory"),
+    ("", ["--from", "https://example.org/debian=http://127.0.0.1:1/x"], "--from https://example.org/debian: no "
+                                                                         "repository of this site"),
+    ("", ["--from", "deb.debian.org=/tmp"], "expected UPSTREAM=URL_OR_DIR"),
+    ("unreadable upstream", [], "an upstream cannot be read"),
+    ("stranger in out", [], "no part of this bundle"),
+])
+def test_bad_input_exits_2_naming_it(capsys, tmp_path, site, upstream, change, extra, message):
+    stand_in, url, _asked = upstream
+    sources = stand_in.from_args(url)
+    out = tmp_path / "bundle"
+    if change == "no key in spec":
+        spec = site[0] / "factory.yaml"
+        spec.write_text(spec.read_text().replace("mirror_public_key_file: mirror-key.pub", ""))
+    elif change == "other key":
+        site[1].write_bytes(ed25519.Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    elif change == "not a key":
+        site[1].write_text("not a key\n")
+    elif change == "unreadable upstream":
+        shutil.rmtree(stand_in.root / "doca")
+    elif change == "stranger in out":
+        out.mkdir()
+        (out / "notes.txt").write_text("someone's file\n")
+    try:
+        rc, err = build(capsys, site, out, sources, *extra)
+    except SystemExit as exit_:  # refused by the option's type, as argparse refuses
+        rc, err = exit_.code, capsys.readouterr().err
+    assert rc == 2 and message in err
+    assert "PRIVATE KEY" not in err
