@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime
 import json
 import ipaddress
+import shutil
 import sys
 import threading
 import uuid
@@ -82,9 +83,11 @@ def fake_systems(site: str, systems: list[tuple[str, str]]) -> list[dict]:
 
 def write_config(state: LabState, systems: list[tuple[str, str]], port: int, ports: dict[str, int]) -> Path:
     """The emulator's config: fake driver, its own state dir, one system per (name, address), and the
-    port of each system's own endpoint ({system id: port}, read by this launcher)."""
+    port of each system's own endpoint ({system id: port}, read by this launcher). The fake driver's state an
+    earlier lab of this site left (its systems powered on) is removed: every lab up starts with racks off."""
     systems = fake_systems(state.site, systems)
     d = state.dir / "bmc"
+    shutil.rmtree(d / "state", ignore_errors=True)
     d.mkdir(parents=True, exist_ok=True)
     crt, key = write_tls(d)
     conf = d / "emulator.conf"

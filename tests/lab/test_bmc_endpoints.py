@@ -95,3 +95,26 @@ def test_free_ports_are_distinct_and_outside_the_ephemeral_range():
     low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
     ports = procs.free_ports(200)
     assert len(set(ports)) == 200 and all(procs.PICK_FROM <= p < low for p in ports)
+
+
+def test_a_new_lab_up_starts_with_every_system_off_whatever_the_last_one_left(tmp_path):
+    """The fake driver keeps its power states in the lab's directory; a second lab of the site must not find
+    the first one's systems still on (the racks stage would then power nothing on)."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    system = redfish.system_uuid(SITE, "n01")
+    for expected in ("Off", "Off"):
+        state = LabState(site=SITE, root=tmp_path)
+        try:
+            url = redfish.start(state, SYSTEMS, "gb200-nvl72")
+            assert get(f"{url}/redfish/v1/Systems/{system}")["PowerState"] == expected
+            request = urllib.request.Request(f"{url}/redfish/v1/Systems/{system}/Actions/ComputerSystem.Reset",
+                                             data=json.dumps({"ResetType": "On"}).encode(), method="POST",
+                                             headers={"Content-Type": "application/json"})
+            urllib.request.urlopen(request, context=context, timeout=30).close()
+            # the fake driver applies a power command 1 to 11 s later, as hardware does
+            assert procs.wait_until(lambda: get(f"{url}/redfish/v1/Systems/{system}")["PowerState"] == "On", 60)
+        finally:
+            for item in state.resources:
+                if item["kind"] == "process":
+                    procs.stop(item)
