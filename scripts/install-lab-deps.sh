@@ -1,6 +1,7 @@
 #!/bin/sh
-# Install the Debian packages that `aifactory lab` and the lab tests need (tests/scenarios/), and promtool
-# (Debian's prometheus), which tests/monitoring runs over the alert rules and the generated configuration.
+# Install the Debian packages that `aifactory lab` and the lab tests need (tests/scenarios/), and promtool and
+# amtool (Debian's prometheus and prometheus-alertmanager), which tests/monitoring runs over the alert rules and
+# the generated configuration.
 # Idempotent: does nothing when every command is already present. Needs root (or sudo) and apt.
 set -eu
 
@@ -21,6 +22,7 @@ gpgconf:gpgconf
 gpgv:gpgv
 dpkg-deb:dpkg
 promtool:prometheus
+amtool:prometheus-alertmanager
 "
 
 missing=""
@@ -43,7 +45,10 @@ echo "lab dependencies: installing$missing"
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
-# Debian's prometheus starts a Prometheus server on every address of this machine: the tests need only promtool.
-case " $missing " in
-    *" prometheus "*) if [ -d /run/systemd/system ]; then $SUDO systemctl disable --now prometheus; fi ;;
-esac
+# Debian's prometheus and prometheus-alertmanager start their servers on every address of this machine: the
+# tests need only promtool and amtool.
+for service in prometheus prometheus-alertmanager; do
+    case " $missing " in
+        *" $service "*) if [ -d /run/systemd/system ]; then $SUDO systemctl disable --now "$service"; fi ;;
+    esac
+done

@@ -157,6 +157,9 @@ def site_installs(f: Factory) -> SiteInstalls:
     groups += [("rdma_fabric", "__rdma_fabric_stack_packages", ("doca", "os") if doca else ("os",), None)]
     if f.software.neuron is not None:
         groups += [("neuron", "__neuron_stack_packages", ("neuron", "os"), "__neuron_versions")]
+    if f.monitoring.enabled:
+        groups += [("node_exporter", "node_exporter_packages", ("os",), None),
+                   ("prometheus_server", "prometheus_server_packages", ("os",), None)]
 
     packages: dict[str, Wanted] = {}
     per_kernel: set[str] = set()

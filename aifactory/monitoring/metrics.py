@@ -92,9 +92,13 @@ TEXTFILE_MTIME = Metric("node_textfile_mtime_seconds", NODE_EXPORTER, ("file",),
 
 # --- the project's textfile collector -------------------------------------------------------------------------
 SLURM_NODE_STATE = Metric("aifactory_slurm_node_state", TEXTFILE, ("slurm_node", "state", "reason"),
-                          "1 per Slurm node, with its state (idle, allocated, mixed, draining, drained, down, future "
-                          "or unknown) and the reason it was set")
+                          "1 per Slurm node, with its state (sinfo's long state less its flags: idle, allocated, "
+                          "mixed, draining, drained, down, future, ...) and the reason it was set")
 SLURM_DRAINED_STATES = ("draining", "drained")
+SLURM_JOBS = Metric("aifactory_slurm_jobs", TEXTFILE, ("state",),
+                    "Slurm's jobs by state (pending, running, completing, ...), array tasks counted one by one")
+SLURM_PENDING_JOBS = Metric("aifactory_slurm_pending_jobs", TEXTFILE, ("reason",),
+                            "Slurm's pending jobs by the reason they wait (Priority, Resources, ReqNodeNotAvail, ...)")
 DRIVER_INFO = Metric("aifactory_driver_info", TEXTFILE, ("stack", "version"),
                      "1, with the loaded accelerator driver's version (stack: nvidia or neuron)")
 LINK_CHECK_SUCCESS = Metric("aifactory_link_check_success", TEXTFILE, ("check", "endpoint"),

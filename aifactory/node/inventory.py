@@ -46,6 +46,9 @@ AWS_OUTPUT_KEYS = ("region", "endpoint_dns", "trust_anchor_arn", "node_profile_a
 # The variable (on `factory_<name>`) naming the stack outputs the awslink stage needs: playbooks/validate.yml
 # refuses to run the stage without them.
 AWSLINK_REQUIRED_VAR = "aifactory_awslink_required_outputs"
+# The variable (on `factory_<name>`) that runs the monitoring stage: the spec's monitoring.enabled
+# (playbooks/monitoring.yml reports the stage skipped without it).
+MONITORING_VAR = "aifactory_monitoring_enabled"
 
 
 class InventoryInputError(Exception):
@@ -109,7 +112,7 @@ def factory_vars(f: Factory) -> dict:
     """The vars every host of the factory shares: which factory and platform it is, and the stack outputs
     its awslink stage needs. What the roles need is on `nodes` (`aifactory.node.role_vars`)."""
     return {"aifactory_factory_name": f.name, "aifactory_platform": f.compute.platform,
-            AWSLINK_REQUIRED_VAR: awslink_required_outputs(f)}
+            AWSLINK_REQUIRED_VAR: awslink_required_outputs(f), MONITORING_VAR: f.monitoring.enabled}
 
 
 def build_inventory(f: Factory, stack_outputs: dict | None = None, host_overrides: dict | None = None,

@@ -4,7 +4,8 @@
 The bytes depend on the sources only (entries sorted, stored uncompressed, fixed timestamps and modes), so a
 re-run copies nothing. `cached_program()` keeps it in the state directory under its content hash, the path
 the inventory gives the role (`slurm_health_program_source`); a user without that inventory builds it with
-`python -m aifactory.scheduler.health_program PATH`.
+`python -m aifactory.scheduler.health_program PATH`. Other programs installed on nodes as one file (the Slurm
+textfile collector, `aifactory.monitoring.slurm_program`) are built the same way from their own entries.
 """
 
 from __future__ import annotations
@@ -35,12 +36,13 @@ def entries() -> dict[str, bytes]:
     return found
 
 
-def program_bytes() -> bytes:
-    """The zipapp, with its shebang: the same bytes for the same sources."""
+def program_bytes(found: dict[str, bytes] | None = None) -> bytes:
+    """The zipapp of `found` ({name in the zipapp: bytes}; default the health check's `entries()`), with its
+    shebang: the same bytes for the same sources."""
     out = io.BytesIO()
     out.write(SHEBANG)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
-        for name, data in sorted(entries().items()):
+        for name, data in sorted((entries() if found is None else found).items()):
             info = zipfile.ZipInfo(name, date_time=ENTRY_TIME)
             info.create_system = 3  # Unix, whatever the controller: the mode below is a Unix one
             info.external_attr = ENTRY_MODE << 16
@@ -62,11 +64,12 @@ def write(path: Path, data: bytes) -> None:
         raise
 
 
-def cached_program() -> Path:
-    """The zipapp in the state directory (`health/aifactory-health-<hash>.pyz`), written when missing or
-    not these bytes (read back only when it has their size, so a file grown there is never read whole)."""
-    data = program_bytes()
-    path = state_dir() / "health" / f"aifactory-health-{hashlib.sha256(data).hexdigest()[:16]}.pyz"
+def cached_program(name: str = "health", found: dict[str, bytes] | None = None) -> Path:
+    """The zipapp of `found` (default the health check's) in the state directory
+    (`<name>/aifactory-<name>-<hash>.pyz`), written when missing or not these bytes (read back only when it has
+    their size, so a file grown there is never read whole)."""
+    data = program_bytes(found)
+    path = state_dir() / name / f"aifactory-{name}-{hashlib.sha256(data).hexdigest()[:16]}.pyz"
     if not path.is_file() or path.stat().st_size != len(data) or path.read_bytes() != data:
         write(path, data)
     return path

@@ -277,6 +277,9 @@ class Monitoring(Section):
     """Prometheus and Alertmanager on the head nodes (aifactory.monitoring): how long metrics are kept, where
     alerts go."""
 
+    enabled: bool = Field(default=False, description="run the bring-up's monitoring stage: node exporter on every "
+                                                     "node and head node, Prometheus, Alertmanager and the alert "
+                                                     "receiver on the head nodes (default: the stage is skipped)")
     retention_days: int = Field(default=30, ge=1, le=3650, description="days Prometheus keeps metrics")
     receivers: list[AlertReceiver] = []
     smtp_smarthost: str | None = Field(default=None, description="host:port of the mail relay email receivers "

@@ -1,7 +1,8 @@
 """Ansible inventory plugin `aifactory`: the hosts and groups of a factory, read from factory.yaml.
 
 The inventory itself is built by `aifactory.node.inventory` from the spec that `aifactory.spec` parses
-(the only parser of factory.yaml); this module only hands it to Ansible. It imports the installed
+(the only parser of factory.yaml), with the monitoring roles' variables (`aifactory.monitoring.role_vars`, a
+layer above the node's); this module only hands it to Ansible. It imports the installed
 aifactory: the Python that runs Ansible is the one aifactory is installed in.
 """
 
@@ -15,6 +16,7 @@ from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin
 from ansible.utils.unsafe_proxy import wrap_var
 
+from aifactory.monitoring.role_vars import with_monitoring_vars
 from aifactory.node.inventory import (InventoryInputError, build_inventory, load_host_overrides,
                                  load_stack_outputs)
 from aifactory.spec import SpecError, load_spec
@@ -75,12 +77,12 @@ class InventoryModule(BaseInventoryPlugin):
             factory = load_spec(self._path_option("spec", base))
             outputs = self._path_option("stack_outputs", base)
             overrides = self._path_option("host_overrides", base)
-            built = build_inventory(
+            built = with_monitoring_vars(build_inventory(
                 factory,
                 stack_outputs=load_stack_outputs(outputs) if outputs else None,
                 host_overrides=load_host_overrides(overrides) if overrides else None,
                 controller_python=sys.executable,
-            )
+            ), factory)
         except (SpecError, InventoryInputError) as err:
             lines = [f"{err.source}: {len(err.problems)} problem(s)"] + [f"  {p}" for p in err.problems]
             raise AnsibleParserError("\n".join(lines)) from None

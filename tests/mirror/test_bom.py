@@ -15,7 +15,8 @@ from aifactory.cli import main
 from aifactory.lab.mirror import node_installs
 from aifactory.mirror.installs import site_installs
 from aifactory.spec import load_spec
-from tests.conftest import site_dir
+from tests.conftest import put, site_dir
+from tests.spec.conftest import write_site  # noqa: F401 - a fixture
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PORTS = "http://ports.ubuntu.com/ubuntu-ports/dists"
@@ -154,3 +155,13 @@ def test_trainium_site_pins_the_neuron_release_and_the_efa_installer_hash():
     efa = next(d for d in installs.downloads if d.name == "aws-efa-installer")
     assert efa.url.endswith(f"aws-efa-installer-{efa.version}.tar.gz") and len(efa.sha256) == 64
     assert "linux-headers-<kernel>" in installs.per_kernel
+
+
+def test_the_mirror_carries_the_monitoring_packages_only_where_the_spec_enables_monitoring(write_site):  # noqa: F811
+    def monitoring(f) -> dict[str, str]:
+        return {w.name: w.role for w in site_installs(f).packages if w.role in ("node_exporter", "prometheus_server")}
+
+    assert monitoring(load_spec(site_dir("paris-gb200"))) == {}
+    assert monitoring(load_spec(write_site("paris-gb200", put("monitoring.enabled", True)))) == {
+        "prometheus-node-exporter": "node_exporter", "prometheus": "prometheus_server",
+        "prometheus-alertmanager": "prometheus_server"}

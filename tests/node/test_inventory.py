@@ -13,13 +13,14 @@ import pytest
 import yaml
 
 from aifactory.node.batches import inventory_serial, plan_batches, serial_sizes
-from aifactory.node.inventory import (AWS_OUTPUT_KEYS, InventoryInputError, aws_vars, build_inventory,
+from aifactory.node.inventory import (AWS_OUTPUT_KEYS, MONITORING_VAR, InventoryInputError, aws_vars, build_inventory,
                                  load_host_overrides, load_stack_outputs)
 from aifactory.node.parsers.acceptance import Observations, planned_checks
 from aifactory.lab.lifecycle import CONTAINER_CAPABILITIES
 from aifactory.node.role_vars import HOST_CAPABILITIES, OLD_STAND_IN_SWITCHES, ROLE_CAPABILITIES, role_vars
 from aifactory.spec import load_spec
-from tests.conftest import REPO, site_dir
+from tests.conftest import REPO, put, site_dir
+from tests.spec.conftest import write_site  # noqa: F401 - a fixture
 
 ANSIBLE_INVENTORY = str(Path(sys.executable).parent / "ansible-inventory")
 SECRET_CODE = "ssm-activation-code-do-not-leak-7f3a"
@@ -86,9 +87,15 @@ def test_vars_of_nodes_bmcs_and_the_factory():
         "aifactory_rack": 2, "aifactory_rack_group": "rack02"}
     assert inv.groups["factory_paris_gb200"].vars == {
         "aifactory_factory_name": "paris-gb200", "aifactory_platform": "nvidia-gb200-nvl72",
-        "aifactory_awslink_required_outputs": list(AWS_OUTPUT_KEYS)}  # paris has the SSM hybrid activation
+        "aifactory_awslink_required_outputs": list(AWS_OUTPUT_KEYS),  # paris has the SSM hybrid activation
+        "aifactory_monitoring_enabled": False}
     assert inv.groups["switch_tray_bmcs"].vars == {"aifactory_bmc_kind": "switch-tray"}
     assert inv.groups["node_bmcs"].vars == {"aifactory_bmc_kind": "compute"}
+
+
+def test_the_monitoring_stage_runs_where_the_spec_enables_it(write_site):  # noqa: F811
+    f = load_spec(write_site("paris-gb200", put("monitoring.enabled", True)))
+    assert build_inventory(f).groups["factory_paris_gb200"].vars[MONITORING_VAR] is True
 
 
 def test_trainium_factory():

@@ -18,7 +18,7 @@ from tests.conftest import SITES
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
-STAGES = ("racks", "os", "drivers", "fabric", "storage", "awslink", "acceptance", "scheduler")
+STAGES = ("racks", "os", "drivers", "fabric", "storage", "awslink", "acceptance", "scheduler", "monitoring")
 
 
 def run_playbook(site: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:

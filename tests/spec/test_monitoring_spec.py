@@ -34,6 +34,8 @@ CASES = [
     ("public mail relay on an air-gapped site", put("monitoring.smtp_smarthost", "smtp.example.com:587"),
      {"monitoring.smtp_smarthost"}),
     ("retention of no days", put("monitoring.retention_days", 0), {"monitoring.retention_days"}),
+    ("monitoring without head nodes", both(put("monitoring.enabled", True), put("scheduler", {"kind": "none"})),
+     {"monitoring.enabled"}),
 ]
 
 

@@ -90,3 +90,13 @@ def amp_remote_write_needs_head_nodes(f: Factory) -> Iterator[Problem]:
     if f.monitoring.amp_remote_write and not f.head_nodes:
         yield Problem("monitoring.amp_remote_write", "no head node runs Prometheus (scheduler.kind is none): the "
                       "workspace would get no metrics; set it to false", True)
+
+
+@validator()
+def monitoring_needs_head_nodes(f: Factory) -> Iterator[Problem]:
+    """Prometheus, Alertmanager and the alert receiver run on the head nodes, which only a scheduler has.
+
+    Fix: Set scheduler.kind to slurm, or leave monitoring.enabled false."""
+    if f.monitoring.enabled and f.scheduler.kind != "slurm":
+        yield Problem("monitoring.enabled", f"needs head nodes to run Prometheus on, and scheduler.kind is "
+                      f"{f.scheduler.kind}: set scheduler.kind to slurm, or monitoring.enabled to false", True)

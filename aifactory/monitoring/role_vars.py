@@ -1,0 +1,102 @@
+"""The monitoring roles' variables from the spec and the inventory, computed once, in Python.
+
+The node_exporter role on every node and head node, the prometheus_server role on the head nodes. They are
+`aifactory.node.role_vars`'s kind, kept here because they are the configuration this package generates
+(`prometheus_config`, `alerts`) and the node layer sits below this one: `with_monitoring_vars` adds them to an
+inventory `aifactory.node.inventory` built, after its host overrides (absent hosts are not scraped), and the
+inventory plugin hands that to Ansible. Nothing is added unless the spec's `monitoring.enabled` is true: the
+monitoring stage then reports itself skipped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aifactory.monitoring import alerts, prometheus_config as pc, slurm_program
+from aifactory.node.inventory import Inventory
+from aifactory.spec import SPEC_FILE, Factory
+
+# Node exporter collectors the alert rules read beyond its default ones (infiniband, filesystem, textfile):
+# FabricServiceDown reads the systemd collector's unit states.
+COLLECTORS_ENABLED = ("systemd",)
+# Where a head node keeps the site directory the alert receiver loads its spec from.
+RECEIVER_SITE_DIR = "/etc/aifactory/site"
+RECEIVER_PORT = 9095
+# The monitoring stage's groups (playbooks/monitoring.yml), there only where the spec enables monitoring, so a
+# factory without it pays no skipped task per host: every monitored host (node exporter), and the hosts of
+# Prometheus, Alertmanager and the receiver.
+MONITORED, SERVERS = "monitored", "monitoring_servers"
+# Node exporter's certificate and key on every host (put there by the site's PKI, like the head nodes' own):
+# prometheus.yml scrapes it over TLS, presenting the head node's certificate of the factory CA.
+NODE_EXPORTER_CERT = f"{pc.ETC}/tls/node-exporter.pem"
+NODE_EXPORTER_KEY = f"{pc.ETC}/tls/node-exporter.key"
+
+
+def node_exporter_vars(f: Factory) -> dict:
+    """Every monitored host's: the port Prometheus scrapes, the collectors its rules read, and TLS that serves the
+    factory CA's clients alone."""
+    return {"node_exporter_port": pc.EXPORTER_PORTS["node"],
+            "node_exporter_collectors_enabled": list(COLLECTORS_ENABLED),
+            "node_exporter_tls_cert": NODE_EXPORTER_CERT, "node_exporter_tls_key": NODE_EXPORTER_KEY,
+            "node_exporter_tls_client_ca": pc.Files().ca}
+
+
+def slurm_collector_vars() -> dict:
+    """The head node that runs Slurm's textfile collector (the first controller: one writer, one series)."""
+    return {"node_exporter_slurm_collector": True,
+            "node_exporter_slurm_collector_source": str(slurm_program.cached_program())}
+
+
+def receiver_site_files(f: Factory) -> dict[str, str]:
+    """{path under the head node's site directory: the file on the controller}: factory.yaml and the public
+    files it names relative to itself, which loading the spec reads. Never a private key."""
+    named = [f.identity.trust_anchor.certificate_file, f.software.mirror_public_key_file,
+             f.acceptance.certificate.public_key_file if f.acceptance.certificate else None]
+    relative = [n for n in named if n and not Path(n).is_absolute() and ".." not in Path(n).parts]
+    return {SPEC_FILE: str(f.site_dir / SPEC_FILE), **{n: str((f.site_dir / n).resolve()) for n in relative}}
+
+
+def prometheus_server_vars(f: Factory, inv: Inventory) -> dict:
+    """The head nodes': prometheus.yml, alertmanager.yml and the rules as data, the retention, the Alertmanager
+    peers, the files the configuration names (never their content) and the alert receiver's site."""
+    files = pc.Files()
+    _, heads = pc.scrape_targets(inv)
+    return {
+        "prometheus_server_config": pc.prometheus_config(f, inv, files),
+        "prometheus_server_alertmanager_config": pc.alertmanager_config(f),
+        "prometheus_server_rules": alerts.rules(f),
+        "prometheus_server_rules_file": files.rules,
+        "prometheus_server_retention_days": f.monitoring.retention_days,
+        "prometheus_server_port": pc.PROMETHEUS_PORT,
+        "prometheus_server_alertmanager_port": pc.ALERTMANAGER_PORT,
+        "prometheus_server_alertmanager_peers": [h.address for h in heads],
+        "prometheus_server_alertmanager_user": pc.ALERTMANAGER_USER,
+        "prometheus_server_alertmanager_password_file": files.alertmanager_password,
+        "prometheus_server_tls_ca": files.ca,
+        "prometheus_server_tls_cert": files.cert,
+        "prometheus_server_tls_key": files.key,
+        "prometheus_server_web_config": files.web_config,
+        "prometheus_server_receiver_enabled": f.scheduler.kind == "slurm",
+        "prometheus_server_receiver_port": RECEIVER_PORT,
+        "prometheus_server_receiver_site": RECEIVER_SITE_DIR,
+        "prometheus_server_receiver_site_files": receiver_site_files(f),
+    }
+
+
+def with_monitoring_vars(inv: Inventory, f: Factory) -> Inventory:
+    """`inv` with the monitoring stage's groups and its roles' variables where the spec enables monitoring; a
+    host override of one of them wins."""
+    if not f.monitoring.enabled:
+        return inv
+    inv.groups["nodes"].vars.update(node_exporter_vars(f))
+    inv.group(MONITORED).children.append("nodes")
+    if "head_nodes" not in inv.groups:  # no scheduler, no head nodes: nothing runs Prometheus
+        return inv
+    inv.groups["head_nodes"].vars.update({**node_exporter_vars(f), **prometheus_server_vars(f, inv)})
+    inv.group(MONITORED).children.append("head_nodes")
+    inv.group(SERVERS).children.append("head_nodes")
+    controllers = [h.name for h in f.head_nodes if h.services[0].startswith("slurmctld")]
+    if f.scheduler.kind == "slurm" and controllers and controllers[0] in inv.hostvars:
+        for name, value in slurm_collector_vars().items():
+            inv.hostvars[controllers[0]].setdefault(name, value)
+    return inv

@@ -1,0 +1,103 @@
+"""The monitoring stage and its roles: skipped with its reason unless the inventory enables it, and the command
+lines and web configurations node_exporter and prometheus_server compute from their variables (rendered by
+Ansible on this machine, connection local, nothing installed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+PLAYBOOKS = REPO / "playbooks"
+PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
+HASH = "$2y$12$8Uo1Dv0O9cJ1gJQxS8c2UeWb2vY7w7sQ3xZtjz0e4pN8m1a5H9y7a"  # a bcrypt hash of a throwaway password
+
+
+def run(playbook: Path, inventory: Path, *args: str) -> dict:
+    """ansible-playbook's JSON callback output of a local run."""
+    done = subprocess.run([str(PLAYBOOK), "-i", str(inventory), str(playbook), *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "ANSIBLE_STDOUT_CALLBACK": "json", "ANSIBLE_NOCOLOR": "1",
+                               "ANSIBLE_ROLES_PATH": str(PLAYBOOKS / "roles")})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
+def local_inventory(tmp_path: Path, **group_vars) -> Path:
+    path = tmp_path / "hosts.yml"
+    path.write_text(yaml.safe_dump({"all": {
+        "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable, **group_vars},
+        "children": {"nodes": {"hosts": {"node01": None}}, "head_nodes": {"hosts": {"head01": None}}}}}))
+    return path
+
+
+def results(output: dict) -> list[tuple[str, str, dict]]:
+    """(task name, host, result) of every task run."""
+    return [(task["task"]["name"], host, result) for play in output["plays"] for task in play["tasks"]
+            for host, result in task["hosts"].items()]
+
+
+def test_the_stage_reports_itself_skipped_and_runs_nothing_unless_monitoring_is_enabled(tmp_path):
+    output = run(PLAYBOOKS / "monitoring.yml", local_inventory(tmp_path, aifactory_monitoring_enabled=False), "--check")
+    messages = [r.get("msg") for _, _, r in results(output) if not r.get("skipped")]
+    assert messages == ["skipped: monitoring, the spec's monitoring.enabled is false"]
+    assert not any(r.get("changed") for _, _, r in results(output))
+    ran = {name for name, _, r in results(output) if not r.get("skipped")}
+    assert not any("node exporter" in name or "Prometheus" in name for name in ran)
+
+
+def rendered(tmp_path: Path, role: str, names: list[str], **variables) -> dict:
+    """{name: value} of the role's variables as Ansible renders them from its defaults and vars, with `variables`."""
+    play = [{"hosts": "head01", "gather_facts": False,
+             "vars_files": [str(PLAYBOOKS / "roles" / role / d / "main.yml") for d in ("defaults", "vars")],
+             "tasks": [{"name": "Show", "ansible.builtin.debug": {"msg": {n: f"{{{{ {n} }}}}" for n in names}}}]}]
+    (tmp_path / "show.yml").write_text(yaml.safe_dump(play))
+    (tmp_path / "extra.json").write_text(json.dumps(variables))
+    output = run(tmp_path / "show.yml", local_inventory(tmp_path, ansible_host="10.20.0.5"),
+                 "-e", f"@{tmp_path / 'extra.json'}")
+    return results(output)[0][2]["msg"]
+
+
+def test_node_exporter_listens_on_the_management_address_with_the_collectors_asked_for(tmp_path):
+    shown = rendered(tmp_path, "node_exporter", ["__node_exporter_args"], node_exporter_collectors_disabled=["arp"])
+    assert shown["__node_exporter_args"] == [
+        "--web.listen-address=10.20.0.5:9100", "--collector.textfile.directory=/var/lib/prometheus/node-exporter",
+        "--collector.systemd", "--no-collector.arp"]  # no TLS configuration without a certificate
+
+
+def test_node_exporter_with_a_client_ca_serves_only_that_ca_s_clients(tmp_path):
+    shown = rendered(tmp_path, "node_exporter", ["__node_exporter_args", "__node_exporter_web"],
+                     node_exporter_tls_cert="/etc/pki/n.pem", node_exporter_tls_key="/etc/pki/n.key",
+                     node_exporter_tls_client_ca="/etc/pki/ca.pem")
+    assert shown["__node_exporter_args"][-1] == "--web.config.file=/etc/prometheus/node-exporter-web.yml"
+    assert shown["__node_exporter_web"] == {"tls_server_config": {
+        "cert_file": "/etc/pki/n.pem", "key_file": "/etc/pki/n.key", "client_ca_file": "/etc/pki/ca.pem",
+        "client_auth_type": "RequireAndVerifyClientCert"}}
+
+
+def test_alertmanagers_of_several_head_nodes_form_a_cluster_on_the_management_network(tmp_path):
+    names = ["__prometheus_server_args", "__prometheus_server_alertmanager_args"]
+    shown = rendered(tmp_path, "prometheus_server", names, prometheus_server_retention_days=90,
+                     prometheus_server_alertmanager_peers=["10.20.0.5", "10.20.0.6"])
+    assert shown["__prometheus_server_args"] == ["--web.listen-address=10.20.0.5:9090",
+                                                 "--web.config.file=/etc/prometheus/web.yml",
+                                                 "--storage.tsdb.retention.time=90d"]
+    assert shown["__prometheus_server_alertmanager_args"] == [
+        "--web.listen-address=10.20.0.5:9093", "--web.config.file=/etc/prometheus/alertmanager-web.yml",
+        "--cluster.listen-address=10.20.0.5:9094", "--cluster.peer=10.20.0.6:9094"]
+    alone = rendered(tmp_path, "prometheus_server", names, prometheus_server_alertmanager_peers=["10.20.0.5"])
+    assert "--cluster.listen-address=" in alone["__prometheus_server_alertmanager_args"]  # no cluster port open
+
+
+def test_alertmanager_serves_only_the_factory_ca_s_clients_that_log_in(tmp_path):
+    shown = rendered(tmp_path, "prometheus_server", ["__prometheus_server_alertmanager_web"],
+                     prometheus_server_alertmanager_password_hash=HASH)
+    web = shown["__prometheus_server_alertmanager_web"]
+    assert web["basic_auth_users"] == {"prometheus": HASH}
+    assert web["tls_server_config"]["client_auth_type"] == "RequireAndVerifyClientCert"
+    assert web["tls_server_config"]["client_ca_file"] == "/etc/prometheus/tls/factory-ca.pem"
