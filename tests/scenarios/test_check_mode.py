@@ -11,19 +11,19 @@ import pytest
 from aifactory.cli import main
 from aifactory.lab import lifecycle
 from aifactory.lab.rehearsal import LAB_BMC_CREDENTIALS
-from tests.conftest import site_dir
 from tests.scenarios.conftest import node_ssh
 
 pytestmark = pytest.mark.lab
 
 LAB_SCRATCH_DISKS = lifecycle.SCRATCH_DISKS
+LAB_COPY = ("lab-check", 83)  # a lab of its own (tests/conftest.py's LAB_SITES), up beside lab-b200's
 
 
 def test_check_mode_on_fresh_nodes_exits_0_and_changes_nothing(lab, lab_stack_outputs, tmp_path, monkeypatch, capsys):
     f, state = lab
     for name, value in LAB_BMC_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
-    rc = main(["bringup", str(site_dir("lab-b200")), "--check", "--format", "json",
+    rc = main(["bringup", str(f.site_dir), "--check", "--format", "json",
                "--host-overrides", str(state.dir / lifecycle.OVERRIDES_FILE), "--stack-outputs", str(lab_stack_outputs),
                "--artifacts-dir", str(tmp_path / "runs"),
                "-e", json.dumps({"acceptance_results_dir": str(tmp_path / "acceptance")})])

@@ -69,8 +69,12 @@ def credentials(monkeypatch):
 
 
 def options(state, outputs: Path, work: Path, limit: str | None = None) -> BringupOptions:
+    """The whole converge's options. It runs with Mitogen's strategy (the same task results as the default,
+    linear: test_strategy_equality.py, in about half the time); the drift runs below and lab-b200's
+    rehearsal use the default."""
     return BringupOptions(limit=limit, host_overrides=state.dir / lifecycle.OVERRIDES_FILE, stack_outputs=outputs,
-                          extra_vars={"acceptance_results_dir": str(work / "acceptance")}, artifacts_root=work / "runs")
+                          extra_vars={"acceptance_results_dir": str(work / "acceptance")}, artifacts_root=work / "runs",
+                          strategy="mitogen")
 
 
 def test_node_killed_mid_run_fails_alone_and_a_limited_rerun_converges_it(lab, lab_stack_outputs, work):

@@ -11,15 +11,15 @@ import pytest
 
 from aifactory.cli import main
 from aifactory.lab import lifecycle
-from tests.conftest import site_dir
 from tests.scenarios.conftest import node_ssh
 
 pytestmark = pytest.mark.lab
 LAB_SCRATCH_DISKS = 0
+LAB_COPY = ("lab-os", 84)  # a lab of its own (tests/conftest.py's LAB_SITES), up beside lab-b200's
 
 
-def bringup_os(state, tmp_path, capsys) -> dict:
-    rc = main(["bringup", str(site_dir("lab-b200")), "--stages", "os", "--limit", "nodes",
+def bringup_os(f, state, tmp_path, capsys) -> dict:
+    rc = main(["bringup", str(f.site_dir), "--stages", "os", "--limit", "nodes",
                "--host-overrides", str(state.dir / lifecycle.OVERRIDES_FILE),
                "-e", json.dumps({"os_baseline_held_packages": ["chrony"]}),
                "--artifacts-dir", str(tmp_path), "--format", "json"])
@@ -30,7 +30,7 @@ def bringup_os(state, tmp_path, capsys) -> dict:
 
 def test_os_stage_installs_from_the_mirror_only_and_is_idempotent(lab, tmp_path, capsys):
     f, state = lab
-    first = bringup_os(state, tmp_path, capsys)
+    first = bringup_os(f, state, tmp_path, capsys)
     assert first["totals"]["changed"] > 0
     for n in f.nodes:
         out = node_ssh(state, n.address, "dpkg-query -W -f '${Status}' chrony; echo; cat /etc/apt/sources.list;"
@@ -42,7 +42,7 @@ def test_os_stage_installs_from_the_mirror_only_and_is_idempotent(lab, tmp_path,
         assert "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" in sources
         assert sources.endswith("rc=0")  # the mirror verifies under Debian's keyring
     assert gathered_facts(first) == {n.name for n in f.nodes}
-    again = bringup_os(state, tmp_path, capsys)
+    again = bringup_os(f, state, tmp_path, capsys)
     assert again["totals"]["changed"] == 0
     assert gathered_facts(again) == set()  # smart gathering found every node in the fact cache
 
