@@ -9,8 +9,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SITES = ("paris-gb200", "ohio-trn3", "lab-b200", "lab-gb200")
-# `make test` runs the suite on two pytest-xdist workers: a lab waits on its nodes much of the time, so two
-# labs, or a lab and the other tests, share the two cores. A worker takes a whole group at a time: all the
+# `make test` runs the scenarios on two pytest-xdist workers (a lab waits on its nodes much of the time, so two
+# labs share the two cores) and the unit tests on three (Makefile). A worker takes a whole group at a time: all the
 # lab modules of one site (its lab can be up only once at a time; lab-b200 unless LAB_SITES names another),
 # or one other module (its module fixtures are set up once). The labs go first, the longest first, so
 # that no long lab is left for the end. (xdist's own `xdist_group` marks do not group under pytest 9.2,

@@ -10,8 +10,9 @@ from tests.conftest import LAB_ORDER, REPO, UNIT_FIRST, xdist_group_of
 
 
 def test_one_sites_lab_modules_are_one_group_and_other_modules_their_own():
-    assert xdist_group_of("tests/scenarios/test_os_stage.py::test_a") == xdist_group_of("tests/scenarios/test_rehearse.py::t") \
-        == "lab-b200"
+    assert xdist_group_of("tests/scenarios/test_scratch_role.py::test_a") \
+        == xdist_group_of("tests/scenarios/test_rehearse.py::t") == "lab-b200"
+    assert xdist_group_of("tests/scenarios/test_os_stage.py::test_a") == "lab-os"
     assert xdist_group_of("tests/scenarios/test_day2.py::test_a") == "lab-day2"
     assert xdist_group_of("tests/scenarios/test_rehearse_gb200.py::t") == "lab-gb200"
     assert xdist_group_of("tests/aws/test_engine.py::test_a[x]") == "tests/aws/test_engine.py"

@@ -4,8 +4,13 @@
 devices) into one node's hardware profile: plain JSON that the lab writes into the node
 (`/etc/aifactory-lab/hardware.json`) and the stand-in vendor tools (aifactory/lab/stand_in_tools)
 report in the real tools' formats. A fault (`--fault NODE:KIND`) is a pure change of that profile;
-`FAULTS` says, per kind, which acceptance checks it must fail, so tests and the rehearsal can assert
-exactly those.
+`FAULTS` says, per kind, which acceptance checks it must fail (and, for a bandwidth fault, which performance
+tiers: `fails_tiers`), so tests and the rehearsal can assert exactly those.
+
+The performance stand-ins (all_reduce_perf, ib_write_bw, nccom-test) read their figures from the profile's
+`performance` (busbw per NCCL transport class) and each compute port's `write_bw_gbits`: a healthy node
+measures `HEADROOM` above the catalog's published minimum (aifactory/catalog/performance.yaml) or floor,
+and where the catalog has only a site baseline, an estimate from the platform (`performance_figures`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from aifactory.catalog import Platform
+from aifactory.catalog.performance import performance_thresholds
 
 PROFILE_PATH = "/etc/aifactory-lab/hardware.json"  # inside a node
 MANIFEST = Path(str(files("aifactory.catalog") / "vendor_packages.yaml"))
@@ -32,6 +38,13 @@ CUDA_VERSION = "13.0"  # what a R580 driver reports as its CUDA version
 CA_TYPES = {"ConnectX-7": "MT4129", "ConnectX-8 SuperNIC": "MT4131", "BlueField-3": "MT41692"}
 NEURON_CORES = 8  # per Trainium device (AWS Neuron docs, trn2/trn3 architecture: 8 NeuronCores per chip)
 NEURON_MEMORY = 144 * 1024**3  # HBM per Trainium3 (AWS Neuron docs, trn3-arch: 144 GiB per chip)
+# The performance stand-ins' model (docs/lab.md): figures of a healthy node, and what a bandwidth fault leaves.
+HEADROOM = 1.05  # a healthy figure is 5% above the catalog's published minimum or floor
+NVLINK_EFFICIENCY = 0.8  # all-reduce busbw against one GPU's NVLink bandwidth, where the catalog has no figure
+WIRE_EFFICIENCY = 0.95  # RDMA write bandwidth against the port's rate, where the catalog has no figure
+NEURON_BUSBW = 100.0  # GB/s: a stand-in figure, not a measurement (Trainium3's checks are site baselines)
+BANDWIDTH_LEFT = 0.5  # nvlink-bw-low and ib-bw-low halve the affected figures
+NVLINK_TRANSPORTS = ("p2p", "mnnvl")
 
 
 @cache
@@ -53,7 +66,9 @@ class Fault:
 
     def applies(self, platform: Platform) -> bool:
         e = platform.expected
-        return {"gpu-missing": platform.software_stack == "nvidia",
+        return {"nvlink-bw-low": platform.software_stack == "nvidia" and e.nvlink_domain_gpus > 1,
+                "ib-bw-low": e.ib_ports > 0,
+                "gpu-missing": platform.software_stack == "nvidia",
                 "ecc-uncorrectable": platform.software_stack == "nvidia",
                 "nvlink-down": platform.software_stack == "nvidia" and e.nvlink_domain_gpus > 1,
                 "ib-port-down": e.ib_ports > 0, "ib-port-slow": e.ib_ports > 0 and e.ib_rate_gbps > 0,
@@ -69,7 +84,18 @@ class Fault:
             return {"driver_version"} | ({"fabric_manager_version"} if expected.get("fabric_manager") else set())
         return {"gpu-missing": {"accelerator_count"}, "nvlink-down": {"nvlink_links"},
                 "ib-port-down": {"ib_ports"}, "ib-port-slow": {"ib_ports"},
-                "neuron-device-missing": {"accelerator_count"}}[self.kind]
+                "neuron-device-missing": {"accelerator_count"}}.get(self.kind, set())
+
+    def fails_tiers(self, platform: Platform) -> set[str]:
+        """The performance tiers (performance.yaml) this fault must fail on `platform`: those with a check of
+        the bandwidth it lowers that has a published minimum or floor (a site baseline not yet recorded fails
+        nothing)."""
+        lowers = {"nvlink-bw-low": lambda t: t.tool == "nccl-tests" and t.transport in NVLINK_TRANSPORTS,
+                  "ib-bw-low": lambda t: t.tool == "ib_write_bw"}.get(self.kind)
+        if lowers is None or not self.applies(platform):
+            return set()
+        return {t.tier for t in performance_thresholds().get(platform.name, {}).values()
+                if lowers(t) and (t.min is not None or t.floor is not None)}
 
 
 FAULTS = {f.kind: f for f in (
@@ -80,6 +106,8 @@ FAULTS = {f.kind: f for f in (
     Fault("ib-port-slow", "the first compute-fabric port trained at half its rate"),
     Fault("neuron-device-missing", "the last Neuron device is gone from the bus"),
     Fault("driver-off-pin", "the loaded driver is another version than the pinned one"),
+    Fault("nvlink-bw-low", "NVLink all-reduce bus bandwidth at half the healthy figure, every link up"),
+    Fault("ib-bw-low", "IB write bandwidth of every compute port at half the healthy figure, links up at full rate"),
 )}
 
 
@@ -142,6 +170,11 @@ def node_profile(platform: Platform, site: str, node: str, rack: int) -> dict:
                 "rate": nic.gbps if not dpu else 200, "link_layer": "Ethernet" if dpu else fabric_layer,
                 "compute": not dpu,
             })
+    figures = performance_figures(platform)
+    profile["performance"] = {"busbw": figures["busbw"]}
+    for port in profile["ib_ports"]:
+        if port["compute"]:
+            port["write_bw_gbits"] = figures["ib_write_bw"]
     if platform.software_stack == "neuron":
         count = e.accelerators
         for index in range(count):
@@ -150,6 +183,32 @@ def node_profile(platform: Platform, site: str, node: str, rack: int) -> dict:
                 "memory_size": NEURON_MEMORY, "connected_to": sorted({(index - 1) % count, (index + 1) % count} - {index}),
             })
     return profile
+
+
+def _healthy(platform: Platform, matches, estimate: float) -> float:
+    """HEADROOM above the published minimum or floor of the first check that `matches`, else `estimate`."""
+    for t in performance_thresholds().get(platform.name, {}).values():
+        if matches(t) and (t.min is not None or t.floor is not None):
+            return round((t.min if t.min is not None else t.floor.min) * HEADROOM, 2)
+    return round(estimate, 2)
+
+
+def performance_figures(platform: Platform) -> dict:
+    """A healthy node's figures: `busbw` (GB/s) per transport class its collectives use (nccl_tests'
+    classes; `neuron` within a Trainium node) and `ib_write_bw` (Gb/s) of each compute port."""
+    e = platform.expected
+    busbw: dict[str, float] = {}
+    if platform.software_stack == "nvidia":
+        nvlink = NVLINKS_PER_GPU * NVLINK_GBYTES * NVLINK_EFFICIENCY
+        for transport in NVLINK_TRANSPORTS[:2 if platform.nvlink_domain == "rack" else 1]:
+            busbw[transport] = _healthy(platform, lambda t, tr=transport: t.tool == "nccl-tests"
+                                        and t.test == "all_reduce_perf" and t.transport == tr, nvlink)
+    else:
+        busbw["neuron"] = NEURON_BUSBW
+    wire = e.ib_ports * e.ib_rate_gbps / 8 * WIRE_EFFICIENCY
+    busbw["net-ofi" if e.fabric == "efa" else "net-ib-gdr"] = NEURON_BUSBW if e.fabric == "efa" else wire
+    ib = _healthy(platform, lambda t: t.tool == "ib_write_bw", e.ib_rate_gbps * WIRE_EFFICIENCY)
+    return {"busbw": busbw, "ib_write_bw": ib}
 
 
 def off_pin_version(branch: str, version: str | None) -> str:
@@ -179,6 +238,14 @@ def with_faults(profile: dict, kinds: list[str], driver_branch: str = "", driver
             hw["neuron_devices"].pop()
         elif kind == "driver-off-pin":
             hw["driver_version"] = off_pin_version(driver_branch, driver_version)
+        elif kind == "nvlink-bw-low":
+            busbw = hw["performance"]["busbw"]
+            busbw.update({t: round(busbw[t] * BANDWIDTH_LEFT, 2) for t in NVLINK_TRANSPORTS if t in busbw})
+        elif kind == "ib-bw-low":
+            for port in hw["ib_ports"]:
+                if port["compute"]:
+                    port["write_bw_gbits"] = round(port["write_bw_gbits"] * BANDWIDTH_LEFT, 2)
+            hw["performance"]["busbw"]["net-ib-gdr"] = round(hw["performance"]["busbw"]["net-ib-gdr"] * BANDWIDTH_LEFT, 2)
         else:
             raise FaultError(f"unknown fault {kind!r}")
     hw["faults"] = list(kinds)

@@ -331,6 +331,11 @@ def down(site: str, progress: Progress = print) -> bool:
             if _loop_attached(item):
                 subprocess.run(["losetup", "-d", item["device"]], check=False, capture_output=True)
         elif kind == "cgroup":
+            # The node's supervisor is stopped (its process record comes after this one), but a container's
+            # services may outlive it for a moment (munged did): what is left is killed before the removal.
+            cgroups.kill(item["path"])
+            if not procs.wait_until(lambda: not cgroups.populated(item["path"]), 30):
+                raise LabError(f"cgroup {item['path']} still has processes after SIGKILL")
             cgroups.remove(item["path"])
         elif kind == "link":
             network.remove_link(item["name"])

@@ -6,10 +6,12 @@ the lab (host overrides); a second bringup that must change nothing on any host;
 verdicts the acceptance role wrote per host (`incomplete` on stand-ins: the checks that need hardware
 could not run, which does not fail the rehearsal; a failed check does); the steps the lab cannot run,
 reported as skipped from those results (never faked); the AWS link; Slurm on the nodes when the spec
-has a scheduler (aifactory.lab.scheduler: sinfo, srun, sbatch and sacct on the head node); lab down,
+has a scheduler (aifactory.lab.scheduler: sinfo, srun, sbatch and sacct on the head node); then, through
+that Slurm, the performance tiers (aifactory.lab.performance: tray, rack, cross-rack, judged against the
+catalog's thresholds, a failing tier isolated to its tray) and the signed certificate of it all; lab down,
 always, also after a failure, checked to leave nothing.
 A failed build stage (lab up, plan, either bring-up) stops the rehearsal; the verdict stages after the
-bring-ups (acceptance, the skipped steps, the AWS link, the scheduler) each judge the same brought-up lab, so
+bring-ups (acceptance, the skipped steps, the AWS link, the scheduler, performance) each judge the same brought-up lab, so
 all of them run and report even when one fails: with an injected fault, acceptance fails naming the node and
 its check, and the scheduler stage shows Slurm draining that node for it.
 Each stage gets its time and outcome. Plan and bringup run as `aifactory` subprocesses, exactly as
@@ -38,6 +40,7 @@ from aifactory.node.acceptance_gate import ended_well, judge, read_verdict
 from aifactory.lab import aws, lifecycle
 from aifactory.lab.state import LabState
 from aifactory.node.parsers.acceptance import WITHOUT_KERNEL
+from aifactory.lab import performance as performance_lab
 from aifactory.lab import scheduler as scheduler_lab
 from aifactory.spec import Factory, resolve_spec_path
 
@@ -340,6 +343,8 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
         if f.head_nodes:
             stage("scheduler (Slurm on the nodes)", lambda: scheduler_lab.scheduler_outcome(f, ctx["state"], faults or {}),
                   stops=False)
+            stage("performance", lambda: performance_lab.performance_outcome(f, ctx["state"], ctx["results_dir"],
+                                                                             ctx["acceptance"]), stops=False)
     except StageFailed:
         pass
     finally:

@@ -251,6 +251,11 @@ class AcceptanceCertificate(Section):
 
 class Acceptance(Section):
     certificate: AcceptanceCertificate | None = None
+    performance_baselines: dict[str, float] = Field(
+        default_factory=dict,
+        description="the site's recorded minimum of each performance check the catalog leaves to a site baseline "
+                    "(aifactory/catalog/performance.yaml, `site_baseline: true`), in that check's unit: for "
+                    "instance 95% of what the site's known-good hardware measured. A check without one is not judged")
 
 
 class AlertReceiver(Section):

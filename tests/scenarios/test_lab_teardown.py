@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from aifactory.cli import main
-from aifactory.lab import procs
+from aifactory.lab import cgroups, lifecycle, procs
 from aifactory.lab.state import LabState
 from aifactory.spec import load_spec
 from tests.conftest import site_dir
@@ -66,3 +66,21 @@ def test_up_status_down_leaves_nothing_behind(lab_dir, capsys):
     assert LabState.load("lab-b200") is None
     assert main(["lab", "status", str(site)]) == 1
     assert "no lab is up for lab-b200" in capsys.readouterr().out
+
+
+def test_down_kills_what_a_stopped_node_s_cgroup_still_holds(lab_dir):
+    """A container's service may outlive the node's supervisor for a moment (munged did, under load): `lab down`
+    kills what is left in the node's cgroup and then removes it, instead of failing on a busy cgroup and leaving
+    the other nodes up."""
+    site = "lab-leftover"
+    state = LabState(site=site)
+    rel = cgroups.relative_path(site, "n01")
+    left = subprocess.Popen(["sleep", "600"])
+    try:
+        cgroups.enter(rel, left.pid)
+        state.record("cgroup", path=rel)
+        assert cgroups.populated(rel)
+        assert lifecycle.down(site, progress=lambda line: None)
+        assert left.wait(timeout=30) == -9 and not cgroups.exists(rel) and LabState.load(site) is None
+    finally:
+        left.kill()

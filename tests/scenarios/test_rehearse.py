@@ -1,10 +1,11 @@
-"""`aifactory rehearse lab-b200 --fault NODE:nvlink-down`: one rehearsal proves the deployment and the fault path.
-Every build stage passes, the second bringup changes nothing, the drivers and fabric stages install from the
-lab's stand-in vendor repositories, acceptance runs every check of the HGX B200 profile on every node and
-fails exactly the faulty node's NVLink check (the healthy nodes pass every check), the steps a container
-cannot run are reported as skipped, Slurm drains the faulty node for that check and runs jobs on the others,
-and the lab is gone afterwards (checked here, independently of `lab down`). lab-gb200's rehearsal
-(test_rehearse_gb200.py) is the one that passes whole."""
+"""`aifactory rehearse lab-b200 --fault NODE:nvlink-down --fault OTHER:nvlink-bw-low`: one rehearsal proves the
+deployment and the fault paths. Every build stage passes, the second bringup changes nothing, the drivers and
+fabric stages install from the lab's stand-in vendor repositories, acceptance runs every check of the HGX B200
+profile on every node and fails exactly the faulty node's NVLink check (the other nodes pass every check: a
+slow NVLink is no hardware fault), the steps a container cannot run are reported as skipped, Slurm drains the
+faulty node for that check and runs jobs on the others, the performance stage fails the slow node at its own
+tray tier and names no other, and the lab is gone afterwards (checked here, independently of `lab down`).
+lab-gb200's rehearsal (test_rehearse_gb200.py) is the one that passes whole."""
 
 from __future__ import annotations
 
@@ -56,16 +57,25 @@ def lab_processes(lab_dir) -> list[str]:
 def test_rehearsal_with_a_fault_fails_exactly_that_node_and_check_and_leaves_no_lab(lab_dir, capsys):
     f = load_spec(site_dir("lab-b200"))
     faulty, healthy = f.nodes[1].name, [n.name for n in f.nodes if n.name != f.nodes[1].name]
-    rc = main(["rehearse", str(site_dir("lab-b200")), "--fault", f"{faulty}:nvlink-down", "--format", "json"])
+    slow = f.nodes[2].name  # its NVLink bandwidth at half: acceptance passes it, performance must not
+    rc = main(["rehearse", str(site_dir("lab-b200")), "--fault", f"{faulty}:nvlink-down", "--fault",
+               f"{slow}:nvlink-bw-low", "--format", "json"])
     report = json.loads(capsys.readouterr().out)
     stages = {s["name"]: s for s in report["stages"]}
     outcomes = {name: s["outcome"] for name, s in stages.items()}
     assert list(outcomes) == ["lab up", "plan (AWS side against moto_server)", "bringup",
                               "bringup again (must change nothing)", "acceptance", "GPU / kernel-module steps",
-                              "AWS link (node side)", "scheduler (Slurm on the nodes)", "lab down"]
-    # The fault fails the rehearsal in acceptance alone: every other stage passed.
+                              "AWS link (node side)", "scheduler (Slurm on the nodes)", "performance", "lab down"]
+    # The faults fail the rehearsal in acceptance and performance alone: every other stage passed. Performance ran
+    # on the nodes acceptance passed, and named the slow node alone, at its own tray tier.
     assert rc == 1 and not report["passed"]
-    assert [name for name, outcome in outcomes.items() if outcome != "passed"] == ["acceptance"], stages
+    assert {name: o for name, o in outcomes.items() if o != "passed"} == {"acceptance": "failed",
+                                                                         "performance": "failed"}, stages
+    performance = stages["performance"]["detail"]
+    assert performance.startswith(f"tray tier: pass on {healthy[0]}, fail on {slow}") \
+        and f"not run on {faulty} (hardware acceptance failed)" in performance, performance
+    named = performance.split("named: ", 1)[1]
+    assert named.startswith(f"{slow} (tray tier, its own run: ") and [n.name for n in f.nodes if n.name in named] == [slow]
     assert all(s["seconds"] >= 0 for s in report["stages"])
     hosts = 2 * len(f.nodes) + len(f.head_nodes) + 1  # nodes, their BMCs, the head node, the controller
     assert stages["bringup"]["detail"].startswith(f"{hosts} hosts ok")

@@ -7,10 +7,15 @@ linear: test_strategy_equality.py, in about half the time); lab-b200's rehearsal
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
 from aifactory.cli import main
+from aifactory.reports import certificate, signing
+from aifactory.spec import load_spec
+from aifactory.spec.model import Acceptance, AcceptanceCertificate
 from aifactory.node.task_results import changed, read_job_events
 from tests.conftest import site_dir
 
@@ -46,6 +51,22 @@ def test_rehearse_lab_gb200_powers_switch_trays_first_and_rolls_out_rack_by_rack
     scheduler = stages["scheduler (Slurm on the nodes)"]["detail"]
     assert "srun -N4 --segment=2 hostname answered from each" in scheduler
     assert "topology: 2 blocks (rack01, rack02)" in scheduler
+    # Performance through Slurm (issue 33): tray, rack and cross-rack tiers ran on the stand-ins and passed (the
+    # checks GB200 has no published figure for against lab-gb200's recorded baselines). The certificate the
+    # stage wrote with the lab's key verifies, and a one-byte change to it does not.
+    performance = stages["performance"]
+    assert performance["outcome"] == "passed", performance
+    assert performance["detail"].startswith(
+        "tray tier: pass on lab-gb200-r001-n01 lab-gb200-r001-n02 lab-gb200-r002-n01 lab-gb200-r002-n02; "
+        "rack tier: pass on rack01 rack02; cross-rack tier: pass on all"), performance
+    cert_path, public = re.search(r"certificate (\S+) verifies against (\S+) ", performance["detail"]).groups()
+    f = load_spec(site_dir("lab-gb200"))
+    named = f.model_copy(update={"acceptance": Acceptance(certificate=AcceptanceCertificate(
+        signing="local-key", public_key_file=public))})
+    text = Path(cert_path).read_text()
+    assert certificate.verify(text, named, signing.public_key(named)).ok
+    at = text.index('"result": "pass"') + len('"result": "')
+    assert not certificate.verify(text[:at] + "f" + text[at + 1:], named, signing.public_key(named)).ok
     evs = read_job_events(report["bringup_artifacts"])
 
     switch_power = result_counters(evs, "Bring up the NVLink switch trays through their BMCs", POWER_TASK)

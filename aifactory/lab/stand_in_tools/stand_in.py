@@ -8,6 +8,13 @@ name it is called by picks the tool). It is not NVIDIA's, Mellanox's or AWS's pr
 formats the real tools print, so that the project's parsers read it as they read the real output.
 Daemon names (nv-fabricmanager, nvidia-imex, nvidia-persistenced, nv-hostengine) stay up doing
 nothing, as systemd services.
+The performance tools (all_reduce_perf and all_gather_perf of nccl-tests, perftest's ib_write_bw, Neuron's
+nccom-test) print their first line naming themselves stand-ins, then the real tools' tables with the figures
+of the profile's `performance` (a fault lowers them). Their model of a run over several nodes (srun, one task
+per node): each task reads its own node's profile and sends its figures to rank 0 over TCP (at NCCL_COMM_ID
+where set, else the first node of SLURM_STEP_NODELIST), and rank 0 prints the run's figure as the minimum
+over the nodes taking part; the other ranks print nothing. ib_write_bw runs as perftest does, a server and a
+client naming it; both report the lower of the two ports' figures.
 Standard library only: it runs with the node's python3.
 """
 
@@ -15,8 +22,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import socket
 import sys
+import time
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -197,6 +207,240 @@ def neuron_ls(args: list[str]) -> str:
     return json.dumps(neuron_ls_json(profile()), indent=4) + "\n"
 
 
+# --- performance tools ---------------------------------------------------------------------------
+RENDEZVOUS_S = 30  # how long a rank waits for its peers before giving up, as NCCL's bootstrap times out
+PERFTEST_PORT = 18515  # ib_write_bw's default port
+VALUE_OPTIONS = {"-d", "--ib-dev", "-s", "--size", "-n", "--iters", "-p", "--port", "-m", "--mtu", "-q", "--qp",
+                 "-x", "--gid-index", "-i", "--ib-port"}  # perftest's options that take a value as the next argument
+SUFFIXES = {"K": 1024, "M": 1024**2, "G": 1024**3}
+NCCL_TESTS = {"all_reduce_perf": ("all_reduce", lambda n: 2 * (n - 1) / n), "all_gather_perf": ("all_gather", lambda n: (n - 1) / n)}
+# A transport class (aifactory/node/parsers/nccl_tests.py) -> what NCCL's channel lines say it went through.
+VIA = {"p2p": "P2P/CUMEM/read", "mnnvl": "P2P/MNNVL", "net-ib-gdr": "NET/IB/0/GDRDMA", "net-ofi": "NET/AWS Libfabric/0/GDRDMA"}
+
+
+def size_value(text: str) -> int:
+    """`8G`, `32M`, `1024`: bytes, as nccl-tests and nccom-test read -b/-e."""
+    unit = SUFFIXES.get(text[-1:].upper(), 1)
+    return int(float(text[:-1] if unit > 1 else text) * unit)
+
+
+def option(args: list[str], *names: str, default: str | None = None) -> str | None:
+    """The value of `-x V`, `--long V` or `--long=V`."""
+    for i, arg in enumerate(args):
+        for name in names:
+            if arg == name and i + 1 < len(args):
+                return args[i + 1]
+            if name.startswith("--") and arg.startswith(name + "="):
+                return arg.split("=", 1)[1]
+    return default
+
+
+def sizes(args: list[str], low: str, high: str) -> list[int]:
+    start, end = size_value(option(args, "-b", "--minbytes", default=low)), size_value(option(args, "-e", "--maxbytes", default=high))
+    factor = int(option(args, "-f", "--stepfactor", default="2"))
+    out = [start]
+    while out[-1] * factor <= end and factor > 1:
+        out.append(out[-1] * factor)
+    return out
+
+
+def expand_hostlist(text: str) -> list[str]:
+    """Slurm's compressed host list (`n[01-02],m3`) as names."""
+    names = []
+    for prefix, ranges, suffix in re.findall(r"([^,\[]+)(?:\[([^\]]*)\])?([^,\[]*)", text):
+        if not ranges:
+            names.append(prefix + suffix)
+            continue
+        for part in ranges.split(","):
+            low, _, high = part.partition("-")
+            names += [f"{prefix}{i:0{len(low)}d}{suffix}" for i in range(int(low), int(high or low) + 1)]
+    return names
+
+
+def slurm_task() -> tuple[int, int, tuple[str, int]]:
+    """(rank, ranks, rank 0's address) of this task; one task outside Slurm."""
+    rank, ranks = int(os.environ.get("SLURM_PROCID", "0")), int(os.environ.get("SLURM_NTASKS", "1"))
+    if os.environ.get("NCCL_COMM_ID"):
+        host, _, port = os.environ["NCCL_COMM_ID"].rpartition(":")
+        return rank, ranks, (host, int(port))
+    nodes = expand_hostlist(os.environ.get("SLURM_STEP_NODELIST") or os.environ.get("SLURM_JOB_NODELIST") or "localhost")
+    return rank, ranks, (nodes[0], 20000 + int(os.environ.get("SLURM_JOB_ID", "0")) % 20000)
+
+
+def _send(conn: socket.socket, value: dict) -> None:
+    conn.sendall(json.dumps(value).encode() + b"\n")
+
+
+def _receive(conn: socket.socket) -> dict:
+    with conn.makefile("r") as stream:
+        return json.loads(stream.readline())
+
+
+def _connect(address: tuple[str, int]) -> socket.socket:
+    deadline = time.monotonic() + RENDEZVOUS_S
+    while True:
+        try:
+            return socket.create_connection(address, timeout=RENDEZVOUS_S)
+        except OSError as err:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{MARK}: no peer at {address[0]}:{address[1]} ({err})") from None
+            time.sleep(0.2)
+
+
+def gather(own: dict, rank: int, ranks: int, address: tuple[str, int]) -> list[dict] | None:
+    """Every rank's `own` at rank 0 (None elsewhere)."""
+    if ranks == 1:
+        return [own]
+    if rank != 0:
+        with _connect(address) as conn:
+            _send(conn, own)
+        return None
+    got = [own]
+    with socket.create_server(("", address[1]), reuse_port=True) as server:
+        server.settimeout(RENDEZVOUS_S)
+        while len(got) < ranks:
+            conn, _ = server.accept()
+            with conn:
+                got.append(_receive(conn))
+    return got
+
+
+def exchange(own: dict, server: str | None, port: int) -> dict:
+    """The peer's `own`: as perftest's server (no `server`) or its client."""
+    if server:
+        with _connect((server, port)) as conn:
+            _send(conn, own)
+            return _receive(conn)
+    with socket.create_server(("", port), reuse_port=True) as listening:
+        listening.settimeout(RENDEZVOUS_S)
+        conn, _ = listening.accept()
+        with conn:
+            peer = _receive(conn)
+            _send(conn, own)
+    return peer
+
+
+def node_figures(hw: dict) -> dict:
+    """What a rank tells rank 0: its node, devices, NVLink domain and bus bandwidths."""
+    gpus = hw.get("gpus") or []
+    return {"node": hw.get("node") or socket.gethostname(), "devices": len(gpus) or len(hw.get("neuron_devices") or []),
+            "domain": gpus[0]["cluster_uuid"] if gpus else None, "busbw": hw.get("performance", {}).get("busbw", {}),
+            "device_name": gpus[0]["name"] if gpus else "Trainium"}
+
+
+def transport(ranks: list[dict]) -> str:
+    """One node: within it; one NVLink domain: multi-node NVLink (unless NCCL_MNNVL_ENABLE=0); else the
+    compute fabric."""
+    offered = ranks[0]["busbw"]
+    if len(ranks) == 1:
+        return "p2p" if "p2p" in offered else "neuron"
+    if "mnnvl" in offered and len({r["domain"] for r in ranks}) == 1 and os.environ.get("NCCL_MNNVL_ENABLE") != "0":
+        return "mnnvl"
+    return "net-ib-gdr" if "net-ib-gdr" in offered else "net-ofi"
+
+
+def run_figure(name: str) -> tuple[list[dict], str, float] | None:
+    """(ranks, transport, the lowest busbw of the run's nodes) at rank 0; None on other ranks."""
+    rank, ranks, address = slurm_task()
+    gathered = gather(node_figures(profile()), rank, ranks, address)
+    if gathered is None:
+        return None
+    used = transport(gathered)
+    missing = [r["node"] for r in gathered if used not in r["busbw"]]
+    if missing:
+        raise SystemExit(f"{name} ({MARK}): no {used} figure in the profile of {', '.join(missing)}")
+    return gathered, used, min(r["busbw"][used] for r in gathered)
+
+
+def nccl_test(name: str, args: list[str]) -> str:
+    """nccl-tests' table, each size at the run's figure, no wrong values, NCCL's channel lines."""
+    run = run_figure(name)
+    if run is None:
+        return ""
+    ranks, used, busbw = run
+    collective, factor = NCCL_TESTS[name]
+    gpus = sum(r["devices"] for r in ranks)
+    out = [f"# {banner(name)}", f"# Collective test starting: {name}",
+           f"# nThread 1 nGpus {ranks[0]['devices']} minBytes {option(args, '-b', default='8')} maxBytes "
+           f"{option(args, '-e', default='8')} step: {option(args, '-f', default='2')}(factor) warmup iters: 5 iters: 20 "
+           "agg iters: 1 validation: 1 graph: 0", "#", "# Using devices"]
+    for number, r in enumerate(ranks):
+        out += [f"#  Rank {number * r['devices'] + d:3d} Group  0 Pid {os.getpid():6d} on {r['node']} device {d:2d} "
+                f"[0x{0x18 + 0x10 * d:02x}] {r['device_name']}" for d in range(r["devices"])]
+    if os.environ.get("NCCL_DEBUG", "").upper() == "INFO":
+        out += [f"{ranks[0]['node']}:{os.getpid()}:{os.getpid()} [0] NCCL INFO Channel {c:02d}/0 : 0[0] -> "
+                f"{min(1, gpus - 1)}[{min(1, gpus - 1)}] via {VIA[used]}" for c in range(2) if used in VIA]
+    out += ["#", "#                                                              out-of-place                       in-place          ",
+            "#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong",
+            "#        (B)    (elements)                               (us)  (GB/s)  (GB/s)            (us)  (GB/s)  (GB/s)       "]
+    algbw = busbw / factor(gpus) if gpus > 1 else busbw
+    for size in sizes(args, "8G", "16G"):
+        count = size // 4 // (gpus if collective == "all_gather" else 1)
+        time_us = size / (algbw * 1e9) * 1e6
+        half = f"{time_us:8.1f} {algbw:7.2f} {busbw:7.2f} {0:6d}"
+        out.append(f"{size:12d} {count:13d}     float     sum      -1 {half} {half}")
+    out += ["# Out of bounds values : 0 OK", f"# Avg bus bandwidth    : {busbw:.4f} ", "#"]
+    return "\n".join(out) + "\n"
+
+
+def all_reduce_perf(args: list[str]) -> str:
+    return nccl_test("all_reduce_perf", args)
+
+
+def all_gather_perf(args: list[str]) -> str:
+    return nccl_test("all_gather_perf", args)
+
+
+def nccom_test(args: list[str]) -> str:
+    """`nccom-test [-r N] [-b B -e E -f F] allr`: the table and its average at the run's figure."""
+    run = run_figure("nccom-test")
+    if run is None:
+        return ""
+    _, _, busbw = run
+    out = [banner("nccom-test"), "     size(B)    count(elems)     type    time(us)    algbw(GB/s)    busbw(GB/s)"]
+    for size in sizes(args, "32M", "8G"):
+        out.append(f"{size:12d} {size:15d}    uint8 {size / (busbw * 1e3):11.0f} {busbw:14.2f} {busbw:14.2f}")
+    out.append(f"Avg bus bandwidth:      {busbw:.4f}GB/s")
+    return "\n".join(out) + "\n"
+
+
+def ib_write_bw(args: list[str]) -> str:
+    """perftest's report of one port (`-d`): server without a host argument, client with one."""
+    hw = profile()
+    device = option(args, "-d", "--ib-dev", default="mlx5_0")
+    port = next((p for p in hw.get("ib_ports") or [] if p["ca"] == device), None)
+    if port is None or port["state"] != "Active":
+        raise SystemExit(f" Couldn't find or open IB device {device} ({MARK}: {'no such port' if port is None else port['state']})")
+    if "write_bw_gbits" not in port:
+        raise SystemExit(f"ib_write_bw ({MARK}): {device} is no compute-fabric port (no write bandwidth in the profile)")
+    positional, value_next = [], False
+    for arg in args:
+        if not value_next and not arg.startswith("-"):
+            positional.append(arg)
+        value_next = not value_next and arg in VALUE_OPTIONS
+    peer = exchange({"gbits": port["write_bw_gbits"]}, positional[0] if positional else None,
+                    int(option(args, "-p", "--port", default=str(PERFTEST_PORT))))
+    gbits = min(port["write_bw_gbits"], peer["gbits"])
+    size = size_value(option(args, "-s", "--size", default="65536"))
+    iterations = int(option(args, "-n", "--iters", default="5000"))
+    gbits_unit = "--report_gbits" in args
+    figure, unit = (gbits, "Gb/sec") if gbits_unit else (gbits * 1000 / 8, "MB/sec")
+    cuda = option(args, "--use_cuda")
+    out = [banner("ib_write_bw")]
+    if cuda is not None or "--use_cuda" in args:
+        gpu = (hw.get("gpus") or [{"name": "NVIDIA GPU"}])[0]
+        out += ["initializing CUDA", f"Picking device No. {cuda or 0}", f"[pid = {os.getpid()}, dev = {cuda or 0}] device name = [{gpu['name']}]",
+                f"cuMemAlloc() of a {2 * size} bytes GPU buffer"]
+    rule = "-" * 87
+    out += [rule, "                    RDMA_Write BW Test", f" Dual-port       : OFF\t\tDevice         : {device}",
+            " Number of qps   : 1\t\tTransport type : IB", " Connection type : RC\t\tUsing SRQ      : OFF",
+            f" Link type       : {port['link_layer'].replace('InfiniBand', 'IB')}", rule,
+            f" #bytes     #iterations    BW peak[{unit}]    BW average[{unit}]   MsgRate[Mpps]",
+            f" {size:<10d} {iterations:<16d} {figure * 1.001:.2f}             {figure:.2f} \t\t   {gbits * 1e9 / 8 / size / 1e6:.6f}",
+            rule]
+    return "\n".join(out) + "\n"
+
+
 # --- daemons -------------------------------------------------------------------------------------
 def daemon(name: str) -> None:
     """A systemd service's main process: says what it is, then waits for SIGTERM."""
@@ -206,7 +450,9 @@ def daemon(name: str) -> None:
         signal.pause()
 
 
-TOOLS = {"nvidia-smi": nvidia_smi, "dcgmi": dcgmi, "ibstat": ibstat, "neuron-ls": neuron_ls}
+TOOLS = {"nvidia-smi": nvidia_smi, "dcgmi": dcgmi, "ibstat": ibstat, "neuron-ls": neuron_ls,
+         "all_reduce_perf": all_reduce_perf, "all_gather_perf": all_gather_perf, "ib_write_bw": ib_write_bw,
+         "nccom-test": nccom_test}
 
 
 def main(argv: list[str]) -> int:
@@ -226,6 +472,9 @@ def main(argv: list[str]) -> int:
     except FileNotFoundError:
         print(f"{name} ({MARK}): no hardware profile at {PROFILE}", file=sys.stderr)
         return 2
+    except OSError as err:  # a peer that never came (the performance tools' rendezvous)
+        print(f"{name} ({MARK}): {err}", file=sys.stderr)
+        return 1
     except SystemExit as stop:
         print(stop, file=sys.stderr)
         return 6 if name == "nvidia-smi" else 1

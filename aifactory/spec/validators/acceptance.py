@@ -1,9 +1,11 @@
-"""The acceptance certificate's signing key: one the site can hold (aifactory.reports.signing signs with it)."""
+"""Acceptance: the certificate's signing key, one the site can hold (aifactory.reports.signing signs with it), and the
+performance baselines the site recorded."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from aifactory.catalog.performance import performance_thresholds
 from aifactory.spec.model import Factory
 from aifactory.spec.validators.registry import Problem, validator
 
@@ -23,3 +25,24 @@ def certificate_signing_key(f: Factory) -> Iterator[Problem]:
     if certificate.signing == "local-key" and not certificate.private_key_file:
         yield Problem("acceptance.certificate.private_key_file", "local-key signing needs the path of the Ed25519 "
                       "private key the customer holds", None)
+
+
+@validator()
+def performance_baselines(f: Factory) -> Iterator[Problem]:
+    """A recorded baseline names a check the catalog leaves to a site baseline on this platform, with a positive
+    figure at or above the check's published floor.
+
+    Fix: Keep in acceptance.performance_baselines only the checks aifactory/catalog/performance.yaml marks
+    `site_baseline: true` for the platform, each with a positive figure (the check's unit) not below its floor."""
+    baseline_checks = {name: t for name, t in performance_thresholds().get(f.compute.platform, {}).items()
+                       if t.site_baseline}
+    for name, figure in f.acceptance.performance_baselines.items():
+        path = f"acceptance.performance_baselines.{name}"
+        if name not in baseline_checks:
+            yield Problem(path, f"is not a site-baseline check of {f.compute.platform}: use one of "
+                          f"{', '.join(sorted(baseline_checks)) or '(none)'}", name)
+        elif figure <= 0:
+            yield Problem(path, "must be a positive figure in the check's unit", figure)
+        elif (floor := baseline_checks[name].floor) is not None and figure < floor.min:
+            yield Problem(path, f"is below the check's published floor, {floor.min:g}: a baseline under it could "
+                          "never pass", figure)
