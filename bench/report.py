@@ -15,8 +15,8 @@ TARGETS = {"moto_over_bare": 1.5, "marginal_growth": 1.5, "defaults_over_tuned":
 REHEARSED_SITES = ("lab-b200", "lab-gb200")  # the rehearsal section's columns, measured or not
 TIMED_REHEARSAL = "lab-gb200"  # the rehearsal whose time and second bring-up issue 26 targets
 # the rehearsals `make test`'s lab part runs: their test modules (as make_test_cost names them) and how they run
-IN_LAB_SUITE = {"lab-b200": ("tests/scenarios/test_rehearse.py", "with an injected NVLink fault: acceptance fails"
-                             " by design, every other stage passes"),
+IN_LAB_SUITE = {"lab-b200": ("tests/scenarios/test_rehearse.py", "with two injected NVLink faults: acceptance and"
+                             " performance fail by design, every other stage passes"),
                 "lab-gb200": ("tests/scenarios/test_rehearse_gb200.py", "passes whole")}
 MAKE_TEST_PARTS = {"unit": "`make unit` (every test that boots no lab)", "scenarios": "the lab scenarios (tests/scenarios)"}
 SECONDS_PER_HOUR = 3600
@@ -708,9 +708,9 @@ def _make_test(r: dict) -> tuple[list[str], list[str], list[str]]:
     if not parts:
         return [], targets, why
     out = ["## 6. `make test`", "",
-           "`make test` as CI runs it: `make unit` first, then the booted-lab scenarios, each part on two pytest-xdist"
-           " workers, each writing its JUnit report (`test-results/unit.xml`, `test-results/scenarios.xml`). A part's"
-           " time is its report's wall time; a module's is its tests' time summed, so with two workers a part's"
+           "`make test` as CI runs it: `make unit` first on three pytest-xdist workers, then the booted-lab scenarios"
+           " on two, each writing its JUnit report (`test-results/unit.xml`, `test-results/scenarios.xml`). A part's"
+           " time is its report's wall time; a module's is its tests' time summed, so with several workers a part's"
            " modules add up to more than the part." + _measured_note(r.get("make_test", {}).get("measured")), ""]
     rows = []
     for part, label in MAKE_TEST_PARTS.items():
