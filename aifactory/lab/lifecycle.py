@@ -284,11 +284,15 @@ def stop_node(site: str, node: str) -> None:
     """Power a node's container off abruptly (the lab's way to fail a node mid-run): SIGKILL every
     process in the node's cgroup, its container's init included, and wait until none is left."""
     state = _require(site)
-    rel = cgroups.relative_path(site, node)
+    _empty_cgroup(cgroups.relative_path(site, node))
+    procs.stop(state.nodes[node]["process"], grace_s=0)  # reaps the supervisor when it is our child
+
+
+def _empty_cgroup(rel: str) -> None:
+    """SIGKILL every process in the node cgroup `rel` and below, and wait until none is left."""
     cgroups.kill(rel)
     if not procs.wait_until(lambda: not cgroups.populated(rel), 30):
-        raise LabError(f"node {node} still has processes in cgroup {rel} after SIGKILL")
-    procs.stop(state.nodes[node]["process"], grace_s=0)  # reaps the supervisor when it is our child
+        raise LabError(f"cgroup {rel} still has processes after SIGKILL")
 
 
 def start_node(site: str, node: str) -> None:
@@ -333,9 +337,7 @@ def down(site: str, progress: Progress = print) -> bool:
         elif kind == "cgroup":
             # The node's supervisor is stopped (its process record comes after this one), but a container's
             # services may outlive it for a moment (munged did): what is left is killed before the removal.
-            cgroups.kill(item["path"])
-            if not procs.wait_until(lambda: not cgroups.populated(item["path"]), 30):
-                raise LabError(f"cgroup {item['path']} still has processes after SIGKILL")
+            _empty_cgroup(item["path"])
             cgroups.remove(item["path"])
         elif kind == "link":
             network.remove_link(item["name"])

@@ -17,6 +17,7 @@ from email.utils import formatdate
 from pathlib import Path, PurePosixPath
 
 from aifactory.mirror.debian import MirrorIndexError, paragraphs, release_sha256
+from aifactory.mirror.indexes import index_text
 
 RELEASE = "Release"
 RELEASE_NAMES = ("InRelease", RELEASE)  # the clear-signed form, and the plain one a bundle writes
@@ -50,14 +51,6 @@ def release(files: dict[str, bytes], fields: dict[str, str]) -> bytes:
     lines.append("SHA256:")
     lines += [f" {hashlib.sha256(data).hexdigest()} {len(data):>8} {path}" for path, data in sorted(files.items())]
     return ("\n".join(lines) + "\n").encode()
-
-
-def _index_text(data: bytes, name: str) -> str:
-    if name.endswith(".xz"):
-        data = lzma.decompress(data)
-    elif name.endswith(".gz"):
-        data = gzip.decompress(data)
-    return data.decode("utf-8")
 
 
 def _repository_root(release_file: Path) -> Path:
@@ -103,7 +96,7 @@ def check(root: Path, carried: dict[str, str]) -> list[str]:
                 continue
             index_name = f"{release_file.parent.relative_to(root).as_posix()}/{index}"
             try:
-                stanzas = paragraphs(_index_text(data, index))
+                stanzas = paragraphs(index_text(data, index))
             except (OSError, EOFError, lzma.LZMAError, UnicodeDecodeError) as err:
                 problems.append(f"{index_name}: cannot be read as a Packages index ({err})")
                 continue

@@ -31,7 +31,7 @@ class Index:
     release_sha256: str = ""
 
 
-def _text(data: bytes, name: str) -> str:
+def index_text(data: bytes, name: str) -> str:
     """An index's text, decompressed by its name's suffix (.xz, .gz, or none)."""
     if name.endswith(".xz"):
         data = lzma.decompress(data)
@@ -55,7 +55,7 @@ def from_files(given: list[tuple[str, Path]], installs: SiteInstalls) -> list[In
                            "there; its repositories: " + ", ".join(r.url for r in installs.repositories))
         try:
             data = file.read_bytes()
-            text = _text(data, file.name)
+            text = index_text(data, file.name)
         except (OSError, EOFError, lzma.LZMAError, UnicodeDecodeError) as err:
             raise BadInput(f"--index {url}={file}: cannot be read as a Packages index ({err})") from err
         out.append(Index(repo, url, hashlib.sha256(data).hexdigest(), tuple(paragraphs(text))))
@@ -103,7 +103,7 @@ def from_network(installs: SiteInstalls, get: Callable[[str], bytes] = _get) -> 
             if digest != listed:
                 raise MirrorIndexError(f"{url}: SHA256 {digest} is not the {listed} its {release_url} lists")
             try:
-                text = _text(data, url)
+                text = index_text(data, url)
             except (OSError, EOFError, lzma.LZMAError, UnicodeDecodeError) as err:
                 raise MirrorIndexError(f"{url}: cannot be read as a Packages index ({err})") from err
             out.append(Index(repo, url, digest, tuple(paragraphs(text)), release_url, release_digest))

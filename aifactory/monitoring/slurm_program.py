@@ -8,7 +8,6 @@ sources, kept in the state directory under their hash). A user without the aifac
 from __future__ import annotations
 
 import sys
-from importlib.resources import files
 from pathlib import Path
 
 from aifactory.scheduler import health_program
@@ -19,11 +18,7 @@ MODULES = ("__init__.py", "monitoring/__init__.py", "monitoring/metrics.py")
 
 def entries() -> dict[str, bytes]:
     """{name in the zipapp: source bytes}: slurm_textfile.py as __main__.py, the modules under aifactory/."""
-    package = files("aifactory")
-    found = {"__main__.py": package.joinpath("monitoring", "slurm_textfile.py").read_bytes()}
-    for module in MODULES:
-        found[f"aifactory/{module}"] = package.joinpath(*module.split("/")).read_bytes()
-    return found
+    return health_program.entries("monitoring/slurm_textfile.py", MODULES)
 
 
 def cached_program() -> Path:

@@ -27,11 +27,12 @@ ENTRY_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
 ENTRY_MODE = 0o644
 
 
-def entries() -> dict[str, bytes]:
-    """{name in the zipapp: source bytes}: health.py as __main__.py, the modules under aifactory/."""
+def entries(main: str = "scheduler/health.py", modules: tuple[str, ...] = HEALTH_MODULES) -> dict[str, bytes]:
+    """{name in the zipapp: source bytes}: `main` (a path under aifactory/) as __main__.py, and `modules` under
+    aifactory/; by default the health check's."""
     package = files("aifactory")
-    found = {"__main__.py": package.joinpath("scheduler", "health.py").read_bytes()}
-    for module in HEALTH_MODULES:
+    found = {"__main__.py": package.joinpath(*main.split("/")).read_bytes()}
+    for module in modules:
         found[f"aifactory/{module}"] = package.joinpath(*module.split("/")).read_bytes()
     return found
 

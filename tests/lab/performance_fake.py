@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
 from aifactory.lab import hardware, vendor_repos
+from aifactory.lab.procs import free_port
 from aifactory.lab.performance import PERFTEST_PORT
 from aifactory.spec import Factory
 
@@ -22,12 +22,6 @@ BOOTED = 2  # trays per rack, as `aifactory rehearse` boots lab-gb200
 def booted(f: Factory) -> list[str]:
     """The first BOOTED nodes of each rack."""
     return [n.name for n in f.nodes if n.slot <= BOOTED]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class FakeSrun:
