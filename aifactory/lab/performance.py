@@ -42,7 +42,7 @@ from aifactory.node.parsers.nccom_test import parse_nccom_test
 from aifactory.node.performance import STATUSES, judge
 from aifactory.reports import certificate, signing
 from aifactory.spec import Factory
-from aifactory.spec.model import Acceptance, AcceptanceCertificate
+from aifactory.spec.model import AcceptanceCertificate
 
 # srun over `hosts` (one task each) running `command` in bash on each; stdout is rank 0's (and each
 # ib_write_bw client's) report.
@@ -255,7 +255,7 @@ def lab_signing(f: Factory, key_dir: Path) -> Factory:
     public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
                                                      serialization.PublicFormat.SubjectPublicKeyInfo))
     lab = AcceptanceCertificate(signing="local-key", public_key_file=str(public), private_key_file=str(private))
-    return f.model_copy(update={"acceptance": Acceptance(certificate=lab)})
+    return f.model_copy(update={"acceptance": f.acceptance.model_copy(update={"certificate": lab})})
 
 
 def certify(f: Factory, results_dir: Path, path: Path, key_dir: Path) -> str:

@@ -58,6 +58,7 @@ def test_a_healthy_lab_runs_every_tier_through_srun_and_signs_a_certificate_that
     said = certify(gb200, results, path, tmp_path / "keys")
     assert said.startswith(f"certificate {path} verifies against {tmp_path / 'keys' / 'lab-acceptance.pub.pem'}")
     signed = lab_signing(gb200, tmp_path / "keys")  # a new throwaway key: the certificate's no longer verifies
+    assert signed.acceptance.performance_baselines == gb200.acceptance.performance_baselines  # only the key changes
     assert not certificate.verify(path.read_text(), signed, signing.public_key(signed)).ok
     document = json.loads(path.read_text())
     tiers = document["entries"][0]["body"]["performance"]
