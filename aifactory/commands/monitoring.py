@@ -1,7 +1,8 @@
 """`aifactory monitoring SITE --out DIR`: the site's Prometheus and Alertmanager configuration and alert rules.
 
-Writes prometheus.yml, alertmanager.yml, rules/aifactory-alerts.yml and, per head node, the Debian
-/etc/default/prometheus lines with its command-line flags (and environment). With monitoring.amp_remote_write,
+Writes prometheus.yml, rules/aifactory-alerts.yml and, per head node, its alertmanager.yml (the spec's receivers
+and, with monitoring.enabled, the acting receiver on that head node) and the Debian /etc/default/prometheus lines
+with its command-line flags (and environment). With monitoring.amp_remote_write,
 prometheus.yml also writes to the AMP workspace whose URL `--stack-outputs` holds; without that file it has no
 remote_write (metrics stay on the head nodes) and a note says so. Connects to nothing. Exit 0 when written, 2 on a
 bad spec, bad host overrides or stack outputs, or a directory that cannot be written.
@@ -43,13 +44,14 @@ def site_files(spec: str | Path, host_overrides: dict | None = None, stack_outpu
     environment = "".join(f"{name}={shlex.quote(value)}\n" for name, value in pc.prometheus_environment(f, amp_url).items())
     files = {
         "prometheus.yml": pc.as_yaml(pc.prometheus_config(f, inv, amp_url=amp_url), "prometheus.yml", f),
-        "alertmanager.yml": pc.as_yaml(pc.alertmanager_config(f), "alertmanager.yml", f),
         f"rules/{alerts.RULES_FILE}": alerts.rules_yaml(f),
     }
     for head in pc.scrape_targets(inv)[1]:
         flags = shlex.join(pc.prometheus_flags(f, head.address))
         files[f"default/{head.host}.prometheus"] = (f"# /etc/default/prometheus on {head.host}\nARGS={shlex.quote(flags)}\n"
                                                     f"{environment}")
+        files[f"alertmanager/{head.host}.yml"] = pc.as_yaml(pc.alertmanager_config(f, head.address),
+                                                          f"alertmanager.yml of {head.host}", f)
     return files
 
 

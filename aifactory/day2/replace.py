@@ -15,6 +15,9 @@
    or incomplete of kernel-bound checks its host does not have the kernel for: aifactory.node.acceptance_gate);
 5. resume it in Slurm (playbooks/rollout_resume.yml).
 
+With monitoring enabled, the node is silenced in Alertmanager from before the drain until it is resumed or the
+replacement stops (aifactory.monitoring.silences).
+
 Every replacement is appended to a JSON record per site with the hardware read (serial, model,
 firmware versions), the previous hardware of that node when there was one, the host key fingerprint
 and how it was learned, and each step's outcome.
@@ -34,6 +37,7 @@ from typing import TextIO
 from aifactory.core.userstate import day2_record
 from aifactory.day2.records import RecordError, ReplaceRecord, check_site, now, read_record, write_record
 from aifactory.day2.rollout import RESUME_PLAYBOOK, uses_slurm
+from aifactory.monitoring import silences
 from aifactory.node import redfish
 from aifactory.node.acceptance_gate import ended_well
 from aifactory.node.bringup import PLAYBOOKS, BringupOptions, Runner, forget_facts, run_bringup
@@ -44,6 +48,9 @@ REPLACE_PLAYBOOK = PLAYBOOKS / "replace.yml"
 HARDWARE_STATS_KEY = "aifactory_replace_hardware"
 DRAIN_REASON = "aifactory replace"
 DEFAULT_BOOT_TIMEOUT = 1800  # seconds for the network install and first boot
+# Beyond the network install, what the node's silence allows for its bring-up and acceptance: an interrupted
+# replacement's silence ends by itself at most this long after the install's worst case.
+BRINGUP_SECONDS = 7200
 KEYSCAN_TYPE = "ed25519"
 
 
@@ -185,9 +192,10 @@ def check_node(f: Factory, options: ReplaceOptions) -> None:
 
 
 def run_replace(f: Factory, options: ReplaceOptions, runner: Runner = run_bringup,
-                scan: Callable[[str], list[str]] = keyscan, progress: TextIO = sys.stderr) -> dict:
-    """Replace one node (module doc); returns its record entry (outcome `in service`, or the step that
-    failed or was interrupted)."""
+                scan: Callable[[str], list[str]] = keyscan, progress: TextIO = sys.stderr,
+                silencer: silences.Silencer | None = None) -> dict:
+    """Replace one node (module doc), silenced in Alertmanager while it is held (`silencer`: the site's by
+    default); returns its record entry (outcome `in service`, or the step that failed or was interrupted)."""
     check_node(f, options)
     say = lambda text: print(text, file=progress, flush=True)  # noqa: E731
     node = next(n for n in f.nodes if n.name == options.node)
@@ -217,6 +225,10 @@ def run_replace(f: Factory, options: ReplaceOptions, runner: Runner = run_bringu
              # rollout_resume.yml's variables
              "aifactory_rollout_slurm": slurm, "aifactory_rollout_batch": [node.name]}
     base = options.bringup
+    silencer = silencer or silences.for_site(f, options.host_overrides, "aifactory replace")
+    silence = silencer.hold([node.name], f"replacement of {node.name} on {f.name} started {entry['started']}, "
+                            f"record {path}: drained, installed, accepted, resumed",
+                            options.boot_timeout + BRINGUP_SECONDS, say)
     try:
         forget_facts([node.name], dict(os.environ))
         files = known_hosts_files(host_vars, options.home)
@@ -269,6 +281,8 @@ def run_replace(f: Factory, options: ReplaceOptions, runner: Runner = run_bringu
             step("resume it in Slurm", "skipped: the factory has no scheduler (scheduler: none)")
     except (KeyboardInterrupt, SystemExit):  # between the runs (SIGTERM is SystemExit): each run handles its own
         return stop("interrupted")
+    finally:  # resumed, or stopped: the replacement holds it no longer
+        silencer.release(silence, say)
     return stop("in service")
 
 

@@ -16,7 +16,8 @@ inventory says the node does not have, with exit 3). Then `playbooks/rollout_res
 nodes. The first batch that fails its gate stops the rollout: its nodes stay drained with the reason,
 later batches are not touched. Every step is written to a JSON record per site before and after it
 runs, so a rollout stopped by a failed gate, by Ctrl-C or by a lost controller is continued with
-`--resume` from the batch where it stopped.
+`--resume` from the batch where it stopped. With monitoring enabled, each batch's nodes are silenced in
+Alertmanager from before the drain until they are resumed or the batch stops (aifactory.monitoring.silences).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
+from aifactory.monitoring import silences
 from aifactory.node.batches import SERIAL_VAR, Batch, BatchPlanError, plan_batches, serial_sizes
 from aifactory.node.acceptance_gate import GATE_PASSES, ended_well
 from aifactory.core.userstate import day2_record
@@ -48,6 +50,9 @@ REBOOT_FACT = {"drivers": "nvidia_gpu_reboot_required"}
 DEFAULT_DRAIN_TIMEOUT = 3600  # seconds a batch waits for its running jobs
 DEFAULT_BOOT_TIMEOUT = 1800  # seconds a node restarted through its BMC has to answer again
 DRAIN_POLL_SECONDS = 10
+# Beyond waiting for jobs and for restarted nodes, what a batch's silence allows for applying the stage and
+# acceptance: an interrupted rollout's silence ends by itself at most this long after the batch's worst case.
+APPLY_SECONDS = 3600
 EXIT_STOPPED = 1
 EXIT_SIGNALS = {"SIGINT": 130, "SIGTERM": 143}
 
@@ -81,6 +86,11 @@ def batch_vars(f: Factory, stage: str, batch: Batch, force: bool, drain_timeout:
         "aifactory_rollout_boot_timeout": boot_timeout,
         SERIAL_VAR: serial_sizes([batch]),  # the batch is one serial batch of the stage's plays
     }
+
+
+def silence_seconds(drain_timeout: int) -> int:
+    """How long a batch's nodes are silenced at most: its jobs' drain, the stage and acceptance, a restart."""
+    return drain_timeout + APPLY_SECONDS + DEFAULT_BOOT_TIMEOUT
 
 
 def batch_limit(batch: Batch) -> str:
@@ -245,10 +255,13 @@ def prepare(f: Factory, options: RolloutOptions) -> tuple[Path, dict]:
 
 
 def run_rollout(f: Factory, options: RolloutOptions, path: Path, record: dict, runner: Runner = run_bringup,
-                progress: TextIO = sys.stderr) -> dict:
+                progress: TextIO = sys.stderr, silencer: silences.Silencer | None = None) -> dict:
     """Roll the stage out batch by batch from the first batch that has not passed; the record is saved
-    before and after each step. Returns the record (status done, paused, stopped or interrupted)."""
+    before and after each step. Each batch's nodes are silenced in Alertmanager while the batch holds them
+    (aifactory.monitoring.silences; `silencer`: the site's by default). Returns the record (status done, paused,
+    stopped or interrupted)."""
     say = lambda text: print(text, file=progress, flush=True)  # noqa: E731
+    silencer = silencer or silences.for_site(f, options.host_overrides, "aifactory rollout")
     record["status"], record["stopped_at"] = "running", None
     record.pop("interrupted_by", None)
     if record["skipped_absent"]:
@@ -271,11 +284,16 @@ def run_rollout(f: Factory, options: RolloutOptions, path: Path, record: dict, r
         if record["slurm"]:
             entry["drained"] = list(batch.nodes)  # from here on they may be drained: said so if stopped
         save_record(path, record)
+        silence = silencer.hold(list(batch.nodes), f"{record['stage']} rollout of {record['site']}, batch "
+                                f"{entry['index']}/{total} ({batch.label}), record {path}: drained, changed, accepted, resumed",
+                                silence_seconds(record["drain_timeout"]), say)
         try:
             outcome = _run_batch(f, options, record, entry, batch, runner, say)
         except (KeyboardInterrupt, SystemExit) as stop:  # between the runs: each run handles its own signals
             outcome = "interrupted"
             record["interrupted_by"] = "SIGTERM" if isinstance(stop, SystemExit) else "SIGINT"
+        finally:  # resumed, or stopped: the rollout holds them no longer
+            silencer.release(silence, say)
         entry["outcome"] = outcome
         if outcome != "passed":
             record["status"] = "interrupted" if outcome == "interrupted" else "stopped"

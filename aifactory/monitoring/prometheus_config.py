@@ -36,6 +36,10 @@ SCRAPE_INTERVAL = "30s"
 ALERTMANAGER_USER = "prometheus"
 # The receiver alerts go to when the spec names none: they stay visible in Alertmanager, sent nowhere.
 NO_RECEIVER = "none"
+# The project's acting receiver (aifactory.monitoring.receiver) beside Alertmanager on each head node, its port;
+# the name has a '_', which the spec's receiver names never have (spec.validators.monitoring): no clash.
+ACTING_RECEIVER = "aifactory_receiver"
+RECEIVER_PORT = 9095
 # The stack output (infra/factory_stack.py) holding the AMP workspace's remote-write URL.
 AMP_OUTPUT = "amp_remote_write_url"
 # The AWS profile that signs the writes, and its file: the aws_node_identity role's defaults
@@ -169,17 +173,34 @@ def prometheus_environment(f: Factory, amp_url: str | None) -> dict[str, str]:
     return {"AWS_CONFIG_FILE": AWS_CONFIG_FILE} if remote_write(f, amp_url) else {}
 
 
-def alertmanager_config(f: Factory) -> dict:
-    """alertmanager.yml: every receiver of the spec gets every alert; a node that is down silences its other alerts."""
+def receiver_runs(f: Factory) -> bool:
+    """Whether the head nodes run the acting receiver (aifactory.monitoring.receiver): it drains through Slurm."""
+    return f.monitoring.enabled and f.scheduler.kind == "slurm" and bool(f.head_nodes)
+
+
+def acting_receiver(address: str, files: Files = Files()) -> dict:
+    """The receiver on the head node at `address`: Alertmanager's webhook over HTTPS, presenting the head node's
+    certificate (the receiver accepts only the factory CA's clients) and checking the receiver's with the CA."""
+    return {"name": ACTING_RECEIVER, "webhook_configs": [{
+        "url": f"https://{address}:{RECEIVER_PORT}/", "send_resolved": True,
+        "http_config": {"tls_config": {"ca_file": files.ca, "cert_file": files.cert, "key_file": files.key}}}]}
+
+
+def alertmanager_config(f: Factory, head_address: str | None = None, files: Files = Files()) -> dict:
+    """alertmanager.yml of the head node at `head_address`: every receiver of the spec gets every alert, and so
+    does the acting receiver beside it where it runs (receiver_runs); a node that is down silences its other alerts.
+    Each head node's Alertmanager sends to its own receiver: the cluster sends each notification once."""
     monitoring = f.monitoring
+    acting = [acting_receiver(head_address, files)] if head_address and receiver_runs(f) else []
     config: dict = {}
     if monitoring.smtp_smarthost:
         config["global"] = {"smtp_smarthost": monitoring.smtp_smarthost, "smtp_from": monitoring.smtp_from,
                             "smtp_require_tls": True}
     config["route"] = {"receiver": NO_RECEIVER, "group_by": ["alertname", "node"], "group_wait": "30s",
                        "group_interval": "5m", "repeat_interval": "4h",
-                       "routes": [{"receiver": r.name, "continue": True} for r in monitoring.receivers]}
-    config["receivers"] = [{"name": NO_RECEIVER}] + [
+                       "routes": [{"receiver": r["name"], "continue": True} for r in acting]
+                       + [{"receiver": r.name, "continue": True} for r in monitoring.receivers]}
+    config["receivers"] = [{"name": NO_RECEIVER}] + acting + [
         {"name": r.name, **({"email_configs": [{"to": r.email, "send_resolved": True}]} if r.email else {}),
          **({"webhook_configs": [{"url": r.webhook, "send_resolved": True}]} if r.webhook else {})}
         for r in monitoring.receivers]

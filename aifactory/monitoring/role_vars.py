@@ -21,7 +21,6 @@ from aifactory.spec import SPEC_FILE, Factory
 COLLECTORS_ENABLED = ("systemd",)
 # Where a head node keeps the site directory the alert receiver loads its spec from.
 RECEIVER_SITE_DIR = "/etc/aifactory/site"
-RECEIVER_PORT = 9095
 # The monitoring stage's groups (playbooks/monitoring.yml), there only where the spec enables monitoring, so a
 # factory without it pays no skipped task per host: every monitored host (node exporter), and the hosts of
 # Prometheus, Alertmanager and the receiver.
@@ -57,13 +56,13 @@ def receiver_site_files(f: Factory) -> dict[str, str]:
 
 
 def prometheus_server_vars(f: Factory, inv: Inventory) -> dict:
-    """The head nodes': prometheus.yml, alertmanager.yml and the rules as data, the retention, the Alertmanager
-    peers, the files the configuration names (never their content) and the alert receiver's site."""
+    """The head nodes': prometheus.yml and the rules as data, the retention, the Alertmanager peers, the files the
+    configuration names (never their content) and the alert receiver's site (alertmanager.yml is each head node's
+    own: with_monitoring_vars)."""
     files = pc.Files()
     _, heads = pc.scrape_targets(inv)
     return {
         "prometheus_server_config": pc.prometheus_config(f, inv, files),
-        "prometheus_server_alertmanager_config": pc.alertmanager_config(f),
         "prometheus_server_rules": alerts.rules(f),
         "prometheus_server_rules_file": files.rules,
         "prometheus_server_retention_days": f.monitoring.retention_days,
@@ -76,8 +75,8 @@ def prometheus_server_vars(f: Factory, inv: Inventory) -> dict:
         "prometheus_server_tls_cert": files.cert,
         "prometheus_server_tls_key": files.key,
         "prometheus_server_web_config": files.web_config,
-        "prometheus_server_receiver_enabled": f.scheduler.kind == "slurm",
-        "prometheus_server_receiver_port": RECEIVER_PORT,
+        "prometheus_server_receiver_enabled": pc.receiver_runs(f),
+        "prometheus_server_receiver_port": pc.RECEIVER_PORT,
         "prometheus_server_receiver_site": RECEIVER_SITE_DIR,
         "prometheus_server_receiver_site_files": receiver_site_files(f),
     }
@@ -95,6 +94,8 @@ def with_monitoring_vars(inv: Inventory, f: Factory) -> Inventory:
     inv.groups["head_nodes"].vars.update({**node_exporter_vars(f), **prometheus_server_vars(f, inv)})
     inv.group(MONITORED).children.append("head_nodes")
     inv.group(SERVERS).children.append("head_nodes")
+    for head in pc.scrape_targets(inv)[1]:  # alertmanager.yml sends to the receiver on its own head node
+        inv.hostvars[head.host].setdefault("prometheus_server_alertmanager_config", pc.alertmanager_config(f, head.address))
     controllers = [h.name for h in f.head_nodes if h.services[0].startswith("slurmctld")]
     if f.scheduler.kind == "slurm" and controllers and controllers[0] in inv.hostvars:
         for name, value in slurm_collector_vars().items():

@@ -15,9 +15,11 @@ from aifactory.day2.replace import (REPLACE_PLAYBOOK, HostKeyMismatch, ReplaceEr
                                     check_node, check_replace, exit_code, forget_host_key, hardware_record,
                                     known_hosts_files, learn_host_key, run_replace)
 from aifactory.day2.rollout import RESUME_PLAYBOOK
+from aifactory.monitoring.silences import Silencer
 from aifactory.spec import load_spec
 from tests.conftest import put, site_dir
 from tests.hostile.conftest import run_inprocess
+from tests.monitoring.fakes import FakeAlertmanager
 
 GB200 = load_spec(site_dir("lab-gb200"))
 NODE = "lab-gb200-r001-n02"
@@ -145,6 +147,39 @@ def test_without_a_scheduler_nothing_is_resumed(tmp_path, monkeypatch, site):
     assert runner.runs[1].stages == ["os", "drivers"]
     assert entry["outcome"] == "in service" and len(runner.runs) == 2
     assert entry["steps"]["resume it in Slurm"].startswith("skipped")
+
+
+def silenced_replace(tmp_path, monkeypatch, am: FakeAlertmanager, runner: Runner, key: str = "new") -> dict:
+    """A replacement whose runs are written into `am.events` beside its silence."""
+    def recording(f, options):
+        am.events.append(Path(options.playbook).name if options.playbook else "site bring-up")
+        return runner(f, options)
+
+    monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(tmp_path / "facts"))
+    options = ReplaceOptions(node=NODE, host_overrides={NODE: {"ansible_host": ADDRESS}}, record=tmp_path / "record.json",
+                             boot_timeout=900, home=tmp_path / "home")
+    return run_replace(GB200, options, runner=recording, scan=lambda a: [host_key(tmp_path, key)],
+                       progress=open(tmp_path / "progress", "a"), silencer=Silencer("aifactory replace", am))
+
+
+def test_the_node_is_silenced_from_before_its_drain_until_it_is_resumed(tmp_path, monkeypatch):
+    am = FakeAlertmanager()
+    assert silenced_replace(tmp_path, monkeypatch, am, Runner(tmp_path))["outcome"] == "in service"
+    assert am.events == [("silence", [NODE]), "replace.yml", "site bring-up", "rollout_resume.yml", ("expire", [NODE])]
+    silence, = am.silences.values()
+    assert silence["created_by"] == "aifactory replace" and silence["state"] == "expired"
+    assert silence["seconds"] > 900  # the network install's timeout and the bring-up: bounded
+    assert silence["comment"].startswith(f"replacement of {NODE} on lab-gb200 started ")
+    assert f"record {tmp_path / 'record.json'}" in silence["comment"]
+
+
+def test_a_failed_replacement_expires_the_silence_and_an_unanswered_one_is_a_warning(tmp_path, monkeypatch):
+    am = FakeAlertmanager()
+    assert silenced_replace(tmp_path, monkeypatch, am, Runner(tmp_path, verdict="fail"))["outcome"] == "failed"
+    assert am.events == [("silence", [NODE]), "replace.yml", "site bring-up", ("expire", [NODE])]
+    entry = silenced_replace(tmp_path, monkeypatch, FakeAlertmanager(down=True), Runner(tmp_path), key="newer")
+    assert entry["outcome"] == "in service"
+    assert f"warning: alerts of {NODE} are not silenced: Alertmanager: " in (tmp_path / "progress").read_text()
 
 
 def test_check_runs_both_playbooks_in_check_mode_and_forgets_resumes_and_records_nothing(tmp_path, monkeypatch):

@@ -15,10 +15,13 @@ from aifactory.node.bringup import BringupOptions, BringupResult
 from aifactory.node.parsers.acceptance import WITHOUT_KERNEL
 from aifactory.day2.rollout import (RESUME_PLAYBOOK, ROLLOUT_PLAYBOOK, RolloutError, RolloutOptions, check_exit_code,
                                     check_lines, check_rollout, exit_code, prepare, record_lock, run_rollout,
-                                    state_lines)
+                                    silence_seconds, state_lines)
+from aifactory.monitoring import silences
+from aifactory.monitoring.silences import Silencer
 from aifactory.spec import load_spec
 from tests.conftest import put, site_dir
 from tests.hostile.conftest import run_inprocess
+from tests.monitoring.fakes import FakeAlertmanager
 
 GB200 = load_spec(site_dir("lab-gb200"))
 # The lab boots the first two trays of each rack; the others are absent.
@@ -229,6 +232,64 @@ def test_without_a_scheduler_nothing_is_drained_or_resumed(tmp_path, site):
     assert all(Path(o.playbook) == ROLLOUT_PLAYBOOK for o in runner.runs)
     assert runner.runs[0].extra_vars["aifactory_rollout_slurm"] is False
     assert "nodes are not drained or resumed in Slurm" in (tmp_path / "progress.txt").read_text()
+
+
+# --- Alertmanager silences ---------------------------------------------------------------------------
+def silenced_rollout(tmp_path, am: FakeAlertmanager, runner: Runner, **kw) -> dict:
+    """A rollout whose runs are written into `am.events` beside its silences."""
+    def recording(f, options):
+        am.events.append((Path(options.playbook).name, options.extra_vars["aifactory_rollout_batch"]))
+        return runner(f, options)
+
+    path, record, options = start(tmp_path, **kw)
+    return run_rollout(GB200, options, path, record, runner=recording, progress=open(tmp_path / "progress.txt", "a"),
+                       silencer=Silencer("aifactory rollout", am))
+
+
+def test_each_batch_s_nodes_are_silenced_from_before_the_drain_until_they_are_resumed(tmp_path):
+    am = FakeAlertmanager()
+    record = silenced_rollout(tmp_path, am, Runner(tmp_path), drain_timeout=600)
+    assert record["status"] == "done"
+    canary, second, rack2 = ["lab-gb200-r001-n01"], ["lab-gb200-r001-n02"], ["lab-gb200-r002-n01", "lab-gb200-r002-n02"]
+    assert am.events == [(kind, nodes) for nodes in (canary, second, rack2) for kind in
+                         ("silence", "rollout.yml", "rollout_resume.yml", "expire")]
+    first = am.silences["stand-in-1"]
+    assert first["created_by"] == "aifactory rollout" and first["seconds"] == silence_seconds(600) > 600
+    assert first["comment"].startswith("drivers rollout of lab-gb200, batch 1/3 (canary lab-gb200-r001-n01), record ")
+    assert all(s["state"] == "expired" for s in am.silences.values())
+    assert "silence stand-in-3 expired" in (tmp_path / "progress.txt").read_text()
+
+
+def test_a_batch_that_stops_expires_its_silence_and_later_batches_are_not_silenced(tmp_path):
+    am = FakeAlertmanager()
+    record = silenced_rollout(tmp_path, am, Runner(tmp_path, verdict=lambda n: "fail" if n.endswith("r001-n02") else "pass"))
+    assert record["status"] == "stopped"
+    assert am.events[-3:] == [("silence", ["lab-gb200-r001-n02"]), ("rollout.yml", ["lab-gb200-r001-n02"]),
+                              ("expire", ["lab-gb200-r001-n02"])]
+    am = FakeAlertmanager()
+    (tmp_path / "ctrl-c").mkdir()
+    record = silenced_rollout(tmp_path / "ctrl-c", am, Runner(tmp_path, raise_on=2))  # Ctrl-C before the resume run
+    assert record["status"] == "interrupted" and am.events[-1] == ("expire", ["lab-gb200-r001-n01"])
+
+
+def test_an_alertmanager_that_does_not_answer_is_a_warning_and_the_rollout_goes_on(tmp_path):
+    record = silenced_rollout(tmp_path, FakeAlertmanager(down=True), Runner(tmp_path))
+    assert record["status"] == "done"
+    progress = (tmp_path / "progress.txt").read_text()
+    assert progress.count("warning: alerts of ") == 3 and "are not silenced: Alertmanager: https://10.0.0.1:9093" in progress
+
+
+def test_with_monitoring_and_no_client_credentials_each_batch_warns_and_the_rollout_goes_on(tmp_path, site, monkeypatch):
+    for name in (silences.ENV_CERT, silences.ENV_KEY, silences.ENV_PASSWORD):
+        monkeypatch.delenv(name, raising=False)
+    f = load_spec(site("lab-gb200", put("monitoring", {"enabled": True})))
+    record = rollout(tmp_path, Runner(tmp_path), f=f)
+    assert record["status"] == "done"
+    progress = (tmp_path / "progress.txt").read_text()
+    assert progress.count(f"are not silenced: {silences.ENV_CERT}, {silences.ENV_KEY}, {silences.ENV_PASSWORD} not set") == 3
+    (tmp_path / "off").mkdir()
+    assert rollout(tmp_path / "off", Runner(tmp_path))["status"] == "done"  # monitoring off: nothing said
+    assert "silenced" not in (tmp_path / "off" / "progress.txt").read_text()
 
 
 # --- --check ------------------------------------------------------------------------------------------

@@ -1,9 +1,12 @@
-"""Recording stand-ins for what the alert receiver acts through (Slurm, the BMCs), and webhook payloads."""
+"""Recording stand-ins for what the alert receiver acts through (Slurm, the BMCs), webhook payloads, and
+Alertmanager's silences API (for rollout and replace)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+
+from aifactory.monitoring.silences import SilenceError
 
 
 @dataclass
@@ -47,3 +50,26 @@ def payload(*alerts: dict) -> bytes:
     return json.dumps({"version": "4", "groupKey": "{}:{}", "truncatedAlerts": 0, "status": "firing",
                        "receiver": "aifactory", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
                        "externalURL": "https://head01:9093", "alerts": list(alerts)}).encode()
+
+
+@dataclass
+class FakeAlertmanager:
+    """Stands in for aifactory.monitoring.silences.Alertmanager: records each silence, and `events` (shared with a
+    recording runner's) orders them among the runs; `down` answers every call with the error a real one gives."""
+
+    events: list = field(default_factory=list)
+    silences: dict[str, dict] = field(default_factory=dict)
+    down: bool = False
+
+    def create(self, nodes, created_by: str, comment: str, seconds: int) -> str:
+        if self.down:
+            raise SilenceError("https://10.0.0.1:9093: [Errno 111] Connection refused (stand-in)")
+        silence_id = f"stand-in-{len(self.silences) + 1}"
+        self.silences[silence_id] = {"nodes": sorted(nodes), "created_by": created_by, "comment": comment,
+                                     "seconds": seconds, "state": "active"}
+        self.events.append(("silence", sorted(nodes)))
+        return silence_id
+
+    def expire(self, silence_id: str) -> None:
+        self.silences[silence_id]["state"] = "expired"
+        self.events.append(("expire", self.silences[silence_id]["nodes"]))

@@ -90,6 +90,25 @@ def test_alertmanager_sends_to_the_spec_s_receivers(paris):
     assert config["inhibit_rules"][0]["source_matchers"] == ['alertname="NodeDown"']
 
 
+def test_with_monitoring_every_alert_also_goes_to_the_acting_receiver_on_the_same_head_node(write_site):  # noqa: F811
+    f = load_spec(write_site("paris-gb200", put("monitoring.enabled", True)))
+    head = f.head_nodes[0].address
+    config = pc.alertmanager_config(f, head)
+    assert [r["receiver"] for r in config["route"]["routes"]] == ["aifactory_receiver", "noc", "itsm"]
+    assert all(r["continue"] for r in config["route"]["routes"])  # the spec's receivers get every alert too
+    webhook, = {r["name"]: r for r in config["receivers"]}["aifactory_receiver"]["webhook_configs"]
+    # Where the receiver listens (the role's ExecStart: --listen <management address>:port), and mutual TLS with
+    # the head node's certificate, of the CA the receiver checks clients with (--ca prometheus_server_tls_ca).
+    assert webhook["url"] == f"https://{head}:9095/"
+    assert webhook["http_config"]["tls_config"] == {"ca_file": "/etc/prometheus/tls/factory-ca.pem",
+                                                    "cert_file": "/etc/prometheus/tls/prometheus.pem",
+                                                    "key_file": "/etc/prometheus/tls/prometheus.key"}
+    # Monitoring off, or no head node named: the spec's receivers alone.
+    assert [r["receiver"] for r in pc.alertmanager_config(f)["route"]["routes"]] == ["noc", "itsm"]
+    off = load_spec(site_dir("paris-gb200"))
+    assert [r["receiver"] for r in pc.alertmanager_config(off, head)["route"]["routes"]] == ["noc", "itsm"]
+
+
 def test_without_receivers_alerts_go_nowhere_but_stay_in_alertmanager():
     config = pc.alertmanager_config(load_spec(site_dir("ohio-trn3")))
     assert config["receivers"] == [{"name": "none"}] and config["route"]["routes"] == [] and "global" not in config
@@ -98,7 +117,7 @@ def test_without_receivers_alerts_go_nowhere_but_stay_in_alertmanager():
 def test_the_command_writes_every_file(tmp_path, capsys):
     assert main(["monitoring", "inventories/paris-gb200", "--out", str(tmp_path / "out")]) == 0
     written = {p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file()}
-    assert written == {"prometheus.yml", "alertmanager.yml", "rules/aifactory-alerts.yml",
+    assert written == {"prometheus.yml", "alertmanager/paris-gb200-head01.yml", "rules/aifactory-alerts.yml",
                        "default/paris-gb200-head01.prometheus"}
     assert yaml.safe_load((tmp_path / "out" / "prometheus.yml").read_text())["global"]["external_labels"] == {
         "factory": "paris-gb200"}

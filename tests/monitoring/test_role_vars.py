@@ -49,13 +49,33 @@ def test_every_node_and_head_node_runs_node_exporter_and_the_head_nodes_the_gene
         assert inv.groups[group].vars["node_exporter_tls_cert"] and inv.groups[group].vars["node_exporter_tls_key"]
     head = inv.groups["head_nodes"].vars
     assert head["prometheus_server_config"] == pc.prometheus_config(f, build_inventory(f))
-    assert head["prometheus_server_alertmanager_config"] == pc.alertmanager_config(f)
     assert head["prometheus_server_rules"] == yaml.safe_load(alerts.rules_yaml(f))
     assert head["prometheus_server_rules_file"] in head["prometheus_server_config"]["rule_files"]
     assert head["prometheus_server_retention_days"] == 90
     assert head["prometheus_server_alertmanager_peers"] == [h.address for h in f.head_nodes]
     assert not any(k.startswith("prometheus_server_") for k in inv.groups["nodes"].vars)
     assert inv.groups[MONITORED].children == ["nodes", "head_nodes"] and inv.groups[SERVERS].children == ["head_nodes"]
+
+
+def test_each_head_node_s_alertmanager_sends_to_the_receiver_the_role_runs_beside_it(write_site):  # noqa: F811
+    f = load_spec(write_site("paris-gb200", ON))
+    inv = with_monitoring_vars(build_inventory(f), f)
+    head = inv.groups["head_nodes"].vars
+    assert head["prometheus_server_receiver_enabled"] is True
+    for h in f.head_nodes:
+        config = inv.hostvars[h.name]["prometheus_server_alertmanager_config"]
+        assert config == pc.alertmanager_config(f, inv.hostvars[h.name]["ansible_host"])
+        webhook, = {r["name"]: r for r in config["receivers"]}[pc.ACTING_RECEIVER]["webhook_configs"]
+        # The role's unit: --listen {listen address (ansible_host)}:{receiver port} --ca {tls ca}; Alertmanager
+        # presents the certificate the role checks is there.
+        assert webhook["url"] == f"https://{inv.hostvars[h.name]['ansible_host']}:{head['prometheus_server_receiver_port']}/"
+        assert webhook["http_config"]["tls_config"] == {"ca_file": head["prometheus_server_tls_ca"],
+                                                        "cert_file": head["prometheus_server_tls_cert"],
+                                                        "key_file": head["prometheus_server_tls_key"]}
+    first = f.head_nodes[0].name
+    mine = {"route": {"receiver": "none"}, "receivers": [{"name": "none"}]}
+    inv = with_monitoring_vars(build_inventory(f, host_overrides={first: {"prometheus_server_alertmanager_config": mine}}), f)
+    assert inv.hostvars[first]["prometheus_server_alertmanager_config"] == mine  # a host override wins
 
 
 def test_an_absent_node_is_not_scraped(write_site):  # noqa: F811
@@ -122,7 +142,8 @@ def test_promtool_accepts_prometheus_yml_and_the_rules_as_the_role_writes_them(t
                                                            "`prometheus-alertmanager` package")
 def test_amtool_accepts_alertmanager_yml_as_the_role_writes_it(tmp_path, write_site):  # noqa: F811
     f = load_spec(write_site("paris-gb200", ON))
-    head = with_monitoring_vars(build_inventory(f), f).groups["head_nodes"].vars
+    head = with_monitoring_vars(build_inventory(f), f).hostvars[f.head_nodes[0].name]
+    assert pc.ACTING_RECEIVER in {r["name"] for r in head["prometheus_server_alertmanager_config"]["receivers"]}
     (tmp_path / "alertmanager.yml").write_text(written_as_the_role_writes(head["prometheus_server_alertmanager_config"]))
     done = subprocess.run([shutil.which("amtool"), "check-config", str(tmp_path / "alertmanager.yml")],
                           capture_output=True, text=True)
