@@ -1,6 +1,7 @@
 """`aifactory mirror bom SITE`: the bill of materials of the site's offline mirror; `aifactory mirror build
 SITE --out DIR`: that bill fetched, verified and signed into a bundle; `aifactory mirror verify SITE BUNDLE`: a
-bundle's signed manifest, every file's hash and its APT indexes, before anything is served.
+bundle's signed manifest, every file's hash and its APT indexes, before anything is served; `aifactory mirror
+keyring SITE --signing-key FILE`: the mirror key's OpenPGP keyring, which the nodes' APT sources name.
 
 Every package the roles install on the site's nodes (for its OS release and CPU architecture) with its
 dependency closure, and the files they download, resolved from the upstream Packages indexes: fetched
@@ -10,9 +11,13 @@ BOM printed lacks it) or an index cannot be fetched; 2 on a bad spec or option, 
 verify: exit 0 when the bundle verifies; 1 when it is refused (each reason named); 2 on a bad spec, a spec
 without software.mirror_public_key_file or an unusable key or BUNDLE directory.
 build: exit 0 with a signed bundle that verifies; 1 when a file or index fails verification against its
-upstream index or Release (refused, never written) or a package is in no index (nothing is signed then);
-2 on bad input: a spec without the mirror key, a --signing-key that is not its private half, an upstream
-that cannot be read, a --previous bundle that does not verify, an --out holding something else.
+upstream index or Release (refused, never written), an upstream's Release is not signed by the
+--upstream-keyring given for it, or a package is in no index (nothing is signed then); 2 on bad input: a
+spec without the mirror key, a --signing-key that is not its private half, an upstream that cannot be read,
+a --previous bundle that does not verify, an --out holding something else, an --upstream-keyring that is
+not a keyring or gpgv missing.
+keyring: exit 0 with the keyring written; 2 on a spec without the mirror key or a --signing-key that is not
+its private half.
 """
 
 from __future__ import annotations
@@ -24,15 +29,16 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from aifactory.commands.paths import index_copy, input_dir, input_file, output_dir
-from aifactory.core import output
+from aifactory.commands.paths import index_copy, input_dir, input_file, output_dir, output_file
+from aifactory.core import openpgp, output
 from aifactory.core.inputs import BadInput, InputFileError, read_text
-from aifactory.mirror import apt_repo, indexes, manifest, sbom
+from aifactory.mirror import apt_repo, gpgv, indexes, manifest, sbom
 from aifactory.mirror import bom as bom_
 from aifactory.mirror import build as build_
 from aifactory.mirror.debian import MirrorIndexError
 from aifactory.mirror.installs import site_installs
 from aifactory.mirror.upstream import WEB, Unreadable, Upstream
+from aifactory.node.mirror_keyring import keyring_file
 from aifactory.reports.signing import KEY_FILE_MAX_BYTES, ed25519_private_key, ed25519_public_key
 from aifactory.spec import Factory, load_spec
 from aifactory.spec.validators import shown
@@ -74,7 +80,22 @@ def register(sub) -> None:
     m.add_argument("--previous", type=input_dir, metavar="DIR",
                    help="an earlier bundle of this site (verified first): the new one is a delta holding only files "
                         "whose path or SHA-256 changed, its manifest naming the previous one's")
+    m.add_argument("--upstream-keyring", dest="keyrings", action="append", type=upstream_keyring, default=[],
+                   metavar="UPSTREAM=FILE",
+                   help="the OpenPGP keyring (binary or armored) the Release of the upstream under URL prefix UPSTREAM "
+                        "must be signed with (checked with gpgv; the build is refused otherwise); repeat for each. "
+                        "The manifest records each upstream's key, or that its signature was not checked")
     m.set_defaults(func=run_build)
+    k = mirror_sub.add_parser("keyring", help="write the OpenPGP keyring of the site's mirror key, which the nodes' "
+                                              "APT sources name in Signed-By (made once per key, committed beside "
+                                              "the public key)")
+    k.add_argument("spec", metavar="SITE", help="factory.yaml or the site directory holding it")
+    k.add_argument("--signing-key", required=True, type=input_file, metavar="FILE",
+                   help="the mirror key's private half (its self-certification needs it); nothing of it is written")
+    k.add_argument("--out", type=output_file, metavar="FILE",
+                   help="where to write it (default: beside software.mirror_public_key_file, named after it with .gpg, "
+                        "where the inventory reads it)")
+    k.set_defaults(func=run_keyring)
 
 
 def upstream_source(text: str) -> tuple[str, str]:
@@ -90,6 +111,15 @@ def upstream_source(text: str) -> tuple[str, str]:
             raise argparse.ArgumentTypeError(f"{shown(prefix, 300)}=...: the URL holds credentials; give one without")
         return prefix, source
     return prefix, str(input_dir(source).absolute())
+
+
+def upstream_keyring(text: str) -> tuple[str, Path]:
+    """`UPSTREAM=FILE`: an upstream http(s) URL prefix and the keyring file its Release is signed with."""
+    prefix, sep, file = text.partition("=")
+    if not sep or not prefix.startswith(WEB) or not file:
+        raise argparse.ArgumentTypeError(f"{shown(text, 300)}: expected UPSTREAM=FILE (an http(s) URL prefix, then "
+                                         "the keyring its Release is signed with)")
+    return prefix, input_file(file)
 
 
 def run_bom(args) -> int:
@@ -163,15 +193,48 @@ def _signing_key(path: Path, public):
     return key
 
 
+def _keyrings(given: list[tuple[str, Path]]) -> tuple[tuple[str, bytes], ...]:
+    """The --upstream-keyring files read, dearmored; BadInput when one is not a keyring or gpgv is missing."""
+    if given and not gpgv.available():
+        raise BadInput("--upstream-keyring: gpgv is not installed on this host (apt install gpgv); it checks the "
+                       "upstreams' signatures")
+    out = []
+    for prefix, path in given:
+        try:
+            data = gpgv.binary_keyring(path.read_bytes())  # input_file bounded its size
+        except (OSError, ValueError, UnicodeDecodeError) as err:
+            raise BadInput(f"--upstream-keyring {shown(prefix, 300)}={shown(str(path), 300)}: not an OpenPGP "
+                           f"keyring ({err})") from None
+        if not data or data[0] & 0x80 == 0:
+            raise BadInput(f"--upstream-keyring {shown(prefix, 300)}={shown(str(path), 300)}: not an OpenPGP keyring")
+        out.append((prefix, data))
+    return tuple(out)
+
+
+def run_keyring(args) -> int:
+    f = load_spec(args.spec)
+    key = _signing_key(args.signing_key, _mirror_key(f))
+    out = args.out or keyring_file(f)
+    try:
+        out.write_bytes(openpgp.keyring(key, f.name))
+    except OSError as err:
+        raise BadInput(f"--out {shown(str(out), 300)}: cannot be written ({err.strerror})") from None
+    print(f"{out}: the OpenPGP keyring of {f.name}'s mirror key, fingerprint "
+          f"{openpgp.fingerprint(key.public_key())}, user ID \"{openpgp.user_id(f.name)}\"")
+    return 0
+
+
 def run_build(args) -> int:
     f = load_spec(args.spec)
     public = _mirror_key(f)
     key = _signing_key(args.signing_key, public)
     upstreams = [r.url for r in site_installs(f).repositories]
-    for prefix, _source in args.sources:
+    named = [("--from", p) for p, _s in args.sources] + [("--upstream-keyring", p) for p, _f in args.keyrings]
+    for option, prefix in named:
         if not any(u == prefix.rstrip("/") or u.startswith(prefix.rstrip("/") + "/") for u in upstreams):
-            raise BadInput(f"--from {shown(prefix, 300)}: no repository of this site is there; its repositories: "
+            raise BadInput(f"{option} {shown(prefix, 300)}: no repository of this site is there; its repositories: "
                            + ", ".join(upstreams))
+    keyrings = _keyrings(args.keyrings)
     previous, previous_sha256 = None, ""
     if args.previous is not None:
         if args.previous.resolve() == args.out.resolve():
@@ -186,13 +249,15 @@ def run_build(args) -> int:
                            f"not of {f.name}")
     try:
         outcome = build_.build(f, args.out, Upstream(tuple(args.sources)), key, previous, previous_sha256,
-                               progress=lambda line: print(line, file=sys.stderr))
+                               progress=lambda line: print(line, file=sys.stderr), keyrings=keyrings)
     except Unreadable as err:
         print(f"error: an upstream cannot be read: {err}", file=sys.stderr)
         return 2
     except MirrorIndexError as err:
         print(f"refused: {err}", file=sys.stderr)
-        print("error: an upstream index does not match its Release; nothing was signed", file=sys.stderr)
+        why = ("an upstream's Release is not signed by the keyring given for it"
+               if isinstance(err, gpgv.SignatureRefused) else "an upstream index does not match its Release")
+        print(f"error: {why}; nothing was signed", file=sys.stderr)
         return 1
     for line in outcome.refused:
         print(f"refused: {line}", file=sys.stderr)

@@ -3,7 +3,7 @@
 Writing: a Packages index (plain and .gz) of the packages a bundle holds, each stanza as the upstream index
 gave it (so Size and SHA256 are the upstream's, which the fetched file was checked against), and a Release
 per suite (or per flat repository) listing the indexes' SHA256 and sizes, with a Date and no Valid-Until
-(an offline site serves a bundle for months). Checking: every index a Release lists has that hash, every
+(an offline site serves a bundle for months; build.py signs it in OpenPGP form). Checking: every index a Release lists has that hash, every
 package an index lists has the hash its stanza gives; the manifest's hash alone does not say APT will agree.
 """
 
@@ -20,7 +20,7 @@ from aifactory.mirror.debian import MirrorIndexError, paragraphs, release_sha256
 from aifactory.mirror.indexes import index_text
 
 RELEASE = "Release"
-RELEASE_NAMES = ("InRelease", RELEASE)  # the clear-signed form, and the plain one a bundle writes
+RELEASE_NAMES = ("InRelease", RELEASE)  # the clear-signed form and the plain one (a bundle writes both)
 INDEX_NAMES = ("Packages", "Packages.gz", "Packages.xz")
 
 

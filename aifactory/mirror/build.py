@@ -6,9 +6,13 @@ The packages are the BOM's (bom.packages over the indexes fetched and checked ag
 bundle's folders apt/, nvidia/ and neuron/ (installs.served_repositories), after its SHA-256 matched the
 upstream index's; a file that does not match is refused and never written. The bundle's own Packages and
 Release indexes list exactly what it holds (apt_repo), and the manifest names each package's upstream URL
-and index. A package already in the output directory with the right hash is not fetched again (an
-interrupted build resumes); with the manifest of an earlier bundle (`previous`), a file that bundle holds
-with the same path and hash is carried, not fetched or written: the new bundle is a delta.
+and index. Each Release is also OpenPGP-signed with the site's mirror key (InRelease, Release.gpg; openpgp),
+and the bundle holds that key's OpenPGP keyring (keyring_path), so APT on the nodes trusts the bundle with
+one key. Where a keyring is given for an upstream, its Release's own signature is checked first (gpgv) and
+the manifest records the key, or that it was not checked. A package already in the output directory with
+the right hash is not fetched again (an interrupted build resumes); with the manifest of an earlier bundle
+(`previous`), a file that bundle holds with the same path and hash is carried, not fetched or written: the
+new bundle is a delta.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path, PurePosixPath
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from aifactory.core.inputs import BadInput
+from aifactory.core import openpgp
 from aifactory.mirror import apt_repo, indexes, manifest
 from aifactory.mirror.bom import packages
 from aifactory.mirror.indexes import Index
@@ -29,6 +34,12 @@ from aifactory.mirror.upstream import Upstream
 from aifactory.spec import Factory
 
 PART = ".part"  # a package being fetched; renamed once its hash is right
+NOT_CHECKED = "not checked (no keyring given)"
+
+
+def keyring_path(site: str) -> str:
+    """Where a bundle holds the OpenPGP keyring of the site's mirror key."""
+    return f"keys/{site}-mirror.gpg"
 
 
 @dataclass(frozen=True)
@@ -80,9 +91,11 @@ def _plain(path: str) -> str:
     return path.removesuffix(".xz").removesuffix(".gz")
 
 
-def _index_files(served: dict[str, Repository], stanzas: dict[str, list[dict]], arch: str) -> dict[str, bytes]:
-    """Bundle path -> content of every Packages index and Release of the bundle's repositories."""
-    out: dict[str, bytes] = {}
+def _index_files(served: dict[str, Repository], stanzas: dict[str, list[dict]], arch: str,
+                 key: ed25519.Ed25519PrivateKey, site: str) -> dict[str, bytes]:
+    """Bundle path -> content of every Packages index and Release (InRelease, Release.gpg: signed with the
+    mirror key) of the bundle's repositories, and of the mirror key's keyring."""
+    out: dict[str, bytes] = {keyring_path(site): openpgp.keyring(key, site)}
     for repo in served.values():
         top = _in_bundle(repo)
         for directory in dict.fromkeys(d for d, _path in repo.indexes(arch)):
@@ -99,7 +112,10 @@ def _index_files(served: dict[str, Repository], stanzas: dict[str, list[dict]], 
                 fields |= {"Suite": suite, "Codename": suite, "Components": " ".join(repo.components)}
             fields["Architectures"] = arch
             out |= {f"{release_dir}/{path}": data for path, data in listed.items()}
-            out[f"{release_dir}/{apt_repo.RELEASE}"] = apt_repo.release(listed, fields)
+            release = apt_repo.release(listed, fields)
+            out[f"{release_dir}/{apt_repo.RELEASE}"] = release
+            out[f"{release_dir}/InRelease"] = openpgp.clearsign(key, release.decode())
+            out[f"{release_dir}/Release.gpg"] = openpgp.detached(key, release)
     return out
 
 
@@ -148,17 +164,20 @@ def _fetch(item: Package, out: Path, upstream: Upstream, outcome: Outcome) -> No
 
 
 def build(f: Factory, out: Path, upstream: Upstream, key: ed25519.Ed25519PrivateKey, previous: dict | None = None,
-          previous_sha256: str = "", progress: Callable[[str], None] = print) -> Outcome:
+          previous_sha256: str = "", progress: Callable[[str], None] = print,
+          keyrings: tuple[tuple[str, bytes], ...] = ()) -> Outcome:
     """Build the site's bundle into `out`; signed only when nothing was refused or missing (see Outcome).
+    `keyrings` (upstream URL prefix, binary keyring): the upstreams whose Release signature is checked.
     Raises upstream.Unreadable when an upstream file cannot be read, MirrorIndexError when an index does not
-    match its Release, BadInput when `out` holds files of something else."""
+    match its Release (gpgv.SignatureRefused: a Release not signed by its upstream's keyring), BadInput when
+    `out` holds files of something else."""
     installs = site_installs(f)
     served = {r.key: r for r in served_repositories(f)}
     progress(f"mirror build: reading the indexes of {len(installs.repositories)} repositories")
-    found = indexes.from_network(installs, upstream.get)
+    found = indexes.from_network(installs, upstream.get, keyrings)
     outcome = Outcome()
     planned, stanzas = _plan(installs, served, found, outcome)
-    index_files = _index_files(served, stanzas, installs.arch)
+    index_files = _index_files(served, stanzas, installs.arch, key, f.name)
     before = _previous_files(previous)
     carried = {p.path for p in planned if before.get(p.path, {}).get("sha256") == p.sha256}
     carried |= {path for path, data in index_files.items()
@@ -185,8 +204,9 @@ def build(f: Factory, out: Path, upstream: Upstream, key: ed25519.Ed25519Private
             (out / path).parent.mkdir(parents=True, exist_ok=True)
             (out / path).write_bytes(data)
     sources = {p.path: {"upstream": p.url, "index": p.index.url} for p in planned if p.path not in carried}
-    extra = {"indexes": [{"url": i.url, "sha256": i.sha256, "release": i.release, "release_sha256": i.release_sha256}
-                         for i in found]}
+    extra = {"indexes": [{"url": i.url, "sha256": i.sha256, "release": i.release, "release_sha256": i.release_sha256,
+                          "signature": ({"checked": True, "key_fingerprint": i.signed_by} if i.signed_by
+                                        else {"checked": False, "why": NOT_CHECKED})} for i in found]}
     if previous is not None:
         extra |= {"previous": {"manifest_sha256": previous_sha256},
                   "carried": sorted((before[path] for path in carried), key=lambda e: e["path"])}

@@ -1,6 +1,6 @@
 """The upstream Packages indexes a bill of materials is resolved from: files a staging host fetched
 (`--index URL=FILE`), or the upstream servers themselves, each index checked against its repository's
-InRelease SHA256 list."""
+InRelease SHA256 list (and, where a keyring is given for the upstream, that Release's OpenPGP signature)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aifactory.core.inputs import BadInput
+from aifactory.mirror import gpgv
 from aifactory.mirror.debian import MirrorIndexError, paragraphs, release_sha256
 from aifactory.mirror.installs import Repository, SiteInstalls
 
@@ -21,7 +22,8 @@ from aifactory.mirror.installs import Repository, SiteInstalls
 @dataclass(frozen=True)
 class Index:
     """One Packages index of a repository: where it is published, its SHA-256 and its paragraphs; fetched
-    from the network, also the Release (or InRelease) its SHA-256 was checked against."""
+    from the network, also the Release (or InRelease) its SHA-256 was checked against and the fingerprint
+    of the key whose signature of that Release was checked (empty: no keyring was given for it)."""
 
     repository: Repository
     url: str
@@ -29,6 +31,7 @@ class Index:
     packages: tuple[dict, ...]
     release: str = ""
     release_sha256: str = ""
+    signed_by: str = ""
 
 
 def index_text(data: bytes, name: str) -> str:
@@ -75,26 +78,43 @@ def _get(url: str) -> bytes:
                                "access, fetch the indexes elsewhere and pass them with --index URL=FILE") from err
 
 
-def _release(directory: str, get: Callable[[str], bytes]) -> tuple[str, bytes]:
-    """A repository directory's InRelease, or its Release where it publishes no InRelease: (URL, bytes)."""
+def _keyring(directory: str, keyrings: tuple[tuple[str, bytes], ...]) -> bytes | None:
+    """The keyring given for the upstream prefix `directory` is under (the longest), if any."""
+    matching = [(prefix, ring) for prefix, ring in keyrings
+                if directory == prefix.rstrip("/") or directory.startswith(prefix.rstrip("/") + "/")]
+    return max(matching, key=lambda m: len(m[0]))[1] if matching else None
+
+
+def _release(directory: str, get: Callable[[str], bytes], keyring: bytes | None) -> tuple[str, bytes, bytes, str]:
+    """A repository directory's InRelease, or its Release where it publishes no InRelease: (URL, its bytes,
+    the Release text trusted, the signing key's fingerprint). With a keyring, the signature must verify
+    (InRelease, else Release with Release.gpg) and the text trusted is what was signed."""
     try:
-        return f"{directory}/InRelease", get(f"{directory}/InRelease")
+        url, data, detached = f"{directory}/InRelease", get(f"{directory}/InRelease"), None
     except MirrorIndexError:
-        return f"{directory}/Release", get(f"{directory}/Release")
+        url, data = f"{directory}/Release", get(f"{directory}/Release")
+        detached = get(f"{directory}/Release.gpg") if keyring is not None else None
+    if keyring is None:
+        return url, data, data, ""
+    text, fingerprint = gpgv.verified(keyring, data, detached, url)
+    return url, data, text, fingerprint
 
 
-def from_network(installs: SiteInstalls, get: Callable[[str], bytes] = _get) -> list[Index]:
+def from_network(installs: SiteInstalls, get: Callable[[str], bytes] = _get,
+                 keyrings: tuple[tuple[str, bytes], ...] = ()) -> list[Index]:
     """Every index of the site's repositories from the upstream servers (`get` fetches a URL), each checked
-    against the SHA256 its repository's InRelease (or Release) lists; the OpenPGP signature is not checked here."""
+    against the SHA256 its repository's InRelease (or Release) lists. Where `keyrings` (upstream URL prefix,
+    binary keyring) has one for a repository, its Release's OpenPGP signature must verify with it
+    (gpgv.SignatureRefused otherwise); elsewhere the signature is not checked."""
     out = []
-    releases: dict[str, tuple[str, str, dict[str, tuple[str, int]]]] = {}
+    releases: dict[str, tuple[str, str, dict[str, tuple[str, int]], str]] = {}
     for repo in installs.repositories:
         for directory, path in repo.indexes(installs.arch):
             if directory not in releases:
-                release_url, data = _release(directory, get)
+                release_url, data, text, fingerprint = _release(directory, get, _keyring(directory, keyrings))
                 releases[directory] = (release_url, hashlib.sha256(data).hexdigest(),
-                                       release_sha256(data.decode("utf-8", "replace")))
-            release_url, release_digest, listed_files = releases[directory]
+                                       release_sha256(text.decode("utf-8", "replace")), fingerprint)
+            release_url, release_digest, listed_files, fingerprint = releases[directory]
             if path not in listed_files:
                 continue  # a component or compression this suite does not publish
             url, listed = f"{directory}/{path}", listed_files[path][0]
@@ -106,5 +126,5 @@ def from_network(installs: SiteInstalls, get: Callable[[str], bytes] = _get) -> 
                 text = index_text(data, url)
             except (OSError, EOFError, lzma.LZMAError, UnicodeDecodeError) as err:
                 raise MirrorIndexError(f"{url}: cannot be read as a Packages index ({err})") from err
-            out.append(Index(repo, url, digest, tuple(paragraphs(text)), release_url, release_digest))
+            out.append(Index(repo, url, digest, tuple(paragraphs(text)), release_url, release_digest, fingerprint))
     return out

@@ -97,8 +97,11 @@ class SiteInstalls:
 
 
 def _with_mirrors(f: Factory, apt: str | None, nvidia: str | None, neuron: str | None) -> Factory:
+    """The site with these mirrors, for the repositories' URLs only: without its mirror key (whose keyring
+    the role variables would read and check; the sources' URLs do not depend on it)."""
     mirrors = f.software.mirrors.model_copy(update={"apt": apt, "nvidia": nvidia, "neuron": neuron})
-    return f.model_copy(update={"software": f.software.model_copy(update={"mirrors": mirrors})})
+    software = f.software.model_copy(update={"mirrors": mirrors, "mirror_public_key_file": None})
+    return f.model_copy(update={"software": software})
 
 
 def _upstream(f: Factory) -> Factory:

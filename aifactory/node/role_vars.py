@@ -8,6 +8,7 @@ these variables for every node of a factory instead. One function per role, name
 from __future__ import annotations
 
 from aifactory import scheduler
+from aifactory.node.mirror_keyring import nodes_keyring
 from aifactory.scheduler import health_program
 from aifactory.spec import Factory
 from aifactory.spec.naming import DEDICATED
@@ -70,6 +71,26 @@ def capability_vars(host_vars: dict) -> dict:
 def cluster_capabilities(host_vars: list[dict]) -> dict[str, bool]:
     """{capability: whether every host has it} of CLUSTER_CAPABILITIES (unset: has it)."""
     return {name: all(v.get(name, True) is not False for v in host_vars) for name in CLUSTER_CAPABILITIES}
+
+
+def mirror_keyring_path(site: str) -> str:
+    """Where the nodes keep the OpenPGP keyring of the site's mirror key."""
+    return f"/usr/share/keyrings/aifactory-{site}-mirror.gpg"
+
+
+def mirror_keyring_vars(f: Factory) -> dict:
+    """With software.mirror_public_key_file: each role whose APT source the site's mirror serves copies the
+    site's keyring (committed beside the public key, checked against it) to the nodes and names it in
+    Signed-By; a source still at its vendor keeps the vendor's key."""
+    mirrors = f.software.mirrors
+    served = [role for role, mirror in (("os_baseline", mirrors.apt), ("nvidia_gpu", mirrors.nvidia),
+                                        ("rdma_fabric", mirrors.nvidia), ("neuron", mirrors.neuron)) if mirror]
+    keyring = nodes_keyring(f) if served else None
+    if keyring is None:
+        return {}
+    return {name: value for role in served for name, value in (
+        (f"{role}_mirror_keyring", mirror_keyring_path(f.name)),
+        (f"{role}_mirror_keyring_src", str(keyring.absolute())))}
 
 
 def os_baseline_vars(f: Factory) -> dict:
@@ -201,6 +222,7 @@ def role_vars(f: Factory, aws: dict) -> dict:
     """Every role variable the spec sets, for the group of all nodes."""
     return {
         **os_baseline_vars(f),
+        **mirror_keyring_vars(f),
         **nvidia_gpu_vars(f),
         **neuron_vars(f),
         **rdma_fabric_vars(f),

@@ -14,6 +14,8 @@ import http.server
 import json
 import lzma
 import shutil
+import subprocess
+import tempfile
 import threading
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from aifactory.cli import main
+from aifactory.core import openpgp
 from aifactory.mirror import manifest
 from aifactory.mirror.installs import site_installs
 from aifactory.spec import load_spec
@@ -299,3 +302,175 @@ def test_bad_input_exits_2_naming_it(capsys, tmp_path, site, upstream, change, e
         rc, err = exit_.code, capsys.readouterr().err
     assert rc == 2 and message in err
     assert "PRIVATE KEY" not in err
+
+
+GPGV = shutil.which("gpgv")
+needs_gpgv = pytest.mark.skipif(GPGV is None, reason="gpgv is not installed here: it is what checks OpenPGP signatures")
+
+
+def gpgv(keyring: Path, *files: Path) -> int:
+    with tempfile.TemporaryDirectory() as home:
+        return subprocess.run([GPGV, "--homedir", home, "--keyring", str(keyring), *map(str, files)],
+                              capture_output=True, check=False).returncode
+
+
+def altered(path: Path, old: bytes, new: bytes) -> None:
+    data = path.read_bytes()
+    assert data.count(old) >= 1
+    path.write_bytes(data.replace(old, new, 1))
+
+
+@needs_gpgv
+def test_apt_trusts_the_bundle_with_the_mirror_keyring_and_refuses_one_altered_byte(capsys, tmp_path, site, upstream):
+    stand_in, url, _asked = upstream
+    bundle = tmp_path / "bundle"
+    assert build(capsys, site, bundle, stand_in.from_args(url))[0] == 0
+    keyring = bundle / "keys/lab-b200-mirror.gpg"
+    private = serialization.load_pem_private_key(site[1].read_bytes(), None)
+    assert keyring.read_bytes() == openpgp.keyring(private, "lab-b200")
+    releases = sorted(bundle.rglob("Release"))
+    assert {r.parent.relative_to(bundle).as_posix() for r in releases} >= {
+        "apt/dists/trixie", "apt/dists/trixie-updates", "nvidia/compute/cuda/repos/debian13/x86_64"}
+    for release in releases:
+        inrelease, detached = release.with_name("InRelease"), release.with_name("Release.gpg")
+        assert gpgv(keyring, inrelease) == 0 and gpgv(keyring, detached, release) == 0
+        assert b"Valid-Until" not in inrelease.read_bytes()
+    # A keyring of another key does not verify them; one altered byte is refused.
+    other = tmp_path / "other.gpg"
+    other.write_bytes(openpgp.keyring(ed25519.Ed25519PrivateKey.generate(), "lab-b200"))
+    assert gpgv(other, releases[0].with_name("InRelease")) != 0
+    inrelease = releases[0].with_name("InRelease")
+    altered(inrelease, b"SHA256:\n ", b"SHA256:\n 0")
+    altered(releases[0], b"Architectures: amd64", b"Architectures: arm64")
+    assert gpgv(keyring, inrelease) != 0 and gpgv(keyring, releases[0].with_name("Release.gpg"), releases[0]) != 0
+    assert verify(capsys, site, bundle)[0] == 1  # and the manifest's hashes refuse them too
+
+
+def test_mirror_keyring_writes_the_bundles_keyring_beside_the_public_key(capsys, tmp_path, site):
+    assert main(["mirror", "keyring", str(site[0]), "--signing-key", str(site[1])]) == 0
+    private = serialization.load_pem_private_key(site[1].read_bytes(), None)
+    written = site[0] / "mirror-key.gpg"
+    assert written.read_bytes() == openpgp.keyring(private, "lab-b200")
+    out = capsys.readouterr().out
+    assert openpgp.fingerprint(private.public_key()) in out and "PRIVATE" not in out
+    site[1].write_bytes(ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    assert main(["mirror", "keyring", str(site[0]), "--signing-key", str(site[1]), "--out", str(tmp_path / "k")]) == 2
+    assert "not the private half of software.mirror_public_key_file" in capsys.readouterr().err
+    assert not (tmp_path / "k").exists()
+
+
+def vendor_signed(stand_in: StandIn, vendor: ed25519.Ed25519PrivateKey, detached_for: str = "") -> None:
+    """Every stand-in InRelease signed by `vendor`; `detached_for`'s as Release and Release.gpg instead."""
+    for inrelease in stand_in.root.rglob("InRelease"):
+        text = inrelease.read_text()
+        if detached_for and inrelease.is_relative_to(stand_in.root / detached_for):
+            inrelease.unlink()
+            inrelease.with_name("Release").write_text(text)
+            inrelease.with_name("Release.gpg").write_bytes(openpgp.detached(vendor, text.encode()))
+        else:
+            inrelease.write_bytes(openpgp.clearsign(vendor, text))
+
+
+@needs_gpgv
+def test_upstream_signatures_are_checked_with_the_keyring_given_and_recorded(capsys, tmp_path, site, upstream):
+    stand_in, url, _asked = upstream
+    vendor = ed25519.Ed25519PrivateKey.generate()
+    vendor_signed(stand_in, vendor, detached_for="doca")
+    ring = tmp_path / "vendor.asc"  # armored, as vendors publish their keys
+    ring.write_text(openpgp.armor(openpgp.keyring(vendor, "vendor stand-in"), "PUBLIC KEY BLOCK"))
+    keyed = [arg for key in ("cuda", "doca") for arg in ("--upstream-keyring", f"{stand_in.repos[key].url}={ring}")]
+    rc, err = build(capsys, site, tmp_path / "bundle", stand_in.from_args(url), *keyed)
+    assert rc == 0, err
+    document = json.loads((tmp_path / "bundle" / manifest.MANIFEST).read_text())
+    signatures = {i["release"]: i["signature"] for i in document["indexes"]}
+    checked = {"checked": True, "key_fingerprint": openpgp.fingerprint(vendor.public_key())}
+    assert signatures[f"{stand_in.repos['cuda'].url}/InRelease"] == checked
+    assert signatures[f"{stand_in.repos['doca'].url}/Release"] == checked  # Release with Release.gpg
+    assert signatures["http://deb.debian.org/debian/dists/trixie/InRelease"] == {
+        "checked": False, "why": "not checked (no keyring given)"}
+
+
+@needs_gpgv
+@pytest.mark.parametrize("tamper", ["other key", "altered after signing", "altered Release", "unsigned"])
+def test_an_upstream_not_signed_by_its_keyring_is_refused(capsys, tmp_path, site, upstream, tamper):
+    stand_in, url, _asked = upstream
+    vendor = ed25519.Ed25519PrivateKey.generate()
+    vendor_signed(stand_in, vendor, detached_for="doca")
+    cuda, doca = stand_in.root / "cuda/InRelease", stand_in.root / "doca/Release"
+    if tamper == "other key":
+        vendor = ed25519.Ed25519PrivateKey.generate()
+    elif tamper == "altered after signing":
+        altered(cuda, b"Origin: test stand-in", b"Origin: test stand-iN")
+    elif tamper == "altered Release":
+        altered(doca, b"Origin: test stand-in", b"Origin: test stand-iN")
+    else:
+        cuda.write_text(StandIn.__name__)  # no signature at all
+    ring = tmp_path / "vendor.gpg"
+    ring.write_bytes(openpgp.keyring(vendor, "vendor stand-in"))
+    named = stand_in.repos["doca" if tamper == "altered Release" else "cuda"].url
+    rc, err = build(capsys, site, tmp_path / "bundle", stand_in.from_args(url),
+                    "--upstream-keyring", f"{named}={ring}")
+    assert rc == 1 and f"refused: {named}/" in err and "does not verify with the keyring given" in err
+    assert "not signed by the keyring given for it; nothing was signed" in err
+    assert not (tmp_path / "bundle" / manifest.MANIFEST).exists()
+
+
+@pytest.mark.parametrize("given, message", [
+    ("https://example.org/debian={ring}", "--upstream-keyring https://example.org/debian: no repository"),
+    ("{cuda}={junk}", "not an OpenPGP keyring"),
+    ("{cuda}", "expected UPSTREAM=FILE"),
+])
+def test_a_bad_upstream_keyring_exits_2_naming_it(capsys, tmp_path, site, upstream, given, message):
+    stand_in, url, _asked = upstream
+    (tmp_path / "junk").write_text("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnot base64!\n")
+    (tmp_path / "ring.gpg").write_bytes(openpgp.keyring(ed25519.Ed25519PrivateKey.generate(), "x"))
+    arg = given.format(ring=tmp_path / "ring.gpg", junk=tmp_path / "junk", cuda=stand_in.repos["cuda"].url)
+    try:
+        rc, err = build(capsys, site, tmp_path / "bundle", stand_in.from_args(url), "--upstream-keyring", arg)
+    except SystemExit as exit_:
+        rc, err = exit_.code, capsys.readouterr().err
+    assert rc == 2 and message in err
+
+
+@needs_gpgv
+@pytest.mark.skipif(shutil.which("apt-get") is None, reason="needs apt-get: APT itself checks the bundle")
+def test_apt_itself_accepts_the_bundle_signed_by_the_mirror_key_only(capsys, tmp_path, site, upstream):
+    stand_in, url, _asked = upstream
+    bundle = tmp_path / "bundle"
+    assert build(capsys, site, bundle, stand_in.from_args(url))[0] == 0
+
+    def apt_update(keyring: Path) -> subprocess.CompletedProcess:
+        root = tmp_path / f"apt-{keyring.stem}"
+        stanzas = []
+        for release in sorted(bundle.rglob("Release")):
+            fields = dict(line.split(": ", 1) for line in release.read_text().splitlines() if ": " in line)
+            if release.parent.parent.name == "dists":
+                where = f"URIs: file://{release.parent.parent.parent}\nSuites: {release.parent.name}\n" \
+                        f"Components: {fields['Components']}\n"
+            else:
+                where = f"URIs: file://{release.parent}/\nSuites: /\n"
+            stanzas.append(f"Types: deb\n{where}Signed-By: {keyring}\n")
+        (root / "parts").mkdir(parents=True)
+        (root / "parts/bundle.sources").write_text("\n".join(stanzas))
+        for d in ("state/lists/partial", "cache/archives/partial"):
+            (root / d).mkdir(parents=True)
+        (root / "status").touch()
+        opts = ["-oDir::Etc::SourceList=/dev/null", f"-oDir::Etc::SourceParts={root / 'parts'}",
+                f"-oDir::State={root / 'state'}", f"-oDir::State::status={root / 'status'}",
+                f"-oDir::Cache={root / 'cache'}", "-oDir::Etc::Preferences=/dev/null",
+                f"-oDir::Etc::PreferencesParts={root}", "-oAPT::Architecture=amd64", "-oAPT::Sandbox::User=root"]
+        update = subprocess.run(["apt-get", *opts, "update"], capture_output=True, text=True, check=False)
+        policy = subprocess.run(["apt-cache", *opts, "policy", DEPENDENCY, "doca-ofed"], capture_output=True,
+                                text=True, check=False)
+        return subprocess.CompletedProcess(update.args, update.returncode, policy.stdout, update.stderr)
+
+    trusted = apt_update(bundle / "keys/lab-b200-mirror.gpg")
+    assert trusted.returncode == 0 and "NO_PUBKEY" not in trusted.stderr and "not signed" not in trusted.stderr, \
+        trusted.stderr
+    assert "2.0-1" in trusted.stdout and "1.0-1" in trusted.stdout  # both repositories' packages are candidates
+    other = tmp_path / "other.gpg"
+    other.write_bytes(openpgp.keyring(ed25519.Ed25519PrivateKey.generate(), "lab-b200"))
+    refused = apt_update(other)
+    assert "NO_PUBKEY" in refused.stderr or "not signed" in refused.stderr, refused.stderr
+    assert "2.0-1" not in refused.stdout
