@@ -27,6 +27,10 @@ def register(sub) -> None:
                          f"(default: every node, or the first {lifecycle.FIXED_RACK_TRAYS} of a fixed-size rack "
                          "such as an NVL72's 18 trays)")
     up.set_defaults(func=run_up)
+    prepare = lab.add_parser("prepare", help="build the lab cache (base root, mirror and vendor repository "
+                             "stand-ins) for these sites ahead of `lab up`; starts nothing")
+    prepare.add_argument("specs", nargs="+", metavar="SPEC", help="factory.yaml or the site directory holding it")
+    prepare.set_defaults(func=run_prepare)
     status = lab.add_parser("status", help="show whether each stand-in runs")
     status.add_argument("spec", metavar="SPEC", help="factory.yaml or the site directory holding it")
     status.add_argument("--format", choices=["table", "json"], default="table")
@@ -85,6 +89,18 @@ def run_up(args) -> int:
         print(f"error: lab up failed: {err}", file=sys.stderr)
         return 1
     print(f"export AIFACTORY_HOST_OVERRIDES={site_dir(f.name) / lifecycle.OVERRIDES_FILE}")
+    return 0
+
+
+def run_prepare(args) -> int:
+    sites = [load_spec(spec) for spec in args.specs]
+    if not _preflight():
+        return 1
+    try:
+        lifecycle.prepare(sites, progress)
+    except RuntimeError as err:  # debootstrap or a download failed; the message names the log
+        print(f"error: lab prepare failed: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

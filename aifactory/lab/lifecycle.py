@@ -105,12 +105,26 @@ def up(f: Factory, progress: Progress = print, scratch_disks: int = SCRATCH_DISK
     return state
 
 
-def _up(f: Factory, state: LabState, progress: Progress, scratch_disks: int, scratch_disk_mb: int,
-        lab_nodes: list, faults: dict[str, list[str]]) -> None:
+def cached_trees(f: Factory, progress: Progress = print) -> tuple[Path, Path, Path]:
+    """The lab cache's trees a lab of `f` boots from and serves: (base root, vendor repository stand-ins, mirror
+    stand-in), each built first when absent, under the cache's lock."""
     with base.cache_lock(progress):
         root = base.ensure_base(progress)
         vendor_root = vendor_repos.ensure(progress)
         mirror_root = mirror.ensure(base.configured_mirror(), root, mirror.node_installs(f), progress)
+    return root, vendor_root, mirror_root
+
+
+def prepare(sites: list[Factory], progress: Progress = print) -> None:
+    """Build the lab cache's trees for labs of these sites ahead of `lab up`, starting nothing: `make test` does it
+    while the unit tests run, so the lab scenarios do not wait for it on their first lab."""
+    for f in sites:
+        cached_trees(f, progress)
+
+
+def _up(f: Factory, state: LabState, progress: Progress, scratch_disks: int, scratch_disk_mb: int,
+        lab_nodes: list, faults: dict[str, list[str]]) -> None:
+    root, vendor_root, mirror_root = cached_trees(f, progress)
     progress("AWS stand-in: starting moto_server on 127.0.0.1")
     state.endpoints["aws"] = aws.start(state)
     progress(f"AWS stand-in: moto_server at {state.endpoints['aws']}")

@@ -33,8 +33,8 @@ def power_state(url: str, system_id: str) -> str:
     return read_system(url, system_id)["PowerState"]
 
 
-def power_on(tmp_path, url: str, system_id: str, *check: str) -> dict[str, dict]:
-    """Run the bmc role with bmc_power_action=on; {power task: its result} for the tasks that ran."""
+def run_role(tmp_path, url: str, system_id: str, *check: str) -> dict[str, dict]:
+    """Run the bmc role with bmc_power_action=on; {task: its result} for every task the run went through."""
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(yaml.safe_dump({"all": {"hosts": {f"{NODE}-bmc": {
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable, "bmc_endpoint": url,
@@ -49,8 +49,13 @@ def power_on(tmp_path, url: str, system_id: str, *check: str) -> dict[str, dict]
                           env={**os.environ, **LAB_BMC_CREDENTIALS, "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
                                "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")})
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    tasks = {t["task"]["name"].removeprefix("bmc : "): t["hosts"][f"{NODE}-bmc"]
-             for play in json.loads(done.stdout)["plays"] for t in play["tasks"]}
+    return {t["task"]["name"].removeprefix("bmc : "): t["hosts"][f"{NODE}-bmc"]
+            for play in json.loads(done.stdout)["plays"] for t in play["tasks"]}
+
+
+def power_on(tmp_path, url: str, system_id: str, *check: str) -> dict[str, dict]:
+    """{power task: its result} for the power tasks that ran with bmc_power_action=on."""
+    tasks = run_role(tmp_path, url, system_id, *check)
     return {name: tasks[name] for name in POWER_TASKS if name in tasks and not tasks[name].get("skipped")}
 
 
@@ -71,3 +76,8 @@ def test_a_system_already_on_gets_no_power_command_and_no_wait(tmp_path, bmc):
 
     assert power_on(tmp_path, url, system_id) == {}
     assert power_on(tmp_path, url, system_id, "--check") == {}
+    # Nothing to send: the power tasks are not even gone through (one skipped include instead of three skips per
+    # host), nor the firmware comparison's without a baseline.
+    again = run_role(tmp_path, url, system_id)
+    assert again["Apply the power action"].get("skipped") and not set(POWER_TASKS) & set(again)
+    assert again["Compare firmware with the baseline"].get("skipped") and "Compute firmware mismatches" not in again
