@@ -15,9 +15,11 @@ on the one lab (each lab up and first bring-up costs minutes, so Slurm's own che
 3. a driver rollout (the stand-in CUDA repository's two versions of the branch): the canary and rack 1
    first, then rack 2 while a job runs on rack 1: the job is never killed, every node ends on the new
    version, acceptance passes;
-4. a canary with an injected fault stops the rollout before any other node is touched, drained with
+4. the performance tiers (issue 33) through Slurm on the four accepted trays name the one tray given low
+   NVLink bandwidth (at its tray tier) or low InfiniBand bandwidth (isolated in the cross-rack tier);
+5. a canary with an injected fault stops the rollout before any other node is touched, drained with
    the rollout's reason;
-5. replacing a node whose stand-in disk was wiped and whose SSH host key is new returns it to service.
+6. replacing a node whose stand-in disk was wiped and whose SSH host key is new returns it to service.
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ import pytest
 import yaml
 
 from aifactory import scheduler
-from aifactory.lab import hardware, lifecycle, nodes, procs
-from aifactory.lab.rehearsal import LAB_BMC_CREDENTIALS
+from aifactory.core.userstate import acceptance_dir
+from aifactory.lab import hardware, lifecycle, nodes, performance, procs
+from aifactory.lab.rehearsal import LAB_BMC_CREDENTIALS, read_acceptance
 from aifactory.lab.state import LabState
-from aifactory.node.acceptance_gate import GATE_PASSES
+from aifactory.node.acceptance_gate import GATE_PASSES, host_outcome
 from aifactory.node.inventory import build_inventory
 from aifactory.lab import scheduler as scheduler_lab
 from aifactory.spec import load_spec
@@ -258,6 +261,32 @@ def test_a_driver_rollout_keeps_a_job_on_rack_1_running_while_rack_2_is_upgraded
     states = node_states()
     assert all(states[n][0] in ("idle", "alloc", "mix") for n in (CANARY, RACK1_OTHER, *RACK2)), states
     lab_ssh(f"{SITE}-head01", f"scancel {job}")
+
+
+@pytest.mark.parametrize(("faulty", "kind", "tier"), [(RACK1_OTHER, "nvlink-bw-low", "tray"),
+                                                    (RACK2[0], "ib-bw-low", "cross-rack")])
+def test_performance_tiers_through_slurm_name_the_tray_whose_bandwidth_is_low(day2, tmp_path, faulty, kind, tier):
+    """The rehearsal's performance stage (aifactory.lab.performance) on this lab's GB200 trays in two NVL72 racks,
+    every tier through Slurm, after the rollout's acceptance passed on all four: with `kind` written into one tray's
+    stand-in hardware profile, the stage fails and names that tray alone, at its own tray tier (nvlink-bw-low) or
+    isolated within the cross-rack tier (ib-bw-low), whose links stay up at full rate."""
+    f = load_spec(day2.site)
+    booted = [n.name for n in f.nodes if n.name in day2.state.nodes]
+    acceptance = read_acceptance(acceptance_dir(f.name), booted)
+    assert all(host_outcome(acceptance[h]) in GATE_PASSES for h in booted), acceptance
+    assert tier in hardware.FAULTS[kind].fails_tiers(f.platform)
+    performance.install_tools(f, day2.state, booted)
+    root = nodes.node_dir(day2.state, faulty) / "root"
+    healthy = json.loads((root / hardware.PROFILE_PATH.lstrip("/")).read_text())
+    hardware.write_profile(root, hardware.with_faults(healthy, [kind]))
+    try:
+        outcome, detail = performance.run_tiers(f, tmp_path, acceptance, performance.slurm_srun(f, day2.state, booted))
+    finally:
+        hardware.write_profile(root, healthy)
+    assert outcome == "failed", detail
+    named = detail.split("named: ", 1)[1]
+    assert named.startswith(f"{faulty} ({tier} tier, "), detail
+    assert [h for h in booted if h in named] == [faulty], detail
 
 
 def test_a_faulty_canary_stops_the_rollout_before_any_other_node(day2):
