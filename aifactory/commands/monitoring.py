@@ -1,6 +1,8 @@
-"""`aifactory monitoring SITE --out DIR`: the site's Prometheus and Alertmanager configuration and alert rules.
+"""`aifactory monitoring SITE --out DIR`: the site's Prometheus and Alertmanager configuration, alert rules and
+Grafana dashboards.
 
-Writes prometheus.yml, rules/aifactory-alerts.yml and, per head node, its alertmanager.yml (the spec's receivers
+Writes prometheus.yml, rules/aifactory-alerts.yml, dashboards/<uid>.json (Grafana's JSON model, for the customer's
+Grafana: aifactory.monitoring.dashboards) and, per head node, its alertmanager.yml (the spec's receivers
 and, with monitoring.enabled, the acting receiver on that head node) and the Debian /etc/default/prometheus lines
 with its command-line flags (and environment). With monitoring.amp_remote_write,
 prometheus.yml also writes to the AMP workspace whose URL `--stack-outputs` holds; without that file it has no
@@ -10,19 +12,21 @@ bad spec, bad host overrides or stack outputs, or a directory that cannot be wri
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from pathlib import Path
 
 from aifactory.commands.paths import input_file, output_dir
 from aifactory.commands.runner_options import HOST_OVERRIDES_HELP, bad_input
-from aifactory.monitoring import alerts, prometheus_config as pc
+from aifactory.monitoring import alerts, dashboards, prometheus_config as pc
 from aifactory.node.inventory import InventoryInputError, build_inventory, load_host_overrides
 from aifactory.spec import load_spec
 
 
 def register(sub) -> None:
-    p = sub.add_parser("monitoring", help="write the site's Prometheus and Alertmanager configuration and alert rules")
+    p = sub.add_parser("monitoring", help="write the site's Prometheus and Alertmanager configuration, alert rules and "
+                                          "Grafana dashboards")
     p.add_argument("spec", metavar="SITE", help="factory.yaml or the site directory holding it")
     p.add_argument("--out", metavar="DIR", type=output_dir, required=True, help="directory to write the files into")
     p.add_argument("--host-overrides", type=input_file, metavar="FILE",
@@ -45,6 +49,7 @@ def site_files(spec: str | Path, host_overrides: dict | None = None, stack_outpu
     files = {
         "prometheus.yml": pc.as_yaml(pc.prometheus_config(f, inv, amp_url=amp_url), "prometheus.yml", f),
         f"rules/{alerts.RULES_FILE}": alerts.rules_yaml(f),
+        **{f"dashboards/{d['uid']}.json": json.dumps(d, indent=2) + "\n" for d in dashboards.dashboards(f)},
     }
     for head in pc.scrape_targets(inv)[1]:
         flags = shlex.join(pc.prometheus_flags(f, head.address))

@@ -1,4 +1,4 @@
-"""The metrics the alert rules read: their names, who writes them and the labels they carry.
+"""The metrics the alert rules and dashboards read: their names, who writes them and the labels they carry.
 
 The one source for both ends: the alert rules (`aifactory.monitoring.alerts`) select series only through
 `Metric.select`, which refuses a label the metric does not carry; the project's textfile collector writes the
@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 
 DCGM_EXPORTER = "dcgm-exporter"  # NVIDIA's DCGM exporter (etc/default-counters.csv, dcp-metrics-included.csv)
+NEURON_EXPORTER = "neuron-monitor-prometheus.py"  # AWS Neuron's exporter of neuron-monitor's report (aws-neuronx-tools)
 NODE_EXPORTER = "node-exporter"  # Prometheus node exporter (infiniband, filesystem, systemd, textfile collectors)
 PROMETHEUS = "prometheus"        # Prometheus's own series per scrape target
 TEXTFILE = "aifactory textfile collector"
@@ -73,8 +74,42 @@ CLOCKS_EVENT_REASONS = Metric("DCGM_FI_DEV_CLOCKS_EVENT_REASONS", DCGM_EXPORTER,
 # NVML's nvmlClocksEventReason bits for thermal slowdown: software (0x20) and hardware (0x40).
 THERMAL_SLOWDOWN_BITS = (0x20, 0x40)
 
+# Read by the dashboards (aifactory.monitoring.dashboards): fields of dcgm-exporter's etc/default-counters.csv
+# (GPU_UTIL, POWER_USAGE, FB_USED) and of the counters that matter the issue turns on (ECC_SBE_VOL_TOTAL).
+GPU_UTIL = Metric("DCGM_FI_DEV_GPU_UTIL", DCGM_EXPORTER, DCGM_GPU_LABELS, "GPU utilisation (%)")
+POWER_USAGE = Metric("DCGM_FI_DEV_POWER_USAGE", DCGM_EXPORTER, DCGM_GPU_LABELS, "GPU power draw (W)")
+FB_USED = Metric("DCGM_FI_DEV_FB_USED", DCGM_EXPORTER, DCGM_GPU_LABELS, "GPU frame buffer memory used (MiB)")
+ECC_SBE_VOL_TOTAL = Metric("DCGM_FI_DEV_ECC_SBE_VOL_TOTAL", DCGM_EXPORTER, DCGM_GPU_LABELS,
+                           "single-bit volatile ECC errors")
+
+# --- Neuron's exporter (neuron-monitor-prometheus.py) ----------------------------------------------------------
+NEURONCORE_UTILIZATION = Metric("neuroncore_utilization_ratio", NEURON_EXPORTER, ("neuroncore", "runtime_tag"),
+                                "NeuronCore utilisation, 0 to 1, per core in use by a runtime")
+NEURON_RUNTIME_MEMORY_USED = Metric("neuron_runtime_memory_used_bytes", NEURON_EXPORTER,
+                                    ("memory_location", "runtime_tag"),
+                                    "memory the Neuron runtimes use, on the host or the Neuron device")
+NEURON_EXECUTION_ERRORS = Metric("execution_errors_total", NEURON_EXPORTER, ("error_type", "runtime_tag"),
+                                 "Neuron runtime execution errors, by type")
+# The ECC counter's name and labels as the exporter's recent versions write it (OpenTelemetry collector-contrib's
+# awscontainerinsightreceiver, internal/neuron/metric_name.go and its test data; older versions wrote one metric
+# per event type, `neurondevice_hw_ecc_events_total_<event_type>`).
+NEURON_HW_ECC_EVENTS = Metric("neurondevice_hw_ecc_events_total", NEURON_EXPORTER,
+                              ("event_type", "neuron_device_index"),
+                              "Neuron device ECC events (mem_ecc_corrected, mem_ecc_uncorrected, sram_ecc_...)")
+
 # --- node exporter --------------------------------------------------------------------------------------------
 UP = Metric("up", PROMETHEUS, (), "1 when the target's last scrape succeeded")
+ALERTS = Metric("ALERTS", PROMETHEUS, ("alertname", "alertstate", "severity"),
+                "1 per pending or firing alert of the rules (aifactory.monitoring.alerts), with its labels")
+CPU_SECONDS = Metric("node_cpu_seconds_total", NODE_EXPORTER, ("cpu", "mode"), "CPU time by mode")
+MEMORY_AVAILABLE = Metric("node_memory_MemAvailable_bytes", NODE_EXPORTER, (), "memory available to start programs")
+MEMORY_TOTAL = Metric("node_memory_MemTotal_bytes", NODE_EXPORTER, (), "usable memory")
+NETWORK_RECEIVE = Metric("node_network_receive_bytes_total", NODE_EXPORTER, ("device",), "bytes received")
+NETWORK_TRANSMIT = Metric("node_network_transmit_bytes_total", NODE_EXPORTER, ("device",), "bytes sent")
+IB_RECEIVE = Metric("node_infiniband_port_data_received_bytes_total", NODE_EXPORTER, ("device", "port"),
+                    "bytes an InfiniBand port received")
+IB_TRANSMIT = Metric("node_infiniband_port_data_transmitted_bytes_total", NODE_EXPORTER, ("device", "port"),
+                     "bytes an InfiniBand port sent")
 IB_STATE = Metric("node_infiniband_state_id", NODE_EXPORTER, ("device", "port"),
                   "InfiniBand port state: 1 down, 2 init, 3 armed, 4 active, 5 active defer")
 IB_ACTIVE = 4

@@ -118,7 +118,8 @@ def test_the_command_writes_every_file(tmp_path, capsys):
     assert main(["monitoring", "inventories/paris-gb200", "--out", str(tmp_path / "out")]) == 0
     written = {p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file()}
     assert written == {"prometheus.yml", "alertmanager/paris-gb200-head01.yml", "rules/aifactory-alerts.yml",
-                       "default/paris-gb200-head01.prometheus"}
+                       "default/paris-gb200-head01.prometheus", "dashboards/paris-gb200-overview.json",
+                       "dashboards/paris-gb200-accelerators.json", "dashboards/paris-gb200-node.json"}
     assert yaml.safe_load((tmp_path / "out" / "prometheus.yml").read_text())["global"]["external_labels"] == {
         "factory": "paris-gb200"}
 
