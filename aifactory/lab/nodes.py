@@ -18,6 +18,7 @@ from aifactory.core.inputs import BadInput, InputFileError, read_text
 from aifactory.lab import cgroups, procs
 from aifactory.lab.state import LabState
 
+PROCESS_ROLE = "node "  # a node's supervisor process in the lab's state: "node <name>"
 BOOT_TIMEOUT_S = 120
 
 
@@ -107,7 +108,7 @@ def boot(state: LabState, node: str, root: Path, netns: str, binds: list[str]) -
         state.record("cgroup", path=cgroup)
     argv = [sys.executable, "-m", "aifactory.lab.supervise", cgroup, "--", *nspawn_argv(root, node, netns, binds)]
     ident = procs.spawn(argv, node_dir(state, node) / "console.log")
-    state.record("process", role=f"node {node}", **ident)
+    state.record("process", role=f"{PROCESS_ROLE}{node}", **ident)
     return ident
 
 

@@ -129,13 +129,21 @@ def alive(ident: dict) -> bool:
         return False
 
 
-def stop(ident: dict, grace_s: float = 30.0) -> None:
-    """SIGTERM the recorded process, SIGKILL its process group after `grace_s`; no-op if it ended."""
+def terminate(ident: dict) -> None:
+    """SIGTERM the recorded process if it still runs, without waiting (stop(..., terminated=True) waits)."""
+    if alive(ident):
+        os.kill(ident["pid"], signal.SIGTERM)
+
+
+def stop(ident: dict, grace_s: float = 30.0, terminated: bool = False) -> None:
+    """SIGTERM the recorded process (unless `terminated` already did), SIGKILL its process group after `grace_s`;
+    no-op if it ended."""
     if not alive(ident):
         _reaped(ident["pid"])
         return
     pgid = ident["pid"]  # spawn() made it a session (and group) leader
-    os.kill(ident["pid"], signal.SIGTERM)
+    if not terminated:
+        os.kill(ident["pid"], signal.SIGTERM)
     if not wait_until(lambda: not alive(ident) or _reaped(ident["pid"]), grace_s):
         os.killpg(pgid, signal.SIGKILL)
         wait_until(lambda: not alive(ident) or _reaped(ident["pid"]), 10)
