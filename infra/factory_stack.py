@@ -61,8 +61,8 @@ def build(factory: Factory) -> dict[str, Any]:
     PulumiState(name, stack_state(region, PROJECT_ROOT, pulumi.get_stack()), opts=opts)
     pinning = RegionPinning(name, RegionPinningArgs(sovereignty.allowed_regions), opts=opts)
     certificate = factory.acceptance.certificate
-    keys = Keys(name, KeysArgs(sovereignty, account, signing_key=certificate is not None and certificate.signing == "kms"),
-                opts=opts)
+    keys = Keys(name, KeysArgs(sovereignty, account, signing_key_spec=certificate.kms_key_spec
+                               if certificate is not None and certificate.signing == "kms" else None), opts=opts)
     audit = Audit(name, AuditArgs(sovereignty, keys.arns["logs"], account), opts=opts)
     hub = HubNetwork(name, HubNetworkArgs(
         region=region, link=factory.hybrid_link, onprem_cidr=onprem_cidr, logs_key_arn=keys.arns["logs"],

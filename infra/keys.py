@@ -7,8 +7,9 @@ customer runs. Its credentials come from the Pulumi config secrets `aifactory:xk
 `aws kms connect-custom-key-store` after the first `pulumi up` creates it, then `pulumi up` again.
 KMS does not rotate XKS keys; the external key manager does.
 
-With `acceptance.certificate.signing: kms` the factory also has an asymmetric signing key (ECC_NIST_P256,
-SIGN_VERIFY, `alias/<name>-acceptance`) that signs the acceptance certificate. KMS rotates symmetric
+With `acceptance.certificate.signing: kms` the factory also has an asymmetric signing key (SIGN_VERIFY,
+`alias/<name>-acceptance`, of the spec's `acceptance.certificate.kms_key_spec`: ECC_NIST_P256 by default,
+RSA_3072 or RSA_4096) that signs the acceptance certificate. KMS rotates symmetric
 encryption keys only: a signing key cannot rotate (its public key is what verifiers hold), so SOV-04
 exempts SIGN_VERIFY keys from its rotation check.
 
@@ -29,7 +30,6 @@ from infra.account import Account
 from aifactory.spec.model import Sovereignty
 
 PURPOSES = ("data", "logs")
-SIGNING_KEY_SPEC = "ECC_NIST_P256"  # aifactory.reports.signing verifies ECDSA_SHA_256 on P-256
 XKS_CONNECTIVITY = {"public-endpoint": "PUBLIC_ENDPOINT", "vpc-endpoint-service": "VPC_ENDPOINT_SERVICE"}
 
 
@@ -39,7 +39,8 @@ class KeysArgs:
 
     sovereignty: Sovereignty
     account: pulumi.Output[Account]
-    signing_key: bool = False  # the acceptance certificate's KMS signing key (acceptance.certificate.signing: kms)
+    # the acceptance certificate's KMS signing key's spec (acceptance.certificate.kms_key_spec); None: no such key
+    signing_key_spec: str | None = None
 
 
 class Keys(pulumi.ComponentResource):
@@ -76,17 +77,17 @@ class Keys(pulumi.ComponentResource):
                           target_key_id=key.key_id, opts=child)
             self.arns[purpose] = key.arn
             self.keys[purpose] = key
-        self.signing_key = self._signing_key(name, child) if args.signing_key else None
+        self.signing_key = self._signing_key(name, args.signing_key_spec, child) if args.signing_key_spec else None
         self.register_outputs({"arns": self.arns})
 
     @staticmethod
-    def _signing_key(name: str, opts: pulumi.ResourceOptions) -> aws.kms.Key:
+    def _signing_key(name: str, key_spec: str, opts: pulumi.ResourceOptions) -> aws.kms.Key:
         """The acceptance certificate's signing key: asymmetric, so it cannot rotate (SOV-04 exempts it)."""
         key = aws.kms.Key(
             f"{name}-acceptance-key",
             description=f"aifactory {name}: acceptance certificate signing",
             key_usage="SIGN_VERIFY",
-            customer_master_key_spec=SIGNING_KEY_SPEC,
+            customer_master_key_spec=key_spec,
             enable_key_rotation=False,
             deletion_window_in_days=30,
             multi_region=False,

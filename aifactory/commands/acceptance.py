@@ -51,7 +51,7 @@ def _signer(f: Factory, args):
     """The site's signer, checked against the public key its spec names (so that what it signs verifies)."""
     if f.acceptance.certificate is not None and f.acceptance.certificate.signing == "kms":
         kms = aws_session(args, f.sovereignty.region)("kms")
-        signer = signing.KmsKey(kms, signing.kms_alias(f.name))
+        signer = signing.KmsKey(kms, signing.kms_alias(f.name), f.acceptance.certificate.kms_key_spec)
     else:
         signer = signing.LocalKey(f)
     named = signing.public_key(f)

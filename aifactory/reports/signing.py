@@ -1,10 +1,13 @@
 """Signing the acceptance certificate, and checking a signature against the site's own public key.
 
 Two signers of one statement: an Ed25519 key the customer holds (`local-key`: offline and external-key-store
-sites), or the factory's asymmetric KMS key `alias/<name>-acceptance` (`kms`: ECC_NIST_P256, ECDSA_SHA_256).
-KMS signs a RAW message of at most 4096 bytes, so what is signed is a short statement naming the SHA-256 of
-the entry's canonical bytes (`statement`). A signature is checked against the public key the site's spec
-names (`acceptance.certificate.public_key_file`), never against a key the document carries.
+sites), or the factory's asymmetric KMS key `alias/<name>-acceptance` (`kms`), of the spec's
+`acceptance.certificate.kms_key_spec`: ECC_NIST_P256 signing ECDSA_SHA_256 (the default), or RSA_3072 /
+RSA_4096 signing RSASSA_PSS_SHA_256 (sites whose HSM policy requires RSA). KMS signs a RAW message of at
+most 4096 bytes, so what is signed is a short statement naming the SHA-256 of the entry's canonical bytes
+(`statement`). A signature is checked against the public key the site's spec names
+(`acceptance.certificate.public_key_file`, a key of the type the spec says signs), never against a key the
+document carries.
 """
 
 from __future__ import annotations
@@ -15,15 +18,19 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from aifactory.core.inputs import BadInput, InputFileError, read_text
 from aifactory.spec import Factory
+from aifactory.spec.model import ACCEPTANCE_KMS_KEY_SPECS
 from aifactory.spec.validators import shown
 
 ED25519 = "ed25519"
-ECDSA_SHA_256 = "ECDSA_SHA_256"  # KMS's name, for an ECC_NIST_P256 key
-KMS_KEY_SPEC = "ECC_NIST_P256"
+ECDSA_SHA_256 = "ECDSA_SHA_256"  # KMS's names: ECC_NIST_P256 signs ECDSA_SHA_256,
+RSASSA_PSS_SHA_256 = "RSASSA_PSS_SHA_256"  # RSA_3072 and RSA_4096 sign RSASSA_PSS_SHA_256
+# KMS's RSASSA-PSS: MGF1 with SHA-256, a 32-byte salt. Verifying reads the salt's length from the signature
+# (PSS.AUTO): moto, the offline stand-in for KMS, salts with the most the key allows.
+PSS_VERIFY = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
 KEY_FILE_MAX_BYTES = 16 * 1024
 PUBLIC_KEY_FIELD = "acceptance.certificate.public_key_file"
 PRIVATE_KEY_FIELD = "acceptance.certificate.private_key_file"
@@ -61,8 +68,26 @@ def _key_file(f: Factory, given: str, field: str) -> str:
         raise BadInput(f"{field} {shown(given, 300)}: {err} ({shown(str(path), 300)})") from None
 
 
+def key_kind(key) -> str:
+    """A public key's type as the spec names it: Ed25519 (local-key) or the KMS key spec it is a key of."""
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "Ed25519"
+    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1":
+        return "ECC_NIST_P256"
+    if isinstance(key, rsa.RSAPublicKey):
+        return f"RSA_{key.key_size}"
+    return type(key).__name__.lstrip("_")
+
+
+def expected_kind(f: Factory) -> str:
+    """The type of key the site's spec says signs its certificate: Ed25519, or the KMS key's spec."""
+    config = _certificate_config(f)
+    return "Ed25519" if config.signing == "local-key" else config.kms_key_spec
+
+
 def public_key(f: Factory):
-    """The public key the site's spec names: Ed25519 or EC P-256 in PEM; BadInput naming the field otherwise."""
+    """The public key the site's spec names, in PEM, of the type the spec says signs (`expected_kind`);
+    BadInput naming the field otherwise."""
     config = _certificate_config(f)
     text = _key_file(f, config.public_key_file, PUBLIC_KEY_FIELD)
     if "PRIVATE KEY" in text:
@@ -74,10 +99,12 @@ def public_key(f: Factory):
         hint = (f" (export it: aws kms get-public-key --key-id {kms_alias(f.name)} --query PublicKey --output text "
                 "| base64 -d | openssl pkey -pubin -inform DER)" if config.signing == "kms" else "")
         raise BadInput(f"{PUBLIC_KEY_FIELD} {shown(config.public_key_file, 300)}: not a PEM public key{hint}") from None
-    if not (isinstance(key, ed25519.Ed25519PublicKey)
-            or (isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1")):
-        raise BadInput(f"{PUBLIC_KEY_FIELD} {shown(config.public_key_file, 300)}: a {type(key).__name__.lstrip('_')}; "
-                       "the certificate is signed with Ed25519 (local-key) or EC P-256 (kms)")
+    kind, expected = key_kind(key), expected_kind(f)
+    if kind != expected:
+        named = "acceptance.certificate.signing is local-key" if config.signing == "local-key" else \
+            f"acceptance.certificate.kms_key_spec is {expected}"
+        raise BadInput(f"{PUBLIC_KEY_FIELD} {shown(config.public_key_file, 300)}: a {kind} public key, but {named}: "
+                       f"name the {expected} signing key's public key, or change the spec to the key that signs")
     return key
 
 
@@ -106,7 +133,9 @@ def ed25519_private_key(text: str, named: str, purpose: str) -> ed25519.Ed25519P
 
 def algorithm_of(key) -> str:
     """The signature algorithm a public key verifies."""
-    return ED25519 if isinstance(key, ed25519.Ed25519PublicKey) else ECDSA_SHA_256
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return ED25519
+    return RSASSA_PSS_SHA_256 if isinstance(key, rsa.RSAPublicKey) else ECDSA_SHA_256
 
 
 def signature_valid(key, algorithm: str, message: bytes, signature_b64: str) -> bool:
@@ -119,6 +148,8 @@ def signature_valid(key, algorithm: str, message: bytes, signature_b64: str) -> 
             return False
         if algorithm == ED25519:
             key.verify(signature, message)
+        elif algorithm == RSASSA_PSS_SHA_256:
+            key.verify(signature, message, PSS_VERIFY, hashes.SHA256())
         else:
             key.verify(signature, message, ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, ValueError):
@@ -144,19 +175,19 @@ class LocalKey:
 
 
 class KmsKey:
-    """The factory's asymmetric KMS key: kms:Sign with ECDSA_SHA_256 over the RAW statement."""
+    """The factory's asymmetric KMS key of spec `key_spec` (acceptance.certificate.kms_key_spec): kms:Sign over
+    the RAW statement with that spec's algorithm (ECDSA_SHA_256, or RSASSA_PSS_SHA_256 for RSA)."""
 
-    algorithm = ECDSA_SHA_256
-
-    def __init__(self, kms, key_id: str):
-        self._kms, self.key_id = kms, key_id
+    def __init__(self, kms, key_id: str, key_spec: str):
+        self._kms, self.key_id, self.algorithm = kms, key_id, ACCEPTANCE_KMS_KEY_SPECS[key_spec]
         answer = kms.get_public_key(KeyId=key_id)
         spec = answer.get("KeySpec") or answer.get("CustomerMasterKeySpec")  # moto answers the older name only
-        if spec != KMS_KEY_SPEC or answer.get("KeyUsage") != "SIGN_VERIFY":
-            raise BadInput(f"KMS key {shown(key_id)} is {spec} for {answer.get('KeyUsage')}; "
-                           f"the acceptance key is {KMS_KEY_SPEC} for SIGN_VERIFY (infra/keys.py)")
+        if spec != key_spec or answer.get("KeyUsage") != "SIGN_VERIFY":
+            raise BadInput(f"KMS key {shown(key_id)} is {spec} for {answer.get('KeyUsage')}; acceptance.certificate."
+                           f"kms_key_spec says {key_spec} for SIGN_VERIFY (infra/keys.py declares it so): set the "
+                           "spec to the key's spec, or `pulumi up` the key the spec names")
         self.public_key = serialization.load_der_public_key(answer["PublicKey"])
 
     def sign(self, message: bytes) -> bytes:
         return self._kms.sign(KeyId=self.key_id, Message=message, MessageType="RAW",
-                              SigningAlgorithm=ECDSA_SHA_256)["Signature"]
+                              SigningAlgorithm=self.algorithm)["Signature"]

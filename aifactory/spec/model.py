@@ -237,6 +237,13 @@ class Scheduler(Section):
     partitions: list[Partition] = Field(default_factory=lambda: [Partition(name="batch", default=True)])
 
 
+# The KMS key specs the acceptance certificate can be signed with, each with the signing algorithm KMS signs
+# it with (aifactory.reports.signing): ECC P-256 by default; RSA for sites whose HSM policy requires RSA.
+ACCEPTANCE_KMS_KEY_SPECS = {"ECC_NIST_P256": "ECDSA_SHA_256", "RSA_3072": "RSASSA_PSS_SHA_256",
+                            "RSA_4096": "RSASSA_PSS_SHA_256"}
+DEFAULT_ACCEPTANCE_KMS_KEY_SPEC = "ECC_NIST_P256"
+
+
 class AcceptanceCertificate(Section):
     """How `aifactory acceptance certificate` signs, and the public key `acceptance verify` checks against."""
 
@@ -247,6 +254,10 @@ class AcceptanceCertificate(Section):
                                              "`aifactory acceptance verify` checks every signature against")
     private_key_file: str | None = Field(default=None, description="local-key: the Ed25519 private key (PEM), "
                                                                    "relative to this file or absolute; kept by the customer")
+    kms_key_spec: str = Field(default=DEFAULT_ACCEPTANCE_KMS_KEY_SPEC,
+                              description="kms: the signing key's KMS key spec: ECC_NIST_P256 (ECDSA_SHA_256), or "
+                                          "RSA_3072 / RSA_4096 (RSASSA_PSS_SHA_256) where the site's HSM policy "
+                                          "requires RSA; public_key_file is that key's public key")
 
 
 class Acceptance(Section):

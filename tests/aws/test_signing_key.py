@@ -8,11 +8,13 @@ import pytest
 from moto import mock_aws
 
 from aifactory.aws.moto_standin.backend import FAKE_CREDENTIALS
+from aifactory.aws.plan import make_plan
 from aifactory.aws.plan.engine import MOTO, PlannedResource
 from aifactory.aws.plan.evaluate import evaluate
 from aifactory.aws.verify import check_keys
 from aifactory.spec import load_spec
 from tests.conftest import site_dir
+from tests.spec.conftest import write_site  # noqa: F401  (fixture: a mutated copy of an example site)
 
 
 def key(name: str, **inputs) -> PlannedResource:
@@ -48,3 +50,14 @@ def test_verify_checks_the_signing_key_is_enabled_not_that_it_rotates(kms):
     kms.disable_key(KeyId=key_id)
     (check,) = check_keys(kms, f)
     assert not check.ok and "Disabled" in check.detail
+
+
+def test_a_spec_choosing_rsa_3072_plans_that_key_and_the_controls_pass(write_site):
+    def rsa_3072(data):
+        data["acceptance"]["certificate"]["kms_key_spec"] = "RSA_3072"
+    plan = make_plan(write_site("ohio-trn3", rsa_3072), progress=lambda line: None)
+    assert plan.errors == [] and [r.error for r in plan.resource_errors] == []
+    (signing,) = [r for r in plan.resources if r.name == "ohio-trn3-acceptance-key"]
+    assert signing.inputs["customerMasterKeySpec"] == "RSA_3072" and signing.inputs["keyUsage"] == "SIGN_VERIFY"
+    assert signing.inputs["enableKeyRotation"] is False and signing.checked_by == MOTO
+    assert [c.id for c in plan.controls if not c.passed] == []  # SOV-04 among them: the signing key is exempt

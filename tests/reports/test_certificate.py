@@ -8,11 +8,9 @@ import hashlib
 import json
 from pathlib import Path
 
-import boto3
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from moto import mock_aws
 
 from aifactory.cli import main
 from aifactory.node.parsers.acceptance import STAND_IN_TOOL_MARK, evaluate
@@ -253,38 +251,6 @@ def test_bad_files_to_verify_exit_2(site, capsys, tmp_path):
                          (other_json, "not an acceptance certificate"), (tmp_path, "not a regular file")):
         code, _, err = verify(site, capsys, path)
         assert code == 2 and expect in err and "Traceback" not in err
-
-
-def test_kms_signing_against_moto(write_site, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-
-    def kms_signing(data):
-        data["acceptance"] = {"certificate": {"signing": "kms", "public_key_file": "pki/acceptance.pem"}}
-    path = write_site(SITE, kms_signing)
-    f = load_spec(path)
-    results = tmp_path / "acceptance"
-    for node in f.nodes:
-        write_results(results, node.name, observations(node.name))
-    out = tmp_path / "certificate.json"
-    with mock_aws():
-        kms = boto3.client("kms", region_name=f.sovereignty.region)
-        key_id = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P256")["KeyMetadata"]["KeyId"]
-        kms.create_alias(AliasName=signing.kms_alias(f.name), TargetKeyId=key_id)
-        public = serialization.load_der_public_key(kms.get_public_key(KeyId=key_id)["PublicKey"])
-        (path / "pki" / "acceptance.pem").write_bytes(pem_public(public))
-        code = main(["acceptance", "certificate", str(path), "--out", str(out), "--acceptance", str(results)])
-        assert code == 0, capsys.readouterr().err
-        entry = json.loads(out.read_text())["entries"][0]
-        assert entry["signature"]["algorithm"] == "ECDSA_SHA_256"
-        # KMS itself agrees that it signed this statement
-        assert kms.verify(KeyId=key_id, Message=signing.statement(certificate.sha256(entry["body"])), MessageType="RAW",
-                          Signature=base64.b64decode(entry["signature"]["value"]),
-                          SigningAlgorithm="ECDSA_SHA_256")["SignatureValid"]
-    capsys.readouterr()
-    assert main(["acceptance", "verify", str(out), "--site", str(path)]) == 0  # offline, with the named public key
-    (path / "pki" / "acceptance.pem").write_bytes(pem_public(ed25519.Ed25519PrivateKey.generate().public_key()))
-    assert main(["acceptance", "verify", str(out), "--site", str(path)]) == 1
 
 
 @pytest.mark.parametrize("certificate_config, keys, field", [

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from aifactory.catalog.performance import performance_thresholds
-from aifactory.spec.model import Factory
+from aifactory.spec.model import ACCEPTANCE_KMS_KEY_SPECS, DEFAULT_ACCEPTANCE_KMS_KEY_SPEC, Factory
 from aifactory.spec.validators.registry import Problem, validator
 
 
@@ -25,6 +25,25 @@ def certificate_signing_key(f: Factory) -> Iterator[Problem]:
     if certificate.signing == "local-key" and not certificate.private_key_file:
         yield Problem("acceptance.certificate.private_key_file", "local-key signing needs the path of the Ed25519 "
                       "private key the customer holds", None)
+
+
+@validator()
+def certificate_kms_key_spec(f: Factory) -> Iterator[Problem]:
+    """The KMS signing key's spec is one aifactory signs and verifies with, and only KMS signing sets it.
+
+    Fix: Set acceptance.certificate.kms_key_spec to ECC_NIST_P256 (the default), RSA_3072 or RSA_4096; with
+    local-key signing (Ed25519) leave it out."""
+    certificate = f.acceptance.certificate
+    if certificate is None:
+        return
+    field, spec = "acceptance.certificate.kms_key_spec", certificate.kms_key_spec
+    if spec not in ACCEPTANCE_KMS_KEY_SPECS:
+        yield Problem(field, "is not a KMS key spec the certificate is signed with: use ECC_NIST_P256 (ECDSA_SHA_256, "
+                      "the default), or RSA_3072 or RSA_4096 (RSASSA_PSS_SHA_256) where the site's HSM policy "
+                      "requires RSA", spec)
+    elif certificate.signing == "local-key" and spec != DEFAULT_ACCEPTANCE_KMS_KEY_SPEC:
+        yield Problem(field, "applies to kms signing only: local-key signs with an Ed25519 key; leave it out or set "
+                      "acceptance.certificate.signing to kms", spec)
 
 
 @validator()
