@@ -73,7 +73,8 @@ FAILURE_MEANING = {
               "index cannot be fetched; verify: the bundle is refused (bad signature, an altered, missing or "
               "unlisted file, an APT index or package its Release or Packages does not list so); build: a file or "
               "index does not match its upstream index or Release (refused, not written), an upstream's Release is "
-              "not signed by its --upstream-keyring, or a package is in no index (nothing signed); keyring: not used",
+              "not signed by its --upstream-keyring, or a package is in no index (nothing signed); join: a part is "
+              "missing, extra or altered, an entry unsafe, or the restored bundle does not verify; keyring: not used",
     "acceptance": "certificate: the certificate to append to does not verify, or KMS refused; verify: the "
                   "certificate does not verify against the site's public key",
 }

@@ -1,7 +1,8 @@
 """`aifactory mirror bom SITE`: the bill of materials of the site's offline mirror; `aifactory mirror build
 SITE --out DIR`: that bill fetched, verified and signed into a bundle; `aifactory mirror verify SITE BUNDLE`: a
 bundle's signed manifest, every file's hash and its APT indexes, before anything is served; `aifactory mirror
-keyring SITE --signing-key FILE`: the mirror key's OpenPGP keyring, which the nodes' APT sources name.
+keyring SITE --signing-key FILE`: the mirror key's OpenPGP keyring, which the nodes' APT sources name;
+`aifactory mirror join SITE PARTS_DIR --out DIR`: a bundle split by `build --split-size` restored and verified.
 
 Every package the roles install on the site's nodes (for its OS release and CPU architecture) with its
 dependency closure, and the files they download, resolved from the upstream Packages indexes: fetched
@@ -15,7 +16,10 @@ upstream index or Release (refused, never written), an upstream's Release is not
 --upstream-keyring given for it, or a package is in no index (nothing is signed then); 2 on bad input: a
 spec without the mirror key, a --signing-key that is not its private half, an upstream that cannot be read,
 a --previous bundle that does not verify, an --out holding something else, an --upstream-keyring that is
-not a keyring or gpgv missing.
+not a keyring or gpgv missing, a bad --split-size.
+join: exit 0 with the bundle restored and verified; 1 when a part is missing, extra or altered, the parts list
+is not signed by the site's key or an entry is unsafe (nothing restored), or the restored bundle does not
+verify; 2 on a bad spec, PARTS_DIR or --out.
 keyring: exit 0 with the keyring written; 2 on a spec without the mirror key or a --signing-key that is not
 its private half.
 """
@@ -32,7 +36,7 @@ from cryptography.hazmat.primitives import serialization
 from aifactory.commands.paths import index_copy, input_dir, input_file, output_dir, output_file
 from aifactory.core import openpgp, output
 from aifactory.core.inputs import BadInput, InputFileError, read_text
-from aifactory.mirror import apt_repo, gpgv, indexes, manifest, sbom
+from aifactory.mirror import apt_repo, gpgv, indexes, manifest, sbom, transfer
 from aifactory.mirror import bom as bom_
 from aifactory.mirror import build as build_
 from aifactory.mirror.debian import MirrorIndexError
@@ -85,7 +89,17 @@ def register(sub) -> None:
                    help="the OpenPGP keyring (binary or armored) the Release of the upstream under URL prefix UPSTREAM "
                         "must be signed with (checked with gpgv; the build is refused otherwise); repeat for each. "
                         "The manifest records each upstream's key, or that its signature was not checked")
+    m.add_argument("--split-size", type=split_size, metavar="SIZE",
+                   help="after the build, also write the bundle as numbered parts of at most SIZE (such as 4G, 700M, "
+                        "512K; binary units) with a signed parts list, into DIR.parts beside it, for transfer media")
     m.set_defaults(func=run_build)
+    j = mirror_sub.add_parser("join", help="on the air-gapped side: check the parts of a split bundle against their "
+                                           "signed parts list, restore the bundle and verify it")
+    j.add_argument("spec", metavar="SITE", help="factory.yaml or the site directory holding it")
+    j.add_argument("parts", metavar="PARTS_DIR", type=input_dir,
+                   help="the directory holding the parts and the parts list (DIR.parts of `mirror build --split-size`)")
+    j.add_argument("--out", required=True, type=output_dir, metavar="DIR", help="where the bundle is restored: new or empty")
+    j.set_defaults(func=run_join)
     k = mirror_sub.add_parser("keyring", help="write the OpenPGP keyring of the site's mirror key, which the nodes' "
                                               "APT sources name in Signed-By (made once per key, committed beside "
                                               "the public key)")
@@ -111,6 +125,14 @@ def upstream_source(text: str) -> tuple[str, str]:
             raise argparse.ArgumentTypeError(f"{shown(prefix, 300)}=...: the URL holds credentials; give one without")
         return prefix, source
     return prefix, str(input_dir(source).absolute())
+
+
+def split_size(text: str) -> int:
+    """--split-size: a positive size (4G, 700M, 512K, bytes)."""
+    try:
+        return transfer.parse_size(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def upstream_keyring(text: str) -> tuple[str, Path]:
@@ -228,11 +250,14 @@ def run_build(args) -> int:
     f = load_spec(args.spec)
     public = _mirror_key(f)
     key = _signing_key(args.signing_key, public)
-    upstreams = [r.url for r in site_installs(f).repositories]
-    named = [("--from", p) for p, _s in args.sources] + [("--upstream-keyring", p) for p, _f in args.keyrings]
-    for option, prefix in named:
+    installs = site_installs(f)
+    repositories = [r.url for r in installs.repositories]
+    named = [("--from", p, [*repositories, *(d.url for d in installs.downloads)]) for p, _s in args.sources]
+    named += [("--upstream-keyring", p, repositories) for p, _f in args.keyrings]
+    for option, prefix, upstreams in named:
         if not any(u == prefix.rstrip("/") or u.startswith(prefix.rstrip("/") + "/") for u in upstreams):
-            raise BadInput(f"{option} {shown(prefix, 300)}: no repository of this site is there; its repositories: "
+            raise BadInput(f"{option} {shown(prefix, 300)}: no repository of this site is there"
+                           + (", nor a download" if option == "--from" else "") + "; its upstreams: "
                            + ", ".join(upstreams))
     keyrings = _keyrings(args.keyrings)
     previous, previous_sha256 = None, ""
@@ -272,6 +297,45 @@ def run_build(args) -> int:
         print(f"refused: {line}", file=sys.stderr)
     if problems:
         return 1
-    print(f"{args.out}: signed and verified, {len(outcome.fetched) + len(outcome.kept)} package(s)"
+    print(output.table(DOWNLOAD_HEADERS, [(d["name"], d["version"], d["path"], d["sha256"][:12], d["pinning"])
+                                          for d in outcome.downloads]))
+    print(f"{args.out}: signed and verified, {len(outcome.fetched) + len(outcome.kept)} file(s)"
           + (f", {len(outcome.carried)} carried from --previous" if previous is not None else ""))
+    if args.split_size is not None:
+        return _split(args.out, args.split_size, f.name, key)
+    return 0
+
+
+DOWNLOAD_HEADERS = ("download", "version", "path in the bundle", "sha256", "pinning")
+
+
+def _split(bundle: Path, size: int, site: str, key) -> int:
+    """The built bundle written as parts beside it (BUNDLE.parts)."""
+    directory = bundle.absolute().parent / f"{bundle.absolute().name}.parts"
+    try:
+        names = transfer.split(bundle.absolute(), directory, size, site, key)
+    except (OSError, ValueError) as err:
+        raise BadInput(f"--split-size: the parts cannot be written ({err})") from None
+    print(f"{directory}: {len(names) - 2} part(s) of at most {size} bytes and the signed parts list "
+          f"{names[-2]}; on the air-gapped side: aifactory mirror join SITE PARTS_DIR --out DIR")
+    return 0
+
+
+def run_join(args) -> int:
+    f = load_spec(args.spec)
+    key = _mirror_key(f)
+    try:
+        document = transfer.join(args.parts, args.out, key)
+    except transfer.JoinRefused as err:
+        print(f"refused: {err}", file=sys.stderr)
+        print(f"error: {args.parts}: the parts were not joined; nothing was restored", file=sys.stderr)
+        return 1
+    problems = _problems(args.out, key)
+    for line in problems:
+        print(f"refused: {line}", file=sys.stderr)
+    if problems:
+        print(f"error: {args.out}: the restored bundle does not verify; serve none of it", file=sys.stderr)
+        return 1
+    print(f"{args.out}: {len(document['parts'])} part(s) joined; the bundle {document['bundle']} verified "
+          "(its manifest signed by the site's mirror key, every file's SHA-256 as listed)")
     return 0

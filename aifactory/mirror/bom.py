@@ -17,6 +17,7 @@ from aifactory.mirror.indexes import Index
 from aifactory.mirror.installs import Download, SiteInstalls
 
 PRESENT_PRIORITIES = ("required", "important")
+NOT_PINNED = "trust on first fetch, not pinned"  # a download with no pinned SHA-256 (table, bundle manifest)
 DEPENDENCY = "dependency of "  # Component.wanted_by of a package a dependency brought in
 
 
@@ -108,8 +109,8 @@ TABLE_HEADERS = ("package", "version", "arch", "repository", "wanted by", "sha25
 
 
 def table_rows(bom: Bom) -> list[tuple[str, ...]]:
-    return [(c.name, c.version, c.architecture, c.repository, c.wanted_by, c.sha256[:12] or "-")
-            for c in bom.components]
+    return [(c.name, c.version, c.architecture, c.repository, c.wanted_by,
+             c.sha256[:12] or (NOT_PINNED if c.repository == "download" else "-")) for c in bom.components]
 
 
 def as_json(bom: Bom) -> str:

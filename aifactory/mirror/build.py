@@ -13,6 +13,10 @@ the manifest records the key, or that it was not checked. A package already in t
 the right hash is not fetched again (an interrupted build resumes); with the manifest of an earlier bundle
 (`previous`), a file that bundle holds with the same path and hash is carried, not fetched or written: the
 new bundle is a delta.
+
+The files the roles download (installs.Download: repository keys, the EFA installer, the SSM agent) go to
+the paths the nodes fetch them from on the site's mirrors, checked against the SHA-256 pinned for them; one
+with no pin is taken as fetched and its SHA-256 recorded, marked NOT_PINNED in the manifest's "downloads".
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from aifactory.core.inputs import BadInput
 from aifactory.core import openpgp
 from aifactory.mirror import apt_repo, indexes, manifest
-from aifactory.mirror.bom import packages
+from aifactory.mirror.bom import NOT_PINNED, packages
 from aifactory.mirror.indexes import Index
 from aifactory.mirror.installs import BUNDLE_ROOT, Repository, SiteInstalls, served_repositories, site_installs
 from aifactory.mirror.upstream import Upstream
@@ -35,6 +39,7 @@ from aifactory.spec import Factory
 
 PART = ".part"  # a package being fetched; renamed once its hash is right
 NOT_CHECKED = "not checked (no keyring given)"
+PINNED = "pinned"
 
 
 def keyring_path(site: str) -> str:
@@ -62,6 +67,7 @@ class Outcome:
     carried: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    downloads: list[dict] = field(default_factory=list)  # the manifest's record of each download
 
 
 def _in_bundle(repo: Repository) -> str:
@@ -147,20 +153,56 @@ def _refuse_strangers(out: Path, expected: set[str]) -> None:
         path.unlink()
 
 
-def _fetch(item: Package, out: Path, upstream: Upstream, outcome: Outcome) -> None:
-    """Fetch one package into the bundle if its hash is right; refused (and nothing written) otherwise."""
-    dest = out / item.path
+def _fetch(path: str, url: str, wanted: str, listed_by: str, out: Path, upstream: Upstream, outcome: Outcome) -> str:
+    """Fetch one file into the bundle at `path`; its SHA-256, or "" when it is not the `wanted` one that
+    `listed_by` gives (refused, nothing written). An empty `wanted` takes what comes (a download not pinned)."""
+    dest = out / path
     part = dest.with_name(dest.name + PART)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    upstream.copy(item.url, part)
+    upstream.copy(url, part)
     got = manifest.file_sha256(part)
-    if got != item.sha256:
+    if wanted and got != wanted:
         part.unlink()
-        outcome.refused.append(f"{item.url}: SHA-256 {got} is not the {item.sha256} that {item.index.url} lists; "
+        outcome.refused.append(f"{url}: SHA-256 {got} is not the {wanted} that {listed_by} lists; "
                                "refused, not written into the bundle")
-        return
+        return ""
     part.replace(dest)
-    outcome.fetched.append(item.path)
+    outcome.fetched.append(path)
+    return got
+
+
+def _downloads(installs: SiteInstalls, out: Path, upstream: Upstream, before: dict[str, dict],
+               outcome: Outcome, progress: Callable[[str], None]) -> set[str]:
+    """Fetch the files the roles download into the bundle, at the paths the nodes fetch them from the site's
+    mirrors: checked against a pinned SHA-256, or, with none pinned, recorded as fetched (NOT_PINNED). Each
+    is recorded in outcome.downloads; returns the paths carried (the previous bundle holds them as they are).
+    A download not pinned is fetched again for a delta: only its bytes say whether it changed."""
+    carried = set()
+    for number, d in enumerate(installs.downloads, 1):
+        where = f"mirror build: [download {number}/{len(installs.downloads)}] {d.path}"
+        dest, previous = out / d.path, before.get(d.path, {}).get("sha256")
+        here = manifest.file_sha256(dest) if dest.is_file() and not dest.is_symlink() else ""
+        if d.sha256 and previous == d.sha256:
+            got = previous
+        elif here and (not d.sha256 or here == d.sha256):
+            got = here
+            outcome.kept.append(d.path)
+            progress(f"{where}: already here, kept")
+        else:
+            progress(f"{where}: fetching {d.url}")
+            got = _fetch(d.path, d.url, d.sha256, f"the pin of role {d.role}", out, upstream, outcome)
+            if not got:
+                continue
+        if previous == got:
+            carried.add(d.path)
+            dest.unlink(missing_ok=True)
+            progress(f"{where}: in the previous bundle, carried")
+        outcome.downloads.append({"name": d.name, "version": d.version, "architecture": d.architecture,
+                                  "role": d.role, "path": d.path, "upstream": d.url, "sha256": got,
+                                  "pinning": PINNED if d.sha256 else NOT_PINNED})
+        if not d.sha256:
+            progress(f"{where}: {NOT_PINNED}: SHA-256 {got} recorded as fetched")
+    return carried
 
 
 def build(f: Factory, out: Path, upstream: Upstream, key: ed25519.Ed25519PrivateKey, previous: dict | None = None,
@@ -182,7 +224,7 @@ def build(f: Factory, out: Path, upstream: Upstream, key: ed25519.Ed25519Private
     carried = {p.path for p in planned if before.get(p.path, {}).get("sha256") == p.sha256}
     carried |= {path for path, data in index_files.items()
                 if before.get(path, {}).get("sha256") == hashlib.sha256(data).hexdigest()}
-    _refuse_strangers(out, {p.path for p in planned} | set(index_files))
+    _refuse_strangers(out, {p.path for p in planned} | set(index_files) | {d.path for d in installs.downloads})
     out.mkdir(parents=True, exist_ok=True)
     for path in carried:  # left by an earlier build of this delta: the previous bundle serves it
         (out / path).unlink(missing_ok=True)
@@ -196,7 +238,10 @@ def build(f: Factory, out: Path, upstream: Upstream, key: ed25519.Ed25519Private
             progress(f"{where}: already here, kept")
         else:
             progress(f"{where}: fetching {item.url}")
-            _fetch(item, out, upstream, outcome)
+            _fetch(item.path, item.url, item.sha256, item.index.url, out, upstream, outcome)
+    carried_downloads = _downloads(installs, out, upstream, before, outcome, progress)
+    outcome.carried += sorted(carried_downloads)
+    carried |= carried_downloads
     if outcome.refused or outcome.missing:
         return outcome
     for path, data in index_files.items():
@@ -204,7 +249,10 @@ def build(f: Factory, out: Path, upstream: Upstream, key: ed25519.Ed25519Private
             (out / path).parent.mkdir(parents=True, exist_ok=True)
             (out / path).write_bytes(data)
     sources = {p.path: {"upstream": p.url, "index": p.index.url} for p in planned if p.path not in carried}
-    extra = {"indexes": [{"url": i.url, "sha256": i.sha256, "release": i.release, "release_sha256": i.release_sha256,
+    sources |= {d["path"]: {"upstream": d["upstream"], "pinning": d["pinning"]} for d in outcome.downloads
+                if d["path"] not in carried}
+    extra = {"downloads": outcome.downloads,
+             "indexes": [{"url": i.url, "sha256": i.sha256, "release": i.release, "release_sha256": i.release_sha256,
                           "signature": ({"checked": True, "key_fingerprint": i.signed_by} if i.signed_by
                                         else {"checked": False, "why": NOT_CHECKED})} for i in found]}
     if previous is not None:

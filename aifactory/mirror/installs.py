@@ -10,7 +10,7 @@ the role variables of the same site without its mirrors (the places a staging ho
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from aifactory.core import project
@@ -82,6 +82,7 @@ class Download:
     url: str
     sha256: str  # "" where neither a signed index nor a pin gives one
     role: str
+    path: str = ""  # where a mirror bundle holds it: the path below BUNDLE_ROOT the nodes fetch it from
 
 
 @dataclass(frozen=True)
@@ -173,12 +174,16 @@ def site_installs(f: Factory) -> SiteInstalls:
                 per_kernel.add(name.replace(KERNEL, "<kernel>"))
             else:
                 packages.setdefault(name, Wanted(name, str(pins.get(name) or ""), sources, role))
+    served = _downloads(f, _served_site(f), node_os, arch, doca)
+    downloads = tuple(replace(d, path=s.url.removeprefix(BUNDLE_ROOT + "/"))
+                      for d, s in zip(_downloads(f, site, node_os, arch, doca), served, strict=True))
     return SiteInstalls(node_os, arch, tuple(packages.values()), tuple(sorted(per_kernel)),
-                        _repositories(f, site, node_os, arch, doca), _downloads(f, site, node_os, arch, doca))
+                        _repositories(f, site, node_os, arch, doca), downloads)
 
 
 def _downloads(f: Factory, site: dict, node_os: str, arch: str, doca: bool) -> tuple[Download, ...]:
-    """The repository keys the roles fetch, the EFA installer (its SHA-256 pinned in the role) and the SSM agent."""
+    """The repository keys the roles fetch, the EFA installer (its SHA-256 pinned in the role) and the SSM agent,
+    at the URLs the role variables `site` name."""
     out = []
     if doca:
         out.append(Download("GPG-KEY-Mellanox.pub", site["rdma_fabric_doca_ofed"], "all",
@@ -194,8 +199,9 @@ def _downloads(f: Factory, site: dict, node_os: str, arch: str, doca: bool) -> t
         region = site["aws_node_identity_region"]
         # AWS Systems Manager user guide, hybrid nodes on Debian/Ubuntu: the agent's .deb from the region's
         # bucket; AWS publishes only `latest` there, and no index with its hash.
-        out.append(Download("amazon-ssm-agent", "latest", arch, f"https://s3.{region}.amazonaws.com/amazon-ssm-{region}"
-                            f"/latest/debian_{arch}/amazon-ssm-agent.deb", "", "aws_node_identity"))
+        out.append(Download("amazon-ssm-agent", "latest", arch, site.get("aws_node_identity_ssm_agent_url") or
+                            f"https://s3.{region}.amazonaws.com/amazon-ssm-{region}/latest/debian_{arch}/"
+                            "amazon-ssm-agent.deb", "", "aws_node_identity"))
     return tuple(out)
 
 
@@ -231,5 +237,10 @@ def served_repositories(f: Factory) -> tuple[Repository, ...]:
     nodes' sources name when each of software.mirrors is served from a bundle's folder of its name: the
     role variables of the site with its mirrors at BUNDLE_ROOT/apt, /nvidia and /neuron."""
     node_os, arch = f.compute.node_os, f.platform.cpu_architecture.debian
-    site = role_vars(_with_mirrors(f, f"{BUNDLE_ROOT}/apt", f"{BUNDLE_ROOT}/nvidia", f"{BUNDLE_ROOT}/neuron"), {})
+    site = _served_site(f)
     return _repositories(f, site, node_os, arch, bool(site.get("rdma_fabric_doca_ofed")))
+
+
+def _served_site(f: Factory) -> dict:
+    """The site's role variables with its mirrors at BUNDLE_ROOT/apt, /nvidia and /neuron."""
+    return role_vars(_with_mirrors(f, f"{BUNDLE_ROOT}/apt", f"{BUNDLE_ROOT}/nvidia", f"{BUNDLE_ROOT}/neuron"), {})

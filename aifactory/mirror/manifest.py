@@ -6,8 +6,8 @@ site's Ed25519 mirror key.
 built bundle's manifest also says where each package came from (a file's "upstream" URL and the "index" it
 was verified against, the top-level "indexes" with the Release each index was checked against) and, for a
 delta, the "previous" bundle's manifest SHA-256 and the files "carried" from it ({"path", "sha256", "size"},
-not in this bundle). A
-bundle verifies when the signature is the key's that the site's spec names (software.mirror_public_key_file,
+not in this bundle), and the "downloads" (each with its SHA-256 and its "pinning": pinned, or trust on
+first fetch, not pinned). A bundle verifies when the signature is the key's that the site's spec names (software.mirror_public_key_file,
 never a key the bundle carries), every listed file is there as a regular file with its hash and size, and no
 other file is.
 """

@@ -21,6 +21,8 @@ NVIDIA_DOWNLOADS = "https://developer.download.nvidia.com"
 MELLANOX_REPO = "https://linux.mellanox.com/public/repo"
 NEURON_REPO = "https://apt.repos.neuron.amazonaws.com"
 EFA_INSTALLER = "https://efa-installer.amazonaws.com"
+# Where `software.mirrors.apt` serves the SSM agent's package (AWS's own path below its regional bucket).
+SSM_AGENT_ON_MIRROR = "amazon-ssm-agent/latest/debian_{arch}/amazon-ssm-agent.deb"
 # The key of the Bedrock runtime endpoint in the stack output `endpoint_dns` (infra/private_services.py).
 BEDROCK_SERVICE = "bedrock-runtime"
 
@@ -157,9 +159,13 @@ def shared_storage_vars(f: Factory) -> dict:
 
 
 def aws_node_identity_vars(f: Factory, aws: dict) -> dict:
+    """With an APT mirror, the SSM agent's package from it, where a mirror bundle holds it (SSM_AGENT_ON_MIRROR)."""
+    mirror, arch = f.software.mirrors.apt, f.platform.cpu_architecture.debian
     return {
         "aws_node_identity_region": aws.get("region") or f.sovereignty.region,
         "aws_node_identity_outputs": aws,
+        **({"aws_node_identity_ssm_agent_url": f"{mirror}/{SSM_AGENT_ON_MIRROR.format(arch=arch)}"}
+           if mirror and f.identity.ssm_hybrid_activation else {}),
     }
 
 

@@ -25,6 +25,7 @@ PATH_METAVARS = ("SPEC", "SITE", "FILE", "DIR", "REF", "BUNDLE")
 SAMPLE = {"SPEC": LAB, "SITE": LAB, "NODE": "lab-b200-r001-n01", "REF": "HEAD", "FILE": str(REPO / "README.md"),
           "DIR": str(Path(tempfile.gettempdir()) / "aifactory-path-options-out"),
           "BUNDLE": LAB,  # mirror verify: an existing directory
+          "PARTS_DIR": LAB,  # mirror join: an existing directory
           "ADDR:PORT": "127.0.0.1:9099"}  # monitoring-receiver --listen
 GUARD_SECONDS = 10
 

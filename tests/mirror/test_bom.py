@@ -13,6 +13,7 @@ from cyclonedx.validation.json import JsonStrictValidator
 
 from aifactory.cli import main
 from aifactory.lab.mirror import node_installs
+from aifactory.mirror import bom as bom_
 from aifactory.mirror.installs import site_installs
 from aifactory.spec import load_spec
 from tests.conftest import put, site_dir
@@ -155,6 +156,14 @@ def test_trainium_site_pins_the_neuron_release_and_the_efa_installer_hash():
     efa = next(d for d in installs.downloads if d.name == "aws-efa-installer")
     assert efa.url.endswith(f"aws-efa-installer-{efa.version}.tar.gz") and len(efa.sha256) == 64
     assert "linux-headers-<kernel>" in installs.per_kernel
+
+
+def test_the_table_marks_a_download_without_a_pinned_hash_as_trusted_on_first_fetch():
+    installs = site_installs(load_spec(site_dir("ohio-trn3")))
+    rows = {row[0]: row for row in bom_.table_rows(bom_.build("ohio-trn3", installs, []))}
+    assert rows["amazon-ssm-agent"][-1] == bom_.NOT_PINNED == "trust on first fetch, not pinned"
+    efa = next(d for d in installs.downloads if d.name == "aws-efa-installer")
+    assert rows["aws-efa-installer"][-1] == efa.sha256[:12]
 
 
 def test_the_mirror_carries_the_monitoring_packages_only_where_the_spec_enables_monitoring(write_site):  # noqa: F811

@@ -2,7 +2,8 @@
 
 The stand-in holds a tiny .deb-shaped file for every package lab-b200's roles install (read from the roles
 through site_installs, so a package a role adds is in it too) plus one dependency, with Packages indexes and
-an InRelease listing them, each repository under its own folder; served by http.server on 127.0.0.1 (which
+an InRelease listing them, each repository under its own folder, and a stand-in of every file the roles
+download (the DOCA key, the SSM agent) under downloads/<n>/; served by http.server on 127.0.0.1 (which
 records every path asked for) or read as directories.
 """
 
@@ -17,6 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -26,8 +28,11 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from aifactory.cli import main
 from aifactory.core import openpgp
+from aifactory.mirror import build as build_
 from aifactory.mirror import manifest
-from aifactory.mirror.installs import site_installs
+from aifactory.mirror.bom import NOT_PINNED
+from aifactory.mirror.installs import role_value, site_installs
+from aifactory.node.role_vars import role_vars
 from aifactory.spec import load_spec
 from tests.conftest import site_dir
 
@@ -50,6 +55,8 @@ class StandIn:
             self.packages[w.sources[0]][w.name] = (version, deb(w.name, version))
         self.packages["os"][DEPENDENCY] = ("2.0-1", deb(DEPENDENCY, "2.0-1"))
         self.first_os = next(w.name for w in self.installs.packages if w.sources == ("os",))
+        self.downloads = {d.name: f"aifactory test stand-in of the download {d.name}\n".encode()
+                          for d in self.installs.downloads}
         self.write()
 
     def filename(self, key: str, name: str, version: str) -> str:
@@ -57,7 +64,7 @@ class StandIn:
         return f"pool/main/{name[0]}/{name}/{file}" if self.repos[key].suites else f"./{file}"
 
     def write(self) -> None:
-        """Every repository's files, indexes and InRelease, from self.packages."""
+        """Every repository's files, indexes and InRelease, from self.packages; the downloads, from self.downloads."""
         shutil.rmtree(self.root, ignore_errors=True)
         for key, repo in self.repos.items():
             top = self.root / key
@@ -77,6 +84,13 @@ class StandIn:
                                lzma.compress(text if suite == repo.suites[0] else b""))
             else:
                 self.index(top, "Packages.gz", gzip.compress(text))
+        for d in self.installs.downloads:
+            self.download_path(d.name).parent.mkdir(parents=True, exist_ok=True)
+            self.download_path(d.name).write_bytes(self.downloads[d.name])
+
+    def download_path(self, name: str) -> Path:
+        number, d = next((n, d) for n, d in enumerate(self.installs.downloads) if d.name == name)
+        return self.root / "downloads" / str(number) / d.url.rsplit("/", 1)[1]
 
     @staticmethod
     def index(directory: Path, path: str, data: bytes) -> None:
@@ -90,7 +104,9 @@ class StandIn:
         return self.root / key / self.filename(key, name, version).removeprefix("./")
 
     def from_args(self, base: str) -> list[str]:
-        return [arg for key, repo in self.repos.items() for arg in ("--from", f"{repo.url}={base}/{key}")]
+        repos = [f"{repo.url}={base}/{key}" for key, repo in self.repos.items()]
+        downloads = [f"{d.url.rsplit('/', 1)[0]}={base}/downloads/{n}" for n, d in enumerate(self.installs.downloads)]
+        return [arg for given in repos + downloads for arg in ("--from", given)]
 
 
 class Recorder(http.server.SimpleHTTPRequestHandler):
@@ -157,7 +173,7 @@ def test_a_bundle_built_over_http_verifies_and_is_laid_out_as_the_nodes_sources_
     assert rc == 0, err
     bundle = tmp_path / "bundle"
     expected = {f"{name}_{version}_amd64.deb" for repo in stand_in.packages.values() for name, (version, _d) in repo.items()}
-    assert debs(bundle) == debs(asked) == expected
+    assert debs(bundle) == debs(asked) == expected | {"amazon-ssm-agent.deb"}
     # os -> apt/ (software.mirrors.apt), the CUDA and DOCA trees under nvidia/ with the vendors' paths.
     assert (bundle / "apt" / stand_in.filename("os", DEPENDENCY, "2.0-1")).is_file()
     assert (bundle / "nvidia/compute/cuda/repos/debian13/x86_64/cuda-keyring_1.1-1-1_amd64.deb").is_file()
@@ -181,7 +197,7 @@ def test_a_bundle_built_from_directories_verifies(capsys, tmp_path, site, upstre
     stand_in, _url, asked = upstream
     rc, err = build(capsys, site, tmp_path / "bundle", stand_in.from_args(str(stand_in.root)))
     assert rc == 0, err
-    assert asked == [] and len(debs(tmp_path / "bundle")) == sum(len(p) for p in stand_in.packages.values())
+    assert asked == [] and len(debs(tmp_path / "bundle")) == sum(len(p) for p in stand_in.packages.values()) + 1
     assert verify(capsys, site, tmp_path / "bundle")[0] == 0
 
 
@@ -247,16 +263,110 @@ def test_a_delta_holds_only_the_changed_package_and_names_the_previous_manifest(
     delta = tmp_path / "delta"
     rc, err = build(capsys, site, delta, stand_in.from_args(url), "--previous", str(first))
     assert rc == 0, err
-    assert debs(delta) == debs(asked) == {"nvidia-open-580_1.1-1_amd64.deb"}
+    assert debs(delta) == {"nvidia-open-580_1.1-1_amd64.deb"}
+    # The SSM agent has no pinned hash: fetched again to see whether it changed; unchanged, it is carried.
+    assert debs(asked) == {"nvidia-open-580_1.1-1_amd64.deb", "amazon-ssm-agent.deb"}
     document = json.loads((delta / manifest.MANIFEST).read_text())
     assert document["previous"]["manifest_sha256"] == hashlib.sha256((first / manifest.MANIFEST).read_bytes()).hexdigest()
     carried = {e["path"] for e in document["carried"]}
     assert any(p.endswith("/doca-ofed_1.0-1_amd64.deb") for p in carried)
+    assert {"nvidia/doca/GPG-KEY-Mellanox.pub", "apt/amazon-ssm-agent/latest/debian_amd64/amazon-ssm-agent.deb"} <= carried
     assert not (delta / "apt/dists/trixie/main/binary-amd64/Packages").exists()  # unchanged index: carried too
     rc, err = verify(capsys, site, delta)
     assert rc == 0, err
     # A carried file is excused only with the hash its index lists: the delta's own index names the new driver.
     assert "nvidia-open-580_1.0-1_amd64.deb" not in json.dumps(document["carried"])
+
+
+DOCA_KEY, SSM_AGENT = "GPG-KEY-Mellanox.pub", "amazon-ssm-agent"
+
+
+@pytest.fixture
+def pinned(monkeypatch, upstream):
+    """The DOCA key pinned to the stand-in's bytes, as a pin in the catalog or a role gives one (lab-b200 has
+    no pinned download); the SSM agent stays unpinned. Returns the DOCA key's stand-in file upstream."""
+    stand_in = upstream[0]
+    real = build_.site_installs
+    digest = hashlib.sha256(stand_in.downloads[DOCA_KEY]).hexdigest()
+
+    def with_pin(f):
+        installs = real(f)
+        return replace(installs, downloads=tuple(replace(d, sha256=digest) if d.name == DOCA_KEY else d
+                                                 for d in installs.downloads))
+
+    monkeypatch.setattr(build_, "site_installs", with_pin)
+    return stand_in.download_path(DOCA_KEY)
+
+
+def test_downloads_lie_where_the_nodes_fetch_them_pinned_or_marked_not_pinned(capsys, tmp_path, site, upstream,
+                                                                              pinned):
+    stand_in, url, asked = upstream
+    bundle = tmp_path / "bundle"
+    rc = main(["mirror", "build", str(site[0]), "--out", str(bundle), "--signing-key", str(site[1]),
+               *stand_in.from_args(url)])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    # The paths the roles ask the site's mirrors for, as the inventory sets them, below the bundle's folders.
+    f = load_spec(site_dir("lab-b200"))  # the inventory's own spec (the copy names a key without its keyring)
+    site_vars = role_vars(f, {})
+    doca_key = role_value("rdma_fabric", "__rdma_fabric_doca_key_url", f.compute.node_os, site_vars, "amd64")
+    ssm_agent = site_vars["aws_node_identity_ssm_agent_url"]
+    doca_path = "nvidia/" + doca_key.removeprefix(f.software.mirrors.nvidia + "/")
+    ssm_path = "apt/" + ssm_agent.removeprefix(f.software.mirrors.apt + "/")
+    assert doca_path == "nvidia/doca/GPG-KEY-Mellanox.pub"
+    assert (bundle / doca_path).read_bytes() == stand_in.downloads[DOCA_KEY]
+    assert (bundle / ssm_path).read_bytes() == stand_in.downloads[SSM_AGENT]
+    document = json.loads((bundle / manifest.MANIFEST).read_text())
+    downloads = {d["name"]: d for d in document["downloads"]}
+    assert downloads[DOCA_KEY]["pinning"] == "pinned" and downloads[DOCA_KEY]["path"] == doca_path
+    assert downloads[SSM_AGENT] | {"upstream": ""} == {
+        "name": SSM_AGENT, "version": "latest", "architecture": "amd64", "role": "aws_node_identity", "path": ssm_path,
+        "upstream": "", "sha256": hashlib.sha256(stand_in.downloads[SSM_AGENT]).hexdigest(), "pinning": NOT_PINNED}
+    assert downloads[SSM_AGENT]["upstream"].startswith("https://s3.") and f"{url}/downloads/" not in json.dumps(document)
+    files = {e["path"]: e for e in document["files"]}
+    assert files[ssm_path]["pinning"] == NOT_PINNED and files[doca_path]["pinning"] == "pinned"
+    assert NOT_PINNED in out and f"{ssm_path}: {NOT_PINNED}" in err  # the table and the progress say so
+    assert sum(p.startswith("/downloads/") for p in asked) == 2
+    assert verify(capsys, site, bundle)[0] == 0
+
+
+def test_an_altered_pinned_download_is_refused_and_not_written(capsys, tmp_path, site, upstream, pinned):
+    stand_in, url, _asked = upstream
+    pinned.write_bytes(pinned.read_bytes() + b"tampered")
+    bundle = tmp_path / "bundle"
+    rc, err = build(capsys, site, bundle, stand_in.from_args(url))
+    assert rc == 1 and f"{DOCA_KEY}: SHA-256" in err and "the pin of role rdma_fabric" in err
+    assert "refused, not written" in err
+    assert not list(bundle.rglob(DOCA_KEY + "*")) and not (bundle / manifest.MANIFEST).exists()
+
+
+def test_an_interrupted_build_fetches_no_download_again(capsys, tmp_path, site, upstream, pinned):
+    stand_in, url, asked = upstream
+    bundle = tmp_path / "bundle"
+    assert build(capsys, site, bundle, stand_in.from_args(url))[0] == 0
+    ssm = next(bundle.rglob("amazon-ssm-agent.deb"))
+    ssm.rename(ssm.with_name(ssm.name + ".part"))  # its transfer broke off
+    asked.clear()
+    rc, err = build(capsys, site, bundle, stand_in.from_args(url))
+    assert rc == 0, err
+    assert [p for p in asked if p.startswith("/downloads/")] == [
+        "/" + stand_in.download_path(SSM_AGENT).relative_to(stand_in.root).as_posix()]
+    assert f"nvidia/doca/{DOCA_KEY}: already here, kept" in err
+    asked.clear()
+    rc, err = build(capsys, site, bundle, stand_in.from_args(url))
+    assert rc == 0 and asked and not [p for p in asked if not p.endswith(("Release", "Packages.gz", "Packages.xz"))]
+    assert verify(capsys, site, bundle)[0] == 0
+
+
+@pytest.mark.parametrize("name", [DOCA_KEY, SSM_AGENT])
+def test_verify_refuses_an_altered_download(capsys, tmp_path, site, upstream, name):
+    stand_in, url, _asked = upstream
+    bundle = tmp_path / "bundle"
+    assert build(capsys, site, bundle, stand_in.from_args(url))[0] == 0
+    target = next(p for p in bundle.rglob(f"{name}*") if p.is_file())
+    target.write_bytes(target.read_bytes().replace(b"stand-in", b"stand-iN"))
+    rc, err = verify(capsys, site, bundle)
+    assert rc == 1 and f"{target.relative_to(bundle).as_posix()}: SHA-256 or size differs" in err
 
 
 def test_a_previous_bundle_that_does_not_verify_is_bad_input(capsys, tmp_path, site, upstream):
