@@ -783,7 +783,7 @@ def _make_test_targets(parts: dict, ran: dict) -> tuple[list[str], list[str]]:
                    f" run) -> {verdict(minutes < unit_limit)}")
     if minutes >= unit_limit:
         why.append(f"`make unit` took {minutes:.1f} min against {unit_limit}: {unit['tests'] - unit['skipped']} tests on"
-                   f" two workers; its largest modules: {_largest_modules(unit)}.")
+                   f" three workers (the Makefile's -n 3); its largest modules: {_largest_modules(unit)}.")
     return targets, why
 
 

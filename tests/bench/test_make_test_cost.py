@@ -124,7 +124,7 @@ def test_results_md_explains_missed_make_test_targets_from_the_largest_modules(t
             " the lab scenarios (tests/scenarios) 51.0 min, its largest modules tests/scenarios/test_day2.py 51.7 min,"
             " tests/scenarios/test_rehearse_gb200.py 15.0 min, tests/scenarios/test_rehearse.py 13.3 min."
             " 1 of its tests failed.") in why
-    assert ("`make unit` took 3.3 min against 3: 4 tests on two workers; its largest modules:"
+    assert ("`make unit` took 3.3 min against 3: 4 tests on three workers (the Makefile's -n 3); its largest modules:"
             " tests/node/test_parsers.py 2.7 min") in why
 
 
