@@ -2,7 +2,9 @@
 SITE --out DIR`: that bill fetched, verified and signed into a bundle; `aifactory mirror verify SITE BUNDLE`: a
 bundle's signed manifest, every file's hash and its APT indexes, before anything is served; `aifactory mirror
 keyring SITE --signing-key FILE`: the mirror key's OpenPGP keyring, which the nodes' APT sources name;
-`aifactory mirror join SITE PARTS_DIR --out DIR`: a bundle split by `build --split-size` restored and verified.
+`aifactory mirror join SITE PARTS_DIR --out DIR`: a bundle split by `build --split-size` restored and verified;
+`aifactory mirror apply SITE DELTA --onto SERVED [--out DIR]`: a delta applied onto the served bundle, written
+as a new complete bundle (SERVED.next) and verified.
 
 Every package the roles install on the site's nodes (for its OS release and CPU architecture) with its
 dependency closure, and the files they download, resolved from the upstream Packages indexes: fetched
@@ -20,6 +22,10 @@ not a keyring or gpgv missing, a bad --split-size.
 join: exit 0 with the bundle restored and verified; 1 when a part is missing, extra or altered, the parts list
 is not signed by the site's key or an entry is unsafe (nothing restored), or the restored bundle does not
 verify; 2 on a bad spec, PARTS_DIR or --out.
+apply: exit 0 with the new bundle written and verified; 1 when the delta or the served bundle does not verify,
+the delta was not built on the served bundle or the served bundle lacks a carried file or holds it with another
+SHA-256 (nothing written), or the new bundle does not verify; 2 on a bad spec, DELTA, --onto or --out (existing
+and not empty).
 keyring: exit 0 with the keyring written; 2 on a spec without the mirror key or a --signing-key that is not
 its private half.
 """
@@ -37,6 +43,7 @@ from aifactory.commands.paths import index_copy, input_dir, input_file, output_d
 from aifactory.core import openpgp, output
 from aifactory.core.inputs import BadInput, InputFileError, read_text
 from aifactory.mirror import apt_repo, gpgv, indexes, manifest, sbom, transfer
+from aifactory.mirror import apply as apply_
 from aifactory.mirror import bom as bom_
 from aifactory.mirror import build as build_
 from aifactory.mirror.debian import MirrorIndexError
@@ -100,6 +107,16 @@ def register(sub) -> None:
                    help="the directory holding the parts and the parts list (DIR.parts of `mirror build --split-size`)")
     j.add_argument("--out", required=True, type=output_dir, metavar="DIR", help="where the bundle is restored: new or empty")
     j.set_defaults(func=run_join)
+    a = mirror_sub.add_parser("apply", help="on the air-gapped side: apply a delta bundle onto the bundle being "
+                                            "served, written as a new complete bundle that verifies, for an atomic "
+                                            "swap")
+    a.add_argument("spec", metavar="SITE", help="factory.yaml or the site directory holding it")
+    a.add_argument("delta", metavar="DELTA", type=input_dir, help="the delta (`mirror build --previous`), verified first")
+    a.add_argument("--onto", required=True, type=input_dir, metavar="SERVED",
+                   help="the bundle being served, which the delta was built on (verified first, never changed)")
+    a.add_argument("--out", type=output_dir, metavar="DIR",
+                   help="where the new bundle is written: new or empty (default: SERVED.next beside SERVED)")
+    a.set_defaults(func=run_apply)
     k = mirror_sub.add_parser("keyring", help="write the OpenPGP keyring of the site's mirror key, which the nodes' "
                                               "APT sources name in Signed-By (made once per key, committed beside "
                                               "the public key)")
@@ -178,9 +195,10 @@ def _mirror_key(f: Factory):
     return ed25519_public_key(f, f.software.mirror_public_key_file, manifest.KEY_FIELD)
 
 
-def _problems(bundle: Path, key) -> list[str]:
-    """Why a bundle must not be served: its signed manifest, then its APT indexes as APT checks them."""
-    return manifest.verify(bundle, key) or apt_repo.check(bundle, manifest.carried(manifest.read(bundle)))
+def _problems(bundle: Path, key, complete: bool = False) -> list[str]:
+    """Why a bundle must not be served: its signed manifest, then its APT indexes as APT checks them;
+    `complete`: a delta's carried files must be held too."""
+    return manifest.verify(bundle, key, complete) or apt_repo.check(bundle, manifest.carried(manifest.read(bundle)))
 
 
 def run_verify(args) -> int:
@@ -194,8 +212,9 @@ def run_verify(args) -> int:
               file=sys.stderr)
         return 1
     previous = manifest.read(args.bundle).get("previous")
+    missing = [p for p in manifest.carried(manifest.read(args.bundle)) if not (args.bundle / p).is_file()]
     delta = (f"; a delta: serve it with the bundle whose manifest has SHA-256 {previous.get('manifest_sha256')}"
-             if isinstance(previous, dict) else "")
+             if isinstance(previous, dict) and missing else "")
     print(f"{args.bundle}: verified, the manifest signed by the site's mirror key, every file's SHA-256 as listed "
           f"and every APT index and package as its Release and Packages list{delta}")
     return 0
@@ -338,4 +357,42 @@ def run_join(args) -> int:
         return 1
     print(f"{args.out}: {len(document['parts'])} part(s) joined; the bundle {document['bundle']} verified "
           "(its manifest signed by the site's mirror key, every file's SHA-256 as listed)")
+    return 0
+
+
+def run_apply(args) -> int:
+    f = load_spec(args.spec)
+    key = _mirror_key(f)
+    served = args.onto
+    out = args.out if args.out is not None else served.absolute().parent / f"{served.absolute().name}.next"
+    option = "--out" if args.out is not None else f"--out (default {out})"
+    if out.resolve() in (served.resolve(), args.delta.resolve()):
+        raise BadInput(f"{option}: is DELTA or --onto; the new bundle is written beside them, neither is changed")
+    if out.is_dir() and any(out.iterdir()):
+        raise BadInput(f"{option} {shown(str(out), 300)}: exists and is not empty; give a new or empty directory")
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"{option} {shown(str(out), 300)}: not a directory")
+    for name, bundle, complete in (("DELTA", args.delta, False), ("--onto", served, True)):
+        problems = _problems(bundle, key, complete)
+        for line in problems:
+            print(f"refused: {name} {bundle}: {line}", file=sys.stderr)
+        if problems:
+            print(f"error: {name} {bundle}: the bundle does not verify; nothing was written", file=sys.stderr)
+            return 1
+    try:
+        apply_.apply(args.delta, served, out)
+    except apply_.ApplyRefused as err:
+        print(f"refused: {err}", file=sys.stderr)
+        print(f"error: {args.delta} cannot be applied onto {served}; nothing was written", file=sys.stderr)
+        return 1
+    problems = _problems(out, key, complete=True)
+    for line in problems:
+        print(f"refused: {line}", file=sys.stderr)
+    if problems:
+        print(f"error: {out}: the new bundle does not verify; serve none of it", file=sys.stderr)
+        return 1
+    print(f"{out}: the delta applied onto {served} and verified (its manifest signed by the site's mirror key, "
+          f"every file's SHA-256 as listed, every carried file held); {served} is unchanged")
+    print(f"swap it in atomically: mv --exchange {out} {served} (coreutils 9.5 or later; {out} then holds the "
+          "previous bundle), or point the mirrors' symlink at it: ln -sfn NEW LINK.tmp && mv -T LINK.tmp LINK")
     return 0

@@ -9,7 +9,7 @@ delta, the "previous" bundle's manifest SHA-256 and the files "carried" from it 
 not in this bundle), and the "downloads" (each with its SHA-256 and its "pinning": pinned, or trust on
 first fetch, not pinned). A bundle verifies when the signature is the key's that the site's spec names (software.mirror_public_key_file,
 never a key the bundle carries), every listed file is there as a regular file with its hash and size, and no
-other file is.
+other file is but a carried one with its carried hash and size (a delta applied onto its previous bundle).
 """
 
 from __future__ import annotations
@@ -67,6 +67,12 @@ def write(root: Path, site: str, key: ed25519.Ed25519PrivateKey, sources: dict[s
     (root / SIGNATURE).write_text(base64.b64encode(key.sign(data)).decode() + "\n")
 
 
+def safe_path(path) -> bool:
+    """Whether a manifest's path stays inside its bundle: relative, no '..', not the manifest or its signature."""
+    return (isinstance(path, str) and bool(path) and not PurePosixPath(path).is_absolute()
+            and ".." not in PurePosixPath(path).parts and path not in (MANIFEST, SIGNATURE))
+
+
 def _listed(data: bytes) -> dict[str, dict] | str:
     """path -> entry of a manifest's files, or why the manifest is malformed."""
     try:
@@ -77,15 +83,16 @@ def _listed(data: bytes) -> dict[str, dict] | str:
         listed = {e["path"]: e for e in entries if isinstance(e, dict)}
     except (ValueError, KeyError, TypeError, AttributeError) as err:
         return f"not an {FORMAT} manifest ({err})"
-    unsafe = [p for p in listed if not isinstance(p, str) or PurePosixPath(p).is_absolute() or ".." in PurePosixPath(p).parts
-              or p in (MANIFEST, SIGNATURE)]
+    unsafe = [p for p in listed if not safe_path(p)]
     if unsafe or len(listed) != len(entries):
         return f"malformed file list (entries: {len(entries)}, unsafe or repeated paths: {unsafe[:5]})"
     return listed
 
 
-def verify(root: Path, key: ed25519.Ed25519PublicKey) -> list[str]:
-    """Why the bundle at `root` must not be served (empty: it verifies): the signature first, then each file."""
+def verify(root: Path, key: ed25519.Ed25519PublicKey, complete: bool = False) -> list[str]:
+    """Why the bundle at `root` must not be served (empty: it verifies): the signature first, then each file.
+    A delta's carried file may be held too (a delta applied onto its previous bundle), with its carried hash;
+    `complete`: every carried file must be held."""
     try:
         data = read_text(root / MANIFEST, MAX_RECORD_BYTES).encode()
     except InputFileError as err:
@@ -99,13 +106,17 @@ def verify(root: Path, key: ed25519.Ed25519PublicKey) -> list[str]:
     listed = _listed(data)
     if isinstance(listed, str):
         return [f"{MANIFEST}: {listed}"]
+    carried_entries = json.loads(data).get("carried", [])
+    held = {e["path"]: e for e in (carried_entries if isinstance(carried_entries, list) else [])
+            if isinstance(e, dict) and safe_path(e.get("path")) and e["path"] not in listed
+            and (complete or (root / e["path"]).exists() or (root / e["path"]).is_symlink())}
     files, odd = _bundle_files(root)
     problems = [f"{p}: not a regular file" for p in odd]
-    problems += [f"{p}: not listed in the manifest" for p in files if p not in listed]
-    for path, entry in listed.items():
+    problems += [f"{p}: not listed in the manifest" for p in files if p not in listed and p not in held]
+    for path, entry in (listed | held).items():
         target = root / path
         if not target.is_file() or target.is_symlink():
-            problems.append(f"{path}: listed but missing")
+            problems.append(f"{path}: " + ("listed but missing" if path in listed else "carried but missing"))
         elif target.stat().st_size != entry.get("size") or file_sha256(target) != entry.get("sha256"):
             problems.append(f"{path}: SHA-256 or size differs from the manifest (altered)")
     return problems

@@ -26,6 +26,7 @@ SAMPLE = {"SPEC": LAB, "SITE": LAB, "NODE": "lab-b200-r001-n01", "REF": "HEAD", 
           "DIR": str(Path(tempfile.gettempdir()) / "aifactory-path-options-out"),
           "BUNDLE": LAB,  # mirror verify: an existing directory
           "PARTS_DIR": LAB,  # mirror join: an existing directory
+          "DELTA": LAB, "SERVED": LAB,  # mirror apply: existing directories
           "ADDR:PORT": "127.0.0.1:9099"}  # monitoring-receiver --listen
 GUARD_SECONDS = 10
 
