@@ -50,7 +50,7 @@ from aifactory.mirror.debian import MirrorIndexError
 from aifactory.mirror.installs import site_installs
 from aifactory.mirror.upstream import WEB, Unreadable, Upstream
 from aifactory.node.mirror_keyring import keyring_file
-from aifactory.reports.signing import KEY_FILE_MAX_BYTES, ed25519_private_key, ed25519_public_key
+from aifactory.spec.key_files import KEY_FILE_MAX_BYTES, ed25519_private_key, ed25519_public_key
 from aifactory.spec import Factory, load_spec
 from aifactory.spec.validators import shown
 

@@ -37,6 +37,16 @@ class MissingFileError(InputFileError):
 
 def read_text(path: str | Path, limit: int = MAX_INPUT_BYTES) -> str:
     """The UTF-8 text of a regular file of at most `limit` bytes."""
+    data = read_bytes(path, limit)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise InputFileError(f"not UTF-8 text (byte {err.start}, line {line})") from None
+
+
+def read_bytes(path: str | Path, limit: int = MAX_INPUT_BYTES) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open
     except FileNotFoundError:
@@ -59,11 +69,7 @@ def read_text(path: str | Path, limit: int = MAX_INPUT_BYTES) -> str:
         os.close(fd)
     if len(data) > limit:
         raise InputFileError(f"is over {limit} bytes")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data[:err.start].count(b"\n") + 1
-        raise InputFileError(f"not UTF-8 text (byte {err.start}, line {line})") from None
+    return data
 
 
 def parse_json(text: str) -> object:

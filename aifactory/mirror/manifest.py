@@ -22,12 +22,12 @@ from pathlib import Path, PurePosixPath
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from aifactory.core.inputs import MAX_RECORD_BYTES, InputFileError, read_text
+from aifactory.node.mirror_keyring import KEY_FIELD
 from aifactory.reports.signing import ED25519, signature_valid
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.json.sig"
 FORMAT = "aifactory-mirror-manifest/1"
-KEY_FIELD = "software.mirror_public_key_file"
 
 
 def file_sha256(path: Path) -> str:

@@ -10,26 +10,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
-
 from aifactory.core import openpgp
-from aifactory.core.inputs import BadInput, InputFileError, read_text
+from aifactory.core.inputs import BadInput, InputFileError, read_bytes
 from aifactory.spec import Factory
+from aifactory.spec.key_files import KEY_FILE_MAX_BYTES, ed25519_public_key, site_file
 from aifactory.spec.validators import shown
 
 KEY_FIELD = "software.mirror_public_key_file"
-MAX_BYTES = 16 * 1024
-
-
-def _public_file(f: Factory) -> Path:
-    given = Path(f.software.mirror_public_key_file or "")
-    return given if given.is_absolute() else f.site_dir / given
 
 
 def keyring_file(f: Factory) -> Path:
     """Where the committed keyring of the site's mirror key is: beside the public key, named after it."""
-    return _public_file(f).with_suffix(".gpg")
+    return site_file(f, f.software.mirror_public_key_file or "").with_suffix(".gpg")
 
 
 def nodes_keyring(f: Factory) -> Path | None:
@@ -37,18 +29,13 @@ def nodes_keyring(f: Factory) -> Path | None:
     field when the public key is not an Ed25519 PEM key or the keyring is missing or not that key's."""
     if not f.software.mirror_public_key_file:
         return None
+    public = ed25519_public_key(f, f.software.mirror_public_key_file, KEY_FIELD)
     named, path = f"{KEY_FIELD} {shown(f.software.mirror_public_key_file, 300)}", keyring_file(f)
-    try:
-        public = serialization.load_pem_public_key(read_text(_public_file(f), MAX_BYTES).encode())
-    except (InputFileError, ValueError) as err:
-        raise BadInput(f"{named}: not a readable PEM public key ({err})") from None
-    if not isinstance(public, ed25519.Ed25519PublicKey):
-        raise BadInput(f"{named}: a {type(public).__name__.lstrip('_')}; the mirror key is Ed25519")
     make = f"make it with `aifactory mirror keyring {f.site_dir} --signing-key FILE` and commit it"
     try:
-        data = path.read_bytes()[:MAX_BYTES + 1]
-    except OSError as err:
-        raise BadInput(f"{named}: its OpenPGP keyring {shown(str(path), 300)} cannot be read ({err.strerror}); "
+        data = read_bytes(path, KEY_FILE_MAX_BYTES)
+    except InputFileError as err:
+        raise BadInput(f"{named}: its OpenPGP keyring {shown(str(path), 300)} cannot be read ({err}); "
                        f"{make}") from None
     if not openpgp.keyring_of(data, public, f.name):
         raise BadInput(f"{named}: {shown(str(path), 300)} is not the OpenPGP keyring of that key for site "

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
-from aifactory.core.inputs import BadInput, InputFileError, read_text
+from aifactory.core.inputs import BadInput
 from aifactory.spec import Factory
+from aifactory.spec.key_files import ed25519_private_key, read_key_file
 from aifactory.spec.model import ACCEPTANCE_KMS_KEY_SPECS
 from aifactory.spec.validators import shown
 
@@ -31,7 +31,6 @@ RSASSA_PSS_SHA_256 = "RSASSA_PSS_SHA_256"  # RSA_3072 and RSA_4096 sign RSASSA_P
 # KMS's RSASSA-PSS: MGF1 with SHA-256, a 32-byte salt. Verifying reads the salt's length from the signature
 # (PSS.AUTO): moto, the offline stand-in for KMS, salts with the most the key allows.
 PSS_VERIFY = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
-KEY_FILE_MAX_BYTES = 16 * 1024
 PUBLIC_KEY_FIELD = "acceptance.certificate.public_key_file"
 PRIVATE_KEY_FIELD = "acceptance.certificate.private_key_file"
 
@@ -60,14 +59,6 @@ def _certificate_config(f: Factory):
     return config
 
 
-def _key_file(f: Factory, given: str, field: str) -> str:
-    path = Path(given) if Path(given).is_absolute() else f.site_dir / given
-    try:
-        return read_text(path, KEY_FILE_MAX_BYTES)
-    except InputFileError as err:
-        raise BadInput(f"{field} {shown(given, 300)}: {err} ({shown(str(path), 300)})") from None
-
-
 def key_kind(key) -> str:
     """A public key's type as the spec names it: Ed25519 (local-key) or the KMS key spec it is a key of."""
     if isinstance(key, ed25519.Ed25519PublicKey):
@@ -89,7 +80,7 @@ def public_key(f: Factory):
     """The public key the site's spec names, in PEM, of the type the spec says signs (`expected_kind`);
     BadInput naming the field otherwise."""
     config = _certificate_config(f)
-    text = _key_file(f, config.public_key_file, PUBLIC_KEY_FIELD)
+    text = read_key_file(f, config.public_key_file, PUBLIC_KEY_FIELD)
     if "PRIVATE KEY" in text:
         raise BadInput(f"{PUBLIC_KEY_FIELD} {shown(config.public_key_file, 300)}: holds a private key; name the "
                        "public key only (the private key stays with the customer)")
@@ -105,29 +96,6 @@ def public_key(f: Factory):
             f"acceptance.certificate.kms_key_spec is {expected}"
         raise BadInput(f"{PUBLIC_KEY_FIELD} {shown(config.public_key_file, 300)}: a {kind} public key, but {named}: "
                        f"name the {expected} signing key's public key, or change the spec to the key that signs")
-    return key
-
-
-def ed25519_public_key(f: Factory, given: str, field: str) -> ed25519.Ed25519PublicKey:
-    """An Ed25519 public key (PEM) from the file a spec field names; BadInput naming the field otherwise."""
-    text = _key_file(f, given, field)
-    try:
-        key = serialization.load_pem_public_key(text.encode())
-    except ValueError:
-        raise BadInput(f"{field} {shown(given, 300)}: not a PEM public key") from None
-    if not isinstance(key, ed25519.Ed25519PublicKey):
-        raise BadInput(f"{field} {shown(given, 300)}: a {type(key).__name__.lstrip('_')}; an Ed25519 key is needed")
-    return key
-
-
-def ed25519_private_key(text: str, named: str, purpose: str) -> ed25519.Ed25519PrivateKey:
-    """An unencrypted Ed25519 private key (PEM) from `text`; BadInput naming where it came from otherwise."""
-    try:
-        key = serialization.load_pem_private_key(text.encode(), password=None)
-    except (ValueError, TypeError):  # TypeError: an encrypted key
-        raise BadInput(f"{named}: not an unencrypted PEM private key") from None
-    if not isinstance(key, ed25519.Ed25519PrivateKey):
-        raise BadInput(f"{named}: a {type(key).__name__.lstrip('_')}; {purpose} uses Ed25519")
     return key
 
 
@@ -164,7 +132,7 @@ class LocalKey:
 
     def __init__(self, f: Factory):
         config = _certificate_config(f)
-        text = _key_file(f, config.private_key_file or "", PRIVATE_KEY_FIELD)
+        text = read_key_file(f, config.private_key_file or "", PRIVATE_KEY_FIELD)
         key = ed25519_private_key(text, f"{PRIVATE_KEY_FIELD} {shown(config.private_key_file, 300)}",
                                   "local-key signing")
         self._key = key

@@ -3,6 +3,7 @@ Signed-By (copied to the nodes from beside the public key); sources at their ven
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -94,4 +95,12 @@ def test_a_keyring_that_is_not_the_mirror_keys_is_bad_input_naming_the_field(tmp
     elif problem == "another site's":
         (site / "mirror-key.gpg").write_bytes(openpgp.keyring(_key, "paris-gb200"))
     with pytest.raises(BadInput, match=r"software.mirror_public_key_file mirror-key.pub: .*aifactory mirror keyring"):
+        role_vars(load_spec(site), {})
+
+
+def test_a_keyring_that_is_a_fifo_is_bad_input_not_a_hang(tmp_path):
+    site, _key = keyed_site(tmp_path, "lab-b200", keyring=False)
+    os.mkfifo(site / "mirror-key.gpg")
+    with pytest.raises(BadInput, match=r"software.mirror_public_key_file mirror-key.pub: its OpenPGP keyring .* "
+                                       r"cannot be read \(not a regular file"):
         role_vars(load_spec(site), {})
