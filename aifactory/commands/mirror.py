@@ -201,15 +201,21 @@ def _problems(bundle: Path, key, complete: bool = False) -> list[str]:
     return manifest.verify(bundle, key, complete) or apt_repo.check(bundle, manifest.carried(manifest.read(bundle)))
 
 
+def _refused(bundle: Path, key, verdict: str, complete: bool = False, named: str = "") -> bool:
+    """Print why `bundle` must not be served (a `refused:` line per problem, then `error: ...{verdict}`); whether
+    there was a problem."""
+    problems = _problems(bundle, key, complete)
+    for line in problems:
+        print(f"refused: {named}{line}", file=sys.stderr)
+    if problems:
+        print(f"error: {named or f'{bundle}: '}{verdict}", file=sys.stderr)
+    return bool(problems)
+
+
 def run_verify(args) -> int:
     f = load_spec(args.spec)
     key = _mirror_key(f)
-    problems = _problems(args.bundle, key)
-    for line in problems:
-        print(f"refused: {line}", file=sys.stderr)
-    if problems:
-        print(f"error: {args.bundle}: the bundle does not verify ({len(problems)} problem(s)); serve none of it",
-              file=sys.stderr)
+    if _refused(args.bundle, key, "the bundle does not verify; serve none of it"):
         return 1
     previous = manifest.read(args.bundle).get("previous")
     missing = [p for p in manifest.carried(manifest.read(args.bundle)) if not (args.bundle / p).is_file()]
@@ -311,10 +317,7 @@ def run_build(args) -> int:
         print(f"error: {len(outcome.refused)} file(s) refused, {len(outcome.missing)} package(s) in no index; the "
               f"bundle is not signed (a rerun fetches only what {args.out} lacks)", file=sys.stderr)
         return 1
-    problems = _problems(args.out, public)
-    for line in problems:
-        print(f"refused: {line}", file=sys.stderr)
-    if problems:
+    if _refused(args.out, public, "the bundle built does not verify; it is not signed for serving"):
         return 1
     print(output.table(DOWNLOAD_HEADERS, [(d["name"], d["version"], d["path"], d["sha256"][:12], d["pinning"])
                                           for d in outcome.downloads]))
@@ -349,11 +352,7 @@ def run_join(args) -> int:
         print(f"refused: {err}", file=sys.stderr)
         print(f"error: {args.parts}: the parts were not joined; nothing was restored", file=sys.stderr)
         return 1
-    problems = _problems(args.out, key)
-    for line in problems:
-        print(f"refused: {line}", file=sys.stderr)
-    if problems:
-        print(f"error: {args.out}: the restored bundle does not verify; serve none of it", file=sys.stderr)
+    if _refused(args.out, key, "the restored bundle does not verify; serve none of it"):
         return 1
     print(f"{args.out}: {len(document['parts'])} part(s) joined; the bundle {document['bundle']} verified "
           "(its manifest signed by the site's mirror key, every file's SHA-256 as listed)")
@@ -373,11 +372,7 @@ def run_apply(args) -> int:
     if out.exists() and not out.is_dir():
         raise BadInput(f"{option} {shown(str(out), 300)}: not a directory")
     for name, bundle, complete in (("DELTA", args.delta, False), ("--onto", served, True)):
-        problems = _problems(bundle, key, complete)
-        for line in problems:
-            print(f"refused: {name} {bundle}: {line}", file=sys.stderr)
-        if problems:
-            print(f"error: {name} {bundle}: the bundle does not verify; nothing was written", file=sys.stderr)
+        if _refused(bundle, key, "the bundle does not verify; nothing was written", complete, f"{name} {bundle}: "):
             return 1
     try:
         apply_.apply(args.delta, served, out)
@@ -385,11 +380,7 @@ def run_apply(args) -> int:
         print(f"refused: {err}", file=sys.stderr)
         print(f"error: {args.delta} cannot be applied onto {served}; nothing was written", file=sys.stderr)
         return 1
-    problems = _problems(out, key, complete=True)
-    for line in problems:
-        print(f"refused: {line}", file=sys.stderr)
-    if problems:
-        print(f"error: {out}: the new bundle does not verify; serve none of it", file=sys.stderr)
+    if _refused(out, key, "the new bundle does not verify; serve none of it", complete=True):
         return 1
     print(f"{out}: the delta applied onto {served} and verified (its manifest signed by the site's mirror key, "
           f"every file's SHA-256 as listed, every carried file held); {served} is unchanged")

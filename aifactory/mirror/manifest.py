@@ -67,10 +67,15 @@ def write(root: Path, site: str, key: ed25519.Ed25519PrivateKey, sources: dict[s
     (root / SIGNATURE).write_text(base64.b64encode(key.sign(data)).decode() + "\n")
 
 
-def safe_path(path) -> bool:
-    """Whether a manifest's path stays inside its bundle: relative, no '..', not the manifest or its signature."""
+def inside_bundle(path) -> bool:
+    """Whether a path names a file inside a bundle's directory: relative, no '..', not the directory itself."""
     return (isinstance(path, str) and bool(path) and not PurePosixPath(path).is_absolute()
-            and ".." not in PurePosixPath(path).parts and path not in (MANIFEST, SIGNATURE))
+            and ".." not in PurePosixPath(path).parts and bool(PurePosixPath(path).parts))
+
+
+def safe_path(path) -> bool:
+    """Whether a manifest's path stays inside its bundle and is not the manifest or its signature."""
+    return inside_bundle(path) and path not in (MANIFEST, SIGNATURE)
 
 
 def _listed(data: bytes) -> dict[str, dict] | str:

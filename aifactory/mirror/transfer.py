@@ -199,13 +199,6 @@ class _Joined:
             self.current.close()
 
 
-def _safe(name: str) -> str | None:
-    path = PurePosixPath(name)
-    if not name or path.is_absolute() or ".." in path.parts or str(path) in ("", "."):
-        return None
-    return path.as_posix()
-
-
 def join(directory: Path, out: Path, key: ed25519.Ed25519PublicKey) -> dict:
     """Restore the bundle split into `directory` into `out` (new or empty); its parts list. JoinRefused
     (naming the part or entry) when a part is missing, extra or altered, an entry is not a regular file at
@@ -218,11 +211,10 @@ def join(directory: Path, out: Path, key: ed25519.Ed25519PublicKey) -> dict:
     try:
         with tarfile.open(fileobj=stream, mode="r|") as tar:
             for member in tar:
-                relative = _safe(member.name)
-                if relative is None or not member.isreg():
+                if not manifest.inside_bundle(member.name) or not member.isreg():
                     raise JoinRefused(f"{member.name!r}: not a regular file at a relative path inside the bundle "
                                       "(an absolute path, '..', a link or a device); refused")
-                target = out / relative
+                target = out / PurePosixPath(member.name).as_posix()
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with tar.extractfile(member) as source, target.open("xb") as dest:
                     written.append(target)
