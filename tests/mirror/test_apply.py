@@ -13,16 +13,17 @@ from cryptography.hazmat.primitives import serialization
 
 from aifactory.cli import main
 from aifactory.core import openpgp
-from aifactory.mirror import manifest
+from aifactory.mirror import apt_repo, manifest
 from tests.mirror.test_build import build, deb, site, upstream, verify  # noqa: F401 (fixtures)
 
-SIGNED_AT = 1_767_225_600  # every Release signed at one time, so a build's bytes depend on the state only
+SIGNED_AT = 1_767_225_600  # every Release dated and signed at one time, so a build's bytes depend on the state only
 
 
 @pytest.fixture
 def bundles(capsys, tmp_path, site, upstream, monkeypatch):  # noqa: F811
     """(the served bundle of the first state, the delta to the second, a whole bundle of the second)."""
-    monkeypatch.setattr(openpgp, "time", types.SimpleNamespace(time=lambda: SIGNED_AT))
+    for clock in (openpgp, apt_repo):  # the signatures' time, and the Releases' Date
+        monkeypatch.setattr(clock, "time", types.SimpleNamespace(time=lambda: SIGNED_AT))
     stand_in, url, _asked = upstream
     served, delta, whole = tmp_path / "served", tmp_path / "delta", tmp_path / "whole"
     assert build(capsys, site, served, stand_in.from_args(url))[0] == 0
