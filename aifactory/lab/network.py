@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import subprocess
+from typing import TYPE_CHECKING
 
-from aifactory.lab.state import LabState
+if TYPE_CHECKING:
+    from aifactory.lab.state import LabState
 
 
 class LabNetworkError(RuntimeError):
@@ -59,6 +61,9 @@ def create_bridge(state: LabState, host_cidr: str) -> str:
     name = bridge_name(state.site)
     ip("link", "add", name, "type", "bridge")
     state.record("link", name=name)
+    # The bridge names its lab's state file: a lab left up by a killed process is found by it (aifactory.lab.traces).
+    if len(str(state.path)) < 256:
+        ip("link", "set", "dev", name, "alias", str(state.path))
     ip("addr", "add", str(gateway(host_cidr)), "dev", name)
     ip("link", "set", name, "up")
     return name

@@ -17,10 +17,11 @@ from pathlib import Path
 
 from aifactory.core.inputs import MAX_RECORD_BYTES, BadInput, InputFileError, parse_json, read_text
 from aifactory.core.userstate import labs_dir
+from aifactory.lab import network, traces
+from aifactory.lab.traces import STATE_FILE
 from aifactory.spec.validators import shown
 from aifactory.spec.validators.text import DNS_LABEL
 
-STATE_FILE = "state.json"
 # What a lab records (aifactory.lab.lifecycle creates and removes each kind).
 RESOURCE_KINDS = ("netns", "link", "mount", "loop", "process", "cgroup")
 MAX_POINTER_BYTES = 4096
@@ -88,14 +89,20 @@ class LabState:
 
     @classmethod
     def load(cls, site: str) -> LabState | None:
-        """The site's lab: under this environment's lab root, else where its last save noted it. Both
-        files are read as strictly as any input (_read_state); BadInput naming the file otherwise."""
+        """The site's lab: under this environment's lab root, else where its last save noted it, else where this
+        machine's traces of it say (its bridge's alias, its nodes' mounts: aifactory.lab.traces). Each file is
+        read as strictly as any input (_read_state); BadInput naming the file otherwise."""
         if not DNS_LABEL.fullmatch(site):  # it becomes part of paths
             raise BadInput(f"{shown(site)}: not a site's name (a DNS label), its factory.yaml or its directory")
         roots = [lab_root()]
         pointer = _pointer(site)
         if os.path.lexists(pointer):
             roots.append(_read_pointer(pointer))
+        found = cls._load_from(site, roots)
+        return found or cls._load_from(site, traces.lab_roots(site, network.bridge_name(site)))
+
+    @classmethod
+    def _load_from(cls, site: str, roots: list[Path]) -> LabState | None:
         for root in roots:
             path = root / site / STATE_FILE
             if os.path.lexists(path):

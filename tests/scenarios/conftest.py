@@ -6,9 +6,11 @@ elsewhere they skip and say why. The base root is built once and cached (aifacto
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,26 @@ from aifactory.lab import aws, lifecycle, nodes, preflight
 from aifactory.lab.state import LabState
 from aifactory.spec import load_spec
 from bench.specs import lab_network
-from tests.conftest import site_dir
+from tests.conftest import LAB_ORDER, site_dir
+
+
+def pytest_sessionstart(session):
+    """Take down the labs of these tests' sites that an earlier test run left up when it was killed (a CI run cut
+    off at its time limit): each would refuse its site's network to every lab module of this run. Only a lab
+    recorded under pytest's temporary directory is taken down, found by the machine's traces of it
+    (aifactory.lab.traces); a lab someone brought up by hand is left, and its site's tests say it is up.
+    The controller does it once, before any worker starts a lab."""
+    if hasattr(session.config, "workerinput") or os.geteuid() != 0 or preflight.missing():
+        return
+    temp_root = Path(tempfile.gettempdir()).resolve()
+    say = session.config.pluginmanager.get_plugin("terminalreporter")
+    for site in LAB_ORDER:
+        left = LabState.load(site)
+        if left is not None and left.root.resolve().is_relative_to(temp_root) and "pytest-of-" in str(left.root):
+            lifecycle.down(site, progress=lambda line: None)
+            if say is not None:
+                say.write_line(f"removed the lab of {site} an earlier test run left up (recorded in {left.dir})",
+                               yellow=True)
 
 
 def pytest_collection_modifyitems(config, items):

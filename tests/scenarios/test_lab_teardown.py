@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from aifactory.cli import main
-from aifactory.lab import cgroups, lifecycle, procs
+from aifactory.lab import cgroups, lifecycle, procs, traces
 from aifactory.lab.state import LabState
 from aifactory.spec import load_spec
 from tests.conftest import site_dir
@@ -42,7 +42,7 @@ def leftovers(state: dict) -> list[str]:
     return found
 
 
-def test_up_status_down_leaves_nothing_behind(lab_dir, capsys):
+def test_up_status_down_leaves_nothing_behind(lab_dir, capsys, monkeypatch, tmp_path):
     site = site_dir("lab-b200")
     assert main(["lab", "up", str(site), "--scratch-disks", "1"]) == 0
     out = capsys.readouterr().out
@@ -58,9 +58,15 @@ def test_up_status_down_leaves_nothing_behind(lab_dir, capsys):
     assert main(["lab", "status", str(site), "--format", "json"]) == 0
     assert all(r["up"] for r in json.loads(capsys.readouterr().out)["resources"])
 
+    # A process that lost the record (another lab root and state directory: a killed run's) still finds the lab
+    # through the bridge, which names the state file, and `lab down` removes what that file records.
+    bridge = next(r["name"] for r in recorded["resources"] if r["kind"] == "link" and r["name"].startswith("afbr"))
+    assert traces.bridge_alias(bridge) == str(Path(os.environ["AIFACTORY_LAB_DIR"]) / "lab-b200" / "state.json")
+    monkeypatch.setenv("AIFACTORY_LAB_DIR", str(tmp_path / "another-lab-root"))
+    monkeypatch.setenv("AIFACTORY_STATE_DIR", str(tmp_path / "another-state-dir"))
     assert main(["lab", "down", str(site)]) == 0
     assert leftovers(recorded) == []
-    nodes_dir = Path(os.environ["AIFACTORY_LAB_DIR"]) / "lab-b200" / "nodes"
+    nodes_dir = lab_dir / "lab-b200" / "nodes"
     # No node's upper layer or disk image is left; only the console logs.
     assert [p for p in nodes_dir.rglob("*") if p.name != "console.log" and not p.is_dir()] == []
     assert LabState.load("lab-b200") is None

@@ -1,0 +1,56 @@
+"""The traces a lab leaves on the machine name where its state file is, read as input: a lab a killed run left up
+is found by them (the scenario tests/scenarios/test_lab_teardown.py finds one by its bridge's alias)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aifactory.lab import state, traces
+from aifactory.lab.state import LabState
+
+SITE = "lab-b200"
+NODE_MOUNT = ("aifactory-lab-lab-b200-r001-n01 /tmp/run-1/lab-state0/lab-b200/nodes/lab-b200-r001-n01/root overlay "
+              "rw,relatime,lowerdir=/var/cache/base,upperdir=u,workdir=w 0 0")
+
+
+def test_a_node_overlay_names_its_lab_root_and_nothing_else_does():
+    other = [
+        "proc /proc proc rw 0 0",
+        # another site's node, a mount not made by a lab, a path that climbs out, a node whose name does not match
+        NODE_MOUNT.replace("lab-state0/lab-b200/", "lab-state0/lab-gb200/"),
+        "overlay /var/lib/docker/overlay2/x/merged overlay rw 0 0",
+        "aifactory-lab-n /tmp/../etc/lab-b200/nodes/n/root overlay rw 0 0",
+        NODE_MOUNT.replace("aifactory-lab-lab-b200-r001-n01 ", "aifactory-lab-other "),
+    ]
+    assert traces.lab_roots(SITE, "afbr-none", "\n".join(other)) == []
+    assert traces.lab_roots(SITE, "afbr-none", "\n".join([*other, NODE_MOUNT, NODE_MOUNT])) == [Path("/tmp/run-1/lab-state0")]
+
+
+@pytest.mark.parametrize(("alias", "root"), [("/tmp/run-2/lab-b200/state.json", Path("/tmp/run-2")),
+                                             ("/tmp/run-2/lab-gb200/state.json", None),
+                                             ("tmp/lab-b200/state.json", None),
+                                             ("/tmp/../lab-b200/state.json", None),
+                                             ("/tmp/run-2/lab-b200/other.json", None),
+                                             ("", None)])
+def test_a_bridge_alias_names_a_lab_root_only_as_the_site_s_state_file(alias, root):
+    assert traces.root_of_state_file(alias, SITE) == root
+
+
+def test_a_lab_recorded_elsewhere_is_loaded_from_where_the_machine_says(tmp_path, monkeypatch):
+    """No state under this environment's lab root or pointer: the traces' root is read, as strictly as any."""
+    monkeypatch.setenv("AIFACTORY_LAB_DIR", str(tmp_path / "here"))
+    monkeypatch.setenv("AIFACTORY_STATE_DIR", str(tmp_path / "state"))
+    elsewhere = tmp_path / "killed-run"
+    recorded = LabState(site=SITE, root=elsewhere)
+    recorded.save()
+    recorded.record("netns", name="aifactory-lab-lab-b200-lab-b200-r001-n01")
+    (tmp_path / "state" / "labs" / f"{SITE}.path").unlink()  # the pointer went with the killed run's state directory
+    monkeypatch.setattr(traces, "bridge_alias", lambda bridge: str(elsewhere / SITE / "state.json"))
+    found = LabState.load(SITE)
+    assert found is not None and found.root == elsewhere and found.resources == recorded.resources
+
+    (elsewhere / SITE / "state.json").write_text('{"site": "lab-b200", "resources": [{"kind": "anything"}]}')
+    with pytest.raises(state.BadInput, match="not the lab state of lab-b200"):
+        LabState.load(SITE)
