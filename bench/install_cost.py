@@ -32,7 +32,7 @@ def install_script(installer: str, python: str, venv: Path) -> str:
         lines += [f"{bin_}/pip install --quiet --upgrade pip", f"{bin_}/pip install --quiet -c {LOCK} -e {REPO}"]
     else:
         lines += [f"{bin_}/python -m pip install --quiet --disable-pip-version-check uv=={UV_VERSION}",
-                  f"{bin_}/uv pip install --python {bin_}/python -c {LOCK} -e {REPO}"]
+                  f"{bin_}/uv pip install --compile-bytecode --python {bin_}/python -c {LOCK} -e {REPO}"]
     return " && ".join(lines)
 
 

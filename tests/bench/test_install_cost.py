@@ -13,7 +13,8 @@ def test_the_uv_install_is_the_makefiles():
     makefile = (REPO / "Makefile").read_text()
     script = install_cost.install_script("uv", "python3", Path("/tmp/v"))
     assert f"uv=={install_cost.UV_VERSION}" in script and re.search(rf"(?m)^UV_VERSION\s*:=\s*{install_cost.UV_VERSION}$", makefile)
-    assert "uv pip install --python /tmp/v/bin/python -c" in script and "uv pip install --python $(BIN)/python -c" in makefile
+    assert "uv pip install --compile-bytecode --python /tmp/v/bin/python -c" in script \
+        and "uv pip install --compile-bytecode --python $(BIN)/python -c" in makefile
     assert "uv" not in install_cost.install_script("pip", "python3", Path("/tmp/v"))
 
 
