@@ -338,8 +338,12 @@ def down(site: str, progress: Progress = print) -> bool:
     state = LabState.load(site)
     if state is None:
         return False
-    # Every node powers off at once: each container's systemd stops its services in its own time (ten seconds
-    # and more with Slurm and MariaDB), which one node after another would add up.
+    # Every node goes at once and abruptly, as stop_node powers one off: what a node wrote is removed below, so its
+    # systemd stopping its services first (a minute for a brought-up lab-gb200, Slurm and MariaDB among them,
+    # past the 30 s grace) would only be waited for. A node process outside a cgroup is told to stop.
+    for item in state.resources:
+        if item["kind"] == "cgroup":
+            cgroups.kill(item["path"])
     nodes_told = [item for item in state.resources if item["kind"] == "process" and item["role"].startswith(nodes.PROCESS_ROLE)]
     for item in nodes_told:
         procs.terminate(item)

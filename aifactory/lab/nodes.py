@@ -147,3 +147,5 @@ def remove_node_files(state: LabState, node: str) -> None:
         shutil.rmtree(d / sub, ignore_errors=True)
     for image in d.glob("disk*.img"):
         image.unlink()
+    # systemd-nspawn's lock of the node's root, left when the node was killed rather than powered off (lab down)
+    (d / ".#root.lck").unlink(missing_ok=True)
