@@ -20,7 +20,10 @@ STATE_FILE = "state.json"  # a lab's record under <lab root>/<site>/ (aifactory.
 
 def bridge_alias(bridge: str) -> str:
     """The alias of the link `bridge`, "" when it has none or does not exist."""
-    done = subprocess.run(["ip", "-j", "link", "show", "dev", bridge], capture_output=True, text=True)
+    try:
+        done = subprocess.run(["ip", "-j", "link", "show", "dev", bridge], capture_output=True, text=True)
+    except OSError:  # no iproute2 here: no lab either
+        return ""
     if done.returncode != 0:
         return ""
     try:
@@ -52,7 +55,7 @@ def root_of_node_mount(source: str, mount_point: str, site: str) -> Path | None:
 def lab_roots(site: str, bridge: str, mounts: str | None = None) -> list[Path]:
     """The lab roots this machine's traces name for `site` (its bridge's alias first), without repeats."""
     if mounts is None:
-        mounts = Path("/proc/mounts").read_text()
+        mounts = Path("/proc/mounts").read_text() if Path("/proc/mounts").exists() else ""
     found = [root_of_state_file(bridge_alias(bridge), site)]
     for line in mounts.splitlines():
         fields = line.split()

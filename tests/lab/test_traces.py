@@ -54,3 +54,8 @@ def test_a_lab_recorded_elsewhere_is_loaded_from_where_the_machine_says(tmp_path
     (elsewhere / SITE / "state.json").write_text('{"site": "lab-b200", "resources": [{"kind": "anything"}]}')
     with pytest.raises(state.BadInput, match="not the lab state of lab-b200"):
         LabState.load(SITE)
+
+
+def test_a_machine_without_iproute2_has_no_bridge_alias(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert traces.bridge_alias("afbr000000") == ""
