@@ -61,9 +61,13 @@ def pytest_xdist_make_scheduler(config, log):
 @pytest.fixture(scope="session", autouse=True)
 def run_state_dir(tmp_path_factory):
     """aifactory's state directory (records, runs, labs) is the test run's own, never the user's; a test
-    may point AIFACTORY_STATE_DIR elsewhere."""
+    may point AIFACTORY_STATE_DIR elsewhere. So is Ansible's fact cache, for the tests that run ansible-playbook
+    themselves (ansible.cfg names the user's: facts a lab bring-up cached there for lab-gb200's nodes let them skip
+    gathering and changed which hosts a play's first task listed)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIFACTORY_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+        state = tmp_path_factory.mktemp("state")
+        patch.setenv("AIFACTORY_STATE_DIR", str(state))
+        patch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(state / "ansible-facts"))
         yield
 
 
