@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from aifactory.lab.state import LabState
 
 
+IFALIAS_MAX_BYTES = 255  # IFALIASZ (256) less the terminating NUL, linux/if.h
+
+
 class LabNetworkError(RuntimeError):
     """The lab cannot set up its network (e.g. the node range is already in use on this machine)."""
 
@@ -62,7 +65,8 @@ def create_bridge(state: LabState, host_cidr: str) -> str:
     ip("link", "add", name, "type", "bridge")
     state.record("link", name=name)
     # The bridge names its lab's state file: a lab left up by a killed process is found by it (aifactory.lab.traces).
-    if len(str(state.path)) < 256:
+    # The kernel keeps an alias of at most IFALIAS_MAX_BYTES; a longer path is not set (the record is found as before).
+    if len(str(state.path).encode()) <= IFALIAS_MAX_BYTES:
         ip("link", "set", "dev", name, "alias", str(state.path))
     ip("addr", "add", str(gateway(host_cidr)), "dev", name)
     ip("link", "set", name, "up")

@@ -3,11 +3,13 @@ is found by them (the scenario tests/scenarios/test_lab_teardown.py finds one by
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 
-from aifactory.lab import state, traces
+from aifactory.lab import network, state, traces
 from aifactory.lab.state import LabState
 
 SITE = "lab-b200"
@@ -59,3 +61,21 @@ def test_a_lab_recorded_elsewhere_is_loaded_from_where_the_machine_says(tmp_path
 def test_a_machine_without_iproute2_has_no_bridge_alias(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     assert traces.bridge_alias("afbr000000") == ""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None, reason="creates a bridge: root and iproute2")
+@pytest.mark.parametrize("name_bytes", [network.IFALIAS_MAX_BYTES, network.IFALIAS_MAX_BYTES + 1])
+def test_the_bridge_names_its_state_file_when_the_kernel_can_keep_the_path(tmp_path, name_bytes):
+    """The alias holds at most 255 bytes: a lab root whose state file's path is longer (counted in bytes, an "é"
+    is two) gets a bridge without one, and is found through its record as before."""
+    site = "lab-alias-test"
+    fixed = len(str(tmp_path / "" / site / "state.json").encode()) + 1
+    root = tmp_path / ("é" * ((name_bytes - fixed) // 2) + "x" * ((name_bytes - fixed) % 2))
+    state = LabState(site=site, root=root)
+    assert len(str(state.path).encode()) == name_bytes
+    try:
+        bridge = network.create_bridge(state, "10.250.77.0/24")
+        expected = str(state.path) if name_bytes <= network.IFALIAS_MAX_BYTES else ""
+        assert traces.bridge_alias(bridge) == expected
+    finally:
+        network.remove_link(network.bridge_name(site))
