@@ -12,9 +12,10 @@ from aifactory.core.output import emit_json, table
 from aifactory.node.acceptance_gate import EXIT_ACCEPTANCE_INCOMPLETE
 from aifactory.node.batch_plan import (BATCHED_STAGE, SituationError, StagePlan, drivers_plan, drivers_vars,
                                        in_service_from_records, plan_dict, plan_rows, site_plan)
-from aifactory.node.bringup import (STAGES, BringupError, BringupOptions, BringupResult, run_bringup, runner_output_tail,
-                                    stage_order)
+from aifactory.node.bringup import (EXIT_SIGNALS, STAGES, BringupError, BringupOptions, BringupResult, run_bringup,
+                                    runner_output_tail, stage_order)
 from aifactory.node.inventory import InventoryInputError
+from aifactory.node.slurm_situation import SlurmAnswer, ask_slurm, first_controller, uses_slurm
 from aifactory.spec import Factory, load_spec
 from aifactory.spec.naming import absent_hosts
 
@@ -61,14 +62,22 @@ def run(args) -> int:
         options, overrides = checked_run_options(
             f, args, stages=[s.strip() for s in args.stages.split(",")] if args.stages is not None else None,
             playbook=args.playbook, limit=args.limit, check=args.check)
-        in_service = set() if args.fresh else in_service_from_records(f)
+        recorded = set() if args.fresh else in_service_from_records(f)
         absent = absent_hosts(overrides)
         if args.batches:
-            return print_plan(f, site_plan(f, STAGES, in_service, absent), in_service, args)
-        options.extra_vars = {**drivers_vars(drivers_plan(f, in_service, absent)), **options.extra_vars}
+            return print_plan(f, site_plan(f, STAGES, recorded, absent), recorded, args)
         if not options.check and not is_lab(f, overrides) and not confirmed(
                 f.name, args.yes, REFUSAL, summary=lambda: touch_summary(f, options)):
             return 2
+        slurm = None
+        if asks_slurm(f, options, args.fresh):
+            print(f"situation: asking Slurm on {first_controller(f)} which nodes run jobs", file=sys.stderr)
+            slurm = ask_slurm(f, options, runner=run_bringup)
+            print(slurm_line(slurm, recorded), file=sys.stderr)
+            if slurm.interrupted_by is not None:
+                return EXIT_SIGNALS[slurm.interrupted_by]
+        in_service = recorded | (slurm.nodes if slurm is not None else set())
+        options.extra_vars = {**drivers_vars(drivers_plan(f, in_service, absent)), **options.extra_vars}
         result = run_bringup(f, options)
     except (InventoryInputError, BringupError, SituationError) as err:
         return bad_input(err)
@@ -76,7 +85,9 @@ def run(args) -> int:
     if result.interrupted_by is not None:
         print(interrupted_line(result), file=sys.stderr)
     if args.format == "json":
-        emit_json(result.as_dict())
+        emit_json({**result.as_dict(), "situation": {
+            "fresh": args.fresh, "in_service_by_records": sorted(recorded),
+            "slurm": slurm.as_dict() if slurm is not None else None, "in_service": sorted(in_service)}})
         if result.acceptance_incomplete:
             print(incomplete_line(result), file=sys.stderr)
         return result.exit_code
@@ -99,6 +110,25 @@ def run(args) -> int:
     print(f"\n{f.name}: {verdict}{mode}; {result.playbook}{tags}")
     print(f"artifacts: {result.run_dir}")
     return result.exit_code
+
+
+def asks_slurm(f: Factory, options: BringupOptions, fresh: bool) -> bool:
+    """Whether this run asks Slurm which nodes run jobs: it runs site.yml's drivers stage (whose batches
+    depend on it) for real, and the factory runs Slurm. Not with --fresh, not in check mode (a check changes
+    nothing, whatever its batches), not with a playbook of the user's own."""
+    drivers = options.stages is None or BATCHED_STAGE in options.stages
+    return drivers and uses_slurm(f) and not (fresh or options.check or options.playbook is not None)
+
+
+def slurm_line(slurm: SlurmAnswer, recorded: set[str]) -> str:
+    """One line on what decided the drivers stage's batches."""
+    records = f"{len(recorded)} node(s) in service per the site's records"
+    if slurm.answered:
+        extra = sorted(slurm.nodes - recorded)
+        return (f"situation: {records}; Slurm on {slurm.controller}: {len(slurm.nodes)} node(s) running jobs"
+                + (f", {len(extra)} of them without a record ({', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''})"
+                   if extra else ""))
+    return f"situation: {records}; Slurm on {slurm.controller} did not answer ({slurm.detail}): the records alone decide"
 
 
 def print_plan(f: Factory, plans: list[StagePlan], in_service: set[str], args) -> int:

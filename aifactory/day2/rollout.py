@@ -38,6 +38,7 @@ from aifactory.node.acceptance_gate import GATE_PASSES, ended_well
 from aifactory.core.userstate import day2_record
 from aifactory.day2.records import RecordError, RolloutRecord, check_site, now, read_record, write_record
 from aifactory.node.bringup import PLAYBOOKS, BringupOptions, Runner, run_bringup, would_change_lines
+from aifactory.node.slurm_situation import uses_slurm
 from aifactory.spec import Factory
 from aifactory.spec.naming import absent_hosts, bmc_host
 
@@ -59,10 +60,6 @@ EXIT_SIGNALS = {"SIGINT": 130, "SIGTERM": 143}
 
 class RolloutError(Exception):
     """The rollout cannot start or resume: bad options, no record to resume, a record of another stage."""
-
-
-def uses_slurm(f: Factory) -> bool:
-    return f.scheduler.kind == "slurm" and bool(f.head_nodes)
 
 
 def drain_reason(stage: str) -> str:

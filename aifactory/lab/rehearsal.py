@@ -135,6 +135,16 @@ def check_table(results: dict[str, dict | None]) -> dict[str, dict]:
     return dict(sorted(out.items()))
 
 
+def situation_phrase(data: dict) -> str:
+    """What decided the drivers stage's batches, from `bringup --format json`'s situation."""
+    slurm = (data.get("situation") or {}).get("slurm")
+    if not slurm:
+        return "Slurm not asked"
+    if slurm.get("answered"):
+        return f"Slurm on {slurm.get('controller')}: {len(slurm.get('nodes') or [])} node(s) running jobs"
+    return f"Slurm on {slurm.get('controller')} did not answer ({slurm.get('detail')})"
+
+
 def bringup_result(result: subprocess.CompletedProcess) -> dict:
     """`bringup --format json` output: `hosts` {host: {ok, changed, failed, unreachable, ...}}, `artifacts`."""
     try:
@@ -313,7 +323,7 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
                 tasks = data.get("changed_tasks") or {}
                 return FAILED, "not idempotent: changed " + "; ".join(
                     f"{h}={n} ({', '.join(tasks.get(h, [])) or 'tasks not recorded'})" for h, n in sorted(changed.items()))
-            return PASSED, f"{len(stats)} hosts ok, {sum(changed.values())} changes"
+            return PASSED, f"{len(stats)} hosts ok, {sum(changed.values())} changes; {situation_phrase(data)}"
         return run
 
     def acceptance():

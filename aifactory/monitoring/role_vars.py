@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from aifactory import scheduler
 from aifactory.monitoring import alerts, prometheus_config as pc, slurm_program
 from aifactory.node.inventory import Inventory
 from aifactory.spec import SPEC_FILE, Factory
@@ -96,7 +97,7 @@ def with_monitoring_vars(inv: Inventory, f: Factory) -> Inventory:
     inv.group(SERVERS).children.append("head_nodes")
     for head in pc.scrape_targets(inv)[1]:  # alertmanager.yml sends to the receiver on its own head node
         inv.hostvars[head.host].setdefault("prometheus_server_alertmanager_config", pc.alertmanager_config(f, head.address))
-    controllers = [h.name for h in f.head_nodes if h.services[0].startswith("slurmctld")]
+    controllers = [h.name for h in scheduler.controller_nodes(f)]
     if f.scheduler.kind == "slurm" and controllers and controllers[0] in inv.hostvars:
         for name, value in slurm_collector_vars().items():
             inv.hostvars[controllers[0]].setdefault(name, value)

@@ -1,7 +1,8 @@
 """The batch plan of every bring-up stage of a site, decided by its situation: which nodes are in service.
 
 A node is in service when the site's records hold an acceptance verdict for it (`<acceptance dir>/<node>.json`,
-written by the acceptance role; `--fresh` treats every node as not in service). The drivers stage, the one
+written by the acceptance role), or when Slurm runs jobs on it (aifactory.node.slurm_situation, asked by a real
+`bringup` of the drivers stage); `--fresh` treats every node as not in service. The drivers stage, the one
 whose plays run in batches (playbooks/drivers.yml), is cut by `aifactory.node.batches.situation_batches`:
 the canary node, the rest of its rack, then every rack not in service at once and each rack in service on
 its own. Where no node of the plan is in service, its plays go on past a share of failed trays

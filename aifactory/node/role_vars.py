@@ -214,7 +214,7 @@ def scheduler_vars(f: Factory, absent: list[str] | tuple[str, ...] = (), kernel_
     return {
         "slurm_conf_files": scheduler.config_files(f, absent=absent, accelerator_devices=kernel_modules,
                                                    dedicated_resources=dedicated_resources),
-        "slurm_controllers": [h.name for h in f.head_nodes if h.services[0].startswith("slurmctld")],
+        "slurm_controllers": [h.name for h in scheduler.controller_nodes(f)],
         "slurm_state_dir": f.scheduler.state_dir,
         "slurm_health_expected": scheduler.health_expected(f),
         "slurm_health_program_source": str(health_program.cached_program()),

@@ -115,13 +115,18 @@ def topology_plugin(f: Factory) -> str:
     return "topology/block" if f.platform.nvlink_domain == "rack" else "topology/tree"
 
 
+def controller_nodes(f: Factory) -> list:
+    """The head nodes running slurmctld, the primary first (slurm.conf's SlurmctldHost order)."""
+    return [h for h in f.head_nodes if h.services[0].startswith("slurmctld")]
+
+
 def slurm_conf(f: Factory, absent: Iterable[str] = (), accelerator_devices: bool = True,
                dedicated_resources: bool = True) -> str:
     """`absent` nodes (out for repair, not booted in the lab) are FUTURE nodes: defined, so that no name
     or block changes when they arrive, but neither scheduled nor shown as down."""
     head, absent = f.head_nodes, set(absent)
     lines = [HEADER.format(name=f.name).rstrip("\n"), f"ClusterName={f.name}"]
-    lines += [f"SlurmctldHost={h.name}({h.address})" for h in head if h.services[0].startswith("slurmctld")]
+    lines += [f"SlurmctldHost={h.name}({h.address})" for h in controller_nodes(f)]
     lines += [
         "SlurmUser=slurm",
         "AuthType=auth/munge",

@@ -10,6 +10,7 @@ import pty
 import select
 import subprocess
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import ansible_runner
@@ -60,7 +61,8 @@ def test_a_lab_inventory_runs_without_asking(tmp_path, monkeypatch, capsys):
     code, _, err = run_inprocess(capsys, "bringup", LAB, "--host-overrides", overrides,
                                  "--artifacts-dir", tmp_path / "artifacts")
     assert_refused(code, err, "WITHOUT --check")
-    assert len(calls) == 1
+    # The confirmed run ran the Slurm question and site.yml; the refused one ran nothing, not even the question.
+    assert [Path(c["playbook"]).name for c in calls] == ["slurm_in_service.yml", "site.yml"]
 
 
 def test_a_lab_that_boots_some_trays_is_a_lab_but_absent_nodes_alone_are_not():

@@ -230,6 +230,8 @@ def test_growing_by_one_rack_moves_nothing_and_the_rack_joins_slurm_while_a_job_
     job = start_job([CANARY, RACK1_OTHER])
     grown = bringup(site, overrides, work / "artifacts", "--limit", f"~^{SITE}-r002-")
     assert grown.returncode in (0, 3), grown.stderr[-3000:]
+    # Asked before the drivers stage was planned (issue 30): Slurm knows the job's two nodes as running jobs.
+    assert f"Slurm on {SITE}-head01: 2 node(s) running jobs" in grown.stderr, grown.stderr[-3000:]
     topology = lab_ssh(f"{SITE}-head01", "scontrol show topology").stdout
     assert "BlockName=rack01" in topology and "BlockName=rack02" in topology
     # The new nodes' slurmd register once slurmctld knows them (a few seconds after the reconfigure).
