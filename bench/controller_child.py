@@ -1,7 +1,7 @@
 """One bring-up of a no-op playbook through `aifactory bringup`'s own runner path, in its own process, with
 this process's CPU sampled and attributed: the project's code (aifactory/) or everything else.
 
-    python bench/controller_child.py SITE PLAYBOOK ARTIFACTS OUT_JSON
+    python bench/controller_child.py SITE PLAYBOOK ARTIFACTS OUT_JSON [LIMIT]
 
 Calls `aifactory.node.bringup.run_bringup` (ansible-runner, Progress, the per-stage tally, task results,
 secret masking and scrubbing) as `aifactory bringup SITE --playbook PLAYBOOK` does, progress lines going to
@@ -75,11 +75,11 @@ class Sampler:
         signal.signal(signal.SIGPROF, signal.SIG_DFL)
 
 
-def main(site: str, playbook: str, artifacts: str, out: str) -> int:
+def main(site: str, playbook: str, artifacts: str, out: str, limit: str | None = None) -> int:
     factory = load_spec(Path(site))
     with open(os.devnull, "w") as log, Sampler() as sampler:
-        result = run_bringup(factory, BringupOptions(playbook=Path(playbook), artifacts_root=Path(artifacts)),
-                             progress_stream=log)
+        result = run_bringup(factory, BringupOptions(playbook=Path(playbook), artifacts_root=Path(artifacts),
+                                                     limit=limit), progress_stream=log)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     per_host = {host: sum(counts[k] for k in ("ok", "changed", "failed", "skipped", "unreachable"))
                 for host, counts in result.hosts.items()}

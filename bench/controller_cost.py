@@ -11,6 +11,9 @@ of each kind. Each run is `bench/controller_child.py` (run_bringup under a CPU s
 wall time, CPU and peak RSS are its own wait4 rusage; ansible-playbook's own CPU (its main loop, one process
 whatever the cores) comes from a bench-only callback (callback_plugins/main_loop_rusage.py). A sampled size is
 run at two fractions and each figure extrapolated along the line through them to the full host-task count.
+The largest size's inventory is also run limited (`--limit`) to its first rack with every task: the same
+host-tasks as the 1-rack site, in an inventory 100 times its size, which says whether the cost per host-task
+follows the inventory or the hosts in the run.
 """
 
 from __future__ import annotations
@@ -87,8 +90,9 @@ def extrapolate(runs: list[dict], key: str, host_tasks: int) -> float:
     return intercept + slope * host_tasks
 
 
-def _run(site: Path, plays: list[dict], work: Path, label: str) -> dict:
-    """One child run of the no-op playbook; its figures, the child's own report merged in."""
+def _run(site: Path, plays: list[dict], work: Path, label: str, limit: str | None = None) -> dict:
+    """One child run of the no-op playbook (limited to `limit`, an Ansible host pattern); its figures, the
+    child's own report merged in."""
     book, out, artifacts = work / f"{label}.yml", work / f"{label}.json", work / f"artifacts-{label}"
     main_loop = work / f"{label}-main-loop.json"
     book.write_text(yaml.safe_dump(playbook(plays), sort_keys=False))
@@ -96,7 +100,8 @@ def _run(site: Path, plays: list[dict], work: Path, label: str) -> dict:
            "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS), "ANSIBLE_CALLBACKS_ENABLED": "main_loop_rusage",
            "AIFACTORY_BENCH_MAIN_LOOP_OUT": str(main_loop), **STAND_IN_SECRETS}
     try:
-        s = run_child([sys.executable, str(CHILD), str(site), str(book), str(artifacts), str(out)], env)
+        s = run_child([sys.executable, str(CHILD), str(site), str(book), str(artifacts), str(out),
+                       *([limit] if limit else [])], env)
         if s.rc != 0:
             raise RuntimeError(f"the controller bench's bring-up of {site} exited {s.rc}: {s.stderr.strip()[-600:]}")
         child, ansible = json.loads(out.read_text()), json.loads(main_loop.read_text())
@@ -105,6 +110,7 @@ def _run(site: Path, plays: list[dict], work: Path, label: str) -> dict:
     project_cpu = child["parent_cpu_s"] * child["project_samples"] / max(child["samples"], 1)
     return {"host_tasks": child["host_tasks"], "node_hosts": child["node_hosts"], "bmc_hosts": child["bmc_hosts"],
             "wall_s": round(s.wall_s, 2), "cpu_s": round(s.cpu_s, 2), "parent_cpu_s": round(child["parent_cpu_s"], 2),
+            "sys_cpu_s": round(s.sys_cpu_s, 2), "minor_faults": s.minor_faults,
             "project_cpu_s": round(project_cpu, 3), "main_loop_cpu_s": round(ansible["cpu_s"], 2),
             "main_loop_max_rss_mb": round(ansible["max_rss_mb"]), "max_rss_mb": round(s.max_rss_mb),
             "parent_max_rss_mb": round(child["parent_max_rss_mb"]), "machine_busy_cores": round(s.machine_busy_cores, 2),
@@ -135,20 +141,41 @@ def row(racks: int, runs: list[dict], per_node: int, per_bmc: int, fractions: li
     return out
 
 
-def by_racks(full: list[int], sampled_racks: dict[int, list[float]], site_tasks: dict, work: Path, progress) -> dict:
+def first_rack_pattern(site: str) -> str:
+    """The Ansible host pattern of rack 1's hosts: its nodes, their BMCs and its switch trays' BMCs."""
+    return f"~^{site}-r001-"
+
+
+def limited_row(inventory_racks: int, limit: str, run: dict) -> dict:
+    """The run limited to rack 1 of an `inventory_racks`-rack inventory: its cost per host-task."""
+    return {"inventory_racks": inventory_racks, "limit": limit, **run,
+            "cpu_ms_per_host_task": round(1000 * run["cpu_s"] / run["host_tasks"], 3),
+            "main_loop_ms_per_host_task": round(1000 * run["main_loop_cpu_s"] / run["host_tasks"], 3)}
+
+
+def by_racks(full: list[int], sampled_racks: dict[int, list[float]], site_tasks: dict, work: Path, progress,
+             limited: bool = True) -> dict:
     """Each size in `full` run whole once; each size in `sampled_racks` run at its sample fractions and
-    extrapolated. site_tasks: results.json's site_host_tasks (per_node, per_bmc, stages, source)."""
+    extrapolated; with `limited`, the largest size's inventory run once more with every task, limited to its
+    first rack. site_tasks: results.json's site_host_tasks (per_node, per_bmc, stages, source)."""
     per_node, per_bmc = round(site_tasks["per_node"]), round(site_tasks["per_bmc"])
     plays = stage_plays(site_tasks["stages"].split(","))
-    rows = []
-    for racks, fractions in [*((n, [1.0]) for n in full), *sampled_racks.items()]:
-        site = scaled_plan_site(racks, work / f"controller-{racks}r").site_dir
+    sizes = [*((n, [1.0]) for n in full), *sampled_racks.items()]
+    largest = max(racks for racks, _ in sizes)
+    rows, limited_to_one = [], None
+    for racks, fractions in sizes:
+        f = scaled_plan_site(racks, work / f"controller-{racks}r")
         runs = []
         for fraction in fractions:
             shape = with_tasks(plays, sampled(per_node, fraction), sampled(per_bmc, fraction))
             progress(f"controller: {racks} racks, {fraction:g} of the tasks")
-            runs.append(_run(site, shape, work, f"controller-{racks}r-{fraction:g}"))
+            runs.append(_run(f.site_dir, shape, work, f"controller-{racks}r-{fraction:g}"))
         rows.append(row(racks, runs, per_node, per_bmc, fractions))
-        shutil.rmtree(site, ignore_errors=True)
+        if limited and racks == largest and largest > 1:
+            progress(f"controller: {racks} racks' inventory, the run limited to rack 1, every task")
+            limit = first_rack_pattern(f.name)
+            run = _run(f.site_dir, with_tasks(plays, per_node, per_bmc), work, f"controller-{racks}r-rack1", limit=limit)
+            limited_to_one = limited_row(racks, limit, run)
+        shutil.rmtree(f.site_dir, ignore_errors=True)
     return {"per_node": per_node, "per_bmc": per_bmc, "stages": site_tasks["stages"], "source": site_tasks["source"],
-            "plays": len(plays), "rows": rows}
+            "plays": len(plays), "rows": rows, "limited_to_one_rack": limited_to_one}

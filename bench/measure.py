@@ -25,6 +25,8 @@ class Sample:
     rc: int
     stdout: str
     stderr: str
+    sys_cpu_s: float = 0.0  # the kernel's share of cpu_s
+    minor_faults: int = 0  # page faults served without I/O (copy-on-write after a fork among them)
 
 
 def _cpu_jiffies() -> tuple[int, int]:
@@ -55,7 +57,8 @@ def run_child(cmd: list[str], env: dict[str, str] | None = None, timeout: float 
         out.seek(0)
         err.seek(0)
         return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, busy_cores, proc.returncode,
-                      out.read().decode(errors="replace"), err.read().decode(errors="replace"))
+                      out.read().decode(errors="replace"), err.read().decode(errors="replace"),
+                      usage.ru_stime, usage.ru_minflt)
 
 
 def spread(values: list[float], digits: int = 3) -> dict:

@@ -354,6 +354,27 @@ def _mitogen_targets(rows: list[dict]) -> list[str]:
     ]
 
 
+def _follows_the_run(lim: dict, first: dict, last: dict) -> str:
+    """What the run limited to rack 1 says: whether the cost per host-task follows the hosts in the run (within
+    10% of the small inventory's) or the inventory's size; and where the CPU went (kernel share, page faults)."""
+    ratio = lim["cpu_ms_per_host_task"] / first["cpu_ms_per_host_task"]
+    if ratio <= 1.1:
+        text = (f" The {lim['inventory_racks']}-rack inventory run on its first rack alone costs {ratio:.2f}x the"
+                f" {first['racks']}-rack inventory per host-task: the growth follows the hosts in one run, not the"
+                " inventory's size.")
+    else:
+        text = (f" The {lim['inventory_racks']}-rack inventory run on its first rack alone still costs {ratio:.2f}x the"
+                f" {first['racks']}-rack inventory per host-task: part of the growth follows the inventory's size.")
+    runs = [(f"the {first['racks']}-rack run", first["runs"][0]), (f"the {last['racks']}-rack run"
+            f" ({last['runs'][-1]['host_tasks']:,} host-tasks)", last["runs"][-1]), ("the limited run", lim)]
+    if all("minor_faults" in run for _, run in runs):
+        text += (" Kernel time was " + ", ".join(f"{100 * run['sys_cpu_s'] / run['cpu_s']:.0f}% of the CPU of {name}"
+                                                 for name, run in runs)
+                 + "; page faults per host-task (copy-on-write after the fork of each host-task's worker among them): "
+                 + ", ".join(f"{run['minor_faults'] / run['host_tasks']:,.0f}" for _, run in runs) + ".")
+    return text
+
+
 def _controller(r: dict) -> tuple[list[str], list[str], list[str]]:
     """The controller at 1, 10 and 100 racks (bench/controller_cost.py): its figures, issue 30's targets and why
     one was missed."""
@@ -397,6 +418,15 @@ def _controller(r: dict) -> tuple[list[str], list[str], list[str]]:
                     f"{racks} racks {runs[0]['parent_max_rss_mb']} -> {runs[-1]['parent_max_rss_mb']} MB over"
                     f" {runs[-1]['host_tasks'] - runs[0]['host_tasks']:,} more host-tasks" for racks, runs in grown)
                 + " (wall time is not extrapolated: on shared cores it follows the machine's other work).", ""]
+    lim, first = c.get("limited_to_one_rack"), c["rows"][0]
+    if lim:
+        out += [f"The {lim['inventory_racks']}-rack inventory with the run limited to its first rack (`--limit"
+                f" {lim['limit']}`), every task: {lim['host_tasks']:,} host-tasks at {lim['cpu_ms_per_host_task']:.1f} ms"
+                f" of controller CPU each (main loop {lim['main_loop_ms_per_host_task']:.1f} ms), against"
+                f" {first['cpu_ms_per_host_task']:.1f} ms ({first['main_loop_ms_per_host_task']:.1f} ms) for the"
+                f" {first['racks']}-rack inventory: {lim['cpu_ms_per_host_task'] / first['cpu_ms_per_host_task']:.2f}x, with"
+                f" an inventory {lim['inventory_racks'] // first['racks']} times the size (peak RSS"
+                f" {lim['max_rss_mb']:,} MB against {first['max_rss_mb']:,} MB).", ""]
     top = c["rows"][-1]["runs"][-1]["project_top"]
     if top:
         out += [f"Where the project's CPU went at {c['rows'][-1]['racks']} racks (samples by function, largest run): "
@@ -423,8 +453,11 @@ def _controller(r: dict) -> tuple[list[str], list[str], list[str]]:
                    f" share stayed at most {100 * share:.1f}%, so the growth is Ansible's and ansible-runner's per-task"
                    " work as the inventory grows, not the project's event handling. The machine's cores were"
                    f" {', '.join(str(run['machine_busy_cores']) for x in c['rows'] for run in x['runs'])} busy during"
-                   " the runs (other work included), which adds noise to one run per size. What would reach it: fewer"
-                   " hosts per ansible-playbook run (job slicing across execution nodes, issue 30 item 3).")
+                   " the runs (other work included), which adds noise to one run per size."
+                   + (_follows_the_run(lim, first, last) if lim else "")
+                   + " What would reach it: fewer hosts per ansible-playbook run: the node stages run as slices of"
+                   " racks, each its own run (`--limit`), on one controller's cores or as AWX job slices across"
+                   " execution nodes (issue 30 item 3).")
     return out, targets, why
 
 

@@ -2,9 +2,10 @@
 batches (aifactory.node.batch_plan): a node running jobs is in service even where the site's records hold
 no acceptance verdict for it (a node accepted by hand, records lost or reset).
 
-The question is one read-only playbook run (playbooks/slurm_in_service.yml, one sinfo) through the same
-runner path and inventory as the bring-up. When the controller does not answer (a first bring-up: no head
-node yet, or no Slurm on it yet), the answer says so and why, and the records alone decide.
+The question is one read-only playbook run (playbooks/slurm_in_service.yml, one sinfo of every node's
+state) through the same runner path and inventory as the bring-up; which states mean "running jobs" is
+decided here. When the controller does not answer (a first bring-up: no head node yet, or no Slurm on it
+yet), the answer says so and why, and the records alone decide.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from aifactory.spec.validators import shown
 
 PLAYBOOK = PLAYBOOKS / "slurm_in_service.yml"
 TASK = "List the nodes running jobs"
+# sinfo's compact states (%t) of a node running jobs, and the flags it may append (sinfo(1), NODE STATE CODES).
+RUNNING_JOBS = frozenset({"alloc", "mix", "comp", "drng"})
+STATE_FLAGS = "*~#!%$@^-+"
 RESULT_EVENTS = frozenset(task_results.STATUS_OF_EVENT)  # a task's result on a host: ok, failed, unreachable, skipped
 
 
@@ -48,10 +52,17 @@ class SlurmAnswer:
 
 
 def nodes_running_jobs(lines: list[str], f: Factory) -> frozenset[str]:
-    """The spec's compute nodes among sinfo's lines (one node name per line); any other line (a head node,
-    a node the spec no longer has, a blank) names no node of the plan."""
+    """The spec's compute nodes that sinfo's `%N|%t` lines show running jobs: allocated, mixed, completing
+    or draining (drained, jobs still running), whatever flag follows the state (`*` not responding, `~`
+    powered off, ...). A node is listed once per partition; a line of another shape, a head node or a node
+    the spec no longer has names no node of the plan."""
     names = {n.name for n in f.nodes}
-    return frozenset(line.strip() for line in lines if line.strip() in names)
+    busy = set()
+    for line in lines:
+        name, _, state = line.strip().partition("|")
+        if name in names and state.rstrip(STATE_FLAGS).lower() in RUNNING_JOBS:
+            busy.add(name)
+    return frozenset(busy)
 
 
 def answer_from_events(events: list[dict], f: Factory, controller: str) -> SlurmAnswer:

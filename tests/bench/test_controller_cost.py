@@ -120,3 +120,43 @@ def test_sampled_sizes_option_needs_two_fractions_per_size():
     for bad in ("100=0.1", "100=0.1+0.1", "100=0+0.1", "100=0.5+2"):
         with pytest.raises(argparse.ArgumentTypeError):
             sampled_sizes(bad)
+
+
+def test_the_first_rack_pattern_selects_rack_1s_nodes_bmcs_and_switch_trays(tmp_path):
+    import re
+
+    from aifactory.node.inventory import build_inventory
+    from bench.specs import scaled_plan_site
+
+    f = scaled_plan_site(2, tmp_path / "site")
+    hosts = build_inventory(f).to_ansible_list()["_meta"]["hostvars"]
+    pattern = cc.first_rack_pattern(f.name)
+    assert pattern.startswith("~")  # Ansible reads a pattern starting with ~ as a regular expression
+    chosen = {h for h in hosts if re.match(pattern[1:], h)}
+    assert len(chosen) == 18 + 18 + 9 and all("-r001-" in h for h in chosen)
+    assert not any(re.match(pattern[1:], h) for h in hosts if "-r002-" in h)
+
+
+def _limited(cpu_ms: float) -> dict:
+    run = {**_run(2583, 2583 * cpu_ms / 1000, 18, 27), "sys_cpu_s": 2583 * cpu_ms / 1000 * 0.6, "minor_faults": 2583 * 3500}
+    return cc.limited_row(100, "~^bench-gb200-100r-r001-", run)
+
+
+def test_results_md_says_whether_the_cost_follows_the_run_or_the_inventory():
+    results = _results(defaults_first=50.0, tuned_first=20.0, tuned_again=5.0)
+    results["site_host_tasks"] = {"per_node": 118, "per_bmc": 17, "stages": ",".join(STAGES), "source": "X"}
+    controller = _controller(per_100_ms=60.0)
+    for row_ in controller["rows"]:
+        for run in row_["runs"]:
+            run.update(sys_cpu_s=run["cpu_s"] * 0.5, minor_faults=run["host_tasks"] * 3000)
+    results["controller_cost"] = {**controller, "limited_to_one_rack": _limited(41.0)}
+    md = render(results)
+    assert ("inventory with the run limited to its first rack (`--limit ~^bench-gb200-100r-r001-`), every task: 2,583"
+            " host-tasks at 41.0 ms of controller CPU each") in md
+    assert "costs 1.02x the 1-rack inventory per host-task: the growth follows the hosts in one run" in md
+    assert ("Kernel time was 50% of the CPU of the 1-rack run, 50% of the CPU of the 100-rack run (6,300 host-tasks),"
+            " 60% of the CPU of the limited run") in md
+    assert "page faults per host-task (copy-on-write after the fork of each host-task's worker among them): 3,000, 3,000, 3,500" in md
+    results["controller_cost"] = {**controller, "limited_to_one_rack": _limited(50.0)}
+    assert "still costs 1.25x the 1-rack inventory per host-task: part of the growth follows the inventory's size" in \
+        render(results)

@@ -40,15 +40,18 @@ def event(kind: str, res: dict, task: str = "List the nodes running jobs", host:
     return {"event": kind, "event_data": {"task": task, "host": host, "res": res}}
 
 
-def test_sinfo_lines_name_only_the_specs_nodes_once_each():
-    a, b = F.nodes[0].name, F.nodes[20].name
-    lines = [a, "", f"  {b} ", a, HEAD, "some-other-cluster-n01"]  # one line per partition: `a` twice
-    assert nodes_running_jobs(lines, F) == {a, b}
+def test_sinfo_lines_name_the_specs_nodes_running_jobs_once_each():
+    n = [x.name for x in F.nodes]
+    lines = [f"{n[0]}|mix", f"{n[0]}|mix", f"  {n[1]}|alloc* ", f"{n[2]}|comp", f"{n[3]}|drng", f"{n[4]}|idle",
+             f"{n[5]}|drain", f"{n[6]}|down*", f"{n[7]}|MIX-", f"{HEAD}|alloc", "other-cluster-n01|alloc", n[8], "",
+             f"{n[9]}|allocated|extra"]  # one line per partition: n[0] twice
+    assert nodes_running_jobs(lines, F) == {n[0], n[1], n[2], n[3], n[7]}
 
 
 def test_the_answer_is_read_from_the_query_task_and_says_why_when_there_is_none():
     a = F.nodes[3].name
-    ok = answer_from_events([event("runner_on_start", {}), event("runner_on_ok", {"stdout_lines": [a, HEAD]})], F, HEAD)
+    ok = answer_from_events([event("runner_on_start", {}), event("runner_on_ok", {"stdout_lines": [
+        f"{a}|mix", f"{HEAD}|alloc"]})], F, HEAD)
     assert (ok.answered, ok.nodes, ok.detail) == (True, {a}, "1 node(s) running jobs")
     failed = answer_from_events([event("runner_on_failed", {
         "stderr": "slurm_load_partitions: Unable to contact slurm controller (connect failure)"})], F, HEAD)
@@ -64,7 +67,8 @@ def test_the_answer_is_read_from_the_query_task_and_says_why_when_there_is_none(
         "sinfo exited 9"
     assert answer_from_events([event("runner_on_ok", {"stdout_lines": "not a list"})], F, HEAD).detail == \
         "sinfo's output could not be read"
-    other = answer_from_events([event("runner_on_ok", {"stdout_lines": [a]}, host="lab-gb200-r001-n01")], F, HEAD)
+    other = answer_from_events([event("runner_on_ok", {"stdout_lines": [f"{a}|mix"]}, host="lab-gb200-r001-n01")],
+                               F, HEAD)
     assert (other.answered, other.detail) == (False, "the query ran no task on the controller")
 
 
@@ -85,8 +89,8 @@ def local_head(tmp_path: Path) -> Path:
 
 def test_the_query_runs_the_playbook_on_the_first_controller_and_reads_sinfo(tmp_path, state, monkeypatch):
     a, b = F.nodes[1].name, F.nodes[19].name
-    fake_sinfo(tmp_path, monkeypatch, f'[ "$*" = "--noheader --Node --format=%N --states=allocated,mixed,completing,'
-                                      f'draining" ] || exit 9\nprintf "{a}\\n{b}\\n{b}\\n{HEAD}\\n"')
+    fake_sinfo(tmp_path, monkeypatch, f'[ "$*" = "--noheader --Node --format=%N|%t" ] || exit 9\n'
+                                      f'printf "{a}|alloc\\n{b}|mix\\n{b}|mix\\n{F.nodes[2].name}|idle\\n{HEAD}|idle\\n"')
     options = BringupOptions(host_overrides=local_head(tmp_path), artifacts_root=tmp_path / "runs",
                              stages=["drivers"], extra_vars={"ignored": True})
     answer = ask_slurm(F, options)
