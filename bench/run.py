@@ -80,9 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--copies", type=sizes, default=[10, 100, 1000], help="copies in the scaled program (3 resources each)")
     p.add_argument("--lab-nodes", type=sizes, default=[1, 3, 8])
     p.add_argument("--controller-racks", type=sizes, default=[1], help="controller: sizes run with every task")
-    p.add_argument("--controller-sampled", type=sampled_sizes, default=sampled_sizes("10=0.05+0.1,100=0.01+0.02"),
+    # The two fractions far apart: the slope between them is the cost of a host-task at that size, and two runs
+    # of 1 and 2 tasks per node (1,800 host-tasks apart at 100 racks) left it to the noise of shared cores.
+    p.add_argument("--controller-sampled", type=sampled_sizes, default=sampled_sizes("10=0.05+0.2,100=0.01+0.05"),
                    help="controller: sizes run with a sample of the tasks at two fractions each and extrapolated,"
-                        " as RACKS=F1+F2,... (default 10=0.05+0.1,100=0.01+0.02)")
+                        " as RACKS=F1+F2,... (default 10=0.05+0.2,100=0.01+0.05)")
     p.add_argument("--out", type=Path, default=HERE)
     p.add_argument("--sites", type=int, default=3, help="sites planned in one run (plan-sites)")
     p.add_argument("--site-run", type=Path, metavar="RUN_DIR",
