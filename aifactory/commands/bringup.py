@@ -51,7 +51,8 @@ def register(sub) -> None:
                    help="print the batch plan of every stage and run nothing (offline: the site's records say which "
                         "nodes are in service)")
     p.add_argument("--fresh", action="store_true",
-                   help="plan as if no node were in service (a first bring-up): ignore the site's records")
+                   help="plan as if no node were in service (a first bring-up): ignore the site's records and ask "
+                        "Slurm nothing")
     add_run_arguments(p)
     p.set_defaults(func=run)
 
