@@ -123,13 +123,12 @@ def asks_slurm(f: Factory, options: BringupOptions, fresh: bool) -> bool:
 
 def slurm_line(slurm: SlurmAnswer, recorded: set[str]) -> str:
     """One line on what decided the drivers stage's batches."""
-    records = f"{len(recorded)} node(s) in service per the site's records"
-    if slurm.answered:
-        extra = sorted(slurm.nodes - recorded)
-        return (f"situation: {records}; Slurm on {slurm.controller}: {len(slurm.nodes)} node(s) running jobs"
-                + (f", {len(extra)} of them without a record ({', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''})"
-                   if extra else ""))
-    return f"situation: {records}; Slurm on {slurm.controller} did not answer ({slurm.detail}): the records alone decide"
+    line = f"situation: {len(recorded)} node(s) in service per the site's records; {slurm.summary()}"
+    if not slurm.answered:
+        return line + ": the records alone decide"
+    extra = sorted(slurm.nodes - recorded)
+    return line + (f", {len(extra)} of them without a record ({', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''})"
+                   if extra else "")
 
 
 def print_plan(f: Factory, plans: list[StagePlan], in_service: set[str], args) -> int:

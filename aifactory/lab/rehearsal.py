@@ -138,11 +138,7 @@ def check_table(results: dict[str, dict | None]) -> dict[str, dict]:
 def situation_phrase(data: dict) -> str:
     """What decided the drivers stage's batches, from `bringup --format json`'s situation."""
     slurm = (data.get("situation") or {}).get("slurm")
-    if not slurm:
-        return "Slurm not asked"
-    if slurm.get("answered"):
-        return f"Slurm on {slurm.get('controller')}: {len(slurm.get('nodes') or [])} node(s) running jobs"
-    return f"Slurm on {slurm.get('controller')} did not answer ({slurm.get('detail')})"
+    return str(slurm.get("summary")) if isinstance(slurm, dict) else "Slurm not asked"
 
 
 def bringup_result(result: subprocess.CompletedProcess) -> dict:

@@ -46,9 +46,15 @@ class SlurmAnswer:
     detail: str = ""
     interrupted_by: int | None = None  # the signal that stopped the query (the bring-up then stops too)
 
+    def summary(self) -> str:
+        """One phrase: what Slurm said, or that it did not answer and why."""
+        if self.answered:
+            return f"Slurm on {self.controller}: {len(self.nodes)} node(s) running jobs"
+        return f"Slurm on {self.controller} did not answer ({self.detail})"
+
     def as_dict(self) -> dict:
         return {"controller": self.controller, "answered": self.answered, "nodes": sorted(self.nodes),
-                "detail": self.detail}
+                "detail": self.detail, "summary": self.summary()}
 
 
 def nodes_running_jobs(lines: list[str], f: Factory) -> frozenset[str]:

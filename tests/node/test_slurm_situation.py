@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -117,7 +118,8 @@ def test_a_node_running_jobs_is_in_service_without_a_record(tmp_path, state, mon
     assert handed[MAX_FAIL_VAR] == 0  # a node in service: no batch goes on past a failed tray
     assert drivers_vars(drivers_plan(F, set(), []))[MAX_FAIL_VAR] == F.compute.fresh_batch_max_fail_percent > 0
     situation = json.loads(out)["situation"]
-    assert situation["slurm"] == {"controller": HEAD, "answered": True, "nodes": [busy], "detail": "1 node(s) running jobs"}
+    assert situation["slurm"] == {"controller": HEAD, "answered": True, "nodes": [busy], "detail": "1 node(s) running jobs",
+                                  "summary": f"Slurm on {HEAD}: 1 node(s) running jobs"}
     assert situation["in_service"] == sorted(in_service) and situation["in_service_by_records"] == []
     assert f"Slurm on {HEAD}: 1 node(s) running jobs, 1 of them without a record ({busy})" in err
     assert len(asked) == 1 and asked[0].stages == ["drivers"]
@@ -145,3 +147,15 @@ def test_only_a_real_run_of_the_drivers_stage_asks(tmp_path, args, asks):
     no_slurm = F.model_copy(update={"scheduler": F.scheduler.model_copy(update={"kind": "none"})})
     assert not bringup_command.asks_slurm(no_slurm, options, fresh=False)
     assert first_controller(F) == HEAD
+
+
+def test_a_query_stopped_by_ctrl_c_stops_the_bringup_before_site_yml(tmp_path, state, monkeypatch, capsys):
+    calls = fake_runner(monkeypatch)
+    overrides = tmp_path / "overrides.json"
+    overrides.write_text(json.dumps({n.name: CONTAINER_CAPABILITIES for n in F.nodes}))
+    monkeypatch.setattr(bringup_command, "ask_slurm", lambda f, options, runner: SlurmAnswer(
+        HEAD, False, detail="interrupted", interrupted_by=signal.SIGINT))
+    assert main(["bringup", str(LAB), "--stages", "drivers", "--host-overrides", str(overrides),
+                 "--artifacts-dir", str(tmp_path / "runs")]) == 130
+    assert calls == []  # site.yml never started
+    assert f"Slurm on {HEAD} did not answer (interrupted)" in capsys.readouterr().err
