@@ -10,6 +10,7 @@ NEEDED="
 debootstrap:debootstrap
 systemd-nspawn:systemd-container
 ip:iproute2
+nft:nftables
 ssh:openssh-client
 ssh-keygen:openssh-client
 mkfs.ext4:e2fsprogs

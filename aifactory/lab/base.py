@@ -30,6 +30,9 @@ PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-apt", "iproute2",
     "sudo", "ca-certificates", "e2fsprogs", "xfsprogs", "util-linux", "mount", "kmod", "pciutils",
     "parted", "procps", "less",
+    # Priority important: on every installed Debian node, so a site's bill of materials leaves it out
+    # (aifactory.mirror.bom); debootstrap's minbase does not install it.
+    "udev",
 )
 CACHE_ROOT = Path(os.environ.get("AIFACTORY_LAB_CACHE", "/var/cache/aifactory/lab"))
 

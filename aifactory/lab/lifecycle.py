@@ -14,12 +14,14 @@ import json
 import os
 import subprocess
 import sys
+from typing import NamedTuple
 from collections.abc import Callable
 from pathlib import Path
 
 from aifactory.core.inputs import BadInput
 from aifactory.node import bringup
-from aifactory.lab import aws, base, cgroups, hardware, mirror, network, nodes, procs, redfish, vendor_repos
+from aifactory.lab import (aws, base, bundle, cache, cgroups, hardware, mirror, network, nodes, procs, reached, redfish,
+                           vendor_repos)
 from aifactory.lab.state import LabState
 from aifactory.spec import Factory
 from aifactory.spec import naming
@@ -105,14 +107,32 @@ def up(f: Factory, progress: Progress = print, scratch_disks: int = SCRATCH_DISK
     return state
 
 
-def cached_trees(f: Factory, progress: Progress = print) -> tuple[Path, Path, Path]:
-    """The lab cache's trees a lab of `f` boots from and serves: (base root, vendor repository stand-ins, mirror
-    stand-in), each built first when absent, under the cache's lock."""
+class Trees(NamedTuple):
+    """The lab cache's trees a lab boots from and serves: the base root, the vendor repository stand-ins, and
+    either the site's mirror bundle (bundle.applies) or the partial Debian mirror stand-in."""
+
+    base: Path
+    vendor: Path
+    bundle: Path | None
+    mirror: Path | None
+
+
+def cached_trees(f: Factory, progress: Progress = print) -> Trees:
+    """The lab cache's trees for a lab of `f`, each built first when absent, under the cache's lock; then the
+    cache is brought within its bound (aifactory.lab.cache), these trees kept."""
     with base.cache_lock(progress):
         root = base.ensure_base(progress)
         vendor_root = vendor_repos.ensure(progress)
-        mirror_root = mirror.ensure(base.configured_mirror(), root, mirror.node_installs(f), progress)
-    return root, vendor_root, mirror_root
+        if bundle.applies(f):
+            trees = Trees(root, vendor_root, bundle.ensure(f, vendor_root, progress), None)
+        else:
+            trees = Trees(root, vendor_root, None,
+                          mirror.ensure(base.configured_mirror(), root, mirror.node_installs(f), progress))
+        used = [root, vendor_root.parent, trees.bundle or trees.mirror]
+        for tree in used:
+            cache.touch(tree)
+        cache.evict(used, progress)
+    return trees
 
 
 def prepare(sites: list[Factory], progress: Progress = print) -> None:
@@ -124,7 +144,8 @@ def prepare(sites: list[Factory], progress: Progress = print) -> None:
 
 def _up(f: Factory, state: LabState, progress: Progress, scratch_disks: int, scratch_disk_mb: int,
         lab_nodes: list, faults: dict[str, list[str]]) -> None:
-    root, vendor_root, mirror_root = cached_trees(f, progress)
+    trees = cached_trees(f, progress)
+    root = trees.base
     progress("AWS stand-in: starting moto_server on 127.0.0.1")
     state.endpoints["aws"] = aws.start(state)
     progress(f"AWS stand-in: moto_server at {state.endpoints['aws']}")
@@ -138,13 +159,25 @@ def _up(f: Factory, state: LabState, progress: Progress, scratch_disks: int, scr
     host_net = ipaddress.IPv4Network(f.network.host_cidr)
     bridge = network.create_bridge(state, f.network.host_cidr)
     progress(f"network: bridge {bridge} with {network.gateway(f.network.host_cidr)} (lab-only, no route out)")
-    state.endpoints["apt"] = mirror.start(state, mirror_root, str(network.gateway(f.network.host_cidr).ip))
-    progress(f"APT mirror stand-in: {state.endpoints['apt']} (partial copy of Debian {base.SUITE}, signed indexes)")
-    state.endpoints["vendor"] = vendor_repos.start(state, vendor_root, str(network.gateway(f.network.host_cidr).ip))
-    state.endpoints["vendor_root"] = str(vendor_root)
-    progress(f"vendor repository stand-ins: {state.endpoints['vendor']} (CUDA, DOCA, Neuron, EFA as the vendors lay "
-             f"them out, {vendor_repos.architecture()} only, signed by the lab's key; stand-in tools inside)")
+    table = reached.start(state, bridge, f.network.host_cidr, str(network.gateway(f.network.host_cidr).ip))
+    progress(f"network: every flow the nodes open to the gateway or beyond recorded (nftables table {table})")
     gateway = str(network.gateway(f.network.host_cidr).ip)
+    state.endpoints["vendor_root"] = str(trees.vendor)
+    if trees.bundle is not None:
+        progress(f"mirror bundle: {bundle.verify(trees.bundle, state.dir / 'bundle.log')}")
+        state.endpoints["bundle"] = bundle.start(state, trees.bundle, gateway)
+        state.endpoints["bundle_dir"] = str(trees.bundle)
+        state.endpoints["apt"] = f"{state.endpoints['bundle']}/apt"
+        progress(f"mirror bundle: served at {state.endpoints['bundle']}, the nodes' only package source (Debian "
+                 f"{base.SUITE} and the vendor repository stand-ins as `aifactory mirror build` fetched them)")
+    else:
+        state.endpoints["apt"] = mirror.start(state, trees.mirror, gateway)
+        progress(f"APT mirror stand-in: {state.endpoints['apt']} (partial copy of Debian {base.SUITE}, signed "
+                 f"indexes; no mirror bundle: this site's nodes are {f.platform.cpu_architecture.debian}, this "
+                 f"machine's containers {vendor_repos.architecture()})")
+        state.endpoints["vendor"] = vendor_repos.start(state, trees.vendor, gateway)
+        progress(f"vendor repository stand-ins: {state.endpoints['vendor']} (CUDA, DOCA, Neuron, EFA as the vendors "
+                 f"lay them out, {vendor_repos.architecture()} only, signed by the lab's key; stand-in tools inside)")
     aws.start_link(state, f.sovereignty.region, gateway)
     progress(f"AWS link stand-ins on {gateway}: DNS for the plan's private endpoint names, HTTPS (lab CA) in front "
              f"of moto_server, the signing helper and SSM agent stand-ins at {state.endpoints['aws_downloads']}")
@@ -216,6 +249,7 @@ def write_overrides(f: Factory, state: LabState) -> Path:
     key = nodes.lab_key(state)
     common = " ".join(nodes.ssh_options(state)[:6])
     overrides: dict[str, dict] = {}
+    node_vars = node_role_vars(f, state)
     for n in f.nodes:
         if n.name not in state.nodes:
             overrides[n.name] = overrides[naming.bmc_host(n.name)] = {naming.ABSENT: True}
@@ -224,7 +258,7 @@ def write_overrides(f: Factory, state: LabState) -> Path:
         overrides[n.name] = {"ansible_host": n.address, "ansible_user": "root",
                              "ansible_ssh_private_key_file": str(key), "ansible_ssh_common_args": common,
                              "ansible_python_interpreter": "/usr/bin/python3", **CONTAINER_CAPABILITIES,
-                             **node_role_vars(f, state), **({"scratch_storage_devices": disks} if disks else {})}
+                             **node_vars, **({"scratch_storage_devices": disks} if disks else {})}
         # BMC hosts run their Redfish modules on the controller (ansible_connection: local), with
         # this interpreter: the one that has the collections' Python dependencies.
         overrides[naming.bmc_host(n.name)] = {"bmc_endpoint": state.endpoints["bmc_systems"][n.name],
@@ -233,7 +267,7 @@ def write_overrides(f: Factory, state: LabState) -> Path:
     for h in f.head_nodes:
         overrides[h.name] = {"ansible_host": h.address, "ansible_user": "root", "ansible_ssh_private_key_file": str(key),
                              "ansible_ssh_common_args": common, "ansible_python_interpreter": "/usr/bin/python3",
-                             **CONTAINER_CAPABILITIES, **node_role_vars(f, state)}
+                             **CONTAINER_CAPABILITIES, **node_vars}
     for t in f.switch_trays:
         overrides[naming.bmc_host(t.name)] = {"bmc_endpoint": state.endpoints["bmc_systems"][t.name],
                                       "bmc_system_id": redfish.system_uuid(f.name, t.name),
@@ -250,21 +284,22 @@ def node_role_vars(f: Factory, state: LabState) -> dict:
     What a container lacks is CONTAINER_CAPABILITIES; DOCA-OFED installs without an RDMA device because
     the lab stands in for DOCA's repository (for no distribution rdma-core)."""
     doca = (f.software.nvidia.doca_ofed or "") if f.software.nvidia else ""
+    served = state.endpoints.get("bundle") or state.endpoints["vendor"]
     return {"os_baseline_air_gapped": True, "os_baseline_apt_mirror": state.endpoints["apt"],
             "os_baseline_ntp_servers": [str(network.gateway(f.network.host_cidr).ip)],
             "rdma_fabric_install_needs_pci": not doca,
-            **vendor_repos.role_vars(state.endpoints["vendor"], Path(state.endpoints["vendor_root"]),
-                                     vendor_repos.architecture(), doca),
-            **aws.role_vars(state)}
+            **vendor_repos.role_vars(served, Path(state.endpoints["vendor_root"]), vendor_repos.architecture(), doca),
+            **aws.role_vars(state),
+            **(bundle.role_vars_of(Path(state.endpoints["bundle_dir"]), served) if "bundle" in state.endpoints else {})}
 
 
 STAND_IN_NAMES = {"netns": "network namespace", "link": "link", "mount": "node root (overlay)",
-                  "cgroup": "node cgroup", "loop": "scratch disk (loop)"}
+                  "cgroup": "node cgroup", "loop": "scratch disk (loop)", "nft": "flow record (nftables table)"}
 
 
 def resource_id(item: dict) -> str:
     return {"process": f"pid {item.get('pid')}", "netns": item.get("name"), "link": item.get("name"),
-            "mount": item.get("path"), "cgroup": item.get("path"), "loop": item.get("device")}[item["kind"]]
+            "mount": item.get("path"), "cgroup": item.get("path"), "loop": item.get("device"), "nft": item.get("table")}[item["kind"]]
 
 
 def resource_present(item: dict) -> bool:
@@ -280,6 +315,8 @@ def resource_present(item: dict) -> bool:
         return _mounted(item["path"])
     if kind == "cgroup":
         return cgroups.exists(item["path"])
+    if kind == "nft":
+        return reached.exists(item["table"])
     return _loop_attached(item)
 
 
@@ -366,6 +403,8 @@ def down(site: str, progress: Progress = print) -> bool:
             network.remove_link(item["name"])
         elif kind == "netns":
             network.remove_netns(item["name"])
+        elif kind == "nft":
+            reached.remove(item["table"])
         state.forget(item)
     for node in state.nodes:
         nodes.remove_node_files(state, node)

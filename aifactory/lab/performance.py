@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from aifactory import scheduler
 from aifactory.catalog.performance import Threshold, performance_thresholds
 from aifactory.core.inputs import BadInput
-from aifactory.lab import nodes
+from aifactory.lab import nodes, vendor_repos
 from aifactory.lab import scheduler as scheduler_lab
 from aifactory.lab.state import LabState
 from aifactory.node.acceptance_gate import GATE_PASSES, host_outcome
@@ -47,6 +47,7 @@ from aifactory.spec.model import AcceptanceCertificate
 # srun over `hosts` (one task each) running `command` in bash on each; stdout is rank 0's (and each
 # ib_write_bw client's) report.
 Srun = Callable[[list[str], str], subprocess.CompletedProcess]
+NCCL_TESTS = "nccl-tests"  # the package of the stand-in tools all_reduce_perf and all_gather_perf
 PARSERS = {"nccl-tests": parse_nccl_tests, "nccom-test": parse_nccom_test, "dcgmi": parse_dcgm_diag}
 NCCOM_COLLECTIVES = {"all_reduce": "allr", "all_gather": "allg"}
 PERFTEST_PORT = 18515
@@ -290,13 +291,21 @@ def slurm_srun(f: Factory, state: LabState, booted: list[str]) -> Srun:
 
 
 def install_tools(f: Factory, state: LabState, hosts: list[str]) -> None:
-    """nccl-tests from the stand-in CUDA repository (a site builds its own into its mirror); perftest comes
-    with DOCA-OFED, nccom-test with aws-neuronx-tools."""
+    """nccl-tests: no vendor publishes it as a package, so it is no part of a site's bill of materials or mirror
+    bundle; a site installs its own build. The lab puts its stand-in package (from the stand-in CUDA pool) onto
+    each node over SSH and installs it with dpkg, so nothing is fetched from the network. perftest comes with
+    DOCA-OFED, nccom-test with aws-neuronx-tools, both from the mirror."""
     if f.platform.software_stack != "nvidia":
         return
+    arch = vendor_repos.architecture()
+    entry = next(e for e in vendor_repos.manifest()["nvidia_cuda"]["packages"] if e["name"] == NCCL_TESTS)
+    deb = Path(state.endpoints["vendor_root"]).parent / "pool" / vendor_repos.deb_filename(
+        {"name": NCCL_TESTS, "version": entry["version"], "arch": arch})
     for host in hosts:
-        result = nodes.ssh(state, state.nodes[host]["address"], "command -v all_reduce_perf >/dev/null || "
-                           "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nccl-tests",
+        if nodes.ssh(state, state.nodes[host]["address"], "command -v all_reduce_perf").returncode == 0:
+            continue
+        shutil.copyfile(deb, Path(state.nodes[host]["root"]) / "var/tmp" / deb.name)
+        result = nodes.ssh(state, state.nodes[host]["address"], f"dpkg -i /var/tmp/{deb.name} && rm /var/tmp/{deb.name}",
                            timeout=COMMAND_TIMEOUT_S)
         if result.returncode != 0:
             raise RuntimeError(f"{host}: nccl-tests did not install: {result.stderr.strip()[-300:]}")

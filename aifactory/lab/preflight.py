@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 
-TOOLS = ("debootstrap", "systemd-nspawn", "ip", "ssh", "ssh-keygen", "losetup", "mount", "umount")
+TOOLS = ("debootstrap", "systemd-nspawn", "ip", "nft", "ssh", "ssh-keygen", "losetup", "mount", "umount")
 
 
 def missing() -> list[str]:

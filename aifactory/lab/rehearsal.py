@@ -37,7 +37,7 @@ from pathlib import Path
 
 from aifactory.core.inputs import InputFileError
 from aifactory.node.acceptance_gate import ended_well, judge, read_verdict
-from aifactory.lab import aws, lifecycle
+from aifactory.lab import aws, lifecycle, network, reached
 from aifactory.lab.state import LabState
 from aifactory.node.parsers.acceptance import WITHOUT_KERNEL
 from aifactory.lab import performance as performance_lab
@@ -83,6 +83,8 @@ class Rehearsal:
     bringup_artifacts: str = ""
     # Per acceptance check: {pass, fail, skipped: host counts, stand_in: hosts where it ran on a stand-in tool}.
     checks: dict = field(default_factory=dict)
+    # What the nodes reached beyond the factory's network (aifactory.lab.reached), one entry per address and port.
+    reached: list = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -91,7 +93,7 @@ class Rehearsal:
     def as_dict(self) -> dict:
         return {"site": self.site, "passed": self.passed, "stages": [asdict(s) for s in self.stages],
                 "bringup_stages": self.bringup_stages, "bringup_artifacts": self.bringup_artifacts,
-                "acceptance_checks": self.checks}
+                "acceptance_checks": self.checks, "reached": self.reached}
 
 
 class StageFailed(Exception):
@@ -337,6 +339,13 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
             return SKIPPED, f"{', '.join(sorted(skipped))}: {'; '.join(reasons)} ({why})"
         return run
 
+    def air_gap():
+        hosts = {**{n.address: n.name for n in f.nodes}, **{h.address: h.name for h in f.head_nodes}}
+        outcome, detail, found = reached.air_gap_outcome(ctx["state"], str(network.gateway(f.network.host_cidr).ip),
+                                                         hosts)
+        report.reached = [r.as_dict() for r in found]
+        return outcome, detail
+
     try:
         stage("lab up", lab_up)
         stage("plan (AWS side against moto_server)", plan)
@@ -351,6 +360,7 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
                   stops=False)
             stage("performance", lambda: performance_lab.performance_outcome(f, ctx["state"], ctx["results_dir"],
                                                                              ctx["acceptance"]), stops=False)
+        stage("air gap (what the nodes reached)", air_gap, stops=False)
     except StageFailed:
         pass
     finally:

@@ -23,7 +23,7 @@ from aifactory.spec.validators import shown
 from aifactory.spec.validators.text import DNS_LABEL
 
 # What a lab records (aifactory.lab.lifecycle creates and removes each kind).
-RESOURCE_KINDS = ("netns", "link", "mount", "loop", "process", "cgroup")
+RESOURCE_KINDS = ("netns", "link", "mount", "loop", "process", "cgroup", "nft")
 MAX_POINTER_BYTES = 4096
 
 

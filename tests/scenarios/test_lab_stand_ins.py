@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import boto3
 import pytest
@@ -152,14 +154,16 @@ def test_rehearse_refuses_a_site_whose_lab_is_up_and_leaves_that_lab_alone(lab):
     assert all(procs.alive(n["process"]) for n in LabState.load(f.name).nodes.values())
 
 
-def test_apt_mirror_stand_in_is_verified_and_installs_what_nodes_lack(lab):
-    """A node updates from the mirror with Debian's signatures checked (no trusted=yes), and the
-    packages the roles install come from it; the node still has no route anywhere else."""
+def test_the_mirror_bundle_is_verified_by_its_keyring_and_installs_what_nodes_lack(lab):
+    """A node updates from the lab's mirror bundle with its signatures checked against the bundle's keyring (no
+    trusted=yes; Debian's keyring does not do), and the packages the roles install come from it; the node still has
+    no route anywhere else."""
     f, state = lab
     node = f.nodes[0]
     assert node_ssh(state, node.address, "dpkg -s chrony").returncode != 0  # the base lacks it
-    source = (f"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {state.endpoints['apt']} "
-              f"{mirror.SUITE} main")
+    keyring = Path(state.endpoints["bundle_dir"]) / "site" / "mirror-key.gpg"
+    shutil.copyfile(keyring, Path(state.nodes[node.name]["root"]) / "etc/apt/lab-bundle.gpg")
+    source = f"deb [signed-by=/etc/apt/lab-bundle.gpg] {state.endpoints['apt']} {mirror.SUITE} main"
     out = node_ssh(state, node.address, f"echo '{source}' > /etc/apt/sources.list && apt-get update 2>&1"
                                          " && apt-get install -y --no-install-recommends chrony 2>&1 && dpkg -s chrony")
     assert out.returncode == 0, out.stdout[-2000:]
@@ -167,6 +171,10 @@ def test_apt_mirror_stand_in_is_verified_and_installs_what_nodes_lack(lab):
     # apt's messages for a signature it cannot check: gpgv's (NO_PUBKEY) and, from Debian 13's apt 3, sqv's.
     unverified = ("NO_PUBKEY", "not signed", "Missing key", "signature verification failed")
     assert not any(m in out.stdout for m in unverified), out.stdout[-2000:]
+    debian = node_ssh(state, node.address,
+                      f"echo 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {state.endpoints['apt']} "
+                      f"{mirror.SUITE} main' > /etc/apt/sources.list && apt-get update --error-on=any 2>&1")
+    assert debian.returncode != 0 and any(m in debian.stdout for m in unverified), debian.stdout
     tampered = node_ssh(state, node.address,
                         f"echo 'deb [signed-by=/dev/null] {state.endpoints['apt']} {mirror.SUITE} main' > /etc/apt/sources.list"
                         " && apt-get update --error-on=any 2>&1")

@@ -1,6 +1,6 @@
 """The os stage on lab nodes, air-gapped as on a real site: APT points only at the lab's mirror
-stand-in, what a fresh node lacks is installed from it (with Debian's signatures checked) and held
-when asked, and a second run changes nothing and gathers no facts again (the shared fact cache)."""
+bundle, what a fresh node lacks is installed from it (its signatures checked with the bundle's keyring, which
+the role installs) and held when asked, and a second run changes nothing and gathers no facts again (the shared fact cache)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 from aifactory.cli import main
 from aifactory.lab import lifecycle
+from aifactory.node.role_vars import mirror_keyring_path
 from tests.scenarios.conftest import node_ssh
 
 pytestmark = pytest.mark.lab
@@ -39,8 +40,8 @@ def test_os_stage_installs_from_the_mirror_only_and_is_idempotent(lab, tmp_path,
         assert status == "hold ok installed"  # installed from the mirror, then held as asked
         sources = "\n".join(rest)
         assert f"URIs: {state.endpoints['apt']}" in sources and "deb.debian.org" not in sources
-        assert "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" in sources
-        assert sources.endswith("rc=0")  # the mirror verifies under Debian's keyring
+        assert f"Signed-By: {mirror_keyring_path(f.name)}" in sources  # the lab's mirror bundle's key
+        assert sources.endswith("rc=0")  # the mirror verifies under that keyring
     assert gathered_facts(first) == {n.name for n in f.nodes}
     again = bringup_os(f, state, tmp_path, capsys)
     assert again["totals"]["changed"] == 0

@@ -60,17 +60,20 @@ def test_rehearsal_with_a_fault_fails_exactly_that_node_and_check_and_leaves_no_
     slow = f.nodes[2].name  # its NVLink bandwidth at half: acceptance passes it, performance must not
     rc = main(["rehearse", str(site_dir("lab-b200")), "--fault", f"{faulty}:nvlink-down", "--fault",
                f"{slow}:nvlink-bw-low", "--format", "json"])
-    report = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
     stages = {s["name"]: s for s in report["stages"]}
     outcomes = {name: s["outcome"] for name, s in stages.items()}
     assert list(outcomes) == ["lab up", "plan (AWS side against moto_server)", "bringup",
                               "bringup again (must change nothing)", "acceptance", "GPU / kernel-module steps",
-                              "AWS link (node side)", "scheduler (Slurm on the nodes)", "performance", "lab down"]
+                              "AWS link (node side)", "scheduler (Slurm on the nodes)", "performance", "air gap (what the nodes reached)",
+                              "lab down"]
     # The faults fail the rehearsal in acceptance and performance alone: every other stage passed. Performance ran
     # on the nodes acceptance passed, and named the slow node alone, at its own tray tier.
     assert rc == 1 and not report["passed"]
     assert {name: o for name, o in outcomes.items() if o != "passed"} == {"acceptance": "failed",
-                                                                         "performance": "failed"}, stages
+                                                                         "performance": "failed"}, "\n".join(
+        f"{s['name']}: {s['outcome']}: {s['detail']}" for s in report["stages"] if s["outcome"] != "passed")
     performance = stages["performance"]["detail"]
     assert performance.startswith(f"tray tier: pass on {healthy[0]}, fail on {slow}") \
         and f"not run on {faulty} (hardware acceptance failed)" in performance, performance
@@ -120,5 +123,18 @@ def test_rehearsal_with_a_fault_fails_exactly_that_node_and_check_and_leaves_no_
     # The AWS link ran: the plan's stack outputs in the inventory, its tasks run on every node, and the
     # Bedrock checks passed through the private endpoint names (the lab's DNS, HTTPS and moto stand-ins).
     assert report["bringup_stages"]["awslink"]["tasks"] > 0 and report["bringup_stages"]["awslink"]["not_run"] == []
+    # The nodes installed from a mirror bundle that `aifactory mirror build` made of the lab's stand-in upstreams and
+    # `aifactory mirror verify` checked at lab up (issue 31), and reached nothing else but the AWS link's stand-ins:
+    # every flow a node opened towards the gateway was recorded (nftables) and has a lab stand-in behind it.
+    err = captured.err
+    assert re.search(r"mirror bundle: \S+/bundle: verified, the manifest signed by the site's mirror key", err), err[-3000:]
+    air_gap = stages["air gap (what the nodes reached)"]
+    assert air_gap["outcome"] == "passed" and "packages from the mirror bundle alone" in air_gap["detail"], air_gap
+    reached = report["reached"]
+    assert reached and all(r["stand_in"] for r in reached), reached
+    hosts = sorted([*(n.name for n in f.nodes), *(h.name for h in f.head_nodes)])
+    served = [r for r in reached if r["stand_in"] == "bundle"]
+    assert len(served) == 1 and sorted(served[0]["nodes"]) == hosts, served
+    assert not {r["stand_in"] for r in reached} & {"apt", "vendor"}, reached
     assert LabState.load("lab-b200") is None
     assert lab_leftovers(lab_dir) == []

@@ -1,0 +1,209 @@
+"""The lab's mirror bundle: `aifactory mirror build` run on the lab's stand-in upstreams, checked by `aifactory
+mirror verify` at every `lab up`, and served to the nodes as a site's mirrors serve a bundle.
+
+The upstreams a staging host would fetch from are stood in for (`--from`): the Debian archive by the machine's
+configured Debian mirror, read through the lab cache's copy (archive_cache; its Release checked against
+debian-archive-keyring as the archive's own), NVIDIA's and
+AWS's servers by the lab's vendor repository stand-ins (checked against the lab vendor key that signs them) and
+the SSM agent stand-in package. The bundle is signed by a mirror key made for it, as a site's is: its private half
+exists only while `mirror build` runs, in a folder only root reads, and is removed after, whatever happened; its
+public half and the site's spec naming it (a copy of the inventory, `software.mirror_public_key_file` added)
+stay beside the bundle so that `mirror verify` checks it before each serving.
+
+A lab of a site whose nodes' architecture is not this machine's (a GB200 site on an x86_64 machine) gets no
+bundle: the bundle would hold that architecture's packages, which the lab's containers cannot run. Such a lab
+serves the stand-in repositories and the partial Debian mirror directly, and `lab up` says so.
+
+Built once per (site's installs, stand-in upstreams, builder) under the lab cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from aifactory.core import openpgp
+from aifactory.lab import archive_cache, aws, base, procs, vendor_repos
+from aifactory.lab.state import LabState
+from aifactory.mirror import manifest
+from aifactory.mirror.build import keyring_path
+from aifactory.mirror.installs import OS_ARCHIVES, site_installs
+from aifactory.node.role_vars import MELLANOX_REPO, NEURON_REPO, NVIDIA_DOWNLOADS, SSM_AGENT_ON_MIRROR, role_vars
+from aifactory.spec import Factory, load_spec
+
+PUBLIC_KEY = "mirror-key.pub"  # in the site copy, beside factory.yaml; its keyring beside it (mirror-key.gpg)
+DEBIAN_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
+SOURCES = Path(__file__).parent.parent / "mirror"  # the builder's code: a change rebuilds the bundle
+
+
+class BundleError(RuntimeError):
+    """`mirror build` or `mirror verify` refused the lab's bundle; the message has their words and the log."""
+
+
+def applies(f: Factory) -> bool:
+    """Whether a lab of `f` installs from a bundle: its nodes' architecture is this machine's."""
+    return f.platform.cpu_architecture.debian == vendor_repos.architecture()
+
+
+def _site_upstreams(f: Factory) -> list[str]:
+    installs = site_installs(f)
+    return [*(r.url for r in installs.repositories), *(d.url for d in installs.downloads)]
+
+
+def _used(pairs: tuple[tuple[str, object], ...], urls: list[str]) -> tuple:
+    """The pairs whose upstream prefix some of `urls` starts with (`mirror build` refuses the others) and whose
+    source is not the upstream itself."""
+    return tuple((prefix, source) for prefix, source in pairs
+                 if source != prefix and any(u == prefix or u.startswith(prefix + "/") for u in urls))
+
+
+def upstreams(f: Factory, vendor_root: Path, ssm_root: Path, archive: str) -> tuple[tuple[str, str], ...]:
+    """`--from` pairs: each upstream URL prefix the site's repositories and downloads start with, and the
+    stand-in that serves the same paths (`archive`: where the Debian archive is read)."""
+    region = f.sovereignty.region
+    debian = OS_ARCHIVES["Debian", f.platform.cpu_architecture.debian]
+    return _used(((debian, archive), (NVIDIA_DOWNLOADS, str(vendor_root / "nvidia")),
+                  (MELLANOX_REPO, str(vendor_root / "nvidia")), (NEURON_REPO, str(vendor_root / "neuron")),
+                  (f"https://s3.{region}.amazonaws.com/amazon-ssm-{region}", str(ssm_root))), _site_upstreams(f))
+
+
+def keyrings(f: Factory, vendor_root: Path) -> tuple[tuple[str, Path], ...]:
+    """`--upstream-keyring` pairs: Debian's archive key, and the lab's vendor key for the stand-ins."""
+    vendor_key = vendor_root.parent / vendor_repos.KEY_FILE
+    debian = OS_ARCHIVES["Debian", f.platform.cpu_architecture.debian]
+    repositories = [r.url for r in site_installs(f).repositories]
+    return _used(((debian, DEBIAN_KEYRING), (NVIDIA_DOWNLOADS, vendor_key), (MELLANOX_REPO, vendor_key),
+                  (NEURON_REPO, vendor_key)), repositories)
+
+
+def cache_key(f: Factory, vendor_root: Path) -> str:
+    """Changes with what the site's nodes install, the stand-in upstreams and the builder."""
+    digest = hashlib.sha256(repr(site_installs(f)).encode())
+    digest.update(f"{vendor_root}\n{base.configured_mirror()}\n".encode())
+    for source in (Path(__file__), Path(aws.__file__), aws.STAND_IN_TOOLS / "amazon-ssm-agent",
+                   *sorted(SOURCES.glob("*.py"))):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _aifactory(*args: str, log: Path) -> subprocess.CompletedProcess:
+    """Run an aifactory command as a user would, its output appended to `log`."""
+    result = subprocess.run([sys.executable, "-m", "aifactory.cli", *args], capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL)
+    with log.open("a") as out:
+        out.write(f"$ aifactory {' '.join(args)}\n{result.stdout}{result.stderr}(exit {result.returncode})\n")
+    return result
+
+
+def _site_copy(f: Factory, key: ed25519.Ed25519PrivateKey, dest: Path) -> Path:
+    """The site's inventory copied to `dest`, its spec naming the bundle's mirror key (public half and keyring)."""
+    shutil.copytree(f.site_dir, dest, ignore=shutil.ignore_patterns(".*"))
+    spec_file = dest / "factory.yaml"
+    spec = yaml.safe_load(spec_file.read_text())
+    spec.setdefault("software", {})["mirror_public_key_file"] = PUBLIC_KEY
+    spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    (dest / PUBLIC_KEY).write_bytes(public)
+    (dest / PUBLIC_KEY).with_suffix(".gpg").write_bytes(openpgp.keyring(key, f.name))
+    return dest
+
+
+def _build(f: Factory, building: Path, vendor_root: Path, log: Path) -> None:
+    key = ed25519.Ed25519PrivateKey.generate()
+    site = _site_copy(f, key, building / "site")
+    ssm_root = building / "upstream-ssm"
+    agent = ssm_root / "latest" / f"debian_{f.platform.cpu_architecture.debian}" / aws.SSM_AGENT_DEB
+    agent.parent.mkdir(parents=True)
+    aws.build_ssm_agent_deb(agent)
+    with (tempfile.TemporaryDirectory(prefix="aifactory-lab-mirror-key-") as secret,  # 0700, removed whatever happens
+          archive_cache.serving(base.configured_mirror()) as archive):
+        signing_key = Path(secret) / "mirror-key.pem"
+        signing_key.touch(mode=0o600)
+        signing_key.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+        args = ["mirror", "build", str(site), "--out", str(building / "bundle"), "--signing-key", str(signing_key)]
+        args += [a for prefix, source in upstreams(f, vendor_root, ssm_root, archive) for a in ("--from", f"{prefix}={source}")]
+        args += [a for prefix, ring in keyrings(f, vendor_root) for a in ("--upstream-keyring", f"{prefix}={ring}")]
+        result = _aifactory(*args, log=log)
+    shutil.rmtree(ssm_root)
+    if result.returncode != 0:
+        raise BundleError(f"aifactory mirror build exited {result.returncode}: "
+                          f"{_last_error(result.stderr)} (see {log})")
+
+
+def _last_error(stderr: str) -> str:
+    lines = [ln for ln in stderr.splitlines() if ln.startswith(("error:", "refused:"))]
+    return "; ".join(lines[-3:]) or (stderr.strip().splitlines() or ["no output"])[-1]
+
+
+def ensure(f: Factory, vendor_root: Path, progress: Callable[[str], None] = print) -> Path:
+    """The cached bundle's folder (bundle/ the served tree, site/ the spec copy that names its key), built first
+    by `aifactory mirror build` when absent."""
+    top = base.CACHE_ROOT / f"bundle-{f.name}-{cache_key(f, vendor_root)}"
+    if (top / ".aifactory-complete").exists():
+        progress(f"mirror bundle: cached at {top}")
+        return top
+    building = top.with_name(top.name + ".building")
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    log = top.with_name(top.name + ".log")
+    log.write_text("")
+    progress(f"mirror bundle: aifactory mirror build {f.name} from the lab's stand-in upstreams (log {log}; once)")
+    _build(f, building, vendor_root, log)
+    (building / ".aifactory-complete").write_text(f.name + "\n")
+    building.rename(top)
+    summary = manifest_summary(top)
+    progress(f"mirror bundle: built {summary['bundle']}, {summary['files']} files, "
+             f"{summary['bytes'] // (1024 * 1024)} MiB, signed")
+    return top
+
+
+def verify(top: Path, log: Path) -> str:
+    """`aifactory mirror verify` of the cached bundle, as the air-gapped side runs it before serving; its
+    verdict line, or BundleError with its reasons."""
+    result = _aifactory("mirror", "verify", str(top / "site"), str(top / "bundle"), log=log)
+    if result.returncode != 0:
+        raise BundleError(f"aifactory mirror verify refused the lab's bundle {top / 'bundle'}: "
+                          f"{_last_error(result.stderr)}; it is not served (see {log})")
+    return result.stdout.strip()
+
+
+def start(state: LabState, top: Path, address: str) -> str:
+    """Serve the bundle on `address` (the lab bridge's gateway), as a site's mirror host serves it; its URL."""
+    f = load_spec(top / "site")
+    return procs.serve_directory(state, "mirror bundle", top / "bundle", address, state.dir / "bundle" / "http.log",
+                                 keyring_path(f.name))
+
+
+def role_vars_of(top: Path, url: str) -> dict:
+    """The role variables that point the nodes at the bundle served at `url`: those of the site whose mirrors
+    are the bundle's folders there and whose mirror key is the bundle's (node.role_vars, as on any site) that
+    differ from the site's own; and the SSM agent's checksum as the bundle's manifest records it."""
+    site = load_spec(top / "site")
+    mirrors = site.software.mirrors.model_copy(update={"apt": f"{url}/apt", "nvidia": f"{url}/nvidia",
+                                                        "neuron": f"{url}/neuron"})
+    served = site.model_copy(update={"software": site.software.model_copy(update={"mirrors": mirrors})})
+    unserved = site.model_copy(update={"software": site.software.model_copy(update={"mirror_public_key_file": None})})
+    here, before = role_vars(served, {}), role_vars(unserved, {})
+    out = {name: value for name, value in here.items() if before.get(name) != value}
+    agent = SSM_AGENT_ON_MIRROR.format(arch=site.platform.cpu_architecture.debian)
+    for download in manifest.read(top / "bundle").get("downloads", []):
+        if download.get("path") == f"apt/{agent}":
+            out["aws_node_identity_ssm_agent_checksum"] = f"sha256:{download['sha256']}"
+    return out
+
+
+def manifest_summary(top: Path) -> dict:
+    """What `lab status` and the rehearsal say of the bundle: its folder, files, size and manifest hash."""
+    files = manifest.read(top / "bundle").get("files", [])
+    return {"bundle": str(top / "bundle"), "files": len(files), "bytes": sum(e.get("size", 0) for e in files),
+            "manifest_sha256": manifest.sha256(top / "bundle")}

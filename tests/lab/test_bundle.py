@@ -1,0 +1,115 @@
+"""The lab's mirror bundle (aifactory.lab.bundle): which upstreams `mirror build` reads from which stand-in, the spec
+copy that names the bundle's key, the role variables that point the nodes at it, and the mirror key's private half
+never left behind. The build itself, on the real stand-ins, runs in the lab-b200 rehearsal
+(tests/scenarios/test_rehearse.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from aifactory.lab import bundle, vendor_repos
+from aifactory.node.mirror_keyring import nodes_keyring
+from aifactory.node.role_vars import NVIDIA_DOWNLOADS, NEURON_REPO
+from aifactory.spec import load_spec
+from tests.conftest import site_dir
+
+VENDOR = Path("/cache/vendor-repos-x/www")
+
+
+def test_a_lab_installs_from_a_bundle_only_where_its_nodes_run_this_machine_s_architecture():
+    here = vendor_repos.architecture()
+    for site in ("lab-b200", "lab-gb200", "ohio-trn3"):
+        f = load_spec(site_dir(site))
+        assert bundle.applies(f) == (f.platform.cpu_architecture.debian == here), site
+
+
+def test_mirror_build_reads_each_upstream_the_site_uses_from_its_lab_stand_in_and_no_other():
+    f = load_spec(site_dir("lab-b200"))
+    pairs = dict(bundle.upstreams(f, VENDOR, Path("/ssm"), "http://127.0.0.1:9999"))
+    assert pairs == {"http://deb.debian.org/debian": "http://127.0.0.1:9999",
+                     NVIDIA_DOWNLOADS: str(VENDOR / "nvidia"), "https://linux.mellanox.com/public/repo": str(VENDOR / "nvidia"),
+                     "https://s3.eu-central-1.amazonaws.com/amazon-ssm-eu-central-1": "/ssm"}
+    rings = dict(bundle.keyrings(f, VENDOR))
+    assert rings["http://deb.debian.org/debian"] == bundle.DEBIAN_KEYRING
+    assert rings[NVIDIA_DOWNLOADS] == VENDOR.parent / vendor_repos.KEY_FILE and NEURON_REPO not in rings
+    trn = load_spec(site_dir("ohio-trn3"))
+    assert NEURON_REPO in dict(bundle.upstreams(trn, VENDOR, Path("/ssm"), "/a")) and NVIDIA_DOWNLOADS not in dict(
+        bundle.keyrings(trn, VENDOR))
+
+
+def test_the_bundle_is_built_again_when_what_the_nodes_install_changes():
+    f = load_spec(site_dir("lab-b200"))
+    upgraded = f.model_copy(update={"software": f.software.model_copy(update={
+        "nvidia": f.software.nvidia.model_copy(update={"driver_branch": "575"})})})
+    assert bundle.cache_key(f, VENDOR) == bundle.cache_key(load_spec(site_dir("lab-b200")), VENDOR)
+    assert bundle.cache_key(upgraded, VENDOR) != bundle.cache_key(f, VENDOR)
+    assert bundle.cache_key(f, Path("/cache/vendor-repos-y/www")) != bundle.cache_key(f, VENDOR)
+
+
+def built_top(tmp_path: Path) -> Path:
+    """A bundle folder as ensure() leaves it: the spec copy naming a new key, and a manifest with the agent."""
+    f = load_spec(site_dir("lab-b200"))
+    key = ed25519.Ed25519PrivateKey.generate()
+    top = tmp_path / "bundle-lab-b200-x"
+    bundle._site_copy(f, key, top / "site")
+    (top / "bundle").mkdir()
+    (top / "bundle" / "manifest.json").write_text(json.dumps({"site": f.name, "files": [], "downloads": [
+        {"name": "amazon-ssm-agent", "path": "apt/amazon-ssm-agent/latest/debian_amd64/amazon-ssm-agent.deb",
+         "sha256": "ab" * 32}]}))
+    return top
+
+
+def test_the_spec_copy_names_the_bundle_s_key_and_its_keyring_the_nodes_check(tmp_path):
+    top = built_top(tmp_path)
+    copy = load_spec(top / "site")
+    assert copy.software.mirror_public_key_file == bundle.PUBLIC_KEY
+    assert nodes_keyring(copy) == top / "site" / "mirror-key.gpg"  # checked against the public key
+    original = load_spec(site_dir("lab-b200"))
+    assert copy.model_dump(exclude={"software"}) == original.model_dump(exclude={"software"})
+
+
+def test_the_nodes_are_pointed_at_the_bundle_as_any_site_s_role_variables_would_and_nothing_else_changes(tmp_path):
+    top = built_top(tmp_path)
+    url = "http://10.77.1.1:18080"
+    got = bundle.role_vars_of(top, url)
+    keyring = str((top / "site" / "mirror-key.gpg").absolute())
+    assert got["os_baseline_apt_mirror"] == f"{url}/apt"
+    assert got["nvidia_gpu_repo_url"] == f"{url}/nvidia/compute/cuda/repos"
+    assert got["rdma_fabric_doca_repo_url"] == f"{url}/nvidia/doca"
+    assert got["aws_node_identity_ssm_agent_url"] == f"{url}/apt/amazon-ssm-agent/latest/debian_amd64/amazon-ssm-agent.deb"
+    assert got["aws_node_identity_ssm_agent_checksum"] == "sha256:" + "ab" * 32
+    for role in ("os_baseline", "nvidia_gpu", "rdma_fabric"):
+        assert got[f"{role}_mirror_keyring_src"] == keyring
+        assert got[f"{role}_mirror_keyring"] == "/usr/share/keyrings/aifactory-lab-b200-mirror.gpg"
+    assert {k for k in got if not k.endswith(("_mirror_keyring", "_mirror_keyring_src"))} == {
+        "os_baseline_apt_mirror", "nvidia_gpu_repo_url", "rdma_fabric_doca_repo_url", "aws_node_identity_ssm_agent_url",
+        "aws_node_identity_ssm_agent_checksum"}
+
+
+def test_a_refused_build_says_why_and_leaves_no_private_key_behind(tmp_path, monkeypatch):
+    f = load_spec(site_dir("lab-b200"))
+    seen = {}
+
+    def refusing(*args, log):
+        key = Path(args[args.index("--signing-key") + 1])
+        seen["key"], seen["mode"] = key, key.stat().st_mode & 0o777
+        seen["key_text"] = key.read_text()
+        return subprocess.CompletedProcess(args, 1, "", "mirror build: reading\nrefused: x.deb: SHA-256 differs\n"
+                                                        "error: 1 file(s) refused\n")
+
+    monkeypatch.setattr(bundle, "_aifactory", refusing)
+    monkeypatch.setattr(bundle.aws, "build_ssm_agent_deb", lambda out: out.write_bytes(b"deb"))
+    (tmp_path / "building").mkdir()
+    with pytest.raises(bundle.BundleError, match="exited 1: refused: x.deb: SHA-256 differs; error: 1 file"):
+        bundle._build(f, tmp_path / "building", VENDOR, tmp_path / "log")
+    assert seen["mode"] == 0o600 and "PRIVATE KEY" in seen["key_text"]
+    assert not seen["key"].exists() and not seen["key"].parent.exists()
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and b"PRIVATE KEY" in p.read_bytes()]
+    assert not (tmp_path / "building" / "upstream-ssm").exists()
+    public = (tmp_path / "building" / "site" / bundle.PUBLIC_KEY).read_bytes()
+    assert b"PUBLIC KEY" in public and b"PRIVATE" not in public
