@@ -3,11 +3,11 @@ mirror verify` at every `lab up`, and served to the nodes as a site's mirrors se
 
 The upstreams a staging host would fetch from are stood in for (`--from`): the Debian archive by the machine's
 configured Debian mirror, read through the lab cache's copy (archive_cache; its Release checked against
-debian-archive-keyring as the archive's own), NVIDIA's and
-AWS's servers by the lab's vendor repository stand-ins (checked against the lab vendor key that signs them) and
-the SSM agent stand-in package. The bundle is signed by a mirror key made for it, as a site's is: its private half
-exists only while `mirror build` runs, in a folder only root reads, and is removed after, whatever happened; its
-public half and the site's spec naming it (a copy of the inventory, `software.mirror_public_key_file` added)
+debian-archive-keyring as the archive's own), NVIDIA's and AWS's servers by the lab's vendor repository stand-ins
+(checked against the lab vendor key that signs them) and the SSM agent stand-in package. The bundle is signed by
+a mirror key made for it, as a site's is: its private half exists only while `mirror build` runs, in a folder only
+root reads inside the half-built tree, removed after whatever happened (a killed build's goes with its tree when
+the next build starts); its public half and the site's spec naming it (a copy of the inventory, `software.mirror_public_key_file` added)
 stay beside the bundle so that `mirror verify` checks it before each serving.
 
 A lab of a site whose nodes' architecture is not this machine's (a GB200 site on an x86_64 machine) gets no
@@ -23,7 +23,6 @@ import hashlib
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -119,25 +118,36 @@ def _site_copy(f: Factory, key: ed25519.Ed25519PrivateKey, dest: Path) -> Path:
 
 def _build(f: Factory, building: Path, vendor_root: Path, log: Path) -> None:
     key = ed25519.Ed25519PrivateKey.generate()
-    site = _site_copy(f, key, building / "site")
+    _site_copy(f, key, building / "site")
     ssm_root = building / "upstream-ssm"
     agent = ssm_root / "latest" / f"debian_{f.platform.cpu_architecture.debian}" / aws.SSM_AGENT_DEB
     agent.parent.mkdir(parents=True)
     aws.build_ssm_agent_deb(agent)
-    with (tempfile.TemporaryDirectory(prefix="aifactory-lab-mirror-key-") as secret,  # 0700, removed whatever happens
-          archive_cache.serving(base.configured_mirror()) as archive):
-        signing_key = Path(secret) / "mirror-key.pem"
-        signing_key.touch(mode=0o600)
-        signing_key.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                  serialization.NoEncryption()))
-        args = ["mirror", "build", str(site), "--out", str(building / "bundle"), "--signing-key", str(signing_key)]
-        args += [a for prefix, source in upstreams(f, vendor_root, ssm_root, archive) for a in ("--from", f"{prefix}={source}")]
-        args += [a for prefix, ring in keyrings(f, vendor_root) for a in ("--upstream-keyring", f"{prefix}={ring}")]
-        result = _aifactory(*args, log=log)
+    secret = building / ".mirror-key"  # root-only; removed below, or with the half-built tree by the next build
+    secret.mkdir(mode=0o700)
+    try:
+        with archive_cache.serving(base.configured_mirror()) as archive:
+            result = _run_build(f, building, vendor_root, ssm_root, secret, key, archive, log)
+    finally:
+        shutil.rmtree(secret)
     shutil.rmtree(ssm_root)
     if result.returncode != 0:
         raise BundleError(f"aifactory mirror build exited {result.returncode}: "
                           f"{_last_error(result.stderr)} (see {log})")
+
+
+def _run_build(f: Factory, building: Path, vendor_root: Path, ssm_root: Path, secret: Path,
+               key: ed25519.Ed25519PrivateKey, archive: str, log: Path) -> subprocess.CompletedProcess:
+    """`aifactory mirror build` of the site copy into building/bundle, the key's private half in `secret`."""
+    signing_key = secret / "mirror-key.pem"
+    signing_key.touch(mode=0o600)
+    signing_key.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()))
+    args = ["mirror", "build", str(building / "site"), "--out", str(building / "bundle"),
+            "--signing-key", str(signing_key)]
+    args += [a for prefix, source in upstreams(f, vendor_root, ssm_root, archive) for a in ("--from", f"{prefix}={source}")]
+    args += [a for prefix, ring in keyrings(f, vendor_root) for a in ("--upstream-keyring", f"{prefix}={ring}")]
+    return _aifactory(*args, log=log)
 
 
 def _last_error(stderr: str) -> str:
