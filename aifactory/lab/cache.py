@@ -4,8 +4,9 @@ Every tree (`<cache>/<name>/`: a base root, the vendor repository stand-ins, a m
 copy) is stamped each time a lab takes it (`touch`). After `lab up` or `lab prepare` has what it needs, `evict`
 removes whole trees, the least recently used first, until the cache fits `AIFACTORY_LAB_CACHE_MAX_GIB` (default 20):
 never a tree this run takes, and never one a lab that is up still uses (a node's overlay mount names it, or a
-process serves from it). A tree left half-built by a killed run (`<name>.building`) and its log go with it. A
-removed tree is built again when a lab needs it.
+process serves from it). A tree left half-built by a stopped run (`<name>.building`, which may hold a bundle's
+mirror key) goes at once, whatever the size: under the cache's lock nothing else is being built. A removed tree
+is built again when a lab needs it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ STAMP = ".aifactory-used"
 MAX_ENV = "AIFACTORY_LAB_CACHE_MAX_GIB"
 DEFAULT_MAX_GIB = 20
 GIB = 1024 ** 3
+BUILDING = ".building"  # a tree being built (aifactory.lab.base and the other builders' folder suffix)
 
 
 def max_bytes(environ: dict | None = None) -> int:
@@ -95,6 +97,14 @@ def in_use(root: Path | None = None) -> set[Path]:
     return {root / match.group(1) for text in texts for match in pattern.finditer(text)}
 
 
+def _remove(path: Path) -> None:
+    """A tree and, unless the finished tree of the same name is kept, its build log."""
+    shutil.rmtree(path, ignore_errors=True)
+    built = path.with_name(path.name.removesuffix(BUILDING))
+    if not built.exists():
+        built.with_name(built.name + ".log").unlink(missing_ok=True)
+
+
 def evict(keep: Iterable[Path], progress: Callable[[str], None] = print, root: Path | None = None,
           bound: int | None = None, busy: Callable[[Path], set[Path]] = in_use) -> list[Path]:
     """Remove unused trees, least recently used first, until the cache is within `bound` (max_bytes()); the
@@ -102,20 +112,22 @@ def evict(keep: Iterable[Path], progress: Callable[[str], None] = print, root: P
     root = root or base.CACHE_ROOT
     limit = max_bytes() if bound is None else bound
     found = trees(root)
+    removed = []
+    for tree in [t for t in found if t.path.name.endswith(BUILDING)]:  # under the lock nothing is being built
+        _remove(tree.path)
+        removed.append(tree.path)
+        progress(f"lab cache: removed {tree.path.name}, left half-built by a run that was stopped")
+    found = [t for t in found if t.path not in removed]
     total = sum(t.size for t in found)
     if total <= limit:
-        return []
+        return removed
     kept = {Path(k) for k in keep} | busy(root)
-    removed = []
     for tree in sorted(found, key=lambda t: t.used):
         if total <= limit:
             break
         if tree.path in kept:
             continue
-        shutil.rmtree(tree.path, ignore_errors=True)
-        built = tree.path.with_name(tree.path.name.removesuffix(".building"))
-        if not built.exists():
-            built.with_name(built.name + ".log").unlink(missing_ok=True)
+        _remove(tree.path)
         total -= tree.size
         removed.append(tree.path)
         age = (time.time() - tree.used) / 86400

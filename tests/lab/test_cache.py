@@ -59,19 +59,30 @@ def test_a_cache_within_its_bound_loses_nothing(root):
 def test_a_tree_a_running_lab_uses_stays_even_over_the_bound_and_the_cache_says_so(root):
     served = tree(root, "bundle-lab-b200-aaa", 3, days_ago=30)
     mounted = tree(root, "debian-13-base-bbb", 3, days_ago=30)
-    half = tree(root, "bundle-lab-day2-eee.building", 2, days_ago=2, stamped=False)  # a killed build's leftover
     lines = []
-    removed = cache.evict([], lines.append, root=root, bound=1 * MIB, busy=lambda r: {served, mounted})
-    assert removed == [half] and not (root / "bundle-lab-day2-eee.log").exists()
+    assert cache.evict([], lines.append, root=root, bound=1 * MIB, busy=lambda r: {served, mounted}) == []
     assert served.is_dir() and mounted.is_dir()
     assert "every tree left is in use" in lines[-1], lines
 
 
+def test_a_half_built_tree_a_stopped_run_left_goes_at_once_whatever_the_size(root):
+    half = tree(root, "bundle-lab-day2-eee.building", 1, days_ago=0, stamped=False)
+    (half / ".mirror-key").mkdir(mode=0o700)
+    (half / ".mirror-key" / "mirror-key.pem").write_text("-----BEGIN PRIVATE KEY-----\n")
+    kept = tree(root, "bundle-lab-b200-aaa", 1, days_ago=30)
+    lines = []
+    assert cache.evict([], lines.append, root=root, bound=100 * MIB, busy=lambda r: set()) == [half]
+    assert not half.exists() and not (root / "bundle-lab-day2-eee.log").exists() and kept.is_dir()
+    assert lines == ["lab cache: removed bundle-lab-day2-eee.building, left half-built by a run that was stopped"]
+
+
 def test_the_trees_in_use_are_read_from_the_command_lines_of_running_processes(tmp_path):
     root = tmp_path / "cache"
-    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "--directory",
-                               f"{root}/bundle-lab-b200-aaa/bundle", f"lowerdir={root}/debian-13-base-bbb,upperdir=x"])
+    server = subprocess.Popen([sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)",
+                               "--directory", f"{root}/bundle-lab-b200-aaa/bundle",
+                               f"lowerdir={root}/debian-13-base-bbb,upperdir=x"], stdout=subprocess.PIPE, text=True)
     try:
+        assert server.stdout.readline() == "up\n"  # running its own command line, not its parent's
         assert cache.in_use(root) == {root / "bundle-lab-b200-aaa", root / "debian-13-base-bbb"}
     finally:
         server.kill()
