@@ -68,6 +68,7 @@ def register(sub) -> None:
                    help="a copy of an upstream Packages index (plain, .gz or .xz by FILE's name) and the URL it was "
                         "fetched from; repeat for each. Given any, the network is not used and every repository "
                         "the site installs from needs one")
+    _from_option(b)
     b.set_defaults(func=run_bom)
     v = mirror_sub.add_parser("verify", help="check a mirror bundle before serving it: its manifest's signature "
                                              "against the site's mirror key, then every file's SHA-256")
@@ -83,11 +84,7 @@ def register(sub) -> None:
     m.add_argument("--signing-key", required=True, type=input_file, metavar="FILE",
                    help="the site's mirror key: the Ed25519 private key (PEM) whose public half is "
                         "software.mirror_public_key_file")
-    m.add_argument("--from", dest="sources", action="append", type=upstream_source, default=[],
-                   metavar="UPSTREAM=URL_OR_DIR",
-                   help="read what is published under the upstream URL prefix UPSTREAM (such as "
-                        "http://deb.debian.org/debian) from another http(s) URL or a local directory holding the same "
-                        "paths; repeat for each. Default: every repository from its upstream server")
+    _from_option(m)
     m.add_argument("--previous", type=input_dir, metavar="DIR",
                    help="an earlier bundle of this site (verified first): the new one is a delta holding only files "
                         "whose path or SHA-256 changed, its manifest naming the previous one's")
@@ -129,6 +126,26 @@ def register(sub) -> None:
     k.set_defaults(func=run_keyring)
 
 
+def _from_option(parser) -> None:
+    parser.add_argument("--from", dest="sources", action="append", type=upstream_source, default=[],
+                        metavar="UPSTREAM=URL_OR_DIR",
+                        help="read what is published under the upstream URL prefix UPSTREAM (such as "
+                             "http://deb.debian.org/debian) from another http(s) URL or a local directory holding the "
+                             "same paths; repeat for each. Default: every repository from its upstream server")
+
+
+def _check_upstreams(installs, sources: list[tuple[str, str]], keyrings: list[tuple[str, Path]] = ()) -> None:
+    """BadInput naming a --from or --upstream-keyring prefix under which none of the site's upstreams is."""
+    repositories = [r.url for r in installs.repositories]
+    named = [("--from", p, [*repositories, *(d.url for d in installs.downloads)]) for p, _s in sources]
+    named += [("--upstream-keyring", p, repositories) for p, _f in keyrings]
+    for option, prefix, upstreams in named:
+        if not any(u == prefix.rstrip("/") or u.startswith(prefix.rstrip("/") + "/") for u in upstreams):
+            raise BadInput(f"{option} {shown(prefix, 300)}: no repository of this site is there"
+                           + (", nor a download" if option == "--from" else "") + "; its upstreams: "
+                           + ", ".join(upstreams))
+
+
 def upstream_source(text: str) -> tuple[str, str]:
     """`UPSTREAM=URL_OR_DIR`: an upstream http(s) URL prefix and the http(s) URL (no credentials) or the
     existing directory standing for it."""
@@ -164,8 +181,13 @@ def upstream_keyring(text: str) -> tuple[str, Path]:
 def run_bom(args) -> int:
     f = load_spec(args.spec)
     installs = site_installs(f)
+    if args.index and args.sources:
+        raise BadInput("--index and --from: give the index copies, or where to read the upstreams, not both")
+    _check_upstreams(installs, args.sources)
     try:
-        found = indexes.from_files(args.index, installs) if args.index else indexes.from_network(installs)
+        found = (indexes.from_files(args.index, installs) if args.index
+                 else indexes.from_network(installs, Upstream(tuple(args.sources)).get) if args.sources
+                 else indexes.from_network(installs))
     except MirrorIndexError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -276,14 +298,7 @@ def run_build(args) -> int:
     public = _mirror_key(f)
     key = _signing_key(args.signing_key, public)
     installs = site_installs(f)
-    repositories = [r.url for r in installs.repositories]
-    named = [("--from", p, [*repositories, *(d.url for d in installs.downloads)]) for p, _s in args.sources]
-    named += [("--upstream-keyring", p, repositories) for p, _f in args.keyrings]
-    for option, prefix, upstreams in named:
-        if not any(u == prefix.rstrip("/") or u.startswith(prefix.rstrip("/") + "/") for u in upstreams):
-            raise BadInput(f"{option} {shown(prefix, 300)}: no repository of this site is there"
-                           + (", nor a download" if option == "--from" else "") + "; its upstreams: "
-                           + ", ".join(upstreams))
+    _check_upstreams(installs, args.sources, args.keyrings)
     keyrings = _keyrings(args.keyrings)
     previous, previous_sha256 = None, ""
     if args.previous is not None:

@@ -8,7 +8,8 @@ debian-archive-keyring as the archive's own), NVIDIA's and AWS's servers by the 
 a mirror key made for it, as a site's is: its private half exists only while `mirror build` runs, in a folder only
 root reads inside the half-built tree, removed after whatever happened (a killed build's goes with its tree when
 the next build starts); its public half and the site's spec naming it (a copy of the inventory, `software.mirror_public_key_file` added)
-stay beside the bundle so that `mirror verify` checks it before each serving.
+stay beside the bundle so that `mirror verify` checks it before each serving, with the site's bill of materials as
+`aifactory mirror bom --format cyclonedx` writes it from the same upstreams.
 
 A lab of a site whose nodes' architecture is not this machine's (a GB200 site on an x86_64 machine) gets no
 bundle: the bundle would hold that architecture's packages, which the lab's containers cannot run. Such a lab
@@ -39,6 +40,7 @@ from aifactory.mirror.installs import OS_ARCHIVES, site_installs
 from aifactory.node.role_vars import MELLANOX_REPO, NEURON_REPO, NVIDIA_DOWNLOADS, SSM_AGENT_ON_MIRROR, role_vars
 from aifactory.spec import Factory, load_spec
 
+BOM = "bom.cdx.json"  # beside the bundle: the site's bill of materials (`mirror bom --format cyclonedx`)
 PUBLIC_KEY = "mirror-key.pub"  # in the site copy, beside factory.yaml; its keyring beside it (mirror-key.gpg)
 DEBIAN_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 SOURCES = Path(__file__).parent.parent / "mirror"  # the builder's code: a change rebuilds the bundle
@@ -127,17 +129,22 @@ def _build(f: Factory, building: Path, vendor_root: Path, log: Path) -> None:
     secret.mkdir(mode=0o700)
     try:
         with archive_cache.serving(base.configured_mirror()) as archive:
-            result = _run_build(f, building, vendor_root, ssm_root, secret, key, archive, log)
+            sources = [a for prefix, source in upstreams(f, vendor_root, ssm_root, archive)
+                       for a in ("--from", f"{prefix}={source}")]
+            result = _run_build(f, building, vendor_root, sources, secret, key, log)
+            if result.returncode == 0:
+                result = _aifactory("mirror", "bom", str(building / "site"), "--format", "cyclonedx", *sources, log=log)
+                (building / BOM).write_text(result.stdout)
     finally:
         shutil.rmtree(secret)
     shutil.rmtree(ssm_root)
     if result.returncode != 0:
-        raise BundleError(f"aifactory mirror build exited {result.returncode}: "
+        raise BundleError(f"aifactory {' '.join(result.args[3:5])} exited {result.returncode}: "
                           f"{_last_error(result.stderr)} (see {log})")
 
 
-def _run_build(f: Factory, building: Path, vendor_root: Path, ssm_root: Path, secret: Path,
-               key: ed25519.Ed25519PrivateKey, archive: str, log: Path) -> subprocess.CompletedProcess:
+def _run_build(f: Factory, building: Path, vendor_root: Path, sources: list[str], secret: Path,
+               key: ed25519.Ed25519PrivateKey, log: Path) -> subprocess.CompletedProcess:
     """`aifactory mirror build` of the site copy into building/bundle, the key's private half in `secret`."""
     signing_key = secret / "mirror-key.pem"
     signing_key.touch(mode=0o600)
@@ -145,7 +152,7 @@ def _run_build(f: Factory, building: Path, vendor_root: Path, ssm_root: Path, se
                                               serialization.NoEncryption()))
     args = ["mirror", "build", str(building / "site"), "--out", str(building / "bundle"),
             "--signing-key", str(signing_key)]
-    args += [a for prefix, source in upstreams(f, vendor_root, ssm_root, archive) for a in ("--from", f"{prefix}={source}")]
+    args += sources
     args += [a for prefix, ring in keyrings(f, vendor_root) for a in ("--upstream-keyring", f"{prefix}={ring}")]
     return _aifactory(*args, log=log)
 

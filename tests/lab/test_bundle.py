@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -99,13 +100,14 @@ def test_a_refused_build_says_why_and_leaves_no_private_key_behind(tmp_path, mon
         key = Path(args[args.index("--signing-key") + 1])
         seen["key"], seen["mode"] = key, key.stat().st_mode & 0o777
         seen["key_text"] = key.read_text()
-        return subprocess.CompletedProcess(args, 1, "", "mirror build: reading\nrefused: x.deb: SHA-256 differs\n"
-                                                        "error: 1 file(s) refused\n")
+        return subprocess.CompletedProcess([sys.executable, "-m", "aifactory.cli", *args], 1, "",
+                                           "mirror build: reading\nrefused: x.deb: SHA-256 differs\n"
+                                           "error: 1 file(s) refused\n")
 
     monkeypatch.setattr(bundle, "_aifactory", refusing)
     monkeypatch.setattr(bundle.aws, "build_ssm_agent_deb", lambda out: out.write_bytes(b"deb"))
     (tmp_path / "building").mkdir()
-    with pytest.raises(bundle.BundleError, match="exited 1: refused: x.deb: SHA-256 differs; error: 1 file"):
+    with pytest.raises(bundle.BundleError, match="mirror build exited 1: refused: x.deb: SHA-256 differs; error: 1 file"):
         bundle._build(f, tmp_path / "building", VENDOR, tmp_path / "log")
     assert seen["mode"] == 0o600 and "PRIVATE KEY" in seen["key_text"]
     assert seen["key"].parent.name == ".mirror-key" and not seen["key"].parent.exists()

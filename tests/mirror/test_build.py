@@ -584,3 +584,28 @@ def test_apt_itself_accepts_the_bundle_signed_by_the_mirror_key_only(capsys, tmp
     refused = apt_update(other)
     assert "NO_PUBKEY" in refused.stderr or "not signed" in refused.stderr, refused.stderr
     assert "2.0-1" not in refused.stdout
+
+
+def test_the_bom_reads_the_upstreams_from_where_from_says_and_is_valid_cyclonedx(capsys, site, upstream):
+    """`mirror bom --from`: the same stand-ins a build reads (the lab runs both on its own stand-in upstreams)."""
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    stand_in, url, asked = upstream
+    rc = main(["mirror", "bom", str(site[0]), "--format", "cyclonedx", *stand_in.from_args(url)])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(out.out) is None
+    names = {c["name"] for c in json.loads(out.out)["components"]}
+    assert {name for repo in stand_in.packages.values() for name in repo} <= names
+    assert asked and not debs(asked)  # the indexes only: a BOM fetches no package
+
+
+def test_the_bom_takes_index_copies_or_from_not_both_and_refuses_a_from_no_upstream_is_under(capsys, site, upstream):
+    stand_in, url, _asked = upstream
+    assert main(["mirror", "bom", str(site[0]), "--from", "https://example.invalid/x=/tmp"]) == 2
+    assert "--from https://example.invalid/x: no repository of this site is there" in capsys.readouterr().err
+    index = stand_in.root / "doca" / "Packages.gz"
+    assert main(["mirror", "bom", str(site[0]), "--index", f"{stand_in.repos['doca'].url}/Packages.gz={index}",
+                 *stand_in.from_args(url)]) == 2
+    assert "--index and --from" in capsys.readouterr().err

@@ -16,6 +16,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
 
 from aifactory.cli import main
 from aifactory.lab.hardware import FAULTS
@@ -127,7 +129,15 @@ def test_rehearsal_with_a_fault_fails_exactly_that_node_and_check_and_leaves_no_
     # `aifactory mirror verify` checked at lab up (issue 31), and reached nothing else but the AWS link's stand-ins:
     # every flow a node opened towards the gateway was recorded (nftables) and has a lab stand-in behind it.
     err = captured.err
-    assert re.search(r"mirror bundle: \S+/bundle: verified, the manifest signed by the site's mirror key", err), err[-3000:]
+    verified = re.search(r"mirror bundle: (\S+)/bundle: verified, the manifest signed by the site's mirror key", err)
+    assert verified, err[-3000:]
+    # Its bill of materials, from the same upstreams (the Debian archive, the stand-in vendor repositories), is
+    # valid CycloneDX with the driver, Fabric Manager, DOCA and Slurm of the HGX B200 site.
+    sbom = (Path(verified.group(1)) / "bom.cdx.json").read_text()
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(sbom) is None
+    found = {c["name"]: c for c in json.loads(sbom)["components"]}
+    for name in ("nvidia-open-580", "nvidia-fabricmanager-580", "doca-ofed", "slurmd", "munge", "chrony"):
+        assert found[name]["purl"].endswith("arch=amd64"), name
     air_gap = stages["air gap (what the nodes reached)"]
     assert air_gap["outcome"] == "passed" and "packages from the mirror bundle alone" in air_gap["detail"], air_gap
     reached = report["reached"]
