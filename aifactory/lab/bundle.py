@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from aifactory.core import openpgp
 from aifactory.lab import archive_cache, aws, base, procs, vendor_repos
 from aifactory.lab.state import LabState
+from aifactory import mirror as mirror_package
 from aifactory.mirror import manifest
 from aifactory.mirror.build import keyring_path
 from aifactory.mirror.installs import OS_ARCHIVES, site_installs
@@ -43,7 +44,7 @@ from aifactory.spec import Factory, load_spec
 BOM = "bom.cdx.json"  # beside the bundle: the site's bill of materials (`mirror bom --format cyclonedx`)
 PUBLIC_KEY = "mirror-key.pub"  # in the site copy, beside factory.yaml; its keyring beside it (mirror-key.gpg)
 DEBIAN_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
-SOURCES = Path(__file__).parent.parent / "mirror"  # the builder's code: a change rebuilds the bundle
+SOURCES = Path(mirror_package.__file__).parent  # the builder's code: a change rebuilds the bundle
 
 
 class BundleError(RuntimeError):
