@@ -39,6 +39,9 @@ def leftovers(state: dict) -> list[str]:
             found.append(f"process {r['pid']}")
         elif kind == "cgroup" and any(Path(h, r["path"]).exists() for h in ("/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified")):
             found.append(f"cgroup {r['path']}")
+        elif kind == "nft" and subprocess.run(["nft", "list", "table", "inet", r["table"]],
+                                              capture_output=True).returncode == 0:
+            found.append(f"nft table {r['table']}")
     return found
 
 
@@ -52,7 +55,7 @@ def test_up_status_down_leaves_nothing_behind(lab_dir, capsys, monkeypatch, tmp_
     assert out.count("node stand-in") == 2 * (len(f.nodes) + len(f.head_nodes))  # booting + up, per node and head node
     recorded = json.loads((Path(os.environ["AIFACTORY_LAB_DIR"]) / "lab-b200" / "state.json").read_text())
     kinds = {r["kind"] for r in recorded["resources"]}
-    assert kinds == {"process", "netns", "link", "mount", "loop", "cgroup"}
+    assert kinds == {"process", "netns", "link", "mount", "loop", "cgroup", "nft"}
     assert len(leftovers(recorded)) == len(recorded["resources"])  # everything recorded exists
 
     assert main(["lab", "status", str(site), "--format", "json"]) == 0
