@@ -179,9 +179,7 @@ def ensure(f: Factory, vendor_root: Path, progress: Callable[[str], None] = prin
     _build(f, building, vendor_root, log)
     (building / ".aifactory-complete").write_text(f.name + "\n")
     building.rename(top)
-    summary = manifest_summary(top)
-    progress(f"mirror bundle: built {summary['bundle']}, {summary['files']} files, "
-             f"{summary['bytes'] // (1024 * 1024)} MiB, signed")
+    progress(f"mirror bundle: built {top / 'bundle'}, {_summary(top)}")
     return top
 
 
@@ -220,8 +218,7 @@ def role_vars_of(top: Path, url: str) -> dict:
     return out
 
 
-def manifest_summary(top: Path) -> dict:
-    """What `lab status` and the rehearsal say of the bundle: its folder, files, size and manifest hash."""
+def _summary(top: Path) -> str:
+    """The built bundle in a few words, from its manifest: files, size."""
     files = manifest.read(top / "bundle").get("files", [])
-    return {"bundle": str(top / "bundle"), "files": len(files), "bytes": sum(e.get("size", 0) for e in files),
-            "manifest_sha256": manifest.sha256(top / "bundle")}
+    return f"{len(files)} files, {sum(e.get('size', 0) for e in files) // (1024 * 1024)} MiB, signed"
