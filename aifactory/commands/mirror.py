@@ -48,7 +48,7 @@ from aifactory.mirror import bom as bom_
 from aifactory.mirror import build as build_
 from aifactory.mirror.debian import MirrorIndexError
 from aifactory.mirror.installs import site_installs
-from aifactory.mirror.upstream import WEB, Unreadable, Upstream
+from aifactory.mirror.upstream import WEB, Unreadable, Upstream, under
 from aifactory.node.mirror_keyring import keyring_file
 from aifactory.spec.key_files import KEY_FILE_MAX_BYTES, ed25519_private_key, ed25519_public_key
 from aifactory.spec import Factory, load_spec
@@ -140,7 +140,7 @@ def _check_upstreams(installs, sources: list[tuple[str, str]], keyrings: list[tu
     named = [("--from", p, [*repositories, *(d.url for d in installs.downloads)]) for p, _s in sources]
     named += [("--upstream-keyring", p, repositories) for p, _f in keyrings]
     for option, prefix, upstreams in named:
-        if not any(u == prefix.rstrip("/") or u.startswith(prefix.rstrip("/") + "/") for u in upstreams):
+        if not any(under(u, prefix) for u in upstreams):
             raise BadInput(f"{option} {shown(prefix, 300)}: no repository of this site is there"
                            + (", nor a download" if option == "--from" else "") + "; its upstreams: "
                            + ", ".join(upstreams))

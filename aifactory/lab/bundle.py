@@ -6,10 +6,11 @@ configured Debian mirror, read through the lab cache's copy (archive_cache; its 
 debian-archive-keyring as the archive's own), NVIDIA's and AWS's servers by the lab's vendor repository stand-ins
 (checked against the lab vendor key that signs them) and the SSM agent stand-in package. The bundle is signed by
 a mirror key made for it, as a site's is: its private half exists only while `mirror build` runs, in a folder only
-root reads inside the half-built tree, removed after whatever happened (a killed build's goes with its tree when
-the next build starts); its public half and the site's spec naming it (a copy of the inventory, `software.mirror_public_key_file` added)
-stay beside the bundle so that `mirror verify` checks it before each serving, with the site's bill of materials as
-`aifactory mirror bom --format cyclonedx` writes it from the same upstreams.
+root reads inside the half-built tree, removed once the bundle is signed, whatever happened (a killed build's goes
+with its tree when the next lab up or prepare starts); its public half and the site's spec naming it (a copy of the
+inventory, `software.mirror_public_key_file` added) stay beside the bundle so that `mirror verify` checks it
+before each serving, with the site's bill of materials as `aifactory mirror bom --format cyclonedx` writes it from
+the same upstreams.
 
 A lab of a site whose nodes' architecture is not this machine's (a GB200 site on an x86_64 machine) gets no
 bundle: the bundle would hold that architecture's packages, which the lab's containers cannot run. Such a lab
@@ -37,7 +38,8 @@ from aifactory.lab.state import LabState
 from aifactory import mirror as mirror_package
 from aifactory.mirror import manifest
 from aifactory.mirror.build import keyring_path
-from aifactory.mirror.installs import OS_ARCHIVES, site_installs
+from aifactory.mirror.installs import OS_ARCHIVES, SiteInstalls, site_installs
+from aifactory.mirror.upstream import under
 from aifactory.node.role_vars import MELLANOX_REPO, NEURON_REPO, NVIDIA_DOWNLOADS, SSM_AGENT_ON_MIRROR, role_vars
 from aifactory.spec import Factory, load_spec
 
@@ -56,40 +58,35 @@ def applies(f: Factory) -> bool:
     return f.platform.cpu_architecture.debian == vendor_repos.architecture()
 
 
-def _site_upstreams(f: Factory) -> list[str]:
-    installs = site_installs(f)
-    return [*(r.url for r in installs.repositories), *(d.url for d in installs.downloads)]
-
-
 def _used(pairs: tuple[tuple[str, object], ...], urls: list[str]) -> tuple:
-    """The pairs whose upstream prefix some of `urls` starts with (`mirror build` refuses the others) and whose
+    """The pairs whose upstream prefix some of `urls` is under (`mirror build` refuses the others) and whose
     source is not the upstream itself."""
     return tuple((prefix, source) for prefix, source in pairs
-                 if source != prefix and any(u == prefix or u.startswith(prefix + "/") for u in urls))
+                 if source != prefix and any(under(u, prefix) for u in urls))
 
 
-def upstreams(f: Factory, vendor_root: Path, ssm_root: Path, archive: str) -> tuple[tuple[str, str], ...]:
-    """`--from` pairs: each upstream URL prefix the site's repositories and downloads start with, and the
-    stand-in that serves the same paths (`archive`: where the Debian archive is read)."""
+def upstreams(f: Factory, installs: SiteInstalls, vendor_root: Path, ssm_root: Path,
+              archive: str) -> tuple[tuple[str, str], ...]:
+    """`--from` pairs: each upstream URL prefix the site's repositories and downloads (`installs`) are under, and
+    the stand-in that serves the same paths (`archive`: where the Debian archive is read)."""
     region = f.sovereignty.region
-    debian = OS_ARCHIVES["Debian", f.platform.cpu_architecture.debian]
+    debian = OS_ARCHIVES["Debian", installs.arch]
     return _used(((debian, archive), (NVIDIA_DOWNLOADS, str(vendor_root / "nvidia")),
                   (MELLANOX_REPO, str(vendor_root / "nvidia")), (NEURON_REPO, str(vendor_root / "neuron")),
-                  (f"https://s3.{region}.amazonaws.com/amazon-ssm-{region}", str(ssm_root))), _site_upstreams(f))
+                  (f"https://s3.{region}.amazonaws.com/amazon-ssm-{region}", str(ssm_root))),
+                 [*(r.url for r in installs.repositories), *(d.url for d in installs.downloads)])
 
 
-def keyrings(f: Factory, vendor_root: Path) -> tuple[tuple[str, Path], ...]:
+def keyrings(installs: SiteInstalls, vendor_root: Path) -> tuple[tuple[str, Path], ...]:
     """`--upstream-keyring` pairs: Debian's archive key, and the lab's vendor key for the stand-ins."""
     vendor_key = vendor_root.parent / vendor_repos.KEY_FILE
-    debian = OS_ARCHIVES["Debian", f.platform.cpu_architecture.debian]
-    repositories = [r.url for r in site_installs(f).repositories]
-    return _used(((debian, DEBIAN_KEYRING), (NVIDIA_DOWNLOADS, vendor_key), (MELLANOX_REPO, vendor_key),
-                  (NEURON_REPO, vendor_key)), repositories)
+    return _used(((OS_ARCHIVES["Debian", installs.arch], DEBIAN_KEYRING), (NVIDIA_DOWNLOADS, vendor_key),
+                  (MELLANOX_REPO, vendor_key), (NEURON_REPO, vendor_key)), [r.url for r in installs.repositories])
 
 
-def cache_key(f: Factory, vendor_root: Path) -> str:
+def cache_key(installs: SiteInstalls, vendor_root: Path) -> str:
     """Changes with what the site's nodes install, the stand-in upstreams and the builder."""
-    digest = hashlib.sha256(repr(site_installs(f)).encode())
+    digest = hashlib.sha256(repr(installs).encode())
     digest.update(f"{vendor_root}\n{base.configured_mirror()}\n".encode())
     for source in (Path(__file__), Path(aws.__file__), aws.STAND_IN_TOOLS / "amazon-ssm-agent",
                    *sorted(SOURCES.glob("*.py"))):
@@ -97,12 +94,16 @@ def cache_key(f: Factory, vendor_root: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def _aifactory(*args: str, log: Path) -> subprocess.CompletedProcess:
-    """Run an aifactory command as a user would, its output appended to `log`."""
+def _aifactory(*args: str, log: Path, refused: str = "") -> subprocess.CompletedProcess:
+    """Run an aifactory command as a user would, its output appended to `log`; BundleError when it fails, its
+    last errors quoted (after `refused`, or `aifactory <command> exited N`)."""
     result = subprocess.run([sys.executable, "-m", "aifactory.cli", *args], capture_output=True, text=True,
                             stdin=subprocess.DEVNULL)
     with log.open("a") as out:
         out.write(f"$ aifactory {' '.join(args)}\n{result.stdout}{result.stderr}(exit {result.returncode})\n")
+    if result.returncode != 0:
+        raise BundleError(f"{refused or f'aifactory {args[0]} {args[1]} exited {result.returncode}'}: "
+                          f"{_last_error(result.stderr)} (see {log})")
     return result
 
 
@@ -119,43 +120,33 @@ def _site_copy(f: Factory, key: ed25519.Ed25519PrivateKey, dest: Path) -> Path:
     return dest
 
 
-def _build(f: Factory, building: Path, vendor_root: Path, log: Path) -> None:
+def _build(f: Factory, installs: SiteInstalls, building: Path, vendor_root: Path, log: Path) -> None:
     key = ed25519.Ed25519PrivateKey.generate()
     _site_copy(f, key, building / "site")
     ssm_root = building / "upstream-ssm"
-    agent = ssm_root / "latest" / f"debian_{f.platform.cpu_architecture.debian}" / aws.SSM_AGENT_DEB
+    agent = ssm_root / "latest" / f"debian_{installs.arch}" / aws.SSM_AGENT_DEB
     agent.parent.mkdir(parents=True)
     aws.build_ssm_agent_deb(agent)
     secret = building / ".mirror-key"  # root-only; removed below, or with the half-built tree by the next build
     secret.mkdir(mode=0o700)
     try:
         with archive_cache.serving(base.configured_mirror()) as archive:
-            sources = [a for prefix, source in upstreams(f, vendor_root, ssm_root, archive)
+            sources = [a for prefix, source in upstreams(f, installs, vendor_root, ssm_root, archive)
                        for a in ("--from", f"{prefix}={source}")]
-            result = _run_build(f, building, vendor_root, sources, secret, key, log)
-            if result.returncode == 0:
-                result = _aifactory("mirror", "bom", str(building / "site"), "--format", "cyclonedx", *sources, log=log)
-                (building / BOM).write_text(result.stdout)
+            signing_key = secret / "mirror-key.pem"
+            signing_key.touch(mode=0o600)
+            signing_key.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                      serialization.NoEncryption()))
+            _aifactory("mirror", "build", str(building / "site"), "--out", str(building / "bundle"),
+                       "--signing-key", str(signing_key), *sources,
+                       *(a for prefix, ring in keyrings(installs, vendor_root)
+                         for a in ("--upstream-keyring", f"{prefix}={ring}")), log=log)
+            shutil.rmtree(secret)  # the bundle is signed: the private half is no longer needed
+            sbom = _aifactory("mirror", "bom", str(building / "site"), "--format", "cyclonedx", *sources, log=log)
+            (building / BOM).write_text(sbom.stdout)
     finally:
-        shutil.rmtree(secret)
-    shutil.rmtree(ssm_root)
-    if result.returncode != 0:
-        raise BundleError(f"aifactory {' '.join(result.args[3:5])} exited {result.returncode}: "
-                          f"{_last_error(result.stderr)} (see {log})")
-
-
-def _run_build(f: Factory, building: Path, vendor_root: Path, sources: list[str], secret: Path,
-               key: ed25519.Ed25519PrivateKey, log: Path) -> subprocess.CompletedProcess:
-    """`aifactory mirror build` of the site copy into building/bundle, the key's private half in `secret`."""
-    signing_key = secret / "mirror-key.pem"
-    signing_key.touch(mode=0o600)
-    signing_key.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                              serialization.NoEncryption()))
-    args = ["mirror", "build", str(building / "site"), "--out", str(building / "bundle"),
-            "--signing-key", str(signing_key)]
-    args += sources
-    args += [a for prefix, ring in keyrings(f, vendor_root) for a in ("--upstream-keyring", f"{prefix}={ring}")]
-    return _aifactory(*args, log=log)
+        shutil.rmtree(secret, ignore_errors=True)
+        shutil.rmtree(ssm_root, ignore_errors=True)
 
 
 def _last_error(stderr: str) -> str:
@@ -166,7 +157,8 @@ def _last_error(stderr: str) -> str:
 def ensure(f: Factory, vendor_root: Path, progress: Callable[[str], None] = print) -> Path:
     """The cached bundle's folder (bundle/ the served tree, site/ the spec copy that names its key), built first
     by `aifactory mirror build` when absent."""
-    top = base.CACHE_ROOT / f"bundle-{f.name}-{cache_key(f, vendor_root)}"
+    installs = site_installs(f)
+    top = base.CACHE_ROOT / f"bundle-{f.name}-{cache_key(installs, vendor_root)}"
     if (top / ".aifactory-complete").exists():
         progress(f"mirror bundle: cached at {top}")
         return top
@@ -176,7 +168,7 @@ def ensure(f: Factory, vendor_root: Path, progress: Callable[[str], None] = prin
     log = top.with_name(top.name + ".log")
     log.write_text("")
     progress(f"mirror bundle: aifactory mirror build {f.name} from the lab's stand-in upstreams (log {log}; once)")
-    _build(f, building, vendor_root, log)
+    _build(f, installs, building, vendor_root, log)
     (building / ".aifactory-complete").write_text(f.name + "\n")
     building.rename(top)
     progress(f"mirror bundle: built {top / 'bundle'}, {_summary(top)}")
@@ -186,18 +178,15 @@ def ensure(f: Factory, vendor_root: Path, progress: Callable[[str], None] = prin
 def verify(top: Path, log: Path) -> str:
     """`aifactory mirror verify` of the cached bundle, as the air-gapped side runs it before serving; its
     verdict line, or BundleError with its reasons."""
-    result = _aifactory("mirror", "verify", str(top / "site"), str(top / "bundle"), log=log)
-    if result.returncode != 0:
-        raise BundleError(f"aifactory mirror verify refused the lab's bundle {top / 'bundle'}: "
-                          f"{_last_error(result.stderr)}; it is not served (see {log})")
-    return result.stdout.strip()
+    return _aifactory("mirror", "verify", str(top / "site"), str(top / "bundle"), log=log,
+                      refused=f"aifactory mirror verify refused the lab's bundle {top / 'bundle'}, which is not "
+                              "served").stdout.strip()
 
 
 def start(state: LabState, top: Path, address: str) -> str:
     """Serve the bundle on `address` (the lab bridge's gateway), as a site's mirror host serves it; its URL."""
-    f = load_spec(top / "site")
     return procs.serve_directory(state, "mirror bundle", top / "bundle", address, state.dir / "bundle" / "http.log",
-                                 keyring_path(f.name))
+                                 keyring_path(state.site))
 
 
 def role_vars_of(top: Path, url: str) -> dict:

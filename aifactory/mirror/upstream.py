@@ -20,6 +20,12 @@ class Unreadable(MirrorIndexError):
     """An upstream file could not be read at all (as against read and found wrong)."""
 
 
+def under(url: str, prefix: str) -> bool:
+    """Whether `url` is published under the upstream URL prefix `prefix` (the prefix itself, or a path below it)."""
+    stem = prefix.rstrip("/")
+    return url == stem or url.startswith(stem + "/")
+
+
 @dataclass
 class Upstream:
     """The upstream servers, some stood in for; `fetched` records every upstream URL asked for, in order."""
@@ -30,9 +36,8 @@ class Upstream:
     def locate(self, url: str) -> str:
         """Where `url` is read: below the source of the longest prefix it starts with, else the URL itself."""
         for prefix, source in sorted(self.sources, key=lambda s: -len(s[0])):
-            stem = prefix.rstrip("/")
-            if url == stem or url.startswith(stem + "/"):
-                return source.rstrip("/") + url[len(stem):]
+            if under(url, prefix):
+                return source.rstrip("/") + url[len(prefix.rstrip("/")):]
         return url
 
     def _open(self, url: str) -> BinaryIO:

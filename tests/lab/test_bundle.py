@@ -9,11 +9,13 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from aifactory.lab import bundle, vendor_repos
+from aifactory.mirror.installs import site_installs
 from aifactory.node.mirror_keyring import nodes_keyring
 from aifactory.node.role_vars import NVIDIA_DOWNLOADS, NEURON_REPO
 from aifactory.spec import load_spec
@@ -24,32 +26,34 @@ VENDOR = Path("/cache/vendor-repos-x/www")
 
 def test_a_lab_installs_from_a_bundle_only_where_its_nodes_run_this_machine_s_architecture():
     here = vendor_repos.architecture()
-    for site in ("lab-b200", "lab-gb200", "ohio-trn3"):
-        f = load_spec(site_dir(site))
-        assert bundle.applies(f) == (f.platform.cpu_architecture.debian == here), site
+    # HGX B200 nodes are x86_64, GB200 trays Grace (arm64): on either machine exactly one of the two gets a bundle.
+    assert {site: bundle.applies(load_spec(site_dir(site))) for site in ("lab-b200", "lab-gb200")} == {
+        "lab-b200": here == "amd64", "lab-gb200": here == "arm64"}
 
 
 def test_mirror_build_reads_each_upstream_the_site_uses_from_its_lab_stand_in_and_no_other():
     f = load_spec(site_dir("lab-b200"))
-    pairs = dict(bundle.upstreams(f, VENDOR, Path("/ssm"), "http://127.0.0.1:9999"))
+    installs = site_installs(f)
+    pairs = dict(bundle.upstreams(f, installs, VENDOR, Path("/ssm"), "http://127.0.0.1:9999"))
     assert pairs == {"http://deb.debian.org/debian": "http://127.0.0.1:9999",
                      NVIDIA_DOWNLOADS: str(VENDOR / "nvidia"), "https://linux.mellanox.com/public/repo": str(VENDOR / "nvidia"),
                      "https://s3.eu-central-1.amazonaws.com/amazon-ssm-eu-central-1": "/ssm"}
-    rings = dict(bundle.keyrings(f, VENDOR))
+    rings = dict(bundle.keyrings(installs, VENDOR))
     assert rings["http://deb.debian.org/debian"] == bundle.DEBIAN_KEYRING
     assert rings[NVIDIA_DOWNLOADS] == VENDOR.parent / vendor_repos.KEY_FILE and NEURON_REPO not in rings
     trn = load_spec(site_dir("ohio-trn3"))
-    assert NEURON_REPO in dict(bundle.upstreams(trn, VENDOR, Path("/ssm"), "/a")) and NVIDIA_DOWNLOADS not in dict(
-        bundle.keyrings(trn, VENDOR))
+    assert NEURON_REPO in dict(bundle.upstreams(trn, site_installs(trn), VENDOR, Path("/ssm"), "/a"))
+    assert NVIDIA_DOWNLOADS not in dict(bundle.keyrings(site_installs(trn), VENDOR))
 
 
 def test_the_bundle_is_built_again_when_what_the_nodes_install_changes():
     f = load_spec(site_dir("lab-b200"))
     upgraded = f.model_copy(update={"software": f.software.model_copy(update={
         "nvidia": f.software.nvidia.model_copy(update={"driver_branch": "575"})})})
-    assert bundle.cache_key(f, VENDOR) == bundle.cache_key(load_spec(site_dir("lab-b200")), VENDOR)
-    assert bundle.cache_key(upgraded, VENDOR) != bundle.cache_key(f, VENDOR)
-    assert bundle.cache_key(f, Path("/cache/vendor-repos-y/www")) != bundle.cache_key(f, VENDOR)
+    key = bundle.cache_key(site_installs(f), VENDOR)
+    assert key == bundle.cache_key(site_installs(load_spec(site_dir("lab-b200"))), VENDOR)
+    assert bundle.cache_key(site_installs(upgraded), VENDOR) != key
+    assert bundle.cache_key(site_installs(f), Path("/cache/vendor-repos-y/www")) != key
 
 
 def built_top(tmp_path: Path) -> Path:
@@ -96,22 +100,31 @@ def test_a_refused_build_says_why_and_leaves_no_private_key_behind(tmp_path, mon
     f = load_spec(site_dir("lab-b200"))
     seen = {}
 
-    def refusing(*args, log):
-        key = Path(args[args.index("--signing-key") + 1])
+    def refusing(argv, **kwargs):
+        assert argv[:5] == [sys.executable, "-m", "aifactory.cli", "mirror", "build"]  # never bom after a refusal
+        key = Path(argv[argv.index("--signing-key") + 1])
         seen["key"], seen["mode"] = key, key.stat().st_mode & 0o777
         seen["key_text"] = key.read_text()
-        return subprocess.CompletedProcess([sys.executable, "-m", "aifactory.cli", *args], 1, "",
-                                           "mirror build: reading\nrefused: x.deb: SHA-256 differs\n"
-                                           "error: 1 file(s) refused\n")
+        return subprocess.CompletedProcess(argv, 1, "", "mirror build: reading\nrefused: x.deb: SHA-256 differs\n"
+                                                        "error: 1 file(s) refused\n")
 
-    monkeypatch.setattr(bundle, "_aifactory", refusing)
+    monkeypatch.setattr(bundle, "subprocess", SimpleNamespace(run=refusing, DEVNULL=subprocess.DEVNULL,
+                                                              CompletedProcess=subprocess.CompletedProcess))
     monkeypatch.setattr(bundle.aws, "build_ssm_agent_deb", lambda out: out.write_bytes(b"deb"))
     (tmp_path / "building").mkdir()
     with pytest.raises(bundle.BundleError, match="mirror build exited 1: refused: x.deb: SHA-256 differs; error: 1 file"):
-        bundle._build(f, tmp_path / "building", VENDOR, tmp_path / "log")
+        bundle._build(f, site_installs(f), tmp_path / "building", VENDOR, tmp_path / "log")
     assert seen["mode"] == 0o600 and "PRIVATE KEY" in seen["key_text"]
     assert seen["key"].parent.name == ".mirror-key" and not seen["key"].parent.exists()
     assert not [p for p in tmp_path.rglob("*") if p.is_file() and b"PRIVATE KEY" in p.read_bytes()]
     assert not (tmp_path / "building" / "upstream-ssm").exists()
     public = (tmp_path / "building" / "site" / bundle.PUBLIC_KEY).read_bytes()
     assert b"PUBLIC KEY" in public and b"PRIVATE" not in public
+
+
+def test_a_bundle_mirror_verify_refuses_is_not_served_and_the_error_quotes_verify(tmp_path):
+    top = built_top(tmp_path)  # its manifest carries no signature: `aifactory mirror verify` refuses it
+    with pytest.raises(bundle.BundleError, match=r"mirror verify refused the lab's bundle .*which is not served: "
+                                                 r"(refused|error): "):
+        bundle.verify(top, tmp_path / "verify.log")
+    assert "$ aifactory mirror verify" in (tmp_path / "verify.log").read_text()
