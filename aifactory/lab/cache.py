@@ -38,7 +38,7 @@ def max_bytes(environ: dict | None = None) -> int:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not value > 0 or value != value or value == float("inf"):
+    if not 0 < value < float("inf"):  # NaN compares false too
         raise BadInput(f"{MAX_ENV}={text[:40]!r}: not a positive number of GiB (such as 20 or 2.5); the lab cache "
                        f"is kept within it")
     return int(value * GIB)

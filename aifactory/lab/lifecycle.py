@@ -14,9 +14,9 @@ import json
 import os
 import subprocess
 import sys
-from typing import NamedTuple
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from aifactory.core.inputs import BadInput
 from aifactory.node import bringup
@@ -159,9 +159,9 @@ def _up(f: Factory, state: LabState, progress: Progress, scratch_disks: int, scr
     host_net = ipaddress.IPv4Network(f.network.host_cidr)
     bridge = network.create_bridge(state, f.network.host_cidr)
     progress(f"network: bridge {bridge} with {network.gateway(f.network.host_cidr)} (lab-only, no route out)")
-    table = reached.start(state, bridge, f.network.host_cidr, str(network.gateway(f.network.host_cidr).ip))
-    progress(f"network: every flow the nodes open to the gateway or beyond recorded (nftables table {table})")
     gateway = str(network.gateway(f.network.host_cidr).ip)
+    table = reached.start(state, bridge, f.network.host_cidr, gateway)
+    progress(f"network: every flow the nodes open to the gateway or beyond recorded (nftables table {table})")
     state.endpoints["vendor_root"] = str(trees.vendor)
     if trees.bundle is not None:
         progress(f"mirror bundle: {bundle.verify(trees.bundle, state.dir / 'bundle.log')}")
