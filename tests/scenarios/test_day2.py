@@ -189,6 +189,9 @@ def test_the_drained_node_resumes_once_its_checks_pass_again(day2):
     repaired = base64.b64encode(json.dumps(lifecycle.node_hardware(f, node, [])).encode()).decode()
     health = lab_ssh(FAULTY, f"echo {repaired} | base64 -d > {hardware.PROFILE_PATH} && {scheduler.HEALTH_PROGRAM}")
     assert health.returncode == 0 and f"{FAULTY} resumed" in health.stdout, (health.stdout, health.stderr)
+    # slurmctld flags the node `*` (not responding) until the node's next answer after the resume: wait for that
+    # answer, not for a time.
+    procs.wait_until(lambda: not node_states()[FAULTY][0].endswith("*"), 60, every_s=2)
     assert node_states()[FAULTY] == ["idle", "none"]
 
 
