@@ -48,7 +48,7 @@ from aifactory.spec.model import AcceptanceCertificate
 # ib_write_bw client's) report.
 Srun = Callable[[list[str], str], subprocess.CompletedProcess]
 NCCL_TESTS = "nccl-tests"  # the package of the stand-in tools all_reduce_perf and all_gather_perf
-PARSERS = {"nccl-tests": parse_nccl_tests, "nccom-test": parse_nccom_test, "dcgmi": parse_dcgm_diag}
+PARSERS = {NCCL_TESTS: parse_nccl_tests, "nccom-test": parse_nccom_test, "dcgmi": parse_dcgm_diag}
 NCCOM_COLLECTIVES = {"all_reduce": "allr", "all_gather": "allg"}
 PERFTEST_PORT = 18515
 PORT_MARK = "== port "
@@ -297,10 +297,7 @@ def install_tools(f: Factory, state: LabState, hosts: list[str]) -> None:
     DOCA-OFED, nccom-test with aws-neuronx-tools, both from the mirror."""
     if f.platform.software_stack != "nvidia":
         return
-    arch = vendor_repos.architecture()
-    entry = next(e for e in vendor_repos.manifest()["nvidia_cuda"]["packages"] if e["name"] == NCCL_TESTS)
-    deb = Path(state.endpoints["vendor_root"]).parent / "pool" / vendor_repos.deb_filename(
-        {"name": NCCL_TESTS, "version": entry["version"], "arch": arch})
+    deb = vendor_repos.cuda_package(Path(state.endpoints["vendor_root"]), NCCL_TESTS, vendor_repos.architecture())
     for host in hosts:
         if nodes.ssh(state, state.nodes[host]["address"], "command -v all_reduce_perf").returncode == 0:
             continue

@@ -74,6 +74,17 @@ def efa_tarball() -> str:
     return f"neuron/{manifest()['efa']['tarball']}"
 
 
+def pool_dir(served: Path) -> Path:
+    """Where every stand-in package is built, beside the served tree `served`."""
+    return served.parent / "pool"
+
+
+def cuda_package(served: Path, name: str, arch: str) -> Path:
+    """The built .deb of the CUDA stand-in package `name` (a manifest entry without a driver version)."""
+    entry = next(e for e in manifest()["nvidia_cuda"]["packages"] if e["name"] == name)
+    return pool_dir(served) / deb_filename({"name": name, "version": entry["version"], "arch": arch})
+
+
 # --- packages ------------------------------------------------------------------------------------
 def _fill(text: str, branch: str, driver: str) -> str:
     return text.replace("{branch}", branch).replace("{driver}", driver)
@@ -262,7 +273,7 @@ def build(www: Path, gnupg: Path, arch: str) -> None:
         armored, binary = signer.public_key(armor=True), signer.public_key(armor=False)
         (www.parent / KEY_FILE).write_bytes(binary)
         specs = package_specs(arch)
-        pool = www.parent / "pool"
+        pool = pool_dir(www)
         pool.mkdir(parents=True, exist_ok=True)
         built = {repo: [(s, build_deb(s, pool)) for s in items] for repo, items in specs.items()}
         for distro in m["nvidia_cuda"]["distros"]["value"]:
