@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives import serialization
 from aifactory.commands.paths import index_copy, input_dir, input_file, output_dir, output_file
 from aifactory.core import openpgp, output
 from aifactory.core.inputs import BadInput, InputFileError, read_text
-from aifactory.mirror import apt_repo, gpgv, indexes, manifest, sbom, transfer
+from aifactory.mirror import apt_repo, gpgv, indexes, manifest, sbom, site_built, transfer
 from aifactory.mirror import apply as apply_
 from aifactory.mirror import bom as bom_
 from aifactory.mirror import build as build_
@@ -69,6 +69,7 @@ def register(sub) -> None:
                         "fetched from; repeat for each. Given any, the network is not used and every repository "
                         "the site installs from needs one")
     _from_option(b)
+    _site_package_option(b)
     b.set_defaults(func=run_bom)
     v = mirror_sub.add_parser("verify", help="check a mirror bundle before serving it: its manifest's signature "
                                              "against the site's mirror key, then every file's SHA-256")
@@ -85,6 +86,7 @@ def register(sub) -> None:
                    help="the site's mirror key: the Ed25519 private key (PEM) whose public half is "
                         "software.mirror_public_key_file")
     _from_option(m)
+    _site_package_option(m)
     m.add_argument("--previous", type=input_dir, metavar="DIR",
                    help="an earlier bundle of this site (verified first): the new one is a delta holding only files "
                         "whose path or SHA-256 changed, its manifest naming the previous one's")
@@ -132,6 +134,20 @@ def _from_option(parser) -> None:
                         help="read what is published under the upstream URL prefix UPSTREAM (such as "
                              "http://deb.debian.org/debian) from another http(s) URL or a local directory holding the "
                              "same paths; repeat for each. Default: every repository from its upstream server")
+
+
+def _site_package_option(parser) -> None:
+    parser.add_argument("--site-package", dest="site_packages", action="append", type=Path, default=[],
+                        metavar="FILE.deb",
+                        help="the site's own build of a package no vendor publishes (nccl-tests, from the tag the "
+                             "catalog pins): listed with its SHA-256 and put into the bundle's repository the "
+                             "catalog names; repeat for each. Not given: listed at the pinned tag, left out")
+
+
+def _site_built(f: Factory, given: list[Path], arch: str) -> tuple[tuple[site_built.SiteBuilt, site_built.Given | None], ...]:
+    """Each package the site builds itself, with its --site-package build (None: not given)."""
+    builds = site_built.match(f, [site_built.read(path) for path in given], arch)
+    return tuple((wanted, builds.get(wanted.name)) for wanted in site_built.wanted(f))
 
 
 def _check_upstreams(installs, sources: list[tuple[str, str]], keyrings: list[tuple[str, Path]] = ()) -> None:
@@ -191,7 +207,7 @@ def run_bom(args) -> int:
     except MirrorIndexError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    result = bom_.build(f.name, installs, found)
+    result = bom_.build(f.name, installs, found, _site_built(f, args.site_packages, installs.arch))
     if args.format == "cyclonedx":
         print(sbom.cyclonedx_json(result))
     elif args.format == "json":
@@ -300,6 +316,7 @@ def run_build(args) -> int:
     installs = site_installs(f)
     _check_upstreams(installs, args.sources, args.keyrings)
     keyrings = _keyrings(args.keyrings)
+    built = _site_built(f, args.site_packages, installs.arch)
     previous, previous_sha256 = None, ""
     if args.previous is not None:
         if args.previous.resolve() == args.out.resolve():
@@ -314,7 +331,8 @@ def run_build(args) -> int:
                            f"not of {f.name}")
     try:
         outcome = build_.build(f, args.out, Upstream(tuple(args.sources)), key, previous, previous_sha256,
-                               progress=lambda line: print(line, file=sys.stderr), keyrings=keyrings)
+                               progress=lambda line: print(line, file=sys.stderr), keyrings=keyrings,
+                               site_built=built)
     except Unreadable as err:
         print(f"error: an upstream cannot be read: {err}", file=sys.stderr)
         return 2

@@ -28,9 +28,11 @@ from pathlib import Path
 
 from aifactory.lab import dns, procs, tls
 from aifactory.lab.state import LabState
+from aifactory.mirror.installs import role_value
 
 STAND_IN_TOOLS = Path(__file__).resolve().parent / "stand_in_tools"
 SIGNING_HELPER = "aws_signing_helper"
+SIGNING_HELPER_VERSION = "0.0.0-aifactory-lab-stand-in"  # the stand-in's release, as its download path names it
 SSM_AGENT_DEB = "amazon-ssm-agent.deb"
 STACK_OUTPUTS_FILE = "stack-outputs.json"
 HTTPS_PORT = 443
@@ -86,11 +88,26 @@ def start_link(state: LabState, region: str, gateway: str) -> None:
     state.endpoints["dns"] = gateway
     files = state.dir / "awslink-files"
     files.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(STAND_IN_TOOLS / SIGNING_HELPER, files / SIGNING_HELPER)
+    helpers = signing_helper_releases(files / "releases")
     build_ssm_agent_deb(files / SSM_AGENT_DEB)
     state.endpoints["aws_downloads"] = procs.serve_directory(state, "AWS link downloads", files, gateway,
-                                                             log_dir / "downloads.log", SIGNING_HELPER)
+                                                             log_dir / "downloads.log",
+                                                             str(helpers[0].relative_to(files)))
     state.save()
+
+
+def signing_helper_releases(root: Path) -> list[Path]:
+    """The signing helper stand-in laid out as AWS's releases tree (`root` stands for SIGNING_HELPER_RELEASES), as
+    release SIGNING_HELPER_VERSION for both CPU architectures (a Python program runs on either), at the paths the
+    aws_node_identity role fetches; the files written."""
+    out = []
+    for arch in ("amd64", "arm64"):
+        path = root / role_value("aws_node_identity", "__aws_node_identity_signing_helper_file", "debian-13",
+                                 {"aws_node_identity_signing_helper_version": SIGNING_HELPER_VERSION}, arch)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(STAND_IN_TOOLS / SIGNING_HELPER, path)
+        out.append(path)
+    return out
 
 
 def _dns_answers(server: str) -> bool:
@@ -146,11 +163,18 @@ def role_vars(state: LabState) -> dict:
     files = state.dir / "awslink-files"
     url = state.endpoints["aws_downloads"]
     return {
-        "aws_node_identity_signing_helper_url": f"{url}/{SIGNING_HELPER}",
-        "aws_node_identity_signing_helper_checksum": f"sha256:{_sha256(files / SIGNING_HELPER)}",
+        "aws_node_identity_signing_helper_url": f"{url}/releases",
+        **signing_helper_release(),
         "aws_node_identity_ssm_agent_url": f"{url}/{SSM_AGENT_DEB}",
         "aws_node_identity_ssm_agent_checksum": f"sha256:{_sha256(files / SSM_AGENT_DEB)}",
     }
+
+
+def signing_helper_release() -> dict:
+    """The role variables naming the stand-in's release and its SHA-256 (the same file for both architectures)."""
+    sha256 = _sha256(STAND_IN_TOOLS / SIGNING_HELPER)
+    return {"aws_node_identity_signing_helper_version": SIGNING_HELPER_VERSION,
+            "aws_node_identity_signing_helper_sha256": {"x86_64": sha256, "aarch64": sha256}}
 
 
 def _sha256(path: Path) -> str:

@@ -4,7 +4,8 @@ mirror verify` at every `lab up`, and served to the nodes as a site's mirrors se
 The upstreams a staging host would fetch from are stood in for (`--from`): the Debian archive by the machine's
 configured Debian mirror, read through the lab cache's copy (archive_cache; its Release checked against
 debian-archive-keyring as the archive's own), NVIDIA's and AWS's servers by the lab's vendor repository stand-ins
-(checked against the lab vendor key that signs them) and the SSM agent stand-in package. The bundle is signed by
+(checked against the lab vendor key that signs them), the SSM agent and signing helper stand-ins; the stand-in
+nccl-tests package is given as the site's own build (`--site-package`). The bundle is signed by
 a mirror key made for it, as a site's is: its private half exists only while `mirror build` runs, in a folder only
 root reads inside the half-built tree, removed once the bundle is signed, whatever happened (a killed build's goes
 with its tree when the next lab up or prepare starts); its public half and the site's spec naming it (a copy of the
@@ -36,12 +37,14 @@ from aifactory.core import openpgp
 from aifactory.lab import archive_cache, aws, base, procs, vendor_repos
 from aifactory.lab.state import LabState
 from aifactory import mirror as mirror_package
-from aifactory.mirror import manifest
+from aifactory.mirror import manifest, site_built
 from aifactory.mirror.build import keyring_path
 from aifactory.mirror.installs import OS_ARCHIVES, SiteInstalls, site_installs
 from aifactory.mirror.upstream import under
-from aifactory.node.role_vars import MELLANOX_REPO, NEURON_REPO, NVIDIA_DOWNLOADS, SSM_AGENT_ON_MIRROR, role_vars
+from aifactory.node.role_vars import (MELLANOX_REPO, NEURON_REPO, NVIDIA_DOWNLOADS, SIGNING_HELPER_RELEASES,
+                                     SSM_AGENT_ON_MIRROR, role_vars)
 from aifactory.spec import Factory, load_spec
+from aifactory.spec.model import SigningHelper
 
 BOM = "bom.cdx.json"  # beside the bundle: the site's bill of materials (`mirror bom --format cyclonedx`)
 PUBLIC_KEY = "mirror-key.pub"  # in the site copy, beside factory.yaml; its keyring beside it (mirror-key.gpg)
@@ -65,16 +68,33 @@ def _used(pairs: tuple[tuple[str, object], ...], urls: list[str]) -> tuple:
                  if source != prefix and any(under(u, prefix) for u in urls))
 
 
-def upstreams(f: Factory, installs: SiteInstalls, vendor_root: Path, ssm_root: Path,
+def upstreams(f: Factory, installs: SiteInstalls, vendor_root: Path, aws_root: Path,
               archive: str) -> tuple[tuple[str, str], ...]:
     """`--from` pairs: each upstream URL prefix the site's repositories and downloads (`installs`) are under, and
-    the stand-in that serves the same paths (`archive`: where the Debian archive is read)."""
+    the stand-in that serves the same paths (`archive`: where the Debian archive is read; `aws_root`: the SSM
+    agent's bucket and the signing helper's releases, in folders of their names)."""
     region = f.sovereignty.region
     debian = OS_ARCHIVES["Debian", installs.arch]
     return _used(((debian, archive), (NVIDIA_DOWNLOADS, str(vendor_root / "nvidia")),
                   (MELLANOX_REPO, str(vendor_root / "nvidia")), (NEURON_REPO, str(vendor_root / "neuron")),
-                  (f"https://s3.{region}.amazonaws.com/amazon-ssm-{region}", str(ssm_root))),
+                  (f"https://s3.{region}.amazonaws.com/amazon-ssm-{region}", str(aws_root / "ssm")),
+                  (SIGNING_HELPER_RELEASES, str(aws_root / "releases"))),
                  [*(r.url for r in installs.repositories), *(d.url for d in installs.downloads)])
+
+
+def site_packages(f: Factory, vendor_root: Path, arch: str) -> list[Path]:
+    """`--site-package` files: the stand-in of each package the site builds itself (nccl-tests), as the stand-in
+    CUDA pool holds it (its version names it a stand-in)."""
+    return [vendor_repos.cuda_package(vendor_root, wanted.name, arch) for wanted in site_built.wanted(f)]
+
+
+def with_stand_in_helper(f: Factory) -> Factory:
+    """The site with the lab's signing helper stand-in as its release (identity.signing_helper), so that the
+    bundle's pinned SHA-256 is the stand-in's: `mirror build` refuses any other file."""
+    release = aws.signing_helper_release()
+    helper = SigningHelper(version=release["aws_node_identity_signing_helper_version"],
+                           sha256=release["aws_node_identity_signing_helper_sha256"][f.platform.cpu_architecture.value])
+    return f.model_copy(update={"identity": f.identity.model_copy(update={"signing_helper": helper})})
 
 
 def keyrings(installs: SiteInstalls, vendor_root: Path) -> tuple[tuple[str, Path], ...]:
@@ -89,6 +109,7 @@ def cache_key(installs: SiteInstalls, vendor_root: Path) -> str:
     digest = hashlib.sha256(repr(installs).encode())
     digest.update(f"{vendor_root}\n{base.configured_mirror()}\n".encode())
     for source in (Path(__file__), Path(aws.__file__), aws.STAND_IN_TOOLS / "amazon-ssm-agent",
+                   aws.STAND_IN_TOOLS / aws.SIGNING_HELPER,
                    *sorted(SOURCES.glob("*.py"))):
         digest.update(source.read_bytes())
     return digest.hexdigest()[:12]
@@ -113,6 +134,7 @@ def _site_copy(f: Factory, key: ed25519.Ed25519PrivateKey, dest: Path) -> Path:
     spec_file = dest / "factory.yaml"
     spec = yaml.safe_load(spec_file.read_text())
     spec.setdefault("software", {})["mirror_public_key_file"] = PUBLIC_KEY
+    spec["identity"]["signing_helper"] = f.identity.signing_helper.model_dump()
     spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
     public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     (dest / PUBLIC_KEY).write_bytes(public)
@@ -123,30 +145,33 @@ def _site_copy(f: Factory, key: ed25519.Ed25519PrivateKey, dest: Path) -> Path:
 def _build(f: Factory, installs: SiteInstalls, building: Path, vendor_root: Path, log: Path) -> None:
     key = ed25519.Ed25519PrivateKey.generate()
     _site_copy(f, key, building / "site")
-    ssm_root = building / "upstream-ssm"
-    agent = ssm_root / "latest" / f"debian_{installs.arch}" / aws.SSM_AGENT_DEB
+    aws_root = building / "upstream-aws"
+    agent = aws_root / "ssm" / "latest" / f"debian_{installs.arch}" / aws.SSM_AGENT_DEB
     agent.parent.mkdir(parents=True)
     aws.build_ssm_agent_deb(agent)
+    aws.signing_helper_releases(aws_root / "releases")
+    own = [a for path in site_packages(f, vendor_root, installs.arch) for a in ("--site-package", str(path))]
     secret = building / ".mirror-key"  # root-only; removed below, or with the half-built tree by the next build
     secret.mkdir(mode=0o700)
     try:
         with archive_cache.serving(base.configured_mirror()) as archive:
-            sources = [a for prefix, source in upstreams(f, installs, vendor_root, ssm_root, archive)
+            sources = [a for prefix, source in upstreams(f, installs, vendor_root, aws_root, archive)
                        for a in ("--from", f"{prefix}={source}")]
             signing_key = secret / "mirror-key.pem"
             signing_key.touch(mode=0o600)
             signing_key.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                       serialization.NoEncryption()))
             _aifactory("mirror", "build", str(building / "site"), "--out", str(building / "bundle"),
-                       "--signing-key", str(signing_key), *sources,
+                       "--signing-key", str(signing_key), *sources, *own,
                        *(a for prefix, ring in keyrings(installs, vendor_root)
                          for a in ("--upstream-keyring", f"{prefix}={ring}")), log=log)
             shutil.rmtree(secret)  # the bundle is signed: the private half is no longer needed
-            sbom = _aifactory("mirror", "bom", str(building / "site"), "--format", "cyclonedx", *sources, log=log)
+            sbom = _aifactory("mirror", "bom", str(building / "site"), "--format", "cyclonedx", *sources, *own,
+                              log=log)
             (building / BOM).write_text(sbom.stdout)
     finally:
         shutil.rmtree(secret, ignore_errors=True)
-        shutil.rmtree(ssm_root, ignore_errors=True)
+        shutil.rmtree(aws_root, ignore_errors=True)
 
 
 def _last_error(stderr: str) -> str:
@@ -157,6 +182,7 @@ def _last_error(stderr: str) -> str:
 def ensure(f: Factory, vendor_root: Path, progress: Callable[[str], None] = print) -> Path:
     """The cached bundle's folder (bundle/ the served tree, site/ the spec copy that names its key), built first
     by `aifactory mirror build` when absent."""
+    f = with_stand_in_helper(f)
     installs = site_installs(f)
     top = base.CACHE_ROOT / f"bundle-{f.name}-{cache_key(installs, vendor_root)}"
     if (top / ".aifactory-complete").exists():

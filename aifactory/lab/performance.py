@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from aifactory import scheduler
 from aifactory.catalog.performance import Threshold, performance_thresholds
 from aifactory.core.inputs import BadInput
-from aifactory.lab import nodes, vendor_repos
+from aifactory.lab import nodes
 from aifactory.lab import scheduler as scheduler_lab
 from aifactory.lab.state import LabState
 from aifactory.node.acceptance_gate import GATE_PASSES, host_outcome
@@ -291,18 +291,17 @@ def slurm_srun(f: Factory, state: LabState, booted: list[str]) -> Srun:
 
 
 def install_tools(f: Factory, state: LabState, hosts: list[str]) -> None:
-    """nccl-tests: no vendor publishes it as a package, so it is no part of a site's bill of materials or mirror
-    bundle; a site installs its own build. The lab puts its stand-in package (from the stand-in CUDA pool) onto
-    each node over SSH and installs it with dpkg, so nothing is fetched from the network. perftest comes with
-    DOCA-OFED, nccom-test with aws-neuronx-tools, both from the mirror."""
+    """nccl-tests: no vendor publishes it as a package; a site builds its own into its mirror bundle (`mirror build
+    --site-package`, aifactory.mirror.site_built), as the lab's bundle holds the stand-in's. Each node installs it
+    with APT from its sources: the bundle, or where the lab builds none the stand-in CUDA repository that carries
+    it. perftest comes with DOCA-OFED, nccom-test with aws-neuronx-tools, both from the mirror."""
     if f.platform.software_stack != "nvidia":
         return
-    deb = vendor_repos.cuda_package(Path(state.endpoints["vendor_root"]), NCCL_TESTS, vendor_repos.architecture())
     for host in hosts:
         if nodes.ssh(state, state.nodes[host]["address"], "command -v all_reduce_perf").returncode == 0:
             continue
-        shutil.copyfile(deb, Path(state.nodes[host]["root"]) / "var/tmp" / deb.name)
-        result = nodes.ssh(state, state.nodes[host]["address"], f"dpkg -i /var/tmp/{deb.name} && rm /var/tmp/{deb.name}",
+        result = nodes.ssh(state, state.nodes[host]["address"],
+                           f"DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {NCCL_TESTS}",
                            timeout=COMMAND_TIMEOUT_S)
         if result.returncode != 0:
             raise RuntimeError(f"{host}: nccl-tests did not install: {result.stderr.strip()[-300:]}")

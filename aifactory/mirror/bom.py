@@ -15,9 +15,12 @@ from dataclasses import asdict, dataclass
 from aifactory.mirror.debian import closure, relations
 from aifactory.mirror.indexes import Index
 from aifactory.mirror.installs import Download, SiteInstalls
+from aifactory.mirror.site_built import Given, SiteBuilt
 
 PRESENT_PRIORITIES = ("required", "important")
 NOT_PINNED = "trust on first fetch, not pinned"  # a download with no pinned SHA-256 (table, bundle manifest)
+SITE_BUILT = "site-built"  # Component.repository of a package the site builds itself (site_built)
+NOT_GIVEN = "site-built, not given"  # the table's hash column for one whose build was not given
 DEPENDENCY = "dependency of "  # Component.wanted_by of a package a dependency brought in
 
 
@@ -28,7 +31,7 @@ class Component:
     name: str
     version: str
     architecture: str
-    repository: str  # os, cuda, doca, neuron; download for a file fetched by URL
+    repository: str  # os, cuda, doca, neuron; download for a file fetched by URL; site-built
     wanted_by: str  # the role that installs it, or `dependency of <package>`
     url: str
     sha256: str
@@ -72,8 +75,11 @@ def packages(installs: SiteInstalls, indexes: list[Index]) -> tuple[list[tuple[d
     return [(p, origin[id(p)]) for p in chosen], missing
 
 
-def build(site: str, installs: SiteInstalls, indexes: list[Index]) -> Bom:
-    """The site's bill of materials from `indexes` (every index of each repository its packages come from)."""
+def build(site: str, installs: SiteInstalls, indexes: list[Index],
+          site_built: tuple[tuple[SiteBuilt, Given | None], ...] = ()) -> Bom:
+    """The site's bill of materials from `indexes` (every index of each repository its packages come from), and
+    the packages the site builds itself with the build given of each (None: not given; listed at the pinned
+    version, without a hash)."""
     chosen, missing = packages(installs, indexes)
     roles = {w.name: w.role for w in installs.packages}
     needed_by = _needed_by([p for p, _index in chosen], set(roles))
@@ -83,6 +89,7 @@ def build(site: str, installs: SiteInstalls, indexes: list[Index]) -> Bom:
                             index.repository.file_url(index.url, p.get("Filename", "")),
                             p.get("SHA256", ""), p.get("License", "")) for p, index in chosen]
     components += [_download(d) for d in installs.downloads]
+    components += [_site_built(wanted, given, installs.arch) for wanted, given in site_built]
     return Bom(site, installs.node_os, installs.arch, tuple(components), installs.per_kernel,
                tuple({"repository": i.repository.key, "url": i.url, "sha256": i.sha256} for i in indexes),
                tuple(missing))
@@ -104,13 +111,21 @@ def _download(d: Download) -> Component:
     return Component(d.name, d.version, d.architecture, "download", d.role, d.url, d.sha256, "")
 
 
+def _site_built(wanted: SiteBuilt, given: Given | None, arch: str) -> Component:
+    if given is None:
+        return Component(wanted.name, wanted.version, arch, SITE_BUILT, wanted.wanted_by, wanted.url, "", "")
+    return Component(wanted.name, given.fields["Version"], given.fields["Architecture"], SITE_BUILT, wanted.wanted_by,
+                     wanted.url, given.sha256, "")
+
+
 # --- output ---------------------------------------------------------------------------------------------
 TABLE_HEADERS = ("package", "version", "arch", "repository", "wanted by", "sha256")
 
 
 def table_rows(bom: Bom) -> list[tuple[str, ...]]:
     return [(c.name, c.version, c.architecture, c.repository, c.wanted_by,
-             c.sha256[:12] or (NOT_PINNED if c.repository == "download" else "-")) for c in bom.components]
+             c.sha256[:12] or {"download": NOT_PINNED, SITE_BUILT: NOT_GIVEN}.get(c.repository, "-"))
+            for c in bom.components]
 
 
 def as_json(bom: Bom) -> str:

@@ -14,14 +14,17 @@ the right hash is not fetched again (an interrupted build resumes); with the man
 (`previous`), a file that bundle holds with the same path and hash is carried, not fetched or written: the
 new bundle is a delta.
 
-The files the roles download (installs.Download: repository keys, the EFA installer, the SSM agent) go to
-the paths the nodes fetch them from on the site's mirrors, checked against the SHA-256 pinned for them; one
-with no pin is taken as fetched and its SHA-256 recorded, marked NOT_PINNED in the manifest's "downloads".
+The files the roles download (installs.Download: repository keys, the EFA installer, the signing helper, the SSM
+agent) go to the paths the nodes fetch them from on the site's mirrors, checked against the SHA-256 pinned for them;
+one with no pin is taken as fetched and its SHA-256 recorded, marked NOT_PINNED in the manifest's "downloads".
+The packages the site builds itself (site_built: nccl-tests) go into the repository the catalog names, listed in
+its Packages index like the upstream's own; the manifest's "site_built" says which were given and which not.
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -31,9 +34,11 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from aifactory.core.inputs import BadInput
 from aifactory.core import openpgp
 from aifactory.mirror import apt_repo, indexes, manifest
-from aifactory.mirror.bom import NOT_PINNED, packages
+from aifactory.mirror import site_built as site_built_
+from aifactory.mirror.bom import NOT_PINNED, SITE_BUILT, packages
 from aifactory.mirror.indexes import Index
 from aifactory.mirror.installs import BUNDLE_ROOT, Repository, SiteInstalls, served_repositories, site_installs
+from aifactory.mirror.site_built import Given, SiteBuilt
 from aifactory.mirror.upstream import Upstream
 from aifactory.spec import Factory
 
@@ -68,6 +73,7 @@ class Outcome:
     refused: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     downloads: list[dict] = field(default_factory=list)  # the manifest's record of each download
+    site_built: list[dict] = field(default_factory=list)  # the manifest's record of each site-built package
 
 
 def _in_bundle(repo: Repository) -> str:
@@ -123,6 +129,28 @@ def _index_files(served: dict[str, Repository], stanzas: dict[str, list[dict]], 
             out[f"{release_dir}/InRelease"] = openpgp.clearsign(key, release.decode())
             out[f"{release_dir}/Release.gpg"] = openpgp.detached(key, release)
     return out
+
+
+def _add_site_built(site_built: tuple[tuple[SiteBuilt, Given | None], ...], served: dict[str, Repository], arch: str,
+                    stanzas: dict[str, list[dict]], outcome: Outcome) -> dict[str, Given]:
+    """Each given site-built package listed in its repository's first Packages index (stanzas); bundle path ->
+    the build, for those given; every one, given or not, recorded in outcome.site_built."""
+    placed = {}
+    for wanted, given in site_built:
+        record = {"name": wanted.name, "source": wanted.url, "commit": wanted.commit, "wanted_by": wanted.wanted_by}
+        if given is None:
+            outcome.site_built.append(record | {"given": False})
+            continue
+        repo = served[wanted.repository]
+        directory, index = repo.indexes(arch)[0]
+        relative = f"./{site_built_.filename(given)}" if not repo.suites else \
+            f"pool/site/{given.name[0]}/{given.name}/{site_built_.filename(given)}"
+        path = f"{_in_bundle(repo)}/{relative.removeprefix('./')}"
+        stanzas[f"{directory.removeprefix(BUNDLE_ROOT + '/')}/{_plain(index)}"].append(site_built_.stanza(given, relative))
+        placed[path] = given
+        outcome.site_built.append(record | {"given": True, "version": given.fields["Version"], "path": path,
+                                            "sha256": given.sha256})
+    return placed
 
 
 def _previous_files(previous: dict | None) -> dict[str, dict]:
@@ -207,9 +235,11 @@ def _downloads(installs: SiteInstalls, out: Path, upstream: Upstream, before: di
 
 def build(f: Factory, out: Path, upstream: Upstream, key: ed25519.Ed25519PrivateKey, previous: dict | None = None,
           previous_sha256: str = "", progress: Callable[[str], None] = print,
-          keyrings: tuple[tuple[str, bytes], ...] = ()) -> Outcome:
+          keyrings: tuple[tuple[str, bytes], ...] = (),
+          site_built: tuple[tuple[SiteBuilt, Given | None], ...] = ()) -> Outcome:
     """Build the site's bundle into `out`; signed only when nothing was refused or missing (see Outcome).
-    `keyrings` (upstream URL prefix, binary keyring): the upstreams whose Release signature is checked.
+    `keyrings` (upstream URL prefix, binary keyring): the upstreams whose Release signature is checked;
+    `site_built`: the packages the site builds itself, each with its build (None: not given, left out).
     Raises upstream.Unreadable when an upstream file cannot be read, MirrorIndexError when an index does not
     match its Release (gpgv.SignatureRefused: a Release not signed by its upstream's keyring), BadInput when
     `out` holds files of something else."""
@@ -219,12 +249,15 @@ def build(f: Factory, out: Path, upstream: Upstream, key: ed25519.Ed25519Private
     found = indexes.from_network(installs, upstream.get, keyrings)
     outcome = Outcome()
     planned, stanzas = _plan(installs, served, found, outcome)
+    own = _add_site_built(site_built, served, installs.arch, stanzas, outcome)
     index_files = _index_files(served, stanzas, installs.arch, key, f.name)
     before = _previous_files(previous)
     carried = {p.path for p in planned if before.get(p.path, {}).get("sha256") == p.sha256}
     carried |= {path for path, data in index_files.items()
                 if before.get(path, {}).get("sha256") == hashlib.sha256(data).hexdigest()}
-    _refuse_strangers(out, {p.path for p in planned} | set(index_files) | {d.path for d in installs.downloads})
+    carried |= {path for path, given in own.items() if before.get(path, {}).get("sha256") == given.sha256}
+    _refuse_strangers(out, {p.path for p in planned} | set(index_files) | {d.path for d in installs.downloads}
+                      | set(own))
     out.mkdir(parents=True, exist_ok=True)
     for path in carried:  # left by an earlier build of this delta: the previous bundle serves it
         (out / path).unlink(missing_ok=True)
@@ -239,6 +272,23 @@ def build(f: Factory, out: Path, upstream: Upstream, key: ed25519.Ed25519Private
         else:
             progress(f"{where}: fetching {item.url}")
             _fetch(item.path, item.url, item.sha256, item.index.url, out, upstream, outcome)
+    for path, given in own.items():
+        where = f"mirror build: [site-built] {path}"
+        if path in carried:
+            outcome.carried.append(path)
+            progress(f"{where}: in the previous bundle, carried")
+        elif (out / path).is_file() and manifest.file_sha256(out / path) == given.sha256:
+            outcome.kept.append(path)
+            progress(f"{where}: already here, kept")
+        else:
+            (out / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(given.path, out / path)
+            outcome.fetched.append(path)
+            progress(f"{where}: the site's build {given.path}")
+    for record in outcome.site_built:
+        if not record["given"]:
+            progress(f"mirror build: [site-built] {record['name']} ({record['wanted_by']}): not given "
+                     "(--site-package); the bundle lacks it")
     carried_downloads = _downloads(installs, out, upstream, before, outcome, progress)
     outcome.carried += sorted(carried_downloads)
     carried |= carried_downloads
@@ -251,7 +301,9 @@ def build(f: Factory, out: Path, upstream: Upstream, key: ed25519.Ed25519Private
     sources = {p.path: {"upstream": p.url, "index": p.index.url} for p in planned if p.path not in carried}
     sources |= {d["path"]: {"upstream": d["upstream"], "pinning": d["pinning"]} for d in outcome.downloads
                 if d["path"] not in carried}
-    extra = {"downloads": outcome.downloads,
+    sources |= {r["path"]: {"upstream": f"{SITE_BUILT}: {r['source']}", "pinning": SITE_BUILT}
+                for r in outcome.site_built if r["given"] and r["path"] not in carried}
+    extra = {"downloads": outcome.downloads, "site_built": outcome.site_built,
              "indexes": [{"url": i.url, "sha256": i.sha256, "release": i.release, "release_sha256": i.release_sha256,
                           "signature": ({"checked": True, "key_fingerprint": i.signed_by} if i.signed_by
                                         else {"checked": False, "why": NOT_CHECKED})} for i in found]}

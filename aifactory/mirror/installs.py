@@ -182,8 +182,8 @@ def site_installs(f: Factory) -> SiteInstalls:
 
 
 def _downloads(f: Factory, site: dict, node_os: str, arch: str, doca: bool) -> tuple[Download, ...]:
-    """The repository keys the roles fetch, the EFA installer (its SHA-256 pinned in the role) and the SSM agent,
-    at the URLs the role variables `site` name."""
+    """The repository keys the roles fetch, the EFA installer and the Roles Anywhere signing helper (their SHA-256
+    pinned in the roles) and the SSM agent, at the URLs the role variables `site` name."""
     out = []
     if doca:
         out.append(Download("GPG-KEY-Mellanox.pub", site["rdma_fabric_doca_ofed"], "all",
@@ -195,6 +195,12 @@ def _downloads(f: Factory, site: dict, node_os: str, arch: str, doca: bool) -> t
         out.append(Download("aws-efa-installer", value("neuron_efa_installer_version"), "all",
                             f"{value('neuron_efa_installer_url')}/{value('__neuron_efa_tarball')}",
                             value("neuron_efa_installer_sha256"), "neuron"))
+    helper = functools.partial(role_value, "aws_node_identity", node_os=node_os, site_vars=site, arch=arch)
+    if helper("aws_node_identity_signing_helper_url"):
+        out.append(Download("aws_signing_helper", helper("aws_node_identity_signing_helper_version"), arch,
+                            f"{helper('aws_node_identity_signing_helper_url')}/"
+                            f"{helper('__aws_node_identity_signing_helper_file')}",
+                            helper("__aws_node_identity_signing_helper_sha256"), "aws_node_identity"))
     if f.identity.ssm_hybrid_activation:
         region = site["aws_node_identity_region"]
         # AWS Systems Manager user guide, hybrid nodes on Debian/Ubuntu: the agent's .deb from the region's

@@ -11,10 +11,11 @@ from cyclonedx.output import make_outputter
 from cyclonedx.schema import OutputFormat, SchemaVersion
 from packageurl import PackageURL
 
-from aifactory.mirror.bom import DEPENDENCY, Bom, Component
+from aifactory.mirror.bom import DEPENDENCY, SITE_BUILT, Bom, Component
 
 SCHEMA = SchemaVersion.V1_6
-PURL_NAMESPACE = {"cuda": "nvidia", "doca": "nvidia", "neuron": "aws"}  # os: the distribution itself
+# os: the distribution itself; a package the site builds itself is the site's own.
+PURL_NAMESPACE = {"cuda": "nvidia", "doca": "nvidia", "neuron": "aws", SITE_BUILT: "site"}
 
 
 def _purl(c: Component, distribution: str) -> PackageURL:
@@ -31,7 +32,8 @@ def _component(c: Component, distribution: str) -> CycloneComponent:
         bom_ref=f"{c.repository}:{c.name}@{c.version}", purl=_purl(c, distribution),
         hashes=[HashType(alg=HashAlgorithm.SHA_256, content=c.sha256)] if c.sha256 else [],
         licenses=[DisjunctiveLicense(name=c.license)] if c.license else [],
-        external_references=[ExternalReference(type=ExternalReferenceType.DISTRIBUTION, url=XsUri(c.url))]
+        external_references=[ExternalReference(type=ExternalReferenceType.VCS if c.repository == SITE_BUILT
+                                               else ExternalReferenceType.DISTRIBUTION, url=XsUri(c.url))]
         if c.url else [],
         properties=[Property(name="aifactory:repository", value=c.repository),
                     Property(name="aifactory:wanted-by", value=c.wanted_by)])

@@ -23,6 +23,9 @@ NEURON_REPO = "https://apt.repos.neuron.amazonaws.com"
 EFA_INSTALLER = "https://efa-installer.amazonaws.com"
 # Where `software.mirrors.apt` serves the SSM agent's package (AWS's own path below its regional bucket).
 SSM_AGENT_ON_MIRROR = "amazon-ssm-agent/latest/debian_{arch}/amazon-ssm-agent.deb"
+# AWS's releases of the Roles Anywhere signing helper, and where `software.mirrors.apt` serves the same tree.
+SIGNING_HELPER_RELEASES = "https://rolesanywhere.amazonaws.com/releases"
+SIGNING_HELPER_ON_MIRROR = "rolesanywhere/releases"
 # The key of the Bedrock runtime endpoint in the stack output `endpoint_dns` (infra/private_services.py).
 BEDROCK_SERVICE = "bedrock-runtime"
 
@@ -159,13 +162,18 @@ def shared_storage_vars(f: Factory) -> dict:
 
 
 def aws_node_identity_vars(f: Factory, aws: dict) -> dict:
-    """With an APT mirror, the SSM agent's package from it, where a mirror bundle holds it (SSM_AGENT_ON_MIRROR)."""
-    mirror, arch = f.software.mirrors.apt, f.platform.cpu_architecture.debian
+    """With an APT mirror, the SSM agent's package and the signing helper's releases from it, where a mirror bundle
+    holds them (SSM_AGENT_ON_MIRROR, SIGNING_HELPER_ON_MIRROR); the spec's signing helper release, if it names one."""
+    mirror, arch = f.software.mirrors.apt, f.platform.cpu_architecture
+    helper = f.identity.signing_helper
     return {
         "aws_node_identity_region": aws.get("region") or f.sovereignty.region,
         "aws_node_identity_outputs": aws,
-        **({"aws_node_identity_ssm_agent_url": f"{mirror}/{SSM_AGENT_ON_MIRROR.format(arch=arch)}"}
+        **({"aws_node_identity_ssm_agent_url": f"{mirror}/{SSM_AGENT_ON_MIRROR.format(arch=arch.debian)}"}
            if mirror and f.identity.ssm_hybrid_activation else {}),
+        **({"aws_node_identity_signing_helper_url": f"{mirror}/{SIGNING_HELPER_ON_MIRROR}"} if mirror else {}),
+        **({"aws_node_identity_signing_helper_version": helper.version,
+            "aws_node_identity_signing_helper_sha256": {arch.value: helper.sha256}} if helper else {}),
     }
 
 

@@ -158,8 +158,18 @@ class TrustAnchor(Section):
     certificate_file: str
 
 
+class SigningHelper(Section):
+    """The release of AWS's Roles Anywhere signing helper the nodes install, where not the role's pinned one
+    (playbooks/roles/aws_node_identity/defaults/main.yml)."""
+
+    version: str = Field(pattern=r"^[0-9][0-9A-Za-z.+~-]*$", description="the release, as in its download path")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$",
+                        description="SHA-256 of the release's Linux binary for the site's CPU architecture")
+
+
 class Identity(Section):
     trust_anchor: TrustAnchor
+    signing_helper: SigningHelper | None = None
     operator_principals: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[\w+=,.@/-]+$")]] = []
     ssm_hybrid_activation: bool = False
     # AWS SSM lets a hybrid activation live at most 30 days (CreateActivation, ExpirationDate).

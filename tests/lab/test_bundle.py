@@ -5,6 +5,7 @@ never left behind. The build itself, on the real stand-ins, runs in the lab-b200
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -14,10 +15,10 @@ from types import SimpleNamespace
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from aifactory.lab import bundle, vendor_repos
+from aifactory.lab import aws, bundle, vendor_repos
 from aifactory.mirror.installs import site_installs
 from aifactory.node.mirror_keyring import nodes_keyring
-from aifactory.node.role_vars import NVIDIA_DOWNLOADS, NEURON_REPO
+from aifactory.node.role_vars import NEURON_REPO, NVIDIA_DOWNLOADS, SIGNING_HELPER_RELEASES
 from aifactory.spec import load_spec
 from tests.conftest import site_dir
 
@@ -34,16 +35,30 @@ def test_a_lab_installs_from_a_bundle_only_where_its_nodes_run_this_machine_s_ar
 def test_mirror_build_reads_each_upstream_the_site_uses_from_its_lab_stand_in_and_no_other():
     f = load_spec(site_dir("lab-b200"))
     installs = site_installs(f)
-    pairs = dict(bundle.upstreams(f, installs, VENDOR, Path("/ssm"), "http://127.0.0.1:9999"))
+    pairs = dict(bundle.upstreams(f, installs, VENDOR, Path("/aws"), "http://127.0.0.1:9999"))
     assert pairs == {"http://deb.debian.org/debian": "http://127.0.0.1:9999",
                      NVIDIA_DOWNLOADS: str(VENDOR / "nvidia"), "https://linux.mellanox.com/public/repo": str(VENDOR / "nvidia"),
-                     "https://s3.eu-central-1.amazonaws.com/amazon-ssm-eu-central-1": "/ssm"}
+                     "https://s3.eu-central-1.amazonaws.com/amazon-ssm-eu-central-1": "/aws/ssm",
+                     SIGNING_HELPER_RELEASES: "/aws/releases"}
     rings = dict(bundle.keyrings(installs, VENDOR))
     assert rings["http://deb.debian.org/debian"] == bundle.DEBIAN_KEYRING
     assert rings[NVIDIA_DOWNLOADS] == VENDOR.parent / vendor_repos.KEY_FILE and NEURON_REPO not in rings
     trn = load_spec(site_dir("ohio-trn3"))
-    assert NEURON_REPO in dict(bundle.upstreams(trn, site_installs(trn), VENDOR, Path("/ssm"), "/a"))
+    assert NEURON_REPO in dict(bundle.upstreams(trn, site_installs(trn), VENDOR, Path("/aws"), "/a"))
     assert NVIDIA_DOWNLOADS not in dict(bundle.keyrings(site_installs(trn), VENDOR))
+
+
+def test_the_bundle_pins_the_signing_helper_stand_in_and_its_upstream_tree_holds_it_where_the_pin_says(tmp_path):
+    f = bundle.with_stand_in_helper(load_spec(site_dir("lab-b200")))
+    helper, = (d for d in site_installs(f).downloads if d.name == aws.SIGNING_HELPER)
+    stand_in = hashlib.sha256((aws.STAND_IN_TOOLS / aws.SIGNING_HELPER).read_bytes()).hexdigest()
+    assert helper.version == aws.SIGNING_HELPER_VERSION and helper.sha256 == stand_in
+    aws.signing_helper_releases(tmp_path / "releases")
+    served = tmp_path / "releases" / helper.url.removeprefix(SIGNING_HELPER_RELEASES + "/")
+    assert hashlib.sha256(served.read_bytes()).hexdigest() == stand_in
+    # The site as written keeps AWS's release and its published SHA-256 (the role's defaults).
+    real, = (d for d in site_installs(load_spec(site_dir("lab-b200"))).downloads if d.name == aws.SIGNING_HELPER)
+    assert real.url == f"{SIGNING_HELPER_RELEASES}/1.5.0/X86_64/Linux/aws_signing_helper" and real.sha256 != stand_in
 
 
 def test_the_bundle_is_built_again_when_what_the_nodes_install_changes():
@@ -58,7 +73,7 @@ def test_the_bundle_is_built_again_when_what_the_nodes_install_changes():
 
 def built_top(tmp_path: Path) -> Path:
     """A bundle folder as ensure() leaves it: the spec copy naming a new key, and a manifest with the agent."""
-    f = load_spec(site_dir("lab-b200"))
+    f = bundle.with_stand_in_helper(load_spec(site_dir("lab-b200")))
     key = ed25519.Ed25519PrivateKey.generate()
     top = tmp_path / "bundle-lab-b200-x"
     bundle._site_copy(f, key, top / "site")
@@ -75,7 +90,8 @@ def test_the_spec_copy_names_the_bundle_s_key_and_its_keyring_the_nodes_check(tm
     assert copy.software.mirror_public_key_file == bundle.PUBLIC_KEY
     assert nodes_keyring(copy) == top / "site" / "mirror-key.gpg"  # checked against the public key
     original = load_spec(site_dir("lab-b200"))
-    assert copy.model_dump(exclude={"software"}) == original.model_dump(exclude={"software"})
+    assert copy.identity.signing_helper.version == aws.SIGNING_HELPER_VERSION
+    assert copy.model_dump(exclude={"software", "identity"}) == original.model_dump(exclude={"software", "identity"})
 
 
 def test_the_nodes_are_pointed_at_the_bundle_as_any_site_s_role_variables_would_and_nothing_else_changes(tmp_path):
@@ -88,16 +104,17 @@ def test_the_nodes_are_pointed_at_the_bundle_as_any_site_s_role_variables_would_
     assert got["rdma_fabric_doca_repo_url"] == f"{url}/nvidia/doca"
     assert got["aws_node_identity_ssm_agent_url"] == f"{url}/apt/amazon-ssm-agent/latest/debian_amd64/amazon-ssm-agent.deb"
     assert got["aws_node_identity_ssm_agent_checksum"] == "sha256:" + "ab" * 32
+    assert got["aws_node_identity_signing_helper_url"] == f"{url}/apt/rolesanywhere/releases"
     for role in ("os_baseline", "nvidia_gpu", "rdma_fabric"):
         assert got[f"{role}_mirror_keyring_src"] == keyring
         assert got[f"{role}_mirror_keyring"] == "/usr/share/keyrings/aifactory-lab-b200-mirror.gpg"
     assert {k for k in got if not k.endswith(("_mirror_keyring", "_mirror_keyring_src"))} == {
         "os_baseline_apt_mirror", "nvidia_gpu_repo_url", "rdma_fabric_doca_repo_url", "aws_node_identity_ssm_agent_url",
-        "aws_node_identity_ssm_agent_checksum"}
+        "aws_node_identity_ssm_agent_checksum", "aws_node_identity_signing_helper_url"}
 
 
 def test_a_refused_build_says_why_and_leaves_no_private_key_behind(tmp_path, monkeypatch):
-    f = load_spec(site_dir("lab-b200"))
+    f = bundle.with_stand_in_helper(load_spec(site_dir("lab-b200")))
     seen = {}
 
     def refusing(argv, **kwargs):
@@ -117,7 +134,7 @@ def test_a_refused_build_says_why_and_leaves_no_private_key_behind(tmp_path, mon
     assert seen["mode"] == 0o600 and "PRIVATE KEY" in seen["key_text"]
     assert seen["key"].parent.name == ".mirror-key" and not seen["key"].parent.exists()
     assert not [p for p in tmp_path.rglob("*") if p.is_file() and b"PRIVATE KEY" in p.read_bytes()]
-    assert not (tmp_path / "building" / "upstream-ssm").exists()
+    assert not (tmp_path / "building" / "upstream-aws").exists()
     public = (tmp_path / "building" / "site" / bundle.PUBLIC_KEY).read_bytes()
     assert b"PUBLIC KEY" in public and b"PRIVATE" not in public
 

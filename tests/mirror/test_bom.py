@@ -158,6 +158,27 @@ def test_trainium_site_pins_the_neuron_release_and_the_efa_installer_hash():
     assert "linux-headers-<kernel>" in installs.per_kernel
 
 
+def test_the_signing_helper_is_aws_s_release_for_the_site_s_architecture_with_its_published_hash(capsys, tmp_path):
+    rc, out, err = bom(capsys, paris_copy(tmp_path), "--format", "json")
+    assert rc == 0, err
+    helper = components(out)["aws_signing_helper"]
+    # IAM Roles Anywhere User Guide, the credential helper's download table for 1.5.0: Linux, Aarch64.
+    expected = {
+        "version": "1.5.0", "architecture": "arm64", "repository": "download", "wanted_by": "aws_node_identity",
+        "url": "https://rolesanywhere.amazonaws.com/releases/1.5.0/Aarch64/Linux/aws_signing_helper",
+        "sha256": "c01ae38181309a25cb3451c84b3cdaec8e9308ffd0b89015f3c667914050b053"}
+    assert {key: helper[key] for key in expected} == expected
+
+
+def test_a_site_pinning_another_signing_helper_release_gets_it_in_the_bom_and_the_role_variables(write_site):  # noqa: F811
+    def pin(data: dict) -> None:
+        data["identity"]["signing_helper"] = {"version": "1.7.0", "sha256": "0f" * 32}
+
+    f = load_spec(write_site("paris-gb200", pin))
+    helper, = (d for d in site_installs(f).downloads if d.name == "aws_signing_helper")
+    assert helper.version == "1.7.0" and helper.sha256 == "0f" * 32 and "/releases/1.7.0/" in helper.url
+
+
 def test_the_table_marks_a_download_without_a_pinned_hash_as_trusted_on_first_fetch():
     installs = site_installs(load_spec(site_dir("ohio-trn3")))
     rows = {row[0]: row for row in bom_.table_rows(bom_.build("ohio-trn3", installs, []))}

@@ -37,10 +37,15 @@ from aifactory.spec import load_spec
 from tests.conftest import site_dir
 
 DEPENDENCY = "libstand-in1"  # what the first OS package depends on: the closure brings it in
+HELPER, HELPER_VERSION = "aws_signing_helper", "1.5.0-test"  # the site fixture pins the stand-in's release
 
 
 def deb(name: str, version: str) -> bytes:
     return f"!<arch>\naifactory test stand-in of {name} {version}, not a package\n".encode()
+
+
+def download_bytes(name: str) -> bytes:
+    return f"aifactory test stand-in of the download {name}\n".encode()
 
 
 class StandIn:
@@ -55,8 +60,7 @@ class StandIn:
             self.packages[w.sources[0]][w.name] = (version, deb(w.name, version))
         self.packages["os"][DEPENDENCY] = ("2.0-1", deb(DEPENDENCY, "2.0-1"))
         self.first_os = next(w.name for w in self.installs.packages if w.sources == ("os",))
-        self.downloads = {d.name: f"aifactory test stand-in of the download {d.name}\n".encode()
-                          for d in self.installs.downloads}
+        self.downloads = {d.name: download_bytes(d.name) for d in self.installs.downloads}
         self.write()
 
     def filename(self, key: str, name: str, version: str) -> str:
@@ -130,6 +134,9 @@ def site(tmp_path):
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     data = yaml.safe_load((target / "factory.yaml").read_text())
     data["software"]["mirror_public_key_file"] = "mirror-key.pub"
+    # The signing helper release the upstream stand-in serves (StandIn's bytes for it), pinned as a site pins one.
+    data["identity"]["signing_helper"] = {"version": HELPER_VERSION,
+                                          "sha256": hashlib.sha256(download_bytes(HELPER)).hexdigest()}
     (target / "factory.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     private = tmp_path / "mirror-key.pem"
     private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -326,7 +333,12 @@ def test_downloads_lie_where_the_nodes_fetch_them_pinned_or_marked_not_pinned(ca
     files = {e["path"]: e for e in document["files"]}
     assert files[ssm_path]["pinning"] == NOT_PINNED and files[doca_path]["pinning"] == "pinned"
     assert NOT_PINNED in out and f"{ssm_path}: {NOT_PINNED}" in err  # the table and the progress say so
-    assert sum(p.startswith("/downloads/") for p in asked) == 2
+    helper = downloads[HELPER]
+    assert helper["pinning"] == "pinned" and helper["version"] == HELPER_VERSION
+    assert helper["path"] == ("apt/" + site_vars["aws_node_identity_signing_helper_url"].removeprefix(
+        f.software.mirrors.apt + "/") + f"/{HELPER_VERSION}/X86_64/Linux/aws_signing_helper")
+    assert (bundle / helper["path"]).read_bytes() == stand_in.downloads[HELPER]
+    assert sum(p.startswith("/downloads/") for p in asked) == 3
     assert verify(capsys, site, bundle)[0] == 0
 
 
