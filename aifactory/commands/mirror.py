@@ -39,7 +39,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from aifactory.commands.paths import index_copy, input_dir, input_file, output_dir, output_file
+from aifactory.commands.paths import index_copy, input_dir, input_file, output_dir, output_file, package_file
 from aifactory.core import openpgp, output
 from aifactory.core.inputs import BadInput, InputFileError, read_text
 from aifactory.mirror import apt_repo, gpgv, indexes, manifest, sbom, site_built, transfer
@@ -137,7 +137,7 @@ def _from_option(parser) -> None:
 
 
 def _site_package_option(parser) -> None:
-    parser.add_argument("--site-package", dest="site_packages", action="append", type=Path, default=[],
+    parser.add_argument("--site-package", dest="site_packages", action="append", type=package_file, default=[],
                         metavar="FILE.deb",
                         help="the site's own build of a package no vendor publishes (nccl-tests, from the tag the "
                              "catalog pins): listed with its SHA-256 and put into the bundle's repository the "

@@ -10,7 +10,7 @@ import os
 import stat
 from pathlib import Path
 
-from aifactory.core.inputs import MAX_INPUT_BYTES, MAX_RECORD_BYTES
+from aifactory.core.inputs import MAX_INPUT_BYTES, MAX_PACKAGE_BYTES, MAX_RECORD_BYTES
 from aifactory.spec.validators import shown
 
 
@@ -72,6 +72,11 @@ def _existing_file(text: str, limit: int) -> Path:
 def input_file(text: str) -> Path:
     """An existing regular file of at most MAX_INPUT_BYTES that can be read."""
     return _existing_file(text, MAX_INPUT_BYTES)
+
+
+def package_file(text: str) -> Path:
+    """A package file (.deb) given to read: an existing regular file of at most MAX_PACKAGE_BYTES."""
+    return _existing_file(text, MAX_PACKAGE_BYTES)
 
 
 def input_dir(text: str) -> Path:
@@ -140,4 +145,4 @@ def output_dir(text: str) -> Path:
     return path
 
 
-PATH_TYPES = (input_file, input_dir, record_file, record_input, output_file, output_dir)
+PATH_TYPES = (input_file, input_dir, record_file, record_input, output_file, output_dir, package_file)

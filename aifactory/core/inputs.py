@@ -18,6 +18,9 @@ MAX_INPUT_BYTES = 1024 * 1024
 # The largest record read back (a rollout or replace record, a saved plan): sized for the largest
 # factory a spec may ask for (aifactory.spec.model.MAX_NODES nodes, a few hundred bytes each in a record).
 MAX_RECORD_BYTES = 32 * 1024 * 1024
+# The largest package a site gives as its own build (`mirror build --site-package`): nccl-tests' binaries carry
+# device code for every GPU architecture, tens of MiB; a GiB is past any such package.
+MAX_PACKAGE_BYTES = 1024 * 1024 * 1024
 # Jinja's delimiters: an extra variable's value is data, never a template for Ansible to render.
 TEMPLATE_MARKERS = ("{{", "{%", "{#")
 

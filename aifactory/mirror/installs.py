@@ -164,6 +164,8 @@ def site_installs(f: Factory) -> SiteInstalls:
     if f.monitoring.enabled:
         groups += [("node_exporter", "node_exporter_packages", ("os",), None),
                    ("prometheus_server", "prometheus_server_packages", ("os",), None)]
+        if f.software.nvidia is not None:
+            groups += [("dcgm_exporter", "dcgm_exporter_packages", ("cuda", "os"), "__dcgm_exporter_package_pins")]
 
     packages: dict[str, Wanted] = {}
     per_kernel: set[str] = set()

@@ -76,8 +76,12 @@ def read(path: Path) -> Given:
     found = paragraphs(done.stdout) if done.returncode == 0 else []
     if not found or not {"Package", "Version", "Architecture"} <= found[0].keys():
         raise BadInput(f"--site-package {path}: not a Debian package ({(done.stderr.strip() or 'no control fields')[:200]})")
-    data = path.read_bytes()
-    return Given(path, found[0], hashlib.sha256(data).hexdigest(), len(data))
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as package:
+        for block in iter(lambda: package.read(1024 * 1024), b""):
+            digest.update(block)
+            size += len(block)
+    return Given(path, found[0], digest.hexdigest(), size)
 
 
 def match(f: Factory, given: list[Given], arch: str) -> dict[str, Given]:

@@ -39,6 +39,7 @@ class Metric:
     source: str
     labels: tuple[str, ...]
     help: str
+    type: str = "gauge"  # Prometheus's metric type (a DCGM field's, in dcgm-exporter's counters file)
 
     def select(self, **matchers: str | Match) -> str:
         """A PromQL selector of this metric; a plain string matches the label exactly. A label the metric does not
@@ -55,13 +56,17 @@ class Metric:
 
 # --- dcgm-exporter --------------------------------------------------------------------------------------------
 GPU_TEMP = Metric("DCGM_FI_DEV_GPU_TEMP", DCGM_EXPORTER, DCGM_GPU_LABELS, "GPU temperature (C); one series per GPU")
+# Types as dcgm-exporter's own etc/default-counters.csv gives them (its exporter fields, DCGM_EXP_*, as counters).
 XID_ERRORS_COUNT = Metric("DCGM_EXP_XID_ERRORS_COUNT", DCGM_EXPORTER, (*DCGM_GPU_LABELS, "xid"),
-                          "XID errors seen in the exporter's window (--xid-count-window-size), by XID")
+                          "XID errors seen in the exporter's window (--xid-count-window-size), by XID", "counter")
 ECC_DBE_VOL_TOTAL = Metric("DCGM_FI_DEV_ECC_DBE_VOL_TOTAL", DCGM_EXPORTER, DCGM_GPU_LABELS,
-                           "double-bit volatile ECC errors")
+                           "double-bit volatile ECC errors", "counter")
 ROW_REMAP_PENDING = Metric("DCGM_FI_DEV_ROW_REMAP_PENDING", DCGM_EXPORTER, DCGM_GPU_LABELS,
                            "1 when a row remapping waits for a GPU reset")
-NVLINK_ERRORS = tuple(Metric(f"DCGM_FI_DEV_NVLINK_{kind}_ERROR_COUNT_TOTAL", DCGM_EXPORTER, DCGM_GPU_LABELS, help_)
+ROW_REMAP_FAILURE = Metric("DCGM_FI_DEV_ROW_REMAP_FAILURE", DCGM_EXPORTER, DCGM_GPU_LABELS,
+                           "1 when remapping a row has failed")
+NVLINK_ERRORS = tuple(Metric(f"DCGM_FI_DEV_NVLINK_{kind}_ERROR_COUNT_TOTAL", DCGM_EXPORTER, DCGM_GPU_LABELS, help_,
+                             "counter")
                       for kind, help_ in (("CRC_FLIT", "NVLink flow-control CRC errors"),
                                           ("CRC_DATA", "NVLink data CRC errors"),
                                           ("REPLAY", "NVLink retries"),
@@ -80,7 +85,17 @@ GPU_UTIL = Metric("DCGM_FI_DEV_GPU_UTIL", DCGM_EXPORTER, DCGM_GPU_LABELS, "GPU u
 POWER_USAGE = Metric("DCGM_FI_DEV_POWER_USAGE", DCGM_EXPORTER, DCGM_GPU_LABELS, "GPU power draw (W)")
 FB_USED = Metric("DCGM_FI_DEV_FB_USED", DCGM_EXPORTER, DCGM_GPU_LABELS, "GPU frame buffer memory used (MiB)")
 ECC_SBE_VOL_TOTAL = Metric("DCGM_FI_DEV_ECC_SBE_VOL_TOTAL", DCGM_EXPORTER, DCGM_GPU_LABELS,
-                           "single-bit volatile ECC errors")
+                           "single-bit volatile ECC errors", "counter")
+
+
+
+def dcgm_counters() -> list[dict[str, str]]:
+    """dcgm-exporter's counters file as the role writes it (field, type, help): every DCGM metric above, the ones
+    the alert rules and dashboards read. The exporter's labels (gpu, UUID, ...) come with every field."""
+    metrics = [v for v in globals().values() if isinstance(v, Metric)] + list(NVLINK_ERRORS)
+    return [{"field": m.name, "type": m.type, "help": m.help.replace(",", ";")}
+            for m in metrics if m.source == DCGM_EXPORTER]
+
 
 # --- Neuron's exporter (neuron-monitor-prometheus.py) ----------------------------------------------------------
 NEURONCORE_UTILIZATION = Metric("neuroncore_utilization_ratio", NEURON_EXPORTER, ("neuroncore", "runtime_tag"),

@@ -1,6 +1,7 @@
 """The monitoring roles' variables from the spec and the inventory, computed once, in Python.
 
-The node_exporter role on every node and head node, the prometheus_server role on the head nodes. They are
+The node_exporter role on every node and head node, dcgm_exporter on an NVIDIA factory's nodes, the
+prometheus_server role on the head nodes. They are
 `aifactory.node.role_vars`'s kind, kept here because they are the configuration this package generates
 (`prometheus_config`, `alerts`) and the node layer sits below this one: `with_monitoring_vars` adds them to an
 inventory `aifactory.node.inventory` built, after its host overrides (absent hosts are not scraped), and the
@@ -13,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aifactory import scheduler
-from aifactory.monitoring import alerts, prometheus_config as pc, slurm_program
+from aifactory.monitoring import alerts, metrics, prometheus_config as pc, slurm_program
 from aifactory.node.inventory import Inventory
 from aifactory.spec import SPEC_FILE, Factory
 
@@ -26,10 +27,15 @@ RECEIVER_SITE_DIR = "/etc/aifactory/site"
 # factory without it pays no skipped task per host: every monitored host (node exporter), and the hosts of
 # Prometheus, Alertmanager and the receiver.
 MONITORED, SERVERS = "monitored", "monitoring_servers"
+# The nodes of an NVIDIA factory that run DCGM's exporter (the scrape configuration's `dcgm` job).
+DCGM_EXPORTERS = "dcgm_exporters"
 # Node exporter's certificate and key on every host (put there by the site's PKI, like the head nodes' own):
 # prometheus.yml scrapes it over TLS, presenting the head node's certificate of the factory CA.
 NODE_EXPORTER_CERT = f"{pc.ETC}/tls/node-exporter.pem"
 NODE_EXPORTER_KEY = f"{pc.ETC}/tls/node-exporter.key"
+# DCGM's exporter serves the same certificate (one per host, the host's identity on the management network).
+# Which job uses which GPU: written by the Slurm health check as Prolog and Epilog, read by DCGM's exporter.
+JOB_MAPPING_DIR = "/run/aifactory/dcgm-job-mapping"
 
 
 def node_exporter_vars(f: Factory) -> dict:
@@ -39,6 +45,18 @@ def node_exporter_vars(f: Factory) -> dict:
             "node_exporter_collectors_enabled": list(COLLECTORS_ENABLED),
             "node_exporter_tls_cert": NODE_EXPORTER_CERT, "node_exporter_tls_key": NODE_EXPORTER_KEY,
             "node_exporter_tls_client_ca": pc.Files().ca}
+
+
+def dcgm_exporter_vars(f: Factory) -> dict:
+    """An NVIDIA node's: the port Prometheus scrapes, the DCGM fields the rules and dashboards read, TLS as node
+    exporter's (the host's certificate, the factory CA's clients alone); under Slurm, the job mapping its health
+    check keeps as Prolog and Epilog, so each GPU's series names the jobs using it (`hpc_job`)."""
+    mapping = {"dcgm_exporter_hpc_job_mapping_dir": JOB_MAPPING_DIR,
+               "slurm_health_job_mapping_dir": JOB_MAPPING_DIR} if f.scheduler.kind == "slurm" else {}
+    return {"dcgm_exporter_port": pc.EXPORTER_PORTS["dcgm"],
+            "dcgm_exporter_counters": metrics.dcgm_counters(),
+            "dcgm_exporter_tls_cert": NODE_EXPORTER_CERT, "dcgm_exporter_tls_key": NODE_EXPORTER_KEY,
+            "dcgm_exporter_tls_client_ca": pc.Files().ca, **mapping}
 
 
 def slurm_collector_vars() -> dict:
@@ -90,6 +108,9 @@ def with_monitoring_vars(inv: Inventory, f: Factory) -> Inventory:
         return inv
     inv.groups["nodes"].vars.update(node_exporter_vars(f))
     inv.group(MONITORED).children.append("nodes")
+    if f.platform.software_stack == "nvidia":
+        inv.groups["nodes"].vars.update(dcgm_exporter_vars(f))
+        inv.group(DCGM_EXPORTERS).children.append("nodes")
     if "head_nodes" not in inv.groups:  # no scheduler, no head nodes: nothing runs Prometheus
         return inv
     inv.groups["head_nodes"].vars.update({**node_exporter_vars(f), **prometheus_server_vars(f, inv)})

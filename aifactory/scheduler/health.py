@@ -11,13 +11,18 @@ rollout, a replace, an operator) is left alone, its reason kept. As Prolog
 (SLURM_SCRIPT_CONTEXT=prolog_slurmd) it also exits 1, so Slurm refuses the job on the node and
 requeues it. A check that could not run (a tool not installed, a kernel the node does not have) drains
 nothing. Its configuration (`/etc/aifactory/health.json`): `node` (the Slurm node name), `expected` (the
-profile, `aifactory.scheduler.health_expected`), `checks_without_kernel` (as the acceptance role's).
+profile, `aifactory.scheduler.health_expected`), `checks_without_kernel` (as the acceptance role's), and optionally
+`job_mapping_dir`: as Prolog it then writes the job's ID into the file of each of the job's GPUs there
+(SLURM_JOB_GPUS), and as Epilog takes it out: DCGM's exporter reads that directory (--hpc-job-mapping-dir) and labels
+each GPU's series with its jobs. A job the prolog refuses is not written.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -163,6 +168,33 @@ def act(node: str, reason: str | None) -> str:
     return f"{node} healthy"
 
 
+def map_job(directory: str, context: str, job: str, gpus: str) -> str:
+    """dcgm-exporter's HPC job mapping: a file per GPU index in `directory`, the IDs of the jobs using that GPU, one per
+    line. The prolog adds `job` to the files of its `gpus` (SLURM_JOB_GPUS: "0,1,..."), the epilog takes it out (an
+    emptied file is removed); each file is replaced whole, under a lock, so the exporter never reads half of one.
+    Says what was done; a job without GPUs, or IDs that are not numbers, changes nothing."""
+    indexes = [g for g in gpus.split(",") if g]
+    if not indexes or not job.isdigit() or not all(re.fullmatch(r"[0-9]+", g) for g in indexes):
+        return f"job mapping: nothing to map (job {job[:20]!r}, GPUs {gpus[:40]!r})"
+    adding = context.startswith("prolog")
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o755)  # under /run, gone after a reboot with the jobs it named
+    with open(folder / ".lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for gpu in indexes:
+            path = folder / gpu
+            jobs = [line for line in (path.read_text(encoding="utf-8").split() if path.exists() else []) if line != job]
+            jobs += [job] if adding else []
+            if not jobs:
+                path.unlink(missing_ok=True)
+                continue
+            partial = folder / f".{gpu}.partial"
+            partial.write_text("".join(f"{j}\n" for j in jobs), encoding="utf-8")
+            partial.chmod(0o644)
+            os.replace(partial, path)
+    return f"job mapping: job {job} {'on' if adding else 'off'} GPU {','.join(indexes)}"
+
+
 def main(argv: list[str]) -> int:
     config_path = argv[1] if len(argv) > 1 else CONFIG
     try:
@@ -174,7 +206,14 @@ def main(argv: list[str]) -> int:
     verdict = evaluate(expected, observe(expected, list(config.get("checks_without_kernel") or [])))
     reason = drain_reason(verdict)
     print(f"aifactory-health: {act(node, reason)}")
-    prolog = os.environ.get("SLURM_SCRIPT_CONTEXT", "").startswith("prolog")
+    context = os.environ.get("SLURM_SCRIPT_CONTEXT", "")
+    prolog = context.startswith("prolog")
+    if config.get("job_mapping_dir") and context in ("prolog_slurmd", "epilog_slurmd") and not (prolog and reason):
+        try:
+            print("aifactory-health: " + map_job(str(config["job_mapping_dir"]), context,
+                                                 os.environ.get("SLURM_JOB_ID", ""), os.environ.get("SLURM_JOB_GPUS", "")))
+        except OSError as err:  # a label of the metrics is not worth a job: said, and the job goes on
+            print(f"aifactory-health: job mapping not written: {err}", file=sys.stderr)
     return 1 if prolog and reason else 0
 
 

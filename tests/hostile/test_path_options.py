@@ -14,7 +14,7 @@ import pytest
 
 from aifactory import cli
 from aifactory.commands.paths import PATH_TYPES, output_dir, output_file
-from aifactory.core.inputs import MAX_RECORD_BYTES
+from aifactory.core.inputs import MAX_PACKAGE_BYTES, MAX_RECORD_BYTES
 from tests.hostile.conftest import REPO
 
 LAB = str(REPO / "inventories" / "lab-b200")
@@ -110,7 +110,7 @@ def hostile(tmp_path):
             "directory": tmp_path / "hostile-directory"}
     os.mkfifo(made["fifo"])
     with made["oversized"].open("wb") as out:  # sparse: past every cap without writing it
-        out.truncate(MAX_RECORD_BYTES + 1)
+        out.truncate(max(MAX_RECORD_BYTES, MAX_PACKAGE_BYTES) + 1)
     made["directory"].mkdir()
     return made
 

@@ -189,9 +189,24 @@ def test_the_table_marks_a_download_without_a_pinned_hash_as_trusted_on_first_fe
 
 def test_the_mirror_carries_the_monitoring_packages_only_where_the_spec_enables_monitoring(write_site):  # noqa: F811
     def monitoring(f) -> dict[str, str]:
-        return {w.name: w.role for w in site_installs(f).packages if w.role in ("node_exporter", "prometheus_server")}
+        return {w.name: w.role for w in site_installs(f).packages
+                if w.role in ("node_exporter", "prometheus_server", "dcgm_exporter")}
 
     assert monitoring(load_spec(site_dir("paris-gb200"))) == {}
     assert monitoring(load_spec(write_site("paris-gb200", put("monitoring.enabled", True)))) == {
         "prometheus-node-exporter": "node_exporter", "prometheus": "prometheus_server",
-        "prometheus-alertmanager": "prometheus_server"}
+        "prometheus-alertmanager": "prometheus_server", "datacenter-gpu-manager-exporter": "dcgm_exporter"}
+
+
+def test_dcgm_s_exporter_comes_from_the_cuda_repository_at_the_release_paired_with_dcgm(capsys, tmp_path):
+    site = paris_copy(tmp_path)
+    data = yaml.safe_load((site / "factory.yaml").read_text())
+    data["monitoring"]["enabled"] = True
+    (site / "factory.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    _rc, out, _err = bom(capsys, site, "--format", "json")
+    # The Ubuntu excerpts hold no Prometheus packages (named missing); the CUDA one holds the exporter.
+    assert json.loads(out)["missing"] == [f"{name} is in no index of the mirror"
+                                          for name in ("prometheus-node-exporter", "prometheus", "prometheus-alertmanager")]
+    exporter = components(out)["datacenter-gpu-manager-exporter"]
+    assert (exporter["version"], exporter["repository"], exporter["wanted_by"]) == ("4.6.0-1", "cuda", "dcgm_exporter")
+    assert exporter["url"].startswith("https://developer.download.nvidia.com/compute/cuda/repos/ubuntu2404/sbsa/")

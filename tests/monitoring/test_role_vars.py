@@ -4,6 +4,7 @@ not scraped, Slurm's collector runs on one head node, and the receiver's site ca
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -13,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aifactory.monitoring import alerts, prometheus_config as pc
-from aifactory.monitoring.role_vars import MONITORED, SERVERS, with_monitoring_vars
+from aifactory.monitoring import alerts, metrics, prometheus_config as pc
+from aifactory.monitoring.role_vars import DCGM_EXPORTERS, JOB_MAPPING_DIR, MONITORED, SERVERS, with_monitoring_vars
 from aifactory.node.inventory import MONITORING_VAR, build_inventory, group_name
 from aifactory.spec import load_spec
 from tests.conftest import REPO, both, put, site_dir
@@ -26,7 +27,7 @@ ON = put("monitoring.enabled", True)
 
 def monitoring_vars(inv) -> set[str]:
     names = {k for g in inv.groups.values() for k in g.vars} | {k for h in inv.hostvars.values() for k in h}
-    return {k for k in names if k.startswith(("node_exporter_", "prometheus_server_"))}
+    return {k for k in names if k.startswith(("node_exporter_", "dcgm_exporter_", "prometheus_server_"))}
 
 
 def test_nothing_is_added_unless_the_spec_enables_monitoring():
@@ -55,6 +56,32 @@ def test_every_node_and_head_node_runs_node_exporter_and_the_head_nodes_the_gene
     assert head["prometheus_server_alertmanager_peers"] == [h.address for h in f.head_nodes]
     assert not any(k.startswith("prometheus_server_") for k in inv.groups["nodes"].vars)
     assert inv.groups[MONITORED].children == ["nodes", "head_nodes"] and inv.groups[SERVERS].children == ["head_nodes"]
+
+
+def test_an_nvidia_factory_s_nodes_run_dcgm_s_exporter_with_every_field_the_rules_and_dashboards_read(write_site):  # noqa: F811
+    f = load_spec(write_site("paris-gb200", ON))
+    inv = with_monitoring_vars(build_inventory(f), f)
+    nodes = inv.groups["nodes"].vars
+    assert inv.groups[DCGM_EXPORTERS].children == ["nodes"]  # not the head nodes: they have no GPU
+    assert not any(k.startswith("dcgm_exporter_") for k in inv.groups["head_nodes"].vars)
+    # The port and TLS the scrape configuration's `dcgm` job uses.
+    dcgm_job = next(j for j in pc.prometheus_config(f, build_inventory(f))["scrape_configs"] if j["job_name"] == "dcgm")
+    assert dcgm_job["static_configs"][0]["targets"][0].endswith(f":{nodes['dcgm_exporter_port']}")
+    assert nodes["dcgm_exporter_tls_client_ca"] == pc.Files().ca and nodes["dcgm_exporter_tls_cert"]
+    fields = {c["field"] for c in nodes["dcgm_exporter_counters"]}
+    read = set(re.findall(r"\b(DCGM_(?:FI|EXP)_[A-Z0-9_]+)", yaml.safe_dump(alerts.rules(f))))
+    assert read and read <= fields
+    assert {"DCGM_FI_DEV_ROW_REMAP_FAILURE", "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL", "DCGM_FI_DEV_POWER_USAGE"} <= fields
+    assert all("," not in c["help"] and c["type"] in ("gauge", "counter") for c in nodes["dcgm_exporter_counters"])
+    assert fields == {m["field"] for m in metrics.dcgm_counters()}
+    # The Slurm health check (Prolog and Epilog) keeps the job mapping where the exporter reads it.
+    assert nodes["dcgm_exporter_hpc_job_mapping_dir"] == nodes["slurm_health_job_mapping_dir"] == JOB_MAPPING_DIR
+
+
+def test_a_trainium_factory_runs_no_dcgm_exporter(write_site):  # noqa: F811
+    f = load_spec(write_site("ohio-trn3", lambda data: data.update(monitoring={"enabled": True})))
+    inv = with_monitoring_vars(build_inventory(f), f)
+    assert DCGM_EXPORTERS not in inv.groups and not any(k.startswith("dcgm_exporter_") for k in monitoring_vars(inv))
 
 
 def test_each_head_node_s_alertmanager_sends_to_the_receiver_the_role_runs_beside_it(write_site):  # noqa: F811

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from aifactory.monitoring import metrics
+
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOKS = REPO / "playbooks"
 PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
@@ -101,3 +103,49 @@ def test_alertmanager_serves_only_the_factory_ca_s_clients_that_log_in(tmp_path)
     assert web["basic_auth_users"] == {"prometheus": HASH}
     assert web["tls_server_config"]["client_auth_type"] == "RequireAndVerifyClientCert"
     assert web["tls_server_config"]["client_ca_file"] == "/etc/prometheus/tls/factory-ca.pem"
+
+
+def test_dcgm_exporter_listens_on_the_management_address_with_the_package_s_counters_unless_given(tmp_path):
+    shown = rendered(tmp_path, "dcgm_exporter", ["__dcgm_exporter_args", "__dcgm_exporter_package_pins"])
+    assert shown["__dcgm_exporter_args"] == [
+        "-f", "/etc/dcgm-exporter/default-counters.csv", "--address", "10.20.0.5:9400",
+        "--xid-count-window-size", "300000"]  # no job mapping, no TLS configuration unless asked for
+    assert shown["__dcgm_exporter_package_pins"] == {"datacenter-gpu-manager-exporter": "4.6.0"}
+
+
+def test_dcgm_exporter_with_counters_tls_and_job_mapping_serves_only_the_ca_s_clients(tmp_path):
+    shown = rendered(tmp_path, "dcgm_exporter", ["__dcgm_exporter_args", "__dcgm_exporter_web"],
+                     dcgm_exporter_counters=[{"field": "DCGM_FI_DEV_GPU_TEMP", "type": "gauge", "help": "t"}],
+                     dcgm_exporter_hpc_job_mapping_dir="/run/dcgm-job-mapping",
+                     dcgm_exporter_tls_cert="/etc/pki/n.pem", dcgm_exporter_tls_key="/etc/pki/n.key",
+                     dcgm_exporter_tls_client_ca="/etc/pki/ca.pem")
+    assert shown["__dcgm_exporter_args"] == [
+        "-f", "/etc/dcgm-exporter/aifactory-counters.csv", "--address", "10.20.0.5:9400",
+        "--xid-count-window-size", "300000", "--hpc-job-mapping-dir", "/run/dcgm-job-mapping",
+        "--web-config-file", "/etc/dcgm-exporter/web.yml"]
+    assert shown["__dcgm_exporter_web"] == {"tls_server_config": {
+        "cert_file": "/etc/pki/n.pem", "key_file": "/etc/pki/n.key", "client_ca_file": "/etc/pki/ca.pem",
+        "client_auth_type": "RequireAndVerifyClientCert"}}
+
+
+def test_dcgm_exporter_s_counters_file_and_unit_drop_in_are_what_the_exporter_reads(tmp_path):
+    """The counters file in dcgm-exporter's format (field, type, help; `#` comments) holds the inventory's counters,
+    and the drop-in replaces the package unit's ExecStart with the role's command line."""
+    counters = metrics.dcgm_counters()
+    templates = PLAYBOOKS / "roles" / "dcgm_exporter" / "templates"
+    play = [{"hosts": "head01", "gather_facts": False,
+             "vars_files": [str(PLAYBOOKS / "roles" / "dcgm_exporter" / d / "main.yml") for d in ("defaults", "vars")],
+             "tasks": [{"name": "Show", "ansible.builtin.debug": {"msg": {
+                 name: f"{{{{ lookup('ansible.builtin.template', '{templates / name}') }}}}"
+                 for name in ("counters.csv.j2", "dropin.conf.j2")}}}]}]
+    (tmp_path / "show.yml").write_text(yaml.safe_dump(play))
+    (tmp_path / "extra.json").write_text(json.dumps({"dcgm_exporter_counters": counters}))
+    output = run(tmp_path / "show.yml", local_inventory(tmp_path, ansible_host="10.20.0.5"),
+                 "-e", f"@{tmp_path / 'extra.json'}")
+    shown = results(output)[0][2]["msg"]
+    rows = [[cell.strip() for cell in line.split(",")] for line in shown["counters.csv.j2"].splitlines()
+            if line.strip() and not line.startswith("#")]
+    assert rows == [[c["field"], c["type"], c["help"]] for c in counters]
+    service = [line for line in shown["dropin.conf.j2"].splitlines() if line.startswith("ExecStart=")]
+    assert service == ["ExecStart=", "ExecStart=/usr/bin/dcgm-exporter -f /etc/dcgm-exporter/aifactory-counters.csv "
+                       "--address 10.20.0.5:9400 --xid-count-window-size 300000"]

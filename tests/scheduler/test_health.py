@@ -36,13 +36,15 @@ cat {tmp_path}/state.txt
 """)
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
 
-    def run(expected: dict, state: str, context: str = "") -> tuple[int, list[str], str]:
+    def run(expected: dict, state: str, context: str = "", **extra) -> tuple[int, list[str], str]:
+        """`extra`: SLURM_* variables of the job (as slurmd sets them) and `job_mapping_dir` for the configuration."""
         (tmp_path / "state.txt").write_text(f"NodeName={NODE} Arch=x86_64 {state}\n")
         (tmp_path / "updates.txt").unlink(missing_ok=True)
         config = tmp_path / "health.json"
+        mapping = {"job_mapping_dir": extra.pop("job_mapping_dir")} if "job_mapping_dir" in extra else {}
         config.write_text(json.dumps({"node": NODE, "expected": expected,
-                                      "checks_without_kernel": ["imex_channel", "shared"]}))
-        env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_SCRIPT_CONTEXT": context}
+                                      "checks_without_kernel": ["imex_channel", "shared"], **mapping}))
+        env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_SCRIPT_CONTEXT": context, **extra}
         # Run as slurmd would: the program file itself, not the package (it finds aifactory.node.parsers on its own).
         done = subprocess.run([sys.executable, str(HEALTH), str(config)], capture_output=True, text=True, env=env,
                               cwd=tmp_path)
@@ -174,3 +176,30 @@ def test_the_zipapp_runs_as_slurmd_runs_it_with_only_its_own_modules(tmp_path):
 def test_building_without_a_path_is_exit_2():
     done = subprocess.run([sys.executable, "-m", "aifactory.scheduler.health_program"], capture_output=True, text=True)
     assert done.returncode == 2 and "usage" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_prolog_maps_the_job_to_its_gpus_and_the_epilog_takes_it_out(slurm, tmp_path):
+    """dcgm-exporter's job mapping: a file per GPU index holding the IDs of the jobs using it."""
+    mapping = tmp_path / "run" / "dcgm-job-mapping"
+    healthy = {"scratch_mount": writable_mount()}
+    for job, gpus in (("4242", "0,2"), ("4243", "0")):
+        rc, _updates, out = slurm(healthy, "State=ALLOCATED", context="prolog_slurmd", job_mapping_dir=str(mapping),
+                                  SLURM_JOB_ID=job, SLURM_JOB_GPUS=gpus)
+        assert rc == 0 and f"job mapping: job {job} on GPU {gpus}" in out, out
+    assert {p.name: p.read_text() for p in mapping.iterdir() if not p.name.startswith(".")} == {
+        "0": "4242\n4243\n", "2": "4242\n"}
+    rc, _updates, out = slurm(healthy, "State=ALLOCATED", context="epilog_slurmd", job_mapping_dir=str(mapping),
+                              SLURM_JOB_ID="4242", SLURM_JOB_GPUS="0,2")
+    assert rc == 0 and "job mapping: job 4242 off GPU 0,2" in out
+    assert {p.name: p.read_text() for p in mapping.iterdir() if not p.name.startswith(".")} == {"0": "4243\n"}
+
+
+def test_a_job_the_prolog_refuses_is_not_mapped_and_odd_ids_map_nothing(slurm, tmp_path):
+    mapping = tmp_path / "mapping"
+    rc, _updates, _out = slurm(unmounted(tmp_path), "State=ALLOCATED", context="prolog_slurmd",
+                               job_mapping_dir=str(mapping), SLURM_JOB_ID="7", SLURM_JOB_GPUS="1")
+    assert rc == 1 and not mapping.exists()
+    assert health.map_job(str(mapping), "prolog_slurmd", "7", "../x").startswith("job mapping: nothing to map")
+    assert health.map_job(str(mapping), "prolog_slurmd", "7;rm", "1").startswith("job mapping: nothing to map")
+    assert health.map_job(str(mapping), "prolog_slurmd", "7", "").startswith("job mapping: nothing to map")
+    assert not mapping.exists()
