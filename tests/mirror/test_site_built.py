@@ -99,6 +99,9 @@ def test_a_build_without_it_says_the_bundle_lacks_it_and_records_so(capsys, tmp_
 def test_a_site_package_that_does_not_fit_exits_2_naming_it(capsys, tmp_path, site, upstream, make, message):  # noqa: F811
     stand_in, url, _asked = upstream
     given = make(tmp_path)
-    rc, err = build(capsys, site, tmp_path / "bundle", [*stand_in.from_args(url), "--site-package", str(given)])
+    try:
+        rc, err = build(capsys, site, tmp_path / "bundle", [*stand_in.from_args(url), "--site-package", str(given)])
+    except SystemExit as refused:  # argparse's own refusal of the path (the CLI exits 2 with its message)
+        rc, err = refused.code, capsys.readouterr().err
     assert rc == 2 and message in err and "Traceback" not in err
     assert not (tmp_path / "bundle" / manifest.MANIFEST).exists()
