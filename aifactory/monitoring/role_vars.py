@@ -36,12 +36,15 @@ NODE_EXPORTER_KEY = f"{pc.ETC}/tls/node-exporter.key"
 # DCGM's exporter serves the same certificate (one per host, the host's identity on the management network).
 # Which job uses which GPU: written by the Slurm health check as Prolog and Epilog, read by DCGM's exporter.
 JOB_MAPPING_DIR = "/run/aifactory/dcgm-job-mapping"
+# Node exporter's textfile directory (Debian's), where the project's programs write their metrics.
+TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
 
 
 def node_exporter_vars(f: Factory) -> dict:
     """Every monitored host's: the port Prometheus scrapes, the collectors its rules read, and TLS that serves the
     factory CA's clients alone."""
     return {"node_exporter_port": pc.EXPORTER_PORTS["node"],
+            "node_exporter_textfile_directory": TEXTFILE_DIR,
             "node_exporter_collectors_enabled": list(COLLECTORS_ENABLED),
             "node_exporter_tls_cert": NODE_EXPORTER_CERT, "node_exporter_tls_key": NODE_EXPORTER_KEY,
             "node_exporter_tls_client_ca": pc.Files().ca}
@@ -57,6 +60,13 @@ def dcgm_exporter_vars(f: Factory) -> dict:
             "dcgm_exporter_counters": metrics.dcgm_counters(),
             "dcgm_exporter_tls_cert": NODE_EXPORTER_CERT, "dcgm_exporter_tls_key": NODE_EXPORTER_KEY,
             "dcgm_exporter_tls_client_ca": pc.Files().ca, **mapping}
+
+
+def node_health_vars(aws: dict) -> dict:
+    """A Slurm node's health check: the driver and link metrics it writes into node exporter's textfile directory,
+    the link checks over the private endpoint names of the stack outputs (`aws`: none before the AWS side exists)."""
+    return {"slurm_health_textfile_dir": TEXTFILE_DIR,
+            "slurm_health_link_endpoints": dict(aws.get("endpoint_dns") or {})}
 
 
 def slurm_collector_vars() -> dict:
@@ -108,6 +118,8 @@ def with_monitoring_vars(inv: Inventory, f: Factory) -> Inventory:
         return inv
     inv.groups["nodes"].vars.update(node_exporter_vars(f))
     inv.group(MONITORED).children.append("nodes")
+    if f.scheduler.kind == "slurm":
+        inv.groups["nodes"].vars.update(node_health_vars(inv.groups["nodes"].vars.get("aws_node_identity_outputs") or {}))
     if f.platform.software_stack == "nvidia":
         inv.groups["nodes"].vars.update(dcgm_exporter_vars(f))
         inv.group(DCGM_EXPORTERS).children.append("nodes")

@@ -5,21 +5,20 @@ Debian's Slurm has no metrics endpoint and Debian has no Slurm exporter, so the 
 `sinfo` and `squeue` and writes `aifactory_slurm.prom` into node exporter's textfile directory, replacing it
 atomically; when Slurm does not answer it writes nothing and exits 1, so the file goes stale and
 TextfileMetricsStale fires. Parsing and formatting are pure functions over the commands' output. Only the
-standard library and `aifactory.monitoring.metrics` are imported: the zipapp carries nothing else.
+standard library, `aifactory.monitoring.metrics` and `.textfile` are imported: the zipapp carries nothing else.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from aifactory.monitoring import metrics as m
+from aifactory.monitoring import textfile as textfile_format
 
 FILE_NAME = "aifactory_slurm.prom"  # matches metrics.TEXTFILE_NAME: TextfileMetricsStale watches it
 SEPARATOR = "|"
@@ -79,43 +78,15 @@ def parse_squeue(text: str) -> tuple[Counter, Counter]:
     return states, pending
 
 
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _family(metric: m.Metric, samples: list[tuple[dict[str, str], int]]) -> list[str]:
-    lines = [f"# HELP {metric.name} {metric.help}", f"# TYPE {metric.name} gauge"]
-    for labels, value in samples:
-        unknown = set(labels) - set(metric.labels)
-        if unknown:
-            raise ValueError(f"{metric.name} has no label {', '.join(sorted(unknown))}")
-        text = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
-        lines.append(f"{metric.name}{{{text}}} {value}")
-    return lines
-
-
 def textfile(nodes: list[NodeState], jobs: Counter, pending: Counter) -> str:
     """The textfile collector's file: every family with its HELP and TYPE, samples sorted."""
     job_states = sorted(set(jobs) | set(ALWAYS_JOB_STATES))
     lines = [
-        *_family(m.SLURM_NODE_STATE, [({"slurm_node": n.node, "state": n.state, "reason": n.reason}, 1) for n in nodes]),
-        *_family(m.SLURM_JOBS, [({"state": s}, jobs.get(s, 0)) for s in job_states]),
-        *_family(m.SLURM_PENDING_JOBS, [({"reason": r}, pending[r]) for r in sorted(pending)]),
+        *textfile_format.family(m.SLURM_NODE_STATE, [({"slurm_node": n.node, "state": n.state, "reason": n.reason}, 1) for n in nodes]),
+        *textfile_format.family(m.SLURM_JOBS, [({"state": s}, jobs.get(s, 0)) for s in job_states]),
+        *textfile_format.family(m.SLURM_PENDING_JOBS, [({"reason": r}, pending[r]) for r in sorted(pending)]),
     ]
     return "\n".join(lines) + "\n"
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Replace `path` so that node exporter never reads half a file (a temporary beside it, then a rename)."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _run(argv: tuple[str, ...]) -> str:
@@ -138,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, subprocess.TimeoutExpired, SlurmOutputError) as err:
         print(f"error: Slurm's state not read, {FILE_NAME} left as it was: {err}", file=sys.stderr)
         return 1
-    write_atomically(args.directory / FILE_NAME, textfile(nodes, jobs, pending))
+    textfile_format.write_atomically(args.directory / FILE_NAME, textfile(nodes, jobs, pending))
     return 0
 
 

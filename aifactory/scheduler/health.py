@@ -14,7 +14,11 @@ nothing. Its configuration (`/etc/aifactory/health.json`): `node` (the Slurm nod
 profile, `aifactory.scheduler.health_expected`), `checks_without_kernel` (as the acceptance role's), and optionally
 `job_mapping_dir`: as Prolog it then writes the job's ID into the file of each of the job's GPUs there
 (SLURM_JOB_GPUS), and as Epilog takes it out: DCGM's exporter reads that directory (--hpc-job-mapping-dir) and labels
-each GPU's series with its jobs. A job the prolog refuses is not written.
+each GPU's series with its jobs. A job the prolog refuses is not written. With `textfile_dir` (node exporter's
+textfile directory) it writes `aifactory_node.prom` there at every run: the loaded NVIDIA driver's version
+(aifactory_driver_info, which DriverOffPin reads) and, for each private endpoint name in `link_endpoints`
+({service: DNS name}), whether a TCP connection to its port 443 opened through the hybrid link
+(aifactory_link_check_success, which HybridLinkCheckFailing reads).
 """
 
 from __future__ import annotations
@@ -23,17 +27,23 @@ import fcntl
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from aifactory.node.parsers.acceptance import FABRIC_PACKAGES, FABRIC_UNITS, evaluate
+from aifactory.monitoring import metrics as m
+from aifactory.monitoring import textfile
+from aifactory.node.parsers.acceptance import FABRIC_PACKAGES, FABRIC_UNITS, evaluate, loaded_driver
 
 CONFIG = "/etc/aifactory/health.json"
 REASON_PREFIX = "aifactory health: "
 REASON_LENGTH = 120  # Slurm keeps the reason short; the failing checks' names come first
 TOOL_TIMEOUT = 120  # seconds: nvidia-smi on a hung GPU must not hang slurmd's health check
+TEXTFILE = "aifactory_node.prom"  # matches metrics.TEXTFILE_NAME: TextfileMetricsStale watches it
+LINK_PORT = 443  # the private endpoints' HTTPS port
+LINK_TIMEOUT = 5  # seconds a connection through the hybrid link may take before the check counts as failed
 IMEX_CHANNEL = "/dev/nvidia-caps-imex-channels/channel0"
 # Where the Debian and Ubuntu packages install the tools (as the acceptance role's vars/main.yml).
 TOOL_PATHS = {"nvidia_smi": "/usr/bin/nvidia-smi", "ibstat": "/usr/sbin/ibstat",
@@ -168,6 +178,26 @@ def act(node: str, reason: str | None) -> str:
     return f"{node} healthy"
 
 
+def link_check(name: str) -> bool:
+    """Whether a TCP connection to `name`'s HTTPS port opens within LINK_TIMEOUT (the name resolved by the node's
+    resolver, as the SDKs resolve it; that it resolves to private addresses only is the awslink stage's check)."""
+    try:
+        with socket.create_connection((name, LINK_PORT), timeout=LINK_TIMEOUT):
+            return True
+    except (OSError, UnicodeError):
+        return False
+
+
+def node_textfile(observations: dict, endpoints: dict[str, str], connects=link_check) -> str:
+    """The node's textfile metrics: the loaded NVIDIA driver (none on a node whose nvidia-smi reports none) and one
+    link check per endpoint."""
+    driver = loaded_driver(observations) if "nvidia_smi" in observations else None
+    lines = [*textfile.family(m.DRIVER_INFO, [({"stack": "nvidia", "version": driver}, 1)] if driver else []),
+             *textfile.family(m.LINK_CHECK_SUCCESS, [({"check": f"{service} connect", "endpoint": name},
+                                                      int(connects(name))) for service, name in sorted(endpoints.items())])]
+    return "\n".join(lines) + "\n"
+
+
 def map_job(directory: str, context: str, job: str, gpus: str) -> str:
     """dcgm-exporter's HPC job mapping: a file per GPU index in `directory`, the IDs of the jobs using that GPU, one per
     line. The prolog adds `job` to the files of its `gpus` (SLURM_JOB_GPUS: "0,1,..."), the epilog takes it out (an
@@ -203,8 +233,15 @@ def main(argv: list[str]) -> int:
     except (OSError, ValueError, KeyError, TypeError) as err:
         print(f"aifactory-health: cannot read {config_path}: {err}", file=sys.stderr)
         return 2
-    verdict = evaluate(expected, observe(expected, list(config.get("checks_without_kernel") or [])))
+    observations = observe(expected, list(config.get("checks_without_kernel") or []))
+    verdict = evaluate(expected, observations)
     reason = drain_reason(verdict)
+    if config.get("textfile_dir"):
+        try:
+            text = node_textfile(observations, dict(config.get("link_endpoints") or {}))
+            textfile.write_atomically(Path(str(config["textfile_dir"])) / TEXTFILE, text)
+        except (OSError, ValueError) as err:  # left stale: TextfileMetricsStale fires
+            print(f"aifactory-health: {TEXTFILE} not written: {err}", file=sys.stderr)
     print(f"aifactory-health: {act(node, reason)}")
     context = os.environ.get("SLURM_SCRIPT_CONTEXT", "")
     prolog = context.startswith("prolog")

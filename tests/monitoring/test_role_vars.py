@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from aifactory.monitoring import alerts, metrics, prometheus_config as pc
-from aifactory.monitoring.role_vars import DCGM_EXPORTERS, JOB_MAPPING_DIR, MONITORED, SERVERS, with_monitoring_vars
+from aifactory.monitoring.role_vars import (DCGM_EXPORTERS, JOB_MAPPING_DIR, MONITORED, SERVERS, TEXTFILE_DIR,
+                                           with_monitoring_vars)
 from aifactory.node.inventory import MONITORING_VAR, build_inventory, group_name
 from aifactory.spec import load_spec
 from tests.conftest import REPO, both, put, site_dir
@@ -76,6 +77,17 @@ def test_an_nvidia_factory_s_nodes_run_dcgm_s_exporter_with_every_field_the_rule
     assert fields == {m["field"] for m in metrics.dcgm_counters()}
     # The Slurm health check (Prolog and Epilog) keeps the job mapping where the exporter reads it.
     assert nodes["dcgm_exporter_hpc_job_mapping_dir"] == nodes["slurm_health_job_mapping_dir"] == JOB_MAPPING_DIR
+
+
+def test_the_health_check_writes_driver_and_link_metrics_for_the_stack_s_private_endpoints(write_site):  # noqa: F811
+    f = load_spec(write_site("paris-gb200", ON))
+    names = {"sts": "sts.eu-west-3.amazonaws.com", "bedrock-runtime": "bedrock-runtime.eu-west-3.amazonaws.com"}
+    nodes = with_monitoring_vars(build_inventory(f, {"region": "eu-west-3", "endpoint_dns": names}), f).groups["nodes"].vars
+    assert nodes["slurm_health_link_endpoints"] == names
+    # Where node exporter reads the textfile metrics, from one constant for both roles.
+    assert nodes["slurm_health_textfile_dir"] == nodes["node_exporter_textfile_directory"] == TEXTFILE_DIR
+    before_aws = with_monitoring_vars(build_inventory(f), f).groups["nodes"].vars
+    assert before_aws["slurm_health_link_endpoints"] == {}
 
 
 def test_a_trainium_factory_runs_no_dcgm_exporter(write_site):  # noqa: F811

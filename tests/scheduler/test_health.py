@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import stat
 import subprocess
 import sys
@@ -41,7 +43,7 @@ cat {tmp_path}/state.txt
         (tmp_path / "state.txt").write_text(f"NodeName={NODE} Arch=x86_64 {state}\n")
         (tmp_path / "updates.txt").unlink(missing_ok=True)
         config = tmp_path / "health.json"
-        mapping = {"job_mapping_dir": extra.pop("job_mapping_dir")} if "job_mapping_dir" in extra else {}
+        mapping = {key: extra.pop(key) for key in ("job_mapping_dir", "textfile_dir", "link_endpoints") if key in extra}
         config.write_text(json.dumps({"node": NODE, "expected": expected,
                                       "checks_without_kernel": ["imex_channel", "shared"], **mapping}))
         env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_SCRIPT_CONTEXT": context, **extra}
@@ -203,3 +205,38 @@ def test_a_job_the_prolog_refuses_is_not_mapped_and_odd_ids_map_nothing(slurm, t
     assert health.map_job(str(mapping), "prolog_slurmd", "7;rm", "1").startswith("job mapping: nothing to map")
     assert health.map_job(str(mapping), "prolog_slurmd", "7", "").startswith("job mapping: nothing to map")
     assert not mapping.exists()
+
+
+def test_the_node_s_textfile_has_the_loaded_driver_and_a_link_check_per_endpoint():
+    xml = (Path(__file__).parents[1] / "fixtures" / "tools" / "nvidia-smi-q-x.hgx-b200-healthy.xml").read_text()
+    observations = {"nvidia_smi": {"rc": 0, "stdout": xml, "stderr": ""}}
+    endpoints = {"sts": "sts.eu-west-3.amazonaws.com", "bedrock-runtime": "bedrock-runtime.eu-west-3.amazonaws.com"}
+    text = health.node_textfile(observations, endpoints, connects=lambda name: name.startswith("sts."))
+    samples = [line for line in text.splitlines() if not line.startswith("#")]
+    version = re.search(r"<driver_version>([^<]+)<", xml).group(1)
+    assert samples == [
+        f'aifactory_driver_info{{stack="nvidia",version="{version}"}} 1',
+        'aifactory_link_check_success{check="bedrock-runtime connect",endpoint="bedrock-runtime.eu-west-3.amazonaws.com"} 0',
+        'aifactory_link_check_success{check="sts connect",endpoint="sts.eu-west-3.amazonaws.com"} 1']
+    # A node whose nvidia-smi failed, or a Trainium node, reports no driver: DriverOffPin cannot misfire on it.
+    failed = {"nvidia_smi": {"rc": 9, "stdout": "", "stderr": "NVIDIA-SMI has failed"}}
+    assert "aifactory_driver_info{" not in health.node_textfile(failed, {}) and "{" not in health.node_textfile({}, {})
+
+
+def test_a_link_check_passes_only_where_a_connection_opens(monkeypatch):
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        monkeypatch.setattr(health, "LINK_PORT", server.getsockname()[1])
+        assert health.link_check("127.0.0.1") is True
+    assert health.link_check("127.0.0.1") is False  # nothing listens there now
+    assert health.link_check("name.invalid") is False
+
+
+def test_the_program_writes_the_node_s_textfile_where_its_configuration_says(slurm, tmp_path):
+    textfile = tmp_path / "textfile"
+    textfile.mkdir()
+    rc, _updates, out = slurm({"scratch_mount": writable_mount()}, "State=IDLE", textfile_dir=str(textfile),
+                              link_endpoints={"sts": "name.invalid"})
+    assert rc == 0, out
+    written = (textfile / health.TEXTFILE).read_text()
+    assert 'aifactory_link_check_success{check="sts connect",endpoint="name.invalid"} 0' in written
+    assert health.TEXTFILE.startswith("aifactory_") and not list(textfile.glob(".*"))  # no temporary left

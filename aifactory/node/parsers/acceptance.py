@@ -301,6 +301,14 @@ def _memory(obs: Observations) -> tuple[bool, str]:
     return _failing(_gpus(obs), bad)
 
 
+def loaded_driver(observations: dict) -> str | None:
+    """The NVIDIA driver version `nvidia-smi -q -x` reports in raw observations, None when it reports none."""
+    try:
+        return _driver_version(Observations(observations))
+    except (Missing, ToolFailed):
+        return None
+
+
 def _driver_version(obs: Observations) -> str:
     found = obs["nvidia_smi"].get("driver_version")
     if not found:
