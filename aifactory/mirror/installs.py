@@ -166,6 +166,8 @@ def site_installs(f: Factory) -> SiteInstalls:
                    ("prometheus_server", "prometheus_server_packages", ("os",), None)]
         if f.software.nvidia is not None:
             groups += [("dcgm_exporter", "dcgm_exporter_packages", ("cuda", "os"), "__dcgm_exporter_package_pins")]
+        if f.software.neuron is not None:
+            groups += [("neuron_monitor", "neuron_monitor_packages", ("neuron", "os"), None)]
 
     packages: dict[str, Wanted] = {}
     per_kernel: set[str] = set()

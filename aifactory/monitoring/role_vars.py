@@ -1,7 +1,7 @@
 """The monitoring roles' variables from the spec and the inventory, computed once, in Python.
 
-The node_exporter role on every node and head node, dcgm_exporter on an NVIDIA factory's nodes, the
-prometheus_server role on the head nodes. They are
+The node_exporter role on every node and head node, dcgm_exporter on an NVIDIA factory's nodes and neuron_monitor
+on a Trainium factory's, the prometheus_server role on the head nodes. They are
 `aifactory.node.role_vars`'s kind, kept here because they are the configuration this package generates
 (`prometheus_config`, `alerts`) and the node layer sits below this one: `with_monitoring_vars` adds them to an
 inventory `aifactory.node.inventory` built, after its host overrides (absent hosts are not scraped), and the
@@ -27,8 +27,9 @@ RECEIVER_SITE_DIR = "/etc/aifactory/site"
 # factory without it pays no skipped task per host: every monitored host (node exporter), and the hosts of
 # Prometheus, Alertmanager and the receiver.
 MONITORED, SERVERS = "monitored", "monitoring_servers"
-# The nodes of an NVIDIA factory that run DCGM's exporter (the scrape configuration's `dcgm` job).
-DCGM_EXPORTERS = "dcgm_exporters"
+# The nodes of an NVIDIA factory that run DCGM's exporter (the scrape configuration's `dcgm` job), and those of a
+# Trainium factory that run Neuron's (its `neuron` job).
+DCGM_EXPORTERS, NEURON_MONITORS = "dcgm_exporters", "neuron_monitors"
 # Node exporter's certificate and key on every host (put there by the site's PKI, like the head nodes' own):
 # prometheus.yml scrapes it over TLS, presenting the head node's certificate of the factory CA.
 NODE_EXPORTER_CERT = f"{pc.ETC}/tls/node-exporter.pem"
@@ -60,6 +61,14 @@ def dcgm_exporter_vars(f: Factory) -> dict:
             "dcgm_exporter_counters": metrics.dcgm_counters(),
             "dcgm_exporter_tls_cert": NODE_EXPORTER_CERT, "dcgm_exporter_tls_key": NODE_EXPORTER_KEY,
             "dcgm_exporter_tls_client_ca": pc.Files().ca, **mapping}
+
+
+def neuron_monitor_vars(inv: Inventory) -> dict:
+    """A Trainium node's: the port Prometheus scrapes, and the head nodes' management addresses as the only ones
+    allowed to connect (Neuron's exporter serves plain HTTP on every address)."""
+    _, heads = pc.scrape_targets(inv)
+    return {"neuron_monitor_port": pc.EXPORTER_PORTS["neuron"],
+            "neuron_monitor_allowed_scrapers": [h.address for h in heads]}
 
 
 def node_health_vars(aws: dict) -> dict:
@@ -123,6 +132,9 @@ def with_monitoring_vars(inv: Inventory, f: Factory) -> Inventory:
     if f.platform.software_stack == "nvidia":
         inv.groups["nodes"].vars.update(dcgm_exporter_vars(f))
         inv.group(DCGM_EXPORTERS).children.append("nodes")
+    else:
+        inv.groups["nodes"].vars.update(neuron_monitor_vars(inv))
+        inv.group(NEURON_MONITORS).children.append("nodes")
     if "head_nodes" not in inv.groups:  # no scheduler, no head nodes: nothing runs Prometheus
         return inv
     inv.groups["head_nodes"].vars.update({**node_exporter_vars(f), **prometheus_server_vars(f, inv)})

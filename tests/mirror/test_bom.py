@@ -198,6 +198,13 @@ def test_the_mirror_carries_the_monitoring_packages_only_where_the_spec_enables_
         "prometheus-alertmanager": "prometheus_server", "datacenter-gpu-manager-exporter": "dcgm_exporter"}
 
 
+def test_a_trainium_site_s_mirror_carries_neuron_s_exporter_and_the_client_it_imports(write_site):  # noqa: F811
+    f = load_spec(write_site("ohio-trn3", lambda data: data.update(monitoring={"enabled": True})))
+    wanted = {w.name: w for w in site_installs(f).packages}
+    assert wanted["python3-prometheus-client"].role == "neuron_monitor"
+    assert wanted["aws-neuronx-tools"].role == "neuron" and wanted["aws-neuronx-tools"].pin  # the neuron role's pin
+
+
 def test_dcgm_s_exporter_comes_from_the_cuda_repository_at_the_release_paired_with_dcgm(capsys, tmp_path):
     site = paris_copy(tmp_path)
     data = yaml.safe_load((site / "factory.yaml").read_text())

@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from aifactory.monitoring import alerts, metrics, prometheus_config as pc
-from aifactory.monitoring.role_vars import (DCGM_EXPORTERS, JOB_MAPPING_DIR, MONITORED, SERVERS, TEXTFILE_DIR,
+from aifactory.monitoring.role_vars import (DCGM_EXPORTERS, JOB_MAPPING_DIR, MONITORED, NEURON_MONITORS, SERVERS,
+                                           TEXTFILE_DIR,
                                            with_monitoring_vars)
 from aifactory.node.inventory import MONITORING_VAR, build_inventory, group_name
 from aifactory.spec import load_spec
@@ -28,7 +29,7 @@ ON = put("monitoring.enabled", True)
 
 def monitoring_vars(inv) -> set[str]:
     names = {k for g in inv.groups.values() for k in g.vars} | {k for h in inv.hostvars.values() for k in h}
-    return {k for k in names if k.startswith(("node_exporter_", "dcgm_exporter_", "prometheus_server_"))}
+    return {k for k in names if k.startswith(("node_exporter_", "dcgm_exporter_", "neuron_monitor_", "prometheus_server_"))}
 
 
 def test_nothing_is_added_unless_the_spec_enables_monitoring():
@@ -90,10 +91,15 @@ def test_the_health_check_writes_driver_and_link_metrics_for_the_stack_s_private
     assert before_aws["slurm_health_link_endpoints"] == {}
 
 
-def test_a_trainium_factory_runs_no_dcgm_exporter(write_site):  # noqa: F811
+def test_a_trainium_factory_runs_neuron_s_exporter_for_its_head_nodes_alone_and_no_dcgm_exporter(write_site):  # noqa: F811
     f = load_spec(write_site("ohio-trn3", lambda data: data.update(monitoring={"enabled": True})))
     inv = with_monitoring_vars(build_inventory(f), f)
     assert DCGM_EXPORTERS not in inv.groups and not any(k.startswith("dcgm_exporter_") for k in monitoring_vars(inv))
+    assert inv.groups[NEURON_MONITORS].children == ["nodes"]
+    nodes = inv.groups["nodes"].vars
+    neuron_job = next(j for j in pc.prometheus_config(f, build_inventory(f))["scrape_configs"] if j["job_name"] == "neuron")
+    assert neuron_job["static_configs"][0]["targets"][0].endswith(f":{nodes['neuron_monitor_port']}")
+    assert nodes["neuron_monitor_allowed_scrapers"] == [h.address for h in f.head_nodes]
 
 
 def test_each_head_node_s_alertmanager_sends_to_the_receiver_the_role_runs_beside_it(write_site):  # noqa: F811

@@ -149,3 +149,32 @@ def test_dcgm_exporter_s_counters_file_and_unit_drop_in_are_what_the_exporter_re
     service = [line for line in shown["dropin.conf.j2"].splitlines() if line.startswith("ExecStart=")]
     assert service == ["ExecStart=", "ExecStart=/usr/bin/dcgm-exporter -f /etc/dcgm-exporter/aifactory-counters.csv "
                        "--address 10.20.0.5:9400 --xid-count-window-size 300000"]
+
+
+def neuron_templates(tmp_path: Path, **variables) -> dict:
+    """neuron_monitor's unit and configuration as Ansible renders them from its defaults and vars, with `variables`."""
+    role = PLAYBOOKS / "roles" / "neuron_monitor"
+    play = [{"hosts": "head01", "gather_facts": False,
+             "vars_files": [str(role / d / "main.yml") for d in ("defaults", "vars")],
+             "tasks": [{"name": "Show", "ansible.builtin.debug": {"msg": {
+                 "unit": f"{{{{ lookup('ansible.builtin.template', '{role / 'templates/aifactory-neuron-monitor.service.j2'}') }}}}",
+                 "settings": "{{ __neuron_monitor_settings }}"}}}]}]
+    (tmp_path / "show.yml").write_text(yaml.safe_dump(play))
+    (tmp_path / "extra.json").write_text(json.dumps(variables))
+    output = run(tmp_path / "show.yml", local_inventory(tmp_path), "-e", f"@{tmp_path / 'extra.json'}")
+    return results(output)[0][2]["msg"]
+
+
+def test_neuron_s_exporter_pipes_the_monitor_into_its_script_and_lets_only_the_head_nodes_connect(tmp_path):
+    shown = neuron_templates(tmp_path, neuron_monitor_allowed_scrapers=["10.20.0.5", "10.20.0.6"], neuron_monitor_port=8000)
+    lines = shown["unit"].splitlines()
+    assert ("ExecStart=/bin/sh -c 'exec /opt/aws/neuron/bin/neuron-monitor -c /etc/aifactory/neuron-monitor.json | "
+            "/usr/bin/python3 /opt/aws/neuron/bin/neuron-monitor-prometheus.py --port 8000'") in lines
+    assert "IPAddressDeny=any" in lines and "IPAddressAllow=localhost 10.20.0.5 10.20.0.6" in lines
+    # The metric groups the rules and dashboards read: core utilisation, memory, execution errors, ECC events.
+    assert shown["settings"]["period"] == "5s"
+    assert [m["type"] for m in shown["settings"]["neuron_runtimes"][0]["metrics"]] == [
+        "neuroncore_counters", "memory_used", "execution_stats"]
+    assert shown["settings"]["system_metrics"] == [{"type": "neuron_hw_counters"}]
+    open_to_all = neuron_templates(tmp_path, neuron_monitor_allowed_scrapers=[])["unit"]
+    assert "IPAddress" not in open_to_all  # a user without the inventory gets the script as the guide runs it
