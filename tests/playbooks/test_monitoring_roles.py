@@ -109,14 +109,14 @@ def test_dcgm_exporter_listens_on_the_management_address_with_the_package_s_coun
     shown = rendered(tmp_path, "dcgm_exporter", ["__dcgm_exporter_args", "__dcgm_exporter_package_pins"])
     assert shown["__dcgm_exporter_args"] == [
         "-f", "/etc/dcgm-exporter/default-counters.csv", "--address", "10.20.0.5:9400",
-        "--xid-count-window-size", "300000"]  # no job mapping, no TLS configuration unless asked for
+        "--xid-count-window-size", "300000", "--remote-hostengine-info", "localhost:5555"]  # no job mapping, no TLS
     assert shown["__dcgm_exporter_package_pins"] == {"datacenter-gpu-manager-exporter": "4.6.0"}
 
 
 def test_dcgm_exporter_with_counters_tls_and_job_mapping_serves_only_the_ca_s_clients(tmp_path):
     shown = rendered(tmp_path, "dcgm_exporter", ["__dcgm_exporter_args", "__dcgm_exporter_web"],
                      dcgm_exporter_counters=[{"field": "DCGM_FI_DEV_GPU_TEMP", "type": "gauge", "help": "t"}],
-                     dcgm_exporter_hpc_job_mapping_dir="/run/dcgm-job-mapping",
+                     dcgm_exporter_hpc_job_mapping_dir="/run/dcgm-job-mapping", dcgm_exporter_remote_hostengine="",
                      dcgm_exporter_tls_cert="/etc/pki/n.pem", dcgm_exporter_tls_key="/etc/pki/n.key",
                      dcgm_exporter_tls_client_ca="/etc/pki/ca.pem")
     assert shown["__dcgm_exporter_args"] == [
@@ -148,7 +148,8 @@ def test_dcgm_exporter_s_counters_file_and_unit_drop_in_are_what_the_exporter_re
     assert rows == [[c["field"], c["type"], c["help"]] for c in counters]
     service = [line for line in shown["dropin.conf.j2"].splitlines() if line.startswith("ExecStart=")]
     assert service == ["ExecStart=", "ExecStart=/usr/bin/dcgm-exporter -f /etc/dcgm-exporter/aifactory-counters.csv "
-                       "--address 10.20.0.5:9400 --xid-count-window-size 300000"]
+                       "--address 10.20.0.5:9400 --xid-count-window-size 300000 "
+                       "--remote-hostengine-info localhost:5555"]
 
 
 def neuron_templates(tmp_path: Path, **variables) -> dict:
