@@ -7,7 +7,8 @@ name it is called by picks the tool). It is not NVIDIA's, Mellanox's or AWS's pr
 (/etc/aifactory-lab/hardware.json, from the platform catalog, with the lab's injected faults) in the
 formats the real tools print, so that the project's parsers read it as they read the real output.
 Daemon names (nv-fabricmanager, nvidia-imex, nvidia-persistenced, nv-hostengine) stay up doing
-nothing, as systemd services.
+nothing, as systemd services; dcgm-exporter serves the profile's GPUs as DCGM's exporter's /metrics page (its options,
+its counters file, TLS from its web configuration, the HPC job mapping's hpc_job label).
 The performance tools (all_reduce_perf and all_gather_perf of nccl-tests, perftest's ib_write_bw, Neuron's
 nccom-test) print their first line naming themselves stand-ins, then the real tools' tables with the figures
 of the profile's `performance` (a fault lowers them). Their model of a run over several nodes (srun, one task
@@ -441,6 +442,125 @@ def ib_write_bw(args: list[str]) -> str:
     return "\n".join(out) + "\n"
 
 
+# --- dcgm-exporter --------------------------------------------------------------------------------
+EXPORTER_COUNTERS = "/etc/dcgm-exporter/default-counters.csv"
+EXPORTER_ADDRESS = ":9400"
+# The GPU's fields the stand-in knows, each read from the GPU's profile entry (a fault changes the entry); a field of
+# the counters file it does not know is left out, as the exporter leaves out a field the GPU does not support.
+GPU_FIELDS = {
+    "DCGM_FI_DEV_GPU_TEMP": lambda g: g.get("temperature_c", 40),
+    "DCGM_FI_DEV_POWER_USAGE": lambda g: g.get("power_w", 150.0),
+    "DCGM_FI_DEV_GPU_UTIL": lambda g: g.get("utilization", 0),
+    "DCGM_FI_DEV_FB_USED": lambda g: g.get("fb_used_mib", 0),
+    "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL": lambda g: g.get("dram_correctable", 0),
+    "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL": lambda g: g.get("dram_uncorrectable", 0),
+    "DCGM_FI_DEV_ROW_REMAP_PENDING": lambda g: int(bool(g.get("remapped_row_pending"))),
+    "DCGM_FI_DEV_ROW_REMAP_FAILURE": lambda g: int(bool(g.get("remapped_row_failure"))),
+    "DCGM_FI_DEV_CLOCKS_EVENT_REASONS": lambda g: g.get("clocks_event_reasons", 0),
+    **{f"DCGM_FI_DEV_NVLINK_{kind}_ERROR_COUNT_TOTAL": (lambda g, k=kind: g.get("nvlink_errors", {}).get(k, 0))
+       for kind in ("CRC_FLIT", "CRC_DATA", "REPLAY", "RECOVERY")},
+}
+NVLINK_UP, NVLINK_DOWN = 3, 2  # DCGM_FI_DEV_NVLINK_LINK_STATUS values
+
+
+def exporter_counters(path: str) -> list[tuple[str, str, str]]:
+    """The counters file's (field, type, help) rows; every field the stand-in knows when the file is absent."""
+    if not Path(path).is_file():
+        return [(field, "gauge", field) for field in [*GPU_FIELDS, "DCGM_FI_DEV_NVLINK_LINK_STATUS",
+                                                      "DCGM_EXP_XID_ERRORS_COUNT"]]
+    rows = []
+    for line in Path(path).read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            cells = [c.strip() for c in line.split(",", 2)]
+            rows.append((cells[0], cells[1] if len(cells) > 1 else "gauge", cells[2] if len(cells) > 2 else cells[0]))
+    return rows
+
+
+def gpu_jobs(directory: str | None, index: int) -> list[str]:
+    """The jobs the HPC job mapping directory names for GPU `index` (a file per GPU index, a job per line)."""
+    path = Path(directory or "") / str(index)
+    return path.read_text().split() if directory and path.is_file() else []
+
+
+def exposition(hw: dict, counters: list[tuple[str, str, str]], mapping: str | None) -> str:
+    """The /metrics page: each counter's HELP and TYPE, then one sample per GPU (per link for the link status, per
+    XID for the XID count; one per job using the GPU, labelled hpc_job, as the exporter's HPC mapper does)."""
+    out = []
+    for field, kind, help_text in counters:
+        samples = []
+        for gpu in hw.get("gpus") or []:
+            base = {"gpu": str(gpu["index"]), "UUID": gpu["uuid"], "device": f"nvidia{gpu['index']}",
+                    "modelName": gpu["name"], "Hostname": hw.get("node", socket.gethostname())}
+            if field == "DCGM_FI_DEV_NVLINK_LINK_STATUS":
+                values = [({"link": str(i)}, NVLINK_DOWN if rate is None else NVLINK_UP)
+                          for i, rate in enumerate(gpu.get("nvlinks") or [])]
+            elif field == "DCGM_EXP_XID_ERRORS_COUNT":
+                values = [({"xid": str(xid)}, count) for xid, count in sorted((gpu.get("xids") or {}).items())]
+            elif field in GPU_FIELDS:
+                values = [({}, GPU_FIELDS[field](gpu))]
+            else:
+                values = []
+            for extra, value in values:
+                for job in gpu_jobs(mapping, gpu["index"]) or [None]:
+                    labels = {**base, **extra, **({"hpc_job": job} if job else {})}
+                    text = ",".join(f'{k}="{v}"' for k, v in labels.items())
+                    samples.append(f"{field}{{{text}}} {value}")
+        if samples:
+            out += [f"# HELP {field} {help_text}", f"# TYPE {field} {kind}", *samples]
+    return "\n".join(out) + "\n"
+
+
+def web_tls(path: str | None):
+    """An SSL context from the exporter's web configuration (exporter-toolkit's format, as the role writes it: the
+    `key: value` lines of tls_server_config), or None for plain HTTP."""
+    if not path:
+        return None
+    import ssl
+
+    keys = dict(line.strip().split(": ", 1) for line in Path(path).read_text().splitlines() if ": " in line)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(keys["cert_file"].strip("'\""), keys["key_file"].strip("'\""))
+    if keys.get("client_ca_file"):
+        context.load_verify_locations(keys["client_ca_file"].strip("'\""))
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def dcgm_exporter(args: list[str]) -> int:
+    """dcgm-exporter's /metrics from the hardware profile, with the real exporter's options (-f, -a/--address,
+    --web-config-file, --hpc-job-mapping-dir; -r and --xid-count-window-size accepted): serves until SIGTERM."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    counters = exporter_counters(option(args, "-f", "--collectors", default=EXPORTER_COUNTERS))
+    host, _, port = option(args, "-a", "--address", default=EXPORTER_ADDRESS).rpartition(":")
+    mapping = option(args, "--hpc-job-mapping-dir")
+
+    class Metrics(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            if self.path.split("?")[0] != "/metrics":
+                self.send_error(404)
+                return
+            body = exposition(profile(), counters, mapping).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), Metrics)
+    context = web_tls(option(args, "--web-config-file"))
+    if context is not None:
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(f"{banner('dcgm-exporter')}: serving /metrics on {host or '0.0.0.0'}:{port}"
+          f"{' (TLS)' if context else ''}", flush=True)
+    server.serve_forever()
+    return 0
+
+
 # --- daemons -------------------------------------------------------------------------------------
 def daemon(name: str) -> None:
     """A systemd service's main process: says what it is, then waits for SIGTERM."""
@@ -464,6 +584,8 @@ def main(argv: list[str]) -> int:
         return 0
     if name in DAEMONS:
         daemon(name)
+    if name == "dcgm-exporter":
+        return dcgm_exporter(args)
     if name not in TOOLS:
         print(f"{banner(name)}: nothing to do", file=sys.stderr)
         return 0
