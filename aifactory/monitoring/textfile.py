@@ -29,13 +29,14 @@ def family(metric: m.Metric, samples: list[tuple[dict[str, str], int]]) -> list[
     return lines
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Replace `path` so that node exporter never reads half a file (a temporary beside it, then a rename)."""
+def write_atomically(path: Path, data: str | bytes, mode: int = 0o644) -> None:
+    """Replace `path` so that its reader (node exporter, slurmd, an exporter) never reads half a file: a temporary
+    beside it, then a rename."""
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(temporary, 0o644)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data.encode() if isinstance(data, str) else data)
+        os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

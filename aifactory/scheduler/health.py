@@ -218,10 +218,7 @@ def map_job(directory: str, context: str, job: str, gpus: str) -> str:
             if not jobs:
                 path.unlink(missing_ok=True)
                 continue
-            partial = folder / f".{gpu}.partial"
-            partial.write_text("".join(f"{j}\n" for j in jobs), encoding="utf-8")
-            partial.chmod(0o644)
-            os.replace(partial, path)
+            textfile.write_atomically(path, "".join(f"{j}\n" for j in jobs))
     return f"job mapping: job {job} {'on' if adding else 'off'} GPU {','.join(indexes)}"
 
 

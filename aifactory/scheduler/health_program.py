@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import sys
-import tempfile
 import zipfile
 from importlib.resources import files
 from pathlib import Path
 
 from aifactory.core.userstate import state_dir
+from aifactory.monitoring import textfile
 from aifactory.scheduler import HEALTH_MODULES
 
 SHEBANG = b"#!/usr/bin/python3\n"  # the node's Python: slurmd runs the file itself (HealthCheckProgram, Prolog)
@@ -52,17 +51,9 @@ def program_bytes(found: dict[str, bytes] | None = None) -> bytes:
 
 
 def write(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` atomically (a reader never sees half a program)."""
+    """Replace `path` with the program `data` atomically (a reader never sees half a program)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(temporary, 0o755)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    textfile.write_atomically(path, data, 0o755)
 
 
 def cached_program(name: str = "health", found: dict[str, bytes] | None = None) -> Path:
