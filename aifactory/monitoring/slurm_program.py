@@ -13,7 +13,8 @@ from pathlib import Path
 from aifactory.scheduler import health_program
 
 NAME = "slurm-textfile"
-MODULES = ("__init__.py", "monitoring/__init__.py", "monitoring/metrics.py", "monitoring/textfile.py")
+MODULES = ("__init__.py", "core/__init__.py", "core/atomic.py", "monitoring/__init__.py", "monitoring/metrics.py",
+           "monitoring/textfile.py")
 
 
 def entries() -> dict[str, bytes]:

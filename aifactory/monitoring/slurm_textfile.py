@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from aifactory.core.atomic import write_atomically
 from aifactory.monitoring import metrics as m
 from aifactory.monitoring import textfile as textfile_format
 
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, subprocess.TimeoutExpired, SlurmOutputError) as err:
         print(f"error: Slurm's state not read, {FILE_NAME} left as it was: {err}", file=sys.stderr)
         return 1
-    textfile_format.write_atomically(args.directory / FILE_NAME, textfile(nodes, jobs, pending))
+    write_atomically(args.directory / FILE_NAME, textfile(nodes, jobs, pending))
     return 0
 
 

@@ -37,7 +37,8 @@ HEALTH_PROGRAM = f"{HEALTH_DIR}/aifactory-health"
 HEALTH_CONFIG = "/etc/aifactory/health.json"
 # The modules the health program imports, relative to the aifactory package (stdlib only besides these):
 # the zipapp's aifactory/.
-HEALTH_MODULES = ("__init__.py", "monitoring/__init__.py", "monitoring/metrics.py", "monitoring/textfile.py",
+HEALTH_MODULES = ("__init__.py", "core/__init__.py", "core/atomic.py", "monitoring/__init__.py", "monitoring/metrics.py",
+                  "monitoring/textfile.py",
                   "node/__init__.py", "node/parsers/__init__.py", "node/parsers/acceptance.py",
                   "node/parsers/dcgm.py", "node/parsers/ibstat.py", "node/parsers/neuron_ls.py",
                   "node/parsers/nvidia_smi.py", "node/parsers/nvlink.py")

@@ -33,6 +33,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from aifactory.core.atomic import write_atomically
 from aifactory.monitoring import metrics as m
 from aifactory.monitoring import textfile
 from aifactory.node.parsers.acceptance import FABRIC_PACKAGES, FABRIC_UNITS, evaluate, loaded_driver
@@ -218,7 +219,7 @@ def map_job(directory: str, context: str, job: str, gpus: str) -> str:
             if not jobs:
                 path.unlink(missing_ok=True)
                 continue
-            textfile.write_atomically(path, "".join(f"{j}\n" for j in jobs))
+            write_atomically(path, "".join(f"{j}\n" for j in jobs))
     return f"job mapping: job {job} {'on' if adding else 'off'} GPU {','.join(indexes)}"
 
 
@@ -236,7 +237,7 @@ def main(argv: list[str]) -> int:
     if config.get("textfile_dir"):
         try:
             text = node_textfile(observations, dict(config.get("link_endpoints") or {}))
-            textfile.write_atomically(Path(str(config["textfile_dir"])) / TEXTFILE, text)
+            write_atomically(Path(str(config["textfile_dir"])) / TEXTFILE, text)
         except (OSError, ValueError) as err:  # left stale: TextfileMetricsStale fires
             print(f"aifactory-health: {TEXTFILE} not written: {err}", file=sys.stderr)
     print(f"aifactory-health: {act(node, reason)}")

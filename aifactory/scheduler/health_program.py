@@ -18,7 +18,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from aifactory.core.userstate import state_dir
-from aifactory.monitoring import textfile
+from aifactory.core.atomic import write_atomically
 from aifactory.scheduler import HEALTH_MODULES
 
 SHEBANG = b"#!/usr/bin/python3\n"  # the node's Python: slurmd runs the file itself (HealthCheckProgram, Prolog)
@@ -53,7 +53,7 @@ def program_bytes(found: dict[str, bytes] | None = None) -> bytes:
 def write(path: Path, data: bytes) -> None:
     """Replace `path` with the program `data` atomically (a reader never sees half a program)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    textfile.write_atomically(path, data, 0o755)
+    write_atomically(path, data, 0o755)
 
 
 def cached_program(name: str = "health", found: dict[str, bytes] | None = None) -> Path:
