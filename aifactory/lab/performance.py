@@ -21,6 +21,7 @@ import shlex
 import shutil
 import subprocess
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -297,14 +298,14 @@ def install_tools(f: Factory, state: LabState, hosts: list[str]) -> None:
     it. perftest comes with DOCA-OFED, nccom-test with aws-neuronx-tools, both from the mirror."""
     if f.platform.software_stack != "nvidia":
         return
-    for host in hosts:
-        if nodes.ssh(state, state.nodes[host]["address"], "command -v all_reduce_perf").returncode == 0:
-            continue
-        result = nodes.ssh(state, state.nodes[host]["address"],
-                           f"DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {NCCL_TESTS}",
-                           timeout=COMMAND_TIMEOUT_S)
-        if result.returncode != 0:
-            raise RuntimeError(f"{host}: nccl-tests did not install: {result.stderr.strip()[-300:]}")
+    command = ("command -v all_reduce_perf >/dev/null || "
+               f"DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {NCCL_TESTS}")
+    with ThreadPoolExecutor(max_workers=max(1, len(hosts))) as pool:  # the nodes install at once, as a site's would
+        done = dict(zip(hosts, pool.map(
+            lambda host: nodes.ssh(state, state.nodes[host]["address"], command, timeout=COMMAND_TIMEOUT_S), hosts)))
+    failed = [f"{host}: {result.stderr.strip()[-300:]}" for host, result in done.items() if result.returncode != 0]
+    if failed:
+        raise RuntimeError(f"nccl-tests did not install: {'; '.join(failed)}")
 
 
 def performance_outcome(f: Factory, state: LabState, results_dir: Path,
