@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from aifactory.lab import dns, procs, tls
+from aifactory.lab import base, dns, procs, tls
 from aifactory.lab.state import LabState
 from aifactory.mirror.installs import role_value
 
@@ -102,7 +102,7 @@ def signing_helper_releases(root: Path) -> list[Path]:
     aws_node_identity role fetches; the files written."""
     out = []
     for arch in ("amd64", "arm64"):
-        path = root / role_value("aws_node_identity", "__aws_node_identity_signing_helper_file", "debian-13",
+        path = root / role_value("aws_node_identity", "__aws_node_identity_signing_helper_file", base.RELEASE,
                                  {"aws_node_identity_signing_helper_version": SIGNING_HELPER_VERSION}, arch)
         path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(STAND_IN_TOOLS / SIGNING_HELPER, path)

@@ -192,7 +192,7 @@ def link_check(name: str) -> bool:
 def node_textfile(observations: dict, endpoints: dict[str, str], connects=link_check) -> str:
     """The node's textfile metrics: the loaded NVIDIA driver (none on a node whose nvidia-smi reports none) and one
     link check per endpoint."""
-    driver = loaded_driver(observations) if "nvidia_smi" in observations else None
+    driver = loaded_driver(observations)
     lines = [*textfile.family(m.DRIVER_INFO, [({"stack": "nvidia", "version": driver}, 1)] if driver else []),
              *textfile.family(m.LINK_CHECK_SUCCESS, [({"check": f"{service} connect", "endpoint": name},
                                                       int(connects(name))) for service, name in sorted(endpoints.items())])]
