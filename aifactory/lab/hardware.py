@@ -59,10 +59,13 @@ class FaultError(ValueError):
 
 @dataclass(frozen=True)
 class Fault:
-    """What a fault kind does to a node and which acceptance checks it fails."""
+    """What a fault kind does to a node, which acceptance checks it fails and which alert rules
+    (aifactory.monitoring.alerts) fire for it on that node; a fault no rule sees says why (`silent`)."""
 
     kind: str
     description: str
+    alerts: tuple[str, ...] = ()
+    silent: str = ""
 
     def applies(self, platform: Platform) -> bool:
         e = platform.expected
@@ -73,7 +76,9 @@ class Fault:
                 "nvlink-down": platform.software_stack == "nvidia" and e.nvlink_domain_gpus > 1,
                 "ib-port-down": e.ib_ports > 0, "ib-port-slow": e.ib_ports > 0 and e.ib_rate_gbps > 0,
                 "neuron-device-missing": platform.software_stack == "neuron",
-                "driver-off-pin": platform.software_stack == "nvidia"}[self.kind]
+                "driver-off-pin": platform.software_stack == "nvidia",
+                "xid-error": platform.software_stack == "nvidia",
+                "thermal-throttling": platform.software_stack == "nvidia"}[self.kind]
 
     def fails(self, expected: dict) -> set[str]:
         """The checks of aifactory.node.parsers.acceptance.evaluate this fault fails, for a node whose expected
@@ -98,16 +103,33 @@ class Fault:
                 if lowers(t) and (t.min is not None or t.floor is not None)}
 
 
+# The XID the `xid-error` fault reports: 119, a GSP RPC timeout (NVIDIA's XID catalogue: the GPU needs a reset).
+FAULT_XID = 119
+# What `thermal-throttling` leaves on GPU 0: NVML's hardware thermal slowdown clocks event reason, and its heat.
+THERMAL_SLOWDOWN = 0x40
+THERMAL_TEMPERATURE_C = 92
+BANDWIDTH_SILENT = ("a bandwidth shortfall with every link up moves no counter an exporter reports; the performance "
+                    "tiers of acceptance find it")
 FAULTS = {f.kind: f for f in (
-    Fault("gpu-missing", "the last GPU is gone from the bus"),
-    Fault("ecc-uncorrectable", "GPU 0 had uncorrectable memory errors: a row remapping is pending"),
-    Fault("nvlink-down", "NVLink 0 of GPU 0 is inactive"),
-    Fault("ib-port-down", "the first compute-fabric port is Down/Polling"),
-    Fault("ib-port-slow", "the first compute-fabric port trained at half its rate"),
-    Fault("neuron-device-missing", "the last Neuron device is gone from the bus"),
-    Fault("driver-off-pin", "the loaded driver is another version than the pinned one"),
-    Fault("nvlink-bw-low", "NVLink all-reduce bus bandwidth at half the healthy figure, every link up"),
-    Fault("ib-bw-low", "IB write bandwidth of every compute port at half the healthy figure, links up at full rate"),
+    Fault("gpu-missing", "the last GPU is gone from the bus", ("GpuMissing",)),
+    # The volatile double-bit count is already there when the exporter starts (GpuEccDoubleBit fires on its rise):
+    # what stays is the row remapping that waits for a reset.
+    Fault("ecc-uncorrectable", "GPU 0 had uncorrectable memory errors: a row remapping is pending",
+          ("GpuRowRemapPending",)),
+    Fault("nvlink-down", "NVLink 0 of GPU 0 is inactive", ("NvlinkDown",)),
+    Fault("ib-port-down", "the first compute-fabric port is Down/Polling", ("InfinibandPortDown",)),
+    Fault("ib-port-slow", "the first compute-fabric port trained at half its rate", ("InfinibandPortSlow",)),
+    Fault("neuron-device-missing", "the last Neuron device is gone from the bus",
+          silent="no rule counts Neuron devices yet: neuron-monitor reports per NeuronCore, and a missing device "
+                 "only leaves its series out; acceptance's accelerator_count and the health check drain it"),
+    Fault("driver-off-pin", "the loaded driver is another version than the pinned one", ("DriverOffPin",)),
+    Fault("nvlink-bw-low", "NVLink all-reduce bus bandwidth at half the healthy figure, every link up",
+          silent=BANDWIDTH_SILENT),
+    Fault("ib-bw-low", "IB write bandwidth of every compute port at half the healthy figure, links up at full rate",
+          silent=BANDWIDTH_SILENT),
+    Fault("xid-error", f"GPU 0 reported XID {FAULT_XID} (GSP RPC timeout) in the exporter's window", ("GpuXidError",)),
+    Fault("thermal-throttling", f"GPU 0 at {THERMAL_TEMPERATURE_C} C, its clocks slowed for heat (hardware thermal "
+                                "slowdown)", ("GpuThermalThrottling",)),
 )}
 
 
@@ -238,6 +260,10 @@ def with_faults(profile: dict, kinds: list[str], driver_branch: str = "", driver
             hw["neuron_devices"].pop()
         elif kind == "driver-off-pin":
             hw["driver_version"] = off_pin_version(driver_branch, driver_version)
+        elif kind == "xid-error":
+            hw["gpus"][0]["xids"] = {str(FAULT_XID): 1}
+        elif kind == "thermal-throttling":
+            hw["gpus"][0].update(clocks_event_reasons=THERMAL_SLOWDOWN, temperature_c=THERMAL_TEMPERATURE_C)
         elif kind == "nvlink-bw-low":
             busbw = hw["performance"]["busbw"]
             busbw.update({t: round(busbw[t] * BANDWIDTH_LEFT, 2) for t in NVLINK_TRANSPORTS if t in busbw})
