@@ -464,13 +464,15 @@ def run_bringup(f: Factory, options: BringupOptions, progress_stream: TextIO = s
                 cmdline="--check" if options.check else None,
                 envvars=runner_env(options),
                 suppress_env_files=True,
-                settings={"pexpect_timeout": 1},  # how often the cancel callback is asked
                 passwords=dict(RELEASE_READ_OUTPUT),
                 **fact_cache(dict(os.environ)),
                 quiet=True,
                 event_handler=progress,
                 cancel_callback=interruption,
             )
+            # How often the cancel callback is asked (runner's default: 5 s). Set here, not as `settings`: with
+            # suppress_env_files runner reads its settings back from an env/settings it did not write, and drops them.
+            runner.config.pexpect_timeout = 1
             pipe = SecretsPipe(run_dir, secrets)
             keep_secrets_from(runner.config, secrets, pipe.path)
             runner.run()

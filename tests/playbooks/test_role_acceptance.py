@@ -83,8 +83,10 @@ def test_role_judges_each_host_writes_results_and_bringup_exits_1_on_a_failure(t
         healthy: real,
         wrong: real | {"acceptance_expected": pinned | {"accelerators": 8}},
     }
+    # The fake dcgmi answers at once: polled every second, not after the level-1 default's 5 s.
     done = bringup(tmp_path, ROLE_PLAY, overrides,
-                   {"acceptance_results_dir": str(results), "__acceptance_tools": fake_tools(tmp_path / "bin")})
+                   {"acceptance_results_dir": str(results), "__acceptance_tools": fake_tools(tmp_path / "bin"),
+                    "acceptance_dcgm_diag_poll": 1})
     assert done.returncode == 1, done.stdout + done.stderr
     summary = json.loads(done.stdout)
     assert {h: v["result"] for h, v in summary["acceptance"].items()} == {
