@@ -119,9 +119,7 @@ FAULTS = {f.kind: f for f in (
     Fault("nvlink-down", "NVLink 0 of GPU 0 is inactive", ("NvlinkDown",)),
     Fault("ib-port-down", "the first compute-fabric port is Down/Polling", ("InfinibandPortDown",)),
     Fault("ib-port-slow", "the first compute-fabric port trained at half its rate", ("InfinibandPortSlow",)),
-    Fault("neuron-device-missing", "the last Neuron device is gone from the bus",
-          silent="no rule counts Neuron devices yet: neuron-monitor reports per NeuronCore, and a missing device "
-                 "only leaves its series out; acceptance's accelerator_count and the health check drain it"),
+    Fault("neuron-device-missing", "the last Neuron device is gone from the bus", ("NeuronDeviceMissing",)),
     Fault("driver-off-pin", "the loaded driver is another version than the pinned one", ("DriverOffPin",)),
     Fault("nvlink-bw-low", "NVLink all-reduce bus bandwidth at half the healthy figure, every link up",
           silent=BANDWIDTH_SILENT),

@@ -20,8 +20,8 @@ from typing import NamedTuple
 
 from aifactory.core.inputs import BadInput
 from aifactory.node import bringup
-from aifactory.lab import (aws, base, bundle, cache, cgroups, hardware, mirror, network, nodes, procs, reached, redfish,
-                           vendor_repos)
+from aifactory.lab import (aws, base, bundle, cache, cgroups, hardware, mirror, monitoring, network, nodes, procs, reached,
+                           redfish, vendor_repos)
 from aifactory.lab.state import LabState
 from aifactory.spec import Factory
 from aifactory.spec import naming
@@ -193,6 +193,8 @@ def _up(f: Factory, state: LabState, progress: Progress, scratch_disks: int, scr
         node_root = nodes.mount_overlay(state, root, n.name)
         nodes.seed(state, node_root, n.name, hosts)
         aws.seed_node(state, node_root, n.name, gateway)
+        if f.monitoring.enabled:
+            monitoring.seed(state, node_root, n.name, n.address, head=False)
         node_faults = faults.get(n.name, [])
         hardware.write_profile(node_root, node_hardware(f, n, node_faults))
         if node_faults:
@@ -213,6 +215,8 @@ def _up(f: Factory, state: LabState, progress: Progress, scratch_disks: int, scr
         head_root = nodes.mount_overlay(state, root, h.name)
         nodes.seed(state, head_root, h.name, hosts)
         aws.seed_node(state, head_root, h.name, gateway)
+        if f.monitoring.enabled:
+            monitoring.seed(state, head_root, h.name, h.address, head=True)
         progress(f"head node stand-in {h.name} ({', '.join(h.services)}): booting {base.RELEASE} systemd-nspawn "
                  f"container at {h.address}")
         ident = nodes.boot(state, h.name, head_root, ns, [])

@@ -8,7 +8,9 @@ could not run, which does not fail the rehearsal; a failed check does); the step
 reported as skipped from those results (never faked); the AWS link; Slurm on the nodes when the spec
 has a scheduler (aifactory.lab.scheduler: sinfo, srun, sbatch and sacct on the head node); then, through
 that Slurm, the performance tiers (aifactory.lab.performance: tray, rack, cross-rack, judged against the
-catalog's thresholds, a failing tier isolated to its tray) and the signed certificate of it all; lab down,
+catalog's thresholds, a failing tier isolated to its tray) and the signed certificate of it all; where the spec
+enables monitoring, the alerts the head node's Prometheus raised (aifactory.lab.monitoring: exactly those of the
+injected faults); lab down,
 always, also after a failure, checked to leave nothing.
 A failed build stage (lab up, plan, either bring-up) stops the rehearsal; the verdict stages after the
 bring-ups (acceptance, the skipped steps, the AWS link, the scheduler, performance) each judge the same brought-up lab, so
@@ -40,6 +42,7 @@ from aifactory.node.acceptance_gate import ended_well, judge, read_verdict
 from aifactory.lab import aws, lifecycle, network, reached
 from aifactory.lab.state import LabState
 from aifactory.node.parsers.acceptance import WITHOUT_KERNEL
+from aifactory.lab import monitoring as monitoring_lab
 from aifactory.lab import performance as performance_lab
 from aifactory.lab import scheduler as scheduler_lab
 from aifactory.spec import Factory, resolve_spec_path
@@ -249,7 +252,8 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
     report = Rehearsal(f.name, [])
     spec_file = str(resolve_spec_path(spec).resolve())
     node_names = [n.name for n in f.nodes]
-    env: dict[str, str] = {**LAB_BMC_CREDENTIALS, SSM_CODE_ENV: f"lab-{secrets.token_urlsafe(15)}"}
+    env: dict[str, str] = {**LAB_BMC_CREDENTIALS, SSM_CODE_ENV: f"lab-{secrets.token_urlsafe(15)}",
+                           **(monitoring_lab.secrets() if f.monitoring.enabled else {})}
     ctx: dict = {"bringup": {}, "acceptance": {}}
 
     def stage(name: str, work: Callable[[], tuple[str, str]], stops: bool = True) -> None:
@@ -360,6 +364,9 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
                   stops=False)
             stage("performance", lambda: performance_lab.performance_outcome(f, ctx["state"], ctx["results_dir"],
                                                                              ctx["acceptance"]), stops=False)
+            if f.monitoring.enabled:
+                stage("monitoring", lambda: monitoring_lab.monitoring_outcome(f, ctx["state"], faults or {},
+                                                                              report.bringup_stages), stops=False)
         stage("air gap (what the nodes reached)", air_gap, stops=False)
     except StageFailed:
         pass

@@ -78,9 +78,12 @@ def ensure_ca(directory: Path) -> tuple[Path, Path]:
 
 
 def issue(ca: tuple[Path, Path], directory: Path, name: str, dns_names: list[str] = (),
-          addresses: list[str] = (), client: bool = False) -> tuple[Path, Path]:
+          addresses: list[str] = (), client: bool = False, server: bool | None = None) -> tuple[Path, Path]:
     """A certificate and key `<directory>/<name>.crt|.key` from the lab CA: for a TLS server (the DNS
-    names and addresses as subject alternative names) or, with `client`, for a node's identity."""
+    names and addresses as subject alternative names) or, with `client`, for a node's identity; with both
+    `client` and `server`, for a service that serves and calls others (Prometheus)."""
+    usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if (not client if server is None else server) else []) + \
+        ([ExtendedKeyUsageOID.CLIENT_AUTH] if client else [])
     ca_cert = x509.load_pem_x509_certificate(_read_pem(ca[0]))
     ca_key = serialization.load_pem_private_key(_read_pem(ca[1]), password=None)
     key = ec.generate_private_key(ec.SECP256R1())
@@ -90,8 +93,7 @@ def issue(ca: tuple[Path, Path], directory: Path, name: str, dns_names: list[str
                .public_key(key.public_key()).serial_number(x509.random_serial_number())
                .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=VALID_DAYS))
                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-               .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH if client
-                                                     else ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+               .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False))
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)

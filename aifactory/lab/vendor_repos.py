@@ -103,6 +103,8 @@ def package_specs(arch: str) -> dict[str, list[dict]]:
             files[f"/usr/lib/systemd/system/{unit}.service"] = (
                 f"[Unit]\nDescription={unit} (aifactory lab stand-in, not the vendor's daemon)\n\n"
                 f"[Service]\nExecStart={program}\n\n[Install]\nWantedBy=multi-user.target\n".encode(), 0o644)
+        for path, text in (entry.get("files") or {}).items():
+            files[path] = (text.encode(), 0o644)
         if entry.get("driver"):
             files[DRIVER_VERSION_FILE] = (f"{driver}\n".encode(), 0o644)
         files[f"/usr/share/doc/{name}/README.aifactory-lab"] = (

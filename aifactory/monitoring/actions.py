@@ -42,6 +42,8 @@ TABLE: dict[str, Severity] = {
     "NvlinkErrors": Severity(DRAIN, "retried NVLink traffic slows and may fail the node's jobs"),
     "GpuThermalThrottling": Severity(OBSERVE, "jobs run slower but right: the cooling is checked, not the node drained"),
     "DriverOffPin": Severity(DRAIN, "a node off the driver pin gives results the acceptance did not prove; rollout fixes it"),
+    "NeuronDeviceMissing": Severity(POWER_CYCLE, "a Neuron device off the bus returns with a power cycle; jobs must not "
+                                                 "land on the rest"),
     "InfinibandPortDown": Severity(DRAIN, "multi-node jobs on the node would fail or crawl"),
     "InfinibandPortSlow": Severity(DRAIN, "a port below its rated speed slows every multi-node job it carries"),
     "InfinibandPortFlapping": Severity(REPLACE, "a flapping port is a cable, transceiver or adapter to swap on site"),

@@ -1,13 +1,14 @@
 """The factory's alert rules, one per fault class, generated from the spec and the catalog.
 
-What differs between sites comes from the spec once, here: the GPUs a node has and the InfiniBand ports' rated
-speed (catalog `expected`), the fabric's service (IMEX on NVL72, Fabric Manager on HGX), the pinned driver, the
-scratch mount, whether Slurm runs. A rule applies only where its fault can happen (no GPU rules on Trainium, no
-InfiniBand rules without InfiniBand ports). Every series is selected through `aifactory.monitoring.metrics`.
-Annotations are plain text (no Go templates, so the rules pass through Ansible's templating verbatim): the
-alert's labels name the node, GPU or port.
+What differs between sites comes from the spec once, here: the GPUs or Neuron devices a node has and the
+InfiniBand ports' rated speed (catalog `expected`), the fabric's service (IMEX on NVL72, Fabric Manager on HGX), the
+pinned driver, the scratch mount, whether Slurm runs. A rule applies only where its fault can happen (no GPU rules
+on Trainium, no Neuron rules on NVIDIA, no InfiniBand rules without InfiniBand ports). Every series is selected
+through `aifactory.monitoring.metrics`. Annotations are plain text (no Go templates, so the rules pass through
+Ansible's templating verbatim): the alert's labels name the node, GPU or port.
 
-Each rule has a firing and a silent `promtool test rules` case (tests/monitoring/promtool/).
+Each rule has a firing and a silent `promtool test rules` case (tests/monitoring/promtool/: paris-gb200's cases for
+the NVIDIA examples, ohio-trn3's for Trainium).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ SCRATCH_FREE_BELOW = 0.10          # scratch is nearly full under 10% free
 NVLINK_ERRORS_PER_10M = 100        # NVLink CRC, replay and recovery errors of one GPU in 10 minutes
 IB_DOWNS_PER_HOUR = 3              # an InfiniBand port that went down this often in an hour is flapping
 TEXTFILE_STALE_SECONDS = 900       # the project's textfile metrics are stale after 15 minutes
+# Every metric a rule can select (aifactory.monitoring.metrics), by name.
+METRIC_NAMES = {v.name for v in vars(m).values() if isinstance(v, m.Metric)} | {v.name for v in m.NVLINK_ERRORS}
+FOR_UNITS = {"s": 1, "m": 60, "h": 3600}
 # The systemd unit of each NVLink fabric kind of the catalog (`expected.fabric`).
 FABRIC_UNITS = {"imex": "nvidia-imex.service", "fabric-manager": "nvidia-fabricmanager.service"}
 
@@ -40,6 +44,14 @@ class Alert:
     for_: str
     severity: str
     summary: str
+
+    def reads(self) -> set[str]:
+        """The names of the metrics its expression selects."""
+        return set(re.findall(r"[A-Za-z_:][A-Za-z0-9_:]*", self.expr)) & METRIC_NAMES
+
+    def for_seconds(self) -> int:
+        """How long its expression must hold before it fires."""
+        return int(self.for_[:-1]) * FOR_UNITS[self.for_[-1]]
 
     def rule(self) -> dict:
         return {"alert": self.name, "expr": self.expr, "for": self.for_, "labels": {"severity": self.severity},
@@ -109,6 +121,17 @@ def gpu_alerts(f: Factory) -> list[Alert]:
     ]
 
 
+def neuron_alerts(f: Factory) -> list[Alert]:
+    """The Neuron devices a node has against the platform's, counted by their ECC counters: neuron-monitor's
+    report lists every device the driver sees, so a device off the bus has none."""
+    devices = int(f.platform.expected.accelerators)
+    per_device = f"count by (node, neuron_device_index) ({m.NEURON_HW_ECC_EVENTS.select(job='neuron')})"
+    return [
+        Alert("NeuronDeviceMissing", f"count by (node) ({per_device}) < {devices} or {m.UP.select(job='neuron')} == 0",
+              "5m", "critical", f"fewer than the platform's {devices} Neuron devices report to neuron-monitor on the node"),
+    ]
+
+
 def fabric_alerts(f: Factory) -> list[Alert]:
     """The InfiniBand ports against the catalog's rated speed, and the NVLink fabric's service."""
     expected = f.platform.expected
@@ -139,8 +162,8 @@ def slurm_alerts(f: Factory) -> list[Alert]:
 
 def alerts(f: Factory) -> list[Alert]:
     """Every alert rule of the factory."""
-    gpu = gpu_alerts(f) if f.platform.software_stack == "nvidia" else []
-    return [*node_alerts(f), *gpu, *fabric_alerts(f), *slurm_alerts(f)]
+    accelerator = {"nvidia": gpu_alerts, "neuron": neuron_alerts}[f.platform.software_stack](f)
+    return [*node_alerts(f), *accelerator, *fabric_alerts(f), *slurm_alerts(f)]
 
 
 def rules(f: Factory) -> dict:

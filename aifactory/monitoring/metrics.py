@@ -105,12 +105,15 @@ NEURON_RUNTIME_MEMORY_USED = Metric("neuron_runtime_memory_used_bytes", NEURON_E
                                     "memory the Neuron runtimes use, on the host or the Neuron device")
 NEURON_EXECUTION_ERRORS = Metric("execution_errors_total", NEURON_EXPORTER, ("error_type", "runtime_tag"),
                                  "Neuron runtime execution errors, by type")
-# The ECC counter's name and labels as the exporter's recent versions write it (OpenTelemetry collector-contrib's
-# awscontainerinsightreceiver, internal/neuron/metric_name.go and its test data; older versions wrote one metric
-# per event type, `neurondevice_hw_ecc_events_total_<event_type>`).
-NEURON_HW_ECC_EVENTS = Metric("neurondevice_hw_ecc_events_total", NEURON_EXPORTER,
-                              ("event_type", "neuron_device_index"),
-                              "Neuron device ECC events (mem_ecc_corrected, mem_ecc_uncorrected, sram_ecc_...)")
+# The ECC counter of neuron-monitor's neuron_hw_counters group, one series per device and event type for every
+# device the report lists, as the exporter writes it: `hardware_ecc_events_total{event_type, neuron_device_index}`
+# (OpenTelemetry collector-contrib's awscontainerinsightreceiver, internal/neuron/neuron_monitor_scraper_test.go's
+# scraped page and its relabelling's `hardware_ecc_.*`; `neurondevice_hw_ecc_events_total` is the name the
+# CloudWatch agent renames it to: aws/amazon-cloudwatch-agent, translator/translate/otel/processor/
+# metricstransformprocessor/translator.go, renameMapForNeuronMonitor).
+NEURON_HW_ECC_EVENTS = Metric("hardware_ecc_events_total", NEURON_EXPORTER, ("event_type", "neuron_device_index"),
+                              "Neuron device ECC events (mem_ecc_corrected, mem_ecc_uncorrected, sram_ecc_...)",
+                              "counter")
 
 # --- node exporter --------------------------------------------------------------------------------------------
 UP = Metric("up", PROMETHEUS, (), "1 when the target's last scrape succeeded")

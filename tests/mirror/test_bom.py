@@ -138,7 +138,10 @@ def test_the_lab_installs_the_os_archive_part_of_the_bom_read_from_the_roles():
     expected = {"chrony", "e2fsprogs", "mdadm",  # os_baseline, scratch_storage (ext4) of lab-b200
                 *role_list("aws_node_identity", "aws_node_identity_packages"), *role_list("munge", "munge_packages"),
                 *role_list("slurm", "slurm_client_packages"), *role_list("slurm", "slurm_controller_packages"),
-                *role_list("slurm", "slurm_node_packages"), *role_list("slurmdbd", "slurmdbd_packages")}
+                *role_list("slurm", "slurm_node_packages"), *role_list("slurmdbd", "slurmdbd_packages"),
+                # lab-b200 enables monitoring: node exporter everywhere, Prometheus and Alertmanager on the head node
+                *role_list("node_exporter", "node_exporter_packages"),
+                *role_list("prometheus_server", "prometheus_server_packages")}
     assert node_installs(f) == tuple(sorted(expected))
     installs = site_installs(f)
     assert node_installs(f) == tuple(sorted(w.name for w in installs.packages if w.sources == ("os",)))
@@ -146,6 +149,7 @@ def test_the_lab_installs_the_os_archive_part_of_the_bom_read_from_the_roles():
     vendor = {w.name: w.sources[0] for w in installs.packages if w.sources != ("os",)}
     assert vendor["nvidia-open-580"] == vendor["nvidia-fabricmanager-580"] == "cuda"
     assert vendor["doca-ofed"] == "doca" and "nvidia-imex-580" not in vendor
+    assert vendor["datacenter-gpu-manager-exporter"] == "cuda"
     assert installs.arch == "amd64"
 
 

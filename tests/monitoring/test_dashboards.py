@@ -13,7 +13,7 @@ from aifactory.cli import main
 from aifactory.monitoring import dashboards as dash, metrics
 from aifactory.spec import load_spec
 from tests.conftest import put, site_dir
-from tests.monitoring.test_alert_rules import PROMTOOL, SITES, needs_promtool
+from tests.monitoring.test_alert_rules import PROMTOOL, SITES, needs_promtool, without_slurm
 from tests.spec.conftest import write_site  # noqa: F401 - a fixture
 
 # What Grafana puts in a query's place before Prometheus sees it.
@@ -147,7 +147,7 @@ def test_thresholds_come_from_the_spec_and_the_alert_rules(write_site):  # noqa:
 
 
 def test_without_slurm_the_overview_has_no_slurm_panels(write_site):  # noqa: F811 - the fixture
-    f = load_spec(write_site("lab-b200", lambda d: d.setdefault("scheduler", {}).update(kind="none")))
+    f = load_spec(write_site("lab-b200", without_slurm))
     titles = [p["title"] for p in dash.dashboards(f)[0]["panels"]]
     assert "Nodes up by rack" in titles and not [t for t in titles if "Slurm" in t]
 

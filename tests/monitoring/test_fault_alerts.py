@@ -5,9 +5,9 @@ series of the dcgm-exporter stand-in's /metrics page for each node's hardware pr
 node's health check writes from the stand-in `nvidia-smi -q -x`, under the target labels the site's generated
 scrape configuration gives them. promtool evaluates the site's generated rules over fifteen minutes of those
 series: exactly the alerts `hardware.FAULTS` names for the kind fire, on the faulty node alone, and none fires on
-a lab without faults. An alert of the table that reads node exporter's own collectors (InfiniBand ports from the
-kernel's sysfs, which the lab's containers lack) is left to its promtool cases (test_alert_rules.py), and this test
-checks that only those are left.
+a lab without faults. An alert of the table whose series the lab cannot serve (`lab.monitoring.served`: node
+exporter's InfiniBand collector reads the kernel's sysfs, which the lab's containers lack) is left to its promtool
+cases (test_alert_rules.py), and this test checks that only those are left.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from aifactory.lab import hardware
-from aifactory.monitoring import metrics
+from aifactory.lab import monitoring as lab_monitoring
 from aifactory.monitoring import prometheus_config as pc
 from aifactory.monitoring.alerts import RULES_FILE, alerts, rules_yaml
 from aifactory.node.inventory import build_inventory
@@ -34,7 +34,6 @@ from tests.monitoring.test_alert_rules import PROMTOOL, needs_promtool
 STAND_IN = Path(hardware.__file__).parent / "stand_in_tools" / "stand_in.py"
 SITES = ("lab-b200", "lab-gb200")
 MINUTES = 15  # of series; the longest `for` of the rules a fault raises is 10 minutes
-METRIC_SOURCES = {metric.name: metric.source for metric in vars(metrics).values() if isinstance(metric, metrics.Metric)}
 
 
 def stand_in():
@@ -106,12 +105,6 @@ def profile(f, node, kinds: list[str]) -> dict:
     return hardware.with_faults(healthy, kinds, nvidia.driver_branch, nvidia.driver_version)
 
 
-def read_by_node_exporter(alert: str, f) -> bool:
-    """Whether the rule reads a series of node exporter's own collectors (none the lab's stand-ins serve)."""
-    expr = next(a.expr for a in alerts(f) if a.name == alert)
-    return any(METRIC_SOURCES.get(name) == metrics.NODE_EXPORTER for name in re.findall(r"\w+", expr))
-
-
 CASES = [(site, kind) for site in SITES for kind, fault in hardware.FAULTS.items()
          if fault.applies(load_spec(site_dir(site)).platform)]
 
@@ -125,7 +118,7 @@ def test_a_fault_fires_exactly_its_alerts_on_its_node_alone(site, kind, tmp_path
     found = fired(tmp_path, f, series(tools, profile(f, healthy, []), targets[healthy.name], driver)
                   + series(tools, profile(f, faulty, [kind]), targets[faulty.name], driver))
     fault = hardware.FAULTS[kind]
-    shown = {a for a in fault.alerts if not read_by_node_exporter(a, f)}
+    shown = {a for a in fault.alerts if lab_monitoring.served(f, a)}
     assert found == {(alert, faulty.name) for alert in shown}, (kind, found)
 
 
@@ -143,8 +136,8 @@ def test_every_fault_kind_names_its_alerts_or_why_it_has_none():
     for kind, fault in hardware.FAULTS.items():
         assert bool(fault.alerts) != bool(fault.silent), kind  # one or the other, never both
         assert set(fault.alerts) <= names, kind
-    # Only the InfiniBand port alerts read what the lab cannot serve (node exporter's sysfs collectors).
+    # Only the InfiniBand port alerts read what the lab cannot serve (node exporter's sysfs collector).
     f = load_spec(site_dir("lab-b200"))
     left = {a for fault in hardware.FAULTS.values() if fault.applies(f.platform) for a in fault.alerts
-            if read_by_node_exporter(a, f)}
+            if not lab_monitoring.served(f, a)}
     assert left == {"InfinibandPortDown", "InfinibandPortSlow"}

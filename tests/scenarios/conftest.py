@@ -68,11 +68,13 @@ def monkeypatch_session():
 
 def lab_b200_copy(name: str, octet: int, dest: Path) -> Path:
     """lab-b200 as the site `name` on 10.`octet`.0.0/16, written under `dest`: a lab of its own, which can be up
-    beside lab-b200's (tests/conftest.py's LAB_SITES gives its module a group of its own)."""
+    beside lab-b200's (tests/conftest.py's LAB_SITES gives its module a group of its own). Without monitoring: the
+    lab-b200 rehearsal proves it (test_rehearse.py), and these labs spend their minutes on what they test."""
     site = dest / name
     shutil.copytree(site_dir("lab-b200"), site)
     data = yaml.safe_load((site / "factory.yaml").read_text())
     data["name"] = name
+    data["monitoring"]["enabled"] = False
     data["network"].update(domain=f"{name}.factory.internal", **lab_network(octet))
     data["hybrid_link"]["vpc_cidr"] = f"10.{100 + octet}.0.0/24"
     (site / "factory.yaml").write_text(yaml.safe_dump(data, sort_keys=False))

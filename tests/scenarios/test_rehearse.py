@@ -4,7 +4,8 @@ fabric stages install from the lab's stand-in vendor repositories, acceptance ru
 profile on every node and fails exactly the faulty node's NVLink check (the other nodes pass every check: a
 slow NVLink is no hardware fault), the steps a container cannot run are reported as skipped, Slurm drains the
 faulty node for that check and runs jobs on the others, the performance stage fails the slow node at its own
-tray tier and names no other, and the lab is gone afterwards (checked here, independently of `lab down`).
+tray tier and names no other, the head node's Prometheus raises the NVLink alert and Slurm's drain for the faulty
+node alone, and the lab is gone afterwards (checked here, independently of `lab down`).
 lab-gb200's rehearsal (test_rehearse_gb200.py) is the one that passes whole."""
 
 from __future__ import annotations
@@ -68,8 +69,9 @@ def test_rehearsal_with_a_fault_fails_exactly_that_node_and_check_and_leaves_no_
     outcomes = {name: s["outcome"] for name, s in stages.items()}
     assert list(outcomes) == ["lab up", "plan (AWS side against moto_server)", "bringup",
                               "bringup again (must change nothing)", "acceptance", "GPU / kernel-module steps",
-                              "AWS link (node side)", "scheduler (Slurm on the nodes)", "performance", "air gap (what the nodes reached)",
-                              "lab down"]
+                              "AWS link (node side)", "scheduler (Slurm on the nodes)", "performance", "monitoring",
+                              "air gap (what the nodes reached)", "lab down"], "\n".join(
+        f"{s['name']}: {s['outcome']}: {s['detail']}" for s in report["stages"])
     # The faults fail the rehearsal in acceptance and performance alone: every other stage passed. Performance ran
     # on the nodes acceptance passed, and named the slow node alone, at its own tray tier.
     assert rc == 1 and not report["passed"]
@@ -122,6 +124,13 @@ def test_rehearsal_with_a_fault_fails_exactly_that_node_and_check_and_leaves_no_
     scheduler = stages["scheduler (Slurm on the nodes)"]["detail"]
     assert f"{faulty} drained (nvlink_links)" in scheduler, scheduler
     assert f"srun -N{len(healthy)} hostname answered from each" in scheduler, scheduler
+    # Monitoring (issue 32): the head node's Prometheus, scraping node exporter and the DCGM exporter stand-in on every
+    # node, raised the NVLink fault's alert on the faulty node and Slurm's drain of it, and nothing else: the slow
+    # node's bandwidth moves no counter, the healthy node raised none.
+    monitoring = stages["monitoring"]["detail"]
+    assert monitoring.startswith(f"alerts on {head}'s Prometheus: {faulty}: NvlinkDown, SlurmNodeDrained;"), monitoring
+    assert "unexpected" not in monitoring and slow not in monitoring and healthy[0] not in monitoring, monitoring
+    assert report["bringup_stages"]["monitoring"]["failed"] == 0 and report["bringup_stages"]["monitoring"]["tasks"] > 0
     # The AWS link ran: the plan's stack outputs in the inventory, its tasks run on every node, and the
     # Bedrock checks passed through the private endpoint names (the lab's DNS, HTTPS and moto stand-ins).
     assert report["bringup_stages"]["awslink"]["tasks"] > 0 and report["bringup_stages"]["awslink"]["not_run"] == []

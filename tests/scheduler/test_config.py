@@ -28,6 +28,8 @@ def grown(tmp_path, site: str, **changes):
     data = yaml.safe_load((site_dir(site) / "factory.yaml").read_text())
     data["compute"].update(changes.pop("compute", {}))
     data["scheduler"] = changes.pop("scheduler", {})
+    if data["scheduler"].get("kind") == "none":  # no head nodes to run Prometheus on
+        data.get("monitoring", {})["enabled"] = False
     data["facility"]["power_budget_kw"] = 10**6
     target = tmp_path / site
     target.mkdir(parents=True)

@@ -51,7 +51,8 @@ def test_backup_controller_with_state_on_a_shared_mount(write_site):
 
 
 def test_without_a_scheduler_there_is_no_head_node_and_old_oses_pass(write_site):
-    f = load_spec(write_site("lab-b200", both(set_scheduler(kind="none"), put("compute.node_os", "ubuntu-22.04"))))
+    f = load_spec(write_site("lab-b200", both(set_scheduler(kind="none"), put("compute.node_os", "ubuntu-22.04"),
+                                                      put("monitoring.enabled", False))))
     assert f.head_nodes == ()
 
 
