@@ -59,6 +59,10 @@ CREDENTIAL_TYPES = (
                    (Field("ssm_activation_code", "SSM activation code", "AIFACTORY_SSM_ACTIVATION_CODE"),)),
     CredentialType("aifactory Slurm accounting database", "The password of slurmdbd's database",
                    (Field("slurmdbd_database_password", "slurmdbd database password", "AIFACTORY_SLURMDBD_DB_PASSWORD"),)),
+    CredentialType("aifactory Alertmanager", "The bcrypt hash of the password Prometheus logs in to Alertmanager with "
+                                             "(monitoring.enabled: htpasswd -nBC 12 prometheus, the part after the colon)",
+                   (Field("alertmanager_password_hash", "Alertmanager password hash",
+                          "AIFACTORY_ALERTMANAGER_PASSWORD_HASH"),)),
 )
 # Not a secret: the AWS stack's outputs (pulumi stack output --json), written to a file for the inventory plugin.
 STACK_OUTPUTS_TYPE = "aifactory stack outputs"

@@ -10,7 +10,7 @@ from aifactory import cli
 from aifactory.reports.diff import compare_scheduler, has_errors, markdown, scheduler_view
 from aifactory.node.inventory import build_inventory
 from aifactory.spec import load_spec
-from tests.conftest import put, site_dir
+from tests.conftest import both, put, site_dir
 
 
 def grow(data):
@@ -44,7 +44,7 @@ def test_a_head_node_address_that_would_move_is_an_error():
 
 def test_a_scheduler_turned_off_is_shown_and_needs_no_reconfigure(site):
     before = load_spec(site_dir("lab-b200"))
-    after = load_spec(site("lab-b200", put("scheduler", {"kind": "none"})))
+    after = load_spec(site("lab-b200", both(put("scheduler", {"kind": "none"}), put("monitoring.enabled", False))))
     diff = compare_scheduler(scheduler_view(before), scheduler_view(after))
     assert diff["kind"] == {"before": "slurm", "after": "none"} and diff["reconfigure"] is False
     assert diff["head_nodes"]["removed"] == ["lab-b200-head01"]
