@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
 
 import bcrypt
 import pytest
@@ -83,10 +84,44 @@ def test_the_stage_waits_for_firing_alerts_and_fails_on_any_other():
     expected = {"n1": {"NvlinkDown", "SlurmNodeDrained"}, "n3": {"GpuThermalThrottling"}}
     long_for = {"GpuThermalThrottling"}
     done = [("NvlinkDown", "n1", "firing"), ("SlurmNodeDrained", "n1", "firing"), ("GpuThermalThrottling", "n3", "pending")]
-    assert monitoring.judge(done, expected, long_for) == (True, [])
+    assert monitoring.judge(done, expected, long_for) == []
     # A short `for` still pending: not yet; an alert nobody expects: a problem, pending or firing.
-    ok, problems = monitoring.judge([*done[1:], ("NvlinkDown", "n1", "pending"), ("GpuMissing", "n2", "pending")],
-                                    expected, long_for)
-    assert not ok and problems == ["not raised: n1: NvlinkDown pending", "unexpected: n2: GpuMissing pending"]
-    assert monitoring.judge([], {}, long_for) == (True, [])
-    assert monitoring.judge([], expected, long_for)[1][0] == "not raised: n1: NvlinkDown not raised"
+    problems = monitoring.judge([*done[1:], ("NvlinkDown", "n1", "pending"), ("GpuMissing", "n2", "pending")],
+                                expected, long_for)
+    assert problems == ["not raised: n1: NvlinkDown pending", "unexpected: n2: GpuMissing pending"]
+    assert monitoring.judge([], {}, long_for) == []
+    assert monitoring.judge([], expected, long_for)[0] == "not raised: n1: NvlinkDown not raised"
+    # One that fired at an earlier look stays a problem once resolved; one that was only pending does not.
+    assert monitoring.judge(done, expected, long_for, {("NodeDown", "n2")}) == ["unexpected: n2: NodeDown fired, then resolved"]
+    assert monitoring.judge([*done, ("NodeDown", "n2", "firing")], expected, long_for, {("NodeDown", "n2")}) == [
+        "unexpected: n2: NodeDown firing"]
+
+
+def looks(monkeypatch, pages: list[str]) -> None:
+    """The head node's Prometheus answering `pages` in turn (the last one again after), polled without waiting."""
+    answers = iter(pages)
+    last = []
+
+    def ssh(state, address, command, timeout):
+        last[:] = [next(answers, last[0] if last else pages[-1])]
+        return subprocess.CompletedProcess(["ssh"], 0, last[0], "")
+    monkeypatch.setattr(monitoring.nodes, "ssh", ssh)
+    monkeypatch.setattr(monitoring.procs, "wait_until", lambda ready, timeout_s, every_s: any(ready() for _ in range(6)))
+
+
+def test_a_pending_alert_that_clears_passes_and_one_that_fired_and_resolved_fails(monkeypatch):
+    f = load_spec(site_dir("lab-b200"))
+    faulty, other = f.nodes[1].name, f.nodes[2].name
+    faults = {faulty: ["nvlink-down"]}
+    done = (("NvlinkDown", {"node": faulty}, "firing"), ("SlurmNodeDrained", {"slurm_node": faulty}, "firing"))
+    blip = ("NodeDown", {"node": other}, "pending")
+    looks(monkeypatch, [page(blip), page(blip, *done), page(*done)])
+    outcome, detail = monitoring.monitoring_outcome(f, None, faults, {})
+    assert (outcome, detail) == ("passed", f"alerts on {f.head_nodes[0].name}'s Prometheus: {faulty}: NvlinkDown, "
+                                           "SlurmNodeDrained"), detail
+    looks(monkeypatch, [page(("NodeDown", {"node": other}, "firing"), *done), page(*done)])
+    outcome, detail = monitoring.monitoring_outcome(f, None, faults, {})
+    assert outcome == "failed" and detail.endswith(f"unexpected: {other}: NodeDown fired, then resolved"), detail
+    looks(monkeypatch, [page(blip, *done)])  # still pending when the wait ends
+    outcome, detail = monitoring.monitoring_outcome(f, None, faults, {})
+    assert outcome == "failed" and detail.endswith(f"unexpected: {other}: NodeDown pending"), detail
