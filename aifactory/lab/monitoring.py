@@ -79,19 +79,19 @@ def seed(state: LabState, root: Path, host: str, address: str, head: bool) -> No
         password.write_text(LAB_ALERTMANAGER_PASSWORD + "\n")
 
 
-def served(f: Factory, alert: str) -> bool:
-    """Whether the lab's hosts serve every series `alert`'s rule reads."""
-    rule = next(a for a in alert_rules.alerts(f) if a.name == alert)
+def served(rule: alert_rules.Alert) -> bool:
+    """Whether the lab's hosts serve every series `rule` reads."""
     return not any(name.startswith(SYSFS_SERIES) for name in rule.reads())
 
 
 def expected_alerts(f: Factory, faults: dict[str, list[str]]) -> tuple[dict[str, set[str]], dict[str, str]]:
     """({node: the alerts its faults raise in the lab}, {alert: why the lab cannot raise it})."""
+    rules = {rule.name: rule for rule in alert_rules.alerts(f)}
     expected: dict[str, set[str]] = {}
     unseen: dict[str, str] = {}
     for node, kinds in faults.items():
         for alert in (a for kind in kinds for a in hardware.FAULTS[kind].alerts):
-            if served(f, alert):
+            if served(rules[alert]):
                 expected.setdefault(node, set()).add(alert)
             else:
                 unseen[alert] = NOT_SERVED
@@ -131,8 +131,8 @@ def judge(found: list[tuple[str, str, str]], expected: dict[str, set[str]], long
                if states.get((name, node)) != "firing" and not (name in long_for and (name, node) in states)]
     unexpected = {(name, node): state for (name, node), state in states.items() if name not in expected.get(node, set())}
     unexpected.update({key: "fired, then resolved" for key in fired_before if key not in unexpected})
-    return [f"not raised: {m}" for m in missing] + [f"unexpected: {node}: {name} {state}"
-                                                    for (name, node), state in sorted(unexpected.items(), key=lambda i: i[0][::-1])]
+    others = sorted((node, name, state) for (name, node), state in unexpected.items())
+    return [f"not raised: {m}" for m in missing] + [f"unexpected: {node}: {name} {state}" for node, name, state in others]
 
 
 def monitoring_outcome(f: Factory, state: LabState, faults: dict[str, list[str]],

@@ -82,8 +82,10 @@ def issue(ca: tuple[Path, Path], directory: Path, name: str, dns_names: list[str
     """A certificate and key `<directory>/<name>.crt|.key` from the lab CA: for a TLS server (the DNS
     names and addresses as subject alternative names) or, with `client`, for a node's identity; with both
     `client` and `server`, for a service that serves and calls others (Prometheus)."""
-    usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if (not client if server is None else server) else []) + \
-        ([ExtendedKeyUsageOID.CLIENT_AUTH] if client else [])
+    if server is None:  # a server certificate, unless it is a client's
+        server = not client
+    usages = [oid for oid, wanted in ((ExtendedKeyUsageOID.SERVER_AUTH, server), (ExtendedKeyUsageOID.CLIENT_AUTH, client))
+              if wanted]
     ca_cert = x509.load_pem_x509_certificate(_read_pem(ca[0]))
     ca_key = serialization.load_pem_private_key(_read_pem(ca[1]), password=None)
     key = ec.generate_private_key(ec.SECP256R1())

@@ -31,7 +31,7 @@ NVLINK_ERRORS_PER_10M = 100        # NVLink CRC, replay and recovery errors of o
 IB_DOWNS_PER_HOUR = 3              # an InfiniBand port that went down this often in an hour is flapping
 TEXTFILE_STALE_SECONDS = 900       # the project's textfile metrics are stale after 15 minutes
 # Every metric a rule can select (aifactory.monitoring.metrics), by name.
-METRIC_NAMES = {v.name for v in vars(m).values() if isinstance(v, m.Metric)} | {v.name for v in m.NVLINK_ERRORS}
+METRIC_NAMES = {metric.name for metric in m.all_metrics()}
 FOR_UNITS = {"s": 1, "m": 60, "h": 3600}
 # The systemd unit of each NVLink fabric kind of the catalog (`expected.fabric`).
 FABRIC_UNITS = {"imex": "nvidia-imex.service", "fabric-manager": "nvidia-fabricmanager.service"}

@@ -89,12 +89,16 @@ ECC_SBE_VOL_TOTAL = Metric("DCGM_FI_DEV_ECC_SBE_VOL_TOTAL", DCGM_EXPORTER, DCGM_
 
 
 
+def all_metrics() -> list[Metric]:
+    """Every metric this module defines (NVLINK_ERRORS's among them)."""
+    return [v for v in globals().values() if isinstance(v, Metric)] + list(NVLINK_ERRORS)
+
+
 def dcgm_counters() -> list[dict[str, str]]:
     """dcgm-exporter's counters file as the role writes it (field, type, help): every DCGM metric above, the ones
     the alert rules and dashboards read. The exporter's labels (gpu, UUID, ...) come with every field."""
-    metrics = [v for v in globals().values() if isinstance(v, Metric)] + list(NVLINK_ERRORS)
     return [{"field": m.name, "type": m.type, "help": m.help.replace(",", ";")}
-            for m in metrics if m.source == DCGM_EXPORTER]
+            for m in all_metrics() if m.source == DCGM_EXPORTER]
 
 
 # --- Neuron's exporter (neuron-monitor-prometheus.py) ----------------------------------------------------------

@@ -16,6 +16,7 @@ import importlib.util
 import json
 import re
 import subprocess
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -87,8 +88,9 @@ def fired(tmp_path: Path, f, node_series: list) -> set[tuple[str, str]]:
     return found
 
 
+@cache
 def lab(site: str):
-    """(spec, {node: {job: target labels}}, the stand-in tools) of a lab site."""
+    """(spec, {node: {job: target labels}}, the stand-in tools) of a lab site, read once per site."""
     f = load_spec(site_dir(site))
     config = pc.prometheus_config(f, build_inventory(f))
     targets: dict[str, dict] = {}
@@ -118,7 +120,8 @@ def test_a_fault_fires_exactly_its_alerts_on_its_node_alone(site, kind, tmp_path
     found = fired(tmp_path, f, series(tools, profile(f, healthy, []), targets[healthy.name], driver)
                   + series(tools, profile(f, faulty, [kind]), targets[faulty.name], driver))
     fault = hardware.FAULTS[kind]
-    shown = {a for a in fault.alerts if lab_monitoring.served(f, a)}
+    rules = {rule.name: rule for rule in alerts(f)}
+    shown = {a for a in fault.alerts if lab_monitoring.served(rules[a])}
     assert found == {(alert, faulty.name) for alert in shown}, (kind, found)
 
 
@@ -138,6 +141,7 @@ def test_every_fault_kind_names_its_alerts_or_why_it_has_none():
         assert set(fault.alerts) <= names, kind
     # Only the InfiniBand port alerts read what the lab cannot serve (node exporter's sysfs collector).
     f = load_spec(site_dir("lab-b200"))
+    rules = {rule.name: rule for rule in alerts(f)}
     left = {a for fault in hardware.FAULTS.values() if fault.applies(f.platform) for a in fault.alerts
-            if not lab_monitoring.served(f, a)}
+            if not lab_monitoring.served(rules[a])}
     assert left == {"InfinibandPortDown", "InfinibandPortSlow"}
