@@ -71,6 +71,18 @@ def run_state_dir(tmp_path_factory):
         yield
 
 
+@pytest.fixture(autouse=True)
+def no_labs_of_other_runs(request, monkeypatch):
+    """A test that boots no lab sees no lab of another run on this machine (a scenario run beside it, or one a
+    killed run left up): LabState.load finds only what the test itself recorded. The lab modules and the tests
+    marked `machine_traces` read the machine's traces as `aifactory` does."""
+    if (request.node.get_closest_marker("lab") or request.node.nodeid.startswith("tests/scenarios/")
+            or request.node.get_closest_marker("machine_traces")):
+        return
+    from aifactory.lab import state
+    monkeypatch.setattr(state, "traced_roots", lambda site: [])
+
+
 @pytest.fixture(scope="session", autouse=True)
 def checkout_trusted_by_git():
     """git trusts this checkout when the tests run as another user than its owner (`make unit` without root in a

@@ -99,7 +99,7 @@ class LabState:
         if os.path.lexists(pointer):
             roots.append(_read_pointer(pointer))
         found = cls._load_from(site, roots)
-        return found or cls._load_from(site, traces.lab_roots(site, network.bridge_name(site)))
+        return found or cls._load_from(site, traced_roots(site))
 
     @classmethod
     def _load_from(cls, site: str, roots: list[Path]) -> LabState | None:
@@ -110,6 +110,11 @@ class LabState:
                 return cls(site=data["site"], resources=data["resources"], endpoints=data["endpoints"],
                            nodes=data.get("nodes", {}), root=root)
         return None
+
+
+def traced_roots(site: str) -> list[Path]:
+    """The lab roots this machine's traces name for `site` (aifactory.lab.traces)."""
+    return traces.lab_roots(site, network.bridge_name(site))
 
 
 def _read_pointer(pointer: Path) -> Path:

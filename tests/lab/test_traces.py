@@ -40,6 +40,7 @@ def test_a_bridge_alias_names_a_lab_root_only_as_the_site_s_state_file(alias, ro
     assert traces.root_of_state_file(alias, SITE) == root
 
 
+@pytest.mark.machine_traces
 def test_a_lab_recorded_elsewhere_is_loaded_from_where_the_machine_says(tmp_path, monkeypatch):
     """No state under this environment's lab root or pointer: the traces' root is read, as strictly as any."""
     monkeypatch.setenv("AIFACTORY_LAB_DIR", str(tmp_path / "here"))
