@@ -10,7 +10,7 @@ The scheduler is compared by the Slurm files aifactory.scheduler generates on ea
 (a moved address is an error too), Slurm nodes, partitions and topology blocks or switches added,
 removed or changed, and which files change (the scheduler stage applies them with `scontrol
 reconfigure`). AWS resources are compared by two offline plans (the program at the ref when the ref
-has one): a changed resource is replaced when a changed property forces a new resource in the AWS
+has one), each in a process of its own, both at once: a changed resource is replaced when a changed property forces a new resource in the AWS
 provider (aifactory.reports.replace_on_change), updated otherwise; each change shows its old and new
 value, secrets masked.
 """
@@ -181,18 +181,36 @@ def compare_plans(before: dict, after: dict) -> dict[str, list[dict]]:
     return {"created": order(created), "updated": order(updated), "replaced": order(replaced), "deleted": order(deleted)}
 
 
-def plan_json(spec: Path, program: Path | None, cwd: Path | None = None) -> dict:
-    """An offline plan as its JSON, planned in a process of its own (so a ref's program imports its
-    own `infra` modules)."""
+def start_plan(spec: Path, program: Path | None, cwd: Path | None = None) -> subprocess.Popen:
+    """An offline plan as its JSON, planned in a process of its own (so a ref's program imports its own `infra`
+    modules), started: `plan_json` reads it. The two sides of a diff plan at once."""
     command = [sys.executable, "-m", "aifactory.cli", "plan", str(spec), "--format", "json"]
     if program:
         command += ["--program", str(program)]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=cwd)
-    if done.returncode == EXIT_NOT_CHECKED:
-        raise DiffNotChecked(f"planning {spec} stopped without a verdict: {done.stderr.strip()[-2000:]}")
-    if done.returncode not in (0, 1):
-        raise DiffError(f"planning {spec} failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
-    return json.loads(done.stdout)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+
+
+def plan_json(spec: Path, planning: subprocess.Popen) -> dict:
+    """The plan JSON of the process `planning` (start_plan) of `spec`; DiffError when it has none."""
+    out, err = planning.communicate()
+    if planning.returncode == EXIT_NOT_CHECKED:
+        raise DiffNotChecked(f"planning {spec} stopped without a verdict: {err.strip()[-2000:]}")
+    if planning.returncode not in (0, 1):
+        raise DiffError(f"planning {spec} failed (exit {planning.returncode}): {err.strip()[-2000:]}")
+    return json.loads(out)
+
+
+def plan_both(before: tuple[Path, Path | None, Path], after: tuple[Path, Path | None]) -> tuple[dict, dict]:
+    """The plans of both sides ((spec, program, cwd), (spec, program)), planned at once; a side that fails stops
+    the other."""
+    started = [start_plan(*before), start_plan(*after)]
+    try:
+        return plan_json(before[0], started[0]), plan_json(after[0], started[1])
+    finally:
+        for planning in started:
+            if planning.poll() is None:
+                planning.kill()
+                planning.communicate()
 
 
 # --- the two sides ---------------------------------------------------------------------------------
@@ -259,6 +277,8 @@ def site_diff(site: str | Path, against: str, program: Path | None = None,
             progress(f"reading the saved plan {against}")
             before_plan = saved_plan(Path(against))
             result["notes"].append("hosts not compared (nor the scheduler): a saved plan holds the AWS side only")
+            progress(f"planning {after.name} as it is now")
+            after_plan = plan_json(spec_file, start_plan(spec_file, program))
         else:
             progress(f"reading the site and infra/ at {against}")
             old_site, old_program = checkout_at(spec_file.parent, against, Path(tmp))
@@ -267,10 +287,9 @@ def site_diff(site: str | Path, against: str, program: Path | None = None,
             result["scheduler"] = compare_scheduler(scheduler_view(before), scheduler_view(after))
             if old_program is None:
                 result["notes"].append(f"{against} has no infra/: both sides planned with the same program")
-            progress(f"planning {after.name} at {against}")
-            before_plan = plan_json(old_site / spec_file.name, old_program or program, cwd=Path(tmp))
-    progress(f"planning {after.name} as it is now")
-    after_plan = plan_json(spec_file, program)
+            progress(f"planning {after.name} at {against} and as it is now, at once")
+            before_plan, after_plan = plan_both((old_site / spec_file.name, old_program or program, Path(tmp)),
+                                                (spec_file, program))
     progress("comparing the two sides")
     result["aws"] = compare_plans(before_plan, after_plan)
     for side, plan in (("before", before_plan), ("after", after_plan)):

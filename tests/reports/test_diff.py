@@ -6,6 +6,8 @@ import json
 import re
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -138,8 +140,32 @@ def test_a_plan_without_a_verdict_is_no_diff_and_exits_4(capsys, tmp_path, monke
 
     lab = REPO / "inventories" / "lab-b200"
     (tmp_path / "plan.json").write_text(json.dumps({"factory": "lab-b200", "resources": []}))
-    stand_in_failed = subprocess.CompletedProcess([], 4, "", "the plan stopped without a verdict: moto failed")
-    monkeypatch.setattr(diff_module.subprocess, "run", lambda *a, **k: stand_in_failed)
+    stand_in_failed = "import sys; sys.stderr.write('the plan stopped without a verdict: moto failed'); sys.exit(4)"
+    monkeypatch.setattr(diff_module, "start_plan", lambda *a, **k: subprocess.Popen(
+        [sys.executable, "-c", stand_in_failed], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     assert main(["diff", str(lab), "--against", str(tmp_path / "plan.json")]) == 4
     err = capsys.readouterr().err
     assert "stopped without a verdict" in err and "moto failed" in err
+
+
+def test_both_sides_plan_at_once_and_a_side_that_fails_stops_the_other(tmp_path, monkeypatch):
+    """plan_both starts the two plans before it reads either; the first that fails kills the other's process."""
+    from aifactory.reports import diff
+    events, processes = [], []
+
+    def python(script: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    reading = diff.plan_json
+    monkeypatch.setattr(diff, "start_plan", lambda spec, program, cwd=None: (events.append(f"start {spec}"),
+                                                                             processes.pop(0))[1])
+    monkeypatch.setattr(diff, "plan_json", lambda spec, planning: (events.append(f"read {spec}"),
+                                                                   reading(spec, planning))[1])
+    plan = 'import json; print(json.dumps({"resources": [], "clean": True}))'
+    processes[:] = [python(plan), python(plan)]
+    assert diff.plan_both((Path("old"), None, tmp_path), (Path("new"), None)) == ({"resources": [], "clean": True},) * 2
+    assert events == ["start old", "start new", "read old", "read new"]
+    slow = python("import time; time.sleep(120)")
+    processes[:] = [python("import sys; sys.exit(3)"), slow]
+    with pytest.raises(diff.DiffError, match="planning old failed \\(exit 3\\)"):
+        diff.plan_both((Path("old"), None, tmp_path), (Path("new"), None))
+    assert slow.poll() is not None  # killed, not left planning
