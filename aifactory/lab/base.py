@@ -22,6 +22,10 @@ from pathlib import Path
 RELEASE = "debian-13"  # the spec's compute.node_os value a lab node is
 SUITE = "trixie"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
+# Debian's packages of what `aifactory monitoring-receiver` imports (pydantic, PyYAML, cryptography, botocore's
+# partition data): the lab runs the receiver on its head node with Debian's python3 (aifactory.lab.monitoring).
+RECEIVER_PACKAGES = ("python3-pydantic", "python3-yaml", "python3-cryptography", "python3-botocore",
+                     "python3-cffi-backend")  # cryptography needs it through a virtual package debootstrap does not resolve
 # What a booted node needs: systemd as init, sshd, and python3 for Ansible modules; plus the tools the
 # roles drive on a real node (filesystems, block devices, apt with its Python binding). What the roles
 # install themselves (mirror.node_installs: time sync, the scheduler) is left out: nodes install it from
@@ -33,6 +37,8 @@ PACKAGES = (
     # Priority important: on every installed Debian node, so a site's bill of materials leaves it out
     # (aifactory.mirror.bom); debootstrap's minbase does not install it.
     "udev",
+    # aifactory's runtime dependencies, for the alert receiver the lab installs on head nodes (lab.monitoring)
+    *RECEIVER_PACKAGES,
 )
 CACHE_ROOT = Path(os.environ.get("AIFACTORY_LAB_CACHE", "/var/cache/aifactory/lab"))
 

@@ -22,17 +22,20 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
 import bcrypt
 
+from aifactory.core import project
 from aifactory.lab import aws, hardware, nodes, procs, tls
 from aifactory.lab import scheduler as scheduler_lab
 from aifactory.lab.state import LabState
 from aifactory.monitoring import alerts as alert_rules
 from aifactory.monitoring import prometheus_config as pc
-from aifactory.monitoring.role_vars import NODE_EXPORTER_CERT, NODE_EXPORTER_KEY
+from aifactory.monitoring import receiver as receiver_records
+from aifactory.monitoring.role_vars import NODE_EXPORTER_CERT, NODE_EXPORTER_KEY, RECEIVER_CERT, RECEIVER_KEY, RECEIVER_STATE_DIR
 from aifactory.spec import Factory
 
 PASSWORD_ENV, HASH_ENV = "AIFACTORY_ALERTMANAGER_PASSWORD", "AIFACTORY_ALERTMANAGER_PASSWORD_HASH"
@@ -45,6 +48,13 @@ FIRING_WAIT_S = 180
 COMMAND_TIMEOUT_S = 30
 # Series of node exporter's InfiniBand collector: read from the kernel's sysfs, which the lab's containers lack.
 SYSFS_SERIES = "node_infiniband_"
+# Where the lab installs aifactory on a head node, and the command the prometheus_server role looks for.
+INSTALL_DIR, COMMAND = "/opt/aifactory", "/usr/local/bin/aifactory"
+RECEIVER_AUDIT = f"{RECEIVER_STATE_DIR}/{receiver_records.AUDIT_FILE}"
+# The receiver's audit events: those that end its handling of an alert, and those the stage's detail lists.
+DECIDED = ("acted", "observed")
+SHOWN = ("acted", "observed", "drained", "proposed", "power-cycle pending", "power-cycled", "replacement requested",
+         "refused", "failed")
 NOT_SERVED = "node exporter reads its series from the kernel's sysfs, which the lab's containers do not have"
 
 
@@ -77,6 +87,35 @@ def seed(state: LabState, root: Path, host: str, address: str, head: bool) -> No
         password = root / FILES.alertmanager_password.lstrip("/")
         password.touch(mode=0o600)
         password.write_text(LAB_ALERTMANAGER_PASSWORD + "\n")
+        cert, key = tls.issue(ca, pki / "monitoring", f"{host}-receiver", addresses=[address])
+        _put(root, RECEIVER_CERT, cert)
+        _put(root, RECEIVER_KEY, key, private=True)
+        install_aifactory(root)
+
+
+def install_aifactory(root: Path) -> None:
+    """aifactory on a head node, as docs/MONITORING.md asks the operator to install it for the alert receiver: this
+    checkout laid out as its wheel installs it (the package, and in `aifactory/_project` the project files
+    pyproject.toml ships), under /opt/aifactory, run by Debian's python3 with Debian's packages of its dependencies
+    (in the lab's base root: base.RECEIVER_PACKAGES); and the `aifactory` command the role looks for."""
+    package = Path(__file__).resolve().parent.parent
+    checkout = project.checkout()
+    if checkout is None:
+        raise RuntimeError("the lab installs aifactory on its head nodes from a checkout; this one is installed")
+    target = root / INSTALL_DIR.lstrip("/") / package.name
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(package, target, ignore=shutil.ignore_patterns("__pycache__"))
+    setuptools = tomllib.loads((checkout / "pyproject.toml").read_text())["tool"]["setuptools"]
+    for pattern in setuptools["package-data"][f"{package.name}.{project.SHIPPED}"]:
+        for source in (p for p in checkout.glob(pattern) if p.is_file() and "__pycache__" not in p.parts):
+            shipped = target / project.SHIPPED / source.relative_to(checkout)
+            shipped.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, shipped)
+    command = root / COMMAND.lstrip("/")
+    command.parent.mkdir(parents=True, exist_ok=True)
+    command.write_text(f"#!/bin/sh\n# aifactory, installed by the lab from {checkout}\n"
+                       f"PYTHONPATH={INSTALL_DIR} PYTHONDONTWRITEBYTECODE=1 exec python3 -m aifactory.cli \"$@\"\n")
+    command.chmod(0o755)
 
 
 def served(rule: alert_rules.Alert) -> bool:
@@ -135,38 +174,86 @@ def judge(found: list[tuple[str, str, str]], expected: dict[str, set[str]], long
     return [f"not raised: {m}" for m in missing] + [f"unexpected: {node}: {name} {state}" for node, name, state in others]
 
 
+def read_audit(text: str) -> list[dict]:
+    """The receiver's audit log (one JSON object a line), read as input: ValueError naming a line that is not one."""
+    entries = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            entry = None
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in ("event", "detail")) or not all(
+                isinstance(entry.get(k), (str, type(None))) for k in ("alert", "node", "action")):
+            raise ValueError(f"{RECEIVER_AUDIT} line {number}: not an audit entry: {line[:200]!r}")
+        entries.append(entry)
+    return entries
+
+
+def receiver_problems(audit: list[dict], firing: set[tuple[str, str]]) -> list[str]:
+    """What is wrong with the receiver's decisions on the expected alerts `firing` ((alert, node)): one it has not
+    decided yet (acted on or observed), and any call it refused or action that failed."""
+    decided = {(e["alert"], e["node"]) for e in audit if e["event"] in DECIDED}
+    return ([f"receiver has not acted on: {node}: {name}" for name, node in sorted(firing - decided)]
+            + [f"receiver {e['event']}: {e['node'] or '-'}: {e['alert'] or 'payload'}: {e['detail']}"
+               for e in audit if e["event"] in ("refused", "failed")])
+
+
+def receiver_actions(audit: list[dict]) -> str:
+    """The receiver's decisions per node, for the stage's detail."""
+    by_node: dict[str, list[str]] = {}
+    for e in audit:
+        if e["event"] in SHOWN and e["alert"]:
+            said = e["detail"] if e["event"] == "acted" else e["event"]
+            by_node.setdefault(e["node"] or "-", []).append(f"{e['alert']}: {said}")
+    return "; ".join(f"{node}: {', '.join(said)}" for node, said in sorted(by_node.items())) or "none"
+
+
 def monitoring_outcome(f: Factory, state: LabState, faults: dict[str, list[str]],
                        bringup_stages: dict) -> tuple[str, str]:
     """(passed|failed, detail) of the monitoring stage."""
     head = f.head_nodes[0]
     expected, unseen = expected_alerts(f, faults)
     long_for = {a.name for a in alert_rules.alerts(f) if a.for_seconds() > FIRING_WAIT_S}
+    skipped = [step["step"] for step in (bringup_stages.get("monitoring") or {}).get("not_run", [])
+               if "alert receiver" in step["step"]]
     seen: list[tuple[str, str, str]] = []
+    audit: list[dict] = []
     fired: set[tuple[str, str]] = set()  # other alerts seen firing: a failure even if they resolve later
 
-    def settled() -> bool:
-        done = nodes.ssh(state, head.address, alerts_command(head.address), timeout=COMMAND_TIMEOUT_S)
+    def on_head(command: str, what: str) -> str:
+        done = nodes.ssh(state, head.address, command, timeout=COMMAND_TIMEOUT_S)
         if done.returncode != 0:
-            raise ValueError(f"Prometheus on {head.name} did not answer: {done.stderr.strip()[-300:]}")
-        seen[:] = read_alerts(done.stdout)
+            raise ValueError(f"{what} on {head.name} did not answer: {done.stderr.strip()[-300:]}")
+        return done.stdout
+
+    def problems() -> list[str]:
+        firing = {(name, node) for name, node, alert_state in seen
+                  if alert_state == "firing" and name in expected.get(node, set())}
+        return judge(seen, expected, long_for, fired) + ([] if skipped else receiver_problems(audit, firing))
+
+    def settled() -> bool:
+        seen[:] = read_alerts(on_head(alerts_command(head.address), "Prometheus"))
         fired.update((name, node) for name, node, alert_state in seen
                      if alert_state == "firing" and name not in expected.get(node, set()))
-        return not judge(seen, expected, long_for, fired)
+        if not skipped:
+            audit[:] = read_audit(on_head(f"cat {RECEIVER_AUDIT} 2>/dev/null || true", "the receiver's audit log"))
+        return not problems()
     # A scrape missed under load leaves an alert pending for a moment (NodeDown's `up == 0`): the stage waits for it
-    # to clear, and fails on one still pending when the wait ends, or on one that fired.
+    # to clear, and fails on one still pending when the wait ends, or on one that fired. Alertmanager calls the
+    # receiver once an alert's group has waited (group_wait): the stage waits for its decisions too.
     try:
         procs.wait_until(settled, WAIT_S, every_s=5)
     except (ValueError, subprocess.TimeoutExpired) as err:
         return "failed", str(err)
-    problems = judge(seen, expected, long_for, fired)
+    found = problems()
     by_node: dict[str, list[str]] = {}
     for name, node, alert_state in seen:
         by_node.setdefault(node, []).append(name if alert_state == "firing" else f"{name} ({alert_state})")
-    fired = "; ".join(f"{node}: {', '.join(names)}" for node, names in sorted(by_node.items())) or "none"
+    alerts = "; ".join(f"{node}: {', '.join(names)}" for node, names in sorted(by_node.items())) or "none"
     notes = [f"{name} not expected in the lab ({why})" for name, why in sorted(unseen.items())]
-    receiver = [step["step"] for step in (bringup_stages.get("monitoring") or {}).get("not_run", [])
-                if "alert receiver" in step["step"]]
-    notes += [f"receiver's actions: none ({step})" for step in receiver]
-    detail = (f"alerts on {head.name}'s Prometheus: {fired}" + (f"; {'; '.join(problems)}" if problems else "")
-              + (f"; {'; '.join(notes)}" if notes else ""))
-    return ("failed" if problems else "passed"), detail
+    actions = f"none ({skipped[0]})" if skipped else receiver_actions(audit)
+    detail = (f"alerts on {head.name}'s Prometheus: {alerts}" + (f"; {'; '.join(found)}" if found else "")
+              + f"; receiver's actions: {actions}" + (f"; {'; '.join(notes)}" if notes else ""))
+    return ("failed" if found else "passed"), detail

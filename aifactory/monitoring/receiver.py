@@ -55,6 +55,12 @@ class WebhookAlert(_Payload):
         return self.labels.get("alertname", "")
 
     @property
+    def node(self) -> str:
+        """The node the alert is about: a Slurm node's (its series come from the controller's collector), else the
+        scraped host's."""
+        return self.labels.get("slurm_node") or self.labels.get("node", "")
+
+    @property
     def key(self) -> str:
         return f"{self.fingerprint}@{self.startsAt}"
 
@@ -127,7 +133,7 @@ class Receiver:
               action: str | None = None, peer: str | None = None) -> None:
         """One line of the audit log, and of the log (refusals and failures as warnings)."""
         entry = {"time": self.clock(), "event": event, "alert": alert.name if alert else None,
-                 "node": node or (alert.labels.get("node") if alert else None), "action": action,
+                 "node": node or (alert.node if alert else None) or None, "action": action,
                  "fingerprint": alert.fingerprint if alert else None, "starts_at": alert.startsAt if alert else None,
                  "peer": peer, "detail": detail}
         with (self.dir / AUDIT_FILE).open("a", encoding="utf-8") as out:
@@ -168,7 +174,7 @@ class Receiver:
         if severity.action == a.OBSERVE:
             self._done(alert, "observed", severity, severity.reason, peer)
             return
-        node = alert.labels.get("node", "")
+        node = alert.node
         if node not in self.nodes:
             self.audit("refused", f"{severity.action} wants a compute node of {self.f.name} in label node", alert,
                        action=severity.action, peer=peer)
@@ -181,6 +187,7 @@ class Receiver:
             self.audit("refused", f"circuit breaker: {tripped}", alert, action=severity.action, peer=peer)
             return
         reason = a.drain_reason(alert.name)
+        already = sorted(targets & out)
         try:
             for target in sorted(targets - out):
                 self.slurm.drain(target, reason)
@@ -194,7 +201,8 @@ class Receiver:
             self._power_cycle(alert, node, peer)
         elif severity.action == a.REPLACE:
             self._replacement(alert, node, severity, peer)
-        self._done(alert, "acted", severity, f"{severity.action} of {node}" + (f" (block rack {rack})" if whole_rack else ""), peer)
+        self._done(alert, "acted", severity, f"{severity.action} of {node}" + (f" (block rack {rack})" if whole_rack else "")
+                   + (f"; already out in Slurm, not drained again: {', '.join(already)}" if already else ""), peer)
 
     def _done(self, alert: WebhookAlert, event: str, severity: a.Severity, detail: str, peer: str) -> None:
         self.acted[alert.key] = self.clock()

@@ -23,6 +23,11 @@ from aifactory.spec import SPEC_FILE, Factory
 COLLECTORS_ENABLED = ("systemd",)
 # Where a head node keeps the site directory the alert receiver loads its spec from.
 RECEIVER_SITE_DIR = "/etc/aifactory/site"
+# The receiver's certificate and key on a head node (the site's PKI puts them there), and where it keeps its state
+# and audit log (the unit's StateDirectory).
+RECEIVER_CERT = "/etc/aifactory/receiver/receiver.pem"
+RECEIVER_KEY = "/etc/aifactory/receiver/receiver.key"
+RECEIVER_STATE_DIR = "/var/lib/aifactory/receiver"
 # The monitoring stage's groups (playbooks/monitoring.yml), there only where the spec enables monitoring, so a
 # factory without it pays no skipped task per host: every monitored host (node exporter), and the hosts of
 # Prometheus, Alertmanager and the receiver.
@@ -116,6 +121,8 @@ def prometheus_server_vars(f: Factory, inv: Inventory) -> dict:
         "prometheus_server_receiver_enabled": pc.receiver_runs(f),
         "prometheus_server_receiver_port": pc.RECEIVER_PORT,
         "prometheus_server_receiver_site": RECEIVER_SITE_DIR,
+        "prometheus_server_receiver_cert": RECEIVER_CERT,
+        "prometheus_server_receiver_key": RECEIVER_KEY,
         "prometheus_server_receiver_site_files": receiver_site_files(f),
     }
 

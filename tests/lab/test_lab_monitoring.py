@@ -5,8 +5,10 @@ alerts. The stage itself runs in the lab-b200 rehearsal (tests/scenarios/test_re
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
+import sys
 
 import bcrypt
 import pytest
@@ -15,9 +17,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from aifactory.lab import monitoring
 from aifactory.lab.state import LabState
-from aifactory.monitoring.role_vars import NODE_EXPORTER_CERT, NODE_EXPORTER_KEY
+from aifactory.monitoring.receiver import AUDIT_FILE, Receiver
+from aifactory.monitoring.role_vars import NODE_EXPORTER_CERT, NODE_EXPORTER_KEY, RECEIVER_CERT, RECEIVER_KEY
 from aifactory.spec import load_spec
 from tests.conftest import site_dir
+from tests.monitoring.fakes import FakeSlurm, alert, payload
 
 FILES = monitoring.FILES
 
@@ -53,6 +57,28 @@ def test_seed_gives_every_host_node_exporter_s_files_and_head_nodes_prometheus_s
     env = monitoring.secrets()
     assert bcrypt.checkpw(password.read_text().strip().encode(), env[monitoring.HASH_ENV].encode())
     assert env[monitoring.PASSWORD_ENV] == password.read_text().strip()
+    # The receiver serves Alertmanager's webhook on the head node's address.
+    receiver = head / RECEIVER_CERT.lstrip("/")
+    assert usages(receiver) == {ExtendedKeyUsageOID.SERVER_AUTH} and addresses(receiver) == ["10.77.1.250"]
+    assert stat.S_IMODE((head / RECEIVER_KEY.lstrip("/")).stat().st_mode) == 0o600
+    assert not (node / RECEIVER_CERT.lstrip("/")).exists()
+
+
+def test_seed_installs_aifactory_on_a_head_node_for_the_receiver(tmp_path):
+    state = LabState(site="lab-b200", root=tmp_path / "lab")
+    head = tmp_path / "head"
+    monitoring.seed(state, head, "head01", "10.77.1.250", head=True)
+    command = head / monitoring.COMMAND.lstrip("/")
+    assert command.stat().st_mode & stat.S_IXUSR
+    assert f"PYTHONPATH={monitoring.INSTALL_DIR} " in command.read_text()
+    installed = head / monitoring.INSTALL_DIR.lstrip("/")
+    assert not list(installed.rglob("__pycache__"))
+    done = subprocess.run([sys.executable, "-m", "aifactory.cli", "monitoring-receiver", "--help"], cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(installed), "PYTHONDONTWRITEBYTECODE": "1"},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "--state-dir" in done.stdout, done.stderr
+    monitoring.seed(state, head, "head01", "10.77.1.250", head=True)  # a second `lab up` replaces it whole
+    assert not list(installed.rglob("__pycache__"))
 
 
 def test_a_rehearsal_expects_each_fault_s_alerts_and_slurm_s_drain():
@@ -97,16 +123,28 @@ def test_the_stage_waits_for_firing_alerts_and_fails_on_any_other():
         "unexpected: n2: NodeDown firing"]
 
 
-def looks(monkeypatch, pages: list[str]) -> None:
-    """The head node's Prometheus answering `pages` in turn (the last one again after), polled without waiting."""
-    answers = iter(pages)
-    last = []
+def looks(monkeypatch, pages: list[str], audits: list[str] = ("",)) -> None:
+    """The head node's Prometheus answering `pages` in turn and the receiver's audit log reading `audits` in turn
+    (each the last one again after), polled without waiting."""
+    answers = {"python3": iter(pages), "cat": iter(audits)}
+    last = {"python3": pages[-1], "cat": audits[-1]}
 
     def ssh(state, address, command, timeout):
-        last[:] = [next(answers, last[0] if last else pages[-1])]
-        return subprocess.CompletedProcess(["ssh"], 0, last[0], "")
+        which = command.split(" ", 1)[0]
+        last[which] = next(answers[which], last[which])
+        return subprocess.CompletedProcess(["ssh"], 0, last[which], "")
     monkeypatch.setattr(monitoring.nodes, "ssh", ssh)
     monkeypatch.setattr(monitoring.procs, "wait_until", lambda ready, timeout_s, every_s: any(ready() for _ in range(6)))
+
+
+def receiver_audit(tmp_path, f, *alerts: dict, out: tuple[str, ...] = ()) -> str:
+    """The audit log the real receiver writes for Alertmanager's call with `alerts`, the nodes `out` drained."""
+    receiver = Receiver(f, FakeSlurm(states_now={n: "idle+drain" for n in out}), None, tmp_path / "receiver")
+    receiver.handle(payload(*alerts), "10.0.0.1")
+    return (tmp_path / "receiver" / AUDIT_FILE).read_text()
+
+
+SKIPPED = {"monitoring": {"not_run": [{"step": "skipped: alert receiver, /usr/local/bin/aifactory is not installed"}]}}
 
 
 def test_a_pending_alert_that_clears_passes_and_one_that_fired_and_resolved_fails(monkeypatch):
@@ -116,12 +154,46 @@ def test_a_pending_alert_that_clears_passes_and_one_that_fired_and_resolved_fail
     done = (("NvlinkDown", {"node": faulty}, "firing"), ("SlurmNodeDrained", {"slurm_node": faulty}, "firing"))
     blip = ("NodeDown", {"node": other}, "pending")
     looks(monkeypatch, [page(blip), page(blip, *done), page(*done)])
-    outcome, detail = monitoring.monitoring_outcome(f, None, faults, {})
+    outcome, detail = monitoring.monitoring_outcome(f, None, faults, SKIPPED)
     assert (outcome, detail) == ("passed", f"alerts on {f.head_nodes[0].name}'s Prometheus: {faulty}: NvlinkDown, "
-                                           "SlurmNodeDrained"), detail
+                                           "SlurmNodeDrained; receiver's actions: none (skipped: alert receiver, "
+                                           "/usr/local/bin/aifactory is not installed)"), detail
     looks(monkeypatch, [page(("NodeDown", {"node": other}, "firing"), *done), page(*done)])
-    outcome, detail = monitoring.monitoring_outcome(f, None, faults, {})
-    assert outcome == "failed" and detail.endswith(f"unexpected: {other}: NodeDown fired, then resolved"), detail
+    outcome, detail = monitoring.monitoring_outcome(f, None, faults, SKIPPED)
+    assert outcome == "failed" and f"unexpected: {other}: NodeDown fired, then resolved;" in detail, detail
     looks(monkeypatch, [page(blip, *done)])  # still pending when the wait ends
-    outcome, detail = monitoring.monitoring_outcome(f, None, faults, {})
-    assert outcome == "failed" and detail.endswith(f"unexpected: {other}: NodeDown pending"), detail
+    outcome, detail = monitoring.monitoring_outcome(f, None, faults, SKIPPED)
+    assert outcome == "failed" and f"unexpected: {other}: NodeDown pending;" in detail, detail
+
+
+def test_the_stage_waits_for_the_receiver_to_decide_on_each_firing_alert(monkeypatch, tmp_path):
+    f = load_spec(site_dir("lab-b200"))
+    faulty, head = f.nodes[1].name, f.head_nodes[0].name
+    done = (("NvlinkDown", {"node": faulty}, "firing"), ("SlurmNodeDrained", {"slurm_node": faulty}, "firing"))
+    nvlink, drained = alert("NvlinkDown", faulty), alert("SlurmNodeDrained", head, fingerprint="b2", slurm_node=faulty)
+    both = receiver_audit(tmp_path, f, nvlink, drained, out=(faulty,))
+    first = both.splitlines(keepends=True)[0]
+    looks(monkeypatch, [page(*done)], ["", first, both])
+    outcome, detail = monitoring.monitoring_outcome(f, None, {faulty: ["nvlink-down"]}, {})
+    assert (outcome, detail) == ("passed", f"alerts on {head}'s Prometheus: {faulty}: NvlinkDown, SlurmNodeDrained; "
+                                           f"receiver's actions: {faulty}: NvlinkDown: isolate-block of {faulty}; "
+                                           f"already out in Slurm, not drained again: {faulty}, SlurmNodeDrained: "
+                                           "observed"), detail
+    looks(monkeypatch, [page(*done)], [first])  # never decides on the second
+    outcome, detail = monitoring.monitoring_outcome(f, None, {faulty: ["nvlink-down"]}, {})
+    assert outcome == "failed" and f"receiver has not acted on: {faulty}: SlurmNodeDrained" in detail, detail
+
+
+def test_a_refusal_or_an_unreadable_audit_log_fails_the_stage(monkeypatch, tmp_path):
+    f = load_spec(site_dir("lab-b200"))
+    faulty, other = f.nodes[1].name, f.nodes[2].name
+    done = (("NvlinkDown", {"node": faulty}, "firing"), ("SlurmNodeDrained", {"slurm_node": faulty}, "firing"))
+    # Both other nodes out: isolating the faulty node's block would pass the rack's share.
+    refused = receiver_audit(tmp_path, f, alert("NvlinkDown", faulty), out=(f.nodes[0].name, other))
+    looks(monkeypatch, [page(*done)], [refused])
+    outcome, detail = monitoring.monitoring_outcome(f, None, {faulty: ["nvlink-down"]}, {})
+    assert outcome == "failed" and f"receiver refused: {faulty}: NvlinkDown: circuit breaker:" in detail, detail
+    looks(monkeypatch, [page(*done)], ['{"event": "acted"}\n'])
+    outcome, detail = monitoring.monitoring_outcome(f, None, {faulty: ["nvlink-down"]}, {})
+    assert (outcome, detail) == ("failed", f"{monitoring.RECEIVER_AUDIT} line 1: not an audit entry: "
+                                           "'{\"event\": \"acted\"}'")

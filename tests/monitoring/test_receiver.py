@@ -97,6 +97,22 @@ def test_on_a_platform_whose_nvlink_domain_is_a_node_isolation_drains_the_node(t
     assert len(slurm.drains) == 1  # a rack of 3 may lose one node (never less than one), not two
 
 
+def test_a_node_already_out_is_not_drained_again_and_the_audit_says_so(tmp_path):
+    """The health check drained the node before its alert fired (as in the lab): the action is audited as done
+    with the node named as already out, and no second drain; a Slurm alert is its Slurm node's, not the
+    controller's that exports its series."""
+    faulty = "lab-b200-r001-n02"
+    slurm = FakeSlurm(states_now={faulty: "idle+drain"})
+    receiver = Receiver(load_spec(site_dir("lab-b200")), slurm, None, tmp_path)
+    receiver.handle(payload(alert("NvlinkDown", faulty),
+                            alert("SlurmNodeDrained", "lab-b200-head01", fingerprint="b2", slurm_node=faulty)), "peer")
+    assert slurm.drains == []
+    [acted] = events(tmp_path, "acted")
+    assert acted["node"] == faulty and acted["detail"] == (f"isolate-block of {faulty}; already out in Slurm, "
+                                                           f"not drained again: {faulty}")
+    assert [e["node"] for e in events(tmp_path, "observed")] == [faulty]
+
+
 def test_by_default_a_power_cycle_is_proposed_not_made(tmp_path, paris):
     slurm, power = FakeSlurm(), FakePower()
     receiver = Receiver(paris, slurm, power, tmp_path)

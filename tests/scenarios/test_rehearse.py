@@ -5,7 +5,7 @@ profile on every node and fails exactly the faulty node's NVLink check (the othe
 slow NVLink is no hardware fault), the steps a container cannot run are reported as skipped, Slurm drains the
 faulty node for that check and runs jobs on the others, the performance stage fails the slow node at its own
 tray tier and names no other, the head node's Prometheus raises the NVLink alert and Slurm's drain for the faulty
-node alone, and the lab is gone afterwards (checked here, independently of `lab down`).
+node alone, the alert receiver on the head node decides on both, and the lab is gone afterwards (checked here, independently of `lab down`).
 lab-gb200's rehearsal (test_rehearse_gb200.py) is the one that passes whole."""
 
 from __future__ import annotations
@@ -130,6 +130,10 @@ def test_rehearsal_with_a_fault_fails_exactly_that_node_and_check_and_leaves_no_
     monitoring = stages["monitoring"]["detail"]
     assert monitoring.startswith(f"alerts on {head}'s Prometheus: {faulty}: NvlinkDown, SlurmNodeDrained;"), monitoring
     assert "unexpected" not in monitoring and slow not in monitoring and healthy[0] not in monitoring, monitoring
+    # The receiver beside Alertmanager (aifactory installed on the head node by the lab) decided on both alerts: the
+    # node the health check had drained is not drained again.
+    assert (f"receiver's actions: {faulty}: NvlinkDown: isolate-block of {faulty}; already out in Slurm, not drained "
+            f"again: {faulty}, SlurmNodeDrained: observed" in monitoring), monitoring
     assert report["bringup_stages"]["monitoring"]["failed"] == 0 and report["bringup_stages"]["monitoring"]["tasks"] > 0
     # The AWS link ran: the plan's stack outputs in the inventory, its tasks run on every node, and the
     # Bedrock checks passed through the private endpoint names (the lab's DNS, HTTPS and moto stand-ins).
