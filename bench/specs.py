@@ -23,7 +23,7 @@ WIDE_NETWORK = {"onprem_cidr": "10.0.0.0/8", "bmc_cidr": "10.0.0.0/16", "host_ci
                 "storage_cidr": "10.2.0.0/16"}
 WIDE_VPC = "172.31.0.0/22"
 # Each lab that may be up beside another has its own 10.<octet>.0.0/16: lab-b200 77, lab-gb200 78, the bench's
-# lab 79, the day-2 lab 81, lab-converge 82, lab-check 83, lab-os 84.
+# lab 79, the day-2 lab 81, lab-converge 82, lab-os 84.
 BENCH_LAB_OCTET = 79
 POWER_HEADROOM = 1.25
 

@@ -17,8 +17,8 @@ SITES = ("paris-gb200", "ohio-trn3", "lab-b200", "lab-gb200")
 # whose node ids xdist can no longer rename, so the grouping is this scheduler's.)
 LAB_SITES = {"tests/scenarios/test_day2.py": "lab-day2", "tests/scenarios/test_rehearse_gb200.py": "lab-gb200",
              "tests/scenarios/test_converge.py": "lab-converge", "tests/scenarios/test_strategy_equality.py": "lab-bench",
-             "tests/scenarios/test_check_mode.py": "lab-check", "tests/scenarios/test_os_stage.py": "lab-os"}
-LAB_ORDER = ("lab-day2", "lab-b200", "lab-gb200", "lab-converge", "lab-bench", "lab-check", "lab-os")
+             "tests/scenarios/test_os_stage.py": "lab-os"}
+LAB_ORDER = ("lab-day2", "lab-b200", "lab-gb200", "lab-converge", "lab-bench", "lab-os")
 # The unit modules that take longest on a worker (ansible-lint, plans of whole sites, real playbook runs): they
 # go first after the labs (`make unit` keeps this order: `--no-loadscope-reorder`), so that no long module is
 # left for the end while the other worker idles.

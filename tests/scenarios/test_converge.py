@@ -1,6 +1,10 @@
 """A whole bring-up of lab-b200 (as `lab-converge` on 10.82, a lab of its own that can be up beside lab-b200's),
-three scenarios on one converge:
+four scenarios on one lab:
 
+0. Before anything is brought up, `aifactory bringup --check` on the fresh nodes (issue 13, item 5): every stage
+   reports what it would change and the run exits 0, because nothing is wrong. A service of a package not yet
+   installed is "would enable", and acceptance, which judges the nodes as they are before the run, fails no host;
+   the nodes are left as they were.
 1. A node powered off in the middle of the run fails alone: the other nodes finish every stage, and a re-run
    limited to that node, once it is back, converges it. The node is killed deterministically from
    ansible-runner's event handler (bringup's progress stream) when the storage stage's play starts, i.e. after
@@ -75,6 +79,21 @@ def options(state, outputs: Path, work: Path, limit: str | None = None) -> Bring
     return BringupOptions(limit=limit, host_overrides=state.dir / lifecycle.OVERRIDES_FILE, stack_outputs=outputs,
                           extra_vars={"acceptance_results_dir": str(work / "acceptance")}, artifacts_root=work / "runs",
                           strategy="mitogen")
+
+
+def test_check_mode_on_fresh_nodes_exits_0_and_changes_nothing(lab, lab_stack_outputs, tmp_path, capsys):
+    f, state = lab
+    rc = main(["bringup", str(f.site_dir), "--check", "--format", "json",
+               "--host-overrides", str(state.dir / lifecycle.OVERRIDES_FILE), "--stack-outputs", str(lab_stack_outputs),
+               "--artifacts-dir", str(tmp_path / "runs"),
+               "-e", json.dumps({"acceptance_results_dir": str(tmp_path / "acceptance")})])
+    summary = json.loads(capsys.readouterr().out)
+    assert rc == 0, {h: s for h, s in summary["hosts"].items() if s["failed"] or s["unreachable"]}
+    assert summary["check"] and summary["totals"]["failed"] == 0
+    node = f.nodes[0].name
+    assert "Install chrony" in summary["changed_tasks"][node]  # it would install it ...
+    after = node_ssh(state, f.nodes[0].address, "test -x /usr/sbin/chronyd && echo chronyd; findmnt -n /scratch; echo end")
+    assert after.stdout.split() == ["end"], after.stdout  # ... and changed nothing: no chrony, no scratch mounted
 
 
 def test_node_killed_mid_run_fails_alone_and_a_limited_rerun_converges_it(lab, lab_stack_outputs, work):
