@@ -98,7 +98,7 @@ def install_aifactory(root: Path) -> None:
     checkout laid out as its wheel installs it (the package, and in `aifactory/_project` the project files
     pyproject.toml ships), under /opt/aifactory, run by Debian's python3 with Debian's packages of its dependencies
     (in the lab's base root: base.RECEIVER_PACKAGES); and the `aifactory` command the role looks for."""
-    package = Path(__file__).resolve().parent.parent
+    package = project.package_dir()
     checkout = project.checkout()
     if checkout is None:
         raise RuntimeError("the lab installs aifactory on its head nodes from a checkout; this one is installed")
