@@ -5,16 +5,20 @@ monitoring stage.
 operator provides" asks of a site, issued by the lab's CA (the stand-in for the site's): on every node and head
 node the factory CA and node exporter's certificate and key for its management address; on each head node
 Prometheus's certificate and key (it serves with it, and presents it to the exporters and Alertmanager) and the
-password Prometheus logs in to Alertmanager with. That password is a lab-only value, like the lab's munge key; the
-bring-ups get it and its bcrypt hash from the environment (`secrets`), as a site's would.
+password Prometheus logs in to Alertmanager with, and the alert receiver's certificate and key. That password is
+a lab-only value, like the lab's munge key; the bring-ups get it and its bcrypt hash from the environment
+(`secrets`), as a site's would. It also installs aifactory on each head node (`install_aifactory`), as the
+operator does for the alert receiver.
 
 `monitoring_outcome` (after the performance stage) asks the head node's Prometheus for its alerts (its HTTP API,
 called on the head node itself and checked against the factory CA) until every alert the injected faults raise
 (`hardware.FAULTS[kind].alerts`, and SlurmNodeDrained for a node the health check drains) fires and no other alert
 is pending or firing, and fails on any other alert that fired, or that is still pending when the wait ends (a
-scrape missed under load leaves one pending for a moment): a lab without faults has none. An alert whose series the lab cannot serve (node
-exporter's collectors of the kernel's sysfs: the InfiniBand ports) is named as not expected, with the reason; so is
-the alert receiver where the bring-up reported it skipped.
+scrape missed under load leaves one pending for a moment): a lab without faults has none. It also waits until the
+receiver has decided on each expected alert that fires (its audit log on the head node: acted or observed), and
+fails on a call it refused or an action that failed. An alert whose series the lab cannot serve (node exporter's
+collectors of the kernel's sysfs: the InfiniBand ports) is named as not expected, with the reason; so is the
+receiver where the bring-up reported it skipped.
 """
 
 from __future__ import annotations
