@@ -205,13 +205,14 @@ def receiver_problems(audit: list[dict], firing: set[tuple[str, str]]) -> list[s
 
 
 def receiver_actions(audit: list[dict]) -> str:
-    """The receiver's decisions per node, for the stage's detail."""
+    """The receiver's decisions per node, by alert (Alertmanager calls for each alert's group in no set order), for
+    the stage's detail."""
     by_node: dict[str, list[str]] = {}
     for e in audit:
         if e["event"] in SHOWN and e["alert"]:
             said = e["detail"] if e["event"] == "acted" else e["event"]
             by_node.setdefault(e["node"] or "-", []).append(f"{e['alert']}: {said}")
-    return "; ".join(f"{node}: {', '.join(said)}" for node, said in sorted(by_node.items())) or "none"
+    return "; ".join(f"{node}: {', '.join(sorted(said))}" for node, said in sorted(by_node.items())) or "none"
 
 
 def monitoring_outcome(f: Factory, state: LabState, faults: dict[str, list[str]],
