@@ -15,7 +15,7 @@ TARGETS = {"moto_over_bare": 1.5, "marginal_growth": 1.5, "defaults_over_tuned":
 REHEARSED_SITES = ("lab-b200", "lab-gb200")  # the rehearsal section's columns, measured or not
 TIMED_REHEARSAL = "lab-gb200"  # the rehearsal whose time and second bring-up issue 26 targets
 # the rehearsals `make test`'s lab part runs: their test modules (as make_test_cost names them) and how they run
-IN_LAB_SUITE = {"lab-b200": ("tests/scenarios/test_rehearse.py", "with two injected NVLink faults and monitoring: "
+IN_LAB_SUITE = {"lab-b200": ("tests/scenarios/test_rehearse.py", "with two injected NVLink faults, monitoring and the alert receiver: "
                              "acceptance and performance fail by design, every other stage passes"),
                 "lab-gb200": ("tests/scenarios/test_rehearse_gb200.py", "passes whole")}
 MAKE_TEST_PARTS = {"unit": "`make unit` (every test that boots no lab)", "scenarios": "the lab scenarios (tests/scenarios)"}

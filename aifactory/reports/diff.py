@@ -10,9 +10,9 @@ The scheduler is compared by the Slurm files aifactory.scheduler generates on ea
 (a moved address is an error too), Slurm nodes, partitions and topology blocks or switches added,
 removed or changed, and which files change (the scheduler stage applies them with `scontrol
 reconfigure`). AWS resources are compared by two offline plans (the program at the ref when the ref
-has one), each in a process of its own, both at once: a changed resource is replaced when a changed property forces a new resource in the AWS
-provider (aifactory.reports.replace_on_change), updated otherwise; each change shows its old and new
-value, secrets masked.
+has one), each in a process of its own, both at once: a changed resource is replaced when a changed
+property forces a new resource in the AWS provider (aifactory.reports.replace_on_change), updated
+otherwise; each change shows its old and new value, secrets masked.
 """
 
 from __future__ import annotations

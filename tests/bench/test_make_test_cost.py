@@ -104,7 +104,7 @@ def test_results_md_shows_both_parts_and_the_met_targets(tmp_path):
     assert ("| the lab scenarios (tests/scenarios) | 26.0 min (1560 s) | 5 | 0 | 0 | tests/scenarios/test_rehearse_gb200.py"
             " 15.0 min, tests/scenarios/test_rehearse.py 13.3 min, tests/scenarios/test_day2.py 10.0 min |") in section
     assert "| `make test` | 28.0 min (1680 s) | 9 | 1 | 0 |  |" in section
-    assert ("tests/scenarios/test_rehearse.py (lab-b200 with two injected NVLink faults and monitoring: acceptance and"
+    assert ("tests/scenarios/test_rehearse.py (lab-b200 with two injected NVLink faults, monitoring and the alert receiver: acceptance and"
             " performance fail by design, every other stage passes) 13.3 min; tests/scenarios/test_rehearse_gb200.py (lab-gb200 passes whole) 15.0 min.") in section
     assert "- `make test` at most 45 minutes (issue 26): 28.0 min (unit 2.0 + lab scenarios 26.0) -> met" in md
     assert "- `make unit` under 3 minutes (issue 26): 2.0 min (120 s, 4 tests run) -> met" in md
