@@ -13,8 +13,9 @@ operator does for the alert receiver.
 `monitoring_outcome` (after the performance stage) asks the head node's Prometheus for its alerts (its HTTP API,
 called on the head node itself and checked against the factory CA) until every alert the injected faults raise
 (`hardware.FAULTS[kind].alerts`, and SlurmNodeDrained for a node the health check drains) fires and no other alert
-is pending or firing, and fails on any other alert that fired, or that is still pending when the wait ends (a
-scrape missed under load leaves one pending for a moment): a lab without faults has none. It also waits until the
+is pending or firing, and fails on any other alert that fired (in the last hour: Prometheus's ALERTS series), or
+that is still pending when the wait ends (a scrape missed under load leaves one pending for a moment): a lab
+without faults has none. It also waits until the
 receiver has decided on each expected alert that fires (its audit log on the head node: acted or observed), and
 fails on a call it refused or an action that failed. An alert whose series the lab cannot serve (node exporter's
 collectors of the kernel's sysfs: the InfiniBand ports) is named as not expected, with the reason; so is the
@@ -29,6 +30,7 @@ import subprocess
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import bcrypt
 
@@ -50,6 +52,9 @@ FILES = pc.Files()
 WAIT_S = 300
 FIRING_WAIT_S = 180
 COMMAND_TIMEOUT_S = 30
+# How far back the stage looks for an alert that fired and resolved before it began: longer than a rehearsal
+# runs after Prometheus starts (the second bring-up, acceptance, Slurm and performance stages).
+FIRED_LOOKBACK = "1h"
 # Series of node exporter's InfiniBand collector: read from the kernel's sysfs, which the lab's containers lack.
 SYSFS_SERIES = "node_infiniband_"
 # Where the lab installs aifactory on a head node, and the command the prometheus_server role looks for.
@@ -155,12 +160,31 @@ def read_alerts(text: str) -> list[tuple[str, str, str]]:
         raise ValueError(f"Prometheus's /api/v1/alerts answered no alert list ({err}): {text[-300:]!r}") from None
 
 
-def alerts_command(address: str) -> str:
-    """Run on the head node: Prometheus's alerts, over HTTPS checked against the factory CA."""
-    url = f"https://{address}:{pc.PROMETHEUS_PORT}/api/v1/alerts"
+def api_command(address: str, path: str) -> str:
+    """Run on the head node: a call of Prometheus's HTTP API, over HTTPS checked against the factory CA."""
+    url = f"https://{address}:{pc.PROMETHEUS_PORT}{path}"
     return ("python3 -c 'import ssl, urllib.request as r; "
             f"c = ssl.create_default_context(cafile=\"{FILES.ca}\"); "
             f"print(r.urlopen(\"{url}\", context=c, timeout=10).read().decode())'")
+
+
+def alerts_command(address: str) -> str:
+    """Prometheus's alerts now (pending and firing)."""
+    return api_command(address, "/api/v1/alerts")
+
+
+def fired_command(address: str) -> str:
+    """Every alert that fired in the last FIRED_LOOKBACK (Prometheus's ALERTS series), resolved since or not."""
+    return api_command(address, "/api/v1/query?query=" + quote(f'max_over_time(ALERTS{{alertstate="firing"}}[{FIRED_LOOKBACK}])'))
+
+
+def read_fired(text: str) -> set[tuple[str, str]]:
+    """{(alert, node)} from the answer to fired_command; ValueError when it is not a vector of ALERTS."""
+    try:
+        found = json.loads(text)["data"]["result"]
+        return {(a["metric"]["alertname"], a["metric"].get("slurm_node") or a["metric"].get("node", "?")) for a in found}
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ValueError(f"Prometheus's query of ALERTS answered no vector ({err}): {text[-300:]!r}") from None
 
 
 def judge(found: list[tuple[str, str, str]], expected: dict[str, set[str]], long_for: set[str],
@@ -240,8 +264,9 @@ def monitoring_outcome(f: Factory, state: LabState, faults: dict[str, list[str]]
 
     def settled() -> bool:
         seen[:] = read_alerts(on_head(alerts_command(head.address), "Prometheus"))
-        fired.update((name, node) for name, node, alert_state in seen
-                     if alert_state == "firing" and name not in expected.get(node, set()))
+        ever = read_fired(on_head(fired_command(head.address), "Prometheus"))
+        fired.update((name, node) for name, node in ever | {(n, node) for n, node, st in seen if st == "firing"}
+                     if name not in expected.get(node, set()))
         if not skipped:
             audit[:] = read_audit(on_head(f"cat {RECEIVER_AUDIT} 2>/dev/null || true", "the receiver's audit log"))
         return not problems()

@@ -123,14 +123,21 @@ def test_the_stage_waits_for_firing_alerts_and_fails_on_any_other():
         "unexpected: n2: NodeDown firing"]
 
 
-def looks(monkeypatch, pages: list[str], audits: list[str] = ("",)) -> None:
-    """The head node's Prometheus answering `pages` in turn and the receiver's audit log reading `audits` in turn
-    (each the last one again after), polled without waiting."""
-    answers = {"python3": iter(pages), "cat": iter(audits)}
-    last = {"python3": pages[-1], "cat": audits[-1]}
+def history(*fired: tuple[str, dict]) -> str:
+    """Prometheus's answer to the stage's query of the alerts that fired (ALERTS over the lookback)."""
+    return json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": {"__name__": "ALERTS", "alertname": name, "alertstate": "firing", **labels}, "value": [0, "1"]}
+        for name, labels in fired]}})
+
+
+def looks(monkeypatch, pages: list[str], audits: list[str] = ("",), fired: str = history()) -> None:
+    """The head node's Prometheus answering `pages` in turn (and `fired` to the query of what fired), and the
+    receiver's audit log reading `audits` in turn (each the last one again after), polled without waiting."""
+    answers = {"alerts": iter(pages), "cat": iter(audits), "query": iter([fired])}
+    last = {"alerts": pages[-1], "cat": audits[-1], "query": fired}
 
     def ssh(state, address, command, timeout):
-        which = command.split(" ", 1)[0]
+        which = "cat" if command.startswith("cat ") else "query" if "/api/v1/query?" in command else "alerts"
         last[which] = next(answers[which], last[which])
         return subprocess.CompletedProcess(["ssh"], 0, last[which], "")
     monkeypatch.setattr(monitoring.nodes, "ssh", ssh)
@@ -164,6 +171,20 @@ def test_a_pending_alert_that_clears_passes_and_one_that_fired_and_resolved_fail
     looks(monkeypatch, [page(blip, *done)])  # still pending when the wait ends
     outcome, detail = monitoring.monitoring_outcome(f, None, faults, SKIPPED)
     assert outcome == "failed" and f"unexpected: {other}: NodeDown pending;" in detail, detail
+    # One that fired and resolved before the stage's first look: Prometheus's ALERTS series still has it.
+    looks(monkeypatch, [page(*done)], fired=history(("NodeDown", {"node": other}), ("NvlinkDown", {"node": faulty})))
+    outcome, detail = monitoring.monitoring_outcome(f, None, faults, SKIPPED)
+    assert outcome == "failed" and f"unexpected: {other}: NodeDown fired, then resolved;" in detail, detail
+    assert "NvlinkDown fired" not in detail  # an expected alert that fired is what the stage waits for
+
+
+def test_the_query_of_what_fired_is_read_by_node_and_refused_when_it_is_not_a_vector():
+    text = history(("NodeDown", {"node": "n2"}), ("SlurmNodeDrained", {"node": "head01", "slurm_node": "n1"}))
+    assert monitoring.read_fired(text) == {("NodeDown", "n2"), ("SlurmNodeDrained", "n1")}
+    assert "max_over_time%28ALERTS%7Balertstate%3D%22firing%22%7D%5B1h%5D%29" in monitoring.fired_command("10.0.0.1")
+    for bad in ("<html>502</html>", json.dumps({"data": {"result": [{"value": [0, "1"]}]}})):
+        with pytest.raises(ValueError, match="no vector"):
+            monitoring.read_fired(bad)
 
 
 def test_the_stage_waits_for_the_receiver_to_decide_on_each_firing_alert(monkeypatch, tmp_path):
