@@ -154,9 +154,9 @@ def read_alerts(text: str) -> list[tuple[str, str, str]]:
     alert (its series come from the controller's collector) is the Slurm node's."""
     try:
         found = json.loads(text)["data"]["alerts"]
-        return sorted((a["labels"]["alertname"], a["labels"].get("slurm_node") or a["labels"].get("node", "?"),
+        return sorted((a["labels"]["alertname"], alert_rules.alert_node(a["labels"]) or "?",
                        a["state"]) for a in found)
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
         raise ValueError(f"Prometheus's /api/v1/alerts answered no alert list ({err}): {text[-300:]!r}") from None
 
 
@@ -182,8 +182,8 @@ def read_fired(text: str) -> set[tuple[str, str]]:
     """{(alert, node)} from the answer to fired_command; ValueError when it is not a vector of ALERTS."""
     try:
         found = json.loads(text)["data"]["result"]
-        return {(a["metric"]["alertname"], a["metric"].get("slurm_node") or a["metric"].get("node", "?")) for a in found}
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        return {(a["metric"]["alertname"], alert_rules.alert_node(a["metric"]) or "?") for a in found}
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
         raise ValueError(f"Prometheus's query of ALERTS answered no vector ({err}): {text[-300:]!r}") from None
 
 

@@ -33,6 +33,7 @@ TEXTFILE_STALE_SECONDS = 900       # the project's textfile metrics are stale af
 # Every metric a rule can select (aifactory.monitoring.metrics), by name.
 METRIC_NAMES = {metric.name for metric in m.all_metrics()}
 FOR_UNITS = {"s": 1, "m": 60, "h": 3600}
+SLURM_NODE_LABEL = m.SLURM_NODE_STATE.labels[0]  # the Slurm node of a Slurm alert
 # The systemd unit of each NVLink fabric kind of the catalog (`expected.fabric`).
 FABRIC_UNITS = {"imex": "nvidia-imex.service", "fabric-manager": "nvidia-fabricmanager.service"}
 
@@ -158,6 +159,12 @@ def slurm_alerts(f: Factory) -> list[Alert]:
         return []
     drained = m.SLURM_NODE_STATE.select(state=m.Match("=~", "|".join(m.SLURM_DRAINED_STATES)))
     return [Alert("SlurmNodeDrained", f"{drained} == 1", "1m", "warning", "Slurm drained the node (label reason says why): no new job lands on it")]
+
+
+def alert_node(labels: dict[str, str]) -> str:
+    """The node an alert's labels name ("" for none): a Slurm alert's Slurm node (its series come from the
+    controller's collector, whose host is the `node` label), else the scraped host."""
+    return labels.get(SLURM_NODE_LABEL) or labels.get("node", "")
 
 
 def alerts(f: Factory) -> list[Alert]:

@@ -24,6 +24,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from aifactory.monitoring import actions as a
+from aifactory.monitoring.alerts import alert_node
 from aifactory.monitoring.actuators import ActuatorError, Power, Slurm, is_idle_out, is_out
 from aifactory.spec import Factory
 
@@ -56,9 +57,7 @@ class WebhookAlert(_Payload):
 
     @property
     def node(self) -> str:
-        """The node the alert is about: a Slurm node's (its series come from the controller's collector), else the
-        scraped host's."""
-        return self.labels.get("slurm_node") or self.labels.get("node", "")
+        return alert_node(self.labels)
 
     @property
     def key(self) -> str:

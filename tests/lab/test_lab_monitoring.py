@@ -101,7 +101,8 @@ def test_prometheus_s_alerts_are_read_by_node_and_a_slurm_alert_by_the_slurm_nod
     text = page(("NvlinkDown", {"node": "n1", "gpu": "0"}, "firing"),
                 ("SlurmNodeDrained", {"node": "head01", "slurm_node": "n1"}, "pending"))
     assert monitoring.read_alerts(text) == [("NvlinkDown", "n1", "firing"), ("SlurmNodeDrained", "n1", "pending")]
-    for bad in ("<html>502</html>", "{}", json.dumps({"data": {"alerts": [{"state": "firing"}]}})):
+    for bad in ("<html>502</html>", "{}", json.dumps({"data": {"alerts": [{"state": "firing"}]}}),
+                json.dumps({"data": {"alerts": [{"labels": ["NodeDown"], "state": "firing"}]}})):
         with pytest.raises(ValueError, match="no alert list"):
             monitoring.read_alerts(bad)
 
