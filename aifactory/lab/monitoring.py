@@ -60,10 +60,6 @@ SYSFS_SERIES = "node_infiniband_"
 # Where the lab installs aifactory on a head node, and the command the prometheus_server role looks for.
 INSTALL_DIR, COMMAND = "/opt/aifactory", "/usr/local/bin/aifactory"
 RECEIVER_AUDIT = f"{RECEIVER_STATE_DIR}/{receiver_records.AUDIT_FILE}"
-# The receiver's audit events: those that end its handling of an alert, and those the stage's detail lists.
-DECIDED = ("acted", "observed")
-SHOWN = ("acted", "observed", "drained", "proposed", "power-cycle pending", "power-cycled", "replacement requested",
-         "refused", "failed")
 NOT_SERVED = "node exporter reads its series from the kernel's sysfs, which the lab's containers do not have"
 
 
@@ -222,10 +218,10 @@ def read_audit(text: str) -> list[dict]:
 def receiver_problems(audit: list[dict], firing: set[tuple[str, str]]) -> list[str]:
     """What is wrong with the receiver's decisions on the expected alerts `firing` ((alert, node)): one it has not
     decided yet (acted on or observed), and any call it refused or action that failed."""
-    decided = {(e["alert"], e["node"]) for e in audit if e["event"] in DECIDED}
+    decided = {(e["alert"], e["node"]) for e in audit if e["event"] in receiver_records.DECISIONS}
     return ([f"receiver has not acted on: {node}: {name}" for name, node in sorted(firing - decided)]
             + [f"receiver {e['event']}: {e['node'] or '-'}: {e['alert'] or 'payload'}: {e['detail']}"
-               for e in audit if e["event"] in ("refused", "failed")])
+               for e in audit if e["event"] in receiver_records.PROBLEMS])
 
 
 def receiver_actions(audit: list[dict]) -> str:
@@ -233,9 +229,9 @@ def receiver_actions(audit: list[dict]) -> str:
     the stage's detail."""
     by_node: dict[str, list[str]] = {}
     for e in audit:
-        if e["event"] in SHOWN and e["alert"]:
+        if e["event"] not in receiver_records.REPEATS and (e["alert"] or e["node"]):
             said = e["detail"] if e["event"] == "acted" else e["event"]
-            by_node.setdefault(e["node"] or "-", []).append(f"{e['alert']}: {said}")
+            by_node.setdefault(e["node"] or "-", []).append(f"{e['alert']}: {said}" if e["alert"] else said)
     return "; ".join(f"{node}: {', '.join(sorted(said))}" for node, said in sorted(by_node.items())) or "none"
 
 

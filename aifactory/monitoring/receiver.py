@@ -31,6 +31,11 @@ from aifactory.spec import Factory
 log = logging.getLogger(__name__)
 STATE_FILE = "state.json"
 AUDIT_FILE = "audit.jsonl"
+# Audit events: those that end the handling of a firing alert, those that report a problem (logged as warnings),
+# and those that repeat one already handled (a resolution, a second call); every other event is an action.
+DECISIONS = ("acted", "observed")
+PROBLEMS = ("refused", "failed")
+REPEATS = ("resolved", "duplicate")
 REPLACEMENTS_FILE = "replacement-requests.json"
 MAX_BODY = 1 << 20
 MAX_ALERTS = 10_000
@@ -137,7 +142,7 @@ class Receiver:
                  "peer": peer, "detail": detail}
         with (self.dir / AUDIT_FILE).open("a", encoding="utf-8") as out:
             out.write(json.dumps(entry) + "\n")
-        level = logging.WARNING if event in ("refused", "failed") else logging.INFO
+        level = logging.WARNING if event in PROBLEMS else logging.INFO
         log.log(level, "%s %s%s: %s", event, entry["alert"] or "payload", f" on {entry['node']}" if entry["node"] else "",
                 detail)
 

@@ -219,3 +219,18 @@ def test_a_refusal_or_an_unreadable_audit_log_fails_the_stage(monkeypatch, tmp_p
     outcome, detail = monitoring.monitoring_outcome(f, None, {faulty: ["nvlink-down"]}, {})
     assert (outcome, detail) == ("failed", f"{monitoring.RECEIVER_AUDIT} line 1: not an audit entry: "
                                            "'{\"event\": \"acted\"}'")
+
+
+def test_the_detail_lists_every_action_of_the_receiver_and_no_repeat(tmp_path):
+    """A power cycle made later (no alert in its entry) is listed under its node; a resolution or a second call of
+    an alert already handled is not an action."""
+    f = load_spec(site_dir("lab-b200"))
+    faulty = f.nodes[1].name
+    receiver = Receiver(f, FakeSlurm(), None, tmp_path)
+    receiver.handle(payload(alert("GpuXidError", faulty)), "10.0.0.1")
+    receiver.handle(payload(alert("GpuXidError", faulty)), "10.0.0.1")
+    receiver.handle(payload(alert("GpuXidError", faulty, status="resolved")), "10.0.0.1")
+    receiver.audit("power-cycled", "through the BMC, for GpuXidError", node=faulty, action="drain-power-cycle")
+    audit = monitoring.read_audit((tmp_path / AUDIT_FILE).read_text())
+    assert monitoring.receiver_actions(audit) == (f"{faulty}: GpuXidError: drain of {faulty}, GpuXidError: drained, "
+                                                  "power-cycled")
