@@ -7,7 +7,8 @@ import sys
 from aifactory.node.bringup import BringupError, mitogen_strategy_dir
 from aifactory.commands.runner_options import add_strategy_argument
 from aifactory.commands.lab import add_fault_argument, parse_fault_options
-from aifactory.lab import preflight
+from aifactory.core.inputs import BadInput
+from aifactory.lab import hardware, lifecycle, preflight
 from aifactory.lab.rehearsal import rehearse
 from aifactory.core.output import emit_json, table
 from aifactory.spec import load_spec
@@ -21,6 +22,11 @@ def register(sub) -> None:
                    help="boot only the first N nodes of each rack (default: as `aifactory lab up`)")
     add_strategy_argument(p)
     add_fault_argument(p)
+    p.add_argument("--fault-in-service", action="append", default=[], metavar="NODE:KIND",
+                   help="inject a fault into a node's stand-in hardware once the factory is in service (after the "
+                        "performance stage, and after five quiet minutes where no --fault is given): the monitoring "
+                        "stage expects its alerts and the alert receiver's action, and checks that action in Slurm "
+                        "(repeatable; needs monitoring.enabled; KIND: a --fault kind that raises an alert)")
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=run_rehearse)
 
@@ -28,7 +34,8 @@ def register(sub) -> None:
 def run_rehearse(args) -> int:
     f = load_spec(args.spec)
     faults = parse_fault_options(args, f)
-    if faults is None:
+    in_service = parse_in_service_options(args, f)
+    if faults is None or in_service is None:
         return 2
     if args.strategy == "mitogen":
         try:
@@ -44,7 +51,8 @@ def run_rehearse(args) -> int:
     as_json = args.format == "json"
     report = rehearse(f, args.spec, progress=(lambda line: print(line, file=sys.stderr, flush=True)) if as_json
                       else (lambda line: print(line, flush=True)), limit=args.limit,
-                       trays_per_rack=args.trays_per_rack, strategy=args.strategy, faults=faults)
+                       trays_per_rack=args.trays_per_rack, strategy=args.strategy, faults=faults,
+                       in_service=in_service)
     if as_json:
         emit_json(report.as_dict())
     else:
@@ -55,6 +63,22 @@ def run_rehearse(args) -> int:
         print_details(report)
         print(f"\n{f.name}: rehearsal {'passed' if report.passed else 'FAILED'}")
     return 0 if report.passed else 1
+
+
+def parse_in_service_options(args, f) -> dict[str, list[str]] | None:
+    """{node: [kind]} from --fault-in-service; None (after printing the problem) when one is bad: a kind no alert sees,
+    a node the lab does not boot, or a spec without monitoring, whose stage is what catches them."""
+    try:
+        faults = hardware.parse_in_service_faults(args.fault_in_service, [n.name for n in f.nodes], f.platform)
+        lifecycle.up_nodes(f, args.trays_per_rack, faults, option=hardware.IN_SERVICE_OPTION)
+    except (hardware.FaultError, BadInput) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return None
+    if faults and not (f.monitoring.enabled and f.head_nodes):
+        print(f"error: {hardware.IN_SERVICE_OPTION}: {f.name} has no monitoring stage to catch it (monitoring.enabled "
+              "and a head node are needed)", file=sys.stderr)
+        return None
+    return faults
 
 
 def print_details(report) -> None:

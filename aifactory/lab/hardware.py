@@ -108,6 +108,7 @@ FAULT_XID = 119
 # What `thermal-throttling` leaves on GPU 0: NVML's hardware thermal slowdown clocks event reason, and its heat.
 THERMAL_SLOWDOWN = 0x40
 THERMAL_TEMPERATURE_C = 92
+IN_SERVICE_OPTION = "--fault-in-service"
 BANDWIDTH_SILENT = ("a bandwidth shortfall with every link up moves no counter an exporter reports; the performance "
                     "tiers of acceptance find it")
 FAULTS = {f.kind: f for f in (
@@ -131,20 +132,31 @@ FAULTS = {f.kind: f for f in (
 )}
 
 
-def parse_faults(values: list[str], nodes: list[str], platform: Platform) -> dict[str, list[str]]:
-    """`NODE:KIND` options -> {node: [kind, ...]}; FaultError naming the bad value otherwise."""
+def parse_faults(values: list[str], nodes: list[str], platform: Platform, option: str = "--fault") -> dict[str, list[str]]:
+    """`NODE:KIND` options -> {node: [kind, ...]}; FaultError naming the bad value (and its `option`) otherwise."""
     out: dict[str, list[str]] = {}
     for value in values:
         node, _, kind = value.rpartition(":")
         if not node or kind not in FAULTS:
-            raise FaultError(f"--fault: {value!r} is not NODE:KIND (KIND one of {', '.join(FAULTS)})")
+            raise FaultError(f"{option}: {value!r} is not NODE:KIND (KIND one of {', '.join(FAULTS)})")
         if node not in nodes:
-            raise FaultError(f"--fault: {node!r} is no node of this site (nodes: {', '.join(nodes[:4])}"
+            raise FaultError(f"{option}: {node!r} is no node of this site (nodes: {', '.join(nodes[:4])}"
                              f"{', ...' if len(nodes) > 4 else ''})")
         if not FAULTS[kind].applies(platform):
-            raise FaultError(f"--fault: {kind} does not apply to {platform.name} nodes")
+            raise FaultError(f"{option}: {kind} does not apply to {platform.name} nodes")
         if kind not in out.setdefault(node, []):
             out[node].append(kind)
+    return out
+
+
+def parse_in_service_faults(values: list[str], nodes: list[str], platform: Platform) -> dict[str, list[str]]:
+    """`--fault-in-service NODE:KIND` options, as parse_faults; a kind no alert rule sees is refused too: only
+    monitoring catches a fault that appears once the factory is in service."""
+    out = parse_faults(values, nodes, platform, IN_SERVICE_OPTION)
+    for kind in sorted({k for kinds in out.values() for k in kinds}):
+        if FAULTS[kind].silent:
+            raise FaultError(f"{IN_SERVICE_OPTION}: {kind} raises no alert ({FAULTS[kind].silent}); in service only "
+                             f"monitoring would catch it: inject it with --fault")
     return out
 
 
@@ -282,9 +294,11 @@ def expected_failures(kinds: list[str], expected: dict) -> set[str]:
 
 
 def write_profile(node_root: Path, profile: dict) -> Path:
-    """Put the profile where the node's stand-in tools read it (before the node boots)."""
+    """Put the profile where the node's stand-in tools read it: before the node boots, or while it runs (a fault in
+    service), replaced whole so that a tool never reads half of it."""
     path = node_root / PROFILE_PATH.lstrip("/")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(profile, indent=2) + "\n")
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(profile, indent=2) + "\n")
+    partial.replace(path)
     return path
-

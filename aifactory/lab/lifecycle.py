@@ -75,15 +75,29 @@ def node_hardware(f: Factory, node, faults: list[str]) -> dict:
                                 str(nvidia.driver_branch) if nvidia else "", nvidia.driver_version if nvidia else None)
 
 
-def up_nodes(f: Factory, trays_per_rack: int | None = None, faults: dict[str, list[str]] | None = None) -> list:
-    """The nodes `up` boots; BadInput when --trays-per-rack is out of range or a --fault names a node left out."""
+def up_nodes(f: Factory, trays_per_rack: int | None = None, faults: dict[str, list[str]] | None = None,
+             option: str = "--fault") -> list:
+    """The nodes `up` boots; BadInput when --trays-per-rack is out of range or a fault (of `option`) names a node
+    left out."""
     if trays_per_rack is not None and not 1 <= trays_per_rack <= f.nodes_per_rack:
         raise BadInput(f"--trays-per-rack must be 1 to {f.nodes_per_rack} for {f.name} (given: {trays_per_rack})")
     lab_nodes = booted(f, trays_per_rack)
     unbooted = sorted(set(faults or {}) - {n.name for n in lab_nodes})
     if unbooted:
-        raise BadInput(f"--fault: {', '.join(unbooted)} would not boot (only the first trays of each rack do)")
+        raise BadInput(f"{option}: {', '.join(unbooted)} would not boot (only the first trays of each rack do)")
     return lab_nodes
+
+
+def inject_faults(f: Factory, state: LabState, faults: dict[str, list[str]]) -> None:
+    """Faults that appear while the nodes run (`rehearse --fault-in-service`): each node's hardware profile is
+    rewritten with them added to those it booted with, and its stand-in tools report them from their next call."""
+    by_name = {n.name: n for n in f.nodes}
+    for name, kinds in faults.items():
+        info = state.nodes[name]
+        now = [*info.get("faults", []), *(k for k in kinds if k not in info.get("faults", []))]
+        hardware.write_profile(Path(info["root"]), node_hardware(f, by_name[name], now))
+        info["faults"] = now
+    state.save()
 
 
 def up(f: Factory, progress: Progress = print, scratch_disks: int = SCRATCH_DISKS, scratch_disk_mb: int = 64,

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +39,7 @@ from aifactory.core import project
 from aifactory.lab import aws, hardware, nodes, procs, tls
 from aifactory.lab import scheduler as scheduler_lab
 from aifactory.lab.state import LabState
+from aifactory.monitoring import actions as alert_actions
 from aifactory.monitoring import alerts as alert_rules
 from aifactory.monitoring import prometheus_config as pc
 from aifactory.monitoring import receiver as receiver_records
@@ -51,6 +53,9 @@ FILES = pc.Files()
 # and an evaluation (30 s each), the Slurm collector's minute. An alert whose `for` is longer counts once pending.
 WAIT_S = 300
 FIRING_WAIT_S = 180
+# A rehearsal without faults: no alert may fire within five minutes of the bring-up (Prometheus starts in its
+# monitoring stage), so the stage judges no earlier than that.
+QUIET_S = 300
 COMMAND_TIMEOUT_S = 30
 # How far back the stage looks for an alert that fired and resolved before it began: longer than a rehearsal
 # runs after Prometheus starts (the second bring-up, acceptance, Slurm and performance stages).
@@ -184,15 +189,17 @@ def read_fired(text: str) -> set[tuple[str, str]]:
 
 
 def judge(found: list[tuple[str, str, str]], expected: dict[str, set[str]], long_for: set[str],
-          fired_before: set[tuple[str, str]] = frozenset()) -> list[str]:
+          fired_before: set[tuple[str, str]] = frozenset(), may_fire: set[tuple[str, str]] = frozenset()) -> list[str]:
     """The problems of Prometheus's alerts `found` (none: the stage is done): an expected alert that does not fire
     yet (one whose `for` is longer than the stage waits: not pending yet), any other alert pending or firing, and
-    any other alert that fired at an earlier look (`fired_before`: (alert, node)) and has resolved since."""
+    any other alert that fired at an earlier look (`fired_before`: (alert, node)) and has resolved since. An alert of
+    `may_fire` ((alert, node)) is neither required nor a problem."""
     states = {(name, node): state for name, node, state in found}
     missing = [f"{node}: {name} {states.get((name, node), 'not raised')}" for node, names in sorted(expected.items())
                for name in sorted(names)
                if states.get((name, node)) != "firing" and not (name in long_for and (name, node) in states)]
-    unexpected = {(name, node): state for (name, node), state in states.items() if name not in expected.get(node, set())}
+    unexpected = {(name, node): state for (name, node), state in states.items()
+                  if name not in expected.get(node, set()) and (name, node) not in may_fire}
     unexpected.update({key: "fired, then resolved" for key in fired_before if key not in unexpected})
     others = sorted((node, name, state) for (name, node), state in unexpected.items())
     return [f"not raised: {m}" for m in missing] + [f"unexpected: {node}: {name} {state}" for node, name, state in others]
@@ -235,9 +242,35 @@ def receiver_actions(audit: list[dict]) -> str:
     return "; ".join(f"{node}: {', '.join(sorted(said))}" for node, said in sorted(by_node.items())) or "none"
 
 
-def monitoring_outcome(f: Factory, state: LabState, faults: dict[str, list[str]],
-                       bringup_stages: dict) -> tuple[str, str]:
-    """(passed|failed, detail) of the monitoring stage."""
+def in_service_alerts(f: Factory, in_service: dict[str, list[str]]) -> tuple[dict[str, set[str]], set[tuple[str, str]]]:
+    """({node: the alerts its in-service faults raise}, the (alert, node) pairs that may follow them): Slurm's drain
+    of the node, once the receiver drains it, is seen a collector run and the rule's minute later, after the stage
+    may have ended."""
+    expected, _ = expected_alerts(f, in_service)
+    return expected, {("SlurmNodeDrained", node) for node in expected}
+
+
+def slurm_drains(audit: list[dict], states: dict[str, tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """Slurm's word on each drain the receiver says it made (its `drained` entries), from sinfo's `states`:
+    (['<node> drained (<reason>)' for each Slurm shows out of service for the receiver's reason], [the problems])."""
+    drained, problems = [], []
+    for e in (e for e in audit if e["event"] == receiver_records.DRAINED):
+        state, reason = states.get(e["node"], ("not listed", ""))
+        want = alert_actions.drain_reason(e["alert"])
+        if state.startswith(("drain", "drng")) and reason == want:
+            drained.append(f"{e['node']} drained ({reason})")
+        else:
+            problems.append(f"Slurm shows {e['node']} {state} ({reason or 'no reason'}), not drained for {want!r}")
+    return drained, problems
+
+
+def monitoring_outcome(f: Factory, state: LabState, faults: dict[str, list[str]], bringup_stages: dict,
+                       brought_up_at: float | None = None, in_service: dict[str, list[str]] | None = None,
+                       inject: Callable[[], None] = lambda: None,
+                       progress: Callable[[str], None] = lambda line: None) -> tuple[str, str]:
+    """(passed|failed, detail) of the monitoring stage. Without `faults`, no alert may fire until QUIET_S after the
+    bring-up ended (`brought_up_at`, time.time()). Then `inject` puts the `in_service` faults into the nodes'
+    hardware, and the stage waits for their alerts and the receiver's actions, and reads Slurm for its drains."""
     head = f.head_nodes[0]
     expected, unseen = expected_alerts(f, faults)
     long_for = {a.name for a in alert_rules.alerts(f) if a.for_seconds() > FIRING_WAIT_S}
@@ -246,6 +279,7 @@ def monitoring_outcome(f: Factory, state: LabState, faults: dict[str, list[str]]
     seen: list[tuple[str, str, str]] = []
     audit: list[dict] = []
     fired: set[tuple[str, str]] = set()  # other alerts seen firing: a failure even if they resolve later
+    may_fire: set[tuple[str, str]] = set()
 
     def on_head(command: str, what: str) -> str:
         done = nodes.ssh(state, head.address, command, timeout=COMMAND_TIMEOUT_S)
@@ -256,29 +290,56 @@ def monitoring_outcome(f: Factory, state: LabState, faults: dict[str, list[str]]
     def problems() -> list[str]:
         firing = {(name, node) for name, node, alert_state in seen
                   if alert_state == "firing" and name in expected.get(node, set())}
-        return judge(seen, expected, long_for, fired) + ([] if skipped else receiver_problems(audit, firing))
+        return judge(seen, expected, long_for, fired, may_fire) + ([] if skipped else receiver_problems(audit, firing))
 
     def settled() -> bool:
         seen[:] = read_alerts(on_head(alerts_command(head.address), "Prometheus"))
         ever = read_fired(on_head(fired_command(head.address), "Prometheus"))
         fired.update((name, node) for name, node in ever | {(n, node) for n, node, st in seen if st == "firing"}
-                     if name not in expected.get(node, set()))
+                     if name not in expected.get(node, set()) and (name, node) not in may_fire)
         if not skipped:
             audit[:] = read_audit(on_head(f"cat {RECEIVER_AUDIT} 2>/dev/null || true", "the receiver's audit log"))
         return not problems()
     # A scrape missed under load leaves an alert pending for a moment (NodeDown's `up == 0`): the stage waits for it
     # to clear, and fails on one still pending when the wait ends, or on one that fired. Alertmanager calls the
     # receiver once an alert's group has waited (group_wait): the stage waits for its decisions too.
+    quiet_until = brought_up_at + QUIET_S if brought_up_at is not None and not faults else None
+    notes = [f"{name} not expected in the lab ({why})" for name, why in sorted(unseen.items())]
     try:
-        procs.wait_until(settled, WAIT_S, every_s=5)
+        if quiet_until is not None:
+            progress(f"no fault injected: no alert may fire until {QUIET_S // 60} minutes after the bring-up")
+        procs.wait_until(lambda: settled() and (quiet_until is None or time.time() >= quiet_until),
+                         WAIT_S + max(0.0, (quiet_until or 0) - time.time()), every_s=5)
+        found = problems()
+        if quiet_until is not None:
+            window = f"{(time.time() - brought_up_at) / 60:.1f} min since the bring-up"
+            if time.time() < quiet_until:
+                found.append(f"quiet window not held: {window}, not {QUIET_S // 60}")
+            elif not found:
+                notes.insert(0, f"no alert in the {window}")
+        if in_service and found:
+            notes.append("in-service faults not injected: the stage had failed before")
+        elif in_service:
+            progress("in service: " + "; ".join(f"{node}: {', '.join(kinds)}" for node, kinds in sorted(in_service.items())))
+            inject()
+            late, may_fire_late = in_service_alerts(f, in_service)
+            for node, names in late.items():
+                expected.setdefault(node, set()).update(names)
+            may_fire.update(may_fire_late)
+            procs.wait_until(settled, WAIT_S, every_s=5)
+            found = problems()
+            drained, wrong = slurm_drains(audit, scheduler_lab.node_states(
+                lambda command: nodes.ssh(state, head.address, command, timeout=COMMAND_TIMEOUT_S)))
+            found += wrong
+            notes.append("in service: " + "; ".join(f"{node}: {', '.join(kinds)} injected"
+                                                    for node, kinds in sorted(in_service.items()))
+                         + (f"; Slurm: {', '.join(drained)}" if drained else ""))
     except (ValueError, subprocess.TimeoutExpired) as err:
         return "failed", str(err)
-    found = problems()
     by_node: dict[str, list[str]] = {}
     for name, node, alert_state in seen:
         by_node.setdefault(node, []).append(name if alert_state == "firing" else f"{name} ({alert_state})")
     alerts = "; ".join(f"{node}: {', '.join(names)}" for node, names in sorted(by_node.items())) or "none"
-    notes = [f"{name} not expected in the lab ({why})" for name, why in sorted(unseen.items())]
     actions = f"none ({skipped[0]})" if skipped else receiver_actions(audit)
     detail = (f"alerts on {head.name}'s Prometheus: {alerts}" + (f"; {'; '.join(found)}" if found else "")
               + f"; receiver's actions: {actions}" + (f"; {'; '.join(notes)}" if notes else ""))

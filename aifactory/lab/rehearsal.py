@@ -245,10 +245,11 @@ def acceptance_outcome(results: dict[str, dict | None], exit_code: int = 0) -> t
 
 def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, limit: str | None = None,
              trays_per_rack: int | None = None, strategy: str | None = None,
-             faults: dict[str, list[str]] | None = None) -> Rehearsal:
+             faults: dict[str, list[str]] | None = None, in_service: dict[str, list[str]] | None = None) -> Rehearsal:
     """Run every stage in order, stop at the first failed build stage (the verdicts all run), and always
     remove the lab it brought up.
-    Both bring-ups run with `strategy` (`aifactory bringup --strategy`; None: ansible.cfg's)."""
+    Both bring-ups run with `strategy` (`aifactory bringup --strategy`; None: ansible.cfg's). `faults` are in the
+    nodes' hardware from lab up; `in_service` faults appear in the monitoring stage (aifactory.lab.monitoring)."""
     report = Rehearsal(f.name, [])
     spec_file = str(resolve_spec_path(spec).resolve())
     node_names = [n.name for n in f.nodes]
@@ -311,6 +312,7 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
             data = bringup_result(result)
             ctx["bringup"] = data
             if not second:
+                ctx["brought_up_at"] = time.time()  # the factory's monitoring runs from here
                 report.bringup_stages = data.get("stage_results") or {}
                 report.bringup_artifacts = str(data.get("artifacts") or "")
             stats = data["hosts"]
@@ -365,8 +367,10 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
             stage("performance", lambda: performance_lab.performance_outcome(f, ctx["state"], ctx["results_dir"],
                                                                              ctx["acceptance"]), stops=False)
             if f.monitoring.enabled:
-                stage("monitoring", lambda: monitoring_lab.monitoring_outcome(f, ctx["state"], faults or {},
-                                                                              report.bringup_stages), stops=False)
+                stage("monitoring", lambda: monitoring_lab.monitoring_outcome(
+                    f, ctx["state"], faults or {}, report.bringup_stages, ctx["brought_up_at"], in_service or {},
+                    inject=lambda: lifecycle.inject_faults(f, ctx["state"], in_service or {}),
+                    progress=lambda line: progress(f"   {line}")), stops=False)
         stage("air gap (what the nodes reached)", air_gap, stops=False)
     except StageFailed:
         pass

@@ -36,6 +36,7 @@ AUDIT_FILE = "audit.jsonl"
 DECISIONS = ("acted", "observed")
 PROBLEMS = ("refused", "failed")
 REPEATS = ("resolved", "duplicate")
+DRAINED = "drained"  # one per node the receiver drained in Slurm, with its reason
 REPLACEMENTS_FILE = "replacement-requests.json"
 MAX_BODY = 1 << 20
 MAX_ALERTS = 10_000
@@ -196,7 +197,7 @@ class Receiver:
             for target in sorted(targets - out):
                 self.slurm.drain(target, reason)
                 out.add(target)
-                self.audit("drained", f"Slurm reason {reason!r}: {severity.reason}", alert, node=target,
+                self.audit(DRAINED, f"Slurm reason {reason!r}: {severity.reason}", alert, node=target,
                            action=severity.action, peer=peer)
         except ActuatorError as err:
             self.audit("failed", f"drain: {err}", alert, action=severity.action, peer=peer)

@@ -17,7 +17,7 @@ from aifactory.day2.replace import (REPLACE_PLAYBOOK, HostKeyMismatch, ReplaceEr
 from aifactory.day2.rollout import RESUME_PLAYBOOK
 from aifactory.monitoring.silences import Silencer
 from aifactory.spec import load_spec
-from tests.conftest import put, site_dir
+from tests.conftest import both, put, site_dir
 from tests.hostile.conftest import run_inprocess
 from tests.monitoring.fakes import FakeAlertmanager
 
@@ -141,7 +141,7 @@ def test_a_host_key_other_than_the_given_one_stops_before_the_bring_up(tmp_path,
 
 
 def test_without_a_scheduler_nothing_is_resumed(tmp_path, monkeypatch, site):
-    f = load_spec(site("lab-gb200", put("scheduler", {"kind": "none"})))
+    f = load_spec(site("lab-gb200", both(put("scheduler", {"kind": "none"}), put("monitoring.enabled", False))))
     runner = Runner(tmp_path)
     entry = replace(tmp_path, monkeypatch, runner, f=f, new_key=host_key(tmp_path, "new"), stages=["os", "drivers"])
     assert runner.runs[1].stages == ["os", "drivers"]

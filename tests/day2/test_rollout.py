@@ -19,7 +19,7 @@ from aifactory.day2.rollout import (RESUME_PLAYBOOK, ROLLOUT_PLAYBOOK, RolloutEr
 from aifactory.monitoring import silences
 from aifactory.monitoring.silences import Silencer
 from aifactory.spec import load_spec
-from tests.conftest import put, site_dir
+from tests.conftest import both, put, site_dir
 from tests.hostile.conftest import run_inprocess
 from tests.monitoring.fakes import FakeAlertmanager
 
@@ -225,7 +225,7 @@ def test_an_unfinished_rollout_needs_resume_and_resume_needs_the_same_stage(tmp_
 
 
 def test_without_a_scheduler_nothing_is_drained_or_resumed(tmp_path, site):
-    f = load_spec(site("lab-gb200", put("scheduler", {"kind": "none"})))
+    f = load_spec(site("lab-gb200", both(put("scheduler", {"kind": "none"}), put("monitoring.enabled", False))))
     runner = Runner(tmp_path)
     record = rollout(tmp_path, runner, f=f)
     assert record["status"] == "done" and record["slurm"] is False
@@ -288,7 +288,8 @@ def test_with_monitoring_and_no_client_credentials_each_batch_warns_and_the_roll
     progress = (tmp_path / "progress.txt").read_text()
     assert progress.count(f"are not silenced: {silences.ENV_CERT}, {silences.ENV_KEY}, {silences.ENV_PASSWORD} not set") == 3
     (tmp_path / "off").mkdir()
-    assert rollout(tmp_path / "off", Runner(tmp_path))["status"] == "done"  # monitoring off: nothing said
+    off = load_spec(site("lab-gb200", put("monitoring", {"enabled": False}), as_name="monitoring-off"))
+    assert rollout(tmp_path / "off", Runner(tmp_path), f=off)["status"] == "done"  # monitoring off: nothing said
     assert "silenced" not in (tmp_path / "off" / "progress.txt").read_text()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -234,3 +235,101 @@ def test_the_detail_lists_every_action_of_the_receiver_and_no_repeat(tmp_path):
     audit = monitoring.read_audit((tmp_path / AUDIT_FILE).read_text())
     assert monitoring.receiver_actions(audit) == (f"{faulty}: GpuXidError: drain of {faulty}, GpuXidError: drained, "
                                                   "power-cycled")
+
+
+class Clock:
+    """time.time for the stage: `step` seconds later at every reading."""
+
+    def __init__(self, now: float, step: float):
+        self.now, self.step = now, step
+
+    def time(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def factory_in_service(monkeypatch, tmp_path, f, node: str, sinfo: str) -> dict:
+    """The head node of a fault-free lab: no alert until `inject` is called; then the xid-error fault's alert fires on
+    `node`, the real receiver's audit of Alertmanager's call for it, and Slurm's `sinfo` answering `sinfo`."""
+    calls = {"injected_at": None}
+    xid = alert("GpuXidError", node, xid="119", xid_class="gsp-firmware")
+    audit = receiver_audit(tmp_path, f, xid)
+
+    def ssh(state, address, command, timeout):
+        injected = calls["injected_at"] is not None
+        if "sinfo" in command:
+            out = sinfo
+        elif command.startswith("cat "):
+            out = audit if injected else ""
+        elif "/api/v1/query?" in command:
+            out = history(*([("GpuXidError", {"node": node})] if injected else []))
+        else:
+            out = page(*([("GpuXidError", {"node": node, "xid_class": "gsp-firmware"}, "firing")] if injected else []))
+        return subprocess.CompletedProcess(["ssh"], 0, out, "")
+    monkeypatch.setattr(monitoring.nodes, "ssh", ssh)
+    return calls
+
+
+def test_without_faults_the_stage_holds_five_quiet_minutes_after_the_bring_up(monkeypatch, tmp_path):
+    f = load_spec(site_dir("lab-gb200"))
+    clock = Clock(10_000.0, 60.0)
+    monkeypatch.setattr(monitoring, "time", clock)
+    tries = []
+
+    def wait_until(ready, timeout_s, every_s):
+        tries.append(timeout_s)
+        return any(ready() for _ in range(8))
+    monkeypatch.setattr(monitoring.procs, "wait_until", wait_until)
+    factory_in_service(monkeypatch, tmp_path, f, f.nodes[0].name, "")
+    outcome, detail = monitoring.monitoring_outcome(f, None, {}, {}, brought_up_at=10_000.0 - 100)
+    held = re.search(r"receiver's actions: none; no alert in the (\d+\.\d) min since the bring-up$", detail)
+    assert outcome == "passed" and held and float(held[1]) >= 5, detail
+    assert tries[0] >= monitoring.WAIT_S + 100  # the wait runs to the window's end at least
+    # A wait that ends before the window does fails the stage (the detail says how long it was quiet).
+    monkeypatch.setattr(monitoring.procs, "wait_until", lambda ready, timeout_s, every_s: ready())
+    outcome, detail = monitoring.monitoring_outcome(f, None, {}, {}, brought_up_at=clock.now)
+    assert outcome == "failed" and re.search(r"quiet window not held: [0-4]\.\d min since the bring-up, not 5", detail), detail
+
+
+def test_an_alert_in_the_quiet_window_fails_the_stage_even_once_resolved(monkeypatch, tmp_path):
+    f = load_spec(site_dir("lab-gb200"))
+    monkeypatch.setattr(monitoring, "time", Clock(10_000.0, 60.0))
+    looks(monkeypatch, [page()], fired=history(("ScratchNearlyFull", {"node": f.nodes[2].name})))
+    outcome, detail = monitoring.monitoring_outcome(f, None, {}, {}, brought_up_at=10_000.0)
+    assert outcome == "failed" and f"unexpected: {f.nodes[2].name}: ScratchNearlyFull fired, then resolved" in detail
+
+
+def test_a_fault_in_service_comes_after_the_quiet_window_and_the_receiver_s_drain_is_read_in_slurm(monkeypatch, tmp_path):
+    f = load_spec(site_dir("lab-gb200"))
+    node, reason = f.nodes[3].name, "aifactory alert: GpuXidError"
+    clock = Clock(10_000.0, 30.0)
+    monkeypatch.setattr(monitoring, "time", clock)
+    monkeypatch.setattr(monitoring.procs, "wait_until", lambda ready, timeout_s, every_s: any(ready() for _ in range(20)))
+    calls = factory_in_service(monkeypatch, tmp_path, f, node, f"{f.nodes[0].name}|idle|none\n{node}|drain|{reason}\n")
+
+    def inject():
+        calls["injected_at"] = clock.now
+    outcome, detail = monitoring.monitoring_outcome(f, None, {}, {}, brought_up_at=10_000.0,
+                                                    in_service={node: ["xid-error"]}, inject=inject)
+    assert calls["injected_at"] >= 10_000.0 + monitoring.QUIET_S  # after the quiet window
+    assert outcome == "passed", detail
+    assert detail.startswith(f"alerts on {f.head_nodes[0].name}'s Prometheus: {node}: GpuXidError; receiver's actions: "
+                             f"{node}: GpuXidError: drain-power-cycle of {node}, GpuXidError: drained, GpuXidError: proposed; no alert "
+                             "in the "), detail
+    assert detail.endswith(f"in service: {node}: xid-error injected; Slurm: {node} drained ({reason})"), detail
+    # Slurm not showing the receiver's drain fails the stage, naming what it shows instead.
+    calls = factory_in_service(monkeypatch, tmp_path / "again", f, node, f"{node}|idle|none\n")
+    outcome, detail = monitoring.monitoring_outcome(f, None, {}, {}, brought_up_at=clock.now - 400,
+                                                    in_service={node: ["xid-error"]}, inject=inject)
+    assert outcome == "failed" and f"Slurm shows {node} idle (none), not drained for '{reason}'" in detail, detail
+
+
+def test_slurm_drained_after_the_receiver_s_drain_may_fire_and_is_not_required():
+    f = load_spec(site_dir("lab-gb200"))
+    node = f.nodes[3].name
+    expected, may_fire = monitoring.in_service_alerts(f, {node: ["xid-error"]})
+    assert expected == {node: {"GpuXidError"}} and may_fire == {("SlurmNodeDrained", node)}
+    both = [("GpuXidError", node, "firing"), ("SlurmNodeDrained", node, "firing")]
+    assert monitoring.judge(both, expected, set(), may_fire=may_fire) == []
+    assert monitoring.judge(both[:1], expected, set(), may_fire=may_fire) == []
+    assert monitoring.judge(both, expected, set()) == [f"unexpected: {node}: SlurmNodeDrained firing"]

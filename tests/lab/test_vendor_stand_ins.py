@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from aifactory.lab import hardware, vendor_repos
-from aifactory.lab.hardware import FAULTS, FaultError, node_profile, parse_faults, with_faults
+from aifactory.lab.hardware import FAULTS, PROFILE_PATH, FaultError, node_profile, parse_faults, with_faults
 from aifactory.node.parsers.acceptance import evaluate
 from aifactory.spec import load_spec
 from tests.conftest import site_dir
@@ -364,3 +364,38 @@ def test_a_bad_fault_option_exits_2_naming_it_before_anything_starts(command, ca
     rc = main([*command.split(), str(site_dir("lab-b200")), "--fault", "lab-b200-r001-n09:gpu-missing"])
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error: --fault: 'lab-b200-r001-n09' is no node of this site") and "Traceback" not in err
+
+
+@pytest.mark.parametrize("site, option, says", [
+    ("lab-b200", "lab-b200-r001-n02:nvlink-bw-low",
+     "--fault-in-service: nvlink-bw-low raises no alert (a bandwidth shortfall with every link up"),
+    ("lab-b200", "lab-b200-r001-n09:xid-error", "--fault-in-service: 'lab-b200-r001-n09' is no node of this site"),
+    ("lab-gb200", "lab-gb200-r001-n03:xid-error", "--fault-in-service: lab-gb200-r001-n03 would not boot"),
+    ("paris-gb200", "paris-gb200-r001-n01:xid-error", "--fault-in-service: paris-gb200 has no monitoring stage"),
+])
+def test_a_bad_in_service_fault_exits_2_naming_it_before_anything_starts(site, option, says, capsys):
+    """A fault in service is caught by monitoring alone: a kind no alert sees, a node the lab leaves out, or a spec
+    without the monitoring stage is refused before a lab starts."""
+    from aifactory.cli import main
+
+    rc = main(["rehearse", str(site_dir(site)), "--fault-in-service", option])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith(f"error: {says}") and "Traceback" not in err, err
+
+
+def test_a_fault_in_service_rewrites_the_running_node_s_profile_whole(tmp_path):
+    from aifactory.lab import lifecycle
+    from aifactory.lab.state import LabState
+    from aifactory.lab.traces import STATE_FILE
+
+    f = load_spec(site_dir("lab-b200"))
+    node = f.nodes[1]
+    state = LabState(site=f.name, root=tmp_path / "lab")
+    state.nodes[node.name] = {"address": node.address, "root": str(tmp_path / "root"), "faults": ["nvlink-down"]}
+    lifecycle.inject_faults(f, state, {node.name: ["xid-error"]})
+    profile = json.loads((tmp_path / "root" / PROFILE_PATH.lstrip("/")).read_text())
+    assert profile["faults"] == ["nvlink-down", "xid-error"]  # the faults it booted with stay
+    assert profile["gpus"][0]["xids"] == {"119": 1} and profile["gpus"][0]["nvlinks"][0] is None
+    saved = json.loads((state.dir / STATE_FILE).read_text())
+    assert saved["nodes"][node.name]["faults"] == ["nvlink-down", "xid-error"]
+    assert [p.name for p in (tmp_path / "root" / PROFILE_PATH.lstrip("/")).parent.iterdir()] == ["hardware.json"]
