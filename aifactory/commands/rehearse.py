@@ -69,7 +69,7 @@ def parse_in_service_options(args, f) -> dict[str, list[str]] | None:
     """{node: [kind]} from --fault-in-service; None (after printing the problem) when one is bad: a kind no alert sees,
     a node the lab does not boot, or a spec without monitoring, whose stage is what catches them."""
     try:
-        faults = hardware.parse_in_service_faults(args.fault_in_service, [n.name for n in f.nodes], f.platform)
+        faults = hardware.parse_faults(args.fault_in_service, [n.name for n in f.nodes], f.platform, in_service=True)
         lifecycle.up_nodes(f, args.trays_per_rack, faults, option=hardware.IN_SERVICE_OPTION)
     except (hardware.FaultError, BadInput) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -28,6 +28,7 @@ import yaml
 
 from aifactory.catalog import Platform
 from aifactory.catalog.performance import performance_thresholds
+from aifactory.monitoring.alerts import FABRIC_UNITS
 
 PROFILE_PATH = "/etc/aifactory-lab/hardware.json"  # inside a node
 MANIFEST = Path(str(files("aifactory.catalog") / "vendor_packages.yaml"))
@@ -66,6 +67,7 @@ class Fault:
     description: str
     alerts: tuple[str, ...] = ()
     silent: str = ""
+    in_service_only: str = ""  # why it can only appear once the factory runs (`--fault-in-service`)
 
     def applies(self, platform: Platform) -> bool:
         e = platform.expected
@@ -78,7 +80,15 @@ class Fault:
                 "neuron-device-missing": platform.software_stack == "neuron",
                 "driver-off-pin": platform.software_stack == "nvidia",
                 "xid-error": platform.software_stack == "nvidia",
-                "thermal-throttling": platform.software_stack == "nvidia"}[self.kind]
+                "thermal-throttling": platform.software_stack == "nvidia",
+                "fabric-service-down": self.unit(platform) is not None}[self.kind]
+
+    def unit(self, platform: Platform) -> str | None:
+        """The systemd unit this fault stops on a node of `platform` (None: it stops none): the NVLink fabric's
+        service, IMEX on NVL72 racks and Fabric Manager on HGX, as FabricServiceDown reads it."""
+        if self.kind != "fabric-service-down" or platform.software_stack != "nvidia":
+            return None
+        return FABRIC_UNITS.get(platform.expected.fabric)
 
     def fails(self, expected: dict) -> set[str]:
         """The checks of aifactory.node.parsers.acceptance.evaluate this fault fails, for a node whose expected
@@ -87,6 +97,8 @@ class Fault:
             return {"memory_health"} | ({"dcgm_diag"} if expected.get("dcgm_diag_level", 0) > 0 else set())
         if self.kind == "driver-off-pin":  # Fabric Manager must run the loaded driver's exact version
             return {"driver_version"} | ({"fabric_manager_version"} if expected.get("fabric_manager") else set())
+        if self.kind == "fabric-service-down":
+            return {"imex_service"} if expected.get("fabric") == "imex" else {"fabric_manager_service"}
         return {"gpu-missing": {"accelerator_count"}, "nvlink-down": {"nvlink_links"},
                 "ib-port-down": {"ib_ports"}, "ib-port-slow": {"ib_ports"},
                 "neuron-device-missing": {"accelerator_count"}}.get(self.kind, set())
@@ -129,11 +141,18 @@ FAULTS = {f.kind: f for f in (
     Fault("xid-error", f"GPU 0 reported XID {FAULT_XID} (GSP RPC timeout) in the exporter's window", ("GpuXidError",)),
     Fault("thermal-throttling", f"GPU 0 at {THERMAL_TEMPERATURE_C} C, its clocks slowed for heat (hardware thermal "
                                 "slowdown)", ("GpuThermalThrottling",)),
+    Fault("fabric-service-down", "the NVLink fabric's service stopped (nvidia-imex on NVL72, nvidia-fabricmanager on "
+                                 "HGX)", ("FabricServiceDown",),
+          in_service_only="it stops a service the bring-up starts, so it can only appear once the factory runs"),
 )}
 
 
-def parse_faults(values: list[str], nodes: list[str], platform: Platform, option: str = "--fault") -> dict[str, list[str]]:
-    """`NODE:KIND` options -> {node: [kind, ...]}; FaultError naming the bad value (and its `option`) otherwise."""
+def parse_faults(values: list[str], nodes: list[str], platform: Platform, in_service: bool = False) -> dict[str, list[str]]:
+    """`NODE:KIND` options of `--fault` (or, `in_service`, of `--fault-in-service`) -> {node: [kind, ...]};
+    FaultError naming the option and the bad value otherwise. In service only a kind some alert sees is accepted
+    (only monitoring catches a fault that appears while the factory runs); at lab up, no kind that only appears in
+    service."""
+    option = IN_SERVICE_OPTION if in_service else "--fault"
     out: dict[str, list[str]] = {}
     for value in values:
         node, _, kind = value.rpartition(":")
@@ -142,21 +161,16 @@ def parse_faults(values: list[str], nodes: list[str], platform: Platform, option
         if node not in nodes:
             raise FaultError(f"{option}: {node!r} is no node of this site (nodes: {', '.join(nodes[:4])}"
                              f"{', ...' if len(nodes) > 4 else ''})")
-        if not FAULTS[kind].applies(platform):
+        fault = FAULTS[kind]
+        if not fault.applies(platform):
             raise FaultError(f"{option}: {kind} does not apply to {platform.name} nodes")
+        if in_service and fault.silent:
+            raise FaultError(f"{option}: {kind} raises no alert ({fault.silent}); in service only monitoring would "
+                             "catch it: inject it with --fault")
+        if not in_service and fault.in_service_only:
+            raise FaultError(f"{option}: {kind}: {fault.in_service_only}: give it with `rehearse {IN_SERVICE_OPTION}`")
         if kind not in out.setdefault(node, []):
             out[node].append(kind)
-    return out
-
-
-def parse_in_service_faults(values: list[str], nodes: list[str], platform: Platform) -> dict[str, list[str]]:
-    """`--fault-in-service NODE:KIND` options, as parse_faults; a kind no alert rule sees is refused too: only
-    monitoring catches a fault that appears once the factory is in service."""
-    out = parse_faults(values, nodes, platform, IN_SERVICE_OPTION)
-    for kind in sorted({k for kinds in out.values() for k in kinds}):
-        if FAULTS[kind].silent:
-            raise FaultError(f"{IN_SERVICE_OPTION}: {kind} raises no alert ({FAULTS[kind].silent}); in service only "
-                             f"monitoring would catch it: inject it with --fault")
     return out
 
 
@@ -272,6 +286,8 @@ def with_faults(profile: dict, kinds: list[str], driver_branch: str = "", driver
             hw["driver_version"] = off_pin_version(driver_branch, driver_version)
         elif kind == "xid-error":
             hw["gpus"][0]["xids"] = {str(FAULT_XID): 1}
+        elif kind == "fabric-service-down":
+            pass  # no hardware changes: lab.lifecycle.inject_faults stops the unit on the running node
         elif kind == "thermal-throttling":
             hw["gpus"][0].update(clocks_event_reasons=THERMAL_SLOWDOWN, temperature_c=THERMAL_TEMPERATURE_C)
         elif kind == "nvlink-bw-low":

@@ -54,6 +54,7 @@ SCRATCH_DISKS = 1
 # Compute trays the lab boots per rack of a fixed-size rack (NVL72: 18 trays, Trn3: 36 servers) unless
 # told otherwise: enough for a rack's canary and its batch, few enough for a two-core machine.
 FIXED_RACK_TRAYS = 2
+INJECT_TIMEOUT_S = 60  # ssh to a running node to stop a service (a fault in service)
 
 
 def default_trays_per_rack(f: Factory) -> int:
@@ -90,14 +91,20 @@ def up_nodes(f: Factory, trays_per_rack: int | None = None, faults: dict[str, li
 
 def inject_faults(f: Factory, state: LabState, faults: dict[str, list[str]]) -> None:
     """Faults that appear while the nodes run (`rehearse --fault-in-service`): each node's hardware profile is
-    rewritten with them added to those it booted with, and its stand-in tools report them from their next call."""
+    rewritten with them added to those it booted with, and its stand-in tools report them from their next call; a
+    fault that stops a service (hardware.Fault.unit) stops it on the node, behind the bring-up's back. RuntimeError
+    when a node does not stop it."""
     by_name = {n.name: n for n in f.nodes}
     for name, kinds in faults.items():
         info = state.nodes[name]
         now = [*info.get("faults", []), *(k for k in kinds if k not in info.get("faults", []))]
         hardware.write_profile(Path(info["root"]), node_hardware(f, by_name[name], now))
         info["faults"] = now
-    state.save()
+        state.save()
+        for unit in filter(None, (hardware.FAULTS[kind].unit(f.platform) for kind in kinds)):
+            done = nodes.ssh(state, info["address"], f"systemctl stop {unit}", timeout=INJECT_TIMEOUT_S)
+            if done.returncode != 0:
+                raise RuntimeError(f"{name}: systemctl stop {unit} exited {done.returncode}: {done.stderr.strip()[-300:]}")
 
 
 def up(f: Factory, progress: Progress = print, scratch_disks: int = SCRATCH_DISKS, scratch_disk_mb: int = 64,

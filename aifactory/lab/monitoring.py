@@ -19,7 +19,10 @@ without faults has none. It also waits until the
 receiver has decided on each expected alert that fires (its audit log on the head node: acted or observed), and
 fails on a call it refused or an action that failed. An alert whose series the lab cannot serve (node exporter's
 collectors of the kernel's sysfs: the InfiniBand ports) is named as not expected, with the reason; so is the
-receiver where the bring-up reported it skipped.
+receiver where the bring-up reported it skipped. Without faults it judges no earlier than QUIET_S after the
+bring-up: no alert may fire in those five minutes. Then it injects the faults given in service
+(`rehearse --fault-in-service`), waits for their alerts and the receiver's decisions the same way, and reads
+`sinfo` for each drain the receiver says it made.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ has a scheduler (aifactory.lab.scheduler: sinfo, srun, sbatch and sacct on the h
 that Slurm, the performance tiers (aifactory.lab.performance: tray, rack, cross-rack, judged against the
 catalog's thresholds, a failing tier isolated to its tray) and the signed certificate of it all; where the spec
 enables monitoring, the alerts the head node's Prometheus raised (aifactory.lab.monitoring: exactly those of the
-injected faults); lab down,
+injected faults; none for five minutes without faults; then those of the faults injected in service, with the
+alert receiver's drains read back from Slurm); lab down,
 always, also after a failure, checked to leave nothing.
 A failed build stage (lab up, plan, either bring-up) stops the rehearsal; the verdict stages after the
 bring-ups (acceptance, the skipped steps, the AWS link, the scheduler, performance) each judge the same brought-up lab, so

@@ -149,7 +149,8 @@ def run_tool(tmp_path: Path, hw: dict, name: str, args: list[str], driver: str =
 
 def observations(tmp_path: Path, hw: dict, expected: dict, driver: str = "580.105.08") -> dict:
     """What the acceptance role collects on a stand-in node: each tool's output and --version, the
-    fabric service running and its package at the driver package's version."""
+    fabric service running (stopped where the profile has the fault that stops it, as the lab does on the running
+    node) and its package at the driver package's version."""
     obs: dict = {"checks_without_kernel": [], "tool_versions": {}, "tools": {}}
     for key, (name, args) in CALLS.items():
         result = run_tool(tmp_path, hw, name, args, driver)
@@ -158,7 +159,7 @@ def observations(tmp_path: Path, hw: dict, expected: dict, driver: str = "580.10
         obs["tool_versions"][key] = run_tool(tmp_path, hw, name, ["--version"], driver).stdout
         obs["tools"][key] = True
     unit = "nvidia-fabricmanager.service" if expected.get("fabric_manager") else "nvidia-imex.service"
-    obs["services"] = {unit: {"state": "running"}}
+    obs["services"] = {unit: {"state": "stopped" if "fabric-service-down" in hw.get("faults", []) else "running"}}
     obs["packages"] = {"nvidia-fabricmanager-580": f"{driver}-1"} if expected.get("fabric_manager") else {}
     obs["imex_channel"] = True
     return obs
@@ -372,6 +373,7 @@ def test_a_bad_fault_option_exits_2_naming_it_before_anything_starts(command, ca
     ("lab-b200", "lab-b200-r001-n09:xid-error", "--fault-in-service: 'lab-b200-r001-n09' is no node of this site"),
     ("lab-gb200", "lab-gb200-r001-n03:xid-error", "--fault-in-service: lab-gb200-r001-n03 would not boot"),
     ("paris-gb200", "paris-gb200-r001-n01:xid-error", "--fault-in-service: paris-gb200 has no monitoring stage"),
+    ("lab-b200", "lab-b200-r001-n02:neuron-device-missing", "--fault-in-service: neuron-device-missing does not apply"),
 ])
 def test_a_bad_in_service_fault_exits_2_naming_it_before_anything_starts(site, option, says, capsys):
     """A fault in service is caught by monitoring alone: a kind no alert sees, a node the lab leaves out, or a spec
@@ -381,6 +383,18 @@ def test_a_bad_in_service_fault_exits_2_naming_it_before_anything_starts(site, o
     rc = main(["rehearse", str(site_dir(site)), "--fault-in-service", option])
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith(f"error: {says}") and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("command", ["lab up", "rehearse"])
+def test_a_fault_that_stops_a_service_is_refused_at_lab_up(command, capsys):
+    """The bring-up starts the fabric's service: stopped before it, the bring-up would start it again."""
+    from aifactory.cli import main
+
+    rc = main([*command.split(), str(site_dir("lab-gb200")), "--fault", "lab-gb200-r001-n01:fabric-service-down"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: --fault: fabric-service-down: it stops a service the bring-up starts, so "
+                                      "it can only appear once the factory runs: give it with `rehearse "
+                                      "--fault-in-service`"), err
 
 
 def test_a_fault_in_service_rewrites_the_running_node_s_profile_whole(tmp_path):
@@ -399,3 +413,31 @@ def test_a_fault_in_service_rewrites_the_running_node_s_profile_whole(tmp_path):
     saved = json.loads((state.dir / STATE_FILE).read_text())
     assert saved["nodes"][node.name]["faults"] == ["nvlink-down", "xid-error"]
     assert [p.name for p in (tmp_path / "root" / PROFILE_PATH.lstrip("/")).parent.iterdir()] == ["hardware.json"]
+
+
+@pytest.mark.parametrize("site, unit", [("lab-gb200", "nvidia-imex.service"), ("lab-b200", "nvidia-fabricmanager.service")])
+def test_a_fabric_service_fault_in_service_stops_the_platform_s_unit_on_the_node(tmp_path, monkeypatch, site, unit):
+    from aifactory.lab import lifecycle
+    from aifactory.lab.state import LabState
+
+    f = load_spec(site_dir(site))
+    node = f.nodes[0]
+    state = LabState(site=f.name, root=tmp_path / "lab")
+    state.nodes[node.name] = {"address": node.address, "root": str(tmp_path / "root"), "faults": []}
+    ran, rc = [], {"value": 0}
+
+    def ssh(state, address, command, timeout):
+        ran.append((address, command))
+        return subprocess.CompletedProcess(["ssh"], rc["value"], "", "Failed to stop: unit not loaded")
+    monkeypatch.setattr(lifecycle.nodes, "ssh", ssh)
+    lifecycle.inject_faults(f, state, {node.name: ["fabric-service-down"]})
+    assert ran == [(node.address, f"systemctl stop {unit}")]
+    assert json.loads((tmp_path / "root" / PROFILE_PATH.lstrip("/")).read_text())["faults"] == ["fabric-service-down"]
+    lifecycle.inject_faults(f, state, {node.name: ["xid-error"]})  # a hardware fault stops nothing
+    assert len(ran) == 1
+    rc["value"] = 5
+    with pytest.raises(RuntimeError, match=f"{node.name}: systemctl stop {unit} exited 5: Failed to stop"):
+        lifecycle.inject_faults(f, state, {node.name: ["fabric-service-down"]})
+    assert FAULTS["fabric-service-down"].fails({"fabric": "imex"}) == {"imex_service"}
+    assert FAULTS["fabric-service-down"].fails({"fabric": "fabric-manager", "fabric_manager": True}) == {
+        "fabric_manager_service"}

@@ -2,8 +2,9 @@
 
 For a lab site, a healthy node and a node with one fault are read as Prometheus would read them in the lab: the
 series of the dcgm-exporter stand-in's /metrics page for each node's hardware profile, and the driver metric the
-node's health check writes from the stand-in `nvidia-smi -q -x`, under the target labels the site's generated
-scrape configuration gives them. promtool evaluates the site's generated rules over fifteen minutes of those
+node's health check writes from the stand-in `nvidia-smi -q -x`, and the fabric service's state as node exporter's
+systemd collector reports it (active, or inactive once the fault that stops it has), under the target labels the
+site's generated scrape configuration gives them. promtool evaluates the site's generated rules over fifteen minutes of those
 series: exactly the alerts `hardware.FAULTS` names for the kind fire, on the faulty node alone, and none fires on
 a lab without faults. An alert of the table whose series the lab cannot serve (`lab.monitoring.served`: node
 exporter's InfiniBand collector reads the kernel's sysfs, which the lab's containers lack) is left to its promtool
@@ -52,15 +53,26 @@ def pinned_driver(f) -> str:
     return nvidia.driver_version or next(v for v in versions if v.startswith(nvidia.driver_branch + "."))
 
 
-def series(tools, hw: dict, targets: dict[str, dict], driver: str) -> list[str]:
+def systemd_page(hw: dict, unit: str | None) -> str:
+    """Node exporter's systemd collector on the node (real in the lab, modelled here): the fabric's unit active,
+    inactive once a fault has stopped it (lab.lifecycle.inject_faults does, on the running node)."""
+    if unit is None:
+        return ""
+    stopped = "fabric-service-down" in hw.get("faults", [])
+    return "\n".join(f'node_systemd_unit_state{{name="{unit}",state="{state}",type="simple"}} '
+                     f'{int((state == "inactive") == stopped)}' for state in ("active", "inactive"))
+
+
+def series(tools, hw: dict, targets: dict[str, dict], driver: str, unit: str | None = None) -> list[str]:
     """promtool series (`name{labels}`) of one node: its DCGM stand-in page under the `dcgm` job's target labels,
-    and its health check's textfile under the `node` job's."""
+    and its health check's textfile and the fabric `unit`'s state (node exporter's systemd collector) under the
+    `node` job's."""
     page = tools.exposition(hw, tools.exporter_counters("/nonexistent: every field the stand-in knows"), None)
     tools.DRIVER_VERSION_FILE = Path("/nonexistent")  # the loaded driver: the profile's, else the package's
     smi = tools.smi_xml({**hw, "driver_version": hw.get("driver_version") or driver})
     textfile = health.node_textfile({"nvidia_smi": {"rc": 0, "stdout": smi, "stderr": ""}}, {})
     out = []
-    for job, text in (("dcgm", page), ("node", textfile)):
+    for job, text in (("dcgm", page), ("node", textfile + "\n" + systemd_page(hw, unit))):
         for line in text.splitlines():
             match = re.fullmatch(r"(\w+)\{(.*)\} (\S+)", line)
             if match:
@@ -116,9 +128,9 @@ CASES = [(site, kind) for site in SITES for kind, fault in hardware.FAULTS.items
 def test_a_fault_fires_exactly_its_alerts_on_its_node_alone(site, kind, tmp_path):
     f, targets, tools = lab(site)
     healthy, faulty = f.nodes[0], f.nodes[1]
-    driver = pinned_driver(f)
-    found = fired(tmp_path, f, series(tools, profile(f, healthy, []), targets[healthy.name], driver)
-                  + series(tools, profile(f, faulty, [kind]), targets[faulty.name], driver))
+    driver, unit = pinned_driver(f), hardware.FAULTS["fabric-service-down"].unit(f.platform)
+    found = fired(tmp_path, f, series(tools, profile(f, healthy, []), targets[healthy.name], driver, unit)
+                  + series(tools, profile(f, faulty, [kind]), targets[faulty.name], driver, unit))
     fault = hardware.FAULTS[kind]
     rules = {rule.name: rule for rule in alerts(f)}
     shown = {a for a in fault.alerts if lab_monitoring.served(rules[a])}
@@ -129,9 +141,9 @@ def test_a_fault_fires_exactly_its_alerts_on_its_node_alone(site, kind, tmp_path
 @pytest.mark.parametrize("site", SITES)
 def test_healthy_nodes_fire_no_alert(site, tmp_path):
     f, targets, tools = lab(site)
-    driver = pinned_driver(f)
+    driver, unit = pinned_driver(f), hardware.FAULTS["fabric-service-down"].unit(f.platform)
     assert fired(tmp_path, f, [s for node in f.nodes[:3] for s in series(tools, profile(f, node, []), targets[node.name],
-                                                                          driver)]) == set()
+                                                                          driver, unit)]) == set()
 
 
 def test_every_fault_kind_names_its_alerts_or_why_it_has_none():
