@@ -61,7 +61,8 @@ def summary(report: dict) -> dict:
     out = {"site": report["site"], "passed": report["passed"], "stages": stages,
            "stages_seconds": round(sum(s["seconds"] for s in stages), 1),
            "largest_stage": max(stages, key=lambda s: s["seconds"])["name"] if stages else None,
-           "bringup_stages": inner}
+           "bringup_stages": inner,
+           "again_stages": {name: r.get("seconds") for name, r in (report.get("bringup_again_stages") or {}).items()}}
     timed = {name: r["seconds"] for name, r in inner.items() if r["seconds"] is not None}
     bringup = next((s for s in stages if s["name"] == FIRST_BRINGUP), None)
     if timed:

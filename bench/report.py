@@ -598,20 +598,22 @@ def _rehearsal(r: dict) -> tuple[list[str], list[str], list[str]]:
                      + [["all stages", *(f"{x['stages_seconds']:.1f} s" for x in done.values())]]) + [""]
         inner = list(dict.fromkeys(n for x in done.values() for n in x["bringup_stages"]))
         if inner:
-            out += ["The first bring-up by playbook stage (wall seconds; host-tasks run, changed):", ""]
+            out += ["The first bring-up by playbook stage (wall seconds; host-tasks run, changed), and the second, which"
+                    " must change nothing (its wall seconds):", ""]
             rows = []
             for n in inner:
                 row = [n]
                 for x in done.values():
-                    b = x["bringup_stages"].get(n)
+                    b, again = x["bringup_stages"].get(n), (x.get("again_stages") or {}).get(n)
                     row += (["-", "-"] if b is None else
                             ["not recorded" if b["seconds"] is None else f"{b['seconds']:.1f} s",
                              f"{b['tasks']} ({b['changed']} changed)"])
+                    row.append("not recorded" if again is None else f"{again:.1f} s")
                 rows.append(row)
             rows.append(["outside every playbook stage", *(c for x in done.values() for c in
-                         (f"{x['bringup_outside_stages_s']:.1f} s" if "bringup_outside_stages_s" in x else "-", ""))])
-            out += table(["playbook stage", *(f"{site} {what}" for site in done for what in ("seconds", "host-tasks"))],
-                         rows) + [""]
+                         (f"{x['bringup_outside_stages_s']:.1f} s" if "bringup_outside_stages_s" in x else "-", "", ""))])
+            out += table(["playbook stage", *(f"{site} {what}" for site in done
+                                              for what in ("seconds", "host-tasks", "again"))], rows) + [""]
         out += ["Where the time goes:", ""] + [f"- {line}" for site, x in done.items() for line in _rehearsal_time(site, x)]
         out.append("")
     targets, why = _timed_rehearsal(sites.get(TIMED_REHEARSAL), r["machine"]["cores"])
@@ -640,6 +642,10 @@ def _rehearsal_time(site: str, x: dict) -> list[str]:
     if bringup and again:
         line += (f"; the second bring-up, which must change nothing, takes {again['seconds']:.0f} s"
                  f" ({again['seconds'] / bringup['seconds']:.2f} of the first)")
+        timed = {name: s for name, s in (x.get("again_stages") or {}).items() if s is not None}
+        if timed:
+            most = max(timed, key=timed.get)
+            line += f", most in its {most} stage ({timed[most]:.0f} s)"
     if x.get("slowest_tasks"):
         line += ("; the first bring-up's slowest tasks (all hosts together): "
                  + ", ".join(f"{t['task']} ({t['stage']}) {t['seconds']:.0f} s" for t in x["slowest_tasks"]))

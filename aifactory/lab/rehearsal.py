@@ -85,6 +85,8 @@ class Rehearsal:
     # The first bring-up's per-stage results (`bringup --format json`'s stage_results) and its run directory.
     bringup_stages: dict = field(default_factory=dict)
     bringup_artifacts: str = ""
+    # The second bring-up's (the one that must change nothing) per-stage results, the same way.
+    again_stages: dict = field(default_factory=dict)
     # Per acceptance check: {pass, fail, skipped: host counts, stand_in: hosts where it ran on a stand-in tool}.
     checks: dict = field(default_factory=dict)
     # What the nodes reached beyond the factory's network (aifactory.lab.reached), one entry per address and port.
@@ -97,6 +99,7 @@ class Rehearsal:
     def as_dict(self) -> dict:
         return {"site": self.site, "passed": self.passed, "stages": [asdict(s) for s in self.stages],
                 "bringup_stages": self.bringup_stages, "bringup_artifacts": self.bringup_artifacts,
+                "bringup_again_stages": self.again_stages,
                 "acceptance_checks": self.checks, "reached": self.reached}
 
 
@@ -316,6 +319,8 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
                 ctx["brought_up_at"] = time.time()  # the factory's monitoring runs from here
                 report.bringup_stages = data.get("stage_results") or {}
                 report.bringup_artifacts = str(data.get("artifacts") or "")
+            else:
+                report.again_stages = data.get("stage_results") or {}
             stats = data["hosts"]
             bad = sorted(h for h, s in stats.items() if s.get("failed") or s.get("unreachable"))
             # Exit 3 (acceptance incomplete) is expected on stand-ins; the acceptance stage judges it.

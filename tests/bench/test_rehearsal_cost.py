@@ -209,3 +209,18 @@ def test_update_keeps_the_sites_not_rehearsed_now(recorded, tmp_path, monkeypatc
     assert kept["rehearsal"]["sites"]["lab-gb200"] == old_gb200  # the earlier run's, kept
     assert kept["plan_by_racks"] == earlier["plan_by_racks"]
     assert "- lab-gb200: passed, 2000 s" in (tmp_path / "RESULTS.md").read_text()
+
+
+def test_the_second_bring_up_is_shown_by_playbook_stage_where_the_report_has_it(recorded):
+    report = copy.deepcopy(recorded)
+    assert "not recorded |" in render({**_results(50.0, 20.0, 5.0), "rehearsal": {"sites": {"lab-b200": _summarised(
+        report)}}}).split("| scheduler | 289.5 s | 134 (48 changed) |")[1].splitlines()[0]  # an older report: none
+    report["bringup_again_stages"] = {name: {**r, "seconds": round(r["seconds"] / 3, 1), "changed": 0}
+                                      for name, r in report["bringup_stages"].items()}
+    x = _summarised(report)
+    assert x["again_stages"]["scheduler"] == 96.5
+    results = _results(50.0, 20.0, 5.0)
+    results["rehearsal"] = {"sites": {"lab-b200": x}}
+    md = render(results)
+    assert "| scheduler | 289.5 s | 134 (48 changed) | 96.5 s |" in md
+    assert "the second bring-up, which must change nothing, takes 440 s (0.53 of the first), most in its scheduler stage (96 s)" in md
