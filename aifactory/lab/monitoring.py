@@ -136,8 +136,8 @@ def served(rule: alert_rules.Alert) -> bool:
     return not any(name.startswith(SYSFS_SERIES) for name in rule.reads())
 
 
-def expected_alerts(f: Factory, faults: dict[str, list[str]]) -> tuple[dict[str, set[str]], dict[str, str]]:
-    """({node: the alerts its faults raise in the lab}, {alert: why the lab cannot raise it})."""
+def fault_alerts(f: Factory, faults: dict[str, list[str]]) -> tuple[dict[str, set[str]], dict[str, str]]:
+    """({node: the alerts its faults raise themselves in the lab}, {alert: why the lab cannot raise it})."""
     rules = {rule.name: rule for rule in alert_rules.alerts(f)}
     expected: dict[str, set[str]] = {}
     unseen: dict[str, str] = {}
@@ -147,6 +147,13 @@ def expected_alerts(f: Factory, faults: dict[str, list[str]]) -> tuple[dict[str,
                 expected.setdefault(node, set()).add(alert)
             else:
                 unseen[alert] = NOT_SERVED
+    return expected, unseen
+
+
+def expected_alerts(f: Factory, faults: dict[str, list[str]]) -> tuple[dict[str, set[str]], dict[str, str]]:
+    """({node: the alerts its faults raise in the lab, and Slurm's drain where the health check drains it first},
+    {alert: why the lab cannot raise it})."""
+    expected, unseen = fault_alerts(f, faults)
     if f.scheduler.kind == "slurm":
         for node in scheduler_lab.expected_drains(f, faults):
             expected.setdefault(node, set()).add("SlurmNodeDrained")
@@ -247,10 +254,10 @@ def receiver_actions(audit: list[dict]) -> str:
 
 def in_service_alerts(f: Factory, in_service: dict[str, list[str]]) -> tuple[dict[str, set[str]], set[tuple[str, str]]]:
     """({node: the alerts its in-service faults raise}, the (alert, node) pairs that may follow them): Slurm's drain
-    of the node, once the receiver drains it, is seen a collector run and the rule's minute later, after the stage
-    may have ended."""
-    expected, _ = expected_alerts(f, in_service)
-    return expected, {("SlurmNodeDrained", node) for node in expected}
+    of the node, by the receiver or by the health check at its next run, is seen a collector run and the rule's minute
+    later, after the stage may have ended."""
+    expected, _ = fault_alerts(f, in_service)
+    return expected, {("SlurmNodeDrained", node) for node in in_service}
 
 
 def slurm_drains(audit: list[dict], states: dict[str, tuple[str, str]]) -> tuple[list[str], list[str]]:
