@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
+from aifactory.core.inputs import BadInput
 from aifactory.lab import hardware, lifecycle, nodes, preflight
 from aifactory.lab.state import LabState
 from aifactory.lab.state import site_dir
@@ -63,13 +64,23 @@ def add_fault_argument(parser) -> None:
                              + ", ".join(hardware.FAULTS))
 
 
-def parse_fault_options(args, f) -> dict[str, list[str]] | None:
-    """{node: [kind]} from the --fault options; None (after printing the problem) when one is bad."""
+def parse_fault_options(args, f, in_service: bool = False) -> dict[str, list[str]] | None:
+    """{node: [kind]} from the --fault options (or, `in_service`, from --fault-in-service); None (after printing the
+    problem) when one is bad: an unknown kind, a node the lab does not boot, and in service a kind no alert sees or a
+    spec without monitoring, whose stage is what catches them."""
+    option = hardware.IN_SERVICE_OPTION if in_service else "--fault"
     try:
-        return hardware.parse_faults(args.fault, [n.name for n in f.nodes], f.platform)
-    except hardware.FaultError as err:
+        faults = hardware.parse_faults(args.fault_in_service if in_service else args.fault, [n.name for n in f.nodes],
+                                       f.platform, in_service=in_service)
+        lifecycle.up_nodes(f, args.trays_per_rack, faults, option=option)
+    except (hardware.FaultError, BadInput) as err:
         print(f"error: {err}", file=sys.stderr)
         return None
+    if in_service and faults and not (f.monitoring.enabled and f.head_nodes):
+        print(f"error: {option}: {f.name} has no monitoring stage to catch it (monitoring.enabled and a head node are "
+              "needed)", file=sys.stderr)
+        return None
+    return faults
 
 
 def run_up(args) -> int:
@@ -77,7 +88,6 @@ def run_up(args) -> int:
     faults = parse_fault_options(args, f)
     if faults is None:
         return 2
-    lifecycle.up_nodes(f, args.trays_per_rack, faults)  # bad options exit 2 before the host is checked
     if not _preflight():
         return 1
     try:

@@ -7,8 +7,7 @@ import sys
 from aifactory.node.bringup import BringupError, mitogen_strategy_dir
 from aifactory.commands.runner_options import add_strategy_argument
 from aifactory.commands.lab import add_fault_argument, parse_fault_options
-from aifactory.core.inputs import BadInput
-from aifactory.lab import hardware, lifecycle, preflight
+from aifactory.lab import preflight
 from aifactory.lab.rehearsal import rehearse
 from aifactory.core.output import emit_json, table
 from aifactory.spec import load_spec
@@ -34,7 +33,7 @@ def register(sub) -> None:
 def run_rehearse(args) -> int:
     f = load_spec(args.spec)
     faults = parse_fault_options(args, f)
-    in_service = parse_in_service_options(args, f)
+    in_service = parse_fault_options(args, f, in_service=True)
     if faults is None or in_service is None:
         return 2
     if args.strategy == "mitogen":
@@ -63,22 +62,6 @@ def run_rehearse(args) -> int:
         print_details(report)
         print(f"\n{f.name}: rehearsal {'passed' if report.passed else 'FAILED'}")
     return 0 if report.passed else 1
-
-
-def parse_in_service_options(args, f) -> dict[str, list[str]] | None:
-    """{node: [kind]} from --fault-in-service; None (after printing the problem) when one is bad: a kind no alert sees,
-    a node the lab does not boot, or a spec without monitoring, whose stage is what catches them."""
-    try:
-        faults = hardware.parse_faults(args.fault_in_service, [n.name for n in f.nodes], f.platform, in_service=True)
-        lifecycle.up_nodes(f, args.trays_per_rack, faults, option=hardware.IN_SERVICE_OPTION)
-    except (hardware.FaultError, BadInput) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return None
-    if faults and not (f.monitoring.enabled and f.head_nodes):
-        print(f"error: {hardware.IN_SERVICE_OPTION}: {f.name} has no monitoring stage to catch it (monitoring.enabled "
-              "and a head node are needed)", file=sys.stderr)
-        return None
-    return faults
 
 
 def print_details(report) -> None:

@@ -12,6 +12,7 @@ from aifactory.aws.plan import make_plan
 from aifactory.commands.paths import input_dir, output_file
 from aifactory.core.output import progress
 from aifactory.reports.html import ReportError, build_report, default_page, graphviz_dot
+from aifactory.spec import load_spec
 
 
 def register(sub) -> None:
@@ -25,6 +26,7 @@ def register(sub) -> None:
 
 
 def run_report(args) -> int:
+    load_spec(args.spec)  # a bad SITE exits 2 whatever this machine lacks
     try:
         graphviz_dot()  # missing: said before the plan, not after it
         with progress(f"planning {args.spec}") as step:

@@ -28,7 +28,7 @@ import yaml
 
 from aifactory.catalog import Platform
 from aifactory.catalog.performance import performance_thresholds
-from aifactory.monitoring.alerts import FABRIC_UNITS
+from aifactory.node.parsers.acceptance import FABRIC_SERVICES
 
 PROFILE_PATH = "/etc/aifactory-lab/hardware.json"  # inside a node
 MANIFEST = Path(str(files("aifactory.catalog") / "vendor_packages.yaml"))
@@ -68,6 +68,7 @@ class Fault:
     alerts: tuple[str, ...] = ()
     silent: str = ""
     in_service_only: str = ""  # why it can only appear once the factory runs (`--fault-in-service`)
+    stops_fabric_service: bool = False  # it changes no hardware: it stops the NVLink fabric's service (`unit`)
 
     def applies(self, platform: Platform) -> bool:
         e = platform.expected
@@ -86,9 +87,10 @@ class Fault:
     def unit(self, platform: Platform) -> str | None:
         """The systemd unit this fault stops on a node of `platform` (None: it stops none): the NVLink fabric's
         service, IMEX on NVL72 racks and Fabric Manager on HGX, as FabricServiceDown reads it."""
-        if self.kind != "fabric-service-down" or platform.software_stack != "nvidia":
+        if not self.stops_fabric_service or platform.software_stack != "nvidia":
             return None
-        return FABRIC_UNITS.get(platform.expected.fabric)
+        unit, _ = FABRIC_SERVICES.get(platform.expected.fabric, (None, None))
+        return unit
 
     def fails(self, expected: dict) -> set[str]:
         """The checks of aifactory.node.parsers.acceptance.evaluate this fault fails, for a node whose expected
@@ -97,8 +99,8 @@ class Fault:
             return {"memory_health"} | ({"dcgm_diag"} if expected.get("dcgm_diag_level", 0) > 0 else set())
         if self.kind == "driver-off-pin":  # Fabric Manager must run the loaded driver's exact version
             return {"driver_version"} | ({"fabric_manager_version"} if expected.get("fabric_manager") else set())
-        if self.kind == "fabric-service-down":
-            return {"imex_service"} if expected.get("fabric") == "imex" else {"fabric_manager_service"}
+        if self.stops_fabric_service:
+            return {check for fabric, (_, check) in FABRIC_SERVICES.items() if fabric == expected.get("fabric")}
         return {"gpu-missing": {"accelerator_count"}, "nvlink-down": {"nvlink_links"},
                 "ib-port-down": {"ib_ports"}, "ib-port-slow": {"ib_ports"},
                 "neuron-device-missing": {"accelerator_count"}}.get(self.kind, set())
@@ -142,7 +144,7 @@ FAULTS = {f.kind: f for f in (
     Fault("thermal-throttling", f"GPU 0 at {THERMAL_TEMPERATURE_C} C, its clocks slowed for heat (hardware thermal "
                                 "slowdown)", ("GpuThermalThrottling",)),
     Fault("fabric-service-down", "the NVLink fabric's service stopped (nvidia-imex on NVL72, nvidia-fabricmanager on "
-                                 "HGX)", ("FabricServiceDown",),
+                                 "HGX)", ("FabricServiceDown",), stops_fabric_service=True,
           in_service_only="it stops a service the bring-up starts, so it can only appear once the factory runs"),
 )}
 
@@ -270,6 +272,10 @@ def with_faults(profile: dict, kinds: list[str], driver_branch: str = "", driver
     """`profile` with each fault of `kinds` applied (a new dict; `profile` is unchanged)."""
     hw = copy.deepcopy(profile)
     for kind in kinds:
+        if kind not in FAULTS:
+            raise FaultError(f"unknown fault {kind!r}")
+        if FAULTS[kind].stops_fabric_service:
+            continue  # no hardware changes: lab.lifecycle.inject_faults stops the unit on the running node
         if kind == "gpu-missing":
             hw["gpus"].pop()
         elif kind == "ecc-uncorrectable":
@@ -286,8 +292,6 @@ def with_faults(profile: dict, kinds: list[str], driver_branch: str = "", driver
             hw["driver_version"] = off_pin_version(driver_branch, driver_version)
         elif kind == "xid-error":
             hw["gpus"][0]["xids"] = {str(FAULT_XID): 1}
-        elif kind == "fabric-service-down":
-            pass  # no hardware changes: lab.lifecycle.inject_faults stops the unit on the running node
         elif kind == "thermal-throttling":
             hw["gpus"][0].update(clocks_event_reasons=THERMAL_SLOWDOWN, temperature_c=THERMAL_TEMPERATURE_C)
         elif kind == "nvlink-bw-low":
@@ -298,8 +302,8 @@ def with_faults(profile: dict, kinds: list[str], driver_branch: str = "", driver
                 if port["compute"]:
                     port["write_bw_gbits"] = round(port["write_bw_gbits"] * BANDWIDTH_LEFT, 2)
             hw["performance"]["busbw"]["net-ib-gdr"] = round(hw["performance"]["busbw"]["net-ib-gdr"] * BANDWIDTH_LEFT, 2)
-        else:
-            raise FaultError(f"unknown fault {kind!r}")
+        else:  # a kind added to FAULTS without its change to the profile
+            raise FaultError(f"no profile change is written for fault {kind!r}")
     hw["faults"] = list(kinds)
     return hw
 

@@ -156,7 +156,7 @@ def expected_alerts(f: Factory, faults: dict[str, list[str]]) -> tuple[dict[str,
     expected, unseen = fault_alerts(f, faults)
     if f.scheduler.kind == "slurm":
         for node in scheduler_lab.expected_drains(f, faults):
-            expected.setdefault(node, set()).add("SlurmNodeDrained")
+            expected.setdefault(node, set()).add(alert_rules.SLURM_NODE_DRAINED)
     return expected, unseen
 
 
@@ -257,7 +257,7 @@ def in_service_alerts(f: Factory, in_service: dict[str, list[str]]) -> tuple[dic
     of the node, by the receiver or by the health check at its next run, is seen a collector run and the rule's minute
     later, after the stage may have ended."""
     expected, _ = fault_alerts(f, in_service)
-    return expected, {("SlurmNodeDrained", node) for node in in_service}
+    return expected, {(alert_rules.SLURM_NODE_DRAINED, node) for node in in_service}
 
 
 def slurm_drains(audit: list[dict], states: dict[str, tuple[str, str]]) -> tuple[list[str], list[str]]:
@@ -274,42 +274,70 @@ def slurm_drains(audit: list[dict], states: dict[str, tuple[str, str]]) -> tuple
     return drained, problems
 
 
+class _AlertWatch:
+    """What the stage has seen on the head node so far: the alerts pending or firing, those that fired against
+    `expected` (a failure even if they resolve later), and the receiver's audit log; `settled` looks again."""
+
+    def __init__(self, f: Factory, state: LabState, expected: dict[str, set[str]], receiver_skipped: bool):
+        self.f, self.state, self.head = f, state, f.head_nodes[0]
+        self.expected, self.receiver_skipped = expected, receiver_skipped
+        self.long_for = {a.name for a in alert_rules.alerts(f) if a.for_seconds() > FIRING_WAIT_S}
+        self.seen: list[tuple[str, str, str]] = []
+        self.audit: list[dict] = []
+        self.fired: set[tuple[str, str]] = set()
+        self.may_fire: set[tuple[str, str]] = set()
+
+    def on_head(self, command: str, what: str) -> str:
+        done = nodes.ssh(self.state, self.head.address, command, timeout=COMMAND_TIMEOUT_S)
+        if done.returncode != 0:
+            raise ValueError(f"{what} on {self.head.name} did not answer: {done.stderr.strip()[-300:]}")
+        return done.stdout
+
+    def problems(self) -> list[str]:
+        firing = {(name, node) for name, node, alert_state in self.seen
+                  if alert_state == "firing" and name in self.expected.get(node, set())}
+        return (judge(self.seen, self.expected, self.long_for, self.fired, self.may_fire)
+                + ([] if self.receiver_skipped else receiver_problems(self.audit, firing)))
+
+    def settled(self) -> bool:
+        self.seen[:] = read_alerts(self.on_head(alerts_command(self.head.address), "Prometheus"))
+        ever = read_fired(self.on_head(fired_command(self.head.address), "Prometheus"))
+        self.fired.update((name, node) for name, node in ever | {(n, node) for n, node, st in self.seen if st == "firing"}
+                          if name not in self.expected.get(node, set()) and (name, node) not in self.may_fire)
+        if not self.receiver_skipped:
+            self.audit[:] = read_audit(self.on_head(f"cat {RECEIVER_AUDIT} 2>/dev/null || true", "the receiver's audit log"))
+        return not self.problems()
+
+
+def _in_service(watch: _AlertWatch, faults: dict[str, list[str]], inject: Callable[[dict[str, list[str]]], None],
+                progress: Callable[[str], None]) -> tuple[list[str], str]:
+    """The in-service phase: `inject` the faults, wait for their alerts and the receiver's decisions, and read Slurm
+    for the receiver's drains. (problems, the note for the detail)."""
+    progress("in service: " + "; ".join(f"{node}: {', '.join(kinds)}" for node, kinds in sorted(faults.items())))
+    inject(faults)
+    late, may_fire = in_service_alerts(watch.f, faults)
+    for node, names in late.items():
+        watch.expected.setdefault(node, set()).update(names)
+    watch.may_fire.update(may_fire)
+    procs.wait_until(watch.settled, WAIT_S, every_s=5)
+    drained, wrong = slurm_drains(watch.audit, scheduler_lab.node_states(
+        lambda command: nodes.ssh(watch.state, watch.head.address, command, timeout=COMMAND_TIMEOUT_S)))
+    return watch.problems() + wrong, ("in service: " + "; ".join(f"{node}: {', '.join(kinds)} injected"
+                                                                for node, kinds in sorted(faults.items()))
+                                      + (f"; Slurm: {', '.join(drained)}" if drained else ""))
+
+
 def monitoring_outcome(f: Factory, state: LabState, faults: dict[str, list[str]], bringup_stages: dict,
                        brought_up_at: float | None = None, in_service: dict[str, list[str]] | None = None,
-                       inject: Callable[[], None] = lambda: None,
+                       inject: Callable[[dict[str, list[str]]], None] = lambda faults: None,
                        progress: Callable[[str], None] = lambda line: None) -> tuple[str, str]:
     """(passed|failed, detail) of the monitoring stage. Without `faults`, no alert may fire until QUIET_S after the
     bring-up ended (`brought_up_at`, time.time()). Then `inject` puts the `in_service` faults into the nodes'
     hardware, and the stage waits for their alerts and the receiver's actions, and reads Slurm for its drains."""
-    head = f.head_nodes[0]
     expected, unseen = expected_alerts(f, faults)
-    long_for = {a.name for a in alert_rules.alerts(f) if a.for_seconds() > FIRING_WAIT_S}
     skipped = [step["step"] for step in (bringup_stages.get("monitoring") or {}).get("not_run", [])
                if "alert receiver" in step["step"]]
-    seen: list[tuple[str, str, str]] = []
-    audit: list[dict] = []
-    fired: set[tuple[str, str]] = set()  # other alerts seen firing: a failure even if they resolve later
-    may_fire: set[tuple[str, str]] = set()
-
-    def on_head(command: str, what: str) -> str:
-        done = nodes.ssh(state, head.address, command, timeout=COMMAND_TIMEOUT_S)
-        if done.returncode != 0:
-            raise ValueError(f"{what} on {head.name} did not answer: {done.stderr.strip()[-300:]}")
-        return done.stdout
-
-    def problems() -> list[str]:
-        firing = {(name, node) for name, node, alert_state in seen
-                  if alert_state == "firing" and name in expected.get(node, set())}
-        return judge(seen, expected, long_for, fired, may_fire) + ([] if skipped else receiver_problems(audit, firing))
-
-    def settled() -> bool:
-        seen[:] = read_alerts(on_head(alerts_command(head.address), "Prometheus"))
-        ever = read_fired(on_head(fired_command(head.address), "Prometheus"))
-        fired.update((name, node) for name, node in ever | {(n, node) for n, node, st in seen if st == "firing"}
-                     if name not in expected.get(node, set()) and (name, node) not in may_fire)
-        if not skipped:
-            audit[:] = read_audit(on_head(f"cat {RECEIVER_AUDIT} 2>/dev/null || true", "the receiver's audit log"))
-        return not problems()
+    watch = _AlertWatch(f, state, expected, bool(skipped))
     # A scrape missed under load leaves an alert pending for a moment (NodeDown's `up == 0`): the stage waits for it
     # to clear, and fails on one still pending when the wait ends, or on one that fired. Alertmanager calls the
     # receiver once an alert's group has waited (group_wait): the stage waits for its decisions too.
@@ -318,9 +346,9 @@ def monitoring_outcome(f: Factory, state: LabState, faults: dict[str, list[str]]
     try:
         if quiet_until is not None:
             progress(f"no fault injected: no alert may fire until {QUIET_S // 60} minutes after the bring-up")
-        procs.wait_until(lambda: settled() and (quiet_until is None or time.time() >= quiet_until),
+        procs.wait_until(lambda: watch.settled() and (quiet_until is None or time.time() >= quiet_until),
                          WAIT_S + max(0.0, (quiet_until or 0) - time.time()), every_s=5)
-        found = problems()
+        found = watch.problems()
         if quiet_until is not None:
             window = f"{(time.time() - brought_up_at) / 60:.1f} min since the bring-up"
             if time.time() < quiet_until:
@@ -330,27 +358,15 @@ def monitoring_outcome(f: Factory, state: LabState, faults: dict[str, list[str]]
         if in_service and found:
             notes.append("in-service faults not injected: the stage had failed before")
         elif in_service:
-            progress("in service: " + "; ".join(f"{node}: {', '.join(kinds)}" for node, kinds in sorted(in_service.items())))
-            inject()
-            late, may_fire_late = in_service_alerts(f, in_service)
-            for node, names in late.items():
-                expected.setdefault(node, set()).update(names)
-            may_fire.update(may_fire_late)
-            procs.wait_until(settled, WAIT_S, every_s=5)
-            found = problems()
-            drained, wrong = slurm_drains(audit, scheduler_lab.node_states(
-                lambda command: nodes.ssh(state, head.address, command, timeout=COMMAND_TIMEOUT_S)))
-            found += wrong
-            notes.append("in service: " + "; ".join(f"{node}: {', '.join(kinds)} injected"
-                                                    for node, kinds in sorted(in_service.items()))
-                         + (f"; Slurm: {', '.join(drained)}" if drained else ""))
+            found, note = _in_service(watch, in_service, inject, progress)
+            notes.append(note)
     except (ValueError, subprocess.TimeoutExpired) as err:
         return "failed", str(err)
     by_node: dict[str, list[str]] = {}
-    for name, node, alert_state in seen:
+    for name, node, alert_state in watch.seen:
         by_node.setdefault(node, []).append(name if alert_state == "firing" else f"{name} ({alert_state})")
     alerts = "; ".join(f"{node}: {', '.join(names)}" for node, names in sorted(by_node.items())) or "none"
-    actions = f"none ({skipped[0]})" if skipped else receiver_actions(audit)
-    detail = (f"alerts on {head.name}'s Prometheus: {alerts}" + (f"; {'; '.join(found)}" if found else "")
+    actions = f"none ({skipped[0]})" if skipped else receiver_actions(watch.audit)
+    detail = (f"alerts on {watch.head.name}'s Prometheus: {alerts}" + (f"; {'; '.join(found)}" if found else "")
               + f"; receiver's actions: {actions}" + (f"; {'; '.join(notes)}" if notes else ""))
     return ("failed" if found else "passed"), detail

@@ -375,7 +375,7 @@ def rehearse(f: Factory, spec: str, progress: Callable[[str], None] = print, lim
             if f.monitoring.enabled:
                 stage("monitoring", lambda: monitoring_lab.monitoring_outcome(
                     f, ctx["state"], faults or {}, report.bringup_stages, ctx["brought_up_at"], in_service or {},
-                    inject=lambda: lifecycle.inject_faults(f, ctx["state"], in_service or {}),
+                    inject=lambda injected: lifecycle.inject_faults(f, ctx["state"], injected),
                     progress=lambda line: progress(f"   {line}")), stops=False)
         stage("air gap (what the nodes reached)", air_gap, stops=False)
     except StageFailed:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aifactory.monitoring.alerts import SLURM_NODE_DRAINED
 from aifactory.spec import Factory
 
 OBSERVE = "observe"
@@ -48,7 +49,7 @@ TABLE: dict[str, Severity] = {
     "InfinibandPortSlow": Severity(DRAIN, "a port below its rated speed slows every multi-node job it carries"),
     "InfinibandPortFlapping": Severity(REPLACE, "a flapping port is a cable, transceiver or adapter to swap on site"),
     "FabricServiceDown": Severity(DRAIN, "the node's GPUs cannot use the NVLink fabric"),
-    "SlurmNodeDrained": Severity(OBSERVE, "already out of service: nothing more to do"),
+    SLURM_NODE_DRAINED: Severity(OBSERVE, "already out of service: nothing more to do"),
 }
 # The XID classes (aifactory.monitoring.metrics.XID_CLASSES) that call for more than GpuXidError's drain.
 XID_CLASS_ACTIONS: dict[str, Severity] = {

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import yaml
 
 from aifactory.monitoring import metrics as m
+from aifactory.node.parsers.acceptance import FABRIC_SERVICES
 from aifactory.spec import Factory
 from aifactory.spec.model import NvidiaSoftware
 
@@ -34,8 +35,7 @@ TEXTFILE_STALE_SECONDS = 900       # the project's textfile metrics are stale af
 METRIC_NAMES = {metric.name for metric in m.all_metrics()}
 FOR_UNITS = {"s": 1, "m": 60, "h": 3600}
 SLURM_NODE_LABEL = m.SLURM_NODE_STATE.labels[0]  # the Slurm node of a Slurm alert
-# The systemd unit of each NVLink fabric kind of the catalog (`expected.fabric`).
-FABRIC_UNITS = {"imex": "nvidia-imex.service", "fabric-manager": "nvidia-fabricmanager.service"}
+SLURM_NODE_DRAINED = "SlurmNodeDrained"  # the alert of a node Slurm drained, whoever drained it
 
 
 @dataclass(frozen=True)
@@ -147,8 +147,8 @@ def fabric_alerts(f: Factory) -> list[Alert]:
             Alert("InfinibandPortFlapping", f"increase({m.IB_LINK_DOWNED.select()}[1h]) >= {IB_DOWNS_PER_HOUR}", "0m",
                   "warning", f"an InfiniBand port went down {IB_DOWNS_PER_HOUR} times or more in an hour"),
         ]
-    unit = FABRIC_UNITS.get(expected.fabric)
-    if unit:
+    if expected.fabric in FABRIC_SERVICES:
+        unit, _ = FABRIC_SERVICES[expected.fabric]
         alerts.append(Alert("FabricServiceDown", f"{m.SYSTEMD_UNIT_STATE.select(name=unit, state='active')} == 0", "2m",
                             "critical", f"{unit} is not active: the node's GPUs cannot use the NVLink fabric"))
     return alerts
@@ -158,7 +158,7 @@ def slurm_alerts(f: Factory) -> list[Alert]:
     if f.scheduler.kind != "slurm":
         return []
     drained = m.SLURM_NODE_STATE.select(state=m.Match("=~", "|".join(m.SLURM_DRAINED_STATES)))
-    return [Alert("SlurmNodeDrained", f"{drained} == 1", "1m", "warning", "Slurm drained the node (label reason says why): no new job lands on it")]
+    return [Alert(SLURM_NODE_DRAINED, f"{drained} == 1", "1m", "warning", "Slurm drained the node (label reason says why): no new job lands on it")]
 
 
 def alert_node(labels: dict[str, str]) -> str:

@@ -307,10 +307,11 @@ def test_a_fault_in_service_comes_after_the_quiet_window_and_the_receiver_s_drai
     monkeypatch.setattr(monitoring.procs, "wait_until", lambda ready, timeout_s, every_s: any(ready() for _ in range(20)))
     calls = factory_in_service(monkeypatch, tmp_path, f, node, f"{f.nodes[0].name}|idle|none\n{node}|drain|{reason}\n")
 
-    def inject():
-        calls["injected_at"] = clock.now
+    def inject(faults):
+        calls["injected"], calls["injected_at"] = faults, clock.now
     outcome, detail = monitoring.monitoring_outcome(f, None, {}, {}, brought_up_at=10_000.0,
                                                     in_service={node: ["xid-error"]}, inject=inject)
+    assert calls["injected"] == {node: ["xid-error"]}
     assert calls["injected_at"] >= 10_000.0 + monitoring.QUIET_S  # after the quiet window
     assert outcome == "passed", detail
     assert detail.startswith(f"alerts on {f.head_nodes[0].name}'s Prometheus: {node}: GpuXidError; receiver's actions: "

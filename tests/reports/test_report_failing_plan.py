@@ -175,3 +175,11 @@ def test_without_graphviz_the_report_says_so_before_it_plans(tmp_path, monkeypat
     assert main(["report", str(REPO / "inventories" / "lab-b200"), "-o", str(tmp_path / "page.html")]) == 1
     assert "Graphviz is not installed" in capsys.readouterr().err
     assert planned == [] and not (tmp_path / "page.html").exists()
+
+
+def test_a_bad_site_exits_2_even_without_graphviz(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `dot` on it
+    (tmp_path / "factory.yaml").write_text("name: [not, a, name]\n")
+    assert main(["report", str(tmp_path), "-o", str(tmp_path / "page.html")]) == 2
+    err = capsys.readouterr().err
+    assert "name" in err and "Graphviz" not in err

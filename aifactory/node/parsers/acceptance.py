@@ -65,7 +65,9 @@ NO_CLUSTER = "00000000-0000-0000-0000-000000000000"
 IMEX_SERVICE = "nvidia-imex.service"
 FABRIC_MANAGER_SERVICE = "nvidia-fabricmanager.service"
 FABRIC_MANAGER_PACKAGE = "nvidia-fabricmanager"
-FABRIC_UNITS = (IMEX_SERVICE, FABRIC_MANAGER_SERVICE)
+# The systemd unit of each NVLink fabric kind of the catalog (`expected.fabric`), and the check that it runs.
+FABRIC_SERVICES = {"imex": (IMEX_SERVICE, "imex_service"), "fabric-manager": (FABRIC_MANAGER_SERVICE, "fabric_manager_service")}
+FABRIC_UNITS = tuple(unit for unit, _ in FABRIC_SERVICES.values())
 FABRIC_PACKAGES = (FABRIC_MANAGER_PACKAGE, "nvidia-imex")
 # Any HTTP answer from the endpoint shows DNS, routing and TLS work; Bedrock answers an unsigned GET
 # with 403 (or 400/404 on paths it does not serve).
