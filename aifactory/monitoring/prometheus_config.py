@@ -7,12 +7,14 @@ CA (except Neuron's exporter, which has no TLS); Prometheus presents its own cer
 with basic auth. What is generated names the files that hold keys and the password (root-only files on the head
 node), never their content. Metrics stay on the head nodes unless the spec sets `monitoring.amp_remote_write`: then
 Prometheus also writes them to the factory's Amazon Managed Service for Prometheus workspace (infra/metrics.py), at
-its URL from the stack outputs, signed with SigV4 by the node identity's AWS profile, through the private endpoint.
+its URL from the stack outputs, signed with SigV4 through the private endpoint. The signing credentials are a short-lived
+session of the head node's own AWS identity (IAM Roles Anywhere, as the nodes'): a root timer of the prometheus_server
+role fetches it through the identity's profile and leaves it where the prometheus user can read it, so Prometheus
+never reads the identity's private key.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +22,7 @@ import yaml
 
 from aifactory.core.inputs import InputFileError, parse_json, read_text
 from aifactory.monitoring.alerts import RULES_FILE
-from aifactory.node.inventory import Inventory, InventoryInputError
+from aifactory.node.inventory import AMP_OUTPUT, Inventory, InventoryInputError, amp_url_pattern
 from aifactory.spec import Factory, Problem
 
 ETC = "/etc/prometheus"
@@ -40,12 +42,16 @@ NO_RECEIVER = "none"
 # the name has a '_', which the spec's receiver names never have (spec.validators.monitoring): no clash.
 ACTING_RECEIVER = "aifactory_receiver"
 RECEIVER_PORT = 9095
-# The stack output (infra/factory_stack.py) holding the AMP workspace's remote-write URL.
-AMP_OUTPUT = "amp_remote_write_url"
-# The AWS profile that signs the writes, and its file: the aws_node_identity role's defaults
-# (aws_node_identity_profile, aws_node_identity_config): credentials from IAM Roles Anywhere.
+# The head node's AWS identity, and its file: the aws_node_identity role's defaults (aws_node_identity_profile,
+# aws_node_identity_config): credentials from IAM Roles Anywhere, through a key only root reads.
 AWS_PROFILE = "aifactory-node"
 AWS_CONFIG_FILE = "/etc/aifactory/aws/config"
+# What Prometheus signs its writes with: this profile of this credentials file, whose credential_process prints the
+# session the role's root timer fetched through AWS_PROFILE into AWS_SESSION_FILE (on tmpfs, readable by root and
+# the prometheus group). The SDK calls the process again once the session's Expiration has passed.
+PROMETHEUS_AWS_PROFILE = "aifactory-prometheus"
+PROMETHEUS_AWS_CREDENTIALS = f"{ETC}/aws/credentials"
+AWS_SESSION_FILE = "/run/aifactory-prometheus-aws/session.json"
 
 
 @dataclass(frozen=True)
@@ -100,12 +106,6 @@ def _static_configs(targets: list[Target], port: int) -> list[dict]:
             for t in targets]
 
 
-def amp_url_pattern(region: str) -> re.Pattern:
-    """An AMP workspace's remote-write URL in `region`, at the name the aps-workspaces endpoint answers privately."""
-    return re.compile(rf"https://aps-workspaces\.{re.escape(region)}\.amazonaws\.com/workspaces/ws-[A-Za-z0-9-]+"
-                      r"/api/v1/remote_write")
-
-
 def load_remote_write_url(f: Factory, path: str | Path) -> str | None:
     """The AMP workspace's remote-write URL from `pulumi stack output --json` in `path`; None unless the spec sets
     monitoring.amp_remote_write. InventoryInputError when the file cannot be read or holds no such URL of the home
@@ -116,16 +116,23 @@ def load_remote_write_url(f: Factory, path: str | Path) -> str | None:
         outputs = parse_json(read_text(path))
     except InputFileError as err:
         raise InventoryInputError(str(path), [Problem("(file)", f"stack outputs: {err}")]) from None
-    url = outputs.get(AMP_OUTPUT) if isinstance(outputs, dict) else None
-    region = f.sovereignty.region
+    return remote_write_url(f, outputs if isinstance(outputs, dict) else {}, str(path))
+
+
+def remote_write_url(f: Factory, outputs: dict, source: str) -> str | None:
+    """The AMP workspace's remote-write URL of the stack `outputs` (read from `source`); None unless the spec sets
+    monitoring.amp_remote_write. InventoryInputError when they hold no such URL of the home region."""
+    if not f.monitoring.amp_remote_write:
+        return None
+    url, region = outputs.get(AMP_OUTPUT), f.sovereignty.region
     if url is None:
-        raise InventoryInputError(str(path), [Problem(AMP_OUTPUT, "missing: monitoring.amp_remote_write is true, so "
-                                                      "run `pulumi up` to create the workspace, then write this file "
-                                                      "with `pulumi stack output --json`")])
+        raise InventoryInputError(source, [Problem(AMP_OUTPUT, "missing: monitoring.amp_remote_write is true, so "
+                                                   "run `pulumi up` to create the workspace, then write this file "
+                                                   "with `pulumi stack output --json`")])
     if not (isinstance(url, str) and amp_url_pattern(region).fullmatch(url)):
-        raise InventoryInputError(str(path), [Problem(AMP_OUTPUT, f"must be https://aps-workspaces.{region}.amazonaws"
-                                                      ".com/workspaces/<workspace id>/api/v1/remote_write: the home "
-                                                      "region's workspace, through the private endpoint", url)])
+        raise InventoryInputError(source, [Problem(AMP_OUTPUT, f"must be https://aps-workspaces.{region}.amazonaws"
+                                                   ".com/workspaces/<workspace id>/api/v1/remote_write: the home "
+                                                   "region's workspace, through the private endpoint", url)])
     return url
 
 
@@ -134,7 +141,7 @@ def remote_write(f: Factory, url: str | None) -> list[dict]:
     monitoring.amp_remote_write and the workspace's URL is known."""
     if not (f.monitoring.amp_remote_write and url):
         return []
-    return [{"url": url, "name": "amp", "sigv4": {"region": f.sovereignty.region, "profile": AWS_PROFILE}}]
+    return [{"url": url, "name": "amp", "sigv4": {"region": f.sovereignty.region, "profile": PROMETHEUS_AWS_PROFILE}}]
 
 
 def prometheus_config(f: Factory, inv: Inventory, files: Files = Files(), amp_url: str | None = None) -> dict:
@@ -170,7 +177,7 @@ def prometheus_flags(f: Factory, address: str, files: Files = Files()) -> list[s
 def prometheus_environment(f: Factory, amp_url: str | None) -> dict[str, str]:
     """Prometheus's environment beside its flags (/etc/default/prometheus): where the AWS profile that signs its
     writes to AMP is, when it writes there."""
-    return {"AWS_CONFIG_FILE": AWS_CONFIG_FILE} if remote_write(f, amp_url) else {}
+    return {"AWS_SHARED_CREDENTIALS_FILE": PROMETHEUS_AWS_CREDENTIALS} if remote_write(f, amp_url) else {}
 
 
 def receiver_runs(f: Factory) -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 from aifactory import scheduler
 from aifactory.monitoring import alerts, metrics, prometheus_config as pc, slurm_program
 from aifactory.node.inventory import Inventory
+from aifactory.node.role_vars import aws_node_identity_vars
 from aifactory.spec import SPEC_FILE, Factory
 
 # Node exporter collectors the alert rules read beyond its default ones (infiniband, filesystem, textfile):
@@ -32,6 +33,9 @@ RECEIVER_STATE_DIR = "/var/lib/aifactory/receiver"
 # factory without it pays no skipped task per host: every monitored host (node exporter), and the hosts of
 # Prometheus, Alertmanager and the receiver.
 MONITORED, SERVERS = "monitored", "monitoring_servers"
+# The head nodes that write metrics to AMP, where the spec asks for it and the stack outputs name the workspace: the
+# awslink stage (playbooks/awslink.yml) gives them an AWS identity of their own, as it gives the nodes.
+METRICS_WRITERS = "metrics_writers"
 # The nodes of an NVIDIA factory that run DCGM's exporter (the scrape configuration's `dcgm` job), and those of a
 # Trainium factory that run Neuron's (its `neuron` job).
 DCGM_EXPORTERS, NEURON_MONITORS = "dcgm_exporters", "neuron_monitors"
@@ -98,14 +102,28 @@ def receiver_site_files(f: Factory) -> dict[str, str]:
     return {SPEC_FILE: str(f.site_dir / SPEC_FILE), **{n: str((f.site_dir / n).resolve()) for n in relative}}
 
 
-def prometheus_server_vars(f: Factory, inv: Inventory) -> dict:
+def aws_session_vars(f: Factory, amp_url: str | None) -> dict:
+    """Where Prometheus writes to AMP (`amp_url`): the short-lived session of the head node's identity it signs with,
+    and the environment that points it there; nothing otherwise."""
+    if not pc.remote_write(f, amp_url):
+        return {}
+    return {"prometheus_server_aws_session_profile": pc.AWS_PROFILE,
+            "prometheus_server_aws_session_config": pc.AWS_CONFIG_FILE,
+            "prometheus_server_aws_session_file": pc.AWS_SESSION_FILE,
+            "prometheus_server_aws_credentials_file": pc.PROMETHEUS_AWS_CREDENTIALS,
+            "prometheus_server_aws_profile": pc.PROMETHEUS_AWS_PROFILE,
+            "prometheus_server_environment": pc.prometheus_environment(f, amp_url)}
+
+
+def prometheus_server_vars(f: Factory, inv: Inventory, amp_url: str | None = None) -> dict:
     """The head nodes': prometheus.yml and the rules as data, the retention, the Alertmanager peers, the files the
-    configuration names (never their content) and the alert receiver's site (alertmanager.yml is each head node's
-    own: with_monitoring_vars)."""
+    configuration names (never their content), the alert receiver's site (alertmanager.yml is each head node's
+    own: with_monitoring_vars), and the AWS session of the writes to AMP at `amp_url`."""
     files = pc.Files()
     _, heads = pc.scrape_targets(inv)
     return {
-        "prometheus_server_config": pc.prometheus_config(f, inv, files),
+        **aws_session_vars(f, amp_url),
+        "prometheus_server_config": pc.prometheus_config(f, inv, files, amp_url=amp_url),
         "prometheus_server_rules": alerts.rules(f),
         "prometheus_server_rules_file": files.rules,
         "prometheus_server_retention_days": f.monitoring.retention_days,
@@ -144,7 +162,17 @@ def with_monitoring_vars(inv: Inventory, f: Factory) -> Inventory:
         inv.group(NEURON_MONITORS).children.append("nodes")
     if "head_nodes" not in inv.groups:  # no scheduler, no head nodes: nothing runs Prometheus
         return inv
-    inv.groups["head_nodes"].vars.update({**node_exporter_vars(f), **prometheus_server_vars(f, inv)})
+    aws = inv.groups["nodes"].vars.get("aws_node_identity_outputs") or {}
+    # Before the AWS side exists there are no stack outputs, and no workspace to write to yet.
+    amp_url = pc.remote_write_url(f, aws, "stack outputs") if aws else None
+    inv.groups["head_nodes"].vars.update({**node_exporter_vars(f), **prometheus_server_vars(f, inv, amp_url)})
+    if pc.remote_write(f, amp_url):
+        writers = inv.group(METRICS_WRITERS)
+        writers.children.append("head_nodes")
+        # Roles Anywhere alone: the SSM activation registers the nodes, as many as it allows.
+        identity = aws_node_identity_vars(f, {k: v for k, v in aws.items() if k != "ssm_activation_id"})
+        identity.pop("aws_node_identity_ssm_agent_url", None)
+        writers.vars.update(identity)
     inv.group(MONITORED).children.append("head_nodes")
     inv.group(SERVERS).children.append("head_nodes")
     for head in pc.scrape_targets(inv)[1]:  # alertmanager.yml sends to the receiver on its own head node

@@ -27,6 +27,7 @@ name and address stay reserved, and no other host moves. `factory_<name>` lists 
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,8 +42,11 @@ from aifactory.spec.validators.registry import Kind
 # Pulumi stack outputs the roles get (`aws_node_identity_outputs`, the Bedrock endpoint in `acceptance_expected`): an
 # allow-list, so that a secret output such as `ssm_activation_code` can never reach inventory vars,
 # whatever the stack exports.
+# The stack output (infra/factory_stack.py) holding the AMP workspace's remote-write URL, with monitoring's
+# amp_remote_write: Prometheus on the head nodes writes there (aifactory.monitoring.prometheus_config).
+AMP_OUTPUT = "amp_remote_write_url"
 AWS_OUTPUT_KEYS = ("region", "endpoint_dns", "trust_anchor_arn", "node_profile_arn", "node_role_arn",
-                   "ssm_activation_id")
+                   "ssm_activation_id", AMP_OUTPUT)
 # The variable (on `factory_<name>`) naming the stack outputs the awslink stage needs: playbooks/validate.yml
 # refuses to run the stage without them.
 AWSLINK_REQUIRED_VAR = "aifactory_awslink_required_outputs"
@@ -216,7 +220,8 @@ def _bmc_vars(rack: int, address: str) -> dict:
 def awslink_required_outputs(f: Factory) -> list[str]:
     """The stack outputs the awslink stage acts on: every one the playbooks consume, the SSM activation
     id only where the spec asks for the hybrid activation (no other stack exports it)."""
-    return [key for key in AWS_OUTPUT_KEYS if key != "ssm_activation_id" or f.identity.ssm_hybrid_activation]
+    return [key for key in AWS_OUTPUT_KEYS
+            if key != AMP_OUTPUT and (key != "ssm_activation_id" or f.identity.ssm_hybrid_activation)]
 
 
 def aws_vars(stack_outputs: dict) -> dict:
@@ -229,9 +234,15 @@ def _partition(region: str) -> str:
     return "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
 
 
+def amp_url_pattern(region: str) -> re.Pattern:
+    """An AMP workspace's remote-write URL in `region`, at the name the aps-workspaces endpoint answers privately."""
+    return re.compile(rf"https://aps-workspaces\.{re.escape(region)}\.amazonaws\.com/workspaces/ws-[A-Za-z0-9-]+"
+                      r"/api/v1/remote_write")
+
+
 def stack_output_problems(f: Factory, outputs: dict) -> list[Problem]:
-    """Stack outputs of another stack refused: the region, each ARN's partition and region, and each AWS
-    endpoint's DNS name must be the spec's home region's, and every ARN of one account."""
+    """Stack outputs of another stack refused: the region, each ARN's partition and region, each AWS endpoint's
+    DNS name and the AMP workspace's URL must be the spec's home region's, and every ARN of one account."""
     region = f.sovereignty.region
     problems = []
     if outputs.get("region") not in (None, region):
@@ -255,6 +266,10 @@ def stack_output_problems(f: Factory, outputs: dict) -> list[Problem]:
         if str(dns).endswith(".amazonaws.com") and region not in str(dns).split("."):
             problems.append(Problem(f"endpoint_dns.{service}", f"an endpoint outside {f.name}'s home region {region}",
                                     dns))
+    if outputs.get(AMP_OUTPUT) is not None and not amp_url_pattern(region).fullmatch(str(outputs[AMP_OUTPUT])):
+        problems.append(Problem(AMP_OUTPUT, f"must be https://aps-workspaces.{region}.amazonaws.com/workspaces/"
+                                "<workspace id>/api/v1/remote_write: the home region's workspace, through the private "
+                                "endpoint", outputs[AMP_OUTPUT]))
     return problems
 
 

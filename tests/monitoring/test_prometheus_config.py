@@ -149,8 +149,8 @@ def test_the_command_leaves_out_an_absent_host_and_refuses_an_unknown_one(tmp_pa
 def test_metrics_go_to_amp_only_where_the_spec_asks_and_the_workspace_is_known(write_site, paris):  # noqa: F811
     config = pc.prometheus_config(paris, build_inventory(paris), amp_url=AMP_URL)
     assert config["remote_write"] == [{"url": AMP_URL, "name": "amp",
-                                       "sigv4": {"region": "eu-west-3", "profile": "aifactory-node"}}]
-    assert pc.prometheus_environment(paris, AMP_URL) == {"AWS_CONFIG_FILE": "/etc/aifactory/aws/config"}
+                                       "sigv4": {"region": "eu-west-3", "profile": "aifactory-prometheus"}}]
+    assert pc.prometheus_environment(paris, AMP_URL) == {"AWS_SHARED_CREDENTIALS_FILE": "/etc/prometheus/aws/credentials"}
     assert "remote_write" not in pc.prometheus_config(paris, build_inventory(paris))  # the workspace's URL unknown
     home = load_spec(write_site("paris-gb200", put("monitoring.amp_remote_write", False)))
     assert "remote_write" not in pc.prometheus_config(home, build_inventory(home), amp_url=AMP_URL)
@@ -168,14 +168,14 @@ def test_the_command_writes_to_the_workspace_of_the_stack_outputs(tmp_path, caps
     assert main(["monitoring", "inventories/paris-gb200", "--out", str(out),
                  "--stack-outputs", stack_outputs(tmp_path, amp_remote_write_url=AMP_URL)]) == 0
     assert yaml.safe_load((out / "prometheus.yml").read_text())["remote_write"][0]["url"] == AMP_URL
-    assert "AWS_CONFIG_FILE=/etc/aifactory/aws/config\n" in (out / "default/paris-gb200-head01.prometheus").read_text()
+    assert "AWS_SHARED_CREDENTIALS_FILE=/etc/prometheus/aws/credentials\n" in (out / "default/paris-gb200-head01.prometheus").read_text()
     assert "note:" not in capsys.readouterr().err
 
 
 def test_without_stack_outputs_metrics_stay_home_and_a_note_says_so(tmp_path, capsys):
     assert main(["monitoring", "inventories/paris-gb200", "--out", str(tmp_path / "out")]) == 0
     assert "remote_write" not in yaml.safe_load((tmp_path / "out" / "prometheus.yml").read_text())
-    assert "AWS_CONFIG_FILE" not in (tmp_path / "out" / "default/paris-gb200-head01.prometheus").read_text()
+    assert "AWS_SHARED_CREDENTIALS_FILE" not in (tmp_path / "out" / "default/paris-gb200-head01.prometheus").read_text()
     assert "no --stack-outputs was given: prometheus.yml has no remote_write" in capsys.readouterr().err
 
 

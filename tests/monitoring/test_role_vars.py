@@ -83,7 +83,9 @@ def test_an_nvidia_factory_s_nodes_run_dcgm_s_exporter_with_every_field_the_rule
 def test_the_health_check_writes_driver_and_link_metrics_for_the_stack_s_private_endpoints(write_site):  # noqa: F811
     f = load_spec(write_site("paris-gb200", ON))
     names = {"sts": "sts.eu-west-3.amazonaws.com", "bedrock-runtime": "bedrock-runtime.eu-west-3.amazonaws.com"}
-    nodes = with_monitoring_vars(build_inventory(f, {"region": "eu-west-3", "endpoint_dns": names}), f).groups["nodes"].vars
+    amp = "https://aps-workspaces.eu-west-3.amazonaws.com/workspaces/ws-0b1c/api/v1/remote_write"
+    nodes = with_monitoring_vars(build_inventory(f, {"region": "eu-west-3", "endpoint_dns": names,
+                                                     "amp_remote_write_url": amp}), f).groups["nodes"].vars
     assert nodes["slurm_health_link_endpoints"] == names
     # Where node exporter reads the textfile metrics, from one constant for both roles.
     assert nodes["slurm_health_textfile_dir"] == nodes["node_exporter_textfile_directory"] == TEXTFILE_DIR

@@ -33,6 +33,7 @@ STACK_OUTPUTS = {
     "node_role_arn": "arn:aws:iam::111122223333:role/paris-gb200-node",
     "ssm_activation_id": "5e1c2f9b-0d47-4a3b-9c1e-8f7a6b5c4d3e",
     "ssm_activation_code": SECRET_CODE,
+    "amp_remote_write_url": "https://aps-workspaces.eu-west-3.amazonaws.com/workspaces/ws-0b1c/api/v1/remote_write",
 }
 ROLES = REPO / "playbooks" / "roles"
 
@@ -87,7 +88,8 @@ def test_vars_of_nodes_bmcs_and_the_factory():
         "aifactory_rack": 2, "aifactory_rack_group": "rack02"}
     assert inv.groups["factory_paris_gb200"].vars == {
         "aifactory_factory_name": "paris-gb200", "aifactory_platform": "nvidia-gb200-nvl72",
-        "aifactory_awslink_required_outputs": list(AWS_OUTPUT_KEYS),  # paris has the SSM hybrid activation
+        # paris has the SSM hybrid activation; the AMP workspace is the monitoring stage's
+        "aifactory_awslink_required_outputs": [k for k in AWS_OUTPUT_KEYS if k != "amp_remote_write_url"],
         "aifactory_monitoring_enabled": False}
     assert inv.groups["switch_tray_bmcs"].vars == {"aifactory_bmc_kind": "switch-tray"}
     assert inv.groups["node_bmcs"].vars == {"aifactory_bmc_kind": "compute"}
