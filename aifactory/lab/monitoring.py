@@ -28,6 +28,7 @@ bring-up: no alert may fire in those five minutes. Then it injects the faults gi
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -69,6 +70,12 @@ SYSFS_SERIES = "node_infiniband_"
 INSTALL_DIR, COMMAND = "/opt/aifactory", "/usr/local/bin/aifactory"
 RECEIVER_AUDIT = f"{RECEIVER_STATE_DIR}/{receiver_records.AUDIT_FILE}"
 NOT_SERVED = "node exporter reads its series from the kernel's sysfs, which the lab's containers do not have"
+# With monitoring.amp_remote_write: the session file's owner, group and mode, then Prometheus's last error about its
+# write to the workspace. moto has no AMP data plane, so the lab proves the part the factory owns: Prometheus signs
+# with the head node's session, and its write reaches the private endpoint, whose answer (moto's 404) it logs.
+AMP_COMMAND = (f"stat -c '%U:%G %a' {pc.AWS_SESSION_FILE} 2>/dev/null || echo missing; journalctl -u prometheus "
+               "--no-pager -o cat 2>/dev/null | grep -F 'remote_name=amp' | grep -F 'err=' | tail -n 1")
+AMP_SESSION_MODE = "root:prometheus 640"
 
 
 def secrets() -> dict[str, str]:
@@ -252,6 +259,20 @@ def receiver_actions(audit: list[dict]) -> str:
     return "; ".join(f"{node}: {', '.join(sorted(said))}" for node, said in sorted(by_node.items())) or "none"
 
 
+def amp_write(answer: str) -> tuple[str | None, str]:
+    """(the problem or None, the note) from the head node's answer to AMP_COMMAND."""
+    mode, _, last = answer.strip().partition("\n")
+    if mode.strip() != AMP_SESSION_MODE:
+        return f"Prometheus's AWS session {pc.AWS_SESSION_FILE}: {mode.strip() or 'missing'}, not {AMP_SESSION_MODE}", ""
+    answered = re.search(r"server returned HTTP status (\d{3})", last)
+    if not answered:
+        error = re.search(r'err="((?:[^"\\]|\\.){0,300})', last)
+        return ("no write to the AMP workspace reached its endpoint: "
+                + (error.group(1) if error else "Prometheus logged no attempt")), ""
+    return None, (f"AMP remote write: signed with the head node's session ({AMP_SESSION_MODE}), sent through the "
+                  f"private endpoint; the lab's moto answered HTTP {answered.group(1)} (it has no AMP data plane)")
+
+
 def in_service_alerts(f: Factory, in_service: dict[str, list[str]]) -> tuple[dict[str, set[str]], set[tuple[str, str]]]:
     """({node: the alerts its in-service faults raise}, the (alert, node) pairs that may follow them): Slurm's drain
     of the node, by the receiver or by the health check at its next run, is seen a collector run and the rule's minute
@@ -355,6 +376,10 @@ def monitoring_outcome(f: Factory, state: LabState, faults: dict[str, list[str]]
                 found.append(f"quiet window not held: {window}, not {QUIET_S // 60}")
             elif not found:
                 notes.insert(0, f"no alert in the {window}")
+        if f.monitoring.amp_remote_write:
+            problem, note = amp_write(watch.on_head(AMP_COMMAND, "the AMP remote write's session and log"))
+            found += [problem] if problem else []
+            notes += [note] if note else []
         if in_service and found:
             notes.append("in-service faults not injected: the stage had failed before")
         elif in_service:

@@ -34,7 +34,8 @@ RECEIVER_STATE_DIR = "/var/lib/aifactory/receiver"
 # Prometheus, Alertmanager and the receiver.
 MONITORED, SERVERS = "monitored", "monitoring_servers"
 # The head nodes that write metrics to AMP, where the spec asks for it and the stack outputs name the workspace: the
-# awslink stage (playbooks/awslink.yml) gives them an AWS identity of their own, as it gives the nodes.
+# monitoring stage (playbooks/monitoring.yml) gives them an AWS identity of their own, as the awslink stage gives
+# the nodes theirs.
 METRICS_WRITERS = "metrics_writers"
 # The nodes of an NVIDIA factory that run DCGM's exporter (the scrape configuration's `dcgm` job), and those of a
 # Trainium factory that run Neuron's (its `neuron` job).

@@ -39,12 +39,12 @@ from aifactory.spec import Factory, Problem, rack_group
 from aifactory.spec.naming import MARKS, absent_hosts, bmc_host, mark_problems
 from aifactory.spec.validators.registry import Kind
 
-# Pulumi stack outputs the roles get (`aws_node_identity_outputs`, the Bedrock endpoint in `acceptance_expected`): an
-# allow-list, so that a secret output such as `ssm_activation_code` can never reach inventory vars,
-# whatever the stack exports.
 # The stack output (infra/factory_stack.py) holding the AMP workspace's remote-write URL, with monitoring's
 # amp_remote_write: Prometheus on the head nodes writes there (aifactory.monitoring.prometheus_config).
 AMP_OUTPUT = "amp_remote_write_url"
+# Pulumi stack outputs the roles get (`aws_node_identity_outputs`, the Bedrock endpoint in `acceptance_expected`): an
+# allow-list, so that a secret output such as `ssm_activation_code` can never reach inventory vars,
+# whatever the stack exports.
 AWS_OUTPUT_KEYS = ("region", "endpoint_dns", "trust_anchor_arn", "node_profile_arn", "node_role_arn",
                    "ssm_activation_id", AMP_OUTPUT)
 # The variable (on `factory_<name>`) naming the stack outputs the awslink stage needs: playbooks/validate.yml

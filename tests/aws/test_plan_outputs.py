@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from aifactory.cli import main
-from aifactory.node.inventory import AWS_OUTPUT_KEYS, load_stack_outputs
+from aifactory.node.inventory import AMP_OUTPUT, AWS_OUTPUT_KEYS, load_stack_outputs
 from aifactory.aws.plan import make_plan
 from tests.aws.conftest import LAB
 
@@ -48,7 +48,8 @@ def test_stack_outputs_file_is_what_bringup_reads(tmp_path, capsys):
     rc = main(["plan", str(LAB), "--format", "json", "--stack-outputs", str(path)])
     plan = json.loads(capsys.readouterr().out)
     written = json.loads(path.read_text())
-    assert rc == 0 and set(written) == set(AWS_OUTPUT_KEYS)  # lab-b200 has the SSM activation
+    # lab-b200 has the SSM activation, and writes no metrics to AMP
+    assert rc == 0 and set(written) == set(AWS_OUTPUT_KEYS) - {AMP_OUTPUT}
     assert written == {name: o["value"] for name, o in plan["outputs"].items()}
     assert load_stack_outputs(path) == written
     assert "ssm_activation_code" not in path.read_text() and "ActivationCode" not in path.read_text()

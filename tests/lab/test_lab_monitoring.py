@@ -139,6 +139,8 @@ def looks(monkeypatch, pages: list[str], audits: list[str] = ("",), fired: str =
     last = {"alerts": pages[-1], "cat": audits[-1], "query": fired}
 
     def ssh(state, address, command, timeout):
+        if command == monitoring.AMP_COMMAND:
+            return subprocess.CompletedProcess(["ssh"], 0, AMP_ANSWER, "")
         which = "cat" if command.startswith("cat ") else "query" if "/api/v1/query?" in command else "alerts"
         last[which] = next(answers[which], last[which])
         return subprocess.CompletedProcess(["ssh"], 0, last[which], "")
@@ -259,6 +261,8 @@ def factory_in_service(monkeypatch, tmp_path, f, node: str, sinfo: str) -> dict:
         injected = calls["injected_at"] is not None
         if "sinfo" in command:
             out = sinfo
+        elif command == monitoring.AMP_COMMAND:
+            out = AMP_ANSWER
         elif command.startswith("cat "):
             out = audit if injected else ""
         elif "/api/v1/query?" in command:
@@ -282,7 +286,9 @@ def test_without_faults_the_stage_holds_five_quiet_minutes_after_the_bring_up(mo
     monkeypatch.setattr(monitoring.procs, "wait_until", wait_until)
     factory_in_service(monkeypatch, tmp_path, f, f.nodes[0].name, "")
     outcome, detail = monitoring.monitoring_outcome(f, None, {}, {}, brought_up_at=10_000.0 - 100)
-    held = re.search(r"receiver's actions: none; no alert in the (\d+\.\d) min since the bring-up$", detail)
+    held = re.search(r"receiver's actions: none; no alert in the (\d+\.\d) min since the bring-up; AMP remote write: "
+                     r"signed with the head node's session \(root:prometheus 640\), .* moto answered HTTP 404 "
+                     r"\(it has no AMP data plane\)$", detail)
     assert outcome == "passed" and held and float(held[1]) >= 5, detail
     assert tries[0] >= monitoring.WAIT_S + 100  # the wait runs to the window's end at least
     # A wait that ends before the window does fails the stage (the detail says how long it was quiet).
@@ -339,3 +345,23 @@ def test_slurm_drained_after_the_receiver_s_drain_may_fire_and_is_not_required()
     imex = {node: ["fabric-service-down"]}
     assert monitoring.in_service_alerts(f, imex) == ({node: {"FabricServiceDown"}}, {("SlurmNodeDrained", node)})
     assert monitoring.expected_alerts(f, imex)[0] == {node: {"FabricServiceDown", "SlurmNodeDrained"}}
+
+
+AMP_404 = ('ts=2026-12-07T14:20:01.123Z caller=dedupe.go:112 component=remote level=error remote_name=amp '
+           'url=https://aps-workspaces.eu-central-1.amazonaws.com/workspaces/ws-5a4e/api/v1/remote_write '
+           'msg="non-recoverable error" count=120 exemplarCount=0 err="server returned HTTP status 404 Not Found: '
+           '<!doctype html>"')
+AMP_ANSWER = f"root:prometheus 640\n{AMP_404}\n"  # lab-gb200's head node, writing to AMP (amp_remote_write)
+AMP_NO_CREDENTIALS = ('time=2026-12-07T14:20:01Z level=WARN source=queue_manager.go:1700 msg="Failed to send batch, '
+                      'retrying" component=remote remote_name=amp err="Post \\"https://aps-workspaces\\": '
+                      'NoCredentialProviders: no valid providers in chain"')
+
+
+def test_the_amp_write_is_judged_by_the_session_s_mode_and_prometheus_s_last_answer():
+    problem, note = monitoring.amp_write(f"root:prometheus 640\n{AMP_404}\n")
+    assert problem is None and "moto answered HTTP 404" in note
+    problem, _ = monitoring.amp_write(f"root:prometheus 640\n{AMP_NO_CREDENTIALS}\n")
+    assert problem.startswith("no write to the AMP workspace reached its endpoint: Post") and "NoCredentialProviders" in problem
+    assert monitoring.amp_write("root:prometheus 640\n")[0].endswith("Prometheus logged no attempt")
+    assert "root:root 644, not root:prometheus 640" in monitoring.amp_write(f"root:root 644\n{AMP_404}")[0]
+    assert "missing, not root:prometheus 640" in monitoring.amp_write("missing\n")[0]

@@ -1,4 +1,4 @@
-"""AMP remote write through the inventory: the head nodes get an AWS identity of their own in the awslink stage
+"""AMP remote write through the inventory: the head nodes get an AWS identity of their own in the monitoring stage
 (group metrics_writers, Roles Anywhere without SSM), and Prometheus signs with a short-lived session of it that a
 root timer fetches (the prometheus_server role's aifactory-prometheus-aws-session)."""
 
@@ -53,8 +53,10 @@ def test_the_head_nodes_get_roles_anywhere_and_prometheus_its_session(paris):
         "AWS_SHARED_CREDENTIALS_FILE": head["prometheus_server_aws_credentials_file"]}
     assert head["prometheus_server_aws_session_profile"] == "aifactory-node"  # the aws_node_identity role's profile
     assert head["prometheus_server_aws_session_file"].startswith("/run/")
-    awslink = yaml.safe_load((REPO / "playbooks" / "awslink.yml").read_text())
-    assert METRICS_WRITERS in awslink[0]["hosts"].split(":")
+    plays = yaml.safe_load((REPO / "playbooks" / "monitoring.yml").read_text())
+    identity = next(i for i, p in enumerate(plays) if p["hosts"] == METRICS_WRITERS)
+    servers = next(i for i, p in enumerate(plays) if p["hosts"] == "monitoring_servers")
+    assert plays[identity]["roles"] == [{"role": "aws_node_identity"}] and identity < servers
 
 
 def test_metrics_stay_home_before_the_stack_exists(paris):

@@ -22,6 +22,7 @@ STACK_OUTPUTS = {
     "node_profile_arn": "arn:aws:rolesanywhere:eu-central-1:111122223333:profile/3d4e",
     "node_role_arn": "arn:aws:iam::111122223333:role/lab-b200-node",
     "ssm_activation_id": "2b3c4d5e-6f70-4a1b-8c2d-3e4f5a6b7c8d",
+    "amp_remote_write_url": "https://aps-workspaces.eu-central-1.amazonaws.com/workspaces/ws-0b1c/api/v1/remote_write",
 }
 
 

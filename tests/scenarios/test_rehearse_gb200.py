@@ -81,6 +81,8 @@ def test_rehearse_lab_gb200_powers_switch_trays_first_and_rolls_out_rack_by_rack
         rf"alerts on lab-gb200-head01's Prometheus: {IN_SERVICE}: GpuXidError(, SlurmNodeDrained( \(pending\))?)?; "
         rf"receiver's actions: {IN_SERVICE}: GpuXidError: drain-power-cycle of {IN_SERVICE}, GpuXidError: drained, "
         rf"GpuXidError: proposed(, SlurmNodeDrained: observed)?; no alert in the (\d+\.\d) min since the bring-up; "
+        r"AMP remote write: signed with the head node's session \(root:prometheus 640\), sent through the private "
+        r"endpoint; the lab's moto answered HTTP 404 \(it has no AMP data plane\); "
         rf"in service: {IN_SERVICE}: xid-error injected; Slurm: {IN_SERVICE} drained \(aifactory alert: GpuXidError\)",
         monitoring["detail"]), monitoring["detail"]
     assert float(re.search(r"no alert in the (\d+\.\d) min", monitoring["detail"])[1]) >= 5
