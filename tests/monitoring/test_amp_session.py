@@ -130,3 +130,25 @@ def test_a_profile_without_a_credential_process_is_named(tmp_path):
     config.write_text("[profile other]\nregion = eu-west-3\n")
     done = fetch(config, tmp_path / "run" / "session.json")
     assert done.returncode == 1 and "[profile aifactory-node] has no credential_process" in done.stderr
+
+
+def test_a_stop_mid_write_leaves_the_whole_session_and_no_partial_copy(tmp_path):
+    """SIGTERM (the timer's unit stopped) arriving between the write and the rename takes effect after the rename."""
+    config, output = fetcher_site(tmp_path, json.dumps(SESSION))
+    driver = (
+        "import importlib.machinery, importlib.util, os, signal, sys\n"
+        f"loader = importlib.machinery.SourceFileLoader('fetcher', {str(FETCHER)!r})\n"
+        "fetcher = importlib.util.module_from_spec(importlib.util.spec_from_loader('fetcher', loader))\n"
+        "loader.exec_module(fetcher)\n"
+        "rename = os.replace\n"
+        "def stopped_then_rename(src, dst):\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    rename(src, dst)\n"
+        "os.replace = stopped_then_rename\n"
+        "sys.exit(fetcher.main(sys.argv[1:]))\n")
+    group = grp.getgrgid(os.getgid()).gr_name
+    done = subprocess.run([sys.executable, "-c", driver, "--config", str(config), "--profile", "aifactory-node",
+                           "--output", str(output), "--group", group], capture_output=True, text=True, timeout=60)
+    assert done.returncode == -15, done.stderr  # stopped by the signal, once the file was whole
+    assert json.loads(output.read_text()) == SESSION
+    assert [p.name for p in output.parent.iterdir()] == ["session.json"]
