@@ -100,7 +100,7 @@ class Fault:
         if self.kind == "driver-off-pin":  # Fabric Manager must run the loaded driver's exact version
             return {"driver_version"} | ({"fabric_manager_version"} if expected.get("fabric_manager") else set())
         if self.stops_fabric_service:
-            return {check for fabric, (_, check) in FABRIC_SERVICES.items() if fabric == expected.get("fabric")}
+            return {FABRIC_SERVICES[expected["fabric"]][1]} if expected.get("fabric") in FABRIC_SERVICES else set()
         return {"gpu-missing": {"accelerator_count"}, "nvlink-down": {"nvlink_links"},
                 "ib-port-down": {"ib_ports"}, "ib-port-slow": {"ib_ports"},
                 "neuron-device-missing": {"accelerator_count"}}.get(self.kind, set())

@@ -308,8 +308,11 @@ class _AlertWatch:
         self.fired: set[tuple[str, str]] = set()
         self.may_fire: set[tuple[str, str]] = set()
 
+    def ssh(self, command: str) -> subprocess.CompletedProcess:
+        return nodes.ssh(self.state, self.head.address, command, timeout=COMMAND_TIMEOUT_S)
+
     def on_head(self, command: str, what: str) -> str:
-        done = nodes.ssh(self.state, self.head.address, command, timeout=COMMAND_TIMEOUT_S)
+        done = self.ssh(command)
         if done.returncode != 0:
             raise ValueError(f"{what} on {self.head.name} did not answer: {done.stderr.strip()[-300:]}")
         return done.stdout
@@ -341,8 +344,7 @@ def _in_service(watch: _AlertWatch, faults: dict[str, list[str]], inject: Callab
         watch.expected.setdefault(node, set()).update(names)
     watch.may_fire.update(may_fire)
     procs.wait_until(watch.settled, WAIT_S, every_s=5)
-    drained, wrong = slurm_drains(watch.audit, scheduler_lab.node_states(
-        lambda command: nodes.ssh(watch.state, watch.head.address, command, timeout=COMMAND_TIMEOUT_S)))
+    drained, wrong = slurm_drains(watch.audit, scheduler_lab.node_states(watch.ssh))
     return watch.problems() + wrong, ("in service: " + "; ".join(f"{node}: {', '.join(kinds)} injected"
                                                                 for node, kinds in sorted(faults.items()))
                                       + (f"; Slurm: {', '.join(drained)}" if drained else ""))

@@ -22,7 +22,7 @@ import yaml
 
 from aifactory.core.inputs import InputFileError, parse_json, read_text
 from aifactory.monitoring.alerts import RULES_FILE
-from aifactory.node.inventory import AMP_OUTPUT, Inventory, InventoryInputError, amp_url_pattern
+from aifactory.node.inventory import AMP_OUTPUT, Inventory, InventoryInputError, amp_url_problem
 from aifactory.spec import Factory, Problem
 
 ETC = "/etc/prometheus"
@@ -129,10 +129,8 @@ def remote_write_url(f: Factory, outputs: dict, source: str) -> str | None:
         raise InventoryInputError(source, [Problem(AMP_OUTPUT, "missing: monitoring.amp_remote_write is true, so "
                                                    "run `pulumi up` to create the workspace, then write this file "
                                                    "with `pulumi stack output --json`")])
-    if not (isinstance(url, str) and amp_url_pattern(region).fullmatch(url)):
-        raise InventoryInputError(source, [Problem(AMP_OUTPUT, f"must be https://aps-workspaces.{region}.amazonaws"
-                                                   ".com/workspaces/<workspace id>/api/v1/remote_write: the home "
-                                                   "region's workspace, through the private endpoint", url)])
+    if problem := amp_url_problem(region, url):
+        raise InventoryInputError(source, [problem])
     return url
 
 

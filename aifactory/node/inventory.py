@@ -240,6 +240,14 @@ def amp_url_pattern(region: str) -> re.Pattern:
                       r"/api/v1/remote_write")
 
 
+def amp_url_problem(region: str, url: object) -> Problem | None:
+    """Why `url` is not the home region's AMP workspace, at its private endpoint's name; None when it is."""
+    if isinstance(url, str) and amp_url_pattern(region).fullmatch(url):
+        return None
+    return Problem(AMP_OUTPUT, f"must be https://aps-workspaces.{region}.amazonaws.com/workspaces/<workspace id>"
+                   "/api/v1/remote_write: the home region's workspace, through the private endpoint", url)
+
+
 def stack_output_problems(f: Factory, outputs: dict) -> list[Problem]:
     """Stack outputs of another stack refused: the region, each ARN's partition and region, each AWS endpoint's
     DNS name and the AMP workspace's URL must be the spec's home region's, and every ARN of one account."""
@@ -266,10 +274,8 @@ def stack_output_problems(f: Factory, outputs: dict) -> list[Problem]:
         if str(dns).endswith(".amazonaws.com") and region not in str(dns).split("."):
             problems.append(Problem(f"endpoint_dns.{service}", f"an endpoint outside {f.name}'s home region {region}",
                                     dns))
-    if outputs.get(AMP_OUTPUT) is not None and not amp_url_pattern(region).fullmatch(str(outputs[AMP_OUTPUT])):
-        problems.append(Problem(AMP_OUTPUT, f"must be https://aps-workspaces.{region}.amazonaws.com/workspaces/"
-                                "<workspace id>/api/v1/remote_write: the home region's workspace, through the private "
-                                "endpoint", outputs[AMP_OUTPUT]))
+    if outputs.get(AMP_OUTPUT) is not None and (problem := amp_url_problem(region, outputs[AMP_OUTPUT])):
+        problems.append(problem)
     return problems
 
 
