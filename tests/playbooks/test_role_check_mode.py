@@ -129,8 +129,9 @@ def check_run(tmp_path: Path, roles: Path, role_tasks: str) -> subprocess.Comple
     return subprocess.run(
         [str(Path(sys.executable).with_name("ansible-playbook")), "-i", "localhost,", "-c", "local", "--check",
          str(playbook)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "ANSIBLE_ROLES_PATH": str(roles), "ANSIBLE_STDOUT_CALLBACK": "json", "ANSIBLE_NOCOLOR": "1",
-             "ANSIBLE_PYTHON_INTERPRETER": sys.executable, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"})
+        env={**os.environ, "ANSIBLE_ROLES_PATH": str(roles), "ANSIBLE_STDOUT_CALLBACK": "json",
+             "ANSIBLE_NOCOLOR": "1", "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+             "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"})
 
 
 def task_results(done: subprocess.CompletedProcess) -> dict[str, dict]:
