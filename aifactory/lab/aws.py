@@ -80,7 +80,7 @@ def start_link(state: LabState, region: str, gateway: str) -> None:
     state.endpoints["aws_https"] = f"https://{gateway}:{HTTPS_PORT}"
     outputs = stack_outputs_path(state)
     argv = [sys.executable, "-m", "aifactory.lab.dns", "--listen", gateway, "--address", gateway,
-            "--names-from", str(outputs)]
+            "--names-from", str(outputs), "--misses", str(state.dir / dns.MISSES_FILE)]
     ident = procs.spawn(argv, log_dir / "dns.log")
     state.record("process", role="DNS (private endpoint names)", **ident)
     if not procs.wait_until(lambda: _dns_answers(gateway) or not procs.alive(ident), 30) or not procs.alive(ident):

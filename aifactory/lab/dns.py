@@ -8,14 +8,19 @@ where the lab's HTTPS listener serves moto (tls.py). Any other name is NXDOMAIN:
 to, or leaves for, the outside. Before the plan has written its stack outputs there is no endpoint,
 so no name resolves (as on a site before the stack is deployed).
 
-`python -m aifactory.lab.dns --listen ADDR --address IP --names-from STACK_OUTPUTS_FILE` runs it; it
-reads the file again whenever it changes.
+A name it does not answer leaves no connection for the air gap's record (aifactory.lab.reached) to see, so each
+one is written down, once per asking host (`--misses`, JSON lines, at most MAX_MISSES): a node that looks up an
+AWS name the private link does not serve (IAM's global endpoint, say) is about to call past the link.
+
+`python -m aifactory.lab.dns --listen ADDR --address IP --names-from STACK_OUTPUTS_FILE [--misses FILE]` runs it;
+it reads the stack outputs again whenever they change.
 """
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import socket
 import struct
 import sys
@@ -24,6 +29,8 @@ from pathlib import Path
 from aifactory.core.inputs import InputFileError, read_json
 
 TTL_S = 60
+MISSES_FILE = "aws/dns-misses.jsonl"  # under the lab's state directory (aifactory.lab.aws starts the stand-in)
+MAX_MISSES = 1000  # (name, asking host) pairs written down at most: a loop asking forever fills no disk
 TYPE_A, CLASS_IN = 1, 1
 NOERROR, FORMERR, NXDOMAIN, NOTIMP = 0, 1, 3, 4
 
@@ -101,8 +108,16 @@ def endpoint_names(stack_outputs_file: Path) -> set[str]:
         return set()
 
 
-def serve(listen: str, names_from: Path, address: str, port: int = 53) -> None:
+def missed_name(packet: bytes, response: bytes) -> str | None:
+    """The name of a query `response` answered NXDOMAIN (lower case, no trailing dot), else None."""
+    if len(response) < 4 or response[3] & 0xF != NXDOMAIN:
+        return None
+    return _question(packet)[0].rstrip(".")
+
+
+def serve(listen: str, names_from: Path, address: str, port: int = 53, misses: Path | None = None) -> None:
     seen, names = None, set()
+    written: set[tuple[str, str]] = set()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind((listen, port))
         while True:
@@ -114,8 +129,14 @@ def serve(listen: str, names_from: Path, address: str, port: int = 53) -> None:
             if stamp != seen:
                 seen, names = stamp, endpoint_names(names_from)
             response = answer(packet, names, address)
-            if response is not None:
-                s.sendto(response, peer)
+            if response is None:
+                continue
+            s.sendto(response, peer)
+            name = missed_name(packet, response)
+            if misses is not None and name and (name, peer[0]) not in written and len(written) < MAX_MISSES:
+                written.add((name, peer[0]))
+                with misses.open("a", encoding="utf-8") as out:
+                    out.write(json.dumps({"name": name, "from": peer[0]}) + "\n")
 
 
 def main(argv: list[str]) -> int:
@@ -125,8 +146,10 @@ def main(argv: list[str]) -> int:
     p.add_argument("--address", required=True, help="the address every name resolves to")
     p.add_argument("--names-from", required=True, type=Path, metavar="FILE",
                    help="stack outputs (pulumi stack output --json) whose endpoint_dns names to answer")
+    p.add_argument("--misses", type=Path, metavar="FILE",
+                   help="where to write each name it does not answer and who asked (JSON lines)")
     args = p.parse_args(argv)
-    serve(args.listen, args.names_from, args.address)
+    serve(args.listen, args.names_from, args.address, misses=args.misses)
     return 0
 
 

@@ -19,6 +19,8 @@ import subprocess
 from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit
 
+from aifactory.core.inputs import InputFileError, read_text
+from aifactory.lab import dns
 from aifactory.lab.state import LabState
 
 PROTOCOLS = {6: "tcp", 17: "udp", 1: "icmp"}
@@ -168,10 +170,43 @@ ENDPOINT_NAMES = {"bundle": "mirror bundle", "apt": "partial Debian mirror stand
                   "aws_downloads": "AWS link downloads (signing helper stand-in)"}
 
 
+# AWS's public endpoint domains. A node that looks up one of their names the private link does not serve (the lab's
+# DNS answers exactly the plan's endpoint names) is about to call AWS past the link.
+AWS_DOMAINS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
+NAMES_SHOWN = 5  # names the lab's DNS did not answer, listed in the detail at most
+
+
+def dns_misses(state: LabState) -> dict[str, set[str]]:
+    """{name: the addresses that looked it up} of each name the lab's DNS stand-in did not answer (its record,
+    aifactory.lab.dns; none before it wrote one). ReachedError when the record is not the stand-in's."""
+    path = state.dir / dns.MISSES_FILE
+    if not path.exists():
+        return {}
+    try:
+        text = read_text(path)
+    except InputFileError as err:
+        raise ReachedError(f"{path}: {err}") from None
+    out: dict[str, set[str]] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        try:
+            entry = json.loads(line)
+            name, source = entry["name"], entry["from"]
+        except (ValueError, KeyError, TypeError):
+            raise ReachedError(f"{path}, line {number}: not a record of the lab's DNS stand-in") from None
+        if not isinstance(name, str) or not isinstance(source, str):
+            raise ReachedError(f"{path}, line {number}: not a record of the lab's DNS stand-in")
+        out.setdefault(name, set()).add(source)
+    return out
+
+
 def air_gap_outcome(state: LabState, gateway: str, names: dict[str, str]) -> tuple[str, str, list[Reached]]:
     """The rehearsal's verdict on what the nodes reached: failed when an address no lab stand-in serves was
-    reached, or when a lab with a mirror bundle fetched packages elsewhere; the detail names each place once."""
+    reached, when a lab with a mirror bundle fetched packages elsewhere, or when a node looked up an AWS name the
+    private link does not serve; the detail names each place once, and the other names the lab's DNS did not
+    answer."""
     found = classify(flows(state), state.endpoints, gateway, names)
+    missed = dns_misses(state)
+    aws_names = sorted(n for n in missed if n.endswith(AWS_DOMAINS))
     unknown = [r for r in found if r.stand_in is None]
     sources = sorted({r.stand_in for r in found if r.stand_in in PACKAGE_SOURCES})
     phrases = [f"{ENDPOINT_NAMES.get(r.stand_in, r.stand_in)} ({r.protocol} {r.address}:{r.port}, "
@@ -185,7 +220,13 @@ def air_gap_outcome(state: LabState, gateway: str, names: dict[str, str]) -> tup
     else:
         packages = (f"packages from {', '.join(ENDPOINT_NAMES[s] for s in sources) or 'nowhere'} (this lab serves no "
                     "mirror bundle: its site's architecture is not this machine's)")
+    problems += [f"{name} looked up from {', '.join(sorted(names.get(a, a) for a in missed[name]))}: an AWS name "
+                 "the private link does not serve (a call past the link)" for name in aws_names]
+    others = sorted(n for n in missed if n not in aws_names)
     detail = f"the nodes reached {'; '.join(phrases) or 'nothing'}; {packages}"
+    if others:
+        more = f" and {len(others) - NAMES_SHOWN} more" if len(others) > NAMES_SHOWN else ""
+        detail += f"; names the lab's DNS did not answer: {', '.join(others[:NAMES_SHOWN])}{more}"
     if problems:
         return "failed", f"{'; '.join(problems)}; {detail}", found
     return "passed", detail, found

@@ -58,6 +58,20 @@ def test_dns_server_answers_what_the_stack_outputs_file_lists_as_it_changes(tmp_
     assert dns.query("127.0.0.1", "example.com", port=port) == []
 
 
+def test_dns_server_writes_down_each_name_it_does_not_answer_once_per_asking_host(tmp_path, monkeypatch):
+    outputs, misses = tmp_path / "stack-outputs.json", tmp_path / "dns-misses.jsonl"
+    outputs.write_text(json.dumps({"region": REGION, "endpoint_dns": {"sts": STS}}))
+    monkeypatch.setattr(dns, "MAX_MISSES", 2)
+    port = free_udp_port()
+    threading.Thread(target=dns.serve, args=("127.0.0.1", outputs, "10.77.1.1", port, misses), daemon=True).start()
+    assert wait_for(lambda: answers_or_none("127.0.0.1", STS, port) is not None)
+    for name in ("IAM.amazonaws.com", "iam.amazonaws.com", STS, "deb.debian.org", "example.com"):
+        dns.query("127.0.0.1", name, port=port)
+    # STS is answered; iam asked twice is written once; past MAX_MISSES (here 2) nothing more is written.
+    assert [json.loads(line) for line in misses.read_text().splitlines()] == [
+        {"name": "iam.amazonaws.com", "from": "127.0.0.1"}, {"name": "deb.debian.org", "from": "127.0.0.1"}]
+
+
 # --- the lab CA and the HTTPS listener ----------------------------------------------------------------
 def test_https_listener_serves_the_endpoint_names_with_the_lab_ca(tmp_path):
     ca = tls.ensure_ca(tmp_path)

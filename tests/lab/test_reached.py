@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from aifactory.lab import lifecycle, network, reached
+from aifactory.lab import dns, lifecycle, network, reached
 from aifactory.lab.state import LabState
 
 GATEWAY = "10.77.1.1"
@@ -60,8 +60,9 @@ def test_each_address_is_named_by_the_stand_in_listening_there_and_an_unknown_on
     assert found["tcp", 5000].stand_in is None and found["udp", 18080].stand_in is None
 
 
-def outcome(monkeypatch, flows, endpoints=ENDPOINTS):
+def outcome(monkeypatch, flows, endpoints=ENDPOINTS, misses=None):
     monkeypatch.setattr(reached, "flows", lambda state: flows)
+    monkeypatch.setattr(reached, "dns_misses", lambda state: misses or {})
     state = LabState(site="lab-b200", root=None)
     state.endpoints = dict(endpoints)
     return reached.air_gap_outcome(state, GATEWAY, NAMES)
@@ -94,6 +95,29 @@ def test_a_lab_without_a_bundle_says_where_its_packages_came_from_and_why(monkey
     assert verdict == "passed"
     assert ("packages from partial Debian mirror stand-in, vendor repository stand-ins (this lab serves no mirror "
             "bundle: its site's architecture is not this machine's)") in detail, detail
+
+
+def test_an_aws_name_the_private_link_does_not_serve_fails_the_air_gap_naming_who_looked_it_up(monkeypatch):
+    bundle = [reached.Flow("10.77.1.11", GATEWAY, "tcp", 18080)]
+    misses = {"iam.amazonaws.com": {"10.77.1.11", "10.77.1.200"}, "ntp.lab.factory.internal": {"10.77.1.11"}}
+    verdict, detail, _found = outcome(monkeypatch, bundle, misses=misses)
+    assert verdict == "failed" and detail.startswith(
+        "iam.amazonaws.com looked up from head01, n01: an AWS name the private link does not serve"), detail
+    assert detail.endswith("names the lab's DNS did not answer: ntp.lab.factory.internal"), detail
+    many = {f"host{i}.lab.factory.internal": {"10.77.1.11"} for i in range(7)}
+    verdict, detail, _found = outcome(monkeypatch, bundle, misses=many)
+    assert verdict == "passed" and detail.endswith(f"host4.lab.factory.internal and {7 - reached.NAMES_SHOWN} more")
+
+
+@pytest.mark.parametrize("record", ['{"name": "iam.amazonaws.com"}', "not json", '{"name": 1, "from": "10.77.1.11"}'])
+def test_a_dns_record_that_is_not_the_stand_in_s_is_refused_not_read_as_no_lookup(tmp_path, record):
+    state = LabState(site="lab-b200", root=tmp_path)
+    (state.dir / "aws").mkdir(parents=True)
+    (state.dir / dns.MISSES_FILE).write_text('{"name": "deb.debian.org", "from": "10.77.1.11"}\n' + record + "\n")
+    with pytest.raises(reached.ReachedError, match="line 2: not a record of the lab's DNS stand-in"):
+        reached.dns_misses(state)
+    (state.dir / dns.MISSES_FILE).write_text('{"name": "deb.debian.org", "from": "10.77.1.11"}\n')
+    assert reached.dns_misses(state) == {"deb.debian.org": {"10.77.1.11"}}
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not reached.available() or shutil.which("ip") is None,
