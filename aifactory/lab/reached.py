@@ -191,10 +191,10 @@ def dns_misses(state: LabState) -> dict[str, set[str]]:
         try:
             entry = json.loads(line)
             name, source = entry["name"], entry["from"]
+            if not isinstance(name, str) or not isinstance(source, str):
+                raise TypeError
         except (ValueError, KeyError, TypeError):
             raise ReachedError(f"{path}, line {number}: not a record of the lab's DNS stand-in") from None
-        if not isinstance(name, str) or not isinstance(source, str):
-            raise ReachedError(f"{path}, line {number}: not a record of the lab's DNS stand-in")
         out.setdefault(name, set()).add(source)
     return out
 
@@ -205,8 +205,6 @@ def air_gap_outcome(state: LabState, gateway: str, names: dict[str, str]) -> tup
     private link does not serve; the detail names each place once, and the other names the lab's DNS did not
     answer."""
     found = classify(flows(state), state.endpoints, gateway, names)
-    missed = dns_misses(state)
-    aws_names = sorted(n for n in missed if n.endswith(AWS_DOMAINS))
     unknown = [r for r in found if r.stand_in is None]
     sources = sorted({r.stand_in for r in found if r.stand_in in PACKAGE_SOURCES})
     phrases = [f"{ENDPOINT_NAMES.get(r.stand_in, r.stand_in)} ({r.protocol} {r.address}:{r.port}, "
@@ -220,6 +218,8 @@ def air_gap_outcome(state: LabState, gateway: str, names: dict[str, str]) -> tup
     else:
         packages = (f"packages from {', '.join(ENDPOINT_NAMES[s] for s in sources) or 'nowhere'} (this lab serves no "
                     "mirror bundle: its site's architecture is not this machine's)")
+    missed = dns_misses(state)
+    aws_names = sorted(n for n in missed if n.endswith(AWS_DOMAINS))
     problems += [f"{name} looked up from {', '.join(sorted(names.get(a, a) for a in missed[name]))}: an AWS name "
                  "the private link does not serve (a call past the link)" for name in aws_names]
     others = sorted(n for n in missed if n not in aws_names)
