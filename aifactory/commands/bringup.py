@@ -15,10 +15,14 @@ from aifactory.node.batch_plan import (BATCHED_STAGE, SituationError, StagePlan,
 from aifactory.node.bringup import (EXIT_SIGNALS, STAGES, BringupError, BringupOptions, BringupResult, run_bringup,
                                     runner_output_tail, stage_order)
 from aifactory.node.inventory import InventoryInputError
+from aifactory.node.parsers.acceptance import RUNNING_JOBS
 from aifactory.node.slurm_situation import SlurmAnswer, ask_slurm, first_controller, uses_slurm
 from aifactory.spec import Factory, load_spec
 from aifactory.spec.naming import absent_hosts
 
+ACCEPTANCE_STAGE = "acceptance"
+# The acceptance role's variable naming the hosts Slurm runs jobs on (playbooks/roles/acceptance).
+BUSY_VAR = "acceptance_hosts_running_jobs"
 # Why a real run on an inventory that is not a lab did not run, without a terminal to ask on.
 REFUSAL = "not a terminal, so nothing was asked and nothing ran: pass --yes to run for real, or --check"
 
@@ -32,7 +36,8 @@ exit codes:
   2    bad input (spec, stage names, stack outputs, host overrides, extra vars, options), or a real
        run that was not confirmed; nothing ran
   {EXIT_ACCEPTANCE_INCOMPLETE}    nothing failed, but acceptance is incomplete: checks the platform's expected hardware
-       needs could not run on some host (tool not installed, a kernel it does not have); see ~/.local/state/aifactory/sites/SITE/acceptance/
+       needs could not run on some host (tool not installed, a kernel it does not have, the DCGM diagnostic
+       not run on a node Slurm runs jobs on); see ~/.local/state/aifactory/sites/SITE/acceptance/
        (not with --check: check mode runs no tool, so its acceptance is never complete)
   130  stopped by Ctrl-C (SIGINT); 143 stopped by SIGTERM: ansible-playbook was stopped, the summary
        says where"""
@@ -78,7 +83,8 @@ def run(args) -> int:
             if slurm.interrupted_by is not None:
                 return EXIT_SIGNALS[slurm.interrupted_by]
         in_service = recorded | (slurm.nodes if slurm is not None else set())
-        options.extra_vars = {**drivers_vars(drivers_plan(f, in_service, absent)), **options.extra_vars}
+        options.extra_vars = {**drivers_vars(drivers_plan(f, in_service, absent)), **busy_vars(options, slurm),
+                              **options.extra_vars}
         result = run_bringup(f, options)
     except (InventoryInputError, BringupError, SituationError) as err:
         return bad_input(err)
@@ -115,10 +121,18 @@ def run(args) -> int:
 
 def asks_slurm(f: Factory, options: BringupOptions, fresh: bool) -> bool:
     """Whether this run asks Slurm which nodes run jobs: it runs site.yml's drivers stage (whose batches
-    depend on it) for real, and the factory runs Slurm. Not with --fresh, not in check mode (a check changes
-    nothing, whatever its batches), not with a playbook of the user's own."""
-    drivers = options.stages is None or BATCHED_STAGE in options.stages
-    return drivers and uses_slurm(f) and not (fresh or options.check or options.playbook is not None)
+    depend on it) or its acceptance stage (whose DCGM diagnostic spares them) for real, and the factory runs
+    Slurm. Not with --fresh, not in check mode (a check changes nothing and runs no diagnostic), not with a
+    playbook of the user's own."""
+    stages = options.stages is None or bool({BATCHED_STAGE, ACCEPTANCE_STAGE} & set(options.stages))
+    return stages and uses_slurm(f) and not (fresh or options.check or options.playbook is not None)
+
+
+def busy_vars(options: BringupOptions, slurm: SlurmAnswer | None) -> dict:
+    """The acceptance role's hosts running jobs, where this run's acceptance stage runs and Slurm answered:
+    the DCGM diagnostic is not run on them."""
+    accepts = options.stages is None or ACCEPTANCE_STAGE in options.stages
+    return {BUSY_VAR: sorted(slurm.nodes)} if accepts and slurm is not None and slurm.answered else {}
 
 
 def slurm_line(slurm: SlurmAnswer, recorded: set[str]) -> str:
@@ -127,8 +141,7 @@ def slurm_line(slurm: SlurmAnswer, recorded: set[str]) -> str:
     if not slurm.answered:
         return line + ": the records alone decide"
     extra = sorted(slurm.nodes - recorded)
-    return line + (f", {len(extra)} of them without a record ({', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''})"
-                   if extra else "")
+    return line + (f", {len(extra)} of them without a record ({_some(extra)})" if extra else "")
 
 
 def print_plan(f: Factory, plans: list[StagePlan], in_service: set[str], args) -> int:
@@ -177,6 +190,14 @@ def incomplete_line(result: BringupResult) -> str:
     """One line naming the hosts whose acceptance is incomplete and the checks that could not run."""
     hosts = result.acceptance_incomplete
     checks = sorted({c for h in hosts for c in result.acceptance[h].get("skipped") or {}})
+    busy = [h for h in hosts if RUNNING_JOBS in (result.acceptance[h].get("skipped") or {}).values()]
     return (f"acceptance incomplete on {len(hosts)} host{'s' if len(hosts) != 1 else ''}: checks that need hardware "
-            f"could not run ({', '.join(checks)}) on {', '.join(hosts[:5])}{' ...' if len(hosts) > 5 else ''}"
-            + (" (check mode runs no tool: not counted in the exit code)" if result.check else ""))
+            f"could not run ({', '.join(checks)}) on {_some(hosts)}"
+            + (" (check mode runs no tool: not counted in the exit code)" if result.check else "")
+            + (f"; the DCGM diagnostic was not run on {len(busy)} host(s) running jobs ({_some(busy)}): drain them, or wait "
+               "until they are idle, and run the acceptance stage on them" if busy else ""))
+
+
+def _some(hosts: list[str]) -> str:
+    """The first five hosts, and `...` when there are more."""
+    return f"{', '.join(hosts[:5])}{' ...' if len(hosts) > 5 else ''}"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from aifactory.node.parsers import ParseError
-from aifactory.node.parsers.acceptance import NO_STACK_OUTPUTS, WITHOUT_KERNEL, evaluate, observations, summarize
+from aifactory.node.parsers.acceptance import NO_STACK_OUTPUTS, RUNNING_JOBS, WITHOUT_KERNEL, evaluate, observations, summarize
 from aifactory.node.parsers.dcgm import parse_dcgm_diag
 from aifactory.node.parsers.ibstat import check_fabric_ports, fabric_link_layer, parse_ibstat
 from aifactory.node.parsers.neuron_ls import parse_neuron_ls
@@ -253,6 +253,23 @@ def test_a_tool_not_installed_is_skipped_a_tool_that_failed_fails():
     # dcgmi exits non-zero when a test fails, with its report on stdout: that report is read.
     failing = gb200("healthy") | {"dcgm": {"rc": 226, "stdout": fixture("dcgmi-diag-r2-j.gb200-faulty.json"), "stderr": ""}}
     assert "Pending page retirements" in by_name(evaluate(expected("paris-gb200"), failing))["dcgm_diag"]["reason"]
+
+
+def test_a_diagnostic_not_run_on_a_node_running_jobs_is_skipped_saying_so_and_the_rest_still_judged():
+    busy = gb200("healthy") | {"dcgm": None, "running_jobs": True}
+    result = evaluate(expected("paris-gb200"), busy)
+    checks = by_name(result)
+    assert checks["dcgm_diag"] == {"name": "dcgm_diag", "status": "skipped", "reason": RUNNING_JOBS}
+    assert result["result"] == "incomplete" and result["counts"]["skipped"] == 1
+    assert checks["ecc_enabled"]["status"] == "pass"  # the checks that only read state still ran
+    # dcgmi not installed says so, running jobs or not; a diagnostic that did run is judged as any other.
+    assert by_name(evaluate(expected("paris-gb200"), busy | {"tools": {"dcgmi": False}}))["dcgm_diag"]["reason"] == \
+        "`dcgmi` is not installed"
+    ran = busy | {"dcgm": fixture("dcgmi-diag-r2-j.gb200-faulty.json")}
+    assert by_name(evaluate(expected("paris-gb200"), ran))["dcgm_diag"]["status"] == "fail"
+    # A node not running jobs that has no diagnostic output is not excused by this reason.
+    idle = by_name(evaluate(expected("paris-gb200"), busy | {"running_jobs": False}))["dcgm_diag"]
+    assert idle["reason"] == "no `dcgmi diag -j` output collected"
 
 
 def test_checks_without_the_kernel_they_need_are_skipped_with_the_reason_and_the_rest_still_judged():

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from aifactory.cli import main
 from aifactory.commands import bringup as bringup_command
@@ -23,12 +24,13 @@ from aifactory.node.bringup import BringupOptions
 from aifactory.node.slurm_situation import (SlurmAnswer, answer_from_events, ask_slurm, first_controller,
                                             nodes_running_jobs)
 from aifactory.spec import load_spec
-from tests.conftest import site_dir
+from tests.conftest import REPO, site_dir
 from tests.node.test_bringup import fake_runner
 
 LAB = site_dir("lab-gb200")
 F = load_spec(LAB)
 HEAD = "lab-gb200-head01"
+ACCEPTANCE_DEFAULTS = REPO / "playbooks" / "roles" / "acceptance" / "defaults" / "main.yml"
 
 
 @pytest.fixture
@@ -123,6 +125,30 @@ def test_a_node_running_jobs_is_in_service_without_a_record(tmp_path, state, mon
     assert situation["in_service"] == sorted(in_service) and situation["in_service_by_records"] == []
     assert f"Slurm on {HEAD}: 1 node(s) running jobs, 1 of them without a record ({busy})" in err
     assert len(asked) == 1 and asked[0].stages == ["drivers"]
+    assert bringup_command.BUSY_VAR not in calls[-1]["extravars"]  # no acceptance stage in this run
+
+
+def test_the_acceptance_stage_is_told_which_nodes_run_jobs_so_it_spares_their_gpus(tmp_path, state, monkeypatch, capsys):
+    calls = fake_runner(monkeypatch)
+    overrides = tmp_path / "overrides.json"
+    overrides.write_text(json.dumps({n.name: CONTAINER_CAPABILITIES for n in F.nodes}))
+    busy = sorted({F.nodes[20].name, F.nodes[3].name})
+    answers = [SlurmAnswer(HEAD, True, frozenset(busy), "2 node(s) running jobs"),
+               SlurmAnswer(HEAD, False, detail="slurm_load_partitions: Unable to contact slurm controller")]
+    monkeypatch.setattr(bringup_command, "ask_slurm", lambda f, options, runner: answers.pop(0))
+    run = ["bringup", str(LAB), "--stages", "acceptance", "--host-overrides", str(overrides), "--format", "json",
+           "--artifacts-dir", str(tmp_path / "runs")]
+    main(run)
+    assert calls[-1]["extravars"][bringup_command.BUSY_VAR] == busy
+    assert bringup_command.BUSY_VAR in yaml.safe_load(ACCEPTANCE_DEFAULTS.read_text())  # the role's own variable
+    # Slurm not answering tells the stage nothing: every node gets the diagnostic, as on a first bring-up.
+    main(run)
+    assert bringup_command.BUSY_VAR not in calls[-1]["extravars"]
+    # The user's own value wins, as any extra variable.
+    answers.append(SlurmAnswer(HEAD, True, frozenset(busy), ""))
+    main([*run, "-e", json.dumps({bringup_command.BUSY_VAR: []})])
+    assert calls[-1]["extravars"][bringup_command.BUSY_VAR] == []
+    capsys.readouterr()
 
 
 def test_a_controller_that_does_not_answer_leaves_the_records_to_decide(tmp_path, state, monkeypatch, capsys):
@@ -138,9 +164,9 @@ def test_a_controller_that_does_not_answer_leaves_the_records_to_decide(tmp_path
 
 
 @pytest.mark.parametrize(("args", "asks"), [
-    (["--stages", "drivers"], True), ([], True), (["--stages", "os,storage"], False), (["--check"], False),
-    (["--fresh"], False), (["--playbook", "own.yml"], False)])
-def test_only_a_real_run_of_the_drivers_stage_asks(tmp_path, args, asks):
+    (["--stages", "drivers"], True), ([], True), (["--stages", "acceptance"], True), (["--stages", "os,storage"], False),
+    (["--check"], False), (["--fresh"], False), (["--playbook", "own.yml"], False)])
+def test_only_a_real_run_of_the_drivers_or_acceptance_stage_asks(tmp_path, args, asks):
     options = BringupOptions(stages=args[1].split(",") if args[:1] == ["--stages"] else None,
                              check="--check" in args, playbook=Path("own.yml") if "--playbook" in args else None)
     assert bringup_command.asks_slurm(F, options, fresh="--fresh" in args) is asks

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from aifactory.node.acceptance_gate import EXIT_ACCEPTANCE_INCOMPLETE
 from aifactory.node.bringup import BringupResult, acceptance_verdicts
+from aifactory.node.parsers.acceptance import RUNNING_JOBS
 from aifactory.spec import load_spec
 from tests.conftest import REPO, site_dir
 
@@ -54,7 +55,7 @@ def fake_tools(where: Path) -> dict:
     scripts = {
         "nvidia_smi": f'if [ "$1" = nvlink ]; then cat {TOOLS}/nvidia-smi-nvlink-s.gb200-healthy.txt; '
                       f'else cat {TOOLS}/nvidia-smi-q-x.gb200-healthy.xml; fi',
-        "dcgmi": f"cat {TOOLS}/dcgmi-diag-r2-j.gb200-healthy.json",
+        "dcgmi": f'[ "$1" = diag ] && echo "$*" >> {where}/dcgmi-diag.log; cat {TOOLS}/dcgmi-diag-r2-j.gb200-healthy.json',
         "ibstat": f"cat {TOOLS}/ibstat.gb200-bf3-ethernet.txt",
         "neuron_ls": "echo 'neuron-ls: no Neuron device' >&2; exit 1",
     }
@@ -83,10 +84,11 @@ def test_role_judges_each_host_writes_results_and_bringup_exits_1_on_a_failure(t
         healthy: real,
         wrong: real | {"acceptance_expected": pinned | {"accelerators": 8}},
     }
-    # The fake dcgmi answers at once: polled every second, not after the level-1 default's 5 s.
+    # The fake dcgmi answers at once: polled every second, not after the level-1 default's 5 s. Slurm runs
+    # jobs on the stand-in host: the diagnostic, which loads every GPU, is not run there.
     done = bringup(tmp_path, ROLE_PLAY, overrides,
                    {"acceptance_results_dir": str(results), "__acceptance_tools": fake_tools(tmp_path / "bin"),
-                    "acceptance_dcgm_diag_poll": 1})
+                    "acceptance_dcgm_diag_poll": 1, "acceptance_hosts_running_jobs": [stand_in]})
     assert done.returncode == 1, done.stdout + done.stderr
     summary = json.loads(done.stdout)
     assert {h: v["result"] for h, v in summary["acceptance"].items()} == {
@@ -103,7 +105,9 @@ def test_role_judges_each_host_writes_results_and_bringup_exits_1_on_a_failure(t
     # A container runs the tools it has (here the fixtures' fake tools, which do not call themselves stand-ins);
     # what needs a kernel it does not have (an NFS mount) is skipped with the reason.
     assert skipped == {"shared:data": "needs a kernel this host does not have: a shared filesystem is mounted by the "
-                                      "kernel's client, nfs x:/d at /nowhere not mounted"}
+                                      "kernel's client, nfs x:/d at /nowhere not mounted", "dcgm_diag": RUNNING_JOBS}
+    assert (tmp_path / "bin" / "dcgmi-diag.log").read_text().splitlines() == ["diag -r 1 -j"] * 2  # the other two hosts'
+    assert checks["dcgm_diag"]["status"] == "pass"
     ran = {c["name"]: c for c in report[stand_in]["checks"]}
     assert ran["ecc_enabled"]["status"] == ran["ib_ports"]["status"] == "pass"
     assert not any(c["stand_in"] for c in report[stand_in]["checks"])
@@ -127,8 +131,17 @@ def test_acceptance_incomplete_exits_3_with_a_line_naming_hosts_and_checks(tmp_p
     assert done.returncode == EXIT_ACCEPTANCE_INCOMPLETE == 3, done.stdout + done.stderr
     summary = json.loads(done.stdout)
     assert summary["acceptance_incomplete"] == [bmcs[1]] and summary["exit_code"] == 3
-    assert (f"acceptance incomplete on 1 host: checks that need hardware could not run (ecc_enabled, ib_ports) "
-            f"on {bmcs[1]}") in done.stderr
+    line = next(x for x in done.stderr.splitlines() if x.startswith("acceptance incomplete"))
+    assert line == (f"acceptance incomplete on 1 host: checks that need hardware could not run (ecc_enabled, ib_ports) "
+                    f"on {bmcs[1]}")
+    # A diagnostic not run for a node's running jobs: the line says so, and what to do.
+    verdicts[bmcs[2]] = {"result": "incomplete", "counts": {"pass": 2, "fail": 0, "skipped": 1},
+                         "skipped": {"dcgm_diag": RUNNING_JOBS}}
+    done = bringup(tmp_path, VERDICTS_PLAY, {}, {"verdicts": verdicts})
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert (f"acceptance incomplete on 2 hosts: checks that need hardware could not run (dcgm_diag, ecc_enabled, "
+            f"ib_ports) on {bmcs[1]}, {bmcs[2]}; the DCGM diagnostic was not run on 1 host(s) running jobs ({bmcs[2]}): "
+            "drain them, or wait until they are idle, and run the acceptance stage on them") in done.stderr
 
 
 def test_exit_code_failure_wins_over_incomplete():

@@ -15,7 +15,8 @@ command result `{rc, stdout, stderr}`, or what the parser returned), `services`,
 `imex_channel`, `mounts`, `scratch_probe`, `bedrock_dns`, `bedrock_https`, `tools` (which tools are
 installed), `tool_versions` (each installed tool's `--version` output, keyed as `tools`) and
 `checks_without_kernel` (checks that need a kernel the host does not have, KERNEL_BOUND: `imex_channel`,
-`shared` for every shared mount). Only the checks the expected profile calls for are listed. A check
+`shared` for every shared mount) and `running_jobs` (true: Slurm runs jobs on the node, so the DCGM
+diagnostic, which loads every GPU, was not run). Only the checks the expected profile calls for are listed. A check
 whose observation is missing is `skipped` with the reason (tool not installed, a kernel the host does
 not have), never `pass`, and makes the node `incomplete`; a tool that ran and failed fails its checks.
 """
@@ -60,6 +61,9 @@ SERVICE_TOOLS = {"nvidia-imex.service": "nvidia_smi", "nvidia-fabricmanager.serv
 STATUSES = ("pass", "fail", "skipped")
 # What every aifactory stand-in tool prints in its --version (aifactory/lab/stand_in_tools): data, read as such.
 STAND_IN_TOOL_MARK = "aifactory lab stand-in"
+# The reason of a DCGM diagnostic not run on a node Slurm runs jobs on (the role's acceptance_hosts_running_jobs).
+RUNNING_JOBS = ("not run while Slurm runs jobs on the node (the diagnostic loads every GPU): drain the node, or "
+                "wait until it is idle, and run the acceptance stage on it")
 NO_STACK_OUTPUTS = "no AWS stack outputs (the Bedrock endpoint's DNS name is unknown)"
 NO_CLUSTER = "00000000-0000-0000-0000-000000000000"
 IMEX_SERVICE = "nvidia-imex.service"
@@ -209,6 +213,7 @@ class Observations:
         self._raw = raw
         self._parsed: dict = {}
         self.without_kernel = set(raw.get("checks_without_kernel") or [])
+        self.runs_jobs = raw.get("running_jobs") is True
         self.check = ""  # the check being judged
         self.read: set[str] = set()  # the tools whose output the current check read
 
@@ -234,6 +239,14 @@ class Observations:
             raise value
         return value
 
+    def installed(self, tool: str) -> bool:
+        """Whether `tool` is installed, or was not looked for."""
+        return (self._raw.get("tools") or {}).get(tool) is not False
+
+    def collected(self, key: str) -> bool:
+        """Whether there is an observation under `key` (a tool's output, or a state read)."""
+        return self._raw.get(key) is not None
+
     def state(self, key: str):
         """A non-tool observation (services, packages, ...), or Missing with the reason."""
         value = self._raw.get(key)
@@ -251,7 +264,7 @@ class Observations:
                 return ToolFailed(f"`{command}` failed (exit {value['rc']}){': ' + why[-1] if why else ''}")
             value = value["stdout"]
         if value is None or (isinstance(value, str) and not value.strip()):
-            if (self._raw.get("tools") or {}).get(tool) is False:
+            if not self.installed(tool):
                 return Missing(f"`{command.split()[0]}` is not installed")
             return Missing(f"no `{command}` output collected")
         if isinstance(value, str):
@@ -390,6 +403,8 @@ def _fabric_manager_version(obs: Observations) -> tuple[bool, str]:
 
 
 def _dcgm(expected: dict, obs: Observations) -> tuple[bool, str]:
+    if obs.runs_jobs and obs.installed("dcgmi") and not obs.collected("dcgm"):
+        raise Missing(RUNNING_JOBS)
     diag = obs["dcgm"]
     if diag["passed"]:
         return True, f"{len(diag['tests'])} tests passed (level {expected['dcgm_diag_level']} requested)"
