@@ -12,6 +12,7 @@ on the one lab (each lab up and first bring-up costs minutes, so Slurm's own che
    artifact;
 2. growing by one rack: `diff` lists exactly rack 2's hosts and no moved address, and
    `bringup --limit` the new rack adds its nodes and topology block to Slurm while a job runs on rack 1;
+   acceptance on rack 1 meanwhile runs no DCGM diagnostic on the job's node and says so;
 3. a driver rollout (the stand-in CUDA repository's two versions of the branch): the canary and rack 1
    first, then rack 2 while a job runs on rack 1: the job is never killed, every node ends on the new
    version, acceptance passes;
@@ -43,6 +44,7 @@ from aifactory.lab.rehearsal import LAB_BMC_CREDENTIALS, read_acceptance
 from aifactory.lab.state import LabState
 from aifactory.node.acceptance_gate import GATE_PASSES, host_outcome
 from aifactory.node.inventory import build_inventory
+from aifactory.node.parsers.acceptance import RUNNING_JOBS
 from aifactory.lab import scheduler as scheduler_lab
 from aifactory.spec import load_spec
 from bench.specs import lab_network
@@ -243,6 +245,18 @@ def test_growing_by_one_rack_moves_nothing_and_the_rack_joins_slurm_while_a_job_
     # The new nodes' slurmd register once slurmctld knows them (a few seconds after the reconfigure).
     assert procs.wait_until(lambda: all(node_states().get(n, ["?"])[0] == "idle" for n in RACK2), 120, every_s=2), \
         node_states()
+    assert job_state(job) == ("RUNNING", "0")
+    # A drift check on rack 1 while the job runs: acceptance puts no DCGM diagnostic on the job's GPUs, says so,
+    # and still reads the rest; the new rack's idle nodes had theirs.
+    drift = bringup(site, overrides, work / "artifacts", "--limit", CANARY, "--format", "json", stages="acceptance")
+    assert drift.returncode == 3, drift.stderr[-3000:]
+    assert json.loads(drift.stdout)["situation"]["slurm"]["nodes"] == sorted([CANARY, RACK1_OTHER])
+    verdicts = read_acceptance(acceptance_dir(f.name), [CANARY, *RACK2])
+    checks = {h: {c["name"]: c for c in v["checks"]} for h, v in verdicts.items()}
+    assert (checks[CANARY]["dcgm_diag"]["status"], checks[CANARY]["dcgm_diag"]["reason"]) == ("skipped", RUNNING_JOBS)
+    assert checks[CANARY]["accelerator_count"]["status"] == "pass"
+    assert all(checks[n]["dcgm_diag"]["status"] == "pass" for n in RACK2), {n: checks[n]["dcgm_diag"] for n in RACK2}
+    assert "the DCGM diagnostic was not run on 1 host(s) running jobs" in drift.stderr
     assert job_state(job) == ("RUNNING", "0")
     lab_ssh(f"{SITE}-head01", f"scancel {job}")
 

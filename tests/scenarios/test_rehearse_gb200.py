@@ -3,8 +3,10 @@ stage powers every switch tray before the compute trays of its rack, and the dri
 canary, then the rest of the first rack, then the next rack: asserted from the runner's events. Slurm
 shows one topology block per rack. It runs with Mitogen's strategy (the same task results as the default,
 linear: test_strategy_equality.py, in about half the time); lab-b200's rehearsal runs the default whole.
-Monitoring, on a factory without faults: no alert in the five minutes after the bring-up; then an XID appears on
-one tray in service, and the alert receiver drains it in Slurm itself (no health check reads XIDs)."""
+Monitoring, on a factory without faults: no alert in the five minutes after the bring-up; then, in service, an XID
+appears on one tray, and the alert receiver drains it in Slurm itself (no health check reads XIDs), and IMEX stops
+on another: FabricServiceDown fires for that tray alone and it is drained (by the receiver, or by Slurm's health
+check where that ran first); a third slows for heat: its alert is pending (it waits ten minutes) and nothing acts."""
 
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ pytestmark = [pytest.mark.lab]
 
 POWER_TASK = "Send the power command"
 IN_SERVICE = "lab-gb200-r002-n02"  # the tray an XID appears on once the factory is in service
+IMEX_DOWN = "lab-gb200-r001-n02"  # the tray whose IMEX service stops once the factory is in service
+HOT = "lab-gb200-r001-n01"  # the tray whose GPU 0 slows for heat once the factory is in service
 DRIVERS_PLAY = "Install the NVIDIA driver stack"
 
 
@@ -40,7 +44,8 @@ def result_counters(evs: list[dict], play: str, task: str | None = None) -> dict
 
 def test_rehearse_lab_gb200_powers_switch_trays_first_and_rolls_out_rack_by_rack(lab_dir, capsys):
     rc = main(["rehearse", str(site_dir("lab-gb200")), "--strategy", "mitogen", "--fault-in-service",
-               f"{IN_SERVICE}:xid-error", "--format", "json"])
+               f"{IN_SERVICE}:xid-error", "--fault-in-service", f"{IMEX_DOWN}:fabric-service-down", "--fault-in-service",
+               f"{HOT}:thermal-throttling", "--format", "json"])
     report = json.loads(capsys.readouterr().out)
     assert rc == 0 and report["passed"], "\n".join(f"{s['name']}: {s['detail']}" for s in report["stages"]
                                                    if s["outcome"] == "failed")
@@ -74,17 +79,33 @@ def test_rehearse_lab_gb200_powers_switch_trays_first_and_rolls_out_rack_by_rack
     assert not certificate.verify(text[:at] + "f" + text[at + 1:], named, signing.public_key(named)).ok
     # Monitoring: no alert fired in the five minutes after the bring-up; then the XID injected in service fired on
     # that tray alone, the receiver drained it for that alert (XID 119 is of class gsp-firmware: drain, and propose a
-    # power cycle) and Slurm shows it drained for that reason. Slurm's own alert of the drain may follow.
+    # power cycle) and Slurm shows it drained for that reason. IMEX stopped on the other tray: FabricServiceDown on it
+    # alone, and a drain (the node's GPUs cannot use the NVLink fabric) by the receiver, or by Slurm's health check
+    # (its imex_service check) where that ran first, the receiver then not draining it again. Slurm's own alert of a
+    # drain may follow. The hot tray's alert waits its ten minutes pending (past the stage's wait: no receiver call).
     monitoring = stages["monitoring"]
     assert monitoring["outcome"] == "passed", monitoring
-    assert re.fullmatch(
-        rf"alerts on lab-gb200-head01's Prometheus: {IN_SERVICE}: GpuXidError(, SlurmNodeDrained( \(pending\))?)?; "
-        rf"receiver's actions: {IN_SERVICE}: GpuXidError: drain-power-cycle of {IN_SERVICE}, GpuXidError: drained, "
+    drained = r"(, SlurmNodeDrained( \(pending\))?)?"
+    by_health_check = rf"; already out in Slurm, not drained again: {IMEX_DOWN}"
+    match = re.fullmatch(
+        rf"alerts on lab-gb200-head01's Prometheus: {HOT}: GpuThermalThrottling \(pending\); "
+        rf"{IMEX_DOWN}: FabricServiceDown{drained}; "
+        rf"{IN_SERVICE}: GpuXidError{drained}; "
+        rf"receiver's actions: {IMEX_DOWN}: FabricServiceDown: drain of {IMEX_DOWN}(?P<health>{by_health_check}"
+        rf"|, FabricServiceDown: drained)(, SlurmNodeDrained: observed)?; "
+        rf"{IN_SERVICE}: GpuXidError: drain-power-cycle of {IN_SERVICE}, GpuXidError: drained, "
         rf"GpuXidError: proposed(, SlurmNodeDrained: observed)?; no alert in the (\d+\.\d) min since the bring-up; "
         r"AMP remote write: signed with the head node's session \(root:prometheus 640\), sent through the private "
         r"endpoint; the lab's moto answered HTTP 404 \(it has no AMP data plane\); "
-        rf"in service: {IN_SERVICE}: xid-error injected; Slurm: {IN_SERVICE} drained \(aifactory alert: GpuXidError\)",
-        monitoring["detail"]), monitoring["detail"]
+        rf"in service: {HOT}: thermal-throttling injected; {IMEX_DOWN}: fabric-service-down injected; "
+        rf"{IN_SERVICE}: xid-error injected; "
+        rf"Slurm: (?P<drains>.*)", monitoring["detail"])
+    assert match, monitoring["detail"]
+    # Slurm's word on each drain the receiver made, in the order it made them.
+    drains = {f"{IN_SERVICE} drained (aifactory alert: GpuXidError)"}
+    if match["health"] != by_health_check:
+        drains.add(f"{IMEX_DOWN} drained (aifactory alert: FabricServiceDown)")
+    assert set(match["drains"].split(", ")) == drains, monitoring["detail"]
     assert float(re.search(r"no alert in the (\d+\.\d) min", monitoring["detail"])[1]) >= 5
     # lab-gb200's nodes are arm64 on this machine's containers: no bundle (its packages would not run here); the
     # lab's stand-in repositories serve them, and nothing else but the AWS link's stand-ins was reached.
