@@ -57,7 +57,7 @@ def register(sub) -> None:
                         "nodes are in service)")
     p.add_argument("--fresh", action="store_true",
                    help="plan as if no node were in service (a first bring-up): ignore the site's records and ask "
-                        "Slurm nothing")
+                        "Slurm nothing (the acceptance stage then runs the DCGM diagnostic on every node)")
     add_run_arguments(p)
     p.set_defaults(func=run)
 
