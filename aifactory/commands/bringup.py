@@ -79,7 +79,7 @@ def run(args) -> int:
         if asks_slurm(f, options, args.fresh):
             print(f"situation: asking Slurm on {first_controller(f)} which nodes run jobs", file=sys.stderr)
             slurm = ask_slurm(f, options, runner=run_bringup)
-            print(slurm_line(slurm, recorded), file=sys.stderr)
+            print(slurm_line(slurm, recorded, accepts(options)), file=sys.stderr)
             if slurm.interrupted_by is not None:
                 return EXIT_SIGNALS[slurm.interrupted_by]
         in_service = recorded | (slurm.nodes if slurm is not None else set())
@@ -128,20 +128,27 @@ def asks_slurm(f: Factory, options: BringupOptions, fresh: bool) -> bool:
     return stages and uses_slurm(f) and not (fresh or options.check or options.playbook is not None)
 
 
+def accepts(options: BringupOptions) -> bool:
+    """Whether this run runs site.yml's acceptance stage."""
+    return options.playbook is None and (options.stages is None or ACCEPTANCE_STAGE in options.stages)
+
+
 def busy_vars(options: BringupOptions, slurm: SlurmAnswer | None) -> dict:
     """The acceptance role's hosts running jobs, where this run's acceptance stage runs and Slurm answered:
     the DCGM diagnostic is not run on them."""
-    accepts = options.stages is None or ACCEPTANCE_STAGE in options.stages
-    return {BUSY_VAR: sorted(slurm.nodes)} if accepts and slurm is not None and slurm.answered else {}
+    return {BUSY_VAR: sorted(slurm.nodes)} if accepts(options) and slurm is not None and slurm.answered else {}
 
 
-def slurm_line(slurm: SlurmAnswer, recorded: set[str]) -> str:
-    """One line on what decided the drivers stage's batches."""
+def slurm_line(slurm: SlurmAnswer, recorded: set[str], acceptance: bool = False) -> str:
+    """One line on what decided the drivers stage's batches and, where the run's `acceptance` stage runs, which
+    nodes get the DCGM diagnostic."""
     line = f"situation: {len(recorded)} node(s) in service per the site's records; {slurm.summary()}"
     if not slurm.answered:
-        return line + ": the records alone decide"
+        return line + ": the records alone decide" + ("; acceptance runs the DCGM diagnostic on every node"
+                                                      if acceptance else "")
     extra = sorted(slurm.nodes - recorded)
-    return line + (f", {len(extra)} of them without a record ({_some(extra)})" if extra else "")
+    return (line + (f", {len(extra)} of them without a record ({_some(extra)})" if extra else "")
+            + ("; acceptance runs no DCGM diagnostic on them" if acceptance and slurm.nodes else ""))
 
 
 def print_plan(f: Factory, plans: list[StagePlan], in_service: set[str], args) -> int:

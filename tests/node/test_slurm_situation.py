@@ -124,6 +124,7 @@ def test_a_node_running_jobs_is_in_service_without_a_record(tmp_path, state, mon
                                   "summary": f"Slurm on {HEAD}: 1 node(s) running jobs"}
     assert situation["in_service"] == sorted(in_service) and situation["in_service_by_records"] == []
     assert f"Slurm on {HEAD}: 1 node(s) running jobs, 1 of them without a record ({busy})" in err
+    assert "DCGM" not in err  # no acceptance stage in this run
     assert len(asked) == 1 and asked[0].stages == ["drivers"]
     assert bringup_command.BUSY_VAR not in calls[-1]["extravars"]  # no acceptance stage in this run
 
@@ -140,10 +141,15 @@ def test_the_acceptance_stage_is_told_which_nodes_run_jobs_so_it_spares_their_gp
            "--artifacts-dir", str(tmp_path / "runs")]
     main(run)
     assert calls[-1]["extravars"][bringup_command.BUSY_VAR] == busy
+    assert (f"situation: 0 node(s) in service per the site's records; Slurm on {HEAD}: 2 node(s) running jobs, 2 of "
+            f"them without a record ({', '.join(busy)}); acceptance runs no DCGM diagnostic on them"
+            in capsys.readouterr().err)
     assert bringup_command.BUSY_VAR in yaml.safe_load(ACCEPTANCE_DEFAULTS.read_text())  # the role's own variable
     # Slurm not answering tells the stage nothing: every node gets the diagnostic, as on a first bring-up.
     main(run)
     assert bringup_command.BUSY_VAR not in calls[-1]["extravars"]
+    assert ("Unable to contact slurm controller): the records alone decide; acceptance runs the DCGM diagnostic on "
+            "every node" in capsys.readouterr().err)
     # The user's own value wins, as any extra variable.
     answers.append(SlurmAnswer(HEAD, True, frozenset(busy), ""))
     main([*run, "-e", json.dumps({bringup_command.BUSY_VAR: []})])
