@@ -13,10 +13,11 @@ from dataclasses import dataclass, field, replace
 
 from aifactory.node.batch_plan import BATCHED_STAGE, StagePlan, drivers_vars
 from aifactory.node.batches import Batch, tolerated_failures
+from aifactory.node.stages import ACCEPTANCE_STAGE
 from aifactory.spec import Factory
 from aifactory.spec.naming import rack_group
 
-GATE_STAGE = "acceptance"
+GATE_STAGE = ACCEPTANCE_STAGE
 SUCCESS, ALWAYS = "success_nodes", "always_nodes"
 
 

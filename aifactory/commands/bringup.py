@@ -17,10 +17,10 @@ from aifactory.node.bringup import (EXIT_SIGNALS, STAGES, BringupError, BringupO
 from aifactory.node.inventory import InventoryInputError
 from aifactory.node.parsers.acceptance import RUNNING_JOBS
 from aifactory.node.slurm_situation import SlurmAnswer, ask_slurm, first_controller, uses_slurm
+from aifactory.node.stages import ACCEPTANCE_STAGE
 from aifactory.spec import Factory, load_spec
 from aifactory.spec.naming import absent_hosts
 
-ACCEPTANCE_STAGE = "acceptance"
 # The acceptance role's variable naming the hosts Slurm runs jobs on (playbooks/roles/acceptance).
 BUSY_VAR = "acceptance_hosts_running_jobs"
 # Why a real run on an inventory that is not a lab did not run, without a terminal to ask on.
@@ -124,13 +124,18 @@ def asks_slurm(f: Factory, options: BringupOptions, fresh: bool) -> bool:
     depend on it) or its acceptance stage (whose DCGM diagnostic spares them) for real, and the factory runs
     Slurm. Not with --fresh, not in check mode (a check changes nothing and runs no diagnostic), not with a
     playbook of the user's own."""
-    stages = options.stages is None or bool({BATCHED_STAGE, ACCEPTANCE_STAGE} & set(options.stages))
-    return stages and uses_slurm(f) and not (fresh or options.check or options.playbook is not None)
+    return ((runs_stage(options, BATCHED_STAGE) or accepts(options)) and uses_slurm(f)
+            and not (fresh or options.check))
+
+
+def runs_stage(options: BringupOptions, stage: str) -> bool:
+    """Whether this run runs `stage` of site.yml (all of them without --stages; none with a playbook of one's own)."""
+    return options.playbook is None and (options.stages is None or stage in options.stages)
 
 
 def accepts(options: BringupOptions) -> bool:
     """Whether this run runs site.yml's acceptance stage."""
-    return options.playbook is None and (options.stages is None or ACCEPTANCE_STAGE in options.stages)
+    return runs_stage(options, ACCEPTANCE_STAGE)
 
 
 def busy_vars(options: BringupOptions, slurm: SlurmAnswer | None) -> dict:

@@ -9,6 +9,9 @@ from pathlib import Path
 import yaml
 
 ALWAYS = "always"
+# The stage whose verdict gates a batch (AWX's workflow) and whose DCGM diagnostic spares nodes running jobs
+# (`aifactory bringup`).
+ACCEPTANCE_STAGE = "acceptance"
 
 
 class StageListError(Exception):

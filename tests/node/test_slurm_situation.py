@@ -154,7 +154,6 @@ def test_the_acceptance_stage_is_told_which_nodes_run_jobs_so_it_spares_their_gp
     answers.append(SlurmAnswer(HEAD, True, frozenset(busy), ""))
     main([*run, "-e", json.dumps({bringup_command.BUSY_VAR: []})])
     assert calls[-1]["extravars"][bringup_command.BUSY_VAR] == []
-    capsys.readouterr()
 
 
 def test_a_controller_that_does_not_answer_leaves_the_records_to_decide(tmp_path, state, monkeypatch, capsys):
