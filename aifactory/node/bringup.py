@@ -25,7 +25,7 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -87,6 +87,16 @@ def stage_order(names: list[str]) -> list[str]:
         raise BringupError(f"unknown or empty stage name(s) {', '.join(bad) or 'none given'}; "
                            f"the stages are {', '.join(STAGES)}")
     return [stage for stage in STAGES if stage in names]
+
+
+def changed_label(task: str, res: Mapping) -> str:
+    """How a changed task is named in `changed_tasks`: its name, then the paths it changed where its module says
+    which (aifactory_files' `changed_paths`, of each loop item too): `Write the Slurm configuration
+    (/etc/slurm/slurm.conf)`."""
+    results = [res, *(r for r in res.get("results") or [] if isinstance(r, Mapping))]
+    paths = [p for r in results if isinstance(r.get("changed_paths"), list) for p in r["changed_paths"]
+             if isinstance(p, str)]
+    return f"{task} ({', '.join(paths)})" if paths else task
 
 
 def would_change_lines(changed_tasks: dict[str, list[str]], indent: str, where: str = "") -> list[str]:
@@ -297,7 +307,7 @@ class Progress:
         self.counts["ok" if outcome == "ignored" else outcome] += 1
         self.tally.add(self.play, outcome, host, res)
         if outcome == "changed":
-            self.changed_tasks.setdefault(host, []).append(self.redact(self.task))
+            self.changed_tasks.setdefault(host, []).append(self.redact(changed_label(self.task, res)))
         if outcome in ("failed", "unreachable"):
             message = shown(res.get("msg") or res.get("stderr") or res.get("reason") or "", 300)  # no escapes
             self._line(f"    {outcome.upper()}: {host}: {self.task}: {message}")

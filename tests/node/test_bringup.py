@@ -199,6 +199,26 @@ def test_tty_progress_is_one_status_line_with_failures_spelled_out():
     assert progress.changed_tasks == {"a": ["Power on"]}  # what a re-run that should change nothing names
 
 
+def test_a_changed_task_that_says_which_files_it_changed_is_named_with_them():
+    progress = Progress(io.StringIO(), Redactor(["hunter2!"]), tty=False)
+    events = [
+        {"event": "playbook_on_play_start", "event_data": {"play": "OS", "play_pattern": "nodes"}},
+        {"event": "playbook_on_task_start", "event_data": {"task": "Write the chrony configuration"}},
+        {"event": "runner_on_ok", "event_data": {"host": "a", "res": {
+            "changed": True, "changed_paths": ["/etc/chrony/chrony.conf", "/etc/hunter2!"]}}},
+        {"event": "runner_on_ok", "event_data": {"host": "b", "res": {"changed": True, "changed_paths": []}}},
+        {"event": "playbook_on_task_start", "event_data": {"task": "Name the links"}},
+        {"event": "runner_on_ok", "event_data": {"host": "a", "res": {"changed": True, "results": [
+            {"changed": True, "changed_paths": ["/etc/systemd/network/ib0.link"]}, {"changed": False},
+            {"changed": True, "changed_paths": "not a list"}]}}},
+    ]
+    assert all(progress(event) for event in events)
+    assert progress.changed_tasks == {
+        "a": [f"Write the chrony configuration (/etc/chrony/chrony.conf, /etc/{MASK})",
+              "Name the links (/etc/systemd/network/ib0.link)"],
+        "b": ["Write the chrony configuration"]}
+
+
 def listed_tasks(*args: str) -> list[tuple[str, str, set[str]]]:
     """`ansible-playbook --list-tasks` of site.yml with the lab site's inventory: (play, task, tags) in order."""
     done = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "--list-tasks", *args,

@@ -20,6 +20,7 @@ import yaml
 ROLES = Path(__file__).resolve().parents[2] / "playbooks" / "roles"
 UNIT_DIR = "/etc/systemd/system/"
 WRITES = ("ansible.builtin.template", "ansible.builtin.copy")
+FILES = "aifactory_files"  # the project's module keeping a role's files, several in one task
 
 
 def tasks_in(items: list | None):
@@ -38,14 +39,27 @@ def unit_stem(name: str) -> str:
     return re.sub(r"\.(service|timer)?$", "", name)
 
 
+def written(task: dict) -> list[str]:
+    """The paths a task writes, as its arguments give them: a copy or template's dest, or each aifactory_files
+    entry's path (under the module's directory)."""
+    write = next((task[m] for m in WRITES if m in task), None)
+    if isinstance(write, dict):
+        return [str(write.get("dest", ""))]
+    files = task.get(FILES)
+    if isinstance(files, dict) and isinstance(files.get("files"), list):
+        return [os.path.join(str(files.get("directory", "")), str(e.get("path", "")))
+                for e in files["files"] if isinstance(e, dict)]
+    return []
+
+
 def role_units(role: Path) -> dict[str, str]:
     """{unit stem: the register of the task writing it} of a role's tasks."""
     out = {}
     for path in sorted((role / "tasks").glob("*.yml")):
         for task in tasks_in(yaml.safe_load(path.read_text())):
-            write = next((task[m] for m in WRITES if m in task), None)
-            if isinstance(write, dict) and str(write.get("dest", "")).startswith(UNIT_DIR):
-                out[unit_stem(write["dest"][len(UNIT_DIR):])] = task.get("register", "")
+            for dest in written(task):
+                if dest.startswith(UNIT_DIR):
+                    out[unit_stem(dest[len(UNIT_DIR):])] = task.get("register", "")
     return out
 
 
@@ -87,10 +101,14 @@ def test_a_service_task_without_the_guard_is_found(tmp_path):
         {"name": "Keep it running", "ansible.builtin.systemd_service": {"name": "demo", "state": "started"}},
         {"name": "Keep it running (guarded)", "when": "not (ansible_check_mode and __demo_unit is changed)",
          "ansible.builtin.systemd_service": {"name": "demo.service", "state": "started"}},
-        {"name": "Another unit", "ansible.builtin.systemd_service": {"name": "ssh", "state": "started"}}]))
+        {"name": "Another unit", "ansible.builtin.systemd_service": {"name": "ssh", "state": "started"}},
+        {"name": "Write a timer", "register": "__demo_timer",
+         "aifactory_files": {"directory": "/etc/systemd/system", "files": [{"path": "tick.timer", "content": ""}]}},
+        {"name": "Start the timer", "ansible.builtin.systemd_service": {"name": "tick.timer", "state": "started"}}]))
     (role / "handlers" / "main.yml").write_text(yaml.safe_dump([
         {"name": "Restart it", "ansible.builtin.systemd_service": {"name": "demo", "state": "restarted"}}]))
-    assert unguarded(role) == ["demo/handlers/main.yml: Restart it", "demo/tasks/main.yml: Keep it running"]
+    assert unguarded(role) == ["demo/handlers/main.yml: Restart it", "demo/tasks/main.yml: Keep it running",
+                               "demo/tasks/main.yml: Start the timer"]
 
 
 # A stand-in for systemctl (this machine runs no systemd): every unit is one systemd does not know, as on a head node
@@ -129,7 +147,8 @@ def check_run(tmp_path: Path, roles: Path, role_tasks: str) -> subprocess.Comple
     return subprocess.run(
         [str(Path(sys.executable).with_name("ansible-playbook")), "-i", "localhost,", "-c", "local", "--check",
          str(playbook)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "ANSIBLE_ROLES_PATH": str(roles), "ANSIBLE_STDOUT_CALLBACK": "json",
+        env={**os.environ, "ANSIBLE_ROLES_PATH": str(roles), "ANSIBLE_LIBRARY": str(ROLES.parent / "library"),
+             "ANSIBLE_STDOUT_CALLBACK": "json",
              "ANSIBLE_NOCOLOR": "1", "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
              "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"})
 

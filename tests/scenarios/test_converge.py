@@ -42,7 +42,9 @@ WHOAMI = ("AWS_CONFIG_FILE=/etc/aifactory/aws/config python3 -c \"import boto3; 
           "print(boto3.Session(profile_name='aifactory-node').client('sts').get_caller_identity()['Arn'])\"")
 # What the drift test changes behind Ansible's back, and the task of each role that must repair it.
 CHRONY_CONF = "/etc/chrony/chrony.conf"
-DRIFT_TASKS = {"Write the chrony configuration", "Hold the driver packages with the kernel", "Keep munge running"}
+# What the changed tasks list: a file task names the files it changed.
+DRIFT_TASKS = {f"Write the chrony configuration ({CHRONY_CONF})", "Hold the driver packages with the kernel",
+               "Keep munge running"}
 DRIFT_STAGES = "os,drivers,scheduler"
 
 
