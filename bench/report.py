@@ -700,9 +700,15 @@ def _timed_rehearsal(x: dict | None, cores: int) -> tuple[list[str], list[str]]:
             line += (f": the first ran {tasks} host-tasks ({changed} changed); the second changes nothing, so its time"
                      f" is the cost of checking that state, {1000 * again['seconds'] / tasks:.0f} ms of wall time per"
                      " host-task of the first")
-        why.append(line + ". What would reach it: fewer module runs per host on a run that changes nothing (package"
-                   " state read once per role, loops folded into one module call, no command task run every time to"
-                   " learn a fact: issue 26, item 1).")
+        again_stages = {k: v for k, v in (x.get("again_stages") or {}).items() if v is not None}
+        if again_stages:
+            largest = sorted(again_stages, key=again_stages.get, reverse=True)[:3]
+            line += "; its largest playbook stages: " + ", ".join(f"{k} {again_stages[k]:.0f} s" for k in largest)
+        why.append(line + ". The roles already read package state once, write their files with one module run per"
+                   " task (aifactory_files) and fold loops of files; the acceptance stage runs its checks again on"
+                   " every run by design. What would reach it: fewer module runs per host still (one per service"
+                   " kept running, per TLS file checked), or module code kept compiled on"
+                   " the node between tasks (issue 26, item 1).")
     return targets, why
 
 

@@ -117,6 +117,10 @@ def test_the_gb200_rehearsal_over_12_minutes_with_a_costly_second_bringup_misses
     assert ("lab-gb200's second bring-up took 440 s, 0.53 of the first (829 s), against 0.2: the first ran 674"
             " host-tasks (146 changed); the second changes nothing, so its time is the cost of checking that state,"
             " 653 ms of wall time per host-task of the first.") in why
+    results["rehearsal"]["sites"]["lab-gb200"]["again_stages"] = {"os": 20.0, "acceptance": 90.0, "racks": None,
+                                                                   "monitoring": 120.0, "scheduler": 60.0}
+    assert ("653 ms of wall time per host-task of the first; its largest playbook stages: monitoring 120 s,"
+            " acceptance 90 s, scheduler 60 s.") in render(results)
     results["rehearsal"]["sites"]["lab-gb200"] = _gb200(recorded, 800.0, 400.0, 200.0)  # 800 - 200 + 80 s
     assert ("with the second bring-up at 0.2 of the first, the rehearsal would take 11.3 min, within its minutes."
             in render(results))
